@@ -1,0 +1,344 @@
+//! Validation of declarations: one row per goods item.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use chrono::{Datelike, NaiveDate};
+use mirador_schema::col;
+use polars::prelude::*;
+
+use crate::fx::FxTable;
+use crate::rules::{self, Reject};
+use crate::source::{Mapped, Quarantine, Reconciliation};
+
+/// Canonical columns a declarations source must provide (mapped or defaulted).
+pub const MANDATORY: &[&str] = &[
+    col::DECLARATION_ID,
+    col::DATE,
+    col::IMPORTER_ID,
+    col::HS_CODE,
+    col::ORIGIN_COUNTRY,
+    col::NET_MASS_KG,
+    col::ITEM_PRICE,
+    col::CURRENCY,
+    col::TAX_RATE_PCT,
+];
+
+/// Rules that depend on the run's parameters.
+pub struct DeclarationRules<'a> {
+    /// Accepted national code lengths.
+    pub hs_lengths: &'a [usize],
+    /// Earliest acceptable date.
+    pub min_date: NaiveDate,
+    /// Latest acceptable date.
+    pub max_date: NaiveDate,
+    /// Exchange rates.
+    pub fx: &'a FxTable,
+}
+
+/// Accepted declarations, column by column.
+#[derive(Default)]
+struct Columns {
+    declaration_id: Vec<String>,
+    item_no: Vec<i32>,
+    date: Vec<i32>,
+    period: Vec<String>,
+    office_id: Vec<String>,
+    process_type: Vec<String>,
+    import_type: Vec<String>,
+    import_use: Vec<String>,
+    payment_type: Vec<String>,
+    transport_mode: Vec<String>,
+    declarant_id: Vec<String>,
+    importer_id: Vec<String>,
+    seller_id: Vec<String>,
+    courier_id: Vec<Option<String>>,
+    hs_code: Vec<String>,
+    hs6: Vec<String>,
+    departure_country: Vec<String>,
+    origin_country: Vec<String>,
+    tax_rate_pct: Vec<f64>,
+    tax_type: Vec<String>,
+    origin_indicator: Vec<String>,
+    net_mass_kg: Vec<f64>,
+    quantity: Vec<Option<f64>>,
+    quantity_unit: Vec<Option<String>>,
+    item_price: Vec<f64>,
+    currency: Vec<String>,
+    value_usd: Vec<f64>,
+    duty_usd: Vec<f64>,
+    unit_price: Vec<Option<f64>>,
+    fraud: Vec<Option<i8>>,
+    critical_fraud: Vec<Option<i8>>,
+    source_line: Vec<i32>,
+}
+
+/// One validated row.
+struct Row {
+    declaration_id: String,
+    item_no: i32,
+    date: NaiveDate,
+    texts: [String; 11],
+    courier_id: Option<String>,
+    hs_code: String,
+    departure_country: &'static str,
+    origin_country: &'static str,
+    tax_rate_pct: f64,
+    net_mass_kg: f64,
+    quantity: Option<f64>,
+    quantity_unit: Option<String>,
+    item_price: f64,
+    currency: String,
+    usd_per_unit: f64,
+    fraud: Option<i8>,
+    critical_fraud: Option<i8>,
+    hs_repaired: bool,
+}
+
+/// Optional descriptive columns; `-` when the source does not carry them.
+const TEXTS: [&str; 11] = [
+    col::OFFICE_ID,
+    col::PROCESS_TYPE,
+    col::IMPORT_TYPE,
+    col::IMPORT_USE,
+    col::PAYMENT_TYPE,
+    col::TRANSPORT_MODE,
+    col::DECLARANT_ID,
+    col::IMPORTER_ID,
+    col::SELLER_ID,
+    col::TAX_TYPE,
+    col::ORIGIN_INDICATOR,
+];
+
+fn validate(m: &Mapped<'_>, raw: &crate::read::RawRow, r: &DeclarationRules<'_>) -> Result<Row, Reject> {
+    let d = m.decimal();
+    let declaration_id = rules::required(m.get(raw, col::DECLARATION_ID), col::DECLARATION_ID)?.to_owned();
+    let item_no = match rules::optional(m.get(raw, col::ITEM_NO)) {
+        None => 1,
+        Some(v) => {
+            let x = rules::number(v, d, col::ITEM_NO)?;
+            if x < 1.0 || x.fract() != 0.0 || x > 100_000.0 {
+                return Err(Reject::new("bad_item_no", col::ITEM_NO, format!("`item_no` = `{v}` is not a positive integer")));
+            }
+            x as i32
+        }
+    };
+    let date = rules::date(rules::required(m.get(raw, col::DATE), col::DATE)?, m.date_format(), r.min_date, r.max_date, col::DATE)?;
+    let hs = rules::hs_code(rules::required(m.get(raw, col::HS_CODE), col::HS_CODE)?, r.hs_lengths, col::HS_CODE)?;
+    let origin = rules::declared_country(rules::required(m.get(raw, col::ORIGIN_COUNTRY), col::ORIGIN_COUNTRY)?, col::ORIGIN_COUNTRY)?;
+    let departure = match rules::optional(m.get(raw, col::DEPARTURE_COUNTRY)) {
+        Some(v) => rules::declared_country(v, col::DEPARTURE_COUNTRY)?,
+        None => origin,
+    };
+    let tax_rate_pct = rules::rate_pct(rules::required(m.get(raw, col::TAX_RATE_PCT), col::TAX_RATE_PCT)?, d, col::TAX_RATE_PCT)?;
+    let net_mass_kg = rules::non_negative(rules::required(m.get(raw, col::NET_MASS_KG), col::NET_MASS_KG)?, d, col::NET_MASS_KG)?;
+    let item_price = rules::non_negative(rules::required(m.get(raw, col::ITEM_PRICE), col::ITEM_PRICE)?, d, col::ITEM_PRICE)?;
+    let quantity = match rules::optional(m.get(raw, col::QUANTITY)) {
+        Some(v) => Some(rules::non_negative(v, d, col::QUANTITY)?),
+        None => None,
+    };
+    let quantity_unit = rules::optional(m.get(raw, col::QUANTITY_UNIT)).map(str::to_owned);
+    let currency = rules::currency(rules::required(m.get(raw, col::CURRENCY), col::CURRENCY)?, col::CURRENCY)?;
+    let period = format!("{:04}-{:02}", date.year(), date.month());
+    let usd_per_unit = r.fx.rate(&currency, &period).ok_or_else(|| {
+        Reject::new("missing_fx_rate", col::CURRENCY, format!("no exchange rate for `{currency}` in {period}"))
+    })?;
+    let fraud = rules::label(m.get(raw, col::FRAUD), &[0, 1], col::FRAUD)?;
+    let critical_fraud = rules::label(m.get(raw, col::CRITICAL_FRAUD), &[0, 1, 2], col::CRITICAL_FRAUD)?;
+    let mut texts: [String; 11] = Default::default();
+    for (slot, name) in texts.iter_mut().zip(TEXTS) {
+        let v = if name == col::IMPORTER_ID {
+            rules::required(m.get(raw, name), name)?
+        } else {
+            rules::optional(m.get(raw, name)).unwrap_or("-")
+        };
+        if v.contains('\0') {
+            return Err(Reject::new("control_character", name, format!("`{name}` contains a NUL byte")));
+        }
+        *slot = v.to_owned();
+    }
+    Ok(Row {
+        declaration_id,
+        item_no,
+        date,
+        texts,
+        courier_id: rules::optional(m.get(raw, col::COURIER_ID)).map(str::to_owned),
+        hs_code: hs.code,
+        departure_country: departure,
+        origin_country: origin,
+        tax_rate_pct,
+        net_mass_kg,
+        quantity,
+        quantity_unit,
+        item_price,
+        currency,
+        usd_per_unit,
+        fraud,
+        critical_fraud,
+        hs_repaired: hs.repaired,
+    })
+}
+
+/// Counters reported in the stage metrics.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct DeclarationStats {
+    /// HS codes whose lost leading zero was restored.
+    pub hs_leading_zero_restored: usize,
+    /// Accepted rows with zero net mass (no unit price).
+    pub zero_mass: usize,
+    /// Accepted rows declared at zero value (no commercial value; no unit price).
+    pub zero_value: usize,
+    /// Accepted rows whose origin is the "unknown" code.
+    pub unknown_origin: usize,
+    /// Exact duplicates quarantined.
+    pub duplicates: usize,
+    /// Same key, different content, quarantined.
+    pub conflicting_duplicates: usize,
+}
+
+/// Validates every row; accepted rows become the canonical declarations frame.
+pub fn ingest(
+    sources: &[Mapped<'_>],
+    r: &DeclarationRules<'_>,
+    quarantine: &mut Quarantine,
+) -> PolarsResult<(DataFrame, Reconciliation, DeclarationStats)> {
+    let mut c = Columns::default();
+    let mut rec = Reconciliation::default();
+    let mut stats = DeclarationStats::default();
+    let mut seen: HashMap<(String, i32), u64> = HashMap::new();
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    for m in sources {
+        for raw in &m.table.rows {
+            rec.rows_in += 1;
+            if let Some(why) = &raw.malformed {
+                quarantine.push(crate::DECLARATIONS, m, raw, &Reject::new("malformed_row", "", format!("line {} {why}", raw.line)));
+                continue;
+            }
+            let row = match validate(m, raw, r) {
+                Ok(row) => row,
+                Err(reject) => {
+                    quarantine.push(crate::DECLARATIONS, m, raw, &reject);
+                    continue;
+                }
+            };
+            let content = content_hash(&raw.fields);
+            match seen.entry((row.declaration_id.clone(), row.item_no)) {
+                Entry::Occupied(e) => {
+                    let (code, msg) = if *e.get() == content {
+                        stats.duplicates += 1;
+                        ("duplicate", "exact duplicate of an earlier row")
+                    } else {
+                        stats.conflicting_duplicates += 1;
+                        ("conflicting_duplicate", "same declaration id and item as an earlier row, different content")
+                    };
+                    let reject = Reject::new(code, col::DECLARATION_ID, format!("`{}` item {}: {msg}", row.declaration_id, row.item_no));
+                    quarantine.push(crate::DECLARATIONS, m, raw, &reject);
+                    continue;
+                }
+                Entry::Vacant(v) => {
+                    v.insert(content);
+                }
+            }
+            stats.hs_leading_zero_restored += usize::from(row.hs_repaired);
+            push(&mut c, row, raw.line, epoch, &mut stats);
+        }
+    }
+    rec.accepted = c.declaration_id.len();
+    rec.quarantined = rec.rows_in - rec.accepted;
+    Ok((frame(c)?, rec, stats))
+}
+
+fn content_hash(fields: &[String]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    fields.hash(&mut h);
+    h.finish()
+}
+
+fn push(c: &mut Columns, row: Row, line: usize, epoch: NaiveDate, stats: &mut DeclarationStats) {
+    let value_usd = row.item_price * row.usd_per_unit;
+    c.declaration_id.push(row.declaration_id);
+    c.item_no.push(row.item_no);
+    c.date.push((row.date - epoch).num_days() as i32);
+    c.period.push(format!("{:04}-{:02}", row.date.year(), row.date.month()));
+    let [office, process, import_type, import_use, payment, transport, declarant, importer, seller, tax_type, origin_indicator] =
+        row.texts;
+    c.office_id.push(office);
+    c.process_type.push(process);
+    c.import_type.push(import_type);
+    c.import_use.push(import_use);
+    c.payment_type.push(payment);
+    c.transport_mode.push(transport);
+    c.declarant_id.push(declarant);
+    c.importer_id.push(importer);
+    c.seller_id.push(seller);
+    c.tax_type.push(tax_type);
+    c.courier_id.push(row.courier_id);
+    c.hs6.push(row.hs_code[..6].to_owned());
+    c.hs_code.push(row.hs_code);
+    c.departure_country.push(row.departure_country.to_owned());
+    c.origin_country.push(row.origin_country.to_owned());
+    c.tax_rate_pct.push(row.tax_rate_pct);
+    c.origin_indicator.push(origin_indicator);
+    c.net_mass_kg.push(row.net_mass_kg);
+    c.quantity.push(row.quantity);
+    c.quantity_unit.push(row.quantity_unit);
+    c.item_price.push(row.item_price);
+    c.currency.push(row.currency);
+    c.value_usd.push(value_usd);
+    c.duty_usd.push(value_usd * row.tax_rate_pct / 100.0);
+    stats.unknown_origin += usize::from(row.origin_country == mirador_schema::country::AREAS_NES);
+    if row.net_mass_kg == 0.0 {
+        stats.zero_mass += 1;
+    }
+    if row.item_price == 0.0 {
+        stats.zero_value += 1;
+    }
+    // A unit price needs a mass and a value: zero-mass rows and declared-free goods get none.
+    if row.net_mass_kg > 0.0 && row.item_price > 0.0 {
+        c.unit_price.push(Some(value_usd / row.net_mass_kg));
+    } else {
+        c.unit_price.push(None);
+    }
+    c.fraud.push(row.fraud);
+    c.critical_fraud.push(row.critical_fraud);
+    c.source_line.push(line as i32);
+}
+
+fn frame(c: Columns) -> PolarsResult<DataFrame> {
+    let date = Column::new(col::DATE.into(), c.date).cast(&DataType::Date)?;
+    DataFrame::new_infer_height(vec![
+        Column::new(col::DECLARATION_ID.into(), c.declaration_id),
+        Column::new(col::ITEM_NO.into(), c.item_no),
+        date,
+        Column::new(col::PERIOD.into(), c.period),
+        Column::new(col::OFFICE_ID.into(), c.office_id),
+        Column::new(col::PROCESS_TYPE.into(), c.process_type),
+        Column::new(col::IMPORT_TYPE.into(), c.import_type),
+        Column::new(col::IMPORT_USE.into(), c.import_use),
+        Column::new(col::PAYMENT_TYPE.into(), c.payment_type),
+        Column::new(col::TRANSPORT_MODE.into(), c.transport_mode),
+        Column::new(col::DECLARANT_ID.into(), c.declarant_id),
+        Column::new(col::IMPORTER_ID.into(), c.importer_id),
+        Column::new(col::SELLER_ID.into(), c.seller_id),
+        Column::new(col::COURIER_ID.into(), c.courier_id),
+        Column::new(col::HS_CODE.into(), c.hs_code),
+        Column::new(col::HS6.into(), c.hs6),
+        Column::new(col::DEPARTURE_COUNTRY.into(), c.departure_country),
+        Column::new(col::ORIGIN_COUNTRY.into(), c.origin_country),
+        Column::new(col::TAX_RATE_PCT.into(), c.tax_rate_pct),
+        Column::new(col::TAX_TYPE.into(), c.tax_type),
+        Column::new(col::ORIGIN_INDICATOR.into(), c.origin_indicator),
+        Column::new(col::NET_MASS_KG.into(), c.net_mass_kg),
+        Column::new(col::QUANTITY.into(), c.quantity),
+        Column::new(col::QUANTITY_UNIT.into(), c.quantity_unit),
+        Column::new(col::ITEM_PRICE.into(), c.item_price),
+        Column::new(col::CURRENCY.into(), c.currency),
+        Column::new(col::VALUE_USD.into(), c.value_usd),
+        Column::new(col::DUTY_USD.into(), c.duty_usd),
+        Column::new(col::UNIT_PRICE_USD_KG.into(), c.unit_price),
+        Column::new(col::FRAUD.into(), c.fraud),
+        Column::new(col::CRITICAL_FRAUD.into(), c.critical_fraud),
+        Column::new(col::SOURCE_LINE.into(), c.source_line),
+    ])
+}

@@ -1,0 +1,233 @@
+//! Ingest: the first stage of every Mirador pipeline.
+//!
+//! Reads the raw sources declared in the pipeline file (declarations, mirror-trade flows, tariff
+//! schedule, exchange rates), maps each administration's column names onto Mirador's canonical
+//! ones, validates every row with one rule per concern ([`rules`]) and writes the accepted rows as
+//! canonical datasets. Rows that fail go to the `quarantine` dataset with the source file, line,
+//! reason code, message and the original row; nothing is dropped silently: for every source,
+//! rows in = accepted + quarantined, recorded in the run manifest. A file that cannot be read at
+//! all (bad encoding, missing mandatory column) stops the run with a message naming the file.
+//!
+//! ```no_run
+//! use mirador_ingest::{IngestParams, ingest_sources};
+//! use mirador_pipeline::PipelineFile;
+//! let file = PipelineFile::load(std::path::Path::new("pipelines/kcs.toml")).unwrap();
+//! let out = ingest_sources(&file.sources, &file.base_dir, &IngestParams::default()).unwrap();
+//! println!("{} declarations accepted", out.declarations.height());
+//! ```
+
+pub mod declarations;
+pub mod error;
+pub mod fx;
+pub mod mirror;
+pub mod read;
+pub mod rules;
+pub mod source;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::NaiveDate;
+use mirador_pipeline::{SourceSpec, Stage, StageContext, StageError, StageOutput};
+use mirador_schema::{DatasetId, datasets, schemas};
+use polars::prelude::*;
+use serde::Deserialize;
+use tracing::info;
+
+pub use error::IngestError;
+use source::{Mapped, Quarantine, Reconciliation};
+
+pub(crate) const DECLARATIONS: &str = datasets::DECLARATIONS;
+pub(crate) const MIRROR_FLOWS: &str = datasets::MIRROR_FLOWS;
+pub(crate) const TARIFFS: &str = datasets::TARIFFS;
+pub(crate) const FX_RATES: &str = datasets::FX_RATES;
+
+/// Ingest parameters (`[stage.params]` of the `ingest` stage).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IngestParams {
+    /// Accepted lengths of national tariff codes. Default `[6, 8, 10]`.
+    pub hs_lengths: Vec<usize>,
+    /// Earliest acceptable declaration date. Default `2000-01-01`.
+    pub min_date: String,
+    /// Latest acceptable declaration date. Default `2099-12-31`.
+    pub max_date: String,
+}
+
+impl Default for IngestParams {
+    fn default() -> Self {
+        IngestParams { hs_lengths: vec![6, 8, 10], min_date: "2000-01-01".into(), max_date: "2099-12-31".into() }
+    }
+}
+
+impl IngestParams {
+    fn dates(&self) -> Result<(NaiveDate, NaiveDate), IngestError> {
+        let parse = |s: &str| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| IngestError::Params(format!("`{s}` is not a YYYY-MM-DD date")))
+        };
+        let (min, max) = (parse(&self.min_date)?, parse(&self.max_date)?);
+        if min > max {
+            return Err(IngestError::Params(format!("min-date {min} is after max-date {max}")));
+        }
+        if self.hs_lengths.is_empty() || self.hs_lengths.iter().any(|l| ![6, 8, 10].contains(l)) {
+            return Err(IngestError::Params(format!("hs-lengths {:?} must be a non-empty subset of [6, 8, 10]", self.hs_lengths)));
+        }
+        Ok((min, max))
+    }
+}
+
+/// The result of ingesting all sources.
+pub struct Ingested {
+    /// Accepted declarations.
+    pub declarations: DataFrame,
+    /// Accepted mirror flows (empty when the pipeline has none).
+    pub mirror_flows: DataFrame,
+    /// Accepted tariff lines.
+    pub tariffs: DataFrame,
+    /// Accepted exchange rates.
+    pub fx_rates: DataFrame,
+    /// Every rejected row.
+    pub quarantine: DataFrame,
+    /// Rows in / accepted / quarantined per source.
+    pub reconciliation: BTreeMap<String, Reconciliation>,
+    /// Repairs and duplicate counts.
+    pub declaration_stats: declarations::DeclarationStats,
+    /// Quarantine reason counts.
+    pub reasons: BTreeMap<String, usize>,
+}
+
+fn read_all(id: &str, spec: &SourceSpec, base_dir: &Path) -> Result<Vec<(std::path::PathBuf, read::RawTable)>, IngestError> {
+    if spec.paths.is_empty() {
+        return Err(IngestError::Params(format!("source `{id}` lists no paths")));
+    }
+    spec.paths
+        .iter()
+        .map(|p| {
+            let path = if p.is_absolute() { p.clone() } else { base_dir.join(p) };
+            let table = read::read_table(&path, spec.separator, spec.encoding.as_deref())?;
+            info!(source = id, path = %path.display(), rows = table.rows.len(), encoding = table.encoding, "Read source file.");
+            Ok((path, table))
+        })
+        .collect()
+}
+
+fn mapped<'a>(
+    tables: &'a [(std::path::PathBuf, read::RawTable)],
+    spec: &'a SourceSpec,
+    mandatory: &[&str],
+) -> Result<Vec<Mapped<'a>>, IngestError> {
+    tables.iter().map(|(p, t)| Mapped::new(p, t, spec, mandatory)).collect()
+}
+
+fn empty(schema: &Schema) -> DataFrame {
+    DataFrame::empty_with_schema(schema)
+}
+
+/// Ingests every source present in `sources` (`declarations` is required; `mirror_flows`,
+/// `tariffs` and `fx_rates` are optional).
+pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, params: &IngestParams) -> Result<Ingested, IngestError> {
+    let (min_date, max_date) = params.dates()?;
+    let mut quarantine = Quarantine::default();
+    let mut reconciliation = BTreeMap::new();
+
+    let (fx_rates, fx_table) = match sources.get(FX_RATES) {
+        Some(spec) => {
+            let tables = read_all(FX_RATES, spec, base_dir)?;
+            let (df, table, rec) = fx::ingest_fx(&mapped(&tables, spec, fx::FX_MANDATORY)?, &mut quarantine)?;
+            reconciliation.insert(FX_RATES.to_owned(), rec);
+            (df, table)
+        }
+        None => (empty(&schemas::fx_rates()), fx::FxTable::default()),
+    };
+    let tariffs = match sources.get(TARIFFS) {
+        Some(spec) => {
+            let tables = read_all(TARIFFS, spec, base_dir)?;
+            let (df, rec) = fx::ingest_tariffs(&mapped(&tables, spec, fx::TARIFF_MANDATORY)?, &mut quarantine)?;
+            reconciliation.insert(TARIFFS.to_owned(), rec);
+            df
+        }
+        None => empty(&schemas::tariffs()),
+    };
+    let mirror_flows = match sources.get(MIRROR_FLOWS) {
+        Some(spec) => {
+            let tables = read_all(MIRROR_FLOWS, spec, base_dir)?;
+            let (df, rec) = mirror::ingest(&mapped(&tables, spec, mirror::MANDATORY)?, &mut quarantine)?;
+            reconciliation.insert(MIRROR_FLOWS.to_owned(), rec);
+            df
+        }
+        None => empty(&schemas::mirror_flows()),
+    };
+    let spec = sources
+        .get(DECLARATIONS)
+        .ok_or_else(|| IngestError::Params("the pipeline declares no `declarations` source".into()))?;
+    let tables = read_all(DECLARATIONS, spec, base_dir)?;
+    let rules = declarations::DeclarationRules { hs_lengths: &params.hs_lengths, min_date, max_date, fx: &fx_table };
+    let (declarations, rec, declaration_stats) =
+        declarations::ingest(&mapped(&tables, spec, declarations::MANDATORY)?, &rules, &mut quarantine)?;
+    reconciliation.insert(DECLARATIONS.to_owned(), rec);
+
+    let reasons = quarantine.counts();
+    Ok(Ingested {
+        declarations,
+        mirror_flows,
+        tariffs,
+        fx_rates,
+        quarantine: quarantine.into_frame()?,
+        reconciliation,
+        declaration_stats,
+        reasons,
+    })
+}
+
+/// Reads and validates the raw sources.
+///
+/// ## Sources
+/// - `declarations` (required): customs import declarations, one row per goods item.
+/// - `mirror_flows`, `tariffs`, `fx_rates` (optional).
+/// ## Outputs
+/// - `declarations`, `mirror_flows`, `tariffs`, `fx_rates`: accepted rows, canonical schemas
+///   ([`mirador_schema::schemas`]); empty when the source is absent.
+/// - `quarantine`: every rejected row with its reason.
+pub struct Ingest;
+
+impl Stage for Ingest {
+    fn name(&self) -> &'static str {
+        "ingest"
+    }
+    fn inputs(&self) -> &'static [DatasetId] {
+        &[]
+    }
+    fn outputs(&self) -> &'static [DatasetId] {
+        &[datasets::DECLARATIONS, datasets::MIRROR_FLOWS, datasets::TARIFFS, datasets::FX_RATES, datasets::QUARANTINE]
+    }
+    fn sources(&self) -> &'static [&'static str] {
+        &[DECLARATIONS, MIRROR_FLOWS, TARIFFS, FX_RATES]
+    }
+    fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
+        let params: IngestParams = ctx.params()?;
+        let mut sources = BTreeMap::new();
+        for id in self.sources() {
+            if let Ok(spec) = ctx.source(id) {
+                sources.insert((*id).to_owned(), spec.clone());
+            }
+        }
+        let out = ingest_sources(&sources, &ctx.resolve(Path::new("")), &params)?;
+        info!(
+            accepted = out.declarations.height(),
+            quarantined = out.quarantine.height(),
+            "Ingested declarations."
+        );
+        let reconciliation = serde_json::to_value(&out.reconciliation).map_err(|e| StageError::Data(e.to_string()))?;
+        let stats = serde_json::to_value(&out.declaration_stats).map_err(|e| StageError::Data(e.to_string()))?;
+        let reasons = serde_json::to_value(&out.reasons).map_err(|e| StageError::Data(e.to_string()))?;
+        Ok(StageOutput::new()
+            .with_dataset(datasets::DECLARATIONS, out.declarations)
+            .with_dataset(datasets::MIRROR_FLOWS, out.mirror_flows)
+            .with_dataset(datasets::TARIFFS, out.tariffs)
+            .with_dataset(datasets::FX_RATES, out.fx_rates)
+            .with_dataset(datasets::QUARANTINE, out.quarantine)
+            .with_metric("reconciliation", reconciliation)
+            .with_metric("declarations", stats)
+            .with_metric("quarantine_reasons", reasons))
+    }
+}

@@ -1,0 +1,264 @@
+//! Validation rules: one rule, one function, one test. Each turns a raw text value into a typed
+//! value or a [`Reject`] that sends the row to quarantine with a reason code.
+
+use chrono::NaiveDate;
+use mirador_schema::{country, hs};
+
+/// Why a row is quarantined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// Machine-readable reason code.
+    pub code: &'static str,
+    /// Canonical column concerned.
+    pub column: String,
+    /// Human-readable message, with the raw value.
+    pub message: String,
+}
+
+impl Reject {
+    pub(crate) fn new(code: &'static str, column: &str, message: String) -> Self {
+        Reject { code, column: column.to_owned(), message }
+    }
+}
+
+/// A mandatory text field.
+pub fn required<'a>(raw: Option<&'a str>, column: &str) -> Result<&'a str, Reject> {
+    match raw.map(str::trim) {
+        Some(v) if !v.is_empty() => {
+            if v.contains('\0') {
+                Err(Reject::new("control_character", column, format!("`{column}` contains a NUL byte")))
+            } else {
+                Ok(v)
+            }
+        }
+        _ => Err(Reject::new("missing_value", column, format!("mandatory `{column}` is empty"))),
+    }
+}
+
+/// An optional text field: empty → `None`.
+pub fn optional(raw: Option<&str>) -> Option<&str> {
+    raw.map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// A number in the source's dialect. With decimal `,`, `.` is a thousands mark (`1.299,99`);
+/// with decimal `.`, `,` is accepted only as a thousands mark in groups of three (`1,299.99`).
+/// NaN, infinities and anything else are rejected with the raw string.
+pub fn number(raw: &str, decimal: char, column: &str) -> Result<f64, Reject> {
+    let bad = || Reject::new("not_a_number", column, format!("`{column}` = `{raw}` is not a number"));
+    let s: String = raw.trim().chars().filter(|c| *c != ' ' && *c != '\u{a0}' && *c != '_').collect();
+    if s.is_empty() {
+        return Err(bad());
+    }
+    let normalised = if decimal == ',' {
+        s.replace('.', "").replace(',', ".")
+    } else if s.contains(',') {
+        let int_part = s.split('.').next().unwrap_or("");
+        let groups: Vec<&str> = int_part.trim_start_matches(['-', '+']).split(',').collect();
+        let ok = groups.len() > 1
+            && !groups[0].is_empty()
+            && groups[0].len() <= 3
+            && groups[1..].iter().all(|g| g.len() == 3);
+        if !ok {
+            return Err(bad());
+        }
+        s.replace(',', "")
+    } else {
+        s
+    };
+    if !normalised.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E')) {
+        return Err(bad());
+    }
+    let v: f64 = normalised.parse().map_err(|_| bad())?;
+    if !v.is_finite() {
+        return Err(Reject::new("not_finite", column, format!("`{column}` = `{raw}` is not finite")));
+    }
+    Ok(v)
+}
+
+/// A number that must not be negative.
+pub fn non_negative(raw: &str, decimal: char, column: &str) -> Result<f64, Reject> {
+    let v = number(raw, decimal, column)?;
+    if v < 0.0 {
+        return Err(Reject::new("negative_value", column, format!("`{column}` = `{raw}` is negative")));
+    }
+    Ok(v)
+}
+
+/// A rate in percent, 0–1000.
+pub fn rate_pct(raw: &str, decimal: char, column: &str) -> Result<f64, Reject> {
+    let v = non_negative(raw, decimal, column)?;
+    if v > 1000.0 {
+        return Err(Reject::new("out_of_range", column, format!("`{column}` = `{raw}` % is above 1000 %")));
+    }
+    Ok(v)
+}
+
+/// A date in the source's declared format, within `[min, max]`.
+pub fn date(raw: &str, format: &str, min: NaiveDate, max: NaiveDate, column: &str) -> Result<NaiveDate, Reject> {
+    let d = NaiveDate::parse_from_str(raw.trim(), format).map_err(|_| {
+        Reject::new("bad_date", column, format!("`{column}` = `{raw}` does not match the format `{format}`"))
+    })?;
+    if d < min || d > max {
+        return Err(Reject::new("date_out_of_range", column, format!("`{column}` = `{raw}` is outside {min} .. {max}")));
+    }
+    Ok(d)
+}
+
+/// A country code of any scheme, normalised to alpha-2. Sentinels (world, areas n.e.s.) are
+/// accepted only where `allow_sentinels` (mirror partners), never as a declaration's origin.
+pub fn country_code(raw: &str, allow_sentinels: bool, column: &str) -> Result<&'static str, Reject> {
+    match country::normalise(raw) {
+        Some(country::Normalised::Country(c)) => Ok(c),
+        Some(n) if allow_sentinels => Ok(n.code()),
+        Some(_) => Err(Reject::new("not_a_country", column, format!("`{column}` = `{raw}` is an aggregate, not a country"))),
+        None => Err(Reject::new("unknown_country", column, format!("`{column}` = `{raw}` is not an ISO 3166 country code"))),
+    }
+}
+
+/// A declaration's country: a real country, or `XX` when the declarant gave the user-assigned
+/// "unknown" code (`ZZ`, `XX`); aggregates such as "world" are rejected.
+pub fn declared_country(raw: &str, column: &str) -> Result<&'static str, Reject> {
+    match country::normalise(raw) {
+        Some(country::Normalised::Country(c)) => Ok(c),
+        Some(country::Normalised::Unknown) => Ok(country::AREAS_NES),
+        Some(country::Normalised::World) => {
+            Err(Reject::new("not_a_country", column, format!("`{column}` = `{raw}` is an aggregate, not a country")))
+        }
+        None => Err(Reject::new("unknown_country", column, format!("`{column}` = `{raw}` is not an ISO 3166 country code"))),
+    }
+}
+
+/// An HS code, normalised; `repaired` tells whether a leading zero was restored.
+pub fn hs_code(raw: &str, lengths: &[usize], column: &str) -> Result<hs::HsCode, Reject> {
+    hs::normalise(raw, lengths).map_err(|e| {
+        let code = match e {
+            hs::HsError::Empty => "missing_value",
+            hs::HsError::NotDigits(_) => "hs_not_digits",
+            hs::HsError::Length { .. } => "hs_length",
+        };
+        Reject::new(code, column, format!("`{column}`: {e}"))
+    })
+}
+
+/// An inspection label: empty → not inspected; otherwise one of `allowed`.
+pub fn label(raw: Option<&str>, allowed: &[i8], column: &str) -> Result<Option<i8>, Reject> {
+    let Some(v) = optional(raw) else { return Ok(None) };
+    let v = v.strip_suffix(".0").unwrap_or(v);
+    match v.parse::<i8>() {
+        Ok(x) if allowed.contains(&x) => Ok(Some(x)),
+        _ => Err(Reject::new("bad_label", column, format!("`{column}` = `{v}` is not one of {allowed:?}"))),
+    }
+}
+
+/// An ISO 4217-shaped currency code.
+pub fn currency(raw: &str, column: &str) -> Result<String, Reject> {
+    let v = raw.trim().to_ascii_uppercase();
+    if v.len() == 3 && v.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(v)
+    } else {
+        Err(Reject::new("bad_currency", column, format!("`{column}` = `{raw}` is not an ISO 4217 code")))
+    }
+}
+
+/// A period, `YYYY` or `YYYY-MM` (also `YYYYMM` and `YYYY.0`), normalised to `YYYY` / `YYYY-MM`.
+pub fn period(raw: &str, column: &str) -> Result<String, Reject> {
+    let v = raw.trim();
+    let v = v.strip_suffix(".0").unwrap_or(v);
+    let bad = || Reject::new("bad_period", column, format!("`{column}` = `{raw}` is not YYYY or YYYY-MM"));
+    let (year, month) = match v.len() {
+        4 => (v, None),
+        6 => (&v[..4], Some(&v[4..])),
+        7 if v.as_bytes()[4] == b'-' => (&v[..4], Some(&v[5..])),
+        _ => return Err(bad()),
+    };
+    let y: u32 = year.parse().map_err(|_| bad())?;
+    if !(1900..=2200).contains(&y) {
+        return Err(bad());
+    }
+    match month {
+        None => Ok(format!("{y:04}")),
+        Some(m) => {
+            let m: u32 = m.parse().map_err(|_| bad())?;
+            if (1..=12).contains(&m) { Ok(format!("{y:04}-{m:02}")) } else { Err(bad()) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn required_rejects_empty_and_nul() {
+        assert_eq!(required(Some(" x "), "c").unwrap(), "x");
+        assert_eq!(required(Some(""), "c").unwrap_err().code, "missing_value");
+        assert_eq!(required(None, "c").unwrap_err().code, "missing_value");
+        assert_eq!(required(Some("a\0b"), "c").unwrap_err().code, "control_character");
+    }
+
+    #[test]
+    fn numbers_follow_the_dialect() {
+        assert_eq!(number("1.299,99", ',', "v").unwrap(), 1299.99);
+        assert_eq!(number("1,299.99", '.', "v").unwrap(), 1299.99);
+        assert_eq!(number("372254.4", '.', "v").unwrap(), 372_254.4);
+        assert_eq!(number("1,5", '.', "v").unwrap_err().code, "not_a_number");
+        assert_eq!(number("abc", '.', "v").unwrap_err().code, "not_a_number");
+        assert_eq!(number("NaN", '.', "v").unwrap_err().code, "not_a_number");
+        assert_eq!(number("1e999", '.', "v").unwrap_err().code, "not_finite");
+    }
+
+    #[test]
+    fn negative_values_are_rejected() {
+        assert_eq!(non_negative("-3", '.', "m").unwrap_err().code, "negative_value");
+        assert_eq!(non_negative("0", '.', "m").unwrap(), 0.0);
+    }
+
+    #[test]
+    fn rates_are_bounded() {
+        assert_eq!(rate_pct("8.0", '.', "r").unwrap(), 8.0);
+        assert_eq!(rate_pct("5000", '.', "r").unwrap_err().code, "out_of_range");
+    }
+
+    #[test]
+    fn dates_use_the_declared_format_and_range() {
+        let min = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+        let max = NaiveDate::from_ymd_opt(2030, 12, 31).unwrap();
+        assert!(date("2020-01-31", "%Y-%m-%d", min, max, "d").is_ok());
+        assert_eq!(date("31/01/2020", "%Y-%m-%d", min, max, "d").unwrap_err().code, "bad_date");
+        assert_eq!(date("1899-01-01", "%Y-%m-%d", min, max, "d").unwrap_err().code, "date_out_of_range");
+        assert_eq!(date("2020-02-30", "%Y-%m-%d", min, max, "d").unwrap_err().code, "bad_date");
+    }
+
+    #[test]
+    fn countries_normalise_and_sentinels_depend_on_context() {
+        assert_eq!(country_code("KOR", false, "o").unwrap(), "KR");
+        assert_eq!(country_code("Q9", false, "o").unwrap_err().code, "unknown_country");
+        assert_eq!(country_code("0", false, "o").unwrap_err().code, "not_a_country");
+        assert_eq!(country_code("0", true, "p").unwrap(), "W0");
+        assert_eq!(declared_country("ZZ", "o").unwrap(), "XX");
+        assert_eq!(declared_country("WLD", "o").unwrap_err().code, "not_a_country");
+    }
+
+    #[test]
+    fn hs_codes_are_repaired_or_rejected() {
+        assert_eq!(hs_code("10121", &[6], "h").unwrap().code, "010121");
+        assert_eq!(hs_code("1234", &[6, 8, 10], "h").unwrap_err().code, "hs_length");
+        assert_eq!(hs_code("12AB56", &[6], "h").unwrap_err().code, "hs_not_digits");
+    }
+
+    #[test]
+    fn labels_accept_only_known_values() {
+        assert_eq!(label(Some(""), &[0, 1], "f").unwrap(), None);
+        assert_eq!(label(Some("1"), &[0, 1], "f").unwrap(), Some(1));
+        assert_eq!(label(Some("2"), &[0, 1], "f").unwrap_err().code, "bad_label");
+    }
+
+    #[test]
+    fn currencies_and_periods() {
+        assert_eq!(currency("krw", "c").unwrap(), "KRW");
+        assert_eq!(currency("K1", "c").unwrap_err().code, "bad_currency");
+        assert_eq!(period("2009.0", "p").unwrap(), "2009");
+        assert_eq!(period("202103", "p").unwrap(), "2021-03");
+        assert_eq!(period("2021-13", "p").unwrap_err().code, "bad_period");
+    }
+}

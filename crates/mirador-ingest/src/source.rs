@@ -1,0 +1,173 @@
+//! A raw table seen through a source's column mapping, defaults and recodes, and the quarantine
+//! collector every dataset's validation writes to.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use mirador_pipeline::SourceSpec;
+use polars::prelude::*;
+use mirador_schema::col;
+
+use crate::error::IngestError;
+use crate::read::{RawRow, RawTable};
+use crate::rules::Reject;
+
+/// A raw table with its mapping resolved.
+pub struct Mapped<'a> {
+    /// The table.
+    pub table: &'a RawTable,
+    spec: &'a SourceSpec,
+    index: BTreeMap<&'a str, usize>,
+    /// File, for lineage.
+    pub file: String,
+}
+
+impl<'a> Mapped<'a> {
+    /// Resolves `spec.columns` against the header. `mandatory` canonical columns must be mapped
+    /// (or have a default); a mapped header that is missing from the file is a fatal error.
+    pub fn new(path: &Path, table: &'a RawTable, spec: &'a SourceSpec, mandatory: &[&str]) -> Result<Self, IngestError> {
+        let mut index = BTreeMap::new();
+        for (canonical, header) in &spec.columns {
+            match table.column(header) {
+                Some(i) => {
+                    index.insert(canonical.as_str(), i);
+                }
+                None => {
+                    return Err(IngestError::MissingColumn {
+                        path: path.to_owned(),
+                        header: header.clone(),
+                        canonical: canonical.clone(),
+                        found: table.headers.join(", "),
+                    });
+                }
+            }
+        }
+        // Unmapped canonical columns whose header is the canonical name itself map 1:1.
+        for (i, h) in table.headers.iter().enumerate() {
+            if !spec.columns.contains_key(h) && !spec.columns.values().any(|v| v == h) {
+                index.entry(h.as_str()).or_insert(i);
+            }
+        }
+        for m in mandatory {
+            if !index.contains_key(m) && !spec.defaults.contains_key(*m) {
+                return Err(IngestError::MissingColumn {
+                    path: path.to_owned(),
+                    header: spec.columns.get(*m).cloned().unwrap_or_else(|| (*m).to_owned()),
+                    canonical: (*m).to_owned(),
+                    found: table.headers.join(", "),
+                });
+            }
+        }
+        Ok(Mapped { table, spec, index, file: path.display().to_string() })
+    }
+
+    /// The raw value of a canonical column in a row, after recoding; the default when unmapped.
+    pub fn get<'r>(&'r self, row: &'r RawRow, canonical: &str) -> Option<&'r str> {
+        let raw = match self.index.get(canonical) {
+            Some(&i) => row.fields.get(i).map(String::as_str),
+            None => self.spec.defaults.get(canonical).map(String::as_str),
+        }?;
+        if let Some(map) = self.spec.recode.get(canonical) {
+            let key = raw.trim();
+            if let Some(v) = map.get(key) {
+                return Some(v.as_str());
+            }
+        }
+        Some(raw)
+    }
+
+    /// Whether a canonical column is available (mapped or defaulted).
+    pub fn has(&self, canonical: &str) -> bool {
+        self.index.contains_key(canonical) || self.spec.defaults.contains_key(canonical)
+    }
+
+    /// Decimal mark of the source.
+    pub fn decimal(&self) -> char {
+        self.spec.decimal.unwrap_or('.')
+    }
+
+    /// Date format of the source.
+    pub fn date_format(&self) -> &str {
+        self.spec.date_format.as_deref().unwrap_or("%Y-%m-%d")
+    }
+
+    /// The row as JSON (header → raw text), for the quarantine file.
+    pub fn raw_json(&self, row: &RawRow) -> String {
+        let map: serde_json::Map<String, serde_json::Value> = self
+            .table
+            .headers
+            .iter()
+            .zip(row.fields.iter().map(Some).chain(std::iter::repeat(None)))
+            .map(|(h, v)| (h.clone(), v.map_or(serde_json::Value::Null, |v| serde_json::Value::String(v.clone()))))
+            .collect();
+        serde_json::Value::Object(map).to_string()
+    }
+}
+
+/// Quarantined rows of one run, across datasets.
+#[derive(Default)]
+pub struct Quarantine {
+    dataset: Vec<String>,
+    file: Vec<String>,
+    line: Vec<i64>,
+    code: Vec<String>,
+    column: Vec<String>,
+    reason: Vec<String>,
+    raw: Vec<String>,
+}
+
+impl Quarantine {
+    /// Adds a rejected row.
+    pub fn push(&mut self, dataset: &str, mapped: &Mapped<'_>, row: &RawRow, reject: &Reject) {
+        self.dataset.push(dataset.to_owned());
+        self.file.push(mapped.file.clone());
+        self.line.push(row.line as i64);
+        self.code.push(reject.code.to_owned());
+        self.column.push(reject.column.clone());
+        self.reason.push(reject.message.clone());
+        self.raw.push(mapped.raw_json(row));
+    }
+
+    /// Rows quarantined so far.
+    pub fn len(&self) -> usize {
+        self.dataset.len()
+    }
+
+    /// Whether nothing was quarantined.
+    pub fn is_empty(&self) -> bool {
+        self.dataset.is_empty()
+    }
+
+    /// Reason code counts.
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for c in &self.code {
+            *m.entry(c.clone()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// The quarantine dataset ([`mirador_schema::schemas::quarantine`]).
+    pub fn into_frame(self) -> PolarsResult<DataFrame> {
+        DataFrame::new_infer_height(vec![
+            Column::new(col::DATASET.into(), self.dataset),
+            Column::new(col::SOURCE_FILE.into(), self.file),
+            Column::new(col::SOURCE_LINE.into(), self.line),
+            Column::new(col::REASON_CODE.into(), self.code),
+            Column::new(col::COLUMN.into(), self.column),
+            Column::new(col::REASON.into(), self.reason),
+            Column::new(col::RAW_ROW.into(), self.raw),
+        ])
+    }
+}
+
+/// Per-source row accounting for the manifest: rows in = accepted + quarantined.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct Reconciliation {
+    /// Data rows read.
+    pub rows_in: usize,
+    /// Rows accepted.
+    pub accepted: usize,
+    /// Rows quarantined.
+    pub quarantined: usize,
+}

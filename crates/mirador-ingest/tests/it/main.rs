@@ -1,0 +1,4 @@
+//! Integration tests of ingest: the bad-input corpus and the public KCS declarations.
+
+mod corpus;
+mod kcs;

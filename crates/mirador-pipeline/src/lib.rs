@@ -1,0 +1,26 @@
+//! The backbone of Mirador: the [`Stage`] trait every step implements, pipeline files, load-time
+//! checks of the DAG, blocking data-quality checks and the runner that executes a pipeline with
+//! independent stages in parallel and publishes each run atomically.
+//!
+//! ```no_run
+//! use mirador_pipeline::{PipelineFile, RunOptions, run};
+//! # fn registry(_: &str) -> Option<Box<dyn mirador_pipeline::Stage>> { None }
+//! let file = PipelineFile::load(std::path::Path::new("pipelines/nightly.toml")).unwrap();
+//! let opts = RunOptions { out_root: "reports/nightly".into(), ..Default::default() };
+//! let outcome = run(&file, &registry, &opts).unwrap();
+//! ```
+
+pub mod check;
+pub mod checks;
+pub mod error;
+pub mod manifest;
+pub mod pipeline;
+pub mod runner;
+pub mod stage;
+
+pub use check::{Plan, Registry, plan};
+pub use error::{ConfigError, RunError, StageError};
+pub use manifest::Manifest;
+pub use pipeline::{DatasetChecks, PipelineFile, SourceSpec, StageSpec};
+pub use runner::{RunOptions, RunOutcome, latest_run, run};
+pub use stage::{Stage, StageContext, StageOutput};

@@ -1,0 +1,181 @@
+//! The [`Stage`] trait: what every pipeline step implements, and the context it runs in.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mirador_schema::DatasetId;
+use polars::prelude::DataFrame;
+use serde::de::DeserializeOwned;
+
+use crate::error::StageError;
+use crate::pipeline::SourceSpec;
+
+/// One step of a pipeline. The code declares the contract (`inputs`/`outputs`); the pipeline
+/// file wires stages together and is checked against it before anything runs.
+pub trait Stage: Send + Sync {
+    /// The stage's name, as written in pipeline files.
+    fn name(&self) -> &'static str;
+    /// Datasets the stage cannot run without.
+    fn inputs(&self) -> &'static [DatasetId];
+    /// Datasets the stage uses when the pipeline produces them (e.g. k-means scores as a model
+    /// feature). They are edges of the DAG when present and `None` in the context otherwise.
+    fn optional_inputs(&self) -> &'static [DatasetId] {
+        &[]
+    }
+    /// Datasets the stage writes.
+    fn outputs(&self) -> &'static [DatasetId];
+    /// Source ids (raw files declared under `[sources]`) the stage reads. Only ingest stages.
+    fn sources(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Runs the stage.
+    fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError>;
+}
+
+/// What a stage sees while it runs.
+pub struct StageContext {
+    pub(crate) stage: String,
+    pub(crate) params: toml::Table,
+    pub(crate) inputs: BTreeMap<String, Arc<DataFrame>>,
+    pub(crate) sources: BTreeMap<String, SourceSpec>,
+    pub(crate) artifact_dir: PathBuf,
+    pub(crate) base_dir: PathBuf,
+    pub(crate) seed: u64,
+    pub(crate) previous_run: Option<PathBuf>,
+}
+
+impl StageContext {
+    /// A context for running a stage outside a pipeline (tests, benchmarks, `mirador score`).
+    pub fn standalone(stage: &str, artifact_dir: &Path) -> Self {
+        StageContext {
+            stage: stage.to_owned(),
+            params: toml::Table::new(),
+            inputs: BTreeMap::new(),
+            sources: BTreeMap::new(),
+            artifact_dir: artifact_dir.to_owned(),
+            base_dir: PathBuf::from("."),
+            seed: 42,
+            previous_run: None,
+        }
+    }
+
+    /// Adds an input dataset (builder, for standalone contexts).
+    #[must_use]
+    pub fn with_input(mut self, id: &str, df: DataFrame) -> Self {
+        self.inputs.insert(id.to_owned(), Arc::new(df));
+        self
+    }
+
+    /// Sets the stage parameters (builder, for standalone contexts).
+    #[must_use]
+    pub fn with_params(mut self, params: toml::Table) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// Adds a source (builder, for standalone contexts).
+    #[must_use]
+    pub fn with_source(mut self, id: &str, source: SourceSpec) -> Self {
+        self.sources.insert(id.to_owned(), source);
+        self
+    }
+
+    /// Sets the seed (builder).
+    #[must_use]
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets the directory relative paths are resolved against (builder).
+    #[must_use]
+    pub fn with_base_dir(mut self, dir: &Path) -> Self {
+        self.base_dir = dir.to_owned();
+        self
+    }
+
+    /// The stage's name.
+    pub fn stage(&self) -> &str {
+        &self.stage
+    }
+
+    /// A required input. Errors when the pipeline did not provide it.
+    pub fn input(&self, id: DatasetId) -> Result<&DataFrame, StageError> {
+        self.inputs
+            .get(id)
+            .map(AsRef::as_ref)
+            .ok_or_else(|| StageError::MissingInput { stage: self.stage.clone(), dataset: id.to_owned() })
+    }
+
+    /// An optional input: `None` when no stage of this pipeline produces it.
+    pub fn optional_input(&self, id: DatasetId) -> Option<&DataFrame> {
+        self.inputs.get(id).map(AsRef::as_ref)
+    }
+
+    /// The stage's parameters, deserialised. Missing keys take the type's defaults (use
+    /// `#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]` on the type).
+    pub fn params<T: DeserializeOwned>(&self) -> Result<T, StageError> {
+        toml::Value::Table(self.params.clone())
+            .try_into()
+            .map_err(|e: toml::de::Error| StageError::Params { stage: self.stage.clone(), message: e.to_string() })
+    }
+
+    /// A raw source file declared in the pipeline.
+    pub fn source(&self, id: &str) -> Result<&SourceSpec, StageError> {
+        self.sources
+            .get(id)
+            .ok_or_else(|| StageError::MissingInput { stage: self.stage.clone(), dataset: id.to_owned() })
+    }
+
+    /// Resolves a path written in the pipeline file (relative to the pipeline file's directory).
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() { path.to_owned() } else { self.base_dir.join(path) }
+    }
+
+    /// Directory where the stage may write non-tabular artifacts (model files, charts, JSON).
+    /// It lives inside the run directory and is published atomically with the run.
+    pub fn artifact_dir(&self) -> &Path {
+        &self.artifact_dir
+    }
+
+    /// The run's seed; every random choice derives from it.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The previous committed run's directory, if there is one (e.g. to reuse a trained model).
+    pub fn previous_run(&self) -> Option<&Path> {
+        self.previous_run.as_deref()
+    }
+}
+
+/// What a stage produced.
+#[derive(Default)]
+pub struct StageOutput {
+    /// Output datasets, written as parquet by the runner.
+    pub datasets: Vec<(DatasetId, DataFrame)>,
+    /// Stage metrics, recorded in the manifest (e.g. model AUC, rows flagged).
+    pub metrics: serde_json::Map<String, serde_json::Value>,
+}
+
+impl StageOutput {
+    /// An empty output.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a dataset.
+    #[must_use]
+    pub fn with_dataset(mut self, id: DatasetId, df: DataFrame) -> Self {
+        self.datasets.push((id, df));
+        self
+    }
+
+    /// Records a metric.
+    #[must_use]
+    pub fn with_metric(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.metrics.insert(key.to_owned(), value.into());
+        self
+    }
+}

@@ -1,0 +1,46 @@
+//! Dataset ids: the names stages use to exchange data. A stage's `inputs()`/`outputs()` return
+//! these, and the pipeline file refers to them by the same strings.
+
+use crate::DatasetId;
+
+/// Accepted, normalised import declarations (one row per goods item): [`crate::schemas::declarations`].
+pub const DECLARATIONS: DatasetId = "declarations";
+/// Accepted mirror-trade flows (both the home country's imports and partners' exports).
+pub const MIRROR_FLOWS: DatasetId = "mirror_flows";
+/// Tariff schedule: MFN and preferential rates by HS prefix.
+pub const TARIFFS: DatasetId = "tariffs";
+/// Exchange rates to USD per currency and period.
+pub const FX_RATES: DatasetId = "fx_rates";
+/// Every rejected input row, with its source, line, reason code and message.
+pub const QUARANTINE: DatasetId = "quarantine";
+
+/// Revenue gap per HS6 × partner × period.
+pub const GAP_BY_CELL: DatasetId = "gap_by_cell";
+/// Revenue gap per HS chapter (HS2) × period.
+pub const GAP_BY_CHAPTER: DatasetId = "gap_by_chapter";
+/// Revenue gap per partner × period.
+pub const GAP_BY_PARTNER: DatasetId = "gap_by_partner";
+/// One-row-per-period totals with bounds.
+pub const GAP_SUMMARY: DatasetId = "gap_summary";
+/// Per-declaration mirror exposure (gap ratio of its HS6 × origin cell).
+pub const MIRROR_EXPOSURE: DatasetId = "mirror_exposure";
+
+/// Per-declaration k-means undervaluation scores.
+pub const KMEANS_SCORES: DatasetId = "kmeans_scores";
+/// Per product group: k, centroids, sizes, quality.
+pub const KMEANS_GROUPS: DatasetId = "kmeans_groups";
+
+/// Per-declaration fraud probability, expected duty at risk and top reasons.
+pub const FRAUD_SCORES: DatasetId = "fraud_scores";
+/// Human-readable rules extracted from the fraud model's trees.
+pub const FRAUD_RULES: DatasetId = "fraud_rules";
+/// Feature importance of the fraud model.
+pub const FRAUD_IMPORTANCE: DatasetId = "fraud_importance";
+
+/// Ranked auditee list (internal: real importer ids).
+pub const AUDITEES: DatasetId = "auditees";
+/// Ranked auditee list with pseudonymised importer ids, safe to share.
+pub const AUDITEES_SHAREABLE: DatasetId = "auditees_shareable";
+
+/// Fraud model evaluation on the held-out test months: one row per (ranking, n %).
+pub const FRAUD_EVALUATION: DatasetId = "fraud_evaluation";

@@ -1,0 +1,114 @@
+//! Canonical polars schemas of the datasets ingest produces. Stage outputs document their own
+//! schemas in their crates; these are the contracts every stage reads.
+
+use polars::prelude::{DataType, Field, Schema};
+
+use crate::col;
+
+fn schema(fields: &[(&str, DataType)]) -> Schema {
+    fields.iter().map(|(name, dtype)| Field::new((*name).into(), dtype.clone())).collect()
+}
+
+/// Accepted declarations, one row per goods item.
+///
+/// Nullable: `courier_id`, `quantity`, `quantity_unit`, `unit_price_usd_per_kg` (zero mass),
+/// `fraud` and `critical_fraud` (not inspected). Everything else is non-null after ingest.
+pub fn declarations() -> Schema {
+    use DataType::{Date, Float64, Int8, Int32, String};
+    schema(&[
+        (col::DECLARATION_ID, String),
+        (col::ITEM_NO, Int32),
+        (col::DATE, Date),
+        (col::PERIOD, String),
+        (col::OFFICE_ID, String),
+        (col::PROCESS_TYPE, String),
+        (col::IMPORT_TYPE, String),
+        (col::IMPORT_USE, String),
+        (col::PAYMENT_TYPE, String),
+        (col::TRANSPORT_MODE, String),
+        (col::DECLARANT_ID, String),
+        (col::IMPORTER_ID, String),
+        (col::SELLER_ID, String),
+        (col::COURIER_ID, String),
+        (col::HS_CODE, String),
+        (col::HS6, String),
+        (col::DEPARTURE_COUNTRY, String),
+        (col::ORIGIN_COUNTRY, String),
+        (col::TAX_RATE_PCT, Float64),
+        (col::TAX_TYPE, String),
+        (col::ORIGIN_INDICATOR, String),
+        (col::NET_MASS_KG, Float64),
+        (col::QUANTITY, Float64),
+        (col::QUANTITY_UNIT, String),
+        (col::ITEM_PRICE, Float64),
+        (col::CURRENCY, String),
+        (col::VALUE_USD, Float64),
+        (col::DUTY_USD, Float64),
+        (col::UNIT_PRICE_USD_KG, Float64),
+        (col::FRAUD, Int8),
+        (col::CRITICAL_FRAUD, Int8),
+        (col::SOURCE_LINE, Int32),
+    ])
+}
+
+/// Accepted mirror-trade flows: the home country's imports and partners' exports.
+pub fn mirror_flows() -> Schema {
+    use DataType::{Boolean, Float64, String};
+    schema(&[
+        (col::REPORTER, String),
+        (col::PARTNER, String),
+        (col::PERIOD, String),
+        (col::HS_CODE, String),
+        (col::HS_VINTAGE, String),
+        (col::FLOW, String),
+        (col::TRADE_VALUE_USD, Float64),
+        (col::NET_WEIGHT_KG, Float64),
+        (col::QUANTITY, Float64),
+        (col::QUANTITY_UNIT, String),
+        (col::QUANTITY_ESTIMATED, Boolean),
+    ])
+}
+
+/// Tariff lines: MFN (`preference_origin` null) and preferential rates.
+pub fn tariffs() -> Schema {
+    use DataType::{Float64, String};
+    schema(&[
+        (col::HS_PREFIX, String),
+        (col::PREFERENCE_ORIGIN, String),
+        (col::AGREEMENT, String),
+        (col::RATE_PCT, Float64),
+    ])
+}
+
+/// Exchange rates: USD per unit of currency, per period (`YYYY-MM` or `YYYY`).
+pub fn fx_rates() -> Schema {
+    use DataType::{Float64, String};
+    schema(&[(col::CURRENCY, String), (col::PERIOD, String), (col::USD_PER_UNIT, Float64)])
+}
+
+/// Quarantined rows of every input.
+pub fn quarantine() -> Schema {
+    use DataType::{Int64, String};
+    schema(&[
+        (col::DATASET, String),
+        (col::SOURCE_FILE, String),
+        (col::SOURCE_LINE, Int64),
+        (col::REASON_CODE, String),
+        (col::COLUMN, String),
+        (col::REASON, String),
+        (col::RAW_ROW, String),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declarations_carry_derived_columns() {
+        let s = declarations();
+        for c in [col::HS6, col::VALUE_USD, col::DUTY_USD, col::UNIT_PRICE_USD_KG, col::PERIOD] {
+            assert!(s.contains(c), "{c}");
+        }
+    }
+}
