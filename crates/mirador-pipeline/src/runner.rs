@@ -26,6 +26,9 @@ use crate::stage::StageContext;
 pub const LATEST: &str = "latest";
 /// Name of the lock file inside the output root.
 pub const LOCK_FILE: &str = ".mirador.lock";
+/// Parameter names whose values are secrets: passed to stages, hashed into run keys, never
+/// recorded in the manifest or logged.
+pub const SECRET_PARAMS: &[&str] = &["pseudonym-key"];
 /// Mirador's version, recorded in manifests and hashed into run keys.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -393,7 +396,12 @@ fn run_stage(
     let _enter = span.enter();
     let started = Instant::now();
     let mut stage_params = params.get(name).cloned().unwrap_or_default();
-    let recorded_params = stage_params.clone();
+    let mut recorded_params = stage_params.clone();
+    for secret in SECRET_PARAMS {
+        if let Some(v) = recorded_params.get_mut(*secret) {
+            *v = toml::Value::String("<secret>".into());
+        }
+    }
     if let Some(secret) = opts.secrets.get(name) {
         for (k, v) in secret {
             stage_params.insert(k.clone(), v.clone());

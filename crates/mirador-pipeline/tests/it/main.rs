@@ -216,3 +216,22 @@ fn stage_params_change_the_run_key() {
     assert_ne!(id_a, id_b);
     assert_eq!(mirador_io::read_parquet(&dir.join("doubled.parquet")).unwrap().height(), 7);
 }
+
+#[test]
+fn secret_parameters_never_reach_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let path = dir.path().join("p.toml");
+    pipeline(dir.path(), "");
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "name = \"source\"",
+        "name = \"source\"\nparams = { pseudonym-key = \"s3cret-value\" }",
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    let file = PipelineFile::load(&path).unwrap();
+    let RunOutcome::Committed { dir, .. } = run(&file, &registry, &opts(&out)).unwrap() else { panic!() };
+    let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    assert!(!manifest.contains("s3cret-value"));
+    assert!(manifest.contains("<secret>"));
+}
