@@ -116,6 +116,28 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
     write_schema_sidecar(df.schema(), &path.with_extension("schema.json"))
 }
 
+/// Writes a data frame as UTF-8 CSV with a header, atomically. Every value is written as text
+/// (dates `YYYY-MM-DD`, nulls empty), so codes keep their leading zeros.
+pub fn write_csv(df: &DataFrame, path: &Path) -> Result<()> {
+    let text_columns: Vec<Vec<Option<String>>> = df
+        .columns()
+        .iter()
+        .map(|c| {
+            let s = c.cast(&DataType::String).map_err(|source| IoError::Parquet { path: path.to_owned(), source })?;
+            let ca = s.str().map_err(|source| IoError::Parquet { path: path.to_owned(), source })?.clone();
+            Ok(ca.iter().map(|v| v.map(str::to_owned)).collect())
+        })
+        .collect::<Result<_>>()?;
+    write_atomic(path, |f| {
+        let mut w = csv::Writer::from_writer(io::BufWriter::new(f));
+        w.write_record(df.get_column_names().iter().map(|n| n.as_str()))?;
+        for i in 0..df.height() {
+            w.write_record(text_columns.iter().map(|c| c[i].as_deref().unwrap_or("")))?;
+        }
+        w.flush()
+    })
+}
+
 /// Reads a parquet file.
 pub fn read_parquet(path: &Path) -> Result<DataFrame> {
     let file = File::open(path).map_err(fs_err("open", path))?;
