@@ -1,0 +1,286 @@
+//! Assigning declarations to peer groups, fitting the groups in parallel and assembling the
+//! output frames.
+
+use std::collections::HashMap;
+
+use mirador_schema::col;
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::KMeansParams;
+use crate::cluster::{GroupFit, Method, fit_kmeans, fit_robust};
+
+/// The HS level a group is keyed at, finest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    /// HS6 × country of origin.
+    Hs6Origin,
+    /// HS6.
+    Hs6,
+    /// HS heading.
+    Hs4,
+    /// HS chapter.
+    Hs2,
+}
+
+impl Level {
+    const ALL: [Level; 4] = [Level::Hs6Origin, Level::Hs6, Level::Hs4, Level::Hs2];
+
+    /// Name written in outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Hs6Origin => "hs6_origin",
+            Level::Hs6 => "hs6",
+            Level::Hs4 => "hs4",
+            Level::Hs2 => "hs2",
+        }
+    }
+
+    fn key(self, hs6: &str, origin: &str) -> String {
+        match self {
+            Level::Hs6Origin => format!("{hs6}|{origin}"),
+            Level::Hs6 => hs6.to_owned(),
+            Level::Hs4 => hs6.get(..4).unwrap_or(hs6).to_owned(),
+            Level::Hs2 => hs6.get(..2).unwrap_or(hs6).to_owned(),
+        }
+    }
+}
+
+/// Stage results: per-declaration scores and per-group summaries.
+pub struct ScoredRows {
+    /// `kmeans_scores`.
+    pub scores: DataFrame,
+    /// `kmeans_groups`.
+    pub groups: DataFrame,
+}
+
+impl ScoredRows {
+    /// Declarations flagged as possibly undervalued.
+    pub fn flagged(&self) -> usize {
+        self.scores.column("undervaluation_flag").ok().and_then(|c| c.bool().ok().map(|b| b.sum().unwrap_or(0) as usize)).unwrap_or(0)
+    }
+
+    /// Groups scored by k-means (rather than the robust fallback).
+    pub fn clustered_groups(&self) -> usize {
+        self.groups
+            .column("method")
+            .ok()
+            .and_then(|c| c.str().ok().map(|s| s.iter().filter(|m| *m == Some(Method::KMeans.as_str())).count()))
+            .unwrap_or(0)
+    }
+}
+
+struct Row<'a> {
+    hs6: &'a str,
+    origin: &'a str,
+    log_price: Option<f64>,
+}
+
+/// Scores every declaration. Output rows follow the input order.
+pub fn score_declarations(declarations: &DataFrame, params: &KMeansParams, seed: u64) -> PolarsResult<ScoredRows> {
+    let hs6 = declarations.column(col::HS6)?.str()?;
+    let origin = declarations.column(col::ORIGIN_COUNTRY)?.str()?;
+    let price = declarations.column(col::UNIT_PRICE_USD_KG)?.f64()?;
+    let rows: Vec<Row<'_>> = hs6
+        .iter()
+        .zip(origin.iter())
+        .zip(price.iter())
+        .map(|((h, o), p)| Row {
+            hs6: h.unwrap_or(""),
+            origin: o.unwrap_or(""),
+            log_price: p.filter(|p| p.is_finite() && *p > 0.0).map(f64::ln),
+        })
+        .collect();
+
+    // Members (priced rows) of every candidate group, at every level.
+    let levels: Vec<Level> = Level::ALL.iter().copied().filter(|l| params.by_origin || *l != Level::Hs6Origin).collect();
+    let mut members: HashMap<(Level, String), Vec<usize>> = HashMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        if r.log_price.is_some() {
+            for &level in &levels {
+                members.entry((level, level.key(r.hs6, r.origin))).or_default().push(i);
+            }
+        }
+    }
+    // Each priced row goes to the finest group with enough rows; else robust z at HS2.
+    let mut assigned: Vec<Option<(Level, String, Method)>> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let choice = r.log_price.and_then(|_| {
+            for &level in &levels {
+                let key = level.key(r.hs6, r.origin);
+                if members.get(&(level, key.clone())).map_or(0, Vec::len) >= params.min_group_size {
+                    return Some((level, key, Method::KMeans));
+                }
+            }
+            let key = Level::Hs2.key(r.hs6, r.origin);
+            let n = members.get(&(Level::Hs2, key.clone())).map_or(0, Vec::len);
+            (n >= params.min_robust_size).then_some((Level::Hs2, key, Method::RobustZ))
+        });
+        assigned.push(choice);
+    }
+    let mut used: Vec<(Level, String, Method)> = assigned.iter().flatten().cloned().collect();
+    used.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    used.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+
+    // Fit groups in parallel; each group's seed derives from the run seed and its key, so the
+    // result does not depend on scheduling.
+    let fits: HashMap<(Level, String), GroupFit> = used
+        .par_iter()
+        .map(|(level, key, method)| {
+            let xs: Vec<f64> = members[&(*level, key.clone())].iter().filter_map(|&i| rows[i].log_price).collect();
+            let fit = match method {
+                Method::KMeans => fit_kmeans(&xs, &params.cluster, seed ^ fnv(level.as_str(), key)),
+                Method::RobustZ => fit_robust(&xs, &params.cluster),
+            };
+            ((*level, key.clone()), fit)
+        })
+        .collect();
+
+    let scores = scores_frame(declarations, &rows, &assigned, &fits, params)?;
+    let groups = groups_frame(&used, &fits, &assigned, &scores)?;
+    Ok(ScoredRows { scores, groups })
+}
+
+fn scores_frame(
+    declarations: &DataFrame,
+    rows: &[Row<'_>],
+    assigned: &[Option<(Level, String, Method)>],
+    fits: &HashMap<(Level, String), GroupFit>,
+    params: &KMeansParams,
+) -> PolarsResult<DataFrame> {
+    let n = rows.len();
+    let mut group_key = Vec::with_capacity(n);
+    let mut group_level = Vec::with_capacity(n);
+    let mut method = Vec::with_capacity(n);
+    let mut cluster: Vec<Option<i32>> = Vec::with_capacity(n);
+    let mut centroid = Vec::with_capacity(n);
+    let mut reference = Vec::with_capacity(n);
+    let mut ratio = Vec::with_capacity(n);
+    let mut z = Vec::with_capacity(n);
+    let mut score = Vec::with_capacity(n);
+    let mut flag = Vec::with_capacity(n);
+    let mut shortfall = Vec::with_capacity(n);
+    let rate = declarations.column(col::TAX_RATE_PCT)?.f64()?;
+    let value = declarations.column(col::VALUE_USD)?.f64()?;
+    for (i, (r, a)) in rows.iter().zip(assigned).enumerate() {
+        match (r.log_price, a) {
+            (Some(lp), Some((level, key, m))) => {
+                let fit = &fits[&(*level, key.clone())];
+                let s = fit.score(lp, &params.cluster);
+                let ratio_i = (lp - s.reference).exp();
+                let flagged = s.score >= params.flag_score && ratio_i <= params.flag_max_ratio;
+                group_key.push(Some(key.clone()));
+                group_level.push(Some(level.as_str()));
+                method.push(m.as_str());
+                cluster.push(Some(s.cluster as i32));
+                centroid.push(Some(s.centroid.exp()));
+                reference.push(Some(s.reference.exp()));
+                ratio.push(Some(ratio_i));
+                z.push(Some(s.z));
+                score.push(Some(s.score));
+                flag.push(flagged);
+                // Duty the declared value escapes if the reference price were the true one.
+                let v = value.get(i).unwrap_or(0.0);
+                let missing_value = if ratio_i > 0.0 && ratio_i < 1.0 { v / ratio_i - v } else { 0.0 };
+                shortfall.push(missing_value * rate.get(i).unwrap_or(0.0) / 100.0);
+            }
+            (lp, _) => {
+                group_key.push(None);
+                group_level.push(None);
+                method.push(if lp.is_none() { "no_unit_price" } else { "too_few_peers" });
+                cluster.push(None);
+                centroid.push(None);
+                reference.push(None);
+                ratio.push(None);
+                z.push(None);
+                score.push(None);
+                flag.push(false);
+                shortfall.push(0.0);
+            }
+        }
+    }
+    let unit_price: Vec<Option<f64>> = rows.iter().map(|r| r.log_price.map(f64::exp)).collect();
+    let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY])?;
+    for c in [
+        Column::new("group_key".into(), group_key),
+        Column::new("group_level".into(), group_level),
+        Column::new("method".into(), method),
+        Column::new("cluster".into(), cluster),
+        Column::new(col::UNIT_PRICE_USD_KG.into(), unit_price),
+        Column::new("centroid_price_usd_per_kg".into(), centroid),
+        Column::new("reference_price_usd_per_kg".into(), reference),
+        Column::new("price_ratio".into(), ratio),
+        Column::new("z_score".into(), z),
+        Column::new("undervaluation_score".into(), score),
+        Column::new("undervaluation_flag".into(), flag),
+        Column::new("undervalued_duty_usd".into(), shortfall),
+    ] {
+        df.with_column(c)?;
+    }
+    Ok(df)
+}
+
+fn groups_frame(
+    used: &[(Level, String, Method)],
+    fits: &HashMap<(Level, String), GroupFit>,
+    assigned: &[Option<(Level, String, Method)>],
+    scores: &DataFrame,
+) -> PolarsResult<DataFrame> {
+    let flags = scores.column("undervaluation_flag")?.bool()?;
+    let mut scored_rows: HashMap<(Level, &str), (u32, u32)> = HashMap::new();
+    for (a, f) in assigned.iter().zip(flags.iter()) {
+        if let Some((level, key, _)) = a {
+            let e = scored_rows.entry((*level, key.as_str())).or_default();
+            e.0 += 1;
+            e.1 += u32::from(f.unwrap_or(false));
+        }
+    }
+    let fmt = |v: &[f64]| v.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(";");
+    let mut cols: (Vec<&str>, Vec<&str>, Vec<&str>, Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>) = Default::default();
+    let mut centroids = Vec::new();
+    let mut sizes = Vec::new();
+    let mut silhouette = Vec::new();
+    let mut median = Vec::new();
+    let mut mainstream = Vec::new();
+    for (level, key, method) in used {
+        let fit = &fits[&(*level, key.clone())];
+        let (scored, flagged) = scored_rows.get(&(*level, key.as_str())).copied().unwrap_or_default();
+        cols.0.push(key);
+        cols.1.push(level.as_str());
+        cols.2.push(method.as_str());
+        cols.3.push(fit.sizes.iter().sum::<usize>() as u32);
+        cols.4.push(scored);
+        cols.5.push(fit.centroids.len() as u32);
+        cols.6.push(flagged);
+        let prices: Vec<f64> = fit.centroids.iter().map(|c| c.exp()).collect();
+        centroids.push(fmt(&prices));
+        sizes.push(fit.sizes.iter().map(ToString::to_string).collect::<Vec<_>>().join(";"));
+        silhouette.push(fit.silhouette);
+        median.push(fit.median.exp());
+        mainstream.push(prices[fit.mainstream]);
+    }
+    DataFrame::new_infer_height(vec![
+        Column::new("group_key".into(), cols.0),
+        Column::new("group_level".into(), cols.1),
+        Column::new("method".into(), cols.2),
+        Column::new("rows_in_group".into(), cols.3),
+        Column::new("rows_scored".into(), cols.4),
+        Column::new("k".into(), cols.5),
+        Column::new("centroid_prices_usd_per_kg".into(), centroids),
+        Column::new("cluster_sizes".into(), sizes),
+        Column::new("silhouette".into(), silhouette),
+        Column::new("median_price_usd_per_kg".into(), median),
+        Column::new("mainstream_price_usd_per_kg".into(), mainstream),
+        Column::new("flagged".into(), cols.6),
+    ])
+}
+
+/// FNV-1a of a group's identity: a stable per-group seed.
+fn fnv(level: &str, key: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in level.bytes().chain([0]).chain(key.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}

@@ -1,0 +1,123 @@
+//! The `kmeans_scores` stage: unit-price clusters per product group and an undervaluation
+//! score for every declaration (BACUDA's "fraud detection with k-means").
+//!
+//! Declarations whose unit price (USD/kg) sits far below what their peers declare for the same
+//! goods are candidates for undervaluation. Peers are the finest group with enough priced rows:
+//! HS6 × origin (goods from one origin share a quality and price level), else HS6, else HS4,
+//! else HS2. Each group is clustered with k-means on log unit price ([`cluster`]), in parallel;
+//! groups with fewer than `min-group-size` rows at every level are scored with a robust z-score
+//! against the HS2 median and say so (`method = robust_z`).
+//!
+//! ## Inputs
+//! - `declarations` ([`mirador_schema::schemas::declarations`]).
+//! ## Outputs
+//! - `kmeans_scores`: one row per declaration item — `declaration_id`, `item_no`, `importer_id`,
+//!   `hs6`, `origin_country`, `group_key`, `group_level` (`hs6_origin`, `hs6`, `hs4`, `hs2`),
+//!   `method` (`kmeans`, `robust_z`, or `no_unit_price` / `too_few_peers` with a null score),
+//!   `cluster`, `unit_price_usd_per_kg`, `centroid_price_usd_per_kg`,
+//!   `reference_price_usd_per_kg`, `price_ratio` (unit price ÷ reference), `z_score`,
+//!   `undervaluation_score` in [0, 1], `undervaluation_flag`, `undervalued_duty_usd` (duty
+//!   the declaration would owe at the reference price, minus what it paid).
+//! - `kmeans_groups`: one row per group — key, level, method, rows, k, centroids and sizes,
+//!   silhouette, flagged rows.
+
+pub mod cluster;
+mod groups;
+
+use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
+use mirador_schema::{DatasetId, col, datasets};
+use polars::prelude::*;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub use cluster::{ClusterParams, GroupFit, Method, PriceScore};
+pub use groups::{Level, ScoredRows, score_declarations};
+
+/// Parameters of the `kmeans_scores` stage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KMeansParams {
+    /// Fewest priced rows a group needs to be clustered; smaller groups fall back to a coarser
+    /// HS level.
+    pub min_group_size: usize,
+    /// Fewest rows for a robust z-score when no level reaches `min-group-size`.
+    pub min_robust_size: usize,
+    /// Cluster HS6 × origin groups first (origin effects); `false` starts at HS6.
+    pub by_origin: bool,
+    /// A declaration is flagged when its score is at least this…
+    pub flag_score: f64,
+    /// …and its price is at most this share of the reference price.
+    pub flag_max_ratio: f64,
+    /// Clustering parameters.
+    #[serde(flatten)]
+    pub cluster: ClusterParams,
+}
+
+impl Default for KMeansParams {
+    fn default() -> Self {
+        KMeansParams {
+            min_group_size: 30,
+            min_robust_size: 5,
+            by_origin: true,
+            flag_score: 0.99,
+            flag_max_ratio: 0.6,
+            cluster: ClusterParams::default(),
+        }
+    }
+}
+
+/// Unit-price clusters and undervaluation scores.
+///
+/// ## Inputs
+/// - `declarations`.
+/// ## Outputs
+/// - `kmeans_scores`, `kmeans_groups` (see the crate docs for columns).
+pub struct KMeansScores;
+
+impl Stage for KMeansScores {
+    fn name(&self) -> &'static str {
+        "kmeans_scores"
+    }
+
+    fn inputs(&self) -> &'static [DatasetId] {
+        &[datasets::DECLARATIONS]
+    }
+
+    fn outputs(&self) -> &'static [DatasetId] {
+        &[datasets::KMEANS_SCORES, datasets::KMEANS_GROUPS]
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
+        let params: KMeansParams = ctx.params()?;
+        let declarations = ctx.input(datasets::DECLARATIONS)?;
+        let scored = score_declarations(declarations, &params, ctx.seed())?;
+        let mut out = StageOutput::new();
+        let flagged = scored.flagged();
+        out = out
+            .with_metric("declarations", scored.scores.height())
+            .with_metric("groups", scored.groups.height())
+            .with_metric("flagged", flagged)
+            .with_metric("clustered_groups", scored.clustered_groups());
+        // The score's agreement with inspection outcomes, where there are any: a weak signal on
+        // its own (undervaluation is one kind of fraud among several), reported, not a bar.
+        if let Some(auc) = label_auc(declarations, &scored.scores)? {
+            out = out.with_metric("auc_vs_fraud_label", auc);
+        }
+        Ok(out.with_dataset(datasets::KMEANS_SCORES, scored.scores).with_dataset(datasets::KMEANS_GROUPS, scored.groups))
+    }
+}
+
+/// AUC of the undervaluation score against the `fraud` label on inspected, priced declarations.
+fn label_auc(declarations: &DataFrame, scores: &DataFrame) -> PolarsResult<Option<f64>> {
+    let fraud = declarations.column(col::FRAUD)?.cast(&DataType::Int8)?;
+    let fraud = fraud.i8()?;
+    let score = scores.column("undervaluation_score")?.f64()?;
+    let (s, l): (Vec<f64>, Vec<bool>) = fraud
+        .iter()
+        .zip(score.iter())
+        .filter_map(|(f, s)| Some((s?, f? == 1)))
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .unzip();
+    Ok(mirador_metrics::auc(&s, &l))
+}

@@ -1,0 +1,158 @@
+//! Ranking metrics used to judge customs risk scores, shared by every stage that ranks
+//! declarations (k-means undervaluation scores, the fraud model, the auditee list).
+//!
+//! The customs-literature metrics look at the top *n* % of a ranking, because that is what an
+//! administration can afford to inspect or audit:
+//! - **precision@n%**: share of the selected rows that are truly fraudulent;
+//! - **recall@n%**: share of all fraudulent rows that the selection catches;
+//! - **revenue@n%**: share of the duty on fraudulent rows that the selection recovers.
+//!
+//! ```
+//! use mirador_metrics::{auc, top_share};
+//! let scores = [0.9, 0.8, 0.3, 0.1];
+//! let labels = [true, false, true, false];
+//! assert_eq!(auc(&scores, &labels), Some(0.75));
+//! let at50 = top_share(&scores, &labels, &[10.0, 1.0, 30.0, 5.0], 50.0).unwrap();
+//! assert_eq!(at50.precision, 0.5);
+//! assert_eq!(at50.revenue, 0.25);
+//! ```
+
+use std::cmp::Ordering;
+
+use serde::{Deserialize, Serialize};
+
+/// ROC AUC of `scores` against boolean `labels`; ties count one half. `None` when either class
+/// is absent or the lengths differ. Non-finite scores rank lowest.
+pub fn auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
+    if scores.len() != labels.len() {
+        return None;
+    }
+    let positives = labels.iter().filter(|&&l| l).count();
+    let negatives = labels.len() - positives;
+    if positives == 0 || negatives == 0 {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| cmp_score(scores[a], scores[b]));
+    // Mann–Whitney U with average ranks over ties.
+    let mut rank_sum_pos = 0.0;
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && cmp_score(scores[order[j + 1]], scores[order[i]]) == Ordering::Equal {
+            j += 1;
+        }
+        let avg_rank = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum_pos += avg_rank * order[i..=j].iter().filter(|&&k| labels[k]).count() as f64;
+        i = j + 1;
+    }
+    let (p, n) = (positives as f64, negatives as f64);
+    Some((rank_sum_pos - p * (p + 1.0) / 2.0) / (p * n))
+}
+
+/// What the top `n_pct` % of a ranking achieves.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TopShare {
+    /// The percentage of rows selected.
+    pub n_pct: f64,
+    /// Rows selected (`ceil(n_pct % × rows)`).
+    pub selected: usize,
+    /// Share of selected rows that are positive.
+    pub precision: f64,
+    /// Share of all positives that are selected.
+    pub recall: f64,
+    /// Share of the positives' revenue (e.g. duty) held by the selected positives.
+    pub revenue: f64,
+}
+
+/// precision@n%, recall@n% and revenue@n% of ranking rows by `scores` (highest first; ties
+/// broken by row order, so the result is deterministic). `revenue` is each row's amount at stake;
+/// only positives' amounts count. `None` when the lengths differ or there are no rows.
+pub fn top_share(scores: &[f64], labels: &[bool], revenue: &[f64], n_pct: f64) -> Option<TopShare> {
+    if scores.len() != labels.len() || scores.len() != revenue.len() || scores.is_empty() || !(0.0..=100.0).contains(&n_pct) {
+        return None;
+    }
+    let order = ranking(scores);
+    let selected = ((n_pct / 100.0) * scores.len() as f64).ceil() as usize;
+    let positives = labels.iter().filter(|&&l| l).count();
+    let total_revenue: f64 = labels.iter().zip(revenue).filter(|(l, _)| **l).map(|(_, r)| r.max(0.0)).sum();
+    let top = &order[..selected.min(order.len())];
+    let hits = top.iter().filter(|&&i| labels[i]).count();
+    let recovered: f64 = top.iter().filter(|&&i| labels[i]).map(|&i| revenue[i].max(0.0)).sum();
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    Some(TopShare {
+        n_pct,
+        selected,
+        precision: ratio(hits as f64, selected as f64),
+        recall: ratio(hits as f64, positives as f64),
+        revenue: ratio(recovered, total_revenue),
+    })
+}
+
+/// Row indices ordered by score, highest first, ties by row order; non-finite scores last.
+pub fn ranking(scores: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| cmp_score(scores[b], scores[a]).then(a.cmp(&b)));
+    order
+}
+
+fn cmp_score(a: f64, b: f64) -> Ordering {
+    let key = |x: f64| if x.is_finite() { x } else { f64::NEG_INFINITY };
+    key(a).total_cmp(&key(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_of_perfect_reversed_and_tied_rankings() {
+        let labels = [true, true, false, false];
+        assert_eq!(auc(&[4.0, 3.0, 2.0, 1.0], &labels), Some(1.0));
+        assert_eq!(auc(&[1.0, 2.0, 3.0, 4.0], &labels), Some(0.0));
+        assert_eq!(auc(&[1.0; 4], &labels), Some(0.5));
+        assert_eq!(auc(&[1.0, 2.0], &[true, true]), None);
+        assert_eq!(auc(&[1.0], &[true, false]), None);
+    }
+
+    #[test]
+    fn auc_matches_pairwise_count() {
+        let scores = [0.1, 0.4, 0.35, 0.8, 0.4, 0.2, 0.9];
+        let labels = [false, false, true, true, true, false, false];
+        let mut wins = 0.0;
+        let mut pairs = 0.0;
+        for i in 0..scores.len() {
+            for j in 0..scores.len() {
+                if labels[i] && !labels[j] {
+                    pairs += 1.0;
+                    wins += match scores[i].partial_cmp(&scores[j]) {
+                        Some(Ordering::Greater) => 1.0,
+                        Some(Ordering::Equal) => 0.5,
+                        _ => 0.0,
+                    };
+                }
+            }
+        }
+        assert!((auc(&scores, &labels).unwrap() - wins / pairs).abs() < 1e-12);
+    }
+
+    #[test]
+    fn top_share_counts_the_selected_rows() {
+        let scores = [0.9, 0.1, 0.8, 0.7, 0.2, f64::NAN, 0.3, 0.4, 0.5, 0.6];
+        let labels = [true, true, false, true, false, true, false, false, false, false];
+        let revenue = [100.0, 50.0, 0.0, 25.0, 0.0, 25.0, 0.0, 0.0, 0.0, 0.0];
+        let t = top_share(&scores, &labels, &revenue, 30.0).unwrap();
+        assert_eq!(t.selected, 3);
+        assert!((t.precision - 2.0 / 3.0).abs() < 1e-12);
+        assert!((t.recall - 0.5).abs() < 1e-12);
+        assert!((t.revenue - 125.0 / 200.0).abs() < 1e-12);
+        let all = top_share(&scores, &labels, &revenue, 100.0).unwrap();
+        assert_eq!((all.recall, all.revenue), (1.0, 1.0));
+        assert!(top_share(&scores, &labels, &revenue, 120.0).is_none());
+    }
+
+    #[test]
+    fn ranking_puts_nan_last_and_breaks_ties_by_order() {
+        assert_eq!(ranking(&[0.5, f64::NAN, 0.5, 0.9]), vec![3, 0, 2, 1]);
+    }
+}
