@@ -123,8 +123,7 @@ fn empty(schema: &Schema) -> DataFrame {
     DataFrame::empty_with_schema(schema)
 }
 
-/// Ingests every source present in `sources` (`declarations` is required; `mirror_flows`,
-/// `tariffs` and `fx_rates` are optional).
+/// Ingests every source present in `sources` (each optional; at least one is needed).
 pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, params: &IngestParams) -> Result<Ingested, IngestError> {
     let (min_date, max_date) = params.dates()?;
     let mut quarantine = Quarantine::default();
@@ -157,14 +156,21 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
         }
         None => empty(&schemas::mirror_flows()),
     };
-    let spec = sources
-        .get(DECLARATIONS)
-        .ok_or_else(|| IngestError::Params("the pipeline declares no `declarations` source".into()))?;
-    let tables = read_all(DECLARATIONS, spec, base_dir)?;
-    let rules = declarations::DeclarationRules { hs_lengths: &params.hs_lengths, min_date, max_date, fx: &fx_table };
-    let (declarations, rec, declaration_stats) =
-        declarations::ingest(&mapped(&tables, spec, declarations::MANDATORY)?, &rules, &mut quarantine)?;
-    reconciliation.insert(DECLARATIONS.to_owned(), rec);
+    if sources.is_empty() {
+        return Err(IngestError::Params("the pipeline declares no sources to ingest".into()));
+    }
+    // Declarations are optional too: a mirror-statistics-only pipeline (e.g. a study of
+    // partners' reporting) has none, and gets an empty, correctly typed dataset.
+    let (declarations, declaration_stats) = match sources.get(DECLARATIONS) {
+        Some(spec) => {
+            let tables = read_all(DECLARATIONS, spec, base_dir)?;
+            let rules = declarations::DeclarationRules { hs_lengths: &params.hs_lengths, min_date, max_date, fx: &fx_table };
+            let (df, rec, stats) = declarations::ingest(&mapped(&tables, spec, declarations::MANDATORY)?, &rules, &mut quarantine)?;
+            reconciliation.insert(DECLARATIONS.to_owned(), rec);
+            (df, stats)
+        }
+        None => (empty(&schemas::declarations()), declarations::DeclarationStats::default()),
+    };
 
     let reasons = quarantine.counts();
     Ok(Ingested {
@@ -182,7 +188,7 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
 /// Reads and validates the raw sources.
 ///
 /// ## Sources
-/// - `declarations` (required): customs import declarations, one row per goods item.
+/// - `declarations`: customs import declarations, one row per goods item.
 /// - `mirror_flows`, `tariffs`, `fx_rates` (optional).
 /// ## Outputs
 /// - `declarations`, `mirror_flows`, `tariffs`, `fx_rates`: accepted rows, canonical schemas

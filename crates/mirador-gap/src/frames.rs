@@ -1,0 +1,217 @@
+//! The stage's output frames.
+
+use std::collections::{BTreeMap, HashMap};
+
+use mirador_schema::col;
+use polars::prelude::*;
+
+use crate::PeriodGrain;
+use crate::cells::Cell;
+use crate::factor::Factors;
+
+fn ratio(a: f64, b: f64) -> Option<f64> {
+    (b > 0.0 && a.is_finite()).then(|| a / b)
+}
+
+/// Ranking priority: lost duty weighted by quantity agreement; immaterial cells rank last.
+fn priority(c: &Cell) -> f64 {
+    if c.material { c.lost_duty * c.quantity_weight } else { 0.0 }
+}
+
+/// `gap_by_cell`, ordered by rank (1 = the cell with the most duty at stake).
+pub(crate) fn by_cell(cells: &[Cell]) -> PolarsResult<DataFrame> {
+    let mut order: Vec<usize> = (0..cells.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ca, cb) = (&cells[a], &cells[b]);
+        cb.material.cmp(&ca.material).then(priority(cb).total_cmp(&priority(ca))).then(cb.lost_duty.total_cmp(&ca.lost_duty)).then(a.cmp(&b))
+    });
+    let c: Vec<&Cell> = order.iter().map(|&i| &cells[i]).collect();
+    let f64s = |f: &dyn Fn(&Cell) -> f64| c.iter().map(|x| f(x)).collect::<Vec<f64>>();
+    let opt = |f: &dyn Fn(&Cell) -> Option<f64>| c.iter().map(|x| f(x)).collect::<Vec<Option<f64>>>();
+    DataFrame::new_infer_height(vec![
+        Column::new("gap_rank".into(), (1..=c.len() as u32).collect::<Vec<_>>()),
+        Column::new(col::HS6.into(), c.iter().map(|x| x.key.0.clone()).collect::<Vec<_>>()),
+        Column::new(col::HS2.into(), c.iter().map(|x| x.key.0[..2].to_owned()).collect::<Vec<_>>()),
+        Column::new(col::REPORTER.into(), c.iter().map(|x| x.key.1.clone()).collect::<Vec<_>>()),
+        Column::new(col::PARTNER.into(), c.iter().map(|x| x.key.2.clone()).collect::<Vec<_>>()),
+        Column::new(col::PERIOD.into(), c.iter().map(|x| x.key.3.clone()).collect::<Vec<_>>()),
+        Column::new("declared_value_usd".into(), f64s(&|x| x.declared.value)),
+        Column::new("declared_weight_kg".into(), f64s(&|x| x.declared.weight)),
+        Column::new("mirror_fob_usd".into(), opt(&|x| x.mirror_cif.map(|_| x.mirror_fob.value))),
+        Column::new("mirror_weight_kg".into(), opt(&|x| x.mirror_cif.map(|_| x.mirror_fob.weight))),
+        Column::new("cif_fob_factor".into(), f64s(&|x| x.factor)),
+        Column::new("mirror_cif_usd".into(), opt(&|x| x.mirror_cif)),
+        Column::new("mirror_cif_low_usd".into(), opt(&|x| x.mirror_cif_low)),
+        Column::new("mirror_cif_high_usd".into(), opt(&|x| x.mirror_cif_high)),
+        Column::new("value_gap_usd".into(), opt(&Cell::gap)),
+        Column::new("gap_share_of_mirror".into(), opt(&|x| x.gap().zip(x.mirror_cif).and_then(|(g, m)| ratio(g, m)))),
+        Column::new("weight_gap_kg".into(), opt(&|x| x.mirror_cif.map(|_| x.mirror_fob.weight - x.declared.weight))),
+        Column::new("declared_unit_value_usd_per_kg".into(), opt(&|x| ratio(x.declared.value, x.declared.weight))),
+        Column::new("mirror_unit_value_usd_per_kg".into(), opt(&|x| x.mirror_cif.and_then(|m| ratio(m, x.mirror_fob.weight)))),
+        Column::new(
+            "unit_value_ratio".into(),
+            opt(&|x| {
+                let d = ratio(x.declared.value, x.declared.weight)?;
+                let m = ratio(x.mirror_cif?, x.mirror_fob.weight)?;
+                ratio(d, m)
+            }),
+        ),
+        Column::new("rate_pct".into(), opt(&|x| x.rate_pct)),
+        Column::new("tariff_regime".into(), c.iter().map(|x| x.regime.clone()).collect::<Vec<_>>()),
+        Column::new("lost_duty_usd".into(), f64s(&|x| x.lost_duty)),
+        Column::new("lost_duty_low_usd".into(), f64s(&|x| x.lost_duty_low)),
+        Column::new("lost_duty_high_usd".into(), f64s(&|x| x.lost_duty_high)),
+        Column::new("quantity_weight".into(), f64s(&|x| x.quantity_weight)),
+        Column::new("priority_usd".into(), f64s(&priority)),
+        Column::new("material".into(), c.iter().map(|x| x.material).collect::<Vec<_>>()),
+        Column::new("flags".into(), c.iter().map(|x| x.flags.join(";")).collect::<Vec<_>>()),
+    ])
+}
+
+#[derive(Default)]
+struct Totals {
+    declared: f64,
+    mirror_cif: f64,
+    gap: f64,
+    positive_gap: f64,
+    lost: f64,
+    low: f64,
+    high: f64,
+    cells: u32,
+    positive_cells: u32,
+    unmirrored_declared: f64,
+}
+
+impl Totals {
+    fn add(&mut self, c: &Cell) {
+        self.declared += c.declared.value;
+        self.cells += 1;
+        match c.gap() {
+            Some(g) => {
+                self.mirror_cif += c.mirror_cif.unwrap_or(0.0);
+                self.gap += g;
+                self.positive_gap += g.max(0.0);
+                self.positive_cells += u32::from(g > 0.0);
+            }
+            None => self.unmirrored_declared += c.declared.value,
+        }
+        self.lost += c.lost_duty;
+        self.low += c.lost_duty_low;
+        self.high += c.lost_duty_high;
+    }
+}
+
+fn totals_columns(t: &[&Totals]) -> Vec<Column> {
+    let f = |g: &dyn Fn(&Totals) -> f64| t.iter().map(|x| g(x)).collect::<Vec<f64>>();
+    vec![
+        Column::new("declared_value_usd".into(), f(&|x| x.declared)),
+        Column::new("mirror_cif_usd".into(), f(&|x| x.mirror_cif)),
+        Column::new("value_gap_usd".into(), f(&|x| x.gap)),
+        Column::new("positive_gap_usd".into(), f(&|x| x.positive_gap)),
+        Column::new("lost_duty_usd".into(), f(&|x| x.lost)),
+        Column::new("lost_duty_low_usd".into(), f(&|x| x.low)),
+        Column::new("lost_duty_high_usd".into(), f(&|x| x.high)),
+        Column::new("declared_value_without_mirror_usd".into(), f(&|x| x.unmirrored_declared)),
+        Column::new("cells".into(), t.iter().map(|x| x.cells).collect::<Vec<_>>()),
+        Column::new("cells_with_positive_gap".into(), t.iter().map(|x| x.positive_cells).collect::<Vec<_>>()),
+    ]
+}
+
+/// Totals per `group(cell)` × period, largest lost duty first.
+pub(crate) fn by_group(cells: &[Cell], group: impl Fn(&Cell) -> String, name: &str) -> PolarsResult<DataFrame> {
+    let mut acc: BTreeMap<(String, String), Totals> = BTreeMap::new();
+    for c in cells {
+        acc.entry((group(c), c.key.3.clone())).or_default().add(c);
+    }
+    let mut rows: Vec<(&(String, String), &Totals)> = acc.iter().collect();
+    rows.sort_by(|a, b| b.1.lost.total_cmp(&a.1.lost).then(a.0.cmp(b.0)));
+    let mut columns = vec![
+        Column::new(name.into(), rows.iter().map(|r| r.0.0.clone()).collect::<Vec<_>>()),
+        Column::new(col::PERIOD.into(), rows.iter().map(|r| r.0.1.clone()).collect::<Vec<_>>()),
+    ];
+    columns.extend(totals_columns(&rows.iter().map(|r| r.1).collect::<Vec<_>>()));
+    DataFrame::new_infer_height(columns)
+}
+
+/// `gap_by_partner`, with the CIF/FOB factor each partner got.
+pub(crate) fn by_partner(cells: &[Cell], factors: &Factors) -> PolarsResult<DataFrame> {
+    let mut df = by_group(cells, |c| c.key.2.clone(), col::PARTNER)?;
+    let partners: Vec<String> = df.column(col::PARTNER)?.str()?.iter().map(|p| p.unwrap_or_default().to_owned()).collect();
+    let f: Vec<_> = partners.iter().map(|p| factors.get(p)).collect();
+    df.with_column(Column::new("cif_fob_factor".into(), f.iter().map(|x| x.factor).collect::<Vec<_>>()))?;
+    df.with_column(Column::new("cif_fob_low".into(), f.iter().map(|x| x.low).collect::<Vec<_>>()))?;
+    df.with_column(Column::new("cif_fob_high".into(), f.iter().map(|x| x.high).collect::<Vec<_>>()))?;
+    df.with_column(Column::new("cif_fob_source".into(), f.iter().map(|x| x.source).collect::<Vec<_>>()))?;
+    df.with_column(Column::new("cif_fob_pairs".into(), f.iter().map(|x| x.pairs as u32).collect::<Vec<_>>()))?;
+    let reporting: HashMap<&str, bool> = cells.iter().map(|c| (c.key.2.as_str(), c.mirror_cif.is_some())).collect();
+    df.with_column(Column::new("partner_reports".into(), partners.iter().map(|p| reporting.get(p.as_str()).copied().unwrap_or(false)).collect::<Vec<_>>()))?;
+    Ok(df)
+}
+
+/// `gap_summary`: one row per period, then `all`.
+pub(crate) fn summary(cells: &[Cell], factors: &Factors, declared_source: &str) -> PolarsResult<DataFrame> {
+    let mut acc: BTreeMap<String, Totals> = BTreeMap::new();
+    let mut all = Totals::default();
+    let mut not_reporting: BTreeMap<String, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for c in cells {
+        acc.entry(c.key.3.clone()).or_default().add(c);
+        all.add(c);
+        if c.mirror_cif.is_none() {
+            not_reporting.entry(c.key.3.clone()).or_default().insert(c.key.2.as_str());
+        }
+    }
+    let mut periods: Vec<String> = acc.keys().cloned().collect();
+    let mut t: Vec<&Totals> = acc.values().collect();
+    let all_not_reporting: std::collections::BTreeSet<&str> = not_reporting.values().flatten().copied().collect();
+    let mut nr: Vec<String> = periods.iter().map(|p| not_reporting.get(p).map(|s| s.iter().copied().collect::<Vec<_>>().join(";")).unwrap_or_default()).collect();
+    periods.push("all".into());
+    t.push(&all);
+    nr.push(all_not_reporting.into_iter().collect::<Vec<_>>().join(";"));
+    let n = periods.len();
+    let mut columns = vec![Column::new(col::PERIOD.into(), periods)];
+    columns.extend(totals_columns(&t));
+    columns.push(Column::new("partners_not_reporting".into(), nr));
+    columns.push(Column::new("cif_fob_method".into(), vec![if factors.method == crate::FactorMethod::Estimated { "estimated" } else { "configured" }; n]));
+    columns.push(Column::new("declared_source".into(), vec![declared_source; n]));
+    DataFrame::new_infer_height(columns)
+}
+
+/// `mirror_exposure`: every declaration item with its cell's gap ratio and its value share of the
+/// cell's lost duty.
+pub(crate) fn exposure(declarations: &DataFrame, cells: &[Cell], grain: PeriodGrain) -> PolarsResult<DataFrame> {
+    let index: HashMap<(&str, &str, &str), &Cell> = cells.iter().map(|c| ((c.key.0.as_str(), c.key.2.as_str(), c.key.3.as_str()), c)).collect();
+    let hs6 = declarations.column(col::HS6)?.str()?;
+    let origin = declarations.column(col::ORIGIN_COUNTRY)?.str()?;
+    let period = declarations.column(col::PERIOD)?.str()?;
+    let value = declarations.column(col::VALUE_USD)?.f64()?;
+    let gap_period = |p: &'_ str| -> String {
+        match grain {
+            PeriodGrain::Year => p.get(..4).unwrap_or(p).to_owned(),
+            PeriodGrain::AsReported => p.to_owned(),
+        }
+    };
+    let keys: Vec<(String, String, String)> = (0..declarations.height())
+        .map(|i| (hs6.get(i).unwrap_or("").to_owned(), origin.get(i).unwrap_or("").to_owned(), gap_period(period.get(i).unwrap_or(""))))
+        .collect();
+    let mut cell_value: HashMap<&(String, String, String), f64> = HashMap::new();
+    for (k, v) in keys.iter().zip(value.iter()) {
+        *cell_value.entry(k).or_default() += v.unwrap_or(0.0).max(0.0);
+    }
+    let mut gap_ratio = Vec::with_capacity(keys.len());
+    let mut cell_duty = Vec::with_capacity(keys.len());
+    let mut share = Vec::with_capacity(keys.len());
+    for (k, v) in keys.iter().zip(value.iter()) {
+        let cell = index.get(&(k.0.as_str(), k.1.as_str(), k.2.as_str()));
+        gap_ratio.push(cell.and_then(|c| c.gap().zip(c.mirror_cif)).and_then(|(g, m)| ratio(g, m)).map(|r| r.clamp(-1.0, 1.0)));
+        let duty = cell.map_or(0.0, |c| c.lost_duty);
+        cell_duty.push(duty);
+        let total = cell_value.get(k).copied().unwrap_or(0.0);
+        share.push(ratio(v.unwrap_or(0.0).max(0.0), total).map_or(0.0, |s| s * duty));
+    }
+    let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY])?;
+    df.with_column(Column::new("gap_period".into(), keys.into_iter().map(|k| k.2).collect::<Vec<_>>()))?;
+    df.with_column(Column::new("mirror_gap_ratio".into(), gap_ratio))?;
+    df.with_column(Column::new("cell_lost_duty_usd".into(), cell_duty))?;
+    df.with_column(Column::new("mirror_duty_share_usd".into(), share))?;
+    Ok(df)
+}

@@ -1,0 +1,196 @@
+//! The `revenue_gap` stage: mirror-trade analysis and estimated lost duty (BACUDA's "Mirror
+//! Data Analysis" and "Revenue GAP Analysis" in one stage).
+//!
+//! For the home country and each partner, HS6 code and period, the home country's declared
+//! imports (CIF, from its import statistics or aggregated from accepted declarations) are set
+//! against the partner's reported exports to it (FOB, turned into CIF with a factor,
+//! [`factor`]). A positive gap — the partner shipped more than arrived on the books — times the
+//! applicable duty rate ([`tariff`]) is the estimated lost duty, with bounds from the factor's
+//! uncertainty and the reporting noise. Flags explain gaps that are not fraud: the partner does
+//! not report, the flow is below materiality, the partner is a transit hub, the two sides code
+//! the goods in different HS vintages.
+//!
+//! ## Inputs
+//! - `declarations`, `mirror_flows`, `tariffs`.
+//! ## Outputs (money in USD, weights in kg; column names carry the unit)
+//! - `gap_by_cell`: one row per HS6 × partner × period.
+//! - `gap_by_chapter`, `gap_by_partner`: the same summed per HS2 × period and partner × period.
+//! - `gap_summary`: totals per period and overall (`period = "all"`), with bounds.
+//! - `mirror_exposure`: per declaration item, the gap ratio of its HS6 × origin × period cell and
+//!   its value share of the cell's lost duty.
+
+mod cells;
+pub mod factor;
+mod frames;
+pub mod tariff;
+
+use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
+use mirador_schema::{DatasetId, datasets};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub use factor::{Factor, FactorMethod, FactorParams, Factors, Pair, median_ratio};
+pub use tariff::{Applicable, TariffBook};
+
+/// Where declared imports come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeclaredSource {
+    /// The home country's import statistics in `mirror_flows` when there are any, else the
+    /// accepted declarations.
+    Auto,
+    /// Always the import statistics.
+    Statistics,
+    /// Always the declarations, aggregated.
+    Declarations,
+}
+
+/// The period of the output cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PeriodGrain {
+    /// Calendar year (monthly noise and timing differences between the two sides cancel).
+    Year,
+    /// The period the sources report.
+    AsReported,
+}
+
+/// Parameters of the `revenue_gap` stage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GapParams {
+    /// The declaring country (ISO alpha-2), or `*` to treat every reporter of the mirror
+    /// statistics as a home country (no duty then: the tariff schedule is one country's).
+    pub home_country: String,
+    /// Source of declared imports.
+    pub declared_source: DeclaredSource,
+    /// Output period.
+    pub period: PeriodGrain,
+    /// Flows below this (USD, larger side) are flagged and stay out of the lower bound and the
+    /// top of the ranking.
+    pub materiality_usd: f64,
+    /// Relative reporting noise: gaps within this share of the flow are not evidence.
+    pub reporting_noise: f64,
+    /// Partners whose exports are often re-exports of other origins' goods.
+    pub transit_hubs: Vec<String>,
+    /// CIF/FOB factor.
+    #[serde(flatten)]
+    pub factor: FactorParams,
+}
+
+impl Default for GapParams {
+    fn default() -> Self {
+        GapParams {
+            home_country: String::new(),
+            declared_source: DeclaredSource::Auto,
+            period: PeriodGrain::Year,
+            materiality_usd: 10_000.0,
+            reporting_noise: 0.02,
+            transit_hubs: ["AE", "SG", "HK", "PA", "NL", "BE"].map(str::to_owned).to_vec(),
+            factor: FactorParams::default(),
+        }
+    }
+}
+
+/// The result of a gap analysis.
+pub struct GapResult {
+    /// `gap_by_cell`.
+    pub by_cell: DataFrame,
+    /// `gap_by_chapter`.
+    pub by_chapter: DataFrame,
+    /// `gap_by_partner`.
+    pub by_partner: DataFrame,
+    /// `gap_summary`.
+    pub summary: DataFrame,
+    /// `mirror_exposure`.
+    pub exposure: DataFrame,
+    /// The factors used.
+    pub factors: Factors,
+    /// Where declared imports came from.
+    pub declared_source: &'static str,
+    /// Mirror rows at HS2/HS4 that were not paired.
+    pub aggregate_rows: usize,
+}
+
+/// Runs the analysis.
+pub fn analyse(declarations: &DataFrame, mirror_flows: &DataFrame, tariffs: &DataFrame, params: &GapParams) -> PolarsResult<GapResult> {
+    let book = TariffBook::from_frame(tariffs)?;
+    let sides = cells::sides(declarations, mirror_flows, params)?;
+    let (cells, factors) = cells::cells(&sides, &book, params);
+    let by_cell = frames::by_cell(&cells)?;
+    Ok(GapResult {
+        by_chapter: frames::by_group(&cells, |c| c.key.0[..2].to_owned(), mirador_schema::col::HS2)?,
+        by_partner: frames::by_partner(&cells, &factors)?,
+        summary: frames::summary(&cells, &factors, sides.declared_source)?,
+        exposure: frames::exposure(declarations, &cells, params.period)?,
+        by_cell,
+        factors,
+        declared_source: sides.declared_source,
+        aggregate_rows: sides.aggregate_rows,
+    })
+}
+
+/// Mirror discrepancy and estimated lost duty.
+///
+/// ## Inputs
+/// - `declarations`, `mirror_flows`, `tariffs`.
+/// ## Outputs
+/// - `gap_by_cell`, `gap_by_chapter`, `gap_by_partner`, `gap_summary`, `mirror_exposure`.
+pub struct RevenueGap;
+
+impl Stage for RevenueGap {
+    fn name(&self) -> &'static str {
+        "revenue_gap"
+    }
+
+    fn inputs(&self) -> &'static [DatasetId] {
+        &[datasets::DECLARATIONS, datasets::MIRROR_FLOWS, datasets::TARIFFS]
+    }
+
+    fn outputs(&self) -> &'static [DatasetId] {
+        &[datasets::GAP_BY_CELL, datasets::GAP_BY_CHAPTER, datasets::GAP_BY_PARTNER, datasets::GAP_SUMMARY, datasets::MIRROR_EXPOSURE]
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
+        let params: GapParams = ctx.params()?;
+        let iso2 = params.home_country.len() == 2 && params.home_country.bytes().all(|b| b.is_ascii_uppercase());
+        if !iso2 && params.home_country != "*" {
+            return Err(StageError::Params {
+                stage: self.name().into(),
+                message: format!(
+                    "home-country must be an ISO 3166 alpha-2 code such as \"KE\" (or \"*\" to pair every reporter's \
+                     imports with its partners' exports), not `{}`",
+                    params.home_country
+                ),
+            });
+        }
+        let r = analyse(
+            ctx.input(datasets::DECLARATIONS)?,
+            ctx.input(datasets::MIRROR_FLOWS)?,
+            ctx.input(datasets::TARIFFS)?,
+            &params,
+        )?;
+        let total = |name: &str| -> f64 {
+            r.summary
+                .column(name)
+                .ok()
+                .and_then(|c| c.f64().ok().and_then(|v| v.last()))
+                .unwrap_or(0.0)
+        };
+        let out = StageOutput::new()
+            .with_metric("cells", r.by_cell.height())
+            .with_metric("declared_source", r.declared_source)
+            .with_metric("cif_fob_method", serde_json::to_value(r.factors.method).unwrap_or_default())
+            .with_metric("cif_fob_factors", serde_json::to_value(&r.factors).unwrap_or_default())
+            .with_metric("lost_duty_usd", total("lost_duty_usd"))
+            .with_metric("lost_duty_low_usd", total("lost_duty_low_usd"))
+            .with_metric("lost_duty_high_usd", total("lost_duty_high_usd"))
+            .with_metric("unpaired_aggregate_rows", r.aggregate_rows);
+        Ok(out
+            .with_dataset(datasets::GAP_BY_CELL, r.by_cell)
+            .with_dataset(datasets::GAP_BY_CHAPTER, r.by_chapter)
+            .with_dataset(datasets::GAP_BY_PARTNER, r.by_partner)
+            .with_dataset(datasets::GAP_SUMMARY, r.summary)
+            .with_dataset(datasets::MIRROR_EXPOSURE, r.exposure))
+    }
+}

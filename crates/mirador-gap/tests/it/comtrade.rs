@@ -1,0 +1,53 @@
+//! Real data: UN Comtrade HS 440799 flows, all reporters, read through pipelines/comtrade.toml.
+
+use std::path::Path;
+
+use mirador_gap::{GapParams, Pair, analyse, median_ratio};
+use mirador_ingest::{IngestParams, ingest_sources};
+use mirador_pipeline::PipelineFile;
+
+fn pipeline() -> Option<PipelineFile> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/comtrade.toml");
+    let file = PipelineFile::load(&path).unwrap();
+    let data = file.base_dir.join(&file.sources["mirror_flows"].paths[0]);
+    if data.exists() {
+        Some(file)
+    } else {
+        eprintln!("skipping: {} is not present", data.display());
+        None
+    }
+}
+
+#[test]
+fn comtrade_pairs_give_a_plausible_cif_fob_factor() {
+    let Some(file) = pipeline() else { return };
+    let ingested = ingest_sources(&file.sources, &file.base_dir, &IngestParams { hs_lengths: vec![6], ..Default::default() }).unwrap();
+    let rec = &ingested.reconciliation["mirror_flows"];
+    assert_eq!(rec.rows_in, 52_169, "every Comtrade row is read");
+    assert_eq!(rec.rows_in, rec.accepted + rec.quarantined);
+
+    let spec = file.stages.iter().find(|s| s.name == "revenue_gap").unwrap();
+    let stage_params: GapParams = toml::Value::Table(file.stage_params(spec).unwrap().0).try_into().unwrap();
+    let r = analyse(&ingested.declarations, &ingested.mirror_flows, &ingested.tariffs, &stage_params).unwrap();
+
+    // Pairs of imports with the partner's exports, as the stage matched them.
+    let imp = r.by_cell.column("declared_value_usd").unwrap().f64().unwrap().clone();
+    let fob = r.by_cell.column("mirror_fob_usd").unwrap().f64().unwrap().clone();
+    let partner = r.by_cell.column("partner").unwrap().str().unwrap().clone();
+    let pairs: Vec<Pair<'_>> = (0..r.by_cell.height())
+        .filter_map(|i| {
+            let (d, m) = (imp.get(i)?, fob.get(i)?);
+            (d > 0.0 && m > 0.0).then(|| Pair { partner: partner.get(i).unwrap_or(""), import_cif: d, export_fob: m })
+        })
+        .collect();
+    assert!(pairs.len() > 10_000, "{} import/export pairs", pairs.len());
+    let median = median_ratio(&pairs, 1_000_000.0).unwrap();
+    assert!((1.03..=1.10).contains(&median), "median CIF/FOB of pairs above USD 1 M: {median:.4}");
+    // The stage's own pooled estimate lands in the same range.
+    let pooled = r.factors.pooled.factor;
+    assert!((1.03..=1.10).contains(&pooled), "pooled estimate {pooled:.4}");
+
+    // Small, noisy flows do not dominate the ranking: the top of gap_by_cell is material.
+    let material = r.by_cell.column("material").unwrap().bool().unwrap().clone();
+    assert!(material.iter().take(50).all(|m| m == Some(true)));
+}
