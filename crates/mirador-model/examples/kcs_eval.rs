@@ -1,0 +1,52 @@
+//! Evaluates the fraud model on the public KCS split and prints the held-out figures and timings.
+//!
+//! ```sh
+//! cargo run --release -p mirador-model --example kcs_eval
+//! ```
+//! Parameters may be overridden as TOML in `MIRADOR_MODEL_PARAMS`, e.g.
+//! `MIRADOR_MODEL_PARAMS='revenue-weight = 0.5'`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use mirador_ingest::{IngestParams, ingest_sources};
+use mirador_model::{ModelParams, train};
+use mirador_pipeline::PipelineFile;
+
+fn main() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/kcs.toml");
+    let file = PipelineFile::load(&path).expect("pipelines/kcs.toml");
+    let params = IngestParams { hs_lengths: vec![6], min_date: "2020-01-01".into(), max_date: "2021-06-30".into() };
+    let t0 = Instant::now();
+    let ingested = ingest_sources(&file.sources, &file.base_dir, &params).expect("KCS files under ../shared/datasets");
+    println!("ingest: {:.1} s", t0.elapsed().as_secs_f64());
+    let mut table: toml::Table = toml::from_str(&std::env::var("MIRADOR_MODEL_PARAMS").unwrap_or_default()).expect("TOML");
+    table.insert("train-end".into(), "2020-12-31".into());
+    table.insert("valid-end".into(), "2021-03-31".into());
+    let model_params: ModelParams = toml::Value::Table(table).try_into().expect("model parameters");
+    let t1 = Instant::now();
+    let t = train(&ingested.declarations, &BTreeMap::new(), &model_params, 42).expect("training");
+    println!("train + explain: {:.1} s, {} trees", t1.elapsed().as_secs_f64(), t.model.booster.n_trees());
+    for e in &t.model.evaluation {
+        let p = |n: f64| e.at(n).map_or(f64::NAN, |a| a.precision);
+        let r = |n: f64| e.at(n).map_or(f64::NAN, |a| a.revenue);
+        let d = e.by_expected_duty.iter().find(|x| x.n_pct == 5.0).map_or(f64::NAN, |a| a.revenue);
+        println!(
+            "{:5}: AUC {:.4}  p@1 {:.3}  p@5 {:.3}  p@10 {:.3}  rev@5 {:.3}  rev@10 {:.3}  rev@5(expected duty) {:.3}",
+            e.split,
+            e.auc.unwrap_or(f64::NAN),
+            p(1.0),
+            p(5.0),
+            p(10.0),
+            r(5.0),
+            r(10.0),
+            d
+        );
+    }
+    println!("{}", t.importance.head(Some(12)));
+    if let Ok(out) = std::env::var("MIRADOR_SCORES_OUT") {
+        let mut scores = t.scores.clone();
+        mirador_io::write_parquet(&mut scores, Path::new(&out)).expect("write scores");
+    }
+}

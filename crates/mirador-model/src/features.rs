@@ -1,0 +1,188 @@
+//! The feature matrix: a declaration's own fields (categorical and numeric), its unit price
+//! against its product's reference price, the other stages' signals when present (k-means
+//! undervaluation, mirror exposure), and its history features ([`crate::history`]).
+
+use std::collections::{BTreeMap, HashMap};
+
+use mirador_gbdt::{Column as Feature, Dataset};
+use mirador_schema::col;
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::history::History;
+
+/// Categorical fields used as features: (feature name, source column; `hs2`/`hs4` derive from
+/// `hs6`).
+pub const CATEGORICAL: &[(&str, &str)] = &[
+    ("office", col::OFFICE_ID),
+    ("process_type", col::PROCESS_TYPE),
+    ("import_type", col::IMPORT_TYPE),
+    ("import_use", col::IMPORT_USE),
+    ("payment_type", col::PAYMENT_TYPE),
+    ("transport_mode", col::TRANSPORT_MODE),
+    ("tax_type", col::TAX_TYPE),
+    ("origin_indicator", col::ORIGIN_INDICATOR),
+    ("origin", col::ORIGIN_COUNTRY),
+    ("departure", col::DEPARTURE_COUNTRY),
+    ("hs2", col::HS2),
+    ("hs4", col::HS4),
+    ("hs6", col::HS6),
+];
+
+/// Numeric fields of the declaration.
+pub const NUMERIC: &[(&str, &str)] = &[
+    ("tax_rate_pct", col::TAX_RATE_PCT),
+    ("net_mass_kg", col::NET_MASS_KG),
+    ("value_usd", col::VALUE_USD),
+    ("duty_usd", col::DUTY_USD),
+    ("unit_price_usd_per_kg", col::UNIT_PRICE_USD_KG),
+];
+
+/// Entities whose history becomes features: (kind, column).
+pub const HISTORY: &[(&str, &str)] = &[
+    ("importer", col::IMPORTER_ID),
+    ("declarant", col::DECLARANT_ID),
+    ("seller", col::SELLER_ID),
+    ("hs6", col::HS6),
+    ("origin", col::ORIGIN_COUNTRY),
+    ("office", col::OFFICE_ID),
+];
+
+/// Signals of other stages, joined on (declaration_id, item_no) when the pipeline has them:
+/// (feature name, dataset, column).
+pub const SIGNALS: &[(&str, &str, &str)] = &[
+    ("undervaluation_score", "kmeans_scores", "undervaluation_score"),
+    ("peer_price_ratio", "kmeans_scores", "price_ratio"),
+    ("mirror_gap_ratio", "mirror_exposure", "mirror_gap_ratio"),
+];
+
+/// What the model needs to rebuild its features on new data: the vocabulary of every
+/// categorical feature (learnt on the training rows only) and the reference unit prices.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeatureSpec {
+    /// Feature name → category → code.
+    pub vocab: BTreeMap<String, HashMap<String, u32>>,
+    /// HS6 → median training unit price (USD/kg).
+    pub reference_price: HashMap<String, f64>,
+    /// Signals the model was trained with.
+    pub signals: Vec<String>,
+    /// Features left out by configuration.
+    #[serde(default)]
+    pub excluded: Vec<String>,
+}
+
+/// A declaration frame's columns as text, for the categorical features and ids.
+pub(crate) fn text(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
+    if name == col::HS2 || name == col::HS4 {
+        let len = if name == col::HS2 { 2 } else { 4 };
+        let hs6 = df.column(col::HS6)?.str()?;
+        return Ok(hs6.iter().map(|h| h.map(|h| h.get(..len).unwrap_or(h).to_owned())).collect());
+    }
+    let c = df.column(name)?.cast(&DataType::String)?;
+    Ok(c.str()?.iter().map(|v| v.map(str::to_owned)).collect())
+}
+
+pub(crate) fn numbers(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
+    let c = df.column(name)?.cast(&DataType::Float64)?;
+    Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+impl FeatureSpec {
+    /// Learns vocabularies and reference prices from the training rows (`train[i]`).
+    pub fn learn(df: &DataFrame, train: &[bool], signals: Vec<String>) -> PolarsResult<Self> {
+        let mut vocab = BTreeMap::new();
+        for (name, column) in CATEGORICAL {
+            let values = text(df, column)?;
+            let mut seen: BTreeMap<&str, ()> = BTreeMap::new();
+            for (v, t) in values.iter().zip(train) {
+                if let (Some(v), true) = (v, t) {
+                    seen.insert(v.as_str(), ());
+                }
+            }
+            let codes: HashMap<String, u32> = seen.keys().enumerate().map(|(i, k)| ((*k).to_owned(), i as u32)).collect();
+            vocab.insert((*name).to_owned(), codes);
+        }
+        let hs6 = text(df, col::HS6)?;
+        let price = numbers(df, col::UNIT_PRICE_USD_KG)?;
+        let mut by_hs: HashMap<&str, Vec<f64>> = HashMap::new();
+        for ((h, p), t) in hs6.iter().zip(&price).zip(train) {
+            if let (Some(h), true) = (h, *t && p.is_finite() && *p > 0.0) {
+                by_hs.entry(h.as_str()).or_default().push(*p);
+            }
+        }
+        let reference_price = by_hs
+            .into_iter()
+            .map(|(h, mut v)| {
+                v.sort_by(f64::total_cmp);
+                (h.to_owned(), v[v.len() / 2])
+            })
+            .collect();
+        Ok(FeatureSpec { vocab, reference_price, signals, excluded: Vec::new() })
+    }
+
+    /// Builds the feature matrix of `df` with precomputed history features and the other
+    /// stages' signal columns (aligned with `df`'s rows; missing signals are NaN).
+    pub fn dataset(&self, df: &DataFrame, history: &History, history_rows: &[Vec<f64>], signals: &BTreeMap<String, Vec<f64>>) -> PolarsResult<Dataset> {
+        let mut names = Vec::new();
+        let mut columns = Vec::new();
+        for (name, column) in CATEGORICAL {
+            let codes = &self.vocab[*name];
+            let values = text(df, column)?;
+            names.push((*name).to_owned());
+            columns.push(Feature::Categorical(values.iter().map(|v| v.as_ref().and_then(|v| codes.get(v)).copied().unwrap_or(u32::MAX)).collect()));
+        }
+        for (name, column) in NUMERIC {
+            names.push((*name).to_owned());
+            columns.push(Feature::Numeric(numbers(df, column)?));
+        }
+        let hs6 = text(df, col::HS6)?;
+        let price = numbers(df, col::UNIT_PRICE_USD_KG)?;
+        names.push("price_vs_hs6_reference".into());
+        columns.push(Feature::Numeric(
+            hs6.iter()
+                .zip(&price)
+                .map(|(h, p)| h.as_ref().and_then(|h| self.reference_price.get(h)).map_or(f64::NAN, |r| p / r))
+                .collect(),
+        ));
+        for name in &self.signals {
+            names.push(name.clone());
+            columns.push(Feature::Numeric(signals.get(name).cloned().unwrap_or_else(|| vec![f64::NAN; df.height()])));
+        }
+        for (j, name) in history.feature_names().into_iter().enumerate() {
+            names.push(name);
+            columns.push(Feature::Numeric(history_rows.iter().map(|r| r[j]).collect()));
+        }
+        let (names, columns): (Vec<String>, Vec<Feature>) =
+            names.into_iter().zip(columns).filter(|(n, _)| !self.excluded.contains(n)).unzip();
+        Dataset::new(names, columns).map_err(|e| PolarsError::ComputeError(e.to_string().into()))
+    }
+
+    /// The category label of code `code` of feature `name` (for reasons and rules).
+    pub fn category(&self, name: &str, code: u32) -> Option<&str> {
+        self.vocab.get(name)?.iter().find(|(_, c)| **c == code).map(|(k, _)| k.as_str())
+    }
+}
+
+/// Ids per history kind, borrowed from `texts`.
+pub(crate) fn history_ids(texts: &[Vec<Option<String>>]) -> Vec<Vec<Option<&str>>> {
+    texts.iter().map(|t| t.iter().map(Option::as_deref).collect()).collect()
+}
+
+/// Reads each signal column of the other stages, aligned with `df`'s rows by
+/// (declaration_id, item_no).
+pub(crate) fn signal_columns(df: &DataFrame, sources: &BTreeMap<&str, &DataFrame>) -> PolarsResult<BTreeMap<String, Vec<f64>>> {
+    let ids = text(df, col::DECLARATION_ID)?;
+    let items = numbers(df, col::ITEM_NO)?;
+    let mut out = BTreeMap::new();
+    for (name, dataset, column) in SIGNALS {
+        let Some(src) = sources.get(dataset) else { continue };
+        let sid = text(src, col::DECLARATION_ID)?;
+        let sitem = numbers(src, col::ITEM_NO)?;
+        let v = numbers(src, column)?;
+        let index: HashMap<(&str, i64), f64> =
+            sid.iter().zip(&sitem).zip(&v).filter_map(|((d, i), v)| Some(((d.as_deref()?, *i as i64), *v))).collect();
+        let aligned = ids.iter().zip(&items).map(|(d, i)| d.as_deref().and_then(|d| index.get(&(d, *i as i64))).copied().unwrap_or(f64::NAN)).collect();
+        out.insert((*name).to_owned(), aligned);
+    }
+    Ok(out)
+}

@@ -1,0 +1,464 @@
+//! The `fraud_model` stage: gradient-boosted fraud scores (BACUDA's "fraud detection by machine
+//! learning" and "extracting machine's fraud detection rules").
+//!
+//! 1. **Split by time.** Inspected (labelled) declarations up to `train-end` train the model;
+//!    those up to `valid-end` validate it (early stopping, the flag threshold); later ones are the
+//!    held-out test months on which the model is judged. Defaults: 70 % / 15 % / 15 % of the
+//!    labelled days.
+//! 2. **Features** ([`features`]): the declaration's categorical and numeric fields (categorical
+//!    vocabularies from the training rows only), unit price against the product's training
+//!    reference price, the k-means and mirror signals when those stages ran, and history
+//!    features ([`history`]) computed strictly from earlier days.
+//! 3. **Model**: [`mirador_gbdt`] (histogram GBDT with native categorical splits).
+//! 4. **Evaluation** ([`evaluate`]) on the test months: ROC AUC, precision/recall/revenue at
+//!    1, 2, 5, 10, 20 %, for the probability ranking and the expected-duty ranking.
+//! 5. **Scores** for every declaration (labelled or not) with the top reasons (TreeSHAP), rules
+//!    read off the trees ([`explain`]), feature importance, and the model saved as a versioned
+//!    JSON file that [`score_with_model`] (`mirador score`) reloads.
+//!
+//! ## Inputs
+//! - `declarations`; optional `kmeans_scores`, `mirror_exposure`.
+//! ## Outputs
+//! - `fraud_scores`: `declaration_id`, `item_no`, `importer_id`, `date`, `split`, `fraud`,
+//!   `fraud_probability`, `expected_duty_at_risk_usd`, `fraud_flag`, `top_reasons`, `top_features`.
+//! - `fraud_rules`, `fraud_importance`, `fraud_evaluation`; artifacts `model.json`, `metrics.json`.
+
+pub mod evaluate;
+pub mod explain;
+pub mod features;
+pub mod history;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::NaiveDate;
+use mirador_gbdt::{Booster, ImportanceKind, Params};
+use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
+use mirador_schema::{DatasetId, col, datasets};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use evaluate::{Evaluation, evaluate, f1_threshold};
+use features::{FeatureSpec, HISTORY, history_ids, numbers, signal_columns, text};
+use history::History;
+
+/// Version of the model file format; bumped on incompatible changes.
+pub const MODEL_FORMAT: u32 = 1;
+
+/// Parameters of the `fraud_model` stage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ModelParams {
+    /// Last day of the training months (`YYYY-MM-DD`); default: 70 % of the labelled days.
+    pub train_end: Option<String>,
+    /// Last day of the validation months; default: 85 % of the labelled days.
+    pub valid_end: Option<String>,
+    /// Boosting rounds (upper bound; early stopping on the validation months).
+    pub n_trees: usize,
+    /// Shrinkage.
+    pub learning_rate: f64,
+    /// Leaves per tree.
+    pub num_leaves: usize,
+    /// Depth limit (0: none).
+    pub max_depth: usize,
+    /// Fewest training rows per leaf.
+    pub min_data_in_leaf: usize,
+    /// Share of features tried per tree.
+    pub feature_fraction: f64,
+    /// L2 regularisation of leaf values.
+    pub lambda_l2: f64,
+    /// Rounds without validation improvement before stopping.
+    pub early_stopping_rounds: usize,
+    /// Pseudo-count of the smoothed past fraud rates.
+    pub history_smoothing: f64,
+    /// Revenue-aware training: each training row weighs `(1 + duty / median duty) ^ w`, so the
+    /// model works harder on the declarations where fraud costs most. 0 weighs every row alike.
+    pub revenue_weight: f64,
+    /// Use the k-means and mirror signals when the pipeline provides them.
+    pub use_signals: bool,
+    /// Feature names to leave out (see `fraud_importance` for the names).
+    pub exclude_features: Vec<String>,
+    /// Reasons listed per declaration.
+    pub top_reasons: usize,
+    /// Rules kept.
+    pub rules: usize,
+    /// Conditions per rule, at most.
+    pub rule_conditions: usize,
+    /// Fewest training rows a rule must cover.
+    pub rule_min_support: usize,
+}
+
+impl Default for ModelParams {
+    fn default() -> Self {
+        ModelParams {
+            train_end: None,
+            valid_end: None,
+            n_trees: 1_000,
+            learning_rate: 0.03,
+            num_leaves: 63,
+            max_depth: 0,
+            min_data_in_leaf: 50,
+            feature_fraction: 0.8,
+            lambda_l2: 1.0,
+            early_stopping_rounds: 100,
+            history_smoothing: 10.0,
+            revenue_weight: 0.0,
+            use_signals: true,
+            exclude_features: Vec::new(),
+            top_reasons: 3,
+            rules: 20,
+            rule_conditions: 3,
+            rule_min_support: 30,
+        }
+    }
+}
+
+impl ModelParams {
+    fn booster(&self, seed: u64) -> Params {
+        Params {
+            n_trees: self.n_trees,
+            learning_rate: self.learning_rate,
+            num_leaves: self.num_leaves,
+            max_depth: self.max_depth,
+            min_data_in_leaf: self.min_data_in_leaf,
+            feature_fraction: self.feature_fraction,
+            lambda_l2: self.lambda_l2,
+            early_stopping_rounds: Some(self.early_stopping_rounds),
+            seed,
+            ..Params::default()
+        }
+    }
+}
+
+/// Errors of the model stage.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// Not enough labelled data to train or evaluate.
+    #[error("{0}")]
+    Data(String),
+    /// A parameter is invalid.
+    #[error("{0}")]
+    Params(String),
+    /// The booster failed.
+    #[error(transparent)]
+    Gbdt(#[from] mirador_gbdt::GbdtError),
+    /// polars failed.
+    #[error(transparent)]
+    Polars(#[from] PolarsError),
+    /// Reading or writing the model file failed.
+    #[error("model file `{path}`: {message}")]
+    File {
+        /// Path.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// The saved model: everything needed to score new declarations without retraining.
+#[derive(Serialize, Deserialize)]
+pub struct ModelFile {
+    /// [`MODEL_FORMAT`].
+    pub format: u32,
+    /// Mirador version that trained it.
+    pub mirador_version: String,
+    /// Training window.
+    pub train_end: String,
+    /// Validation window end.
+    pub valid_end: String,
+    /// Flag threshold on the probability (F1-optimal on the validation months).
+    pub threshold: f64,
+    /// Feature vocabularies and reference prices.
+    pub spec: FeatureSpec,
+    /// History up to the last declaration the model saw.
+    pub history: History,
+    /// The trees.
+    pub booster: Booster,
+    /// Held-out figures.
+    pub evaluation: Vec<Evaluation>,
+}
+
+/// Everything the stage produces.
+pub struct Trained {
+    /// The model.
+    pub model: ModelFile,
+    /// `fraud_scores`.
+    pub scores: DataFrame,
+    /// `fraud_rules`.
+    pub rules: DataFrame,
+    /// `fraud_importance`.
+    pub importance: DataFrame,
+    /// `fraud_evaluation`.
+    pub evaluation: DataFrame,
+}
+
+fn days(df: &DataFrame) -> PolarsResult<Vec<i32>> {
+    let d = df.column(col::DATE)?.cast(&DataType::Int32)?;
+    Ok(d.i32()?.iter().map(|v| v.unwrap_or(i32::MIN)).collect())
+}
+
+fn labels(df: &DataFrame) -> PolarsResult<Vec<Option<bool>>> {
+    let f = df.column(col::FRAUD)?.cast(&DataType::Int8)?;
+    Ok(f.i8()?.iter().map(|v| v.map(|v| v == 1)).collect())
+}
+
+fn parse_day(s: &str) -> Result<i32, ModelError> {
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ModelError::Params(format!("`{s}` is not a YYYY-MM-DD date")))?;
+    Ok((d - NaiveDate::default()).num_days() as i32)
+}
+
+fn day_text(day: i32) -> String {
+    (NaiveDate::default() + chrono::Duration::days(i64::from(day))).format("%Y-%m-%d").to_string()
+}
+
+/// Trains, evaluates, explains and scores. `signals` are the other stages' datasets by id.
+pub fn train(declarations: &DataFrame, signals: &BTreeMap<&str, &DataFrame>, params: &ModelParams, seed: u64) -> Result<Trained, ModelError> {
+    let day = days(declarations)?;
+    let label = labels(declarations)?;
+    let mut labelled_days: Vec<i32> = day.iter().zip(&label).filter(|(_, l)| l.is_some()).map(|(d, _)| *d).collect();
+    labelled_days.sort_unstable();
+    if labelled_days.len() < 100 {
+        return Err(ModelError::Data(format!(
+            "only {} inspected (labelled) declarations: the fraud model needs at least 100 to train and evaluate",
+            labelled_days.len()
+        )));
+    }
+    let quantile_day = |q: f64| labelled_days[((labelled_days.len() - 1) as f64 * q) as usize];
+    let train_end = params.train_end.as_deref().map(parse_day).transpose()?.unwrap_or_else(|| quantile_day(0.70));
+    let valid_end = params.valid_end.as_deref().map(parse_day).transpose()?.unwrap_or_else(|| quantile_day(0.85));
+    if valid_end <= train_end {
+        return Err(ModelError::Params(format!("valid-end {} must be after train-end {}", day_text(valid_end), day_text(train_end))));
+    }
+    let split: Vec<&str> = day
+        .iter()
+        .zip(&label)
+        .map(|(d, l)| match (l, *d <= train_end, *d <= valid_end) {
+            (None, ..) => "unlabelled",
+            (Some(_), true, _) => "train",
+            (Some(_), false, true) => "valid",
+            (Some(_), false, false) => "test",
+        })
+        .collect();
+    let count = |s: &str| split.iter().filter(|x| **x == s).count();
+    for (s, min) in [("train", 50), ("valid", 20), ("test", 20)] {
+        if count(s) < min {
+            return Err(ModelError::Data(format!(
+                "the {s} months hold {} labelled declarations (need {min}); adjust train-end/valid-end",
+                count(s)
+            )));
+        }
+    }
+    info!(train = count("train"), valid = count("valid"), test = count("test"), "Time-based split.");
+
+    // History features over every row (labelled or not), day by day.
+    let kinds: Vec<&str> = HISTORY.iter().map(|(k, _)| *k).collect();
+    let mut history = History::new(&kinds, params.history_smoothing);
+    let id_texts: Vec<Vec<Option<String>>> = HISTORY.iter().map(|(_, c)| text(declarations, c)).collect::<PolarsResult<_>>()?;
+    let history_rows = history.advance(&day, &history_ids(&id_texts), &label);
+
+    let signal_values = if params.use_signals { signal_columns(declarations, signals)? } else { BTreeMap::new() };
+    let is_train: Vec<bool> = split.iter().map(|s| *s == "train").collect();
+    let mut spec = FeatureSpec::learn(declarations, &is_train, signal_values.keys().cloned().collect())?;
+    spec.excluded.clone_from(&params.exclude_features);
+    let all = spec.dataset(declarations, &history, &history_rows, &signal_values)?;
+
+    let subset = |name: &str| -> Result<(mirador_gbdt::Dataset, Vec<bool>, Vec<usize>), ModelError> {
+        let idx: Vec<usize> = (0..split.len()).filter(|&i| split[i] == name).collect();
+        let columns = all
+            .columns
+            .iter()
+            .map(|c| match c {
+                mirador_gbdt::Column::Numeric(v) => mirador_gbdt::Column::Numeric(idx.iter().map(|&i| v[i]).collect()),
+                mirador_gbdt::Column::Categorical(v) => mirador_gbdt::Column::Categorical(idx.iter().map(|&i| v[i]).collect()),
+            })
+            .collect();
+        let l = idx.iter().map(|&i| label[i] == Some(true)).collect();
+        Ok((mirador_gbdt::Dataset::new(all.names.clone(), columns)?, l, idx))
+    };
+    let (train_x, train_y, train_idx) = subset("train")?;
+    let (valid_x, valid_y, _) = subset("valid")?;
+    let (test_x, test_y, test_idx) = subset("test")?;
+    let to_f = |l: &[bool]| l.iter().map(|&b| f64::from(u8::from(b))).collect::<Vec<f64>>();
+    let duty = numbers(declarations, col::DUTY_USD)?;
+    let weights = (params.revenue_weight > 0.0).then(|| {
+        let mut d: Vec<f64> = train_idx.iter().map(|&i| duty[i]).filter(|d| d.is_finite() && *d > 0.0).collect();
+        d.sort_by(f64::total_cmp);
+        let median = d.get(d.len() / 2).copied().unwrap_or(1.0).max(1e-9);
+        train_idx.iter().map(|&i| (1.0 + duty[i].max(0.0) / median).powf(params.revenue_weight)).map(|w| if w.is_finite() { w } else { 1.0 }).collect::<Vec<f64>>()
+    });
+    let started = std::time::Instant::now();
+    let booster = Booster::train(&train_x, &to_f(&train_y), weights.as_deref(), Some((&valid_x, &to_f(&valid_y))), &params.booster(seed))?;
+    info!(trees = booster.n_trees(), seconds = started.elapsed().as_secs_f64(), "Trained the fraud model.");
+
+    let valid_p = booster.predict_proba(&valid_x)?;
+    let threshold = f1_threshold(&valid_p, &valid_y);
+    let test_p = booster.predict_proba(&test_x)?;
+    let test_duty: Vec<f64> = test_idx.iter().map(|&i| duty[i]).collect();
+    let valid_idx: Vec<usize> = (0..split.len()).filter(|&i| split[i] == "valid").collect();
+    let valid_duty: Vec<f64> = valid_idx.iter().map(|&i| duty[i]).collect();
+    let evaluations = vec![evaluate("valid", &valid_p, &valid_y, &valid_duty), evaluate("test", &test_p, &test_y, &test_duty)];
+
+    let prob = booster.predict_proba(&all)?;
+    let started = std::time::Instant::now();
+    let (reasons, top) = explain::reasons(&booster, &spec, &all, params.top_reasons)?;
+    info!(rows = all.n_rows(), seconds = started.elapsed().as_secs_f64(), "Explained every score.");
+    let scores = scores_frame(declarations, &split, &prob, &duty, threshold, reasons, top)?;
+    let rules = explain::rules(
+        &booster,
+        &spec,
+        (&train_x, &train_y),
+        Some((&test_x, &test_y)),
+        50,
+        params.rule_conditions,
+        params.rule_min_support,
+        params.rules,
+    )?;
+    let importance = importance_frame(&booster)?;
+    let evaluation = Evaluation::frame(&evaluations)?;
+    let model = ModelFile {
+        format: MODEL_FORMAT,
+        mirador_version: env!("CARGO_PKG_VERSION").to_owned(),
+        train_end: day_text(train_end),
+        valid_end: day_text(valid_end),
+        threshold,
+        spec,
+        history,
+        booster,
+        evaluation: evaluations,
+    };
+    Ok(Trained { model, scores, rules, importance, evaluation })
+}
+
+fn scores_frame(
+    declarations: &DataFrame,
+    split: &[&str],
+    prob: &[f64],
+    duty: &[f64],
+    threshold: f64,
+    reasons: Vec<String>,
+    top: Vec<String>,
+) -> PolarsResult<DataFrame> {
+    let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::DATE, col::FRAUD])?;
+    df.with_column(Column::new("split".into(), split.to_vec()))?;
+    df.with_column(Column::new("fraud_probability".into(), prob.to_vec()))?;
+    df.with_column(Column::new(
+        "expected_duty_at_risk_usd".into(),
+        prob.iter().zip(duty).map(|(p, d)| p * if d.is_finite() { d.max(0.0) } else { 0.0 }).collect::<Vec<f64>>(),
+    ))?;
+    df.with_column(Column::new("fraud_flag".into(), prob.iter().map(|p| *p >= threshold).collect::<Vec<bool>>()))?;
+    df.with_column(Column::new("top_reasons".into(), reasons))?;
+    df.with_column(Column::new("top_features".into(), top))?;
+    Ok(df)
+}
+
+fn importance_frame(booster: &Booster) -> PolarsResult<DataFrame> {
+    let gain = booster.feature_importance(ImportanceKind::Gain);
+    let splits = booster.feature_importance(ImportanceKind::Split);
+    let total: f64 = gain.iter().sum();
+    let mut order: Vec<usize> = (0..gain.len()).collect();
+    order.sort_by(|&a, &b| gain[b].total_cmp(&gain[a]).then(a.cmp(&b)));
+    let names = booster.feature_names();
+    DataFrame::new_infer_height(vec![
+        Column::new("feature".into(), order.iter().map(|&i| names[i].clone()).collect::<Vec<_>>()),
+        Column::new("label".into(), order.iter().map(|&i| explain::label(&names[i])).collect::<Vec<_>>()),
+        Column::new("gain".into(), order.iter().map(|&i| gain[i]).collect::<Vec<_>>()),
+        Column::new("gain_share".into(), order.iter().map(|&i| if total > 0.0 { gain[i] / total } else { 0.0 }).collect::<Vec<_>>()),
+        Column::new("splits".into(), order.iter().map(|&i| splits[i]).collect::<Vec<_>>()),
+    ])
+}
+
+/// Scores new declarations with a saved model, continuing its history; no retraining. Other
+/// stages' signals are treated as missing.
+pub fn score_with_model(path: &Path, declarations: &DataFrame) -> Result<DataFrame, ModelError> {
+    let file_err = |message: String| ModelError::File { path: path.display().to_string(), message };
+    let text_json = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+    let mut model: ModelFile = serde_json::from_str(&text_json).map_err(|e| file_err(format!("not a Mirador model file: {e}")))?;
+    if model.format != MODEL_FORMAT {
+        return Err(file_err(format!("format version {} is not supported (this Mirador reads {MODEL_FORMAT})", model.format)));
+    }
+    let day = days(declarations)?;
+    // New declarations are scored as uninspected: their outcomes are not known yet.
+    let unknown = vec![None; declarations.height()];
+    let id_texts: Vec<Vec<Option<String>>> = HISTORY.iter().map(|(_, c)| text(declarations, c)).collect::<PolarsResult<_>>()?;
+    let history_rows = model.history.advance(&day, &history_ids(&id_texts), &unknown);
+    let data = model.spec.dataset(declarations, &model.history, &history_rows, &BTreeMap::new())?;
+    let prob = model.booster.predict_proba(&data)?;
+    let (reasons, top) = explain::reasons(&model.booster, &model.spec, &data, 3)?;
+    let duty = numbers(declarations, col::DUTY_USD)?;
+    let split = vec!["scored"; declarations.height()];
+    Ok(scores_frame(declarations, &split, &prob, &duty, model.threshold, reasons, top)?)
+}
+
+/// The gradient-boosted fraud model.
+///
+/// ## Inputs
+/// - `declarations`; optional `kmeans_scores`, `mirror_exposure` (used as features).
+/// ## Outputs
+/// - `fraud_scores`, `fraud_rules`, `fraud_importance`, `fraud_evaluation`.
+pub struct FraudModel;
+
+impl Stage for FraudModel {
+    fn name(&self) -> &'static str {
+        "fraud_model"
+    }
+
+    fn inputs(&self) -> &'static [DatasetId] {
+        &[datasets::DECLARATIONS]
+    }
+
+    fn optional_inputs(&self) -> &'static [DatasetId] {
+        &[datasets::KMEANS_SCORES, datasets::MIRROR_EXPOSURE]
+    }
+
+    fn outputs(&self) -> &'static [DatasetId] {
+        &[datasets::FRAUD_SCORES, datasets::FRAUD_RULES, datasets::FRAUD_IMPORTANCE, datasets::FRAUD_EVALUATION]
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
+        let params: ModelParams = ctx.params()?;
+        let declarations = ctx.input(datasets::DECLARATIONS)?;
+        let mut signals = BTreeMap::new();
+        for id in self.optional_inputs() {
+            if let Some(df) = ctx.optional_input(id) {
+                signals.insert(*id, df);
+            }
+        }
+        let t = train(declarations, &signals, &params, ctx.seed()).map_err(|e| match e {
+            ModelError::Params(message) => StageError::Params { stage: self.name().into(), message },
+            ModelError::Data(m) => StageError::Data(m),
+            other => StageError::Other(Box::new(other)),
+        })?;
+        let json = serde_json::to_vec(&t.model).map_err(|e| StageError::Data(e.to_string()))?;
+        mirador_io::write_bytes(&ctx.artifact_dir().join("model.json"), &json)?;
+        let metrics = serde_json::json!({
+            "train_end": t.model.train_end,
+            "valid_end": t.model.valid_end,
+            "trees": t.model.booster.n_trees(),
+            "threshold": t.model.threshold,
+            "evaluation": t.model.evaluation,
+            "ranking_note": "by_probability ranks by fraud probability; by_expected_duty by probability x duty",
+        });
+        mirador_io::write_bytes(&ctx.artifact_dir().join("metrics.json"), &serde_json::to_vec_pretty(&metrics).unwrap_or_default())?;
+        let mut out = StageOutput::new().with_metric("trees", t.model.booster.n_trees()).with_metric("threshold", t.model.threshold);
+        if let Some(test) = t.model.evaluation.iter().find(|e| e.split == "test") {
+            out = out.with_metric("test_rows", test.rows);
+            if let Some(auc) = test.auc {
+                out = out.with_metric("test_auc", auc);
+            }
+            for n in [1.0, 5.0, 10.0] {
+                if let Some(a) = test.at(n) {
+                    out = out
+                        .with_metric(&format!("test_precision_at_{n}pct"), a.precision)
+                        .with_metric(&format!("test_recall_at_{n}pct"), a.recall)
+                        .with_metric(&format!("test_revenue_at_{n}pct"), a.revenue);
+                }
+            }
+        }
+        Ok(out
+            .with_dataset(datasets::FRAUD_SCORES, t.scores)
+            .with_dataset(datasets::FRAUD_RULES, t.rules)
+            .with_dataset(datasets::FRAUD_IMPORTANCE, t.importance)
+            .with_dataset(datasets::FRAUD_EVALUATION, t.evaluation))
+    }
+}

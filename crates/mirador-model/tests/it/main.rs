@@ -1,0 +1,5 @@
+//! The fraud model on the public KCS declarations (the bar set against the Python stack) and on
+//! a synthetic world.
+
+mod kcs;
+mod synthetic;

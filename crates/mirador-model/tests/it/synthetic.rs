@@ -1,0 +1,42 @@
+use std::collections::BTreeMap;
+
+use mirador_model::{ModelParams, score_with_model, train};
+use mirador_schema::col;
+use mirador_synth::{SynthParams, generate};
+
+#[test]
+fn synthetic_fraud_is_learnt_scored_explained_and_reloadable() {
+    let world = generate(&SynthParams::small(31)).unwrap();
+    let params = ModelParams { n_trees: 300, learning_rate: 0.05, ..ModelParams::default() };
+    let t = train(&world.declarations, &BTreeMap::new(), &params, 42).unwrap();
+    let test = t.model.evaluation.iter().find(|e| e.split == "test").unwrap();
+    assert!(test.auc.unwrap() > 0.75, "held-out AUC {:?}", test.auc);
+    // Precision in the top 5 % far above the base fraud rate.
+    assert!(test.at(5.0).unwrap().precision > 2.0 * test.fraud_rate, "{test:?}");
+
+    // Every declaration is scored, with reasons.
+    assert_eq!(t.scores.height(), world.declarations.height());
+    let reasons = t.scores.column("top_reasons").unwrap().str().unwrap().clone();
+    let prob = t.scores.column("fraud_probability").unwrap().f64().unwrap().clone();
+    let top = prob.iter().enumerate().max_by(|a, b| a.1.unwrap().total_cmp(&b.1.unwrap())).unwrap().0;
+    assert!(!reasons.get(top).unwrap().is_empty());
+    assert!(t.rules.height() > 0, "rules are extracted");
+
+    // The saved model reloads and gives the same probabilities on rows it has not seen labelled.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.json");
+    std::fs::write(&path, serde_json::to_vec(&t.model).unwrap()).unwrap();
+    let later = generate(&SynthParams { declarations: 2_000, start_period: "2024-01".into(), months: 1, ..SynthParams::small(32) }).unwrap();
+    let scored = score_with_model(&path, &later.declarations).unwrap();
+    assert_eq!(scored.height(), later.declarations.height());
+    let p = scored.column("fraud_probability").unwrap().f64().unwrap().clone();
+    assert!(p.iter().flatten().all(|v| (0.0..=1.0).contains(&v)));
+    let _ = col::FRAUD;
+}
+
+#[test]
+fn too_few_labels_is_a_clear_error() {
+    let world = generate(&SynthParams { declarations: 500, inspection_rate: 0.01, ..SynthParams::small(33) }).unwrap();
+    let err = train(&world.declarations, &BTreeMap::new(), &ModelParams::default(), 1).err().unwrap();
+    assert!(err.to_string().contains("labelled"), "{err}");
+}
