@@ -1,0 +1,369 @@
+//! The `rank` stage: the ranked list of importers for post-clearance audit (PCA), with the
+//! evidence behind each rank in plain language.
+//!
+//! An importer's **revenue at risk** is the duty its declarations put at stake:
+//! - the fraud model's expected duty at risk (probability × duty, summed), when the model ran;
+//! - its share of the mirror gaps of the cells it imports in (by declared value), when the
+//!   revenue-gap stage ran;
+//! - without a model, the duty escaped by the declarations k-means flags as underpriced (their
+//!   duty at the peer reference price minus the duty paid) takes the model's place.
+//!
+//! Importers are ranked by revenue at risk. Each row says how many declarations each signal
+//! flagged, the HS headings and origins that drive the risk, and a sentence an auditor can act
+//! on. Two lists are written: `auditees` (internal, real importer ids) and `auditees_shareable`
+//! (importer ids replaced by keyed pseudonyms, [`pseudonym`]); both also as CSV beside the run.
+//!
+//! ## Inputs
+//! - `declarations`; optional `fraud_scores`, `kmeans_scores`, `mirror_exposure`.
+//! ## Outputs
+//! - `auditees`, `auditees_shareable`; artifacts `auditees.csv`, `auditees_shareable.csv`.
+
+pub mod pseudonym;
+
+use std::collections::{BTreeMap, HashMap};
+
+use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
+use mirador_schema::{DatasetId, col, datasets};
+use polars::prelude::*;
+use serde::Deserialize;
+
+use pseudonym::Pseudonymiser;
+
+/// Parameters of the `rank` stage.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RankParams {
+    /// Keep only the first N importers (`mirador run --top N`).
+    pub top: Option<usize>,
+    /// Only declarations of these periods (`YYYY-MM` or `YYYY` prefixes); empty: all.
+    pub periods: Vec<String>,
+    /// Only declarations lodged at these offices; empty: all.
+    pub offices: Vec<String>,
+    /// Only these HS chapters (2 digits); empty: all.
+    pub hs_chapters: Vec<String>,
+    /// Secret key of the pseudonyms in shareable outputs (≥ 16 bytes). Set it through the
+    /// `MIRADOR_PSEUDONYM_KEY` environment variable in production; it is never written anywhere.
+    pub pseudonym_key: Option<String>,
+}
+
+/// Per-declaration signals gathered from the other stages.
+#[derive(Default, Clone)]
+struct Signals {
+    prob: Option<f64>,
+    expected: f64,
+    model_flag: bool,
+    top_feature: Option<String>,
+    kmeans_flag: bool,
+    price_ratio: Option<f64>,
+    shortfall: f64,
+    mirror: f64,
+}
+
+#[derive(Default)]
+struct Importer {
+    items: u32,
+    value: f64,
+    duty: f64,
+    expected: f64,
+    mirror: f64,
+    shortfall: f64,
+    model_flags: u32,
+    kmeans_flags: u32,
+    max_prob: Option<f64>,
+    sum_prob: f64,
+    scored: u32,
+    by_hs4: BTreeMap<String, f64>,
+    by_origin: BTreeMap<String, f64>,
+    kmeans_hs4: BTreeMap<String, u32>,
+    flagged_ratios: Vec<f64>,
+    top_features: BTreeMap<String, u32>,
+    mirror_hs6_origin: BTreeMap<(String, String), f64>,
+}
+
+fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
+    let c = df.column(name)?.cast(&DataType::String)?;
+    Ok(c.str()?.iter().map(|v| v.map(str::to_owned)).collect())
+}
+
+fn nums(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
+    let c = df.column(name)?.cast(&DataType::Float64)?;
+    Ok(c.f64()?.iter().collect())
+}
+
+fn bools(df: &DataFrame, name: &str) -> PolarsResult<Vec<bool>> {
+    Ok(df.column(name)?.bool()?.iter().map(|b| b.unwrap_or(false)).collect())
+}
+
+/// Index of a per-declaration dataset by (declaration_id, item_no).
+fn keyed(df: &DataFrame) -> PolarsResult<HashMap<(String, i64), usize>> {
+    let ids = strs(df, col::DECLARATION_ID)?;
+    let items = nums(df, col::ITEM_NO)?;
+    Ok(ids.into_iter().zip(items).enumerate().filter_map(|(i, (d, n))| Some(((d?, n? as i64), i))).collect())
+}
+
+/// Builds the ranked list (internal ids).
+pub fn rank(
+    declarations: &DataFrame,
+    fraud: Option<&DataFrame>,
+    kmeans: Option<&DataFrame>,
+    mirror: Option<&DataFrame>,
+    params: &RankParams,
+) -> PolarsResult<DataFrame> {
+    let n = declarations.height();
+    let mut signals = vec![Signals::default(); n];
+    let ids = strs(declarations, col::DECLARATION_ID)?;
+    let items = nums(declarations, col::ITEM_NO)?;
+    let key = |i: usize| -> Option<(String, i64)> { Some((ids[i].clone()?, items[i]? as i64)) };
+    if let Some(f) = fraud {
+        let index = keyed(f)?;
+        let (p, e, flag, top) = (nums(f, "fraud_probability")?, nums(f, "expected_duty_at_risk_usd")?, bools(f, "fraud_flag")?, strs(f, "top_features")?);
+        for (i, s) in signals.iter_mut().enumerate() {
+            if let Some(&j) = key(i).and_then(|k| index.get(&k)) {
+                s.prob = p[j];
+                s.expected = e[j].unwrap_or(0.0);
+                s.model_flag = flag[j];
+                s.top_feature = top[j].as_ref().and_then(|t| t.split(';').next().filter(|t| !t.is_empty()).map(str::to_owned));
+            }
+        }
+    }
+    if let Some(k) = kmeans {
+        let index = keyed(k)?;
+        let (flag, ratio, short) = (bools(k, "undervaluation_flag")?, nums(k, "price_ratio")?, nums(k, "undervalued_duty_usd")?);
+        for (i, s) in signals.iter_mut().enumerate() {
+            if let Some(&j) = key(i).and_then(|k| index.get(&k)) {
+                s.kmeans_flag = flag[j];
+                s.price_ratio = ratio[j];
+                s.shortfall = if flag[j] { short[j].unwrap_or(0.0) } else { 0.0 };
+            }
+        }
+    }
+    if let Some(m) = mirror {
+        let index = keyed(m)?;
+        let share = nums(m, "mirror_duty_share_usd")?;
+        for (i, s) in signals.iter_mut().enumerate() {
+            if let Some(&j) = key(i).and_then(|k| index.get(&k)) {
+                s.mirror = share[j].unwrap_or(0.0);
+            }
+        }
+    }
+
+    let importer = strs(declarations, col::IMPORTER_ID)?;
+    let hs6 = strs(declarations, col::HS6)?;
+    let origin = strs(declarations, col::ORIGIN_COUNTRY)?;
+    let office = strs(declarations, col::OFFICE_ID)?;
+    let period = strs(declarations, col::PERIOD)?;
+    let value = nums(declarations, col::VALUE_USD)?;
+    let duty = nums(declarations, col::DUTY_USD)?;
+    let keep = |i: usize| {
+        let matches = |list: &[String], v: &Option<String>, prefix: bool| {
+            list.is_empty() || v.as_deref().is_some_and(|v| list.iter().any(|x| if prefix { v.starts_with(x.as_str()) } else { v == x }))
+        };
+        matches(&params.periods, &period[i], true) && matches(&params.offices, &office[i], false) && matches(&params.hs_chapters, &hs6[i], true)
+    };
+    let use_model = fraud.is_some();
+    let mut by: BTreeMap<String, Importer> = BTreeMap::new();
+    for i in (0..n).filter(|&i| keep(i)) {
+        let Some(imp) = importer[i].clone() else { continue };
+        let s = &signals[i];
+        let e = by.entry(imp).or_default();
+        let hs4 = hs6[i].as_deref().map(|h| h.get(..4).unwrap_or(h).to_owned()).unwrap_or_default();
+        let org = origin[i].clone().unwrap_or_default();
+        let risk = if use_model { s.expected } else { s.shortfall } + s.mirror;
+        e.items += 1;
+        e.value += value[i].unwrap_or(0.0);
+        e.duty += duty[i].unwrap_or(0.0);
+        e.expected += s.expected;
+        e.mirror += s.mirror;
+        e.shortfall += s.shortfall;
+        e.model_flags += u32::from(s.model_flag);
+        e.kmeans_flags += u32::from(s.kmeans_flag);
+        if let Some(p) = s.prob {
+            e.max_prob = Some(e.max_prob.map_or(p, |m: f64| m.max(p)));
+            e.sum_prob += p;
+            e.scored += 1;
+        }
+        *e.by_hs4.entry(hs4.clone()).or_default() += risk;
+        *e.by_origin.entry(org.clone()).or_default() += risk;
+        if s.kmeans_flag {
+            *e.kmeans_hs4.entry(hs4).or_default() += 1;
+            if let Some(r) = s.price_ratio {
+                e.flagged_ratios.push(r);
+            }
+        }
+        if s.model_flag
+            && let Some(t) = &s.top_feature
+        {
+            *e.top_features.entry(t.clone()).or_default() += 1;
+        }
+        if s.mirror > 0.0 {
+            *e.mirror_hs6_origin.entry((hs6[i].clone().unwrap_or_default(), org)).or_default() += s.mirror;
+        }
+    }
+
+    let mut rows: Vec<(String, Importer, f64)> = by
+        .into_iter()
+        .map(|(id, imp)| {
+            let risk = if use_model { imp.expected } else { imp.shortfall } + imp.mirror;
+            (id, imp, risk)
+        })
+        .collect();
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2).then(b.1.max_prob.unwrap_or(0.0).total_cmp(&a.1.max_prob.unwrap_or(0.0))).then(a.0.cmp(&b.0)));
+    if let Some(top) = params.top {
+        rows.truncate(top);
+    }
+    frame(&rows)
+}
+
+fn top_keys(m: &BTreeMap<String, f64>, k: usize) -> String {
+    let mut v: Vec<(&String, &f64)> = m.iter().filter(|(_, x)| **x > 0.0).collect();
+    v.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+    v.iter().take(k).map(|(key, _)| key.as_str()).collect::<Vec<_>>().join(";")
+}
+
+fn usd(x: f64) -> String {
+    if x >= 1e6 {
+        format!("USD {:.1} M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("USD {:.0} k", x / 1e3)
+    } else {
+        format!("USD {x:.0}")
+    }
+}
+
+/// The plain-language reason of one importer.
+fn reason(imp: &Importer) -> String {
+    let mut parts = Vec::new();
+    if imp.kmeans_flags > 0 {
+        let mut r = imp.flagged_ratios.clone();
+        r.sort_by(f64::total_cmp);
+        let median = r.get(r.len() / 2).copied().unwrap_or(0.0);
+        let hs = imp.kmeans_hs4.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(h, _)| h.as_str()).unwrap_or("?");
+        parts.push(format!(
+            "{} of {} declarations priced at a median {:.0} % of their peers (mostly HS {hs})",
+            imp.kmeans_flags,
+            imp.items,
+            median * 100.0
+        ));
+    }
+    if imp.model_flags > 0 {
+        let top = imp.top_features.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(f, _)| f.replace("_past_", " past ").replace('_', " "));
+        let mut s = format!("{} of {} declarations flagged by the fraud model (highest probability {:.2})", imp.model_flags, imp.items, imp.max_prob.unwrap_or(0.0));
+        if let Some(t) = top {
+            s.push_str(&format!("; model top reason: {t}"));
+        }
+        parts.push(s);
+    }
+    if imp.mirror > 0.0 {
+        let ((hs, origin), v) = imp
+            .mirror_hs6_origin
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
+            .map_or((("?".to_owned(), "?".to_owned()), 0.0), |(k, v)| (k.clone(), *v));
+        parts.push(format!("share of mirror gaps {} (largest: HS {hs} from {origin}, {})", usd(imp.mirror), usd(v)));
+    }
+    if parts.is_empty() {
+        return "no signal above its thresholds".into();
+    }
+    let mut s = parts.join("; ");
+    if let Some(first) = s.get(..1) {
+        s = first.to_uppercase() + &s[1..];
+    }
+    s
+}
+
+fn frame(rows: &[(String, Importer, f64)]) -> PolarsResult<DataFrame> {
+    let f = |g: &dyn Fn(&Importer) -> f64| rows.iter().map(|r| g(&r.1)).collect::<Vec<f64>>();
+    let u = |g: &dyn Fn(&Importer) -> u32| rows.iter().map(|r| g(&r.1)).collect::<Vec<u32>>();
+    DataFrame::new_infer_height(vec![
+        Column::new("rank".into(), (1..=rows.len() as u32).collect::<Vec<_>>()),
+        Column::new(col::IMPORTER_ID.into(), rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>()),
+        Column::new("revenue_at_risk_usd".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
+        Column::new("model_expected_duty_usd".into(), f(&|i| i.expected)),
+        Column::new("mirror_gap_share_usd".into(), f(&|i| i.mirror)),
+        Column::new("underpriced_duty_usd".into(), f(&|i| i.shortfall)),
+        Column::new("declarations".into(), u(&|i| i.items)),
+        Column::new("declared_value_usd".into(), f(&|i| i.value)),
+        Column::new("duty_paid_usd".into(), f(&|i| i.duty)),
+        Column::new("flagged_by_model".into(), u(&|i| i.model_flags)),
+        Column::new("flagged_by_kmeans".into(), u(&|i| i.kmeans_flags)),
+        Column::new("max_fraud_probability".into(), rows.iter().map(|r| r.1.max_prob).collect::<Vec<_>>()),
+        Column::new(
+            "mean_fraud_probability".into(),
+            rows.iter().map(|r| (r.1.scored > 0).then(|| r.1.sum_prob / f64::from(r.1.scored))).collect::<Vec<_>>(),
+        ),
+        Column::new("top_hs4".into(), rows.iter().map(|r| top_keys(&r.1.by_hs4, 3)).collect::<Vec<_>>()),
+        Column::new("top_origins".into(), rows.iter().map(|r| top_keys(&r.1.by_origin, 3)).collect::<Vec<_>>()),
+        Column::new("reason".into(), rows.iter().map(|r| reason(&r.1)).collect::<Vec<_>>()),
+    ])
+}
+
+/// The shareable copy: importer ids replaced by keyed pseudonyms.
+pub fn shareable(auditees: &DataFrame, key: &Pseudonymiser) -> PolarsResult<DataFrame> {
+    let ids = strs(auditees, col::IMPORTER_ID)?;
+    let mut df = auditees.clone();
+    df.with_column(Column::new(col::IMPORTER_ID.into(), ids.iter().map(|i| i.as_deref().map(|i| key.pseudonym(i))).collect::<Vec<_>>()))?;
+    Ok(df)
+}
+
+/// The ranked auditee list.
+///
+/// ## Inputs
+/// - `declarations`; optional `fraud_scores`, `kmeans_scores`, `mirror_exposure`.
+/// ## Outputs
+/// - `auditees`, `auditees_shareable`.
+pub struct Rank;
+
+impl Stage for Rank {
+    fn name(&self) -> &'static str {
+        "rank"
+    }
+
+    fn inputs(&self) -> &'static [DatasetId] {
+        &[datasets::DECLARATIONS]
+    }
+
+    fn optional_inputs(&self) -> &'static [DatasetId] {
+        &[datasets::FRAUD_SCORES, datasets::KMEANS_SCORES, datasets::MIRROR_EXPOSURE]
+    }
+
+    fn outputs(&self) -> &'static [DatasetId] {
+        &[datasets::AUDITEES, datasets::AUDITEES_SHAREABLE]
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
+        let params: RankParams = ctx.params()?;
+        let key = params.pseudonym_key.as_deref().and_then(Pseudonymiser::new).ok_or_else(|| StageError::Params {
+            stage: self.name().into(),
+            message: format!(
+                "shareable auditee lists need a pseudonymisation key of at least {} bytes: set MIRADOR_PSEUDONYM_KEY",
+                pseudonym::MIN_KEY_LEN
+            ),
+        })?;
+        let auditees = rank(
+            ctx.input(datasets::DECLARATIONS)?,
+            ctx.optional_input(datasets::FRAUD_SCORES),
+            ctx.optional_input(datasets::KMEANS_SCORES),
+            ctx.optional_input(datasets::MIRROR_EXPOSURE),
+            &params,
+        )?;
+        let shared = shareable(&auditees, &key)?;
+        mirador_io::write_csv(&auditees, &ctx.artifact_dir().join("auditees.csv"))?;
+        mirador_io::write_csv(&shared, &ctx.artifact_dir().join("auditees_shareable.csv"))?;
+        let total: f64 = auditees.column("revenue_at_risk_usd")?.f64()?.sum().unwrap_or(0.0);
+        let signals: Vec<&str> = [
+            (datasets::FRAUD_SCORES, "fraud_model"),
+            (datasets::KMEANS_SCORES, "kmeans"),
+            (datasets::MIRROR_EXPOSURE, "mirror"),
+        ]
+        .iter()
+        .filter(|(id, _)| ctx.optional_input(id).is_some())
+        .map(|(_, n)| *n)
+        .collect();
+        Ok(StageOutput::new()
+            .with_metric("importers", auditees.height())
+            .with_metric("revenue_at_risk_usd", total)
+            .with_metric("signals", signals)
+            .with_dataset(datasets::AUDITEES, auditees)
+            .with_dataset(datasets::AUDITEES_SHAREABLE, shared))
+    }
+}
