@@ -1,0 +1,116 @@
+//! The plotted report of one Mirador run.
+//!
+//! This crate sits at the very end of the pipeline. It takes the figures the stages produced —
+//! input data quality, the revenue gap against mirror statistics, unit-price clusters, the
+//! fraud model's gain, importance and rules, and the ranked list of importers — as plain
+//! structs ([`ReportData`]), and writes:
+//!
+//! - every chart as PNG and SVG (`gap_by_chapter`, `gap_by_partner`, `mirror_scatter`,
+//!   `price_clusters`, `gain_chart`, `feature_importance`, `data_quality`);
+//! - `index.html`, one self-contained page (inline CSS, PNG charts as data URIs, no script and
+//!   no external resource) that post-clearance audit teams can open or mail as is.
+//!
+//! Stages that did not run leave their part of [`ReportData`] empty; the page then says
+//! "not computed in this run" instead of drawing an empty chart. Output is deterministic:
+//! the same data always gives the same bytes. Chart text uses the bundled DejaVu Sans, so
+//! rendering needs no system font.
+//!
+//! Rendering knows nothing of DataFrames: the `report` stage ([`Report`], in `stage.rs`) gathers
+//! the run's datasets into the structs, and [`render`] draws them.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::path::Path;
+//!
+//! let data = mirador_report::fixture::sample_data();
+//! let rendered = mirador_report::render(&data, Path::new("reports/nightly/08_reporting"))?;
+//! println!("wrote {} and {} chart files", rendered.html.display(), rendered.charts.len());
+//! # Ok::<(), mirador_report::ReportError>(())
+//! ```
+
+mod charts;
+mod data;
+#[doc(hidden)]
+pub mod fixture;
+mod format;
+mod html;
+mod stage;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use stage::{Report, gather};
+pub use data::{
+    AuditeeRow, Gain, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint, QualityRow,
+    ReportData, RuleRow,
+};
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot create report directory `{}`", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write `{}`", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read back `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot draw chart `{chart}`: {message}")]
+    Chart {
+        chart: &'static str,
+        message: String,
+    },
+    #[error("the bundled DejaVu Sans font could not be registered")]
+    Font,
+}
+
+/// Files written by [`render`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The self-contained page, `<out_dir>/index.html`.
+    pub html: PathBuf,
+    /// Chart files, PNG then SVG for each chart drawn, in page order. Charts whose data is
+    /// empty are not drawn and not listed.
+    pub charts: Vec<PathBuf>,
+}
+
+/// Draws every chart of `data` and the HTML page into `out_dir` (created if missing).
+///
+/// Existing files of the same names are overwritten; nothing else in `out_dir` is touched.
+pub fn render(data: &ReportData, out_dir: &Path) -> Result<Rendered, ReportError> {
+    fs::create_dir_all(out_dir).map_err(|source| ReportError::CreateDir {
+        path: out_dir.to_path_buf(),
+        source,
+    })?;
+    let charts = charts::render_all(data, out_dir)?;
+    let page = html::page(data, &charts);
+    let html_path = out_dir.join("index.html");
+    write_file(&html_path, page.as_bytes())?;
+    Ok(Rendered {
+        html: html_path,
+        charts: charts
+            .into_iter()
+            .flat_map(|c| [c.png_path, c.svg_path])
+            .collect(),
+    })
+}
+
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    fs::write(path, bytes).map_err(|source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}

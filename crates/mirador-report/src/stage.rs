@@ -1,0 +1,301 @@
+//! The `report` stage: gathers the run's datasets into [`ReportData`] and renders it.
+
+use std::collections::BTreeMap;
+
+use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
+use mirador_schema::{DatasetId, col, datasets};
+use polars::prelude::*;
+
+use crate::{AuditeeRow, Gain, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint, QualityRow, ReportData, RuleRow, render};
+
+fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
+    let c = df.column(name)?.cast(&DataType::String)?;
+    Ok(c.str()?.iter().map(|v| v.unwrap_or_default().to_owned()).collect())
+}
+
+fn nums(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
+    let c = df.column(name)?.cast(&DataType::Float64)?;
+    Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+fn money(x: f64) -> String {
+    if x.abs() >= 1e6 {
+        format!("USD {:.2} M", x / 1e6)
+    } else if x.abs() >= 1e3 {
+        format!("USD {:.1} k", x / 1e3)
+    } else {
+        format!("USD {x:.0}")
+    }
+}
+
+/// Builds the report's data from whatever datasets the run produced.
+pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsResult<ReportData> {
+    let get = |id: &str| ctx_inputs.get(id).copied();
+    let mut data = ReportData { title: "Mirador run report".into(), run_id: run_id.to_owned(), ..ReportData::default() };
+
+    // Data quality: accepted rows per dataset, quarantined rows by reason.
+    let mut quarantined: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    if let Some(q) = get(datasets::QUARANTINE) {
+        for (d, r) in strs(q, col::DATASET)?.into_iter().zip(strs(q, col::REASON_CODE)?) {
+            *quarantined.entry(d).or_default().entry(r).or_default() += 1;
+        }
+    }
+    for id in [datasets::DECLARATIONS, datasets::MIRROR_FLOWS, datasets::TARIFFS, datasets::FX_RATES] {
+        let accepted = get(id).map_or(0, DataFrame::height) as u64;
+        let reasons: Vec<(String, u64)> = quarantined.remove(id).unwrap_or_default().into_iter().collect();
+        if accepted == 0 && reasons.is_empty() {
+            continue;
+        }
+        let q: u64 = reasons.iter().map(|r| r.1).sum();
+        data.quality.push(QualityRow { dataset: id.to_owned(), rows_in: accepted + q, accepted, quarantined_by_reason: reasons });
+    }
+    let declarations = get(datasets::DECLARATIONS).map_or(0, DataFrame::height);
+    data.key_figures.push(("Declaration items accepted".into(), declarations.to_string()));
+    let quarantined_rows: u64 = data.quality.iter().flat_map(|q| q.quarantined_by_reason.iter().map(|r| r.1)).sum();
+    data.key_figures.push(("Input rows quarantined".into(), quarantined_rows.to_string()));
+
+    // Revenue gap.
+    let bars = |df: &DataFrame, key: &str| -> PolarsResult<Vec<GapBar>> {
+        let mut acc: BTreeMap<String, (f64, f64, f64)> = BTreeMap::new();
+        for (((k, l), lo), hi) in strs(df, key)?.into_iter().zip(nums(df, "lost_duty_usd")?).zip(nums(df, "lost_duty_low_usd")?).zip(nums(df, "lost_duty_high_usd")?) {
+            let e = acc.entry(k).or_default();
+            e.0 += l;
+            e.1 += lo;
+            e.2 += hi;
+        }
+        let mut v: Vec<GapBar> = acc.into_iter().map(|(label, (l, lo, hi))| GapBar { label, lost_duty_usd: l, low_usd: lo, high_usd: hi }).collect();
+        v.sort_by(|a, b| b.lost_duty_usd.total_cmp(&a.lost_duty_usd).then(a.label.cmp(&b.label)));
+        v.truncate(15);
+        Ok(v)
+    };
+    if let Some(c) = get(datasets::GAP_BY_CHAPTER) {
+        data.gap_by_chapter = bars(c, col::HS2)?;
+    }
+    if let Some(p) = get(datasets::GAP_BY_PARTNER) {
+        data.gap_by_partner = bars(p, col::PARTNER)?;
+    }
+    if let Some(s) = get(datasets::GAP_SUMMARY) {
+        let periods = strs(s, col::PERIOD)?;
+        if let Some(i) = periods.iter().position(|p| p == "all") {
+            let t = GapTotal {
+                lost_duty_usd: nums(s, "lost_duty_usd")?[i],
+                low_usd: nums(s, "lost_duty_low_usd")?[i],
+                high_usd: nums(s, "lost_duty_high_usd")?[i],
+                cif_fob_method: strs(s, "cif_fob_method")?[i].clone(),
+            };
+            data.key_figures.push((
+                "Estimated lost duty (mirror gaps)".into(),
+                format!("{} (bounds {} – {})", money(t.lost_duty_usd), money(t.low_usd), money(t.high_usd)),
+            ));
+            data.gap_total = Some(t);
+        }
+    }
+    let mut top_hs: Vec<String> = Vec::new();
+    if let Some(c) = get(datasets::GAP_BY_CELL) {
+        let (hs, partner) = (strs(c, col::HS6)?, strs(c, col::PARTNER)?);
+        let (declared, mirror, lost) = (nums(c, "declared_value_usd")?, nums(c, "mirror_cif_usd")?, nums(c, "lost_duty_usd")?);
+        for i in 0..c.height() {
+            if mirror[i].is_finite() && mirror[i] > 0.0 && declared[i] > 0.0 {
+                data.mirror_cells.push(MirrorPoint {
+                    label: format!("HS {} · {}", hs[i], partner[i]),
+                    declared_usd: declared[i],
+                    mirror_cif_usd: mirror[i],
+                    lost_duty_usd: lost[i],
+                });
+            }
+            // Cells come ranked: the first distinct HS codes are the top-gap ones.
+            if top_hs.len() < 4 && !top_hs.contains(&hs[i]) && lost[i] > 0.0 {
+                top_hs.push(hs[i].clone());
+            }
+        }
+    }
+
+    // Unit-price clusters of the top-gap HS codes (or the most flagged ones without a gap stage).
+    if let Some(k) = get(datasets::KMEANS_SCORES) {
+        let hs = strs(k, col::HS6)?;
+        let price = nums(k, col::UNIT_PRICE_USD_KG)?;
+        let cluster = nums(k, "cluster")?;
+        let flag: Vec<bool> = k.column("undervaluation_flag")?.bool()?.iter().map(|b| b.unwrap_or(false)).collect();
+        let reference = nums(k, "reference_price_usd_per_kg")?;
+        let group = strs(k, "group_key")?;
+        let flagged: usize = flag.iter().filter(|f| **f).count();
+        data.key_figures.push(("Declarations flagged by k-means (underpriced)".into(), flagged.to_string()));
+        if top_hs.is_empty() {
+            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+            for (h, f) in hs.iter().zip(&flag) {
+                *counts.entry(h).or_default() += usize::from(*f);
+            }
+            let mut v: Vec<(&str, usize)> = counts.into_iter().collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            top_hs = v.into_iter().take(4).map(|(h, _)| h.to_owned()).collect();
+        }
+        let groups = get(datasets::KMEANS_GROUPS);
+        for h in &top_hs {
+            let rows: Vec<usize> = (0..k.height()).filter(|&i| &hs[i] == h && price[i].is_finite()).take(3_000).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            // The most common group of these rows gives the centroids shown.
+            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+            for &i in &rows {
+                *counts.entry(group[i].as_str()).or_default() += 1;
+            }
+            let main_group = counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(g, _)| (*g).to_owned()).unwrap_or_default();
+            let mut centroids = Vec::new();
+            if let Some(g) = groups {
+                let keys = strs(g, "group_key")?;
+                let c = strs(g, "centroid_prices_usd_per_kg")?;
+                if let Some(j) = keys.iter().position(|k| *k == main_group) {
+                    centroids = c[j].split(';').filter_map(|x| x.parse().ok()).collect();
+                }
+            }
+            let mut refs: Vec<f64> = rows.iter().map(|&i| reference[i]).filter(|r| r.is_finite()).collect();
+            refs.sort_by(f64::total_cmp);
+            data.price_panels.push(PricePanel {
+                hs: h.clone(),
+                description: format!("peer group {main_group}"),
+                prices: rows
+                    .iter()
+                    .map(|&i| PricePoint { unit_price_usd_per_kg: price[i], cluster: cluster[i].max(0.0) as u32, flagged: flag[i] })
+                    .collect(),
+                centroids_usd_per_kg: centroids,
+                reference_usd_per_kg: refs.get(refs.len() / 2).copied(),
+            });
+        }
+    }
+
+    // Fraud model.
+    if let Some(e) = get(datasets::FRAUD_EVALUATION) {
+        let (split, ranking) = (strs(e, "split")?, strs(e, "ranking")?);
+        let (n, p, r, rev, auc, base) = (nums(e, "n_pct")?, nums(e, "precision")?, nums(e, "recall")?, nums(e, "revenue")?, nums(e, "auc")?, nums(e, "fraud_rate")?);
+        let mut g = Gain { split: "test".into(), ..Gain::default() };
+        for i in 0..e.height() {
+            if split[i] != "test" {
+                continue;
+            }
+            g.auc = auc[i].is_finite().then_some(auc[i]);
+            g.base_rate = base[i];
+            if ranking[i] == "probability" {
+                g.n_pct.push(n[i]);
+                g.precision.push(p[i]);
+                g.recall.push(r[i]);
+                g.revenue.push(rev[i]);
+            } else {
+                g.revenue_expected_duty.push(rev[i]);
+            }
+        }
+        if !g.n_pct.is_empty() {
+            if let Some(a) = g.auc {
+                data.key_figures.push(("Fraud model ROC AUC (held-out test months)".into(), format!("{a:.3}")));
+            }
+            if let Some(i) = g.n_pct.iter().position(|x| (*x - 5.0).abs() < 1e-9) {
+                data.key_figures.push((
+                    "Fraud model precision / revenue at 5 % inspected (test months)".into(),
+                    format!("{:.1} % / {:.1} %", g.precision[i] * 100.0, g.revenue[i] * 100.0),
+                ));
+            }
+            data.gain = Some(g);
+        }
+    }
+    if let Some(imp) = get(datasets::FRAUD_IMPORTANCE) {
+        data.importance = strs(imp, "label")?.into_iter().zip(nums(imp, "gain_share")?).take(15).collect();
+    }
+    if let Some(r) = get(datasets::FRAUD_RULES) {
+        let (rule, s, rt, rte) = (strs(r, "rule")?, nums(r, "support_train")?, nums(r, "fraud_rate_train")?, nums(r, "fraud_rate_test")?);
+        data.rules = (0..r.height())
+            .map(|i| RuleRow { rule: rule[i].clone(), support_train: s[i] as u32, fraud_rate_train: rt[i], fraud_rate_test: rte[i].is_finite().then_some(rte[i]) })
+            .collect();
+    }
+    if let Some(a) = get(datasets::AUDITEES) {
+        let (rank, id, risk, n, fm, fk, hs, org, reason) = (
+            nums(a, "rank")?,
+            strs(a, col::IMPORTER_ID)?,
+            nums(a, "revenue_at_risk_usd")?,
+            nums(a, "declarations")?,
+            nums(a, "flagged_by_model")?,
+            nums(a, "flagged_by_kmeans")?,
+            strs(a, "top_hs4")?,
+            strs(a, "top_origins")?,
+            strs(a, "reason")?,
+        );
+        let total: f64 = risk.iter().filter(|x| x.is_finite()).sum();
+        data.key_figures.push(("Importers ranked".into(), a.height().to_string()));
+        data.key_figures.push(("Revenue at risk, all ranked importers".into(), money(total)));
+        data.auditees = (0..a.height().min(25))
+            .map(|i| AuditeeRow {
+                rank: rank[i] as u32,
+                importer_id: id[i].clone(),
+                revenue_at_risk_usd: risk[i],
+                declarations: n[i] as u32,
+                flagged_by_model: fm[i] as u32,
+                flagged_by_kmeans: fk[i] as u32,
+                top_hs4: hs[i].clone(),
+                top_origins: org[i].clone(),
+                reason: reason[i].clone(),
+            })
+            .collect();
+    }
+    Ok(data)
+}
+
+/// The plotted report: charts (PNG and SVG) and one self-contained HTML page.
+///
+/// ## Inputs
+/// - `declarations`, `quarantine`; optional: every other dataset the report shows.
+/// ## Outputs
+/// - none (files `report/index.html` and `report/*.png|svg` inside the run).
+pub struct Report;
+
+const OPTIONAL: &[DatasetId] = &[
+    datasets::MIRROR_FLOWS,
+    datasets::TARIFFS,
+    datasets::FX_RATES,
+    datasets::GAP_BY_CELL,
+    datasets::GAP_BY_CHAPTER,
+    datasets::GAP_BY_PARTNER,
+    datasets::GAP_SUMMARY,
+    datasets::KMEANS_SCORES,
+    datasets::KMEANS_GROUPS,
+    datasets::FRAUD_EVALUATION,
+    datasets::FRAUD_IMPORTANCE,
+    datasets::FRAUD_RULES,
+    datasets::AUDITEES,
+];
+
+impl Stage for Report {
+    fn name(&self) -> &'static str {
+        "report"
+    }
+
+    fn inputs(&self) -> &'static [DatasetId] {
+        &[datasets::DECLARATIONS, datasets::QUARANTINE]
+    }
+
+    fn optional_inputs(&self) -> &'static [DatasetId] {
+        OPTIONAL
+    }
+
+    fn outputs(&self) -> &'static [DatasetId] {
+        &[]
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
+        let mut inputs: BTreeMap<&str, &DataFrame> = BTreeMap::new();
+        for id in self.inputs() {
+            inputs.insert(id, ctx.input(id)?);
+        }
+        for id in OPTIONAL {
+            if let Some(df) = ctx.optional_input(id) {
+                inputs.insert(id, df);
+            }
+        }
+        let run_id = ctx.artifact_dir().parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().trim_start_matches(".tmp-").to_owned()).unwrap_or_default();
+        let data = gather(&run_id, &inputs)?;
+        let rendered = render(&data, ctx.artifact_dir()).map_err(|e| StageError::Other(Box::new(e)))?;
+        Ok(StageOutput::new().with_metric("charts", rendered.charts.len()).with_metric("sections_with_data", sections(&data)))
+    }
+}
+
+fn sections(d: &ReportData) -> usize {
+    [!d.quality.is_empty(), d.gap_total.is_some(), !d.price_panels.is_empty(), d.gain.is_some(), !d.auditees.is_empty()].iter().filter(|b| **b).count()
+}

@@ -1,0 +1,3 @@
+//! Integration tests of `mirador-report`: render into a temporary directory and inspect files.
+
+mod render;
