@@ -1,0 +1,50 @@
+//! `mirador check`, `mirador list`, `mirador explain`.
+
+use std::path::Path;
+
+use anyhow::Context;
+use mirador_pipeline::{PipelineFile, plan};
+
+use crate::commands::UserError;
+use crate::registry::{STAGES, stage};
+
+pub(crate) fn check(pipeline: &Path) -> anyhow::Result<()> {
+    let file = PipelineFile::load(pipeline)?;
+    let plan = plan(&file, &stage)?;
+    for (id, spec) in &file.sources {
+        for p in &spec.paths {
+            let path = file.base_dir.join(p);
+            if !path.is_file() {
+                return Err(UserError(format!("source `{id}`: `{}` does not exist", path.display())).into());
+            }
+        }
+    }
+    println!("{}: OK", pipeline.display());
+    for (i, level) in plan.levels.iter().enumerate() {
+        let names: Vec<&str> = level.iter().map(|s| s.stage.name()).collect();
+        println!("  level {}: {}", i + 1, names.join(", "));
+    }
+    Ok(())
+}
+
+pub(crate) fn list() -> anyhow::Result<()> {
+    for name in STAGES {
+        let s = stage(name).context("registry")?;
+        println!("{name:<14} {} -> {}", s.inputs().join(", "), s.outputs().join(", "));
+    }
+    Ok(())
+}
+
+pub(crate) fn explain(name: &str) -> anyhow::Result<()> {
+    let s = stage(name).ok_or_else(|| UserError(format!("unknown stage `{name}` (see `mirador list`)")))?;
+    println!("stage: {}", s.name());
+    if !s.sources().is_empty() {
+        println!("sources: {}", s.sources().join(", "));
+    }
+    println!("inputs: {}", if s.inputs().is_empty() { "-".into() } else { s.inputs().join(", ") });
+    if !s.optional_inputs().is_empty() {
+        println!("optional inputs (used when the pipeline produces them): {}", s.optional_inputs().join(", "));
+    }
+    println!("outputs: {}", if s.outputs().is_empty() { "- (files only)".into() } else { s.outputs().join(", ") });
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! `mirador`: the command-line entry point of the Mirador customs analytics pipeline.
+//!
+//! ```text
+//! mirador run pipelines/nightly.toml          # the nightly run on the bundled sample data
+//! mirador check pipelines/nightly.toml        # validate a pipeline file without running it
+//! mirador explain revenue_gap                 # what a stage reads and writes
+//! mirador synth --seed 42 --out sample_data   # regenerate the synthetic sample world
+//! ```
+//!
+//! `main` is thin: it parses arguments, installs logging, dispatches to `commands::*` and maps the
+//! kind of failure to an exit code: 0 ok, 1 data or configuration error, 2 internal error,
+//! 75 another run holds the output directory's lock.
+
+mod commands;
+mod registry;
+mod settings;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Mirador: mirror-trade analysis, revenue-gap estimation, unit-price clustering and fraud
+/// scoring for customs administrations, ending in a ranked list of importers for post-clearance
+/// audit.
+#[derive(Parser)]
+#[command(name = "mirador", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    global: GlobalArgs,
+}
+
+#[derive(Args)]
+struct GlobalArgs {
+    /// More logging (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline (all of it, or part with --only/--from).
+    Run(RunArgs),
+    /// Check a pipeline file against the stages' contracts without running anything.
+    Check {
+        /// Pipeline file.
+        pipeline: PathBuf,
+    },
+    /// List the stages Mirador knows.
+    List,
+    /// Print what a stage reads, writes and does.
+    Explain {
+        /// Stage name.
+        stage: String,
+    },
+    /// Print the resolved settings of a run (defaults, pipeline file, environment, flags).
+    ShowSettings(RunArgs),
+    /// Generate a seeded synthetic customs world (declarations, mirror flows, tariffs, FX, truth).
+    Synth(commands::synth::SynthArgs),
+    /// Score declarations with a saved fraud model, without retraining.
+    Score(commands::score::ScoreArgs),
+}
+
+/// Arguments of `mirador run`.
+#[derive(Args, Clone)]
+pub(crate) struct RunArgs {
+    /// Pipeline file, e.g. pipelines/nightly.toml.
+    pipeline: PathBuf,
+    /// Output root [env: MIRADOR_OUT] (default: the pipeline's `out`, else reports/<name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Run only these stages, reusing the other stages' outputs from the latest run.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Run this stage and everything downstream of it, reusing the rest from the latest run.
+    #[arg(long, conflicts_with = "only")]
+    from: Option<String>,
+    /// Re-run even when a run with the same inputs, parameters and code is committed.
+    #[arg(long)]
+    force: bool,
+    /// Keep only the top N importers in the auditee list.
+    #[arg(long)]
+    top: Option<i64>,
+    /// Worker threads [env: MIRADOR_THREADS] (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn init_logging(global: &GlobalArgs) {
+    let default = if global.quiet {
+        "error"
+    } else {
+        match global.verbose {
+            0 => "warn,mirador=info",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(default.replace(
+            "mirador=info",
+            "mirador_cli=info,mirador_pipeline=info,mirador_ingest=info,mirador_model=info",
+        ))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.global);
+    let result = match cli.command {
+        Command::Run(args) => commands::run::run(&args, !cli.global.quiet),
+        Command::Check { pipeline } => commands::check::check(&pipeline),
+        Command::List => commands::check::list(),
+        Command::Explain { stage } => commands::check::explain(&stage),
+        Command::ShowSettings(args) => commands::run::show_settings(&args),
+        Command::Synth(args) => commands::synth::synth(&args),
+        Command::Score(args) => commands::score::score(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(commands::exit_code(&err))
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The one place that knows every stage: pipeline files name stages, this maps names to code.
+
+use mirador_pipeline::Stage;
+
+/// Every stage name, in pipeline order.
+pub(crate) const STAGES: &[&str] = &["ingest", "revenue_gap", "kmeans_scores", "fraud_model", "rank", "report"];
+
+/// Looks a stage up by name.
+pub(crate) fn stage(name: &str) -> Option<Box<dyn Stage>> {
+    Some(match name {
+        "ingest" => Box::new(mirador_ingest::Ingest),
+        "revenue_gap" => Box::new(mirador_gap::RevenueGap),
+        "kmeans_scores" => Box::new(mirador_kmeans::KMeansScores),
+        "fraud_model" => Box::new(mirador_model::FraudModel),
+        "rank" => Box::new(mirador_rank::Rank),
+        "report" => Box::new(mirador_report::Report),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_stage_resolves_to_itself() {
+        for name in STAGES {
+            assert_eq!(stage(name).map(|s| s.name()), Some(*name));
+        }
+        assert!(stage("nope").is_none());
+    }
+}

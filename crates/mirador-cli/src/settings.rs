@@ -1,0 +1,104 @@
+//! Settings, resolved once: defaults → pipeline file and its params files → `MIRADOR_*`
+//! environment → command-line flags. Library crates never read the environment; they get
+//! parameters from here.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use mirador_pipeline::{PipelineFile, RunOptions};
+
+/// Environment variable: output root (overridden by `--out`).
+pub(crate) const ENV_OUT: &str = "MIRADOR_OUT";
+/// Environment variable: key for pseudonymising importer ids in shareable outputs. Secret: never
+/// written to outputs, logs or the manifest.
+pub(crate) const ENV_PSEUDONYM_KEY: &str = "MIRADOR_PSEUDONYM_KEY";
+/// Environment variable: worker threads (default: all cores).
+pub(crate) const ENV_THREADS: &str = "MIRADOR_THREADS";
+
+/// Resolved settings of one `mirador run`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Settings {
+    pub(crate) pipeline: PathBuf,
+    pub(crate) out_root: PathBuf,
+    pub(crate) out_root_from: &'static str,
+    pub(crate) threads: Option<usize>,
+    pub(crate) only: Vec<String>,
+    pub(crate) from: Option<String>,
+    pub(crate) force: bool,
+    pub(crate) seed: u64,
+    pub(crate) stage_overrides: BTreeMap<String, toml::Table>,
+    pub(crate) pseudonym_key: &'static str,
+    #[serde(skip)]
+    secret_key: Option<String>,
+}
+
+/// What the command line says.
+pub(crate) struct CliRunFlags {
+    pub(crate) out: Option<PathBuf>,
+    pub(crate) only: Vec<String>,
+    pub(crate) from: Option<String>,
+    pub(crate) force: bool,
+    pub(crate) top: Option<i64>,
+    pub(crate) threads: Option<usize>,
+}
+
+impl Settings {
+    pub(crate) fn resolve(pipeline: PathBuf, file: &PipelineFile, flags: CliRunFlags) -> anyhow::Result<Self> {
+        let env_out = std::env::var_os(ENV_OUT).map(PathBuf::from);
+        let (out_root, out_root_from) = match (flags.out, env_out) {
+            (Some(o), _) => (o, "--out"),
+            (None, Some(o)) => (o, ENV_OUT),
+            (None, None) => {
+                let o = file.default_out();
+                mirador_pipeline::runner::check_out_root(&o)?;
+                (o, "pipeline file")
+            }
+        };
+        let threads = match flags.threads {
+            Some(t) => Some(t),
+            None => match std::env::var(ENV_THREADS) {
+                Ok(v) => Some(v.parse().map_err(|_| anyhow::anyhow!("{ENV_THREADS}=`{v}` is not a number"))?),
+                Err(_) => None,
+            },
+        };
+        let mut stage_overrides = BTreeMap::new();
+        if let Some(top) = flags.top {
+            let mut t = toml::Table::new();
+            t.insert("top".into(), toml::Value::Integer(top));
+            stage_overrides.insert("rank".to_owned(), t);
+        }
+        let secret_key = std::env::var(ENV_PSEUDONYM_KEY).ok().filter(|k| !k.is_empty());
+        Ok(Settings {
+            pipeline,
+            out_root,
+            out_root_from,
+            threads,
+            only: flags.only,
+            from: flags.from,
+            force: flags.force,
+            seed: file.seed,
+            stage_overrides,
+            pseudonym_key: if secret_key.is_some() { "set (from MIRADOR_PSEUDONYM_KEY)" } else { "not set" },
+            secret_key,
+        })
+    }
+
+    pub(crate) fn run_options(&self, progress: bool) -> RunOptions {
+        let mut secrets = BTreeMap::new();
+        if let Some(key) = &self.secret_key {
+            let mut t = toml::Table::new();
+            t.insert("pseudonym-key".into(), toml::Value::String(key.clone()));
+            secrets.insert("rank".to_owned(), t);
+        }
+        RunOptions {
+            out_root: self.out_root.clone(),
+            only: self.only.clone(),
+            from: self.from.clone(),
+            force: self.force,
+            progress,
+            overrides: self.stage_overrides.clone(),
+            secrets,
+            fail_after: std::env::var("MIRADOR_FAIL_AFTER").ok(),
+        }
+    }
+}

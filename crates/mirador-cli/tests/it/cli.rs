@@ -1,0 +1,60 @@
+//! The command-line contract: checks, listing, clear errors and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub(crate) fn mirador(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mirador")).args(args).current_dir(cwd).env_remove("RUST_LOG").output().unwrap()
+}
+
+pub(crate) fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn check_accepts_the_shipped_pipelines() {
+    let o = mirador(&["check", "pipelines/nightly.toml"], &repo());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("level 2"), "{}", text(&o));
+}
+
+#[test]
+fn list_and_explain_name_every_stage() {
+    let o = mirador(&["list"], &repo());
+    assert!(o.status.success());
+    for s in ["ingest", "revenue_gap", "kmeans_scores", "fraud_model", "rank", "report"] {
+        assert!(text(&o).contains(s), "{s}");
+    }
+    let o = mirador(&["explain", "revenue_gap"], &repo());
+    assert!(text(&o).contains("mirror_flows"), "{}", text(&o));
+    let o = mirador(&["explain", "nope"], &repo());
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn a_broken_pipeline_file_is_a_clear_error_with_exit_code_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.toml");
+    std::fs::write(&p, "name = \"bad\"\n[[stage]]\nname = \"revenue_gap\"\ninputs = [\"declarations\"]\noutputs = []\n").unwrap();
+    let o = mirador(&["run", p.to_str().unwrap()], dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("revenue_gap"), "{}", text(&o));
+    assert!(!text(&o).contains("panicked"), "{}", text(&o));
+    let o = mirador(&["run", "does-not-exist.toml"], dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("does-not-exist.toml"), "{}", text(&o));
+}
+
+#[test]
+fn an_output_root_escaping_the_working_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("escape.toml");
+    std::fs::write(&p, "name = \"e\"\nout = \"../../etc\"\n").unwrap();
+    let o = mirador(&["run", p.to_str().unwrap()], dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("escapes"), "{}", text(&o));
+}

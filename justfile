@@ -1,0 +1,59 @@
+# Mirador recipes for analysts and developers. Install just with `cargo install just`.
+
+[private]
+default:
+    @just --list --unsorted
+
+# Run a pipeline on its configured data (default: the nightly run on sample_data); extra args go to `mirador run`
+run pipeline="nightly" *args:
+    cargo run --release -p mirador-cli -- run pipelines/{{pipeline}}.toml {{args}}
+
+# The nightly run on the bundled sample data, with the report
+nightly *args:
+    cargo run --release -p mirador-cli -- run pipelines/nightly.toml {{args}}
+
+# Re-run one stage (and nothing else), reusing the other stages' outputs from the latest run
+stage name pipeline="nightly" *args:
+    cargo run --release -p mirador-cli -- run pipelines/{{pipeline}}.toml --only {{name}} --force {{args}}
+
+# Re-run a stage and everything downstream of it
+from name pipeline="nightly" *args:
+    cargo run --release -p mirador-cli -- run pipelines/{{pipeline}}.toml --from {{name}} --force {{args}}
+
+# Backfill: one run per period file set, e.g. `just backfill 2023-01 2023-02` (each period's
+# pipeline lives in pipelines/periods/<period>.toml)
+backfill +periods:
+    for p in {{periods}}; do cargo run --release -p mirador-cli -- run pipelines/periods/$p.toml --out reports/backfill/$p; done
+
+# Check a pipeline file without running it
+check pipeline="nightly":
+    cargo run --release -p mirador-cli -- check pipelines/{{pipeline}}.toml
+
+# Regenerate the seeded sample data
+synth seed="42":
+    cargo run --release -p mirador-cli -- synth --seed {{seed}} --out sample_data
+
+# The fraud model on the public KCS declarations (needs ../shared/datasets)
+kcs:
+    cargo run --release -p mirador-cli -- run pipelines/kcs.toml
+
+# Run the tests (exactly what CI runs)
+test:
+    cargo test --workspace --release
+
+# Format, lint, test
+check-all: fmt-check clippy test
+
+fmt-check:
+    cargo fmt --all -- --check
+
+clippy:
+    cargo clippy --workspace --release --all-targets
+
+# Benchmarks: micro-benchmarks of the hot kernels
+bench:
+    cargo bench --workspace
+
+# Execute the analyst notebook against the latest nightly run (needs Python + jupyter)
+notebook:
+    bash notebooks/run.sh
