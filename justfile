@@ -57,3 +57,7 @@ bench:
 # Execute the analyst notebook against the latest nightly run (needs Python + jupyter)
 notebook:
     bash notebooks/run.sh
+
+# The nightly stages on a synthetic world of N declarations: per-stage time, rows/s, peak memory
+bench-scale n="1000000":
+    scripts/bench-scale.sh {{n}}
