@@ -115,9 +115,7 @@ pub(crate) fn pairs(sides: &Sides) -> Vec<Pair<'_>> {
     sides
         .mirror
         .iter()
-        .filter_map(|(k, m)| {
-            sides.declared.get(k).map(|d| Pair { partner: k.2.as_str(), import_cif: d.value, export_fob: m.value })
-        })
+        .filter_map(|(k, m)| sides.declared.get(k).map(|d| Pair { partner: k.2.as_str(), import_cif: d.value, export_fob: m.value }))
         .collect()
 }
 

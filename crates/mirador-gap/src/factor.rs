@@ -136,13 +136,7 @@ fn summarise(ratios: &mut [f64], source: &'static str) -> Option<Factor> {
         return None;
     }
     ratios.sort_by(f64::total_cmp);
-    Some(Factor {
-        factor: quantile(ratios, 0.5),
-        low: quantile(ratios, 0.25),
-        high: quantile(ratios, 0.75),
-        pairs: ratios.len(),
-        source,
-    })
+    Some(Factor { factor: quantile(ratios, 0.5), low: quantile(ratios, 0.25), high: quantile(ratios, 0.75), pairs: ratios.len(), source })
 }
 
 /// Linear-interpolated quantile of sorted values.
@@ -180,10 +174,8 @@ mod tests {
 
     #[test]
     fn estimate_is_the_median_and_ignores_implausible_and_tiny_pairs() {
-        let mut pairs: Vec<Pair<'_>> = [1.05, 1.06, 1.07, 1.08, 1.09, 1.10, 1.11, 1.12, 1.13]
-            .iter()
-            .map(|r| pair("CN", 10_000.0 * r, 10_000.0))
-            .collect();
+        let mut pairs: Vec<Pair<'_>> =
+            [1.05, 1.06, 1.07, 1.08, 1.09, 1.10, 1.11, 1.12, 1.13].iter().map(|r| pair("CN", 10_000.0 * r, 10_000.0)).collect();
         pairs.push(pair("CN", 1_000_000.0, 10_000.0)); // a unit slip: ratio 100
         pairs.push(pair("CN", 5.0, 100.0)); // too small to count
         let f = factors(&pairs, &FactorParams::default());

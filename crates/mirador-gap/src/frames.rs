@@ -23,7 +23,11 @@ pub(crate) fn by_cell(cells: &[Cell]) -> PolarsResult<DataFrame> {
     let mut order: Vec<usize> = (0..cells.len()).collect();
     order.sort_by(|&a, &b| {
         let (ca, cb) = (&cells[a], &cells[b]);
-        cb.material.cmp(&ca.material).then(priority(cb).total_cmp(&priority(ca))).then(cb.lost_duty.total_cmp(&ca.lost_duty)).then(a.cmp(&b))
+        cb.material
+            .cmp(&ca.material)
+            .then(priority(cb).total_cmp(&priority(ca)))
+            .then(cb.lost_duty.total_cmp(&ca.lost_duty))
+            .then(a.cmp(&b))
     });
     let c: Vec<&Cell> = order.iter().map(|&i| &cells[i]).collect();
     let f64s = |f: &dyn Fn(&Cell) -> f64| c.iter().map(|x| f(x)).collect::<Vec<f64>>();
@@ -144,7 +148,10 @@ pub(crate) fn by_partner(cells: &[Cell], factors: &Factors) -> PolarsResult<Data
     df.with_column(Column::new("cif_fob_source".into(), f.iter().map(|x| x.source).collect::<Vec<_>>()))?;
     df.with_column(Column::new("cif_fob_pairs".into(), f.iter().map(|x| x.pairs as u32).collect::<Vec<_>>()))?;
     let reporting: HashMap<&str, bool> = cells.iter().map(|c| (c.key.2.as_str(), c.mirror_cif.is_some())).collect();
-    df.with_column(Column::new("partner_reports".into(), partners.iter().map(|p| reporting.get(p.as_str()).copied().unwrap_or(false)).collect::<Vec<_>>()))?;
+    df.with_column(Column::new(
+        "partner_reports".into(),
+        partners.iter().map(|p| reporting.get(p.as_str()).copied().unwrap_or(false)).collect::<Vec<_>>(),
+    ))?;
     Ok(df)
 }
 
@@ -163,7 +170,8 @@ pub(crate) fn summary(cells: &[Cell], factors: &Factors, declared_source: &str) 
     let mut periods: Vec<String> = acc.keys().cloned().collect();
     let mut t: Vec<&Totals> = acc.values().collect();
     let all_not_reporting: std::collections::BTreeSet<&str> = not_reporting.values().flatten().copied().collect();
-    let mut nr: Vec<String> = periods.iter().map(|p| not_reporting.get(p).map(|s| s.iter().copied().collect::<Vec<_>>().join(";")).unwrap_or_default()).collect();
+    let mut nr: Vec<String> =
+        periods.iter().map(|p| not_reporting.get(p).map(|s| s.iter().copied().collect::<Vec<_>>().join(";")).unwrap_or_default()).collect();
     periods.push("all".into());
     t.push(&all);
     nr.push(all_not_reporting.into_iter().collect::<Vec<_>>().join(";"));
@@ -171,7 +179,10 @@ pub(crate) fn summary(cells: &[Cell], factors: &Factors, declared_source: &str) 
     let mut columns = vec![Column::new(col::PERIOD.into(), periods)];
     columns.extend(totals_columns(&t));
     columns.push(Column::new("partners_not_reporting".into(), nr));
-    columns.push(Column::new("cif_fob_method".into(), vec![if factors.method == crate::FactorMethod::Estimated { "estimated" } else { "configured" }; n]));
+    columns.push(Column::new(
+        "cif_fob_method".into(),
+        vec![if factors.method == crate::FactorMethod::Estimated { "estimated" } else { "configured" }; n],
+    ));
     columns.push(Column::new("declared_source".into(), vec![declared_source; n]));
     DataFrame::new_infer_height(columns)
 }
@@ -179,7 +190,8 @@ pub(crate) fn summary(cells: &[Cell], factors: &Factors, declared_source: &str) 
 /// `mirror_exposure`: every declaration item with its cell's gap ratio and its value share of the
 /// cell's lost duty.
 pub(crate) fn exposure(declarations: &DataFrame, cells: &[Cell], grain: PeriodGrain) -> PolarsResult<DataFrame> {
-    let index: HashMap<(&str, &str, &str), &Cell> = cells.iter().map(|c| ((c.key.0.as_str(), c.key.2.as_str(), c.key.3.as_str()), c)).collect();
+    let index: HashMap<(&str, &str, &str), &Cell> =
+        cells.iter().map(|c| ((c.key.0.as_str(), c.key.2.as_str(), c.key.3.as_str()), c)).collect();
     let hs6 = declarations.column(col::HS6)?.str()?;
     let origin = declarations.column(col::ORIGIN_COUNTRY)?.str()?;
     let period = declarations.column(col::PERIOD)?.str()?;

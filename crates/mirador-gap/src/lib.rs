@@ -164,19 +164,8 @@ impl Stage for RevenueGap {
                 ),
             });
         }
-        let r = analyse(
-            ctx.input(datasets::DECLARATIONS)?,
-            ctx.input(datasets::MIRROR_FLOWS)?,
-            ctx.input(datasets::TARIFFS)?,
-            &params,
-        )?;
-        let total = |name: &str| -> f64 {
-            r.summary
-                .column(name)
-                .ok()
-                .and_then(|c| c.f64().ok().and_then(|v| v.last()))
-                .unwrap_or(0.0)
-        };
+        let r = analyse(ctx.input(datasets::DECLARATIONS)?, ctx.input(datasets::MIRROR_FLOWS)?, ctx.input(datasets::TARIFFS)?, &params)?;
+        let total = |name: &str| -> f64 { r.summary.column(name).ok().and_then(|c| c.f64().ok().and_then(|v| v.last())).unwrap_or(0.0) };
         let out = StageOutput::new()
             .with_metric("cells", r.by_cell.height())
             .with_metric("declared_source", r.declared_source)

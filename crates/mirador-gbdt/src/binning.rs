@@ -25,10 +25,7 @@ pub(crate) enum BinMapper {
     /// Value bin `i` holds `(upper_bounds[i - 1], upper_bounds[i]]`; the last bound is `+inf`.
     Numeric { upper_bounds: Vec<f64> },
     /// Bin `i` holds the category `codes[i]`; bin `codes.len()` holds everything else.
-    Categorical {
-        codes: Vec<u32>,
-        lookup: HashMap<u32, u8>,
-    },
+    Categorical { codes: Vec<u32>, lookup: HashMap<u32, u8> },
 }
 
 impl BinMapper {
@@ -44,10 +41,7 @@ impl BinMapper {
     /// Upper bound of a numeric value bin, used as the split threshold.
     pub(crate) fn upper_bound(&self, bin: u8) -> f64 {
         match self {
-            BinMapper::Numeric { upper_bounds } => upper_bounds
-                .get(usize::from(bin))
-                .copied()
-                .unwrap_or(f64::INFINITY),
+            BinMapper::Numeric { upper_bounds } => upper_bounds.get(usize::from(bin)).copied().unwrap_or(f64::INFINITY),
             BinMapper::Categorical { .. } => f64::INFINITY,
         }
     }
@@ -69,9 +63,7 @@ impl BinMapper {
                 };
                 finite.retain(|value| !value.is_nan());
                 finite.sort_unstable_by(f64::total_cmp);
-                BinMapper::Numeric {
-                    upper_bounds: quantile_bounds(&finite, max_bins),
-                }
+                BinMapper::Numeric { upper_bounds: quantile_bounds(&finite, max_bins) }
             }
             Column::Categorical(codes) => {
                 let mut counts: HashMap<u32, usize> = HashMap::new();
@@ -88,11 +80,7 @@ impl BinMapper {
                 by_count.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
                 by_count.truncate(max_bins);
                 let codes: Vec<u32> = by_count.iter().map(|&(code, _)| code).collect();
-                let lookup = codes
-                    .iter()
-                    .enumerate()
-                    .map(|(bin, &code)| (code, bin as u8))
-                    .collect();
+                let lookup = codes.iter().enumerate().map(|(bin, &code)| (code, bin as u8)).collect();
                 BinMapper::Categorical { codes, lookup }
             }
         }
@@ -102,14 +90,12 @@ impl BinMapper {
     fn bin_column(&self, column: &Column) -> Vec<u8> {
         let missing = self.missing_bin();
         match (self, column) {
-            (BinMapper::Numeric { upper_bounds }, Column::Numeric(values)) => values
-                .iter()
-                .map(|&value| numeric_bin(upper_bounds, value, missing))
-                .collect(),
-            (BinMapper::Categorical { lookup, .. }, Column::Categorical(codes)) => codes
-                .iter()
-                .map(|code| lookup.get(code).copied().unwrap_or(missing))
-                .collect(),
+            (BinMapper::Numeric { upper_bounds }, Column::Numeric(values)) => {
+                values.iter().map(|&value| numeric_bin(upper_bounds, value, missing)).collect()
+            }
+            (BinMapper::Categorical { lookup, .. }, Column::Categorical(codes)) => {
+                codes.iter().map(|code| lookup.get(code).copied().unwrap_or(missing)).collect()
+            }
             _ => vec![missing; column.len()],
         }
     }
@@ -125,10 +111,7 @@ fn numeric_bin(upper_bounds: &[f64], value: f64, missing: u8) -> u8 {
 }
 
 /// Greedy equal-count bins over sorted non-missing values; the last bound is `+inf`.
-#[allow(
-    clippy::float_cmp,
-    reason = "equal values, including -0 and +0, share a bin"
-)]
+#[allow(clippy::float_cmp, reason = "equal values, including -0 and +0, share a bin")]
 fn quantile_bounds(sorted: &[f64], max_bins: usize) -> Vec<f64> {
     let mut distinct: Vec<(f64, usize)> = Vec::new();
     for &value in sorted {
@@ -185,20 +168,12 @@ pub(crate) fn fit_mappers(data: &Dataset, max_bins: usize, seed: u64) -> Vec<Bin
         rows.sort_unstable();
         rows
     });
-    data.columns
-        .par_iter()
-        .map(|column| BinMapper::fit(column, sample.as_deref(), max_bins))
-        .collect()
+    data.columns.par_iter().map(|column| BinMapper::fit(column, sample.as_deref(), max_bins)).collect()
 }
 
 /// Bins every column with the given mappers (one per column, same kinds).
 pub(crate) fn bin_dataset(data: &Dataset, mappers: &[BinMapper]) -> BinnedData {
-    let columns = data
-        .columns
-        .par_iter()
-        .zip(mappers)
-        .map(|(column, mapper)| mapper.bin_column(column))
-        .collect();
+    let columns = data.columns.par_iter().zip(mappers).map(|(column, mapper)| mapper.bin_column(column)).collect();
     BinnedData { columns }
 }
 
@@ -228,19 +203,12 @@ mod tests {
         for &value in &values {
             counts[usize::from(numeric_bin(&bounds, value, 16))] += 1;
         }
-        assert!(
-            counts[..16]
-                .iter()
-                .all(|&count| (500..=750).contains(&count)),
-            "{counts:?}"
-        );
+        assert!(counts[..16].iter().all(|&count| (500..=750).contains(&count)), "{counts:?}");
     }
 
     #[test]
     fn bin_membership_matches_threshold_rule() {
-        let values: Vec<f64> = (0..1000)
-            .map(|i| (f64::from(i) * 0.37).sin() * 1e3)
-            .collect();
+        let values: Vec<f64> = (0..1000).map(|i| (f64::from(i) * 0.37).sin() * 1e3).collect();
         let mut sorted = values.clone();
         sorted.sort_unstable_by(f64::total_cmp);
         let bounds = quantile_bounds(&sorted, 20);

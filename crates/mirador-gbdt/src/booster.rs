@@ -58,10 +58,7 @@ impl TryFrom<BoosterData> for Booster {
 
     fn try_from(data: BoosterData) -> Result<Self> {
         if data.format_version != MODEL_FORMAT_VERSION {
-            return Err(GbdtError::FormatVersion {
-                found: data.format_version,
-                supported: MODEL_FORMAT_VERSION,
-            });
+            return Err(GbdtError::FormatVersion { found: data.format_version, supported: MODEL_FORMAT_VERSION });
         }
         let invalid = |message: String| Err(GbdtError::InvalidModel(message));
         if data.feature_names.len() != data.feature_kinds.len() {
@@ -84,9 +81,7 @@ impl TryFrom<BoosterData> for Booster {
                         SplitRule::Categories(_) => FeatureKind::Categorical,
                     };
                     if data.feature_kinds[*feature] != expected {
-                        return invalid(format!(
-                            "tree {index} splits feature {feature} as the wrong kind"
-                        ));
+                        return invalid(format!("tree {index} splits feature {feature} as the wrong kind"));
                     }
                 }
             }
@@ -109,21 +104,18 @@ impl Booster {
     pub fn predict_margin(&self, data: &Dataset) -> Result<Vec<f64>> {
         self.check_schema(data)?;
         let mut margins = vec![self.init_score; data.n_rows()];
-        margins
-            .par_chunks_mut(ROW_CHUNK)
-            .enumerate()
-            .for_each(|(chunk, margins)| {
-                // Blocks of rows walk one tree after another while its nodes are in cache; each
-                // row still adds the trees in model order.
-                for (block, margins) in margins.chunks_mut(PREDICT_BLOCK).enumerate() {
-                    let first_row = chunk * ROW_CHUNK + block * PREDICT_BLOCK;
-                    for tree in &self.trees {
-                        for (offset, margin) in margins.iter_mut().enumerate() {
-                            *margin += tree.predict_row(&data.columns, first_row + offset);
-                        }
+        margins.par_chunks_mut(ROW_CHUNK).enumerate().for_each(|(chunk, margins)| {
+            // Blocks of rows walk one tree after another while its nodes are in cache; each
+            // row still adds the trees in model order.
+            for (block, margins) in margins.chunks_mut(PREDICT_BLOCK).enumerate() {
+                let first_row = chunk * ROW_CHUNK + block * PREDICT_BLOCK;
+                for tree in &self.trees {
+                    for (offset, margin) in margins.iter_mut().enumerate() {
+                        *margin += tree.predict_row(&data.columns, first_row + offset);
                     }
                 }
-            });
+            }
+        });
         Ok(margins)
     }
 
@@ -207,31 +199,16 @@ impl Booster {
     pub(crate) fn check_schema(&self, data: &Dataset) -> Result<()> {
         data.check()?;
         if data.n_features() != self.feature_names.len() {
-            return Err(GbdtError::FeatureCount {
-                expected: self.feature_names.len(),
-                actual: data.n_features(),
-            });
+            return Err(GbdtError::FeatureCount { expected: self.feature_names.len(), actual: data.n_features() });
         }
-        for (index, ((expected, kind), (actual, column))) in self
-            .feature_names
-            .iter()
-            .zip(&self.feature_kinds)
-            .zip(data.names.iter().zip(&data.columns))
-            .enumerate()
+        for (index, ((expected, kind), (actual, column))) in
+            self.feature_names.iter().zip(&self.feature_kinds).zip(data.names.iter().zip(&data.columns)).enumerate()
         {
             if expected != actual {
-                return Err(GbdtError::FeatureName {
-                    index,
-                    expected: expected.clone(),
-                    actual: actual.clone(),
-                });
+                return Err(GbdtError::FeatureName { index, expected: expected.clone(), actual: actual.clone() });
             }
             if *kind != column.kind() {
-                return Err(GbdtError::FeatureKind {
-                    name: expected.clone(),
-                    expected: kind.as_str(),
-                    actual: column.kind().as_str(),
-                });
+                return Err(GbdtError::FeatureKind { name: expected.clone(), expected: kind.as_str(), actual: column.kind().as_str() });
             }
         }
         Ok(())

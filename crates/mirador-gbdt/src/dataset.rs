@@ -78,11 +78,7 @@ impl Dataset {
     /// Builds a dataset, checking one unique name per column and equal column lengths.
     pub fn new(names: Vec<String>, columns: Vec<Column>) -> Result<Self> {
         let n_rows = check_columns(&names, &columns)?;
-        Ok(Self {
-            names,
-            columns,
-            n_rows,
-        })
+        Ok(Self { names, columns, n_rows })
     }
 
     /// Number of rows (0 when there are no columns).
@@ -102,11 +98,7 @@ impl Dataset {
             Ok(())
         } else {
             let name = self.names.first().cloned().unwrap_or_default();
-            Err(GbdtError::ColumnLength {
-                name,
-                expected: self.n_rows,
-                actual: n_rows,
-            })
+            Err(GbdtError::ColumnLength { name, expected: self.n_rows, actual: n_rows })
         }
     }
 }
@@ -114,10 +106,7 @@ impl Dataset {
 /// Returns the common column length after checking names and lengths.
 fn check_columns(names: &[String], columns: &[Column]) -> Result<usize> {
     if names.len() != columns.len() {
-        return Err(GbdtError::NameCount {
-            names: names.len(),
-            columns: columns.len(),
-        });
+        return Err(GbdtError::NameCount { names: names.len(), columns: columns.len() });
     }
     let mut seen = HashSet::with_capacity(names.len());
     for name in names {
@@ -128,11 +117,7 @@ fn check_columns(names: &[String], columns: &[Column]) -> Result<usize> {
     let n_rows = columns.first().map_or(0, Column::len);
     for (name, column) in names.iter().zip(columns) {
         if column.len() != n_rows {
-            return Err(GbdtError::ColumnLength {
-                name: name.clone(),
-                expected: n_rows,
-                actual: column.len(),
-            });
+            return Err(GbdtError::ColumnLength { name: name.clone(), expected: n_rows, actual: column.len() });
         }
     }
     Ok(n_rows)
@@ -144,22 +129,13 @@ mod tests {
 
     #[test]
     fn rejects_unequal_lengths() {
-        let result = Dataset::new(
-            vec!["a".into(), "b".into()],
-            vec![
-                Column::Numeric(vec![1.0, 2.0]),
-                Column::Categorical(vec![1]),
-            ],
-        );
+        let result = Dataset::new(vec!["a".into(), "b".into()], vec![Column::Numeric(vec![1.0, 2.0]), Column::Categorical(vec![1])]);
         assert!(matches!(result, Err(GbdtError::ColumnLength { .. })));
     }
 
     #[test]
     fn rejects_duplicate_names_and_name_count() {
-        let duplicate = Dataset::new(
-            vec!["a".into(), "a".into()],
-            vec![Column::Numeric(vec![1.0]), Column::Numeric(vec![2.0])],
-        );
+        let duplicate = Dataset::new(vec!["a".into(), "a".into()], vec![Column::Numeric(vec![1.0]), Column::Numeric(vec![2.0])]);
         assert!(matches!(duplicate, Err(GbdtError::DuplicateName(_))));
         let count = Dataset::new(vec!["a".into()], vec![]);
         assert!(matches!(count, Err(GbdtError::NameCount { .. })));
@@ -167,8 +143,7 @@ mod tests {
 
     #[test]
     fn check_catches_edited_columns() {
-        let mut data =
-            Dataset::new(vec!["a".into()], vec![Column::Numeric(vec![1.0, 2.0])]).unwrap();
+        let mut data = Dataset::new(vec!["a".into()], vec![Column::Numeric(vec![1.0, 2.0])]).unwrap();
         assert_eq!(data.n_rows(), 2);
         data.columns[0] = Column::Numeric(vec![1.0]);
         assert!(data.check().is_err());

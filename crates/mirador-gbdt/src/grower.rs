@@ -18,15 +18,8 @@ pub(crate) struct BinTree {
 }
 
 enum BinNode {
-    Split {
-        feature: usize,
-        left_bins: BinSet,
-        left: u32,
-        right: u32,
-    },
-    Leaf {
-        value: f64,
-    },
+    Split { feature: usize, left_bins: BinSet, left: u32, right: u32 },
+    Leaf { value: f64 },
 }
 
 impl BinTree {
@@ -36,18 +29,9 @@ impl BinTree {
         loop {
             match &self.nodes[index] {
                 BinNode::Leaf { value } => return *value,
-                BinNode::Split {
-                    feature,
-                    left_bins,
-                    left,
-                    right,
-                } => {
+                BinNode::Split { feature, left_bins, left, right } => {
                     let bin = data.columns[*feature][row];
-                    index = if left_bins.contains(bin) {
-                        *left
-                    } else {
-                        *right
-                    } as usize;
+                    index = if left_bins.contains(bin) { *left } else { *right } as usize;
                 }
             }
         }
@@ -121,12 +105,7 @@ impl<'a> TreeGrower<'a> {
     }
 
     /// Grows one tree on the rows in `bag` using the features in `features` (ascending).
-    pub(crate) fn grow(
-        &mut self,
-        grads: &[GradPair],
-        bag: &[u32],
-        features: &[usize],
-    ) -> GrownTree {
+    pub(crate) fn grow(&mut self, grads: &[GradPair], bag: &[u32], features: &[usize]) -> GrownTree {
         let mut active = vec![false; self.data.columns.len()];
         for &feature in features {
             active[feature] = true;
@@ -134,21 +113,8 @@ impl<'a> TreeGrower<'a> {
         self.indices.clear();
         self.indices.extend_from_slice(bag);
         let sums = BinStats::of_rows(&self.indices, grads);
-        let mut nodes = Nodes {
-            tree: vec![Node::Leaf {
-                value: 0.0,
-                count: f64::from(sums.n),
-            }],
-            bins: vec![BinNode::Leaf { value: 0.0 }],
-        };
-        let mut root = LeafState {
-            node: 0,
-            rows: 0..self.indices.len(),
-            sums,
-            depth: 0,
-            histogram: None,
-            best: None,
-        };
+        let mut nodes = Nodes { tree: vec![Node::Leaf { value: 0.0, count: f64::from(sums.n) }], bins: vec![BinNode::Leaf { value: 0.0 }] };
+        let mut root = LeafState { node: 0, rows: 0..self.indices.len(), sums, depth: 0, histogram: None, best: None };
         if self.splittable(&root) {
             let histogram = self.build_histogram(root.rows.clone(), grads, &active);
             root.best = best_split(&histogram, root.sums, self.mappers, features, &self.config);
@@ -171,12 +137,7 @@ impl<'a> TreeGrower<'a> {
                 break;
             };
             let room = leaves.len() + 2 < self.num_leaves;
-            let context = SplitContext {
-                grads,
-                features,
-                active: &active,
-                room,
-            };
+            let context = SplitContext { grads, features, active: &active, room };
             let (left, right) = self.split_leaf(parent, &candidate, &mut nodes, &context);
             leaves.push(left);
             leaves.push(right);
@@ -184,46 +145,28 @@ impl<'a> TreeGrower<'a> {
         let mut leaf_rows = Vec::with_capacity(leaves.len());
         for leaf in leaves {
             let value = self.config.leaf_value(leaf.sums) * self.learning_rate;
-            nodes.tree[leaf.node] = Node::Leaf {
-                value,
-                count: f64::from(leaf.sums.n),
-            };
+            nodes.tree[leaf.node] = Node::Leaf { value, count: f64::from(leaf.sums.n) };
             nodes.bins[leaf.node] = BinNode::Leaf { value };
             leaf_rows.push((value, leaf.rows));
             self.pool.extend(leaf.histogram);
         }
-        GrownTree {
-            tree: Tree { nodes: nodes.tree },
-            bin_tree: BinTree { nodes: nodes.bins },
-            leaves: leaf_rows,
-        }
+        GrownTree { tree: Tree { nodes: nodes.tree }, bin_tree: BinTree { nodes: nodes.bins }, leaves: leaf_rows }
     }
 
     fn splittable(&self, leaf: &LeafState) -> bool {
-        leaf.depth < self.max_depth
-            && leaf.sums.n >= self.config.min_data.saturating_mul(2)
-            && leaf.sums.h >= 2.0 * self.config.min_hessian
+        leaf.depth < self.max_depth && leaf.sums.n >= self.config.min_data.saturating_mul(2) && leaf.sums.h >= 2.0 * self.config.min_hessian
     }
 
-    fn build_histogram(
-        &mut self,
-        rows: Range<usize>,
-        grads: &[GradPair],
-        active: &[bool],
-    ) -> Histogram {
+    fn build_histogram(&mut self, rows: Range<usize>, grads: &[GradPair], active: &[bool]) -> Histogram {
         let n_features = self.data.columns.len();
-        let mut histogram = self
-            .pool
-            .pop()
-            .unwrap_or_else(|| Histogram::new(n_features));
+        let mut histogram = self.pool.pop().unwrap_or_else(|| Histogram::new(n_features));
         let rows = &self.indices[rows];
         if rows.len() == grads.len() {
             // Bags hold distinct rows in ascending order, so this is every row: stream the columns.
             histogram.build_all_rows(self.data, grads, active);
         } else {
             self.ordered.clear();
-            self.ordered
-                .extend(rows.iter().map(|&row| grads[row as usize]));
+            self.ordered.extend(rows.iter().map(|&row| grads[row as usize]));
             histogram.build(self.data, rows, &self.ordered, active);
         }
         histogram
@@ -237,31 +180,15 @@ impl<'a> TreeGrower<'a> {
         nodes: &mut Nodes,
         context: &SplitContext<'_>,
     ) -> (LeafState, LeafState) {
-        let SplitContext {
-            grads,
-            features,
-            active,
-            room,
-        } = *context;
+        let SplitContext { grads, features, active, room } = *context;
         let mapper = &self.mappers[candidate.feature];
         let left_bins = candidate.decision.left_bins(mapper.missing_bin());
         let rows = &mut self.indices[parent.rows.clone()];
-        let n_left = partition(
-            rows,
-            &self.data.columns[candidate.feature],
-            left_bins,
-            &mut self.scratch,
-        );
+        let n_left = partition(rows, &self.data.columns[candidate.feature], left_bins, &mut self.scratch);
         let (rule, default_left) = match &candidate.decision {
-            Decision::Threshold { bin, default_left } => (
-                SplitRule::Threshold(mapper.upper_bound(*bin)),
-                *default_left,
-            ),
+            Decision::Threshold { bin, default_left } => (SplitRule::Threshold(mapper.upper_bound(*bin)), *default_left),
             Decision::Categories { left } => {
-                let mut codes: Vec<u32> = left
-                    .iter()
-                    .filter_map(|&bin| mapper.category(bin))
-                    .collect();
+                let mut codes: Vec<u32> = left.iter().filter_map(|&bin| mapper.category(bin)).collect();
                 codes.sort_unstable();
                 (SplitRule::Categories(codes), false)
             }
@@ -277,17 +204,9 @@ impl<'a> TreeGrower<'a> {
             gain: candidate.gain,
             count: f64::from(parent.sums.n),
         };
-        nodes.bins[parent.node] = BinNode::Split {
-            feature: candidate.feature,
-            left_bins,
-            left: left_index,
-            right: right_index,
-        };
+        nodes.bins[parent.node] = BinNode::Split { feature: candidate.feature, left_bins, left: left_index, right: right_index };
         for _ in 0..2 {
-            nodes.tree.push(Node::Leaf {
-                value: 0.0,
-                count: 0.0,
-            });
+            nodes.tree.push(Node::Leaf { value: 0.0, count: 0.0 });
             nodes.bins.push(BinNode::Leaf { value: 0.0 });
         }
         let middle = parent.rows.start + n_left;
@@ -306,11 +225,8 @@ impl<'a> TreeGrower<'a> {
         let right_ok = room && self.splittable(&right);
         if left_ok || right_ok {
             let left_is_small = left.rows.len() <= right.rows.len();
-            let (small, large, small_ok, large_ok) = if left_is_small {
-                (&mut left, &mut right, left_ok, right_ok)
-            } else {
-                (&mut right, &mut left, right_ok, left_ok)
-            };
+            let (small, large, small_ok, large_ok) =
+                if left_is_small { (&mut left, &mut right, left_ok, right_ok) } else { (&mut right, &mut left, right_ok, left_ok) };
             let small_histogram = self.build_histogram(small.rows.clone(), grads, active);
             if large_ok {
                 let large_histogram = match parent.histogram.take() {
@@ -320,23 +236,11 @@ impl<'a> TreeGrower<'a> {
                     }
                     None => self.build_histogram(large.rows.clone(), grads, active),
                 };
-                large.best = best_split(
-                    &large_histogram,
-                    large.sums,
-                    self.mappers,
-                    features,
-                    &self.config,
-                );
+                large.best = best_split(&large_histogram, large.sums, self.mappers, features, &self.config);
                 large.histogram = Some(large_histogram);
             }
             if small_ok {
-                small.best = best_split(
-                    &small_histogram,
-                    small.sums,
-                    self.mappers,
-                    features,
-                    &self.config,
-                );
+                small.best = best_split(&small_histogram, small.sums, self.mappers, features, &self.config);
                 small.histogram = Some(small_histogram);
             } else {
                 self.pool.push(small_histogram);
@@ -392,11 +296,7 @@ mod tests {
                 _ => rng.gen_range(0..12),
             })
             .collect();
-        Dataset::new(
-            vec!["x".into(), "c".into()],
-            vec![Column::Numeric(numeric), Column::Categorical(codes)],
-        )
-        .unwrap()
+        Dataset::new(vec!["x".into(), "c".into()], vec![Column::Numeric(numeric), Column::Categorical(codes)]).unwrap()
     }
 
     /// A tree read through bins and the same tree read through raw values agree on every row,
@@ -405,35 +305,16 @@ mod tests {
     fn bin_tree_and_raw_tree_route_rows_alike() {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
         let train = random_dataset(&mut rng, 3000);
-        let params = Params {
-            max_bins: 8,
-            num_leaves: 40,
-            max_depth: 0,
-            min_data_in_leaf: 5,
-            min_data_per_group: 5,
-            ..Params::default()
-        };
+        let params = Params { max_bins: 8, num_leaves: 40, max_depth: 0, min_data_in_leaf: 5, min_data_per_group: 5, ..Params::default() };
         let mappers = fit_mappers(&train, params.max_bins, 1);
         let binned = bin_dataset(&train, &mappers);
-        let grads: Vec<GradPair> = (0..train.n_rows())
-            .map(|_| GradPair {
-                g: rng.gen_range(-1.0..1.0),
-                h: rng.gen_range(0.1..0.3),
-            })
-            .collect();
+        let grads: Vec<GradPair> =
+            (0..train.n_rows()).map(|_| GradPair { g: rng.gen_range(-1.0..1.0), h: rng.gen_range(0.1..0.3) }).collect();
         let bag: Vec<u32> = (0..train.n_rows() as u32).collect();
         let mut grower = TreeGrower::new(&binned, &mappers, &params);
         let grown = grower.grow(&grads, &bag, &[0, 1]);
         assert!(grown.tree.n_leaves() > 10);
-        let has_categorical = grown.tree.nodes.iter().any(|node| {
-            matches!(
-                node,
-                Node::Split {
-                    rule: SplitRule::Categories(_),
-                    ..
-                }
-            )
-        });
+        let has_categorical = grown.tree.nodes.iter().any(|node| matches!(node, Node::Split { rule: SplitRule::Categories(_), .. }));
         assert!(has_categorical);
         for data in [train.clone(), random_dataset(&mut rng, 2000)] {
             let binned = bin_dataset(&data, &mappers);
@@ -446,13 +327,7 @@ mod tests {
         // Each leaf's rows are exactly the training rows routed to it.
         for (value, rows) in &grown.leaves {
             for &row in &grower.indices()[rows.clone()] {
-                assert!(
-                    grown
-                        .tree
-                        .predict_row(&train.columns, row as usize)
-                        .to_bits()
-                        == value.to_bits()
-                );
+                assert!(grown.tree.predict_row(&train.columns, row as usize).to_bits() == value.to_bits());
             }
         }
     }

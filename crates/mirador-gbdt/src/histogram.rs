@@ -59,11 +59,7 @@ impl Add for BinStats {
 impl Sub for BinStats {
     type Output = Self;
     fn sub(self, other: Self) -> Self {
-        Self {
-            g: self.g - other.g,
-            h: self.h - other.h,
-            n: self.n.wrapping_sub(other.n),
-        }
+        Self { g: self.g - other.g, h: self.h - other.h, n: self.n.wrapping_sub(other.n) }
     }
 }
 
@@ -77,19 +73,11 @@ pub(crate) struct Histogram {
 
 impl Histogram {
     pub(crate) fn new(n_features: usize) -> Self {
-        Self {
-            features: vec![[BinStats::default(); BINS_PER_FEATURE]; n_features],
-        }
+        Self { features: vec![[BinStats::default(); BINS_PER_FEATURE]; n_features] }
     }
 
     /// Sums `ordered[i]` into the bin of `rows[i]` for each active feature.
-    pub(crate) fn build(
-        &mut self,
-        data: &BinnedData,
-        rows: &[u32],
-        ordered: &[GradPair],
-        active: &[bool],
-    ) {
+    pub(crate) fn build(&mut self, data: &BinnedData, rows: &[u32], ordered: &[GradPair], active: &[bool]) {
         self.features
             .par_iter_mut()
             .zip(&data.columns)
@@ -99,18 +87,9 @@ impl Histogram {
     }
 
     /// Like [`Histogram::build`] for the rows `0..grads.len()`, read in order without indices.
-    pub(crate) fn build_all_rows(
-        &mut self,
-        data: &BinnedData,
-        grads: &[GradPair],
-        active: &[bool],
-    ) {
-        self.features
-            .par_iter_mut()
-            .zip(&data.columns)
-            .zip(active)
-            .filter(|(_, is_active)| **is_active)
-            .for_each(|((histogram, column), _)| {
+    pub(crate) fn build_all_rows(&mut self, data: &BinnedData, grads: &[GradPair], active: &[bool]) {
+        self.features.par_iter_mut().zip(&data.columns).zip(active).filter(|(_, is_active)| **is_active).for_each(
+            |((histogram, column), _)| {
                 let mut odd = [BinStats::default(); BINS_PER_FEATURE];
                 histogram.fill(BinStats::default());
                 let mut bins = column.chunks_exact(2);
@@ -123,14 +102,13 @@ impl Histogram {
                     add(&mut histogram[usize::from(bin)], pair);
                 }
                 merge(histogram, &odd);
-            });
+            },
+        );
     }
 
     /// Turns a parent's histogram into its larger child's by subtracting the smaller child.
     pub(crate) fn subtract(&mut self, smaller: &Histogram, active: &[bool]) {
-        for ((parent, child), &is_active) in
-            self.features.iter_mut().zip(&smaller.features).zip(active)
-        {
+        for ((parent, child), &is_active) in self.features.iter_mut().zip(&smaller.features).zip(active) {
             if is_active {
                 for (bin, &child_bin) in parent.iter_mut().zip(child) {
                     *bin = *bin - child_bin;
@@ -150,10 +128,7 @@ fn accumulate(histogram: &mut FeatureHistogram, column: &[u8], rows: &[u32], ord
     let mut row_pairs = rows.chunks_exact(2);
     let mut gradient_pairs = ordered.chunks_exact(2);
     for (rows, pairs) in row_pairs.by_ref().zip(gradient_pairs.by_ref()) {
-        add(
-            &mut histogram[usize::from(column[rows[0] as usize])],
-            &pairs[0],
-        );
+        add(&mut histogram[usize::from(column[rows[0] as usize])], &pairs[0]);
         add(&mut odd[usize::from(column[rows[1] as usize])], &pairs[1]);
     }
     for (&row, pair) in row_pairs.remainder().iter().zip(gradient_pairs.remainder()) {
@@ -181,20 +156,12 @@ mod tests {
 
     #[test]
     fn subtraction_equals_direct_build() {
-        let data = BinnedData {
-            columns: vec![vec![0, 1, 2, 1, 0, 3], vec![5, 5, 4, 4, 5, 0]],
-        };
-        let grads: Vec<GradPair> = (0..6)
-            .map(|i| GradPair {
-                g: f64::from(i) - 2.5,
-                h: 0.25,
-            })
-            .collect();
+        let data = BinnedData { columns: vec![vec![0, 1, 2, 1, 0, 3], vec![5, 5, 4, 4, 5, 0]] };
+        let grads: Vec<GradPair> = (0..6).map(|i| GradPair { g: f64::from(i) - 2.5, h: 0.25 }).collect();
         let active = [true, true];
         let all: Vec<u32> = (0..6).collect();
         let (left, right): (Vec<u32>, Vec<u32>) = all.iter().partition(|&&row| row % 3 == 0);
-        let gather =
-            |rows: &[u32]| -> Vec<GradPair> { rows.iter().map(|&r| grads[r as usize]).collect() };
+        let gather = |rows: &[u32]| -> Vec<GradPair> { rows.iter().map(|&r| grads[r as usize]).collect() };
 
         let mut parent = Histogram::new(2);
         parent.build(&data, &all, &gather(&all), &active);

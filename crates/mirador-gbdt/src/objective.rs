@@ -38,21 +38,12 @@ pub(crate) fn initial_score(labels: &[f64], weights: &[f64]) -> f64 {
 pub(crate) fn gradients(scores: &[f64], labels: &[f64], weights: &[f64], out: &mut [GradPair]) {
     out.par_chunks_mut(ROW_CHUNK)
         .zip(scores.par_chunks(ROW_CHUNK))
-        .zip(
-            labels
-                .par_chunks(ROW_CHUNK)
-                .zip(weights.par_chunks(ROW_CHUNK)),
-        )
+        .zip(labels.par_chunks(ROW_CHUNK).zip(weights.par_chunks(ROW_CHUNK)))
         .for_each(|((out, scores), (labels, weights))| {
-            for (((pair, &score), &label), &weight) in
-                out.iter_mut().zip(scores).zip(labels).zip(weights)
-            {
+            for (((pair, &score), &label), &weight) in out.iter_mut().zip(scores).zip(labels).zip(weights) {
                 let p = sigmoid(score);
                 let y = if is_positive(label) { 1.0 } else { 0.0 };
-                *pair = GradPair {
-                    g: weight * (p - y),
-                    h: weight * p * (1.0 - p),
-                };
+                *pair = GradPair { g: weight * (p - y), h: weight * p * (1.0 - p) };
             }
         });
 }
@@ -64,11 +55,7 @@ pub(crate) fn logloss(scores: &[f64], labels: &[f64]) -> f64 {
         .zip(labels)
         .map(|(&score, &label)| {
             let p = sigmoid(score).clamp(EPSILON, 1.0 - EPSILON);
-            if is_positive(label) {
-                -p.ln()
-            } else {
-                -(1.0 - p).ln()
-            }
+            if is_positive(label) { -p.ln() } else { -(1.0 - p).ln() }
         })
         .sum();
     total / scores.len().max(1) as f64

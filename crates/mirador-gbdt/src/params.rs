@@ -89,23 +89,14 @@ impl Params {
         positive("learning-rate", self.learning_rate)?;
         at_least("num-leaves", self.num_leaves, 2)?;
         if self.max_depth > MAX_TREE_DEPTH {
-            return Err(invalid(
-                "max-depth",
-                format!(
-                    "must be at most {MAX_TREE_DEPTH} (0 for that limit), got {}",
-                    self.max_depth
-                ),
-            ));
+            return Err(invalid("max-depth", format!("must be at most {MAX_TREE_DEPTH} (0 for that limit), got {}", self.max_depth)));
         }
         at_least("min-data-in-leaf", self.min_data_in_leaf, 1)?;
         non_negative("min-sum-hessian-in-leaf", self.min_sum_hessian_in_leaf)?;
         non_negative("lambda-l2", self.lambda_l2)?;
         non_negative("min-gain-to-split", self.min_gain_to_split)?;
         if !(2..=MAX_BINS_LIMIT).contains(&self.max_bins) {
-            return Err(invalid(
-                "max-bins",
-                format!("must be in 2..={MAX_BINS_LIMIT}, got {}", self.max_bins),
-            ));
+            return Err(invalid("max-bins", format!("must be in 2..={MAX_BINS_LIMIT}, got {}", self.max_bins)));
         }
         fraction("feature-fraction", self.feature_fraction)?;
         fraction("bagging-fraction", self.bagging_fraction)?;
@@ -117,11 +108,7 @@ impl Params {
 
     /// The depth limit in force: `max_depth`, or [`MAX_TREE_DEPTH`] when it is 0.
     pub(crate) fn depth_limit(&self) -> usize {
-        if self.max_depth == 0 {
-            MAX_TREE_DEPTH
-        } else {
-            self.max_depth
-        }
+        if self.max_depth == 0 { MAX_TREE_DEPTH } else { self.max_depth }
     }
 
     /// Early-stopping patience, if early stopping is on.
@@ -140,44 +127,19 @@ fn invalid(name: &'static str, reason: String) -> ParamsError {
 }
 
 fn at_least(name: &'static str, value: usize, min: usize) -> Result<(), ParamsError> {
-    if value >= min {
-        Ok(())
-    } else {
-        Err(invalid(
-            name,
-            format!("must be at least {min}, got {value}"),
-        ))
-    }
+    if value >= min { Ok(()) } else { Err(invalid(name, format!("must be at least {min}, got {value}"))) }
 }
 
 fn positive(name: &'static str, value: f64) -> Result<(), ParamsError> {
-    if value.is_finite() && value > 0.0 {
-        Ok(())
-    } else {
-        Err(invalid(
-            name,
-            format!("must be finite and > 0, got {value}"),
-        ))
-    }
+    if value.is_finite() && value > 0.0 { Ok(()) } else { Err(invalid(name, format!("must be finite and > 0, got {value}"))) }
 }
 
 fn non_negative(name: &'static str, value: f64) -> Result<(), ParamsError> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(invalid(
-            name,
-            format!("must be finite and >= 0, got {value}"),
-        ))
-    }
+    if value.is_finite() && value >= 0.0 { Ok(()) } else { Err(invalid(name, format!("must be finite and >= 0, got {value}"))) }
 }
 
 fn fraction(name: &'static str, value: f64) -> Result<(), ParamsError> {
-    if value > 0.0 && value <= 1.0 {
-        Ok(())
-    } else {
-        Err(invalid(name, format!("must be in (0, 1], got {value}")))
-    }
+    if value > 0.0 && value <= 1.0 { Ok(()) } else { Err(invalid(name, format!("must be in (0, 1], got {value}"))) }
 }
 
 #[cfg(test)]
@@ -192,48 +154,12 @@ mod tests {
     #[test]
     fn rejects_out_of_range_values() {
         let cases: Vec<(&str, Params)> = vec![
-            (
-                "n-trees",
-                Params {
-                    n_trees: 0,
-                    ..Params::default()
-                },
-            ),
-            (
-                "learning-rate",
-                Params {
-                    learning_rate: f64::NAN,
-                    ..Params::default()
-                },
-            ),
-            (
-                "num-leaves",
-                Params {
-                    num_leaves: 1,
-                    ..Params::default()
-                },
-            ),
-            (
-                "max-bins",
-                Params {
-                    max_bins: 256,
-                    ..Params::default()
-                },
-            ),
-            (
-                "bagging-fraction",
-                Params {
-                    bagging_fraction: 0.0,
-                    ..Params::default()
-                },
-            ),
-            (
-                "scale-pos-weight",
-                Params {
-                    scale_pos_weight: -1.0,
-                    ..Params::default()
-                },
-            ),
+            ("n-trees", Params { n_trees: 0, ..Params::default() }),
+            ("learning-rate", Params { learning_rate: f64::NAN, ..Params::default() }),
+            ("num-leaves", Params { num_leaves: 1, ..Params::default() }),
+            ("max-bins", Params { max_bins: 256, ..Params::default() }),
+            ("bagging-fraction", Params { bagging_fraction: 0.0, ..Params::default() }),
+            ("scale-pos-weight", Params { scale_pos_weight: -1.0, ..Params::default() }),
         ];
         for (name, params) in cases {
             assert_eq!(params.validate().unwrap_err().name, name);
@@ -242,8 +168,7 @@ mod tests {
 
     #[test]
     fn reads_kebab_case_with_defaults() {
-        let params: Params =
-            serde_json::from_str(r#"{"learning-rate": 0.1, "num-leaves": 7}"#).unwrap();
+        let params: Params = serde_json::from_str(r#"{"learning-rate": 0.1, "num-leaves": 7}"#).unwrap();
         assert_eq!(params.num_leaves, 7);
         assert_eq!(params.n_trees, 500);
         assert!(serde_json::from_str::<Params>(r#"{"leaves": 7}"#).is_err());

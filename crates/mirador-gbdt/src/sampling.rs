@@ -12,17 +12,12 @@ pub(crate) struct Sampler {
 
 impl Sampler {
     pub(crate) fn new(seed: u64) -> Self {
-        Self {
-            rows: Xoshiro256PlusPlus::seed_from_u64(seed),
-            features: Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15),
-        }
+        Self { rows: Xoshiro256PlusPlus::seed_from_u64(seed), features: Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15) }
     }
 
     /// Each row joins the bag with probability `fraction`; rows stay in ascending order.
     pub(crate) fn bag(&mut self, n_rows: usize, fraction: f64) -> Vec<u32> {
-        (0..n_rows as u32)
-            .filter(|_| self.rows.r#gen::<f64>() < fraction)
-            .collect()
+        (0..n_rows as u32).filter(|_| self.rows.r#gen::<f64>() < fraction).collect()
     }
 
     /// `round(fraction * n_features)` features (at least one), ascending.

@@ -27,12 +27,7 @@ impl Booster {
         self.check_schema(data)?;
         let n_features = self.feature_names.len();
         let bias = self.init_score + self.trees.iter().map(expected_value).sum::<f64>();
-        let buffer_len = self
-            .trees
-            .iter()
-            .map(|tree| path_buffer_len(tree.depth()))
-            .max()
-            .unwrap_or(0);
+        let buffer_len = self.trees.iter().map(|tree| path_buffer_len(tree.depth())).max().unwrap_or(0);
         let rows: Vec<Vec<f64>> = (0..data.n_rows())
             .into_par_iter()
             .map_init(
@@ -56,9 +51,7 @@ pub(crate) fn expected_value(tree: &Tree) -> f64 {
     fn walk(tree: &Tree, index: usize) -> f64 {
         match tree.nodes.get(index) {
             Some(Node::Leaf { value, .. }) => *value,
-            Some(Node::Split {
-                left, right, count, ..
-            }) => {
+            Some(Node::Split { left, right, count, .. }) => {
                 let (left, right) = (*left as usize, *right as usize);
                 let share = |child: usize| tree.nodes.get(child).map_or(0.0, Node::count) / count;
                 share(left) * walk(tree, left) + share(right) * walk(tree, right)
@@ -80,12 +73,7 @@ struct PathElement {
 
 impl Default for PathElement {
     fn default() -> Self {
-        Self {
-            feature: NO_FEATURE,
-            zero_fraction: 0.0,
-            one_fraction: 0.0,
-            weight: 0.0,
-        }
+        Self { feature: NO_FEATURE, zero_fraction: 0.0, one_fraction: 0.0, weight: 0.0 }
     }
 }
 
@@ -96,25 +84,12 @@ fn path_buffer_len(depth: usize) -> usize {
 
 /// Adds one tree's SHAP values for `row` into `phi` (bias excluded); `buffer` must hold at least
 /// [`path_buffer_len`] of the tree's depth.
-fn tree_shap(
-    tree: &Tree,
-    columns: &[Column],
-    row: usize,
-    phi: &mut [f64],
-    buffer: &mut [PathElement],
-) {
+fn tree_shap(tree: &Tree, columns: &[Column], row: usize, phi: &mut [f64], buffer: &mut [PathElement]) {
     if tree.nodes.len() < 2 {
         return;
     }
     let walker = Walker { tree, columns, row };
-    let root = Step {
-        node: 0,
-        unique_depth: 0,
-        parent_start: 0,
-        zero_fraction: 1.0,
-        one_fraction: 1.0,
-        feature: NO_FEATURE,
-    };
+    let root = Step { node: 0, unique_depth: 0, parent_start: 0, zero_fraction: 1.0, one_fraction: 1.0, feature: NO_FEATURE };
     walker.recurse(root, buffer, phi);
 }
 
@@ -142,40 +117,18 @@ impl Walker<'_> {
         let start = step.parent_start + unique_depth + 1;
         buffer.copy_within(step.parent_start..start, start);
         let path = &mut buffer[start..=start + unique_depth];
-        extend_path(
-            path,
-            unique_depth,
-            step.zero_fraction,
-            step.one_fraction,
-            step.feature,
-        );
+        extend_path(path, unique_depth, step.zero_fraction, step.one_fraction, step.feature);
 
         let Some(node) = self.tree.nodes.get(step.node) else {
             return;
         };
         match node {
             Node::Leaf { value, .. } => leaf_contributions(path, unique_depth, *value, phi),
-            Node::Split {
-                feature,
-                rule,
-                default_left,
-                left,
-                right,
-                count,
-                ..
-            } => {
-                let goes_left = self
-                    .columns
-                    .get(*feature)
-                    .is_some_and(|column| rule.goes_left(column, self.row, *default_left));
-                let (hot, cold) = if goes_left {
-                    (*left, *right)
-                } else {
-                    (*right, *left)
-                };
+            Node::Split { feature, rule, default_left, left, right, count, .. } => {
+                let goes_left = self.columns.get(*feature).is_some_and(|column| rule.goes_left(column, self.row, *default_left));
+                let (hot, cold) = if goes_left { (*left, *right) } else { (*right, *left) };
                 let (hot, cold) = (hot as usize, cold as usize);
-                let cover =
-                    |child: usize| self.tree.nodes.get(child).map_or(0.0, Node::count) / count;
+                let cover = |child: usize| self.tree.nodes.get(child).map_or(0.0, Node::count) / count;
                 let (mut incoming_zero, mut incoming_one) = (1.0, 1.0);
                 // A feature already on the path is removed and re-added with combined fractions.
                 if let Some(k) = (1..=unique_depth).find(|&k| path[k].feature == *feature) {
@@ -192,11 +145,7 @@ impl Walker<'_> {
                     one_fraction,
                     feature: *feature,
                 };
-                self.recurse(
-                    child(hot, cover(hot) * incoming_zero, incoming_one),
-                    buffer,
-                    phi,
-                );
+                self.recurse(child(hot, cover(hot) * incoming_zero, incoming_one), buffer, phi);
                 self.recurse(child(cold, cover(cold) * incoming_zero, 0.0), buffer, phi);
             }
         }
@@ -218,19 +167,8 @@ fn reciprocal(k: usize) -> f64 {
     RECIPROCALS.get(k).copied().unwrap_or(1.0 / k as f64)
 }
 
-fn extend_path(
-    path: &mut [PathElement],
-    unique_depth: usize,
-    zero_fraction: f64,
-    one_fraction: f64,
-    feature: usize,
-) {
-    path[unique_depth] = PathElement {
-        feature,
-        zero_fraction,
-        one_fraction,
-        weight: if unique_depth == 0 { 1.0 } else { 0.0 },
-    };
+fn extend_path(path: &mut [PathElement], unique_depth: usize, zero_fraction: f64, one_fraction: f64, feature: usize) {
+    path[unique_depth] = PathElement { feature, zero_fraction, one_fraction, weight: if unique_depth == 0 { 1.0 } else { 0.0 } };
     let inverse_length = reciprocal(unique_depth + 1);
     for i in (0..unique_depth).rev() {
         let weight = path[i].weight * inverse_length;
@@ -255,8 +193,7 @@ fn unwind_path(path: &mut [PathElement], unique_depth: usize, index: usize) {
         for i in (0..unique_depth).rev() {
             let previous = path[i].weight;
             path[i].weight = next_one_portion * factor * reciprocal(i + 1);
-            next_one_portion = previous
-                - path[i].weight * zero_fraction * (unique_depth - i) as f64 * inverse_length;
+            next_one_portion = previous - path[i].weight * zero_fraction * (unique_depth - i) as f64 * inverse_length;
         }
     }
     for i in index..unique_depth {

@@ -93,30 +93,18 @@ impl SplitConfig {
     /// `G² / (H + λ)`: twice the loss reduction of a leaf at its optimal value.
     fn score(&self, stats: BinStats) -> f64 {
         let denominator = stats.h + self.lambda;
-        if denominator > 0.0 {
-            stats.g * stats.g / denominator
-        } else {
-            0.0
-        }
+        if denominator > 0.0 { stats.g * stats.g / denominator } else { 0.0 }
     }
 
     /// The L2-regularised leaf value `-G / (H + λ)`.
     pub(crate) fn leaf_value(&self, stats: BinStats) -> f64 {
         let denominator = stats.h + self.lambda;
-        if denominator > 0.0 {
-            -stats.g / denominator
-        } else {
-            0.0
-        }
+        if denominator > 0.0 { -stats.g / denominator } else { 0.0 }
     }
 
     /// Gain of a split, or `None` when a child is too small or the gain too low.
     fn gain(&self, left: BinStats, right: BinStats, parent_score: f64) -> Option<f64> {
-        if left.n < self.min_data
-            || right.n < self.min_data
-            || left.h < self.min_hessian
-            || right.h < self.min_hessian
-        {
+        if left.n < self.min_data || right.n < self.min_data || left.h < self.min_hessian || right.h < self.min_hessian {
             return None;
         }
         let gain = 0.5 * (self.score(left) + self.score(right) - parent_score);
@@ -138,16 +126,8 @@ pub(crate) fn best_split(
         .map(|&feature| {
             let bins = &histogram.features[feature];
             let mut best = match &mappers[feature] {
-                BinMapper::Numeric { .. } => numeric_split(
-                    bins,
-                    mappers[feature].missing_bin(),
-                    total,
-                    parent_score,
-                    config,
-                ),
-                BinMapper::Categorical { codes, .. } => {
-                    categorical_split(bins, codes.len(), total, parent_score, config)
-                }
+                BinMapper::Numeric { .. } => numeric_split(bins, mappers[feature].missing_bin(), total, parent_score, config),
+                BinMapper::Categorical { codes, .. } => categorical_split(bins, codes.len(), total, parent_score, config),
             };
             if let Some(candidate) = &mut best {
                 candidate.feature = feature;
@@ -180,21 +160,8 @@ fn numeric_split(
             && best.as_ref().is_none_or(|b| gain > b.gain)
         {
             // With no missing rows here, send unseen missing values with the majority.
-            let default_left = if missing.n == 0 {
-                left.n >= right.n
-            } else {
-                default_left
-            };
-            best = Some(SplitCandidate {
-                feature: 0,
-                gain,
-                left,
-                right,
-                decision: Decision::Threshold {
-                    bin: bin as u8,
-                    default_left,
-                },
-            });
+            let default_left = if missing.n == 0 { left.n >= right.n } else { default_left };
+            best = Some(SplitCandidate { feature: 0, gain, left, right, decision: Decision::Threshold { bin: bin as u8, default_left } });
         }
     };
     let mut cumulative = BinStats::default();
@@ -239,10 +206,8 @@ fn categorical_split(
             }
         }
     } else {
-        let mut order: Vec<u8> = (0..n_categories)
-            .filter(|&bin| f64::from(bins[bin].n) >= config.cat_smooth.max(1.0))
-            .map(|bin| bin as u8)
-            .collect();
+        let mut order: Vec<u8> =
+            (0..n_categories).filter(|&bin| f64::from(bins[bin].n) >= config.cat_smooth.max(1.0)).map(|bin| bin as u8).collect();
         let ratio = |bin: u8| {
             let stats = bins[usize::from(bin)];
             stats.g / (stats.h + config.cat_smooth)
@@ -253,11 +218,7 @@ fn categorical_split(
             let mut left = BinStats::default();
             let mut group = 0u32;
             for i in 0..order.len().min(max_left) {
-                let bin = if descending {
-                    order[order.len() - 1 - i]
-                } else {
-                    order[i]
-                };
+                let bin = if descending { order[order.len() - 1 - i] } else { order[i] };
                 let stats = bins[usize::from(bin)];
                 left += stats;
                 group += stats.n;
@@ -275,11 +236,7 @@ fn categorical_split(
                 if let Some(gain) = config.gain(left, right, parent_score)
                     && best.as_ref().is_none_or(|b| gain > b.0)
                 {
-                    let chosen = if descending {
-                        order[order.len() - 1 - i..].to_vec()
-                    } else {
-                        order[..=i].to_vec()
-                    };
+                    let chosen = if descending { order[order.len() - 1 - i..].to_vec() } else { order[..=i].to_vec() };
                     best = Some((gain, left, chosen));
                 }
             }
@@ -287,13 +244,7 @@ fn categorical_split(
     }
     best.map(|(gain, left, mut chosen)| {
         chosen.sort_unstable();
-        SplitCandidate {
-            feature: 0,
-            gain,
-            left,
-            right: total - left,
-            decision: Decision::Categories { left: chosen },
-        }
+        SplitCandidate { feature: 0, gain, left, right: total - left, decision: Decision::Categories { left: chosen } }
     })
 }
 
@@ -303,12 +254,7 @@ mod tests {
     use crate::histogram::BINS_PER_FEATURE;
 
     fn config() -> SplitConfig {
-        SplitConfig::new(&Params {
-            min_data_in_leaf: 1,
-            min_data_per_group: 1,
-            cat_smooth: 1.0,
-            ..Params::default()
-        })
+        SplitConfig::new(&Params { min_data_in_leaf: 1, min_data_per_group: 1, cat_smooth: 1.0, ..Params::default() })
     }
 
     fn histogram(stats: &[(f64, f64, u32)]) -> FeatureHistogram {
@@ -330,49 +276,30 @@ mod tests {
         let config = config();
         let total = total(&bins);
         let best = numeric_split(&bins, 3, total, config.score(total), &config).unwrap();
-        assert_eq!(
-            best.decision,
-            Decision::Threshold {
-                bin: 1,
-                default_left: false
-            }
-        );
+        assert_eq!(best.decision, Decision::Threshold { bin: 1, default_left: false });
         let bins = histogram(&[(5.0, 2.0, 8), (-4.0, 2.0, 8), (-5.0, 2.0, 8), (6.0, 2.0, 8)]);
         let total = super::tests::total(&bins);
         let best = numeric_split(&bins, 3, total, config.score(total), &config).unwrap();
-        assert_eq!(
-            best.decision,
-            Decision::Threshold {
-                bin: 0,
-                default_left: true
-            }
-        );
+        assert_eq!(best.decision, Decision::Threshold { bin: 0, default_left: true });
     }
 
     #[test]
     fn many_vs_many_groups_alike_categories() {
         // Categories 0, 2, 4 push one way and 1, 3, 5 the other: one split separates them.
-        let stats: Vec<(f64, f64, u32)> = (0..6)
-            .map(|c| (if c % 2 == 0 { 6.0 } else { -6.0 }, 3.0, 12))
-            .chain(std::iter::once((0.0, 1.0, 4)))
-            .collect();
+        let stats: Vec<(f64, f64, u32)> =
+            (0..6).map(|c| (if c % 2 == 0 { 6.0 } else { -6.0 }, 3.0, 12)).chain(std::iter::once((0.0, 1.0, 4))).collect();
         let bins = histogram(&stats);
         let config = config();
         let total = total(&bins);
         let best = categorical_split(&bins, 6, total, config.score(total), &config).unwrap();
-        let Decision::Categories { left } = best.decision else {
-            panic!("expected a categorical decision")
-        };
+        let Decision::Categories { left } = best.decision else { panic!("expected a categorical decision") };
         assert!(left == vec![0, 2, 4] || left == vec![1, 3, 5], "{left:?}");
     }
 
     #[test]
     fn respects_min_data_in_leaf() {
         let bins = histogram(&[(5.0, 2.0, 3), (-5.0, 2.0, 30), (0.0, 0.0, 0)]);
-        let config = SplitConfig {
-            min_data: 5,
-            ..config()
-        };
+        let config = SplitConfig { min_data: 5, ..config() };
         let total = total(&bins);
         assert!(numeric_split(&bins, 2, total, config.score(total), &config).is_none());
     }

@@ -92,9 +92,7 @@ impl Booster {
                 if loss < best_loss {
                     best_loss = loss;
                     booster.best_iteration = booster.trees.len();
-                } else if patience
-                    .is_some_and(|rounds| booster.trees.len() - booster.best_iteration >= rounds)
-                {
+                } else if patience.is_some_and(|rounds| booster.trees.len() - booster.best_iteration >= rounds) {
                     break;
                 }
             }
@@ -125,14 +123,11 @@ fn add_leaf_scores(scores: &mut [f64], grown: &GrownTree, indices: &[u32]) {
 
 /// Adds the tree's output to every row of binned data.
 fn add_tree_scores(scores: &mut [f64], tree: &BinTree, data: &BinnedData) {
-    scores
-        .par_chunks_mut(ROW_CHUNK)
-        .enumerate()
-        .for_each(|(chunk, scores)| {
-            for (offset, score) in scores.iter_mut().enumerate() {
-                *score += tree.predict(data, chunk * ROW_CHUNK + offset);
-            }
-        });
+    scores.par_chunks_mut(ROW_CHUNK).enumerate().for_each(|(chunk, scores)| {
+        for (offset, score) in scores.iter_mut().enumerate() {
+            *score += tree.predict(data, chunk * ROW_CHUNK + offset);
+        }
+    });
 }
 
 fn check_data(data: &Dataset, what: &'static str) -> Result<()> {
@@ -145,11 +140,7 @@ fn check_data(data: &Dataset, what: &'static str) -> Result<()> {
     }
     let max = u32::MAX as usize;
     if data.n_rows() > max {
-        return Err(GbdtError::TooManyRows {
-            what,
-            rows: data.n_rows(),
-            max,
-        });
+        return Err(GbdtError::TooManyRows { what, rows: data.n_rows(), max });
     }
     Ok(())
 }
@@ -157,59 +148,29 @@ fn check_data(data: &Dataset, what: &'static str) -> Result<()> {
 #[allow(clippy::float_cmp, reason = "labels must be exactly 0 or 1")]
 fn check_labels(labels: &[f64], n_rows: usize, what: &'static str) -> Result<()> {
     if labels.len() != n_rows {
-        return Err(GbdtError::LengthMismatch {
-            what,
-            expected: n_rows,
-            actual: labels.len(),
-        });
+        return Err(GbdtError::LengthMismatch { what, expected: n_rows, actual: labels.len() });
     }
-    match labels
-        .iter()
-        .position(|&label| label != 0.0 && label != 1.0)
-    {
-        Some(row) => Err(GbdtError::InvalidLabel {
-            what,
-            row,
-            value: labels[row],
-        }),
+    match labels.iter().position(|&label| label != 0.0 && label != 1.0) {
+        Some(row) => Err(GbdtError::InvalidLabel { what, row, value: labels[row] }),
         None => Ok(()),
     }
 }
 
 /// Sample weights with `scale_pos_weight` applied to positive rows.
-fn effective_weights(
-    labels: &[f64],
-    weights: Option<&[f64]>,
-    scale_pos_weight: f64,
-) -> Result<Vec<f64>> {
+fn effective_weights(labels: &[f64], weights: Option<&[f64]>, scale_pos_weight: f64) -> Result<Vec<f64>> {
     let scale = |label: f64| {
-        if is_positive(label) {
-            scale_pos_weight
-        } else {
-            1.0
-        }
+        if is_positive(label) { scale_pos_weight } else { 1.0 }
     };
     match weights {
         None => Ok(labels.iter().map(|&label| scale(label)).collect()),
         Some(weights) => {
             if weights.len() != labels.len() {
-                return Err(GbdtError::LengthMismatch {
-                    what: "weights",
-                    expected: labels.len(),
-                    actual: weights.len(),
-                });
+                return Err(GbdtError::LengthMismatch { what: "weights", expected: labels.len(), actual: weights.len() });
             }
             if let Some(row) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
-                return Err(GbdtError::InvalidWeight {
-                    row,
-                    value: weights[row],
-                });
+                return Err(GbdtError::InvalidWeight { row, value: weights[row] });
             }
-            Ok(labels
-                .iter()
-                .zip(weights)
-                .map(|(&label, &weight)| weight * scale(label))
-                .collect())
+            Ok(labels.iter().zip(weights).map(|(&label, &weight)| weight * scale(label)).collect())
         }
     }
 }
@@ -224,14 +185,10 @@ fn check_classes(labels: &[f64], weights: &[f64]) -> Result<()> {
         }
     }
     if positive <= 0.0 {
-        return Err(GbdtError::SingleClass {
-            missing: "positive",
-        });
+        return Err(GbdtError::SingleClass { missing: "positive" });
     }
     if negative <= 0.0 {
-        return Err(GbdtError::SingleClass {
-            missing: "negative",
-        });
+        return Err(GbdtError::SingleClass { missing: "negative" });
     }
     Ok(())
 }

@@ -86,17 +86,8 @@ impl Tree {
         for _ in 0..self.nodes.len() {
             match self.nodes.get(index)? {
                 Node::Leaf { .. } => return Some(index),
-                Node::Split {
-                    feature,
-                    rule,
-                    default_left,
-                    left,
-                    right,
-                    ..
-                } => {
-                    let goes_left = columns.get(*feature).map_or(*default_left, |column| {
-                        rule.goes_left(column, row, *default_left)
-                    });
+                Node::Split { feature, rule, default_left, left, right, .. } => {
+                    let goes_left = columns.get(*feature).map_or(*default_left, |column| rule.goes_left(column, row, *default_left));
                     index = if goes_left { *left } else { *right } as usize;
                 }
             }
@@ -106,10 +97,7 @@ impl Tree {
 
     /// The tree's output for one row (0 for a malformed tree).
     pub fn predict_row(&self, columns: &[Column], row: usize) -> f64 {
-        match self
-            .leaf_index(columns, row)
-            .and_then(|index| self.nodes.get(index))
-        {
+        match self.leaf_index(columns, row).and_then(|index| self.nodes.get(index)) {
             Some(Node::Leaf { value, .. }) => *value,
             _ => 0.0,
         }
@@ -117,10 +105,7 @@ impl Tree {
 
     /// Number of leaves.
     pub fn n_leaves(&self) -> usize {
-        self.nodes
-            .iter()
-            .filter(|node| matches!(node, Node::Leaf { .. }))
-            .count()
+        self.nodes.iter().filter(|node| matches!(node, Node::Leaf { .. })).count()
     }
 
     /// Depth of the deepest leaf (0 for a single leaf).
@@ -148,13 +133,7 @@ impl Tree {
         let mut parents = vec![0usize; self.nodes.len()];
         for (index, node) in self.nodes.iter().enumerate() {
             match node {
-                Node::Split {
-                    feature,
-                    rule,
-                    left,
-                    right,
-                    ..
-                } => {
+                Node::Split { feature, rule, left, right, .. } => {
                     if *feature >= n_features {
                         return Err(format!("node {index} splits on unknown feature {feature}"));
                     }
@@ -190,10 +169,7 @@ mod threshold_serde {
     use serde::de::{self, Visitor};
     use serde::{Deserializer, Serializer};
 
-    #[allow(
-        clippy::trivially_copy_pass_by_ref,
-        reason = "the signature serde's `with` expects"
-    )]
+    #[allow(clippy::trivially_copy_pass_by_ref, reason = "the signature serde's `with` expects")]
     pub(super) fn serialize<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
         if value.is_finite() {
             serializer.serialize_f64(*value)
@@ -258,14 +234,8 @@ mod tests {
                     gain: 1.0,
                     count: 10.0,
                 },
-                Node::Leaf {
-                    value: -1.0,
-                    count: 6.0,
-                },
-                Node::Leaf {
-                    value: 2.0,
-                    count: 4.0,
-                },
+                Node::Leaf { value: -1.0, count: 6.0 },
+                Node::Leaf { value: 2.0, count: 4.0 },
             ],
         }
     }

@@ -140,9 +140,9 @@ fn validate(m: &Mapped<'_>, raw: &crate::read::RawRow, r: &DeclarationRules<'_>)
     let quantity_unit = rules::optional(m.get(raw, col::QUANTITY_UNIT)).map(str::to_owned);
     let currency = rules::currency(rules::required(m.get(raw, col::CURRENCY), col::CURRENCY)?, col::CURRENCY)?;
     let period = format!("{:04}-{:02}", date.year(), date.month());
-    let usd_per_unit = r.fx.rate(&currency, &period).ok_or_else(|| {
-        Reject::new("missing_fx_rate", col::CURRENCY, format!("no exchange rate for `{currency}` in {period}"))
-    })?;
+    let usd_per_unit =
+        r.fx.rate(&currency, &period)
+            .ok_or_else(|| Reject::new("missing_fx_rate", col::CURRENCY, format!("no exchange rate for `{currency}` in {period}")))?;
     let fraud = rules::label(m.get(raw, col::FRAUD), &[0, 1], col::FRAUD)?;
     let critical_fraud = rules::label(m.get(raw, col::CRITICAL_FRAUD), &[0, 1, 2], col::CRITICAL_FRAUD)?;
     let mut texts: [String; 11] = Default::default();
@@ -261,8 +261,7 @@ fn push(c: &mut Columns, row: Row, line: usize, epoch: NaiveDate, stats: &mut De
     c.item_no.push(row.item_no);
     c.date.push((row.date - epoch).num_days() as i32);
     c.period.push(format!("{:04}-{:02}", row.date.year(), row.date.month()));
-    let [office, process, import_type, import_use, payment, transport, declarant, importer, seller, tax_type, origin_indicator] =
-        row.texts;
+    let [office, process, import_type, import_use, payment, transport, declarant, importer, seller, tax_type, origin_indicator] = row.texts;
     c.office_id.push(office);
     c.process_type.push(process);
     c.import_type.push(import_type);

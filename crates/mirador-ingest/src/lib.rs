@@ -62,9 +62,8 @@ impl Default for IngestParams {
 
 impl IngestParams {
     fn dates(&self) -> Result<(NaiveDate, NaiveDate), IngestError> {
-        let parse = |s: &str| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| IngestError::Params(format!("`{s}` is not a YYYY-MM-DD date")))
-        };
+        let parse =
+            |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| IngestError::Params(format!("`{s}` is not a YYYY-MM-DD date")));
         let (min, max) = (parse(&self.min_date)?, parse(&self.max_date)?);
         if min > max {
             return Err(IngestError::Params(format!("min-date {min} is after max-date {max}")));
@@ -218,11 +217,7 @@ impl Stage for Ingest {
             }
         }
         let out = ingest_sources(&sources, &ctx.resolve(Path::new("")), &params)?;
-        info!(
-            accepted = out.declarations.height(),
-            quarantined = out.quarantine.height(),
-            "Ingested declarations."
-        );
+        info!(accepted = out.declarations.height(), quarantined = out.quarantine.height(), "Ingested declarations.");
         let reconciliation = serde_json::to_value(&out.reconciliation).map_err(|e| StageError::Data(e.to_string()))?;
         let stats = serde_json::to_value(&out.declaration_stats).map_err(|e| StageError::Data(e.to_string()))?;
         let reasons = serde_json::to_value(&out.reasons).map_err(|e| StageError::Data(e.to_string()))?;

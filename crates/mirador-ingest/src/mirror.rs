@@ -52,8 +52,10 @@ pub fn ingest(sources: &[Mapped<'_>], quarantine: &mut Quarantine) -> PolarsResu
                 let per = rules::period(rules::required(m.get(raw, col::PERIOD), col::PERIOD)?, col::PERIOD)?;
                 let hs = rules::hs_code(rules::required(m.get(raw, col::HS_CODE), col::HS_CODE)?, &[2, 4, 6], col::HS_CODE)?;
                 let f = flow(rules::required(m.get(raw, col::FLOW), col::FLOW)?)?;
-                let v = rules::non_negative(rules::required(m.get(raw, col::TRADE_VALUE_USD), col::TRADE_VALUE_USD)?, d, col::TRADE_VALUE_USD)?;
-                let w = rules::optional(m.get(raw, col::NET_WEIGHT_KG)).map(|x| rules::non_negative(x, d, col::NET_WEIGHT_KG)).transpose()?;
+                let v =
+                    rules::non_negative(rules::required(m.get(raw, col::TRADE_VALUE_USD), col::TRADE_VALUE_USD)?, d, col::TRADE_VALUE_USD)?;
+                let w =
+                    rules::optional(m.get(raw, col::NET_WEIGHT_KG)).map(|x| rules::non_negative(x, d, col::NET_WEIGHT_KG)).transpose()?;
                 let q = rules::optional(m.get(raw, col::QUANTITY)).map(|x| rules::non_negative(x, d, col::QUANTITY)).transpose()?;
                 let est = rules::optional(m.get(raw, col::QUANTITY_ESTIMATED))
                     .is_some_and(|x| matches!(x.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "4" | "6"));

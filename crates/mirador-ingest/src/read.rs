@@ -49,7 +49,10 @@ impl RawTable {
 pub fn read_table(path: &Path, separator: Option<char>, encoding: Option<&str>) -> Result<RawTable, IngestError> {
     let meta = fs::metadata(path).map_err(|e| IngestError::file(path, format!("cannot read: {e}")))?;
     if meta.len() > MAX_FILE_BYTES {
-        return Err(IngestError::file(path, format!("is {} bytes, larger than the {MAX_FILE_BYTES} bytes ingest accepts in one file", meta.len())));
+        return Err(IngestError::file(
+            path,
+            format!("is {} bytes, larger than the {MAX_FILE_BYTES} bytes ingest accepts in one file", meta.len()),
+        ));
     }
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if ext == "parquet" {
@@ -156,9 +159,8 @@ fn read_parquet_as_text(path: &Path) -> Result<RawTable, IngestError> {
         let ca = s.str().map_err(|e| IngestError::file(path, e.to_string()))?.clone();
         columns.push(ca.iter().map(|v| v.unwrap_or("").to_owned()).collect::<Vec<_>>());
     }
-    let rows = (0..df.height())
-        .map(|i| RawRow { line: i + 2, fields: columns.iter().map(|c| c[i].clone()).collect(), malformed: None })
-        .collect();
+    let rows =
+        (0..df.height()).map(|i| RawRow { line: i + 2, fields: columns.iter().map(|c| c[i].clone()).collect(), malformed: None }).collect();
     Ok(RawTable { headers, rows, encoding: "parquet" })
 }
 

@@ -54,10 +54,7 @@ pub fn number(raw: &str, decimal: char, column: &str) -> Result<f64, Reject> {
     } else if s.contains(',') {
         let int_part = s.split('.').next().unwrap_or("");
         let groups: Vec<&str> = int_part.trim_start_matches(['-', '+']).split(',').collect();
-        let ok = groups.len() > 1
-            && !groups[0].is_empty()
-            && groups[0].len() <= 3
-            && groups[1..].iter().all(|g| g.len() == 3);
+        let ok = groups.len() > 1 && !groups[0].is_empty() && groups[0].len() <= 3 && groups[1..].iter().all(|g| g.len() == 3);
         if !ok {
             return Err(bad());
         }
@@ -95,9 +92,8 @@ pub fn rate_pct(raw: &str, decimal: char, column: &str) -> Result<f64, Reject> {
 
 /// A date in the source's declared format, within `[min, max]`.
 pub fn date(raw: &str, format: &str, min: NaiveDate, max: NaiveDate, column: &str) -> Result<NaiveDate, Reject> {
-    let d = NaiveDate::parse_from_str(raw.trim(), format).map_err(|_| {
-        Reject::new("bad_date", column, format!("`{column}` = `{raw}` does not match the format `{format}`"))
-    })?;
+    let d = NaiveDate::parse_from_str(raw.trim(), format)
+        .map_err(|_| Reject::new("bad_date", column, format!("`{column}` = `{raw}` does not match the format `{format}`")))?;
     if d < min || d > max {
         return Err(Reject::new("date_out_of_range", column, format!("`{column}` = `{raw}` is outside {min} .. {max}")));
     }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use mirador_pipeline::SourceSpec;
-use polars::prelude::*;
 use mirador_schema::col;
+use polars::prelude::*;
 
 use crate::error::IngestError;
 use crate::read::{RawRow, RawTable};

@@ -155,8 +155,7 @@ pub struct FieldDoc {
 
 /// Renders a schema as pretty JSON (a list of `{name, dtype}`), deterministic for diffing.
 pub fn schema_json(schema: &Schema) -> String {
-    let fields: Vec<FieldDoc> =
-        schema.iter().map(|(name, dtype)| FieldDoc { name: name.to_string(), dtype: dtype.to_string() }).collect();
+    let fields: Vec<FieldDoc> = schema.iter().map(|(name, dtype)| FieldDoc { name: name.to_string(), dtype: dtype.to_string() }).collect();
     let mut s = serde_json::to_string_pretty(&fields).unwrap_or_default();
     s.push('\n');
     s

@@ -145,10 +145,7 @@ fn summarise(method: Method, sorted: &[f64], centroids: Vec<f64>, silhouette: Op
     for &x in sorted {
         members[nearest(&centroids, x)].push(x);
     }
-    let spreads = members
-        .iter()
-        .map(|m| if m.len() < 5 { robust_sd(sorted) } else { robust_sd(m) }.max(params.min_spread))
-        .collect();
+    let spreads = members.iter().map(|m| if m.len() < 5 { robust_sd(sorted) } else { robust_sd(m) }.max(params.min_spread)).collect();
     let median = median_sorted(sorted);
     let centroids = if method == Method::KMeans {
         // The centroid of a cluster as k-means left it may sit between modes when `k = 1`;

@@ -112,12 +112,7 @@ fn label_auc(declarations: &DataFrame, scores: &DataFrame) -> PolarsResult<Optio
     let fraud = declarations.column(col::FRAUD)?.cast(&DataType::Int8)?;
     let fraud = fraud.i8()?;
     let score = scores.column("undervaluation_score")?.f64()?;
-    let (s, l): (Vec<f64>, Vec<bool>) = fraud
-        .iter()
-        .zip(score.iter())
-        .filter_map(|(f, s)| Some((s?, f? == 1)))
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .unzip();
+    let (s, l): (Vec<f64>, Vec<bool>) =
+        fraud.iter().zip(score.iter()).filter_map(|(f, s)| Some((s?, f? == 1))).collect::<Vec<_>>().into_par_iter().unzip();
     Ok(mirador_metrics::auc(&s, &l))
 }

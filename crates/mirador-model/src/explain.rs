@@ -89,7 +89,12 @@ fn node_means(nodes: &[Node]) -> Vec<f64> {
 }
 
 /// Top `k` positive contributions per row: (`reasons` text, `top_features` names).
-pub fn reasons(booster: &Booster, spec: &FeatureSpec, data: &Dataset, k: usize) -> Result<(Vec<String>, Vec<String>), mirador_gbdt::GbdtError> {
+pub fn reasons(
+    booster: &Booster,
+    spec: &FeatureSpec,
+    data: &Dataset,
+    k: usize,
+) -> Result<(Vec<String>, Vec<String>), mirador_gbdt::GbdtError> {
     let contributions = path_contributions(booster, data);
     let names = &data.names;
     let mut text = Vec::with_capacity(contributions.len());
@@ -188,7 +193,10 @@ pub fn rules(
     scored.sort_by(|a, b| ((b.2 - base) * b.1 as f64).total_cmp(&((a.2 - base) * a.1 as f64)).then(a.0.cmp(&b.0)));
     scored.truncate(keep);
     DataFrame::new_infer_height(vec![
-        Column::new("rule".into(), scored.iter().map(|s| format!("{} → fraud rate {:.0} % in training", s.0, s.2 * 100.0)).collect::<Vec<_>>()),
+        Column::new(
+            "rule".into(),
+            scored.iter().map(|s| format!("{} → fraud rate {:.0} % in training", s.0, s.2 * 100.0)).collect::<Vec<_>>(),
+        ),
         Column::new("support_train".into(), scored.iter().map(|s| s.1 as u32).collect::<Vec<_>>()),
         Column::new("fraud_rate_train".into(), scored.iter().map(|s| s.2).collect::<Vec<_>>()),
         Column::new("lift_train".into(), scored.iter().map(|s| if base > 0.0 { s.2 / base } else { 0.0 }).collect::<Vec<_>>()),

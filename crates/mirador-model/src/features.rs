@@ -122,14 +122,22 @@ impl FeatureSpec {
 
     /// Builds the feature matrix of `df` with precomputed history features and the other
     /// stages' signal columns (aligned with `df`'s rows; missing signals are NaN).
-    pub fn dataset(&self, df: &DataFrame, history: &History, history_rows: &[Vec<f64>], signals: &BTreeMap<String, Vec<f64>>) -> PolarsResult<Dataset> {
+    pub fn dataset(
+        &self,
+        df: &DataFrame,
+        history: &History,
+        history_rows: &[Vec<f64>],
+        signals: &BTreeMap<String, Vec<f64>>,
+    ) -> PolarsResult<Dataset> {
         let mut names = Vec::new();
         let mut columns = Vec::new();
         for (name, column) in CATEGORICAL {
             let codes = &self.vocab[*name];
             let values = text(df, column)?;
             names.push((*name).to_owned());
-            columns.push(Feature::Categorical(values.iter().map(|v| v.as_ref().and_then(|v| codes.get(v)).copied().unwrap_or(u32::MAX)).collect()));
+            columns.push(Feature::Categorical(
+                values.iter().map(|v| v.as_ref().and_then(|v| codes.get(v)).copied().unwrap_or(u32::MAX)).collect(),
+            ));
         }
         for (name, column) in NUMERIC {
             names.push((*name).to_owned());
@@ -139,10 +147,7 @@ impl FeatureSpec {
         let price = numbers(df, col::UNIT_PRICE_USD_KG)?;
         names.push("price_vs_hs6_reference".into());
         columns.push(Feature::Numeric(
-            hs6.iter()
-                .zip(&price)
-                .map(|(h, p)| h.as_ref().and_then(|h| self.reference_price.get(h)).map_or(f64::NAN, |r| p / r))
-                .collect(),
+            hs6.iter().zip(&price).map(|(h, p)| h.as_ref().and_then(|h| self.reference_price.get(h)).map_or(f64::NAN, |r| p / r)).collect(),
         ));
         for name in &self.signals {
             names.push(name.clone());
@@ -181,7 +186,11 @@ pub(crate) fn signal_columns(df: &DataFrame, sources: &BTreeMap<&str, &DataFrame
         let v = numbers(src, column)?;
         let index: HashMap<(&str, i64), f64> =
             sid.iter().zip(&sitem).zip(&v).filter_map(|((d, i), v)| Some(((d.as_deref()?, *i as i64), *v))).collect();
-        let aligned = ids.iter().zip(&items).map(|(d, i)| d.as_deref().and_then(|d| index.get(&(d, *i as i64))).copied().unwrap_or(f64::NAN)).collect();
+        let aligned = ids
+            .iter()
+            .zip(&items)
+            .map(|(d, i)| d.as_deref().and_then(|d| index.get(&(d, *i as i64))).copied().unwrap_or(f64::NAN))
+            .collect();
         out.insert((*name).to_owned(), aligned);
     }
     Ok(out)

@@ -213,7 +213,12 @@ fn day_text(day: i32) -> String {
 }
 
 /// Trains, evaluates, explains and scores. `signals` are the other stages' datasets by id.
-pub fn train(declarations: &DataFrame, signals: &BTreeMap<&str, &DataFrame>, params: &ModelParams, seed: u64) -> Result<Trained, ModelError> {
+pub fn train(
+    declarations: &DataFrame,
+    signals: &BTreeMap<&str, &DataFrame>,
+    params: &ModelParams,
+    seed: u64,
+) -> Result<Trained, ModelError> {
     let day = days(declarations)?;
     let label = labels(declarations)?;
     let mut labelled_days: Vec<i32> = day.iter().zip(&label).filter(|(_, l)| l.is_some()).map(|(d, _)| *d).collect();
@@ -285,7 +290,11 @@ pub fn train(declarations: &DataFrame, signals: &BTreeMap<&str, &DataFrame>, par
         let mut d: Vec<f64> = train_idx.iter().map(|&i| duty[i]).filter(|d| d.is_finite() && *d > 0.0).collect();
         d.sort_by(f64::total_cmp);
         let median = d.get(d.len() / 2).copied().unwrap_or(1.0).max(1e-9);
-        train_idx.iter().map(|&i| (1.0 + duty[i].max(0.0) / median).powf(params.revenue_weight)).map(|w| if w.is_finite() { w } else { 1.0 }).collect::<Vec<f64>>()
+        train_idx
+            .iter()
+            .map(|&i| (1.0 + duty[i].max(0.0) / median).powf(params.revenue_weight))
+            .map(|w| if w.is_finite() { w } else { 1.0 })
+            .collect::<Vec<f64>>()
     });
     let started = std::time::Instant::now();
     let booster = Booster::train(&train_x, &to_f(&train_y), weights.as_deref(), Some((&valid_x, &to_f(&valid_y))), &params.booster(seed))?;

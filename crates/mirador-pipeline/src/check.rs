@@ -116,9 +116,8 @@ fn levels(mut pending: Vec<PlannedStage>, producers: &BTreeMap<String, String>) 
     let mut done: BTreeSet<String> = BTreeSet::new();
     let mut levels = Vec::new();
     while !pending.is_empty() {
-        let (ready, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|s| {
-            s.inputs.iter().all(|input| producers.get(input).is_some_and(|p| done.contains(p)))
-        });
+        let (ready, rest): (Vec<_>, Vec<_>) =
+            pending.into_iter().partition(|s| s.inputs.iter().all(|input| producers.get(input).is_some_and(|p| done.contains(p))));
         if ready.is_empty() {
             let stuck = rest.first().map(|s| s.stage.name().to_owned()).unwrap_or_default();
             return Err(ConfigError::Cycle(stuck));

@@ -41,12 +41,7 @@ fn as_strings(c: &Column) -> Result<Vec<Option<String>>, String> {
 }
 
 /// Runs every test declared for `dataset`. `available` resolves `relationships` targets.
-pub fn run_checks(
-    dataset: &str,
-    df: &DataFrame,
-    checks: &DatasetChecks,
-    available: &BTreeMap<String, Arc<DataFrame>>,
-) -> Vec<CheckResult> {
+pub fn run_checks(dataset: &str, df: &DataFrame, checks: &DatasetChecks, available: &BTreeMap<String, Arc<DataFrame>>) -> Vec<CheckResult> {
     let mut out = Vec::new();
     for cols in &checks.unique {
         let name = format!("unique({})", cols.join(", "));

@@ -142,8 +142,7 @@ pub struct DatasetChecks {
 impl PipelineFile {
     /// Reads and parses a pipeline file (no checks against stages; see [`crate::check`]).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         let mut file: PipelineFile =
             toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
         file.base_dir = path.parent().map(Path::to_owned).unwrap_or_default();
@@ -158,10 +157,8 @@ impl PipelineFile {
             Some(ParamsSpec::Inline(t)) => Ok((t.clone(), t.to_string())),
             Some(ParamsSpec::File(p)) => {
                 let path = self.base_dir.join(p);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-                let table = toml::from_str(&text)
-                    .map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })?;
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                let table = toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })?;
                 Ok((table, text))
             }
         }

@@ -141,10 +141,8 @@ pub fn run(file: &PipelineFile, registry: &Registry, opts: &RunOptions) -> Resul
         outputs,
         checks,
     };
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| RunError::Stage {
-        stage: "manifest".into(),
-        source: StageError::Data(e.to_string()),
-    })?;
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| RunError::Stage { stage: "manifest".into(), source: StageError::Data(e.to_string()) })?;
     mirador_io::write_bytes(&tmp_dir.join("manifest.json"), &json)?;
     publish(&tmp_dir, &final_dir)?;
     point_latest(&opts.out_root, &run_id)?;
@@ -244,10 +242,8 @@ fn hash_sources(file: &PipelineFile) -> Result<Vec<InputRecord>, RunError> {
     for (id, spec) in &file.sources {
         for p in &spec.paths {
             let path = file.base_dir.join(p);
-            let (sha256, bytes) = mirador_io::sha256_file(&path).map_err(|e| RunError::Stage {
-                stage: "ingest".into(),
-                source: StageError::Data(format!("source `{id}`: {e}")),
-            })?;
+            let (sha256, bytes) = mirador_io::sha256_file(&path)
+                .map_err(|e| RunError::Stage { stage: "ingest".into(), source: StageError::Data(format!("source `{id}`: {e}")) })?;
             out.push(InputRecord { source: id.clone(), path: path.display().to_string(), sha256, bytes });
         }
     }

@@ -102,10 +102,7 @@ impl StageContext {
 
     /// A required input. Errors when the pipeline did not provide it.
     pub fn input(&self, id: DatasetId) -> Result<&DataFrame, StageError> {
-        self.inputs
-            .get(id)
-            .map(AsRef::as_ref)
-            .ok_or_else(|| StageError::MissingInput { stage: self.stage.clone(), dataset: id.to_owned() })
+        self.inputs.get(id).map(AsRef::as_ref).ok_or_else(|| StageError::MissingInput { stage: self.stage.clone(), dataset: id.to_owned() })
     }
 
     /// An optional input: `None` when no stage of this pipeline produces it.
@@ -123,9 +120,7 @@ impl StageContext {
 
     /// A raw source file declared in the pipeline.
     pub fn source(&self, id: &str) -> Result<&SourceSpec, StageError> {
-        self.sources
-            .get(id)
-            .ok_or_else(|| StageError::MissingInput { stage: self.stage.clone(), dataset: id.to_owned() })
+        self.sources.get(id).ok_or_else(|| StageError::MissingInput { stage: self.stage.clone(), dataset: id.to_owned() })
     }
 
     /// Resolves a path written in the pipeline file (relative to the pipeline file's directory).

@@ -116,7 +116,8 @@ pub fn rank(
     let key = |i: usize| -> Option<(String, i64)> { Some((ids[i].clone()?, items[i]? as i64)) };
     if let Some(f) = fraud {
         let index = keyed(f)?;
-        let (p, e, flag, top) = (nums(f, "fraud_probability")?, nums(f, "expected_duty_at_risk_usd")?, bools(f, "fraud_flag")?, strs(f, "top_features")?);
+        let (p, e, flag, top) =
+            (nums(f, "fraud_probability")?, nums(f, "expected_duty_at_risk_usd")?, bools(f, "fraud_flag")?, strs(f, "top_features")?);
         for (i, s) in signals.iter_mut().enumerate() {
             if let Some(&j) = key(i).and_then(|k| index.get(&k)) {
                 s.prob = p[j];
@@ -158,7 +159,9 @@ pub fn rank(
         let matches = |list: &[String], v: &Option<String>, prefix: bool| {
             list.is_empty() || v.as_deref().is_some_and(|v| list.iter().any(|x| if prefix { v.starts_with(x.as_str()) } else { v == x }))
         };
-        matches(&params.periods, &period[i], true) && matches(&params.offices, &office[i], false) && matches(&params.hs_chapters, &hs6[i], true)
+        matches(&params.periods, &period[i], true)
+            && matches(&params.offices, &office[i], false)
+            && matches(&params.hs_chapters, &hs6[i], true)
     };
     let use_model = fraud.is_some();
     let mut by: BTreeMap<String, Importer> = BTreeMap::new();
@@ -246,8 +249,17 @@ fn reason(imp: &Importer) -> String {
         ));
     }
     if imp.model_flags > 0 {
-        let top = imp.top_features.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(f, _)| f.replace("_past_", " past ").replace('_', " "));
-        let mut s = format!("{} of {} declarations flagged by the fraud model (highest probability {:.2})", imp.model_flags, imp.items, imp.max_prob.unwrap_or(0.0));
+        let top = imp
+            .top_features
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(f, _)| f.replace("_past_", " past ").replace('_', " "));
+        let mut s = format!(
+            "{} of {} declarations flagged by the fraud model (highest probability {:.2})",
+            imp.model_flags,
+            imp.items,
+            imp.max_prob.unwrap_or(0.0)
+        );
         if let Some(t) = top {
             s.push_str(&format!("; model top reason: {t}"));
         }
@@ -350,15 +362,12 @@ impl Stage for Rank {
         mirador_io::write_csv(&auditees, &ctx.artifact_dir().join("auditees.csv"))?;
         mirador_io::write_csv(&shared, &ctx.artifact_dir().join("auditees_shareable.csv"))?;
         let total: f64 = auditees.column("revenue_at_risk_usd")?.f64()?.sum().unwrap_or(0.0);
-        let signals: Vec<&str> = [
-            (datasets::FRAUD_SCORES, "fraud_model"),
-            (datasets::KMEANS_SCORES, "kmeans"),
-            (datasets::MIRROR_EXPOSURE, "mirror"),
-        ]
-        .iter()
-        .filter(|(id, _)| ctx.optional_input(id).is_some())
-        .map(|(_, n)| *n)
-        .collect();
+        let signals: Vec<&str> =
+            [(datasets::FRAUD_SCORES, "fraud_model"), (datasets::KMEANS_SCORES, "kmeans"), (datasets::MIRROR_EXPOSURE, "mirror")]
+                .iter()
+                .filter(|(id, _)| ctx.optional_input(id).is_some())
+                .map(|(_, n)| *n)
+                .collect();
         Ok(StageOutput::new()
             .with_metric("importers", auditees.height())
             .with_metric("revenue_at_risk_usd", total)

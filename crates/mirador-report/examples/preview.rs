@@ -7,14 +7,8 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), mirador_report::ReportError> {
-    let out_dir = std::env::args_os()
-        .nth(1)
-        .map_or_else(|| PathBuf::from("report-preview"), PathBuf::from);
+    let out_dir = std::env::args_os().nth(1).map_or_else(|| PathBuf::from("report-preview"), PathBuf::from);
     let rendered = mirador_report::render(&mirador_report::fixture::sample_data(), &out_dir)?;
-    eprintln!(
-        "Wrote {} and {} chart files.",
-        rendered.html.display(),
-        rendered.charts.len()
-    );
+    eprintln!("Wrote {} and {} chart files.", rendered.html.display(), rendered.charts.len());
     Ok(())
 }

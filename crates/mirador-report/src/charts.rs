@@ -84,8 +84,7 @@ pub(crate) struct ChartOutput {
     pub(crate) png: Vec<u8>,
 }
 
-pub(crate) type DrawResult<DB> =
-    Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+pub(crate) type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// One chart, drawable on any plotters backend.
 pub(crate) trait Chart {
@@ -95,10 +94,7 @@ pub(crate) trait Chart {
 }
 
 /// Draws every chart whose data is present, in report order.
-pub(crate) fn render_all(
-    data: &ReportData,
-    out_dir: &Path,
-) -> Result<Vec<ChartOutput>, ReportError> {
+pub(crate) fn render_all(data: &ReportData, out_dir: &Path) -> Result<Vec<ChartOutput>, ReportError> {
     register_fonts()?;
     let mut outputs = Vec::new();
     if let Some(chart) = quality::QualityChart::new(&data.quality) {
@@ -127,10 +123,7 @@ pub(crate) fn render_all(
 
 fn write_chart<C: Chart>(chart: &C, out_dir: &Path) -> Result<ChartOutput, ReportError> {
     let id = chart.id();
-    let chart_error = |error: &dyn std::fmt::Display| ReportError::Chart {
-        chart: id.file_stem(),
-        message: error.to_string(),
-    };
+    let chart_error = |error: &dyn std::fmt::Display| ReportError::Chart { chart: id.file_stem(), message: error.to_string() };
 
     let png_path = out_dir.join(format!("{}.png", id.file_stem()));
     {
@@ -139,10 +132,7 @@ fn write_chart<C: Chart>(chart: &C, out_dir: &Path) -> Result<ChartOutput, Repor
         chart.draw(&root).map_err(|e| chart_error(&e))?;
         root.present().map_err(|e| chart_error(&e))?;
     }
-    let png = fs::read(&png_path).map_err(|source| ReportError::Read {
-        path: png_path.clone(),
-        source,
-    })?;
+    let png = fs::read(&png_path).map_err(|source| ReportError::Read { path: png_path.clone(), source })?;
 
     let svg_path = out_dir.join(format!("{}.svg", id.file_stem()));
     let mut svg = String::new();
@@ -154,12 +144,7 @@ fn write_chart<C: Chart>(chart: &C, out_dir: &Path) -> Result<ChartOutput, Repor
     }
     crate::write_file(&svg_path, svg.as_bytes())?;
 
-    Ok(ChartOutput {
-        id,
-        png_path,
-        svg_path,
-        png,
-    })
+    Ok(ChartOutput { id, png_path, svg_path, png })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -186,22 +171,12 @@ pub(crate) const OK_GREEN: RGBColor = RGBColor(89, 161, 79);
 
 /// Regular text of `size` pixels.
 pub(crate) fn text(size: u32) -> TextStyle<'static> {
-    TextStyle::from(FontDesc::new(
-        FontFamily::Name(FONT),
-        f64::from(size),
-        FontStyle::Normal,
-    ))
-    .color(&INK)
+    TextStyle::from(FontDesc::new(FontFamily::Name(FONT), f64::from(size), FontStyle::Normal)).color(&INK)
 }
 
 /// Bold text of `size` pixels.
 pub(crate) fn bold(size: u32) -> TextStyle<'static> {
-    TextStyle::from(FontDesc::new(
-        FontFamily::Name(FONT),
-        f64::from(size),
-        FontStyle::Bold,
-    ))
-    .color(&INK)
+    TextStyle::from(FontDesc::new(FontFamily::Name(FONT), f64::from(size), FontStyle::Bold)).color(&INK)
 }
 
 /// `style` anchored at `h`/`v`.
@@ -261,23 +236,14 @@ pub(crate) fn draw_legend<DB: DrawingBackend>(
         }
         match *mark {
             Mark::Swatch(color) => {
-                area.draw(&Rectangle::new(
-                    [(x + 4, y - 7), (x + 20, y + 7)],
-                    color.filled(),
-                ))?;
+                area.draw(&Rectangle::new([(x + 4, y - 7), (x + 20, y + 7)], color.filled()))?;
             }
             Mark::Line(color, stroke) => {
-                area.draw(&PathElement::new(
-                    vec![(x, y), (x + 24, y)],
-                    color.stroke_width(stroke),
-                ))?;
+                area.draw(&PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(stroke)))?;
             }
             Mark::Dashed(color, stroke) => {
                 for start in [x, x + 9, x + 18] {
-                    area.draw(&PathElement::new(
-                        vec![(start, y), (start + 6, y)],
-                        color.stroke_width(stroke),
-                    ))?;
+                    area.draw(&PathElement::new(vec![(start, y), (start + 6, y)], color.stroke_width(stroke)))?;
                 }
             }
             Mark::Dot(color) => {
@@ -317,11 +283,7 @@ pub(crate) struct LinearAxis {
 
 impl LinearAxis {
     pub(crate) fn new(range: std::ops::Range<f64>, ticks: Vec<f64>) -> Self {
-        Self {
-            start: range.start,
-            end: range.end,
-            ticks,
-        }
+        Self { start: range.start, end: range.end, ticks }
     }
 
     /// Axis for `n` categories centred on 0, 1, …, n - 1.
@@ -344,11 +306,7 @@ impl Ranged for LinearAxis {
     }
 
     fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
-        if hint.weight().allow_light_points() {
-            Vec::new()
-        } else {
-            self.ticks.clone()
-        }
+        if hint.weight().allow_light_points() { Vec::new() } else { self.ticks.clone() }
     }
 
     fn range(&self) -> std::ops::Range<f64> {

@@ -4,10 +4,7 @@
 //! about 1.2 M declarations, a gap concentrated in electronics and apparel, a few hundred
 //! mirror cells and a fraud model with a ROC AUC near 0.87.
 
-use crate::data::{
-    AuditeeRow, Gain, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint, QualityRow,
-    ReportData, RuleRow,
-};
+use crate::data::{AuditeeRow, Gain, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint, QualityRow, ReportData, RuleRow};
 
 /// SplitMix64: tiny, seeded and stable across platforms, which is all a fixture needs.
 struct SplitMix64(u64);
@@ -127,10 +124,7 @@ fn quality() -> Vec<QualityRow> {
         dataset: dataset.to_owned(),
         rows_in,
         accepted,
-        quarantined_by_reason: reasons
-            .iter()
-            .map(|(reason, n)| ((*reason).to_owned(), *n))
-            .collect(),
+        quarantined_by_reason: reasons.iter().map(|(reason, n)| ((*reason).to_owned(), *n)).collect(),
     };
     vec![
         row(
@@ -146,18 +140,8 @@ fn quality() -> Vec<QualityRow> {
             ],
         ),
         row("importers", 18_690, 18_542, &[("missing_tax_id", 148)]),
-        row(
-            "mirror_flows",
-            412_880,
-            398_000,
-            &[("unknown_reporter", 1_204), ("zero_quantity", 8_310)],
-        ),
-        row(
-            "tariff_schedule",
-            5_612,
-            5_587,
-            &[("rate_out_of_range", 25)],
-        ),
+        row("mirror_flows", 412_880, 398_000, &[("unknown_reporter", 1_204), ("zero_quantity", 8_310)]),
+        row("tariff_schedule", 5_612, 5_587, &[("rate_out_of_range", 25)]),
         row("exchange_rates", 366, 366, &[]),
     ]
 }
@@ -168,36 +152,24 @@ fn gap_bars(rng: &mut SplitMix64, central: &[(&str, f64)]) -> Vec<GapBar> {
         .map(|&(label, lost)| {
             let low = lost * (0.55 + 0.2 * rng.uniform());
             let high = lost * (1.25 + 0.35 * rng.uniform());
-            GapBar {
-                label: label.to_owned(),
-                lost_duty_usd: lost,
-                low_usd: low,
-                high_usd: high,
-            }
+            GapBar { label: label.to_owned(), lost_duty_usd: lost, low_usd: low, high_usd: high }
         })
         .collect()
 }
 
 fn mirror_cells(rng: &mut SplitMix64) -> Vec<MirrorPoint> {
     const HS6: [&str; 20] = [
-        "851712", "847130", "851762", "610910", "611030", "620342", "640399", "640419", "870899",
-        "870323", "392690", "940360", "950300", "732690", "901890", "420221", "330499", "711319",
-        "220421", "300490",
+        "851712", "847130", "851762", "610910", "611030", "620342", "640399", "640419", "870899", "870323", "392690", "940360", "950300",
+        "732690", "901890", "420221", "330499", "711319", "220421", "300490",
     ];
-    const PARTNERS: [&str; 12] = [
-        "CN", "VN", "IN", "TR", "TH", "MY", "BD", "ID", "AE", "US", "DE", "KR",
-    ];
+    const PARTNERS: [&str; 12] = ["CN", "VN", "IN", "TR", "TH", "MY", "BD", "ID", "AE", "US", "DE", "KR"];
     let mut cells = Vec::with_capacity(180);
     for _ in 0..180 {
         let hs = HS6[rng.below(HS6.len())];
         let partner = PARTNERS[rng.below(PARTNERS.len())];
         let declared = 10f64.powf(4.3 + 3.6 * rng.uniform());
         // Most cells agree within noise; one in six is heavily under-declared.
-        let log_ratio = if rng.uniform() < 0.17 {
-            0.35 + 0.9 * rng.uniform()
-        } else {
-            0.12 * rng.normal()
-        };
+        let log_ratio = if rng.uniform() < 0.17 { 0.35 + 0.9 * rng.uniform() } else { 0.12 * rng.normal() };
         let mirror = declared * 10f64.powf(log_ratio);
         let duty_rate = 0.05 + 0.15 * rng.uniform();
         cells.push(MirrorPoint {
@@ -210,45 +182,15 @@ fn mirror_cells(rng: &mut SplitMix64) -> Vec<MirrorPoint> {
     cells
 }
 
-type PanelSpec = (
-    &'static str,
-    &'static str,
-    &'static [f64],
-    &'static [f64],
-    f64,
-);
+type PanelSpec = (&'static str, &'static str, &'static [f64], &'static [f64], f64);
 
 fn price_panels(rng: &mut SplitMix64) -> Vec<PricePanel> {
     // (HS, description, centroids, cluster weights, reference price)
     let specs: [PanelSpec; 4] = [
-        (
-            "851712",
-            "Telephones for cellular networks (smartphones)",
-            &[28.0, 95.0, 310.0],
-            &[0.2, 0.5, 0.3],
-            120.0,
-        ),
-        (
-            "640399",
-            "Footwear with outer soles of rubber or plastics and uppers of leather",
-            &[4.5, 14.0, 38.0],
-            &[0.25, 0.55, 0.2],
-            16.0,
-        ),
-        (
-            "611030",
-            "Jerseys and pullovers of man-made fibres, knitted",
-            &[3.2, 9.5, 22.0, 41.0],
-            &[0.2, 0.45, 0.25, 0.1],
-            11.0,
-        ),
-        (
-            "870899",
-            "Parts and accessories of motor vehicles, n.e.s.",
-            &[2.1, 7.8],
-            &[0.35, 0.65],
-            6.5,
-        ),
+        ("851712", "Telephones for cellular networks (smartphones)", &[28.0, 95.0, 310.0], &[0.2, 0.5, 0.3], 120.0),
+        ("640399", "Footwear with outer soles of rubber or plastics and uppers of leather", &[4.5, 14.0, 38.0], &[0.25, 0.55, 0.2], 16.0),
+        ("611030", "Jerseys and pullovers of man-made fibres, knitted", &[3.2, 9.5, 22.0, 41.0], &[0.2, 0.45, 0.25, 0.1], 11.0),
+        ("870899", "Parts and accessories of motor vehicles, n.e.s.", &[2.1, 7.8], &[0.35, 0.65], 6.5),
     ];
     specs
         .iter()
@@ -266,11 +208,7 @@ fn price_panels(rng: &mut SplitMix64) -> Vec<PricePanel> {
                         }
                     }
                     let price = centroids[cluster] * (0.28 * rng.normal()).exp();
-                    PricePoint {
-                        unit_price_usd_per_kg: price,
-                        cluster: cluster as u32,
-                        flagged: price < 0.3 * reference,
-                    }
+                    PricePoint { unit_price_usd_per_kg: price, cluster: cluster as u32, flagged: price < 0.3 * reference }
                 })
                 .collect();
             PricePanel {
@@ -288,26 +226,10 @@ fn gain() -> Gain {
     let base_rate = 0.06;
     let n_pct: Vec<f64> = (1..=20).map(f64::from).collect();
     let precision: Vec<f64> = n_pct.iter().map(|n| 0.62 * n.powf(-0.35)).collect();
-    let recall: Vec<f64> = n_pct
-        .iter()
-        .zip(&precision)
-        .map(|(n, p)| (p * n / 100.0 / base_rate).min(1.0))
-        .collect();
+    let recall: Vec<f64> = n_pct.iter().zip(&precision).map(|(n, p)| (p * n / 100.0 / base_rate).min(1.0)).collect();
     let revenue: Vec<f64> = recall.iter().map(|r| 0.95 * r.powf(1.05)).collect();
-    let revenue_expected_duty: Vec<f64> = revenue
-        .iter()
-        .map(|r| (1.0 - (1.0 - r).powf(1.45)).min(1.0))
-        .collect();
-    Gain {
-        split: "test".to_owned(),
-        auc: Some(0.871),
-        n_pct,
-        precision,
-        recall,
-        revenue,
-        revenue_expected_duty,
-        base_rate,
-    }
+    let revenue_expected_duty: Vec<f64> = revenue.iter().map(|r| (1.0 - (1.0 - r).powf(1.45)).min(1.0)).collect();
+    Gain { split: "test".to_owned(), auc: Some(0.871), n_pct, precision, recall, revenue, revenue_expected_duty, base_rate }
 }
 
 fn importance() -> Vec<(String, f64)> {
@@ -333,55 +255,19 @@ fn importance() -> Vec<(String, f64)> {
         "incoterm",
         "weekday",
     ];
-    let weights: Vec<f64> = (0..FEATURES.len())
-        .map(|i| 1.0 / (i as f64 + 1.6).powf(1.3))
-        .collect();
+    let weights: Vec<f64> = (0..FEATURES.len()).map(|i| 1.0 / (i as f64 + 1.6).powf(1.3)).collect();
     let total: f64 = weights.iter().sum();
-    FEATURES
-        .iter()
-        .zip(weights)
-        .map(|(name, w)| ((*name).to_owned(), w / total))
-        .collect()
+    FEATURES.iter().zip(weights).map(|(name, w)| ((*name).to_owned(), w / total)).collect()
 }
 
 fn rules() -> Vec<RuleRow> {
     [
-        (
-            "unit_price_ratio_to_hs6_median < 0.42 AND origin_risk_score > 0.70",
-            1_842,
-            0.412,
-            Some(0.386),
-        ),
-        (
-            "importer_prior_fraud_rate > 0.15 AND tariff_rate_ad_valorem >= 0.12",
-            2_310,
-            0.297,
-            Some(0.281),
-        ),
-        (
-            "hs6_mirror_gap_share > 0.35 AND importer_age_days < 400",
-            1_105,
-            0.268,
-            Some(0.244),
-        ),
-        (
-            "preferential_origin_claimed = yes AND origin_risk_score > 0.55",
-            3_954,
-            0.181,
-            Some(0.173),
-        ),
-        (
-            "declared_value_usd_log < 7.1 AND net_mass_kg_log > 8.4",
-            2_877,
-            0.164,
-            Some(0.149),
-        ),
-        (
-            "declarant_share_of_flagged_declarations > 0.25",
-            6_120,
-            0.122,
-            None,
-        ),
+        ("unit_price_ratio_to_hs6_median < 0.42 AND origin_risk_score > 0.70", 1_842, 0.412, Some(0.386)),
+        ("importer_prior_fraud_rate > 0.15 AND tariff_rate_ad_valorem >= 0.12", 2_310, 0.297, Some(0.281)),
+        ("hs6_mirror_gap_share > 0.35 AND importer_age_days < 400", 1_105, 0.268, Some(0.244)),
+        ("preferential_origin_claimed = yes AND origin_risk_score > 0.55", 3_954, 0.181, Some(0.173)),
+        ("declared_value_usd_log < 7.1 AND net_mass_kg_log > 8.4", 2_877, 0.164, Some(0.149)),
+        ("declarant_share_of_flagged_declarations > 0.25", 6_120, 0.122, None),
     ]
     .into_iter()
     .map(|(rule, support, train, test)| RuleRow {
@@ -396,41 +282,13 @@ fn rules() -> Vec<RuleRow> {
 fn auditees(rng: &mut SplitMix64) -> Vec<AuditeeRow> {
     // (top HS4, top origins, reason): consistent importer profiles.
     const PROFILES: [(&str, &str, &str); 7] = [
-        (
-            "8517, 8471",
-            "CN",
-            "Smartphone unit prices far below the HS6 median; partner reports 3× the declared value",
-        ),
-        (
-            "6110, 6109",
-            "BD, VN",
-            "Knitwear declared in the lowest unit-price cluster on most lines",
-        ),
-        (
-            "6403, 6404",
-            "VN, CN",
-            "Low-priced cluster in footwear; new importer with a high-risk origin mix",
-        ),
-        (
-            "8708",
-            "CN, TR",
-            "Many model-flagged declarations of vehicle parts in high-duty headings",
-        ),
-        (
-            "9403, 9401",
-            "CN, MY",
-            "Preferential origin claimed on furniture the partner does not report as exported",
-        ),
-        (
-            "6203, 6204",
-            "BD, IN",
-            "Repeated under-valuation flagged by k-means across several apparel HS codes",
-        ),
-        (
-            "3926, 3923",
-            "CN, TH",
-            "Plastic articles declared at a fraction of the partner-reported value",
-        ),
+        ("8517, 8471", "CN", "Smartphone unit prices far below the HS6 median; partner reports 3× the declared value"),
+        ("6110, 6109", "BD, VN", "Knitwear declared in the lowest unit-price cluster on most lines"),
+        ("6403, 6404", "VN, CN", "Low-priced cluster in footwear; new importer with a high-risk origin mix"),
+        ("8708", "CN, TR", "Many model-flagged declarations of vehicle parts in high-duty headings"),
+        ("9403, 9401", "CN, MY", "Preferential origin claimed on furniture the partner does not report as exported"),
+        ("6203, 6204", "BD, IN", "Repeated under-valuation flagged by k-means across several apparel HS codes"),
+        ("3926, 3923", "CN, TH", "Plastic articles declared at a fraction of the partner-reported value"),
     ];
     let mut risk = 1.9e6;
     (1..=40)

@@ -53,11 +53,7 @@ pub(crate) fn money_full(value: f64) -> String {
     }
     let rounded = value.round();
     let body = thousands(rounded.abs() as u64);
-    if rounded < 0.0 {
-        format!("-{body}")
-    } else {
-        body
-    }
+    if rounded < 0.0 { format!("-{body}") } else { body }
 }
 
 /// A share (0..1) as a percentage with the given number of decimals: "12.5 %".

@@ -5,9 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::charts::{ChartId, ChartOutput, MAX_PRICE_PANELS, TOP_BARS};
-use crate::data::{
-    AuditeeRow, Gain, GapBar, GapTotal, MirrorPoint, PricePanel, QualityRow, ReportData, RuleRow,
-};
+use crate::data::{AuditeeRow, Gain, GapBar, GapTotal, MirrorPoint, PricePanel, QualityRow, ReportData, RuleRow};
 use crate::format::{money_full, money_short, percent, thousands};
 
 /// Appends formatted text to a `String`; writing to a `String` cannot fail.
@@ -79,28 +77,12 @@ pub(crate) fn escape(text: &str) -> String {
 /// The whole page.
 pub(crate) fn page(data: &ReportData, charts: &[ChartOutput]) -> String {
     let chart = |id: ChartId| charts.iter().find(|c| c.id == id);
-    let title = if data.title.is_empty() {
-        "Mirador run"
-    } else {
-        data.title.as_str()
-    };
-    let mut out = String::with_capacity(
-        64 * 1024 + charts.iter().map(|c| c.png.len() * 4 / 3).sum::<usize>(),
-    );
+    let title = if data.title.is_empty() { "Mirador run" } else { data.title.as_str() };
+    let mut out = String::with_capacity(64 * 1024 + charts.iter().map(|c| c.png.len() * 4 / 3).sum::<usize>());
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    put!(
-        out,
-        "<title>{} — {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n",
-        escape(title),
-        escape(&data.run_id)
-    );
-    put!(
-        out,
-        "<header>\n<h1>{}</h1>\n<p>Run <code>{}</code></p>\n<nav>",
-        escape(title),
-        escape(&data.run_id)
-    );
+    put!(out, "<title>{} — {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n", escape(title), escape(&data.run_id));
+    put!(out, "<header>\n<h1>{}</h1>\n<p>Run <code>{}</code></p>\n<nav>", escape(title), escape(&data.run_id));
     for (anchor, heading) in SECTIONS {
         put!(out, "<a href=\"#{anchor}\">{heading}</a>");
     }
@@ -109,18 +91,11 @@ pub(crate) fn page(data: &ReportData, charts: &[ChartOutput]) -> String {
     out.push_str(&key_figures(&data.key_figures));
     out.push_str(&quality(&data.quality, chart(ChartId::DataQuality)));
     out.push_str(&revenue_gap(data, chart));
-    out.push_str(&price_clusters(
-        &data.price_panels,
-        chart(ChartId::PriceClusters),
-    ));
+    out.push_str(&price_clusters(&data.price_panels, chart(ChartId::PriceClusters)));
     out.push_str(&fraud_model(data, chart));
     out.push_str(&auditees(&data.auditees));
 
-    put!(
-        out,
-        "</main>\n<footer>Mirador report · run <code>{}</code></footer>\n</body>\n</html>\n",
-        escape(&data.run_id)
-    );
+    put!(out, "</main>\n<footer>Mirador report · run <code>{}</code></footer>\n</body>\n</html>\n", escape(&data.run_id));
     out
 }
 
@@ -140,10 +115,7 @@ fn section_open(index: usize) -> String {
 }
 
 fn missing(what: &str) -> String {
-    format!(
-        "<p class=\"missing\">{}: {NOT_COMPUTED}.</p>\n",
-        escape(what)
-    )
+    format!("<p class=\"missing\">{}: {NOT_COMPUTED}.</p>\n", escape(what))
 }
 
 fn figure(chart: &ChartOutput, alt: &str, caption: &str) -> String {
@@ -182,10 +154,7 @@ fn table(class: Option<&str>, header: &[(&str, bool)], rows: &[Vec<String>]) -> 
 }
 
 fn details(summary: &str, body: &str) -> String {
-    format!(
-        "<details>\n<summary>{}</summary>\n{body}</details>\n",
-        escape(summary)
-    )
+    format!("<details>\n<summary>{}</summary>\n{body}</details>\n", escape(summary))
 }
 
 fn key_figures(figures: &[(String, String)]) -> String {
@@ -193,15 +162,8 @@ fn key_figures(figures: &[(String, String)]) -> String {
     if figures.is_empty() {
         out.push_str(&missing("Key figures"));
     } else {
-        let rows: Vec<Vec<String>> = figures
-            .iter()
-            .map(|(label, value)| vec![escape(label), escape(value)])
-            .collect();
-        out.push_str(&table(
-            Some("figures"),
-            &[("Figure", false), ("Value", true)],
-            &rows,
-        ));
+        let rows: Vec<Vec<String>> = figures.iter().map(|(label, value)| vec![escape(label), escape(value)]).collect();
+        out.push_str(&table(Some("figures"), &[("Figure", false), ("Value", true)], &rows));
     }
     out.push_str("</section>\n");
     out
@@ -229,11 +191,7 @@ fn quality(rows: &[QualityRow], chart: Option<&ChartOutput>) -> String {
         .iter()
         .map(|row| {
             let quarantined = row.quarantined();
-            let share = if row.rows_in > 0 {
-                quarantined as f64 / row.rows_in as f64
-            } else {
-                0.0
-            };
+            let share = if row.rows_in > 0 { quarantined as f64 / row.rows_in as f64 } else { 0.0 };
             let mut reasons: Vec<&(String, u64)> = row.quarantined_by_reason.iter().collect();
             reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             let reasons = if reasons.is_empty() {
@@ -241,20 +199,11 @@ fn quality(rows: &[QualityRow], chart: Option<&ChartOutput>) -> String {
             } else {
                 reasons
                     .iter()
-                    .map(|(reason, n)| {
-                        format!("<code>{}</code>: {}", escape(reason), thousands(*n))
-                    })
+                    .map(|(reason, n)| format!("<code>{}</code>: {}", escape(reason), thousands(*n)))
                     .collect::<Vec<_>>()
                     .join("<br>")
             };
-            vec![
-                escape(&row.dataset),
-                thousands(row.rows_in),
-                thousands(row.accepted),
-                thousands(quarantined),
-                percent(share, 2),
-                reasons,
-            ]
+            vec![escape(&row.dataset), thousands(row.rows_in), thousands(row.accepted), thousands(quarantined), percent(share, 2), reasons]
         })
         .collect();
     out.push_str(&table(
@@ -280,10 +229,7 @@ fn gap_total(total: Option<&GapTotal>) -> String {
     let method = if total.cif_fob_method.is_empty() {
         String::new()
     } else {
-        format!(
-            " Partner-reported FOB exports are brought to a CIF basis by: {}.",
-            escape(&total.cif_fob_method)
-        )
+        format!(" Partner-reported FOB exports are brought to a CIF basis by: {}.", escape(&total.cif_fob_method))
     };
     format!(
         "<p class=\"total\">Estimated lost duty: <strong>USD {}</strong> \
@@ -301,68 +247,29 @@ fn gap_table(bars: &[GapBar], label: &str) -> String {
     let rows: Vec<Vec<String>> = bars
         .iter()
         .take(TOP_BARS)
-        .map(|b| {
-            vec![
-                escape(&b.label),
-                money_full(b.lost_duty_usd),
-                money_full(b.low_usd),
-                money_full(b.high_usd),
-            ]
-        })
+        .map(|b| vec![escape(&b.label), money_full(b.lost_duty_usd), money_full(b.low_usd), money_full(b.high_usd)])
         .collect();
     details(
         "Show the numbers",
-        &table(
-            None,
-            &[
-                (label, false),
-                ("Lost duty (USD)", true),
-                ("Low (USD)", true),
-                ("High (USD)", true),
-            ],
-            &rows,
-        ),
+        &table(None, &[(label, false), ("Lost duty (USD)", true), ("Low (USD)", true), ("High (USD)", true)], &rows),
     )
 }
 
 fn mirror_table(cells: &[MirrorPoint]) -> String {
     let mut largest: Vec<&MirrorPoint> = cells.iter().collect();
-    largest.sort_by(|a, b| {
-        b.lost_duty_usd
-            .total_cmp(&a.lost_duty_usd)
-            .then_with(|| a.label.cmp(&b.label))
-    });
+    largest.sort_by(|a, b| b.lost_duty_usd.total_cmp(&a.lost_duty_usd).then_with(|| a.label.cmp(&b.label)));
     let rows: Vec<Vec<String>> = largest
         .iter()
         .take(TOP_MIRROR_ROWS)
-        .map(|c| {
-            vec![
-                escape(&c.label),
-                money_full(c.declared_usd),
-                money_full(c.mirror_cif_usd),
-                money_full(c.lost_duty_usd),
-            ]
-        })
+        .map(|c| vec![escape(&c.label), money_full(c.declared_usd), money_full(c.mirror_cif_usd), money_full(c.lost_duty_usd)])
         .collect();
     details(
         &format!("Show the {} cells with the largest lost duty", rows.len()),
-        &table(
-            None,
-            &[
-                ("Cell", false),
-                ("Declared (USD)", true),
-                ("Mirror CIF (USD)", true),
-                ("Lost duty (USD)", true),
-            ],
-            &rows,
-        ),
+        &table(None, &[("Cell", false), ("Declared (USD)", true), ("Mirror CIF (USD)", true), ("Lost duty (USD)", true)], &rows),
     )
 }
 
-fn revenue_gap<'a>(
-    data: &ReportData,
-    chart: impl Fn(ChartId) -> Option<&'a ChartOutput>,
-) -> String {
+fn revenue_gap<'a>(data: &ReportData, chart: impl Fn(ChartId) -> Option<&'a ChartOutput>) -> String {
     let mut out = section_open(2);
     out.push_str(
         "<p class=\"note\">The gap compares what importers declared with what partner countries \
@@ -439,20 +346,14 @@ fn price_clusters(panels: &[PricePanel], chart: Option<&ChartOutput>) -> String 
         .iter()
         .map(|p| {
             let flagged = p.prices.iter().filter(|x| x.flagged).count() as u64;
-            let centroids = p
-                .centroids_usd_per_kg
-                .iter()
-                .map(|c| format!("{c:.2}"))
-                .collect::<Vec<_>>()
-                .join(" · ");
+            let centroids = p.centroids_usd_per_kg.iter().map(|c| format!("{c:.2}")).collect::<Vec<_>>().join(" · ");
             vec![
                 escape(&p.hs),
                 escape(&p.description),
                 thousands(p.prices.len() as u64),
                 thousands(flagged),
                 centroids,
-                p.reference_usd_per_kg
-                    .map_or_else(|| "—".to_owned(), |r| format!("{r:.2}")),
+                p.reference_usd_per_kg.map_or_else(|| "—".to_owned(), |r| format!("{r:.2}")),
             ]
         })
         .collect();
@@ -469,24 +370,14 @@ fn price_clusters(panels: &[PricePanel], chart: Option<&ChartOutput>) -> String 
         &rows,
     ));
     if panels.len() > shown.len() {
-        put!(
-            out,
-            "<p class=\"note\">Showing {} of {} HS codes.</p>\n",
-            shown.len(),
-            panels.len()
-        );
+        put!(out, "<p class=\"note\">Showing {} of {} HS codes.</p>\n", shown.len(), panels.len());
     }
     out.push_str("</section>\n");
     out
 }
 
 fn gain_table(gain: &Gain) -> String {
-    let cell = |values: &[f64], i: usize| {
-        values
-            .get(i)
-            .filter(|v| v.is_finite())
-            .map_or_else(|| "—".to_owned(), |v| percent(*v, 1))
-    };
+    let cell = |values: &[f64], i: usize| values.get(i).filter(|v| v.is_finite()).map_or_else(|| "—".to_owned(), |v| percent(*v, 1));
     let rows: Vec<Vec<String>> = gain
         .n_pct
         .iter()
@@ -525,35 +416,19 @@ fn rules_table(rules: &[RuleRow]) -> String {
                 format!("<code>{}</code>", escape(&r.rule)),
                 thousands(u64::from(r.support_train)),
                 percent(r.fraud_rate_train, 1),
-                r.fraud_rate_test
-                    .map_or_else(|| "—".to_owned(), |rate| percent(rate, 1)),
+                r.fraud_rate_test.map_or_else(|| "—".to_owned(), |rate| percent(rate, 1)),
             ]
         })
         .collect();
-    table(
-        None,
-        &[
-            ("Rule", false),
-            ("Support (train)", true),
-            ("Fraud rate (train)", true),
-            ("Fraud rate (test)", true),
-        ],
-        &rows,
-    )
+    table(None, &[("Rule", false), ("Support (train)", true), ("Fraud rate (train)", true), ("Fraud rate (test)", true)], &rows)
 }
 
-fn fraud_model<'a>(
-    data: &ReportData,
-    chart: impl Fn(ChartId) -> Option<&'a ChartOutput>,
-) -> String {
+fn fraud_model<'a>(data: &ReportData, chart: impl Fn(ChartId) -> Option<&'a ChartOutput>) -> String {
     let mut out = section_open(4);
     out.push_str("<h3>Gain chart</h3>\n");
     match (data.gain.as_ref(), chart(ChartId::GainChart)) {
         (Some(gain), Some(c)) => {
-            let auc = gain
-                .auc
-                .filter(|a| a.is_finite())
-                .map_or_else(String::new, |a| format!(" ROC AUC: {a:.3}."));
+            let auc = gain.auc.filter(|a| a.is_finite()).map_or_else(String::new, |a| format!(" ROC AUC: {a:.3}."));
             put!(
                 out,
                 "<p class=\"note\">Evaluated on the <strong>{}</strong> split; base fraud rate {}.{auc} \
@@ -621,11 +496,7 @@ fn auditees(rows: &[AuditeeRow]) -> String {
         return out;
     }
     let shown = rows.len().min(TOP_AUDITEES);
-    put!(
-        out,
-        "<p class=\"note\">Importers ranked for post-clearance audit; showing {shown} of {}.</p>\n",
-        thousands(rows.len() as u64)
-    );
+    put!(out, "<p class=\"note\">Importers ranked for post-clearance audit; showing {shown} of {}.</p>\n", thousands(rows.len() as u64));
     let table_rows: Vec<Vec<String>> = rows.iter().take(TOP_AUDITEES).map(auditee_row).collect();
     out.push_str(&table(
         None,
@@ -652,10 +523,7 @@ mod tests {
 
     #[test]
     fn escape_covers_markup_and_quotes() {
-        assert_eq!(
-            escape(r#"<script>alert("x" & 'y')</script>"#),
-            "&lt;script&gt;alert(&quot;x&quot; &amp; &#39;y&#39;)&lt;/script&gt;"
-        );
+        assert_eq!(escape(r#"<script>alert("x" & 'y')</script>"#), "&lt;script&gt;alert(&quot;x&quot; &amp; &#39;y&#39;)&lt;/script&gt;");
         assert_eq!(escape("HS 851712 · CN"), "HS 851712 · CN");
     }
 

@@ -41,11 +41,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use data::{AuditeeRow, Gain, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint, QualityRow, ReportData, RuleRow};
 pub use stage::{Report, gather};
-pub use data::{
-    AuditeeRow, Gain, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint, QualityRow,
-    ReportData, RuleRow,
-};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -69,10 +66,7 @@ pub enum ReportError {
         source: io::Error,
     },
     #[error("cannot draw chart `{chart}`: {message}")]
-    Chart {
-        chart: &'static str,
-        message: String,
-    },
+    Chart { chart: &'static str, message: String },
     #[error("the bundled DejaVu Sans font could not be registered")]
     Font,
 }
@@ -91,26 +85,14 @@ pub struct Rendered {
 ///
 /// Existing files of the same names are overwritten; nothing else in `out_dir` is touched.
 pub fn render(data: &ReportData, out_dir: &Path) -> Result<Rendered, ReportError> {
-    fs::create_dir_all(out_dir).map_err(|source| ReportError::CreateDir {
-        path: out_dir.to_path_buf(),
-        source,
-    })?;
+    fs::create_dir_all(out_dir).map_err(|source| ReportError::CreateDir { path: out_dir.to_path_buf(), source })?;
     let charts = charts::render_all(data, out_dir)?;
     let page = html::page(data, &charts);
     let html_path = out_dir.join("index.html");
     write_file(&html_path, page.as_bytes())?;
-    Ok(Rendered {
-        html: html_path,
-        charts: charts
-            .into_iter()
-            .flat_map(|c| [c.png_path, c.svg_path])
-            .collect(),
-    })
+    Ok(Rendered { html: html_path, charts: charts.into_iter().flat_map(|c| [c.png_path, c.svg_path]).collect() })
 }
 
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    fs::write(path, bytes).map_err(|source| ReportError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    fs::write(path, bytes).map_err(|source| ReportError::Write { path: path.to_path_buf(), source })
 }

@@ -57,13 +57,19 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
     // Revenue gap.
     let bars = |df: &DataFrame, key: &str| -> PolarsResult<Vec<GapBar>> {
         let mut acc: BTreeMap<String, (f64, f64, f64)> = BTreeMap::new();
-        for (((k, l), lo), hi) in strs(df, key)?.into_iter().zip(nums(df, "lost_duty_usd")?).zip(nums(df, "lost_duty_low_usd")?).zip(nums(df, "lost_duty_high_usd")?) {
+        for (((k, l), lo), hi) in strs(df, key)?
+            .into_iter()
+            .zip(nums(df, "lost_duty_usd")?)
+            .zip(nums(df, "lost_duty_low_usd")?)
+            .zip(nums(df, "lost_duty_high_usd")?)
+        {
             let e = acc.entry(k).or_default();
             e.0 += l;
             e.1 += lo;
             e.2 += hi;
         }
-        let mut v: Vec<GapBar> = acc.into_iter().map(|(label, (l, lo, hi))| GapBar { label, lost_duty_usd: l, low_usd: lo, high_usd: hi }).collect();
+        let mut v: Vec<GapBar> =
+            acc.into_iter().map(|(label, (l, lo, hi))| GapBar { label, lost_duty_usd: l, low_usd: lo, high_usd: hi }).collect();
         v.sort_by(|a, b| b.lost_duty_usd.total_cmp(&a.lost_duty_usd).then(a.label.cmp(&b.label)));
         v.truncate(15);
         Ok(v)
@@ -167,7 +173,8 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
     // Fraud model.
     if let Some(e) = get(datasets::FRAUD_EVALUATION) {
         let (split, ranking) = (strs(e, "split")?, strs(e, "ranking")?);
-        let (n, p, r, rev, auc, base) = (nums(e, "n_pct")?, nums(e, "precision")?, nums(e, "recall")?, nums(e, "revenue")?, nums(e, "auc")?, nums(e, "fraud_rate")?);
+        let (n, p, r, rev, auc, base) =
+            (nums(e, "n_pct")?, nums(e, "precision")?, nums(e, "recall")?, nums(e, "revenue")?, nums(e, "auc")?, nums(e, "fraud_rate")?);
         let mut g = Gain { split: "test".into(), ..Gain::default() };
         for i in 0..e.height() {
             if split[i] != "test" {
@@ -203,7 +210,12 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
     if let Some(r) = get(datasets::FRAUD_RULES) {
         let (rule, s, rt, rte) = (strs(r, "rule")?, nums(r, "support_train")?, nums(r, "fraud_rate_train")?, nums(r, "fraud_rate_test")?);
         data.rules = (0..r.height())
-            .map(|i| RuleRow { rule: rule[i].clone(), support_train: s[i] as u32, fraud_rate_train: rt[i], fraud_rate_test: rte[i].is_finite().then_some(rte[i]) })
+            .map(|i| RuleRow {
+                rule: rule[i].clone(),
+                support_train: s[i] as u32,
+                fraud_rate_train: rt[i],
+                fraud_rate_test: rte[i].is_finite().then_some(rte[i]),
+            })
             .collect();
     }
     if let Some(a) = get(datasets::AUDITEES) {
@@ -289,7 +301,12 @@ impl Stage for Report {
                 inputs.insert(id, df);
             }
         }
-        let run_id = ctx.artifact_dir().parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().trim_start_matches(".tmp-").to_owned()).unwrap_or_default();
+        let run_id = ctx
+            .artifact_dir()
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().trim_start_matches(".tmp-").to_owned())
+            .unwrap_or_default();
         let data = gather(&run_id, &inputs)?;
         let rendered = render(&data, ctx.artifact_dir()).map_err(|e| StageError::Other(Box::new(e)))?;
         Ok(StageOutput::new().with_metric("charts", rendered.charts.len()).with_metric("sections_with_data", sections(&data)))
@@ -297,5 +314,8 @@ impl Stage for Report {
 }
 
 fn sections(d: &ReportData) -> usize {
-    [!d.quality.is_empty(), d.gap_total.is_some(), !d.price_panels.is_empty(), d.gain.is_some(), !d.auditees.is_empty()].iter().filter(|b| **b).count()
+    [!d.quality.is_empty(), d.gap_total.is_some(), !d.price_panels.is_empty(), d.gain.is_some(), !d.auditees.is_empty()]
+        .iter()
+        .filter(|b| **b)
+        .count()
 }

@@ -36,9 +36,7 @@ fn table() -> &'static Table {
             // The file is ours and fixed at compile time; a name never contains a comma except
             // inside quotes, which we do not need: take the first three fields and the rest.
             let mut parts = line.splitn(4, ',');
-            let (Some(iso2), Some(iso3), Some(numeric), Some(name)) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
+            let (Some(iso2), Some(iso3), Some(numeric), Some(name)) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
                 continue;
             };
             let Ok(numeric) = numeric.parse() else { continue };
@@ -76,8 +74,7 @@ const COMTRADE_AREAS: &[(&str, &str)] = &[
 
 /// Codes that stand for "unknown partner": areas n.e.s., confidential, special categories.
 const UNKNOWN_CODES: &[&str] = &[
-    "XX", "ZZ", "NES", "X", "899", "839", "473", "527", "536", "568", "577", "636", "637", "697",
-    "838", "879", "849", "_X", "EXX", "XXX",
+    "XX", "ZZ", "NES", "X", "899", "839", "473", "527", "536", "568", "577", "636", "637", "697", "838", "879", "849", "_X", "EXX", "XXX",
 ];
 
 /// The canonical form of a country code, or why there is none.
@@ -117,11 +114,7 @@ pub fn normalise(raw: &str) -> Option<Normalised> {
     if UNKNOWN_CODES.contains(&upper.as_str()) {
         return Some(Normalised::Unknown);
     }
-    let key = if upper.bytes().all(|b| b.is_ascii_digit()) {
-        upper.trim_start_matches('0').to_owned()
-    } else {
-        upper
-    };
+    let key = if upper.bytes().all(|b| b.is_ascii_digit()) { upper.trim_start_matches('0').to_owned() } else { upper };
     let t = table();
     t.by_code.get(&key).map(|&i| Normalised::Country(t.all[i].iso2))
 }

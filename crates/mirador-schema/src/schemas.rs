@@ -72,12 +72,7 @@ pub fn mirror_flows() -> Schema {
 /// Tariff lines: MFN (`preference_origin` null) and preferential rates.
 pub fn tariffs() -> Schema {
     use DataType::{Float64, String};
-    schema(&[
-        (col::HS_PREFIX, String),
-        (col::PREFERENCE_ORIGIN, String),
-        (col::AGREEMENT, String),
-        (col::RATE_PCT, Float64),
-    ])
+    schema(&[(col::HS_PREFIX, String), (col::PREFERENCE_ORIGIN, String), (col::AGREEMENT, String), (col::RATE_PCT, Float64)])
 }
 
 /// Exchange rates: USD per unit of currency, per period (`YYYY-MM` or `YYYY`).

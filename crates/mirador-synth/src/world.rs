@@ -184,8 +184,7 @@ pub fn generate(params: &SynthParams) -> Result<World, SynthError> {
         }
         let (declared_rate, tax_type) = rate(declared_product, declared_origin);
         let usd_per_kes = kes_rate(m);
-        let (currency, price) =
-            if rng.r#gen::<f64>() < 0.15 { ("USD", declared_value) } else { ("KES", declared_value / usd_per_kes) };
+        let (currency, price) = if rng.r#gen::<f64>() < 0.15 { ("USD", declared_value) } else { ("KES", declared_value / usd_per_kes) };
         let price = (price * 100.0).round() / 100.0;
         let value_usd = if currency == "USD" { price } else { price * usd_per_kes };
         let duty = value_usd * declared_rate / 100.0;
@@ -475,9 +474,8 @@ fn fx(params: &SynthParams, year0: i32, month0: u32) -> PolarsResult<DataFrame> 
 /// duplicate, an impossible date and a non-numeric price. They are copies of real rows under new
 /// ids (except the duplicates), so the world's truth is unchanged.
 pub(crate) fn with_dirty_rows(declarations: &DataFrame, seed: u64) -> Result<DataFrame, SynthError> {
-    let mut text = DataFrame::new_infer_height(
-        declarations.columns().iter().map(|c| c.cast(&DataType::String)).collect::<PolarsResult<Vec<_>>>()?,
-    )?;
+    let mut text =
+        DataFrame::new_infer_height(declarations.columns().iter().map(|c| c.cast(&DataType::String)).collect::<PolarsResult<Vec<_>>>()?)?;
     let mut rng = R::seed_from_u64(seed ^ 0xD1A7);
     let n = text.height();
     let mut extra = Vec::new();

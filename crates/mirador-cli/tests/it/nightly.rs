@@ -6,12 +6,7 @@ use crate::cli::{mirador, repo};
 
 fn run_into(out: &Path) -> serde_json::Value {
     let o = mirador(&["run", "pipelines/nightly.toml", "--out", out.to_str().unwrap()], &repo());
-    assert!(
-        o.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     let manifest = out.join("latest/manifest.json");
     serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap()
 }
@@ -49,7 +44,18 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("already committed"));
     let other = dir.path().join("b");
     run_into(&other);
-    for f in ["declarations.parquet", "quarantine.parquet", "gap_by_cell.parquet", "kmeans_scores.parquet", "fraud_scores.parquet", "auditees.parquet"] {
-        assert_eq!(std::fs::read(latest.join(f)).unwrap(), std::fs::read(other.join("latest").join(f)).unwrap(), "{f} differs between runs");
+    for f in [
+        "declarations.parquet",
+        "quarantine.parquet",
+        "gap_by_cell.parquet",
+        "kmeans_scores.parquet",
+        "fraud_scores.parquet",
+        "auditees.parquet",
+    ] {
+        assert_eq!(
+            std::fs::read(latest.join(f)).unwrap(),
+            std::fs::read(other.join("latest").join(f)).unwrap(),
+            "{f} differs between runs"
+        );
     }
 }

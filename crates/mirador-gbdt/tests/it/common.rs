@@ -26,18 +26,9 @@ pub(crate) fn take_rows(data: &Dataset, rows: std::ops::Range<usize>) -> Dataset
 }
 
 /// Splits into the first `n_train` rows and the rest.
-pub(crate) fn split(
-    data: &Dataset,
-    labels: &[f64],
-    n_train: usize,
-) -> (Dataset, Vec<f64>, Dataset, Vec<f64>) {
+pub(crate) fn split(data: &Dataset, labels: &[f64], n_train: usize) -> (Dataset, Vec<f64>, Dataset, Vec<f64>) {
     let n = data.n_rows();
-    (
-        take_rows(data, 0..n_train),
-        labels[..n_train].to_vec(),
-        take_rows(data, n_train..n),
-        labels[n_train..].to_vec(),
-    )
+    (take_rows(data, 0..n_train), labels[..n_train].to_vec(), take_rows(data, n_train..n), labels[n_train..].to_vec())
 }
 
 /// Small, fast settings without early stopping.

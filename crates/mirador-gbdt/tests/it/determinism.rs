@@ -8,12 +8,8 @@ use crate::common::{label, names, rng};
 fn data() -> (Dataset, Vec<f64>) {
     let mut rng = rng(20);
     let n = 6000;
-    let mut columns: Vec<Column> = (0..5)
-        .map(|_| Column::Numeric((0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()))
-        .collect();
-    columns.push(Column::Categorical(
-        (0..n).map(|_| rng.gen_range(0..12)).collect(),
-    ));
+    let mut columns: Vec<Column> = (0..5).map(|_| Column::Numeric((0..n).map(|_| rng.gen_range(-1.0..1.0)).collect())).collect();
+    columns.push(Column::Categorical((0..n).map(|_| rng.gen_range(0..12)).collect()));
     let labels = (0..n)
         .map(|i| {
             let value = |f: usize| match &columns[f] {
@@ -40,10 +36,7 @@ fn params(seed: u64) -> Params {
 }
 
 fn train_json(data: &Dataset, labels: &[f64], params: &Params) -> String {
-    Booster::train(data, labels, None, None, params)
-        .unwrap()
-        .to_json()
-        .unwrap()
+    Booster::train(data, labels, None, None, params).unwrap().to_json().unwrap()
 }
 
 #[test]
@@ -61,25 +54,11 @@ fn thread_count_does_not_change_the_model() {
     let (data, labels) = data();
     let (valid, valid_labels) = (data.clone(), labels.clone());
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
-            let model = Booster::train(
-                &data,
-                &labels,
-                None,
-                Some((&valid, &valid_labels)),
-                &params(3),
-            )
-            .unwrap();
+            let model = Booster::train(&data, &labels, None, Some((&valid, &valid_labels)), &params(3)).unwrap();
             let contributions = model.contributions(&data).unwrap();
-            (
-                model.to_json().unwrap(),
-                model.predict_margin(&data).unwrap(),
-                contributions,
-            )
+            (model.to_json().unwrap(), model.predict_margin(&data).unwrap(), contributions)
         })
     };
     let one = run(1);

@@ -3,8 +3,8 @@
 use mirador_kmeans::{KMeansParams, KMeansScores, score_declarations};
 use mirador_pipeline::{Stage, StageContext};
 use mirador_schema::{col, datasets};
-use polars::prelude::IntoSeries;
 use mirador_synth::{SynthParams, generate};
+use polars::prelude::IntoSeries;
 
 fn recall_at(scores: &[f64], planted: &[bool], pct: f64) -> f64 {
     let revenue = vec![1.0; scores.len()];
@@ -20,8 +20,7 @@ fn planted_undervaluation_is_recovered_in_the_top_five_percent() {
     let planted: Vec<bool> = kind.iter().map(|k| k == Some("undervaluation")).collect();
     let n_planted = planted.iter().filter(|p| **p).count();
     assert!(n_planted > 200, "the world plants enough undervaluation to measure ({n_planted})");
-    let score: Vec<f64> =
-        scored.scores.column("undervaluation_score").unwrap().f64().unwrap().iter().map(|s| s.unwrap_or(0.0)).collect();
+    let score: Vec<f64> = scored.scores.column("undervaluation_score").unwrap().f64().unwrap().iter().map(|s| s.unwrap_or(0.0)).collect();
     let recall = recall_at(&score, &planted, 5.0);
     eprintln!("recall@5% {recall:.3}");
     assert!(recall >= 0.6, "recall of planted undervaluation in the top 5 %: {recall:.3}");
@@ -54,8 +53,7 @@ fn stage_runs_on_declarations_with_unpriced_rows_and_reports_label_auc() {
     // Zero mass: the unit price is null and the row must still get an output row.
     let mut decl = world.declarations.clone();
     let price = decl.column(col::UNIT_PRICE_USD_KG).unwrap().f64().unwrap().clone();
-    let nulled: polars::prelude::Float64Chunked =
-        price.iter().enumerate().map(|(i, p)| if i % 100 == 0 { None } else { p }).collect();
+    let nulled: polars::prelude::Float64Chunked = price.iter().enumerate().map(|(i, p)| if i % 100 == 0 { None } else { p }).collect();
     decl.with_column(polars::prelude::Column::from(nulled.with_name(col::UNIT_PRICE_USD_KG.into()).into_series())).unwrap();
     let dir = tempfile_dir();
     let ctx = StageContext::standalone("kmeans_scores", &dir).with_input(datasets::DECLARATIONS, decl.clone());

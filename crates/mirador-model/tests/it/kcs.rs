@@ -28,11 +28,7 @@ fn kcs_test_months_beat_the_python_reference_points() {
     }
     let params = IngestParams { hs_lengths: vec![6], min_date: "2020-01-01".into(), max_date: "2021-06-30".into() };
     let ingested = ingest_sources(&file.sources, &file.base_dir, &params).unwrap();
-    let model_params = ModelParams {
-        train_end: Some("2020-12-31".into()),
-        valid_end: Some("2021-03-31".into()),
-        ..ModelParams::default()
-    };
+    let model_params = ModelParams { train_end: Some("2020-12-31".into()), valid_end: Some("2021-03-31".into()), ..ModelParams::default() };
     let t = train(&ingested.declarations, &BTreeMap::new(), &model_params, 42).unwrap();
     let test = t.model.evaluation.iter().find(|e| e.split == "test").unwrap();
     assert_eq!(test.rows, 8_481, "the whole test file is evaluated");
@@ -41,7 +37,9 @@ fn kcs_test_months_beat_the_python_reference_points() {
     let p10 = test.at(10.0).unwrap().precision;
     let r5 = test.at(5.0).unwrap().revenue;
     let by_duty = test.by_expected_duty.iter().find(|t| t.n_pct == 5.0).unwrap().revenue;
-    eprintln!("KCS test: AUC {auc:.4}, precision@5% {p5:.4}, precision@10% {p10:.4}, revenue@5% {r5:.4} (expected-duty ranking: {by_duty:.4})");
+    eprintln!(
+        "KCS test: AUC {auc:.4}, precision@5% {p5:.4}, precision@10% {p10:.4}, revenue@5% {r5:.4} (expected-duty ranking: {by_duty:.4})"
+    );
     assert!(auc >= 0.85, "AUC {auc:.4}");
     assert!(p5 >= 0.92, "precision@5% {p5:.4}");
     assert!(p10 >= 0.84, "precision@10% {p10:.4}");

@@ -26,7 +26,8 @@ fn synthetic_fraud_is_learnt_scored_explained_and_reloadable() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.json");
     std::fs::write(&path, serde_json::to_vec(&t.model).unwrap()).unwrap();
-    let later = generate(&SynthParams { declarations: 2_000, start_period: "2024-01".into(), months: 1, ..SynthParams::small(32) }).unwrap();
+    let later =
+        generate(&SynthParams { declarations: 2_000, start_period: "2024-01".into(), months: 1, ..SynthParams::small(32) }).unwrap();
     let scored = score_with_model(&path, &later.declarations).unwrap();
     assert_eq!(scored.height(), later.declarations.height());
     let p = scored.column("fraud_probability").unwrap().f64().unwrap().clone();

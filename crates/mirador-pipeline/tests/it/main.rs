@@ -3,9 +3,7 @@
 
 use std::path::Path;
 
-use mirador_pipeline::{
-    PipelineFile, RunError, RunOptions, RunOutcome, Stage, StageContext, StageError, StageOutput, latest_run, run,
-};
+use mirador_pipeline::{PipelineFile, RunError, RunOptions, RunOutcome, Stage, StageContext, StageError, StageOutput, latest_run, run};
 use polars::prelude::*;
 
 struct Source;
@@ -108,9 +106,7 @@ fn a_run_publishes_outputs_manifest_and_latest() {
     let dir = tempfile::tempdir().unwrap();
     let file = pipeline(dir.path(), "");
     let out = dir.path().join("out");
-    let RunOutcome::Committed { dir: run_dir, .. } = run(&file, &registry, &opts(&out)).unwrap() else {
-        panic!("first run must commit")
-    };
+    let RunOutcome::Committed { dir: run_dir, .. } = run(&file, &registry, &opts(&out)).unwrap() else { panic!("first run must commit") };
     assert!(run_dir.join("numbers.parquet").is_file());
     assert!(run_dir.join("doubled.schema.json").is_file());
     assert!(run_dir.join("double/note.txt").is_file());
@@ -120,7 +116,8 @@ fn a_run_publishes_outputs_manifest_and_latest() {
     assert_eq!(manifest["outputs"].as_array().unwrap().len(), 2);
     assert!(manifest["checks"].as_array().unwrap().iter().all(|c| c["passed"] == true));
     assert_eq!(latest_run(&out).unwrap(), run_dir);
-    let names: Vec<String> = std::fs::read_dir(out.join("runs")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(out.join("runs")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names.len(), 1, "no temporary directory is left: {names:?}");
 }
 
@@ -193,11 +190,13 @@ fn an_interrupted_run_leaves_nothing_a_reader_would_take_as_complete() {
     assert!(run(&file, &registry, &crash).is_err());
     assert!(latest_run(&out).is_none());
     // The temporary directory is left as a crash would leave it, never under a run id...
-    let leftovers: Vec<String> = std::fs::read_dir(out.join("runs")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let leftovers: Vec<String> =
+        std::fs::read_dir(out.join("runs")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(leftovers.iter().all(|n| n.starts_with(".tmp-")), "{leftovers:?}");
     // ...and the next run cleans it up and commits.
     let RunOutcome::Committed { .. } = run(&file, &registry, &opts(&out)).unwrap() else { panic!() };
-    let names: Vec<String> = std::fs::read_dir(out.join("runs")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(out.join("runs")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names.len(), 1, "{names:?}");
     assert!(!names[0].starts_with('.'));
 }

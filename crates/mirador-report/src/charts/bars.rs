@@ -4,10 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::{
-    Chart, ChartId, DrawResult, GRID, INK, LinearAxis, PALETTE, TOP_BARS, anchored, max_text_width,
-    text, titled,
-};
+use super::{Chart, ChartId, DrawResult, GRID, INK, LinearAxis, PALETTE, TOP_BARS, anchored, max_text_width, text, titled};
 use crate::data::GapBar;
 use crate::format::{money_short, truncate};
 
@@ -39,24 +36,13 @@ pub(crate) struct HBarChart {
 
 /// Lost duty per chapter or partner, top 15, with low–high whiskers.
 pub(crate) fn gap_chart(id: ChartId, gaps: &[GapBar]) -> Option<HBarChart> {
-    let shown: Vec<&GapBar> = gaps
-        .iter()
-        .filter(|g| g.lost_duty_usd.is_finite())
-        .take(TOP_BARS)
-        .collect();
+    let shown: Vec<&GapBar> = gaps.iter().filter(|g| g.lost_duty_usd.is_finite()).take(TOP_BARS).collect();
     if shown.is_empty() {
         return None;
     }
-    let (what, y_desc) = if id == ChartId::GapByChapter {
-        ("HS chapter", "HS chapter (2-digit)")
-    } else {
-        ("partner country", "Partner country")
-    };
-    let of_total = if gaps.len() > shown.len() {
-        format!("top {} of {}", shown.len(), gaps.len())
-    } else {
-        format!("all {}", shown.len())
-    };
+    let (what, y_desc) =
+        if id == ChartId::GapByChapter { ("HS chapter", "HS chapter (2-digit)") } else { ("partner country", "Partner country") };
+    let of_total = if gaps.len() > shown.len() { format!("top {} of {}", shown.len(), gaps.len()) } else { format!("all {}", shown.len()) };
     let bars = shown
         .iter()
         .map(|g| {
@@ -97,11 +83,8 @@ pub(crate) fn importance_chart(importance: &[(String, f64)]) -> Option<HBarChart
     if bars.is_empty() {
         return None;
     }
-    let of_total = if importance.len() > bars.len() {
-        format!("top {} of {}", bars.len(), importance.len())
-    } else {
-        format!("all {}", bars.len())
-    };
+    let of_total =
+        if importance.len() > bars.len() { format!("top {} of {}", bars.len(), importance.len()) } else { format!("all {}", bars.len()) };
     Some(HBarChart {
         id: ChartId::FeatureImportance,
         title: format!("Fraud model: feature importance ({of_total} features)"),
@@ -124,19 +107,11 @@ impl Chart for HBarChart {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let n = self.bars.len();
-        let labels: Vec<String> = self
-            .bars
-            .iter()
-            .map(|b| truncate(&b.label, MAX_LABEL_CHARS))
-            .collect();
+        let labels: Vec<String> = self.bars.iter().map(|b| truncate(&b.label, MAX_LABEL_CHARS)).collect();
         let label_style = text(14);
         let label_width = max_text_width(root, &labels, &label_style)?;
 
-        let largest = self
-            .bars
-            .iter()
-            .map(|b| b.whisker.map_or(b.value, |(_, high)| high.max(b.value)))
-            .fold(0.0, f64::max);
+        let largest = self.bars.iter().map(|b| b.whisker.map_or(b.value, |(_, high)| high.max(b.value))).fold(0.0, f64::max);
         // Room right of the longest bar for its annotation.
         let x_max = if largest > 0.0 { largest * 1.16 } else { 1.0 };
         let smallest = self.bars.iter().map(|b| b.value).fold(0.0, f64::min);
@@ -153,10 +128,7 @@ impl Chart for HBarChart {
         // Bar i (0 = largest) sits at y = n - 1 - i so the list reads top-down.
         let label_of = |y: &f64| {
             let position = y.round() as usize;
-            labels
-                .get(n.saturating_sub(1).saturating_sub(position))
-                .cloned()
-                .unwrap_or_default()
+            labels.get(n.saturating_sub(1).saturating_sub(position)).cloned().unwrap_or_default()
         };
         let tick = self.tick;
         chart
@@ -177,10 +149,7 @@ impl Chart for HBarChart {
         let y_of = |i: usize| (n - 1 - i) as f64;
         chart.draw_series(self.bars.iter().enumerate().map(|(i, bar)| {
             let y = y_of(i);
-            Rectangle::new(
-                [(0.0, y - 0.34), (bar.value, y + 0.34)],
-                self.color.filled(),
-            )
+            Rectangle::new([(0.0, y - 0.34), (bar.value, y + 0.34)], self.color.filled())
         }))?;
 
         for (i, bar) in self.bars.iter().enumerate() {
@@ -193,15 +162,9 @@ impl Chart for HBarChart {
                     PathElement::new(vec![(high, y - 0.16), (high, y + 0.16)], style),
                 ])?;
             }
-            let end = bar
-                .whisker
-                .map_or(bar.value, |(_, high)| high.max(bar.value));
+            let end = bar.whisker.map_or(bar.value, |(_, high)| high.max(bar.value));
             let (px, py) = chart.backend_coord(&(end.max(0.0), y));
-            root.draw_text(
-                &bar.annotation,
-                &anchored(&text(13), HPos::Left, VPos::Center),
-                (px + 7, py),
-            )?;
+            root.draw_text(&bar.annotation, &anchored(&text(13), HPos::Left, VPos::Center), (px + 7, py))?;
         }
         Ok(())
     }

@@ -7,10 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::{
-    Chart, ChartId, DrawResult, GRID, INK, MUTED, anchored, blend, bold, log_tick_label, log_ticks,
-    text, titled,
-};
+use super::{Chart, ChartId, DrawResult, GRID, INK, MUTED, anchored, blend, bold, log_tick_label, log_ticks, text, titled};
 use crate::data::MirrorPoint;
 use crate::format::{money_short, truncate};
 
@@ -32,21 +29,12 @@ impl<'a> MirrorChart<'a> {
     pub(crate) fn new(cells: &'a [MirrorPoint]) -> Option<Self> {
         let points: Vec<&MirrorPoint> = cells
             .iter()
-            .filter(|c| {
-                c.declared_usd.is_finite()
-                    && c.mirror_cif_usd.is_finite()
-                    && c.declared_usd > 0.0
-                    && c.mirror_cif_usd > 0.0
-            })
+            .filter(|c| c.declared_usd.is_finite() && c.mirror_cif_usd.is_finite() && c.declared_usd > 0.0 && c.mirror_cif_usd > 0.0)
             .collect();
         if points.is_empty() {
             return None;
         }
-        let max_lost = points
-            .iter()
-            .map(|p| lost(p))
-            .fold(0.0, f64::max)
-            .max(f64::MIN_POSITIVE);
+        let max_lost = points.iter().map(|p| lost(p)).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
         Some(Self { points, max_lost })
     }
 
@@ -58,29 +46,17 @@ impl<'a> MirrorChart<'a> {
 
     fn radius(&self, point: &MirrorPoint) -> i32 {
         let lost = lost(point);
-        if lost > 0.0 {
-            (MIN_RADIUS + (MAX_RADIUS - MIN_RADIUS) * self.scale(lost)).round() as i32
-        } else {
-            MIN_RADIUS as i32
-        }
+        if lost > 0.0 { (MIN_RADIUS + (MAX_RADIUS - MIN_RADIUS) * self.scale(lost)).round() as i32 } else { MIN_RADIUS as i32 }
     }
 
     fn color(&self, point: &MirrorPoint) -> RGBColor {
         let lost = lost(point);
-        if lost > 0.0 {
-            blend(LOW, HIGH, self.scale(lost))
-        } else {
-            NO_LOSS
-        }
+        if lost > 0.0 { blend(LOW, HIGH, self.scale(lost)) } else { NO_LOSS }
     }
 }
 
 fn lost(point: &MirrorPoint) -> f64 {
-    if point.lost_duty_usd.is_finite() {
-        point.lost_duty_usd
-    } else {
-        0.0
-    }
+    if point.lost_duty_usd.is_finite() { point.lost_duty_usd } else { 0.0 }
 }
 
 /// Axis-aligned pixel box, for keeping labels apart.
@@ -112,20 +88,13 @@ impl Chart for MirrorChart<'_> {
             .points
             .iter()
             .flat_map(|p| [p.declared_usd, p.mirror_cif_usd])
-            .fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| {
-                (lo.min(v), hi.max(v))
-            });
+            .fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
         // Same range on both axes so the diagonal is the true y = x line; padding keeps the
         // biggest points and their labels inside the frame.
         let (low, high) = (low / 2.0, high * 2.5);
         let ticks = log_ticks(low, high);
 
-        let body = titled(
-            root,
-            "Declared imports vs partner-reported exports per HS6 × partner cell",
-            22,
-            52,
-        )?;
+        let body = titled(root, "Declared imports vs partner-reported exports per HS6 × partner cell", 22, 52)?;
         let (plot_area, scale_area) = body.split_horizontally(880);
         let mut chart = ChartBuilder::on(&plot_area)
             .margin_left(12)
@@ -133,10 +102,7 @@ impl Chart for MirrorChart<'_> {
             .margin_bottom(12)
             .x_label_area_size(64)
             .y_label_area_size(96)
-            .build_cartesian_2d(
-                (low..high).log_scale().with_key_points(ticks.clone()),
-                (low..high).log_scale().with_key_points(ticks),
-            )?;
+            .build_cartesian_2d((low..high).log_scale().with_key_points(ticks.clone()), (low..high).log_scale().with_key_points(ticks))?;
         chart
             .configure_mesh()
             .x_label_formatter(&|v| log_tick_label(*v))
@@ -151,49 +117,33 @@ impl Chart for MirrorChart<'_> {
             .draw()?;
 
         chart
-            .draw_series(DashedLineSeries::new(
-                [(low, low), (high, high)],
-                8,
-                6,
-                MUTED.stroke_width(2),
-            ))?
+            .draw_series(DashedLineSeries::new([(low, low), (high, high)], 8, 6, MUTED.stroke_width(2)))?
             .label("y = x: partner reports what was declared")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], MUTED.stroke_width(2)));
 
         let mut order: Vec<&MirrorPoint> = self.points.clone();
         // Smallest losses first so the largest points are drawn on top.
         order.sort_by(|a, b| lost(a).total_cmp(&lost(b)));
-        let (no_loss, with_loss): (Vec<&MirrorPoint>, Vec<&MirrorPoint>) =
-            order.iter().partition(|p| lost(p) <= 0.0);
+        let (no_loss, with_loss): (Vec<&MirrorPoint>, Vec<&MirrorPoint>) = order.iter().partition(|p| lost(p) <= 0.0);
         let outline = |p: &MirrorPoint| {
-            Circle::new(
-                (p.declared_usd, p.mirror_cif_usd),
-                self.radius(p),
-                blend(self.color(p), BLACK, 0.35).stroke_width(1),
-            )
+            Circle::new((p.declared_usd, p.mirror_cif_usd), self.radius(p), blend(self.color(p), BLACK, 0.35).stroke_width(1))
         };
         if !no_loss.is_empty() {
             chart
-                .draw_series(no_loss.iter().map(|p| {
-                    Circle::new(
-                        (p.declared_usd, p.mirror_cif_usd),
-                        self.radius(p),
-                        NO_LOSS.mix(0.85).filled(),
-                    )
-                }))?
+                .draw_series(
+                    no_loss.iter().map(|p| Circle::new((p.declared_usd, p.mirror_cif_usd), self.radius(p), NO_LOSS.mix(0.85).filled())),
+                )?
                 .label("cell without lost duty")
                 .legend(|(x, y)| Circle::new((x + 10, y), 4, NO_LOSS.filled()));
             chart.draw_series(no_loss.iter().map(|p| outline(p)))?;
         }
         if !with_loss.is_empty() {
             chart
-                .draw_series(with_loss.iter().map(|p| {
-                    Circle::new(
-                        (p.declared_usd, p.mirror_cif_usd),
-                        self.radius(p),
-                        self.color(p).mix(0.85).filled(),
-                    )
-                }))?
+                .draw_series(
+                    with_loss
+                        .iter()
+                        .map(|p| Circle::new((p.declared_usd, p.mirror_cif_usd), self.radius(p), self.color(p).mix(0.85).filled())),
+                )?
                 .label("cell with lost duty (size and colour: amount)")
                 .legend(|(x, y)| Circle::new((x + 10, y), 6, blend(LOW, HIGH, 0.6).filled()));
             chart.draw_series(with_loss.iter().map(|p| outline(p)))?;
@@ -216,8 +166,7 @@ impl Chart for MirrorChart<'_> {
     }
 }
 
-type LogAxis =
-    plotters::coord::combinators::WithKeyPoints<plotters::coord::combinators::LogCoord<f64>>;
+type LogAxis = plotters::coord::combinators::WithKeyPoints<plotters::coord::combinators::LogCoord<f64>>;
 
 impl MirrorChart<'_> {
     /// Labels the largest gaps, trying several spots around each point so labels neither
@@ -227,17 +176,8 @@ impl MirrorChart<'_> {
         root: &DrawingArea<DB, Shift>,
         chart: &ChartContext<'_, DB, Cartesian2d<LogAxis, LogAxis>>,
     ) -> DrawResult<DB> {
-        let mut largest: Vec<&MirrorPoint> = self
-            .points
-            .iter()
-            .copied()
-            .filter(|p| lost(p) > 0.0)
-            .collect();
-        largest.sort_by(|a, b| {
-            lost(b)
-                .total_cmp(&lost(a))
-                .then_with(|| a.label.cmp(&b.label))
-        });
+        let mut largest: Vec<&MirrorPoint> = self.points.iter().copied().filter(|p| lost(p) > 0.0).collect();
+        largest.sort_by(|a, b| lost(b).total_cmp(&lost(a)).then_with(|| a.label.cmp(&b.label)));
         largest.truncate(LABELLED);
 
         let (x_range, y_range) = chart.plotting_area().get_pixel_range();
@@ -247,12 +187,7 @@ impl MirrorChart<'_> {
             .map(|p| {
                 let (px, py) = chart.backend_coord(&(p.declared_usd, p.mirror_cif_usd));
                 let r = self.radius(p);
-                PixelBox {
-                    x0: px - r,
-                    y0: py - r,
-                    x1: px + r,
-                    y1: py + r,
-                }
+                PixelBox { x0: px - r, y0: py - r, x1: px + r, y1: py + r }
             })
             .collect();
 
@@ -273,15 +208,7 @@ impl MirrorChart<'_> {
                 (px + gap, py + gap - h / 2),
                 (px - gap - w, py + gap - h / 2),
             ];
-            let boxes: Vec<PixelBox> = candidates
-                .iter()
-                .map(|&(x0, y0)| PixelBox {
-                    x0,
-                    y0,
-                    x1: x0 + w,
-                    y1: y0 + h,
-                })
-                .collect();
+            let boxes: Vec<PixelBox> = candidates.iter().map(|&(x0, y0)| PixelBox { x0, y0, x1: x0 + w, y1: y0 + h }).collect();
             let chosen = boxes
                 .iter()
                 .find(|b| b.inside(&x_range, &y_range) && !taken.iter().any(|t| t.overlaps(b)))
@@ -289,15 +216,8 @@ impl MirrorChart<'_> {
                 .copied()
                 .unwrap_or(boxes[0]);
             taken.push(chosen);
-            root.draw(&Rectangle::new(
-                [(chosen.x0, chosen.y0), (chosen.x1, chosen.y1)],
-                WHITE.mix(0.8).filled(),
-            ))?;
-            root.draw_text(
-                &label,
-                &anchored(&style, HPos::Left, VPos::Center),
-                (chosen.x0 + 3, i32::midpoint(chosen.y0, chosen.y1)),
-            )?;
+            root.draw(&Rectangle::new([(chosen.x0, chosen.y0), (chosen.x1, chosen.y1)], WHITE.mix(0.8).filled()))?;
+            root.draw_text(&label, &anchored(&style, HPos::Left, VPos::Center), (chosen.x0 + 3, i32::midpoint(chosen.y0, chosen.y1)))?;
         }
         Ok(())
     }
@@ -313,40 +233,22 @@ impl MirrorChart<'_> {
         let x0 = left + 10;
         let top = y_range.start + 50;
         let bottom = y_range.end - 10;
-        area.draw_text(
-            "Lost duty",
-            &anchored(&bold(14), HPos::Left, VPos::Bottom),
-            (x0, top - 26),
-        )?;
-        area.draw_text(
-            "(USD)",
-            &anchored(&text(14), HPos::Left, VPos::Bottom),
-            (x0, top - 8),
-        )?;
+        area.draw_text("Lost duty", &anchored(&bold(14), HPos::Left, VPos::Bottom), (x0, top - 26))?;
+        area.draw_text("(USD)", &anchored(&text(14), HPos::Left, VPos::Bottom), (x0, top - 8))?;
         let steps = 60;
         let step_height = f64::from(bottom - top) / f64::from(steps);
         for step in 0..steps {
             let t = (f64::from(step) + 0.5) / f64::from(steps);
             let y1 = bottom - (f64::from(step) * step_height) as i32;
             let y0 = bottom - (f64::from(step + 1) * step_height) as i32;
-            area.draw(&Rectangle::new(
-                [(x0, y0), (x0 + 18, y1)],
-                blend(LOW, HIGH, t).filled(),
-            ))?;
+            area.draw(&Rectangle::new([(x0, y0), (x0 + 18, y1)], blend(LOW, HIGH, t).filled()))?;
         }
-        area.draw(&Rectangle::new(
-            [(x0, top), (x0 + 18, bottom)],
-            INK.stroke_width(1),
-        ))?;
+        area.draw(&Rectangle::new([(x0, top), (x0 + 18, bottom)], INK.stroke_width(1)))?;
         // Round amounts, placed on the square-root scale the points use.
         for value in scale_ticks(self.max_lost) {
             let y = bottom - (f64::from(bottom - top) * self.scale(value)).round() as i32;
             area.draw(&PathElement::new(vec![(x0 + 18, y), (x0 + 23, y)], INK))?;
-            area.draw_text(
-                &money_short(value),
-                &anchored(&text(13), HPos::Left, VPos::Center),
-                (x0 + 27, y),
-            )?;
+            area.draw_text(&money_short(value), &anchored(&text(13), HPos::Left, VPos::Center), (x0 + 27, y))?;
         }
         Ok(())
     }
@@ -375,9 +277,7 @@ fn scale_ticks(max: f64) -> Vec<f64> {
     for value in candidates.into_iter().rev() {
         let position = (value / max).sqrt();
         let clear_of_zero = value == 0.0 || position >= MIN_TICK_GAP;
-        let far_enough = ticks
-            .last()
-            .is_none_or(|last| (last / max).sqrt() - position >= MIN_TICK_GAP);
+        let far_enough = ticks.last().is_none_or(|last| (last / max).sqrt() - position >= MIN_TICK_GAP);
         if clear_of_zero && far_enough {
             ticks.push(value);
         }

@@ -4,8 +4,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    ALERT, Chart, ChartId, DrawResult, GRID, INK, LinearAxis, MAX_PRICE_PANELS, Mark, bold,
-    draw_legend, jitter, log_tick_label, log_ticks, text, titled,
+    ALERT, Chart, ChartId, DrawResult, GRID, INK, LinearAxis, MAX_PRICE_PANELS, Mark, bold, draw_legend, jitter, log_tick_label, log_ticks,
+    text, titled,
 };
 use crate::data::PricePanel;
 use crate::format::truncate;
@@ -50,22 +50,14 @@ impl Chart for PriceChart<'_> {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-        let body = titled(
-            root,
-            "Declared unit prices and their k-means clusters, HS codes with the largest gaps",
-            20,
-            44,
-        )?;
+        let body = titled(root, "Declared unit prices and their k-means clusters, HS codes with the largest gaps", 20, 44)?;
         let (legend_area, grid_area) = body.split_vertically(30);
         draw_legend(
             &legend_area,
             (60, 12),
             &[
                 (Mark::Dot(ALERT), "flagged: suspiciously low".to_owned()),
-                (
-                    Mark::Dot(CLUSTER_COLORS[0]),
-                    "declaration line (colour: cluster)".to_owned(),
-                ),
+                (Mark::Dot(CLUSTER_COLORS[0]), "declaration line (colour: cluster)".to_owned()),
                 (Mark::Line(INK, 3), "cluster centroid".to_owned()),
                 (Mark::Dashed(REFERENCE, 2), "reference price".to_owned()),
             ],
@@ -84,10 +76,7 @@ impl Chart for PriceChart<'_> {
     }
 }
 
-fn draw_panel<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    panel: &PricePanel,
-) -> DrawResult<DB> {
+fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &PricePanel) -> DrawResult<DB> {
     let values = panel
         .prices
         .iter()
@@ -95,24 +84,11 @@ fn draw_panel<DB: DrawingBackend>(
         .chain(panel.centroids_usd_per_kg.iter().copied())
         .chain(panel.reference_usd_per_kg)
         .filter(|v| positive(*v));
-    let (low, high) = values.fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
-    let (low, high) = if high > 0.0 {
-        (low / 1.4, high * 1.4)
-    } else {
-        (0.1, 10.0)
-    };
+    let (low, high) = values.fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (low, high) = if high > 0.0 { (low / 1.4, high * 1.4) } else { (0.1, 10.0) };
     let ticks = log_ticks(low, high);
 
-    let clusters = panel
-        .prices
-        .iter()
-        .map(|p| p.cluster as usize + 1)
-        .max()
-        .unwrap_or(0)
-        .max(panel.centroids_usd_per_kg.len())
-        .max(1);
+    let clusters = panel.prices.iter().map(|p| p.cluster as usize + 1).max().unwrap_or(0).max(panel.centroids_usd_per_kg.len()).max(1);
 
     let (width, _) = area.dim_in_pixel();
     let full_caption = if panel.description.trim().is_empty() {
@@ -133,10 +109,7 @@ fn draw_panel<DB: DrawingBackend>(
         .margin_right(20)
         .x_label_area_size(46)
         .y_label_area_size(86)
-        .build_cartesian_2d(
-            (low..high).log_scale().with_key_points(ticks),
-            LinearAxis::categories(clusters),
-        )?;
+        .build_cartesian_2d((low..high).log_scale().with_key_points(ticks), LinearAxis::categories(clusters))?;
     chart
         .configure_mesh()
         .disable_y_mesh()
@@ -158,13 +131,7 @@ fn draw_panel<DB: DrawingBackend>(
             .iter()
             .enumerate()
             .filter(|(_, p)| !p.flagged && positive(p.unit_price_usd_per_kg))
-            .map(|(i, p)| {
-                Circle::new(
-                    point(i, p.unit_price_usd_per_kg, p.cluster),
-                    3,
-                    cluster_color(p.cluster).mix(0.6).filled(),
-                )
-            }),
+            .map(|(i, p)| Circle::new(point(i, p.unit_price_usd_per_kg, p.cluster), 3, cluster_color(p.cluster).mix(0.6).filled())),
     )?;
     chart.draw_series(
         panel
@@ -172,29 +139,13 @@ fn draw_panel<DB: DrawingBackend>(
             .iter()
             .enumerate()
             .filter(|(_, p)| p.flagged && positive(p.unit_price_usd_per_kg))
-            .map(|(i, p)| {
-                Circle::new(
-                    point(i, p.unit_price_usd_per_kg, p.cluster),
-                    4,
-                    ALERT.filled(),
-                )
-            }),
+            .map(|(i, p)| Circle::new(point(i, p.unit_price_usd_per_kg, p.cluster), 4, ALERT.filled())),
     )?;
 
-    chart.draw_series(
-        panel
-            .centroids_usd_per_kg
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| positive(**c))
-            .map(|(cluster, &centroid)| {
-                let y = cluster as f64;
-                PathElement::new(
-                    vec![(centroid, y - 0.45), (centroid, y + 0.45)],
-                    INK.stroke_width(3),
-                )
-            }),
-    )?;
+    chart.draw_series(panel.centroids_usd_per_kg.iter().enumerate().filter(|(_, c)| positive(**c)).map(|(cluster, &centroid)| {
+        let y = cluster as f64;
+        PathElement::new(vec![(centroid, y - 0.45), (centroid, y + 0.45)], INK.stroke_width(3))
+    }))?;
     if let Some(reference) = panel.reference_usd_per_kg.filter(|r| positive(*r)) {
         chart.draw_series(DashedLineSeries::new(
             [(reference, -0.5), (reference, clusters as f64 - 0.5)],

@@ -5,15 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use mirador_report::{ReportData, fixture::sample_data, render};
 
 const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
-const CHARTS: [&str; 7] = [
-    "data_quality",
-    "gap_by_chapter",
-    "gap_by_partner",
-    "mirror_scatter",
-    "price_clusters",
-    "gain_chart",
-    "feature_importance",
-];
+const CHARTS: [&str; 7] =
+    ["data_quality", "gap_by_chapter", "gap_by_partner", "mirror_scatter", "price_clusters", "gain_chart", "feature_importance"];
 const SECTION_HEADINGS: [&str; 6] = [
     "<h2>Key figures</h2>",
     "<h2>Data quality</h2>",
@@ -29,11 +22,8 @@ struct TempDir(PathBuf);
 impl TempDir {
     fn new(name: &str) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "mirador-report-{name}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        let path =
+            std::env::temp_dir().join(format!("mirador-report-{name}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
         let _ = fs::remove_dir_all(&path);
         Self(path)
     }
@@ -61,9 +51,7 @@ fn png_size(bytes: &[u8]) -> (u32, u32) {
 
 fn data_with_hostile_reason() -> ReportData {
     let mut data = sample_data();
-    data.auditees[0]
-        .reason
-        .push_str(" <script>alert('owned')</script> & more");
+    data.auditees[0].reason.push_str(" <script>alert('owned')</script> & more");
     data
 }
 
@@ -77,49 +65,26 @@ fn fixture_renders_every_chart_and_section() {
     for chart in CHARTS {
         let png_path = dir.path().join(format!("{chart}.png"));
         let svg_path = dir.path().join(format!("{chart}.svg"));
-        assert!(
-            rendered.charts.contains(&png_path),
-            "{chart}.png not listed"
-        );
-        assert!(
-            rendered.charts.contains(&svg_path),
-            "{chart}.svg not listed"
-        );
+        assert!(rendered.charts.contains(&png_path), "{chart}.png not listed");
+        assert!(rendered.charts.contains(&svg_path), "{chart}.svg not listed");
 
         let png = fs::read(&png_path).unwrap_or_else(|e| panic!("{chart}.png: {e}"));
-        assert!(
-            png.len() > 10 * 1024,
-            "{chart}.png is only {} bytes",
-            png.len()
-        );
+        assert!(png.len() > 10 * 1024, "{chart}.png is only {} bytes", png.len());
         assert_eq!(png_size(&png), (1000, 600), "{chart}.png size");
 
         let svg = fs::read_to_string(&svg_path).unwrap_or_else(|e| panic!("{chart}.svg: {e}"));
-        assert!(
-            svg.starts_with("<svg"),
-            "{chart}.svg does not start with <svg"
-        );
+        assert!(svg.starts_with("<svg"), "{chart}.svg does not start with <svg");
         assert!(svg.contains("<text"), "{chart}.svg has no text");
-        assert!(
-            svg.trim_end().ends_with("</svg>"),
-            "{chart}.svg is truncated"
-        );
+        assert!(svg.trim_end().ends_with("</svg>"), "{chart}.svg is truncated");
     }
 
     let html = fs::read_to_string(&rendered.html).expect("read index.html");
     for heading in SECTION_HEADINGS {
         assert!(html.contains(heading), "missing {heading}");
     }
-    assert_eq!(
-        html.matches("src=\"data:image/png;base64,").count(),
-        CHARTS.len(),
-        "every chart is embedded once"
-    );
+    assert_eq!(html.matches("src=\"data:image/png;base64,").count(), CHARTS.len(), "every chart is embedded once");
     assert!(!html.contains("http"), "no external references");
-    assert!(
-        !html.contains("<script"),
-        "no script, and data text is escaped"
-    );
+    assert!(!html.contains("<script"), "no script, and data text is escaped");
     assert!(html.contains("&lt;script&gt;alert(&#39;owned&#39;)&lt;/script&gt; &amp; more"));
     assert!(!html.contains("not computed in this run"));
     assert!(html.contains(
@@ -142,10 +107,7 @@ fn empty_data_renders_without_charts() {
     }
     assert!(html.matches("not computed in this run").count() >= 6);
     assert!(!html.contains("<img"));
-    let files: Vec<_> = fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let files: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(files, vec!["index.html"]);
 }
 
@@ -173,12 +135,7 @@ fn same_data_gives_identical_bytes() {
     let b = render(&data, second.path()).expect("render b");
     assert_eq!(fs::read(&a.html).unwrap(), fs::read(&b.html).unwrap());
     for (x, y) in a.charts.iter().zip(&b.charts) {
-        assert_eq!(
-            fs::read(x).unwrap(),
-            fs::read(y).unwrap(),
-            "{}",
-            x.display()
-        );
+        assert_eq!(fs::read(x).unwrap(), fs::read(y).unwrap(), "{}", x.display());
     }
 }
 
@@ -192,22 +149,14 @@ fn fixture_serialises_to_json() {
 fn degenerate_values_still_render() {
     use mirador_report::{Gain, GapBar, MirrorPoint, PricePanel, PricePoint, QualityRow};
 
-    let mut data = ReportData {
-        title: "Edge cases".to_owned(),
-        ..ReportData::default()
-    };
+    let mut data = ReportData { title: "Edge cases".to_owned(), ..ReportData::default() };
     data.quality = vec![QualityRow {
         dataset: "an_input_dataset_with_a_remarkably_long_name_indeed".to_owned(),
         rows_in: 0,
         accepted: 0,
         quarantined_by_reason: vec![],
     }];
-    data.gap_by_chapter = vec![GapBar {
-        label: "85".to_owned(),
-        lost_duty_usd: 0.0,
-        low_usd: f64::NAN,
-        high_usd: 0.0,
-    }];
+    data.gap_by_chapter = vec![GapBar { label: "85".to_owned(), lost_duty_usd: 0.0, low_usd: f64::NAN, high_usd: 0.0 }];
     data.gap_by_partner = vec![GapBar {
         label: "a partner label far longer than any ISO code could ever be, truly".to_owned(),
         lost_duty_usd: 1.0e6,
@@ -215,27 +164,13 @@ fn degenerate_values_still_render() {
         high_usd: 0.5e6,
     }];
     data.mirror_cells = vec![
-        MirrorPoint {
-            label: "HS 851712 · CN".to_owned(),
-            declared_usd: 1.0e6,
-            mirror_cif_usd: 1.0e6,
-            lost_duty_usd: f64::NAN,
-        },
-        MirrorPoint {
-            label: "zero declared".to_owned(),
-            declared_usd: 0.0,
-            mirror_cif_usd: 5.0e5,
-            lost_duty_usd: 1.0e5,
-        },
+        MirrorPoint { label: "HS 851712 · CN".to_owned(), declared_usd: 1.0e6, mirror_cif_usd: 1.0e6, lost_duty_usd: f64::NAN },
+        MirrorPoint { label: "zero declared".to_owned(), declared_usd: 0.0, mirror_cif_usd: 5.0e5, lost_duty_usd: 1.0e5 },
     ];
     data.price_panels = vec![PricePanel {
         hs: "851712".to_owned(),
         description: String::new(),
-        prices: vec![PricePoint {
-            unit_price_usd_per_kg: 12.0,
-            cluster: 0,
-            flagged: true,
-        }],
+        prices: vec![PricePoint { unit_price_usd_per_kg: 12.0, cluster: 0, flagged: true }],
         centroids_usd_per_kg: vec![],
         reference_usd_per_kg: Some(f64::INFINITY),
     }];
@@ -253,10 +188,6 @@ fn degenerate_values_still_render() {
     let rendered = render(&data, dir.path()).expect("render");
     assert_eq!(rendered.charts.len(), CHARTS.len() * 2);
     for chart in &rendered.charts {
-        assert!(
-            fs::metadata(chart).unwrap().len() > 1_000,
-            "{}",
-            chart.display()
-        );
+        assert!(fs::metadata(chart).unwrap().len() > 1_000, "{}", chart.display());
     }
 }
