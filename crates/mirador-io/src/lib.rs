@@ -116,6 +116,51 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
     write_schema_sidecar(df.schema(), &path.with_extension("schema.json"))
 }
 
+/// A parquet file written batch by batch (bounded memory), published atomically by
+/// [`ParquetStream::finish`]: until then only a temporary sibling exists, and dropping the stream
+/// without finishing removes it.
+pub struct ParquetStream {
+    tmp: tempfile::NamedTempFile,
+    writer: polars::io::parquet::write::BatchedWriter<File>,
+    path: PathBuf,
+    schema: Schema,
+}
+
+impl ParquetStream {
+    /// Starts writing `path` with `schema`.
+    pub fn create(path: &Path, schema: &Schema) -> Result<Self> {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(fs_err("create directory", dir))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".mirador-tmp-")
+            .permissions(owner_only())
+            .tempfile_in(dir)
+            .map_err(fs_err("create temporary file in", dir))?;
+        let file = tmp.as_file().try_clone().map_err(fs_err("open", path))?;
+        let writer = ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .with_statistics(StatisticsOptions::default())
+            .batched(schema)
+            .map_err(|source| IoError::Parquet { path: path.to_owned(), source })?;
+        Ok(ParquetStream { tmp, writer, path: path.to_owned(), schema: schema.clone() })
+    }
+
+    /// Appends a batch (its schema must be the stream's).
+    pub fn write(&mut self, df: &DataFrame) -> Result<()> {
+        self.writer.write_batch(df).map_err(|source| IoError::Parquet { path: self.path.clone(), source })
+    }
+
+    /// Finishes the file, syncs it, renames it into place and writes the schema sidecar.
+    pub fn finish(self) -> Result<()> {
+        self.writer.finish().map_err(|source| IoError::Parquet { path: self.path.clone(), source })?;
+        self.tmp.as_file().sync_all().map_err(fs_err("sync", &self.path))?;
+        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
+        self.tmp.persist(&self.path).map_err(|e| IoError::Fs { action: "rename into", path: self.path.clone(), source: e.error })?;
+        sync_dir(&dir)?;
+        write_schema_sidecar(&self.schema, &self.path.with_extension("schema.json"))
+    }
+}
+
 /// Writes a data frame as UTF-8 CSV with a header, atomically. Every value is written as text
 /// (dates `YYYY-MM-DD`, nulls empty), so codes keep their leading zeros.
 pub fn write_csv(df: &DataFrame, path: &Path) -> Result<()> {

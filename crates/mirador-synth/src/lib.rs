@@ -184,15 +184,36 @@ impl fmt::Display for Summary {
     }
 }
 
+/// Declaration items generated and written per chunk when streaming.
+const CHUNK: usize = 500_000;
+
 /// Generates a world and writes it to `out_dir`: `declarations`, `mirror_flows`, `tariffs`,
 /// `fx_rates`, `truth_declarations`, `truth_gaps` (CSV or parquet) and `world.json`.
+///
+/// Parquet worlds are streamed: declarations and their truth are generated and written in chunks
+/// of 500,000 items, so memory stays bounded whatever the size (only the per-cell statistics are
+/// kept). Parquet is typed, so parquet worlds carry no broken rows (`dirty_rows` is ignored and
+/// recorded as `false`). CSV worlds are built in memory (they are for small samples).
 pub fn write_world(params: &SynthParams, out_dir: &Path, format: Format) -> Result<Summary, SynthError> {
+    write_world_in_chunks(params, out_dir, format, CHUNK)
+}
+
+/// [`write_world`] with a chosen chunk size for parquet streaming (tests use small chunks).
+#[doc(hidden)]
+pub fn write_world_in_chunks(params: &SynthParams, out_dir: &Path, format: Format, chunk: usize) -> Result<Summary, SynthError> {
+    match format {
+        Format::Csv => write_csv_world(params, out_dir),
+        Format::Parquet => write_parquet_world(params, out_dir, chunk.max(1)),
+    }
+}
+
+fn write_csv_world(params: &SynthParams, out_dir: &Path) -> Result<Summary, SynthError> {
     let world = generate(params)?;
     let mut declarations = world.declarations;
     if params.dirty_rows {
         declarations = world::with_dirty_rows(&declarations, params.seed)?;
     }
-    let mut files = vec![
+    let files = [
         ("declarations", declarations),
         ("mirror_flows", world.mirror_flows),
         ("tariffs", world.tariffs),
@@ -201,22 +222,63 @@ pub fn write_world(params: &SynthParams, out_dir: &Path, format: Format) -> Resu
         ("truth_gaps", world.truth.gaps),
     ];
     let mut rows = Vec::new();
-    for (name, df) in &mut files {
-        let file = match format {
-            Format::Csv => {
-                let path = out_dir.join(format!("{name}.csv"));
-                mirador_io::write_csv(df, &path)?;
-                format!("{name}.csv")
-            }
-            Format::Parquet => {
-                let path = out_dir.join(format!("{name}.parquet"));
-                mirador_io::write_parquet(df, &path)?;
-                format!("{name}.parquet")
-            }
-        };
-        rows.push((file, df.height()));
+    for (name, df) in &files {
+        mirador_io::write_csv(df, &out_dir.join(format!("{name}.csv")))?;
+        rows.push((format!("{name}.csv"), df.height()));
     }
-    let summary = Summary { params: params.clone(), rows };
+    summarise(params.clone(), rows, out_dir)
+}
+
+fn write_parquet_world(params: &SynthParams, out_dir: &Path, chunk_size: usize) -> Result<Summary, SynthError> {
+    let mut g = world::Generator::new(params)?;
+    let mut streams: Option<(mirador_io::ParquetStream, mirador_io::ParquetStream)> = None;
+    let mut n = 0;
+    // One thread generates the next chunk while this one encodes and writes the previous.
+    let g = std::thread::scope(|scope| -> Result<world::Generator<'_>, SynthError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let producer = scope.spawn(move || {
+            while let Some(chunk) = g.next_chunk(chunk_size) {
+                if tx.send(chunk).is_err() {
+                    break;
+                }
+            }
+            g
+        });
+        for chunk in rx {
+            let declarations = world::declarations_frame(&chunk)?;
+            let truth = world::truth_declarations(&chunk)?;
+            if streams.is_none() {
+                streams = Some((
+                    mirador_io::ParquetStream::create(&out_dir.join("declarations.parquet"), declarations.schema())?,
+                    mirador_io::ParquetStream::create(&out_dir.join("truth_declarations.parquet"), truth.schema())?,
+                ));
+            }
+            if let Some((d, t)) = streams.as_mut() {
+                d.write(&declarations)?;
+                t.write(&truth)?;
+            }
+            n += declarations.height();
+        }
+        producer.join().map_err(|_| SynthError::Params("the generator thread panicked".into()))
+    })?;
+    if let Some((d, t)) = streams {
+        d.finish()?;
+        t.finish()?;
+    }
+    let (mut mirror, mut gaps, mut tariffs, mut fx) = g.finish()?;
+    let mut rows = vec![("declarations.parquet".to_owned(), n)];
+    for (name, df) in [("mirror_flows", &mut mirror), ("tariffs", &mut tariffs), ("fx_rates", &mut fx)] {
+        mirador_io::write_parquet(df, &out_dir.join(format!("{name}.parquet")))?;
+        rows.push((format!("{name}.parquet"), df.height()));
+    }
+    rows.push(("truth_declarations.parquet".to_owned(), n));
+    mirador_io::write_parquet(&mut gaps, &out_dir.join("truth_gaps.parquet"))?;
+    rows.push(("truth_gaps.parquet".to_owned(), gaps.height()));
+    summarise(SynthParams { dirty_rows: false, ..params.clone() }, rows, out_dir)
+}
+
+fn summarise(params: SynthParams, rows: Vec<(String, usize)>, out_dir: &Path) -> Result<Summary, SynthError> {
+    let summary = Summary { params, rows };
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| SynthError::Params(e.to_string()))?;
     mirador_io::write_bytes(&out_dir.join("world.json"), &json)?;
     Ok(summary)

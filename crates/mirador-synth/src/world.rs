@@ -24,6 +24,14 @@ fn lognormal(rng: &mut R, sigma: f64) -> f64 {
     (sigma * normal(rng)).exp()
 }
 
+/// Draws an index with probability proportional to its weight, from cumulative weights (one
+/// binary search instead of a scan: importers number in the hundreds of thousands).
+fn weighted_cum(rng: &mut R, cumulative: &[f64]) -> usize {
+    let total = cumulative.last().copied().unwrap_or(0.0);
+    let x = rng.r#gen::<f64>() * total;
+    cumulative.partition_point(|c| *c <= x).min(cumulative.len().saturating_sub(1))
+}
+
 fn weighted(rng: &mut R, weights: &[f64]) -> usize {
     let total: f64 = weights.iter().sum();
     let mut x = rng.r#gen::<f64>() * total;
@@ -61,33 +69,33 @@ fn kes_rate(m: u32) -> f64 {
 }
 
 #[derive(Default)]
-struct Rows {
+pub(crate) struct Rows {
     declaration_id: Vec<String>,
     item_no: Vec<i32>,
     date: Vec<i32>,
     period: Vec<String>,
-    office: Vec<String>,
-    process: Vec<String>,
-    import_type: Vec<String>,
-    import_use: Vec<String>,
-    payment: Vec<String>,
-    transport: Vec<String>,
+    office: Vec<&'static str>,
+    process: Vec<&'static str>,
+    import_type: Vec<&'static str>,
+    import_use: Vec<&'static str>,
+    payment: Vec<&'static str>,
+    transport: Vec<&'static str>,
     declarant: Vec<String>,
     importer: Vec<String>,
     seller: Vec<String>,
     courier: Vec<Option<String>>,
     hs_code: Vec<String>,
-    hs6: Vec<String>,
-    departure: Vec<String>,
-    origin: Vec<String>,
+    hs6: Vec<&'static str>,
+    departure: Vec<&'static str>,
+    origin: Vec<&'static str>,
     rate: Vec<f64>,
-    tax_type: Vec<String>,
-    origin_indicator: Vec<String>,
+    tax_type: Vec<&'static str>,
+    origin_indicator: Vec<&'static str>,
     mass: Vec<f64>,
     quantity: Vec<Option<f64>>,
     quantity_unit: Vec<Option<String>>,
     price: Vec<f64>,
-    currency: Vec<String>,
+    currency: Vec<&'static str>,
     value_usd: Vec<f64>,
     duty_usd: Vec<f64>,
     unit_price: Vec<Option<f64>>,
@@ -96,186 +104,274 @@ struct Rows {
     line: Vec<i32>,
     // truth
     kind: Vec<&'static str>,
-    true_hs6: Vec<String>,
-    true_origin: Vec<String>,
+    true_hs6: Vec<&'static str>,
+    true_origin: Vec<&'static str>,
     true_value: Vec<f64>,
     lost_duty: Vec<f64>,
 }
 
 /// Generates a world in memory.
 pub fn generate(params: &SynthParams) -> Result<World, SynthError> {
-    let (year0, month0) = params.check()?;
-    let mut rng = R::seed_from_u64(params.seed);
-    let n_importers = (params.declarations / 25).clamp(20, 200_000);
-    let partner_weights: Vec<f64> = PARTNERS.iter().map(|p| p.1).collect();
-    let importers: Vec<Importer> = (0..n_importers)
-        .map(|i| {
-            let n_products = 1 + rng.gen_range(1..6);
-            let n_origins = 1 + rng.gen_range(0..3);
-            Importer {
-                id: format!("IMP{i:06}"),
-                weight: (1.0 - rng.r#gen::<f64>()).powf(-1.0 / 1.3),
-                high_risk: rng.r#gen::<f64>() < params.high_risk_share,
-                products: (0..n_products).map(|_| rng.gen_range(0..PRODUCTS.len())).collect(),
-                origins: (0..n_origins).map(|_| weighted(&mut rng, &partner_weights)).collect(),
-                declarant: format!("DCL{:03}", rng.gen_range(0..120)),
-            }
-        })
-        .collect();
-    let importer_weights: Vec<f64> = importers.iter().map(|i| i.weight).collect();
-    // Per-partner CIF/FOB factor and per-product price tiers.
-    let factors: Vec<f64> = PARTNERS.iter().map(|_| rng.gen_range(1.06..1.10)).collect();
-    let tiers = [0.55, 1.0, 1.9];
+    let mut g = Generator::new(params)?;
+    let rows = g.next_chunk(usize::MAX).unwrap_or_default();
+    let declarations = declarations_frame(&rows)?;
+    let truth_declarations = truth_declarations(&rows)?;
+    let (mirror_flows, gaps, tariffs, fx_rates) = g.finish()?;
+    Ok(World { declarations, mirror_flows, tariffs, fx_rates, truth: Truth { declarations: truth_declarations, gaps } })
+}
 
-    let mut rows = Rows::default();
-    let mut seq = 0usize;
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    let mut current: Option<(String, usize, usize, NaiveDate, u32)> = None; // id, importer, origin, date, month
-    let mut item = 0i32;
-    for n in 0..params.declarations {
-        // 25 % of items are further items of the previous declaration.
-        let same = current.is_some() && item < 5 && rng.r#gen::<f64>() < 0.25;
-        if !same {
-            let m = (n as u64 * u64::from(params.months) / params.declarations as u64) as u32;
-            let (y, mo) = (year0 + ((month0 - 1 + m) / 12) as i32, (month0 - 1 + m) % 12 + 1);
-            let date = NaiveDate::from_ymd_opt(y, mo, rng.gen_range(1..=28)).unwrap_or(epoch);
-            let imp = weighted(&mut rng, &importer_weights);
-            let origin = importers[imp].origins[rng.gen_range(0..importers[imp].origins.len())];
-            seq += 1;
-            current = Some((format!("{y:04}{mo:02}{seq:07}"), imp, origin, date, m));
-            item = 0;
+/// Running totals over the rows generated so far: what the mirror statistics and the truth per
+/// cell need, so that declarations can be written chunk by chunk in bounded memory.
+#[derive(Default)]
+struct Aggregates {
+    /// Declared values by declared hs6 × origin × month.
+    home: BTreeMap<(&'static str, &'static str, String), (f64, f64)>,
+    /// True values by true hs6 × true origin × month (CIF).
+    partner: BTreeMap<(&'static str, &'static str, String), (f64, f64)>,
+    /// Per HS6 × partner × year: true CIF value − declared value.
+    gap: BTreeMap<(&'static str, &'static str, String), f64>,
+    /// Sum of true values.
+    true_total: f64,
+}
+
+impl Aggregates {
+    fn add(&mut self, rows: &Rows) {
+        for i in 0..rows.hs6.len() {
+            let h = self.home.entry((rows.hs6[i], rows.origin[i], rows.period[i].clone())).or_default();
+            h.0 += rows.value_usd[i];
+            h.1 += rows.mass[i];
+            let p = self.partner.entry((rows.true_hs6[i], rows.true_origin[i], rows.period[i].clone())).or_default();
+            p.0 += rows.true_value[i];
+            p.1 += rows.mass[i];
+            let year = rows.period[i][..4].to_owned();
+            *self.gap.entry((rows.true_hs6[i], rows.true_origin[i], year.clone())).or_default() += rows.true_value[i];
+            *self.gap.entry((rows.hs6[i], rows.origin[i], year)).or_default() -= rows.value_usd[i];
+            self.true_total += rows.true_value[i];
         }
-        item += 1;
-        let Some((id, imp, origin_idx, date, m)) = current.clone() else { continue };
-        let importer = &importers[imp];
-        let product = importer.products[rng.gen_range(0..importer.products.len())];
-        let origin = PARTNERS[origin_idx].0;
-        // Quality, hence price, depends mostly on where goods come from: each origin sells a
-        // product at one of three price tiers, with some items at another tier.
-        let tier = if rng.r#gen::<f64>() < 0.8 {
-            tiers[(product * 7 + origin_idx * 3) % tiers.len()]
-        } else {
-            tiers[weighted(&mut rng, &[0.3, 0.5, 0.2])]
-        };
-        let unit_price = PRODUCTS[product].price_usd_per_kg * tier * lognormal(&mut rng, 0.2);
-        let mass = (200.0 * lognormal(&mut rng, 1.2)).max(1.0).round();
-        let true_value = unit_price * mass;
-        let (true_rate, _) = rate(product, origin);
-
-        let fraud_rate = if importer.high_risk { params.high_risk_fraud_rate } else { params.low_risk_fraud_rate };
-        let mut kind = "none";
-        let (mut declared_product, mut declared_origin, mut declared_value) = (product, origin, true_value);
-        if rng.r#gen::<f64>() < fraud_rate {
-            let roll: f64 = rng.r#gen();
-            let cheaper: Vec<usize> = (0..PRODUCTS.len())
-                .filter(|&p| PRODUCTS[p].hs6[..2] == PRODUCTS[product].hs6[..2] || PRODUCTS[p].mfn_pct + 15.0 <= PRODUCTS[product].mfn_pct)
-                .filter(|&p| PRODUCTS[p].mfn_pct < PRODUCTS[product].mfn_pct)
-                .collect();
-            if roll < 0.2 && !cheaper.is_empty() {
-                kind = "misclassification";
-                declared_product = cheaper[rng.gen_range(0..cheaper.len())];
-            } else if roll < 0.4 && catalog::preference(origin).is_none() && PRODUCTS[product].mfn_pct > 0.0 {
-                kind = "false_origin";
-                declared_origin = ["UG", "TZ", "EG", "RW"][rng.gen_range(0..4)];
-            } else {
-                kind = "undervaluation";
-                declared_value = true_value * rng.gen_range(0.2..0.55);
-            }
-        }
-        let (declared_rate, tax_type) = rate(declared_product, declared_origin);
-        let usd_per_kes = kes_rate(m);
-        let (currency, price) = if rng.r#gen::<f64>() < 0.15 { ("USD", declared_value) } else { ("KES", declared_value / usd_per_kes) };
-        let price = (price * 100.0).round() / 100.0;
-        let value_usd = if currency == "USD" { price } else { price * usd_per_kes };
-        let duty = value_usd * declared_rate / 100.0;
-        let lost = (true_value * true_rate / 100.0 - duty).max(0.0);
-
-        let high = importer.high_risk;
-        let inspected = rng.r#gen::<f64>() < params.inspection_rate * if high { 2.5 } else { 0.8 };
-        let (fraud, critical) = if inspected {
-            let planted = kind != "none";
-            let observed = planted ^ (rng.r#gen::<f64>() < 0.03);
-            (Some(i8::from(observed)), Some(if observed && lost > 500.0 { 2 } else { i8::from(observed) }))
-        } else {
-            (None, None)
-        };
-
-        let declared_hs6 = PRODUCTS[declared_product].hs6;
-        rows.declaration_id.push(id);
-        rows.item_no.push(item);
-        rows.date.push((date - epoch).num_days() as i32);
-        rows.period.push(date.format("%Y-%m").to_string());
-        rows.office.push(OFFICES[imp % OFFICES.len()].to_owned());
-        rows.process.push("B".into());
-        rows.import_type.push(IMPORT_TYPES[weighted(&mut rng, &[0.8, 0.15, 0.05])].to_owned());
-        rows.import_use.push("HC".into());
-        rows.payment.push(PAYMENT_TYPES[weighted(&mut rng, &[0.3, 0.5, 0.1, 0.1])].to_owned());
-        rows.transport.push(TRANSPORT_MODES[weighted(&mut rng, &[0.7, 0.2, 0.1])].to_owned());
-        rows.declarant.push(importer.declarant.clone());
-        rows.importer.push(importer.id.clone());
-        rows.seller.push(format!("S{}{:04}", declared_origin, (imp * 7 + origin_idx) % 9973));
-        rows.courier.push(None);
-        rows.hs_code.push(format!("{declared_hs6}00"));
-        rows.hs6.push(declared_hs6.to_owned());
-        rows.departure.push(if origin == "AE" || rng.r#gen::<f64>() > 0.1 { declared_origin } else { "AE" }.to_owned());
-        rows.origin.push(declared_origin.to_owned());
-        rows.rate.push(declared_rate);
-        rows.tax_type.push(tax_type.to_owned());
-        rows.origin_indicator.push(if tax_type == "MFN" { "N" } else { "C" }.to_owned());
-        rows.mass.push(mass);
-        rows.quantity.push(None);
-        rows.quantity_unit.push(None);
-        rows.price.push(price);
-        rows.currency.push(currency.to_owned());
-        rows.value_usd.push(value_usd);
-        rows.duty_usd.push(duty);
-        rows.unit_price.push(Some(value_usd / mass));
-        rows.fraud.push(fraud);
-        rows.critical.push(critical);
-        rows.line.push(n as i32 + 2);
-        rows.kind.push(kind);
-        rows.true_hs6.push(PRODUCTS[product].hs6.to_owned());
-        rows.true_origin.push(origin.to_owned());
-        rows.true_value.push(true_value);
-        rows.lost_duty.push(lost);
     }
-    let mirror = mirror_flows(params, &rows, &factors, &mut rng, year0, month0)?;
-    let truth = truth(&rows, &mirror.1)?;
-    Ok(World {
-        declarations: declarations_frame(&rows)?,
-        mirror_flows: mirror.0,
-        tariffs: tariffs()?,
-        fx_rates: fx(params, year0, month0)?,
-        truth,
-    })
+}
+
+/// The world generator: declarations come out in chunks (in order, the same rows whatever the
+/// chunk size), the statistics and truth that summarise them at the end.
+pub(crate) struct Generator<'p> {
+    params: &'p SynthParams,
+    rng: R,
+    importers: Vec<Importer>,
+    importer_cum: Vec<f64>,
+    factors: Vec<f64>,
+    year0: i32,
+    month0: u32,
+    next: usize,
+    seq: usize,
+    current: Option<(String, usize, usize, NaiveDate, u32)>, // id, importer, origin, date, month
+    item: i32,
+    agg: Aggregates,
+}
+
+impl<'p> Generator<'p> {
+    pub(crate) fn new(params: &'p SynthParams) -> Result<Self, SynthError> {
+        let (year0, month0) = params.check()?;
+        let mut rng = R::seed_from_u64(params.seed);
+        let n_importers = (params.declarations / 25).clamp(20, 200_000);
+        let partner_weights: Vec<f64> = PARTNERS.iter().map(|p| p.1).collect();
+        let importers: Vec<Importer> = (0..n_importers)
+            .map(|i| {
+                let n_products = 1 + rng.gen_range(1..6);
+                let n_origins = 1 + rng.gen_range(0..3);
+                Importer {
+                    id: format!("IMP{i:06}"),
+                    weight: (1.0 - rng.r#gen::<f64>()).powf(-1.0 / 1.3),
+                    high_risk: rng.r#gen::<f64>() < params.high_risk_share,
+                    products: (0..n_products).map(|_| rng.gen_range(0..PRODUCTS.len())).collect(),
+                    origins: (0..n_origins).map(|_| weighted(&mut rng, &partner_weights)).collect(),
+                    declarant: format!("DCL{:03}", rng.gen_range(0..120)),
+                }
+            })
+            .collect();
+        let importer_weights: Vec<f64> = importers.iter().map(|i| i.weight).collect();
+        // Per-partner CIF/FOB factor and per-product price tiers.
+        let factors: Vec<f64> = PARTNERS.iter().map(|_| rng.gen_range(1.06..1.10)).collect();
+
+        let importer_cum: Vec<f64> = importer_weights
+            .iter()
+            .scan(0.0, |acc, w| {
+                *acc += w;
+                Some(*acc)
+            })
+            .collect();
+        Ok(Generator {
+            params,
+            rng,
+            importers,
+            importer_cum,
+            factors,
+            year0,
+            month0,
+            next: 0,
+            seq: 0,
+            current: None,
+            item: 0,
+            agg: Aggregates::default(),
+        })
+    }
+
+    /// The next at most `max` declaration items, or `None` when all are out.
+    pub(crate) fn next_chunk(&mut self, max: usize) -> Option<Rows> {
+        let params = self.params;
+        if self.next >= params.declarations {
+            return None;
+        }
+        let end = self.next.saturating_add(max).min(params.declarations);
+        let (year0, month0) = (self.year0, self.month0);
+        let mut rng = self.rng.clone();
+        let importers = &self.importers;
+        let importer_cum = &self.importer_cum;
+        let factors = &self.factors;
+        let tiers = [0.55, 1.0, 1.9];
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+        let (mut seq, mut current, mut item) = (self.seq, self.current.take(), self.item);
+        let mut rows = Rows::default();
+        let _ = factors;
+        for n in self.next..end {
+            // 25 % of items are further items of the previous declaration.
+            let same = current.is_some() && item < 5 && rng.r#gen::<f64>() < 0.25;
+            if !same {
+                let m = (n as u64 * u64::from(params.months) / params.declarations as u64) as u32;
+                let (y, mo) = (year0 + ((month0 - 1 + m) / 12) as i32, (month0 - 1 + m) % 12 + 1);
+                let date = NaiveDate::from_ymd_opt(y, mo, rng.gen_range(1..=28)).unwrap_or(epoch);
+                let imp = weighted_cum(&mut rng, importer_cum);
+                let origin = importers[imp].origins[rng.gen_range(0..importers[imp].origins.len())];
+                seq += 1;
+                current = Some((format!("{y:04}{mo:02}{seq:07}"), imp, origin, date, m));
+                item = 0;
+            }
+            item += 1;
+            let Some((id, imp, origin_idx, date, m)) = current.clone() else { continue };
+            let importer = &importers[imp];
+            let product = importer.products[rng.gen_range(0..importer.products.len())];
+            let origin = PARTNERS[origin_idx].0;
+            // Quality, hence price, depends mostly on where goods come from: each origin sells a
+            // product at one of three price tiers, with some items at another tier.
+            let tier = if rng.r#gen::<f64>() < 0.8 {
+                tiers[(product * 7 + origin_idx * 3) % tiers.len()]
+            } else {
+                tiers[weighted(&mut rng, &[0.3, 0.5, 0.2])]
+            };
+            let unit_price = PRODUCTS[product].price_usd_per_kg * tier * lognormal(&mut rng, 0.2);
+            let mass = (200.0 * lognormal(&mut rng, 1.2)).max(1.0).round();
+            let true_value = unit_price * mass;
+            let (true_rate, _) = rate(product, origin);
+
+            let fraud_rate = if importer.high_risk { params.high_risk_fraud_rate } else { params.low_risk_fraud_rate };
+            let mut kind = "none";
+            let (mut declared_product, mut declared_origin, mut declared_value) = (product, origin, true_value);
+            if rng.r#gen::<f64>() < fraud_rate {
+                let roll: f64 = rng.r#gen();
+                let cheaper: Vec<usize> = (0..PRODUCTS.len())
+                    .filter(|&p| {
+                        PRODUCTS[p].hs6[..2] == PRODUCTS[product].hs6[..2] || PRODUCTS[p].mfn_pct + 15.0 <= PRODUCTS[product].mfn_pct
+                    })
+                    .filter(|&p| PRODUCTS[p].mfn_pct < PRODUCTS[product].mfn_pct)
+                    .collect();
+                if roll < 0.2 && !cheaper.is_empty() {
+                    kind = "misclassification";
+                    declared_product = cheaper[rng.gen_range(0..cheaper.len())];
+                } else if roll < 0.4 && catalog::preference(origin).is_none() && PRODUCTS[product].mfn_pct > 0.0 {
+                    kind = "false_origin";
+                    declared_origin = ["UG", "TZ", "EG", "RW"][rng.gen_range(0..4)];
+                } else {
+                    kind = "undervaluation";
+                    declared_value = true_value * rng.gen_range(0.2..0.55);
+                }
+            }
+            let (declared_rate, tax_type) = rate(declared_product, declared_origin);
+            let usd_per_kes = kes_rate(m);
+            let (currency, price) = if rng.r#gen::<f64>() < 0.15 { ("USD", declared_value) } else { ("KES", declared_value / usd_per_kes) };
+            let price = (price * 100.0).round() / 100.0;
+            let value_usd = if currency == "USD" { price } else { price * usd_per_kes };
+            let duty = value_usd * declared_rate / 100.0;
+            let lost = (true_value * true_rate / 100.0 - duty).max(0.0);
+
+            let high = importer.high_risk;
+            let inspected = rng.r#gen::<f64>() < params.inspection_rate * if high { 2.5 } else { 0.8 };
+            let (fraud, critical) = if inspected {
+                let planted = kind != "none";
+                let observed = planted ^ (rng.r#gen::<f64>() < 0.03);
+                (Some(i8::from(observed)), Some(if observed && lost > 500.0 { 2 } else { i8::from(observed) }))
+            } else {
+                (None, None)
+            };
+
+            let declared_hs6 = PRODUCTS[declared_product].hs6;
+            rows.declaration_id.push(id);
+            rows.item_no.push(item);
+            rows.date.push((date - epoch).num_days() as i32);
+            rows.period.push(date.format("%Y-%m").to_string());
+            rows.office.push(OFFICES[imp % OFFICES.len()]);
+            rows.process.push("B");
+            rows.import_type.push(IMPORT_TYPES[weighted(&mut rng, &[0.8, 0.15, 0.05])]);
+            rows.import_use.push("HC");
+            rows.payment.push(PAYMENT_TYPES[weighted(&mut rng, &[0.3, 0.5, 0.1, 0.1])]);
+            rows.transport.push(TRANSPORT_MODES[weighted(&mut rng, &[0.7, 0.2, 0.1])]);
+            rows.declarant.push(importer.declarant.clone());
+            rows.importer.push(importer.id.clone());
+            rows.seller.push(format!("S{}{:04}", declared_origin, (imp * 7 + origin_idx) % 9973));
+            rows.courier.push(None);
+            rows.hs_code.push(format!("{declared_hs6}00"));
+            rows.hs6.push(declared_hs6);
+            rows.departure.push(if origin == "AE" || rng.r#gen::<f64>() > 0.1 { declared_origin } else { "AE" });
+            rows.origin.push(declared_origin);
+            rows.rate.push(declared_rate);
+            rows.tax_type.push(tax_type);
+            rows.origin_indicator.push(if tax_type == "MFN" { "N" } else { "C" });
+            rows.mass.push(mass);
+            rows.quantity.push(None);
+            rows.quantity_unit.push(None);
+            rows.price.push(price);
+            rows.currency.push(currency);
+            rows.value_usd.push(value_usd);
+            rows.duty_usd.push(duty);
+            rows.unit_price.push(Some(value_usd / mass));
+            rows.fraud.push(fraud);
+            rows.critical.push(critical);
+            rows.line.push(n as i32 + 2);
+            rows.kind.push(kind);
+            rows.true_hs6.push(PRODUCTS[product].hs6);
+            rows.true_origin.push(origin);
+            rows.true_value.push(true_value);
+            rows.lost_duty.push(lost);
+        }
+        (self.rng, self.seq, self.current, self.item, self.next) = (rng, seq, current, item, end);
+        self.agg.add(&rows);
+        Some(rows)
+    }
+
+    /// Mirror statistics, truth per cell, tariffs and FX, once every chunk has been taken.
+    pub(crate) fn finish(mut self) -> Result<(DataFrame, DataFrame, DataFrame, DataFrame), SynthError> {
+        while self.next_chunk(1_000_000).is_some() {}
+        let (year0, month0) = (self.year0, self.month0);
+        let (mirror, unrecorded) = mirror_flows(self.params, &mut self.agg, &self.factors, &mut self.rng, year0, month0)?;
+        let gaps = truth_gaps(&mut self.agg.gap, &unrecorded)?;
+        Ok((mirror, gaps, tariffs()?, fx(self.params, year0, month0)?))
+    }
 }
 
 /// Unrecorded imports per (product, partner index, month): true CIF value.
-type Unrecorded = BTreeMap<(String, String, String), f64>;
+type Unrecorded = BTreeMap<(&'static str, &'static str, String), f64>;
 
 fn mirror_flows(
     params: &SynthParams,
-    rows: &Rows,
+    agg: &mut Aggregates,
     factors: &[f64],
     rng: &mut R,
     year0: i32,
     month0: u32,
 ) -> Result<(DataFrame, Unrecorded), SynthError> {
-    // Home statistics: declared values by declared hs6 × origin × month.
-    let mut home: BTreeMap<(String, String, String), (f64, f64)> = BTreeMap::new();
-    // Partners' exports: true values by true hs6 × true origin × month (CIF).
-    let mut partner: BTreeMap<(String, String, String), (f64, f64)> = BTreeMap::new();
-    for i in 0..rows.hs6.len() {
-        let h = home.entry((rows.hs6[i].clone(), rows.origin[i].clone(), rows.period[i].clone())).or_default();
-        h.0 += rows.value_usd[i];
-        h.1 += rows.mass[i];
-        let p = partner.entry((rows.true_hs6[i].clone(), rows.true_origin[i].clone(), rows.period[i].clone())).or_default();
-        p.0 += rows.true_value[i];
-        p.1 += rows.mass[i];
-    }
+    let home = &agg.home;
+    let partner = &mut agg.partner;
     // Unrecorded imports: large flows in a few cells, seen only by the partner.
     let mut unrecorded = Unrecorded::new();
-    let monthly_total: f64 = rows.true_value.iter().sum::<f64>() / f64::from(params.months);
+    let monthly_total: f64 = agg.true_total / f64::from(params.months);
     for _ in 0..params.unrecorded_cells {
         let product = PRODUCTS[rng.gen_range(0..PRODUCTS.len())].hs6;
         let p = loop {
@@ -288,8 +384,8 @@ fn mirror_flows(
             if rng.r#gen::<f64>() < 0.6 {
                 let (y, mo) = (year0 + ((month0 - 1 + m) / 12) as i32, (month0 - 1 + m) % 12 + 1);
                 let value = monthly_total * 0.004 * lognormal(rng, 0.4);
-                *unrecorded.entry((product.to_owned(), p.to_owned(), format!("{y:04}-{mo:02}"))).or_default() += value;
-                let e = partner.entry((product.to_owned(), p.to_owned(), format!("{y:04}-{mo:02}"))).or_default();
+                *unrecorded.entry((product, p, format!("{y:04}-{mo:02}"))).or_default() += value;
+                let e = partner.entry((product, p, format!("{y:04}-{mo:02}"))).or_default();
                 e.0 += value;
                 e.1 += value / PRODUCTS.iter().find(|x| x.hs6 == product).map_or(1.0, |x| x.price_usd_per_kg);
             }
@@ -299,15 +395,15 @@ fn mirror_flows(
     let (mut reporter, mut partner_col, mut period, mut hs, mut flow, mut value, mut weight) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut world_totals: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
-    for ((h, o, p), (v, w)) in &home {
+    for ((h, o, p), (v, w)) in home {
         reporter.push(home_country.to_owned());
-        partner_col.push(o.clone());
+        partner_col.push((*o).to_owned());
         period.push(p.clone());
-        hs.push(h.clone());
+        hs.push((*h).to_owned());
         flow.push("import");
         value.push((v * 100.0).round() / 100.0);
         weight.push(w.round());
-        let t = world_totals.entry((h.clone(), p.clone())).or_default();
+        let t = world_totals.entry(((*h).to_owned(), p.clone())).or_default();
         t.0 += v;
         t.1 += w;
     }
@@ -315,21 +411,21 @@ fn mirror_flows(
         reporter.push(home_country.to_owned());
         partner_col.push(mirador_schema::country::WORLD.to_owned());
         period.push(p.clone());
-        hs.push(h.clone());
+        hs.push((*h).to_owned());
         flow.push("import");
         value.push((v * 100.0).round() / 100.0);
         weight.push(w.round());
     }
-    for ((h, o, p), (v, w)) in &partner {
-        if NON_REPORTING.contains(&o.as_str()) {
+    for ((h, o, p), (v, w)) in partner.iter() {
+        if NON_REPORTING.contains(o) {
             continue;
         }
-        let idx = PARTNERS.iter().position(|x| x.0 == o).unwrap_or(0);
+        let idx = PARTNERS.iter().position(|x| x.0 == *o).unwrap_or(0);
         let fob = v / factors[idx] * lognormal(rng, 0.01);
-        reporter.push(o.clone());
+        reporter.push((*o).to_owned());
         partner_col.push(home_country.to_owned());
         period.push(p.clone());
-        hs.push(h.clone());
+        hs.push((*h).to_owned());
         flow.push("export");
         value.push((fob * 100.0).round() / 100.0);
         weight.push((w * lognormal(rng, 0.02)).round());
@@ -351,8 +447,9 @@ fn mirror_flows(
     Ok((df, unrecorded))
 }
 
-fn truth(rows: &Rows, unrecorded: &Unrecorded) -> Result<Truth, SynthError> {
-    let declarations = DataFrame::new_infer_height(vec![
+/// Truth per declaration item.
+pub(crate) fn truth_declarations(rows: &Rows) -> PolarsResult<DataFrame> {
+    DataFrame::new_infer_height(vec![
         Column::new(col::DECLARATION_ID.into(), rows.declaration_id.clone()),
         Column::new(col::ITEM_NO.into(), rows.item_no.clone()),
         Column::new("fraud_kind".into(), rows.kind.clone()),
@@ -360,23 +457,20 @@ fn truth(rows: &Rows, unrecorded: &Unrecorded) -> Result<Truth, SynthError> {
         Column::new("true_origin".into(), rows.true_origin.clone()),
         Column::new("true_value_usd".into(), rows.true_value.clone()),
         Column::new("planted_lost_duty_usd".into(), rows.lost_duty.clone()),
-    ])?;
-    // Per HS6 × partner × year: true CIF value − declared value.
-    let mut gap: BTreeMap<(String, String, String), f64> = BTreeMap::new();
-    for i in 0..rows.hs6.len() {
-        let year = rows.period[i][..4].to_owned();
-        *gap.entry((rows.true_hs6[i].clone(), rows.true_origin[i].clone(), year.clone())).or_default() += rows.true_value[i];
-        *gap.entry((rows.hs6[i].clone(), rows.origin[i].clone(), year)).or_default() -= rows.value_usd[i];
-    }
+    ])
+}
+
+/// Truth per HS6 × partner × year, unrecorded imports included.
+fn truth_gaps(gap: &mut BTreeMap<(&'static str, &'static str, String), f64>, unrecorded: &Unrecorded) -> Result<DataFrame, SynthError> {
     for ((h, p, period), v) in unrecorded {
-        *gap.entry((h.clone(), p.clone(), period[..4].to_owned())).or_default() += v;
+        *gap.entry((*h, *p, period[..4].to_owned())).or_default() += v;
     }
     let (mut hs6, mut partner, mut period, mut planted_gap, mut planted_duty, mut reported) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for ((h, p, y), g) in gap {
+    for ((h, p, y), g) in std::mem::take(gap) {
         let product = PRODUCTS.iter().position(|x| x.hs6 == h).unwrap_or(0);
         let (r, _) = rate(product, &p);
-        reported.push(!NON_REPORTING.contains(&p.as_str()));
+        reported.push(!NON_REPORTING.contains(&p));
         hs6.push(h);
         partner.push(p);
         period.push(y);
@@ -391,10 +485,10 @@ fn truth(rows: &Rows, unrecorded: &Unrecorded) -> Result<Truth, SynthError> {
         Column::new("planted_lost_duty_usd".into(), planted_duty),
         Column::new("partner_reports".into(), reported),
     ])?;
-    Ok(Truth { declarations, gaps })
+    Ok(gaps)
 }
 
-fn declarations_frame(r: &Rows) -> PolarsResult<DataFrame> {
+pub(crate) fn declarations_frame(r: &Rows) -> PolarsResult<DataFrame> {
     let date = Column::new(col::DATE.into(), r.date.clone()).cast(&DataType::Date)?;
     DataFrame::new_infer_height(vec![
         Column::new(col::DECLARATION_ID.into(), r.declaration_id.clone()),
