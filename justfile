@@ -61,3 +61,8 @@ notebook:
 # The nightly stages on a synthetic world of N declarations: per-stage time, rows/s, peak memory
 bench-scale n="1000000":
     scripts/bench-scale.sh {{n}}
+
+# The k-means and revenue-gap stages alone on a streamed synthetic world of N declarations
+bench-stages n="10000000":
+    cargo run --release -- synth --declarations {{n}} --format parquet --out target/bench-world
+    cargo run --release --example stage_bench -- target/bench-world

@@ -164,13 +164,23 @@ pub(crate) fn cells(sides: &Sides, tariffs: &TariffBook, params: &GapParams) -> 
         cif_low: f64,
         cif_high: f64,
         vintage_mismatch: bool,
+        other_vintage: bool,
     }
+    // A side coded in another HS vintage than the configured one may hold codes that do not exist
+    // (or mean something else) in the configured nomenclature.
+    let other_vintage = |k: &Key| {
+        params
+            .hs_vintage
+            .as_deref()
+            .is_some_and(|want| sides.vintage.get(k).is_some_and(|(a, b)| [a, b].into_iter().flatten().any(|v| v != want)))
+    };
     let mut acc: BTreeMap<Key, Acc> = BTreeMap::new();
     for (k, d) in &sides.declared {
         let a = acc.entry((k.0.clone(), k.1.clone(), k.2.clone(), out_period(&k.3, params.period))).or_default();
         a.declared.value += d.value;
         a.declared.weight += d.weight;
         a.declared.rows += d.rows;
+        a.other_vintage |= other_vintage(k);
     }
     for (k, m) in &sides.mirror {
         let f = factors.get(&k.2);
@@ -181,6 +191,7 @@ pub(crate) fn cells(sides: &Sides, tariffs: &TariffBook, params: &GapParams) -> 
         a.cif += m.value * f.factor;
         a.cif_low += m.value * f.low;
         a.cif_high += m.value * f.high;
+        a.other_vintage |= other_vintage(k);
         if let Some((Some(v1), Some(v2))) = sides.vintage.get(k)
             && v1 != v2
         {
@@ -207,6 +218,9 @@ pub(crate) fn cells(sides: &Sides, tariffs: &TariffBook, params: &GapParams) -> 
             }
             if a.vintage_mismatch {
                 flags.push("hs_vintage_mismatch");
+            }
+            if a.other_vintage {
+                flags.push("hs_vintage_not_configured");
             }
             let material = a.declared.value.max(a.cif) >= params.materiality_usd;
             if !material {

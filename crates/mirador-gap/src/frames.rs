@@ -196,24 +196,28 @@ pub(crate) fn exposure(declarations: &DataFrame, cells: &[Cell], grain: PeriodGr
     let origin = declarations.column(col::ORIGIN_COUNTRY)?.str()?;
     let period = declarations.column(col::PERIOD)?.str()?;
     let value = declarations.column(col::VALUE_USD)?.f64()?;
-    let gap_period = |p: &'_ str| -> String {
+    fn gap_period(p: &str, grain: PeriodGrain) -> &str {
         match grain {
-            PeriodGrain::Year => p.get(..4).unwrap_or(p).to_owned(),
-            PeriodGrain::AsReported => p.to_owned(),
+            PeriodGrain::Year => p.get(..4).unwrap_or(p),
+            PeriodGrain::AsReported => p,
         }
-    };
-    let keys: Vec<(String, String, String)> = (0..declarations.height())
-        .map(|i| (hs6.get(i).unwrap_or("").to_owned(), origin.get(i).unwrap_or("").to_owned(), gap_period(period.get(i).unwrap_or(""))))
+    }
+    // Keys borrow the declarations' own text: no allocation per row.
+    let keys: Vec<(&str, &str, &str)> = hs6
+        .iter()
+        .zip(origin.iter())
+        .zip(period.iter())
+        .map(|((h, o), p)| (h.unwrap_or(""), o.unwrap_or(""), gap_period(p.unwrap_or(""), grain)))
         .collect();
-    let mut cell_value: HashMap<&(String, String, String), f64> = HashMap::new();
+    let mut cell_value: HashMap<(&str, &str, &str), f64> = HashMap::new();
     for (k, v) in keys.iter().zip(value.iter()) {
-        *cell_value.entry(k).or_default() += v.unwrap_or(0.0).max(0.0);
+        *cell_value.entry(*k).or_default() += v.unwrap_or(0.0).max(0.0);
     }
     let mut gap_ratio = Vec::with_capacity(keys.len());
     let mut cell_duty = Vec::with_capacity(keys.len());
     let mut share = Vec::with_capacity(keys.len());
     for (k, v) in keys.iter().zip(value.iter()) {
-        let cell = index.get(&(k.0.as_str(), k.1.as_str(), k.2.as_str()));
+        let cell = index.get(k);
         gap_ratio.push(cell.and_then(|c| c.gap().zip(c.mirror_cif)).and_then(|(g, m)| ratio(g, m)).map(|r| r.clamp(-1.0, 1.0)));
         let duty = cell.map_or(0.0, |c| c.lost_duty);
         cell_duty.push(duty);
@@ -221,7 +225,7 @@ pub(crate) fn exposure(declarations: &DataFrame, cells: &[Cell], grain: PeriodGr
         share.push(ratio(v.unwrap_or(0.0).max(0.0), total).map_or(0.0, |s| s * duty));
     }
     let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY])?;
-    df.with_column(Column::new("gap_period".into(), keys.into_iter().map(|k| k.2).collect::<Vec<_>>()))?;
+    df.with_column(Column::new("gap_period".into(), keys.iter().map(|k| k.2).collect::<Vec<&str>>()))?;
     df.with_column(Column::new("mirror_gap_ratio".into(), gap_ratio))?;
     df.with_column(Column::new("cell_lost_duty_usd".into(), cell_duty))?;
     df.with_column(Column::new("mirror_duty_share_usd".into(), share))?;

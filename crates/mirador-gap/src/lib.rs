@@ -73,6 +73,9 @@ pub struct GapParams {
     pub reporting_noise: f64,
     /// Partners whose exports are often re-exports of other origins' goods.
     pub transit_hubs: Vec<String>,
+    /// The HS vintage the analysis works in (e.g. `H6` for HS 2022); cells with a side reported
+    /// in another vintage are flagged `hs_vintage_not_configured`. Unset: no check.
+    pub hs_vintage: Option<String>,
     /// CIF/FOB factor.
     #[serde(flatten)]
     pub factor: FactorParams,
@@ -87,6 +90,7 @@ impl Default for GapParams {
             materiality_usd: 10_000.0,
             reporting_noise: 0.02,
             transit_hubs: ["AE", "SG", "HK", "PA", "NL", "BE"].map(str::to_owned).to_vec(),
+            hs_vintage: None,
             factor: FactorParams::default(),
         }
     }

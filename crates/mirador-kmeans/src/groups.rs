@@ -70,6 +70,18 @@ impl ScoredRows {
     }
 }
 
+/// A group's identity borrowed from the data: level, HS prefix, origin (empty unless by origin).
+type GroupRef<'a> = (Level, &'a str, &'a str);
+
+fn group_ref<'a>(level: Level, hs6: &'a str, origin: &'a str) -> GroupRef<'a> {
+    match level {
+        Level::Hs6Origin => (level, hs6, origin),
+        Level::Hs6 => (level, hs6, ""),
+        Level::Hs4 => (level, hs6.get(..4).unwrap_or(hs6), ""),
+        Level::Hs2 => (level, hs6.get(..2).unwrap_or(hs6), ""),
+    }
+}
+
 struct Row<'a> {
     hs6: &'a str,
     origin: &'a str,
@@ -92,51 +104,63 @@ pub fn score_declarations(declarations: &DataFrame, params: &KMeansParams, seed:
         })
         .collect();
 
-    // Members (priced rows) of every candidate group, at every level.
+    // Members (priced rows) of every candidate group, at every level, keyed by borrowed text so
+    // that ten million rows do not mean tens of millions of small allocations.
     let levels: Vec<Level> = Level::ALL.iter().copied().filter(|l| params.by_origin || *l != Level::Hs6Origin).collect();
-    let mut members: HashMap<(Level, String), Vec<usize>> = HashMap::new();
+    let mut members: HashMap<GroupRef<'_>, Vec<u32>> = HashMap::new();
     for (i, r) in rows.iter().enumerate() {
         if r.log_price.is_some() {
             for &level in &levels {
-                members.entry((level, level.key(r.hs6, r.origin))).or_default().push(i);
+                members.entry(group_ref(level, r.hs6, r.origin)).or_default().push(i as u32);
             }
         }
     }
     // Each priced row goes to the finest group with enough rows; else robust z at HS2.
-    let mut assigned: Vec<Option<(Level, String, Method)>> = Vec::with_capacity(rows.len());
+    let mut index: HashMap<GroupRef<'_>, u32> = HashMap::new();
+    let mut used: Vec<(Level, String, Method, GroupRef<'_>)> = Vec::new();
+    let mut assigned: Vec<Option<u32>> = Vec::with_capacity(rows.len());
     for r in &rows {
         let choice = r.log_price.and_then(|_| {
             for &level in &levels {
-                let key = level.key(r.hs6, r.origin);
-                if members.get(&(level, key.clone())).map_or(0, Vec::len) >= params.min_group_size {
-                    return Some((level, key, Method::KMeans));
+                let g = group_ref(level, r.hs6, r.origin);
+                if members.get(&g).map_or(0, Vec::len) >= params.min_group_size {
+                    return Some((g, Method::KMeans));
                 }
             }
-            let key = Level::Hs2.key(r.hs6, r.origin);
-            let n = members.get(&(Level::Hs2, key.clone())).map_or(0, Vec::len);
-            (n >= params.min_robust_size).then_some((Level::Hs2, key, Method::RobustZ))
+            let g = group_ref(Level::Hs2, r.hs6, r.origin);
+            (members.get(&g).map_or(0, Vec::len) >= params.min_robust_size).then_some((g, Method::RobustZ))
         });
-        assigned.push(choice);
+        assigned.push(choice.map(|(g, method)| {
+            *index.entry(g).or_insert_with(|| {
+                used.push((g.0, g.0.key(r.hs6, r.origin), method, g));
+                (used.len() - 1) as u32
+            })
+        }));
     }
-    let mut used: Vec<(Level, String, Method)> = assigned.iter().flatten().cloned().collect();
-    used.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    used.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    // Groups in key order, so outputs do not depend on the row order of first appearance.
+    let mut order: Vec<usize> = (0..used.len()).collect();
+    order.sort_by(|&a, &b| (used[a].0, &used[a].1).cmp(&(used[b].0, &used[b].1)));
+    let mut rank = vec![0u32; used.len()];
+    for (new, &old) in order.iter().enumerate() {
+        rank[old] = new as u32;
+    }
+    let used: Vec<(Level, String, Method, GroupRef<'_>)> = order.iter().map(|&i| used[i].clone()).collect();
+    let assigned: Vec<Option<u32>> = assigned.into_iter().map(|a| a.map(|g| rank[g as usize])).collect();
 
     // Fit groups in parallel; each group's seed derives from the run seed and its key, so the
     // result does not depend on scheduling.
-    let fits: HashMap<(Level, String), GroupFit> = used
+    let fits: Vec<GroupFit> = used
         .par_iter()
-        .map(|(level, key, method)| {
-            let xs: Vec<f64> = members[&(*level, key.clone())].iter().filter_map(|&i| rows[i].log_price).collect();
-            let fit = match method {
+        .map(|(level, key, method, g)| {
+            let xs: Vec<f64> = members[g].iter().filter_map(|&i| rows[i as usize].log_price).collect();
+            match method {
                 Method::KMeans => fit_kmeans(&xs, &params.cluster, seed ^ fnv(level.as_str(), key)),
                 Method::RobustZ => fit_robust(&xs, &params.cluster),
-            };
-            ((*level, key.clone()), fit)
+            }
         })
         .collect();
 
-    let scores = scores_frame(declarations, &rows, &assigned, &fits, params)?;
+    let scores = scores_frame(declarations, &rows, &assigned, &used, &fits, params)?;
     let groups = groups_frame(&used, &fits, &assigned, &scores)?;
     Ok(ScoredRows { scores, groups })
 }
@@ -144,8 +168,9 @@ pub fn score_declarations(declarations: &DataFrame, params: &KMeansParams, seed:
 fn scores_frame(
     declarations: &DataFrame,
     rows: &[Row<'_>],
-    assigned: &[Option<(Level, String, Method)>],
-    fits: &HashMap<(Level, String), GroupFit>,
+    assigned: &[Option<u32>],
+    used: &[(Level, String, Method, GroupRef<'_>)],
+    fits: &[GroupFit],
     params: &KMeansParams,
 ) -> PolarsResult<DataFrame> {
     let n = rows.len();
@@ -164,8 +189,9 @@ fn scores_frame(
     let value = declarations.column(col::VALUE_USD)?.f64()?;
     for (i, (r, a)) in rows.iter().zip(assigned).enumerate() {
         match (r.log_price, a) {
-            (Some(lp), Some((level, key, m))) => {
-                let fit = &fits[&(*level, key.clone())];
+            (Some(lp), Some(g)) => {
+                let (level, key, m, _) = &used[*g as usize];
+                let fit = &fits[*g as usize];
                 let s = fit.score(lp, &params.cluster);
                 let ratio_i = (lp - s.reference).exp();
                 let flagged = s.score >= params.flag_score && ratio_i <= params.flag_max_ratio;
@@ -221,16 +247,16 @@ fn scores_frame(
 }
 
 fn groups_frame(
-    used: &[(Level, String, Method)],
-    fits: &HashMap<(Level, String), GroupFit>,
-    assigned: &[Option<(Level, String, Method)>],
+    used: &[(Level, String, Method, GroupRef<'_>)],
+    fits: &[GroupFit],
+    assigned: &[Option<u32>],
     scores: &DataFrame,
 ) -> PolarsResult<DataFrame> {
     let flags = scores.column("undervaluation_flag")?.bool()?;
-    let mut scored_rows: HashMap<(Level, &str), (u32, u32)> = HashMap::new();
+    let mut scored_rows = vec![(0u32, 0u32); used.len()];
     for (a, f) in assigned.iter().zip(flags.iter()) {
-        if let Some((level, key, _)) = a {
-            let e = scored_rows.entry((*level, key.as_str())).or_default();
+        if let Some(g) = a {
+            let e = &mut scored_rows[*g as usize];
             e.0 += 1;
             e.1 += u32::from(f.unwrap_or(false));
         }
@@ -242,9 +268,9 @@ fn groups_frame(
     let mut silhouette = Vec::new();
     let mut median = Vec::new();
     let mut mainstream = Vec::new();
-    for (level, key, method) in used {
-        let fit = &fits[&(*level, key.clone())];
-        let (scored, flagged) = scored_rows.get(&(*level, key.as_str())).copied().unwrap_or_default();
+    for (g, (level, key, method, _)) in used.iter().enumerate() {
+        let fit = &fits[g];
+        let (scored, flagged) = scored_rows[g];
         cols.0.push(key);
         cols.1.push(level.as_str());
         cols.2.push(method.as_str());

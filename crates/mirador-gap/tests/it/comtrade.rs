@@ -47,6 +47,14 @@ fn comtrade_pairs_give_a_plausible_cif_fob_factor() {
     let pooled = r.factors.pooled.factor;
     assert!((1.03..=1.10).contains(&pooled), "pooled estimate {pooled:.4}");
 
+    // Comtrade reports each year in the vintage of the time (H2, H3, H4…): with the analysis set to
+    // HS 2012 (H4), cells reported in older vintages are flagged, and H4 cells are not.
+    let h4 = GapParams { hs_vintage: Some("H4".into()), ..stage_params.clone() };
+    let r4 = analyse(&ingested.declarations, &ingested.mirror_flows, &ingested.tariffs, &h4).unwrap();
+    let flags = r4.by_cell.column("flags").unwrap().str().unwrap().clone();
+    let flagged = flags.iter().filter(|f| f.is_some_and(|f| f.contains("hs_vintage_not_configured"))).count();
+    assert!(flagged > 0 && flagged < r4.by_cell.height(), "{flagged} of {} cells flagged", r4.by_cell.height());
+
     // Small, noisy flows do not dominate the ranking: the top of gap_by_cell is material.
     let material = r.by_cell.column("material").unwrap().bool().unwrap().clone();
     assert!(material.iter().take(50).all(|m| m == Some(true)));
