@@ -89,14 +89,88 @@ struct Row<'a> {
 }
 
 /// Scores every declaration. Output rows follow the input order.
+///
+/// Prices are compared per kilogram, and also per supplementary unit (value ÷ quantity) where
+/// declarations carry quantities: goods sold by the piece or the pair can be underpriced per unit
+/// while their weight says little. A declaration's `undervaluation_score` is the higher of the
+/// two (`score_basis` says which); `unit_value_score` keeps the per-unit one. The other price
+/// columns are per kilogram; `kmeans_groups` lists the groups of both bases (`basis`).
 pub fn score_declarations(declarations: &DataFrame, params: &KMeansParams, seed: u64) -> PolarsResult<ScoredRows> {
+    let per_kg: Vec<Option<f64>> = declarations.column(col::UNIT_PRICE_USD_KG)?.f64()?.iter().collect();
+    let mut scored = score_prices(declarations, &per_kg, params, seed)?;
+    let per_unit = per_unit_prices(declarations)?;
+    let by_unit = if per_unit.iter().flatten().count() >= params.min_group_size {
+        Some(score_prices(declarations, &per_unit, params, seed ^ 0x0005_EED0)?)
+    } else {
+        None
+    };
+    combine(&mut scored, by_unit)?;
+    Ok(scored)
+}
+
+/// Value per supplementary unit, where both are positive.
+fn per_unit_prices(declarations: &DataFrame) -> PolarsResult<Vec<Option<f64>>> {
+    let Ok(quantity) = declarations.column(col::QUANTITY) else {
+        return Ok(vec![None; declarations.height()]);
+    };
+    let quantity = quantity.cast(&DataType::Float64)?;
+    let value = declarations.column(col::VALUE_USD)?.f64()?;
+    Ok(quantity
+        .f64()?
+        .iter()
+        .zip(value.iter())
+        .map(|(q, v)| match (q, v) {
+            (Some(q), Some(v)) if q > 0.0 && v > 0.0 => Some(v / q),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Merges the per-unit scores into the per-kilogram ones.
+fn combine(scored: &mut ScoredRows, by_unit: Option<ScoredRows>) -> PolarsResult<()> {
+    let n = scored.scores.height();
+    let kg = scored.scores.column("undervaluation_score")?.f64()?.clone();
+    let (unit, unit_flag, unit_duty) = match &by_unit {
+        Some(u) => (
+            u.scores.column("undervaluation_score")?.f64()?.iter().collect::<Vec<_>>(),
+            u.scores.column("undervaluation_flag")?.bool()?.iter().map(|b| b.unwrap_or(false)).collect::<Vec<_>>(),
+            u.scores.column("undervalued_duty_usd")?.f64()?.iter().map(|d| d.unwrap_or(0.0)).collect::<Vec<_>>(),
+        ),
+        None => (vec![None; n], vec![false; n], vec![0.0; n]),
+    };
+    let flag: Vec<bool> = scored.scores.column("undervaluation_flag")?.bool()?.iter().map(|b| b.unwrap_or(false)).collect();
+    let duty: Vec<f64> = scored.scores.column("undervalued_duty_usd")?.f64()?.iter().map(|d| d.unwrap_or(0.0)).collect();
+    let mut score = Vec::with_capacity(n);
+    let mut basis = Vec::with_capacity(n);
+    for (k, u) in kg.iter().zip(&unit) {
+        let unit_wins = matches!((k, u), (None, Some(_))) || matches!((k, u), (Some(k), Some(u)) if *u > k);
+        score.push(if unit_wins { *u } else { k });
+        basis.push(if unit_wins { "per_unit" } else { "per_kg" });
+    }
+    let df = &mut scored.scores;
+    df.with_column(Column::new("undervaluation_score".into(), score))?;
+    df.with_column(Column::new("score_basis".into(), basis))?;
+    df.with_column(Column::new("unit_value_score".into(), unit))?;
+    df.with_column(Column::new("undervaluation_flag".into(), flag.iter().zip(&unit_flag).map(|(a, b)| *a || *b).collect::<Vec<_>>()))?;
+    df.with_column(Column::new("undervalued_duty_usd".into(), duty.iter().zip(&unit_duty).map(|(a, b)| a.max(*b)).collect::<Vec<_>>()))?;
+    let groups = scored.groups.height();
+    scored.groups.with_column(Column::new("basis".into(), vec!["per_kg"; groups]))?;
+    if let Some(mut u) = by_unit {
+        let g = u.groups.height();
+        u.groups.with_column(Column::new("basis".into(), vec!["per_unit"; g]))?;
+        scored.groups.vstack_mut(&u.groups)?;
+    }
+    Ok(())
+}
+
+/// Scores every declaration on the given prices (USD per kg, or per unit).
+fn score_prices(declarations: &DataFrame, price: &[Option<f64>], params: &KMeansParams, seed: u64) -> PolarsResult<ScoredRows> {
     let hs6 = declarations.column(col::HS6)?.str()?;
     let origin = declarations.column(col::ORIGIN_COUNTRY)?.str()?;
-    let price = declarations.column(col::UNIT_PRICE_USD_KG)?.f64()?;
     let rows: Vec<Row<'_>> = hs6
         .iter()
         .zip(origin.iter())
-        .zip(price.iter())
+        .zip(price.iter().copied())
         .map(|((h, o), p)| Row {
             hs6: h.unwrap_or(""),
             origin: o.unwrap_or(""),

@@ -17,9 +17,11 @@
 //!   `cluster`, `unit_price_usd_per_kg`, `centroid_price_usd_per_kg`,
 //!   `reference_price_usd_per_kg`, `price_ratio` (unit price ÷ reference), `z_score`,
 //!   `undervaluation_score` in [0, 1], `undervaluation_flag`, `undervalued_duty_usd` (duty
-//!   the declaration would owe at the reference price, minus what it paid).
+//!   the declaration would owe at the reference price, minus what it paid), `unit_value_score`
+//!   (the same comparison per supplementary unit, where declarations carry quantities) and
+//!   `score_basis` (`per_kg` or `per_unit`: which comparison gave the score).
 //! - `kmeans_groups`: one row per group — key, level, method, rows, k, centroids and sizes,
-//!   silhouette, flagged rows.
+//!   silhouette, flagged rows, `basis` (`per_kg` or `per_unit`).
 
 pub mod cluster;
 mod groups;

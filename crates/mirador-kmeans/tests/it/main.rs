@@ -71,3 +71,41 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn goods_sold_by_the_piece_are_compared_per_unit() {
+    // Eighty declarations of one product whose weight per piece varies wildly (so USD/kg says
+    // little) but whose price per piece is steady, and one declared at a fifth of the piece price.
+    let n = 81;
+    let mut mass: Vec<f64> = (0..n).map(|i| 10.0 + f64::from(i % 9) * 40.0).collect();
+    // Light pieces: per kilogram the cheap declaration sits mid-range (USD 100/kg, peers 15–525).
+    mass[40] = 10.0;
+    let quantity: Vec<f64> = vec![100.0; n as usize];
+    let mut value: Vec<f64> = (0..n).map(|i| 5_000.0 * (1.0 + 0.02 * f64::from(i % 5))).collect();
+    value[40] = 1_000.0;
+    let per_kg: Vec<f64> = value.iter().zip(&mass).map(|(v, m)| v / m).collect();
+    let declarations = polars::df!(
+        "declaration_id" => (0..n).map(|i| format!("D{i}")).collect::<Vec<_>>(),
+        "item_no" => vec![1i32; n as usize],
+        "importer_id" => vec!["I"; n as usize],
+        "hs6" => vec!["640399"; n as usize],
+        "origin_country" => vec!["CN"; n as usize],
+        "unit_price_usd_per_kg" => per_kg,
+        "value_usd" => value,
+        "tax_rate_pct" => vec![35.0; n as usize],
+        "quantity" => quantity,
+    )
+    .unwrap();
+    let scored = score_declarations(&declarations, &KMeansParams::default(), 1).unwrap();
+    let score = scored.scores.column("undervaluation_score").unwrap().f64().unwrap().clone();
+    let basis = scored.scores.column("score_basis").unwrap().str().unwrap().clone();
+    let flag = scored.scores.column("undervaluation_flag").unwrap().bool().unwrap().clone();
+    let top = (0..n as usize).max_by(|&a, &b| score.get(a).unwrap_or(0.0).total_cmp(&score.get(b).unwrap_or(0.0))).unwrap();
+    assert_eq!(top, 40, "the underpriced piece ranks first");
+    let kg_only = scored.scores.column("z_score").unwrap().f64().unwrap().get(40).unwrap();
+    assert!(kg_only > -2.0, "per kilogram alone it does not stand out (z {kg_only:.2})");
+    assert_eq!(basis.get(40), Some("per_unit"));
+    assert_eq!(flag.get(40), Some(true));
+    let groups = scored.groups.column("basis").unwrap().str().unwrap().clone();
+    assert!(groups.iter().any(|b| b == Some("per_unit")));
+}
