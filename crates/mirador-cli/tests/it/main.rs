@@ -2,4 +2,5 @@
 //! KCS pipeline, and the command-line contract (exit codes, messages).
 
 mod cli;
+mod crash;
 mod nightly;
