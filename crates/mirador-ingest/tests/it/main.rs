@@ -1,4 +1,5 @@
 //! Integration tests of ingest: the bad-input corpus and the public KCS declarations.
 
 mod corpus;
+mod fuzz;
 mod kcs;
