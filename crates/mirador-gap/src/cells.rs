@@ -8,7 +8,7 @@ use polars::prelude::*;
 
 use crate::factor::{Factors, Pair, factors};
 use crate::tariff::TariffBook;
-use crate::{DeclaredSource, GapParams, PeriodGrain};
+use crate::{DeclaredSource, GapParams};
 
 /// Flows of one side of a cell.
 #[derive(Debug, Default, Clone, Copy)]
@@ -145,13 +145,6 @@ impl Cell {
     }
 }
 
-fn out_period(p: &str, grain: PeriodGrain) -> String {
-    match grain {
-        PeriodGrain::Year => p.get(..4).unwrap_or(p).to_owned(),
-        PeriodGrain::AsReported => p.to_owned(),
-    }
-}
-
 /// Computes every cell at the output grain.
 pub(crate) fn cells(sides: &Sides, tariffs: &TariffBook, params: &GapParams) -> (Vec<Cell>, Factors) {
     let factors = factors(&pairs(sides), &params.factor);
@@ -176,7 +169,7 @@ pub(crate) fn cells(sides: &Sides, tariffs: &TariffBook, params: &GapParams) -> 
     };
     let mut acc: BTreeMap<Key, Acc> = BTreeMap::new();
     for (k, d) in &sides.declared {
-        let a = acc.entry((k.0.clone(), k.1.clone(), k.2.clone(), out_period(&k.3, params.period))).or_default();
+        let a = acc.entry((k.0.clone(), k.1.clone(), k.2.clone(), params.period.of(&k.3).to_owned())).or_default();
         a.declared.value += d.value;
         a.declared.weight += d.weight;
         a.declared.rows += d.rows;
@@ -184,7 +177,7 @@ pub(crate) fn cells(sides: &Sides, tariffs: &TariffBook, params: &GapParams) -> 
     }
     for (k, m) in &sides.mirror {
         let f = factors.get(&k.2);
-        let a = acc.entry((k.0.clone(), k.1.clone(), k.2.clone(), out_period(&k.3, params.period))).or_default();
+        let a = acc.entry((k.0.clone(), k.1.clone(), k.2.clone(), params.period.of(&k.3).to_owned())).or_default();
         a.fob.value += m.value;
         a.fob.weight += m.weight;
         a.fob.rows += m.rows;

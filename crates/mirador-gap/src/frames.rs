@@ -196,18 +196,12 @@ pub(crate) fn exposure(declarations: &DataFrame, cells: &[Cell], grain: PeriodGr
     let origin = declarations.column(col::ORIGIN_COUNTRY)?.str()?;
     let period = declarations.column(col::PERIOD)?.str()?;
     let value = declarations.column(col::VALUE_USD)?.f64()?;
-    fn gap_period(p: &str, grain: PeriodGrain) -> &str {
-        match grain {
-            PeriodGrain::Year => p.get(..4).unwrap_or(p),
-            PeriodGrain::AsReported => p,
-        }
-    }
     // Keys borrow the declarations' own text: no allocation per row.
     let keys: Vec<(&str, &str, &str)> = hs6
         .iter()
         .zip(origin.iter())
         .zip(period.iter())
-        .map(|((h, o), p)| (h.unwrap_or(""), o.unwrap_or(""), gap_period(p.unwrap_or(""), grain)))
+        .map(|((h, o), p)| (h.unwrap_or(""), o.unwrap_or(""), grain.of(p.unwrap_or(""))))
         .collect();
     let mut cell_value: HashMap<(&str, &str, &str), f64> = HashMap::new();
     for (k, v) in keys.iter().zip(value.iter()) {

@@ -55,6 +55,16 @@ pub enum PeriodGrain {
     AsReported,
 }
 
+impl PeriodGrain {
+    /// The output period a reported period (`YYYY-MM` or `YYYY`) falls in.
+    pub fn of(self, period: &str) -> &str {
+        match self {
+            PeriodGrain::Year => period.get(..4).unwrap_or(period),
+            PeriodGrain::AsReported => period,
+        }
+    }
+}
+
 /// Parameters of the `revenue_gap` stage.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]

@@ -35,15 +35,6 @@ impl Level {
             Level::Hs2 => "hs2",
         }
     }
-
-    fn key(self, hs6: &str, origin: &str) -> String {
-        match self {
-            Level::Hs6Origin => format!("{hs6}|{origin}"),
-            Level::Hs6 => hs6.to_owned(),
-            Level::Hs4 => hs6.get(..4).unwrap_or(hs6).to_owned(),
-            Level::Hs2 => hs6.get(..2).unwrap_or(hs6).to_owned(),
-        }
-    }
 }
 
 /// Stage results: per-declaration scores and per-group summaries.
@@ -80,6 +71,11 @@ fn group_ref<'a>(level: Level, hs6: &'a str, origin: &'a str) -> GroupRef<'a> {
         Level::Hs4 => (level, hs6.get(..4).unwrap_or(hs6), ""),
         Level::Hs2 => (level, hs6.get(..2).unwrap_or(hs6), ""),
     }
+}
+
+/// The group key written in outputs: the HS prefix, with `|origin` at the HS6 × origin level.
+fn group_key((level, prefix, origin): GroupRef<'_>) -> String {
+    if level == Level::Hs6Origin { format!("{prefix}|{origin}") } else { prefix.to_owned() }
 }
 
 struct Row<'a> {
@@ -206,7 +202,7 @@ fn score_prices(declarations: &DataFrame, price: &[Option<f64>], params: &KMeans
         });
         assigned.push(choice.map(|(g, method)| {
             *index.entry(g).or_insert_with(|| {
-                used.push((g.0, g.0.key(r.hs6, r.origin), method, g));
+                used.push((g.0, group_key(g), method, g));
                 (used.len() - 1) as u32
             })
         }));
