@@ -61,8 +61,10 @@ pub const SIGNALS: &[(&str, &str, &str)] = &[
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FeatureSpec {
     /// Feature name → category → code.
+    #[serde(serialize_with = "crate::sorted::nested")]
     pub vocab: BTreeMap<String, HashMap<String, u32>>,
     /// HS6 → median training unit price (USD/kg).
+    #[serde(serialize_with = "crate::sorted::map")]
     pub reference_price: HashMap<String, f64>,
     /// Signals the model was trained with.
     pub signals: Vec<String>,

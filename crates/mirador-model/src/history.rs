@@ -25,6 +25,7 @@ pub struct History {
     /// Entity kinds, in feature order (e.g. `importer`, `seller`).
     pub kinds: Vec<String>,
     /// `kinds[k]` → id → counts.
+    #[serde(serialize_with = "crate::sorted::each")]
     pub entities: Vec<HashMap<String, Stats>>,
     /// All rows.
     pub global: Stats,

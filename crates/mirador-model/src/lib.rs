@@ -27,6 +27,7 @@ pub mod evaluate;
 pub mod explain;
 pub mod features;
 pub mod history;
+mod sorted;
 
 use std::collections::BTreeMap;
 use std::path::Path;
