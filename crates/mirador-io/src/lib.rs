@@ -15,6 +15,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use polars::prelude::*;
 use sha2::{Digest, Sha256};
@@ -60,10 +61,35 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut File) -> io::Result<()>
         .tempfile_in(dir)
         .map_err(fs_err("create temporary file in", dir))?;
     write(tmp.as_file_mut()).map_err(fs_err("write", path))?;
+    if CRASH_IN_WRITE.get().is_some_and(|name| path.file_name().is_some_and(|f| f == name.as_str())) {
+        crash_half_written(tmp.as_file());
+    }
     tmp.as_file().sync_all().map_err(fs_err("sync", path))?;
     tmp.persist(path).map_err(|e| IoError::Fs { action: "rename into", path: path.to_owned(), source: e.error })?;
     sync_dir(dir)?;
     Ok(())
+}
+
+static CRASH_IN_WRITE: OnceLock<String> = OnceLock::new();
+
+/// Fault injection for crash tests: the process kills itself (SIGKILL) in the middle of writing
+/// the first file named `file_name`, leaving half of it on disk in the temporary sibling, as a
+/// power cut or an OOM kill would. The CLI sets it from `MIRADOR_CRASH_IN_WRITE`; nothing else
+/// calls it.
+pub fn crash_in_write_of(file_name: &str) {
+    let _ = CRASH_IN_WRITE.set(file_name.to_owned());
+}
+
+fn crash_half_written(file: &File) -> ! {
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = file.set_len(len / 2);
+    let _ = file.sync_all();
+    #[cfg(unix)]
+    {
+        let _ = std::process::Command::new("kill").args(["-KILL", &std::process::id().to_string()]).status();
+        std::thread::sleep(std::time::Duration::from_secs(5));
+    }
+    std::process::abort()
 }
 
 /// Owner-only permissions for every file Mirador writes: outputs hold taxpayer data.

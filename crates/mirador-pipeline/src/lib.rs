@@ -20,7 +20,7 @@ pub mod stage;
 
 pub use check::{Plan, Registry, plan};
 pub use error::{ConfigError, RunError, StageError};
-pub use manifest::Manifest;
+pub use manifest::{Attempt, Manifest};
 pub use pipeline::{DatasetChecks, PipelineFile, SourceSpec, StageSpec};
 pub use runner::{RunOptions, RunOutcome, latest_run, run};
 pub use stage::{Stage, StageContext, StageOutput};

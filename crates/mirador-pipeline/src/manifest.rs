@@ -36,6 +36,24 @@ pub struct Manifest {
     pub outputs: Vec<OutputRecord>,
     /// Data-quality checks.
     pub checks: Vec<CheckResult>,
+    /// Earlier attempts on this output root that died before committing (killed, power cut),
+    /// found and cleaned up by this run.
+    #[serde(default)]
+    pub interrupted_attempts: Vec<Attempt>,
+}
+
+/// A run in progress, as recorded in its temporary directory (`attempt.json`) after every stage;
+/// what the next run reports when it finds the remains of one that never committed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// Run id the attempt would have committed as.
+    pub run_id: String,
+    /// Start, seconds since the Unix epoch.
+    pub started_at: u64,
+    /// Process id.
+    pub pid: u32,
+    /// Stages whose outputs were fully written, in completion order.
+    pub stages_done: Vec<String>,
 }
 
 /// A raw input file.

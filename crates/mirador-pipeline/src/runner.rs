@@ -18,7 +18,7 @@ use tracing::{info, info_span, warn};
 use crate::check::{Plan, PlannedStage, Registry, plan};
 use crate::checks::{CheckResult, run_checks};
 use crate::error::{ConfigError, RunError, StageError};
-use crate::manifest::{InputRecord, Manifest, OutputRecord, StageRecord};
+use crate::manifest::{Attempt, InputRecord, Manifest, OutputRecord, StageRecord};
 use crate::pipeline::PipelineFile;
 use crate::stage::StageContext;
 
@@ -26,6 +26,11 @@ use crate::stage::StageContext;
 pub const LATEST: &str = "latest";
 /// Name of the lock file inside the output root.
 pub const LOCK_FILE: &str = ".mirador.lock";
+/// Name of the journal inside the output root: one JSON line per run event (started, committed,
+/// already committed, failed, interrupted attempt found), appended, never rewritten.
+pub const JOURNAL: &str = "journal.jsonl";
+/// Name of the progress record inside a run's temporary directory.
+const ATTEMPT_FILE: &str = "attempt.json";
 /// Parameter names whose values are secrets: passed to stages, hashed into run keys, never
 /// recorded in the manifest or logged.
 pub const SECRET_PARAMS: &[&str] = &["pseudonym-key"];
@@ -83,7 +88,18 @@ pub fn run(file: &PipelineFile, registry: &Registry, opts: &RunOptions) -> Resul
     let _lock = lock(&opts.out_root)?;
     let runs_dir = opts.out_root.join("runs");
     fs::create_dir_all(&runs_dir).map_err(io_err("create", &runs_dir))?;
-    clean_stale_temporaries(&runs_dir);
+    let interrupted = clean_stale_temporaries(&runs_dir);
+    for a in &interrupted {
+        journal(
+            &opts.out_root,
+            "interrupted",
+            &a.run_id,
+            &format!(
+                "attempt started at {} by pid {} died after stages {:?}; its remains were removed",
+                a.started_at, a.pid, a.stages_done
+            ),
+        );
+    }
 
     let previous = latest_run(&opts.out_root);
     let partial = selected.len() < plan.stage_names().len();
@@ -104,18 +120,24 @@ pub fn run(file: &PipelineFile, registry: &Registry, opts: &RunOptions) -> Resul
     if final_dir.join("manifest.json").is_file() && !opts.force {
         info!(run_id = %run_id, "Already committed with the same inputs, parameters and code; nothing to do.");
         point_latest(&opts.out_root, &run_id)?;
+        journal(&opts.out_root, "already_committed", &run_id, "same inputs, parameters and code; nothing to do");
         return Ok(RunOutcome::AlreadyCommitted { run_id, dir: final_dir });
     }
     let tmp_dir = runs_dir.join(format!(".tmp-{run_id}"));
     fs::create_dir_all(&tmp_dir).map_err(io_err("create", &tmp_dir))?;
+    let attempt =
+        Mutex::new(Attempt { run_id: run_id.clone(), started_at: chrono_like_now(), pid: std::process::id(), stages_done: Vec::new() });
+    record_attempt(&tmp_dir, &attempt)?;
+    journal(&opts.out_root, "started", &run_id, &format!("pid {}", std::process::id()));
 
-    let result = execute(file, &plan, opts, &selected, previous.as_deref(), &stage_params, &tmp_dir);
+    let result = execute(file, &plan, opts, &selected, previous.as_deref(), &stage_params, &tmp_dir, &attempt);
     let (records, outputs, checks) = match result {
         Ok(r) => r,
         Err(e) => {
             if opts.fail_after.is_none() {
                 let _ = fs::remove_dir_all(&tmp_dir);
             }
+            journal(&opts.out_root, "failed", &run_id, &e.to_string());
             return Err(e);
         }
     };
@@ -123,7 +145,9 @@ pub fn run(file: &PipelineFile, registry: &Registry, opts: &RunOptions) -> Resul
     if !failed.is_empty() {
         let report = failed.iter().map(|c| format!("  {}: {} ({})", c.dataset, c.check, c.detail)).collect::<Vec<_>>();
         let _ = fs::remove_dir_all(&tmp_dir);
-        return Err(RunError::Checks(report.join("\n")));
+        let err = RunError::Checks(report.join("\n"));
+        journal(&opts.out_root, "failed", &run_id, &err.to_string());
+        return Err(err);
     }
 
     let manifest = Manifest {
@@ -140,12 +164,15 @@ pub fn run(file: &PipelineFile, registry: &Registry, opts: &RunOptions) -> Resul
         stages: records,
         outputs,
         checks,
+        interrupted_attempts: interrupted,
     };
+    let _ = fs::remove_file(tmp_dir.join(ATTEMPT_FILE));
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| RunError::Stage { stage: "manifest".into(), source: StageError::Data(e.to_string()) })?;
     mirador_io::write_bytes(&tmp_dir.join("manifest.json"), &json)?;
     publish(&tmp_dir, &final_dir)?;
     point_latest(&opts.out_root, &run_id)?;
+    journal(&opts.out_root, "committed", &run_id, &format!("{:.1} s", started.elapsed().as_secs_f64()));
     info!(run_id = %run_id, dir = %final_dir.display(), seconds = started.elapsed().as_secs_f64(), "Committed run.");
     Ok(RunOutcome::Committed { run_id, dir: final_dir })
 }
@@ -216,16 +243,53 @@ fn lock(out_root: &Path) -> Result<File, RunError> {
     }
 }
 
-/// Under the lock, any temporary run directory is the remains of a crashed run.
-fn clean_stale_temporaries(runs_dir: &Path) {
-    let Ok(entries) = fs::read_dir(runs_dir) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(".tmp-") || name.starts_with(".old-") {
-            warn!(dir = %entry.path().display(), "Removing the remains of an interrupted run.");
-            let _ = fs::remove_dir_all(entry.path());
+/// Under the lock, any temporary run directory is the remains of a crashed run: removes them and
+/// returns what each attempt had recorded of its progress.
+fn clean_stale_temporaries(runs_dir: &Path) -> Vec<Attempt> {
+    let Ok(entries) = fs::read_dir(runs_dir) else { return Vec::new() };
+    let mut found = Vec::new();
+    let mut names: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    names.sort();
+    for path in names {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some(run_id) = name.strip_prefix(".tmp-") {
+            let attempt = fs::read(path.join(ATTEMPT_FILE)).ok().and_then(|b| serde_json::from_slice::<Attempt>(&b).ok());
+            // A kill before the first record leaves a directory without one.
+            found.push(attempt.unwrap_or_else(|| Attempt { run_id: run_id.to_owned(), started_at: 0, pid: 0, stages_done: Vec::new() }));
         }
+        if name.starts_with(".tmp-") || name.starts_with(".old-") {
+            warn!(dir = %path.display(), "Removing the remains of an interrupted run.");
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
+    found
+}
+
+/// Rewrites the attempt's progress record (atomically) in its temporary directory.
+fn record_attempt(tmp_dir: &Path, attempt: &Mutex<Attempt>) -> Result<(), RunError> {
+    let a = attempt.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let json = serde_json::to_vec_pretty(&*a)
+        .map_err(|e| RunError::Stage { stage: "manifest".into(), source: StageError::Data(e.to_string()) })?;
+    mirador_io::write_bytes(&tmp_dir.join(ATTEMPT_FILE), &json)?;
+    Ok(())
+}
+
+/// Appends one event to the output root's journal. Best effort: a journal that cannot be written
+/// is logged, never fails the run.
+fn journal(out_root: &Path, event: &str, run_id: &str, detail: &str) {
+    use std::io::Write as _;
+    let line = serde_json::json!({ "at": chrono_like_now(), "event": event, "run_id": run_id, "detail": detail });
+    let path = out_root.join(JOURNAL);
+    let mut options = File::options();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&path).and_then(|mut f| {
+        f.write_all(format!("{line}\n").as_bytes())?;
+        f.sync_data()
+    });
+    if let Err(e) = written {
+        warn!(path = %path.display(), error = %e, "Cannot append to the run journal.");
     }
 }
 
@@ -299,6 +363,7 @@ fn run_key(
 
 type Executed = (Vec<StageRecord>, Vec<OutputRecord>, Vec<CheckResult>);
 
+#[allow(clippy::too_many_arguments)]
 fn execute(
     file: &PipelineFile,
     plan: &Plan,
@@ -307,6 +372,7 @@ fn execute(
     previous: Option<&Path>,
     params: &BTreeMap<String, toml::Table>,
     tmp_dir: &Path,
+    attempt: &Mutex<Attempt>,
 ) -> Result<Executed, RunError> {
     let datasets: Mutex<BTreeMap<String, Arc<DataFrame>>> = Mutex::new(BTreeMap::new());
     let records = Mutex::new(Vec::new());
@@ -340,6 +406,8 @@ fn execute(
                 };
                 bar.inc(1);
                 records.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(record);
+                attempt.lock().unwrap_or_else(std::sync::PoisonError::into_inner).stages_done.push(name.to_owned());
+                record_attempt(tmp_dir, attempt)?;
                 Ok(())
             })
             .collect();
@@ -355,19 +423,24 @@ fn execute(
     outputs.sort_by(|a: &OutputRecord, b| a.dataset.cmp(&b.dataset));
     let mut checks = checks.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     checks.sort_by(|a, b| (&a.dataset, &a.check).cmp(&(&b.dataset, &b.check)));
-    // Row-count reconciliation reported by stages: rows in = accepted + quarantined.
+    // Row-count reconciliation reported by stages: rows in = accepted + quarantined (+ deferred:
+    // valid rows dated after the run's as-of day, left for a later run).
     for rec in &records {
         if let Some(serde_json::Value::Object(rec_map)) = rec.metrics.get("reconciliation") {
             for (source, v) in rec_map {
                 let get = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(u64::MAX);
                 let (rows_in, accepted, quarantined) = (get("rows_in"), get("accepted"), get("quarantined"));
-                let passed = rows_in != u64::MAX && rows_in == accepted.saturating_add(quarantined);
-                checks.push(CheckResult {
-                    dataset: source.clone(),
-                    check: "reconciliation(rows_in = accepted + quarantined)".into(),
-                    passed,
-                    detail: format!("{rows_in} = {accepted} + {quarantined}"),
-                });
+                let deferred = v.get("deferred").and_then(serde_json::Value::as_u64).unwrap_or(0);
+                let passed = rows_in != u64::MAX && rows_in == accepted.saturating_add(quarantined).saturating_add(deferred);
+                let (check, detail) = if deferred == 0 {
+                    ("reconciliation(rows_in = accepted + quarantined)", format!("{rows_in} = {accepted} + {quarantined}"))
+                } else {
+                    (
+                        "reconciliation(rows_in = accepted + quarantined + deferred)",
+                        format!("{rows_in} = {accepted} + {quarantined} + {deferred}"),
+                    )
+                };
+                checks.push(CheckResult { dataset: source.clone(), check: check.into(), passed, detail });
             }
         }
     }

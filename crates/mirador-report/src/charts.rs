@@ -125,14 +125,19 @@ fn write_chart<C: Chart>(chart: &C, out_dir: &Path) -> Result<ChartOutput, Repor
     let id = chart.id();
     let chart_error = |error: &dyn std::fmt::Display| ReportError::Chart { chart: id.file_stem(), message: error.to_string() };
 
+    // The bitmap backend encodes straight to a file: draw into a hidden scratch file, then publish
+    // the bytes atomically with owner-only permissions like every other output.
     let png_path = out_dir.join(format!("{}.png", id.file_stem()));
+    let scratch = out_dir.join(format!(".{}.drawing.png", id.file_stem()));
     {
-        let root = BitMapBackend::new(&png_path, SIZE).into_drawing_area();
+        let root = BitMapBackend::new(&scratch, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| chart_error(&e))?;
         chart.draw(&root).map_err(|e| chart_error(&e))?;
         root.present().map_err(|e| chart_error(&e))?;
     }
-    let png = fs::read(&png_path).map_err(|source| ReportError::Read { path: png_path.clone(), source })?;
+    let png = fs::read(&scratch).map_err(|source| ReportError::Read { path: scratch.clone(), source })?;
+    let _ = fs::remove_file(&scratch);
+    crate::write_file(&png_path, &png)?;
 
     let svg_path = out_dir.join(format!("{}.svg", id.file_stem()));
     let mut svg = String::new();

@@ -93,6 +93,13 @@ pub fn render(data: &ReportData, out_dir: &Path) -> Result<Rendered, ReportError
     Ok(Rendered { html: html_path, charts: charts.into_iter().flat_map(|c| [c.png_path, c.svg_path]).collect() })
 }
 
+/// Writes atomically with owner-only permissions (the report shows taxpayer data).
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    fs::write(path, bytes).map_err(|source| ReportError::Write { path: path.to_path_buf(), source })
+    mirador_io::write_bytes(path, bytes).map_err(|e| ReportError::Write {
+        path: path.to_path_buf(),
+        source: match e {
+            mirador_io::IoError::Fs { source, .. } => source,
+            other => io::Error::other(other.to_string()),
+        },
+    })
 }

@@ -11,6 +11,28 @@ pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
+/// What readers of a run consume, compared byte for byte between runs that must agree.
+pub(crate) const PUBLISHED: &[&str] = &[
+    "declarations.parquet",
+    "quarantine.parquet",
+    "gap_by_cell.parquet",
+    "kmeans_scores.parquet",
+    "fraud_scores.parquet",
+    "auditees.parquet",
+    "auditees_shareable.parquet",
+    "rank/auditees.csv",
+    "fraud_model/model.json",
+];
+
+/// Asserts that two run directories hold byte-identical [`PUBLISHED`] files.
+pub(crate) fn assert_same_outputs(a: &Path, b: &Path, context: &str) {
+    for f in PUBLISHED {
+        let (x, y) = (std::fs::read(a.join(f)), std::fs::read(b.join(f)));
+        assert!(x.is_ok() && y.is_ok(), "{f} missing ({context})");
+        assert!(x.unwrap() == y.unwrap(), "{f} differs ({context})");
+    }
+}
+
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }

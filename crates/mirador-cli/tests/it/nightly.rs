@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::cli::{mirador, repo};
+use crate::cli::{assert_same_outputs, mirador, repo};
 
 fn run_into(out: &Path) -> serde_json::Value {
     let o = mirador(&["run", "pipelines/nightly.toml", "--out", out.to_str().unwrap()], &repo());
@@ -39,23 +39,29 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
         assert!(latest.join(f).is_file(), "{f} missing");
     }
 
+    // Every file of the run holds taxpayer data: owner-only, whoever wrote it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fn walk(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                if e.path().is_dir() { walk(&e.path(), files) } else { files.push(e.path()) }
+            }
+        }
+        let mut files = Vec::new();
+        walk(&latest, &mut files);
+        files.push(out.join("journal.jsonl"));
+        assert!(files.len() > 40, "{files:?}");
+        for f in files {
+            let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} is readable by others", f.display());
+        }
+    }
+
     // Re-running is a no-op; a run elsewhere gives byte-identical outputs.
     let o = mirador(&["run", "pipelines/nightly.toml", "--out", out.to_str().unwrap()], &repo());
     assert!(String::from_utf8_lossy(&o.stdout).contains("already committed"));
     let other = dir.path().join("b");
     run_into(&other);
-    for f in [
-        "declarations.parquet",
-        "quarantine.parquet",
-        "gap_by_cell.parquet",
-        "kmeans_scores.parquet",
-        "fraud_scores.parquet",
-        "auditees.parquet",
-    ] {
-        assert_eq!(
-            std::fs::read(latest.join(f)).unwrap(),
-            std::fs::read(other.join("latest").join(f)).unwrap(),
-            "{f} differs between runs"
-        );
-    }
+    assert_same_outputs(&latest, &other.join("latest"), "two runs of the same night");
 }
