@@ -20,10 +20,10 @@ stage name pipeline="nightly" *args:
 from name pipeline="nightly" *args:
     cargo run --release -p mirador-cli -- run pipelines/{{pipeline}}.toml --from {{name}} --force {{args}}
 
-# Backfill: one run per period file set, e.g. `just backfill 2023-01 2023-02` (each period's
-# pipeline lives in pipelines/periods/<period>.toml)
-backfill +periods:
-    for p in {{periods}}; do cargo run --release -p mirador-cli -- run pipelines/periods/$p.toml --out reports/backfill/$p; done
+# Backfill past months, one run each as of the month's end, e.g. `just backfill 2023-01..2023-03`
+# (runs land in reports/<pipeline>/periods/<YYYY-MM>/; periods already committed are skipped)
+backfill periods pipeline="nightly" *args:
+    cargo run --release -p mirador-cli -- run pipelines/{{pipeline}}.toml --period {{periods}} {{args}}
 
 # Check a pipeline file without running it
 check pipeline="nightly":

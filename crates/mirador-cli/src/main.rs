@@ -91,6 +91,11 @@ pub(crate) struct RunArgs {
     /// Worker threads [env: MIRADOR_THREADS] (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Run as of the end of a past month, or backfill a range of months one run each
+    /// (`2023-11` or `2023-01..2023-03`): each period sees only declarations dated up to its
+    /// end, its auditee list covers that month, and its runs land in `<out>/periods/<YYYY-MM>/`.
+    #[arg(long)]
+    period: Option<String>,
 }
 
 fn init_logging(global: &GlobalArgs) {
@@ -118,6 +123,10 @@ fn init_logging(global: &GlobalArgs) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.global);
+    // Fault injection for the crash tests (see mirador_io::crash_in_write_of).
+    if let Ok(name) = std::env::var("MIRADOR_CRASH_IN_WRITE") {
+        mirador_io::crash_in_write_of(&name);
+    }
     let result = match cli.command {
         Command::Run(args) => commands::run::run(&args, !cli.global.quiet),
         Command::Check { pipeline } => commands::check::check(&pipeline),

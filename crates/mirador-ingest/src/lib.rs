@@ -52,11 +52,16 @@ pub struct IngestParams {
     pub min_date: String,
     /// Latest acceptable declaration date. Default `2099-12-31`.
     pub max_date: String,
+    /// Run as of this day (`YYYY-MM-DD`) or the end of this month (`YYYY-MM`): valid declarations
+    /// dated later, and mirror flows of later periods, are set aside (counted as `deferred`, not
+    /// quarantined), so a backfill of a past period sees what that night would have seen. Unset:
+    /// everything.
+    pub as_of: Option<String>,
 }
 
 impl Default for IngestParams {
     fn default() -> Self {
-        IngestParams { hs_lengths: vec![6, 8, 10], min_date: "2000-01-01".into(), max_date: "2099-12-31".into() }
+        IngestParams { hs_lengths: vec![6, 8, 10], min_date: "2000-01-01".into(), max_date: "2099-12-31".into(), as_of: None }
     }
 }
 
@@ -73,6 +78,35 @@ impl IngestParams {
         }
         Ok((min, max))
     }
+
+    /// The last day the run sees, from `as-of`.
+    pub fn as_of_date(&self) -> Result<Option<NaiveDate>, IngestError> {
+        let Some(raw) = self.as_of.as_deref() else { return Ok(None) };
+        let bad = || IngestError::Params(format!("as-of `{raw}` is not a YYYY-MM-DD date or a YYYY-MM month"));
+        if let Ok(day) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+            return Ok(Some(day));
+        }
+        let first = NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d").map_err(|_| bad())?;
+        let next = first.checked_add_months(chrono::Months::new(1)).ok_or_else(bad)?;
+        Ok(next.pred_opt())
+    }
+}
+
+/// Sets aside the rows dated after `as_of`: declarations by date, mirror flows by period (a
+/// `YYYY` period is kept once its year has begun). Returns the kept rows and how many were set
+/// aside.
+fn defer_after(df: DataFrame, as_of: NaiveDate, by_date: bool) -> PolarsResult<(DataFrame, usize)> {
+    let before = df.height();
+    let keep = if by_date {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+        let last = i32::try_from((as_of - epoch).num_days()).unwrap_or(i32::MAX);
+        col(mirador_schema::col::DATE).cast(DataType::Int32).lt_eq(lit(last))
+    } else {
+        col(mirador_schema::col::PERIOD).lt_eq(lit(as_of.format("%Y-%m").to_string()))
+    };
+    let kept = df.lazy().filter(keep).collect()?;
+    let deferred = before - kept.height();
+    Ok((kept, deferred))
 }
 
 /// The result of ingesting all sources.
@@ -125,6 +159,7 @@ fn empty(schema: &Schema) -> DataFrame {
 /// Ingests every source present in `sources` (each optional; at least one is needed).
 pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, params: &IngestParams) -> Result<Ingested, IngestError> {
     let (min_date, max_date) = params.dates()?;
+    let as_of = params.as_of_date()?;
     let mut quarantine = Quarantine::default();
     let mut reconciliation = BTreeMap::new();
 
@@ -149,7 +184,11 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
     let mirror_flows = match sources.get(MIRROR_FLOWS) {
         Some(spec) => {
             let tables = read_all(MIRROR_FLOWS, spec, base_dir)?;
-            let (df, rec) = mirror::ingest(&mapped(&tables, spec, mirror::MANDATORY)?, &mut quarantine)?;
+            let (mut df, mut rec) = mirror::ingest(&mapped(&tables, spec, mirror::MANDATORY)?, &mut quarantine)?;
+            if let Some(as_of) = as_of {
+                (df, rec.deferred) = defer_after(df, as_of, false)?;
+                rec.accepted -= rec.deferred;
+            }
             reconciliation.insert(MIRROR_FLOWS.to_owned(), rec);
             df
         }
@@ -164,7 +203,11 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
         Some(spec) => {
             let tables = read_all(DECLARATIONS, spec, base_dir)?;
             let rules = declarations::DeclarationRules { hs_lengths: &params.hs_lengths, min_date, max_date, fx: &fx_table };
-            let (df, rec, stats) = declarations::ingest(&mapped(&tables, spec, declarations::MANDATORY)?, &rules, &mut quarantine)?;
+            let (mut df, mut rec, stats) = declarations::ingest(&mapped(&tables, spec, declarations::MANDATORY)?, &rules, &mut quarantine)?;
+            if let Some(as_of) = as_of {
+                (df, rec.deferred) = defer_after(df, as_of, true)?;
+                rec.accepted -= rec.deferred;
+            }
             reconciliation.insert(DECLARATIONS.to_owned(), rec);
             (df, stats)
         }

@@ -161,7 +161,7 @@ impl Quarantine {
     }
 }
 
-/// Per-source row accounting for the manifest: rows in = accepted + quarantined.
+/// Per-source row accounting for the manifest: rows in = accepted + quarantined + deferred.
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct Reconciliation {
     /// Data rows read.
@@ -170,4 +170,6 @@ pub struct Reconciliation {
     pub accepted: usize,
     /// Rows quarantined.
     pub quarantined: usize,
+    /// Valid rows dated after the run's `as-of` day, set aside for a later run.
+    pub deferred: usize,
 }

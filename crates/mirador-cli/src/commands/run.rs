@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use mirador_pipeline::{PipelineFile, RunOutcome};
 
 use crate::RunArgs;
+use crate::commands::UserError;
 use crate::registry::stage;
 use crate::settings::{CliRunFlags, Settings};
 
@@ -27,8 +28,57 @@ pub(crate) fn run(args: &RunArgs, progress: bool) -> anyhow::Result<()> {
     if let Some(threads) = settings.threads {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().ok();
     }
-    let opts = settings.run_options(progress && std::io::stderr().is_terminal());
-    let outcome = mirador_pipeline::run(&file, &stage, &opts)?;
+    let progress = progress && std::io::stderr().is_terminal();
+    let Some(range) = &args.period else {
+        return run_once(&file, &settings.run_options(progress));
+    };
+    // A backfill: one independent run per month, in order. Each period's run is exactly the run
+    // `--period <that month>` does alone (same options, same output root), so a backfill and
+    // single-period runs give identical outputs, and a re-run skips the periods already committed.
+    let periods = months(range)?;
+    for (i, period) in periods.iter().enumerate() {
+        if periods.len() > 1 {
+            println!("period {period} ({}/{})", i + 1, periods.len());
+        }
+        let opts = settings.period_options(period, progress);
+        run_once(&file, &opts).map_err(|e| e.context(format!("period {period} failed (earlier periods are committed)")))?;
+    }
+    Ok(())
+}
+
+/// The months of `2023-01..2023-03` (inclusive) or of a single `2023-01`.
+fn months(range: &str) -> anyhow::Result<Vec<String>> {
+    let parse = |s: &str| {
+        let s = s.trim();
+        let ok = s.len() == 7 && s.as_bytes()[4] == b'-';
+        let year: Option<i32> = s.get(..4).and_then(|y| y.parse().ok());
+        let month: Option<u32> = s.get(5..).and_then(|m| m.parse().ok());
+        match (ok, year, month) {
+            (true, Some(y), Some(m)) if (1900..=2200).contains(&y) && (1..=12).contains(&m) => Ok((y, m)),
+            _ => Err(UserError(format!("--period `{range}`: `{s}` is not a YYYY-MM month (e.g. 2023-01 or 2023-01..2023-03)"))),
+        }
+    };
+    let (first, last) = match range.split_once("..") {
+        Some((a, b)) => (parse(a)?, parse(b)?),
+        None => (parse(range)?, parse(range)?),
+    };
+    if first > last {
+        return Err(UserError(format!("--period `{range}`: the range ends before it starts")).into());
+    }
+    let mut out = Vec::new();
+    let (mut y, mut m) = first;
+    if (last.0 - first.0) * 12 + last.1 as i32 - first.1 as i32 >= 1200 {
+        return Err(UserError(format!("--period `{range}`: more than 100 years of monthly runs")).into());
+    }
+    while (y, m) <= last {
+        out.push(format!("{y:04}-{m:02}"));
+        (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    }
+    Ok(out)
+}
+
+fn run_once(file: &PipelineFile, opts: &mirador_pipeline::RunOptions) -> anyhow::Result<()> {
+    let outcome = mirador_pipeline::run(file, &stage, opts)?;
     let (verb, run_id, dir) = match outcome {
         RunOutcome::Committed { run_id, dir } => ("committed", run_id, dir),
         RunOutcome::AlreadyCommitted { run_id, dir } => ("already committed (same inputs, parameters and code)", run_id, dir),
