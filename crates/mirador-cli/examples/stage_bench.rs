@@ -1,6 +1,5 @@
-//! Times the k-means and revenue-gap stages alone on a synthetic world written as parquet
-//! (`mirador synth --format parquet`), skipping ingest: the synthetic declarations already have
-//! the canonical schema.
+//! Times ingest, then the k-means and the revenue-gap stages on what ingest accepted, on a
+//! synthetic world written as parquet (`mirador synth --format parquet`).
 //!
 //! ```sh
 //! cargo run --release --example stage_bench -- target/bench-world
@@ -11,12 +10,17 @@ use std::time::Instant;
 
 fn main() {
     let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "target/bench-world".into()));
-    let read = |name: &str| mirador_io::read_parquet(&dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
     let t = Instant::now();
-    let declarations = read("declarations.parquet");
-    let mirror = read("mirror_flows.parquet");
-    let tariffs = read("tariffs.parquet");
-    println!("read {} declarations in {:.1} s", declarations.height(), t.elapsed().as_secs_f64());
+    let spec = |name: &str| mirador_pipeline::SourceSpec { paths: vec![dir.join(name)], ..Default::default() };
+    let sources = std::collections::BTreeMap::from(
+        ["declarations", "mirror_flows", "tariffs", "fx_rates"].map(|id| (id.to_owned(), spec(&format!("{id}.parquet")))),
+    );
+    let ingested =
+        mirador_ingest::ingest_sources(&sources, std::path::Path::new("."), &mirador_ingest::IngestParams::default()).expect("ingest");
+    let ingest_s = t.elapsed().as_secs_f64();
+    let accepted = ingested.declarations.height();
+    println!("ingest:        {ingest_s:6.1} s  ({accepted} accepted, {:.0} rows/s)", accepted as f64 / ingest_s);
+    let mirador_ingest::Ingested { declarations, mirror_flows: mirror, tariffs, .. } = ingested;
 
     let t = Instant::now();
     let params = mirador_gap::GapParams { home_country: "KE".into(), ..Default::default() };

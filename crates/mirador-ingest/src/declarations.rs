@@ -6,6 +6,7 @@ use std::collections::hash_map::Entry;
 use chrono::{Datelike, NaiveDate};
 use mirador_schema::col;
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use crate::fx::FxTable;
 use crate::rules::{self, Reject};
@@ -196,51 +197,65 @@ pub struct DeclarationStats {
     pub conflicting_duplicates: usize,
 }
 
+/// Rows validated per parallel batch.
+const CHUNK_ROWS: usize = 32_768;
+
 /// Validates every row; accepted rows become the canonical declarations frame.
 pub fn ingest(
     sources: &[Mapped<'_>],
     r: &DeclarationRules<'_>,
     quarantine: &mut Quarantine,
-) -> PolarsResult<(DataFrame, Reconciliation, DeclarationStats)> {
+) -> Result<(DataFrame, Reconciliation, DeclarationStats), crate::IngestError> {
     let mut c = Columns::default();
     let mut rec = Reconciliation::default();
     let mut stats = DeclarationStats::default();
     let mut seen: HashMap<(String, i32), u64> = HashMap::new();
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     for m in sources {
-        for raw in &m.table.rows {
-            rec.rows_in += 1;
-            if let Some(why) = &raw.malformed {
-                quarantine.push(crate::DECLARATIONS, m, raw, &Reject::new("malformed_row", "", format!("line {} {why}", raw.line)));
-                continue;
+        // Rows are validated in parallel a chunk at a time (memory stays bounded), then
+        // de-duplicated and appended in file order.
+        loop {
+            let chunk = m.next_rows(CHUNK_ROWS)?;
+            if chunk.is_empty() {
+                break;
             }
-            let row = match validate(m, raw, r) {
-                Ok(row) => row,
-                Err(reject) => {
-                    quarantine.push(crate::DECLARATIONS, m, raw, &reject);
-                    continue;
+            let validated: Vec<Result<(Row, u64), Reject>> = chunk
+                .par_iter()
+                .map(|raw| match &raw.malformed {
+                    Some(why) => Err(Reject::new("malformed_row", "", format!("line {} {why}", raw.line))),
+                    None => validate(m, raw, r).map(|row| (row, content_hash(&raw.fields))),
+                })
+                .collect();
+            for (raw, result) in chunk.iter().zip(validated) {
+                rec.rows_in += 1;
+                let (row, content) = match result {
+                    Ok(ok) => ok,
+                    Err(reject) => {
+                        quarantine.push(crate::DECLARATIONS, m, raw, &reject);
+                        continue;
+                    }
+                };
+                match seen.entry((row.declaration_id.clone(), row.item_no)) {
+                    Entry::Occupied(e) => {
+                        let (code, msg) = if *e.get() == content {
+                            stats.duplicates += 1;
+                            ("duplicate", "exact duplicate of an earlier row")
+                        } else {
+                            stats.conflicting_duplicates += 1;
+                            ("conflicting_duplicate", "same declaration id and item as an earlier row, different content")
+                        };
+                        let reject =
+                            Reject::new(code, col::DECLARATION_ID, format!("`{}` item {}: {msg}", row.declaration_id, row.item_no));
+                        quarantine.push(crate::DECLARATIONS, m, raw, &reject);
+                        continue;
+                    }
+                    Entry::Vacant(v) => {
+                        v.insert(content);
+                    }
                 }
-            };
-            let content = content_hash(&raw.fields);
-            match seen.entry((row.declaration_id.clone(), row.item_no)) {
-                Entry::Occupied(e) => {
-                    let (code, msg) = if *e.get() == content {
-                        stats.duplicates += 1;
-                        ("duplicate", "exact duplicate of an earlier row")
-                    } else {
-                        stats.conflicting_duplicates += 1;
-                        ("conflicting_duplicate", "same declaration id and item as an earlier row, different content")
-                    };
-                    let reject = Reject::new(code, col::DECLARATION_ID, format!("`{}` item {}: {msg}", row.declaration_id, row.item_no));
-                    quarantine.push(crate::DECLARATIONS, m, raw, &reject);
-                    continue;
-                }
-                Entry::Vacant(v) => {
-                    v.insert(content);
-                }
+                stats.hs_leading_zero_restored += usize::from(row.hs_repaired);
+                push(&mut c, row, raw.line, epoch, &mut stats);
             }
-            stats.hs_leading_zero_restored += usize::from(row.hs_repaired);
-            push(&mut c, row, raw.line, epoch, &mut stats);
         }
     }
     rec.accepted = c.declaration_id.len();
@@ -248,10 +263,13 @@ pub fn ingest(
     Ok((frame(c)?, rec, stats))
 }
 
-fn content_hash(fields: &[String]) -> u64 {
+fn content_hash(fields: &csv::StringRecord) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    fields.hash(&mut h);
+    fields.len().hash(&mut h);
+    for f in fields {
+        f.hash(&mut h);
+    }
     h.finish()
 }
 

@@ -39,12 +39,13 @@ pub const FX_MANDATORY: &[&str] = &[col::CURRENCY, col::PERIOD, col::USD_PER_UNI
 pub const TARIFF_MANDATORY: &[&str] = &[col::HS_PREFIX, col::RATE_PCT];
 
 /// Validates exchange rates.
-pub fn ingest_fx(sources: &[Mapped<'_>], quarantine: &mut Quarantine) -> PolarsResult<(DataFrame, FxTable, Reconciliation)> {
+pub fn ingest_fx(sources: &[Mapped<'_>], quarantine: &mut Quarantine) -> Result<(DataFrame, FxTable, Reconciliation), crate::IngestError> {
     let mut table = FxTable::default();
     let (mut cur, mut per, mut rate) = (Vec::new(), Vec::new(), Vec::new());
     let mut rec = Reconciliation::default();
     for m in sources {
-        for raw in &m.table.rows {
+        while let Some(raw) = m.next_row()? {
+            let raw = &raw;
             rec.rows_in += 1;
             let parsed = (|| {
                 if let Some(why) = &raw.malformed {
@@ -83,11 +84,12 @@ pub fn ingest_fx(sources: &[Mapped<'_>], quarantine: &mut Quarantine) -> PolarsR
 }
 
 /// Validates tariff lines.
-pub fn ingest_tariffs(sources: &[Mapped<'_>], quarantine: &mut Quarantine) -> PolarsResult<(DataFrame, Reconciliation)> {
+pub fn ingest_tariffs(sources: &[Mapped<'_>], quarantine: &mut Quarantine) -> Result<(DataFrame, Reconciliation), crate::IngestError> {
     let (mut prefix, mut origin, mut agreement, mut rate) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut rec = Reconciliation::default();
     for m in sources {
-        for raw in &m.table.rows {
+        while let Some(raw) = m.next_row()? {
+            let raw = &raw;
             rec.rows_in += 1;
             let parsed = (|| {
                 if let Some(why) = &raw.malformed {

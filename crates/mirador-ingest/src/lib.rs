@@ -129,7 +129,8 @@ pub struct Ingested {
     pub reasons: BTreeMap<String, usize>,
 }
 
-fn read_all(id: &str, spec: &SourceSpec, base_dir: &Path) -> Result<Vec<(std::path::PathBuf, read::RawTable)>, IngestError> {
+/// Opens every file of a source (header read and mapped; rows are streamed by the validation).
+fn open_all<'a>(id: &str, spec: &'a SourceSpec, base_dir: &Path, mandatory: &[&str]) -> Result<Vec<Mapped<'a>>, IngestError> {
     if spec.paths.is_empty() {
         return Err(IngestError::Params(format!("source `{id}` lists no paths")));
     }
@@ -137,19 +138,11 @@ fn read_all(id: &str, spec: &SourceSpec, base_dir: &Path) -> Result<Vec<(std::pa
         .iter()
         .map(|p| {
             let path = if p.is_absolute() { p.clone() } else { base_dir.join(p) };
-            let table = read::read_table(&path, spec.separator, spec.encoding.as_deref())?;
-            info!(source = id, path = %path.display(), rows = table.rows.len(), encoding = table.encoding, "Read source file.");
-            Ok((path, table))
+            let table = read::TableReader::open(&path, spec.separator, spec.encoding.as_deref())?;
+            info!(source = id, path = %path.display(), encoding = table.encoding(), "Reading source file.");
+            Mapped::new(&path, table, spec, mandatory)
         })
         .collect()
-}
-
-fn mapped<'a>(
-    tables: &'a [(std::path::PathBuf, read::RawTable)],
-    spec: &'a SourceSpec,
-    mandatory: &[&str],
-) -> Result<Vec<Mapped<'a>>, IngestError> {
-    tables.iter().map(|(p, t)| Mapped::new(p, t, spec, mandatory)).collect()
 }
 
 fn empty(schema: &Schema) -> DataFrame {
@@ -165,8 +158,8 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
 
     let (fx_rates, fx_table) = match sources.get(FX_RATES) {
         Some(spec) => {
-            let tables = read_all(FX_RATES, spec, base_dir)?;
-            let (df, table, rec) = fx::ingest_fx(&mapped(&tables, spec, fx::FX_MANDATORY)?, &mut quarantine)?;
+            let files = open_all(FX_RATES, spec, base_dir, fx::FX_MANDATORY)?;
+            let (df, table, rec) = fx::ingest_fx(&files, &mut quarantine)?;
             reconciliation.insert(FX_RATES.to_owned(), rec);
             (df, table)
         }
@@ -174,8 +167,8 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
     };
     let tariffs = match sources.get(TARIFFS) {
         Some(spec) => {
-            let tables = read_all(TARIFFS, spec, base_dir)?;
-            let (df, rec) = fx::ingest_tariffs(&mapped(&tables, spec, fx::TARIFF_MANDATORY)?, &mut quarantine)?;
+            let files = open_all(TARIFFS, spec, base_dir, fx::TARIFF_MANDATORY)?;
+            let (df, rec) = fx::ingest_tariffs(&files, &mut quarantine)?;
             reconciliation.insert(TARIFFS.to_owned(), rec);
             df
         }
@@ -183,8 +176,8 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
     };
     let mirror_flows = match sources.get(MIRROR_FLOWS) {
         Some(spec) => {
-            let tables = read_all(MIRROR_FLOWS, spec, base_dir)?;
-            let (mut df, mut rec) = mirror::ingest(&mapped(&tables, spec, mirror::MANDATORY)?, &mut quarantine)?;
+            let files = open_all(MIRROR_FLOWS, spec, base_dir, mirror::MANDATORY)?;
+            let (mut df, mut rec) = mirror::ingest(&files, &mut quarantine)?;
             if let Some(as_of) = as_of {
                 (df, rec.deferred) = defer_after(df, as_of, false)?;
                 rec.accepted -= rec.deferred;
@@ -201,9 +194,9 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
     // partners' reporting) has none, and gets an empty, correctly typed dataset.
     let (declarations, declaration_stats) = match sources.get(DECLARATIONS) {
         Some(spec) => {
-            let tables = read_all(DECLARATIONS, spec, base_dir)?;
+            let files = open_all(DECLARATIONS, spec, base_dir, declarations::MANDATORY)?;
             let rules = declarations::DeclarationRules { hs_lengths: &params.hs_lengths, min_date, max_date, fx: &fx_table };
-            let (mut df, mut rec, stats) = declarations::ingest(&mapped(&tables, spec, declarations::MANDATORY)?, &rules, &mut quarantine)?;
+            let (mut df, mut rec, stats) = declarations::ingest(&files, &rules, &mut quarantine)?;
             if let Some(as_of) = as_of {
                 (df, rec.deferred) = defer_after(df, as_of, true)?;
                 rec.accepted -= rec.deferred;

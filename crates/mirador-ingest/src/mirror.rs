@@ -26,7 +26,7 @@ fn flow(raw: &str) -> Result<&'static str, Reject> {
 }
 
 /// Validates flows.
-pub fn ingest(sources: &[Mapped<'_>], quarantine: &mut Quarantine) -> PolarsResult<(DataFrame, Reconciliation)> {
+pub fn ingest(sources: &[Mapped<'_>], quarantine: &mut Quarantine) -> Result<(DataFrame, Reconciliation), crate::IngestError> {
     let mut reporter = Vec::new();
     let mut partner = Vec::new();
     let mut period = Vec::new();
@@ -41,7 +41,8 @@ pub fn ingest(sources: &[Mapped<'_>], quarantine: &mut Quarantine) -> PolarsResu
     let mut rec = Reconciliation::default();
     for m in sources {
         let d = m.decimal();
-        for raw in &m.table.rows {
+        while let Some(raw) = m.next_row()? {
+            let raw = &raw;
             rec.rows_in += 1;
             let parsed = (|| {
                 if let Some(why) = &raw.malformed {

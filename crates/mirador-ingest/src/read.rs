@@ -1,22 +1,32 @@
 //! Reading raw tables: CSV in any of the dialects customs systems export (BOM, `,`/`;`/tab,
-//! UTF-8 or Windows-1252/Latin-1) and parquet. Every value is read as text; typing happens in
-//! the validation rules, so a bad value becomes a quarantine row, never a silent null.
+//! UTF-8 or Windows-1252/Latin-1) and parquet, streamed one row at a time (memory does not grow
+//! with the file). Every value is read as text; typing happens in the validation rules, so a bad
+//! value becomes a quarantine row, never a silent null.
 
-use std::fs;
-use std::path::Path;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Cursor, Read};
+use std::path::{Path, PathBuf};
 
+use csv::{ByteRecord, StringRecord};
 use polars::prelude::*;
 
 use crate::error::IngestError;
 
-/// Largest file ingest accepts in one piece (guards against unbounded memory on hostile input).
-pub const MAX_FILE_BYTES: u64 = 4 << 30;
+/// Most data rows one file may hold (or, for parquet, claim in its footer). Reading is streamed,
+/// so memory grows with the accepted rows only, never with the file; this bound turns a corrupt
+/// or hostile row count into a clear error instead of an out-of-memory kill.
+pub const MAX_ROWS: usize = 500_000_000;
 /// Most columns a header may have.
 pub const MAX_COLUMNS: usize = 1024;
 /// Longest field accepted; longer ones are a quarantine reason.
 pub const MAX_FIELD_BYTES: usize = 4096;
+/// Longest header line read before giving up (a file with no line breaks).
+const MAX_HEADER_BYTES: u64 = 1 << 20;
+/// Rows of a parquet file converted to text at a time.
+const PARQUET_CHUNK: usize = 65_536;
 
-/// A table of raw text values.
+/// A whole table of raw text values (small files and tests; ingest itself streams with
+/// [`TableReader`]).
 #[derive(Debug, Default)]
 pub struct RawTable {
     /// Header names, as in the file.
@@ -32,8 +42,8 @@ pub struct RawTable {
 pub struct RawRow {
     /// Line number in the file (header = line 1).
     pub line: usize,
-    /// Fields; `None` for a value that was not there (short row) — the row is then malformed.
-    pub fields: Vec<String>,
+    /// Fields, as text.
+    pub fields: StringRecord,
     /// Why the row cannot be used as read (wrong field count, oversize field).
     pub malformed: Option<String>,
 }
@@ -45,22 +55,258 @@ impl RawTable {
     }
 }
 
-/// Reads a CSV or parquet file into text.
-pub fn read_table(path: &Path, separator: Option<char>, encoding: Option<&str>) -> Result<RawTable, IngestError> {
-    let meta = fs::metadata(path).map_err(|e| IngestError::file(path, format!("cannot read: {e}")))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(IngestError::file(
+/// A CSV or parquet file read one row at a time, in bounded memory.
+pub struct TableReader {
+    path: PathBuf,
+    headers: Vec<String>,
+    encoding: &'static str,
+    rows: Rows,
+    /// Data rows handed out so far.
+    read: usize,
+}
+
+enum Rows {
+    Csv {
+        reader: csv::Reader<Box<dyn Read + Send>>,
+        latin1: bool,
+        record: ByteRecord,
+    },
+    Parquet {
+        path: PathBuf,
+        metadata: Option<Arc<polars::io::parquet::read::FileMetadata>>,
+        total: usize,
+        next: usize,
+        chunk: Vec<StringChunked>,
+        at: usize,
+    },
+}
+
+impl std::fmt::Debug for TableReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableReader").field("path", &self.path).field("headers", &self.headers).field("read", &self.read).finish()
+    }
+}
+
+impl TableReader {
+    /// Opens a CSV or parquet file (by extension) and reads its header.
+    pub fn open(path: &Path, separator: Option<char>, encoding: Option<&str>) -> Result<Self, IngestError> {
+        let file = File::open(path).map_err(|e| IngestError::file(path, format!("cannot read: {e}")))?;
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        if ext == "parquet" {
+            return Self::open_parquet(path, file);
+        }
+        Self::from_reader(path, Box::new(file), separator, encoding)
+    }
+
+    /// Reads CSV from any byte source (a file, or bytes in memory).
+    pub fn from_reader(
+        path: &Path,
+        source: Box<dyn Read + Send>,
+        separator: Option<char>,
+        encoding: Option<&str>,
+    ) -> Result<Self, IngestError> {
+        let latin1 = match encoding.unwrap_or("utf-8").to_ascii_lowercase().as_str() {
+            "utf-8" | "utf8" => false,
+            "windows-1252" | "cp1252" | "latin-1" | "latin1" | "iso-8859-1" => true,
+            other => return Err(IngestError::file(path, format!("unsupported encoding `{other}` (use utf-8, windows-1252 or latin-1)"))),
+        };
+        let mut buffered = BufReader::with_capacity(1 << 16, source);
+        // The header line decides the separator; it is read ahead and put back in front.
+        let mut first = Vec::new();
+        (&mut buffered)
+            .take(MAX_HEADER_BYTES)
+            .read_until(b'\n', &mut first)
+            .map_err(|e| IngestError::file(path, format!("cannot read: {e}")))?;
+        if let Some(rest) = first.strip_prefix(b"\xEF\xBB\xBF") {
+            first = rest.to_vec();
+        }
+        let header_text = decode_field(path, &first, latin1, 1)?;
+        if header_text.trim().is_empty() {
+            return Err(IngestError::file(path, "has no header line".into()));
+        }
+        let sep = match separator {
+            Some(c) if c.is_ascii() => c as u8,
+            Some(c) => return Err(IngestError::file(path, format!("separator `{c}` is not an ASCII character"))),
+            None => sniff_separator(&header_text),
+        };
+        let chained: Box<dyn Read + Send> = Box::new(Cursor::new(first).chain(buffered));
+        let mut reader = csv::ReaderBuilder::new().delimiter(sep).has_headers(false).flexible(true).from_reader(chained);
+        let mut record = ByteRecord::new();
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => return Err(IngestError::file(path, "has no header line".into())),
+            Err(e) => return Err(IngestError::file(path, format!("header cannot be read: {e}"))),
+        }
+        if record.len() > MAX_COLUMNS {
+            return Err(IngestError::file(path, format!("header has {} columns; at most {MAX_COLUMNS} are accepted", record.len())));
+        }
+        let headers =
+            record.iter().map(|h| decode_field(path, h, latin1, 1).map(|h| h.trim().to_owned())).collect::<Result<Vec<_>, _>>()?;
+        Ok(TableReader {
+            path: path.to_owned(),
+            headers,
+            encoding: if latin1 { "windows-1252" } else { "utf-8" },
+            rows: Rows::Csv { reader, latin1, record },
+            read: 0,
+        })
+    }
+
+    fn open_parquet(path: &Path, file: File) -> Result<Self, IngestError> {
+        let err = |e: PolarsError| IngestError::file(path, format!("is not a readable parquet file: {e}"));
+        let mut reader = ParquetReader::new(file);
+        let metadata = reader.get_metadata().map_err(err)?.clone();
+        let total = metadata.num_rows;
+        if total > MAX_ROWS {
+            return Err(IngestError::file(path, format!("claims {total} rows; at most {MAX_ROWS} are accepted in one file (split it)")));
+        }
+        let schema = reader.schema().map_err(err)?;
+        if schema.len() > MAX_COLUMNS {
+            return Err(IngestError::file(path, format!("has {} columns; at most {MAX_COLUMNS} are accepted", schema.len())));
+        }
+        let headers = schema.iter_names().map(ToString::to_string).collect();
+        Ok(TableReader {
+            path: path.to_owned(),
+            headers,
+            encoding: "parquet",
+            rows: Rows::Parquet { path: path.to_owned(), metadata: Some(metadata), total, next: 0, chunk: Vec::new(), at: 0 },
+            read: 0,
+        })
+    }
+
+    /// Header names, as in the file.
+    pub fn headers(&self) -> &[String] {
+        &self.headers
+    }
+
+    /// Index of a header, by exact name.
+    pub fn column(&self, header: &str) -> Option<usize> {
+        self.headers.iter().position(|h| h == header)
+    }
+
+    /// Source encoding actually used (`utf-8`, `windows-1252` or `parquet`).
+    pub fn encoding(&self) -> &'static str {
+        self.encoding
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The next data row, or `None` at the end. A row with the wrong number of fields or an
+    /// oversize field comes back marked malformed (to be quarantined); blank lines are skipped.
+    pub fn next_row(&mut self) -> Result<Option<RawRow>, IngestError> {
+        let width = self.headers.len();
+        let row = match &mut self.rows {
+            Rows::Csv { reader, latin1, record } => loop {
+                let line = self.read + 2;
+                match reader.read_byte_record(record) {
+                    Ok(false) => return Ok(None),
+                    Ok(true) => {
+                        if record.len() == 1 && record.get(0).is_some_and(|f| f.trim_ascii().is_empty()) {
+                            continue; // blank line
+                        }
+                        let fields = if *latin1 {
+                            record.iter().map(|f| encoding_rs::WINDOWS_1252.decode(f).0).collect::<StringRecord>()
+                        } else {
+                            StringRecord::from_byte_record(record.clone()).map_err(|e| {
+                                IngestError::file(
+                                    &self.path,
+                                    format!(
+                                        "is not valid UTF-8 (line {line}, field {}); if it is Windows-1252 or Latin-1, set `encoding` for this source",
+                                        e.utf8_error().field() + 1
+                                    ),
+                                )
+                            })?
+                        };
+                        break RawRow { line, malformed: shape(&fields, width), fields };
+                    }
+                    Err(e) => break RawRow { line, fields: StringRecord::new(), malformed: Some(format!("cannot be parsed: {e}")) },
+                }
+            },
+            Rows::Parquet { path, metadata, total, next, chunk, at } => {
+                if chunk.first().is_none_or(|c| *at >= c.len()) {
+                    if *next >= *total {
+                        return Ok(None);
+                    }
+                    let len = PARQUET_CHUNK.min(*total - *next);
+                    *chunk = read_parquet_chunk(path, metadata.clone(), *next, len)?;
+                    *next += len;
+                    *at = 0;
+                    if chunk.first().is_none_or(|c| c.is_empty()) {
+                        return Err(IngestError::file(path, format!("claims {total} rows but holds only {}", *next - len)));
+                    }
+                }
+                let fields: StringRecord = chunk.iter().map(|c| c.get(*at).unwrap_or("")).collect();
+                *at += 1;
+                RawRow { line: self.read + 2, malformed: shape(&fields, width), fields }
+            }
+        };
+        self.read += 1;
+        if self.read > MAX_ROWS {
+            return Err(IngestError::file(&self.path, format!("has more than {MAX_ROWS} rows; split it")));
+        }
+        Ok(Some(row))
+    }
+
+    /// Reads every remaining row into memory.
+    pub fn into_table(mut self) -> Result<RawTable, IngestError> {
+        let mut rows = Vec::new();
+        while let Some(row) = self.next_row()? {
+            rows.push(row);
+        }
+        Ok(RawTable { headers: self.headers, rows, encoding: self.encoding })
+    }
+}
+
+fn shape(fields: &StringRecord, width: usize) -> Option<String> {
+    if fields.len() != width {
+        Some(format!("has {} fields, the header has {width}", fields.len()))
+    } else if fields.iter().any(|f| f.len() > MAX_FIELD_BYTES) {
+        Some(format!("has a field longer than {MAX_FIELD_BYTES} bytes"))
+    } else {
+        None
+    }
+}
+
+fn decode_field(path: &Path, bytes: &[u8], latin1: bool, line: usize) -> Result<String, IngestError> {
+    if latin1 {
+        return Ok(encoding_rs::WINDOWS_1252.decode(bytes).0.into_owned());
+    }
+    std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| {
+        IngestError::file(
             path,
-            format!("is {} bytes, larger than the {MAX_FILE_BYTES} bytes ingest accepts in one file", meta.len()),
-        ));
+            format!("is not valid UTF-8 (line {line}); if it is Windows-1252 or Latin-1, set `encoding` for this source"),
+        )
+    })
+}
+
+/// One slice of a parquet file, every column cast to text.
+fn read_parquet_chunk(
+    path: &Path,
+    metadata: Option<Arc<polars::io::parquet::read::FileMetadata>>,
+    offset: usize,
+    len: usize,
+) -> Result<Vec<StringChunked>, IngestError> {
+    let err = |e: PolarsError| IngestError::file(path, format!("is not a readable parquet file: {e}"));
+    let file = File::open(path).map_err(|e| IngestError::file(path, format!("cannot read: {e}")))?;
+    let mut reader = ParquetReader::new(file).with_slice(Some((offset, len)));
+    if let Some(m) = metadata {
+        reader.set_metadata(m);
     }
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    if ext == "parquet" {
-        return read_parquet_as_text(path);
-    }
-    let bytes = fs::read(path).map_err(|e| IngestError::file(path, format!("cannot read: {e}")))?;
-    let (text, encoding) = decode(path, &bytes, encoding)?;
-    read_csv_text(path, &text, separator, encoding)
+    let df = reader.finish().map_err(err)?;
+    df.columns()
+        .iter()
+        .map(|c| {
+            let s = c.cast(&DataType::String).map_err(|e| IngestError::file(path, format!("column `{}`: {e}", c.name())))?;
+            Ok(s.str().map_err(err)?.rechunk().into_owned())
+        })
+        .collect()
+}
+
+/// Reads a whole CSV or parquet file into text.
+pub fn read_table(path: &Path, separator: Option<char>, encoding: Option<&str>) -> Result<RawTable, IngestError> {
+    TableReader::open(path, separator, encoding)?.into_table()
 }
 
 /// Decodes bytes to text: strips a UTF-8 BOM, checks UTF-8 strictly (reporting the line of the
@@ -107,61 +353,9 @@ fn sniff_separator(header: &str) -> u8 {
 /// Parses CSV text into a raw table. A row with the wrong number of fields is kept as malformed
 /// (it will be quarantined); a missing or empty header is an error.
 pub fn read_csv_text(path: &Path, text: &str, separator: Option<char>, encoding: &'static str) -> Result<RawTable, IngestError> {
-    let first_line = text.lines().next().unwrap_or("");
-    if first_line.trim().is_empty() {
-        return Err(IngestError::file(path, "has no header line".into()));
-    }
-    let sep = match separator {
-        Some(c) if c.is_ascii() => c as u8,
-        Some(c) => return Err(IngestError::file(path, format!("separator `{c}` is not an ASCII character"))),
-        None => sniff_separator(first_line),
-    };
-    let mut reader = csv::ReaderBuilder::new().delimiter(sep).has_headers(false).flexible(true).from_reader(text.as_bytes());
-    let mut records = reader.records();
-    let headers: Vec<String> = match records.next() {
-        Some(Ok(r)) => r.iter().map(|h| h.trim().to_owned()).collect(),
-        Some(Err(e)) => return Err(IngestError::file(path, format!("header cannot be read: {e}"))),
-        None => return Err(IngestError::file(path, "has no header line".into())),
-    };
-    if headers.len() > MAX_COLUMNS {
-        return Err(IngestError::file(path, format!("header has {} columns; at most {MAX_COLUMNS} are accepted", headers.len())));
-    }
-    let mut rows = Vec::new();
-    for (i, record) in records.enumerate() {
-        let line = i + 2;
-        match record {
-            Ok(r) => {
-                if r.len() == 1 && r.get(0).is_some_and(|f| f.trim().is_empty()) {
-                    continue; // blank line
-                }
-                let fields: Vec<String> = r.iter().map(str::to_owned).collect();
-                let malformed = if fields.len() != headers.len() {
-                    Some(format!("has {} fields, the header has {}", fields.len(), headers.len()))
-                } else if fields.iter().any(|f| f.len() > MAX_FIELD_BYTES) {
-                    Some(format!("has a field longer than {MAX_FIELD_BYTES} bytes"))
-                } else {
-                    None
-                };
-                rows.push(RawRow { line, fields, malformed });
-            }
-            Err(e) => rows.push(RawRow { line, fields: Vec::new(), malformed: Some(format!("cannot be parsed: {e}")) }),
-        }
-    }
-    Ok(RawTable { headers, rows, encoding })
-}
-
-fn read_parquet_as_text(path: &Path) -> Result<RawTable, IngestError> {
-    let df = mirador_io::read_parquet(path).map_err(|e| IngestError::file(path, e.to_string()))?;
-    let headers: Vec<String> = df.get_column_names().iter().map(ToString::to_string).collect();
-    let mut columns = Vec::with_capacity(headers.len());
-    for c in df.columns() {
-        let s = c.cast(&DataType::String).map_err(|e| IngestError::file(path, format!("column `{}`: {e}", c.name())))?;
-        let ca = s.str().map_err(|e| IngestError::file(path, e.to_string()))?.clone();
-        columns.push(ca.iter().map(|v| v.unwrap_or("").to_owned()).collect::<Vec<_>>());
-    }
-    let rows =
-        (0..df.height()).map(|i| RawRow { line: i + 2, fields: columns.iter().map(|c| c[i].clone()).collect(), malformed: None }).collect();
-    Ok(RawTable { headers, rows, encoding: "parquet" })
+    let mut t = TableReader::from_reader(path, Box::new(Cursor::new(text.as_bytes().to_vec())), separator, None)?.into_table()?;
+    t.encoding = encoding;
+    Ok(t)
 }
 
 #[cfg(test)]
@@ -183,7 +377,7 @@ mod tests {
     fn separators_are_sniffed() {
         let t = read_csv_text(p(), "a;b;c\n1,5;2;3\n", None, "utf-8").unwrap();
         assert_eq!(t.headers.len(), 3);
-        assert_eq!(t.rows[0].fields[0], "1,5");
+        assert_eq!(&t.rows[0].fields[0], "1,5");
         let t = read_csv_text(p(), "a\tb\n1\t2\n", None, "utf-8").unwrap();
         assert_eq!(t.rows[0].fields, vec!["1", "2"]);
     }

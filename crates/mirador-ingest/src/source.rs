@@ -3,21 +3,22 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 use mirador_pipeline::SourceSpec;
 use mirador_schema::col;
 use polars::prelude::*;
 
 use crate::error::IngestError;
-use crate::read::{RawRow, RawTable};
+use crate::read::{RawRow, TableReader};
 use crate::rules::Reject;
 
-/// A raw table with its mapping resolved.
+/// A source file being read, with its mapping resolved.
 pub struct Mapped<'a> {
-    /// The table.
-    pub table: &'a RawTable,
+    reader: Mutex<TableReader>,
+    headers: Vec<String>,
     spec: &'a SourceSpec,
-    index: BTreeMap<&'a str, usize>,
+    index: BTreeMap<String, usize>,
     /// File, for lineage.
     pub file: String,
 }
@@ -25,46 +26,65 @@ pub struct Mapped<'a> {
 impl<'a> Mapped<'a> {
     /// Resolves `spec.columns` against the header. `mandatory` canonical columns must be mapped
     /// (or have a default); a mapped header that is missing from the file is a fatal error.
-    pub fn new(path: &Path, table: &'a RawTable, spec: &'a SourceSpec, mandatory: &[&str]) -> Result<Self, IngestError> {
+    pub fn new(path: &Path, table: TableReader, spec: &'a SourceSpec, mandatory: &[&str]) -> Result<Self, IngestError> {
         let mut index = BTreeMap::new();
         for (canonical, header) in &spec.columns {
             match table.column(header) {
                 Some(i) => {
-                    index.insert(canonical.as_str(), i);
+                    index.insert(canonical.clone(), i);
                 }
                 None => {
                     return Err(IngestError::MissingColumn {
                         path: path.to_owned(),
                         header: header.clone(),
                         canonical: canonical.clone(),
-                        found: table.headers.join(", "),
+                        found: table.headers().join(", "),
                     });
                 }
             }
         }
         // Unmapped canonical columns whose header is the canonical name itself map 1:1.
-        for (i, h) in table.headers.iter().enumerate() {
+        for (i, h) in table.headers().iter().enumerate() {
             if !spec.columns.contains_key(h) && !spec.columns.values().any(|v| v == h) {
-                index.entry(h.as_str()).or_insert(i);
+                index.entry(h.clone()).or_insert(i);
             }
         }
         for m in mandatory {
-            if !index.contains_key(m) && !spec.defaults.contains_key(*m) {
+            if !index.contains_key(*m) && !spec.defaults.contains_key(*m) {
                 return Err(IngestError::MissingColumn {
                     path: path.to_owned(),
                     header: spec.columns.get(*m).cloned().unwrap_or_else(|| (*m).to_owned()),
                     canonical: (*m).to_owned(),
-                    found: table.headers.join(", "),
+                    found: table.headers().join(", "),
                 });
             }
         }
-        Ok(Mapped { table, spec, index, file: path.display().to_string() })
+        let headers = table.headers().to_vec();
+        Ok(Mapped { reader: Mutex::new(table), headers, spec, index, file: path.display().to_string() })
+    }
+
+    /// The next row of the file (see [`TableReader::next_row`]).
+    pub fn next_row(&self) -> Result<Option<RawRow>, IngestError> {
+        self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next_row()
+    }
+
+    /// Up to `n` next rows of the file; empty at the end.
+    pub fn next_rows(&self, n: usize) -> Result<Vec<RawRow>, IngestError> {
+        let mut reader = self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut rows = Vec::with_capacity(n.min(1 << 16));
+        while rows.len() < n {
+            match reader.next_row()? {
+                Some(row) => rows.push(row),
+                None => break,
+            }
+        }
+        Ok(rows)
     }
 
     /// The raw value of a canonical column in a row, after recoding; the default when unmapped.
     pub fn get<'r>(&'r self, row: &'r RawRow, canonical: &str) -> Option<&'r str> {
         let raw = match self.index.get(canonical) {
-            Some(&i) => row.fields.get(i).map(String::as_str),
+            Some(&i) => row.fields.get(i),
             None => self.spec.defaults.get(canonical).map(String::as_str),
         }?;
         if let Some(map) = self.spec.recode.get(canonical) {
@@ -94,11 +114,10 @@ impl<'a> Mapped<'a> {
     /// The row as JSON (header → raw text), for the quarantine file.
     pub fn raw_json(&self, row: &RawRow) -> String {
         let map: serde_json::Map<String, serde_json::Value> = self
-            .table
             .headers
             .iter()
             .zip(row.fields.iter().map(Some).chain(std::iter::repeat(None)))
-            .map(|(h, v)| (h.clone(), v.map_or(serde_json::Value::Null, |v| serde_json::Value::String(v.clone()))))
+            .map(|(h, v)| (h.clone(), v.map_or(serde_json::Value::Null, |v| serde_json::Value::String(v.to_owned()))))
             .collect();
         serde_json::Value::Object(map).to_string()
     }

@@ -81,7 +81,7 @@ pub fn crash_in_write_of(file_name: &str) {
 }
 
 fn crash_half_written(file: &File) -> ! {
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let len = file.metadata().map_or(0, |m| m.len());
     let _ = file.set_len(len / 2);
     let _ = file.sync_all();
     #[cfg(unix)]
