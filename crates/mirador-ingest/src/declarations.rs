@@ -111,9 +111,17 @@ const TEXTS: [&str; 11] = [
     col::ORIGIN_INDICATOR,
 ];
 
+/// Largest value of one goods item accepted (USD); above it the row is quarantined.
+pub const MAX_ITEM_VALUE_USD: f64 = 1.0e13;
+/// Largest net mass of one goods item accepted (kg).
+pub const MAX_ITEM_MASS_KG: f64 = 1.0e12;
+
 fn validate(m: &Mapped<'_>, raw: &crate::read::RawRow, r: &DeclarationRules<'_>) -> Result<Row, Reject> {
     let d = m.decimal();
     let declaration_id = rules::required(m.get(raw, col::DECLARATION_ID), col::DECLARATION_ID)?.to_owned();
+    if declaration_id.chars().any(char::is_control) {
+        return Err(Reject::new("control_character", col::DECLARATION_ID, "`declaration_id` contains a control character".into()));
+    }
     let item_no = match rules::optional(m.get(raw, col::ITEM_NO)) {
         None => 1,
         Some(v) => {
@@ -144,6 +152,21 @@ fn validate(m: &Mapped<'_>, raw: &crate::read::RawRow, r: &DeclarationRules<'_>)
     let usd_per_unit =
         r.fx.rate(&currency, &period)
             .ok_or_else(|| Reject::new("missing_fx_rate", col::CURRENCY, format!("no exchange rate for `{currency}` in {period}")))?;
+    let value_usd = item_price * usd_per_unit;
+    if value_usd > MAX_ITEM_VALUE_USD {
+        return Err(Reject::new(
+            "implausible_value",
+            col::ITEM_PRICE,
+            format!("one goods item worth {value_usd:.3e} USD (more than {MAX_ITEM_VALUE_USD:e}) is a keying or unit error"),
+        ));
+    }
+    if net_mass_kg > MAX_ITEM_MASS_KG {
+        return Err(Reject::new(
+            "implausible_mass",
+            col::NET_MASS_KG,
+            format!("one goods item of {net_mass_kg:.3e} kg (more than {MAX_ITEM_MASS_KG:e}) is a keying or unit error"),
+        ));
+    }
     let fraud = rules::label(m.get(raw, col::FRAUD), &[0, 1], col::FRAUD)?;
     let critical_fraud = rules::label(m.get(raw, col::CRITICAL_FRAUD), &[0, 1, 2], col::CRITICAL_FRAUD)?;
     let mut texts: [String; 11] = Default::default();
@@ -153,8 +176,8 @@ fn validate(m: &Mapped<'_>, raw: &crate::read::RawRow, r: &DeclarationRules<'_>)
         } else {
             rules::optional(m.get(raw, name)).unwrap_or("-")
         };
-        if v.contains('\0') {
-            return Err(Reject::new("control_character", name, format!("`{name}` contains a NUL byte")));
+        if v.chars().any(char::is_control) {
+            return Err(Reject::new("control_character", name, format!("`{name}` contains a control character (NUL, escape, line break)")));
         }
         *slot = v.to_owned();
     }

@@ -57,11 +57,24 @@ pub struct IngestParams {
     /// quarantined), so a backfill of a past period sees what that night would have seen. Unset:
     /// everything.
     pub as_of: Option<String>,
+    /// Most data rows one source file may hold (or claim, for parquet). Default 500 million.
+    pub max_rows_per_file: usize,
+    /// Most rows quarantined in one run before ingest gives up: far more bad rows than that means
+    /// the file is not what its mapping says (wrong separator, wrong export), and an analyst
+    /// should look before a million-row quarantine is written. Default 1 million.
+    pub max_quarantined: usize,
 }
 
 impl Default for IngestParams {
     fn default() -> Self {
-        IngestParams { hs_lengths: vec![6, 8, 10], min_date: "2000-01-01".into(), max_date: "2099-12-31".into(), as_of: None }
+        IngestParams {
+            hs_lengths: vec![6, 8, 10],
+            min_date: "2000-01-01".into(),
+            max_date: "2099-12-31".into(),
+            as_of: None,
+            max_rows_per_file: read::MAX_ROWS,
+            max_quarantined: 1_000_000,
+        }
     }
 }
 
@@ -130,7 +143,13 @@ pub struct Ingested {
 }
 
 /// Opens every file of a source (header read and mapped; rows are streamed by the validation).
-fn open_all<'a>(id: &str, spec: &'a SourceSpec, base_dir: &Path, mandatory: &[&str]) -> Result<Vec<Mapped<'a>>, IngestError> {
+fn open_all<'a>(
+    id: &str,
+    spec: &'a SourceSpec,
+    base_dir: &Path,
+    mandatory: &[&str],
+    params: &IngestParams,
+) -> Result<Vec<Mapped<'a>>, IngestError> {
     if spec.paths.is_empty() {
         return Err(IngestError::Params(format!("source `{id}` lists no paths")));
     }
@@ -138,7 +157,8 @@ fn open_all<'a>(id: &str, spec: &'a SourceSpec, base_dir: &Path, mandatory: &[&s
         .iter()
         .map(|p| {
             let path = if p.is_absolute() { p.clone() } else { base_dir.join(p) };
-            let table = read::TableReader::open(&path, spec.separator, spec.encoding.as_deref())?;
+            let table =
+                read::TableReader::open(&path, spec.separator, spec.encoding.as_deref())?.with_max_rows(params.max_rows_per_file)?;
             info!(source = id, path = %path.display(), encoding = table.encoding(), "Reading source file.");
             Mapped::new(&path, table, spec, mandatory)
         })
@@ -153,13 +173,29 @@ fn empty(schema: &Schema) -> DataFrame {
 pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, params: &IngestParams) -> Result<Ingested, IngestError> {
     let (min_date, max_date) = params.dates()?;
     let as_of = params.as_of_date()?;
-    let mut quarantine = Quarantine::default();
+    let mut quarantine = Quarantine::with_limit(params.max_quarantined);
+    let too_many = |q: &Quarantine, id: &str| {
+        if q.overflow() == 0 {
+            return Ok(());
+        }
+        let mut reasons: Vec<(String, usize)> = q.counts().into_iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(&a.1));
+        let top: Vec<String> = reasons.iter().take(3).map(|(r, n)| format!("{r} ×{n}")).collect();
+        Err(IngestError::Params(format!(
+            "more than {} rows quarantined (reading `{id}`; most common reasons: {}): the file is probably not what its \
+             mapping says (separator, encoding, column names, another export). Fix the source or its mapping, or raise \
+             max-quarantined if so many bad rows are expected.",
+            params.max_quarantined,
+            top.join(", ")
+        )))
+    };
     let mut reconciliation = BTreeMap::new();
 
     let (fx_rates, fx_table) = match sources.get(FX_RATES) {
         Some(spec) => {
-            let files = open_all(FX_RATES, spec, base_dir, fx::FX_MANDATORY)?;
+            let files = open_all(FX_RATES, spec, base_dir, fx::FX_MANDATORY, params)?;
             let (df, table, rec) = fx::ingest_fx(&files, &mut quarantine)?;
+            too_many(&quarantine, FX_RATES)?;
             reconciliation.insert(FX_RATES.to_owned(), rec);
             (df, table)
         }
@@ -167,8 +203,9 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
     };
     let tariffs = match sources.get(TARIFFS) {
         Some(spec) => {
-            let files = open_all(TARIFFS, spec, base_dir, fx::TARIFF_MANDATORY)?;
+            let files = open_all(TARIFFS, spec, base_dir, fx::TARIFF_MANDATORY, params)?;
             let (df, rec) = fx::ingest_tariffs(&files, &mut quarantine)?;
+            too_many(&quarantine, TARIFFS)?;
             reconciliation.insert(TARIFFS.to_owned(), rec);
             df
         }
@@ -176,12 +213,13 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
     };
     let mirror_flows = match sources.get(MIRROR_FLOWS) {
         Some(spec) => {
-            let files = open_all(MIRROR_FLOWS, spec, base_dir, mirror::MANDATORY)?;
+            let files = open_all(MIRROR_FLOWS, spec, base_dir, mirror::MANDATORY, params)?;
             let (mut df, mut rec) = mirror::ingest(&files, &mut quarantine)?;
             if let Some(as_of) = as_of {
                 (df, rec.deferred) = defer_after(df, as_of, false)?;
                 rec.accepted -= rec.deferred;
             }
+            too_many(&quarantine, MIRROR_FLOWS)?;
             reconciliation.insert(MIRROR_FLOWS.to_owned(), rec);
             df
         }
@@ -194,13 +232,14 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
     // partners' reporting) has none, and gets an empty, correctly typed dataset.
     let (declarations, declaration_stats) = match sources.get(DECLARATIONS) {
         Some(spec) => {
-            let files = open_all(DECLARATIONS, spec, base_dir, declarations::MANDATORY)?;
+            let files = open_all(DECLARATIONS, spec, base_dir, declarations::MANDATORY, params)?;
             let rules = declarations::DeclarationRules { hs_lengths: &params.hs_lengths, min_date, max_date, fx: &fx_table };
             let (mut df, mut rec, stats) = declarations::ingest(&files, &rules, &mut quarantine)?;
             if let Some(as_of) = as_of {
                 (df, rec.deferred) = defer_after(df, as_of, true)?;
                 rec.accepted -= rec.deferred;
             }
+            too_many(&quarantine, DECLARATIONS)?;
             reconciliation.insert(DECLARATIONS.to_owned(), rec);
             (df, stats)
         }

@@ -20,8 +20,11 @@ pub const MAX_ROWS: usize = 500_000_000;
 pub const MAX_COLUMNS: usize = 1024;
 /// Longest field accepted; longer ones are a quarantine reason.
 pub const MAX_FIELD_BYTES: usize = 4096;
-/// Longest header line read before giving up (a file with no line breaks).
+/// Longest header line read ahead to sniff the separator.
 const MAX_HEADER_BYTES: u64 = 1 << 20;
+/// Longest stretch of a file without a line break: beyond it the file is refused (a CSV record is
+/// buffered whole, so this bounds the memory one record can take).
+pub const MAX_LINE_BYTES: usize = 64 << 20;
 /// Rows of a parquet file converted to text at a time.
 const PARQUET_CHUNK: usize = 65_536;
 
@@ -63,6 +66,7 @@ pub struct TableReader {
     rows: Rows,
     /// Data rows handed out so far.
     read: usize,
+    max_rows: usize,
 }
 
 enum Rows {
@@ -129,7 +133,7 @@ impl TableReader {
             Some(c) => return Err(IngestError::file(path, format!("separator `{c}` is not an ASCII character"))),
             None => sniff_separator(&header_text),
         };
-        let chained: Box<dyn Read + Send> = Box::new(Cursor::new(first).chain(buffered));
+        let chained: Box<dyn Read + Send> = Box::new(LineLimit { inner: Cursor::new(first).chain(buffered), since_break: 0 });
         let mut reader = csv::ReaderBuilder::new().delimiter(sep).has_headers(false).flexible(true).from_reader(chained);
         let mut record = ByteRecord::new();
         match reader.read_byte_record(&mut record) {
@@ -148,6 +152,7 @@ impl TableReader {
             encoding: if latin1 { "windows-1252" } else { "utf-8" },
             rows: Rows::Csv { reader, latin1, record },
             read: 0,
+            max_rows: MAX_ROWS,
         })
     }
 
@@ -170,7 +175,23 @@ impl TableReader {
             encoding: "parquet",
             rows: Rows::Parquet { path: path.to_owned(), metadata: Some(metadata), total, next: 0, chunk: Vec::new(), at: 0 },
             read: 0,
+            max_rows: MAX_ROWS,
         })
+    }
+
+    /// Refuses (with an error) a file holding, or for parquet claiming, more than `max_rows`
+    /// data rows (default [`MAX_ROWS`]).
+    pub fn with_max_rows(mut self, max_rows: usize) -> Result<Self, IngestError> {
+        self.max_rows = max_rows;
+        if let Rows::Parquet { total, .. } = &self.rows {
+            if *total > max_rows {
+                return Err(IngestError::file(
+                    &self.path,
+                    format!("claims {total} rows; at most {max_rows} are accepted in one file (split it)"),
+                ));
+            }
+        }
+        Ok(self)
     }
 
     /// Header names, as in the file.
@@ -221,6 +242,9 @@ impl TableReader {
                         };
                         break RawRow { line, malformed: shape(&fields, width), fields };
                     }
+                    Err(e) if e.is_io_error() => {
+                        return Err(IngestError::file(&self.path, format!("cannot be read after line {}: {e}", line - 1)));
+                    }
                     Err(e) => break RawRow { line, fields: StringRecord::new(), malformed: Some(format!("cannot be parsed: {e}")) },
                 }
             },
@@ -243,8 +267,11 @@ impl TableReader {
             }
         };
         self.read += 1;
-        if self.read > MAX_ROWS {
-            return Err(IngestError::file(&self.path, format!("has more than {MAX_ROWS} rows; split it")));
+        if self.read > self.max_rows {
+            return Err(IngestError::file(
+                &self.path,
+                format!("has more than {} rows; at most that many are accepted in one file (split it)", self.max_rows),
+            ));
         }
         Ok(Some(row))
     }
@@ -256,6 +283,27 @@ impl TableReader {
             rows.push(row);
         }
         Ok(RawTable { headers: self.headers, rows, encoding: self.encoding })
+    }
+}
+
+/// Fails the read when more than [`MAX_LINE_BYTES`] bytes pass without a line break.
+struct LineLimit<R> {
+    inner: R,
+    since_break: usize,
+}
+
+impl<R: Read> Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let got = &buf[..n];
+        self.since_break = match got.iter().rposition(|b| *b == b'\n') {
+            Some(i) => n - i - 1,
+            None => self.since_break + n,
+        };
+        if self.since_break > MAX_LINE_BYTES {
+            return Err(std::io::Error::other(format!("a line is longer than {MAX_LINE_BYTES} bytes (no line break)")));
+        }
+        Ok(n)
     }
 }
 

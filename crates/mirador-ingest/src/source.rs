@@ -123,9 +123,11 @@ impl<'a> Mapped<'a> {
     }
 }
 
-/// Quarantined rows of one run, across datasets.
-#[derive(Default)]
+/// Quarantined rows of one run, across datasets, up to a limit (beyond it rows are only counted,
+/// and ingest fails: see [`Quarantine::overflow`]).
 pub struct Quarantine {
+    limit: usize,
+    overflow: usize,
     dataset: Vec<String>,
     file: Vec<String>,
     line: Vec<i64>,
@@ -135,9 +137,39 @@ pub struct Quarantine {
     raw: Vec<String>,
 }
 
+impl Default for Quarantine {
+    fn default() -> Self {
+        Quarantine::with_limit(usize::MAX)
+    }
+}
+
 impl Quarantine {
+    /// A quarantine that keeps at most `limit` rows.
+    pub fn with_limit(limit: usize) -> Self {
+        Quarantine {
+            limit,
+            overflow: 0,
+            dataset: Vec::new(),
+            file: Vec::new(),
+            line: Vec::new(),
+            code: Vec::new(),
+            column: Vec::new(),
+            reason: Vec::new(),
+            raw: Vec::new(),
+        }
+    }
+
+    /// Rejected rows beyond the limit (counted, not kept).
+    pub fn overflow(&self) -> usize {
+        self.overflow
+    }
+
     /// Adds a rejected row.
     pub fn push(&mut self, dataset: &str, mapped: &Mapped<'_>, row: &RawRow, reject: &Reject) {
+        if self.dataset.len() >= self.limit {
+            self.overflow += 1;
+            return;
+        }
         self.dataset.push(dataset.to_owned());
         self.file.push(mapped.file.clone());
         self.line.push(row.line as i64);

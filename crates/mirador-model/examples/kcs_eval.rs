@@ -17,7 +17,7 @@ use mirador_pipeline::PipelineFile;
 fn main() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/kcs.toml");
     let file = PipelineFile::load(&path).expect("pipelines/kcs.toml");
-    let params = IngestParams { hs_lengths: vec![6], min_date: "2020-01-01".into(), max_date: "2021-06-30".into(), as_of: None };
+    let params = IngestParams { hs_lengths: vec![6], min_date: "2020-01-01".into(), max_date: "2021-06-30".into(), ..Default::default() };
     let t0 = Instant::now();
     let ingested = ingest_sources(&file.sources, &file.base_dir, &params).expect("KCS files under ../shared/datasets");
     println!("ingest: {:.1} s", t0.elapsed().as_secs_f64());

@@ -90,3 +90,109 @@ fn a_huge_field_and_a_wide_header_are_handled() {
     let wide: String = (0..100_000).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",");
     let _ = ingest_bytes(format!("{wide}\n1,2,3\n").as_bytes());
 }
+
+#[test]
+fn every_file_of_the_hostile_corpus_reconciles_or_fails_clearly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/hostile");
+    let mut files: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "csv")).collect();
+    files.sort();
+    assert!(files.len() >= 10, "the corpus is missing: {files:?}");
+    let mut outcomes = BTreeMap::new();
+    for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(path).unwrap();
+        let outcome = std::panic::catch_unwind(|| ingest_bytes(&bytes)).unwrap_or_else(|_| panic!("{name} panicked"));
+        outcomes.insert(name, outcome);
+    }
+    // Some outcomes are pinned: the readable files keep their one valid row, the broken ones fail.
+    assert_eq!(outcomes["header_only.csv"], Some(0));
+    assert_eq!(outcomes["no_header.csv"], None);
+    assert_eq!(outcomes["invalid_utf8.csv"], None, "a file in another encoding is an error naming the line, not silent garbage");
+    for f in ["numeric_overflow.csv", "dates_out_of_range.csv", "control_characters.csv", "ragged_rows.csv", "unbalanced_quotes.csv"] {
+        assert_eq!(outcomes[f], Some(1), "{f}: only the one valid row is accepted");
+    }
+    assert_eq!(outcomes["nan_inf.csv"], Some(1), "only -0 passes");
+}
+
+/// A source that never ends: a header, then the same row forever.
+struct Endless {
+    header: Option<Vec<u8>>,
+    row: Vec<u8>,
+}
+
+impl std::io::Read for Endless {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let src = self.header.take().unwrap_or_else(|| self.row.clone());
+        let n = src.len().min(buf.len());
+        buf[..n].copy_from_slice(&src[..n]);
+        Ok(n)
+    }
+}
+
+#[test]
+fn endless_input_stops_with_a_clear_error_in_bounded_memory() {
+    use mirador_ingest::read::{MAX_LINE_BYTES, TableReader};
+    let path = Path::new("endless.csv");
+
+    // A line that never breaks: refused once it passes the limit, long before memory runs out.
+    let endless_line = std::io::Read::take(std::io::repeat(b'x'), MAX_LINE_BYTES as u64 * 2);
+    let err = TableReader::from_reader(path, Box::new(endless_line), None, None).map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains("longer than") && err.contains("endless.csv"), "{err}");
+    let header_then_endless = std::io::Read::chain(
+        std::io::Cursor::new(b"a,b\n1,".to_vec()),
+        std::io::Read::take(std::io::repeat(b'y'), MAX_LINE_BYTES as u64 * 2),
+    );
+    let mut reader = TableReader::from_reader(path, Box::new(header_then_endless), None, None).unwrap();
+    let err = reader.next_row().unwrap_err().to_string();
+    assert!(err.contains("longer than"), "{err}");
+
+    // Rows that never end: refused at the row limit.
+    let rows = Endless { header: Some(b"a,b\n".to_vec()), row: b"1,2\n".to_vec() };
+    let mut reader = TableReader::from_reader(path, Box::new(rows), None, None).unwrap().with_max_rows(100_000).unwrap();
+    let mut n = 0;
+    let err = loop {
+        match reader.next_row() {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => panic!("an endless source ended"),
+            Err(e) => break e.to_string(),
+        }
+    };
+    assert_eq!(n, 100_000);
+    assert!(err.contains("more than 100000 rows"), "{err}");
+}
+
+#[test]
+fn a_parquet_file_claiming_more_rows_than_allowed_is_refused_before_reading() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("declarations.parquet");
+    let mut df = df!("declaration_id" => (0..1_000).map(|i| format!("D{i}")).collect::<Vec<_>>()).unwrap();
+    mirador_io::write_parquet(&mut df, &path).unwrap();
+    let err = mirador_ingest::read::TableReader::open(&path, None, None).unwrap().with_max_rows(999).unwrap_err().to_string();
+    assert!(err.contains("claims 1000 rows"), "{err}");
+    let spec = SourceSpec { paths: vec![path], ..Default::default() };
+    let sources = BTreeMap::from([("declarations".to_owned(), spec)]);
+    let params = IngestParams { max_rows_per_file: 999, ..Default::default() };
+    let err = ingest_sources(&sources, Path::new("."), &params).map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains("claims 1000 rows"), "{err}");
+}
+
+#[test]
+fn a_file_that_is_mostly_bad_rows_stops_ingest_instead_of_filling_the_quarantine() {
+    let mut text = format!("{HEADER}\n");
+    for i in 0..500 {
+        text.push_str(&format!("D{i},not-a-date,NBO,IMP1,DCL1,S1,851712,CN,CN,8,10,1000,USD,\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("declarations.csv");
+    std::fs::write(&path, text).unwrap();
+    let spec = SourceSpec { paths: vec![path], ..Default::default() };
+    let sources = BTreeMap::from([("declarations".to_owned(), spec)]);
+    let params = IngestParams { max_quarantined: 100, ..Default::default() };
+    let err = ingest_sources(&sources, Path::new("."), &params).map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains("more than 100 rows quarantined") && err.contains("bad_date"), "{err}");
+    // Under the limit, the same file reconciles.
+    let ok = ingest_sources(&sources, Path::new("."), &IngestParams::default()).unwrap();
+    assert_eq!(ok.quarantine.height(), 500);
+}

@@ -26,7 +26,7 @@ fn kcs_test_months_beat_the_python_reference_points() {
         eprintln!("skipping: {} is not present", first.display());
         return;
     }
-    let params = IngestParams { hs_lengths: vec![6], min_date: "2020-01-01".into(), max_date: "2021-06-30".into(), as_of: None };
+    let params = IngestParams { hs_lengths: vec![6], min_date: "2020-01-01".into(), max_date: "2021-06-30".into(), ..Default::default() };
     let ingested = ingest_sources(&file.sources, &file.base_dir, &params).unwrap();
     let model_params = ModelParams { train_end: Some("2020-12-31".into()), valid_end: Some("2021-03-31".into()), ..ModelParams::default() };
     let t = train(&ingested.declarations, &BTreeMap::new(), &model_params, 42).unwrap();
