@@ -190,13 +190,34 @@ impl ParquetStream {
 /// Writes a data frame as UTF-8 CSV with a header, atomically. Every value is written as text
 /// (dates `YYYY-MM-DD`, nulls empty), so codes keep their leading zeros.
 pub fn write_csv(df: &DataFrame, path: &Path) -> Result<()> {
+    write_csv_with(df, path, false)
+}
+
+/// Writes a data frame as CSV for people to open in a spreadsheet (the auditee lists): like
+/// [`write_csv`], but a text cell that a spreadsheet would run as a formula (starting with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, so an importer name keyed as
+/// `=HYPERLINK(...)` stays text (OWASP's CSV-injection advice). Numeric columns are untouched.
+pub fn write_spreadsheet_csv(df: &DataFrame, path: &Path) -> Result<()> {
+    write_csv_with(df, path, true)
+}
+
+fn write_csv_with(df: &DataFrame, path: &Path, neutralize_formulas: bool) -> Result<()> {
     let text_columns: Vec<Vec<Option<String>>> = df
         .columns()
         .iter()
         .map(|c| {
+            let is_text = c.dtype() == &DataType::String;
             let s = c.cast(&DataType::String).map_err(|source| IoError::Parquet { path: path.to_owned(), source })?;
             let ca = s.str().map_err(|source| IoError::Parquet { path: path.to_owned(), source })?.clone();
-            Ok(ca.iter().map(|v| v.map(str::to_owned)).collect())
+            Ok(ca
+                .iter()
+                .map(|v| {
+                    v.map(|v| {
+                        let formula = v.starts_with(['=', '+', '-', '@', '\t', '\r']);
+                        if neutralize_formulas && is_text && formula { format!("'{v}") } else { v.to_owned() }
+                    })
+                })
+                .collect())
         })
         .collect::<Result<_>>()?;
     write_atomic(path, |f| {
@@ -207,6 +228,24 @@ pub fn write_csv(df: &DataFrame, path: &Path) -> Result<()> {
         }
         w.flush()
     })
+}
+
+#[cfg(test)]
+mod spreadsheet_tests {
+    use super::*;
+
+    #[test]
+    fn formulas_in_text_cells_are_neutralized_numbers_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        let df = df!("importer" => ["=HYPERLINK(\"http://x\")", "ACME", "-1+2", "@SUM(A1)"], "gap" => [-1.5, 2.0, 3.0, 4.0]).unwrap();
+        write_spreadsheet_csv(&df, &path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"'=HYPERLINK(\"\"http://x\"\")\",-1.5"), "{text}");
+        assert!(text.contains("ACME,2.0") && text.contains("'-1+2,3.0") && text.contains("'@SUM(A1),4.0"), "{text}");
+        write_csv(&df, &path).unwrap();
+        assert!(std::fs::read_to_string(&path).unwrap().contains("\n\"=HYPERLINK"));
+    }
 }
 
 /// Reads a parquet file.

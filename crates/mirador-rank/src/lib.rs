@@ -359,8 +359,8 @@ impl Stage for Rank {
             &params,
         )?;
         let shared = shareable(&auditees, &key)?;
-        mirador_io::write_csv(&auditees, &ctx.artifact_dir().join("auditees.csv"))?;
-        mirador_io::write_csv(&shared, &ctx.artifact_dir().join("auditees_shareable.csv"))?;
+        mirador_io::write_spreadsheet_csv(&auditees, &ctx.artifact_dir().join("auditees.csv"))?;
+        mirador_io::write_spreadsheet_csv(&shared, &ctx.artifact_dir().join("auditees_shareable.csv"))?;
         let total: f64 = auditees.column("revenue_at_risk_usd")?.f64()?.sum().unwrap_or(0.0);
         let signals: Vec<&str> =
             [(datasets::FRAUD_SCORES, "fraud_model"), (datasets::KMEANS_SCORES, "kmeans"), (datasets::MIRROR_EXPOSURE, "mirror")]

@@ -123,3 +123,30 @@ fn a_run_killed_in_the_middle_of_writing_a_file_is_recorded_and_recovered() {
         assert_eq!(journal_events(&out), ["started", "interrupted", "started", "committed"], "{context}");
     }
 }
+
+#[test]
+fn of_several_runs_started_at_once_exactly_one_commits_and_the_others_are_refused_as_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_mirador"))
+                .args(["run", "pipelines/nightly.toml", "--out", out.to_str().unwrap()])
+                .current_dir(repo())
+                .env_remove("RUST_LOG")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let committed = outputs.iter().filter(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("committed")).count();
+    let locked: Vec<_> = outputs.iter().filter(|o| o.status.code() == Some(75)).collect();
+    assert_eq!(committed, 1, "exactly one run commits");
+    assert_eq!(locked.len(), 3, "the others exit with the `locked` code 75");
+    for o in locked {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(out.to_str().unwrap()), "the refusal names the output root: {err}");
+    }
+}
