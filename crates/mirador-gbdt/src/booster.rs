@@ -196,7 +196,7 @@ impl Booster {
     }
 
     /// Checks that `data` has the model's features, by position, name and kind.
-    pub(crate) fn check_schema(&self, data: &Dataset) -> Result<()> {
+    pub fn check_schema(&self, data: &Dataset) -> Result<()> {
         data.check()?;
         if data.n_features() != self.feature_names.len() {
             return Err(GbdtError::FeatureCount { expected: self.feature_names.len(), actual: data.n_features() });

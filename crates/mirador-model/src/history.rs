@@ -82,7 +82,7 @@ impl History {
                 out[i] = (0..self.kinds.len()).flat_map(|k| self.features_of(k, ids[k][i])).collect();
             }
             for &i in &order[start..end] {
-                self.fold(&ids.iter().map(|kind| kind[i]).collect::<Vec<_>>(), labels[i]);
+                self.fold(ids.iter().map(|kind| kind[i]), labels[i]);
             }
             self.last_day = Some(self.last_day.map_or(day, |d| d.max(day)));
             start = end;
@@ -90,7 +90,7 @@ impl History {
         out
     }
 
-    fn fold(&mut self, ids: &[Option<&str>], label: Option<bool>) {
+    fn fold<'a>(&mut self, ids: impl Iterator<Item = Option<&'a str>>, label: Option<bool>) {
         let bump = |s: &mut Stats| {
             s.seen += 1;
             if let Some(l) = label {
@@ -99,9 +99,14 @@ impl History {
             }
         };
         bump(&mut self.global);
-        for (k, id) in ids.iter().enumerate() {
+        for (k, id) in ids.enumerate() {
             if let Some(id) = id {
-                bump(self.entities[k].entry((*id).to_owned()).or_default());
+                // Look up before inserting: most ids are already known, and an owned key costs an
+                // allocation per row.
+                match self.entities[k].get_mut(id) {
+                    Some(s) => bump(s),
+                    None => bump(self.entities[k].entry(id.to_owned()).or_default()),
+                }
             }
         }
     }

@@ -309,11 +309,10 @@ pub fn train(
     let valid_duty: Vec<f64> = valid_idx.iter().map(|&i| duty[i]).collect();
     let evaluations = vec![evaluate("valid", &valid_p, &valid_y, &valid_duty), evaluate("test", &test_p, &test_y, &test_duty)];
 
-    let prob = booster.predict_proba(&all)?;
     let started = std::time::Instant::now();
-    let (reasons, top) = explain::reasons(&booster, &spec, &all, params.top_reasons)?;
-    info!(rows = all.n_rows(), seconds = started.elapsed().as_secs_f64(), "Explained every score.");
-    let scores = scores_frame(declarations, &split, &prob, &duty, threshold, reasons, top)?;
+    let explained = explain::explain(&booster, &spec, &all, params.top_reasons)?;
+    info!(rows = all.n_rows(), seconds = started.elapsed().as_secs_f64(), "Scored and explained every declaration.");
+    let scores = scores_frame(declarations, &split, &explained.probability, &duty, threshold, explained.reasons, explained.top)?;
     let rules = explain::rules(
         &booster,
         &spec,
@@ -393,11 +392,10 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame) -> Result<DataFra
     let id_texts: Vec<Vec<Option<String>>> = HISTORY.iter().map(|(_, c)| text(declarations, c)).collect::<PolarsResult<_>>()?;
     let history_rows = model.history.advance(&day, &history_ids(&id_texts), &unknown);
     let data = model.spec.dataset(declarations, &model.history, &history_rows, &BTreeMap::new())?;
-    let prob = model.booster.predict_proba(&data)?;
-    let (reasons, top) = explain::reasons(&model.booster, &model.spec, &data, 3)?;
+    let explained = explain::explain(&model.booster, &model.spec, &data, 3)?;
     let duty = numbers(declarations, col::DUTY_USD)?;
     let split = vec!["scored"; declarations.height()];
-    Ok(scores_frame(declarations, &split, &prob, &duty, model.threshold, reasons, top)?)
+    Ok(scores_frame(declarations, &split, &explained.probability, &duty, model.threshold, explained.reasons, explained.top)?)
 }
 
 /// The gradient-boosted fraud model.
