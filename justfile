@@ -50,17 +50,21 @@ fmt-check:
 clippy:
     cargo clippy --workspace --release --all-targets
 
-# Benchmarks: micro-benchmarks of the hot kernels
-bench:
-    cargo bench --workspace
+# Benchmarks: the whole nightly pipeline on synthetic worlds of 1M and 10M declarations (per-stage
+# time, rows/s, peak memory; JSON in target/bench-results/), then the micro-benchmarks
+bench: bench-scale bench-micro
+
+# Micro-benchmarks of the hot kernels: ingest read/validate, k-means, GBDT histograms/scoring/SHAP
+bench-micro:
+    cargo bench --workspace --bench validate --bench group --bench kernels
 
 # Execute the analyst notebook against the latest nightly run (needs Python + jupyter)
 notebook:
     bash notebooks/run.sh
 
-# The nightly stages on a synthetic world of N declarations: per-stage time, rows/s, peak memory
-bench-scale n="1000000":
-    scripts/bench-scale.sh {{n}}
+# The nightly pipeline on synthetic worlds of the given sizes (default 1M and 10M), e.g. `just bench-scale 1000000`
+bench-scale *sizes:
+    scripts/bench-scale.sh {{sizes}}
 
 # The k-means and revenue-gap stages alone on a streamed synthetic world of N declarations
 bench-stages n="10000000":

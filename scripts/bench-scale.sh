@@ -1,28 +1,45 @@
 #!/usr/bin/env bash
-# Runs the nightly stages on a synthetic world of N declarations and prints per-stage wall time,
-# rows/s and the peak memory of the run (also written as JSON to target/bench-runs/scale-N.json).
-#   scripts/bench-scale.sh 1000000
+# The whole nightly pipeline at scale: for each N given (default 1,000,000 and 10,000,000), writes
+# a synthetic world of N declarations as parquet, runs pipelines/bench.toml on it and records the
+# per-stage wall time, rows/s and the run's peak memory, as a table and as JSON
+# (target/bench-results/scale-N.json).
+#   scripts/bench-scale.sh                 # 1M and 10M
+#   scripts/bench-scale.sh 1000000         # one size
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N="${1:-1000000}"
+SIZES=("$@")
+[ ${#SIZES[@]} -eq 0 ] && SIZES=(1000000 10000000)
 cargo build --release -q --workspace
 BIN=target/release/mirador
-rm -rf target/bench-world target/bench-runs
-/usr/bin/time -f "%e s, %M KiB peak" $BIN synth --declarations "$N" --format parquet --out target/bench-world
-/usr/bin/time -o target/bench-time.txt -f "%e %M" $BIN -q run pipelines/bench.toml
-read -r WALL RSS_KIB < target/bench-time.txt
-mkdir -p target/bench-runs
-python3 - "$N" "$WALL" "$RSS_KIB" <<'PY' || echo "(python3 not found: see target/bench-runs/latest/manifest.json)"
+TIME=/usr/bin/time
+[ -x "$TIME" ] || { echo "bench-scale needs GNU time at /usr/bin/time (Debian: apt install time) for peak memory"; exit 1; }
+mkdir -p target/bench-results
+for N in "${SIZES[@]}"; do
+    rm -rf target/bench-world target/bench-runs
+    echo "== $N declarations"
+    $TIME -f "synth: %e s, %M KiB peak" $BIN synth --declarations "$N" --format parquet --out target/bench-world > /dev/null
+    $TIME -o target/bench-results/time-$N.txt -f "%e %M" $BIN -q run pipelines/bench.toml > /dev/null
+    read -r WALL RSS_KIB < target/bench-results/time-$N.txt
+    python3 - "$N" "$WALL" "$RSS_KIB" <<'PY' || echo "(python3 not found: see target/bench-runs/latest/manifest.json; $WALL s, $RSS_KIB KiB)"
 import json, sys
 n, wall, rss = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 m = json.load(open("target/bench-runs/latest/manifest.json"))
-rows = []
-for s in m["stages"]:
-    secs = s.get("seconds", 0.0)
-    rows.append({"stage": s["name"], "seconds": secs, "rows_per_s": n / secs if secs else None})
+rows = [{"stage": s["name"], "seconds": s.get("seconds", 0.0), "rows_per_s": n / s["seconds"] if s.get("seconds") else None} for s in m["stages"]]
 out = {"declarations": n, "wall_seconds": wall, "peak_rss_mib": rss / 1024, "stages": rows}
-json.dump(out, open(f"target/bench-runs/scale-{n}.json", "w"), indent=2)
-print(f"{n} declarations: {wall:.1f} s wall, {rss/1024:.0f} MiB peak")
-for r in rows:
-    print(f"  {r['stage']:<14} {r['seconds']:8.2f} s  {r['rows_per_s'] or 0:12.0f} rows/s")
+json.dump(out, open(f"target/bench-results/scale-{n}.json", "w"), indent=2)
+PY
+done
+python3 - "${SIZES[@]}" <<'PY' || true
+import json, sys
+runs = [json.load(open(f"target/bench-results/scale-{n}.json")) for n in sys.argv[1:]]
+print()
+print("| stage | " + " | ".join(f"{r['declarations']:,} s | rows/s" for r in runs) + " |")
+print("|---|" + "---:|---:|" * len(runs))
+for i, s in enumerate(runs[0]["stages"]):
+    cells = []
+    for r in runs:
+        st = r["stages"][i]
+        cells += [f"{st['seconds']:.1f}", f"{st['rows_per_s']:,.0f}" if st["rows_per_s"] else "-"]
+    print(f"| {s['stage']} | " + " | ".join(cells) + " |")
+print("| **whole run** | " + " | ".join(f"**{r['wall_seconds']:.1f}** | peak {r['peak_rss_mib'] / 1024:.1f} GiB" for r in runs) + " |")
 PY
