@@ -6,6 +6,8 @@
 
 use std::ops::Range;
 
+use rayon::prelude::*;
+
 use crate::binning::{BinMapper, BinnedData};
 use crate::histogram::{BinStats, GradPair, Histogram};
 use crate::params::Params;
@@ -166,7 +168,11 @@ impl<'a> TreeGrower<'a> {
             histogram.build_all_rows(self.data, grads, active);
         } else {
             self.ordered.clear();
-            self.ordered.extend(rows.iter().map(|&row| grads[row as usize]));
+            if rows.len() >= PARALLEL_ROWS {
+                self.ordered.par_extend(rows.par_iter().map(|&row| grads[row as usize]));
+            } else {
+                self.ordered.extend(rows.iter().map(|&row| grads[row as usize]));
+            }
             histogram.build(self.data, rows, &self.ordered, active);
         }
         histogram
@@ -251,11 +257,39 @@ impl<'a> TreeGrower<'a> {
     }
 }
 
+/// Nodes with at least this many rows gather gradients and partition rows in parallel; below it
+/// the bookkeeping costs more than it saves.
+const PARALLEL_ROWS: usize = 1 << 16;
+
 /// Stable in-place partition of `rows` by whether their bin goes left; returns the left count.
 ///
 /// Branch-free: every row is written to both sides and only the matching cursor advances, since
-/// the direction of a row is unpredictable.
+/// the direction of a row is unpredictable. Large nodes are cut into blocks partitioned in
+/// parallel and stitched back in block order, which gives the same, stable, result.
 fn partition(rows: &mut [u32], column: &[u8], left_bins: BinSet, scratch: &mut Vec<u32>) -> usize {
+    if rows.len() >= PARALLEL_ROWS {
+        let block = rows.len().div_ceil(4 * rayon::current_num_threads()).max(PARALLEL_ROWS / 4);
+        let parts: Vec<(Vec<u32>, Vec<u32>)> = rows
+            .par_chunks(block)
+            .map(|rows| {
+                let mut scratch = Vec::new();
+                let mut rows = rows.to_vec();
+                let n_left = partition_in_order(&mut rows, column, left_bins, &mut scratch);
+                let right = rows.split_off(n_left);
+                (rows, right)
+            })
+            .collect();
+        let mut at = 0;
+        for part in parts.iter().map(|(left, _)| left).chain(parts.iter().map(|(_, right)| right)) {
+            rows[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        return parts.iter().map(|(left, _)| left.len()).sum();
+    }
+    partition_in_order(rows, column, left_bins, scratch)
+}
+
+fn partition_in_order(rows: &mut [u32], column: &[u8], left_bins: BinSet, scratch: &mut Vec<u32>) -> usize {
     scratch.clear();
     scratch.resize(rows.len(), 0);
     let (mut n_left, mut n_right) = (0, 0);
@@ -341,5 +375,23 @@ mod tests {
         let n_left = partition(&mut rows, &column, left, &mut Vec::new());
         assert_eq!(n_left, 3);
         assert_eq!(rows, vec![4, 2, 0, 5, 3, 1]);
+    }
+
+    #[test]
+    fn parallel_partition_equals_the_sequential_one() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        let column: Vec<u8> = (0..300_000).map(|_| rng.gen_range(0..=255)).collect();
+        let mut rows: Vec<u32> = (0..300_000u32).filter(|_| rng.gen_bool(0.7)).collect();
+        rows.reverse();
+        let mut left = BinSet::default();
+        for bin in (0..=255u8).filter(|b| b % 3 == 0) {
+            left.insert(bin);
+        }
+        let mut expected = rows.clone();
+        let n_expected = partition_in_order(&mut expected, &column, left, &mut Vec::new());
+        assert!(rows.len() >= PARALLEL_ROWS);
+        let n = partition(&mut rows, &column, left, &mut Vec::new());
+        assert_eq!(n, n_expected);
+        assert_eq!(rows, expected);
     }
 }
