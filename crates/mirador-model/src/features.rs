@@ -74,14 +74,21 @@ pub struct FeatureSpec {
 }
 
 /// A declaration frame's columns as text, for the categorical features and ids.
-pub(crate) fn text(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
-    if name == col::HS2 || name == col::HS4 {
-        let len = if name == col::HS2 { 2 } else { 4 };
-        let hs6 = df.column(col::HS6)?.str()?;
-        return Ok(hs6.iter().map(|h| h.map(|h| h.get(..len).unwrap_or(h).to_owned())).collect());
-    }
-    let c = df.column(name)?.cast(&DataType::String)?;
-    Ok(c.str()?.iter().map(|v| v.map(str::to_owned)).collect())
+/// A text column as a string array, with the prefix length to keep (`usize::MAX`: all of it);
+/// HS2 and HS4 are read as prefixes of HS6. Iterating it borrows, so no string is copied.
+pub(crate) fn strings(df: &DataFrame, name: &str) -> PolarsResult<(StringChunked, usize)> {
+    let (source, len) = match name {
+        n if n == col::HS2 => (col::HS6, 2),
+        n if n == col::HS4 => (col::HS6, 4),
+        n => (n, usize::MAX),
+    };
+    let c = df.column(source)?.cast(&DataType::String)?;
+    Ok((c.str()?.clone(), len))
+}
+
+/// The values of a [`strings`] column, borrowed.
+pub(crate) fn borrowed((ca, len): &(StringChunked, usize)) -> impl Iterator<Item = Option<&str>> {
+    ca.iter().map(move |v| v.map(|v| v.get(..*len).unwrap_or(v)))
 }
 
 pub(crate) fn numbers(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
@@ -94,22 +101,22 @@ impl FeatureSpec {
     pub fn learn(df: &DataFrame, train: &[bool], signals: Vec<String>) -> PolarsResult<Self> {
         let mut vocab = BTreeMap::new();
         for (name, column) in CATEGORICAL {
-            let values = text(df, column)?;
+            let values = strings(df, column)?;
             let mut seen: BTreeMap<&str, ()> = BTreeMap::new();
-            for (v, t) in values.iter().zip(train) {
+            for (v, t) in borrowed(&values).zip(train) {
                 if let (Some(v), true) = (v, t) {
-                    seen.insert(v.as_str(), ());
+                    seen.insert(v, ());
                 }
             }
             let codes: HashMap<String, u32> = seen.keys().enumerate().map(|(i, k)| ((*k).to_owned(), i as u32)).collect();
             vocab.insert((*name).to_owned(), codes);
         }
-        let hs6 = text(df, col::HS6)?;
+        let hs6 = strings(df, col::HS6)?;
         let price = numbers(df, col::UNIT_PRICE_USD_KG)?;
         let mut by_hs: HashMap<&str, Vec<f64>> = HashMap::new();
-        for ((h, p), t) in hs6.iter().zip(&price).zip(train) {
+        for ((h, p), t) in borrowed(&hs6).zip(&price).zip(train) {
             if let (Some(h), true) = (h, *t && p.is_finite() && *p > 0.0) {
-                by_hs.entry(h.as_str()).or_default().push(*p);
+                by_hs.entry(h).or_default().push(*p);
             }
         }
         let reference_price = by_hs
@@ -122,42 +129,42 @@ impl FeatureSpec {
         Ok(FeatureSpec { vocab, reference_price, signals, excluded: Vec::new() })
     }
 
-    /// Builds the feature matrix of `df` with precomputed history features and the other
-    /// stages' signal columns (aligned with `df`'s rows; missing signals are NaN).
+    /// Builds the feature matrix of `df` with precomputed history features (one column per
+    /// history feature, moved in) and the other stages' signal columns (aligned with `df`'s rows;
+    /// missing signals are NaN).
     pub fn dataset(
         &self,
         df: &DataFrame,
         history: &History,
-        history_rows: &[Vec<f64>],
+        history_columns: Vec<Vec<f64>>,
         signals: &BTreeMap<String, Vec<f64>>,
     ) -> PolarsResult<Dataset> {
         let mut names = Vec::new();
         let mut columns = Vec::new();
         for (name, column) in CATEGORICAL {
             let codes = &self.vocab[*name];
-            let values = text(df, column)?;
+            let values = strings(df, column)?;
             names.push((*name).to_owned());
-            columns.push(Feature::Categorical(
-                values.iter().map(|v| v.as_ref().and_then(|v| codes.get(v)).copied().unwrap_or(u32::MAX)).collect(),
-            ));
+            columns
+                .push(Feature::Categorical(borrowed(&values).map(|v| v.and_then(|v| codes.get(v)).copied().unwrap_or(u32::MAX)).collect()));
         }
         for (name, column) in NUMERIC {
             names.push((*name).to_owned());
             columns.push(Feature::Numeric(numbers(df, column)?));
         }
-        let hs6 = text(df, col::HS6)?;
+        let hs6 = strings(df, col::HS6)?;
         let price = numbers(df, col::UNIT_PRICE_USD_KG)?;
         names.push("price_vs_hs6_reference".into());
         columns.push(Feature::Numeric(
-            hs6.iter().zip(&price).map(|(h, p)| h.as_ref().and_then(|h| self.reference_price.get(h)).map_or(f64::NAN, |r| p / r)).collect(),
+            borrowed(&hs6).zip(&price).map(|(h, p)| h.and_then(|h| self.reference_price.get(h)).map_or(f64::NAN, |r| p / r)).collect(),
         ));
         for name in &self.signals {
             names.push(name.clone());
             columns.push(Feature::Numeric(signals.get(name).cloned().unwrap_or_else(|| vec![f64::NAN; df.height()])));
         }
-        for (j, name) in history.feature_names().into_iter().enumerate() {
+        for (name, values) in history.feature_names().into_iter().zip(history_columns) {
             names.push(name);
-            columns.push(Feature::Numeric(history_rows.iter().map(|r| r[j]).collect()));
+            columns.push(Feature::Numeric(values));
         }
         let (names, columns): (Vec<String>, Vec<Feature>) =
             names.into_iter().zip(columns).filter(|(n, _)| !self.excluded.contains(n)).unzip();
@@ -170,29 +177,31 @@ impl FeatureSpec {
     }
 }
 
+/// The id columns of the history kinds, as string arrays ([`history_ids`] borrows from them).
+pub(crate) fn history_texts(df: &DataFrame) -> PolarsResult<Vec<(StringChunked, usize)>> {
+    HISTORY.iter().map(|(_, c)| strings(df, c)).collect()
+}
+
 /// Ids per history kind, borrowed from `texts`.
-pub(crate) fn history_ids(texts: &[Vec<Option<String>>]) -> Vec<Vec<Option<&str>>> {
-    texts.iter().map(|t| t.iter().map(Option::as_deref).collect()).collect()
+pub(crate) fn history_ids(texts: &[(StringChunked, usize)]) -> Vec<Vec<Option<&str>>> {
+    texts.iter().map(|t| borrowed(t).collect()).collect()
 }
 
 /// Reads each signal column of the other stages, aligned with `df`'s rows by
 /// (declaration_id, item_no).
 pub(crate) fn signal_columns(df: &DataFrame, sources: &BTreeMap<&str, &DataFrame>) -> PolarsResult<BTreeMap<String, Vec<f64>>> {
-    let ids = text(df, col::DECLARATION_ID)?;
+    let ids = strings(df, col::DECLARATION_ID)?;
     let items = numbers(df, col::ITEM_NO)?;
     let mut out = BTreeMap::new();
     for (name, dataset, column) in SIGNALS {
         let Some(src) = sources.get(dataset) else { continue };
-        let sid = text(src, col::DECLARATION_ID)?;
+        let sid = strings(src, col::DECLARATION_ID)?;
         let sitem = numbers(src, col::ITEM_NO)?;
         let v = numbers(src, column)?;
         let index: HashMap<(&str, i64), f64> =
-            sid.iter().zip(&sitem).zip(&v).filter_map(|((d, i), v)| Some(((d.as_deref()?, *i as i64), *v))).collect();
-        let aligned = ids
-            .iter()
-            .zip(&items)
-            .map(|(d, i)| d.as_deref().and_then(|d| index.get(&(d, *i as i64))).copied().unwrap_or(f64::NAN))
-            .collect();
+            borrowed(&sid).zip(&sitem).zip(&v).filter_map(|((d, i), v)| Some(((d?, *i as i64), *v))).collect();
+        let aligned =
+            borrowed(&ids).zip(&items).map(|(d, i)| d.and_then(|d| index.get(&(d, *i as i64))).copied().unwrap_or(f64::NAN)).collect();
         out.insert((*name).to_owned(), aligned);
     }
     Ok(out)

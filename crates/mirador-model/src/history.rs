@@ -69,17 +69,22 @@ impl History {
     /// Computes the history features of `rows` and folds them into the history.
     ///
     /// `days[i]` is row `i`'s date, `ids[k][i]` its id for kind `k`, `labels[i]` its inspection
-    /// outcome. Returns one feature vector per row, in row order (`kinds × PER_KIND` values).
+    /// outcome. Returns one column per feature (`kinds × PER_KIND` of them, in
+    /// [`History::feature_names`] order), each in row order.
     pub fn advance(&mut self, days: &[i32], ids: &[Vec<Option<&str>>], labels: &[Option<bool>]) -> Vec<Vec<f64>> {
         let mut order: Vec<usize> = (0..days.len()).collect();
         order.sort_by_key(|&i| (days[i], i));
-        let mut out = vec![Vec::new(); days.len()];
+        let mut out = vec![vec![0.0; days.len()]; self.kinds.len() * PER_KIND];
         let mut start = 0;
         while start < order.len() {
             let day = days[order[start]];
             let end = start + order[start..].iter().take_while(|&&i| days[i] == day).count();
             for &i in &order[start..end] {
-                out[i] = (0..self.kinds.len()).flat_map(|k| self.features_of(k, ids[k][i])).collect();
+                for k in 0..self.kinds.len() {
+                    for (j, v) in self.features_of(k, ids[k][i]).into_iter().enumerate() {
+                        out[k * PER_KIND + j][i] = v;
+                    }
+                }
             }
             for &i in &order[start..end] {
                 self.fold(ids.iter().map(|kind| kind[i]), labels[i]);
@@ -123,13 +128,14 @@ mod tests {
         let ids = vec![vec![Some("A"), Some("A"), Some("A"), Some("A")]];
         let labels = [Some(true), Some(true), Some(false), None];
         let f = h.advance(&days, &ids, &labels);
+        let row = |i: usize| f.iter().map(|column| column[i]).collect::<Vec<f64>>();
         // Day 1: nothing known yet.
-        assert_eq!(f[1][..2], [0.0, 0.0]);
-        assert_eq!(f[2][..2], [0.0, 0.0]);
+        assert_eq!(row(1)[..2], [0.0, 0.0]);
+        assert_eq!(row(2)[..2], [0.0, 0.0]);
         // Day 2: both day-1 rows, one fraud out of two inspections.
-        assert_eq!(f[3], vec![2.0, 2.0, 0.5]);
+        assert_eq!(row(3), vec![2.0, 2.0, 0.5]);
         // Day 3: three seen, still two inspected (day 2 was not inspected).
-        assert_eq!(f[0], vec![3.0, 2.0, 0.5]);
+        assert_eq!(row(0), vec![3.0, 2.0, 0.5]);
         assert_eq!(h.global.seen, 4);
     }
 
@@ -145,6 +151,6 @@ mod tests {
         labels.push(None);
         // A is new on day 20: its rate is the global rate so far, 2/20.
         let f = h.advance(&days, &[ids], &labels);
-        assert!((f[20][2] - 0.1).abs() < 1e-12);
+        assert!((f[2][20] - 0.1).abs() < 1e-12);
     }
 }

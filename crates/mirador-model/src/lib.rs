@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use evaluate::{Evaluation, evaluate, f1_threshold};
-use features::{FeatureSpec, HISTORY, history_ids, numbers, signal_columns, text};
+use features::{FeatureSpec, HISTORY, history_ids, history_texts, numbers, signal_columns};
 use history::History;
 
 /// Version of the model file format; bumped on incompatible changes.
@@ -260,14 +260,14 @@ pub fn train(
     // History features over every row (labelled or not), day by day.
     let kinds: Vec<&str> = HISTORY.iter().map(|(k, _)| *k).collect();
     let mut history = History::new(&kinds, params.history_smoothing);
-    let id_texts: Vec<Vec<Option<String>>> = HISTORY.iter().map(|(_, c)| text(declarations, c)).collect::<PolarsResult<_>>()?;
-    let history_rows = history.advance(&day, &history_ids(&id_texts), &label);
+    let id_texts = history_texts(declarations)?;
+    let history_columns = history.advance(&day, &history_ids(&id_texts), &label);
 
     let signal_values = if params.use_signals { signal_columns(declarations, signals)? } else { BTreeMap::new() };
     let is_train: Vec<bool> = split.iter().map(|s| *s == "train").collect();
     let mut spec = FeatureSpec::learn(declarations, &is_train, signal_values.keys().cloned().collect())?;
     spec.excluded.clone_from(&params.exclude_features);
-    let all = spec.dataset(declarations, &history, &history_rows, &signal_values)?;
+    let all = spec.dataset(declarations, &history, history_columns, &signal_values)?;
 
     let subset = |name: &str| -> Result<(mirador_gbdt::Dataset, Vec<bool>, Vec<usize>), ModelError> {
         let idx: Vec<usize> = (0..split.len()).filter(|&i| split[i] == name).collect();
@@ -389,9 +389,9 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame) -> Result<DataFra
     let day = days(declarations)?;
     // New declarations are scored as uninspected: their outcomes are not known yet.
     let unknown = vec![None; declarations.height()];
-    let id_texts: Vec<Vec<Option<String>>> = HISTORY.iter().map(|(_, c)| text(declarations, c)).collect::<PolarsResult<_>>()?;
-    let history_rows = model.history.advance(&day, &history_ids(&id_texts), &unknown);
-    let data = model.spec.dataset(declarations, &model.history, &history_rows, &BTreeMap::new())?;
+    let id_texts = history_texts(declarations)?;
+    let history_columns = model.history.advance(&day, &history_ids(&id_texts), &unknown);
+    let data = model.spec.dataset(declarations, &model.history, history_columns, &BTreeMap::new())?;
     let explained = explain::explain(&model.booster, &model.spec, &data, 3)?;
     let duty = numbers(declarations, col::DUTY_USD)?;
     let split = vec!["scored"; declarations.height()];
