@@ -6,6 +6,10 @@
 //! ```
 
 use std::path::PathBuf;
+
+// The same allocator as the `mirador` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Instant;
 
 fn main() {

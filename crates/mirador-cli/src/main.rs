@@ -20,6 +20,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+
+/// mimalloc instead of the system allocator: ingest and scoring allocate many small strings on
+/// every thread, where glibc's malloc spends its time in contention and fragments the heap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tracing_subscriber::EnvFilter;
 
 /// Mirador: mirror-trade analysis, revenue-gap estimation, unit-price clustering and fraud

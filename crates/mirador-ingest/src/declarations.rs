@@ -230,6 +230,7 @@ pub fn ingest(
     quarantine: &mut Quarantine,
 ) -> Result<(DataFrame, Reconciliation, DeclarationStats), crate::IngestError> {
     let mut c = Columns::default();
+    let mut out = frame(Columns::default())?;
     let mut rec = Reconciliation::default();
     let mut stats = DeclarationStats::default();
     let mut seen: HashMap<(String, i32), u64> = HashMap::new();
@@ -279,11 +280,15 @@ pub fn ingest(
                 stats.hs_leading_zero_restored += usize::from(row.hs_repaired);
                 push(&mut c, row, raw.line, epoch, &mut stats);
             }
+            // Each chunk's rows become compact arrow arrays right away: a Rust string per value
+            // and column never outlives its chunk.
+            rec.accepted += c.declaration_id.len();
+            out.vstack_mut_owned(frame(std::mem::take(&mut c))?)?;
         }
     }
-    rec.accepted = c.declaration_id.len();
     rec.quarantined = rec.rows_in - rec.accepted;
-    Ok((frame(c)?, rec, stats))
+    out.rechunk_mut_par();
+    Ok((out, rec, stats))
 }
 
 fn content_hash(fields: &csv::StringRecord) -> u64 {
