@@ -66,7 +66,7 @@ notebook:
 bench-scale *sizes:
     scripts/bench-scale.sh {{sizes}}
 
-# The k-means and revenue-gap stages alone on a streamed synthetic world of N declarations
+# Ingest, then the k-means and revenue-gap stages on its output, on a streamed synthetic world of N declarations
 bench-stages n="10000000":
     cargo run --release -- synth --declarations {{n}} --format parquet --out target/bench-world
     cargo run --release --example stage_bench -- target/bench-world
