@@ -4,10 +4,14 @@
 //! 0.270; LightGBM (defaults) AUC 0.781, precision@5% 0.783, revenue@5% 0.451. The bar: AUC ≥
 //! 0.82, precision@5% ≥ 0.85, precision@10% ≥ 0.73, revenue@5% ≥ 0.45, ranking by probability.
 //!
-//! Reached (seed 42): AUC 0.877, precision@5% 0.953, precision@10% 0.876 — above the bar — but
-//! revenue@5% only 0.089: the test months' fraud duty sits in a handful of declarations of
-//! high-tariff agricultural goods (10 rows hold 42 % of it) that the model ranks just below the
-//! top 5 %. The assertions pin what is reached, with a margin, so it cannot silently regress; the
+//! The configuration is chosen on the validation months only: without the entity-history
+//! features the validation AUC is 0.910 against 0.890 with them, so this split runs without them
+//! (the test below checks that choice on validation before looking at the test months).
+//!
+//! Reached (seed 42): AUC 0.902, precision@5% 0.981, precision@10% 0.922 — above the bar — but
+//! revenue@5% only 0.132: the test months' fraud duty sits in a handful of declarations of
+//! high-tariff agricultural goods (10 rows hold 42 % of it) that the model ranks below the top
+//! 5 %. The assertions pin what is reached, with a margin, so it cannot silently regress; the
 //! revenue bar is open work (the expected-duty ranking recovers 0.98).
 
 use std::collections::BTreeMap;
@@ -28,8 +32,13 @@ fn kcs_test_months_beat_the_python_reference_points() {
     }
     let params = IngestParams { hs_lengths: vec![6], min_date: "2020-01-01".into(), max_date: "2021-06-30".into(), ..Default::default() };
     let ingested = ingest_sources(&file.sources, &file.base_dir, &params).unwrap();
-    let model_params = ModelParams { train_end: Some("2020-12-31".into()), valid_end: Some("2021-03-31".into()), ..ModelParams::default() };
-    let t = train(&ingested.declarations, &BTreeMap::new(), &model_params, 42).unwrap();
+    let with_history = ModelParams { train_end: Some("2020-12-31".into()), valid_end: Some("2021-03-31".into()), ..ModelParams::default() };
+    let without_history = ModelParams { history_features: false, ..with_history.clone() };
+    let valid_auc = |t: &mirador_model::Trained| t.model.evaluation.iter().find(|e| e.split == "valid").unwrap().auc.unwrap();
+    let a = train(&ingested.declarations, &BTreeMap::new(), &with_history, 42).unwrap();
+    let t = train(&ingested.declarations, &BTreeMap::new(), &without_history, 42).unwrap();
+    // The choice, made on the validation months only.
+    assert!(valid_auc(&t) > valid_auc(&a), "validation AUC without history {:.4}, with {:.4}", valid_auc(&t), valid_auc(&a));
     let test = t.model.evaluation.iter().find(|e| e.split == "test").unwrap();
     assert_eq!(test.rows, 8_481, "the whole test file is evaluated");
     let auc = test.auc.unwrap();
@@ -40,9 +49,9 @@ fn kcs_test_months_beat_the_python_reference_points() {
     eprintln!(
         "KCS test: AUC {auc:.4}, precision@5% {p5:.4}, precision@10% {p10:.4}, revenue@5% {r5:.4} (expected-duty ranking: {by_duty:.4})"
     );
-    assert!(auc >= 0.85, "AUC {auc:.4}");
-    assert!(p5 >= 0.92, "precision@5% {p5:.4}");
-    assert!(p10 >= 0.84, "precision@10% {p10:.4}");
-    assert!(r5 >= 0.07, "revenue@5% {r5:.4}");
+    assert!(auc >= 0.88, "AUC {auc:.4}");
+    assert!(p5 >= 0.95, "precision@5% {p5:.4}");
+    assert!(p10 >= 0.89, "precision@10% {p10:.4}");
+    assert!(r5 >= 0.10, "revenue@5% {r5:.4}");
     assert!(by_duty >= 0.95, "revenue@5% of the expected-duty ranking {by_duty:.4}");
 }
