@@ -101,6 +101,36 @@ fn keyed(df: &DataFrame) -> PolarsResult<HashMap<(String, i64), usize>> {
     Ok(ids.into_iter().zip(items).enumerate().filter_map(|(i, (d, n))| Some(((d?, n? as i64), i))).collect())
 }
 
+/// For each declaration row, its row in `df`: the identity when `df` lists the same
+/// (declaration_id, item_no) in the same order, as the stages write them, else a hash join.
+fn align(declarations: &DataFrame, df: &DataFrame) -> PolarsResult<Vec<Option<usize>>> {
+    let n = declarations.height();
+    let column = |frame: &DataFrame, name: &str, dtype: &DataType| -> PolarsResult<Series> {
+        Ok(frame.column(name)?.cast(dtype)?.as_materialized_series().clone())
+    };
+    let same = df.height() == n
+        && column(df, col::DECLARATION_ID, &DataType::String)?.equals_missing(&column(
+            declarations,
+            col::DECLARATION_ID,
+            &DataType::String,
+        )?)
+        && column(df, col::ITEM_NO, &DataType::Int64)?.equals_missing(&column(declarations, col::ITEM_NO, &DataType::Int64)?);
+    if same {
+        return Ok((0..n).map(Some).collect());
+    }
+    let index = keyed(df)?;
+    let ids = strs(declarations, col::DECLARATION_ID)?;
+    let items = nums(declarations, col::ITEM_NO)?;
+    Ok(ids
+        .into_iter()
+        .zip(items)
+        .map(|(d, i)| {
+            let key = (d?, i? as i64);
+            index.get(&key).copied()
+        })
+        .collect())
+}
+
 /// Builds the ranked list (internal ids).
 pub fn rank(
     declarations: &DataFrame,
@@ -111,15 +141,12 @@ pub fn rank(
 ) -> PolarsResult<DataFrame> {
     let n = declarations.height();
     let mut signals = vec![Signals::default(); n];
-    let ids = strs(declarations, col::DECLARATION_ID)?;
-    let items = nums(declarations, col::ITEM_NO)?;
-    let key = |i: usize| -> Option<(String, i64)> { Some((ids[i].clone()?, items[i]? as i64)) };
     if let Some(f) = fraud {
-        let index = keyed(f)?;
+        let rows = align(declarations, f)?;
         let (p, e, flag, top) =
             (nums(f, "fraud_probability")?, nums(f, "expected_duty_at_risk_usd")?, bools(f, "fraud_flag")?, strs(f, "top_features")?);
-        for (i, s) in signals.iter_mut().enumerate() {
-            if let Some(&j) = key(i).and_then(|k| index.get(&k)) {
+        for (s, j) in signals.iter_mut().zip(&rows) {
+            if let Some(j) = *j {
                 s.prob = p[j];
                 s.expected = e[j].unwrap_or(0.0);
                 s.model_flag = flag[j];
@@ -128,10 +155,10 @@ pub fn rank(
         }
     }
     if let Some(k) = kmeans {
-        let index = keyed(k)?;
+        let rows = align(declarations, k)?;
         let (flag, ratio, short) = (bools(k, "undervaluation_flag")?, nums(k, "price_ratio")?, nums(k, "undervalued_duty_usd")?);
-        for (i, s) in signals.iter_mut().enumerate() {
-            if let Some(&j) = key(i).and_then(|k| index.get(&k)) {
+        for (s, j) in signals.iter_mut().zip(&rows) {
+            if let Some(j) = *j {
                 s.kmeans_flag = flag[j];
                 s.price_ratio = ratio[j];
                 s.shortfall = if flag[j] { short[j].unwrap_or(0.0) } else { 0.0 };
@@ -139,10 +166,10 @@ pub fn rank(
         }
     }
     if let Some(m) = mirror {
-        let index = keyed(m)?;
+        let rows = align(declarations, m)?;
         let share = nums(m, "mirror_duty_share_usd")?;
-        for (i, s) in signals.iter_mut().enumerate() {
-            if let Some(&j) = key(i).and_then(|k| index.get(&k)) {
+        for (s, j) in signals.iter_mut().zip(&rows) {
+            if let Some(j) = *j {
                 s.mirror = share[j].unwrap_or(0.0);
             }
         }
@@ -166,9 +193,14 @@ pub fn rank(
     let use_model = fraud.is_some();
     let mut by: BTreeMap<String, Importer> = BTreeMap::new();
     for i in (0..n).filter(|&i| keep(i)) {
-        let Some(imp) = importer[i].clone() else { continue };
+        let Some(imp) = importer[i].as_deref() else { continue };
         let s = &signals[i];
-        let e = by.entry(imp).or_default();
+        // Look up before inserting: an importer has many rows, and an owned key costs an
+        // allocation per row.
+        if !by.contains_key(imp) {
+            by.insert(imp.to_owned(), Importer::default());
+        }
+        let Some(e) = by.get_mut(imp) else { continue };
         let hs4 = hs6[i].as_deref().map(|h| h.get(..4).unwrap_or(h).to_owned()).unwrap_or_default();
         let org = origin[i].clone().unwrap_or_default();
         let risk = if use_model { s.expected } else { s.shortfall } + s.mirror;
