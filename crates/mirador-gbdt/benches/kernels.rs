@@ -18,13 +18,13 @@ use std::sync::LazyLock;
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
-use mirador_gbdt::{Booster, Column, Dataset, MISSING_CATEGORY, Params};
-use rand::{Rng, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
+use mirador_gbdt::{Booster, Column, Dataset, Params};
+
+#[path = "common/synthetic.rs"]
+#[allow(dead_code, reason = "the kernels use the generator, not the training bench's parameters")]
+mod synthetic;
 
 const ROWS: usize = 100_000;
-const NUMERIC: usize = 25;
-const CATEGORY_COUNTS: [u32; 5] = [5, 20, 50, 100, 200];
 /// Rows explained with TreeSHAP.
 const EXPLAINED_ROWS: usize = 1_000;
 
@@ -32,42 +32,10 @@ fn main() {
     divan::main();
 }
 
-/// A standard normal draw (Box–Muller).
-fn normal(rng: &mut Xoshiro256PlusPlus) -> f64 {
-    let u: f64 = rng.r#gen::<f64>().max(f64::MIN_POSITIVE);
-    let v: f64 = rng.r#gen();
-    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-}
-
-/// Rows whose log-odds mix linear terms, an interaction, a step and category effects.
+/// The training bench's rows (`common/synthetic.rs`), as a dataset and labels.
 fn generate(rows: usize, seed: u64) -> (Dataset, Vec<f64>) {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let effects: Vec<Vec<f64>> = CATEGORY_COUNTS.iter().map(|&count| (0..count).map(|_| 0.8 * normal(&mut rng)).collect()).collect();
-    let mut numeric: Vec<Vec<f64>> = (0..NUMERIC).map(|_| Vec::with_capacity(rows)).collect();
-    let mut categorical: Vec<Vec<u32>> = CATEGORY_COUNTS.iter().map(|_| Vec::with_capacity(rows)).collect();
-    let mut labels = Vec::with_capacity(rows);
-    let mut x = [0.0; NUMERIC];
-    let mut codes = [0u32; CATEGORY_COUNTS.len()];
-    for _ in 0..rows {
-        for value in &mut x {
-            *value = normal(&mut rng);
-        }
-        for (code, &count) in codes.iter_mut().zip(&CATEGORY_COUNTS) {
-            *code = (rng.r#gen::<f64>().powi(2) * f64::from(count)) as u32;
-        }
-        let mut margin = -2.2 + 0.8 * x[0] - 0.6 * x[1] + 0.5 * x[2] + 0.7 * x[3] * x[4] + if x[5] > 0.5 { 0.9 } else { 0.0 };
-        margin += effects.iter().zip(&codes).map(|(effect, &code)| effect[code as usize]).sum::<f64>();
-        labels.push(if rng.r#gen::<f64>() < 1.0 / (1.0 + (-margin).exp()) { 1.0 } else { 0.0 });
-        for (column, &value) in numeric.iter_mut().zip(&x) {
-            column.push(if rng.r#gen::<f64>() < 0.05 { f64::NAN } else { value });
-        }
-        for (column, &code) in categorical.iter_mut().zip(&codes) {
-            column.push(if rng.r#gen::<f64>() < 0.02 { MISSING_CATEGORY } else { code });
-        }
-    }
-    let names = (0..NUMERIC).map(|i| format!("num_{i}")).chain((0..CATEGORY_COUNTS.len()).map(|i| format!("cat_{i}"))).collect();
-    let columns = numeric.into_iter().map(Column::Numeric).chain(categorical.into_iter().map(Column::Categorical)).collect();
-    (Dataset::new(names, columns).expect("generated columns have equal lengths"), labels)
+    let synthetic = synthetic::generate(rows, seed);
+    (synthetic.data, synthetic.labels)
 }
 
 /// The first `rows` rows of a dataset.
