@@ -18,7 +18,7 @@ use std::sync::LazyLock;
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
-use mirador_gbdt::{Booster, Column, Dataset, Params};
+use mirador_gbdt::{Booster, Dataset, Params};
 
 #[path = "common/synthetic.rs"]
 #[allow(dead_code, reason = "the kernels use the generator, not the training bench's parameters")]
@@ -36,19 +36,6 @@ fn main() {
 fn generate(rows: usize, seed: u64) -> (Dataset, Vec<f64>) {
     let synthetic = synthetic::generate(rows, seed);
     (synthetic.data, synthetic.labels)
-}
-
-/// The first `rows` rows of a dataset.
-fn head(data: &Dataset, rows: usize) -> Dataset {
-    let columns = data
-        .columns
-        .iter()
-        .map(|column| match column {
-            Column::Numeric(values) => Column::Numeric(values[..rows].to_vec()),
-            Column::Categorical(codes) => Column::Categorical(codes[..rows].to_vec()),
-        })
-        .collect();
-    Dataset::new(data.names.clone(), columns).expect("columns are cut to equal lengths")
 }
 
 /// The training table, generated once.
@@ -95,6 +82,6 @@ fn predict_proba(bencher: Bencher<'_, '_>) {
 #[divan::bench(sample_count = 20, sample_size = 1)]
 fn contributions(bencher: Bencher<'_, '_>) {
     let (model, rows) = &*MODEL;
-    let explained = head(rows, EXPLAINED_ROWS);
+    let explained = synthetic::first_rows(rows, EXPLAINED_ROWS);
     bencher.counter(ItemsCount::new(EXPLAINED_ROWS)).bench(|| model.contributions(&explained).expect("rows match the model"));
 }

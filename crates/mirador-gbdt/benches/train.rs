@@ -12,7 +12,7 @@
 
 use std::time::Instant;
 
-use mirador_gbdt::{Booster, Column, Dataset, auc};
+use mirador_gbdt::{Booster, auc};
 
 #[path = "common/synthetic.rs"]
 mod synthetic;
@@ -62,21 +62,8 @@ fn train_100_trees(bencher: divan::Bencher<'_, '_>) {
         auc(&scores, &held_out.labels),
         auc(&held_out.true_probability, &held_out.labels),
     );
-    let explained = take_rows(&held_out.data, EXPLAINED_ROWS.min(held_out_rows));
+    let explained = synthetic::first_rows(&held_out.data, EXPLAINED_ROWS.min(held_out_rows));
     let started = Instant::now();
     let contributions = model.contributions(&explained).expect("held-out data matches");
     eprintln!("explained {} rows with TreeSHAP in {:.2} s", contributions.len(), started.elapsed().as_secs_f64(),);
-}
-
-/// The first `rows` rows of a dataset.
-fn take_rows(data: &Dataset, rows: usize) -> Dataset {
-    let columns = data
-        .columns
-        .iter()
-        .map(|column| match column {
-            Column::Numeric(values) => Column::Numeric(values[..rows].to_vec()),
-            Column::Categorical(codes) => Column::Categorical(codes[..rows].to_vec()),
-        })
-        .collect();
-    Dataset::new(data.names.clone(), columns).expect("columns are cut to equal lengths")
 }

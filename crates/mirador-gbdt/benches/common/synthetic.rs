@@ -79,3 +79,17 @@ pub(crate) fn generate(rows: usize, seed: u64) -> Synthetic {
     let columns = numeric.into_iter().map(Column::Numeric).chain(categorical.into_iter().map(Column::Categorical)).collect();
     Synthetic { data: Dataset::new(names, columns).expect("generated columns have equal lengths"), labels, true_probability }
 }
+
+/// The first `rows` rows of a dataset.
+#[allow(dead_code, reason = "not every file that includes this module cuts rows")]
+pub(crate) fn first_rows(data: &Dataset, rows: usize) -> Dataset {
+    let columns = data
+        .columns
+        .iter()
+        .map(|column| match column {
+            Column::Numeric(values) => Column::Numeric(values[..rows].to_vec()),
+            Column::Categorical(codes) => Column::Categorical(codes[..rows].to_vec()),
+        })
+        .collect();
+    Dataset::new(data.names.clone(), columns).expect("columns are cut to equal lengths")
+}
