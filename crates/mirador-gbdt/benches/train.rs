@@ -65,5 +65,5 @@ fn train_100_trees(bencher: divan::Bencher<'_, '_>) {
     let explained = synthetic::first_rows(&held_out.data, EXPLAINED_ROWS.min(held_out_rows));
     let started = Instant::now();
     let contributions = model.contributions(&explained).expect("held-out data matches");
-    eprintln!("explained {} rows with TreeSHAP in {:.2} s", contributions.len(), started.elapsed().as_secs_f64(),);
+    eprintln!("explained {} rows with TreeSHAP in {:.2} s", contributions.len(), started.elapsed().as_secs_f64());
 }

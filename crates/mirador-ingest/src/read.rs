@@ -87,7 +87,11 @@ enum Rows {
 
 impl std::fmt::Debug for TableReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TableReader").field("path", &self.path).field("headers", &self.headers).field("read", &self.read).finish()
+        f.debug_struct("TableReader")
+            .field("path", &self.path)
+            .field("headers", &self.headers)
+            .field("read", &self.read)
+            .finish_non_exhaustive()
     }
 }
 

@@ -2,7 +2,7 @@
 //! against its product's reference price, the other stages' signals when present (k-means
 //! undervaluation, mirror exposure), and its history features ([`crate::history`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use mirador_gbdt::{Column as Feature, Dataset};
 use mirador_schema::col;
@@ -102,13 +102,13 @@ impl FeatureSpec {
         let mut vocab = BTreeMap::new();
         for (name, column) in CATEGORICAL {
             let values = strings(df, column)?;
-            let mut seen: BTreeMap<&str, ()> = BTreeMap::new();
+            let mut seen: BTreeSet<&str> = BTreeSet::new();
             for (v, t) in borrowed(&values).zip(train) {
                 if let (Some(v), true) = (v, t) {
-                    seen.insert(v, ());
+                    seen.insert(v);
                 }
             }
-            let codes: HashMap<String, u32> = seen.keys().enumerate().map(|(i, k)| ((*k).to_owned(), i as u32)).collect();
+            let codes: HashMap<String, u32> = seen.iter().enumerate().map(|(i, k)| ((*k).to_owned(), i as u32)).collect();
             vocab.insert((*name).to_owned(), codes);
         }
         let hs6 = strings(df, col::HS6)?;

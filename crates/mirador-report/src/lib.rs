@@ -99,7 +99,7 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
         path: path.to_path_buf(),
         source: match e {
             mirador_io::IoError::Fs { source, .. } => source,
-            other => io::Error::other(other.to_string()),
+            other @ mirador_io::IoError::Parquet { .. } => io::Error::other(other.to_string()),
         },
     })
 }

@@ -2,6 +2,7 @@
 //! clear error or a reconciled result (rows in = accepted + quarantined); it never panics.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::Path;
 
 use mirador_ingest::{IngestParams, ingest_sources};
@@ -182,7 +183,7 @@ fn a_parquet_file_claiming_more_rows_than_allowed_is_refused_before_reading() {
 fn a_file_that_is_mostly_bad_rows_stops_ingest_instead_of_filling_the_quarantine() {
     let mut text = format!("{HEADER}\n");
     for i in 0..500 {
-        text.push_str(&format!("D{i},not-a-date,NBO,IMP1,DCL1,S1,851712,CN,CN,8,10,1000,USD,\n"));
+        writeln!(text, "D{i},not-a-date,NBO,IMP1,DCL1,S1,851712,CN,CN,8,10,1000,USD,").unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("declarations.csv");
