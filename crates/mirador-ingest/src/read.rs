@@ -165,22 +165,20 @@ impl TableReader {
         let mut reader = ParquetReader::new(file);
         let metadata = reader.get_metadata().map_err(err)?.clone();
         let total = metadata.num_rows;
-        if total > MAX_ROWS {
-            return Err(IngestError::file(path, format!("claims {total} rows; at most {MAX_ROWS} are accepted in one file (split it)")));
-        }
         let schema = reader.schema().map_err(err)?;
         if schema.len() > MAX_COLUMNS {
             return Err(IngestError::file(path, format!("has {} columns; at most {MAX_COLUMNS} are accepted", schema.len())));
         }
         let headers = schema.iter_names().map(ToString::to_string).collect();
-        Ok(TableReader {
+        TableReader {
             path: path.to_owned(),
             headers,
             encoding: "parquet",
             rows: Rows::Parquet { path: path.to_owned(), metadata: Some(metadata), total, next: 0, chunk: Vec::new(), at: 0 },
             read: 0,
             max_rows: MAX_ROWS,
-        })
+        }
+        .with_max_rows(MAX_ROWS)
     }
 
     /// Refuses (with an error) a file holding, or for parquet claiming, more than `max_rows`
@@ -234,7 +232,7 @@ impl TableReader {
                         let fields = if *latin1 {
                             record.iter().map(|f| encoding_rs::WINDOWS_1252.decode(f).0).collect::<StringRecord>()
                         } else {
-                            StringRecord::from_byte_record(record.clone()).map_err(|e| {
+                            StringRecord::from_byte_record(std::mem::take(record)).map_err(|e| {
                                 IngestError::file(
                                     &self.path,
                                     format!(
@@ -361,35 +359,6 @@ pub fn read_table(path: &Path, separator: Option<char>, encoding: Option<&str>) 
     TableReader::open(path, separator, encoding)?.into_table()
 }
 
-/// Decodes bytes to text: strips a UTF-8 BOM, checks UTF-8 strictly (reporting the line of the
-/// first bad byte), or transcodes a declared single-byte encoding.
-pub fn decode(path: &Path, bytes: &[u8], encoding: Option<&str>) -> Result<(String, &'static str), IngestError> {
-    let enc = encoding.unwrap_or("utf-8").to_ascii_lowercase();
-    match enc.as_str() {
-        "utf-8" | "utf8" => {
-            let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-            match std::str::from_utf8(body) {
-                Ok(s) => Ok((s.to_owned(), "utf-8")),
-                Err(e) => {
-                    let offset = e.valid_up_to();
-                    let line = body[..offset].iter().filter(|b| **b == b'\n').count() + 1;
-                    Err(IngestError::file(
-                        path,
-                        format!(
-                            "is not valid UTF-8 (line {line}, byte {offset}); if it is Windows-1252 or Latin-1, set `encoding` for this source"
-                        ),
-                    ))
-                }
-            }
-        }
-        "windows-1252" | "cp1252" | "latin-1" | "latin1" | "iso-8859-1" => {
-            let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
-            Ok((text.into_owned(), "windows-1252"))
-        }
-        other => Err(IngestError::file(path, format!("unsupported encoding `{other}` (use utf-8, windows-1252 or latin-1)"))),
-    }
-}
-
 fn sniff_separator(header: &str) -> u8 {
     let count = |c: char| header.matches(c).count();
     let (comma, semi, tab) = (count(','), count(';'), count('\t'));
@@ -402,14 +371,6 @@ fn sniff_separator(header: &str) -> u8 {
     }
 }
 
-/// Parses CSV text into a raw table. A row with the wrong number of fields is kept as malformed
-/// (it will be quarantined); a missing or empty header is an error.
-pub fn read_csv_text(path: &Path, text: &str, separator: Option<char>, encoding: &'static str) -> Result<RawTable, IngestError> {
-    let mut t = TableReader::from_reader(path, Box::new(Cursor::new(text.as_bytes().to_vec())), separator, None)?.into_table()?;
-    t.encoding = encoding;
-    Ok(t)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,39 +379,43 @@ mod tests {
         Path::new("t.csv")
     }
 
+    /// Reads CSV bytes through the same streaming reader ingest uses.
+    fn read(bytes: &[u8], encoding: Option<&str>) -> Result<RawTable, IngestError> {
+        TableReader::from_reader(p(), Box::new(Cursor::new(bytes.to_vec())), None, encoding)?.into_table()
+    }
+
     #[test]
     fn bom_is_stripped() {
-        let (text, _) = decode(p(), b"\xEF\xBB\xBFa,b\n1,2\n", None).unwrap();
-        let t = read_csv_text(p(), &text, None, "utf-8").unwrap();
+        let t = read(b"\xEF\xBB\xBFa,b\n1,2\n", None).unwrap();
         assert_eq!(t.headers, vec!["a", "b"]);
     }
 
     #[test]
     fn separators_are_sniffed() {
-        let t = read_csv_text(p(), "a;b;c\n1,5;2;3\n", None, "utf-8").unwrap();
+        let t = read(b"a;b;c\n1,5;2;3\n", None).unwrap();
         assert_eq!(t.headers.len(), 3);
         assert_eq!(&t.rows[0].fields[0], "1,5");
-        let t = read_csv_text(p(), "a\tb\n1\t2\n", None, "utf-8").unwrap();
+        let t = read(b"a\tb\n1\t2\n", None).unwrap();
         assert_eq!(t.rows[0].fields, vec!["1", "2"]);
     }
 
     #[test]
     fn invalid_utf8_names_the_line() {
-        let err = decode(p(), b"a,b\n1,2\n\xff,3\n", None).unwrap_err().to_string();
+        let err = read(b"a,b\n1,2\n\xff,3\n", None).unwrap_err().to_string();
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("t.csv"), "{err}");
     }
 
     #[test]
     fn windows_1252_is_transcoded() {
-        let (text, enc) = decode(p(), b"name\nSoci\xe9t\xe9\n", Some("windows-1252")).unwrap();
-        assert_eq!(enc, "windows-1252");
-        assert!(text.contains("Société"));
+        let t = read(b"name\nSoci\xe9t\xe9\n", Some("windows-1252")).unwrap();
+        assert_eq!(t.encoding, "windows-1252");
+        assert_eq!(&t.rows[0].fields[0], "Société");
     }
 
     #[test]
     fn short_rows_are_malformed_not_dropped() {
-        let t = read_csv_text(p(), "a,b\n1,2\n3\n", None, "utf-8").unwrap();
+        let t = read(b"a,b\n1,2\n3\n", None).unwrap();
         assert_eq!(t.rows.len(), 2);
         assert!(t.rows[1].malformed.is_some());
         assert_eq!(t.rows[1].line, 3);
@@ -458,6 +423,6 @@ mod tests {
 
     #[test]
     fn empty_file_is_an_error() {
-        assert!(read_csv_text(p(), "", None, "utf-8").is_err());
+        assert!(read(b"", None).is_err());
     }
 }
