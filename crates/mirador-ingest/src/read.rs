@@ -185,13 +185,13 @@ impl TableReader {
     /// data rows (default [`MAX_ROWS`]).
     pub fn with_max_rows(mut self, max_rows: usize) -> Result<Self, IngestError> {
         self.max_rows = max_rows;
-        if let Rows::Parquet { total, .. } = &self.rows {
-            if *total > max_rows {
-                return Err(IngestError::file(
-                    &self.path,
-                    format!("claims {total} rows; at most {max_rows} are accepted in one file (split it)"),
-                ));
-            }
+        if let Rows::Parquet { total, .. } = &self.rows
+            && *total > max_rows
+        {
+            return Err(IngestError::file(
+                &self.path,
+                format!("claims {total} rows; at most {max_rows} are accepted in one file (split it)"),
+            ));
         }
         Ok(self)
     }
@@ -259,7 +259,7 @@ impl TableReader {
                     *chunk = read_parquet_chunk(path, metadata.clone(), *next, len)?;
                     *next += len;
                     *at = 0;
-                    if chunk.first().is_none_or(|c| c.is_empty()) {
+                    if chunk.first().is_none_or(ChunkedArray::is_empty) {
                         return Err(IngestError::file(path, format!("claims {total} rows but holds only {}", *next - len)));
                     }
                 }
