@@ -167,9 +167,7 @@ pub fn run(file: &PipelineFile, registry: &Registry, opts: &RunOptions) -> Resul
         interrupted_attempts: interrupted,
     };
     let _ = fs::remove_file(tmp_dir.join(ATTEMPT_FILE));
-    let json = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| RunError::Stage { stage: "manifest".into(), source: StageError::Data(e.to_string()) })?;
-    mirador_io::write_bytes(&tmp_dir.join("manifest.json"), &json)?;
+    write_json(&tmp_dir.join("manifest.json"), &manifest)?;
     publish(&tmp_dir, &final_dir)?;
     point_latest(&opts.out_root, &run_id)?;
     journal(&opts.out_root, "committed", &run_id, &format!("{:.1} s", started.elapsed().as_secs_f64()));
@@ -268,9 +266,14 @@ fn clean_stale_temporaries(runs_dir: &Path) -> Vec<Attempt> {
 /// Rewrites the attempt's progress record (atomically) in its temporary directory.
 fn record_attempt(tmp_dir: &Path, attempt: &Mutex<Attempt>) -> Result<(), RunError> {
     let a = attempt.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let json = serde_json::to_vec_pretty(&*a)
+    write_json(&tmp_dir.join(ATTEMPT_FILE), &*a)
+}
+
+/// Writes a run record (manifest, attempt) as pretty JSON, atomically.
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), RunError> {
+    let json = serde_json::to_vec_pretty(value)
         .map_err(|e| RunError::Stage { stage: "manifest".into(), source: StageError::Data(e.to_string()) })?;
-    mirador_io::write_bytes(&tmp_dir.join(ATTEMPT_FILE), &json)?;
+    mirador_io::write_bytes(path, &json)?;
     Ok(())
 }
 
