@@ -23,6 +23,7 @@
 //!   `fraud_probability`, `expected_duty_at_risk_usd`, `fraud_flag`, `top_reasons`, `top_features`.
 //! - `fraud_rules`, `fraud_importance`, `fraud_evaluation`; artifacts `model.json`, `metrics.json`.
 
+pub mod carry;
 pub mod evaluate;
 pub mod explain;
 pub mod features;
@@ -48,7 +49,7 @@ use history::History;
 pub const MODEL_FORMAT: u32 = 1;
 
 /// Parameters of the `fraud_model` stage.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ModelParams {
     /// Last day of the training months (`YYYY-MM-DD`); default: 70 % of the labelled days.
@@ -93,6 +94,17 @@ pub struct ModelParams {
     pub rule_conditions: usize,
     /// Fewest training rows a rule must cover.
     pub rule_min_support: usize,
+    /// Carry the model and its state from run to run, so that a nightly run reads only the new
+    /// declarations, not all history ([`carry`]): the previous run's model (with its history
+    /// aggregates) scores them, and a bounded window of labelled declarations is kept to retrain
+    /// on. Without a previous run the model is trained on the run's own declarations.
+    pub carry_state: bool,
+    /// With `carry-state`: retrain when the model's newest training day is this many days older
+    /// than the newest declaration (or when the parameters changed).
+    pub retrain_every_days: u32,
+    /// With `carry-state`: labelled declarations of this many days (before the newest one) are kept
+    /// in the training window.
+    pub train_window_days: u32,
 }
 
 impl Default for ModelParams {
@@ -117,6 +129,9 @@ impl Default for ModelParams {
             rules: 20,
             rule_conditions: 3,
             rule_min_support: 30,
+            carry_state: false,
+            retrain_every_days: 28,
+            train_window_days: 365,
         }
     }
 }
@@ -174,6 +189,13 @@ pub struct ModelFile {
     pub train_end: String,
     /// Validation window end.
     pub valid_end: String,
+    /// Last labelled day the model was trained and evaluated on (a carried-state run retrains
+    /// when this is `retrain-every-days` old).
+    #[serde(default)]
+    pub trained_through: Option<String>,
+    /// The parameters it was trained with (a carried-state run retrains when they change).
+    #[serde(default)]
+    pub params: Option<ModelParams>,
     /// Flag threshold on the probability (F1-optimal on the validation months).
     pub threshold: f64,
     /// Feature vocabularies and reference prices.
@@ -226,6 +248,57 @@ pub fn train(
     params: &ModelParams,
     seed: u64,
 ) -> Result<Trained, ModelError> {
+    let (history, rows) = prepare(declarations, signals, params, History::new(&history_kinds(), params.history_smoothing))?;
+    fit(rows, history, params, seed)
+}
+
+fn history_kinds() -> Vec<&'static str> {
+    HISTORY.iter().map(|(k, _)| *k).collect()
+}
+
+/// Declarations with their history features (from `history`, which is advanced past them) and
+/// the other stages' signals, ready for [`fit`].
+fn prepare<'a>(
+    declarations: &'a DataFrame,
+    signals: &BTreeMap<&str, &DataFrame>,
+    params: &ModelParams,
+    mut history: History,
+) -> Result<(History, Rows<'a>), ModelError> {
+    let day = days(declarations)?;
+    let label = labels(declarations)?;
+    let id_texts = history_texts(declarations)?;
+    let history_columns = history.advance(&day, &history_ids(&id_texts), &label);
+    let signals = if params.use_signals { signal_columns(declarations, signals)? } else { BTreeMap::new() };
+    Ok((history, Rows { frame: std::borrow::Cow::Borrowed(declarations), history_columns, signals, scored_from: 0 }))
+}
+
+/// Rows to train on and score, with their precomputed history features and signals. Rows before
+/// `scored_from` come from a carried training window ([`carry`]): they are trained on but not
+/// scored again.
+pub(crate) struct Rows<'a> {
+    pub(crate) frame: std::borrow::Cow<'a, DataFrame>,
+    pub(crate) history_columns: Vec<Vec<f64>>,
+    pub(crate) signals: BTreeMap<String, Vec<f64>>,
+    pub(crate) scored_from: usize,
+}
+
+/// The rows `idx` of a dataset.
+fn take(all: &mirador_gbdt::Dataset, idx: &[usize]) -> Result<mirador_gbdt::Dataset, ModelError> {
+    let columns = all
+        .columns
+        .iter()
+        .map(|c| match c {
+            mirador_gbdt::Column::Numeric(v) => mirador_gbdt::Column::Numeric(idx.iter().map(|&i| v[i]).collect()),
+            mirador_gbdt::Column::Categorical(v) => mirador_gbdt::Column::Categorical(idx.iter().map(|&i| v[i]).collect()),
+        })
+        .collect();
+    Ok(mirador_gbdt::Dataset::new(all.names.clone(), columns)?)
+}
+
+/// Splits by time, trains, evaluates, explains and scores the rows from `rows.scored_from` on.
+/// `history` is the history after the last row; it is saved with the model.
+fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Result<Trained, ModelError> {
+    let declarations = rows.frame.as_ref();
     let day = days(declarations)?;
     let label = labels(declarations)?;
     let mut labelled_days: Vec<i32> = day.iter().zip(&label).filter(|(_, l)| l.is_some()).map(|(d, _)| *d).collect();
@@ -263,36 +336,21 @@ pub fn train(
     }
     info!(train = count("train"), valid = count("valid"), test = count("test"), "Time-based split.");
 
-    // History features over every row (labelled or not), day by day.
-    let kinds: Vec<&str> = HISTORY.iter().map(|(k, _)| *k).collect();
-    let mut history = History::new(&kinds, params.history_smoothing);
-    let id_texts = history_texts(declarations)?;
-    let history_columns = history.advance(&day, &history_ids(&id_texts), &label);
-
-    let signal_values = if params.use_signals { signal_columns(declarations, signals)? } else { BTreeMap::new() };
     let is_train: Vec<bool> = split.iter().map(|s| *s == "train").collect();
-    let mut spec = FeatureSpec::learn(declarations, &is_train, signal_values.keys().cloned().collect())?;
+    let mut spec = FeatureSpec::learn(declarations, &is_train, rows.signals.keys().cloned().collect())?;
     spec.excluded.clone_from(&params.exclude_features);
     if !params.history_features {
         spec.excluded.extend(history.feature_names());
     }
-    let all = spec.dataset(declarations, &history, history_columns, &signal_values)?;
+    let all = spec.dataset(declarations, &history, rows.history_columns, &rows.signals)?;
 
     let subset = |name: &str| -> Result<(mirador_gbdt::Dataset, Vec<bool>, Vec<usize>), ModelError> {
         let idx: Vec<usize> = (0..split.len()).filter(|&i| split[i] == name).collect();
-        let columns = all
-            .columns
-            .iter()
-            .map(|c| match c {
-                mirador_gbdt::Column::Numeric(v) => mirador_gbdt::Column::Numeric(idx.iter().map(|&i| v[i]).collect()),
-                mirador_gbdt::Column::Categorical(v) => mirador_gbdt::Column::Categorical(idx.iter().map(|&i| v[i]).collect()),
-            })
-            .collect();
         let l = idx.iter().map(|&i| label[i] == Some(true)).collect();
-        Ok((mirador_gbdt::Dataset::new(all.names.clone(), columns)?, l, idx))
+        Ok((take(&all, &idx)?, l, idx))
     };
     let (train_x, train_y, train_idx) = subset("train")?;
-    let (valid_x, valid_y, _) = subset("valid")?;
+    let (valid_x, valid_y, valid_idx) = subset("valid")?;
     let (test_x, test_y, test_idx) = subset("test")?;
     let to_f = |l: &[bool]| l.iter().map(|&b| f64::from(u8::from(b))).collect::<Vec<f64>>();
     let duty = numbers(declarations, col::DUTY_USD)?;
@@ -314,14 +372,23 @@ pub fn train(
     let threshold = f1_threshold(&valid_p, &valid_y);
     let test_p = booster.predict_proba(&test_x)?;
     let test_duty: Vec<f64> = test_idx.iter().map(|&i| duty[i]).collect();
-    let valid_idx: Vec<usize> = (0..split.len()).filter(|&i| split[i] == "valid").collect();
     let valid_duty: Vec<f64> = valid_idx.iter().map(|&i| duty[i]).collect();
     let evaluations = vec![evaluate("valid", &valid_p, &valid_y, &valid_duty), evaluate("test", &test_p, &test_y, &test_duty)];
 
     let started = std::time::Instant::now();
-    let explained = explain::explain(&booster, &spec, &all, params.top_reasons)?;
-    info!(rows = all.n_rows(), seconds = started.elapsed().as_secs_f64(), "Scored and explained every declaration.");
-    let scores = scores_frame(declarations, &split, &explained.probability, &duty, threshold, explained.reasons, explained.top)?;
+    let from = rows.scored_from;
+    let scored = if from == 0 { None } else { Some(take(&all, &(from..all.n_rows()).collect::<Vec<_>>())?) };
+    let explained = explain::explain(&booster, &spec, scored.as_ref().unwrap_or(&all), params.top_reasons)?;
+    info!(rows = all.n_rows() - from, seconds = started.elapsed().as_secs_f64(), "Scored and explained the declarations.");
+    let scores = scores_frame(
+        &declarations.slice(from as i64, declarations.height() - from),
+        &split[from..],
+        &explained.probability,
+        &duty[from..],
+        threshold,
+        explained.reasons,
+        explained.top,
+    )?;
     let rules = explain::rules(
         &booster,
         &spec,
@@ -339,6 +406,8 @@ pub fn train(
         mirador_version: env!("CARGO_PKG_VERSION").to_owned(),
         train_end: day_text(train_end),
         valid_end: day_text(valid_end),
+        trained_through: labelled_days.last().map(|d| day_text(*d)),
+        params: Some(params.clone()),
         threshold,
         spec,
         history,
@@ -389,12 +458,7 @@ fn importance_frame(booster: &Booster) -> PolarsResult<DataFrame> {
 /// Scores new declarations with a saved model, continuing its history; no retraining. Other
 /// stages' signals are treated as missing.
 pub fn score_with_model(path: &Path, declarations: &DataFrame) -> Result<DataFrame, ModelError> {
-    let file_err = |message: String| ModelError::File { path: path.display().to_string(), message };
-    let text_json = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
-    let mut model: ModelFile = serde_json::from_str(&text_json).map_err(|e| file_err(format!("not a Mirador model file: {e}")))?;
-    if model.format != MODEL_FORMAT {
-        return Err(file_err(format!("format version {} is not supported (this Mirador reads {MODEL_FORMAT})", model.format)));
-    }
+    let mut model = carry::read_model(path)?;
     let day = days(declarations)?;
     // New declarations are scored as uninspected: their outcomes are not known yet.
     let unknown = vec![None; declarations.height()];
@@ -441,11 +505,25 @@ impl Stage for FraudModel {
                 signals.insert(*id, df);
             }
         }
-        let t = train(declarations, &signals, &params, ctx.seed()).map_err(|e| match e {
+        let stage_err = |e| match e {
             ModelError::Params(message) => StageError::Params { stage: self.name().into(), message },
             ModelError::Data(m) => StageError::Data(m),
             other => StageError::Other(Box::new(other)),
-        })?;
+        };
+        let mut carried = serde_json::Map::new();
+        let t = if params.carry_state {
+            let state = ctx.previous_run().map(carry::load).transpose().map_err(stage_err)?.flatten();
+            let carried_rows = state.as_ref().map_or(0, |s| s.window.height());
+            let mut outcome = carry::run(declarations, &signals, &params, ctx.seed(), state).map_err(stage_err)?;
+            mirador_io::write_parquet(&mut outcome.window, &ctx.artifact_dir().join(carry::WINDOW_FILE))?;
+            carried.insert("carried_window_rows".into(), carried_rows.into());
+            carried.insert("window_rows".into(), outcome.window.height().into());
+            carried.insert("retrained".into(), outcome.retrained.is_some().into());
+            carried.insert("retrain_reason".into(), outcome.retrained.clone().into());
+            outcome.trained
+        } else {
+            train(declarations, &signals, &params, ctx.seed()).map_err(stage_err)?
+        };
         let json = serde_json::to_vec(&t.model).map_err(|e| StageError::Data(e.to_string()))?;
         mirador_io::write_bytes(&ctx.artifact_dir().join("model.json"), &json)?;
         let metrics = serde_json::json!({
@@ -455,9 +533,13 @@ impl Stage for FraudModel {
             "threshold": t.model.threshold,
             "evaluation": t.model.evaluation,
             "ranking_note": "by_probability ranks by fraud probability; by_expected_duty by probability x duty",
+            "carried_state": carried,
         });
         mirador_io::write_bytes(&ctx.artifact_dir().join("metrics.json"), &serde_json::to_vec_pretty(&metrics).unwrap_or_default())?;
         let mut out = StageOutput::new().with_metric("trees", t.model.booster.n_trees()).with_metric("threshold", t.model.threshold);
+        if let Some(retrained) = carried.get("retrained").and_then(serde_json::Value::as_bool) {
+            out = out.with_metric("retrained", retrained).with_metric("window_rows", carried["window_rows"].as_u64().unwrap_or(0));
+        }
         if let Some(test) = t.model.evaluation.iter().find(|e| e.split == "test") {
             out = out.with_metric("test_rows", test.rows);
             if let Some(auc) = test.auc {

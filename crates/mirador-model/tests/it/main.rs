@@ -1,5 +1,6 @@
 //! The fraud model on the public KCS declarations (the bar set against the Python stack) and on
 //! a synthetic world.
 
+mod carry;
 mod kcs;
 mod synthetic;

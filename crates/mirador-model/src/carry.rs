@@ -1,0 +1,235 @@
+//! Carried state (`carry-state = true`): what a nightly run keeps from the previous one, so that
+//! it reads only the new declarations instead of all history.
+//!
+//! The previous committed run's `fraud_model/` directory holds:
+//! - `model.json`: the trees, the feature vocabularies and the entity history aggregates up to
+//!   the last declaration it saw;
+//! - `training_window.parquet`: the labelled declarations of the last `train-window-days`, with
+//!   the history features and signals they had when they were processed.
+//!
+//! A run continues the history with its declarations (which must all be newer than the state),
+//! scores them with the carried model, and retrains on window + new labelled rows when the model
+//! is `retrain-every-days` old or its parameters changed. Memory grows with the new period and the
+//! window, not with the years behind them.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use mirador_schema::col;
+use polars::prelude::*;
+use tracing::info;
+
+use crate::evaluate::{Evaluation, evaluate};
+use crate::features::{CATEGORICAL, HISTORY, NUMERIC, numbers};
+use crate::history::History;
+use crate::{ModelError, ModelFile, ModelParams, Rows, Trained, day_text, days, explain, fit, history_kinds, labels, parse_day, prepare};
+
+/// The model file in a run's `fraud_model/` directory.
+pub const MODEL_FILE: &str = "model.json";
+/// The training window in a run's `fraud_model/` directory.
+pub const WINDOW_FILE: &str = "training_window.parquet";
+const HISTORY_PREFIX: &str = "history:";
+const SIGNAL_PREFIX: &str = "signal:";
+
+/// What the previous run left.
+pub struct State {
+    /// Its model, history included.
+    pub model: ModelFile,
+    /// Its training window.
+    pub window: DataFrame,
+    /// Its `fraud_rules` (kept while the model is not retrained).
+    pub rules: DataFrame,
+}
+
+/// What a carried-state run produced.
+pub struct Outcome {
+    /// Scores (of this run's declarations only), rules, importance, evaluation and the model.
+    pub trained: Trained,
+    /// The training window to carry to the next run.
+    pub window: DataFrame,
+    /// Why the model was retrained, or `None` when the carried one scored.
+    pub retrained: Option<String>,
+}
+
+/// Reads a model file.
+pub fn read_model(path: &Path) -> Result<ModelFile, ModelError> {
+    let file_err = |message: String| ModelError::File { path: path.display().to_string(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+    let model: ModelFile = serde_json::from_str(&text).map_err(|e| file_err(format!("not a Mirador model file: {e}")))?;
+    if model.format != crate::MODEL_FORMAT {
+        return Err(file_err(format!("format version {} is not supported (this Mirador reads {})", model.format, crate::MODEL_FORMAT)));
+    }
+    Ok(model)
+}
+
+/// The state a previous run directory holds, or `None` when it has no training window (a run
+/// without `carry-state`, or one that never ran the model).
+pub fn load(previous_run: &Path) -> Result<Option<State>, ModelError> {
+    let dir = previous_run.join("fraud_model");
+    let (model_path, window_path) = (dir.join(MODEL_FILE), dir.join(WINDOW_FILE));
+    if !model_path.is_file() || !window_path.is_file() {
+        return Ok(None);
+    }
+    let read = |p: &Path| mirador_io::read_parquet(p).map_err(|e| ModelError::File { path: p.display().to_string(), message: e.to_string() });
+    Ok(Some(State { model: read_model(&model_path)?, window: read(&window_path)?, rules: read(&previous_run.join("fraud_rules.parquet"))? }))
+}
+
+/// The declaration columns the model reads (features, history ids, the scores frame).
+fn source_columns() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = vec![col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::DATE, col::FRAUD, col::DUTY_USD, col::HS6];
+    let derived = [col::HS2, col::HS4];
+    let more = CATEGORICAL.iter().map(|(_, c)| *c).chain(NUMERIC.iter().map(|(_, c)| *c)).chain(HISTORY.iter().map(|(_, c)| *c));
+    for c in more {
+        if !derived.contains(&c) && !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Runs the model with carried state: trains from scratch without one, otherwise continues it.
+pub fn run(
+    declarations: &DataFrame,
+    signals: &BTreeMap<&str, &DataFrame>,
+    params: &ModelParams,
+    seed: u64,
+    state: Option<State>,
+) -> Result<Outcome, ModelError> {
+    if params.train_end.is_some() || params.valid_end.is_some() {
+        return Err(ModelError::Params(
+            "with carry-state the training window is split by its labelled days (70 % / 15 % / 15 %): leave train-end and valid-end unset".into(),
+        ));
+    }
+    if params.train_window_days == 0 {
+        return Err(ModelError::Params("train-window-days must be at least 1".into()));
+    }
+    let day = days(declarations)?;
+    let (Some(&oldest), Some(&newest)) = (day.iter().filter(|d| **d != i32::MIN).min(), day.iter().max()) else {
+        return Err(ModelError::Data("no dated declarations to score".into()));
+    };
+    let Some(state) = state else {
+        info!("No carried state: training on this run's declarations.");
+        let (history, rows) = prepare(declarations, signals, params, History::new(&history_kinds(), params.history_smoothing))?;
+        let window = window_of(&rows, &history, newest, params)?;
+        let trained = fit(rows, history, params, seed)?;
+        return Ok(Outcome { trained, window, retrained: Some("no carried state".into()) });
+    };
+    let State { model, window: old_window, rules } = state;
+    if let Some(last) = model.history.last_day
+        && oldest <= last
+    {
+        let n = day.iter().filter(|d| **d <= last).count();
+        return Err(ModelError::Data(format!(
+            "{n} declarations are dated on or before {}, the last day the carried state holds: a carried-state run takes only \
+             declarations newer than the previous run's (set carry-state = false to rebuild the model from all history)",
+            day_text(last)
+        )));
+    }
+    let retrain = retrain_reason(&model, params, newest)?;
+    let ModelFile { history, .. } = &model;
+    let (history, rows) = prepare(declarations, signals, params, history.clone())?;
+    let combined = combine(&old_window, rows, &history, params.use_signals)?;
+    let window = window_of(&combined, &history, newest, params)?;
+    info!(window = window.height(), carried = old_window.height(), "Training window carried forward.");
+    drop(old_window);
+    let trained = match &retrain {
+        Some(reason) => {
+            info!(reason = reason.as_str(), "Retraining the carried model.");
+            fit(combined, history, params, seed)?
+        }
+        None => score_carried(ModelFile { history, ..model }, combined, rules, params)?,
+    };
+    Ok(Outcome { trained, window, retrained: retrain })
+}
+
+/// Why the carried model must be retrained before it scores, if it must.
+fn retrain_reason(model: &ModelFile, params: &ModelParams, newest: i32) -> Result<Option<String>, ModelError> {
+    if model.params.as_ref() != Some(params) {
+        return Ok(Some("the model parameters changed".into()));
+    }
+    let Some(through) = model.trained_through.as_deref() else { return Ok(Some("the carried model does not say when it was trained".into())) };
+    let age = newest - parse_day(through)?;
+    Ok((age >= i32::try_from(params.retrain_every_days).unwrap_or(i32::MAX))
+        .then(|| format!("the model was trained through {through}, {age} days before the newest declaration")))
+}
+
+/// The labelled rows of the last `train-window-days` before `newest`, with their history
+/// features and signals as columns.
+fn window_of(rows: &Rows<'_>, history: &History, newest: i32, params: &ModelParams) -> Result<DataFrame, ModelError> {
+    let frame = rows.frame.as_ref();
+    let start = newest - i32::try_from(params.train_window_days).unwrap_or(i32::MAX);
+    let keep: Vec<bool> = days(frame)?.iter().zip(labels(frame)?).map(|(d, l)| l.is_some() && *d > start).collect();
+    let mask = BooleanChunked::from_slice("keep".into(), &keep);
+    let idx: Vec<usize> = (0..keep.len()).filter(|&i| keep[i]).collect();
+    let mut out = frame.select(source_columns())?.filter(&mask)?;
+    for (name, values) in history.feature_names().iter().zip(&rows.history_columns) {
+        out.with_column(Column::new(format!("{HISTORY_PREFIX}{name}").into(), idx.iter().map(|&i| values[i]).collect::<Vec<f64>>()))?;
+    }
+    for (name, values) in &rows.signals {
+        out.with_column(Column::new(format!("{SIGNAL_PREFIX}{name}").into(), idx.iter().map(|&i| values[i]).collect::<Vec<f64>>()))?;
+    }
+    Ok(out)
+}
+
+/// The carried window followed by this run's rows: one frame (the window's columns cast to this
+/// run's types), history features and signals, scoring from the first new row.
+fn combine(window: &DataFrame, rows: Rows<'_>, history: &History, use_signals: bool) -> Result<Rows<'static>, ModelError> {
+    let new = rows.frame.as_ref().select(source_columns())?;
+    let n_old = window.height();
+    let mut old = window.select(source_columns())?;
+    for c in new.columns() {
+        let cast = old.column(c.name())?.cast(c.dtype())?;
+        old.with_column(cast)?;
+    }
+    let mut frame = old;
+    frame.vstack_mut(&new)?;
+    frame.rechunk_mut();
+    let mut history_columns = Vec::with_capacity(rows.history_columns.len());
+    for (name, values) in history.feature_names().iter().zip(rows.history_columns) {
+        let mut all = numbers(window, &format!("{HISTORY_PREFIX}{name}")).map_err(|e| {
+            ModelError::Data(format!("the carried training window lacks history feature `{name}` ({e}); set carry-state = false once to rebuild it"))
+        })?;
+        all.extend(values);
+        history_columns.push(all);
+    }
+    let mut names: BTreeSet<String> = rows.signals.keys().cloned().collect();
+    if use_signals {
+        names.extend(window.get_column_names().iter().filter_map(|c| c.strip_prefix(SIGNAL_PREFIX)).map(str::to_owned));
+    }
+    let n_new = new.height();
+    let mut signals = BTreeMap::new();
+    for name in names {
+        let mut all = numbers(window, &format!("{SIGNAL_PREFIX}{name}")).unwrap_or_else(|_| vec![f64::NAN; n_old]);
+        all.extend(rows.signals.get(&name).cloned().unwrap_or_else(|| vec![f64::NAN; n_new]));
+        signals.insert(name, all);
+    }
+    Ok(Rows { frame: Cow::Owned(frame), history_columns, signals, scored_from: n_old })
+}
+
+/// Scores the new rows of `rows` with the carried model; evaluates it on those of them already
+/// labelled (split `live`) when there are enough.
+fn score_carried(model: ModelFile, rows: Rows<'_>, rules: DataFrame, params: &ModelParams) -> Result<Trained, ModelError> {
+    let from = rows.scored_from;
+    let frame = rows.frame.as_ref();
+    let new = frame.slice(from as i64, frame.height() - from);
+    let history_columns = rows.history_columns.into_iter().map(|c| c[from..].to_vec()).collect();
+    let signals = rows.signals.into_iter().map(|(k, v)| (k, v[from..].to_vec())).collect();
+    let data = model.spec.dataset(&new, &model.history, history_columns, &signals)?;
+    let explained = explain::explain(&model.booster, &model.spec, &data, params.top_reasons)?;
+    let duty = numbers(&new, col::DUTY_USD)?;
+    let label = labels(&new)?;
+    let mut evaluations = model.evaluation.clone();
+    let labelled: Vec<usize> = (0..label.len()).filter(|&i| label[i].is_some()).collect();
+    if labelled.len() >= 20 {
+        let p: Vec<f64> = labelled.iter().map(|&i| explained.probability[i]).collect();
+        let y: Vec<bool> = labelled.iter().map(|&i| label[i] == Some(true)).collect();
+        let d: Vec<f64> = labelled.iter().map(|&i| duty[i]).collect();
+        evaluations.push(evaluate("live", &p, &y, &d));
+    }
+    let split: Vec<&str> = label.iter().map(|l| if l.is_some() { "live" } else { "unlabelled" }).collect();
+    let scores = crate::scores_frame(&new, &split, &explained.probability, &duty, model.threshold, explained.reasons, explained.top)?;
+    let importance = crate::importance_frame(&model.booster)?;
+    let evaluation = Evaluation::frame(&evaluations)?;
+    Ok(Trained { model, scores, rules, importance, evaluation })
+}
