@@ -198,12 +198,18 @@ pub fn write_world(params: &SynthParams, out_dir: &Path, format: Format) -> Resu
     write_world_in_chunks(params, out_dir, format, CHUNK)
 }
 
+/// [`write_world`] as parquet with the declarations split by month, `declarations/<YYYY-MM>.parquet`:
+/// what a nightly run with carried state receives, one period at a time.
+pub fn write_world_by_month(params: &SynthParams, out_dir: &Path) -> Result<Summary, SynthError> {
+    write_parquet_world(params, out_dir, CHUNK, true)
+}
+
 /// [`write_world`] with a chosen chunk size for parquet streaming (tests use small chunks).
 #[doc(hidden)]
 pub fn write_world_in_chunks(params: &SynthParams, out_dir: &Path, format: Format, chunk: usize) -> Result<Summary, SynthError> {
     match format {
         Format::Csv => write_csv_world(params, out_dir),
-        Format::Parquet => write_parquet_world(params, out_dir, chunk.max(1)),
+        Format::Parquet => write_parquet_world(params, out_dir, chunk.max(1), false),
     }
 }
 
@@ -229,10 +235,16 @@ fn write_csv_world(params: &SynthParams, out_dir: &Path) -> Result<Summary, Synt
     summarise(params.clone(), rows, out_dir)
 }
 
-fn write_parquet_world(params: &SynthParams, out_dir: &Path, chunk_size: usize) -> Result<Summary, SynthError> {
+fn write_parquet_world(params: &SynthParams, out_dir: &Path, chunk_size: usize, by_month: bool) -> Result<Summary, SynthError> {
     let mut g = world::Generator::new(params)?;
-    let mut streams: Option<(mirador_io::ParquetStream, mirador_io::ParquetStream)> = None;
+    let mut truth_stream: Option<mirador_io::ParquetStream> = None;
+    // The open declarations file: (month or "" when not split, stream).
+    let mut declarations_stream: Option<(String, mirador_io::ParquetStream)> = None;
+    let mut months = Vec::new();
     let mut n = 0;
+    if by_month {
+        std::fs::create_dir_all(out_dir.join("declarations")).map_err(|e| SynthError::Params(format!("{}: {e}", out_dir.display())))?;
+    }
     // One thread generates the next chunk while this one encodes and writes the previous.
     let g = std::thread::scope(|scope| -> Result<world::Generator<'_>, SynthError> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
@@ -247,26 +259,44 @@ fn write_parquet_world(params: &SynthParams, out_dir: &Path, chunk_size: usize) 
         for chunk in rx {
             let declarations = world::declarations_frame(&chunk)?;
             let truth = world::truth_declarations(&chunk)?;
-            if streams.is_none() {
-                streams = Some((
-                    mirador_io::ParquetStream::create(&out_dir.join("declarations.parquet"), declarations.schema())?,
-                    mirador_io::ParquetStream::create(&out_dir.join("truth_declarations.parquet"), truth.schema())?,
-                ));
+            if truth_stream.is_none() {
+                truth_stream = Some(mirador_io::ParquetStream::create(&out_dir.join("truth_declarations.parquet"), truth.schema())?);
             }
-            if let Some((d, t)) = streams.as_mut() {
-                d.write(&declarations)?;
+            if let Some(t) = truth_stream.as_mut() {
                 t.write(&truth)?;
             }
             n += declarations.height();
+            // Months only grow through the generated rows, so each chunk spans one or two of them.
+            let parts = if by_month { world::split_by_period(&declarations)? } else { vec![(String::new(), declarations)] };
+            for (month, part) in parts {
+                if declarations_stream.as_ref().is_none_or(|(m, _)| *m != month) {
+                    if let Some((m, d)) = declarations_stream.take() {
+                        d.finish()?;
+                        months.push(m);
+                    }
+                    let path = if by_month { out_dir.join("declarations").join(format!("{month}.parquet")) } else { out_dir.join("declarations.parquet") };
+                    declarations_stream = Some((month.clone(), mirador_io::ParquetStream::create(&path, part.schema())?));
+                }
+                if let Some((_, d)) = declarations_stream.as_mut() {
+                    d.write(&part)?;
+                }
+            }
         }
         producer.join().map_err(|_| SynthError::Params("the generator thread panicked".into()))
     })?;
-    if let Some((d, t)) = streams {
+    if let Some((m, d)) = declarations_stream {
         d.finish()?;
+        months.push(m);
+    }
+    if let Some(t) = truth_stream {
         t.finish()?;
     }
     let (mut mirror, mut gaps, mut tariffs, mut fx) = g.finish()?;
-    let mut rows = vec![("declarations.parquet".to_owned(), n)];
+    let mut rows = if by_month {
+        vec![(format!("declarations/{}..{}.parquet", months.first().map_or("", String::as_str), months.last().map_or("", String::as_str)), n)]
+    } else {
+        vec![("declarations.parquet".to_owned(), n)]
+    };
     for (name, df) in [("mirror_flows", &mut mirror), ("tariffs", &mut tariffs), ("fx_rates", &mut fx)] {
         mirador_io::write_parquet(df, &out_dir.join(format!("{name}.parquet")))?;
         rows.push((format!("{name}.parquet"), df.height()));

@@ -488,6 +488,24 @@ fn truth_gaps(gap: &mut BTreeMap<(&'static str, &'static str, String), f64>, unr
     Ok(gaps)
 }
 
+/// Splits a declarations frame by its `period` column, in order of first appearance.
+pub(crate) fn split_by_period(df: &DataFrame) -> PolarsResult<Vec<(String, DataFrame)>> {
+    let periods = df.column(col::PERIOD)?.str()?.clone();
+    let mut order: Vec<&str> = Vec::new();
+    for p in periods.iter().flatten() {
+        if !order.contains(&p) {
+            order.push(p);
+        }
+    }
+    order
+        .into_iter()
+        .map(|p| {
+            let mask: BooleanChunked = periods.iter().map(|v| v == Some(p)).collect();
+            Ok((p.to_owned(), df.filter(&mask)?))
+        })
+        .collect()
+}
+
 pub(crate) fn declarations_frame(r: &Rows) -> PolarsResult<DataFrame> {
     let date = Column::new(col::DATE.into(), r.date.clone()).cast(&DataType::Date)?;
     DataFrame::new_infer_height(vec![

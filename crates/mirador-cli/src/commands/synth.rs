@@ -23,6 +23,10 @@ pub(crate) struct SynthArgs {
     /// File format: csv or parquet.
     #[arg(long, default_value = "csv")]
     format: String,
+    /// Write the declarations as one parquet file per month, `declarations/<YYYY-MM>.parquet`
+    /// (what a nightly run with carried state reads one period at a time). Implies parquet.
+    #[arg(long)]
+    by_month: bool,
 }
 
 pub(crate) fn synth(args: &SynthArgs) -> anyhow::Result<()> {
@@ -34,7 +38,11 @@ pub(crate) fn synth(args: &SynthArgs) -> anyhow::Result<()> {
         params.months = m;
     }
     let format: mirador_synth::Format = args.format.parse().map_err(|e: String| super::UserError(e))?;
-    let summary = mirador_synth::write_world(&params, &args.out, format)?;
+    let summary = if args.by_month {
+        mirador_synth::write_world_by_month(&params, &args.out)?
+    } else {
+        mirador_synth::write_world(&params, &args.out, format)?
+    };
     println!("{summary}");
     Ok(())
 }
