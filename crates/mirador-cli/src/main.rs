@@ -101,6 +101,12 @@ pub(crate) struct RunArgs {
     /// end, its auditee list covers that month, and its runs land in `<out>/periods/<YYYY-MM>/`.
     #[arg(long)]
     period: Option<String>,
+    /// Read a source from these files instead of the pipeline's (`ID=PATH`, repeatable; several
+    /// for one id are read together), e.g. `--source declarations=incoming/2024-03-01.csv`: how
+    /// a scheduler hands a carried-state pipeline the night's new declarations. Paths are relative
+    /// to the working directory.
+    #[arg(long = "source", value_name = "ID=PATH")]
+    sources: Vec<String>,
 }
 
 fn init_logging(global: &GlobalArgs) {

@@ -119,7 +119,14 @@ pub fn run(file: &PipelineFile, registry: &Registry, opts: &RunOptions) -> Resul
     let final_dir = runs_dir.join(&run_id);
     if final_dir.join("manifest.json").is_file() && !opts.force {
         info!(run_id = %run_id, "Already committed with the same inputs, parameters and code; nothing to do.");
-        point_latest(&opts.out_root, &run_id)?;
+        // A run that carries state from the previous one must continue from the newest run, so an
+        // older run's inputs given again do not move `latest` back to it.
+        let head = previous.as_deref().and_then(Path::file_name).is_some_and(|p| p != run_id.as_str());
+        if carries_state(&stage_params) && head {
+            info!(run_id = %run_id, "Stages carry state: `latest` stays on the newest run.");
+        } else {
+            point_latest(&opts.out_root, &run_id)?;
+        }
         journal(&opts.out_root, "already_committed", &run_id, "same inputs, parameters and code; nothing to do");
         return Ok(RunOutcome::AlreadyCommitted { run_id, dir: final_dir });
     }
@@ -330,6 +337,11 @@ fn resolve_params(file: &PipelineFile, plan: &Plan, opts: &RunOptions) -> Result
         out.insert(spec.name.clone(), table);
     }
     Ok(out)
+}
+
+/// Whether a stage carries state from run to run (its parameters set `carry-state = true`).
+fn carries_state(params: &BTreeMap<String, toml::Table>) -> bool {
+    params.values().any(|t| t.get("carry-state").and_then(toml::Value::as_bool) == Some(true))
 }
 
 fn run_key(

@@ -10,7 +10,8 @@ use crate::registry::stage;
 use crate::settings::{CliRunFlags, Settings};
 
 fn settings(args: &RunArgs) -> anyhow::Result<(PipelineFile, Settings)> {
-    let file = PipelineFile::load(&args.pipeline)?;
+    let mut file = PipelineFile::load(&args.pipeline)?;
+    override_sources(&mut file, &args.sources)?;
     let flags = CliRunFlags {
         out: args.out.clone(),
         only: args.only.clone(),
@@ -21,6 +22,28 @@ fn settings(args: &RunArgs) -> anyhow::Result<(PipelineFile, Settings)> {
     };
     let settings = Settings::resolve(args.pipeline.clone(), &file, flags)?;
     Ok((file, settings))
+}
+
+/// Applies `--source ID=PATH` overrides: the files replace the pipeline's for that source.
+fn override_sources(file: &mut PipelineFile, overrides: &[String]) -> anyhow::Result<()> {
+    let mut given: std::collections::BTreeMap<&str, Vec<std::path::PathBuf>> = std::collections::BTreeMap::new();
+    for o in overrides {
+        let Some((id, path)) = o.split_once('=').filter(|(id, path)| !id.is_empty() && !path.is_empty()) else {
+            return Err(UserError(format!("--source `{o}`: expected ID=PATH, e.g. declarations=incoming/today.csv")).into());
+        };
+        if !file.sources.contains_key(id) {
+            let known: Vec<&str> = file.sources.keys().map(String::as_str).collect();
+            return Err(UserError(format!("--source `{o}`: the pipeline has no source `{id}` (it has: {})", known.join(", "))).into());
+        }
+        let path = std::path::absolute(path).map_err(|e| UserError(format!("--source `{o}`: {e}")))?;
+        given.entry(id).or_default().push(path);
+    }
+    for (id, paths) in given {
+        if let Some(spec) = file.sources.get_mut(id) {
+            spec.paths = paths;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn run(args: &RunArgs, progress: bool) -> anyhow::Result<()> {

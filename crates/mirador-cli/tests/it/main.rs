@@ -2,6 +2,7 @@
 //! KCS pipeline, and the command-line contract (exit codes, messages).
 
 mod backfill;
+mod carried;
 mod cli;
 mod crash;
 mod nightly;

@@ -1,0 +1,112 @@
+//! Nightly runs with carried state (`pipelines/carried.toml`): each run is handed only its new
+//! declarations (`--source declarations=...`) and continues from the previous run's model.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::{mirador, repo};
+
+/// Writes the sample declarations dated in `[from, to)` (text comparison of `YYYY-MM-DD`) to a
+/// CSV file; `with_broken` also takes the rows whose date is not a 2023 date (broken on purpose).
+fn slice(dir: &Path, name: &str, from: &str, to: &str, with_broken: bool) -> PathBuf {
+    let text = std::fs::read_to_string(repo().join("sample_data/declarations.csv")).unwrap();
+    let mut lines = text.lines();
+    let mut out = vec![lines.next().unwrap().to_owned()];
+    for line in lines {
+        let date = line.split(',').nth(2).unwrap_or("");
+        let dated = date.len() == 10 && date.starts_with("2023-");
+        if (dated && date >= from && date < to) || (!dated && with_broken) {
+            out.push(line.to_owned());
+        }
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, out.join("\n") + "\n").unwrap();
+    path
+}
+
+fn night(out: &Path, declarations: &Path) -> std::process::Output {
+    let source = format!("declarations={}", declarations.display());
+    mirador(&["-q", "run", "pipelines/carried.toml", "--out", out.to_str().unwrap(), "--source", &source], &repo())
+}
+
+fn ok(o: &std::process::Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn manifest(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("latest/manifest.json")).unwrap()).unwrap()
+}
+
+fn stage<'a>(m: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    m["stages"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap()
+}
+
+fn latest_id(out: &Path) -> String {
+    std::fs::read_link(out.join("latest")).unwrap().file_name().unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn nightly_runs_carry_the_model_forward_and_read_only_the_new_declarations() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let first = slice(dir.path(), "jan-aug.csv", "2023-01-01", "2023-09-01", true);
+    let sep_a = slice(dir.path(), "sep-a.csv", "2023-09-01", "2023-09-15", false);
+    let sep_b = slice(dir.path(), "sep-b.csv", "2023-09-15", "2023-10-01", false);
+    let oct = slice(dir.path(), "oct.csv", "2023-10-01", "2023-11-01", false);
+    let oct_nov = slice(dir.path(), "oct-nov.csv", "2023-10-01", "2023-12-01", false);
+
+    // No previous run: the model is trained on the first file.
+    ok(&night(&out, &first));
+    let m = manifest(&out);
+    assert_eq!(stage(&m, "fraud_model")["metrics"]["retrained"], true);
+    let mut seen = stage(&m, "ingest")["rows_out"]["declarations"].as_u64().unwrap();
+
+    // Two weeks later: the carried model scores the new declarations only, without retraining.
+    ok(&night(&out, &sep_a));
+    let m = manifest(&out);
+    let rows = stage(&m, "ingest")["rows_out"]["declarations"].as_u64().unwrap();
+    assert!(rows > 0 && rows < seen / 8, "only the new declarations are read ({rows} of {seen})");
+    seen += rows;
+    let model = stage(&m, "fraud_model");
+    assert_eq!(model["metrics"]["retrained"], false, "{model}");
+    assert_eq!(model["rows_out"]["fraud_scores"].as_u64(), Some(rows));
+    let sep_a_run = latest_id(&out);
+
+    // Four weeks after the model's newest training day: retrained on the window + new rows.
+    ok(&night(&out, &sep_b));
+    let m = manifest(&out);
+    assert_eq!(stage(&m, "fraud_model")["metrics"]["retrained"], true);
+    seen += stage(&m, "ingest")["rows_out"]["declarations"].as_u64().unwrap();
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("latest/fraud_model/metrics.json")).unwrap()).unwrap();
+    let reason = metrics["carried_state"]["retrain_reason"].as_str().unwrap();
+    assert!(reason.contains("days before the newest declaration"), "{reason}");
+    let head = latest_id(&out);
+
+    // An older night given again is already committed, and `latest` stays on the newest run.
+    let again = ok(&night(&out, &sep_a));
+    assert!(again.contains("already committed"), "{again}");
+    assert_ne!(head, sep_a_run);
+    assert_eq!(latest_id(&out), head, "latest moved back to an older run of the chain");
+
+    // The next night continues from the newest run: the model's history holds every declaration
+    // of the chain exactly once.
+    ok(&night(&out, &oct));
+    let m = manifest(&out);
+    seen += stage(&m, "ingest")["rows_out"]["declarations"].as_u64().unwrap();
+    let model: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("latest/fraud_model/model.json")).unwrap()).unwrap();
+    assert_eq!(model["history"]["global"]["seen"].as_u64(), Some(seen));
+    let head = latest_id(&out);
+
+    // Declarations the state already holds are refused, clearly, and nothing is published.
+    let o = night(&out, &oct_nov);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("on or before 2023-10-"), "{err}");
+    assert_eq!(latest_id(&out), head);
+
+    // A source the pipeline does not have is a usage error.
+    let o = mirador(&["run", "pipelines/carried.toml", "--out", out.to_str().unwrap(), "--source", "declaration=x.csv"], &repo());
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no source `declaration`"));
+}
