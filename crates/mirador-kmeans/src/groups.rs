@@ -78,10 +78,11 @@ fn group_key((level, prefix, origin): GroupRef<'_>) -> String {
     if level == Level::Hs6Origin { format!("{prefix}|{origin}") } else { prefix.to_owned() }
 }
 
-struct Row<'a> {
-    hs6: &'a str,
-    origin: &'a str,
-    log_price: Option<f64>,
+/// A priced (or unpriced) row: a declaration to score, or a carried peer.
+pub(crate) struct Row<'a> {
+    pub(crate) hs6: &'a str,
+    pub(crate) origin: &'a str,
+    pub(crate) log_price: Option<f64>,
 }
 
 /// Scores every declaration. Output rows follow the input order.
@@ -92,16 +93,31 @@ struct Row<'a> {
 /// two (`score_basis` says which); `unit_value_score` keeps the per-unit one. The other price
 /// columns are per kilogram; `kmeans_groups` lists the groups of both bases (`basis`).
 pub fn score_declarations(declarations: &DataFrame, params: &KMeansParams, seed: u64) -> PolarsResult<ScoredRows> {
+    Ok(score_with_peers(declarations, None, params, seed)?.0)
+}
+
+/// [`score_declarations`] with carried peers: the priced rows earlier runs kept (see
+/// [`crate::peers`]) join the peer groups, so a thin period is compared with its recent past.
+/// Only `declarations` are scored. Also returns the peers to carry to the next run.
+pub fn score_with_peers(
+    declarations: &DataFrame,
+    carried: Option<&DataFrame>,
+    params: &KMeansParams,
+    seed: u64,
+) -> PolarsResult<(ScoredRows, DataFrame)> {
     let per_kg: Vec<Option<f64>> = declarations.column(col::UNIT_PRICE_USD_KG)?.f64()?.iter().collect();
-    let mut scored = score_prices(declarations, &per_kg, params, seed)?;
     let per_unit = per_unit_prices(declarations)?;
-    let by_unit = if per_unit.iter().flatten().count() >= params.min_group_size {
-        Some(score_prices(declarations, &per_unit, params, seed ^ 0x0005_EED0)?)
+    let carried = carried.map(crate::peers::Peers::read).transpose()?;
+    let (kg_peers, unit_peers) = carried.as_ref().map(crate::peers::Peers::rows).unwrap_or_default();
+    let mut scored = score_prices(declarations, &per_kg, &kg_peers, params, seed)?;
+    let by_unit = if per_unit.iter().flatten().count() + unit_peers.len() >= params.min_group_size {
+        Some(score_prices(declarations, &per_unit, &unit_peers, params, seed ^ 0x0005_EED0)?)
     } else {
         None
     };
     combine(&mut scored, by_unit)?;
-    Ok(scored)
+    let kept = crate::peers::next(declarations, &per_kg, &per_unit, carried.as_ref(), params)?;
+    Ok((scored, kept))
 }
 
 /// Value per supplementary unit, where both are positive.
@@ -159,11 +175,19 @@ fn combine(scored: &mut ScoredRows, by_unit: Option<ScoredRows>) -> PolarsResult
     Ok(())
 }
 
-/// Scores every declaration on the given prices (USD per kg, or per unit).
-fn score_prices(declarations: &DataFrame, price: &[Option<f64>], params: &KMeansParams, seed: u64) -> PolarsResult<ScoredRows> {
+/// Scores every declaration on the given prices (USD per kg, or per unit); `peers` (carried, log
+/// prices) join the groups but are not scored.
+fn score_prices(
+    declarations: &DataFrame,
+    price: &[Option<f64>],
+    peers: &[Row<'_>],
+    params: &KMeansParams,
+    seed: u64,
+) -> PolarsResult<ScoredRows> {
     let hs6 = declarations.column(col::HS6)?.str()?;
     let origin = declarations.column(col::ORIGIN_COUNTRY)?.str()?;
-    let rows: Vec<Row<'_>> = hs6
+    let n = declarations.height();
+    let mut rows: Vec<Row<'_>> = hs6
         .iter()
         .zip(origin.iter())
         .zip(price.iter().copied())
@@ -173,6 +197,7 @@ fn score_prices(declarations: &DataFrame, price: &[Option<f64>], params: &KMeans
             log_price: p.filter(|p| p.is_finite() && *p > 0.0).map(f64::ln),
         })
         .collect();
+    rows.extend(peers.iter().map(|p| Row { hs6: p.hs6, origin: p.origin, log_price: p.log_price }));
 
     // Members (priced rows) of every candidate group, at every level, keyed by borrowed text so
     // that ten million rows do not mean tens of millions of small allocations.
@@ -188,8 +213,8 @@ fn score_prices(declarations: &DataFrame, price: &[Option<f64>], params: &KMeans
     // Each priced row goes to the finest group with enough rows; else robust z at HS2.
     let mut index: HashMap<GroupRef<'_>, u32> = HashMap::new();
     let mut used: Vec<(Level, String, Method, GroupRef<'_>)> = Vec::new();
-    let mut assigned: Vec<Option<u32>> = Vec::with_capacity(rows.len());
-    for r in &rows {
+    let mut assigned: Vec<Option<u32>> = Vec::with_capacity(n);
+    for r in &rows[..n] {
         let choice = r.log_price.and_then(|_| {
             for &level in &levels {
                 let g = group_ref(level, r.hs6, r.origin);
@@ -230,7 +255,7 @@ fn score_prices(declarations: &DataFrame, price: &[Option<f64>], params: &KMeans
         })
         .collect();
 
-    let scores = scores_frame(declarations, &rows, &assigned, &used, &fits, params)?;
+    let scores = scores_frame(declarations, &rows[..n], &assigned, &used, &fits, params)?;
     let groups = groups_frame(&used, &fits, &assigned, &scores)?;
     Ok(ScoredRows { scores, groups })
 }

@@ -25,6 +25,7 @@
 
 pub mod cluster;
 mod groups;
+pub mod peers;
 
 use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
 use mirador_schema::{DatasetId, col, datasets};
@@ -33,7 +34,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use cluster::{ClusterParams, GroupFit, Method, PriceScore};
-pub use groups::{Level, ScoredRows, score_declarations};
+pub use groups::{Level, ScoredRows, score_declarations, score_with_peers};
 
 /// Parameters of the `kmeans_scores` stage.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,6 +51,14 @@ pub struct KMeansParams {
     pub flag_score: f64,
     /// …and its price is at most this share of the reference price.
     pub flag_max_ratio: f64,
+    /// Carry peers from run to run ([`peers`]): the previous run's recent priced rows join this
+    /// run's peer groups, so a nightly run that reads only the night's declarations still compares
+    /// them with enough peers.
+    pub carry_state: bool,
+    /// With `carry-state`: peers of this many days before the newest declaration are kept.
+    pub peer_window_days: u32,
+    /// With `carry-state`: at most this many peers per HS6 × origin are kept, newest first.
+    pub max_peers_per_group: usize,
     /// Clustering parameters.
     #[serde(flatten)]
     pub cluster: ClusterParams,
@@ -63,6 +72,9 @@ impl Default for KMeansParams {
             by_origin: true,
             flag_score: 0.99,
             flag_max_ratio: 0.6,
+            carry_state: false,
+            peer_window_days: 180,
+            max_peers_per_group: 2_000,
             cluster: ClusterParams::default(),
         }
     }
@@ -92,8 +104,17 @@ impl Stage for KMeansScores {
     fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
         let params: KMeansParams = ctx.params()?;
         let declarations = ctx.input(datasets::DECLARATIONS)?;
-        let scored = score_declarations(declarations, &params, ctx.seed())?;
         let mut out = StageOutput::new();
+        let scored = if params.carry_state {
+            let path = ctx.previous_run().map(|p| p.join(self.name()).join(peers::PEERS_FILE)).filter(|p| p.is_file());
+            let carried = path.as_deref().map(mirador_io::read_parquet).transpose()?;
+            let (scored, mut kept) = score_with_peers(declarations, carried.as_ref(), &params, ctx.seed())?;
+            out = out.with_metric("carried_peers", carried.as_ref().map_or(0, DataFrame::height)).with_metric("peers_kept", kept.height());
+            mirador_io::write_parquet(&mut kept, &ctx.artifact_dir().join(peers::PEERS_FILE))?;
+            scored
+        } else {
+            score_declarations(declarations, &params, ctx.seed())?
+        };
         let flagged = scored.flagged();
         out = out
             .with_metric("declarations", scored.scores.height())

@@ -70,6 +70,10 @@ fn nightly_runs_carry_the_model_forward_and_read_only_the_new_declarations() {
     let model = stage(&m, "fraud_model");
     assert_eq!(model["metrics"]["retrained"], false, "{model}");
     assert_eq!(model["rows_out"]["fraud_scores"].as_u64(), Some(rows));
+    // k-means compared the night with the peers the first run kept.
+    let kmeans = stage(&m, "kmeans_scores");
+    assert!(kmeans["metrics"]["carried_peers"].as_u64().unwrap() > rows, "{kmeans}");
+    assert_eq!(kmeans["rows_out"]["kmeans_scores"].as_u64(), Some(rows));
     let sep_a_run = latest_id(&out);
 
     // Four weeks after the model's newest training day: retrained on the window + new rows.

@@ -1,5 +1,7 @@
 //! The k-means stage against a synthetic world whose undervaluation is known.
 
+mod peers;
+
 use mirador_kmeans::{KMeansParams, KMeansScores, score_declarations};
 use mirador_pipeline::{Stage, StageContext};
 use mirador_schema::{col, datasets};

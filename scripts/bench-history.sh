@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Memory that does not grow with history: a synthetic world of TOTAL declarations over MONTHS
+# months (default 30,000,000 over 36) is written one parquet file per month, then
+# pipelines/carried.toml runs once per month, each run handed only that month's declarations and
+# continuing from the previous run's state (model, entity history, training window). Records each
+# run's wall time, peak memory, rows and the history behind it (target/bench-results/history-TOTAL.csv).
+#   scripts/bench-history.sh                     # 30M over 36 months
+#   scripts/bench-history.sh 3000000 12          # smaller
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOTAL=${1:-30000000}
+MONTHS=${2:-36}
+cargo build --release -q --workspace
+BIN=target/release/mirador
+TIME=/usr/bin/time
+[ -x "$TIME" ] || { echo "bench-history needs GNU time at /usr/bin/time (Debian: apt install time) for peak memory"; exit 1; }
+W=target/history-world
+OUT=target/history-runs
+rm -rf "$OUT"
+mkdir -p target/bench-results
+# The world is deterministic: one already written with the same size is reused.
+if ! python3 -c "import json,sys; p=json.load(open('$W/world.json'))['params']; sys.exit(not (p['declarations']==$TOTAL and p['months']==$MONTHS))" 2>/dev/null; then
+    rm -rf "$W"
+    $TIME -f "synth: %e s, %M KiB peak" $BIN synth --declarations "$TOTAL" --months "$MONTHS" --by-month --out "$W" > /dev/null
+fi
+CSV=target/bench-results/history-$TOTAL.csv
+echo "month,declarations,history_before,seconds,peak_rss_mib,fraud_model_seconds,retrained,window_rows" > "$CSV"
+HISTORY=0
+for f in "$W"/declarations/*.parquet; do
+    month=$(basename "$f" .parquet)
+    $TIME -o target/bench-results/history-time.txt -f "%e %M" $BIN -q run pipelines/carried.toml --out "$OUT" \
+        --source "declarations=$f" --source "mirror_flows=$W/mirror_flows.parquet" \
+        --source "tariffs=$W/tariffs.parquet" --source "fx_rates=$W/fx_rates.parquet" > /dev/null
+    read -r WALL RSS_KIB < target/bench-results/history-time.txt
+    ROW=$(python3 - "$OUT/latest/manifest.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+st = {s["name"]: s for s in m["stages"]}
+fm = st["fraud_model"]
+print(st["ingest"]["rows_out"]["declarations"], round(fm.get("seconds", 0), 1), str(fm["metrics"].get("retrained")).lower(), fm["metrics"].get("window_rows"), sep=",")
+PY
+)
+    ROWS=${ROW%%,*}
+    echo "$month,$ROWS,$HISTORY,$WALL,$((RSS_KIB / 1024)),${ROW#*,}" | tee -a "$CSV"
+    HISTORY=$((HISTORY + ROWS))
+done
+echo "history: $HISTORY declarations; per-run figures in $CSV"
