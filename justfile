@@ -25,6 +25,15 @@ from name pipeline="nightly" *args:
 backfill periods pipeline="nightly" *args:
     cargo run --release -p mirador-cli -- run pipelines/{{pipeline}}.toml --period {{periods}} {{args}}
 
+# The nightly run with carried state, handed only the night's declarations, e.g.
+# `just carried incoming/2024-03-01.csv` (no file: the pipeline's own, for the first run)
+carried *files:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    args=()
+    for f in {{files}}; do args+=(--source "declarations=$f"); done
+    cargo run --release -p mirador-cli -- run pipelines/carried.toml ${args[@]+"${args[@]}"}
+
 # Check a pipeline file without running it
 check pipeline="nightly":
     cargo run --release -p mirador-cli -- check pipelines/{{pipeline}}.toml
@@ -65,6 +74,11 @@ notebook:
 # The nightly pipeline on synthetic worlds of the given sizes (default 1M and 10M), e.g. `just bench-scale 1000000`
 bench-scale *sizes:
     scripts/bench-scale.sh {{sizes}}
+
+# Memory that does not grow with history: carried-state runs month by month over a synthetic world
+# of TOTAL declarations (default 30M over 36 months); per-run time and peak memory in target/bench-results/
+bench-history total="30000000" months="36":
+    scripts/bench-history.sh {{total}} {{months}}
 
 # Ingest, then the k-means and revenue-gap stages on its output, on a streamed synthetic world of N declarations
 bench-stages n="10000000":
