@@ -18,7 +18,7 @@ use std::path::Path;
 
 use mirador_schema::col;
 use polars::prelude::*;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::evaluate::{Evaluation, evaluate};
 use crate::features::{CATEGORICAL, HISTORY, NUMERIC, numbers};
@@ -50,6 +50,8 @@ pub struct Outcome {
     pub window: DataFrame,
     /// Why the model was retrained, or `None` when the carried one scored.
     pub retrained: Option<String>,
+    /// Why a retrain that was due could not be done (too few labelled rows in the window).
+    pub retrain_skipped: Option<String>,
 }
 
 /// Reads a model file.
@@ -71,13 +73,19 @@ pub fn load(previous_run: &Path) -> Result<Option<State>, ModelError> {
     if !model_path.is_file() || !window_path.is_file() {
         return Ok(None);
     }
-    let read = |p: &Path| mirador_io::read_parquet(p).map_err(|e| ModelError::File { path: p.display().to_string(), message: e.to_string() });
-    Ok(Some(State { model: read_model(&model_path)?, window: read(&window_path)?, rules: read(&previous_run.join("fraud_rules.parquet"))? }))
+    let read =
+        |p: &Path| mirador_io::read_parquet(p).map_err(|e| ModelError::File { path: p.display().to_string(), message: e.to_string() });
+    Ok(Some(State {
+        model: read_model(&model_path)?,
+        window: read(&window_path)?,
+        rules: read(&previous_run.join("fraud_rules.parquet"))?,
+    }))
 }
 
 /// The declaration columns the model reads (features, history ids, the scores frame).
 fn source_columns() -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = vec![col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::DATE, col::FRAUD, col::DUTY_USD, col::HS6];
+    let mut out: Vec<&'static str> =
+        vec![col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::DATE, col::FRAUD, col::DUTY_USD, col::HS6];
     let derived = [col::HS2, col::HS4];
     let more = CATEGORICAL.iter().map(|(_, c)| *c).chain(NUMERIC.iter().map(|(_, c)| *c)).chain(HISTORY.iter().map(|(_, c)| *c));
     for c in more {
@@ -98,7 +106,8 @@ pub fn run(
 ) -> Result<Outcome, ModelError> {
     if params.train_end.is_some() || params.valid_end.is_some() {
         return Err(ModelError::Params(
-            "with carry-state the training window is split by its labelled days (70 % / 15 % / 15 %): leave train-end and valid-end unset".into(),
+            "with carry-state the training window is split by its labelled days (70 % / 15 % / 15 %): leave train-end and valid-end unset"
+                .into(),
         ));
     }
     if params.train_window_days == 0 {
@@ -113,7 +122,7 @@ pub fn run(
         let (history, rows) = prepare(declarations, signals, params, History::new(&history_kinds(), params.history_smoothing))?;
         let window = window_of(&rows, &history, newest, params)?;
         let trained = fit(rows, history, params, seed)?;
-        return Ok(Outcome { trained, window, retrained: Some("no carried state".into()) });
+        return Ok(Outcome { trained, window, retrained: Some("no carried state".into()), retrain_skipped: None });
     };
     let State { model, window: old_window, rules } = state;
     if let Some(last) = model.history.last_day
@@ -126,13 +135,26 @@ pub fn run(
             day_text(last)
         )));
     }
-    let retrain = retrain_reason(&model, params, newest)?;
+    let mut retrain = retrain_reason(&model, params, newest)?;
     let ModelFile { history, .. } = &model;
     let (history, rows) = prepare(declarations, signals, params, history.clone())?;
+    let start = newest - i32::try_from(params.train_window_days).unwrap_or(i32::MAX);
+    let in_window: BooleanChunked = days(&old_window)?.iter().map(|d| *d > start).collect();
+    let old_window = old_window.filter(&in_window)?;
     let combined = combine(&old_window, rows, &history, params.use_signals)?;
     let window = window_of(&combined, &history, newest, params)?;
     info!(window = window.height(), carried = old_window.height(), "Training window carried forward.");
     drop(old_window);
+    let mut retrain_skipped = None;
+    if let Some(reason) = &retrain {
+        // A retrain the labels cannot support leaves the carried model in service, and says so.
+        let frame = combined.frame.as_ref();
+        if let Err(ModelError::Data(why)) = crate::time_split(&days(frame)?, &labels(frame)?, params) {
+            warn!(reason = reason.as_str(), why = why.as_str(), "Retraining is due but impossible: the carried model scores.");
+            retrain_skipped = Some(format!("{reason}, but {why}"));
+            retrain = None;
+        }
+    }
     let trained = match &retrain {
         Some(reason) => {
             info!(reason = reason.as_str(), "Retraining the carried model.");
@@ -140,7 +162,7 @@ pub fn run(
         }
         None => score_carried(ModelFile { history, ..model }, combined, rules, params)?,
     };
-    Ok(Outcome { trained, window, retrained: retrain })
+    Ok(Outcome { trained, window, retrained: retrain, retrain_skipped })
 }
 
 /// Why the carried model must be retrained before it scores, if it must.
@@ -148,7 +170,9 @@ fn retrain_reason(model: &ModelFile, params: &ModelParams, newest: i32) -> Resul
     if model.params.as_ref() != Some(params) {
         return Ok(Some("the model parameters changed".into()));
     }
-    let Some(through) = model.trained_through.as_deref() else { return Ok(Some("the carried model does not say when it was trained".into())) };
+    let Some(through) = model.trained_through.as_deref() else {
+        return Ok(Some("the carried model does not say when it was trained".into()));
+    };
     let age = newest - parse_day(through)?;
     Ok((age >= i32::try_from(params.retrain_every_days).unwrap_or(i32::MAX))
         .then(|| format!("the model was trained through {through}, {age} days before the newest declaration")))
@@ -172,7 +196,7 @@ fn window_of(rows: &Rows<'_>, history: &History, newest: i32, params: &ModelPara
     Ok(out)
 }
 
-/// The carried window followed by this run's rows: one frame (the window's columns cast to this
+/// The carried window (already cut to `train-window-days`) followed by this run's rows: one frame (the window's columns cast to this
 /// run's types), history features and signals, scoring from the first new row.
 fn combine(window: &DataFrame, rows: Rows<'_>, history: &History, use_signals: bool) -> Result<Rows<'static>, ModelError> {
     let new = rows.frame.as_ref().select(source_columns())?;
@@ -188,7 +212,9 @@ fn combine(window: &DataFrame, rows: Rows<'_>, history: &History, use_signals: b
     let mut history_columns = Vec::with_capacity(rows.history_columns.len());
     for (name, values) in history.feature_names().iter().zip(rows.history_columns) {
         let mut all = numbers(window, &format!("{HISTORY_PREFIX}{name}")).map_err(|e| {
-            ModelError::Data(format!("the carried training window lacks history feature `{name}` ({e}); set carry-state = false once to rebuild it"))
+            ModelError::Data(format!(
+                "the carried training window lacks history feature `{name}` ({e}); set carry-state = false once to rebuild it"
+            ))
         })?;
         all.extend(values);
         history_columns.push(all);

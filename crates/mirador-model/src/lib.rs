@@ -297,11 +297,10 @@ fn take(all: &mirador_gbdt::Dataset, idx: &[usize]) -> Result<mirador_gbdt::Data
 
 /// Splits by time, trains, evaluates, explains and scores the rows from `rows.scored_from` on.
 /// `history` is the history after the last row; it is saved with the model.
-fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Result<Trained, ModelError> {
-    let declarations = rows.frame.as_ref();
-    let day = days(declarations)?;
-    let label = labels(declarations)?;
-    let mut labelled_days: Vec<i32> = day.iter().zip(&label).filter(|(_, l)| l.is_some()).map(|(d, _)| *d).collect();
+/// The time-based split of `rows`: `train`, `valid`, `test` or `unlabelled` per row, and the
+/// train and validation end days. Fails when a part holds too few labelled rows.
+fn time_split(day: &[i32], label: &[Option<bool>], params: &ModelParams) -> Result<(Vec<&'static str>, i32, i32), ModelError> {
+    let mut labelled_days: Vec<i32> = day.iter().zip(label).filter(|(_, l)| l.is_some()).map(|(d, _)| *d).collect();
     labelled_days.sort_unstable();
     if labelled_days.len() < 100 {
         return Err(ModelError::Data(format!(
@@ -315,9 +314,9 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Res
     if valid_end <= train_end {
         return Err(ModelError::Params(format!("valid-end {} must be after train-end {}", day_text(valid_end), day_text(train_end))));
     }
-    let split: Vec<&str> = day
+    let split: Vec<&'static str> = day
         .iter()
-        .zip(&label)
+        .zip(label)
         .map(|(d, l)| match (l, *d <= train_end, *d <= valid_end) {
             (None, ..) => "unlabelled",
             (Some(_), true, _) => "train",
@@ -334,6 +333,17 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Res
             )));
         }
     }
+    Ok((split, train_end, valid_end))
+}
+
+/// Splits by time, trains, evaluates, explains and scores the rows from `rows.scored_from` on.
+/// `history` is the history after the last row; it is saved with the model.
+fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Result<Trained, ModelError> {
+    let declarations = rows.frame.as_ref();
+    let day = days(declarations)?;
+    let label = labels(declarations)?;
+    let (split, train_end, valid_end) = time_split(&day, &label, params)?;
+    let count = |s: &str| split.iter().filter(|x| **x == s).count();
     info!(train = count("train"), valid = count("valid"), test = count("test"), "Time-based split.");
 
     let is_train: Vec<bool> = split.iter().map(|s| *s == "train").collect();
@@ -406,7 +416,7 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Res
         mirador_version: env!("CARGO_PKG_VERSION").to_owned(),
         train_end: day_text(train_end),
         valid_end: day_text(valid_end),
-        trained_through: labelled_days.last().map(|d| day_text(*d)),
+        trained_through: day.iter().zip(&label).filter(|(_, l)| l.is_some()).map(|(d, _)| *d).max().map(day_text),
         params: Some(params.clone()),
         threshold,
         spec,
@@ -520,6 +530,7 @@ impl Stage for FraudModel {
             carried.insert("window_rows".into(), outcome.window.height().into());
             carried.insert("retrained".into(), outcome.retrained.is_some().into());
             carried.insert("retrain_reason".into(), outcome.retrained.clone().into());
+            carried.insert("retrain_skipped".into(), outcome.retrain_skipped.clone().into());
             outcome.trained
         } else {
             train(declarations, &signals, &params, ctx.seed()).map_err(stage_err)?

@@ -274,7 +274,11 @@ fn write_parquet_world(params: &SynthParams, out_dir: &Path, chunk_size: usize, 
                         d.finish()?;
                         months.push(m);
                     }
-                    let path = if by_month { out_dir.join("declarations").join(format!("{month}.parquet")) } else { out_dir.join("declarations.parquet") };
+                    let path = if by_month {
+                        out_dir.join("declarations").join(format!("{month}.parquet"))
+                    } else {
+                        out_dir.join("declarations.parquet")
+                    };
                     declarations_stream = Some((month.clone(), mirador_io::ParquetStream::create(&path, part.schema())?));
                 }
                 if let Some((_, d)) = declarations_stream.as_mut() {
@@ -293,7 +297,10 @@ fn write_parquet_world(params: &SynthParams, out_dir: &Path, chunk_size: usize, 
     }
     let (mut mirror, mut gaps, mut tariffs, mut fx) = g.finish()?;
     let mut rows = if by_month {
-        vec![(format!("declarations/{}..{}.parquet", months.first().map_or("", String::as_str), months.last().map_or("", String::as_str)), n)]
+        vec![(
+            format!("declarations/{}..{}.parquet", months.first().map_or("", String::as_str), months.last().map_or("", String::as_str)),
+            n,
+        )]
     } else {
         vec![("declarations.parquet".to_owned(), n)]
     };

@@ -81,8 +81,7 @@ fn nightly_runs_carry_the_model_forward_and_read_only_the_new_declarations() {
     let m = manifest(&out);
     assert_eq!(stage(&m, "fraud_model")["metrics"]["retrained"], true);
     seen += stage(&m, "ingest")["rows_out"]["declarations"].as_u64().unwrap();
-    let metrics: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("latest/fraud_model/metrics.json")).unwrap()).unwrap();
+    let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("latest/fraud_model/metrics.json")).unwrap()).unwrap();
     let reason = metrics["carried_state"]["retrain_reason"].as_str().unwrap();
     assert!(reason.contains("days before the newest declaration"), "{reason}");
     let head = latest_id(&out);

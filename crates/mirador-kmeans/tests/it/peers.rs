@@ -45,9 +45,12 @@ fn a_thin_night_scored_with_carried_peers_matches_one_pass_over_all_months() {
     let one_pass = score_declarations(&both, &params, 42).unwrap();
     let one_pass_night = one_pass.scores.slice(past.height() as i64, night.height());
 
-    let (r_peers, r_alone, r_one) = (recall(&with_peers.scores, &planted), recall(&alone.scores, &planted), recall(&one_pass_night, &planted));
+    let (r_peers, r_alone, r_one) =
+        (recall(&with_peers.scores, &planted), recall(&alone.scores, &planted), recall(&one_pass_night, &planted));
     let (l_peers, l_alone) = (level_share(&with_peers.scores, "hs6_origin"), level_share(&alone.scores, "hs6_origin"));
-    eprintln!("recall@5%: with peers {r_peers:.3}, alone {r_alone:.3}, one pass {r_one:.3}; hs6×origin groups: {l_peers:.3} vs {l_alone:.3}");
+    eprintln!(
+        "recall@5%: with peers {r_peers:.3}, alone {r_alone:.3}, one pass {r_one:.3}; hs6×origin groups: {l_peers:.3} vs {l_alone:.3}"
+    );
     assert!(l_peers > l_alone + 0.1, "carried peers let the night use its finest peer groups ({l_peers:.3} vs {l_alone:.3})");
     assert!(r_peers >= r_one - 0.05, "with peers {r_peers:.3} vs one pass {r_one:.3}");
     assert!(r_peers > r_alone, "with peers {r_peers:.3} vs alone {r_alone:.3}");

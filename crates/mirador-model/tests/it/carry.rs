@@ -108,7 +108,7 @@ fn a_chain_of_carried_runs_continues_the_history_and_retrains_on_schedule() {
 
 #[test]
 fn carried_state_survives_the_files_it_is_saved_in() {
-    let world = generate(&SynthParams { months: 6, ..SynthParams::small(43) }).unwrap();
+    let world = generate(&SynthParams { months: 7, ..SynthParams::small(43) }).unwrap();
     let params = ModelParams { n_trees: 40, learning_rate: 0.1, carry_state: true, ..ModelParams::default() };
     let first = carry::run(&months(&world.declarations, "2023-01", "2023-05"), &BTreeMap::new(), &params, 42, None).unwrap();
 
@@ -128,6 +128,27 @@ fn carried_state_survives_the_files_it_is_saved_in() {
     assert_eq!(from_files.retrained, in_memory.retrained);
     assert!(from_files.trained.scores.equals_missing(&in_memory.trained.scores));
     assert!(from_files.window.equals_missing(&in_memory.window));
+
+    // A retrain the window cannot support (three days of labels, then two days of July) leaves the carried model in
+    // service, and says why.
+    let july = months(&world.declarations, "2023-07", "2023-07");
+    let first_days: BooleanChunked = july
+        .column("date")
+        .unwrap()
+        .cast(&DataType::String)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|d| d.is_some_and(|d| d <= "2023-07-02"))
+        .collect();
+    let july = july.filter(&first_days).unwrap();
+    let narrow = ModelParams { train_window_days: 3, ..params.clone() };
+    let kept = carry::run(&july, &BTreeMap::new(), &narrow, 42, Some(state(from_files))).unwrap();
+    assert_eq!(kept.retrained, None);
+    let skipped = kept.retrain_skipped.unwrap();
+    assert!(skipped.contains("parameters changed") && skipped.contains("inspected"), "{skipped}");
+    assert_eq!(kept.trained.scores.height(), july.height());
 
     // Fixed split dates make no sense for a moving window.
     let fixed = ModelParams { train_end: Some("2023-03-31".into()), ..params };
