@@ -203,6 +203,18 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
             }
             data.gain = Some(g);
         }
+        // A carried model also judged on this run's already-inspected declarations (drift).
+        let live: Vec<usize> = (0..e.height()).filter(|&i| split[i] == "live" && ranking[i] == "probability").collect();
+        if let Some(&first) = live.first() {
+            let auc = if auc[first].is_finite() { format!("{:.3}", auc[first]) } else { "n/a".to_owned() };
+            data.key_figures.push(("Carried fraud model ROC AUC on this run's inspected declarations".into(), auc));
+            if let Some(&i) = live.iter().find(|&&i| (n[i] - 5.0).abs() < 1e-9) {
+                data.key_figures.push((
+                    "Carried fraud model precision / revenue at 5 % (this run's inspected declarations)".into(),
+                    format!("{:.1} % / {:.1} %", p[i] * 100.0, rev[i] * 100.0),
+                ));
+            }
+        }
     }
     if let Some(imp) = get(datasets::FRAUD_IMPORTANCE) {
         data.importance = strs(imp, "label")?.into_iter().zip(nums(imp, "gain_share")?).take(15).collect();

@@ -74,6 +74,9 @@ fn nightly_runs_carry_the_model_forward_and_read_only_the_new_declarations() {
     let kmeans = stage(&m, "kmeans_scores");
     assert!(kmeans["metrics"]["carried_peers"].as_u64().unwrap() > rows, "{kmeans}");
     assert_eq!(kmeans["rows_out"]["kmeans_scores"].as_u64(), Some(rows));
+    // The report shows how the carried model did on the night's already-inspected declarations.
+    let html = std::fs::read_to_string(out.join("latest/report/index.html")).unwrap();
+    assert!(html.contains("Carried fraud model ROC AUC on this run"), "the report shows the live figures");
     let sep_a_run = latest_id(&out);
 
     // Four weeks after the model's newest training day: retrained on the window + new rows.
