@@ -107,13 +107,13 @@ pub enum RunError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// A stage failed.
-    #[error("stage `{stage}` failed: {source}")]
+    #[error("stage `{stage}` failed: {cause}")]
     Stage {
         /// Stage.
         stage: String,
-        /// Cause.
-        #[source]
-        source: StageError,
+        /// Cause. Part of the message, and deliberately not the error's `source()`: printed as a
+        /// chain, the message would otherwise repeat it.
+        cause: StageError,
     },
     /// Another run holds the output directory.
     #[error("output directory `{0}` is locked by another Mirador run; wait for it to finish")]
@@ -135,7 +135,7 @@ impl RunError {
     pub fn is_user_error(&self) -> bool {
         match self {
             RunError::Config(_) | RunError::Checks(_) | RunError::NoPreviousRun(_) | RunError::Locked(_) => true,
-            RunError::Stage { source, .. } => !matches!(source, StageError::Other(_)),
+            RunError::Stage { cause, .. } => !matches!(cause, StageError::Other(_)),
             RunError::Io(_) => false,
         }
     }

@@ -279,7 +279,7 @@ fn record_attempt(tmp_dir: &Path, attempt: &Mutex<Attempt>) -> Result<(), RunErr
 /// Writes a run record (manifest, attempt) as pretty JSON, atomically.
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), RunError> {
     let json = serde_json::to_vec_pretty(value)
-        .map_err(|e| RunError::Stage { stage: "manifest".into(), source: StageError::Data(e.to_string()) })?;
+        .map_err(|e| RunError::Stage { stage: "manifest".into(), cause: StageError::Data(e.to_string()) })?;
     mirador_io::write_bytes(path, &json)?;
     Ok(())
 }
@@ -317,7 +317,7 @@ fn hash_sources(file: &PipelineFile) -> Result<Vec<InputRecord>, RunError> {
         for p in &spec.paths {
             let path = file.base_dir.join(p);
             let (sha256, bytes) = mirador_io::sha256_file(&path)
-                .map_err(|e| RunError::Stage { stage: "ingest".into(), source: StageError::Data(format!("source `{id}`: {e}")) })?;
+                .map_err(|e| RunError::Stage { stage: "ingest".into(), cause: StageError::Data(format!("source `{id}`: {e}")) })?;
             out.push(InputRecord { source: id.clone(), path: path.display().to_string(), sha256, bytes });
         }
     }
@@ -412,7 +412,7 @@ fn execute(
                     if opts.fail_after.as_deref() == Some(name) {
                         return Err(RunError::Stage {
                             stage: name.into(),
-                            source: StageError::Data("fault injected after the stage (--fail-after)".into()),
+                            cause: StageError::Data("fault injected after the stage (--fail-after)".into()),
                         });
                     }
                     r
@@ -509,7 +509,7 @@ fn run_stage(
         previous_run: previous.map(Path::to_owned),
     };
     info!("Running stage.");
-    let output = planned.stage.run(&ctx).map_err(|source| RunError::Stage { stage: name.into(), source })?;
+    let output = planned.stage.run(&ctx).map_err(|cause| RunError::Stage { stage: name.into(), cause })?;
     let mut rows_out = BTreeMap::new();
     for (id, mut df) in output.datasets {
         let path = tmp_dir.join(format!("{id}.parquet"));
