@@ -114,8 +114,17 @@ pub fn run(
         return Err(ModelError::Params("train-window-days must be at least 1".into()));
     }
     let day = days(declarations)?;
-    let (Some(&oldest), Some(&newest)) = (day.iter().filter(|d| **d != i32::MIN).min(), day.iter().max()) else {
-        return Err(ModelError::Data("no dated declarations to score".into()));
+    let range = day.iter().filter(|d| **d != i32::MIN).min().zip(day.iter().max());
+    let Some((&oldest, &newest)) = range else {
+        let Some(State { model, window, rules }) = state else {
+            return Err(ModelError::Data("no declarations: the first carried-state run needs declarations to train on".into()));
+        };
+        // A night without declarations (a holiday): nothing to score, the state passes on as is.
+        info!("No new declarations: the carried state passes on unchanged.");
+        let (history, rows) = prepare(declarations, signals, params, model.history.clone())?;
+        let combined = combine(&window, rows, &history, params.use_signals)?;
+        let trained = score_carried(ModelFile { history, ..model }, combined, rules, params)?;
+        return Ok(Outcome { trained, window, retrained: None, retrain_skipped: None });
     };
     let Some(state) = state else {
         info!("No carried state: training on this run's declarations.");

@@ -95,6 +95,14 @@ fn nightly_runs_carry_the_model_forward_and_read_only_the_new_declarations() {
     assert_ne!(head, sep_a_run);
     assert_eq!(latest_id(&out), head, "latest moved back to an older run of the chain");
 
+    // A night without declarations (a holiday) commits empty outputs and passes the state on.
+    let none = slice(dir.path(), "none.csv", "2023-09-30", "2023-09-30", false);
+    ok(&night(&out, &none));
+    let m = manifest(&out);
+    assert_eq!(stage(&m, "ingest")["rows_out"]["declarations"].as_u64(), Some(0));
+    assert_eq!(stage(&m, "fraud_model")["rows_out"]["fraud_scores"].as_u64(), Some(0));
+    assert_eq!(stage(&m, "fraud_model")["metrics"]["retrained"], false);
+
     // The next night continues from the newest run: the model's history holds every declaration
     // of the chain exactly once.
     ok(&night(&out, &oct));
