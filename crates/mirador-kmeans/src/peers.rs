@@ -15,6 +15,9 @@ use crate::groups::Row;
 /// The peers file in a run's `kmeans_scores/` directory.
 pub const PEERS_FILE: &str = "peers.parquet";
 
+/// One kept peer: HS6, origin, day, log price per kg and per unit.
+type Peer<'a> = (&'a str, &'a str, i32, Option<f64>, Option<f64>);
+
 /// Carried peers, as read from a peers file.
 pub(crate) struct Peers {
     hs6: StringChunked,
@@ -68,7 +71,7 @@ pub(crate) fn next(
     let day: Vec<i32> = declarations.column(col::DATE)?.cast(&DataType::Int32)?.i32()?.iter().map(|d| d.unwrap_or(i32::MIN)).collect();
     let newest = day.iter().copied().max().unwrap_or(i32::MIN);
     let start = newest.saturating_sub(i32::try_from(params.peer_window_days).unwrap_or(i32::MAX));
-    let mut entries: Vec<(&str, &str, i32, Option<f64>, Option<f64>)> = Vec::new();
+    let mut entries: Vec<Peer<'_>> = Vec::new();
     if let Some(c) = carried {
         for (i, (h, o)) in c.hs6.iter().zip(c.origin.iter()).enumerate() {
             if c.day[i] > start {

@@ -43,19 +43,19 @@ fn a_chain_of_carried_runs_continues_the_history_and_retrains_on_schedule() {
     let run = |df: &DataFrame, s: Option<State>, p: &ModelParams| carry::run(df, &BTreeMap::new(), p, 42, s);
 
     // First run, no state: trained on its own declarations, all of them scored.
-    let a = months(all, "2023-01", "2023-08");
-    let first = run(&a, None, &params).unwrap();
+    let jan_aug = months(all, "2023-01", "2023-08");
+    let first = run(&jan_aug, None, &params).unwrap();
     assert_eq!(first.retrained.as_deref(), Some("no carried state"));
-    assert_eq!(first.trained.scores.height(), a.height());
+    assert_eq!(first.trained.scores.height(), jan_aug.height());
     let trained_through = first.trained.model.trained_through.clone().unwrap();
     assert!(trained_through.starts_with("2023-08"), "{trained_through}");
 
     // Next month: the carried model scores it without retraining (30 days < 45)…
-    let b = months(all, "2023-09", "2023-09");
-    let second = run(&b, Some(state(first)), &params).unwrap();
+    let sep = months(all, "2023-09", "2023-09");
+    let second = run(&sep, Some(state(first)), &params).unwrap();
     assert_eq!(second.retrained, None);
     assert_eq!(second.trained.model.trained_through.as_deref(), Some(trained_through.as_str()));
-    assert_eq!(second.trained.scores.height(), b.height());
+    assert_eq!(second.trained.scores.height(), sep.height());
     let split = second.trained.scores.column("split").unwrap().str().unwrap().clone();
     assert!(split.iter().all(|s| matches!(s, Some("live" | "unlabelled"))));
     let evaluation = &second.trained.model.evaluation;
@@ -80,29 +80,29 @@ fn a_chain_of_carried_runs_continues_the_history_and_retrains_on_schedule() {
     // The window holds the labelled declarations of the last 120 days only.
     let newest = days.iter().copied().max().unwrap();
     assert!(newest >= day("2023-09-01"));
-    let w = &second.window;
-    let wdays = w.column("date").unwrap().cast(&DataType::Int32).unwrap();
+    let window = &second.window;
+    let wdays = window.column("date").unwrap().cast(&DataType::Int32).unwrap();
     assert!(wdays.i32().unwrap().iter().flatten().all(|d| d > newest - 120));
     let expected = days.iter().zip(&labels).filter(|(d, l)| l.is_some() && **d > newest - 120).count();
-    assert_eq!(w.height(), expected);
-    assert!(w.get_column_names().iter().any(|c| c.as_str() == "history:importer_past_fraud_rate"));
+    assert_eq!(window.height(), expected);
+    assert!(window.get_column_names().iter().any(|c| c.as_str() == "history:importer_past_fraud_rate"));
 
     // Two more months later the model is 45+ days old: retrained on window + new rows.
-    let c = months(all, "2023-10", "2023-11");
-    let third = run(&c, Some(state(second)), &params).unwrap();
+    let oct_nov = months(all, "2023-10", "2023-11");
+    let third = run(&oct_nov, Some(state(second)), &params).unwrap();
     assert!(third.retrained.as_deref().unwrap().contains("days before the newest declaration"), "{:?}", third.retrained);
     assert!(third.trained.model.trained_through.as_deref().unwrap() >= "2023-11-01");
-    assert_eq!(third.trained.scores.height(), c.height(), "only the new declarations are scored");
+    assert_eq!(third.trained.scores.height(), oct_nov.height(), "only the new declarations are scored");
     assert!(third.trained.model.evaluation.iter().any(|e| e.split == "test"));
 
     // Changing a parameter retrains at once.
-    let d = months(all, "2023-12", "2023-12");
+    let dec = months(all, "2023-12", "2023-12");
     let changed = ModelParams { min_data_in_leaf: 40, ..params.clone() };
-    let fourth = run(&d, Some(state(third)), &changed).unwrap();
+    let fourth = run(&dec, Some(state(third)), &changed).unwrap();
     assert_eq!(fourth.retrained.as_deref(), Some("the model parameters changed"));
 
     // The same month again is refused: its rows are already in the state.
-    let err = run(&d, Some(state(fourth)), &changed).err().unwrap().to_string();
+    let err = run(&dec, Some(state(fourth)), &changed).err().unwrap().to_string();
     assert!(err.contains("on or before"), "{err}");
 }
 
