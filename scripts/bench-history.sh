@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Memory that does not grow with history: a synthetic world of TOTAL declarations over MONTHS
-# months (default 30,000,000 over 36) is written one parquet file per month, then
-# pipelines/carried.toml runs once per month, each run handed only that month's declarations and
-# continuing from the previous run's state (model, entity history, training window). Records each
-# run's wall time, peak memory, rows and the history behind it (target/bench-results/history-TOTAL.csv).
+# months (default 30,000,000 over 36, i.e. 10M a year) is written one parquet file per month, then
+# pipelines/carried.toml runs once per month and, for the last month, once per day, each run handed
+# only its new declarations and continuing from the previous run's state (model, entity history,
+# training window, k-means peers). Records each run's wall time, peak memory, rows and the history
+# behind it (target/bench-results/history-TOTAL.csv).
 #   scripts/bench-history.sh                     # 30M over 36 months
 #   scripts/bench-history.sh 3000000 12          # smaller
 set -euo pipefail
@@ -14,8 +15,8 @@ cargo build --release -q --workspace
 BIN=target/release/mirador
 TIME=/usr/bin/time
 [ -x "$TIME" ] || { echo "bench-history needs GNU time at /usr/bin/time (Debian: apt install time) for peak memory"; exit 1; }
-W=target/history-world
-OUT=target/history-runs
+W=${HISTORY_WORLD:-target/history-world}
+OUT=${HISTORY_RUNS:-target/history-runs}
 rm -rf "$OUT"
 mkdir -p target/bench-results
 # The world is deterministic: one already written with the same size is reused.
@@ -24,12 +25,11 @@ if ! python3 -c "import json,sys; p=json.load(open('$W/world.json'))['params']; 
     $TIME -f "synth: %e s, %M KiB peak" $BIN synth --declarations "$TOTAL" --months "$MONTHS" --by-month --out "$W" > /dev/null
 fi
 CSV=target/bench-results/history-$TOTAL.csv
-echo "month,declarations,history_before,seconds,peak_rss_mib,fraud_model_seconds,retrained,window_rows" > "$CSV"
+echo "run,declarations,history_before,seconds,peak_rss_mib,fraud_model_seconds,retrained,window_rows" > "$CSV"
 HISTORY=0
-for f in "$W"/declarations/*.parquet; do
-    month=$(basename "$f" .parquet)
+run() { # run <label> <declarations file>
     $TIME -o target/bench-results/history-time.txt -f "%e %M" $BIN -q run pipelines/carried.toml --out "$OUT" \
-        --source "declarations=$f" --source "mirror_flows=$W/mirror_flows.parquet" \
+        --source "declarations=$2" --source "mirror_flows=$W/mirror_flows.parquet" \
         --source "tariffs=$W/tariffs.parquet" --source "fx_rates=$W/fx_rates.parquet" > /dev/null
     read -r WALL RSS_KIB < target/bench-results/history-time.txt
     ROW=$(python3 - "$OUT/latest/manifest.json" <<'PY'
@@ -41,7 +41,20 @@ print(st["ingest"]["rows_out"]["declarations"], round(fm.get("seconds", 0), 1), 
 PY
 )
     ROWS=${ROW%%,*}
-    echo "$month,$ROWS,$HISTORY,$WALL,$((RSS_KIB / 1024)),${ROW#*,}" | tee -a "$CSV"
+    echo "$1,$ROWS,$HISTORY,$WALL,$((RSS_KIB / 1024)),${ROW#*,}" | tee -a "$CSV"
     HISTORY=$((HISTORY + ROWS))
+}
+# Every month but the last as one run each (a monthly batch: the model retrains every time)…
+MONTH_FILES=("$W"/declarations/*.parquet)
+LAST=${MONTH_FILES[${#MONTH_FILES[@]}-1]}
+for f in "${MONTH_FILES[@]:0:${#MONTH_FILES[@]}-1}"; do
+    run "$(basename "$f" .parquet)" "$f"
+done
+# …then the last month night by night, as a scheduler runs it: most nights the carried model
+# scores, and it retrains once its newest training day is retrain-every-days old.
+rm -rf "$W/days"
+cargo run --release -q --example split_by_day -- "$LAST" "$W/days" > /dev/null
+for f in "$W"/days/*.parquet; do
+    run "$(basename "$f" .parquet)" "$f"
 done
 echo "history: $HISTORY declarations; per-run figures in $CSV"
