@@ -47,6 +47,11 @@ pub struct PipelineFile {
     /// Blocking data-quality checks per output dataset.
     #[serde(default)]
     pub checks: BTreeMap<String, DatasetChecks>,
+    /// Committed runs kept in the output root, newest first (at least 1: `latest`); older ones
+    /// are removed after each commit. Unset: all are kept. A nightly schedule wants this, or its
+    /// run directories grow with history.
+    #[serde(default)]
+    pub keep_runs: Option<usize>,
     /// Directory of the pipeline file; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -179,7 +179,39 @@ pub fn run(file: &PipelineFile, registry: &Registry, opts: &RunOptions) -> Resul
     point_latest(&opts.out_root, &run_id)?;
     journal(&opts.out_root, "committed", &run_id, &format!("{:.1} s", started.elapsed().as_secs_f64()));
     info!(run_id = %run_id, dir = %final_dir.display(), seconds = started.elapsed().as_secs_f64(), "Committed run.");
+    if let Some(keep) = file.keep_runs {
+        prune_runs(&opts.out_root, keep.max(1), &run_id);
+    }
     Ok(RunOutcome::Committed { run_id, dir: final_dir })
+}
+
+/// Removes the oldest committed runs beyond `keep` (by the time their manifest was written),
+/// never `current`. A failure to remove is logged, not fatal: the run is already committed.
+fn prune_runs(out_root: &Path, keep: usize, current: &str) {
+    let Ok(entries) = fs::read_dir(out_root.join("runs")) else { return };
+    let mut runs: Vec<(std::time::SystemTime, String, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let modified = fs::metadata(e.path().join("manifest.json")).and_then(|m| m.modified()).ok()?;
+            (!name.starts_with('.')).then(|| (modified, name, e.path()))
+        })
+        .collect();
+    runs.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
+    let mut kept = usize::from(runs.iter().any(|r| r.1 == current));
+    for (_, name, path) in runs {
+        if name == current {
+            continue;
+        }
+        if kept < keep {
+            kept += 1;
+            continue;
+        }
+        match fs::remove_dir_all(&path) {
+            Ok(()) => journal(out_root, "pruned", &name, &format!("keep-runs = {keep}")),
+            Err(e) => warn!(run = %name, error = %e, "Could not remove an old run."),
+        }
+    }
 }
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RunError + 'a {

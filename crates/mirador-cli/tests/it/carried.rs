@@ -124,3 +124,30 @@ fn nightly_runs_carry_the_model_forward_and_read_only_the_new_declarations() {
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no source `declaration`"));
 }
+
+#[test]
+fn a_nightly_chain_keeps_only_the_newest_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo();
+    let text = std::fs::read_to_string(repo.join("pipelines/carried.toml"))
+        .unwrap()
+        .replace("keep-runs = 30", "keep-runs = 2")
+        .replace("\"../sample_data/", &format!("\"{}/sample_data/", repo.display()))
+        .replace("\"params/", &format!("\"{}/pipelines/params/", repo.display()));
+    let pipeline = dir.path().join("carried.toml");
+    std::fs::write(&pipeline, text).unwrap();
+    let out = dir.path().join("out");
+    let nights =
+        [("first.csv", "2023-01-01", "2023-10-01"), ("oct.csv", "2023-10-01", "2023-11-01"), ("nov.csv", "2023-11-01", "2023-12-01")];
+    for (name, from, to) in nights {
+        let file = slice(dir.path(), name, from, to, false);
+        let source = format!("declarations={}", file.display());
+        ok(&mirador(&["-q", "run", pipeline.to_str().unwrap(), "--out", out.to_str().unwrap(), "--source", &source], &repo));
+    }
+    let runs: Vec<String> =
+        std::fs::read_dir(out.join("runs")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs.contains(&latest_id(&out)), "latest is kept");
+    let journal = std::fs::read_to_string(out.join("journal.jsonl")).unwrap();
+    assert_eq!(journal.matches("\"pruned\"").count(), 1, "{journal}");
+}
