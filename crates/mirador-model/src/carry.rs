@@ -54,17 +54,6 @@ pub struct Outcome {
     pub retrain_skipped: Option<String>,
 }
 
-/// Reads a model file.
-pub fn read_model(path: &Path) -> Result<ModelFile, ModelError> {
-    let file_err = |message: String| ModelError::File { path: path.display().to_string(), message };
-    let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
-    let model: ModelFile = serde_json::from_str(&text).map_err(|e| file_err(format!("not a Mirador model file: {e}")))?;
-    if model.format != crate::MODEL_FORMAT {
-        return Err(file_err(format!("format version {} is not supported (this Mirador reads {})", model.format, crate::MODEL_FORMAT)));
-    }
-    Ok(model)
-}
-
 /// The state a previous run directory holds, or `None` when it has no training window (a run
 /// without `carry-state`, or one that never ran the model).
 pub fn load(previous_run: &Path) -> Result<Option<State>, ModelError> {
@@ -76,7 +65,7 @@ pub fn load(previous_run: &Path) -> Result<Option<State>, ModelError> {
     let read =
         |p: &Path| mirador_io::read_parquet(p).map_err(|e| ModelError::File { path: p.display().to_string(), message: e.to_string() });
     Ok(Some(State {
-        model: read_model(&model_path)?,
+        model: ModelFile::read(&model_path)?,
         window: read(&window_path)?,
         rules: read(&previous_run.join("fraud_rules.parquet"))?,
     }))
@@ -121,7 +110,7 @@ pub fn run(
         };
         // A night without declarations (a holiday): nothing to score, the state passes on as is.
         info!("No new declarations: the carried state passes on unchanged.");
-        let (history, rows) = prepare(declarations, signals, params, model.history.clone())?;
+        let (history, rows) = prepare(declarations, signals, params, model.history)?;
         let combined = combine(&window, rows, &history, params.use_signals)?;
         let trained = score_carried(ModelFile { history, ..model }, combined, rules, params)?;
         return Ok(Outcome { trained, window, retrained: None, retrain_skipped: None });
@@ -145,9 +134,9 @@ pub fn run(
         )));
     }
     let mut retrain = retrain_reason(&model, params, newest)?;
-    let ModelFile { history, .. } = &model;
-    let (history, rows) = prepare(declarations, signals, params, history.clone())?;
-    let start = newest - i32::try_from(params.train_window_days).unwrap_or(i32::MAX);
+    // The history moves on with this run's rows; the rest of the model stays as it is.
+    let (history, rows) = prepare(declarations, signals, params, model.history)?;
+    let start = window_start(newest, params);
     let in_window: BooleanChunked = days(&old_window)?.iter().map(|d| *d > start).collect();
     let old_window = old_window.filter(&in_window)?;
     let combined = combine(&old_window, rows, &history, params.use_signals)?;
@@ -187,11 +176,16 @@ fn retrain_reason(model: &ModelFile, params: &ModelParams, newest: i32) -> Resul
         .then(|| format!("the model was trained through {through}, {age} days before the newest declaration")))
 }
 
+/// The window's first excluded day: rows dated after it are in the last `train-window-days`.
+fn window_start(newest: i32, params: &ModelParams) -> i32 {
+    newest.saturating_sub(i32::try_from(params.train_window_days).unwrap_or(i32::MAX))
+}
+
 /// The labelled rows of the last `train-window-days` before `newest`, with their history
 /// features and signals as columns.
 fn window_of(rows: &Rows<'_>, history: &History, newest: i32, params: &ModelParams) -> Result<DataFrame, ModelError> {
     let frame = rows.frame.as_ref();
-    let start = newest - i32::try_from(params.train_window_days).unwrap_or(i32::MAX);
+    let start = window_start(newest, params);
     let keep: Vec<bool> = days(frame)?.iter().zip(labels(frame)?).map(|(d, l)| l.is_some() && *d > start).collect();
     let mask = BooleanChunked::from_slice("keep".into(), &keep);
     let idx: Vec<usize> = (0..keep.len()).filter(|&i| keep[i]).collect();
@@ -205,8 +199,9 @@ fn window_of(rows: &Rows<'_>, history: &History, newest: i32, params: &ModelPara
     Ok(out)
 }
 
-/// The carried window (already cut to `train-window-days`) followed by this run's rows: one frame (the window's columns cast to this
-/// run's types), history features and signals, scoring from the first new row.
+/// The carried window (already cut to `train-window-days`) followed by this run's rows: one
+/// frame (the window's columns cast to this run's types), history features and signals, scoring
+/// from the first new row.
 fn combine(window: &DataFrame, rows: Rows<'_>, history: &History, use_signals: bool) -> Result<Rows<'static>, ModelError> {
     let new = rows.frame.as_ref().select(source_columns())?;
     let n_old = window.height();

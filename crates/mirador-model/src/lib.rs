@@ -208,6 +208,19 @@ pub struct ModelFile {
     pub evaluation: Vec<Evaluation>,
 }
 
+impl ModelFile {
+    /// Reads a model file, checking its format version.
+    pub fn read(path: &Path) -> Result<Self, ModelError> {
+        let file_err = |message: String| ModelError::File { path: path.display().to_string(), message };
+        let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+        let model: ModelFile = serde_json::from_str(&text).map_err(|e| file_err(format!("not a Mirador model file: {e}")))?;
+        if model.format != MODEL_FORMAT {
+            return Err(file_err(format!("format version {} is not supported (this Mirador reads {MODEL_FORMAT})", model.format)));
+        }
+        Ok(model)
+    }
+}
+
 /// Everything the stage produces.
 pub struct Trained {
     /// The model.
@@ -295,8 +308,6 @@ fn take(all: &mirador_gbdt::Dataset, idx: &[usize]) -> Result<mirador_gbdt::Data
     Ok(mirador_gbdt::Dataset::new(all.names.clone(), columns)?)
 }
 
-/// Splits by time, trains, evaluates, explains and scores the rows from `rows.scored_from` on.
-/// `history` is the history after the last row; it is saved with the model.
 /// The time-based split of `rows`: `train`, `valid`, `test` or `unlabelled` per row, and the
 /// train and validation end days. Fails when a part holds too few labelled rows.
 fn time_split(day: &[i32], label: &[Option<bool>], params: &ModelParams) -> Result<(Vec<&'static str>, i32, i32), ModelError> {
@@ -468,7 +479,7 @@ fn importance_frame(booster: &Booster) -> PolarsResult<DataFrame> {
 /// Scores new declarations with a saved model, continuing its history; no retraining. Other
 /// stages' signals are treated as missing.
 pub fn score_with_model(path: &Path, declarations: &DataFrame) -> Result<DataFrame, ModelError> {
-    let mut model = carry::read_model(path)?;
+    let mut model = ModelFile::read(path)?;
     let day = days(declarations)?;
     // New declarations are scored as uninspected: their outcomes are not known yet.
     let unknown = vec![None; declarations.height()];
@@ -544,12 +555,12 @@ impl Stage for FraudModel {
             "threshold": t.model.threshold,
             "evaluation": t.model.evaluation,
             "ranking_note": "by_probability ranks by fraud probability; by_expected_duty by probability x duty",
-            "carried_state": carried,
+            "carried_state": &carried,
         });
         mirador_io::write_bytes(&ctx.artifact_dir().join("metrics.json"), &serde_json::to_vec_pretty(&metrics).unwrap_or_default())?;
         let mut out = StageOutput::new().with_metric("trees", t.model.booster.n_trees()).with_metric("threshold", t.model.threshold);
-        if let Some(retrained) = carried.get("retrained").and_then(serde_json::Value::as_bool) {
-            out = out.with_metric("retrained", retrained).with_metric("window_rows", carried["window_rows"].as_u64().unwrap_or(0));
+        if params.carry_state {
+            out = out.with_metric("retrained", carried["retrained"].clone()).with_metric("window_rows", carried["window_rows"].clone());
         }
         if let Some(test) = t.model.evaluation.iter().find(|e| e.split == "test") {
             out = out.with_metric("test_rows", test.rows);
