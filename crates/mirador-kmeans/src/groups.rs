@@ -93,7 +93,22 @@ pub(crate) struct Row<'a> {
 /// two (`score_basis` says which); `unit_value_score` keeps the per-unit one. The other price
 /// columns are per kilogram; `kmeans_groups` lists the groups of both bases (`basis`).
 pub fn score_declarations(declarations: &DataFrame, params: &KMeansParams, seed: u64) -> PolarsResult<ScoredRows> {
-    score(declarations, None, params, seed)
+    score(declarations, &Prices::of(declarations)?, None, params, seed)
+}
+
+/// A frame's unit prices: per kilogram, and per supplementary unit ([`per_unit_prices`]).
+struct Prices {
+    per_kg: Vec<Option<f64>>,
+    per_unit: Vec<Option<f64>>,
+}
+
+impl Prices {
+    fn of(declarations: &DataFrame) -> PolarsResult<Self> {
+        Ok(Prices {
+            per_kg: declarations.column(col::UNIT_PRICE_USD_KG)?.f64()?.iter().collect(),
+            per_unit: per_unit_prices(declarations)?,
+        })
+    }
 }
 
 /// [`score_declarations`] with carried peers: the priced rows earlier runs kept (see
@@ -106,19 +121,23 @@ pub fn score_with_peers(
     seed: u64,
 ) -> PolarsResult<(ScoredRows, DataFrame)> {
     let carried = carried.map(crate::peers::Peers::read).transpose()?;
-    let scored = score(declarations, carried.as_ref(), params, seed)?;
-    let per_kg: Vec<Option<f64>> = declarations.column(col::UNIT_PRICE_USD_KG)?.f64()?.iter().collect();
-    let kept = crate::peers::next(declarations, &per_kg, &per_unit_prices(declarations)?, carried.as_ref(), params)?;
+    let prices = Prices::of(declarations)?;
+    let scored = score(declarations, &prices, carried.as_ref(), params, seed)?;
+    let kept = crate::peers::next(declarations, &prices.per_kg, &prices.per_unit, carried.as_ref(), params)?;
     Ok((scored, kept))
 }
 
-fn score(declarations: &DataFrame, carried: Option<&crate::peers::Peers>, params: &KMeansParams, seed: u64) -> PolarsResult<ScoredRows> {
-    let per_kg: Vec<Option<f64>> = declarations.column(col::UNIT_PRICE_USD_KG)?.f64()?.iter().collect();
-    let per_unit = per_unit_prices(declarations)?;
+fn score(
+    declarations: &DataFrame,
+    prices: &Prices,
+    carried: Option<&crate::peers::Peers>,
+    params: &KMeansParams,
+    seed: u64,
+) -> PolarsResult<ScoredRows> {
     let (kg_peers, unit_peers) = carried.map(crate::peers::Peers::rows).unwrap_or_default();
-    let mut scored = score_prices(declarations, &per_kg, &kg_peers, params, seed)?;
-    let by_unit = if per_unit.iter().flatten().count() + unit_peers.len() >= params.min_group_size {
-        Some(score_prices(declarations, &per_unit, &unit_peers, params, seed ^ 0x0005_EED0)?)
+    let mut scored = score_prices(declarations, &prices.per_kg, &kg_peers, params, seed)?;
+    let by_unit = if prices.per_unit.iter().flatten().count() + unit_peers.len() >= params.min_group_size {
+        Some(score_prices(declarations, &prices.per_unit, &unit_peers, params, seed ^ 0x0005_EED0)?)
     } else {
         None
     };
