@@ -8,8 +8,6 @@
 
 use std::path::PathBuf;
 
-use polars::prelude::*;
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(input), Some(out)) = (args.next().map(PathBuf::from), args.next().map(PathBuf::from)) else {
@@ -18,14 +16,9 @@ fn main() {
     };
     let df = mirador_io::read_parquet(&input).expect("a declarations parquet file");
     std::fs::create_dir_all(&out).expect("output directory");
-    let dates = df.column("date").expect("a `date` column").cast(&DataType::String).expect("dates as text");
-    let dates = dates.str().expect("text").clone();
-    let mut days: Vec<&str> = dates.iter().flatten().collect();
-    days.sort_unstable();
-    days.dedup();
-    for day in days {
-        let mask: BooleanChunked = dates.iter().map(|d| d == Some(day)).collect();
-        let mut part = df.filter(&mask).expect("filter");
+    let mut days = mirador_synth::split_by(&df, "date").expect("a `date` column");
+    days.sort_by(|a, b| a.0.cmp(&b.0));
+    for (day, mut part) in days {
         mirador_io::write_parquet(&mut part, &out.join(format!("{day}.parquet"))).expect("write");
         println!("{day}: {} rows", part.height());
     }

@@ -26,7 +26,7 @@ use std::str::FromStr;
 use polars::prelude::*;
 use serde::Serialize;
 
-pub use world::generate;
+pub use world::{generate, split_by};
 
 /// Errors of the generator.
 #[derive(Debug, thiserror::Error)]
@@ -267,7 +267,8 @@ fn write_parquet_world(params: &SynthParams, out_dir: &Path, chunk_size: usize, 
             }
             n += declarations.height();
             // Months only grow through the generated rows, so each chunk spans one or two of them.
-            let parts = if by_month { world::split_by_period(&declarations)? } else { vec![(String::new(), declarations)] };
+            let parts =
+                if by_month { world::split_by(&declarations, mirador_schema::col::PERIOD)? } else { vec![(String::new(), declarations)] };
             for (month, part) in parts {
                 if declarations_stream.as_ref().is_none_or(|(m, _)| *m != month) {
                     if let Some((m, d)) = declarations_stream.take() {

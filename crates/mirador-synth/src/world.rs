@@ -488,20 +488,21 @@ fn truth_gaps(gap: &mut BTreeMap<(&'static str, &'static str, String), f64>, unr
     Ok(gaps)
 }
 
-/// Splits a declarations frame by its `period` column, in order of first appearance.
-pub(crate) fn split_by_period(df: &DataFrame) -> PolarsResult<Vec<(String, DataFrame)>> {
-    let periods = df.column(col::PERIOD)?.str()?.clone();
+/// Splits a frame by the values of a column (read as text), in order of first appearance.
+pub fn split_by(df: &DataFrame, column: &str) -> PolarsResult<Vec<(String, DataFrame)>> {
+    let keys = df.column(column)?.cast(&DataType::String)?;
+    let keys = keys.str()?;
     let mut order: Vec<&str> = Vec::new();
-    for p in periods.iter().flatten() {
-        if !order.contains(&p) {
-            order.push(p);
+    for k in keys.iter().flatten() {
+        if !order.contains(&k) {
+            order.push(k);
         }
     }
     order
         .into_iter()
-        .map(|p| {
-            let mask: BooleanChunked = periods.iter().map(|v| v == Some(p)).collect();
-            Ok((p.to_owned(), df.filter(&mask)?))
+        .map(|k| {
+            let mask: BooleanChunked = keys.iter().map(|v| v == Some(k)).collect();
+            Ok((k.to_owned(), df.filter(&mask)?))
         })
         .collect()
 }
