@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Dataset, FeatureKind};
 use crate::error::{GbdtError, Result};
+use crate::forest::{Block, Forest};
 use crate::objective::{ROW_CHUNK, sigmoid};
 use crate::params::{MAX_TREE_DEPTH, Params};
 use crate::tree::{Node, SplitRule, Tree};
@@ -103,17 +104,15 @@ impl Booster {
     /// Raw scores (log-odds), one per row.
     pub fn predict_margin(&self, data: &Dataset) -> Result<Vec<f64>> {
         self.check_schema(data)?;
+        let forest = Forest::new(self);
         let mut margins = vec![self.init_score; data.n_rows()];
         margins.par_chunks_mut(ROW_CHUNK).enumerate().for_each(|(chunk, margins)| {
-            // Blocks of rows walk one tree after another while its nodes are in cache; each
-            // row still adds the trees in model order.
-            for (block, margins) in margins.chunks_mut(PREDICT_BLOCK).enumerate() {
-                let first_row = chunk * ROW_CHUNK + block * PREDICT_BLOCK;
-                for tree in &self.trees {
-                    for (offset, margin) in margins.iter_mut().enumerate() {
-                        *margin += tree.predict_row(&data.columns, first_row + offset);
-                    }
-                }
+            // Blocks of rows walk one tree after another while its nodes are in cache.
+            let mut leaves = vec![0u32; PREDICT_BLOCK];
+            let mut block = Block::default();
+            for (index, margins) in margins.chunks_mut(PREDICT_BLOCK).enumerate() {
+                forest.bin(data, chunk * ROW_CHUNK + index * PREDICT_BLOCK, margins.len(), &mut block);
+                forest.add_outputs(&block, margins, &mut leaves[..margins.len()]);
             }
         });
         Ok(margins)

@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Column, MISSING_CATEGORY};
 
+/// Category codes a split may list are below this (a vocabulary of 16 million values is far
+/// beyond any categorical feature; scoring keeps a bitset as long as the largest code).
+pub const MAX_CATEGORY_CODE: u32 = 1 << 24;
+
 /// One decision tree. `nodes[0]` is the root; children always come after their parent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tree {
@@ -137,10 +141,13 @@ impl Tree {
                     if *feature >= n_features {
                         return Err(format!("node {index} splits on unknown feature {feature}"));
                     }
-                    if let SplitRule::Categories(codes) = rule
-                        && !codes.is_sorted()
-                    {
-                        return Err(format!("node {index} has unsorted categories"));
+                    if let SplitRule::Categories(codes) = rule {
+                        if !codes.is_sorted() {
+                            return Err(format!("node {index} has unsorted categories"));
+                        }
+                        if codes.last().is_some_and(|&c| c >= MAX_CATEGORY_CODE) {
+                            return Err(format!("node {index} lists a category code of {MAX_CATEGORY_CODE} or more"));
+                        }
                     }
                     for child in [*left as usize, *right as usize] {
                         if child <= index || child >= self.nodes.len() {

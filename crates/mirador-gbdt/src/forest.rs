@@ -1,0 +1,338 @@
+//! Trees laid out for walking many rows at once.
+//!
+//! A saved [`Tree`] is a list of rich nodes (rules with category lists, gains, counts): right for
+//! reading and saving, slow to walk row after row, because every step branches on the rule's
+//! kind, on missing values and on the comparison, and those branches differ from row to row.
+//!
+//! A [`Forest`] removes the branches:
+//! - a block of rows is first *binned* with the model's own cut points: per feature, a present
+//!   numeric value's bin is 1 + the number of the forest's thresholds below it, a category's bin
+//!   is 1 + its code, and bin 0 is "missing";
+//! - every split then becomes the same test, "is this bin's bit set in the node's bitset", with
+//!   the missing value's direction as bit 0;
+//! - leaves point to themselves, so a block walks exactly `depth` levels with no test of where
+//!   each row is.
+//!
+//! The routing is the saved trees' exactly: a value equal to a threshold goes left, missing
+//! values and values of the wrong kind take the default direction, unseen categories go right.
+
+use crate::booster::Booster;
+use crate::dataset::{Column, Dataset, FeatureKind, MISSING_CATEGORY};
+use crate::tree::{Node, SplitRule, Tree};
+
+/// One node, as routing sees it: the bitset of the bins that go left, and the children.
+#[derive(Clone, Copy, Debug)]
+struct Step {
+    feature: u32,
+    /// First word of the node's bitset in [`Forest::bits`].
+    offset: u32,
+    /// Left and right child; a leaf's are itself.
+    child: [u32; 2],
+}
+
+/// One tree, flattened; node indices are the saved tree's.
+#[derive(Clone, Debug)]
+struct FlatTree {
+    steps: Vec<Step>,
+    /// Leaf outputs by node index (0 for splits).
+    values: Vec<f64>,
+    /// Longest root-to-leaf path, in splits.
+    depth: usize,
+}
+
+/// How one feature's values become bins.
+#[derive(Clone, Debug)]
+enum Bins {
+    /// No split uses the feature.
+    Unused,
+    /// The forest's thresholds on the feature, sorted, without duplicates.
+    Numeric(Vec<f64>),
+    /// The largest code any split lists; larger codes share one bin that no set holds.
+    Categorical(u32),
+}
+
+impl Bins {
+    fn count(&self) -> usize {
+        match self {
+            Bins::Unused => 1,
+            Bins::Numeric(cuts) => cuts.len() + 2,
+            Bins::Categorical(max) => *max as usize + 3,
+        }
+    }
+
+    fn bin(&self, column: &Column, row: usize) -> u32 {
+        match (self, column) {
+            (Bins::Numeric(cuts), Column::Numeric(values)) => match values.get(row) {
+                Some(&x) if !x.is_nan() => 1 + cuts.partition_point(|&c| c < x) as u32,
+                _ => 0,
+            },
+            (Bins::Categorical(max), Column::Categorical(codes)) => match codes.get(row) {
+                Some(&code) if code != MISSING_CATEGORY => 1 + code.min(max + 1),
+                _ => 0,
+            },
+            _ => 0,
+        }
+    }
+}
+
+/// A block of rows binned for [`Forest::leaves`] (reused from block to block).
+#[derive(Clone, Debug, Default)]
+pub struct Block {
+    /// Row-major: `bins[row * features + feature]`.
+    bins: Vec<u32>,
+    rows: usize,
+}
+
+impl Block {
+    /// Rows in the block.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+}
+
+/// The trees of a model, flattened for walking blocks of rows ([`Forest::leaves`]).
+#[derive(Clone, Debug)]
+pub struct Forest {
+    trees: Vec<FlatTree>,
+    features: Vec<Bins>,
+    /// Every node's bitset, one after another; the first words are all zero (the leaves').
+    bits: Vec<u64>,
+}
+
+impl Forest {
+    /// Flattens the model's trees.
+    pub fn new(booster: &Booster) -> Self {
+        let kinds = booster.feature_kinds();
+        let features = feature_bins(booster.trees(), kinds);
+        let words = |bins: &Bins| bins.count().div_ceil(64);
+        let mut bits = vec![0u64; features.iter().map(words).max().unwrap_or(1)];
+        let trees = booster.trees().iter().map(|tree| flatten(tree, &features, kinds, &mut bits)).collect();
+        Forest { trees, features, bits }
+    }
+
+    /// Number of trees.
+    pub fn len(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// Whether the forest has no trees.
+    pub fn is_empty(&self) -> bool {
+        self.trees.is_empty()
+    }
+
+    /// Bins rows `first..first + rows` of `data` into `block` (rows past the end are missing).
+    pub fn bin(&self, data: &Dataset, first: usize, rows: usize, block: &mut Block) {
+        let width = self.features.len();
+        block.rows = rows;
+        block.bins.clear();
+        block.bins.resize(rows * width, 0);
+        for (feature, (bins, column)) in self.features.iter().zip(&data.columns).enumerate() {
+            if matches!(bins, Bins::Unused) {
+                continue;
+            }
+            for (offset, row) in block.bins.chunks_mut(width).enumerate() {
+                row[feature] = bins.bin(column, first + offset);
+            }
+        }
+    }
+
+    /// The leaf of tree `tree` that each row of `block` reaches, as a node index of that tree,
+    /// into `out` (one per row). A row of a malformed tree that ends on no leaf gets `u32::MAX`;
+    /// a loaded [`Booster`]'s trees are checked, so this does not occur.
+    pub fn leaves(&self, tree: usize, block: &Block, out: &mut [u32]) {
+        let width = self.features.len();
+        out.fill(0);
+        let Some(flat) = self.trees.get(tree) else {
+            out.fill(u32::MAX);
+            return;
+        };
+        let stay = Step { feature: 0, offset: 0, child: [u32::MAX, u32::MAX] };
+        for _ in 0..flat.depth {
+            for (row, at) in out.iter_mut().enumerate() {
+                let step = flat.steps.get(*at as usize).copied().unwrap_or(stay);
+                let bin = block.bins.get(row * width + step.feature as usize).copied().unwrap_or(0);
+                let word = self.bits.get(step.offset as usize + (bin / 64) as usize).copied().unwrap_or(0);
+                *at = step.child[usize::from(word >> (bin % 64) & 1 == 0)];
+            }
+        }
+        for at in out.iter_mut() {
+            if !flat.steps.get(*at as usize).is_some_and(|step| step.child[0] == *at) {
+                *at = u32::MAX;
+            }
+        }
+    }
+
+    /// Adds tree by tree the outputs of the rows of `block` to `margins` (each row adds the
+    /// trees in model order). `leaves` is scratch space, one per row.
+    pub fn add_outputs(&self, block: &Block, margins: &mut [f64], leaves: &mut [u32]) {
+        for (tree, flat) in self.trees.iter().enumerate() {
+            self.leaves(tree, block, leaves);
+            for (margin, &leaf) in margins.iter_mut().zip(leaves.iter()) {
+                *margin += flat.values.get(leaf as usize).copied().unwrap_or(0.0);
+            }
+        }
+    }
+}
+
+/// Per feature, the bins its splits need.
+fn feature_bins(trees: &[Tree], kinds: &[FeatureKind]) -> Vec<Bins> {
+    let mut cuts: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
+    let mut max_code: Vec<Option<u32>> = vec![None; kinds.len()];
+    for node in trees.iter().flat_map(|tree| &tree.nodes) {
+        if let Node::Split { feature, rule, .. } = node {
+            match (rule, kinds.get(*feature)) {
+                (SplitRule::Threshold(t), Some(FeatureKind::Numeric)) if !t.is_nan() => cuts[*feature].push(*t),
+                (SplitRule::Categories(codes), Some(FeatureKind::Categorical)) => {
+                    let top = codes.iter().copied().filter(|&c| c != MISSING_CATEGORY).max();
+                    max_code[*feature] = max_code[*feature].max(top).or(Some(0));
+                }
+                _ => {}
+            }
+        }
+    }
+    kinds
+        .iter()
+        .zip(cuts)
+        .zip(max_code)
+        .map(|((kind, mut cuts), max)| match kind {
+            FeatureKind::Numeric if !cuts.is_empty() => {
+                cuts.sort_by(f64::total_cmp);
+                cuts.dedup();
+                Bins::Numeric(cuts)
+            }
+            FeatureKind::Categorical if max.is_some() => Bins::Categorical(max.unwrap_or(0)),
+            _ => Bins::Unused,
+        })
+        .collect()
+}
+
+fn flatten(tree: &Tree, features: &[Bins], kinds: &[FeatureKind], bits: &mut Vec<u64>) -> FlatTree {
+    let steps = tree
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(index, node)| match node {
+            Node::Leaf { .. } => Step { feature: 0, offset: 0, child: [index as u32; 2] },
+            Node::Split { feature, rule, default_left, left, right, .. } => {
+                let bins = features.get(*feature).unwrap_or(&Bins::Unused);
+                let count = bins.count();
+                let mut set = vec![0u64; count.div_ceil(64)];
+                let mut put = |bin: usize| set[bin / 64] |= 1 << (bin % 64);
+                match (rule, bins, kinds.get(*feature)) {
+                    (SplitRule::Threshold(t), Bins::Numeric(cuts), Some(FeatureKind::Numeric)) => {
+                        if !t.is_nan() {
+                            // Present values `x <= t`: the bins of values at or below t's cut.
+                            let last = cuts.partition_point(|c| c < t) + 1;
+                            (1..=last).for_each(&mut put);
+                        }
+                        if *default_left {
+                            put(0);
+                        }
+                    }
+                    (SplitRule::Categories(codes), Bins::Categorical(_), Some(FeatureKind::Categorical)) => {
+                        codes.iter().filter(|&&c| c != MISSING_CATEGORY).for_each(|&c| put(c as usize + 1));
+                        if *default_left {
+                            put(0);
+                        }
+                    }
+                    // A rule of the wrong kind sends every row the default way.
+                    _ => {
+                        if *default_left {
+                            (0..count).for_each(&mut put);
+                        }
+                    }
+                }
+                let offset = bits.len() as u32;
+                bits.extend(set);
+                Step { feature: *feature as u32, offset, child: [*left, *right] }
+            }
+        })
+        .collect();
+    let values = tree.nodes.iter().map(|node| if let Node::Leaf { value, .. } = node { *value } else { 0.0 }).collect();
+    FlatTree { depth: tree.depth(), steps, values }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Params;
+
+    fn walk(forest: &Forest, data: &Dataset, first: usize, rows: usize) -> Vec<u32> {
+        let mut block = Block::default();
+        forest.bin(data, first, rows, &mut block);
+        let mut out = vec![0; rows];
+        forest.leaves(0, &block, &mut out);
+        out
+    }
+
+    #[test]
+    fn leaves_match_the_saved_trees() {
+        let tree = Tree {
+            nodes: vec![
+                Node::Split {
+                    feature: 0,
+                    rule: SplitRule::Threshold(1.5),
+                    default_left: false,
+                    left: 1,
+                    right: 2,
+                    gain: 1.0,
+                    count: 10.0,
+                },
+                Node::Split {
+                    feature: 1,
+                    rule: SplitRule::Categories(vec![2, 70]),
+                    default_left: true,
+                    left: 3,
+                    right: 4,
+                    gain: 1.0,
+                    count: 6.0,
+                },
+                Node::Leaf { value: 1.0, count: 4.0 },
+                Node::Leaf { value: 2.0, count: 3.0 },
+                Node::Leaf { value: 3.0, count: 3.0 },
+            ],
+        };
+        let x = vec![1.0, 1.5, 1.0, f64::NAN, 2.0, 1.0, 1.0, f64::NEG_INFINITY];
+        let c = vec![2, 70, 3, 2, 2, MISSING_CATEGORY, 500, 71];
+        let data = Dataset::new(vec!["x".into(), "c".into()], vec![Column::Numeric(x), Column::Categorical(c)]).unwrap();
+        let booster = Booster {
+            format_version: crate::MODEL_FORMAT_VERSION,
+            feature_names: data.names.clone(),
+            feature_kinds: vec![FeatureKind::Numeric, FeatureKind::Categorical],
+            init_score: 0.0,
+            trees: vec![tree.clone()],
+            best_iteration: 1,
+            valid_history: Vec::new(),
+            params: Params::default(),
+        };
+        let forest = Forest::new(&booster);
+        let out = walk(&forest, &data, 0, 8);
+        let expected: Vec<u32> = (0..8).map(|row| tree.leaf_index(&data.columns, row).unwrap() as u32).collect();
+        assert_eq!(out, expected);
+        assert_eq!(out, vec![3, 3, 4, 2, 2, 3, 4, 4]);
+        assert_eq!(walk(&forest, &data, 4, 3), vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn a_trained_model_scores_as_its_trees_do() {
+        let n = 3_000;
+        let x: Vec<f64> = (0..n).map(|i| if i % 17 == 0 { f64::NAN } else { f64::from(i % 100) / 7.0 }).collect();
+        let c: Vec<u32> = (0..n).map(|i| if i % 23 == 0 { MISSING_CATEGORY } else { (i % 40) as u32 }).collect();
+        let y: Vec<f64> = (0..n).map(|i| f64::from(u8::from((i % 100 > 60) ^ (i % 40 < 9)))).collect();
+        let data = Dataset::new(vec!["x".into(), "c".into()], vec![Column::Numeric(x), Column::Categorical(c)]).unwrap();
+        let params = Params { n_trees: 30, early_stopping_rounds: None, min_data_in_leaf: 5, ..Params::default() };
+        let booster = Booster::train(&data, &y, None, None, &params).unwrap();
+        let forest = Forest::new(&booster);
+        let mut block = Block::default();
+        let mut out = vec![0; 500];
+        for first in (0..n as usize).step_by(500) {
+            forest.bin(&data, first, 500, &mut block);
+            for (t, tree) in booster.trees().iter().enumerate() {
+                forest.leaves(t, &block, &mut out);
+                for (offset, leaf) in out.iter().enumerate() {
+                    assert_eq!(Some(*leaf as usize), tree.leaf_index(&data.columns, first + offset));
+                }
+            }
+        }
+    }
+}
