@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use mirador_gbdt::{Booster, Column as Feature, Dataset, Node, SplitRule};
+use mirador_gbdt::{Block, Booster, Column as Feature, Dataset, Forest, Node, SplitRule};
 use polars::prelude::*;
 use rayon::prelude::*;
 
@@ -57,18 +57,18 @@ pub fn path_contributions(booster: &Booster, data: &Dataset) -> Vec<Vec<f64>> {
 }
 
 /// Rows explained together: one tree's nodes stay in cache while a block walks it.
-const BLOCK: usize = 2_048;
+const BLOCK: usize = 512;
 
 /// Per tree, per leaf: the features its path credits and by how much; plus the bias.
-struct PathTable<'a> {
+struct PathTable {
     bias: f64,
-    trees: &'a [mirador_gbdt::Tree],
+    forest: Forest,
     /// `leaves[tree][node]`: the credits of the path to `node` when it is a leaf.
     leaves: Vec<Vec<Vec<(usize, f64)>>>,
 }
 
-impl<'a> PathTable<'a> {
-    fn new(booster: &'a Booster) -> Self {
+impl PathTable {
+    fn new(booster: &Booster) -> Self {
         let mut bias = booster.init_score();
         let leaves = booster
             .trees()
@@ -100,7 +100,7 @@ impl<'a> PathTable<'a> {
                 credits
             })
             .collect();
-        PathTable { bias, trees: booster.trees(), leaves }
+        PathTable { bias, forest: Forest::new(booster), leaves }
     }
 
     /// Contributions of rows `first..first + out.len() / width` into `out` (row-major, the bias
@@ -109,12 +109,14 @@ impl<'a> PathTable<'a> {
         for row in out.chunks_mut(width) {
             row[width - 1] = self.bias;
         }
-        for (tree, credits) in self.trees.iter().zip(&self.leaves) {
-            for (offset, row) in out.chunks_mut(width).enumerate() {
-                if let Some(leaf) = tree.leaf_index(&data.columns, first + offset) {
-                    for &(feature, delta) in &credits[leaf] {
-                        row[feature] += delta;
-                    }
+        let mut reached = vec![0u32; out.len() / width];
+        let mut block = Block::default();
+        self.forest.bin(data, first, reached.len(), &mut block);
+        for (tree, credits) in self.leaves.iter().enumerate() {
+            self.forest.leaves(tree, &block, &mut reached);
+            for (row, &leaf) in out.chunks_mut(width).zip(&reached) {
+                for &(feature, delta) in credits.get(leaf as usize).map_or(&[][..], Vec::as_slice) {
+                    row[feature] += delta;
                 }
             }
         }

@@ -188,21 +188,32 @@ pub(crate) fn history_ids(texts: &[(StringChunked, usize)]) -> Vec<Vec<Option<&s
 }
 
 /// Reads each signal column of the other stages, aligned with `df`'s rows by
-/// (declaration_id, item_no).
+/// (declaration_id, item_no). The stages write their per-declaration datasets in the
+/// declarations' row order, so a source in that order is read as it is; any other is joined
+/// through an index of its keys.
 pub(crate) fn signal_columns(df: &DataFrame, sources: &BTreeMap<&str, &DataFrame>) -> PolarsResult<BTreeMap<String, Vec<f64>>> {
     let ids = strings(df, col::DECLARATION_ID)?;
     let items = numbers(df, col::ITEM_NO)?;
     let mut out = BTreeMap::new();
-    for (name, dataset, column) in SIGNALS {
+    for dataset in SIGNALS.iter().map(|(_, d, _)| *d).collect::<BTreeSet<_>>() {
         let Some(src) = sources.get(dataset) else { continue };
         let sid = strings(src, col::DECLARATION_ID)?;
         let sitem = numbers(src, col::ITEM_NO)?;
-        let v = numbers(src, column)?;
-        let index: HashMap<(&str, i64), f64> =
-            borrowed(&sid).zip(&sitem).zip(&v).filter_map(|((d, i), v)| Some(((d?, *i as i64), *v))).collect();
-        let aligned =
-            borrowed(&ids).zip(&items).map(|(d, i)| d.and_then(|d| index.get(&(d, *i as i64))).copied().unwrap_or(f64::NAN)).collect();
-        out.insert((*name).to_owned(), aligned);
+        let aligned = src.height() == df.height() && borrowed(&sid).eq(borrowed(&ids)) && sitem.iter().zip(&items).all(|(a, b)| a.total_cmp(b).is_eq());
+        // Row of `src` for each row of `df`.
+        let rows: Option<Vec<Option<usize>>> = (!aligned).then(|| {
+            let index: HashMap<(&str, i64), usize, foldhash::fast::FixedState> =
+                borrowed(&sid).zip(&sitem).enumerate().filter_map(|(row, (d, i))| Some(((d?, *i as i64), row))).collect();
+            borrowed(&ids).zip(&items).map(|(d, i)| d.and_then(|d| index.get(&(d, *i as i64))).copied()).collect()
+        });
+        for (name, _, column) in SIGNALS.iter().filter(|(_, d, _)| *d == dataset) {
+            let v = numbers(src, column)?;
+            let values = match &rows {
+                None => v,
+                Some(rows) => rows.iter().map(|r| r.and_then(|r| v.get(r)).copied().unwrap_or(f64::NAN)).collect(),
+            };
+            out.insert((*name).to_owned(), values);
+        }
     }
     Ok(out)
 }

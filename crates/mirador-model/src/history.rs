@@ -5,7 +5,12 @@
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+
+/// Counts per id of one entity kind. Ids are hashed with a fixed-seed fast hasher: lookups run
+/// once per row and kind, and the saved model sorts the keys anyway.
+pub type Entities = HashMap<String, Stats, foldhash::fast::FixedState>;
 
 /// Counts about one entity up to some day.
 #[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
@@ -26,7 +31,7 @@ pub struct History {
     pub kinds: Vec<String>,
     /// `kinds[k]` → id → counts.
     #[serde(serialize_with = "crate::sorted::each")]
-    pub entities: Vec<HashMap<String, Stats>>,
+    pub entities: Vec<Entities>,
     /// All rows.
     pub global: Stats,
     /// Pseudo-count of the smoothed fraud rate: an entity with `m` inspections weighs as much as
@@ -44,7 +49,7 @@ impl History {
     pub fn new(kinds: &[&str], smoothing: f64) -> Self {
         History {
             kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
-            entities: vec![HashMap::new(); kinds.len()],
+            entities: vec![Entities::default(); kinds.len()],
             global: Stats::default(),
             smoothing,
             last_day: None,
@@ -59,60 +64,70 @@ impl History {
             .collect()
     }
 
-    fn features_of(&self, kind: usize, id: Option<&str>) -> [f64; PER_KIND] {
-        let prior = if self.global.inspected > 0 { f64::from(self.global.fraud) / f64::from(self.global.inspected) } else { f64::NAN };
-        let s = id.and_then(|id| self.entities[kind].get(id)).copied().unwrap_or_default();
-        let rate = (f64::from(s.fraud) + self.smoothing * prior) / (f64::from(s.inspected) + self.smoothing);
-        [f64::from(s.seen), f64::from(s.inspected), rate]
-    }
-
     /// Computes the history features of `rows` and folds them into the history.
     ///
     /// `days[i]` is row `i`'s date, `ids[k][i]` its id for kind `k`, `labels[i]` its inspection
     /// outcome. Returns one column per feature (`kinds × PER_KIND` of them, in
     /// [`History::feature_names`] order), each in row order.
+    ///
+    /// Kinds are independent but for the global fraud rate that smooths them, so that rate is
+    /// taken per day first and the kinds then run in parallel.
     pub fn advance(&mut self, days: &[i32], ids: &[Vec<Option<&str>>], labels: &[Option<bool>]) -> Vec<Vec<f64>> {
         let mut order: Vec<usize> = (0..days.len()).collect();
         order.sort_by_key(|&i| (days[i], i));
-        let mut out = vec![vec![0.0; days.len()]; self.kinds.len() * PER_KIND];
+        // Each day's rows (`order[start..end]`) with the global fraud rate before that day.
+        let mut day_groups = Vec::new();
         let mut start = 0;
         while start < order.len() {
             let day = days[order[start]];
             let end = start + order[start..].iter().take_while(|&&i| days[i] == day).count();
+            let prior = if self.global.inspected > 0 { f64::from(self.global.fraud) / f64::from(self.global.inspected) } else { f64::NAN };
+            day_groups.push((start, end, prior));
             for &i in &order[start..end] {
-                for k in 0..self.kinds.len() {
-                    for (j, v) in self.features_of(k, ids[k][i]).into_iter().enumerate() {
-                        out[k * PER_KIND + j][i] = v;
-                    }
-                }
-            }
-            for &i in &order[start..end] {
-                self.fold(ids.iter().map(|kind| kind[i]), labels[i]);
+                self.global.bump(labels[i]);
             }
             self.last_day = Some(self.last_day.map_or(day, |d| d.max(day)));
             start = end;
         }
-        out
-    }
-
-    fn fold<'a>(&mut self, ids: impl Iterator<Item = Option<&'a str>>, label: Option<bool>) {
-        let bump = |s: &mut Stats| {
-            s.seen += 1;
-            if let Some(l) = label {
-                s.inspected += 1;
-                s.fraud += u32::from(l);
-            }
-        };
-        bump(&mut self.global);
-        for (k, id) in ids.enumerate() {
-            if let Some(id) = id {
-                // Look up before inserting: most ids are already known, and an owned key costs an
-                // allocation per row.
-                match self.entities[k].get_mut(id) {
-                    Some(s) => bump(s),
-                    None => bump(self.entities[k].entry(id.to_owned()).or_default()),
+        let smoothing = self.smoothing;
+        let per_kind: Vec<[Vec<f64>; PER_KIND]> = self
+            .entities
+            .par_iter_mut()
+            .zip(ids)
+            .map(|(entities, ids)| {
+                let mut out: [Vec<f64>; PER_KIND] = std::array::from_fn(|_| vec![0.0; days.len()]);
+                for &(start, end, prior) in &day_groups {
+                    // A day's rows see the days before it, never each other.
+                    for &i in &order[start..end] {
+                        let s = ids[i].and_then(|id| entities.get(id)).copied().unwrap_or_default();
+                        out[0][i] = f64::from(s.seen);
+                        out[1][i] = f64::from(s.inspected);
+                        out[2][i] = (f64::from(s.fraud) + smoothing * prior) / (f64::from(s.inspected) + smoothing);
+                    }
+                    for &i in &order[start..end] {
+                        if let Some(id) = ids[i] {
+                            // Look up before inserting: most ids are already known, and an owned
+                            // key costs an allocation per row.
+                            match entities.get_mut(id) {
+                                Some(s) => s.bump(labels[i]),
+                                None => entities.entry(id.to_owned()).or_default().bump(labels[i]),
+                            }
+                        }
+                    }
                 }
-            }
+                out
+            })
+            .collect();
+        per_kind.into_iter().flatten().collect()
+    }
+}
+
+impl Stats {
+    fn bump(&mut self, label: Option<bool>) {
+        self.seen += 1;
+        if let Some(l) = label {
+            self.inspected += 1;
+            self.fraud += u32::from(l);
         }
     }
 }

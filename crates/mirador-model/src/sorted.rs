@@ -16,6 +16,6 @@ pub(crate) fn nested<S: Serializer, V: Serialize>(m: &BTreeMap<String, HashMap<S
 }
 
 /// `#[serde(serialize_with = "sorted::each")]`
-pub(crate) fn each<S: Serializer, V: Serialize>(maps: &[HashMap<String, V>], s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn each<S: Serializer, V: Serialize, H>(maps: &[HashMap<String, V, H>], s: S) -> Result<S::Ok, S::Error> {
     maps.iter().map(|m| m.iter().collect::<BTreeMap<_, _>>()).collect::<Vec<_>>().serialize(s)
 }
