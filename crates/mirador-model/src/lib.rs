@@ -39,7 +39,7 @@ use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
 use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
-use tracing::info;
+use tracing::{debug, info};
 
 use evaluate::{Evaluation, evaluate, f1_threshold};
 use features::{FeatureSpec, HISTORY, history_ids, history_texts, numbers, signal_columns};
@@ -265,6 +265,14 @@ pub fn train(
     fit(rows, history, params, seed)
 }
 
+/// Runs `f`, logging how long `what` took (at debug level: `mirador -vv run ...`).
+pub(crate) fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let out = f();
+    debug!(seconds = started.elapsed().as_secs_f64(), "{what}.");
+    out
+}
+
 fn history_kinds() -> Vec<&'static str> {
     HISTORY.iter().map(|(k, _)| *k).collect()
 }
@@ -280,8 +288,8 @@ fn prepare<'a>(
     let day = days(declarations)?;
     let label = labels(declarations)?;
     let id_texts = history_texts(declarations)?;
-    let history_columns = history.advance(&day, &history_ids(&id_texts), &label);
-    let signals = if params.use_signals { signal_columns(declarations, signals)? } else { BTreeMap::new() };
+    let history_columns = timed("history features", || history.advance(&day, &history_ids(&id_texts), &label));
+    let signals = if params.use_signals { timed("signals joined", || signal_columns(declarations, signals))? } else { BTreeMap::new() };
     Ok((history, Rows { frame: std::borrow::Cow::Borrowed(declarations), history_columns, signals, scored_from: 0 }))
 }
 
@@ -358,12 +366,12 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Res
     info!(train = count("train"), valid = count("valid"), test = count("test"), "Time-based split.");
 
     let is_train: Vec<bool> = split.iter().map(|s| *s == "train").collect();
-    let mut spec = FeatureSpec::learn(declarations, &is_train, rows.signals.keys().cloned().collect())?;
+    let mut spec = timed("vocabularies learnt", || FeatureSpec::learn(declarations, &is_train, rows.signals.keys().cloned().collect()))?;
     spec.excluded.clone_from(&params.exclude_features);
     if !params.history_features {
         spec.excluded.extend(history.feature_names());
     }
-    let all = spec.dataset(declarations, &history, rows.history_columns, &rows.signals)?;
+    let all = timed("feature matrix built", || spec.dataset(declarations, &history, rows.history_columns, &rows.signals))?;
 
     let subset = |name: &str| -> Result<(mirador_gbdt::Dataset, Vec<bool>, Vec<usize>), ModelError> {
         let idx: Vec<usize> = (0..split.len()).filter(|&i| split[i] == name).collect();
@@ -401,7 +409,7 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Res
     let scored = if from == 0 { None } else { Some(take(&all, &(from..all.n_rows()).collect::<Vec<_>>())?) };
     let explained = explain::explain(&booster, &spec, scored.as_ref().unwrap_or(&all), params.top_reasons)?;
     info!(rows = all.n_rows() - from, seconds = started.elapsed().as_secs_f64(), "Scored and explained the declarations.");
-    let scores = scores_frame(
+    let scores = timed("scores frame built", || scores_frame(
         &declarations.slice(from as i64, declarations.height() - from),
         &split[from..],
         &explained.probability,
@@ -409,8 +417,8 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Res
         threshold,
         explained.reasons,
         explained.top,
-    )?;
-    let rules = explain::rules(
+    ))?;
+    let rules = timed("rules extracted", || explain::rules(
         &booster,
         &spec,
         (&train_x, &train_y),
@@ -419,7 +427,7 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Res
         params.rule_conditions,
         params.rule_min_support,
         params.rules,
-    )?;
+    ))?;
     let importance = importance_frame(&booster)?;
     let evaluation = Evaluation::frame(&evaluations)?;
     let model = ModelFile {
@@ -519,10 +527,10 @@ impl Stage for FraudModel {
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
         let params: ModelParams = ctx.params()?;
-        let declarations = ctx.input(datasets::DECLARATIONS)?;
+        let declarations = timed("declarations read", || ctx.input(datasets::DECLARATIONS))?;
         let mut signals = BTreeMap::new();
         for id in self.optional_inputs() {
-            if let Some(df) = ctx.optional_input(id) {
+            if let Some(df) = timed("signals read", || ctx.optional_input(id)) {
                 signals.insert(*id, df);
             }
         }
@@ -547,7 +555,7 @@ impl Stage for FraudModel {
             train(declarations, &signals, &params, ctx.seed()).map_err(stage_err)?
         };
         let json = serde_json::to_vec(&t.model).map_err(|e| StageError::Data(e.to_string()))?;
-        mirador_io::write_bytes(&ctx.artifact_dir().join("model.json"), &json)?;
+        timed("model file written", || mirador_io::write_bytes(&ctx.artifact_dir().join("model.json"), &json))?;
         let metrics = serde_json::json!({
             "train_end": t.model.train_end,
             "valid_end": t.model.valid_end,
