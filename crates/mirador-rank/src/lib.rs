@@ -46,21 +46,23 @@ pub struct RankParams {
     pub pseudonym_key: Option<String>,
 }
 
-/// Per-declaration signals gathered from the other stages.
+/// Per-declaration signals gathered from the other stages; texts are borrowed from the
+/// stages' frames.
 #[derive(Default, Clone)]
-struct Signals {
+struct Signals<'a> {
     prob: Option<f64>,
     expected: f64,
     model_flag: bool,
-    top_feature: Option<String>,
+    top_feature: Option<&'a str>,
     kmeans_flag: bool,
     price_ratio: Option<f64>,
     shortfall: f64,
     mirror: f64,
 }
 
+/// One importer's totals; keys are borrowed from the declarations frame.
 #[derive(Default)]
-struct Importer {
+struct Importer<'a> {
     items: u32,
     value: f64,
     duty: f64,
@@ -72,17 +74,21 @@ struct Importer {
     max_prob: Option<f64>,
     sum_prob: f64,
     scored: u32,
-    by_hs4: BTreeMap<String, f64>,
-    by_origin: BTreeMap<String, f64>,
-    kmeans_hs4: BTreeMap<String, u32>,
+    by_hs4: BTreeMap<&'a str, f64>,
+    by_origin: BTreeMap<&'a str, f64>,
+    kmeans_hs4: BTreeMap<&'a str, u32>,
     flagged_ratios: Vec<f64>,
-    top_features: BTreeMap<String, u32>,
-    mirror_hs6_origin: BTreeMap<(String, String), f64>,
+    top_features: BTreeMap<&'a str, u32>,
+    mirror_hs6_origin: BTreeMap<(&'a str, &'a str), f64>,
+}
+
+/// A column as text (a cheap handle when it already is text); iterating it borrows.
+fn texts(df: &DataFrame, name: &str) -> PolarsResult<StringChunked> {
+    Ok(df.column(name)?.cast(&DataType::String)?.str()?.clone())
 }
 
 fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
-    let c = df.column(name)?.cast(&DataType::String)?;
-    Ok(c.str()?.iter().map(|v| v.map(str::to_owned)).collect())
+    Ok(texts(df, name)?.iter().map(|v| v.map(str::to_owned)).collect())
 }
 
 fn nums(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
@@ -140,17 +146,18 @@ pub fn rank(
     params: &RankParams,
 ) -> PolarsResult<DataFrame> {
     let n = declarations.height();
+    let top_features = fraud.map(|f| texts(f, "top_features")).transpose()?;
     let mut signals = vec![Signals::default(); n];
-    if let Some(f) = fraud {
+    if let (Some(f), Some(top_features)) = (fraud, &top_features) {
         let rows = align(declarations, f)?;
-        let (p, e, flag, top) =
-            (nums(f, "fraud_probability")?, nums(f, "expected_duty_at_risk_usd")?, bools(f, "fraud_flag")?, strs(f, "top_features")?);
+        let (p, e, flag) = (nums(f, "fraud_probability")?, nums(f, "expected_duty_at_risk_usd")?, bools(f, "fraud_flag")?);
+        let top: Vec<Option<&str>> = top_features.iter().collect();
         for (s, j) in signals.iter_mut().zip(&rows) {
             if let Some(j) = *j {
                 s.prob = p[j];
                 s.expected = e[j].unwrap_or(0.0);
                 s.model_flag = flag[j];
-                s.top_feature = top[j].as_ref().and_then(|t| t.split(';').next().filter(|t| !t.is_empty()).map(str::to_owned));
+                s.top_feature = top[j].and_then(|t| t.split(';').next().filter(|t| !t.is_empty()));
             }
         }
     }
@@ -175,34 +182,25 @@ pub fn rank(
         }
     }
 
-    let importer = strs(declarations, col::IMPORTER_ID)?;
-    let hs6 = strs(declarations, col::HS6)?;
-    let origin = strs(declarations, col::ORIGIN_COUNTRY)?;
-    let office = strs(declarations, col::OFFICE_ID)?;
-    let period = strs(declarations, col::PERIOD)?;
+    let (importer, hs6, origin) = (texts(declarations, col::IMPORTER_ID)?, texts(declarations, col::HS6)?, texts(declarations, col::ORIGIN_COUNTRY)?);
+    let (office, period) = (texts(declarations, col::OFFICE_ID)?, texts(declarations, col::PERIOD)?);
     let value = nums(declarations, col::VALUE_USD)?;
     let duty = nums(declarations, col::DUTY_USD)?;
-    let keep = |i: usize| {
-        let matches = |list: &[String], v: &Option<String>, prefix: bool| {
-            list.is_empty() || v.as_deref().is_some_and(|v| list.iter().any(|x| if prefix { v.starts_with(x.as_str()) } else { v == x }))
-        };
-        matches(&params.periods, &period[i], true)
-            && matches(&params.offices, &office[i], false)
-            && matches(&params.hs_chapters, &hs6[i], true)
+    let matches = |list: &[String], v: Option<&str>, prefix: bool| {
+        list.is_empty() || v.is_some_and(|v| list.iter().any(|x| if prefix { v.starts_with(x.as_str()) } else { v == x }))
     };
     let use_model = fraud.is_some();
-    let mut by: BTreeMap<String, Importer> = BTreeMap::new();
-    for i in (0..n).filter(|&i| keep(i)) {
-        let Some(imp) = importer[i].as_deref() else { continue };
-        let s = &signals[i];
-        // Look up before inserting: an importer has many rows, and an owned key costs an
-        // allocation per row.
-        if !by.contains_key(imp) {
-            by.insert(imp.to_owned(), Importer::default());
+    let mut by: HashMap<&str, Importer<'_>> = HashMap::new();
+    let rows = importer.iter().zip(hs6.iter()).zip(origin.iter()).zip(office.iter().zip(period.iter()));
+    for (i, (((importer, hs6), origin), (office, period))) in rows.enumerate() {
+        if !(matches(&params.periods, period, true) && matches(&params.offices, office, false) && matches(&params.hs_chapters, hs6, true)) {
+            continue;
         }
-        let Some(e) = by.get_mut(imp) else { continue };
-        let hs4 = hs6[i].as_deref().map(|h| h.get(..4).unwrap_or(h).to_owned()).unwrap_or_default();
-        let org = origin[i].clone().unwrap_or_default();
+        let Some(imp) = importer else { continue };
+        let s = &signals[i];
+        let e = by.entry(imp).or_default();
+        let hs4 = hs6.map_or("", |h| h.get(..4).unwrap_or(h));
+        let org = origin.unwrap_or_default();
         let risk = if use_model { s.expected } else { s.shortfall } + s.mirror;
         e.items += 1;
         e.value += value[i].unwrap_or(0.0);
@@ -217,8 +215,8 @@ pub fn rank(
             e.sum_prob += p;
             e.scored += 1;
         }
-        *e.by_hs4.entry(hs4.clone()).or_default() += risk;
-        *e.by_origin.entry(org.clone()).or_default() += risk;
+        *e.by_hs4.entry(hs4).or_default() += risk;
+        *e.by_origin.entry(org).or_default() += risk;
         if s.kmeans_flag {
             *e.kmeans_hs4.entry(hs4).or_default() += 1;
             if let Some(r) = s.price_ratio {
@@ -226,33 +224,33 @@ pub fn rank(
             }
         }
         if s.model_flag
-            && let Some(t) = &s.top_feature
+            && let Some(t) = s.top_feature
         {
-            *e.top_features.entry(t.clone()).or_default() += 1;
+            *e.top_features.entry(t).or_default() += 1;
         }
         if s.mirror > 0.0 {
-            *e.mirror_hs6_origin.entry((hs6[i].clone().unwrap_or_default(), org)).or_default() += s.mirror;
+            *e.mirror_hs6_origin.entry((hs6.unwrap_or_default(), org)).or_default() += s.mirror;
         }
     }
 
-    let mut rows: Vec<(String, Importer, f64)> = by
+    let mut rows: Vec<(&str, Importer<'_>, f64)> = by
         .into_iter()
         .map(|(id, imp)| {
             let risk = if use_model { imp.expected } else { imp.shortfall } + imp.mirror;
             (id, imp, risk)
         })
         .collect();
-    rows.sort_by(|a, b| b.2.total_cmp(&a.2).then(b.1.max_prob.unwrap_or(0.0).total_cmp(&a.1.max_prob.unwrap_or(0.0))).then(a.0.cmp(&b.0)));
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2).then(b.1.max_prob.unwrap_or(0.0).total_cmp(&a.1.max_prob.unwrap_or(0.0))).then(a.0.cmp(b.0)));
     if let Some(top) = params.top {
         rows.truncate(top);
     }
     frame(&rows)
 }
 
-fn top_keys(m: &BTreeMap<String, f64>, k: usize) -> String {
-    let mut v: Vec<(&String, &f64)> = m.iter().filter(|(_, x)| **x > 0.0).collect();
+fn top_keys(m: &BTreeMap<&str, f64>, k: usize) -> String {
+    let mut v: Vec<(&&str, &f64)> = m.iter().filter(|(_, x)| **x > 0.0).collect();
     v.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
-    v.iter().take(k).map(|(key, _)| key.as_str()).collect::<Vec<_>>().join(";")
+    v.iter().take(k).map(|(key, _)| **key).collect::<Vec<_>>().join(";")
 }
 
 fn usd(x: f64) -> String {
@@ -266,13 +264,13 @@ fn usd(x: f64) -> String {
 }
 
 /// The plain-language reason of one importer.
-fn reason(imp: &Importer) -> String {
+fn reason(imp: &Importer<'_>) -> String {
     let mut parts = Vec::new();
     if imp.kmeans_flags > 0 {
         let mut r = imp.flagged_ratios.clone();
         r.sort_by(f64::total_cmp);
         let median = r.get(r.len() / 2).copied().unwrap_or(0.0);
-        let hs = imp.kmeans_hs4.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(h, _)| h.as_str()).unwrap_or("?");
+        let hs = imp.kmeans_hs4.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(h, _)| *h).unwrap_or("?");
         parts.push(format!(
             "{} of {} declarations priced at a median {:.0} % of their peers (mostly HS {hs})",
             imp.kmeans_flags,
@@ -302,7 +300,7 @@ fn reason(imp: &Importer) -> String {
             .mirror_hs6_origin
             .iter()
             .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
-            .map_or((("?".to_owned(), "?".to_owned()), 0.0), |(k, v)| (k.clone(), *v));
+            .map_or((("?", "?"), 0.0), |(k, v)| (*k, *v));
         parts.push(format!("share of mirror gaps {} (largest: HS {hs} from {origin}, {})", usd(imp.mirror), usd(v)));
     }
     if parts.is_empty() {
@@ -315,12 +313,12 @@ fn reason(imp: &Importer) -> String {
     s
 }
 
-fn frame(rows: &[(String, Importer, f64)]) -> PolarsResult<DataFrame> {
-    let f = |g: &dyn Fn(&Importer) -> f64| rows.iter().map(|r| g(&r.1)).collect::<Vec<f64>>();
-    let u = |g: &dyn Fn(&Importer) -> u32| rows.iter().map(|r| g(&r.1)).collect::<Vec<u32>>();
+fn frame(rows: &[(&str, Importer<'_>, f64)]) -> PolarsResult<DataFrame> {
+    let f = |g: &dyn Fn(&Importer<'_>) -> f64| rows.iter().map(|r| g(&r.1)).collect::<Vec<f64>>();
+    let u = |g: &dyn Fn(&Importer<'_>) -> u32| rows.iter().map(|r| g(&r.1)).collect::<Vec<u32>>();
     DataFrame::new_infer_height(vec![
         Column::new("rank".into(), (1..=rows.len() as u32).collect::<Vec<_>>()),
-        Column::new(col::IMPORTER_ID.into(), rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>()),
+        Column::new(col::IMPORTER_ID.into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
         Column::new("revenue_at_risk_usd".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
         Column::new("model_expected_duty_usd".into(), f(&|i| i.expected)),
         Column::new("mirror_gap_share_usd".into(), f(&|i| i.mirror)),
