@@ -20,13 +20,14 @@ pub fn label(feature: &str) -> String {
     l.replace("usd per kg", "(USD/kg)").replace(" usd", " (USD)").replace(" pct", " (%)").replace(" kg", " (kg)")
 }
 
-fn value_text(spec: &FeatureSpec, name: &str, column: &Feature, row: usize) -> String {
+/// `categories` is the feature's vocabulary by code (empty for a numeric feature).
+fn value_text(categories: &[&str], column: &Feature, row: usize) -> String {
     match column {
         Feature::Numeric(v) => match v.get(row) {
             Some(x) if x.is_finite() => format_number(*x),
             _ => "missing".into(),
         },
-        Feature::Categorical(v) => v.get(row).and_then(|&c| spec.category(name, c)).unwrap_or("unseen").to_owned(),
+        Feature::Categorical(v) => v.get(row).and_then(|&c| categories.get(c as usize)).copied().unwrap_or("unseen").to_owned(),
     }
 }
 
@@ -52,12 +53,14 @@ pub fn path_contributions(booster: &Booster, data: &Dataset) -> Vec<Vec<f64>> {
     let table = PathTable::new(booster);
     let width = data.n_features() + 1;
     let mut flat = vec![0.0; data.n_rows() * width];
-    flat.par_chunks_mut(BLOCK * width).enumerate().for_each(|(block, out)| table.fill(data, block * BLOCK, out, width));
+    flat.par_chunks_mut(BLOCK * width)
+        .enumerate()
+        .for_each_init(Scratch::default, |scratch, (block, out)| table.fill(data, block * BLOCK, out, width, scratch));
     flat.chunks(width).map(<[f64]>::to_vec).collect()
 }
 
 /// Rows explained together: one tree's nodes stay in cache while a block walks it.
-const BLOCK: usize = 512;
+const BLOCK: usize = 256;
 
 /// Per tree, per leaf: the features its path credits and by how much; plus the bias.
 struct PathTable {
@@ -104,23 +107,33 @@ impl PathTable {
     }
 
     /// Contributions of rows `first..first + out.len() / width` into `out` (row-major, the bias
-    /// last).
-    fn fill(&self, data: &Dataset, first: usize, out: &mut [f64], width: usize) {
+    /// last). `scratch` is reused from block to block.
+    fn fill(&self, data: &Dataset, first: usize, out: &mut [f64], width: usize, scratch: &mut Scratch) {
         for row in out.chunks_mut(width) {
+            row.fill(0.0);
             row[width - 1] = self.bias;
         }
-        let mut reached = vec![0u32; out.len() / width];
-        let mut block = Block::default();
-        self.forest.bin(data, first, reached.len(), &mut block);
+        let Scratch { block, reached, .. } = scratch;
+        reached.resize(out.len() / width, 0);
+        self.forest.bin(data, first, reached.len(), block);
         for (tree, credits) in self.leaves.iter().enumerate() {
-            self.forest.leaves(tree, &block, &mut reached);
-            for (row, &leaf) in out.chunks_mut(width).zip(&reached) {
+            self.forest.leaves(tree, block, reached);
+            for (row, &leaf) in out.chunks_mut(width).zip(reached.iter()) {
                 for &(feature, delta) in credits.get(leaf as usize).map_or(&[][..], Vec::as_slice) {
                     row[feature] += delta;
                 }
             }
         }
     }
+}
+
+/// Buffers one thread reuses from block to block: allocating them per block costs more in fresh
+/// pages than the walk itself.
+#[derive(Default)]
+struct Scratch {
+    block: Block,
+    reached: Vec<u32>,
+    contributions: Vec<f64>,
 }
 
 fn node_means(nodes: &[Node]) -> Vec<f64> {
@@ -162,14 +175,16 @@ pub fn explain(booster: &Booster, spec: &FeatureSpec, data: &Dataset, k: usize) 
     let table = PathTable::new(booster);
     let names = &data.names;
     let labels: Vec<String> = names.iter().map(|n| label(n)).collect();
+    let categories: Vec<Vec<&str>> = names.iter().map(|n| spec.categories(n)).collect();
     let width = data.n_features() + 1;
     let blocks: Vec<(Vec<f64>, Vec<String>, Vec<String>)> = (0..data.n_rows().div_ceil(BLOCK))
         .into_par_iter()
-        .map(|block| {
+        .map_init(Scratch::default, |scratch, block| {
             let first = block * BLOCK;
             let rows = BLOCK.min(data.n_rows() - first);
-            let mut c = vec![0.0; rows * width];
-            table.fill(data, first, &mut c, width);
+            let mut c = std::mem::take(&mut scratch.contributions);
+            c.resize(rows * width, 0.0);
+            table.fill(data, first, &mut c, width, scratch);
             let mut text = Vec::with_capacity(rows);
             let mut top = Vec::with_capacity(rows);
             let mut probability = Vec::with_capacity(rows);
@@ -181,12 +196,13 @@ pub fn explain(booster: &Booster, spec: &FeatureSpec, data: &Dataset, k: usize) 
                 idx.truncate(k);
                 text.push(
                     idx.iter()
-                        .map(|&j| format!("{} {} (+{:.2})", labels[j], value_text(spec, &names[j], &data.columns[j], row), c[j]))
+                        .map(|&j| format!("{} {} (+{:.2})", labels[j], value_text(&categories[j], &data.columns[j], row), c[j]))
                         .collect::<Vec<_>>()
                         .join("; "),
                 );
                 top.push(idx.iter().map(|&j| names[j].as_str()).collect::<Vec<_>>().join(";"));
             }
+            scratch.contributions = c;
             (probability, text, top)
         })
         .collect();

@@ -171,6 +171,18 @@ impl FeatureSpec {
         Dataset::new(names, columns).map_err(|e| PolarsError::ComputeError(e.to_string().into()))
     }
 
+    /// The vocabulary of feature `name` by code (empty for a numeric feature).
+    pub fn categories(&self, name: &str) -> Vec<&str> {
+        let Some(vocab) = self.vocab.get(name) else { return Vec::new() };
+        let mut by_code = vec![""; vocab.len()];
+        for (category, &code) in vocab {
+            if let Some(slot) = by_code.get_mut(code as usize) {
+                *slot = category;
+            }
+        }
+        by_code
+    }
+
     /// The category label of code `code` of feature `name` (for reasons and rules).
     pub fn category(&self, name: &str, code: u32) -> Option<&str> {
         self.vocab.get(name)?.iter().find(|(_, c)| **c == code).map(|(k, _)| k.as_str())
