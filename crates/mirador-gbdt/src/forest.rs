@@ -314,6 +314,22 @@ mod tests {
     }
 
     #[test]
+    fn a_single_leaf_tree_is_its_root() {
+        let data = Dataset::new(vec!["x".into()], vec![Column::Numeric(vec![1.0, f64::NAN])]).unwrap();
+        let booster = Booster {
+            format_version: crate::MODEL_FORMAT_VERSION,
+            feature_names: data.names.clone(),
+            feature_kinds: vec![FeatureKind::Numeric],
+            init_score: 0.0,
+            trees: vec![Tree { nodes: vec![Node::Leaf { value: 0.5, count: 2.0 }] }],
+            best_iteration: 1,
+            valid_history: Vec::new(),
+            params: Params::default(),
+        };
+        assert_eq!(walk(&Forest::new(&booster), &data, 0, 2), vec![0, 0]);
+    }
+
+    #[test]
     fn a_trained_model_scores_as_its_trees_do() {
         let n = 3_000;
         let x: Vec<f64> = (0..n).map(|i| if i % 17 == 0 { f64::NAN } else { f64::from(i % 100) / 7.0 }).collect();
