@@ -23,7 +23,7 @@ use tracing::{info, warn};
 use crate::evaluate::{Evaluation, evaluate};
 use crate::features::{CATEGORICAL, HISTORY, NUMERIC, numbers};
 use crate::history::History;
-use crate::{ModelError, ModelFile, ModelParams, Rows, Trained, day_text, days, explain, fit, history_kinds, labels, parse_day, prepare};
+use crate::{ModelError, ModelFile, ModelParams, Rows, Trained, day_text, days, fit, history_kinds, labels, parse_day, prepare};
 
 /// The model file in a run's `fraud_model/` directory.
 pub const MODEL_FILE: &str = "model.json";
@@ -243,10 +243,7 @@ fn score_carried(model: ModelFile, rows: Rows<'_>, rules: DataFrame, params: &Mo
     let from = rows.scored_from;
     let frame = rows.frame.as_ref();
     let new = frame.slice(from as i64, frame.height() - from);
-    let history_columns = rows.history_columns.into_iter().map(|c| c[from..].to_vec()).collect();
-    let signals = rows.signals.into_iter().map(|(k, v)| (k, v[from..].to_vec())).collect();
-    let data = model.spec.dataset(&new, &model.history, history_columns, &signals)?;
-    let explained = explain::explain(&model.booster, &model.spec, &data, params.top_reasons)?;
+    let explained = crate::score_blocks(&model.booster, &model.spec, &model.history, &rows, from..frame.height(), params.top_reasons)?;
     let duty = numbers(&new, col::DUTY_USD)?;
     let label = labels(&new)?;
     let mut evaluations = model.evaluation.clone();
@@ -258,7 +255,7 @@ fn score_carried(model: ModelFile, rows: Rows<'_>, rules: DataFrame, params: &Mo
         evaluations.push(evaluate("live", &p, &y, &d));
     }
     let split: Vec<&str> = label.iter().map(|l| if l.is_some() { "live" } else { "unlabelled" }).collect();
-    let scores = crate::scores_frame(&new, &split, &explained.probability, &duty, model.threshold, explained.reasons, explained.top)?;
+    let scores = crate::scores_frame(&new, &split, &duty, model.threshold, explained)?;
     let importance = crate::importance_frame(&model.booster)?;
     let evaluation = Evaluation::frame(&evaluations)?;
     Ok(Trained { model, scores, rules, importance, evaluation })

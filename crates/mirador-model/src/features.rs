@@ -56,6 +56,13 @@ pub const SIGNALS: &[(&str, &str, &str)] = &[
     ("mirror_gap_ratio", "mirror_exposure", "mirror_gap_ratio"),
 ];
 
+/// Some rows of a frame: a contiguous range (a block to score) or a list (a split's rows).
+#[derive(Debug, Clone)]
+pub(crate) enum Subset<'a> {
+    Range(std::ops::Range<usize>),
+    Rows(&'a [usize]),
+}
+
 /// What the model needs to rebuild its features on new data: the vocabulary of every
 /// categorical feature (learnt on the training rows only) and the reference unit prices.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -169,6 +176,30 @@ impl FeatureSpec {
         let (names, columns): (Vec<String>, Vec<Feature>) =
             names.into_iter().zip(columns).filter(|(n, _)| !self.excluded.contains(n)).unzip();
         Dataset::new(names, columns).map_err(|e| PolarsError::ComputeError(e.to_string().into()))
+    }
+
+    /// The feature matrix of some rows of `df` ([`FeatureSpec::dataset`] of just those rows);
+    /// `history_columns` and `signals` are aligned with all of `df`'s rows.
+    pub(crate) fn dataset_of(
+        &self,
+        df: &DataFrame,
+        history: &History,
+        history_columns: &[Vec<f64>],
+        signals: &BTreeMap<String, Vec<f64>>,
+        rows: Subset<'_>,
+    ) -> PolarsResult<Dataset> {
+        let pick = |v: &Vec<f64>| -> Vec<f64> {
+            match &rows {
+                Subset::Range(r) => v.get(r.clone()).map(<[f64]>::to_vec).unwrap_or_default(),
+                Subset::Rows(idx) => idx.iter().map(|&i| v.get(i).copied().unwrap_or(f64::NAN)).collect(),
+            }
+        };
+        let frame = match &rows {
+            Subset::Range(r) => df.slice(r.start as i64, r.len()),
+            Subset::Rows(idx) => df.take(&IdxCa::from_vec("rows".into(), idx.iter().map(|&i| i as IdxSize).collect()))?,
+        };
+        let signals = signals.iter().map(|(k, v)| (k.clone(), pick(v))).collect();
+        self.dataset(&frame, history, history_columns.iter().map(pick).collect(), &signals)
     }
 
     /// The vocabulary of feature `name` by code (empty for a numeric feature).

@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, info};
 
 use evaluate::{Evaluation, evaluate, f1_threshold};
-use features::{FeatureSpec, HISTORY, history_ids, history_texts, numbers, signal_columns};
+use features::{FeatureSpec, HISTORY, Subset, history_ids, history_texts, numbers, signal_columns};
 use history::History;
 
 /// Version of the model file format; bumped on incompatible changes.
@@ -303,19 +303,6 @@ pub(crate) struct Rows<'a> {
     pub(crate) scored_from: usize,
 }
 
-/// The rows `idx` of a dataset.
-fn take(all: &mirador_gbdt::Dataset, idx: &[usize]) -> Result<mirador_gbdt::Dataset, ModelError> {
-    let columns = all
-        .columns
-        .iter()
-        .map(|c| match c {
-            mirador_gbdt::Column::Numeric(v) => mirador_gbdt::Column::Numeric(idx.iter().map(|&i| v[i]).collect()),
-            mirador_gbdt::Column::Categorical(v) => mirador_gbdt::Column::Categorical(idx.iter().map(|&i| v[i]).collect()),
-        })
-        .collect();
-    Ok(mirador_gbdt::Dataset::new(all.names.clone(), columns)?)
-}
-
 /// The time-based split of `rows`: `train`, `valid`, `test` or `unlabelled` per row, and the
 /// train and validation end days. Fails when a part holds too few labelled rows.
 fn time_split(day: &[i32], label: &[Option<bool>], params: &ModelParams) -> Result<(Vec<&'static str>, i32, i32), ModelError> {
@@ -371,16 +358,15 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Res
     if !params.history_features {
         spec.excluded.extend(history.feature_names());
     }
-    let all = timed("feature matrix built", || spec.dataset(declarations, &history, rows.history_columns, &rows.signals))?;
-
+    // The labelled rows' features now; the others' block by block as they are scored.
     let subset = |name: &str| -> Result<(mirador_gbdt::Dataset, Vec<bool>, Vec<usize>), ModelError> {
         let idx: Vec<usize> = (0..split.len()).filter(|&i| split[i] == name).collect();
         let l = idx.iter().map(|&i| label[i] == Some(true)).collect();
-        Ok((take(&all, &idx)?, l, idx))
+        let data = spec.dataset_of(declarations, &history, &rows.history_columns, &rows.signals, Subset::Rows(&idx))?;
+        Ok((data, l, idx))
     };
-    let (train_x, train_y, train_idx) = subset("train")?;
-    let (valid_x, valid_y, valid_idx) = subset("valid")?;
-    let (test_x, test_y, test_idx) = subset("test")?;
+    let ((train_x, train_y, train_idx), (valid_x, valid_y, valid_idx), (test_x, test_y, test_idx)) =
+        timed("labelled feature matrices built", || -> Result<_, ModelError> { Ok((subset("train")?, subset("valid")?, subset("test")?)) })?;
     let to_f = |l: &[bool]| l.iter().map(|&b| f64::from(u8::from(b))).collect::<Vec<f64>>();
     let duty = numbers(declarations, col::DUTY_USD)?;
     let weights = (params.revenue_weight > 0.0).then(|| {
@@ -404,20 +390,11 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Res
     let valid_duty: Vec<f64> = valid_idx.iter().map(|&i| duty[i]).collect();
     let evaluations = vec![evaluate("valid", &valid_p, &valid_y, &valid_duty), evaluate("test", &test_p, &test_y, &test_duty)];
 
-    let started = std::time::Instant::now();
     let from = rows.scored_from;
-    let scored = if from == 0 { None } else { Some(take(&all, &(from..all.n_rows()).collect::<Vec<_>>())?) };
-    let explained = explain::explain(&booster, &spec, scored.as_ref().unwrap_or(&all), params.top_reasons)?;
-    info!(rows = all.n_rows() - from, seconds = started.elapsed().as_secs_f64(), "Scored and explained the declarations.");
-    let scores = timed("scores frame built", || scores_frame(
-        &declarations.slice(from as i64, declarations.height() - from),
-        &split[from..],
-        &explained.probability,
-        &duty[from..],
-        threshold,
-        explained.reasons,
-        explained.top,
-    ))?;
+    let scored = score_blocks(&booster, &spec, &history, &rows, from..declarations.height(), params.top_reasons)?;
+    let scores = timed("scores frame built", || {
+        scores_frame(&declarations.slice(from as i64, declarations.height() - from), &split[from..], &duty[from..], threshold, scored)
+    })?;
     let rules = timed("rules extracted", || explain::rules(
         &booster,
         &spec,
@@ -446,25 +423,58 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Res
     Ok(Trained { model, scores, rules, importance, evaluation })
 }
 
-fn scores_frame(
-    declarations: &DataFrame,
-    split: &[&str],
-    prob: &[f64],
-    duty: &[f64],
-    threshold: f64,
-    reasons: Vec<String>,
-    top: Vec<String>,
-) -> PolarsResult<DataFrame> {
+/// Rows scored together: the feature matrix is built one block at a time, so memory holds one
+/// block's features (about 400 MB for a million rows) whatever the number of declarations.
+const SCORE_BLOCK_ROWS: usize = 1 << 20;
+
+/// Probabilities and reasons of scored rows, the reasons already as columns.
+pub(crate) struct Scored {
+    pub(crate) probability: Vec<f64>,
+    reasons: Column,
+    top: Column,
+}
+
+/// Scores and explains `rows.frame`'s rows `range`, a block at a time.
+pub(crate) fn score_blocks(
+    booster: &Booster,
+    spec: &FeatureSpec,
+    history: &History,
+    rows: &Rows<'_>,
+    range: std::ops::Range<usize>,
+    top_reasons: usize,
+) -> Result<Scored, ModelError> {
+    let started = std::time::Instant::now();
+    let n = range.len();
+    let mut out = Scored {
+        probability: Vec::with_capacity(n),
+        reasons: Column::new_empty("top_reasons".into(), &DataType::String),
+        top: Column::new_empty("top_features".into(), &DataType::String),
+    };
+    for start in range.clone().step_by(SCORE_BLOCK_ROWS) {
+        let block = start..(start + SCORE_BLOCK_ROWS).min(range.end);
+        let data = spec.dataset_of(rows.frame.as_ref(), history, &rows.history_columns, &rows.signals, Subset::Range(block))?;
+        let explained = explain::explain(booster, spec, &data, top_reasons)?;
+        drop(data);
+        out.probability.extend(explained.probability);
+        out.reasons.append_owned(Column::new("top_reasons".into(), explained.reasons))?;
+        out.top.append_owned(Column::new("top_features".into(), explained.top))?;
+    }
+    info!(rows = n, seconds = started.elapsed().as_secs_f64(), "Scored and explained the declarations.");
+    Ok(out)
+}
+
+fn scores_frame(declarations: &DataFrame, split: &[&str], duty: &[f64], threshold: f64, scored: Scored) -> PolarsResult<DataFrame> {
+    let Scored { probability: prob, reasons, top } = scored;
     let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::DATE, col::FRAUD])?;
     df.with_column(Column::new("split".into(), split.to_vec()))?;
-    df.with_column(Column::new("fraud_probability".into(), prob.to_vec()))?;
+    df.with_column(Column::new("fraud_probability".into(), prob.clone()))?;
     df.with_column(Column::new(
         "expected_duty_at_risk_usd".into(),
         prob.iter().zip(duty).map(|(p, d)| p * if d.is_finite() { d.max(0.0) } else { 0.0 }).collect::<Vec<f64>>(),
     ))?;
     df.with_column(Column::new("fraud_flag".into(), prob.iter().map(|p| *p >= threshold).collect::<Vec<bool>>()))?;
-    df.with_column(Column::new("top_reasons".into(), reasons))?;
-    df.with_column(Column::new("top_features".into(), top))?;
+    df.with_column(reasons)?;
+    df.with_column(top)?;
     Ok(df)
 }
 
@@ -493,11 +503,11 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame) -> Result<DataFra
     let unknown = vec![None; declarations.height()];
     let id_texts = history_texts(declarations)?;
     let history_columns = model.history.advance(&day, &history_ids(&id_texts), &unknown);
-    let data = model.spec.dataset(declarations, &model.history, history_columns, &BTreeMap::new())?;
-    let explained = explain::explain(&model.booster, &model.spec, &data, 3)?;
+    let rows = Rows { frame: std::borrow::Cow::Borrowed(declarations), history_columns, signals: BTreeMap::new(), scored_from: 0 };
+    let scored = score_blocks(&model.booster, &model.spec, &model.history, &rows, 0..declarations.height(), 3)?;
     let duty = numbers(declarations, col::DUTY_USD)?;
     let split = vec!["scored"; declarations.height()];
-    Ok(scores_frame(declarations, &split, &explained.probability, &duty, model.threshold, explained.reasons, explained.top)?)
+    Ok(scores_frame(declarations, &split, &duty, model.threshold, scored)?)
 }
 
 /// The gradient-boosted fraud model.
