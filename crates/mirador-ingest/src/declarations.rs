@@ -231,9 +231,10 @@ pub fn ingest(
 ) -> Result<(DataFrame, Reconciliation, DeclarationStats), crate::IngestError> {
     let mut c = Columns::default();
     let mut out = frame(Columns::default())?;
+    let mut block = frame(Columns::default())?;
     let mut rec = Reconciliation::default();
     let mut stats = DeclarationStats::default();
-    let mut seen: HashMap<(String, i32), u64> = HashMap::new();
+    let mut seen: HashMap<(String, i32), u64, foldhash::fast::FixedState> = HashMap::default();
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     for m in sources {
         // Rows are validated in parallel a chunk at a time (memory stays bounded), then
@@ -283,17 +284,33 @@ pub fn ingest(
             // Each chunk's rows become compact arrow arrays right away: a Rust string per value
             // and column never outlives its chunk.
             rec.accepted += c.declaration_id.len();
-            out.vstack_mut_owned(frame(std::mem::take(&mut c))?)?;
+            block.vstack_mut_owned(frame(std::mem::take(&mut c))?)?;
+            if block.height() >= BLOCK_ROWS {
+                append_block(&mut out, &mut block)?;
+            }
         }
     }
+    append_block(&mut out, &mut block)?;
     rec.quarantined = rec.rows_in - rec.accepted;
-    out.rechunk_mut_par();
     Ok((out, rec, stats))
 }
 
+/// Accepted rows join the declarations frame this many at a time, as one chunk each: the
+/// stages read few chunks, and the whole frame is never copied into one (which would hold it
+/// twice at the end of ingest).
+const BLOCK_ROWS: usize = 1 << 20;
+
+/// Moves `block`'s rows to the end of `out` as one chunk.
+fn append_block(out: &mut DataFrame, block: &mut DataFrame) -> PolarsResult<()> {
+    let mut full = std::mem::replace(block, block.clear());
+    full.rechunk_mut_par();
+    out.vstack_mut_owned(full)?;
+    Ok(())
+}
+
 fn content_hash(fields: &csv::StringRecord) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
     fields.len().hash(&mut h);
     for f in fields {
         f.hash(&mut h);
