@@ -238,19 +238,24 @@ pub fn ingest(
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     for m in sources {
         // Rows are validated in parallel a chunk at a time (memory stays bounded), then
-        // de-duplicated and appended in file order.
-        loop {
-            let chunk = m.next_rows(CHUNK_ROWS)?;
-            if chunk.is_empty() {
-                break;
-            }
-            let validated: Vec<Result<(Row, u64), Reject>> = chunk
-                .par_iter()
-                .map(|raw| match &raw.malformed {
-                    Some(why) => Err(Reject::new("malformed_row", "", format!("line {} {why}", raw.line))),
-                    None => validate(m, raw, r).map(|row| (row, content_hash(&raw.fields))),
-                })
-                .collect();
+        // de-duplicated and appended in file order. The next chunk is read while this one is
+        // validated: reading is sequential, and would otherwise leave a core idle.
+        let mut next = m.next_rows(CHUNK_ROWS)?;
+        while !next.is_empty() {
+            let chunk = next;
+            let (read, validated) = rayon::join(
+                || m.next_rows(CHUNK_ROWS),
+                || -> Vec<Result<(Row, u64), Reject>> {
+                    chunk
+                        .par_iter()
+                        .map(|raw| match &raw.malformed {
+                            Some(why) => Err(Reject::new("malformed_row", "", format!("line {} {why}", raw.line))),
+                            None => validate(m, raw, r).map(|row| (row, content_hash(&raw.fields))),
+                        })
+                        .collect()
+                },
+            );
+            next = read?;
             for (raw, result) in chunk.iter().zip(validated) {
                 rec.rows_in += 1;
                 let (row, content) = match result {
