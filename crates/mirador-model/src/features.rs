@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use mirador_gbdt::{Column as Feature, Dataset};
 use mirador_schema::col;
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::history::History;
+use crate::history::{Coded, History};
 
 /// Categorical fields used as features: (feature name, source column; `hs2`/`hs4` derive from
 /// `hs6`).
@@ -225,9 +226,9 @@ pub(crate) fn history_texts(df: &DataFrame) -> PolarsResult<Vec<(StringChunked, 
     HISTORY.iter().map(|(_, c)| strings(df, c)).collect()
 }
 
-/// Ids per history kind, borrowed from `texts`.
-pub(crate) fn history_ids(texts: &[(StringChunked, usize)]) -> Vec<Vec<Option<&str>>> {
-    texts.iter().map(|t| borrowed(t).collect()).collect()
+/// Ids per history kind, borrowed from `texts` and coded ([`Coded`]), the kinds in parallel.
+pub(crate) fn history_ids(texts: &[(StringChunked, usize)]) -> Vec<Coded<'_>> {
+    texts.par_iter().map(|t| Coded::new(borrowed(t))).collect()
 }
 
 /// Reads each signal column of the other stages, aligned with `df`'s rows by
@@ -242,7 +243,9 @@ pub(crate) fn signal_columns(df: &DataFrame, sources: &BTreeMap<&str, &DataFrame
         let Some(src) = sources.get(dataset) else { continue };
         let sid = strings(src, col::DECLARATION_ID)?;
         let sitem = numbers(src, col::ITEM_NO)?;
-        let aligned = src.height() == df.height() && borrowed(&sid).eq(borrowed(&ids)) && sitem.iter().zip(&items).all(|(a, b)| a.total_cmp(b).is_eq());
+        let aligned = src.height() == df.height()
+            && borrowed(&sid).eq(borrowed(&ids))
+            && sitem.iter().zip(&items).all(|(a, b)| a.total_cmp(b).is_eq());
         // Row of `src` for each row of `df`.
         let rows: Option<Vec<Option<usize>>> = (!aligned).then(|| {
             let index: HashMap<(&str, i64), usize, foldhash::fast::FixedState> =

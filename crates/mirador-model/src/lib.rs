@@ -288,7 +288,7 @@ fn prepare<'a>(
     let day = days(declarations)?;
     let label = labels(declarations)?;
     let id_texts = history_texts(declarations)?;
-    let history_columns = timed("history features", || history.advance(&day, &history_ids(&id_texts), &label));
+    let history_columns = timed("history features", || history.advance_coded(&day, history_ids(&id_texts), &label));
     let signals = if params.use_signals { timed("signals joined", || signal_columns(declarations, signals))? } else { BTreeMap::new() };
     Ok((history, Rows { frame: std::borrow::Cow::Borrowed(declarations), history_columns, signals, scored_from: 0 }))
 }
@@ -366,7 +366,9 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Res
         Ok((data, l, idx))
     };
     let ((train_x, train_y, train_idx), (valid_x, valid_y, valid_idx), (test_x, test_y, test_idx)) =
-        timed("labelled feature matrices built", || -> Result<_, ModelError> { Ok((subset("train")?, subset("valid")?, subset("test")?)) })?;
+        timed("labelled feature matrices built", || -> Result<_, ModelError> {
+            Ok((subset("train")?, subset("valid")?, subset("test")?))
+        })?;
     let to_f = |l: &[bool]| l.iter().map(|&b| f64::from(u8::from(b))).collect::<Vec<f64>>();
     let duty = numbers(declarations, col::DUTY_USD)?;
     let weights = (params.revenue_weight > 0.0).then(|| {
@@ -395,16 +397,18 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Res
     let scores = timed("scores frame built", || {
         scores_frame(&declarations.slice(from as i64, declarations.height() - from), &split[from..], &duty[from..], threshold, scored)
     })?;
-    let rules = timed("rules extracted", || explain::rules(
-        &booster,
-        &spec,
-        (&train_x, &train_y),
-        Some((&test_x, &test_y)),
-        50,
-        params.rule_conditions,
-        params.rule_min_support,
-        params.rules,
-    ))?;
+    let rules = timed("rules extracted", || {
+        explain::rules(
+            &booster,
+            &spec,
+            (&train_x, &train_y),
+            Some((&test_x, &test_y)),
+            50,
+            params.rule_conditions,
+            params.rule_min_support,
+            params.rules,
+        )
+    })?;
     let importance = importance_frame(&booster)?;
     let evaluation = Evaluation::frame(&evaluations)?;
     let model = ModelFile {
@@ -502,7 +506,7 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame) -> Result<DataFra
     // New declarations are scored as uninspected: their outcomes are not known yet.
     let unknown = vec![None; declarations.height()];
     let id_texts = history_texts(declarations)?;
-    let history_columns = model.history.advance(&day, &history_ids(&id_texts), &unknown);
+    let history_columns = model.history.advance_coded(&day, history_ids(&id_texts), &unknown);
     let rows = Rows { frame: std::borrow::Cow::Borrowed(declarations), history_columns, signals: BTreeMap::new(), scored_from: 0 };
     let scored = score_blocks(&model.booster, &model.spec, &model.history, &rows, 0..declarations.height(), 3)?;
     let duty = numbers(declarations, col::DUTY_USD)?;
