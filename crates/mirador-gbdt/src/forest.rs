@@ -269,15 +269,7 @@ mod tests {
     fn leaves_match_the_saved_trees() {
         let tree = Tree {
             nodes: vec![
-                Node::Split {
-                    feature: 0,
-                    rule: SplitRule::Threshold(1.5),
-                    default_left: false,
-                    left: 1,
-                    right: 2,
-                    gain: 1.0,
-                    count: 10.0,
-                },
+                Node::Split { feature: 0, rule: SplitRule::Threshold(1.5), default_left: false, left: 1, right: 2, gain: 1.0, count: 10.0 },
                 Node::Split {
                     feature: 1,
                     rule: SplitRule::Categories(vec![2, 70]),

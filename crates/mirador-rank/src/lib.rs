@@ -182,7 +182,8 @@ pub fn rank(
         }
     }
 
-    let (importer, hs6, origin) = (texts(declarations, col::IMPORTER_ID)?, texts(declarations, col::HS6)?, texts(declarations, col::ORIGIN_COUNTRY)?);
+    let (importer, hs6, origin) =
+        (texts(declarations, col::IMPORTER_ID)?, texts(declarations, col::HS6)?, texts(declarations, col::ORIGIN_COUNTRY)?);
     let (office, period) = (texts(declarations, col::OFFICE_ID)?, texts(declarations, col::PERIOD)?);
     let value = nums(declarations, col::VALUE_USD)?;
     let duty = nums(declarations, col::DUTY_USD)?;
@@ -296,11 +297,8 @@ fn reason(imp: &Importer<'_>) -> String {
         parts.push(s);
     }
     if imp.mirror > 0.0 {
-        let ((hs, origin), v) = imp
-            .mirror_hs6_origin
-            .iter()
-            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
-            .map_or((("?", "?"), 0.0), |(k, v)| (*k, *v));
+        let ((hs, origin), v) =
+            imp.mirror_hs6_origin.iter().max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0))).map_or((("?", "?"), 0.0), |(k, v)| (*k, *v));
         parts.push(format!("share of mirror gaps {} (largest: HS {hs} from {origin}, {})", usd(imp.mirror), usd(v)));
     }
     if parts.is_empty() {
