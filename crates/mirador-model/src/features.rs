@@ -231,27 +231,13 @@ pub(crate) fn history_ids(texts: &[(StringChunked, usize)]) -> Vec<Coded<'_>> {
     texts.par_iter().map(|t| Coded::new(borrowed(t))).collect()
 }
 
-/// Reads each signal column of the other stages, aligned with `df`'s rows by
-/// (declaration_id, item_no). The stages write their per-declaration datasets in the
-/// declarations' row order, so a source in that order is read as it is; any other is joined
-/// through an index of its keys.
+/// Reads each signal column of the other stages, aligned with `df`'s rows by the declaration
+/// key ([`mirador_schema::keys::align`]: a source in the declarations' order is read as it is).
 pub(crate) fn signal_columns(df: &DataFrame, sources: &BTreeMap<&str, &DataFrame>) -> PolarsResult<BTreeMap<String, Vec<f64>>> {
-    let ids = strings(df, col::DECLARATION_ID)?;
-    let items = numbers(df, col::ITEM_NO)?;
     let mut out = BTreeMap::new();
     for dataset in SIGNALS.iter().map(|(_, d, _)| *d).collect::<BTreeSet<_>>() {
         let Some(src) = sources.get(dataset) else { continue };
-        let sid = strings(src, col::DECLARATION_ID)?;
-        let sitem = numbers(src, col::ITEM_NO)?;
-        let aligned = src.height() == df.height()
-            && borrowed(&sid).eq(borrowed(&ids))
-            && sitem.iter().zip(&items).all(|(a, b)| a.total_cmp(b).is_eq());
-        // Row of `src` for each row of `df`.
-        let rows: Option<Vec<Option<usize>>> = (!aligned).then(|| {
-            let index: HashMap<(&str, i64), usize, foldhash::fast::FixedState> =
-                borrowed(&sid).zip(&sitem).enumerate().filter_map(|(row, (d, i))| Some(((d?, *i as i64), row))).collect();
-            borrowed(&ids).zip(&items).map(|(d, i)| d.and_then(|d| index.get(&(d, *i as i64))).copied()).collect()
-        });
+        let rows = mirador_schema::keys::align(df, src)?;
         for (name, _, column) in SIGNALS.iter().filter(|(_, d, _)| *d == dataset) {
             let v = numbers(src, column)?;
             let values = match &rows {

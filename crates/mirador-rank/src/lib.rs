@@ -100,41 +100,10 @@ fn bools(df: &DataFrame, name: &str) -> PolarsResult<Vec<bool>> {
     Ok(df.column(name)?.bool()?.iter().map(|b| b.unwrap_or(false)).collect())
 }
 
-/// Index of a per-declaration dataset by (declaration_id, item_no).
-fn keyed(df: &DataFrame) -> PolarsResult<HashMap<(String, i64), usize>> {
-    let ids = strs(df, col::DECLARATION_ID)?;
-    let items = nums(df, col::ITEM_NO)?;
-    Ok(ids.into_iter().zip(items).enumerate().filter_map(|(i, (d, n))| Some(((d?, n? as i64), i))).collect())
-}
-
-/// For each declaration row, its row in `df`: the identity when `df` lists the same
-/// (declaration_id, item_no) in the same order, as the stages write them, else a hash join.
+/// For each declaration row, its row in `df` ([`mirador_schema::keys::align`]; the identity
+/// when `df` lists the declarations in their order).
 fn align(declarations: &DataFrame, df: &DataFrame) -> PolarsResult<Vec<Option<usize>>> {
-    let n = declarations.height();
-    let column = |frame: &DataFrame, name: &str, dtype: &DataType| -> PolarsResult<Series> {
-        Ok(frame.column(name)?.cast(dtype)?.as_materialized_series().clone())
-    };
-    let same = df.height() == n
-        && column(df, col::DECLARATION_ID, &DataType::String)?.equals_missing(&column(
-            declarations,
-            col::DECLARATION_ID,
-            &DataType::String,
-        )?)
-        && column(df, col::ITEM_NO, &DataType::Int64)?.equals_missing(&column(declarations, col::ITEM_NO, &DataType::Int64)?);
-    if same {
-        return Ok((0..n).map(Some).collect());
-    }
-    let index = keyed(df)?;
-    let ids = strs(declarations, col::DECLARATION_ID)?;
-    let items = nums(declarations, col::ITEM_NO)?;
-    Ok(ids
-        .into_iter()
-        .zip(items)
-        .map(|(d, i)| {
-            let key = (d?, i? as i64);
-            index.get(&key).copied()
-        })
-        .collect())
+    Ok(mirador_schema::keys::align(declarations, df)?.unwrap_or_else(|| (0..declarations.height()).map(Some).collect()))
 }
 
 /// Builds the ranked list (internal ids).

@@ -15,6 +15,7 @@ pub mod col;
 pub mod country;
 pub mod datasets;
 pub mod hs;
+pub mod keys;
 pub mod schemas;
 
 /// A dataset's name in the catalog, e.g. `"declarations"`.
