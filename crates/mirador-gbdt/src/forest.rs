@@ -80,14 +80,6 @@ impl Bins {
 pub struct Block {
     /// Row-major: `bins[row * features + feature]`.
     bins: Vec<u32>,
-    rows: usize,
-}
-
-impl Block {
-    /// Rows in the block.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
 }
 
 /// The trees of a model, flattened for walking blocks of rows ([`Forest::leaves`]).
@@ -110,20 +102,9 @@ impl Forest {
         Forest { trees, features, bits }
     }
 
-    /// Number of trees.
-    pub fn len(&self) -> usize {
-        self.trees.len()
-    }
-
-    /// Whether the forest has no trees.
-    pub fn is_empty(&self) -> bool {
-        self.trees.is_empty()
-    }
-
     /// Bins rows `first..first + rows` of `data` into `block` (rows past the end are missing).
     pub fn bin(&self, data: &Dataset, first: usize, rows: usize, block: &mut Block) {
         let width = self.features.len();
-        block.rows = rows;
         block.bins.clear();
         block.bins.resize(rows * width, 0);
         for (feature, (bins, column)) in self.features.iter().zip(&data.columns).enumerate() {
