@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Counts per id of one entity kind. Ids are hashed with a fixed-seed fast hasher: lookups run
-/// once per row and kind, and the saved model sorts the keys anyway.
+/// Counts per id of one entity kind, hashed with a fixed-seed fast hasher (the saved model sorts
+/// the keys, so the hasher does not show in the file).
 pub type Entities = HashMap<String, Stats, foldhash::fast::FixedState>;
 
 /// Counts about one entity up to some day.

@@ -469,14 +469,13 @@ pub(crate) fn score_blocks(
 
 fn scores_frame(declarations: &DataFrame, split: &[&str], duty: &[f64], threshold: f64, scored: Scored) -> PolarsResult<DataFrame> {
     let Scored { probability: prob, reasons, top } = scored;
+    let expected: Vec<f64> = prob.iter().zip(duty).map(|(p, d)| p * if d.is_finite() { d.max(0.0) } else { 0.0 }).collect();
+    let flag: Vec<bool> = prob.iter().map(|p| *p >= threshold).collect();
     let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::DATE, col::FRAUD])?;
     df.with_column(Column::new("split".into(), split.to_vec()))?;
-    df.with_column(Column::new("fraud_probability".into(), prob.clone()))?;
-    df.with_column(Column::new(
-        "expected_duty_at_risk_usd".into(),
-        prob.iter().zip(duty).map(|(p, d)| p * if d.is_finite() { d.max(0.0) } else { 0.0 }).collect::<Vec<f64>>(),
-    ))?;
-    df.with_column(Column::new("fraud_flag".into(), prob.iter().map(|p| *p >= threshold).collect::<Vec<bool>>()))?;
+    df.with_column(Column::new("fraud_probability".into(), prob))?;
+    df.with_column(Column::new("expected_duty_at_risk_usd".into(), expected))?;
+    df.with_column(Column::new("fraud_flag".into(), flag))?;
     df.with_column(reasons)?;
     df.with_column(top)?;
     Ok(df)
@@ -541,10 +540,10 @@ impl Stage for FraudModel {
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
         let params: ModelParams = ctx.params()?;
-        let declarations = timed("declarations read", || ctx.input(datasets::DECLARATIONS))?;
+        let declarations = ctx.input(datasets::DECLARATIONS)?;
         let mut signals = BTreeMap::new();
         for id in self.optional_inputs() {
-            if let Some(df) = timed("signals read", || ctx.optional_input(id)) {
+            if let Some(df) = ctx.optional_input(id) {
                 signals.insert(*id, df);
             }
         }

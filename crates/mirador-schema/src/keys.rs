@@ -12,7 +12,8 @@ use crate::col;
 /// can be read as they are); otherwise, for each declaration row, the row of `other` with its
 /// key (`None` where there is none; the last one where a key repeats).
 pub fn align(declarations: &DataFrame, other: &DataFrame) -> PolarsResult<Option<Vec<Option<usize>>>> {
-    let ids = |df: &DataFrame| -> PolarsResult<StringChunked> { Ok(df.column(col::DECLARATION_ID)?.cast(&DataType::String)?.str()?.clone()) };
+    let ids =
+        |df: &DataFrame| -> PolarsResult<StringChunked> { Ok(df.column(col::DECLARATION_ID)?.cast(&DataType::String)?.str()?.clone()) };
     let items = |df: &DataFrame| -> PolarsResult<Int64Chunked> { Ok(df.column(col::ITEM_NO)?.cast(&DataType::Int64)?.i64()?.clone()) };
     let (ids, items, other_ids, other_items) = (ids(declarations)?, items(declarations)?, ids(other)?, items(other)?);
     if other.height() == declarations.height() && ids.iter().eq(other_ids.iter()) && items.iter().eq(other_items.iter()) {
