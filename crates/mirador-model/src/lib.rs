@@ -58,7 +58,10 @@ pub struct ModelParams {
     pub valid_end: Option<String>,
     /// Boosting rounds (upper bound; early stopping on the validation months).
     pub n_trees: usize,
-    /// Shrinkage.
+    /// Shrinkage. 0.1 was chosen on validation months: against 0.03 it gave a higher validation
+    /// AUC on the KCS split (0.926 against 0.910), on the bundled sample and on a 1M synthetic
+    /// world, with a quarter to a third of the trees (so scoring and explaining are that much
+    /// faster).
     pub learning_rate: f64,
     /// Leaves per tree.
     pub num_leaves: usize,
@@ -113,7 +116,7 @@ impl Default for ModelParams {
             train_end: None,
             valid_end: None,
             n_trees: 1_000,
-            learning_rate: 0.03,
+            learning_rate: 0.1,
             num_leaves: 63,
             max_depth: 0,
             min_data_in_leaf: 50,

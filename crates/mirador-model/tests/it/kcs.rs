@@ -5,11 +5,11 @@
 //! 0.82, precision@5% ≥ 0.85, precision@10% ≥ 0.73, revenue@5% ≥ 0.45, ranking by probability.
 //!
 //! The configuration is chosen on the validation months only: without the entity-history
-//! features the validation AUC is 0.910 against 0.890 with them, so this split runs without them
+//! features the validation AUC is 0.926 against 0.895 with them, so this split runs without them
 //! (the test below checks that choice on validation before looking at the test months).
 //!
-//! Reached (seed 42): AUC 0.902, precision@5% 0.981, precision@10% 0.922 — above the bar — but
-//! revenue@5% only 0.132: the test months' fraud duty sits in a handful of declarations of
+//! Reached (seed 42): AUC 0.921, precision@5% 0.984, precision@10% 0.958 — above the bar — but
+//! revenue@5% only 0.135: the test months' fraud duty sits in a handful of declarations of
 //! high-tariff agricultural goods (10 rows hold 42 % of it) that the model ranks below the top
 //! 5 %. The assertions pin what is reached, with a margin, so it cannot silently regress; the
 //! revenue bar is open work (the expected-duty ranking recovers 0.98).
@@ -49,9 +49,9 @@ fn kcs_test_months_beat_the_python_reference_points() {
     eprintln!(
         "KCS test: AUC {auc:.4}, precision@5% {p5:.4}, precision@10% {p10:.4}, revenue@5% {r5:.4} (expected-duty ranking: {by_duty:.4})"
     );
-    assert!(auc >= 0.88, "AUC {auc:.4}");
-    assert!(p5 >= 0.95, "precision@5% {p5:.4}");
-    assert!(p10 >= 0.89, "precision@10% {p10:.4}");
+    assert!(auc >= 0.90, "AUC {auc:.4}");
+    assert!(p5 >= 0.96, "precision@5% {p5:.4}");
+    assert!(p10 >= 0.93, "precision@10% {p10:.4}");
     assert!(r5 >= 0.10, "revenue@5% {r5:.4}");
     assert!(by_duty >= 0.95, "revenue@5% of the expected-duty ranking {by_duty:.4}");
 }
