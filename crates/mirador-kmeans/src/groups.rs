@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::FixedState;
+
 use mirador_schema::col;
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -224,55 +226,90 @@ fn score_prices(
         .collect();
     rows.extend(peers.iter().map(|p| Row { hs6: p.hs6, origin: p.origin, log_price: p.log_price }));
 
-    // Members (priced rows) of every candidate group, at every level, keyed by borrowed text so
-    // that ten million rows do not mean tens of millions of small allocations.
+    // Which group a priced row is scored in depends only on its (HS6, origin) pair, so the
+    // choice is made once per pair: rows are coded to pairs, the pairs' priced rows counted into
+    // every candidate group, and each pair given the finest group with enough rows (else robust
+    // z at HS2, else none).
     let levels: Vec<Level> = Level::ALL.iter().copied().filter(|l| params.by_origin || *l != Level::Hs6Origin).collect();
-    let mut members: HashMap<GroupRef<'_>, Vec<u32>> = HashMap::new();
-    for (i, r) in rows.iter().enumerate() {
+    let mut pair_ids: HashMap<(&str, &str), u32, FixedState> = HashMap::default();
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    let pair_of: Vec<u32> = rows
+        .iter()
+        .map(|r| {
+            *pair_ids.entry((r.hs6, r.origin)).or_insert_with(|| {
+                pairs.push((r.hs6, r.origin));
+                (pairs.len() - 1) as u32
+            })
+        })
+        .collect();
+    let mut priced_per_pair = vec![0usize; pairs.len()];
+    for (r, &p) in rows.iter().zip(&pair_of) {
+        priced_per_pair[p as usize] += usize::from(r.log_price.is_some());
+    }
+    let mut size: HashMap<GroupRef<'_>, usize, FixedState> = HashMap::default();
+    for (&(hs6, origin), &priced) in pairs.iter().zip(&priced_per_pair) {
+        for &level in &levels {
+            *size.entry(group_ref(level, hs6, origin)).or_default() += priced;
+        }
+    }
+    let size_of = |g: &GroupRef<'_>| size.get(g).copied().unwrap_or(0);
+    // Pairs with a row to score (carried peers join groups but are not scored).
+    let mut scored_pair = vec![false; pairs.len()];
+    for (r, &p) in rows[..n].iter().zip(&pair_of) {
+        scored_pair[p as usize] |= r.log_price.is_some();
+    }
+    let choice: Vec<Option<(GroupRef<'_>, Method)>> = pairs
+        .iter()
+        .zip(&scored_pair)
+        .map(|(&(hs6, origin), &scored)| {
+            if !scored {
+                return None;
+            }
+            if let Some(g) = levels.iter().map(|&l| group_ref(l, hs6, origin)).find(|g| size_of(g) >= params.min_group_size) {
+                return Some((g, Method::KMeans));
+            }
+            let g = group_ref(Level::Hs2, hs6, origin);
+            (size_of(&g) >= params.min_robust_size).then_some((g, Method::RobustZ))
+        })
+        .collect();
+    // Groups in key order, so outputs do not depend on the row order of first appearance.
+    let mut used: Vec<(Level, String, Method, GroupRef<'_>)> = Vec::new();
+    let mut index: HashMap<GroupRef<'_>, u32, FixedState> = HashMap::default();
+    for &(g, method) in choice.iter().flatten() {
+        index.entry(g).or_insert_with(|| {
+            used.push((g.0, group_key(g), method, g));
+            0
+        });
+    }
+    used.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    for (i, u) in used.iter().enumerate() {
+        index.insert(u.3, i as u32);
+    }
+    let pair_group: Vec<Option<u32>> = choice.iter().map(|c| c.map(|(g, _)| index[&g])).collect();
+    let assigned: Vec<Option<u32>> =
+        rows[..n].iter().zip(&pair_of).map(|(r, &p)| r.log_price.and(pair_group[p as usize])).collect();
+    // Members (priced rows, in row order) of the groups in use, at whatever level: a row of a
+    // pair belongs to that pair's group at every level.
+    let pair_members: Vec<Vec<u32>> = pairs
+        .iter()
+        .map(|&(hs6, origin)| levels.iter().filter_map(|&l| index.get(&group_ref(l, hs6, origin)).copied()).collect())
+        .collect();
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); used.len()];
+    for (i, (r, &p)) in rows.iter().zip(&pair_of).enumerate() {
         if r.log_price.is_some() {
-            for &level in &levels {
-                members.entry(group_ref(level, r.hs6, r.origin)).or_default().push(i as u32);
+            for &g in &pair_members[p as usize] {
+                members[g as usize].push(i as u32);
             }
         }
     }
-    // Each priced row goes to the finest group with enough rows; else robust z at HS2.
-    let mut index: HashMap<GroupRef<'_>, u32> = HashMap::new();
-    let mut used: Vec<(Level, String, Method, GroupRef<'_>)> = Vec::new();
-    let mut assigned: Vec<Option<u32>> = Vec::with_capacity(n);
-    for r in &rows[..n] {
-        let choice = r.log_price.and_then(|_| {
-            for &level in &levels {
-                let g = group_ref(level, r.hs6, r.origin);
-                if members.get(&g).map_or(0, Vec::len) >= params.min_group_size {
-                    return Some((g, Method::KMeans));
-                }
-            }
-            let g = group_ref(Level::Hs2, r.hs6, r.origin);
-            (members.get(&g).map_or(0, Vec::len) >= params.min_robust_size).then_some((g, Method::RobustZ))
-        });
-        assigned.push(choice.map(|(g, method)| {
-            *index.entry(g).or_insert_with(|| {
-                used.push((g.0, group_key(g), method, g));
-                (used.len() - 1) as u32
-            })
-        }));
-    }
-    // Groups in key order, so outputs do not depend on the row order of first appearance.
-    let mut order: Vec<usize> = (0..used.len()).collect();
-    order.sort_by(|&a, &b| (used[a].0, &used[a].1).cmp(&(used[b].0, &used[b].1)));
-    let mut rank = vec![0u32; used.len()];
-    for (new, &old) in order.iter().enumerate() {
-        rank[old] = new as u32;
-    }
-    let used: Vec<(Level, String, Method, GroupRef<'_>)> = order.iter().map(|&i| used[i].clone()).collect();
-    let assigned: Vec<Option<u32>> = assigned.into_iter().map(|a| a.map(|g| rank[g as usize])).collect();
 
     // Fit groups in parallel; each group's seed derives from the run seed and its key, so the
     // result does not depend on scheduling.
     let fits: Vec<GroupFit> = used
         .par_iter()
-        .map(|(level, key, method, g)| {
-            let xs: Vec<f64> = members[g].iter().filter_map(|&i| rows[i as usize].log_price).collect();
+        .zip(&members)
+        .map(|((level, key, method, _), members)| {
+            let xs: Vec<f64> = members.iter().filter_map(|&i| rows[i as usize].log_price).collect();
             match method {
                 Method::KMeans => fit_kmeans(&xs, &params.cluster, seed ^ fnv(level.as_str(), key)),
                 Method::RobustZ => fit_robust(&xs, &params.cluster),
@@ -294,7 +331,6 @@ fn scores_frame(
     params: &KMeansParams,
 ) -> PolarsResult<DataFrame> {
     let n = rows.len();
-    let mut group_key = Vec::with_capacity(n);
     let mut group_level = Vec::with_capacity(n);
     let mut method = Vec::with_capacity(n);
     let mut cluster: Vec<Option<i32>> = Vec::with_capacity(n);
@@ -307,15 +343,14 @@ fn scores_frame(
     let mut shortfall = Vec::with_capacity(n);
     let rate = declarations.column(col::TAX_RATE_PCT)?.f64()?;
     let value = declarations.column(col::VALUE_USD)?.f64()?;
-    for (i, (r, a)) in rows.iter().zip(assigned).enumerate() {
+    for ((r, a), (v, rate)) in rows.iter().zip(assigned).zip(value.iter().zip(rate.iter())) {
         match (r.log_price, a) {
             (Some(lp), Some(g)) => {
-                let (level, key, m, _) = &used[*g as usize];
+                let (level, _, m, _) = &used[*g as usize];
                 let fit = &fits[*g as usize];
                 let s = fit.score(lp, &params.cluster);
                 let ratio_i = (lp - s.reference).exp();
                 let flagged = s.score >= params.flag_score && ratio_i <= params.flag_max_ratio;
-                group_key.push(Some(key.clone()));
                 group_level.push(Some(level.as_str()));
                 method.push(m.as_str());
                 cluster.push(Some(s.cluster as i32));
@@ -326,12 +361,11 @@ fn scores_frame(
                 score.push(Some(s.score));
                 flag.push(flagged);
                 // Duty the declared value escapes if the reference price were the true one.
-                let v = value.get(i).unwrap_or(0.0);
+                let v = v.unwrap_or(0.0);
                 let missing_value = if ratio_i > 0.0 && ratio_i < 1.0 { v / ratio_i - v } else { 0.0 };
-                shortfall.push(missing_value * rate.get(i).unwrap_or(0.0) / 100.0);
+                shortfall.push(missing_value * rate.unwrap_or(0.0) / 100.0);
             }
             (lp, _) => {
-                group_key.push(None);
                 group_level.push(None);
                 method.push(if lp.is_none() { "no_unit_price" } else { "too_few_peers" });
                 cluster.push(None);
@@ -346,9 +380,12 @@ fn scores_frame(
         }
     }
     let unit_price: Vec<Option<f64>> = rows.iter().map(|r| r.log_price.map(f64::exp)).collect();
+    // Each row's group key, gathered from the groups' keys rather than copied row by row.
+    let keys = StringChunked::from_iter_values("group_key".into(), used.iter().map(|u| u.1.as_str()));
+    let group_key = keys.take(&IdxCa::from_iter(assigned.iter().map(|a| a.map(|g| g as IdxSize))))?;
     let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY])?;
     for c in [
-        Column::new("group_key".into(), group_key),
+        group_key.into_column(),
         Column::new("group_level".into(), group_level),
         Column::new("method".into(), method),
         Column::new("cluster".into(), cluster),
