@@ -7,6 +7,7 @@
 //!   (support and fraud rate), kept when they lift the fraud rate well above the base rate.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
 use mirador_gbdt::{Block, Booster, Column as Feature, Dataset, Forest, Node, SplitRule};
 use polars::prelude::*;
@@ -20,25 +21,33 @@ pub fn label(feature: &str) -> String {
     l.replace("usd per kg", "(USD/kg)").replace(" usd", " (USD)").replace(" pct", " (%)").replace(" kg", " (kg)")
 }
 
-/// `categories` is the feature's vocabulary by code (empty for a numeric feature).
-fn value_text(categories: &[&str], column: &Feature, row: usize) -> String {
+/// Writes a row's value of a feature; `categories` is the feature's vocabulary by code (empty
+/// for a numeric feature).
+fn write_value(out: &mut String, categories: &[&str], column: &Feature, row: usize) {
     match column {
         Feature::Numeric(v) => match v.get(row) {
-            Some(x) if x.is_finite() => format_number(*x),
-            _ => "missing".into(),
+            Some(x) if x.is_finite() => write_number(out, *x),
+            _ => out.push_str("missing"),
         },
-        Feature::Categorical(v) => v.get(row).and_then(|&c| categories.get(c as usize)).copied().unwrap_or("unseen").to_owned(),
+        Feature::Categorical(v) => out.push_str(v.get(row).and_then(|&c| categories.get(c as usize)).copied().unwrap_or("unseen")),
     }
 }
 
-fn format_number(x: f64) -> String {
-    if x.abs() >= 1_000.0 {
-        format!("{x:.0}")
+fn write_number(out: &mut String, x: f64) {
+    // Writing to a String cannot fail.
+    let _ = if x.abs() >= 1_000.0 {
+        write!(out, "{x:.0}")
     } else if x.abs() >= 1.0 {
-        format!("{x:.2}")
+        write!(out, "{x:.2}")
     } else {
-        format!("{x:.3}")
-    }
+        write!(out, "{x:.3}")
+    };
+}
+
+fn format_number(x: f64) -> String {
+    let mut s = String::new();
+    write_number(&mut s, x);
+    s
 }
 
 /// Path attribution (Saabas): walking a row down each tree, every split moves the expected
@@ -134,6 +143,10 @@ struct Scratch {
     block: Block,
     reached: Vec<u32>,
     contributions: Vec<f64>,
+    /// One row's reasons text, its feature names and the features' indices.
+    line: String,
+    names: String,
+    best: Vec<usize>,
 }
 
 fn node_means(nodes: &[Node]) -> Vec<f64> {
@@ -162,22 +175,22 @@ pub struct Explained {
     /// Probability of fraud (the sigmoid of the contributions' sum, which is the model's margin).
     pub probability: Vec<f64>,
     /// The reasons, as text (`importer past fraud rate 0.62 (+1.35); ...`).
-    pub reasons: Vec<String>,
+    pub reasons: StringChunked,
     /// The reasons' feature names, `;`-separated.
-    pub top: Vec<String>,
+    pub top: StringChunked,
 }
 
 /// Scores and explains every row in one pass over the trees. Rows go a block at a time, in
 /// parallel, so memory stays at one block of contributions per thread whatever the number of
 /// rows.
-pub fn explain(booster: &Booster, spec: &FeatureSpec, data: &Dataset, k: usize) -> Result<Explained, mirador_gbdt::GbdtError> {
+pub fn explain(booster: &Booster, spec: &FeatureSpec, data: &Dataset, k: usize) -> Result<Explained, crate::ModelError> {
     booster.check_schema(data)?;
     let table = PathTable::new(booster);
     let names = &data.names;
     let labels: Vec<String> = names.iter().map(|n| label(n)).collect();
     let categories: Vec<Vec<&str>> = names.iter().map(|n| spec.categories(n)).collect();
     let width = data.n_features() + 1;
-    let blocks: Vec<(Vec<f64>, Vec<String>, Vec<String>)> = (0..data.n_rows().div_ceil(BLOCK))
+    let blocks: Vec<(Vec<f64>, StringChunked, StringChunked)> = (0..data.n_rows().div_ceil(BLOCK))
         .into_par_iter()
         .map_init(Scratch::default, |scratch, block| {
             let first = block * BLOCK;
@@ -185,35 +198,66 @@ pub fn explain(booster: &Booster, spec: &FeatureSpec, data: &Dataset, k: usize) 
             let mut c = std::mem::take(&mut scratch.contributions);
             c.resize(rows * width, 0.0);
             table.fill(data, first, &mut c, width, scratch);
-            let mut text = Vec::with_capacity(rows);
-            let mut top = Vec::with_capacity(rows);
+            let mut text = StringChunkedBuilder::new("top_reasons".into(), rows);
+            let mut top = StringChunkedBuilder::new("top_features".into(), rows);
             let mut probability = Vec::with_capacity(rows);
+            let (line, names_line, best) = (&mut scratch.line, &mut scratch.names, &mut scratch.best);
             for (offset, c) in c.chunks(width).enumerate() {
                 let row = first + offset;
                 probability.push(1.0 / (1.0 + (-c.iter().sum::<f64>()).exp()));
-                let mut idx: Vec<usize> = (0..names.len()).filter(|&j| c[j] > 0.0).collect();
-                idx.sort_by(|&a, &b| c[b].total_cmp(&c[a]).then(a.cmp(&b)));
-                idx.truncate(k);
-                text.push(
-                    idx.iter()
-                        .map(|&j| format!("{} {} (+{:.2})", labels[j], value_text(&categories[j], &data.columns[j], row), c[j]))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                );
-                top.push(idx.iter().map(|&j| names[j].as_str()).collect::<Vec<_>>().join(";"));
+                top_positive(&c[..names.len()], k, best);
+                line.clear();
+                names_line.clear();
+                for (i, &j) in best.iter().enumerate() {
+                    if i > 0 {
+                        line.push_str("; ");
+                        names_line.push(';');
+                    }
+                    line.push_str(&labels[j]);
+                    line.push(' ');
+                    write_value(line, &categories[j], &data.columns[j], row);
+                    // Writing to a String cannot fail.
+                    let _ = write!(line, " (+{:.2})", c[j]);
+                    names_line.push_str(&names[j]);
+                }
+                text.append_value(line.as_str());
+                top.append_value(names_line.as_str());
             }
             scratch.contributions = c;
-            (probability, text, top)
+            (probability, text.finish(), top.finish())
         })
         .collect();
     let n = data.n_rows();
-    let mut out = Explained { probability: Vec::with_capacity(n), reasons: Vec::with_capacity(n), top: Vec::with_capacity(n) };
+    let mut out = Explained {
+        probability: Vec::with_capacity(n),
+        reasons: StringChunked::new("top_reasons".into(), Vec::<&str>::new()),
+        top: StringChunked::new("top_features".into(), Vec::<&str>::new()),
+    };
     for (p, t, f) in blocks {
         out.probability.extend(p);
-        out.reasons.extend(t);
-        out.top.extend(f);
+        out.reasons.append_owned(t)?;
+        out.top.append_owned(f)?;
     }
+    out.reasons.rechunk_mut();
+    out.top.rechunk_mut();
     Ok(out)
+}
+
+/// The indices of the `k` largest positive values of `c`, largest first (ties: lower index
+/// first), into `best`.
+fn top_positive(c: &[f64], k: usize, best: &mut Vec<usize>) {
+    best.clear();
+    for (j, &v) in c.iter().enumerate() {
+        if v <= 0.0 {
+            continue;
+        }
+        // Insertion into a list of at most k: k is a handful.
+        let at = best.iter().position(|&b| v > c[b]).unwrap_or(best.len());
+        if at < k {
+            best.insert(at, j);
+            best.truncate(k);
+        }
+    }
 }
 
 /// A condition on one feature, read off a split.

@@ -463,8 +463,8 @@ pub(crate) fn score_blocks(
         let explained = explain::explain(booster, spec, &data, top_reasons)?;
         drop(data);
         out.probability.extend(explained.probability);
-        out.reasons.append_owned(Column::new("top_reasons".into(), explained.reasons))?;
-        out.top.append_owned(Column::new("top_features".into(), explained.top))?;
+        out.reasons.append_owned(explained.reasons.into_column())?;
+        out.top.append_owned(explained.top.into_column())?;
     }
     info!(rows = n, seconds = started.elapsed().as_secs_f64(), "Scored and explained the declarations.");
     Ok(out)
