@@ -22,9 +22,12 @@ pub mod pseudonym;
 
 use std::collections::{BTreeMap, HashMap};
 
+use foldhash::fast::FixedState;
+
 use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
 use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::Deserialize;
 
 use pseudonym::Pseudonymiser;
@@ -160,54 +163,82 @@ pub fn rank(
         list.is_empty() || v.is_some_and(|v| list.iter().any(|x| if prefix { v.starts_with(x.as_str()) } else { v == x }))
     };
     let use_model = fraud.is_some();
-    let mut by: HashMap<&str, Importer<'_>> = HashMap::new();
-    let rows = importer.iter().zip(hs6.iter()).zip(origin.iter()).zip(office.iter().zip(period.iter()));
-    for (i, (((importer, hs6), origin), (office, period))) in rows.enumerate() {
-        if !(matches(&params.periods, period, true) && matches(&params.offices, office, false) && matches(&params.hs_chapters, hs6, true)) {
-            continue;
-        }
-        let Some(imp) = importer else { continue };
-        let s = &signals[i];
-        let e = by.entry(imp).or_default();
-        let hs4 = hs6.map_or("", |h| h.get(..4).unwrap_or(h));
-        let org = origin.unwrap_or_default();
-        let risk = if use_model { s.expected } else { s.shortfall } + s.mirror;
-        e.items += 1;
-        e.value += value[i].unwrap_or(0.0);
-        e.duty += duty[i].unwrap_or(0.0);
-        e.expected += s.expected;
-        e.mirror += s.mirror;
-        e.shortfall += s.shortfall;
-        e.model_flags += u32::from(s.model_flag);
-        e.kmeans_flags += u32::from(s.kmeans_flag);
-        if let Some(p) = s.prob {
-            e.max_prob = Some(e.max_prob.map_or(p, |m: f64| m.max(p)));
-            e.sum_prob += p;
-            e.scored += 1;
-        }
-        *e.by_hs4.entry(hs4).or_default() += risk;
-        *e.by_origin.entry(org).or_default() += risk;
-        if s.kmeans_flag {
-            *e.kmeans_hs4.entry(hs4).or_default() += 1;
-            if let Some(r) = s.price_ratio {
-                e.flagged_ratios.push(r);
-            }
-        }
-        if s.model_flag
-            && let Some(t) = s.top_feature
-        {
-            *e.top_features.entry(t).or_default() += 1;
-        }
-        if s.mirror > 0.0 {
-            *e.mirror_hs6_origin.entry((hs6.unwrap_or_default(), org)).or_default() += s.mirror;
-        }
+    // Rows are coded to importers and grouped (in row order within each importer), then each
+    // importer's totals are built from its own rows, importers in parallel: the per-importer maps
+    // stay in cache, and the sums run in row order as a single pass would.
+    let mut ids: HashMap<&str, u32, FixedState> = HashMap::default();
+    let mut names: Vec<&str> = Vec::new();
+    let mut of_row: Vec<u32> = Vec::with_capacity(n);
+    let rows = importer.iter().zip(hs6.iter()).zip(office.iter().zip(period.iter()));
+    for ((importer, hs6), (office, period)) in rows {
+        let kept = matches(&params.periods, period, true) && matches(&params.offices, office, false) && matches(&params.hs_chapters, hs6, true);
+        of_row.push(match importer {
+            Some(imp) if kept => *ids.entry(imp).or_insert_with(|| {
+                names.push(imp);
+                (names.len() - 1) as u32
+            }),
+            _ => u32::MAX,
+        });
     }
-
-    let mut rows: Vec<(&str, Importer<'_>, f64)> = by
-        .into_iter()
-        .map(|(id, imp)| {
-            let risk = if use_model { imp.expected } else { imp.shortfall } + imp.mirror;
-            (id, imp, risk)
+    drop(ids);
+    let mut start = vec![0usize; names.len() + 1];
+    for &id in of_row.iter().filter(|&&id| id != u32::MAX) {
+        start[id as usize + 1] += 1;
+    }
+    for i in 1..start.len() {
+        start[i] += start[i - 1];
+    }
+    let mut next = start.clone();
+    let mut grouped = vec![0u32; start[names.len()]];
+    for (i, &id) in of_row.iter().enumerate().filter(|(_, id)| **id != u32::MAX) {
+        grouped[next[id as usize]] = i as u32;
+        next[id as usize] += 1;
+    }
+    let (hs6_at, origin_at): (Vec<Option<&str>>, Vec<Option<&str>>) = (hs6.iter().collect(), origin.iter().collect());
+    let mut rows: Vec<(&str, Importer<'_>, f64)> = names
+        .par_iter()
+        .enumerate()
+        .map(|(id, &name)| {
+            let mut e = Importer::default();
+            for &i in &grouped[start[id]..start[id + 1]] {
+                let i = i as usize;
+                let s = &signals[i];
+                let hs6 = hs6_at[i];
+                let hs4 = hs6.map_or("", |h| h.get(..4).unwrap_or(h));
+                let org = origin_at[i].unwrap_or_default();
+                let risk = if use_model { s.expected } else { s.shortfall } + s.mirror;
+                e.items += 1;
+                e.value += value[i].unwrap_or(0.0);
+                e.duty += duty[i].unwrap_or(0.0);
+                e.expected += s.expected;
+                e.mirror += s.mirror;
+                e.shortfall += s.shortfall;
+                e.model_flags += u32::from(s.model_flag);
+                e.kmeans_flags += u32::from(s.kmeans_flag);
+                if let Some(p) = s.prob {
+                    e.max_prob = Some(e.max_prob.map_or(p, |m: f64| m.max(p)));
+                    e.sum_prob += p;
+                    e.scored += 1;
+                }
+                *e.by_hs4.entry(hs4).or_default() += risk;
+                *e.by_origin.entry(org).or_default() += risk;
+                if s.kmeans_flag {
+                    *e.kmeans_hs4.entry(hs4).or_default() += 1;
+                    if let Some(r) = s.price_ratio {
+                        e.flagged_ratios.push(r);
+                    }
+                }
+                if s.model_flag
+                    && let Some(t) = s.top_feature
+                {
+                    *e.top_features.entry(t).or_default() += 1;
+                }
+                if s.mirror > 0.0 {
+                    *e.mirror_hs6_origin.entry((hs6.unwrap_or_default(), org)).or_default() += s.mirror;
+                }
+            }
+            let risk = if use_model { e.expected } else { e.shortfall } + e.mirror;
+            (name, e, risk)
         })
         .collect();
     rows.sort_by(|a, b| b.2.total_cmp(&a.2).then(b.1.max_prob.unwrap_or(0.0).total_cmp(&a.1.max_prob.unwrap_or(0.0))).then(a.0.cmp(b.0)));
