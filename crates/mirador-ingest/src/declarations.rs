@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::fx::FxTable;
 use crate::rules::{self, Reject};
-use crate::source::{Mapped, Quarantine, Reconciliation};
+use crate::source::{Field, Mapped, Quarantine, Reconciliation};
 
 /// Canonical columns a declarations source must provide (mapped or defaulted).
 pub const MANDATORY: &[&str] = &[
@@ -116,13 +116,56 @@ pub const MAX_ITEM_VALUE_USD: f64 = 1.0e13;
 /// Largest net mass of one goods item accepted (kg).
 pub const MAX_ITEM_MASS_KG: f64 = 1.0e12;
 
-fn validate(m: &Mapped<'_>, raw: &crate::read::RawRow, r: &DeclarationRules<'_>) -> Result<Row, Reject> {
+/// The source columns validation reads, resolved once per file.
+struct Fields<'a> {
+    declaration_id: Field<'a>,
+    item_no: Field<'a>,
+    date: Field<'a>,
+    hs_code: Field<'a>,
+    origin_country: Field<'a>,
+    departure_country: Field<'a>,
+    tax_rate_pct: Field<'a>,
+    net_mass_kg: Field<'a>,
+    item_price: Field<'a>,
+    quantity: Field<'a>,
+    quantity_unit: Field<'a>,
+    currency: Field<'a>,
+    fraud: Field<'a>,
+    critical_fraud: Field<'a>,
+    courier_id: Field<'a>,
+    texts: [Field<'a>; 11],
+}
+
+impl<'a> Fields<'a> {
+    fn new(m: &Mapped<'a>) -> Self {
+        Fields {
+            declaration_id: m.field(col::DECLARATION_ID),
+            item_no: m.field(col::ITEM_NO),
+            date: m.field(col::DATE),
+            hs_code: m.field(col::HS_CODE),
+            origin_country: m.field(col::ORIGIN_COUNTRY),
+            departure_country: m.field(col::DEPARTURE_COUNTRY),
+            tax_rate_pct: m.field(col::TAX_RATE_PCT),
+            net_mass_kg: m.field(col::NET_MASS_KG),
+            item_price: m.field(col::ITEM_PRICE),
+            quantity: m.field(col::QUANTITY),
+            quantity_unit: m.field(col::QUANTITY_UNIT),
+            currency: m.field(col::CURRENCY),
+            fraud: m.field(col::FRAUD),
+            critical_fraud: m.field(col::CRITICAL_FRAUD),
+            courier_id: m.field(col::COURIER_ID),
+            texts: TEXTS.map(|name| m.field(name)),
+        }
+    }
+}
+
+fn validate(m: &Mapped<'_>, f: &Fields<'_>, raw: &crate::read::RawRow, r: &DeclarationRules<'_>) -> Result<Row, Reject> {
     let d = m.decimal();
-    let declaration_id = rules::required(m.get(raw, col::DECLARATION_ID), col::DECLARATION_ID)?.to_owned();
+    let declaration_id = rules::required(f.declaration_id.get(raw), col::DECLARATION_ID)?.to_owned();
     if declaration_id.chars().any(char::is_control) {
         return Err(Reject::new("control_character", col::DECLARATION_ID, "`declaration_id` contains a control character".into()));
     }
-    let item_no = match rules::optional(m.get(raw, col::ITEM_NO)) {
+    let item_no = match rules::optional(f.item_no.get(raw)) {
         None => 1,
         Some(v) => {
             let x = rules::number(v, d, col::ITEM_NO)?;
@@ -132,22 +175,22 @@ fn validate(m: &Mapped<'_>, raw: &crate::read::RawRow, r: &DeclarationRules<'_>)
             x as i32
         }
     };
-    let date = rules::date(rules::required(m.get(raw, col::DATE), col::DATE)?, m.date_format(), r.min_date, r.max_date, col::DATE)?;
-    let hs = rules::hs_code(rules::required(m.get(raw, col::HS_CODE), col::HS_CODE)?, r.hs_lengths, col::HS_CODE)?;
-    let origin = rules::declared_country(rules::required(m.get(raw, col::ORIGIN_COUNTRY), col::ORIGIN_COUNTRY)?, col::ORIGIN_COUNTRY)?;
-    let departure = match rules::optional(m.get(raw, col::DEPARTURE_COUNTRY)) {
+    let date = rules::date(rules::required(f.date.get(raw), col::DATE)?, m.date_format(), r.min_date, r.max_date, col::DATE)?;
+    let hs = rules::hs_code(rules::required(f.hs_code.get(raw), col::HS_CODE)?, r.hs_lengths, col::HS_CODE)?;
+    let origin = rules::declared_country(rules::required(f.origin_country.get(raw), col::ORIGIN_COUNTRY)?, col::ORIGIN_COUNTRY)?;
+    let departure = match rules::optional(f.departure_country.get(raw)) {
         Some(v) => rules::declared_country(v, col::DEPARTURE_COUNTRY)?,
         None => origin,
     };
-    let tax_rate_pct = rules::rate_pct(rules::required(m.get(raw, col::TAX_RATE_PCT), col::TAX_RATE_PCT)?, d, col::TAX_RATE_PCT)?;
-    let net_mass_kg = rules::non_negative(rules::required(m.get(raw, col::NET_MASS_KG), col::NET_MASS_KG)?, d, col::NET_MASS_KG)?;
-    let item_price = rules::non_negative(rules::required(m.get(raw, col::ITEM_PRICE), col::ITEM_PRICE)?, d, col::ITEM_PRICE)?;
-    let quantity = match rules::optional(m.get(raw, col::QUANTITY)) {
+    let tax_rate_pct = rules::rate_pct(rules::required(f.tax_rate_pct.get(raw), col::TAX_RATE_PCT)?, d, col::TAX_RATE_PCT)?;
+    let net_mass_kg = rules::non_negative(rules::required(f.net_mass_kg.get(raw), col::NET_MASS_KG)?, d, col::NET_MASS_KG)?;
+    let item_price = rules::non_negative(rules::required(f.item_price.get(raw), col::ITEM_PRICE)?, d, col::ITEM_PRICE)?;
+    let quantity = match rules::optional(f.quantity.get(raw)) {
         Some(v) => Some(rules::non_negative(v, d, col::QUANTITY)?),
         None => None,
     };
-    let quantity_unit = rules::optional(m.get(raw, col::QUANTITY_UNIT)).map(str::to_owned);
-    let currency = rules::currency(rules::required(m.get(raw, col::CURRENCY), col::CURRENCY)?, col::CURRENCY)?;
+    let quantity_unit = rules::optional(f.quantity_unit.get(raw)).map(str::to_owned);
+    let currency = rules::currency(rules::required(f.currency.get(raw), col::CURRENCY)?, col::CURRENCY)?;
     let period = format!("{:04}-{:02}", date.year(), date.month());
     let usd_per_unit =
         r.fx.rate(&currency, &period)
@@ -167,14 +210,14 @@ fn validate(m: &Mapped<'_>, raw: &crate::read::RawRow, r: &DeclarationRules<'_>)
             format!("one goods item of {net_mass_kg:.3e} kg (more than {MAX_ITEM_MASS_KG:e}) is a keying or unit error"),
         ));
     }
-    let fraud = rules::label(m.get(raw, col::FRAUD), &[0, 1], col::FRAUD)?;
-    let critical_fraud = rules::label(m.get(raw, col::CRITICAL_FRAUD), &[0, 1, 2], col::CRITICAL_FRAUD)?;
+    let fraud = rules::label(f.fraud.get(raw), &[0, 1], col::FRAUD)?;
+    let critical_fraud = rules::label(f.critical_fraud.get(raw), &[0, 1, 2], col::CRITICAL_FRAUD)?;
     let mut texts: [String; 11] = Default::default();
-    for (slot, name) in texts.iter_mut().zip(TEXTS) {
+    for ((slot, name), field) in texts.iter_mut().zip(TEXTS).zip(&f.texts) {
         let v = if name == col::IMPORTER_ID {
-            rules::required(m.get(raw, name), name)?
+            rules::required(field.get(raw), name)?
         } else {
-            rules::optional(m.get(raw, name)).unwrap_or("-")
+            rules::optional(field.get(raw)).unwrap_or("-")
         };
         if v.chars().any(char::is_control) {
             return Err(Reject::new("control_character", name, format!("`{name}` contains a control character (NUL, escape, line break)")));
@@ -186,7 +229,7 @@ fn validate(m: &Mapped<'_>, raw: &crate::read::RawRow, r: &DeclarationRules<'_>)
         item_no,
         date,
         texts,
-        courier_id: rules::optional(m.get(raw, col::COURIER_ID)).map(str::to_owned),
+        courier_id: rules::optional(f.courier_id.get(raw)).map(str::to_owned),
         hs_code: hs.code,
         departure_country: departure,
         origin_country: origin,
@@ -237,6 +280,7 @@ pub fn ingest(
     let mut seen: HashMap<(String, i32), u64, foldhash::fast::FixedState> = HashMap::default();
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     for m in sources {
+        let fields = Fields::new(m);
         // Rows are validated in parallel a chunk at a time (memory stays bounded), then
         // de-duplicated and appended in file order. The next chunk is read while this one is
         // validated: reading is sequential, and would otherwise leave a core idle.
@@ -250,7 +294,7 @@ pub fn ingest(
                         .par_iter()
                         .map(|raw| match &raw.malformed {
                             Some(why) => Err(Reject::new("malformed_row", "", format!("line {} {why}", raw.line))),
-                            None => validate(m, raw, r).map(|row| (row, content_hash(&raw.fields))),
+                            None => validate(m, &fields, raw, r).map(|row| (row, content_hash(&raw.fields))),
                         })
                         .collect()
                 },

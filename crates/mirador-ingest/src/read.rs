@@ -7,8 +7,10 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
 
+use chrono::Datelike;
 use csv::{ByteRecord, StringRecord};
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use crate::error::IngestError;
 
@@ -278,6 +280,52 @@ impl TableReader {
         Ok(Some(row))
     }
 
+    /// Up to `n` next rows; empty at the end. Parquet rows are read `n` at a time, each column
+    /// converted to text and the rows assembled in parallel; CSV rows one after the other.
+    pub fn next_rows(&mut self, n: usize) -> Result<Vec<RawRow>, IngestError> {
+        let mut rows = Vec::with_capacity(n.min(1 << 16));
+        // A parquet chunk left part-read by `next_row` is finished first.
+        while rows.len() < n {
+            let bulk = match &self.rows {
+                Rows::Parquet { chunk, at, .. } => chunk.first().is_none_or(|c| *at >= c.len()),
+                Rows::Csv { .. } => false,
+            };
+            if bulk {
+                break;
+            }
+            match self.next_row()? {
+                Some(row) => rows.push(row),
+                None => return Ok(rows),
+            }
+        }
+        let width = self.headers.len();
+        if let Rows::Parquet { path, metadata, total, next, .. } = &mut self.rows
+            && rows.len() < n
+            && *next < *total
+        {
+            let len = (n - rows.len()).min(*total - *next);
+            let columns = read_parquet_chunk(path, metadata.clone(), *next, len)?;
+            let got = columns.first().map_or(0, ChunkedArray::len);
+            if got != len {
+                return Err(IngestError::file(path, format!("claims {total} rows but holds only {}", *next + got.min(len))));
+            }
+            *next += len;
+            let first_line = self.read + 2;
+            rows.par_extend((0..len).into_par_iter().map(|at| {
+                let fields: StringRecord = columns.iter().map(|c| c.get(at).unwrap_or("")).collect();
+                RawRow { line: first_line + at, malformed: shape(&fields, width), fields }
+            }));
+            self.read += len;
+            if self.read > self.max_rows {
+                return Err(IngestError::file(
+                    &self.path,
+                    format!("has more than {} rows; at most that many are accepted in one file (split it)", self.max_rows),
+                ));
+            }
+        }
+        Ok(rows)
+    }
+
     /// Reads every remaining row into memory.
     pub fn into_table(mut self) -> Result<RawTable, IngestError> {
         let mut rows = Vec::new();
@@ -346,12 +394,50 @@ fn read_parquet_chunk(
     }
     let df = reader.finish().map_err(err)?;
     df.columns()
-        .iter()
+        .par_iter()
         .map(|c| {
+            if c.dtype() == &DataType::Date {
+                return Ok(date_texts(c.date().map_err(err)?.physical()));
+            }
             let s = c.cast(&DataType::String).map_err(|e| IngestError::file(path, format!("column `{}`: {e}", c.name())))?;
             Ok(s.str().map_err(err)?.rechunk().into_owned())
         })
         .collect()
+}
+
+/// Dates (days since 1970-01-01) as `YYYY-MM-DD` text, as a cast to text writes them, without
+/// the general date formatter for the four-digit years every real declaration has.
+fn date_texts(days: &Int32Chunked) -> StringChunked {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    let mut text = String::with_capacity(10);
+    let mut out = StringChunkedBuilder::new(days.name().clone(), days.len());
+    for d in days.iter() {
+        let date = d.and_then(|d| epoch.checked_add_signed(chrono::TimeDelta::days(i64::from(d))));
+        match date {
+            None => out.append_null(),
+            Some(date) => {
+                text.clear();
+                let (y, m, day) = (date.year(), date.month(), date.day());
+                if (0..=9999).contains(&y) {
+                    let y = y as u32;
+                    for digit in [y / 1000, y / 100 % 10, y / 10 % 10, y % 10] {
+                        text.push(char::from(b'0' + digit as u8));
+                    }
+                    text.push('-');
+                    text.push(char::from(b'0' + (m / 10) as u8));
+                    text.push(char::from(b'0' + (m % 10) as u8));
+                    text.push('-');
+                    text.push(char::from(b'0' + (day / 10) as u8));
+                    text.push(char::from(b'0' + (day % 10) as u8));
+                } else {
+                    use std::fmt::Write as _;
+                    let _ = write!(text, "{}", date.format("%Y-%m-%d"));
+                }
+                out.append_value(text.as_str());
+            }
+        }
+    }
+    out.finish()
 }
 
 /// Reads a whole CSV or parquet file into text.
@@ -424,5 +510,49 @@ mod tests {
     #[test]
     fn empty_file_is_an_error() {
         assert!(read(b"", None).is_err());
+    }
+
+    #[test]
+    fn dates_read_as_a_cast_to_text_writes_them() {
+        let days = Int32Chunked::new(
+            "d".into(),
+            [Some(0), Some(19_723), Some(-1), Some(-719_162), Some(-719_893), Some(2_932_896), Some(2_932_897), None, Some(-365_000)],
+        );
+        let cast = days.clone().into_column().cast(&DataType::Date).unwrap().cast(&DataType::String).unwrap();
+        let cast: Vec<Option<String>> = cast.str().unwrap().iter().map(|v| v.map(str::to_owned)).collect();
+        let fast: Vec<Option<String>> = date_texts(&days).iter().map(|v| v.map(str::to_owned)).collect();
+        assert_eq!(fast, cast);
+        assert_eq!(fast[1].as_deref(), Some("2024-01-01"));
+    }
+
+    #[test]
+    fn parquet_rows_read_in_bulk_match_rows_read_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let n = 1_000;
+        let mut df = df!(
+            "id" => (0..n).map(|i| format!("D{i}")).collect::<Vec<_>>(),
+            "mass" => (0..n).map(|i| if i % 7 == 0 { None } else { Some(f64::from(i) * 0.25) }).collect::<Vec<_>>(),
+            "day" => (0..n).map(|i| 19_000 + i).collect::<Vec<i32>>(),
+        )
+        .unwrap();
+        df.with_column(df.column("day").unwrap().cast(&DataType::Date).unwrap()).unwrap();
+        mirador_io::write_parquet(&mut df, &path).unwrap();
+        let mut one = TableReader::open(&path, None, None).unwrap();
+        let mut bulk = TableReader::open(&path, None, None).unwrap();
+        // Part of a row, then bulk reads of uneven sizes across the end.
+        let mut got = vec![bulk.next_row().unwrap().unwrap()];
+        for size in [3, 500, 1_000] {
+            got.extend(bulk.next_rows(size).unwrap());
+        }
+        assert!(bulk.next_rows(10).unwrap().is_empty());
+        assert_eq!(got.len(), n as usize);
+        for row in &got {
+            let expected = one.next_row().unwrap().unwrap();
+            assert_eq!((row.line, &row.fields, &row.malformed), (expected.line, &expected.fields, &expected.malformed));
+        }
+        assert!(one.next_row().unwrap().is_none());
+        assert_eq!(&got[7].fields[1], "", "a null is an empty field");
+        assert_eq!(&got[1].fields[2], "2022-01-09");
     }
 }

@@ -13,6 +13,34 @@ use crate::error::IngestError;
 use crate::read::{RawRow, TableReader};
 use crate::rules::Reject;
 
+/// Where a canonical column's raw value comes from in one source: a field of the row, else the
+/// source's default; then its recoding, if any.
+#[derive(Debug, Clone, Copy)]
+pub struct Field<'a> {
+    index: Option<usize>,
+    default: Option<&'a str>,
+    recode: Option<&'a BTreeMap<String, String>>,
+}
+
+impl<'a> Field<'a> {
+    /// The value in a row, after recoding; the default when unmapped.
+    pub fn get<'r>(&self, row: &'r RawRow) -> Option<&'r str>
+    where
+        'a: 'r,
+    {
+        let raw = match self.index {
+            Some(i) => row.fields.get(i),
+            None => self.default,
+        }?;
+        if let Some(map) = self.recode
+            && let Some(v) = map.get(raw.trim())
+        {
+            return Some(v.as_str());
+        }
+        Some(raw)
+    }
+}
+
 /// A source file being read, with its mapping resolved.
 pub struct Mapped<'a> {
     reader: Mutex<TableReader>,
@@ -70,30 +98,22 @@ impl<'a> Mapped<'a> {
 
     /// Up to `n` next rows of the file; empty at the end.
     pub fn next_rows(&self, n: usize) -> Result<Vec<RawRow>, IngestError> {
-        let mut reader = self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut rows = Vec::with_capacity(n.min(1 << 16));
-        while rows.len() < n {
-            match reader.next_row()? {
-                Some(row) => rows.push(row),
-                None => break,
-            }
-        }
-        Ok(rows)
+        self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next_rows(n)
     }
 
     /// The raw value of a canonical column in a row, after recoding; the default when unmapped.
     pub fn get<'r>(&'r self, row: &'r RawRow, canonical: &str) -> Option<&'r str> {
-        let raw = match self.index.get(canonical) {
-            Some(&i) => row.fields.get(i),
-            None => self.spec.defaults.get(canonical).map(String::as_str),
-        }?;
-        if let Some(map) = self.spec.recode.get(canonical) {
-            let key = raw.trim();
-            if let Some(v) = map.get(key) {
-                return Some(v.as_str());
-            }
+        self.field(canonical).get(row)
+    }
+
+    /// A canonical column resolved against this source, to read row after row without looking
+    /// its name up each time.
+    pub fn field(&self, canonical: &str) -> Field<'a> {
+        Field {
+            index: self.index.get(canonical).copied(),
+            default: self.spec.defaults.get(canonical).map(String::as_str),
+            recode: self.spec.recode.get(canonical),
         }
-        Some(raw)
     }
 
     /// Whether a canonical column is available (mapped or defaulted).
