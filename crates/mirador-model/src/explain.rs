@@ -320,14 +320,18 @@ pub fn rules(
         }
         (n, if n > 0 { f as f64 / n as f64 } else { 0.0 })
     };
+    // Each distinct rule is measured once, rules in parallel.
     let mut seen = BTreeSet::new();
-    let mut scored: Vec<(String, usize, f64, Option<(usize, f64)>)> = candidates
+    let distinct: Vec<(String, &Vec<Condition>)> = candidates
         .iter()
         .filter_map(|conds| {
             let text = conds.iter().map(|c| c.text(spec, &train.0.names)).collect::<Vec<_>>().join(" ∧ ");
-            if !seen.insert(text.clone()) {
-                return None;
-            }
+            seen.insert(text.clone()).then_some((text, conds))
+        })
+        .collect();
+    let mut scored: Vec<(String, usize, f64, Option<(usize, f64)>)> = distinct
+        .into_par_iter()
+        .filter_map(|(text, conds)| {
             let (n, rate) = measure(conds, train.0, train.1);
             (n >= min_support && rate >= (2.0 * base).min(0.5 + base / 2.0)).then(|| {
                 let t = test.map(|(d, l)| measure(conds, d, l));
