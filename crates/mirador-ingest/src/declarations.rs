@@ -56,8 +56,8 @@ struct Columns {
     courier_id: Vec<Option<String>>,
     hs_code: Vec<String>,
     hs6: Vec<String>,
-    departure_country: Vec<String>,
-    origin_country: Vec<String>,
+    departure_country: Vec<&'static str>,
+    origin_country: Vec<&'static str>,
     tax_rate_pct: Vec<f64>,
     tax_type: Vec<String>,
     origin_indicator: Vec<String>,
@@ -79,6 +79,8 @@ struct Row {
     declaration_id: String,
     item_no: i32,
     date: NaiveDate,
+    period: String,
+    hs6: String,
     texts: [String; 11],
     courier_id: Option<String>,
     hs_code: String,
@@ -228,6 +230,8 @@ fn validate(m: &Mapped<'_>, f: &Fields<'_>, raw: &crate::read::RawRow, r: &Decla
         declaration_id,
         item_no,
         date,
+        period,
+        hs6: hs.code[..6].to_owned(),
         texts,
         courier_id: rules::optional(f.courier_id.get(raw)).map(str::to_owned),
         hs_code: hs.code,
@@ -285,21 +289,32 @@ pub fn ingest(
         // de-duplicated and appended in file order. The next chunk is read while this one is
         // validated: reading is sequential, and would otherwise leave a core idle.
         let mut next = m.next_rows(CHUNK_ROWS)?;
+        // The previous chunk's accepted rows, becoming arrow arrays while this chunk validates.
+        let mut pending: Option<Columns> = None;
         while !next.is_empty() {
             let chunk = next;
-            let (read, validated) = rayon::join(
+            let previous = pending.take();
+            let (read, (validated, framed)) = rayon::join(
                 || m.next_rows(CHUNK_ROWS),
-                || -> Vec<Result<(Row, u64), Reject>> {
-                    chunk
-                        .par_iter()
-                        .map(|raw| match &raw.malformed {
-                            Some(why) => Err(Reject::new("malformed_row", "", format!("line {} {why}", raw.line))),
-                            None => validate(m, &fields, raw, r).map(|row| (row, content_hash(&raw.fields))),
-                        })
-                        .collect()
+                || {
+                    rayon::join(
+                        || -> Vec<Result<(Row, u64), Reject>> {
+                            chunk
+                                .par_iter()
+                                .map(|raw| match &raw.malformed {
+                                    Some(why) => Err(Reject::new("malformed_row", "", format!("line {} {why}", raw.line))),
+                                    None => validate(m, &fields, raw, r).map(|row| (row, content_hash(&raw.fields))),
+                                })
+                                .collect()
+                        },
+                        || previous.map(frame).transpose(),
+                    )
                 },
             );
             next = read?;
+            if let Some(framed) = framed? {
+                append_rows(&mut out, &mut block, framed)?;
+            }
             for (raw, result) in chunk.iter().zip(validated) {
                 rec.rows_in += 1;
                 let (row, content) = match result {
@@ -330,13 +345,13 @@ pub fn ingest(
                 stats.hs_leading_zero_restored += usize::from(row.hs_repaired);
                 push(&mut c, row, raw.line, epoch, &mut stats);
             }
-            // Each chunk's rows become compact arrow arrays right away: a Rust string per value
-            // and column never outlives its chunk.
+            // Each chunk's rows become compact arrow arrays during the next chunk: a Rust string
+            // per value and column never outlives two chunks.
             rec.accepted += c.declaration_id.len();
-            block.vstack_mut_owned(frame(std::mem::take(&mut c))?)?;
-            if block.height() >= BLOCK_ROWS {
-                append_block(&mut out, &mut block)?;
-            }
+            pending = Some(std::mem::take(&mut c));
+        }
+        if let Some(last) = pending {
+            append_rows(&mut out, &mut block, frame(last)?)?;
         }
     }
     append_block(&mut out, &mut block)?;
@@ -348,6 +363,15 @@ pub fn ingest(
 /// stages read few chunks, and the whole frame is never copied into one (which would hold it
 /// twice at the end of ingest).
 const BLOCK_ROWS: usize = 1 << 20;
+
+/// Adds accepted rows to `block`, moving it to `out` once it holds [`BLOCK_ROWS`].
+fn append_rows(out: &mut DataFrame, block: &mut DataFrame, rows: DataFrame) -> PolarsResult<()> {
+    block.vstack_mut_owned(rows)?;
+    if block.height() >= BLOCK_ROWS {
+        append_block(out, block)?;
+    }
+    Ok(())
+}
 
 /// Moves `block`'s rows to the end of `out` as one chunk.
 fn append_block(out: &mut DataFrame, block: &mut DataFrame) -> PolarsResult<()> {
@@ -372,7 +396,7 @@ fn push(c: &mut Columns, row: Row, line: usize, epoch: NaiveDate, stats: &mut De
     c.declaration_id.push(row.declaration_id);
     c.item_no.push(row.item_no);
     c.date.push((row.date - epoch).num_days() as i32);
-    c.period.push(format!("{:04}-{:02}", row.date.year(), row.date.month()));
+    c.period.push(row.period);
     let [office, process, import_type, import_use, payment, transport, declarant, importer, seller, tax_type, origin_indicator] = row.texts;
     c.office_id.push(office);
     c.process_type.push(process);
@@ -385,10 +409,10 @@ fn push(c: &mut Columns, row: Row, line: usize, epoch: NaiveDate, stats: &mut De
     c.seller_id.push(seller);
     c.tax_type.push(tax_type);
     c.courier_id.push(row.courier_id);
-    c.hs6.push(row.hs_code[..6].to_owned());
+    c.hs6.push(row.hs6);
     c.hs_code.push(row.hs_code);
-    c.departure_country.push(row.departure_country.to_owned());
-    c.origin_country.push(row.origin_country.to_owned());
+    c.departure_country.push(row.departure_country);
+    c.origin_country.push(row.origin_country);
     c.tax_rate_pct.push(row.tax_rate_pct);
     c.origin_indicator.push(origin_indicator);
     c.net_mass_kg.push(row.net_mass_kg);
