@@ -73,7 +73,9 @@ pub struct ModelParams {
     pub feature_fraction: f64,
     /// L2 regularisation of leaf values.
     pub lambda_l2: f64,
-    /// Rounds without validation improvement before stopping.
+    /// Rounds without validation improvement before stopping. 50 at learning rate 0.1 stops on
+    /// the same best round as 100 did on the KCS split, the sample and a 1M synthetic world, with
+    /// half the wasted rounds after it.
     pub early_stopping_rounds: usize,
     /// Pseudo-count of the smoothed past fraud rates.
     pub history_smoothing: f64,
@@ -122,7 +124,7 @@ impl Default for ModelParams {
             min_data_in_leaf: 50,
             feature_fraction: 0.8,
             lambda_l2: 1.0,
-            early_stopping_rounds: 100,
+            early_stopping_rounds: 50,
             history_smoothing: 10.0,
             history_features: true,
             revenue_weight: 0.0,
