@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use foldhash::fast::FixedState;
+
 use mirador_schema::{col, country};
 use polars::prelude::*;
 
@@ -93,12 +95,15 @@ pub(crate) fn sides(declarations: &DataFrame, mirror_flows: &DataFrame, params: 
         let period = declarations.column(col::PERIOD)?.str()?;
         let value = declarations.column(col::VALUE_USD)?.f64()?;
         let mass = declarations.column(col::NET_MASS_KG)?.f64()?;
-        let mut out: BTreeMap<Key, Side> = BTreeMap::new();
-        for i in 0..declarations.height() {
-            let (Some(h), Some(o), Some(p), Some(v)) = (hs6.get(i), origin.get(i), period.get(i), value.get(i)) else { continue };
-            out.entry((h.to_owned(), home.to_owned(), o.to_owned(), p.to_owned())).or_default().add(v, mass.get(i));
+        // Summed under keys borrowed from the frame (rows in order, so each cell's sums are the
+        // same), then owned once per cell.
+        let mut sums: HashMap<(&str, &str, &str), Side, FixedState> = HashMap::default();
+        let rows = hs6.iter().zip(origin.iter()).zip(period.iter()).zip(value.iter().zip(mass.iter()));
+        for (((h, o), p), (v, m)) in rows {
+            let (Some(h), Some(o), Some(p), Some(v)) = (h, o, p, v) else { continue };
+            sums.entry((h, o, p)).or_default().add(v, m);
         }
-        out
+        sums.into_iter().map(|((h, o, p), side)| ((h.to_owned(), home.to_owned(), o.to_owned(), p.to_owned()), side)).collect()
     };
     Ok(Sides {
         declared,

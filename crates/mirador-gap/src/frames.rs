@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use foldhash::fast::FixedState;
+
 use mirador_schema::col;
 use polars::prelude::*;
 
@@ -190,7 +192,7 @@ pub(crate) fn summary(cells: &[Cell], factors: &Factors, declared_source: &str) 
 /// `mirror_exposure`: every declaration item with its cell's gap ratio and its value share of the
 /// cell's lost duty.
 pub(crate) fn exposure(declarations: &DataFrame, cells: &[Cell], grain: PeriodGrain) -> PolarsResult<DataFrame> {
-    let index: HashMap<(&str, &str, &str), &Cell> =
+    let index: HashMap<(&str, &str, &str), &Cell, FixedState> =
         cells.iter().map(|c| ((c.key.0.as_str(), c.key.2.as_str(), c.key.3.as_str()), c)).collect();
     let hs6 = declarations.column(col::HS6)?.str()?;
     let origin = declarations.column(col::ORIGIN_COUNTRY)?.str()?;
@@ -203,7 +205,7 @@ pub(crate) fn exposure(declarations: &DataFrame, cells: &[Cell], grain: PeriodGr
         .zip(period.iter())
         .map(|((h, o), p)| (h.unwrap_or(""), o.unwrap_or(""), grain.of(p.unwrap_or(""))))
         .collect();
-    let mut cell_value: HashMap<(&str, &str, &str), f64> = HashMap::new();
+    let mut cell_value: HashMap<(&str, &str, &str), f64, FixedState> = HashMap::default();
     for (k, v) in keys.iter().zip(value.iter()) {
         *cell_value.entry(*k).or_default() += v.unwrap_or(0.0).max(0.0);
     }
