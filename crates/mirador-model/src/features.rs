@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use mirador_gbdt::{Column as Feature, Dataset};
 use mirador_schema::col;
+use foldhash::fast::FixedState;
 use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -68,12 +69,13 @@ pub(crate) enum Subset<'a> {
 /// categorical feature (learnt on the training rows only) and the reference unit prices.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FeatureSpec {
-    /// Feature name → category → code.
+    /// Feature name → category → code (looked up for every row and categorical feature, hence
+    /// the fast hasher).
     #[serde(serialize_with = "crate::sorted::nested")]
-    pub vocab: BTreeMap<String, HashMap<String, u32>>,
+    pub vocab: BTreeMap<String, HashMap<String, u32, FixedState>>,
     /// HS6 → median training unit price (USD/kg).
     #[serde(serialize_with = "crate::sorted::map")]
-    pub reference_price: HashMap<String, f64>,
+    pub reference_price: HashMap<String, f64, FixedState>,
     /// Signals the model was trained with.
     pub signals: Vec<String>,
     /// Features left out by configuration.
@@ -116,12 +118,12 @@ impl FeatureSpec {
                     seen.insert(v);
                 }
             }
-            let codes: HashMap<String, u32> = seen.iter().enumerate().map(|(i, k)| ((*k).to_owned(), i as u32)).collect();
+            let codes: HashMap<String, u32, FixedState> = seen.iter().enumerate().map(|(i, k)| ((*k).to_owned(), i as u32)).collect();
             vocab.insert((*name).to_owned(), codes);
         }
         let hs6 = strings(df, col::HS6)?;
         let price = numbers(df, col::UNIT_PRICE_USD_KG)?;
-        let mut by_hs: HashMap<&str, Vec<f64>> = HashMap::new();
+        let mut by_hs: HashMap<&str, Vec<f64>, FixedState> = HashMap::default();
         for ((h, p), t) in borrowed(&hs6).zip(&price).zip(train) {
             if let (Some(h), true) = (h, *t && p.is_finite() && *p > 0.0) {
                 by_hs.entry(h).or_default().push(*p);

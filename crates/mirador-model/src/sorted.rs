@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Serialize, Serializer};
 
 /// `#[serde(serialize_with = "sorted::map")]`
-pub(crate) fn map<S: Serializer, V: Serialize>(m: &HashMap<String, V>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn map<S: Serializer, V: Serialize, H>(m: &HashMap<String, V, H>, s: S) -> Result<S::Ok, S::Error> {
     m.iter().collect::<BTreeMap<_, _>>().serialize(s)
 }
 
 /// `#[serde(serialize_with = "sorted::nested")]`
-pub(crate) fn nested<S: Serializer, V: Serialize>(m: &BTreeMap<String, HashMap<String, V>>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn nested<S: Serializer, V: Serialize, H>(m: &BTreeMap<String, HashMap<String, V, H>>, s: S) -> Result<S::Ok, S::Error> {
     m.iter().map(|(k, inner)| (k, inner.iter().collect::<BTreeMap<_, _>>())).collect::<BTreeMap<_, _>>().serialize(s)
 }
 
