@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::FixedState;
 use mirador_schema::col;
 use polars::prelude::*;
 
@@ -12,7 +13,8 @@ use crate::source::{Mapped, Quarantine, Reconciliation};
 /// rate, else the year's: never today's rate for an old declaration.
 #[derive(Debug, Default, Clone)]
 pub struct FxTable {
-    rates: HashMap<(String, String), f64>,
+    /// Currency → period → rate: looked up by borrowed text for every declaration.
+    rates: HashMap<String, HashMap<String, f64, FixedState>, FixedState>,
 }
 
 impl FxTable {
@@ -21,15 +23,13 @@ impl FxTable {
         if currency == "USD" {
             return Some(1.0);
         }
-        self.rates
-            .get(&(currency.to_owned(), period.to_owned()))
-            .or_else(|| self.rates.get(&(currency.to_owned(), period.get(..4).unwrap_or(period).to_owned())))
-            .copied()
+        let by_period = self.rates.get(currency)?;
+        by_period.get(period).or_else(|| by_period.get(period.get(..4).unwrap_or(period))).copied()
     }
 
     /// Adds a rate (tests).
     pub fn insert(&mut self, currency: &str, period: &str, usd_per_unit: f64) {
-        self.rates.insert((currency.to_owned(), period.to_owned()), usd_per_unit);
+        self.rates.entry(currency.to_owned()).or_default().insert(period.to_owned(), usd_per_unit);
     }
 }
 
@@ -57,14 +57,14 @@ pub fn ingest_fx(sources: &[Mapped<'_>], quarantine: &mut Quarantine) -> Result<
                 if r <= 0.0 {
                     return Err(Reject::new("non_positive_rate", col::USD_PER_UNIT, format!("rate {r} is not positive")));
                 }
-                if table.rates.contains_key(&(c.clone(), p.clone())) {
+                if table.rates.get(&c).is_some_and(|by_period| by_period.contains_key(&p)) {
                     return Err(Reject::new("duplicate", col::PERIOD, format!("second rate for {c} in {p}")));
                 }
                 Ok((c, p, r))
             })();
             match parsed {
                 Ok((c, p, r)) => {
-                    table.rates.insert((c.clone(), p.clone()), r);
+                    table.insert(&c, &p, r);
                     cur.push(c);
                     per.push(p);
                     rate.push(r);
