@@ -216,11 +216,8 @@ fn validate(m: &Mapped<'_>, f: &Fields<'_>, raw: &crate::read::RawRow, r: &Decla
     let critical_fraud = rules::label(f.critical_fraud.get(raw), &[0, 1, 2], col::CRITICAL_FRAUD)?;
     let mut texts: [String; 11] = Default::default();
     for ((slot, name), field) in texts.iter_mut().zip(TEXTS).zip(&f.texts) {
-        let v = if name == col::IMPORTER_ID {
-            rules::required(field.get(raw), name)?
-        } else {
-            rules::optional(field.get(raw)).unwrap_or("-")
-        };
+        let v =
+            if name == col::IMPORTER_ID { rules::required(field.get(raw), name)? } else { rules::optional(field.get(raw)).unwrap_or("-") };
         if v.chars().any(char::is_control) {
             return Err(Reject::new("control_character", name, format!("`{name}` contains a control character (NUL, escape, line break)")));
         }

@@ -131,10 +131,8 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
     let mut polars_err = None;
     let res = write_atomic(path, |f| {
         let mut buf = io::BufWriter::new(f);
-        if let Err(e) = ParquetWriter::new(&mut buf)
-            .with_compression(compression())
-            .with_statistics(StatisticsOptions::default())
-            .finish(df)
+        if let Err(e) =
+            ParquetWriter::new(&mut buf).with_compression(compression()).with_statistics(StatisticsOptions::default()).finish(df)
         {
             polars_err = Some(e);
             return Err(io::Error::other("parquet writer failed"));

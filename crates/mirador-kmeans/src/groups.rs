@@ -286,8 +286,7 @@ fn score_prices(
         index.insert(u.3, i as u32);
     }
     let pair_group: Vec<Option<u32>> = choice.iter().map(|c| c.map(|(g, _)| index[&g])).collect();
-    let assigned: Vec<Option<u32>> =
-        rows[..n].iter().zip(&pair_of).map(|(r, &p)| r.log_price.and(pair_group[p as usize])).collect();
+    let assigned: Vec<Option<u32>> = rows[..n].iter().zip(&pair_of).map(|(r, &p)| r.log_price.and(pair_group[p as usize])).collect();
     // Members (priced rows, in row order) of the groups in use, at whatever level: a row of a
     // pair belongs to that pair's group at every level.
     let pair_members: Vec<Vec<u32>> = pairs

@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use foldhash::fast::FixedState;
 use mirador_gbdt::{Column as Feature, Dataset};
 use mirador_schema::col;
-use foldhash::fast::FixedState;
 use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -171,7 +171,8 @@ pub fn rank(
     let mut of_row: Vec<u32> = Vec::with_capacity(n);
     let rows = importer.iter().zip(hs6.iter()).zip(office.iter().zip(period.iter()));
     for ((importer, hs6), (office, period)) in rows {
-        let kept = matches(&params.periods, period, true) && matches(&params.offices, office, false) && matches(&params.hs_chapters, hs6, true);
+        let kept =
+            matches(&params.periods, period, true) && matches(&params.offices, office, false) && matches(&params.hs_chapters, hs6, true);
         of_row.push(match importer {
             Some(imp) if kept => *ids.entry(imp).or_insert_with(|| {
                 names.push(imp);
