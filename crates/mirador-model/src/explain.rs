@@ -180,6 +180,25 @@ pub struct Explained {
     pub top: StringChunked,
 }
 
+impl Explained {
+    /// No rows yet, with room for `rows` probabilities.
+    pub(crate) fn with_capacity(rows: usize) -> Self {
+        Explained {
+            probability: Vec::with_capacity(rows),
+            reasons: StringChunked::new("top_reasons".into(), Vec::<&str>::new()),
+            top: StringChunked::new("top_features".into(), Vec::<&str>::new()),
+        }
+    }
+
+    /// Appends the rows of `more` (its text columns' chunks are moved, not copied).
+    pub(crate) fn append(&mut self, more: Explained) -> PolarsResult<()> {
+        self.probability.extend(more.probability);
+        self.reasons.append_owned(more.reasons)?;
+        self.top.append_owned(more.top)?;
+        Ok(())
+    }
+}
+
 /// Scores and explains every row in one pass over the trees. Rows go a block at a time, in
 /// parallel, so memory stays at one block of contributions per thread whatever the number of
 /// rows.
@@ -190,7 +209,7 @@ pub fn explain(booster: &Booster, spec: &FeatureSpec, data: &Dataset, k: usize) 
     let labels: Vec<String> = names.iter().map(|n| label(n)).collect();
     let categories: Vec<Vec<&str>> = names.iter().map(|n| spec.categories(n)).collect();
     let width = data.n_features() + 1;
-    let blocks: Vec<(Vec<f64>, StringChunked, StringChunked)> = (0..data.n_rows().div_ceil(BLOCK))
+    let blocks: Vec<Explained> = (0..data.n_rows().div_ceil(BLOCK))
         .into_par_iter()
         .map_init(Scratch::default, |scratch, block| {
             let first = block * BLOCK;
@@ -224,19 +243,12 @@ pub fn explain(booster: &Booster, spec: &FeatureSpec, data: &Dataset, k: usize) 
                 top.append_value(names_line.as_str());
             }
             scratch.contributions = c;
-            (probability, text.finish(), top.finish())
+            Explained { probability, reasons: text.finish(), top: top.finish() }
         })
         .collect();
-    let n = data.n_rows();
-    let mut out = Explained {
-        probability: Vec::with_capacity(n),
-        reasons: StringChunked::new("top_reasons".into(), Vec::<&str>::new()),
-        top: StringChunked::new("top_features".into(), Vec::<&str>::new()),
-    };
-    for (p, t, f) in blocks {
-        out.probability.extend(p);
-        out.reasons.append_owned(t)?;
-        out.top.append_owned(f)?;
+    let mut out = Explained::with_capacity(data.n_rows());
+    for block in blocks {
+        out.append(block)?;
     }
     out.reasons.rechunk_mut();
     out.top.rechunk_mut();

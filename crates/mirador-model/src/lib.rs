@@ -436,13 +436,6 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Res
 /// block's features (about 400 MB for a million rows) whatever the number of declarations.
 const SCORE_BLOCK_ROWS: usize = 1 << 20;
 
-/// Probabilities and reasons of scored rows, the reasons already as columns.
-pub(crate) struct Scored {
-    pub(crate) probability: Vec<f64>,
-    reasons: Column,
-    top: Column,
-}
-
 /// Scores and explains `rows.frame`'s rows `range`, a block at a time.
 pub(crate) fn score_blocks(
     booster: &Booster,
@@ -451,29 +444,29 @@ pub(crate) fn score_blocks(
     rows: &Rows<'_>,
     range: std::ops::Range<usize>,
     top_reasons: usize,
-) -> Result<Scored, ModelError> {
+) -> Result<explain::Explained, ModelError> {
     let started = std::time::Instant::now();
     let n = range.len();
-    let mut out = Scored {
-        probability: Vec::with_capacity(n),
-        reasons: Column::new_empty("top_reasons".into(), &DataType::String),
-        top: Column::new_empty("top_features".into(), &DataType::String),
-    };
+    let mut out = explain::Explained::with_capacity(n);
     for start in range.clone().step_by(SCORE_BLOCK_ROWS) {
         let block = start..(start + SCORE_BLOCK_ROWS).min(range.end);
         let data = spec.dataset_of(rows.frame.as_ref(), history, &rows.history_columns, &rows.signals, Subset::Range(block))?;
         let explained = explain::explain(booster, spec, &data, top_reasons)?;
         drop(data);
-        out.probability.extend(explained.probability);
-        out.reasons.append_owned(explained.reasons.into_column())?;
-        out.top.append_owned(explained.top.into_column())?;
+        out.append(explained)?;
     }
     info!(rows = n, seconds = started.elapsed().as_secs_f64(), "Scored and explained the declarations.");
     Ok(out)
 }
 
-fn scores_frame(declarations: &DataFrame, split: &[&str], duty: &[f64], threshold: f64, scored: Scored) -> PolarsResult<DataFrame> {
-    let Scored { probability: prob, reasons, top } = scored;
+fn scores_frame(
+    declarations: &DataFrame,
+    split: &[&str],
+    duty: &[f64],
+    threshold: f64,
+    scored: explain::Explained,
+) -> PolarsResult<DataFrame> {
+    let explain::Explained { probability: prob, reasons, top } = scored;
     let expected: Vec<f64> = prob.iter().zip(duty).map(|(p, d)| p * if d.is_finite() { d.max(0.0) } else { 0.0 }).collect();
     let flag: Vec<bool> = prob.iter().map(|p| *p >= threshold).collect();
     let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::DATE, col::FRAUD])?;
@@ -481,8 +474,8 @@ fn scores_frame(declarations: &DataFrame, split: &[&str], duty: &[f64], threshol
     df.with_column(Column::new("fraud_probability".into(), prob))?;
     df.with_column(Column::new("expected_duty_at_risk_usd".into(), expected))?;
     df.with_column(Column::new("fraud_flag".into(), flag))?;
-    df.with_column(reasons)?;
-    df.with_column(top)?;
+    df.with_column(reasons.into_column())?;
+    df.with_column(top.into_column())?;
     Ok(df)
 }
 
