@@ -258,6 +258,22 @@ pub fn read_parquet(path: &Path) -> Result<DataFrame> {
     ParquetReader::new(file).finish().map_err(|source| IoError::Parquet { path: path.to_owned(), source })
 }
 
+/// Reads the columns of `columns` that a parquet file has (in the file's order), and only those.
+pub fn read_parquet_columns(path: &Path, columns: &[&str]) -> Result<DataFrame> {
+    let parquet = |source| IoError::Parquet { path: path.to_owned(), source };
+    let file = File::open(path).map_err(fs_err("open", path))?;
+    let mut reader = ParquetReader::new(file);
+    let schema = reader.schema().map_err(parquet)?;
+    let present: Vec<String> = schema.iter_names().filter(|n| columns.contains(&n.as_str())).map(ToString::to_string).collect();
+    reader.with_columns(Some(present)).finish().map_err(parquet)
+}
+
+/// The number of rows of a parquet file, from its footer.
+pub fn parquet_rows(path: &Path) -> Result<usize> {
+    let file = File::open(path).map_err(fs_err("open", path))?;
+    ParquetReader::new(file).num_rows().map_err(|source| IoError::Parquet { path: path.to_owned(), source })
+}
+
 /// One field of a schema sidecar.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FieldDoc {
@@ -305,6 +321,17 @@ pub fn sha256_bytes(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn projected_reads_return_the_columns_asked_for_that_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let mut df = df!("a" => [1, 2, 3], "b" => ["x", "y", "z"], "c" => [0.5, 1.5, 2.5]).unwrap();
+        write_parquet(&mut df, &path).unwrap();
+        let got = read_parquet_columns(&path, &["c", "a", "missing"]).unwrap();
+        assert_eq!(got, df.select(["a", "c"]).unwrap());
+        assert_eq!(parquet_rows(&path).unwrap(), 3);
+    }
 
     #[test]
     fn parquet_round_trip_with_sidecar() {

@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, info};
 
 use evaluate::{Evaluation, evaluate, f1_threshold};
-use features::{FeatureSpec, HISTORY, Subset, history_ids, history_texts, numbers, signal_columns};
+use features::{FeatureSpec, HISTORY, SIGNALS, Subset, history_ids, history_texts, numbers, signal_columns};
 use history::History;
 
 /// Version of the model file format; bumped on incompatible changes.
@@ -530,6 +530,14 @@ impl Stage for FraudModel {
 
     fn optional_inputs(&self) -> &'static [DatasetId] {
         &[datasets::KMEANS_SCORES, datasets::MIRROR_EXPOSURE]
+    }
+
+    /// Of the other stages' outputs, the signals ([`features::SIGNALS`]) and the keys.
+    fn input_columns(&self, id: &str) -> Option<Vec<&'static str>> {
+        (id != datasets::DECLARATIONS).then(|| {
+            let signals = SIGNALS.iter().filter(|(_, dataset, _)| *dataset == id).map(|(_, _, column)| *column);
+            [col::DECLARATION_ID, col::ITEM_NO].into_iter().chain(signals).collect()
+        })
     }
 
     fn outputs(&self) -> &'static [DatasetId] {

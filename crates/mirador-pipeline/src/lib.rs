@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod pipeline;
 pub mod runner;
 pub mod stage;
+mod store;
 
 pub use check::{Plan, Registry, plan};
 pub use error::{ConfigError, RunError, StageError};

@@ -21,6 +21,7 @@ use crate::error::{ConfigError, RunError, StageError};
 use crate::manifest::{Attempt, InputRecord, Manifest, OutputRecord, StageRecord};
 use crate::pipeline::PipelineFile;
 use crate::stage::StageContext;
+use crate::store::Store;
 
 /// Name of the pointer (a symlink) to the newest committed run inside the output root.
 pub const LATEST: &str = "latest";
@@ -421,7 +422,7 @@ fn execute(
     tmp_dir: &Path,
     attempt: &Mutex<Attempt>,
 ) -> Result<Executed, RunError> {
-    let datasets: Mutex<BTreeMap<String, Arc<DataFrame>>> = Mutex::new(BTreeMap::new());
+    let datasets = Store::new(plan);
     let records = Mutex::new(Vec::new());
     let outputs = Mutex::new(Vec::new());
     let checks = Mutex::new(Vec::new());
@@ -502,7 +503,7 @@ fn run_stage(
     opts: &RunOptions,
     previous: Option<&Path>,
     tmp_dir: &Path,
-    datasets: &Mutex<BTreeMap<String, Arc<DataFrame>>>,
+    datasets: &Store,
     outputs: &Mutex<Vec<OutputRecord>>,
     checks: &Mutex<Vec<CheckResult>>,
 ) -> Result<StageRecord, RunError> {
@@ -523,10 +524,12 @@ fn run_stage(
             stage_params.insert(k.clone(), v.clone());
         }
     }
-    let inputs: BTreeMap<String, Arc<DataFrame>> = {
-        let map = datasets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        planned.inputs.iter().filter_map(|i| map.get(i).map(|df| (i.clone(), Arc::clone(df)))).collect()
-    };
+    let mut inputs: BTreeMap<String, Arc<DataFrame>> = BTreeMap::new();
+    for id in &planned.inputs {
+        if let Some(df) = datasets.input(planned.stage.as_ref(), id)? {
+            inputs.insert(id.clone(), df);
+        }
+    }
     let rows_in: BTreeMap<String, usize> = inputs.iter().map(|(k, v)| (k.clone(), v.height())).collect();
     let artifact_dir = tmp_dir.join(name);
     fs::create_dir_all(&artifact_dir).map_err(io_err("create", &artifact_dir))?;
@@ -549,14 +552,18 @@ fn run_stage(
         let (sha256, _) = mirador_io::sha256_file(&path)?;
         rows_out.insert(id.to_owned(), df.height());
         let df = Arc::new(df);
-        // Checks may refer to datasets of earlier stages or to this stage's other outputs.
-        let mut map = datasets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.insert(id.to_owned(), Arc::clone(&df));
+        datasets.insert(id, Arc::clone(&df), &path);
         if let Some(c) = file.checks.get(id) {
-            let results = run_checks(id, &df, c, &map);
+            // Checks may refer to datasets of earlier stages or to this stage's other outputs.
+            let mut available = BTreeMap::new();
+            for target in c.relationships.values().filter_map(|t| t.split_once('.')).map(|(d, _)| d) {
+                if let Some(df) = datasets.whole_frame(target)? {
+                    available.insert(target.to_owned(), df);
+                }
+            }
+            let results = run_checks(id, &df, c, &available);
             checks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(results);
         }
-        drop(map);
         info!(dataset = id, rows = df.height(), "Wrote dataset.");
         outputs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(OutputRecord {
             dataset: id.to_owned(),
@@ -583,7 +590,7 @@ fn reuse_stage(
     planned: &PlannedStage,
     previous: Option<&Path>,
     tmp_dir: &Path,
-    datasets: &Mutex<BTreeMap<String, Arc<DataFrame>>>,
+    datasets: &Store,
     outputs: &Mutex<Vec<OutputRecord>>,
 ) -> Result<StageRecord, RunError> {
     let name = planned.stage.name();
@@ -597,19 +604,19 @@ fn reuse_stage(
                 prev.display()
             )));
         }
-        let df = mirador_io::read_parquet(&src)?;
         let dst = tmp_dir.join(format!("{id}.parquet"));
         copy_file(&src, &dst)?;
         copy_file(&src.with_extension("schema.json"), &dst.with_extension("schema.json"))?;
         let (sha256, _) = mirador_io::sha256_file(&dst)?;
-        rows_out.insert((*id).to_owned(), df.height());
+        let rows = mirador_io::parquet_rows(&dst)?;
+        rows_out.insert((*id).to_owned(), rows);
         outputs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(OutputRecord {
             dataset: (*id).to_owned(),
             path: format!("{id}.parquet"),
-            rows: df.height(),
+            rows,
             sha256,
         });
-        datasets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert((*id).to_owned(), Arc::new(df));
+        datasets.insert_file(id, &dst);
     }
     let artifacts = prev.join(name);
     if artifacts.is_dir() {

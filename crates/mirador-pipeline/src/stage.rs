@@ -23,6 +23,13 @@ pub trait Stage: Send + Sync {
     fn optional_inputs(&self) -> &'static [DatasetId] {
         &[]
     }
+    /// The columns the stage reads of input `id`, or `None` (the default) for all of them. A
+    /// stage that names them is given only those (the ones the dataset has). A dataset that no
+    /// stage reads whole is not held in memory between stages: each stage reads its columns back
+    /// from the run's own parquet file.
+    fn input_columns(&self, _id: &str) -> Option<Vec<&'static str>> {
+        None
+    }
     /// Datasets the stage writes.
     fn outputs(&self) -> &'static [DatasetId];
     /// Source ids (raw files declared under `[sources]`) the stage reads. Only ingest stages.

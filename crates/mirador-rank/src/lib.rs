@@ -367,6 +367,17 @@ impl Stage for Rank {
         &[datasets::FRAUD_SCORES, datasets::KMEANS_SCORES, datasets::MIRROR_EXPOSURE]
     }
 
+    /// The keys and the signals [`rank`] reads from each stage's scores.
+    fn input_columns(&self, id: &str) -> Option<Vec<&'static str>> {
+        let signals: &[&'static str] = match id {
+            datasets::FRAUD_SCORES => &["fraud_probability", "expected_duty_at_risk_usd", "fraud_flag", "top_features"],
+            datasets::KMEANS_SCORES => &["undervaluation_flag", "price_ratio", "undervalued_duty_usd"],
+            datasets::MIRROR_EXPOSURE => &["mirror_duty_share_usd"],
+            _ => return None,
+        };
+        Some([col::DECLARATION_ID, col::ITEM_NO].iter().chain(signals).copied().collect())
+    }
+
     fn outputs(&self) -> &'static [DatasetId] {
         &[datasets::AUDITEES, datasets::AUDITEES_SHAREABLE]
     }

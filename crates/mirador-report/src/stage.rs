@@ -299,6 +299,12 @@ impl Stage for Report {
         OPTIONAL
     }
 
+    /// Of the k-means scores, what the price panels plot ([`gather`]); the rest whole.
+    fn input_columns(&self, id: &str) -> Option<Vec<&'static str>> {
+        (id == datasets::KMEANS_SCORES)
+            .then(|| vec![col::HS6, col::UNIT_PRICE_USD_KG, "cluster", "undervaluation_flag", "reference_price_usd_per_kg", "group_key"])
+    }
+
     fn outputs(&self) -> &'static [DatasetId] {
         &[]
     }

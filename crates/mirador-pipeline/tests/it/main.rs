@@ -64,9 +64,30 @@ impl Stage for Fails {
     }
 }
 
+/// Reads one column of `doubled` (and one it does not have): no stage reads `doubled` whole.
+struct Pick;
+impl Stage for Pick {
+    fn name(&self) -> &'static str {
+        "pick"
+    }
+    fn inputs(&self) -> &'static [&'static str] {
+        &["doubled"]
+    }
+    fn input_columns(&self, id: &str) -> Option<Vec<&'static str>> {
+        (id == "doubled").then(|| vec!["x", "absent"])
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["picked"]
+    }
+    fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
+        Ok(StageOutput::new().with_dataset("picked", ctx.input("doubled")?.clone()))
+    }
+}
+
 fn registry(name: &str) -> Option<Box<dyn Stage>> {
     Some(match name {
         "source" => Box::new(Source),
+        "pick" => Box::new(Pick),
         "double" => Box::new(Double),
         "fails" => Box::new(Fails),
         _ => return None,
@@ -134,6 +155,25 @@ fn a_second_identical_run_is_a_no_op_and_outputs_are_deterministic() {
     let RunOutcome::Committed { dir: d2, .. } = forced else { panic!() };
     assert_eq!(d1, d2);
     assert_eq!(bytes1, std::fs::read(d2.join("doubled.parquet")).unwrap(), "same inputs, same bytes");
+}
+
+#[test]
+fn a_stage_naming_its_columns_gets_those_from_memory_or_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(dir.path(), "[[stage]]\nname = \"pick\"\ninputs = [\"doubled\"]\noutputs = [\"picked\"]\n");
+    let out = dir.path().join("out");
+    let read = |run_dir: &Path, id: &str| mirador_io::read_parquet(&run_dir.join(format!("{id}.parquet"))).unwrap();
+    // `doubled` is read back from its file for `pick` (no stage reads it whole), and its check
+    // still sees `numbers`.
+    let RunOutcome::Committed { dir: run_dir, .. } = run(&file, &registry, &opts(&out)).unwrap() else { panic!() };
+    let doubled = read(&run_dir, "doubled");
+    assert_eq!(read(&run_dir, "picked"), doubled.select(["x"]).unwrap());
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("manifest.json")).unwrap()).unwrap();
+    assert!(manifest["checks"].as_array().unwrap().iter().all(|c| c["passed"] == true), "{manifest}");
+    // The same when `doubled` is reused from the latest run.
+    let only = RunOptions { only: vec!["pick".into()], force: true, ..opts(&out) };
+    let RunOutcome::Committed { dir: run_dir, .. } = run(&file, &registry, &only).unwrap() else { panic!() };
+    assert_eq!(read(&run_dir, "picked"), doubled.select(["x"]).unwrap());
 }
 
 #[test]
