@@ -75,6 +75,7 @@ struct Columns {
 }
 
 /// One validated row.
+#[derive(Default)]
 struct Row {
     declaration_id: String,
     item_no: i32,
@@ -278,7 +279,7 @@ pub fn ingest(
     let mut block = frame(Columns::default())?;
     let mut rec = Reconciliation::default();
     let mut stats = DeclarationStats::default();
-    let mut seen: HashMap<(String, i32), u64, foldhash::fast::FixedState> = HashMap::default();
+    let mut seen = Seen::default();
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     for m in sources {
         let fields = Fields::new(m);
@@ -312,32 +313,30 @@ pub fn ingest(
             if let Some(framed) = framed? {
                 append_rows(&mut out, &mut block, framed)?;
             }
-            for (raw, result) in chunk.iter().zip(validated) {
+            let repeats = seen.check(&validated);
+            for ((raw, result), repeat) in chunk.iter().zip(validated).zip(repeats) {
                 rec.rows_in += 1;
-                let (row, content) = match result {
+                let (row, _) = match result {
                     Ok(ok) => ok,
                     Err(reject) => {
                         quarantine.push(crate::DECLARATIONS, m, raw, &reject);
                         continue;
                     }
                 };
-                match seen.entry((row.declaration_id.clone(), row.item_no)) {
-                    Entry::Occupied(e) => {
-                        let (code, msg) = if *e.get() == content {
+                if let Some(repeat) = repeat {
+                    let (code, msg) = match repeat {
+                        Repeat::Exact => {
                             stats.duplicates += 1;
                             ("duplicate", "exact duplicate of an earlier row")
-                        } else {
+                        }
+                        Repeat::Conflicting => {
                             stats.conflicting_duplicates += 1;
                             ("conflicting_duplicate", "same declaration id and item as an earlier row, different content")
-                        };
-                        let reject =
-                            Reject::new(code, col::DECLARATION_ID, format!("`{}` item {}: {msg}", row.declaration_id, row.item_no));
-                        quarantine.push(crate::DECLARATIONS, m, raw, &reject);
-                        continue;
-                    }
-                    Entry::Vacant(v) => {
-                        v.insert(content);
-                    }
+                        }
+                    };
+                    let reject = Reject::new(code, col::DECLARATION_ID, format!("`{}` item {}: {msg}", row.declaration_id, row.item_no));
+                    quarantine.push(crate::DECLARATIONS, m, raw, &reject);
+                    continue;
                 }
                 stats.hs_leading_zero_restored += usize::from(row.hs_repaired);
                 push(&mut c, row, raw.line, epoch, &mut stats);
@@ -354,6 +353,72 @@ pub fn ingest(
     append_block(&mut out, &mut block)?;
     rec.quarantined = rec.rows_in - rec.accepted;
     Ok((out, rec, stats))
+}
+
+/// A row whose (declaration id, item) came earlier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    /// With the same content: an exact duplicate.
+    Exact,
+    /// With other content.
+    Conflicting,
+}
+
+/// Shards of [`Seen`]: more than there are cores, so that they balance.
+const SEEN_SHARDS: usize = 64;
+
+/// Every (declaration id, item) accepted so far, with its content hash, split into shards by
+/// the key's hash. A key's rows all fall in one shard and are checked there in file order, so
+/// the shards can be checked in parallel and the first occurrence still wins.
+struct Seen {
+    shards: Vec<HashMap<(String, i32), u64, foldhash::fast::FixedState>>,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen { shards: (0..SEEN_SHARDS).map(|_| HashMap::default()).collect() }
+    }
+}
+
+impl Seen {
+    /// For each row of a chunk, in order: whether its key came earlier (in this chunk or an
+    /// earlier one). Valid rows seen for the first time are recorded.
+    fn check<E: Sync>(&mut self, rows: &[Result<(Row, u64), E>]) -> Vec<Option<Repeat>> {
+        use std::hash::BuildHasher;
+        let shard_of = |row: &Row| {
+            let h = foldhash::fast::FixedState::with_seed(SEEN_SHARDS as u64).hash_one((&row.declaration_id, row.item_no));
+            (h % SEEN_SHARDS as u64) as usize
+        };
+        let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); SEEN_SHARDS];
+        for (i, r) in rows.iter().enumerate() {
+            if let Ok((row, _)) = r {
+                by_shard[shard_of(row)].push(i);
+            }
+        }
+        let found: Vec<Vec<(usize, Repeat)>> = self
+            .shards
+            .par_iter_mut()
+            .zip(by_shard)
+            .map(|(seen, indices)| {
+                let mut found = Vec::new();
+                for i in indices {
+                    let Ok((row, content)) = &rows[i] else { continue };
+                    match seen.entry((row.declaration_id.clone(), row.item_no)) {
+                        Entry::Occupied(e) => found.push((i, if e.get() == content { Repeat::Exact } else { Repeat::Conflicting })),
+                        Entry::Vacant(v) => {
+                            v.insert(*content);
+                        }
+                    }
+                }
+                found
+            })
+            .collect();
+        let mut out = vec![None; rows.len()];
+        for (i, repeat) in found.into_iter().flatten() {
+            out[i] = Some(repeat);
+        }
+        out
+    }
 }
 
 /// Accepted rows join the declarations frame this many at a time, as one chunk each: the
@@ -473,4 +538,27 @@ fn frame(c: Columns) -> PolarsResult<DataFrame> {
         Column::new(col::CRITICAL_FRAUD.into(), c.critical_fraud),
         Column::new(col::SOURCE_LINE.into(), c.source_line),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, item: i32, content: u64) -> Result<(Row, u64), ()> {
+        Ok((Row { declaration_id: id.to_owned(), item_no: item, ..Row::default() }, content))
+    }
+
+    #[test]
+    fn the_first_occurrence_of_a_key_wins_within_and_across_chunks() {
+        let mut seen = Seen::default();
+        let first = [row("a", 1, 10), Err(()), row("b", 1, 20), row("a", 1, 10), row("a", 2, 30), row("a", 1, 11)];
+        let (exact, conflicting) = (Some(Repeat::Exact), Some(Repeat::Conflicting));
+        assert_eq!(seen.check(&first), vec![None, None, None, exact, None, conflicting]);
+        let second = [row("b", 1, 99), row("a", 2, 30), row("c", 1, 40), row("c", 1, 40)];
+        assert_eq!(seen.check(&second), vec![conflicting, exact, None, exact]);
+        // Many keys: each new once, then each a repeat, whatever shard it falls in.
+        let keys: Vec<_> = (0..1_000).map(|i| row(&format!("d{i}"), i % 7, 1)).collect();
+        assert!(seen.check(&keys).iter().all(Option::is_none));
+        assert!(seen.check(&keys).iter().all(|r| *r == exact));
+    }
 }

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use polars::prelude::DataFrame;
+use polars::prelude::{DataFrame, PlSmallStr};
 
 use crate::check::Plan;
 use crate::error::{RunError, StageError};
@@ -72,7 +72,8 @@ impl Store {
             (None, _) => Ok(None),
             (Some(Held::Memory(df)), None) => Ok(Some(df)),
             (Some(Held::Memory(df)), Some(columns)) => {
-                let present: Vec<&str> = df.get_column_names().into_iter().map(|c| c.as_str()).filter(|c| columns.contains(c)).collect();
+                let present: Vec<&str> =
+                    df.get_column_names().into_iter().map(PlSmallStr::as_str).filter(|c| columns.contains(c)).collect();
                 Ok(Some(Arc::new(df.select(present).map_err(polars)?)))
             }
             (Some(Held::File(path)), Some(columns)) => Ok(Some(Arc::new(mirador_io::read_parquet_columns(&path, &columns)?))),
