@@ -633,12 +633,18 @@ fn reuse_stage(
     })
 }
 
+/// Puts a reused file into the new run: a hard link where the file system allows (a committed
+/// run's files are never written again, and Mirador replaces files by renaming, never in place),
+/// a copy otherwise. Either way the file is not read into memory. A half-done copy lies in the
+/// run's temporary directory, which is never published.
 fn copy_file(src: &Path, dst: &Path) -> Result<(), RunError> {
     if !src.is_file() {
         return Ok(());
     }
-    let bytes = fs::read(src).map_err(io_err("read", src))?;
-    mirador_io::write_bytes(dst, &bytes)?;
+    if fs::hard_link(src, dst).is_err() {
+        let _ = fs::remove_file(dst);
+        fs::copy(src, dst).map_err(io_err("copy", src))?;
+    }
     Ok(())
 }
 
