@@ -191,7 +191,7 @@ fn window_of(rows: &Rows<'_>, history: &History, newest: i32, params: &ModelPara
     let idx: Vec<usize> = (0..keep.len()).filter(|&i| keep[i]).collect();
     let mut out = frame.select(source_columns())?.filter(&mask)?;
     for (name, values) in history.feature_names().iter().zip(&rows.history_columns) {
-        out.with_column(Column::new(format!("{HISTORY_PREFIX}{name}").into(), idx.iter().map(|&i| values[i]).collect::<Vec<f64>>()))?;
+        out.with_column(Column::new(format!("{HISTORY_PREFIX}{name}").into(), idx.iter().map(|&i| values.get(i)).collect::<Vec<f64>>()))?;
     }
     for (name, values) in &rows.signals {
         out.with_column(Column::new(format!("{SIGNAL_PREFIX}{name}").into(), idx.iter().map(|&i| values[i]).collect::<Vec<f64>>()))?;
@@ -213,6 +213,7 @@ fn combine(window: &DataFrame, rows: Rows<'_>, history: &History, use_signals: b
     let mut frame = old;
     frame.vstack_mut(&new)?;
     frame.rechunk_mut();
+    let n_new_rows = rows.frame.height();
     let mut history_columns = Vec::with_capacity(rows.history_columns.len());
     for (name, values) in history.feature_names().iter().zip(rows.history_columns) {
         let mut all = numbers(window, &format!("{HISTORY_PREFIX}{name}")).map_err(|e| {
@@ -220,8 +221,8 @@ fn combine(window: &DataFrame, rows: Rows<'_>, history: &History, use_signals: b
                 "the carried training window lacks history feature `{name}` ({e}); set carry-state = false once to rebuild it"
             ))
         })?;
-        all.extend(values);
-        history_columns.push(all);
+        all.extend((0..n_new_rows).map(|i| values.get(i)));
+        history_columns.push(crate::history::Values::Floats(all));
     }
     let mut names: BTreeSet<String> = rows.signals.keys().cloned().collect();
     if use_signals {

@@ -11,7 +11,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::history::{Coded, History};
+use crate::history::{Coded, History, Values};
 
 /// Categorical fields used as features: (feature name, source column; `hs2`/`hs4` derive from
 /// `hs6`).
@@ -187,10 +187,16 @@ impl FeatureSpec {
         &self,
         df: &DataFrame,
         history: &History,
-        history_columns: &[Vec<f64>],
+        history_columns: &[Values],
         signals: &BTreeMap<String, Vec<f64>>,
         rows: Subset<'_>,
     ) -> PolarsResult<Dataset> {
+        let pick_history = |v: &Values| -> Vec<f64> {
+            match &rows {
+                Subset::Range(r) => v.range(r.clone()),
+                Subset::Rows(idx) => idx.iter().map(|&i| v.get(i)).collect(),
+            }
+        };
         let pick = |v: &Vec<f64>| -> Vec<f64> {
             match &rows {
                 Subset::Range(r) => v.get(r.clone()).map(<[f64]>::to_vec).unwrap_or_default(),
@@ -202,7 +208,7 @@ impl FeatureSpec {
             Subset::Rows(idx) => df.take(&IdxCa::from_vec("rows".into(), idx.iter().map(|&i| i as IdxSize).collect()))?,
         };
         let signals = signals.iter().map(|(k, v)| (k.clone(), pick(v))).collect();
-        self.dataset(&frame, history, history_columns.iter().map(pick).collect(), &signals)
+        self.dataset(&frame, history, history_columns.iter().map(pick_history).collect(), &signals)
     }
 
     /// The vocabulary of feature `name` by code (empty for a numeric feature).

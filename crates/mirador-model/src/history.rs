@@ -44,6 +44,34 @@ pub struct History {
 /// Number of features per entity kind.
 pub const PER_KIND: usize = 3;
 
+/// One history feature's values, row by row: the counts as integers (exact, and half the memory
+/// of floats: ten million rows hold twelve count columns), the rates as floats.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    /// Counts.
+    Counts(Vec<u32>),
+    /// Rates, or any value carried as a float.
+    Floats(Vec<f64>),
+}
+
+impl Values {
+    /// Row `i`'s value (NaN past the end).
+    pub fn get(&self, i: usize) -> f64 {
+        match self {
+            Values::Counts(v) => v.get(i).map_or(f64::NAN, |&c| f64::from(c)),
+            Values::Floats(v) => v.get(i).copied().unwrap_or(f64::NAN),
+        }
+    }
+
+    /// Rows `range`'s values.
+    pub fn range(&self, range: std::ops::Range<usize>) -> Vec<f64> {
+        match self {
+            Values::Counts(v) => v.get(range).map(|v| v.iter().map(|&c| f64::from(c)).collect()).unwrap_or_default(),
+            Values::Floats(v) => v.get(range).map(<[f64]>::to_vec).unwrap_or_default(),
+        }
+    }
+}
+
 impl History {
     /// An empty history over these entity kinds.
     pub fn new(kinds: &[&str], smoothing: f64) -> Self {
@@ -69,7 +97,7 @@ impl History {
     /// `days[i]` is row `i`'s date, `ids[k][i]` its id for kind `k`, `labels[i]` its inspection
     /// outcome. Returns one column per feature (`kinds × PER_KIND` of them, in
     /// [`History::feature_names`] order), each in row order.
-    pub fn advance(&mut self, days: &[i32], ids: &[Vec<Option<&str>>], labels: &[Option<bool>]) -> Vec<Vec<f64>> {
+    pub fn advance(&mut self, days: &[i32], ids: &[Vec<Option<&str>>], labels: &[Option<bool>]) -> Vec<Values> {
         let coded = ids.par_iter().map(|kind| Coded::new(kind.iter().copied())).collect();
         self.advance_coded(days, coded, labels)
     }
@@ -80,7 +108,7 @@ impl History {
     /// taken per day first and the kinds then run in parallel. Within a kind, the counts of the
     /// ids present are gathered into an array first, walked in date order by code, and written
     /// back at the end: one hash lookup per distinct id instead of two per row.
-    pub fn advance_coded(&mut self, days: &[i32], ids: Vec<Coded<'_>>, labels: &[Option<bool>]) -> Vec<Vec<f64>> {
+    pub fn advance_coded(&mut self, days: &[i32], ids: Vec<Coded<'_>>, labels: &[Option<bool>]) -> Vec<Values> {
         let mut order: Vec<usize> = (0..days.len()).collect();
         order.sort_by_key(|&i| (days[i], i));
         // Each day's rows (`order[start..end]`) with the global fraud rate before that day.
@@ -98,20 +126,20 @@ impl History {
             start = end;
         }
         let smoothing = self.smoothing;
-        let per_kind: Vec<[Vec<f64>; PER_KIND]> = self
+        let per_kind: Vec<[Values; PER_KIND]> = self
             .entities
             .par_iter_mut()
             .zip(ids)
             .map(|(entities, coded)| {
                 let mut stats: Vec<Stats> = coded.ids.iter().map(|id| entities.get(*id).copied().unwrap_or_default()).collect();
-                let mut out: [Vec<f64>; PER_KIND] = std::array::from_fn(|_| vec![0.0; days.len()]);
+                let (mut seen, mut inspected, mut rate) = (vec![0; days.len()], vec![0; days.len()], vec![0.0; days.len()]);
                 for &(start, end, prior) in &day_groups {
                     // A day's rows see the days before it, never each other.
                     for &i in &order[start..end] {
                         let s = coded.codes.get(i).and_then(|&c| stats.get(c as usize)).copied().unwrap_or_default();
-                        out[0][i] = f64::from(s.seen);
-                        out[1][i] = f64::from(s.inspected);
-                        out[2][i] = (f64::from(s.fraud) + smoothing * prior) / (f64::from(s.inspected) + smoothing);
+                        seen[i] = s.seen;
+                        inspected[i] = s.inspected;
+                        rate[i] = (f64::from(s.fraud) + smoothing * prior) / (f64::from(s.inspected) + smoothing);
                     }
                     for &i in &order[start..end] {
                         if let Some(s) = coded.codes.get(i).and_then(|&c| stats.get_mut(c as usize)) {
@@ -127,7 +155,7 @@ impl History {
                         }
                     }
                 }
-                out
+                [Values::Counts(seen), Values::Counts(inspected), Values::Floats(rate)]
             })
             .collect();
         per_kind.into_iter().flatten().collect()
@@ -182,7 +210,7 @@ mod tests {
         let ids = vec![vec![Some("A"), Some("A"), Some("A"), Some("A")]];
         let labels = [Some(true), Some(true), Some(false), None];
         let f = h.advance(&days, &ids, &labels);
-        let row = |i: usize| f.iter().map(|column| column[i]).collect::<Vec<f64>>();
+        let row = |i: usize| f.iter().map(|column| column.get(i)).collect::<Vec<f64>>();
         // Day 1: nothing known yet.
         assert_eq!(row(1)[..2], [0.0, 0.0]);
         assert_eq!(row(2)[..2], [0.0, 0.0]);
@@ -205,6 +233,6 @@ mod tests {
         labels.push(None);
         // A is new on day 20: its rate is the global rate so far, 2/20.
         let f = h.advance(&days, &[ids], &labels);
-        assert!((f[2][20] - 0.1).abs() < 1e-12);
+        assert!((f[2].get(20) - 0.1).abs() < 1e-12);
     }
 }

@@ -303,7 +303,7 @@ fn prepare<'a>(
 /// scored again.
 pub(crate) struct Rows<'a> {
     pub(crate) frame: std::borrow::Cow<'a, DataFrame>,
-    pub(crate) history_columns: Vec<Vec<f64>>,
+    pub(crate) history_columns: Vec<history::Values>,
     pub(crate) signals: BTreeMap<String, Vec<f64>>,
     pub(crate) scored_from: usize,
 }
