@@ -20,7 +20,7 @@
 
 pub mod pseudonym;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use foldhash::fast::FixedState;
 
@@ -63,6 +63,9 @@ struct Signals<'a> {
     mirror: f64,
 }
 
+/// A per-importer tally.
+type Fast<K, V> = HashMap<K, V, FixedState>;
+
 /// One importer's totals; keys are borrowed from the declarations frame.
 #[derive(Default)]
 struct Importer<'a> {
@@ -77,12 +80,14 @@ struct Importer<'a> {
     max_prob: Option<f64>,
     sum_prob: f64,
     scored: u32,
-    by_hs4: BTreeMap<&'a str, f64>,
-    by_origin: BTreeMap<&'a str, f64>,
-    kmeans_hs4: BTreeMap<&'a str, u32>,
+    // Every use of these maps orders their entries fully (by value, then key), so a hash map's
+    // order does not show; foldhash, because every row updates three of them.
+    by_hs4: Fast<&'a str, f64>,
+    by_origin: Fast<&'a str, f64>,
+    kmeans_hs4: Fast<&'a str, u32>,
     flagged_ratios: Vec<f64>,
-    top_features: BTreeMap<&'a str, u32>,
-    mirror_hs6_origin: BTreeMap<(&'a str, &'a str), f64>,
+    top_features: Fast<&'a str, u32>,
+    mirror_hs6_origin: Fast<(&'a str, &'a str), f64>,
 }
 
 /// A column as text (a cheap handle when it already is text); iterating it borrows.
@@ -249,7 +254,7 @@ pub fn rank(
     frame(&rows)
 }
 
-fn top_keys(m: &BTreeMap<&str, f64>, k: usize) -> String {
+fn top_keys(m: &Fast<&str, f64>, k: usize) -> String {
     let mut v: Vec<(&&str, &f64)> = m.iter().filter(|(_, x)| **x > 0.0).collect();
     v.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
     v.iter().take(k).map(|(key, _)| **key).collect::<Vec<_>>().join(";")
