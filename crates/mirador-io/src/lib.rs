@@ -126,24 +126,47 @@ fn compression() -> ParquetCompression {
     ParquetCompression::Zstd(polars_utils::compression::ZstdLevel::try_new(1).ok())
 }
 
-/// Writes a data frame as zstd-compressed parquet, atomically, plus its schema sidecar.
-pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
+/// Writes a data frame as zstd-compressed parquet, atomically, plus its schema sidecar. Returns
+/// the file's SHA-256 (hex), hashed as it is written rather than read back.
+pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<String> {
     let mut polars_err = None;
+    let mut digest = String::new();
     let res = write_atomic(path, |f| {
-        let mut buf = io::BufWriter::new(f);
+        let mut buf = io::BufWriter::with_capacity(1 << 20, Hashing { inner: f, hasher: Sha256::new() });
         if let Err(e) =
             ParquetWriter::new(&mut buf).with_compression(compression()).with_statistics(StatisticsOptions::default()).finish(df)
         {
             polars_err = Some(e);
             return Err(io::Error::other("parquet writer failed"));
         }
-        buf.flush()
+        let hashing = buf.into_inner().map_err(io::IntoInnerError::into_error)?;
+        digest = hex::encode(hashing.hasher.finalize());
+        Ok(())
     });
     if let Some(source) = polars_err {
         return Err(IoError::Parquet { path: path.to_owned(), source });
     }
     res?;
-    write_schema_sidecar(df.schema(), &path.with_extension("schema.json"))
+    write_schema_sidecar(df.schema(), &path.with_extension("schema.json"))?;
+    Ok(digest)
+}
+
+/// A writer that hashes what it passes on.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// A parquet file written batch by batch (bounded memory), published atomically by
@@ -338,7 +361,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.parquet");
         let mut df = df!("a" => ["x", "y"], "b" => [Some(1.0), None]).unwrap();
-        write_parquet(&mut df, &path).unwrap();
+        let sha256 = write_parquet(&mut df, &path).unwrap();
+        assert_eq!(sha256, sha256_file(&path).unwrap().0, "the hash taken while writing is the file's");
         let back = read_parquet(&path).unwrap();
         assert!(back.equals_missing(&df));
         let sidecar = fs::read_to_string(dir.path().join("x.schema.json")).unwrap();

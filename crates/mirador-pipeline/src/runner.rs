@@ -548,8 +548,7 @@ fn run_stage(
     let mut rows_out = BTreeMap::new();
     for (id, mut df) in output.datasets {
         let path = tmp_dir.join(format!("{id}.parquet"));
-        mirador_io::write_parquet(&mut df, &path)?;
-        let (sha256, _) = mirador_io::sha256_file(&path)?;
+        let sha256 = mirador_io::write_parquet(&mut df, &path)?;
         rows_out.insert(id.to_owned(), df.height());
         let df = Arc::new(df);
         datasets.insert(id, Arc::clone(&df), &path);
