@@ -103,6 +103,11 @@ fn repeated_among(keys: &[KeyColumn], mut rows: Vec<usize>) -> usize {
     repeated
 }
 
+/// The datasets `checks`' relationships refer to: what [`run_checks`] needs in `available`.
+pub(crate) fn referenced(checks: &DatasetChecks) -> impl Iterator<Item = &str> {
+    checks.relationships.values().filter_map(|target| target.split_once('.')).map(|(dataset, _)| dataset)
+}
+
 /// Runs every test declared for `dataset`. `available` resolves `relationships` targets.
 pub fn run_checks(dataset: &str, df: &DataFrame, checks: &DatasetChecks, available: &BTreeMap<String, Arc<DataFrame>>) -> Vec<CheckResult> {
     let mut out = Vec::new();

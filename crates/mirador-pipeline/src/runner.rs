@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tracing::{info, info_span, warn};
 
 use crate::check::{Plan, PlannedStage, Registry, plan};
-use crate::checks::{CheckResult, run_checks};
+use crate::checks::{CheckResult, referenced, run_checks};
 use crate::error::{ConfigError, RunError, StageError};
 use crate::manifest::{Attempt, InputRecord, Manifest, OutputRecord, StageRecord};
 use crate::pipeline::PipelineFile;
@@ -555,7 +555,7 @@ fn run_stage(
         if let Some(c) = file.checks.get(id) {
             // Checks may refer to datasets of earlier stages or to this stage's other outputs.
             let mut available = BTreeMap::new();
-            for target in c.relationships.values().filter_map(|t| t.split_once('.')).map(|(d, _)| d) {
+            for target in referenced(c) {
                 if let Some(df) = datasets.whole_frame(target)? {
                     available.insert(target.to_owned(), df);
                 }

@@ -49,7 +49,7 @@ impl Store {
     }
 
     /// Whether the run keeps dataset `id` in memory once written.
-    pub(crate) fn keeps(&self, id: &str) -> bool {
+    fn keeps(&self, id: &str) -> bool {
         self.whole.contains(id)
     }
 
