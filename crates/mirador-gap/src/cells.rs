@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use foldhash::fast::FixedState;
 
+use mirador_schema::text::Text;
 use mirador_schema::{col, country};
 use polars::prelude::*;
 
@@ -90,9 +91,9 @@ pub(crate) fn sides(declarations: &DataFrame, mirror_flows: &DataFrame, params: 
     let declared = if use_statistics {
         stats_imports
     } else {
-        let hs6 = declarations.column(col::HS6)?.str()?;
-        let origin = declarations.column(col::ORIGIN_COUNTRY)?.str()?;
-        let period = declarations.column(col::PERIOD)?.str()?;
+        let hs6 = Text::column(declarations, col::HS6)?;
+        let origin = Text::column(declarations, col::ORIGIN_COUNTRY)?;
+        let period = Text::column(declarations, col::PERIOD)?;
         let value = declarations.column(col::VALUE_USD)?.f64()?;
         let mass = declarations.column(col::NET_MASS_KG)?.f64()?;
         // Summed under keys borrowed from the frame (rows in order, so each cell's sums are the

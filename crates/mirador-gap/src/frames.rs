@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use foldhash::fast::FixedState;
 
 use mirador_schema::col;
+use mirador_schema::text::Text;
 use polars::prelude::*;
 
 use crate::PeriodGrain;
@@ -194,9 +195,9 @@ pub(crate) fn summary(cells: &[Cell], factors: &Factors, declared_source: &str) 
 pub(crate) fn exposure(declarations: &DataFrame, cells: &[Cell], grain: PeriodGrain) -> PolarsResult<DataFrame> {
     let index: HashMap<(&str, &str, &str), &Cell, FixedState> =
         cells.iter().map(|c| ((c.key.0.as_str(), c.key.2.as_str(), c.key.3.as_str()), c)).collect();
-    let hs6 = declarations.column(col::HS6)?.str()?;
-    let origin = declarations.column(col::ORIGIN_COUNTRY)?.str()?;
-    let period = declarations.column(col::PERIOD)?.str()?;
+    let hs6 = Text::column(declarations, col::HS6)?;
+    let origin = Text::column(declarations, col::ORIGIN_COUNTRY)?;
+    let period = Text::column(declarations, col::PERIOD)?;
     let value = declarations.column(col::VALUE_USD)?.f64()?;
     // Keys borrow the declarations' own text: no allocation per row.
     let keys: Vec<(&str, &str, &str)> = hs6

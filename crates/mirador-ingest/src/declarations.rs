@@ -274,9 +274,10 @@ pub fn ingest(
     r: &DeclarationRules<'_>,
     quarantine: &mut Quarantine,
 ) -> Result<(DataFrame, Reconciliation, DeclarationStats), crate::IngestError> {
+    let types = Types::new();
     let mut c = Columns::default();
-    let mut out = frame(Columns::default())?;
-    let mut block = frame(Columns::default())?;
+    let mut out = frame(Columns::default(), &types)?;
+    let mut block = frame(Columns::default(), &types)?;
     let mut rec = Reconciliation::default();
     let mut stats = DeclarationStats::default();
     let mut seen = Seen::default();
@@ -305,7 +306,7 @@ pub fn ingest(
                                 })
                                 .collect()
                         },
-                        || previous.map(frame).transpose(),
+                        || previous.map(|p| frame(p, &types)).transpose(),
                     )
                 },
             );
@@ -347,7 +348,7 @@ pub fn ingest(
             pending = Some(std::mem::take(&mut c));
         }
         if let Some(last) = pending {
-            append_rows(&mut out, &mut block, frame(last)?)?;
+            append_rows(&mut out, &mut block, frame(last, &types)?)?;
         }
     }
     append_block(&mut out, &mut block)?;
@@ -502,35 +503,56 @@ fn push(c: &mut Columns, row: Row, line: usize, epoch: NaiveDate, stats: &mut De
     c.source_line.push(line as i32);
 }
 
-fn frame(c: Columns) -> PolarsResult<DataFrame> {
+/// The types of the declarations' categorical columns, one mapping each, shared by every chunk
+/// of one ingest (chunks of one column stack only when they share it).
+struct Types(Vec<(&'static str, DataType)>);
+
+impl Types {
+    pub(crate) fn new() -> Self {
+        Types(mirador_schema::schemas::DECLARATION_CATEGORICALS.iter().map(|c| (*c, mirador_schema::text::categorical_type(c))).collect())
+    }
+
+    fn column<'s>(&self, name: &'static str, values: impl IntoIterator<Item = Option<&'s str>>) -> PolarsResult<Column> {
+        let Some((_, dtype)) = self.0.iter().find(|(c, _)| *c == name) else {
+            polars_bail!(ColumnNotFound: "`{name}` is not a categorical declarations column")
+        };
+        mirador_schema::text::categorical_of(values, name, dtype)
+    }
+
+    fn texts(&self, name: &'static str, values: &[String]) -> PolarsResult<Column> {
+        self.column(name, values.iter().map(|v| Some(v.as_str())))
+    }
+}
+
+fn frame(c: Columns, t: &Types) -> PolarsResult<DataFrame> {
     let date = Column::new(col::DATE.into(), c.date).cast(&DataType::Date)?;
     DataFrame::new_infer_height(vec![
         Column::new(col::DECLARATION_ID.into(), c.declaration_id),
         Column::new(col::ITEM_NO.into(), c.item_no),
         date,
-        Column::new(col::PERIOD.into(), c.period),
-        Column::new(col::OFFICE_ID.into(), c.office_id),
-        Column::new(col::PROCESS_TYPE.into(), c.process_type),
-        Column::new(col::IMPORT_TYPE.into(), c.import_type),
-        Column::new(col::IMPORT_USE.into(), c.import_use),
-        Column::new(col::PAYMENT_TYPE.into(), c.payment_type),
-        Column::new(col::TRANSPORT_MODE.into(), c.transport_mode),
-        Column::new(col::DECLARANT_ID.into(), c.declarant_id),
-        Column::new(col::IMPORTER_ID.into(), c.importer_id),
-        Column::new(col::SELLER_ID.into(), c.seller_id),
-        Column::new(col::COURIER_ID.into(), c.courier_id),
-        Column::new(col::HS_CODE.into(), c.hs_code),
-        Column::new(col::HS6.into(), c.hs6),
-        Column::new(col::DEPARTURE_COUNTRY.into(), c.departure_country),
-        Column::new(col::ORIGIN_COUNTRY.into(), c.origin_country),
+        t.texts(col::PERIOD, &c.period)?,
+        t.texts(col::OFFICE_ID, &c.office_id)?,
+        t.texts(col::PROCESS_TYPE, &c.process_type)?,
+        t.texts(col::IMPORT_TYPE, &c.import_type)?,
+        t.texts(col::IMPORT_USE, &c.import_use)?,
+        t.texts(col::PAYMENT_TYPE, &c.payment_type)?,
+        t.texts(col::TRANSPORT_MODE, &c.transport_mode)?,
+        t.texts(col::DECLARANT_ID, &c.declarant_id)?,
+        t.texts(col::IMPORTER_ID, &c.importer_id)?,
+        t.texts(col::SELLER_ID, &c.seller_id)?,
+        t.column(col::COURIER_ID, c.courier_id.iter().map(Option::as_deref))?,
+        t.texts(col::HS_CODE, &c.hs_code)?,
+        t.texts(col::HS6, &c.hs6)?,
+        t.column(col::DEPARTURE_COUNTRY, c.departure_country.iter().map(|v| Some(*v)))?,
+        t.column(col::ORIGIN_COUNTRY, c.origin_country.iter().map(|v| Some(*v)))?,
         Column::new(col::TAX_RATE_PCT.into(), c.tax_rate_pct),
-        Column::new(col::TAX_TYPE.into(), c.tax_type),
-        Column::new(col::ORIGIN_INDICATOR.into(), c.origin_indicator),
+        t.texts(col::TAX_TYPE, &c.tax_type)?,
+        t.texts(col::ORIGIN_INDICATOR, &c.origin_indicator)?,
         Column::new(col::NET_MASS_KG.into(), c.net_mass_kg),
         Column::new(col::QUANTITY.into(), c.quantity),
-        Column::new(col::QUANTITY_UNIT.into(), c.quantity_unit),
+        t.column(col::QUANTITY_UNIT, c.quantity_unit.iter().map(Option::as_deref))?,
         Column::new(col::ITEM_PRICE.into(), c.item_price),
-        Column::new(col::CURRENCY.into(), c.currency),
+        t.texts(col::CURRENCY, &c.currency)?,
         Column::new(col::VALUE_USD.into(), c.value_usd),
         Column::new(col::DUTY_USD.into(), c.duty_usd),
         Column::new(col::UNIT_PRICE_USD_KG.into(), c.unit_price),

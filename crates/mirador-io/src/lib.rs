@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 /// Errors of the I/O layer. Messages name the path.
@@ -128,14 +129,26 @@ fn compression() -> ParquetCompression {
 
 /// Writes a data frame as zstd-compressed parquet, atomically, plus its schema sidecar. Returns
 /// the file's SHA-256 (hex), hashed as it is written rather than read back.
+///
+/// Categorical columns are written as text ([`text_slices`]): the file holds the values, not one
+/// run's codes, so its bytes depend only on its content.
 pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<String> {
     let mut polars_err = None;
     let mut digest = String::new();
+    let categorical = df.columns().iter().any(|c| c.dtype().is_categorical());
+    let schema = if categorical { text_schema(df.schema()) } else { df.schema().as_ref().clone() };
     let res = write_atomic(path, |f| {
         let mut buf = io::BufWriter::with_capacity(1 << 20, Hashing { inner: f, hasher: Sha256::new() });
-        if let Err(e) =
-            ParquetWriter::new(&mut buf).with_compression(compression()).with_statistics(StatisticsOptions::default()).finish(df)
-        {
+        let writer = ParquetWriter::new(&mut buf).with_compression(compression()).with_statistics(StatisticsOptions::default());
+        let written = if categorical {
+            writer.batched(&schema).and_then(|mut batched| {
+                text_slices(df, |slice| batched.write_batch(&slice))?;
+                batched.finish().map(drop)
+            })
+        } else {
+            writer.finish(df).map(drop)
+        };
+        if let Err(e) = written {
             polars_err = Some(e);
             return Err(io::Error::other("parquet writer failed"));
         }
@@ -147,8 +160,37 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<String> {
         return Err(IoError::Parquet { path: path.to_owned(), source });
     }
     res?;
-    write_schema_sidecar(df.schema(), &path.with_extension("schema.json"))?;
+    write_schema_sidecar(&schema, &path.with_extension("schema.json"))?;
     Ok(digest)
+}
+
+/// Rows written at a time when categorical columns are written as text.
+const TEXT_SLICE_ROWS: usize = 1 << 20;
+
+/// `schema` with its categorical columns as strings.
+fn text_schema(schema: &Schema) -> Schema {
+    schema.iter().map(|(name, t)| Field::new(name.clone(), if t.is_categorical() { DataType::String } else { t.clone() })).collect()
+}
+
+/// Hands `df` to `write` a slice of rows at a time, its categorical columns cast to strings: the
+/// strings of one slice at most are held at once.
+fn text_slices(df: &DataFrame, mut write: impl FnMut(DataFrame) -> PolarsResult<()>) -> PolarsResult<()> {
+    let mut offset = 0;
+    while offset < df.height() {
+        let slice = df.slice(i64::try_from(offset).unwrap_or(i64::MAX), TEXT_SLICE_ROWS);
+        offset += slice.height();
+        let columns = slice
+            .columns()
+            .par_iter()
+            .map(|c| if c.dtype().is_categorical() { c.cast(&DataType::String) } else { Ok(c.clone()) })
+            .collect::<PolarsResult<Vec<_>>>()?;
+        // The cast columns come in one chunk; the others may not (a filtered frame): the
+        // writer needs the chunks of all columns aligned.
+        let mut text = DataFrame::new(slice.height(), columns)?;
+        text.align_chunks_par();
+        write(text)?;
+    }
+    Ok(())
 }
 
 /// A writer that hashes what it passes on.
@@ -233,7 +275,7 @@ fn write_csv_with(df: &DataFrame, path: &Path, neutralize_formulas: bool) -> Res
         .columns()
         .iter()
         .map(|c| {
-            let is_text = c.dtype() == &DataType::String;
+            let is_text = c.dtype() == &DataType::String || c.dtype().is_categorical();
             let s = c.cast(&DataType::String).map_err(|source| IoError::Parquet { path: path.to_owned(), source })?;
             let ca = s.str().map_err(|source| IoError::Parquet { path: path.to_owned(), source })?.clone();
             Ok(ca
@@ -343,7 +385,31 @@ pub fn sha256_bytes(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use mirador_schema::text;
+
     use super::*;
+
+    #[test]
+    fn categoricals_are_written_as_their_text_whatever_their_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let values = ["p", "q", "p", "r"];
+        let plain = df!("k" => values, "x" => [1, 2, 3, 4]).unwrap();
+        let mut hashes = Vec::new();
+        // The same values coded in two orders (the second mapping first saw `r`).
+        for first in [None, Some("r")] {
+            let dtype = text::categorical_type("k");
+            let codes = first.into_iter().chain(values).map(Some);
+            let all = text::categorical_of(codes, "k", &dtype).unwrap();
+            let k = all.slice(i64::from(first.is_some()), values.len());
+            let mut df = DataFrame::new(4, vec![k, plain.column("x").unwrap().clone()]).unwrap();
+            let path = dir.path().join("t.parquet");
+            hashes.push(write_parquet(&mut df, &path).unwrap());
+            assert_eq!(read_parquet(&path).unwrap(), plain);
+        }
+        assert_eq!(hashes[0], hashes[1]);
+        let mut plain = plain;
+        assert_eq!(write_parquet(&mut plain, &dir.path().join("plain.parquet")).unwrap(), hashes[0]);
+    }
 
     #[test]
     fn projected_reads_return_the_columns_asked_for_that_exist() {

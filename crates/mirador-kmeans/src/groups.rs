@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use foldhash::fast::FixedState;
 
 use mirador_schema::col;
+use mirador_schema::text::Text;
 use polars::prelude::*;
 use rayon::prelude::*;
 
@@ -211,8 +212,8 @@ fn score_prices(
     params: &KMeansParams,
     seed: u64,
 ) -> PolarsResult<ScoredRows> {
-    let hs6 = declarations.column(col::HS6)?.str()?;
-    let origin = declarations.column(col::ORIGIN_COUNTRY)?.str()?;
+    let hs6 = Text::column(declarations, col::HS6)?;
+    let origin = Text::column(declarations, col::ORIGIN_COUNTRY)?;
     let n = declarations.height();
     let mut rows: Vec<Row<'_>> = hs6
         .iter()

@@ -7,6 +7,7 @@
 use std::cmp::Reverse;
 
 use mirador_schema::col;
+use mirador_schema::text::Text;
 use polars::prelude::*;
 
 use crate::KMeansParams;
@@ -66,8 +67,8 @@ pub(crate) fn next(
     params: &KMeansParams,
 ) -> PolarsResult<DataFrame> {
     let log = |p: Option<f64>| p.filter(|p| p.is_finite() && *p > 0.0).map(f64::ln);
-    let hs6 = declarations.column(col::HS6)?.str()?;
-    let origin = declarations.column(col::ORIGIN_COUNTRY)?.str()?;
+    let hs6 = Text::column(declarations, col::HS6)?;
+    let origin = Text::column(declarations, col::ORIGIN_COUNTRY)?;
     let day: Vec<i32> = declarations.column(col::DATE)?.cast(&DataType::Int32)?.i32()?.iter().map(|d| d.unwrap_or(i32::MIN)).collect();
     let newest = day.iter().copied().max().unwrap_or(i32::MIN);
     let start = newest.saturating_sub(i32::try_from(params.peer_window_days).unwrap_or(i32::MAX));

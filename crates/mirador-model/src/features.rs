@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use foldhash::fast::FixedState;
 use mirador_gbdt::{Column as Feature, Dataset};
 use mirador_schema::col;
+use mirador_schema::text::Text;
 use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -83,22 +84,21 @@ pub struct FeatureSpec {
     pub excluded: Vec<String>,
 }
 
-/// A declaration frame's columns as text, for the categorical features and ids.
-/// A text column as a string array, with the prefix length to keep (`usize::MAX`: all of it);
-/// HS2 and HS4 are read as prefixes of HS6. Iterating it borrows, so no string is copied.
-pub(crate) fn strings(df: &DataFrame, name: &str) -> PolarsResult<(StringChunked, usize)> {
+/// A declaration frame's column as text (strings or categoricals), for the categorical features
+/// and ids, with the prefix length to keep (`usize::MAX`: all of it); HS2 and HS4 are read as
+/// prefixes of HS6. Iterating it borrows, so no string is copied.
+pub(crate) fn strings<'a>(df: &'a DataFrame, name: &str) -> PolarsResult<(Text<'a>, usize)> {
     let (source, len) = match name {
         n if n == col::HS2 => (col::HS6, 2),
         n if n == col::HS4 => (col::HS6, 4),
         n => (n, usize::MAX),
     };
-    let c = df.column(source)?.cast(&DataType::String)?;
-    Ok((c.str()?.clone(), len))
+    Ok((Text::column(df, source)?, len))
 }
 
 /// The values of a [`strings`] column, borrowed.
-pub(crate) fn borrowed((ca, len): &(StringChunked, usize)) -> impl Iterator<Item = Option<&str>> {
-    ca.iter().map(move |v| v.map(|v| v.get(..*len).unwrap_or(v)))
+pub(crate) fn borrowed<'s>((text, len): &'s (Text<'_>, usize)) -> impl Iterator<Item = Option<&'s str>> {
+    text.iter().map(move |v| v.map(|v| v.get(..*len).unwrap_or(v)))
 }
 
 pub(crate) fn numbers(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
@@ -230,12 +230,12 @@ impl FeatureSpec {
 }
 
 /// The id columns of the history kinds, as string arrays ([`history_ids`] borrows from them).
-pub(crate) fn history_texts(df: &DataFrame) -> PolarsResult<Vec<(StringChunked, usize)>> {
+pub(crate) fn history_texts(df: &DataFrame) -> PolarsResult<Vec<(Text<'_>, usize)>> {
     HISTORY.iter().map(|(_, c)| strings(df, c)).collect()
 }
 
 /// Ids per history kind, borrowed from `texts` and coded ([`Coded`]), the kinds in parallel.
-pub(crate) fn history_ids(texts: &[(StringChunked, usize)]) -> Vec<Coded<'_>> {
+pub(crate) fn history_ids<'s>(texts: &'s [(Text<'_>, usize)]) -> Vec<Coded<'s>> {
     texts.par_iter().map(|t| Coded::new(borrowed(t))).collect()
 }
 

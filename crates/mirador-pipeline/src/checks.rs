@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
+use mirador_schema::text::Text;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -34,10 +35,9 @@ fn column<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Column, String> {
     df.column(name).map_err(|_| format!("column `{name}` does not exist"))
 }
 
-/// A column as text (a cheap handle when it already is text); iterating it borrows.
-fn texts(c: &Column) -> Result<StringChunked, String> {
-    let s = c.cast(&DataType::String).map_err(|e| e.to_string())?;
-    Ok(s.str().map_err(|e| e.to_string())?.clone())
+/// A column as text (strings or categoricals read in place); iterating it borrows.
+fn texts(c: &Column) -> Result<Text<'_>, String> {
+    Text::of(c).map_err(|e| e.to_string())
 }
 
 /// A column of a `unique` key, as text or as integers (other types go through polars' group-by).

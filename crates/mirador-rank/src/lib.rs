@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use foldhash::fast::FixedState;
 
 use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
+use mirador_schema::text::Text;
 use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -90,9 +91,9 @@ struct Importer<'a> {
     mirror_hs6_origin: Fast<(&'a str, &'a str), f64>,
 }
 
-/// A column as text (a cheap handle when it already is text); iterating it borrows.
-fn texts(df: &DataFrame, name: &str) -> PolarsResult<StringChunked> {
-    Ok(df.column(name)?.cast(&DataType::String)?.str()?.clone())
+/// A column as text (strings or categoricals read in place); iterating it borrows.
+fn texts<'a>(df: &'a DataFrame, name: &str) -> PolarsResult<Text<'a>> {
+    Text::column(df, name)
 }
 
 fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {

@@ -17,6 +17,7 @@ pub mod datasets;
 pub mod hs;
 pub mod keys;
 pub mod schemas;
+pub mod text;
 
 /// A dataset's name in the catalog, e.g. `"declarations"`.
 pub type DatasetId = &'static str;

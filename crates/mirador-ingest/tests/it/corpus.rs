@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use mirador_ingest::{IngestParams, Ingested, ingest_sources};
 use mirador_pipeline::SourceSpec;
+use mirador_schema::text::Text;
 
 fn corpus(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(name)
@@ -61,9 +62,9 @@ fn semicolons_and_decimal_commas_with_a_day_first_format() {
 fn lost_leading_zeros_are_restored_and_counted() {
     let out = ingest("lost_leading_zero.csv");
     reconciles(&out);
-    let hs: Vec<_> = out.declarations.column("hs_code").unwrap().str().unwrap().iter().map(|v| v.unwrap().to_owned()).collect();
+    let hs: Vec<_> = Text::column(&out.declarations, "hs_code").unwrap().iter().map(|v| v.unwrap().to_owned()).collect();
     assert_eq!(hs, vec!["030617", "84713000"]);
-    let hs6: Vec<_> = out.declarations.column("hs6").unwrap().str().unwrap().iter().map(|v| v.unwrap().to_owned()).collect();
+    let hs6: Vec<_> = Text::column(&out.declarations, "hs6").unwrap().iter().map(|v| v.unwrap().to_owned()).collect();
     assert_eq!(hs6, vec!["030617", "847130"]);
     assert_eq!(out.declaration_stats.hs_leading_zero_restored, 1);
 }
@@ -74,7 +75,7 @@ fn unknown_countries_are_quarantined_alpha3_is_mapped() {
     reconciles(&out);
     assert_eq!(out.declarations.height(), 2);
     assert_eq!(reasons(&out), vec!["unknown_country"]);
-    let origins: Vec<_> = out.declarations.column("origin_country").unwrap().str().unwrap().iter().map(|v| v.unwrap().to_owned()).collect();
+    let origins: Vec<_> = Text::column(&out.declarations, "origin_country").unwrap().iter().map(|v| v.unwrap().to_owned()).collect();
     assert_eq!(origins, vec!["CN", "KR"]);
     let line = out.quarantine.column("source_line").unwrap().i64().unwrap().get(0);
     assert_eq!(line, Some(3));
@@ -113,7 +114,7 @@ fn wrong_encoding_stops_with_the_file_and_line() {
     let err = ingest_with("latin1.csv", |_| {}).err().expect("must fail").to_string();
     assert!(err.contains("latin1.csv") && err.contains("line 2") && err.contains("UTF-8"), "{err}");
     let out = ingest_with("latin1.csv", |s| s.encoding = Some("windows-1252".into())).unwrap();
-    let importer = out.declarations.column("importer_id").unwrap().str().unwrap().get(0).unwrap().to_owned();
+    let importer = Text::column(&out.declarations, "importer_id").unwrap().iter().next().flatten().unwrap().to_owned();
     assert_eq!(importer, "Société");
 }
 
