@@ -12,7 +12,9 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::history::{Coded, History, Values};
+use mirador_schema::text::Coded;
+
+use crate::history::{History, Values};
 
 /// Categorical fields used as features: (feature name, source column; `hs2`/`hs4` derive from
 /// `hs6`).
@@ -236,7 +238,7 @@ pub(crate) fn history_texts(df: &DataFrame) -> PolarsResult<Vec<(Text<'_>, usize
 
 /// Ids per history kind, borrowed from `texts` and coded ([`Coded`]), the kinds in parallel.
 pub(crate) fn history_ids<'s>(texts: &'s [(Text<'_>, usize)]) -> Vec<Coded<'s>> {
-    texts.par_iter().map(|t| Coded::new(borrowed(t))).collect()
+    texts.par_iter().map(|t| if t.1 == usize::MAX { t.0.coded() } else { Coded::new(borrowed(t)) }).collect()
 }
 
 /// Reads each signal column of the other stages, aligned with `df`'s rows by the declaration

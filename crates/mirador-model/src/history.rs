@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use mirador_schema::text::Coded;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -131,7 +132,7 @@ impl History {
             .par_iter_mut()
             .zip(ids)
             .map(|(entities, coded)| {
-                let mut stats: Vec<Stats> = coded.ids.iter().map(|id| entities.get(*id).copied().unwrap_or_default()).collect();
+                let mut stats: Vec<Stats> = coded.values.iter().map(|id| entities.get(*id).copied().unwrap_or_default()).collect();
                 let (mut seen, mut inspected, mut rate) = (vec![0; days.len()], vec![0; days.len()], vec![0.0; days.len()]);
                 for &(start, end, prior) in &day_groups {
                     // A day's rows see the days before it, never each other.
@@ -147,7 +148,7 @@ impl History {
                         }
                     }
                 }
-                for (id, s) in coded.ids.iter().zip(stats) {
+                for (id, s) in coded.values.iter().zip(stats) {
                     match entities.get_mut(*id) {
                         Some(known) => *known = s,
                         None => {
@@ -159,33 +160,6 @@ impl History {
             })
             .collect();
         per_kind.into_iter().flatten().collect()
-    }
-}
-
-/// One entity kind's ids for a batch of rows, coded densely: `codes[i]` is row `i`'s index in
-/// `ids` (the distinct ids, in order of first appearance), or `u32::MAX` for a row without one.
-#[derive(Debug, Clone, Default)]
-pub struct Coded<'a> {
-    codes: Vec<u32>,
-    ids: Vec<&'a str>,
-}
-
-impl<'a> Coded<'a> {
-    /// Codes the ids of a batch, one per row.
-    pub fn new(ids: impl IntoIterator<Item = Option<&'a str>>) -> Self {
-        let mut index: HashMap<&'a str, u32, foldhash::fast::FixedState> = HashMap::default();
-        let mut distinct = Vec::new();
-        let codes = ids
-            .into_iter()
-            .map(|id| match id {
-                None => u32::MAX,
-                Some(id) => *index.entry(id).or_insert_with(|| {
-                    distinct.push(id);
-                    (distinct.len() - 1) as u32
-                }),
-            })
-            .collect();
-        Coded { codes, ids: distinct }
     }
 }
 

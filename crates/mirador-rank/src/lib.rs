@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use foldhash::fast::FixedState;
 
 use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
-use mirador_schema::text::Text;
+use mirador_schema::text::{Coded, Text};
 use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -105,14 +105,111 @@ fn nums(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
     Ok(c.f64()?.iter().collect())
 }
 
+/// A column's numbers, a null read as zero.
+fn amounts(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
+    let c = df.column(name)?.cast(&DataType::Float64)?;
+    Ok(c.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect())
+}
+
 fn bools(df: &DataFrame, name: &str) -> PolarsResult<Vec<bool>> {
     Ok(df.column(name)?.bool()?.iter().map(|b| b.unwrap_or(false)).collect())
 }
 
-/// For each declaration row, its row in `df` ([`mirador_schema::keys::align`]; the identity
-/// when `df` lists the declarations in their order).
-fn align(declarations: &DataFrame, df: &DataFrame) -> PolarsResult<Vec<Option<usize>>> {
-    Ok(mirador_schema::keys::align(declarations, df)?.unwrap_or_else(|| (0..declarations.height()).map(Some).collect()))
+/// A stage's per-declaration output lined up with the declarations
+/// ([`mirador_schema::keys::align`]): declaration row `i` is the output's row [`Aligned::at`].
+struct Aligned(Option<Vec<Option<usize>>>);
+
+impl Aligned {
+    fn new(declarations: &DataFrame, df: &DataFrame) -> PolarsResult<Self> {
+        Ok(Aligned(mirador_schema::keys::align(declarations, df)?))
+    }
+
+    /// The output's row of declaration row `i` (the same row when the output lists the
+    /// declarations in their order).
+    fn at(&self, i: usize) -> Option<usize> {
+        match &self.0 {
+            None => Some(i),
+            Some(rows) => rows[i],
+        }
+    }
+}
+
+/// The fraud model's scores.
+struct Model<'a> {
+    rows: Aligned,
+    prob: Vec<Option<f64>>,
+    expected: Vec<f64>,
+    flag: Vec<bool>,
+    /// The first reason of each flagged row (by row of the scores): only flagged rows' reasons
+    /// are tallied.
+    top: Fast<usize, &'a str>,
+}
+
+/// The k-means stage's scores.
+struct KMeans {
+    rows: Aligned,
+    flag: Vec<bool>,
+    ratio: Vec<Option<f64>>,
+    shortfall: Vec<f64>,
+}
+
+/// The revenue-gap stage's per-declaration shares.
+struct Mirror {
+    rows: Aligned,
+    share: Vec<f64>,
+}
+
+/// The signals of the stages that ran, read per declaration row as the tallies need them.
+struct Sources<'a> {
+    model: Option<Model<'a>>,
+    kmeans: Option<KMeans>,
+    mirror: Option<Mirror>,
+}
+
+impl<'a> Sources<'a> {
+    fn signals(&self, i: usize) -> Signals<'a> {
+        let mut s = Signals::default();
+        if let Some(m) = &self.model
+            && let Some(j) = m.rows.at(i)
+        {
+            s.prob = m.prob[j];
+            s.expected = m.expected[j];
+            s.model_flag = m.flag[j];
+            s.top_feature = m.top.get(&j).copied();
+        }
+        if let Some(k) = &self.kmeans
+            && let Some(j) = k.rows.at(i)
+        {
+            s.kmeans_flag = k.flag[j];
+            s.price_ratio = k.ratio[j];
+            s.shortfall = if k.flag[j] { k.shortfall[j] } else { 0.0 };
+        }
+        if let Some(m) = &self.mirror
+            && let Some(j) = m.rows.at(i)
+        {
+            s.mirror = m.share[j];
+        }
+        s
+    }
+}
+
+/// Which values of a coded column a filter keeps, decided once per distinct value.
+struct Filter {
+    by_code: Vec<bool>,
+    null: bool,
+}
+
+impl Filter {
+    /// Keeps the values in `list` (or starting with one of them, for `prefix`); everything when
+    /// `list` is empty.
+    fn new(list: &[String], coded: &Coded<'_>, prefix: bool) -> Self {
+        let matches = |v: &str| list.iter().any(|x| if prefix { v.starts_with(x.as_str()) } else { v == x });
+        Filter { by_code: coded.values.iter().map(|v| list.is_empty() || matches(v)).collect(), null: list.is_empty() }
+    }
+
+    fn keeps(&self, code: u32) -> bool {
+        self.by_code.get(code as usize).copied().unwrap_or(self.null)
+    }
 }
 
 /// Builds the ranked list (internal ids).
@@ -123,100 +220,103 @@ pub fn rank(
     mirror: Option<&DataFrame>,
     params: &RankParams,
 ) -> PolarsResult<DataFrame> {
-    let n = declarations.height();
     let top_features = fraud.map(|f| texts(f, "top_features")).transpose()?;
-    let mut signals = vec![Signals::default(); n];
-    if let (Some(f), Some(top_features)) = (fraud, &top_features) {
-        let rows = align(declarations, f)?;
-        let (p, e, flag) = (nums(f, "fraud_probability")?, nums(f, "expected_duty_at_risk_usd")?, bools(f, "fraud_flag")?);
-        let top: Vec<Option<&str>> = top_features.iter().collect();
-        for (s, j) in signals.iter_mut().zip(&rows) {
-            if let Some(j) = *j {
-                s.prob = p[j];
-                s.expected = e[j].unwrap_or(0.0);
-                s.model_flag = flag[j];
-                s.top_feature = top[j].and_then(|t| t.split(';').next().filter(|t| !t.is_empty()));
-            }
+    let model = match (fraud, &top_features) {
+        (Some(f), Some(top_features)) => {
+            let flag = bools(f, "fraud_flag")?;
+            let top = top_features
+                .iter()
+                .zip(&flag)
+                .enumerate()
+                .filter(|(_, (_, flagged))| **flagged)
+                .filter_map(|(j, (t, _))| Some((j, t?.split(';').next().filter(|t| !t.is_empty())?)))
+                .collect();
+            Some(Model {
+                rows: Aligned::new(declarations, f)?,
+                prob: nums(f, "fraud_probability")?,
+                expected: amounts(f, "expected_duty_at_risk_usd")?,
+                flag,
+                top,
+            })
         }
-    }
-    if let Some(k) = kmeans {
-        let rows = align(declarations, k)?;
-        let (flag, ratio, short) = (bools(k, "undervaluation_flag")?, nums(k, "price_ratio")?, nums(k, "undervalued_duty_usd")?);
-        for (s, j) in signals.iter_mut().zip(&rows) {
-            if let Some(j) = *j {
-                s.kmeans_flag = flag[j];
-                s.price_ratio = ratio[j];
-                s.shortfall = if flag[j] { short[j].unwrap_or(0.0) } else { 0.0 };
-            }
-        }
-    }
-    if let Some(m) = mirror {
-        let rows = align(declarations, m)?;
-        let share = nums(m, "mirror_duty_share_usd")?;
-        for (s, j) in signals.iter_mut().zip(&rows) {
-            if let Some(j) = *j {
-                s.mirror = share[j].unwrap_or(0.0);
-            }
-        }
-    }
-
-    let (importer, hs6, origin) =
-        (texts(declarations, col::IMPORTER_ID)?, texts(declarations, col::HS6)?, texts(declarations, col::ORIGIN_COUNTRY)?);
-    let (office, period) = (texts(declarations, col::OFFICE_ID)?, texts(declarations, col::PERIOD)?);
-    let value = nums(declarations, col::VALUE_USD)?;
-    let duty = nums(declarations, col::DUTY_USD)?;
-    let matches = |list: &[String], v: Option<&str>, prefix: bool| {
-        list.is_empty() || v.is_some_and(|v| list.iter().any(|x| if prefix { v.starts_with(x.as_str()) } else { v == x }))
+        _ => None,
     };
+    let kmeans = kmeans
+        .map(|k| -> PolarsResult<KMeans> {
+            Ok(KMeans {
+                rows: Aligned::new(declarations, k)?,
+                flag: bools(k, "undervaluation_flag")?,
+                ratio: nums(k, "price_ratio")?,
+                shortfall: amounts(k, "undervalued_duty_usd")?,
+            })
+        })
+        .transpose()?;
+    let mirror = mirror
+        .map(|m| -> PolarsResult<Mirror> {
+            Ok(Mirror { rows: Aligned::new(declarations, m)?, share: amounts(m, "mirror_duty_share_usd")? })
+        })
+        .transpose()?;
+    let sources = Sources { model, kmeans, mirror };
+
+    // Text columns coded densely: filters, HS4 prefixes and importer ids are worked out once per
+    // distinct value, and rows carry four-byte codes.
+    let texts = [col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY, col::OFFICE_ID, col::PERIOD]
+        .map(|c| texts(declarations, c))
+        .into_iter()
+        .collect::<PolarsResult<Vec<_>>>()?;
+    let [importer, hs6, origin, office, period]: [Coded<'_>; 5] = texts
+        .par_iter()
+        .map(Text::coded)
+        .collect::<Vec<_>>()
+        .try_into()
+        .map_err(|_| polars_err!(ComputeError: "five text columns coded"))?;
+    let value = amounts(declarations, col::VALUE_USD)?;
+    let duty = amounts(declarations, col::DUTY_USD)?;
     let use_model = fraud.is_some();
-    // Rows are coded to importers and grouped (in row order within each importer), then each
-    // importer's totals are built from its own rows, importers in parallel: the per-importer maps
-    // stay in cache, and the sums run in row order as a single pass would.
-    let mut ids: HashMap<&str, u32, FixedState> = HashMap::default();
-    let mut names: Vec<&str> = Vec::new();
-    let mut of_row: Vec<u32> = Vec::with_capacity(n);
-    let rows = importer.iter().zip(hs6.iter()).zip(office.iter().zip(period.iter()));
-    for ((importer, hs6), (office, period)) in rows {
-        let kept =
-            matches(&params.periods, period, true) && matches(&params.offices, office, false) && matches(&params.hs_chapters, hs6, true);
-        of_row.push(match importer {
-            Some(imp) if kept => *ids.entry(imp).or_insert_with(|| {
-                names.push(imp);
-                (names.len() - 1) as u32
-            }),
-            _ => u32::MAX,
-        });
-    }
-    drop(ids);
-    let mut start = vec![0usize; names.len() + 1];
-    for &id in of_row.iter().filter(|&&id| id != u32::MAX) {
-        start[id as usize + 1] += 1;
+    let (by_period, by_office, by_chapter) = (
+        Filter::new(&params.periods, &period, true),
+        Filter::new(&params.offices, &office, false),
+        Filter::new(&params.hs_chapters, &hs6, true),
+    );
+    // Rows are grouped by importer (in row order within each importer), then each importer's
+    // totals are built from its own rows, importers in parallel: the per-importer maps stay in
+    // cache, and the sums run in row order as a single pass would.
+    let kept = |i: usize| by_period.keeps(period.codes[i]) && by_office.keeps(office.codes[i]) && by_chapter.keeps(hs6.codes[i]);
+    let mut start = vec![0usize; importer.values.len() + 1];
+    for (i, &id) in importer.codes.iter().enumerate() {
+        if id != u32::MAX && kept(i) {
+            start[id as usize + 1] += 1;
+        }
     }
     for i in 1..start.len() {
         start[i] += start[i - 1];
     }
     let mut next = start.clone();
-    let mut grouped = vec![0u32; start[names.len()]];
-    for (i, &id) in of_row.iter().enumerate().filter(|(_, id)| **id != u32::MAX) {
-        grouped[next[id as usize]] = i as u32;
-        next[id as usize] += 1;
+    let mut grouped = vec![0u32; start[importer.values.len()]];
+    for (i, &id) in importer.codes.iter().enumerate() {
+        if id != u32::MAX && kept(i) {
+            grouped[next[id as usize]] = i as u32;
+            next[id as usize] += 1;
+        }
     }
-    let (hs6_at, origin_at): (Vec<Option<&str>>, Vec<Option<&str>>) = (hs6.iter().collect(), origin.iter().collect());
-    let mut rows: Vec<(&str, Importer<'_>, f64)> = names
+    drop(next);
+    let hs4_of: Vec<&str> = hs6.values.iter().map(|h| h.get(..4).unwrap_or(h)).collect();
+    let active: Vec<usize> = (0..importer.values.len()).filter(|&id| start[id + 1] > start[id]).collect();
+    let mut rows: Vec<(&str, Importer<'_>, f64)> = active
         .par_iter()
-        .enumerate()
-        .map(|(id, &name)| {
+        .map(|&id| {
             let mut e = Importer::default();
             for &i in &grouped[start[id]..start[id + 1]] {
                 let i = i as usize;
-                let s = &signals[i];
-                let hs6 = hs6_at[i];
-                let hs4 = hs6.map_or("", |h| h.get(..4).unwrap_or(h));
-                let org = origin_at[i].unwrap_or_default();
+                let s = sources.signals(i);
+                let hs6_code = hs6.codes[i] as usize;
+                let hs6 = hs6.values.get(hs6_code).copied().unwrap_or_default();
+                let hs4 = hs4_of.get(hs6_code).copied().unwrap_or_default();
+                let org = origin.get(i).unwrap_or_default();
                 let risk = if use_model { s.expected } else { s.shortfall } + s.mirror;
                 e.items += 1;
-                e.value += value[i].unwrap_or(0.0);
-                e.duty += duty[i].unwrap_or(0.0);
+                e.value += value[i];
+                e.duty += duty[i];
                 e.expected += s.expected;
                 e.mirror += s.mirror;
                 e.shortfall += s.shortfall;
@@ -241,11 +341,11 @@ pub fn rank(
                     *e.top_features.entry(t).or_default() += 1;
                 }
                 if s.mirror > 0.0 {
-                    *e.mirror_hs6_origin.entry((hs6.unwrap_or_default(), org)).or_default() += s.mirror;
+                    *e.mirror_hs6_origin.entry((hs6, org)).or_default() += s.mirror;
                 }
             }
             let risk = if use_model { e.expected } else { e.shortfall } + e.mirror;
-            (name, e, risk)
+            (importer.values[id], e, risk)
         })
         .collect();
     rows.sort_by(|a, b| b.2.total_cmp(&a.2).then(b.1.max_prob.unwrap_or(0.0).total_cmp(&a.1.max_prob.unwrap_or(0.0))).then(a.0.cmp(b.0)));

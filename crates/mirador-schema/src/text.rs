@@ -54,6 +54,33 @@ impl<'a> Text<'a> {
         }
     }
 
+    /// The column coded densely ([`Coded`]). A categorical column is coded from its own codes,
+    /// without hashing a string per row.
+    pub fn coded(&self) -> Coded<'_> {
+        let Text::Cat(ca) = self else { return Coded::new(self.iter()) };
+        let mapping = ca.get_mapping();
+        // Dense code by categorical code, assigned in order of first appearance.
+        let mut dense: Vec<u32> = Vec::new();
+        let mut values = Vec::new();
+        let codes = ca
+            .physical()
+            .iter()
+            .map(|cat| {
+                let Some(cat) = cat else { return u32::MAX };
+                let at = cat as usize;
+                if at >= dense.len() {
+                    dense.resize(at + 1, u32::MAX);
+                }
+                if dense[at] == u32::MAX {
+                    dense[at] = values.len() as u32;
+                    values.push(mapping.cat_to_str(cat).unwrap_or_default());
+                }
+                dense[at]
+            })
+            .collect();
+        Coded { codes, values }
+    }
+
     /// The column as a string column (a copy only when it is not one).
     pub fn to_strings(&self) -> StringChunked {
         match self {
@@ -70,6 +97,41 @@ impl<'t> IntoIterator for &'t Text<'_> {
 
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
+    }
+}
+
+/// A text column coded densely: `codes[i]` is row `i`'s index in `values` (the distinct values,
+/// in order of first appearance), or `u32::MAX` for a null. Work per distinct value (a lookup, a
+/// filter, a prefix) is then done once per value rather than once per row.
+#[derive(Debug, Clone, Default)]
+pub struct Coded<'a> {
+    /// Each row's code.
+    pub codes: Vec<u32>,
+    /// Each code's value.
+    pub values: Vec<&'a str>,
+}
+
+impl<'a> Coded<'a> {
+    /// Codes `values`, one per row.
+    pub fn new(values: impl IntoIterator<Item = Option<&'a str>>) -> Self {
+        let mut index: std::collections::HashMap<&'a str, u32, foldhash::fast::FixedState> = std::collections::HashMap::default();
+        let mut distinct = Vec::new();
+        let codes = values
+            .into_iter()
+            .map(|v| match v {
+                None => u32::MAX,
+                Some(v) => *index.entry(v).or_insert_with(|| {
+                    distinct.push(v);
+                    (distinct.len() - 1) as u32
+                }),
+            })
+            .collect();
+        Coded { codes, values: distinct }
+    }
+
+    /// Row `i`'s value.
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        self.values.get(*self.codes.get(i)? as usize).copied()
     }
 }
 
@@ -114,6 +176,20 @@ mod tests {
             assert_eq!(t.iter().collect::<Vec<_>>(), want, "{name}");
             assert_eq!(t.to_strings().iter().collect::<Vec<_>>(), want, "{name}");
         }
+    }
+
+    #[test]
+    fn coding_a_categorical_matches_coding_its_strings() {
+        let values = [Some("b"), None, Some("a"), Some("b"), Some("c"), Some("a")];
+        // The mapping already holds values this column lacks, in another order.
+        let dtype = categorical_type("x");
+        categorical_of([Some("z"), Some("c"), Some("a")], "x", &dtype).unwrap();
+        let df = DataFrame::new_infer_height(vec![categorical_of(values, "x", &dtype).unwrap()]).unwrap();
+        let from_codes = Text::column(&df, "x").unwrap();
+        let (a, b) = (from_codes.coded(), Coded::new(values));
+        assert_eq!((&a.codes, &a.values), (&b.codes, &b.values));
+        assert_eq!(b.codes, [0, u32::MAX, 1, 0, 2, 1]);
+        assert_eq!((0..values.len()).map(|i| b.get(i)).collect::<Vec<_>>(), values);
     }
 
     #[test]
