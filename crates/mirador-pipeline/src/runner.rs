@@ -435,6 +435,9 @@ fn execute(
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
 
     for level in &plan.levels {
+        // One read of each file-held dataset the level's stages read whole, before they start
+        // (in parallel, each stage would read its own copy).
+        datasets.load_whole_inputs(level.iter().filter(|p| selected.contains(p.stage.name())))?;
         let results: Vec<Result<(), RunError>> = level
             .par_iter()
             .map(|planned| {

@@ -18,7 +18,7 @@ use polars::prelude::{DataFrame, PlSmallStr};
 
 use mirador_schema::{col, datasets};
 
-use crate::check::Plan;
+use crate::check::{Plan, PlannedStage};
 use crate::error::{RunError, StageError};
 use crate::stage::Stage;
 
@@ -104,20 +104,37 @@ impl Store {
     }
 
     /// Dataset `id` whole, read from its file (once: a dataset read whole stays in memory).
+    ///
+    /// The store is not locked while the file is read: polars reads on its own threads, and a
+    /// stage thread waiting for them may meanwhile run another stage's work, which may need the
+    /// store (a lock held here would then deadlock). Two stages reading the same file at once
+    /// would each read it, so the runner reads a level's whole inputs before starting its stages.
     pub(crate) fn whole_frame(&self, id: &str) -> Result<Option<Arc<DataFrame>>, RunError> {
-        // Held while reading, so that parallel stages wanting the same file read it once.
+        let path = match self.lock().get(id) {
+            None => return Ok(None),
+            Some(Held::Memory(df)) => return Ok(Some(Arc::clone(df))),
+            Some(Held::File(path)) => path.clone(),
+        };
+        let df = Arc::new(mirador_io::read_parquet(&path)?);
+        if !self.keeps(id) {
+            return Ok(Some(df));
+        }
         let mut held = self.lock();
-        match held.get(id) {
-            None => Ok(None),
-            Some(Held::Memory(df)) => Ok(Some(Arc::clone(df))),
-            Some(Held::File(path)) => {
-                let df = Arc::new(mirador_io::read_parquet(path)?);
-                if self.keeps(id) {
-                    held.insert(id.to_owned(), Held::Memory(Arc::clone(&df)));
-                }
-                Ok(Some(df))
+        if let Some(Held::Memory(first)) = held.get(id) {
+            return Ok(Some(Arc::clone(first)));
+        }
+        held.insert(id.to_owned(), Held::Memory(Arc::clone(&df)));
+        Ok(Some(df))
+    }
+
+    /// Reads into memory, now, the inputs `stages` read whole that are only in their files.
+    pub(crate) fn load_whole_inputs<'p>(&self, stages: impl IntoIterator<Item = &'p PlannedStage>) -> Result<(), RunError> {
+        for planned in stages {
+            for id in planned.inputs.iter().filter(|id| planned.stage.input_columns(id).is_none()) {
+                self.whole_frame(id)?;
             }
         }
+        Ok(())
     }
 }
 
