@@ -508,7 +508,7 @@ fn push(c: &mut Columns, row: Row, line: usize, epoch: NaiveDate, stats: &mut De
 struct Types(Vec<(&'static str, DataType)>);
 
 impl Types {
-    pub(crate) fn new() -> Self {
+    fn new() -> Self {
         Types(mirador_schema::schemas::DECLARATION_CATEGORICALS.iter().map(|c| (*c, mirador_schema::text::categorical_type(c))).collect())
     }
 

@@ -1,8 +1,9 @@
 //! Column names, dataset ids and canonical schemas shared by every Mirador crate. No I/O.
 //!
 //! Mirador is a batch pipeline; stages exchange data only through named datasets. This crate names
-//! them ([`datasets`]), names their columns ([`col`]), builds their polars schemas ([`schemas`]) and
-//! holds the small reference tables every stage needs (ISO 3166 countries, [`country`]).
+//! them ([`datasets`]), names their columns ([`col`]), builds their polars schemas ([`schemas`]),
+//! reads text columns held as strings or as categoricals alike ([`text`]) and holds the small
+//! reference tables every stage needs (ISO 3166 countries, [`country`]).
 //!
 //! ```
 //! use mirador_schema::{col, datasets, schemas};

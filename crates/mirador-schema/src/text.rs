@@ -24,7 +24,7 @@ use polars::prelude::*;
 pub enum Text<'a> {
     /// A string column.
     Str(&'a StringChunked),
-    /// A categorical column with 32-bit codes (as ingest writes them).
+    /// A categorical column with 32-bit codes (as ingest holds them).
     Cat(&'a Categorical32Chunked),
     /// Any other column, cast to text.
     Owned(StringChunked),
@@ -79,15 +79,6 @@ impl<'a> Text<'a> {
             })
             .collect();
         Coded { codes, values }
-    }
-
-    /// The column as a string column (a copy only when it is not one).
-    pub fn to_strings(&self) -> StringChunked {
-        match self {
-            Text::Str(ca) => (*ca).clone(),
-            Text::Cat(ca) => ca.iter_str().collect::<StringChunked>().with_name(ca.name().clone()),
-            Text::Owned(ca) => ca.clone(),
-        }
     }
 }
 
@@ -174,7 +165,6 @@ mod tests {
         {
             let t = Text::column(&df, name).unwrap();
             assert_eq!(t.iter().collect::<Vec<_>>(), want, "{name}");
-            assert_eq!(t.to_strings().iter().collect::<Vec<_>>(), want, "{name}");
         }
     }
 
