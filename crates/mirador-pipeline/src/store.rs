@@ -164,6 +164,44 @@ mod tests {
         }
     }
 
+    /// Reads `declarations` whole.
+    struct Whole;
+    impl Stage for Whole {
+        fn name(&self) -> &'static str {
+            "whole"
+        }
+        fn inputs(&self) -> &'static [&'static str] {
+            &[datasets::DECLARATIONS]
+        }
+        fn outputs(&self) -> &'static [&'static str] {
+            &[]
+        }
+        fn run(&self, _: &StageContext) -> Result<StageOutput, StageError> {
+            Ok(StageOutput::new())
+        }
+    }
+
+    #[test]
+    fn a_file_read_whole_by_a_level_is_read_once_before_its_stages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("declarations.parquet");
+        let mut declarations = df!(col::DECLARATION_ID => ["a", "b"], col::ITEM_NO => [1, 1]).unwrap();
+        mirador_io::write_parquet(&mut declarations, &path).unwrap();
+        let level: Vec<PlannedStage> = (0..2)
+            .map(|i| PlannedStage { stage: Box::new(Whole), spec_index: i, inputs: vec![datasets::DECLARATIONS.to_owned()] })
+            .collect();
+        let plan = Plan { levels: vec![level], producers: BTreeMap::new() };
+        let store = Store::new(&plan);
+        store.insert_file(datasets::DECLARATIONS, &path);
+        store.load_whole_inputs(&plan.levels[0]).unwrap();
+        // Read before the stages: they no longer need the file.
+        std::fs::remove_file(&path).unwrap();
+        let read = || store.input(&Whole, datasets::DECLARATIONS).unwrap().unwrap();
+        let (a, b) = (read(), read());
+        assert!(Arc::ptr_eq(&a, &b), "both stages get the one copy read before them");
+        assert_eq!(*a, declarations);
+    }
+
     fn first_chunk(df: &DataFrame, name: &str) -> *const u8 {
         std::ptr::from_ref(df.column(name).unwrap().as_materialized_series().chunks()[0].as_ref()).cast()
     }
