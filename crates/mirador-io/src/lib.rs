@@ -15,7 +15,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -62,9 +62,7 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut File) -> io::Result<()>
         .tempfile_in(dir)
         .map_err(fs_err("create temporary file in", dir))?;
     write(tmp.as_file_mut()).map_err(fs_err("write", path))?;
-    if CRASH_IN_WRITE.get().is_some_and(|name| path.file_name().is_some_and(|f| f == name.as_str())) {
-        crash_half_written(tmp.as_file());
-    }
+    crash_if_asked(path, tmp.as_file());
     tmp.as_file().sync_all().map_err(fs_err("sync", path))?;
     tmp.persist(path).map_err(|e| IoError::Fs { action: "rename into", path: path.to_owned(), source: e.error })?;
     sync_dir(dir)?;
@@ -79,6 +77,13 @@ static CRASH_IN_WRITE: OnceLock<String> = OnceLock::new();
 /// calls it.
 pub fn crash_in_write_of(file_name: &str) {
     let _ = CRASH_IN_WRITE.set(file_name.to_owned());
+}
+
+/// Crashes ([`crash_half_written`]) when [`crash_in_write_of`] named `path`'s file.
+fn crash_if_asked(path: &Path, file: &File) {
+    if CRASH_IN_WRITE.get().is_some_and(|name| path.file_name().is_some_and(|f| f == name.as_str())) {
+        crash_half_written(file);
+    }
 }
 
 fn crash_half_written(file: &File) -> ! {
@@ -213,12 +218,33 @@ impl<W: Write> Write for Hashing<W> {
 
 /// A parquet file written batch by batch (bounded memory), published atomically by
 /// [`ParquetStream::finish`]: until then only a temporary sibling exists, and dropping the stream
-/// without finishing removes it.
+/// without finishing removes it. Categorical columns are written as text, as by
+/// [`write_parquet`], and the file is hashed as it is written.
 pub struct ParquetStream {
     tmp: tempfile::NamedTempFile,
-    writer: polars::io::parquet::write::BatchedWriter<File>,
+    writer: polars::io::parquet::write::BatchedWriter<SharedHashing>,
+    hasher: Arc<std::sync::Mutex<Sha256>>,
     path: PathBuf,
     schema: Schema,
+}
+
+/// A file writer that hashes what it passes on into a hasher the stream keeps (the batched
+/// writer owns the writer to the end).
+struct SharedHashing {
+    inner: File,
+    hasher: Arc<std::sync::Mutex<Sha256>>,
+}
+
+impl Write for SharedHashing {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.lock().unwrap_or_else(std::sync::PoisonError::into_inner).update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 impl ParquetStream {
@@ -232,27 +258,38 @@ impl ParquetStream {
             .tempfile_in(dir)
             .map_err(fs_err("create temporary file in", dir))?;
         let file = tmp.as_file().try_clone().map_err(fs_err("open", path))?;
-        let writer = ParquetWriter::new(file)
+        let hasher = Arc::new(std::sync::Mutex::new(Sha256::new()));
+        let schema = text_schema(schema);
+        let writer = ParquetWriter::new(SharedHashing { inner: file, hasher: Arc::clone(&hasher) })
             .with_compression(compression())
             .with_statistics(StatisticsOptions::default())
-            .batched(schema)
+            .batched(&schema)
             .map_err(|source| IoError::Parquet { path: path.to_owned(), source })?;
-        Ok(ParquetStream { tmp, writer, path: path.to_owned(), schema: schema.clone() })
+        Ok(ParquetStream { tmp, writer, hasher, path: path.to_owned(), schema })
     }
 
     /// Appends a batch (its schema must be the stream's).
     pub fn write(&mut self, df: &DataFrame) -> Result<()> {
-        self.writer.write_batch(df).map_err(|source| IoError::Parquet { path: self.path.clone(), source })
+        let parquet = |source| IoError::Parquet { path: self.path.clone(), source };
+        if df.columns().iter().any(|c| c.dtype().is_categorical()) {
+            text_slices(df, |slice| self.writer.write_batch(&slice)).map_err(parquet)
+        } else {
+            self.writer.write_batch(df).map_err(parquet)
+        }
     }
 
-    /// Finishes the file, syncs it, renames it into place and writes the schema sidecar.
-    pub fn finish(self) -> Result<()> {
+    /// Finishes the file, syncs it, renames it into place and writes the schema sidecar. Returns
+    /// the file's SHA-256 (hex).
+    pub fn finish(self) -> Result<String> {
         self.writer.finish().map_err(|source| IoError::Parquet { path: self.path.clone(), source })?;
+        let digest = hex::encode(self.hasher.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone().finalize());
+        crash_if_asked(&self.path, self.tmp.as_file());
         self.tmp.as_file().sync_all().map_err(fs_err("sync", &self.path))?;
         let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
         self.tmp.persist(&self.path).map_err(|e| IoError::Fs { action: "rename into", path: self.path.clone(), source: e.error })?;
         sync_dir(&dir)?;
-        write_schema_sidecar(&self.schema, &self.path.with_extension("schema.json"))
+        write_schema_sidecar(&self.schema, &self.path.with_extension("schema.json"))?;
+        Ok(digest)
     }
 }
 
@@ -409,6 +446,35 @@ mod tests {
         assert_eq!(hashes[0], hashes[1]);
         let mut plain = plain;
         assert_eq!(write_parquet(&mut plain, &dir.path().join("plain.parquet")).unwrap(), hashes[0]);
+    }
+
+    #[test]
+    fn a_stream_gives_the_hash_of_the_file_it_wrote_and_writes_categoricals_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.parquet");
+        let dtype = text::categorical_type("k");
+        let batch = |values: [&str; 2], x: [i32; 2]| {
+            DataFrame::new(2, vec![text::categorical_of(values.map(Some), "k", &dtype).unwrap(), Column::new("x".into(), x)]).unwrap()
+        };
+        let (a, b) = (batch(["p", "q"], [1, 2]), batch(["q", "r"], [3, 4]));
+        let mut stream = ParquetStream::create(&path, a.schema()).unwrap();
+        stream.write(&a).unwrap();
+        stream.write(&b).unwrap();
+        let digest = stream.finish().unwrap();
+        assert_eq!(digest, sha256_file(&path).unwrap().0);
+        assert_eq!(read_parquet(&path).unwrap(), df!("k" => ["p", "q", "q", "r"], "x" => [1, 2, 3, 4]).unwrap());
+    }
+
+    #[test]
+    fn an_empty_frame_with_categoricals_is_written_and_read_back_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.parquet");
+        let k = text::categorical_of(std::iter::empty(), "k", &text::categorical_type("k")).unwrap();
+        let mut df = DataFrame::new(0, vec![k, Column::new("x".into(), Vec::<f64>::new())]).unwrap();
+        write_parquet(&mut df, &path).unwrap();
+        let back = read_parquet(&path).unwrap();
+        assert_eq!(back.height(), 0);
+        assert_eq!(back.column("k").unwrap().dtype(), &DataType::String);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use tracing::{info, warn};
 use crate::evaluate::{Evaluation, evaluate};
 use crate::features::{CATEGORICAL, HISTORY, NUMERIC, numbers};
 use crate::history::History;
-use crate::{ModelError, ModelFile, ModelParams, Rows, Trained, day_text, days, fit, history_kinds, labels, parse_day, prepare};
+use crate::{ModelError, ModelFile, ModelParams, Rows, ScoreSink, Trained, day_text, days, fit, history_kinds, labels, parse_day, prepare};
 
 /// The model file in a run's `fraud_model/` directory.
 pub const MODEL_FILE: &str = "model.json";
@@ -93,6 +93,18 @@ pub fn run(
     seed: u64,
     state: Option<State>,
 ) -> Result<Outcome, ModelError> {
+    run_to(declarations, signals, params, seed, state, &mut ScoreSink::Collect)
+}
+
+/// [`run`], the scores going to `sink`.
+pub fn run_to(
+    declarations: &DataFrame,
+    signals: &BTreeMap<&str, &DataFrame>,
+    params: &ModelParams,
+    seed: u64,
+    state: Option<State>,
+    sink: &mut ScoreSink<'_>,
+) -> Result<Outcome, ModelError> {
     if params.train_end.is_some() || params.valid_end.is_some() {
         return Err(ModelError::Params(
             "with carry-state the training window is split by its labelled days (70 % / 15 % / 15 %): leave train-end and valid-end unset"
@@ -112,14 +124,14 @@ pub fn run(
         info!("No new declarations: the carried state passes on unchanged.");
         let (history, rows) = prepare(declarations, signals, params, model.history)?;
         let combined = combine(&window, rows, &history, params.use_signals)?;
-        let trained = score_carried(ModelFile { history, ..model }, combined, rules, params)?;
+        let trained = score_carried(ModelFile { history, ..model }, combined, rules, params, sink)?;
         return Ok(Outcome { trained, window, retrained: None, retrain_skipped: None });
     };
     let Some(state) = state else {
         info!("No carried state: training on this run's declarations.");
         let (history, rows) = prepare(declarations, signals, params, History::new(&history_kinds(), params.history_smoothing))?;
         let window = window_of(&rows, &history, newest, params)?;
-        let trained = fit(rows, history, params, seed)?;
+        let trained = fit(rows, history, params, seed, sink)?;
         return Ok(Outcome { trained, window, retrained: Some("no carried state".into()), retrain_skipped: None });
     };
     let State { model, window: old_window, rules } = state;
@@ -156,9 +168,9 @@ pub fn run(
     let trained = match &retrain {
         Some(reason) => {
             info!(reason = reason.as_str(), "Retraining the carried model.");
-            fit(combined, history, params, seed)?
+            fit(combined, history, params, seed, sink)?
         }
-        None => score_carried(ModelFile { history, ..model }, combined, rules, params)?,
+        None => score_carried(ModelFile { history, ..model }, combined, rules, params, sink)?,
     };
     Ok(Outcome { trained, window, retrained: retrain, retrain_skipped })
 }
@@ -240,23 +252,38 @@ fn combine(window: &DataFrame, rows: Rows<'_>, history: &History, use_signals: b
 
 /// Scores the new rows of `rows` with the carried model; evaluates it on those of them already
 /// labelled (split `live`) when there are enough.
-fn score_carried(model: ModelFile, rows: Rows<'_>, rules: DataFrame, params: &ModelParams) -> Result<Trained, ModelError> {
+fn score_carried(
+    model: ModelFile,
+    rows: Rows<'_>,
+    rules: DataFrame,
+    params: &ModelParams,
+    sink: &mut ScoreSink<'_>,
+) -> Result<Trained, ModelError> {
     let from = rows.scored_from;
     let frame = rows.frame.as_ref();
-    let new = frame.slice(from as i64, frame.height() - from);
-    let explained = crate::score_blocks(&model.booster, &model.spec, &model.history, &rows, from..frame.height(), params.top_reasons)?;
-    let duty = numbers(&new, col::DUTY_USD)?;
-    let label = labels(&new)?;
+    let duty = numbers(frame, col::DUTY_USD)?;
+    let label = labels(frame)?;
+    let split: Vec<&str> = label.iter().map(|l| if l.is_some() { "live" } else { "unlabelled" }).collect();
+    let (scores, probability) =
+        sink.score(&model.booster, &model.spec, &model.history, &rows, from..frame.height(), params.top_reasons, |block, explained| {
+            crate::scores_frame(
+                &frame.slice(block.start as i64, block.len()),
+                &split[block.clone()],
+                &duty[block],
+                model.threshold,
+                explained,
+            )
+        })?;
+    // The new rows', from here on.
+    let (duty, label) = (&duty[from..], &label[from..]);
     let mut evaluations = model.evaluation.clone();
     let labelled: Vec<usize> = (0..label.len()).filter(|&i| label[i].is_some()).collect();
     if labelled.len() >= 20 {
-        let p: Vec<f64> = labelled.iter().map(|&i| explained.probability[i]).collect();
+        let p: Vec<f64> = labelled.iter().map(|&i| probability[i]).collect();
         let y: Vec<bool> = labelled.iter().map(|&i| label[i] == Some(true)).collect();
         let d: Vec<f64> = labelled.iter().map(|&i| duty[i]).collect();
         evaluations.push(evaluate("live", &p, &y, &d));
     }
-    let split: Vec<&str> = label.iter().map(|l| if l.is_some() { "live" } else { "unlabelled" }).collect();
-    let scores = crate::scores_frame(&new, &split, &duty, model.threshold, explained)?;
     let importance = crate::importance_frame(&model.booster)?;
     let evaluation = Evaluation::frame(&evaluations)?;
     Ok(Trained { model, scores, rules, importance, evaluation })

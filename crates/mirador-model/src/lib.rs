@@ -230,7 +230,7 @@ impl ModelFile {
 pub struct Trained {
     /// The model.
     pub model: ModelFile,
-    /// `fraud_scores`.
+    /// `fraud_scores` (empty when they were streamed: [`ScoreSink::Stream`]).
     pub scores: DataFrame,
     /// `fraud_rules`.
     pub rules: DataFrame,
@@ -266,8 +266,63 @@ pub fn train(
     params: &ModelParams,
     seed: u64,
 ) -> Result<Trained, ModelError> {
+    train_to(declarations, signals, params, seed, &mut ScoreSink::Collect)
+}
+
+/// [`train`], the scores going to `sink`.
+pub fn train_to(
+    declarations: &DataFrame,
+    signals: &BTreeMap<&str, &DataFrame>,
+    params: &ModelParams,
+    seed: u64,
+    sink: &mut ScoreSink<'_>,
+) -> Result<Trained, ModelError> {
     let (history, rows) = prepare(declarations, signals, params, History::new(&history_kinds(), params.history_smoothing))?;
-    fit(rows, history, params, seed)
+    fit(rows, history, params, seed, sink)
+}
+
+/// Where `fraud_scores` go as the declarations are scored.
+pub enum ScoreSink<'s> {
+    /// Into one frame ([`Trained::scores`]).
+    Collect,
+    /// Into a dataset written a block of rows at a time, so that every row's reasons are never
+    /// all in memory (1.8 GB at ten million declarations); [`Trained::scores`] is then empty.
+    Stream(&'s mut mirador_pipeline::DatasetStream),
+}
+
+impl ScoreSink<'_> {
+    /// Scores and explains `range` of `rows` a block at a time (as [`score_blocks`]); each block's
+    /// `fraud_scores` rows (`frame_of` the block's rows and explanations) go to the sink. Returns
+    /// the collected scores (empty when streamed) and every row's probability.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn score(
+        &mut self,
+        booster: &Booster,
+        spec: &FeatureSpec,
+        history: &History,
+        rows: &Rows<'_>,
+        range: std::ops::Range<usize>,
+        top_reasons: usize,
+        frame_of: impl Fn(std::ops::Range<usize>, explain::Explained) -> PolarsResult<DataFrame>,
+    ) -> Result<(DataFrame, Vec<f64>), ModelError> {
+        let mut collected: Option<DataFrame> = None;
+        let mut probability = Vec::with_capacity(range.len());
+        score_blocks(booster, spec, history, rows, range, top_reasons, |block, explained| {
+            probability.extend_from_slice(&explained.probability);
+            let df = frame_of(block, explained)?;
+            match self {
+                ScoreSink::Collect => match &mut collected {
+                    Some(all) => {
+                        all.vstack_mut_owned(df)?;
+                    }
+                    None => collected = Some(df),
+                },
+                ScoreSink::Stream(stream) => stream.write(&df).map_err(|e| ModelError::Data(e.to_string()))?,
+            }
+            Ok(())
+        })?;
+        Ok((collected.unwrap_or_default(), probability))
+    }
 }
 
 /// Runs `f`, logging how long `what` took (at debug level: `mirador -vv run ...`).
@@ -349,7 +404,7 @@ fn time_split(day: &[i32], label: &[Option<bool>], params: &ModelParams) -> Resu
 
 /// Splits by time, trains, evaluates, explains and scores the rows from `rows.scored_from` on.
 /// `history` is the history after the last row; it is saved with the model.
-fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Result<Trained, ModelError> {
+fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64, sink: &mut ScoreSink<'_>) -> Result<Trained, ModelError> {
     let declarations = rows.frame.as_ref();
     let day = days(declarations)?;
     let label = labels(declarations)?;
@@ -413,13 +468,10 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Res
     // rows), the history and signal columns right after it (1.2 GB), before the scores frame.
     drop((train_x, valid_x, test_x));
     let from = rows.scored_from;
-    let scored = score_blocks(&booster, &spec, &history, &rows, from..declarations.height(), params.top_reasons)?;
-    let Rows { frame, history_columns, signals, .. } = rows;
-    drop((history_columns, signals));
-    let declarations = frame.as_ref();
-    let scores = timed("scores frame built", || {
-        scores_frame(&declarations.slice(from as i64, declarations.height() - from), &split[from..], &duty[from..], threshold, scored)
+    let (scores, _) = sink.score(&booster, &spec, &history, &rows, from..declarations.height(), params.top_reasons, |block, scored| {
+        scores_frame(&declarations.slice(block.start as i64, block.len()), &split[block.clone()], &duty[block], threshold, scored)
     })?;
+    drop(rows);
     let importance = importance_frame(&booster)?;
     let evaluation = Evaluation::frame(&evaluations)?;
     let model = ModelFile {
@@ -442,7 +494,9 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64) -> Res
 /// block's features (about 400 MB for a million rows) whatever the number of declarations.
 const SCORE_BLOCK_ROWS: usize = 1 << 20;
 
-/// Scores and explains `rows.frame`'s rows `range`, a block at a time.
+/// Scores and explains `rows.frame`'s rows `range`, a block at a time, handing each block's
+/// rows and explanations to `each` in row order (an empty range gives one empty block, so that
+/// the scores always have a schema).
 pub(crate) fn score_blocks(
     booster: &Booster,
     spec: &FeatureSpec,
@@ -450,19 +504,22 @@ pub(crate) fn score_blocks(
     rows: &Rows<'_>,
     range: std::ops::Range<usize>,
     top_reasons: usize,
-) -> Result<explain::Explained, ModelError> {
+    mut each: impl FnMut(std::ops::Range<usize>, explain::Explained) -> Result<(), ModelError>,
+) -> Result<(), ModelError> {
     let started = std::time::Instant::now();
     let n = range.len();
-    let mut out = explain::Explained::with_capacity(n);
+    if range.is_empty() {
+        return each(range, explain::Explained::with_capacity(0));
+    }
     for start in range.clone().step_by(SCORE_BLOCK_ROWS) {
         let block = start..(start + SCORE_BLOCK_ROWS).min(range.end);
-        let data = spec.dataset_of(rows.frame.as_ref(), history, &rows.history_columns, &rows.signals, Subset::Range(block))?;
+        let data = spec.dataset_of(rows.frame.as_ref(), history, &rows.history_columns, &rows.signals, Subset::Range(block.clone()))?;
         let explained = explain::explain(booster, spec, &data, top_reasons)?;
         drop(data);
-        out.append(explained)?;
+        each(block, explained)?;
     }
     info!(rows = n, seconds = started.elapsed().as_secs_f64(), "Scored and explained the declarations.");
-    Ok(out)
+    Ok(())
 }
 
 fn scores_frame(
@@ -511,10 +568,13 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame) -> Result<DataFra
     let id_texts = history_texts(declarations)?;
     let history_columns = model.history.advance_coded(&day, history_ids(&id_texts), &unknown);
     let rows = Rows { frame: std::borrow::Cow::Borrowed(declarations), history_columns, signals: BTreeMap::new(), scored_from: 0 };
-    let scored = score_blocks(&model.booster, &model.spec, &model.history, &rows, 0..declarations.height(), 3)?;
     let duty = numbers(declarations, col::DUTY_USD)?;
     let split = vec!["scored"; declarations.height()];
-    Ok(scores_frame(declarations, &split, &duty, model.threshold, scored)?)
+    let (scores, _) =
+        ScoreSink::Collect.score(&model.booster, &model.spec, &model.history, &rows, 0..declarations.height(), 3, |block, scored| {
+            scores_frame(&declarations.slice(block.start as i64, block.len()), &split[block.clone()], &duty[block], model.threshold, scored)
+        })?;
+    Ok(scores)
 }
 
 /// The gradient-boosted fraud model.
@@ -565,10 +625,13 @@ impl Stage for FraudModel {
             other => StageError::Other(Box::new(other)),
         };
         let mut carried = serde_json::Map::new();
+        // Every declaration's scores and reasons are written as they are scored, not held.
+        let mut scores = ctx.dataset_stream(datasets::FRAUD_SCORES);
+        let mut sink = ScoreSink::Stream(&mut scores);
         let t = if params.carry_state {
             let state = ctx.previous_run().map(carry::load).transpose().map_err(stage_err)?.flatten();
             let carried_rows = state.as_ref().map_or(0, |s| s.window.height());
-            let mut outcome = carry::run(declarations, &signals, &params, ctx.seed(), state).map_err(stage_err)?;
+            let mut outcome = carry::run_to(declarations, &signals, &params, ctx.seed(), state, &mut sink).map_err(stage_err)?;
             mirador_io::write_parquet(&mut outcome.window, &ctx.artifact_dir().join(carry::WINDOW_FILE))?;
             carried.insert("carried_window_rows".into(), carried_rows.into());
             carried.insert("window_rows".into(), outcome.window.height().into());
@@ -577,8 +640,9 @@ impl Stage for FraudModel {
             carried.insert("retrain_skipped".into(), outcome.retrain_skipped.clone().into());
             outcome.trained
         } else {
-            train(declarations, &signals, &params, ctx.seed()).map_err(stage_err)?
+            train_to(declarations, &signals, &params, ctx.seed(), &mut sink).map_err(stage_err)?
         };
+        let scores = scores.finish()?;
         let json = serde_json::to_vec(&t.model).map_err(|e| StageError::Data(e.to_string()))?;
         timed("model file written", || mirador_io::write_bytes(&ctx.artifact_dir().join("model.json"), &json))?;
         let metrics = serde_json::json!({
@@ -610,7 +674,7 @@ impl Stage for FraudModel {
             }
         }
         Ok(out
-            .with_dataset(datasets::FRAUD_SCORES, t.scores)
+            .with_streamed(scores)
             .with_dataset(datasets::FRAUD_RULES, t.rules)
             .with_dataset(datasets::FRAUD_IMPORTANCE, t.importance)
             .with_dataset(datasets::FRAUD_EVALUATION, t.evaluation))

@@ -108,6 +108,18 @@ pub(crate) fn referenced(checks: &DatasetChecks) -> impl Iterator<Item = &str> {
     checks.relationships.values().filter_map(|target| target.split_once('.')).map(|(dataset, _)| dataset)
 }
 
+/// The columns of the checked dataset that its checks read.
+pub(crate) fn checked_columns(checks: &DatasetChecks) -> Vec<&str> {
+    let mut columns: Vec<&str> = checks.unique.iter().flatten().map(String::as_str).collect();
+    columns.extend(checks.not_null.iter().map(String::as_str));
+    columns.extend(checks.accepted_values.keys().map(String::as_str));
+    columns.extend(checks.relationships.keys().map(String::as_str));
+    columns.extend(checks.range.keys().map(String::as_str));
+    columns.sort_unstable();
+    columns.dedup();
+    columns
+}
+
 /// Runs every test declared for `dataset`. `available` resolves `relationships` targets.
 pub fn run_checks(dataset: &str, df: &DataFrame, checks: &DatasetChecks, available: &BTreeMap<String, Arc<DataFrame>>) -> Vec<CheckResult> {
     let mut out = Vec::new();

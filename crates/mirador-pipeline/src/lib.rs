@@ -24,4 +24,4 @@ pub use error::{ConfigError, RunError, StageError};
 pub use manifest::{Attempt, Manifest};
 pub use pipeline::{DatasetChecks, PipelineFile, SourceSpec, StageSpec};
 pub use runner::{RunOptions, RunOutcome, latest_run, run};
-pub use stage::{Stage, StageContext, StageOutput};
+pub use stage::{DatasetStream, Stage, StageContext, StageOutput, StreamedDataset};

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tracing::{info, info_span, warn};
 
 use crate::check::{Plan, PlannedStage, Registry, plan};
-use crate::checks::{CheckResult, referenced, run_checks};
+use crate::checks::{CheckResult, checked_columns, referenced, run_checks};
 use crate::error::{ConfigError, RunError, StageError};
 use crate::manifest::{Attempt, InputRecord, Manifest, OutputRecord, StageRecord};
 use crate::pipeline::PipelineFile;
@@ -542,6 +542,7 @@ fn run_stage(
         inputs,
         sources: spec.sources.iter().filter_map(|s| file.sources.get(s).map(|v| (s.clone(), v.clone()))).collect(),
         artifact_dir: artifact_dir.clone(),
+        dataset_dir: tmp_dir.to_owned(),
         base_dir: file.base_dir.clone(),
         seed: file.seed,
         previous_run: previous.map(Path::to_owned),
@@ -549,30 +550,49 @@ fn run_stage(
     info!("Running stage.");
     let output = planned.stage.run(&ctx).map_err(|cause| RunError::Stage { stage: name.into(), cause })?;
     let mut rows_out = BTreeMap::new();
-    for (id, mut df) in output.datasets {
-        let path = tmp_dir.join(format!("{id}.parquet"));
-        let sha256 = mirador_io::write_parquet(&mut df, &path)?;
-        rows_out.insert(id.to_owned(), df.height());
-        let df = Arc::new(df);
-        datasets.insert(id, Arc::clone(&df), &path);
+    // Checks may refer to datasets of earlier stages or to this stage's other outputs.
+    let check = |id: &str, df: &DataFrame| -> Result<(), RunError> {
         if let Some(c) = file.checks.get(id) {
-            // Checks may refer to datasets of earlier stages or to this stage's other outputs.
             let mut available = BTreeMap::new();
             for target in referenced(c) {
                 if let Some(df) = datasets.whole_frame(target)? {
                     available.insert(target.to_owned(), df);
                 }
             }
-            let results = run_checks(id, &df, c, &available);
+            let results = run_checks(id, df, c, &available);
             checks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(results);
         }
-        info!(dataset = id, rows = df.height(), "Wrote dataset.");
+        Ok(())
+    };
+    let mut record = |id: &str, rows: usize, sha256: String| {
+        info!(dataset = id, rows, "Wrote dataset.");
+        rows_out.insert(id.to_owned(), rows);
         outputs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(OutputRecord {
             dataset: id.to_owned(),
             path: format!("{id}.parquet"),
-            rows: df.height(),
+            rows,
             sha256,
         });
+    };
+    for (id, mut df) in output.datasets {
+        let path = tmp_dir.join(format!("{id}.parquet"));
+        let sha256 = mirador_io::write_parquet(&mut df, &path)?;
+        let df = Arc::new(df);
+        datasets.insert(id, Arc::clone(&df), &path);
+        check(id, &df)?;
+        record(id, df.height(), sha256);
+    }
+    // Written by the stage as it went: kept as files, their checks read the columns they test.
+    for streamed in output.streamed {
+        let id = streamed.id;
+        if streamed.path != tmp_dir.join(format!("{id}.parquet")) {
+            return Err(RunError::Stage { stage: name.into(), cause: StageError::Data(format!("`{id}` was streamed outside the run")) });
+        }
+        datasets.insert_file(id, &streamed.path);
+        if let Some(c) = file.checks.get(id) {
+            check(id, &mirador_io::read_parquet_columns(&streamed.path, &checked_columns(c))?)?;
+        }
+        record(id, streamed.rows, streamed.sha256);
     }
     if fs::read_dir(&artifact_dir).map(|mut d| d.next().is_none()).unwrap_or(false) {
         let _ = fs::remove_dir(&artifact_dir);

@@ -47,6 +47,8 @@ pub struct StageContext {
     pub(crate) inputs: BTreeMap<String, Arc<DataFrame>>,
     pub(crate) sources: BTreeMap<String, SourceSpec>,
     pub(crate) artifact_dir: PathBuf,
+    /// Where the run's datasets are written (streamed outputs go here).
+    pub(crate) dataset_dir: PathBuf,
     pub(crate) base_dir: PathBuf,
     pub(crate) seed: u64,
     pub(crate) previous_run: Option<PathBuf>,
@@ -61,6 +63,7 @@ impl StageContext {
             inputs: BTreeMap::new(),
             sources: BTreeMap::new(),
             artifact_dir: artifact_dir.to_owned(),
+            dataset_dir: artifact_dir.to_owned(),
             base_dir: PathBuf::from("."),
             seed: 42,
             previous_run: None,
@@ -141,6 +144,13 @@ impl StageContext {
         &self.artifact_dir
     }
 
+    /// Starts writing output `id` batch by batch, for an output too big to hold whole (every
+    /// declaration's scores with their reasons). Hand the finished stream to
+    /// [`StageOutput::with_streamed`]; the runner records and checks it like any output.
+    pub fn dataset_stream(&self, id: DatasetId) -> DatasetStream {
+        DatasetStream { id, path: self.dataset_dir.join(format!("{id}.parquet")), stream: None, rows: 0 }
+    }
+
     /// The run's seed; every random choice derives from it.
     pub fn seed(&self) -> u64 {
         self.seed
@@ -152,11 +162,55 @@ impl StageContext {
     }
 }
 
+/// An output written batch by batch as the stage produces it ([`StageContext::dataset_stream`]).
+pub struct DatasetStream {
+    id: DatasetId,
+    path: PathBuf,
+    /// Opened with the first batch's schema.
+    stream: Option<mirador_io::ParquetStream>,
+    rows: usize,
+}
+
+impl DatasetStream {
+    /// Appends a batch. Every batch has the first one's schema; write at least one, even empty,
+    /// so that the file has a schema.
+    pub fn write(&mut self, df: &DataFrame) -> Result<(), StageError> {
+        let stream = match &mut self.stream {
+            Some(stream) => stream,
+            None => self.stream.insert(mirador_io::ParquetStream::create(&self.path, df.schema())?),
+        };
+        stream.write(df)?;
+        self.rows += df.height();
+        Ok(())
+    }
+
+    /// Finishes the file (published in the run's directory with its schema sidecar).
+    pub fn finish(self) -> Result<StreamedDataset, StageError> {
+        let stream = self.stream.ok_or_else(|| StageError::Data(format!("no batch was written to `{}`", self.id)))?;
+        let sha256 = stream.finish()?;
+        Ok(StreamedDataset { id: self.id, path: self.path, rows: self.rows, sha256 })
+    }
+}
+
+/// An output a stage wrote itself ([`DatasetStream`]).
+pub struct StreamedDataset {
+    /// The dataset.
+    pub id: DatasetId,
+    /// Its parquet file.
+    pub path: PathBuf,
+    /// Rows written.
+    pub rows: usize,
+    /// The file's SHA-256 (hex).
+    pub sha256: String,
+}
+
 /// What a stage produced.
 #[derive(Default)]
 pub struct StageOutput {
     /// Output datasets, written as parquet by the runner.
     pub datasets: Vec<(DatasetId, DataFrame)>,
+    /// Output datasets the stage wrote itself, batch by batch.
+    pub streamed: Vec<StreamedDataset>,
     /// Stage metrics, recorded in the manifest (e.g. model AUC, rows flagged).
     pub metrics: serde_json::Map<String, serde_json::Value>,
 }
@@ -171,6 +225,13 @@ impl StageOutput {
     #[must_use]
     pub fn with_dataset(mut self, id: DatasetId, df: DataFrame) -> Self {
         self.datasets.push((id, df));
+        self
+    }
+
+    /// Adds a dataset the stage wrote itself.
+    #[must_use]
+    pub fn with_streamed(mut self, dataset: StreamedDataset) -> Self {
+        self.streamed.push(dataset);
         self
     }
 
