@@ -265,15 +265,7 @@ fn score_carried(
     let label = labels(frame)?;
     let split: Vec<&str> = label.iter().map(|l| if l.is_some() { "live" } else { "unlabelled" }).collect();
     let (scores, probability) =
-        sink.score(&model.booster, &model.spec, &model.history, &rows, from..frame.height(), params.top_reasons, |block, explained| {
-            crate::scores_frame(
-                &frame.slice(block.start as i64, block.len()),
-                &split[block.clone()],
-                &duty[block],
-                model.threshold,
-                explained,
-            )
-        })?;
+        sink.score(&model.booster, &model.spec, &model.history, &rows, params.top_reasons, &split, &duty, model.threshold)?;
     // The new rows', from here on.
     let (duty, label) = (&duty[from..], &label[from..]);
     let mut evaluations = model.evaluation.clone();

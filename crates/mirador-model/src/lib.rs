@@ -291,9 +291,12 @@ pub enum ScoreSink<'s> {
 }
 
 impl ScoreSink<'_> {
-    /// Scores and explains `range` of `rows` a block at a time (as [`score_blocks`]); each block's
-    /// `fraud_scores` rows (`frame_of` the block's rows and explanations) go to the sink. Returns
-    /// the collected scores (empty when streamed) and every row's probability.
+    /// Scores and explains the rows of `rows` from `rows.scored_from` on, a block of
+    /// [`SCORE_BLOCK_ROWS`] at a time, so that memory holds one block's features; each block's
+    /// `fraud_scores` rows ([`scores_frame`], with `split` and `duty` by row of `rows.frame`) go
+    /// to the sink. An empty range gives one empty block, so that the scores always have a
+    /// schema. Returns the collected scores (empty when streamed) and every scored row's
+    /// probability.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn score(
         &mut self,
@@ -301,15 +304,31 @@ impl ScoreSink<'_> {
         spec: &FeatureSpec,
         history: &History,
         rows: &Rows<'_>,
-        range: std::ops::Range<usize>,
         top_reasons: usize,
-        frame_of: impl Fn(std::ops::Range<usize>, explain::Explained) -> PolarsResult<DataFrame>,
+        split: &[&str],
+        duty: &[f64],
+        threshold: f64,
     ) -> Result<(DataFrame, Vec<f64>), ModelError> {
+        let started = std::time::Instant::now();
+        let frame = rows.frame.as_ref();
+        let range = rows.scored_from..frame.height();
+        let mut blocks: Vec<std::ops::Range<usize>> =
+            range.clone().step_by(SCORE_BLOCK_ROWS).map(|start| start..(start + SCORE_BLOCK_ROWS).min(range.end)).collect();
+        if blocks.is_empty() {
+            blocks.push(range.clone());
+        }
         let mut collected: Option<DataFrame> = None;
         let mut probability = Vec::with_capacity(range.len());
-        score_blocks(booster, spec, history, rows, range, top_reasons, |block, explained| {
+        for block in blocks {
+            let explained = if block.is_empty() {
+                explain::Explained::with_capacity(0)
+            } else {
+                let data = spec.dataset_of(frame, history, &rows.history_columns, &rows.signals, Subset::Range(block.clone()))?;
+                explain::explain(booster, spec, &data, top_reasons)?
+            };
             probability.extend_from_slice(&explained.probability);
-            let df = frame_of(block, explained)?;
+            let df =
+                scores_frame(&frame.slice(block.start as i64, block.len()), &split[block.clone()], &duty[block], threshold, explained)?;
             match self {
                 ScoreSink::Collect => match &mut collected {
                     Some(all) => {
@@ -319,8 +338,8 @@ impl ScoreSink<'_> {
                 },
                 ScoreSink::Stream(stream) => stream.write(&df).map_err(|e| ModelError::Data(e.to_string()))?,
             }
-            Ok(())
-        })?;
+        }
+        info!(rows = range.len(), seconds = started.elapsed().as_secs_f64(), "Scored and explained the declarations.");
         Ok((collected.unwrap_or_default(), probability))
     }
 }
@@ -465,12 +484,9 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64, sink: 
         )
     })?;
     // Memory is at its highest while scoring: the labelled matrices go before it (0.4 GB at 10M
-    // rows), the history and signal columns right after it (1.2 GB), before the scores frame.
+    // rows), the history and signal columns right after it (1.2 GB).
     drop((train_x, valid_x, test_x));
-    let from = rows.scored_from;
-    let (scores, _) = sink.score(&booster, &spec, &history, &rows, from..declarations.height(), params.top_reasons, |block, scored| {
-        scores_frame(&declarations.slice(block.start as i64, block.len()), &split[block.clone()], &duty[block], threshold, scored)
-    })?;
+    let (scores, _) = sink.score(&booster, &spec, &history, &rows, params.top_reasons, &split, &duty, threshold)?;
     drop(rows);
     let importance = importance_frame(&booster)?;
     let evaluation = Evaluation::frame(&evaluations)?;
@@ -493,34 +509,6 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64, sink: 
 /// Rows scored together: the feature matrix is built one block at a time, so memory holds one
 /// block's features (about 400 MB for a million rows) whatever the number of declarations.
 const SCORE_BLOCK_ROWS: usize = 1 << 20;
-
-/// Scores and explains `rows.frame`'s rows `range`, a block at a time, handing each block's
-/// rows and explanations to `each` in row order (an empty range gives one empty block, so that
-/// the scores always have a schema).
-pub(crate) fn score_blocks(
-    booster: &Booster,
-    spec: &FeatureSpec,
-    history: &History,
-    rows: &Rows<'_>,
-    range: std::ops::Range<usize>,
-    top_reasons: usize,
-    mut each: impl FnMut(std::ops::Range<usize>, explain::Explained) -> Result<(), ModelError>,
-) -> Result<(), ModelError> {
-    let started = std::time::Instant::now();
-    let n = range.len();
-    if range.is_empty() {
-        return each(range, explain::Explained::with_capacity(0));
-    }
-    for start in range.clone().step_by(SCORE_BLOCK_ROWS) {
-        let block = start..(start + SCORE_BLOCK_ROWS).min(range.end);
-        let data = spec.dataset_of(rows.frame.as_ref(), history, &rows.history_columns, &rows.signals, Subset::Range(block.clone()))?;
-        let explained = explain::explain(booster, spec, &data, top_reasons)?;
-        drop(data);
-        each(block, explained)?;
-    }
-    info!(rows = n, seconds = started.elapsed().as_secs_f64(), "Scored and explained the declarations.");
-    Ok(())
-}
 
 fn scores_frame(
     declarations: &DataFrame,
@@ -570,10 +558,7 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame) -> Result<DataFra
     let rows = Rows { frame: std::borrow::Cow::Borrowed(declarations), history_columns, signals: BTreeMap::new(), scored_from: 0 };
     let duty = numbers(declarations, col::DUTY_USD)?;
     let split = vec!["scored"; declarations.height()];
-    let (scores, _) =
-        ScoreSink::Collect.score(&model.booster, &model.spec, &model.history, &rows, 0..declarations.height(), 3, |block, scored| {
-            scores_frame(&declarations.slice(block.start as i64, block.len()), &split[block.clone()], &duty[block], model.threshold, scored)
-        })?;
+    let (scores, _) = ScoreSink::Collect.score(&model.booster, &model.spec, &model.history, &rows, 3, &split, &duty, model.threshold)?;
     Ok(scores)
 }
 
