@@ -178,8 +178,11 @@ fn text_schema(schema: &Schema) -> Schema {
 }
 
 /// Hands `df` to `write` a slice of rows at a time, its categorical columns cast to strings: the
-/// strings of one slice at most are held at once.
+/// strings of one slice at most are held at once. A frame without categoricals goes as it is.
 fn text_slices(df: &DataFrame, mut write: impl FnMut(DataFrame) -> PolarsResult<()>) -> PolarsResult<()> {
+    if !df.columns().iter().any(|c| c.dtype().is_categorical()) {
+        return write(df.clone());
+    }
     let mut offset = 0;
     while offset < df.height() {
         let slice = df.slice(i64::try_from(offset).unwrap_or(i64::MAX), TEXT_SLICE_ROWS);
@@ -270,12 +273,7 @@ impl ParquetStream {
 
     /// Appends a batch (its schema must be the stream's).
     pub fn write(&mut self, df: &DataFrame) -> Result<()> {
-        let parquet = |source| IoError::Parquet { path: self.path.clone(), source };
-        if df.columns().iter().any(|c| c.dtype().is_categorical()) {
-            text_slices(df, |slice| self.writer.write_batch(&slice)).map_err(parquet)
-        } else {
-            self.writer.write_batch(df).map_err(parquet)
-        }
+        text_slices(df, |slice| self.writer.write_batch(&slice)).map_err(|source| IoError::Parquet { path: self.path.clone(), source })
     }
 
     /// Finishes the file, syncs it, renames it into place and writes the schema sidecar. Returns

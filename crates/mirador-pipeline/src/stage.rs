@@ -192,16 +192,13 @@ impl DatasetStream {
     }
 }
 
-/// An output a stage wrote itself ([`DatasetStream`]).
+/// An output a stage wrote itself, only made by [`DatasetStream::finish`]: its file is the run's
+/// own `<id>.parquet`.
 pub struct StreamedDataset {
-    /// The dataset.
-    pub id: DatasetId,
-    /// Its parquet file.
-    pub path: PathBuf,
-    /// Rows written.
-    pub rows: usize,
-    /// The file's SHA-256 (hex).
-    pub sha256: String,
+    pub(crate) id: DatasetId,
+    pub(crate) path: PathBuf,
+    pub(crate) rows: usize,
+    pub(crate) sha256: String,
 }
 
 /// What a stage produced.

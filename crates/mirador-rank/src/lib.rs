@@ -91,13 +91,8 @@ struct Importer<'a> {
     mirror_hs6_origin: Fast<(&'a str, &'a str), f64>,
 }
 
-/// A column as text (strings or categoricals read in place); iterating it borrows.
-fn texts<'a>(df: &'a DataFrame, name: &str) -> PolarsResult<Text<'a>> {
-    Text::column(df, name)
-}
-
 fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
-    Ok(texts(df, name)?.iter().map(|v| v.map(str::to_owned)).collect())
+    Ok(Text::column(df, name)?.iter().map(|v| v.map(str::to_owned)).collect())
 }
 
 fn nums(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
@@ -220,7 +215,7 @@ pub fn rank(
     mirror: Option<&DataFrame>,
     params: &RankParams,
 ) -> PolarsResult<DataFrame> {
-    let top_features = fraud.map(|f| texts(f, "top_features")).transpose()?;
+    let top_features = fraud.map(|f| Text::column(f, "top_features")).transpose()?;
     let model = match (fraud, &top_features) {
         (Some(f), Some(top_features)) => {
             let flag = bools(f, "fraud_flag")?;
@@ -261,7 +256,7 @@ pub fn rank(
     // Text columns coded densely: filters, HS4 prefixes and importer ids are worked out once per
     // distinct value, and rows carry four-byte codes.
     let texts = [col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY, col::OFFICE_ID, col::PERIOD]
-        .map(|c| texts(declarations, c))
+        .map(|c| Text::column(declarations, c))
         .into_iter()
         .collect::<PolarsResult<Vec<_>>>()?;
     let [importer, hs6, origin, office, period]: [Coded<'_>; 5] = texts
