@@ -1,5 +1,6 @@
 //! Validation of declarations: one row per goods item.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
@@ -9,6 +10,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::fx::FxTable;
+use crate::read::{BlockRow, Raw};
 use crate::rules::{self, Reject};
 use crate::source::{Field, Mapped, Quarantine, Reconciliation};
 
@@ -37,66 +39,36 @@ pub struct DeclarationRules<'a> {
     pub fx: &'a FxTable,
 }
 
-/// Accepted declarations, column by column.
+/// One validated row. Its text is borrowed from the block it was read from (or from the source's
+/// mapping): a row costs no allocation but its HS code's.
 #[derive(Default)]
-struct Columns {
-    declaration_id: Vec<String>,
-    item_no: Vec<i32>,
-    date: Vec<i32>,
-    period: Vec<String>,
-    office_id: Vec<String>,
-    process_type: Vec<String>,
-    import_type: Vec<String>,
-    import_use: Vec<String>,
-    payment_type: Vec<String>,
-    transport_mode: Vec<String>,
-    declarant_id: Vec<String>,
-    importer_id: Vec<String>,
-    seller_id: Vec<String>,
-    courier_id: Vec<Option<String>>,
-    hs_code: Vec<String>,
-    hs6: Vec<String>,
-    departure_country: Vec<&'static str>,
-    origin_country: Vec<&'static str>,
-    tax_rate_pct: Vec<f64>,
-    tax_type: Vec<String>,
-    origin_indicator: Vec<String>,
-    net_mass_kg: Vec<f64>,
-    quantity: Vec<Option<f64>>,
-    quantity_unit: Vec<Option<String>>,
-    item_price: Vec<f64>,
-    currency: Vec<String>,
-    value_usd: Vec<f64>,
-    duty_usd: Vec<f64>,
-    unit_price: Vec<Option<f64>>,
-    fraud: Vec<Option<i8>>,
-    critical_fraud: Vec<Option<i8>>,
-    source_line: Vec<i32>,
-}
-
-/// One validated row.
-#[derive(Default)]
-struct Row {
-    declaration_id: String,
+struct Row<'r> {
+    declaration_id: Cow<'r, str>,
     item_no: i32,
     date: NaiveDate,
-    period: String,
-    hs6: String,
-    texts: [String; 11],
-    courier_id: Option<String>,
+    period: Cow<'r, str>,
+    texts: [Cow<'r, str>; 11],
+    courier_id: Option<Cow<'r, str>>,
     hs_code: String,
     departure_country: &'static str,
     origin_country: &'static str,
     tax_rate_pct: f64,
     net_mass_kg: f64,
     quantity: Option<f64>,
-    quantity_unit: Option<String>,
+    quantity_unit: Option<Cow<'r, str>>,
     item_price: f64,
-    currency: String,
+    currency: Cow<'r, str>,
     usd_per_unit: f64,
     fraud: Option<i8>,
     critical_fraud: Option<i8>,
     hs_repaired: bool,
+    line: usize,
+}
+
+impl Row<'_> {
+    fn value_usd(&self) -> f64 {
+        self.item_price * self.usd_per_unit
+    }
 }
 
 /// Optional descriptive columns; `-` when the source does not carry them.
@@ -162,39 +134,91 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn validate(m: &Mapped<'_>, f: &Fields<'_>, raw: &crate::read::RawRow, r: &DeclarationRules<'_>) -> Result<Row, Reject> {
+/// The `YYYY-MM` text of every month from the earliest to the latest acceptable date, made once
+/// rather than for every row (when the range is of a sane length).
+struct Periods {
+    first: i32,
+    texts: Vec<String>,
+}
+
+impl Periods {
+    /// Most months tabulated.
+    const MAX: i32 = 12 * 1_000;
+
+    fn new(min: NaiveDate, max: NaiveDate) -> Self {
+        let (first, last) = (Self::month(min), Self::month(max));
+        let texts = if last - first < Self::MAX {
+            (first..=last).map(|m| format!("{:04}-{:02}", m.div_euclid(12), m.rem_euclid(12) + 1)).collect()
+        } else {
+            Vec::new()
+        };
+        Periods { first, texts }
+    }
+
+    fn month(date: NaiveDate) -> i32 {
+        date.year() * 12 + date.month0() as i32
+    }
+
+    fn of(&self, date: NaiveDate) -> Cow<'_, str> {
+        match usize::try_from(Self::month(date) - self.first).ok().and_then(|i| self.texts.get(i)) {
+            Some(text) => Cow::Borrowed(text),
+            None => Cow::Owned(format!("{:04}-{:02}", date.year(), date.month())),
+        }
+    }
+}
+
+/// A text value as a declaration holds it: rejected if it carries a control character.
+fn clean<'r>(v: Raw<'r>, name: &str) -> Result<Cow<'r, str>, Reject> {
+    let v = v.text();
+    if v.chars().any(char::is_control) {
+        return Err(Reject::new("control_character", name, format!("`{name}` contains a control character (NUL, escape, line break)")));
+    }
+    Ok(v)
+}
+
+fn validate<'r>(
+    m: &Mapped<'_>,
+    f: &Fields<'r>,
+    raw: BlockRow<'r>,
+    r: &DeclarationRules<'_>,
+    periods: &'r Periods,
+) -> Result<Row<'r>, Reject> {
     let d = m.decimal();
-    let declaration_id = rules::required(f.declaration_id.get(raw), col::DECLARATION_ID)?.to_owned();
+    let declaration_id = rules::required_value(f.declaration_id.value(raw), col::DECLARATION_ID)?.text();
     if declaration_id.chars().any(char::is_control) {
         return Err(Reject::new("control_character", col::DECLARATION_ID, "`declaration_id` contains a control character".into()));
     }
-    let item_no = match rules::optional(f.item_no.get(raw)) {
+    let item_no = match rules::optional_value(f.item_no.value(raw)) {
         None => 1,
         Some(v) => {
-            let x = rules::number(v, d, col::ITEM_NO)?;
+            let x = rules::number_value(v, d, col::ITEM_NO)?;
             if x < 1.0 || x.fract() != 0.0 || x > 100_000.0 {
-                return Err(Reject::new("bad_item_no", col::ITEM_NO, format!("`item_no` = `{v}` is not a positive integer")));
+                return Err(Reject::new("bad_item_no", col::ITEM_NO, format!("`item_no` = `{}` is not a positive integer", v.text())));
             }
             x as i32
         }
     };
-    let date = rules::date(rules::required(f.date.get(raw), col::DATE)?, m.date_format(), r.min_date, r.max_date, col::DATE)?;
-    let hs = rules::hs_code(rules::required(f.hs_code.get(raw), col::HS_CODE)?, r.hs_lengths, col::HS_CODE)?;
-    let origin = rules::declared_country(rules::required(f.origin_country.get(raw), col::ORIGIN_COUNTRY)?, col::ORIGIN_COUNTRY)?;
-    let departure = match rules::optional(f.departure_country.get(raw)) {
-        Some(v) => rules::declared_country(v, col::DEPARTURE_COUNTRY)?,
+    let date = rules::date_value(rules::required_value(f.date.value(raw), col::DATE)?, m.date_format(), r.min_date, r.max_date, col::DATE)?;
+    let hs = rules::hs_code(&rules::required_value(f.hs_code.value(raw), col::HS_CODE)?.text(), r.hs_lengths, col::HS_CODE)?;
+    let origin =
+        rules::declared_country(&rules::required_value(f.origin_country.value(raw), col::ORIGIN_COUNTRY)?.text(), col::ORIGIN_COUNTRY)?;
+    let departure = match rules::optional_value(f.departure_country.value(raw)) {
+        Some(v) => rules::declared_country(&v.text(), col::DEPARTURE_COUNTRY)?,
         None => origin,
     };
-    let tax_rate_pct = rules::rate_pct(rules::required(f.tax_rate_pct.get(raw), col::TAX_RATE_PCT)?, d, col::TAX_RATE_PCT)?;
-    let net_mass_kg = rules::non_negative(rules::required(f.net_mass_kg.get(raw), col::NET_MASS_KG)?, d, col::NET_MASS_KG)?;
-    let item_price = rules::non_negative(rules::required(f.item_price.get(raw), col::ITEM_PRICE)?, d, col::ITEM_PRICE)?;
-    let quantity = match rules::optional(f.quantity.get(raw)) {
-        Some(v) => Some(rules::non_negative(v, d, col::QUANTITY)?),
+    let tax_rate_pct = rules::rate_pct_value(rules::required_value(f.tax_rate_pct.value(raw), col::TAX_RATE_PCT)?, d, col::TAX_RATE_PCT)?;
+    let net_mass_kg = rules::non_negative_value(rules::required_value(f.net_mass_kg.value(raw), col::NET_MASS_KG)?, d, col::NET_MASS_KG)?;
+    let item_price = rules::non_negative_value(rules::required_value(f.item_price.value(raw), col::ITEM_PRICE)?, d, col::ITEM_PRICE)?;
+    let quantity = match rules::optional_value(f.quantity.value(raw)) {
+        Some(v) => Some(rules::non_negative_value(v, d, col::QUANTITY)?),
         None => None,
     };
-    let quantity_unit = rules::optional(f.quantity_unit.get(raw)).map(str::to_owned);
-    let currency = rules::currency(rules::required(f.currency.get(raw), col::CURRENCY)?, col::CURRENCY)?;
-    let period = format!("{:04}-{:02}", date.year(), date.month());
+    let quantity_unit = rules::optional_value(f.quantity_unit.value(raw)).map(Raw::text);
+    let currency = match rules::required_value(f.currency.value(raw), col::CURRENCY)? {
+        Raw::Text(v) => rules::currency_code(v, col::CURRENCY)?,
+        typed => Cow::Owned(rules::currency(&typed.text(), col::CURRENCY)?),
+    };
+    let period = periods.of(date);
     let usd_per_unit =
         r.fx.rate(&currency, &period)
             .ok_or_else(|| Reject::new("missing_fx_rate", col::CURRENCY, format!("no exchange rate for `{currency}` in {period}")))?;
@@ -213,25 +237,24 @@ fn validate(m: &Mapped<'_>, f: &Fields<'_>, raw: &crate::read::RawRow, r: &Decla
             format!("one goods item of {net_mass_kg:.3e} kg (more than {MAX_ITEM_MASS_KG:e}) is a keying or unit error"),
         ));
     }
-    let fraud = rules::label(f.fraud.get(raw), &[0, 1], col::FRAUD)?;
-    let critical_fraud = rules::label(f.critical_fraud.get(raw), &[0, 1, 2], col::CRITICAL_FRAUD)?;
-    let mut texts: [String; 11] = Default::default();
+    let fraud = rules::label_value(f.fraud.value(raw), &[0, 1], col::FRAUD)?;
+    let critical_fraud = rules::label_value(f.critical_fraud.value(raw), &[0, 1, 2], col::CRITICAL_FRAUD)?;
+    let mut texts: [Cow<'r, str>; 11] = Default::default();
     for ((slot, name), field) in texts.iter_mut().zip(TEXTS).zip(&f.texts) {
-        let v =
-            if name == col::IMPORTER_ID { rules::required(field.get(raw), name)? } else { rules::optional(field.get(raw)).unwrap_or("-") };
-        if v.chars().any(char::is_control) {
-            return Err(Reject::new("control_character", name, format!("`{name}` contains a control character (NUL, escape, line break)")));
-        }
-        *slot = v.to_owned();
+        let v = if name == col::IMPORTER_ID {
+            rules::required_value(field.value(raw), name)?
+        } else {
+            rules::optional_value(field.value(raw)).unwrap_or(Raw::Text("-"))
+        };
+        *slot = clean(v, name)?;
     }
     Ok(Row {
         declaration_id,
         item_no,
         date,
         period,
-        hs6: hs.code[..6].to_owned(),
         texts,
-        courier_id: rules::optional(f.courier_id.get(raw)).map(str::to_owned),
+        courier_id: rules::optional_value(f.courier_id.value(raw)).map(Raw::text),
         hs_code: hs.code,
         departure_country: departure,
         origin_country: origin,
@@ -245,6 +268,7 @@ fn validate(m: &Mapped<'_>, f: &Fields<'_>, raw: &crate::read::RawRow, r: &Decla
         fraud,
         critical_fraud,
         hs_repaired: hs.repaired,
+        line: raw.line(),
     })
 }
 
@@ -267,6 +291,9 @@ pub struct DeclarationStats {
 
 /// Rows validated per parallel batch.
 const CHUNK_ROWS: usize = 32_768;
+/// Rows read from a parquet file at a time: it is read much faster in large slices than in
+/// chunks (a CSV file is read a chunk at a time).
+const PARQUET_READ_ROWS: usize = 8 * CHUNK_ROWS;
 
 /// Validates every row; accepted rows become the canonical declarations frame.
 pub fn ingest(
@@ -275,85 +302,91 @@ pub fn ingest(
     quarantine: &mut Quarantine,
 ) -> Result<(DataFrame, Reconciliation, DeclarationStats), crate::IngestError> {
     let types = Types::new();
-    let mut c = Columns::default();
-    let mut out = frame(Columns::default(), &types)?;
-    let mut block = frame(Columns::default(), &types)?;
+    let periods = Periods::new(r.min_date, r.max_date);
+    let mut out = frame(&[], &types)?;
+    let mut block = frame(&[], &types)?;
     let mut rec = Reconciliation::default();
     let mut stats = DeclarationStats::default();
     let mut seen = Seen::default();
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     for m in sources {
         let fields = Fields::new(m);
+        let read_rows = if m.is_parquet() { PARQUET_READ_ROWS } else { CHUNK_ROWS };
         // Rows are validated in parallel a chunk at a time (memory stays bounded), then
-        // de-duplicated and appended in file order. The next chunk is read while this one is
+        // de-duplicated and appended in file order. The next rows are read while these are
         // validated: reading is sequential, and would otherwise leave a core idle.
-        let mut next = m.next_rows(CHUNK_ROWS)?;
-        // The previous chunk's accepted rows, becoming arrow arrays while this chunk validates.
-        let mut pending: Option<Columns> = None;
+        let mut next = m.next_block(read_rows)?;
         while !next.is_empty() {
-            let chunk = next;
-            let previous = pending.take();
-            let (read, (validated, framed)) = rayon::join(
-                || m.next_rows(CHUNK_ROWS),
-                || {
-                    rayon::join(
-                        || -> Vec<Result<(Row, u64), Reject>> {
-                            chunk
-                                .par_iter()
-                                .map(|raw| match &raw.malformed {
-                                    Some(why) => Err(Reject::new("malformed_row", "", format!("line {} {why}", raw.line))),
-                                    None => validate(m, &fields, raw, r).map(|row| (row, content_hash(&raw.fields))),
-                                })
-                                .collect()
-                        },
-                        || previous.map(|p| frame(p, &types)).transpose(),
-                    )
+            let rows = next;
+            let (read, done) = rayon::join(
+                || m.next_block(read_rows),
+                || -> PolarsResult<()> {
+                    for start in (0..rows.len()).step_by(CHUNK_ROWS) {
+                        let chunk = start..rows.len().min(start + CHUNK_ROWS);
+                        let validated: Vec<Result<(Row<'_>, u64), Reject>> = chunk
+                            .clone()
+                            .into_par_iter()
+                            .map(|at| {
+                                let raw = rows.row(at);
+                                match raw.malformed() {
+                                    Some(why) => Err(Reject::new("malformed_row", "", format!("line {} {why}", raw.line()))),
+                                    None => validate(m, &fields, raw, r, &periods).map(|row| (row, content_hash(raw))),
+                                }
+                            })
+                            .collect();
+                        let repeats = seen.check(&validated);
+                        let mut accepted = Vec::with_capacity(validated.len());
+                        for ((at, result), repeat) in chunk.zip(validated).zip(repeats) {
+                            rec.rows_in += 1;
+                            let raw = rows.row(at);
+                            let (row, _) = match result {
+                                Ok(ok) => ok,
+                                Err(reject) => {
+                                    quarantine.push_block(crate::DECLARATIONS, m, raw, &reject);
+                                    continue;
+                                }
+                            };
+                            if let Some(repeat) = repeat {
+                                let (code, msg) = match repeat {
+                                    Repeat::Exact => {
+                                        stats.duplicates += 1;
+                                        ("duplicate", "exact duplicate of an earlier row")
+                                    }
+                                    Repeat::Conflicting => {
+                                        stats.conflicting_duplicates += 1;
+                                        ("conflicting_duplicate", "same declaration id and item as an earlier row, different content")
+                                    }
+                                };
+                                let reject =
+                                    Reject::new(code, col::DECLARATION_ID, format!("`{}` item {}: {msg}", row.declaration_id, row.item_no));
+                                quarantine.push_block(crate::DECLARATIONS, m, raw, &reject);
+                                continue;
+                            }
+                            stats.count(&row);
+                            accepted.push(row);
+                        }
+                        rec.accepted += accepted.len();
+                        append_rows(&mut out, &mut block, frame(&accepted, &types)?)?;
+                    }
+                    Ok(())
                 },
             );
             next = read?;
-            if let Some(framed) = framed? {
-                append_rows(&mut out, &mut block, framed)?;
-            }
-            let repeats = seen.check(&validated);
-            for ((raw, result), repeat) in chunk.iter().zip(validated).zip(repeats) {
-                rec.rows_in += 1;
-                let (row, _) = match result {
-                    Ok(ok) => ok,
-                    Err(reject) => {
-                        quarantine.push(crate::DECLARATIONS, m, raw, &reject);
-                        continue;
-                    }
-                };
-                if let Some(repeat) = repeat {
-                    let (code, msg) = match repeat {
-                        Repeat::Exact => {
-                            stats.duplicates += 1;
-                            ("duplicate", "exact duplicate of an earlier row")
-                        }
-                        Repeat::Conflicting => {
-                            stats.conflicting_duplicates += 1;
-                            ("conflicting_duplicate", "same declaration id and item as an earlier row, different content")
-                        }
-                    };
-                    let reject = Reject::new(code, col::DECLARATION_ID, format!("`{}` item {}: {msg}", row.declaration_id, row.item_no));
-                    quarantine.push(crate::DECLARATIONS, m, raw, &reject);
-                    continue;
-                }
-                stats.hs_leading_zero_restored += usize::from(row.hs_repaired);
-                push(&mut c, row, raw.line, epoch, &mut stats);
-            }
-            // Each chunk's rows become compact arrow arrays during the next chunk: a Rust string
-            // per value and column never outlives two chunks.
-            rec.accepted += c.declaration_id.len();
-            pending = Some(std::mem::take(&mut c));
-        }
-        if let Some(last) = pending {
-            append_rows(&mut out, &mut block, frame(last, &types)?)?;
+            done?;
         }
     }
     append_block(&mut out, &mut block)?;
     rec.quarantined = rec.rows_in - rec.accepted;
     Ok((out, rec, stats))
+}
+
+impl DeclarationStats {
+    /// Counts an accepted row.
+    fn count(&mut self, row: &Row<'_>) {
+        self.hs_leading_zero_restored += usize::from(row.hs_repaired);
+        self.unknown_origin += usize::from(row.origin_country == mirador_schema::country::AREAS_NES);
+        self.zero_mass += usize::from(row.net_mass_kg == 0.0);
+        self.zero_value += usize::from(row.item_price == 0.0);
+    }
 }
 
 /// A row whose (declaration id, item) came earlier.
@@ -384,9 +417,9 @@ impl Default for Seen {
 impl Seen {
     /// For each row of a chunk, in order: whether its key came earlier (in this chunk or an
     /// earlier one). Valid rows seen for the first time are recorded.
-    fn check<E: Sync>(&mut self, rows: &[Result<(Row, u64), E>]) -> Vec<Option<Repeat>> {
+    fn check<E: Sync>(&mut self, rows: &[Result<(Row<'_>, u64), E>]) -> Vec<Option<Repeat>> {
         use std::hash::BuildHasher;
-        let shard_of = |row: &Row| {
+        let shard_of = |row: &Row<'_>| {
             let h = foldhash::fast::FixedState::with_seed(SEEN_SHARDS as u64).hash_one((&row.declaration_id, row.item_no));
             (h % SEEN_SHARDS as u64) as usize
         };
@@ -404,7 +437,7 @@ impl Seen {
                 let mut found = Vec::new();
                 for i in indices {
                     let Ok((row, content)) = &rows[i] else { continue };
-                    match seen.entry((row.declaration_id.clone(), row.item_no)) {
+                    match seen.entry((row.declaration_id.to_string(), row.item_no)) {
                         Entry::Occupied(e) => found.push((i, if e.get() == content { Repeat::Exact } else { Repeat::Conflicting })),
                         Entry::Vacant(v) => {
                             v.insert(*content);
@@ -444,63 +477,22 @@ fn append_block(out: &mut DataFrame, block: &mut DataFrame) -> PolarsResult<()> 
     Ok(())
 }
 
-fn content_hash(fields: &csv::StringRecord) -> u64 {
+/// A hash of every field of a raw row, to tell an exact duplicate from a conflicting one.
+fn content_hash(row: BlockRow<'_>) -> u64 {
     use std::hash::{BuildHasher, Hash, Hasher};
     let mut h = foldhash::fast::FixedState::default().build_hasher();
-    fields.len().hash(&mut h);
-    for f in fields {
-        f.hash(&mut h);
+    let mut fields = 0usize;
+    for f in row.fields() {
+        fields += 1;
+        match f {
+            Raw::Text(s) => (0u8, s).hash(&mut h),
+            Raw::Number(x) => (1u8, x.to_bits()).hash(&mut h),
+            Raw::Integer(x) => (2u8, x).hash(&mut h),
+            Raw::Day(x) => (3u8, x).hash(&mut h),
+        }
     }
+    fields.hash(&mut h);
     h.finish()
-}
-
-fn push(c: &mut Columns, row: Row, line: usize, epoch: NaiveDate, stats: &mut DeclarationStats) {
-    let value_usd = row.item_price * row.usd_per_unit;
-    c.declaration_id.push(row.declaration_id);
-    c.item_no.push(row.item_no);
-    c.date.push((row.date - epoch).num_days() as i32);
-    c.period.push(row.period);
-    let [office, process, import_type, import_use, payment, transport, declarant, importer, seller, tax_type, origin_indicator] = row.texts;
-    c.office_id.push(office);
-    c.process_type.push(process);
-    c.import_type.push(import_type);
-    c.import_use.push(import_use);
-    c.payment_type.push(payment);
-    c.transport_mode.push(transport);
-    c.declarant_id.push(declarant);
-    c.importer_id.push(importer);
-    c.seller_id.push(seller);
-    c.tax_type.push(tax_type);
-    c.courier_id.push(row.courier_id);
-    c.hs6.push(row.hs6);
-    c.hs_code.push(row.hs_code);
-    c.departure_country.push(row.departure_country);
-    c.origin_country.push(row.origin_country);
-    c.tax_rate_pct.push(row.tax_rate_pct);
-    c.origin_indicator.push(origin_indicator);
-    c.net_mass_kg.push(row.net_mass_kg);
-    c.quantity.push(row.quantity);
-    c.quantity_unit.push(row.quantity_unit);
-    c.item_price.push(row.item_price);
-    c.currency.push(row.currency);
-    c.value_usd.push(value_usd);
-    c.duty_usd.push(value_usd * row.tax_rate_pct / 100.0);
-    stats.unknown_origin += usize::from(row.origin_country == mirador_schema::country::AREAS_NES);
-    if row.net_mass_kg == 0.0 {
-        stats.zero_mass += 1;
-    }
-    if row.item_price == 0.0 {
-        stats.zero_value += 1;
-    }
-    // A unit price needs a mass and a value: zero-mass rows and declared-free goods get none.
-    if row.net_mass_kg > 0.0 && row.item_price > 0.0 {
-        c.unit_price.push(Some(value_usd / row.net_mass_kg));
-    } else {
-        c.unit_price.push(None);
-    }
-    c.fraud.push(row.fraud);
-    c.critical_fraud.push(row.critical_fraud);
-    c.source_line.push(line as i32);
 }
 
 /// The types of the declarations' categorical columns, one mapping each, shared by every chunk
@@ -518,56 +510,75 @@ impl Types {
         };
         mirador_schema::text::categorical_of(values, name, dtype)
     }
-
-    fn texts(&self, name: &'static str, values: &[String]) -> PolarsResult<Column> {
-        self.column(name, values.iter().map(|v| Some(v.as_str())))
-    }
 }
 
-fn frame(c: Columns, t: &Types) -> PolarsResult<DataFrame> {
-    let date = Column::new(col::DATE.into(), c.date).cast(&DataType::Date)?;
-    DataFrame::new_infer_height(vec![
-        Column::new(col::DECLARATION_ID.into(), c.declaration_id),
-        Column::new(col::ITEM_NO.into(), c.item_no),
-        date,
-        t.texts(col::PERIOD, &c.period)?,
-        t.texts(col::OFFICE_ID, &c.office_id)?,
-        t.texts(col::PROCESS_TYPE, &c.process_type)?,
-        t.texts(col::IMPORT_TYPE, &c.import_type)?,
-        t.texts(col::IMPORT_USE, &c.import_use)?,
-        t.texts(col::PAYMENT_TYPE, &c.payment_type)?,
-        t.texts(col::TRANSPORT_MODE, &c.transport_mode)?,
-        t.texts(col::DECLARANT_ID, &c.declarant_id)?,
-        t.texts(col::IMPORTER_ID, &c.importer_id)?,
-        t.texts(col::SELLER_ID, &c.seller_id)?,
-        t.column(col::COURIER_ID, c.courier_id.iter().map(Option::as_deref))?,
-        t.texts(col::HS_CODE, &c.hs_code)?,
-        t.texts(col::HS6, &c.hs6)?,
-        t.column(col::DEPARTURE_COUNTRY, c.departure_country.iter().map(|v| Some(*v)))?,
-        t.column(col::ORIGIN_COUNTRY, c.origin_country.iter().map(|v| Some(*v)))?,
-        Column::new(col::TAX_RATE_PCT.into(), c.tax_rate_pct),
-        t.texts(col::TAX_TYPE, &c.tax_type)?,
-        t.texts(col::ORIGIN_INDICATOR, &c.origin_indicator)?,
-        Column::new(col::NET_MASS_KG.into(), c.net_mass_kg),
-        Column::new(col::QUANTITY.into(), c.quantity),
-        t.column(col::QUANTITY_UNIT, c.quantity_unit.iter().map(Option::as_deref))?,
-        Column::new(col::ITEM_PRICE.into(), c.item_price),
-        t.texts(col::CURRENCY, &c.currency)?,
-        Column::new(col::VALUE_USD.into(), c.value_usd),
-        Column::new(col::DUTY_USD.into(), c.duty_usd),
-        Column::new(col::UNIT_PRICE_USD_KG.into(), c.unit_price),
-        Column::new(col::FRAUD.into(), c.fraud),
-        Column::new(col::CRITICAL_FRAUD.into(), c.critical_fraud),
-        Column::new(col::SOURCE_LINE.into(), c.source_line),
-    ])
+/// Accepted rows as a declarations frame ([`mirador_schema::schemas::declarations`]). The columns
+/// are built in parallel, each in row order.
+fn frame(rows: &[Row<'_>], t: &Types) -> PolarsResult<DataFrame> {
+    type Build<'b> = Box<dyn Fn() -> PolarsResult<Column> + Send + Sync + 'b>;
+    let text = |name: &'static str, get: for<'x> fn(&'x Row<'_>) -> Option<&'x str>| -> Build<'_> {
+        Box::new(move || t.column(name, rows.iter().map(get)))
+    };
+    let numbers = |name: &'static str, get: fn(&Row<'_>) -> Option<f64>| -> Build<'_> {
+        Box::new(move || Ok(rows.iter().map(get).collect::<Float64Chunked>().with_name(name.into()).into_column()))
+    };
+    let integers = |name: &'static str, get: fn(&Row<'_>) -> i32| -> Build<'_> {
+        Box::new(move || Ok(Int32Chunked::from_iter_values(name.into(), rows.iter().map(get)).into_column()))
+    };
+    let labels = |name: &'static str, get: fn(&Row<'_>) -> Option<i8>| -> Build<'_> {
+        Box::new(move || Ok(rows.iter().map(get).collect::<Int8Chunked>().with_name(name.into()).into_column()))
+    };
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    let columns: Vec<Build<'_>> = vec![
+        Box::new(|| {
+            Ok(StringChunked::from_iter_values(col::DECLARATION_ID.into(), rows.iter().map(|r| r.declaration_id.as_ref())).into_column())
+        }),
+        integers(col::ITEM_NO, |r| r.item_no),
+        Box::new(move || {
+            Int32Chunked::from_iter_values(col::DATE.into(), rows.iter().map(|r| (r.date - epoch).num_days() as i32))
+                .into_column()
+                .cast(&DataType::Date)
+        }),
+        text(col::PERIOD, |r| Some(&r.period)),
+        text(col::OFFICE_ID, |r| Some(&r.texts[0])),
+        text(col::PROCESS_TYPE, |r| Some(&r.texts[1])),
+        text(col::IMPORT_TYPE, |r| Some(&r.texts[2])),
+        text(col::IMPORT_USE, |r| Some(&r.texts[3])),
+        text(col::PAYMENT_TYPE, |r| Some(&r.texts[4])),
+        text(col::TRANSPORT_MODE, |r| Some(&r.texts[5])),
+        text(col::DECLARANT_ID, |r| Some(&r.texts[6])),
+        text(col::IMPORTER_ID, |r| Some(&r.texts[7])),
+        text(col::SELLER_ID, |r| Some(&r.texts[8])),
+        text(col::COURIER_ID, |r| r.courier_id.as_deref()),
+        text(col::HS_CODE, |r| Some(&r.hs_code)),
+        text(col::HS6, |r| Some(&r.hs_code[..6])),
+        text(col::DEPARTURE_COUNTRY, |r| Some(r.departure_country)),
+        text(col::ORIGIN_COUNTRY, |r| Some(r.origin_country)),
+        numbers(col::TAX_RATE_PCT, |r| Some(r.tax_rate_pct)),
+        text(col::TAX_TYPE, |r| Some(&r.texts[9])),
+        text(col::ORIGIN_INDICATOR, |r| Some(&r.texts[10])),
+        numbers(col::NET_MASS_KG, |r| Some(r.net_mass_kg)),
+        numbers(col::QUANTITY, |r| r.quantity),
+        text(col::QUANTITY_UNIT, |r| r.quantity_unit.as_deref()),
+        numbers(col::ITEM_PRICE, |r| Some(r.item_price)),
+        text(col::CURRENCY, |r| Some(&r.currency)),
+        numbers(col::VALUE_USD, |r| Some(r.value_usd())),
+        numbers(col::DUTY_USD, |r| Some(r.value_usd() * r.tax_rate_pct / 100.0)),
+        // A unit price needs a mass and a value: zero-mass rows and declared-free goods get none.
+        numbers(col::UNIT_PRICE_USD_KG, |r| (r.net_mass_kg > 0.0 && r.item_price > 0.0).then(|| r.value_usd() / r.net_mass_kg)),
+        labels(col::FRAUD, |r| r.fraud),
+        labels(col::CRITICAL_FRAUD, |r| r.critical_fraud),
+        integers(col::SOURCE_LINE, |r| r.line as i32),
+    ];
+    DataFrame::new_infer_height(columns.par_iter().map(|build| build()).collect::<PolarsResult<Vec<_>>>()?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn row(id: &str, item: i32, content: u64) -> Result<(Row, u64), ()> {
-        Ok((Row { declaration_id: id.to_owned(), item_no: item, ..Row::default() }, content))
+    fn row(id: &str, item: i32, content: u64) -> Result<(Row<'static>, u64), ()> {
+        Ok((Row { declaration_id: Cow::Owned(id.to_owned()), item_no: item, ..Row::default() }, content))
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Reading raw tables: CSV in any of the dialects customs systems export (BOM, `,`/`;`/tab,
-//! UTF-8 or Windows-1252/Latin-1) and parquet, streamed one row at a time (memory does not grow
-//! with the file). Every value is read as text; typing happens in the validation rules, so a bad
-//! value becomes a quarantine row, never a silent null.
+//! UTF-8 or Windows-1252/Latin-1) and parquet, streamed a row or a block of rows at a time (memory
+//! does not grow with the file). Values are read as text, except a parquet file's numbers and
+//! dates in blocks ([`Raw`]), which keep the file's type; either way the validation rules do the
+//! typing, so a bad value becomes a quarantine row, never a silent null.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, Read};
@@ -326,6 +327,44 @@ impl TableReader {
         Ok(rows)
     }
 
+    /// Up to `n` next rows as one block; empty at the end. Parquet rows come column by column,
+    /// numbers and dates as the file types them (see [`Raw`]); CSV rows as [`next_rows`] reads
+    /// them. A parquet chunk left part-read by [`next_row`] is finished first, as text rows.
+    ///
+    /// [`next_rows`]: TableReader::next_rows
+    /// [`next_row`]: TableReader::next_row
+    pub fn next_block(&mut self, n: usize) -> Result<RawBlock, IngestError> {
+        let first_line = self.read + 2;
+        let columns = match &mut self.rows {
+            Rows::Parquet { path, metadata, total, next, chunk, at } if chunk.first().is_none_or(|c| *at >= c.len()) => {
+                let len = n.min(*total - *next);
+                if len == 0 {
+                    return Ok(RawBlock { first_line, len: 0, rows: BlockRows::Records(Vec::new()) });
+                }
+                let columns = read_parquet_block(path, metadata.clone(), *next, len)?;
+                let got = columns.first().map_or(0, RawColumn::len);
+                if got != len {
+                    return Err(IngestError::file(path, format!("claims {total} rows but holds only {}", *next + got.min(len))));
+                }
+                *next += len;
+                columns
+            }
+            _ => {
+                let rows = self.next_rows(n)?;
+                return Ok(RawBlock { first_line, len: rows.len(), rows: BlockRows::Records(rows) });
+            }
+        };
+        self.read += n.min(columns.first().map_or(0, RawColumn::len));
+        if self.read > self.max_rows {
+            return Err(IngestError::file(
+                &self.path,
+                format!("has more than {} rows; at most that many are accepted in one file (split it)", self.max_rows),
+            ));
+        }
+        let len = columns.first().map_or(0, RawColumn::len);
+        Ok(RawBlock { first_line, len, rows: BlockRows::Columns(columns) })
+    }
+
     /// Reads every remaining row into memory.
     pub fn into_table(mut self) -> Result<RawTable, IngestError> {
         let mut rows = Vec::new();
@@ -333,6 +372,147 @@ impl TableReader {
             rows.push(row);
         }
         Ok(RawTable { headers: self.headers, rows, encoding: self.encoding })
+    }
+}
+
+/// Rows read together ([`TableReader::next_block`]): CSV records, or a slice of a parquet file
+/// held column by column.
+#[derive(Debug)]
+pub struct RawBlock {
+    first_line: usize,
+    len: usize,
+    rows: BlockRows,
+}
+
+#[derive(Debug)]
+enum BlockRows {
+    Records(Vec<RawRow>),
+    Columns(Vec<RawColumn>),
+}
+
+/// One column of a parquet slice. Floating-point (64-bit), integer and date columns keep their
+/// type: turning them into text only to parse it back costs most of the reading. Every other
+/// type is cast to text, as [`TableReader::next_row`] reads it.
+#[derive(Debug)]
+enum RawColumn {
+    Text(StringChunked),
+    Number(Float64Chunked),
+    Integer(Int64Chunked),
+    Day(Int32Chunked),
+}
+
+impl RawColumn {
+    fn len(&self) -> usize {
+        match self {
+            RawColumn::Text(a) => a.len(),
+            RawColumn::Number(a) => a.len(),
+            RawColumn::Integer(a) => a.len(),
+            RawColumn::Day(a) => a.len(),
+        }
+    }
+
+    /// The value at `at` (in bounds); a null reads as empty text, as in a CSV file.
+    fn get(&self, at: usize) -> Raw<'_> {
+        let typed = match self {
+            RawColumn::Text(a) => a.get(at).map(Raw::Text),
+            RawColumn::Number(a) => a.get(at).map(Raw::Number),
+            RawColumn::Integer(a) => a.get(at).map(Raw::Integer),
+            RawColumn::Day(a) => a.get(at).map(Raw::Day),
+        };
+        typed.unwrap_or(Raw::Text(""))
+    }
+}
+
+/// One raw value of a block: text, or a number or date as a parquet file types it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Raw<'b> {
+    /// Text (a CSV field, a parquet text column; a null is empty text).
+    Text(&'b str),
+    /// A 64-bit floating-point value.
+    Number(f64),
+    /// An integer.
+    Integer(i64),
+    /// A date, in days since 1970-01-01.
+    Day(i32),
+}
+
+impl<'b> Raw<'b> {
+    /// The value as text, exactly as [`TableReader::next_row`] reads it (a parquet value cast to
+    /// text): for messages and the quarantine file, and for rules that only read text.
+    pub fn text(self) -> std::borrow::Cow<'b, str> {
+        use std::borrow::Cow;
+        match self {
+            Raw::Text(s) => Cow::Borrowed(s),
+            Raw::Integer(x) => Cow::Owned(x.to_string()),
+            Raw::Number(x) => {
+                let text = Float64Chunked::from_slice(PlSmallStr::EMPTY, &[x]).cast(&DataType::String);
+                Cow::Owned(text.ok().and_then(|t| t.str().ok().and_then(|t| t.get(0).map(str::to_owned))).unwrap_or_else(|| x.to_string()))
+            }
+            Raw::Day(d) => Cow::Owned(date_texts(&Int32Chunked::from_slice(PlSmallStr::EMPTY, &[d])).get(0).unwrap_or_default().to_owned()),
+        }
+    }
+}
+
+impl RawBlock {
+    /// Rows in the block.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the block holds no row (the end of the file).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Row `at` (below [`len`](RawBlock::len)).
+    pub fn row(&self, at: usize) -> BlockRow<'_> {
+        BlockRow { block: self, at }
+    }
+
+    /// The rows, in file order.
+    pub fn rows(&self) -> impl IndexedParallelIterator<Item = BlockRow<'_>> {
+        (0..self.len).into_par_iter().map(|at| self.row(at))
+    }
+}
+
+/// One row of a [`RawBlock`].
+#[derive(Debug, Clone, Copy)]
+pub struct BlockRow<'b> {
+    block: &'b RawBlock,
+    at: usize,
+}
+
+impl<'b> BlockRow<'b> {
+    /// Line number in the file (header = line 1).
+    pub fn line(self) -> usize {
+        match &self.block.rows {
+            BlockRows::Records(rows) => rows[self.at].line,
+            BlockRows::Columns(_) => self.block.first_line + self.at,
+        }
+    }
+
+    /// Field `i`; `None` past the row's end.
+    pub fn get(self, i: usize) -> Option<Raw<'b>> {
+        match &self.block.rows {
+            BlockRows::Records(rows) => rows[self.at].fields.get(i).map(Raw::Text),
+            BlockRows::Columns(columns) => columns.get(i).map(|c| c.get(self.at)),
+        }
+    }
+
+    /// Every field, in file order.
+    pub fn fields(self) -> impl Iterator<Item = Raw<'b>> {
+        (0..).map_while(move |i| self.get(i))
+    }
+
+    /// Why the row cannot be used as read (see [`RawRow::malformed`]).
+    pub fn malformed(self) -> Option<std::borrow::Cow<'b, str>> {
+        match &self.block.rows {
+            BlockRows::Records(rows) => rows[self.at].malformed.as_deref().map(std::borrow::Cow::Borrowed),
+            BlockRows::Columns(columns) => columns
+                .iter()
+                .any(|c| matches!(c, RawColumn::Text(a) if a.get(self.at).is_some_and(|v| v.len() > MAX_FIELD_BYTES)))
+                .then(|| format!("has a field longer than {MAX_FIELD_BYTES} bytes").into()),
+        }
     }
 }
 
@@ -401,6 +581,39 @@ fn read_parquet_chunk(
             }
             let s = c.cast(&DataType::String).map_err(|e| IngestError::file(path, format!("column `{}`: {e}", c.name())))?;
             Ok(s.str().map_err(err)?.rechunk().into_owned())
+        })
+        .collect()
+}
+
+/// One slice of a parquet file, column by column (see [`RawColumn`]).
+fn read_parquet_block(
+    path: &Path,
+    metadata: Option<Arc<polars::io::parquet::read::FileMetadata>>,
+    offset: usize,
+    len: usize,
+) -> Result<Vec<RawColumn>, IngestError> {
+    let err = |e: PolarsError| IngestError::file(path, format!("is not a readable parquet file: {e}"));
+    let file = File::open(path).map_err(|e| IngestError::file(path, format!("cannot read: {e}")))?;
+    let mut reader = ParquetReader::new(file).with_slice(Some((offset, len)));
+    if let Some(m) = metadata {
+        reader.set_metadata(m);
+    }
+    let df = reader.finish().map_err(err)?;
+    df.columns()
+        .par_iter()
+        .map(|c| {
+            let cast = |to: &DataType| c.cast(to).map_err(|e| IngestError::file(path, format!("column `{}`: {e}", c.name())));
+            let dtype = c.dtype();
+            // One chunk each, so that a value is found without a search.
+            Ok(if dtype == &DataType::Float64 {
+                RawColumn::Number(c.f64().map_err(err)?.rechunk().into_owned())
+            } else if dtype.is_integer() && dtype != &DataType::UInt64 {
+                RawColumn::Integer(cast(&DataType::Int64)?.i64().map_err(err)?.rechunk().into_owned())
+            } else if dtype == &DataType::Date {
+                RawColumn::Day(c.date().map_err(err)?.physical().rechunk().into_owned())
+            } else {
+                RawColumn::Text(cast(&DataType::String)?.str().map_err(err)?.rechunk().into_owned())
+            })
         })
         .collect()
 }
@@ -554,5 +767,52 @@ mod tests {
         assert!(one.next_row().unwrap().is_none());
         assert_eq!(&got[7].fields[1], "", "a null is an empty field");
         assert_eq!(&got[1].fields[2], "2022-01-09");
+    }
+
+    #[test]
+    fn parquet_blocks_hold_typed_values_that_read_as_the_rows_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let floats = [0.1, 1e20, 1e-7, f64::NAN, f64::INFINITY, -0.0, 372_254.4, 3.0, f64::MAX];
+        // More than one text chunk: the first row read alone leaves the rest of its chunk.
+        let n = PARQUET_CHUNK + 2_000;
+        let mut df = df!(
+            "id" => (0..n).map(|i| format!("D{i}")).collect::<Vec<_>>(),
+            "x" => (0..n).map(|i| if i % 11 == 0 { None } else { Some(floats[i % floats.len()]) }).collect::<Vec<_>>(),
+            "k" => (0..n).map(|i| i as i8 - 100).collect::<Vec<_>>(),
+            "big" => (0..n).map(|i| u64::MAX - i as u64).collect::<Vec<_>>(),
+            "f32" => (0..n).map(|i| i as f32 * 0.1).collect::<Vec<_>>(),
+            "flag" => (0..n).map(|i| i % 3 == 0).collect::<Vec<_>>(),
+            "day" => (0..n).map(|i| 19_000 + i as i32).collect::<Vec<i32>>(),
+        )
+        .unwrap();
+        df.with_column(df.column("day").unwrap().cast(&DataType::Date).unwrap()).unwrap();
+        mirador_io::write_parquet(&mut df, &path).unwrap();
+        let mut rows = TableReader::open(&path, None, None).unwrap();
+        let mut blocks = TableReader::open(&path, None, None).unwrap();
+        // A row read alone first: the rest of its chunk comes as text rows, then typed blocks.
+        let mut got = Vec::new();
+        let first = blocks.next_row().unwrap().unwrap();
+        got.push((first.line, first.fields.iter().map(str::to_owned).collect::<Vec<_>>()));
+        let mut typed = 0;
+        for size in [7, 50_000, 15_000, 1_000].into_iter().cycle() {
+            let block = blocks.next_block(size).unwrap();
+            if block.is_empty() {
+                break;
+            }
+            for at in 0..block.len() {
+                let row = block.row(at);
+                assert!(row.malformed().is_none());
+                typed += usize::from(row.fields().any(|v| !matches!(v, Raw::Text(_))));
+                got.push((row.line(), row.fields().map(|v| v.text().into_owned()).collect()));
+            }
+        }
+        assert!(blocks.next_block(10).unwrap().is_empty());
+        assert!(typed > 0, "parquet blocks keep their types");
+        assert_eq!(got.len(), n);
+        for (line, fields) in got {
+            let expected = rows.next_row().unwrap().unwrap();
+            assert_eq!((line, fields), (expected.line, expected.fields.iter().map(str::to_owned).collect()));
+        }
     }
 }

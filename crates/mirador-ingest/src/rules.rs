@@ -1,8 +1,12 @@
 //! Validation rules: one rule, one function, one test. Each turns a raw text value into a typed
 //! value or a [`Reject`] that sends the row to quarantine with a reason code.
 
+use std::borrow::Cow;
+
 use chrono::NaiveDate;
 use mirador_schema::{country, hs};
+
+use crate::read::Raw;
 
 /// Why a row is quarantined.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +44,24 @@ pub fn optional(raw: Option<&str>) -> Option<&str> {
     raw.map(str::trim).filter(|v| !v.is_empty())
 }
 
+/// A mandatory field of a block's row: text as [`required`] takes it; a typed value is never
+/// empty.
+pub fn required_value<'r>(raw: Option<Raw<'r>>, column: &str) -> Result<Raw<'r>, Reject> {
+    match raw {
+        Some(Raw::Text(s)) => required(Some(s), column).map(Raw::Text),
+        Some(typed) => Ok(typed),
+        None => required(None, column).map(Raw::Text),
+    }
+}
+
+/// An optional field of a block's row: empty text → `None`.
+pub fn optional_value(raw: Option<Raw<'_>>) -> Option<Raw<'_>> {
+    match raw {
+        Some(Raw::Text(s)) => optional(Some(s)).map(Raw::Text),
+        typed => typed,
+    }
+}
+
 /// A number in the source's dialect. With decimal `,`, `.` is a thousands mark (`1.299,99`);
 /// with decimal `.`, `,` is accepted only as a thousands mark in groups of three (`1,299.99`).
 /// NaN, infinities and anything else are rejected with the raw string.
@@ -72,20 +94,41 @@ pub fn number(raw: &str, decimal: char, column: &str) -> Result<f64, Reject> {
     Ok(v)
 }
 
+/// A number of a block's row: text as [`number`] reads it, a typed number as it is (a file's
+/// number has no decimal mark to interpret). NaN and infinities are rejected as their text is.
+pub fn number_value(raw: Raw<'_>, decimal: char, column: &str) -> Result<f64, Reject> {
+    match raw {
+        Raw::Number(x) if x.is_finite() => Ok(x),
+        Raw::Integer(x) => Ok(x as f64),
+        Raw::Text(s) => number(s, decimal, column),
+        other => number(&other.text(), decimal, column),
+    }
+}
+
 /// A number that must not be negative.
 pub fn non_negative(raw: &str, decimal: char, column: &str) -> Result<f64, Reject> {
-    let v = number(raw, decimal, column)?;
+    non_negative_value(Raw::Text(raw), decimal, column)
+}
+
+/// A number of a block's row that must not be negative.
+pub fn non_negative_value(raw: Raw<'_>, decimal: char, column: &str) -> Result<f64, Reject> {
+    let v = number_value(raw, decimal, column)?;
     if v < 0.0 {
-        return Err(Reject::new("negative_value", column, format!("`{column}` = `{raw}` is negative")));
+        return Err(Reject::new("negative_value", column, format!("`{column}` = `{}` is negative", raw.text())));
     }
     Ok(v)
 }
 
 /// A rate in percent, 0–1000.
 pub fn rate_pct(raw: &str, decimal: char, column: &str) -> Result<f64, Reject> {
-    let v = non_negative(raw, decimal, column)?;
+    rate_pct_value(Raw::Text(raw), decimal, column)
+}
+
+/// A rate in percent of a block's row, 0–1000.
+pub fn rate_pct_value(raw: Raw<'_>, decimal: char, column: &str) -> Result<f64, Reject> {
+    let v = non_negative_value(raw, decimal, column)?;
     if v > 1000.0 {
-        return Err(Reject::new("out_of_range", column, format!("`{column}` = `{raw}` % is above 1000 %")));
+        return Err(Reject::new("out_of_range", column, format!("`{column}` = `{}` % is above 1000 %", raw.text())));
     }
     Ok(v)
 }
@@ -94,6 +137,25 @@ pub fn rate_pct(raw: &str, decimal: char, column: &str) -> Result<f64, Reject> {
 pub fn date(raw: &str, format: &str, min: NaiveDate, max: NaiveDate, column: &str) -> Result<NaiveDate, Reject> {
     let d = NaiveDate::parse_from_str(raw.trim(), format)
         .map_err(|_| Reject::new("bad_date", column, format!("`{column}` = `{raw}` does not match the format `{format}`")))?;
+    in_range(d, raw, min, max, column)
+}
+
+/// A date of a block's row: text as [`date`] reads it; a file's date needs no format.
+pub fn date_value(raw: Raw<'_>, format: &str, min: NaiveDate, max: NaiveDate, column: &str) -> Result<NaiveDate, Reject> {
+    match raw {
+        Raw::Day(days) => {
+            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+            match epoch.checked_add_signed(chrono::TimeDelta::days(i64::from(days))) {
+                Some(d) => in_range(d, &raw.text(), min, max, column),
+                None => date(&raw.text(), format, min, max, column),
+            }
+        }
+        Raw::Text(s) => date(s, format, min, max, column),
+        other => date(&other.text(), format, min, max, column),
+    }
+}
+
+fn in_range(d: NaiveDate, raw: &str, min: NaiveDate, max: NaiveDate, column: &str) -> Result<NaiveDate, Reject> {
     if d < min || d > max {
         return Err(Reject::new("date_out_of_range", column, format!("`{column}` = `{raw}` is outside {min} .. {max}")));
     }
@@ -146,11 +208,26 @@ pub fn label(raw: Option<&str>, allowed: &[i8], column: &str) -> Result<Option<i
     }
 }
 
+/// An inspection label of a block's row (see [`label`]).
+pub fn label_value(raw: Option<Raw<'_>>, allowed: &[i8], column: &str) -> Result<Option<i8>, Reject> {
+    match raw {
+        Some(Raw::Integer(x)) if allowed.iter().any(|a| i64::from(*a) == x) => Ok(i8::try_from(x).ok()),
+        Some(Raw::Text(s)) => label(Some(s), allowed, column),
+        Some(other) => label(Some(&other.text()), allowed, column),
+        None => Ok(None),
+    }
+}
+
 /// An ISO 4217-shaped currency code.
 pub fn currency(raw: &str, column: &str) -> Result<String, Reject> {
-    let v = raw.trim().to_ascii_uppercase();
-    if v.len() == 3 && v.bytes().all(|b| b.is_ascii_uppercase()) {
-        Ok(v)
+    currency_code(raw, column).map(Cow::into_owned)
+}
+
+/// An ISO 4217-shaped currency code, borrowed from `raw` when it is written as it should be.
+pub fn currency_code<'r>(raw: &'r str, column: &str) -> Result<Cow<'r, str>, Reject> {
+    let v = raw.trim();
+    if v.len() == 3 && v.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(if v.bytes().all(|b| b.is_ascii_uppercase()) { Cow::Borrowed(v) } else { Cow::Owned(v.to_ascii_uppercase()) })
     } else {
         Err(Reject::new("bad_currency", column, format!("`{column}` = `{raw}` is not an ISO 4217 code")))
     }

@@ -10,7 +10,7 @@ use mirador_schema::col;
 use polars::prelude::*;
 
 use crate::error::IngestError;
-use crate::read::{RawRow, TableReader};
+use crate::read::{BlockRow, Raw, RawBlock, RawRow, TableReader};
 use crate::rules::Reject;
 
 /// Where a canonical column's raw value comes from in one source: a field of the row, else the
@@ -36,6 +36,24 @@ impl<'a> Field<'a> {
             && let Some(v) = map.get(raw.trim())
         {
             return Some(v.as_str());
+        }
+        Some(raw)
+    }
+
+    /// The value in a block's row, after recoding; the default when unmapped. A typed value is
+    /// recoded by its text.
+    pub fn value<'r>(&self, row: BlockRow<'r>) -> Option<Raw<'r>>
+    where
+        'a: 'r,
+    {
+        let raw = match self.index {
+            Some(i) => row.get(i),
+            None => self.default.map(Raw::Text),
+        }?;
+        if let Some(map) = self.recode
+            && let Some(v) = map.get(raw.text().trim())
+        {
+            return Some(Raw::Text(v.as_str()));
         }
         Some(raw)
     }
@@ -96,9 +114,14 @@ impl<'a> Mapped<'a> {
         self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next_row()
     }
 
-    /// Up to `n` next rows of the file; empty at the end.
-    pub fn next_rows(&self, n: usize) -> Result<Vec<RawRow>, IngestError> {
-        self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next_rows(n)
+    /// Whether the file is parquet (read in large column blocks), not CSV.
+    pub fn is_parquet(&self) -> bool {
+        self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).encoding() == "parquet"
+    }
+
+    /// Up to `n` next rows as one block (see [`TableReader::next_block`]); empty at the end.
+    pub fn next_block(&self, n: usize) -> Result<RawBlock, IngestError> {
+        self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next_block(n)
     }
 
     /// The raw value of a canonical column in a row, after recoding; the default when unmapped.
@@ -133,11 +156,21 @@ impl<'a> Mapped<'a> {
 
     /// The row as JSON (header → raw text), for the quarantine file.
     pub fn raw_json(&self, row: &RawRow) -> String {
+        self.json_of(row.fields.iter().map(str::to_owned))
+    }
+
+    /// A block's row as JSON (header → raw text, numbers and dates as text too).
+    pub fn block_json(&self, row: BlockRow<'_>) -> String {
+        self.json_of(row.fields().map(|v| v.text().into_owned()))
+    }
+
+    /// Header → field; a header past the row's last field maps to null.
+    fn json_of(&self, fields: impl Iterator<Item = String>) -> String {
         let map: serde_json::Map<String, serde_json::Value> = self
             .headers
             .iter()
-            .zip(row.fields.iter().map(Some).chain(std::iter::repeat(None)))
-            .map(|(h, v)| (h.clone(), v.map_or(serde_json::Value::Null, |v| serde_json::Value::String(v.to_owned()))))
+            .zip(fields.map(Some).chain(std::iter::repeat(None)))
+            .map(|(h, v)| (h.clone(), v.map_or(serde_json::Value::Null, serde_json::Value::String)))
             .collect();
         serde_json::Value::Object(map).to_string()
     }
@@ -186,17 +219,26 @@ impl Quarantine {
 
     /// Adds a rejected row.
     pub fn push(&mut self, dataset: &str, mapped: &Mapped<'_>, row: &RawRow, reject: &Reject) {
+        self.push_with(dataset, mapped, row.line, reject, || mapped.raw_json(row));
+    }
+
+    /// Adds a rejected row of a block.
+    pub fn push_block(&mut self, dataset: &str, mapped: &Mapped<'_>, row: BlockRow<'_>, reject: &Reject) {
+        self.push_with(dataset, mapped, row.line(), reject, || mapped.block_json(row));
+    }
+
+    fn push_with(&mut self, dataset: &str, mapped: &Mapped<'_>, line: usize, reject: &Reject, raw: impl FnOnce() -> String) {
         if self.dataset.len() >= self.limit {
             self.overflow += 1;
             return;
         }
         self.dataset.push(dataset.to_owned());
         self.file.push(mapped.file.clone());
-        self.line.push(row.line as i64);
+        self.line.push(line as i64);
         self.code.push(reject.code.to_owned());
         self.column.push(reject.column.clone());
         self.reason.push(reject.message.clone());
-        self.raw.push(mapped.raw_json(row));
+        self.raw.push(raw());
     }
 
     /// Rows quarantined so far.

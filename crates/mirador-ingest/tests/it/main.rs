@@ -3,3 +3,4 @@
 mod corpus;
 mod fuzz;
 mod kcs;
+mod typed;
