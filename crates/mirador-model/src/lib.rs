@@ -319,28 +319,46 @@ impl ScoreSink<'_> {
         }
         let mut collected: Option<DataFrame> = None;
         let mut probability = Vec::with_capacity(range.len());
-        for block in blocks {
+        let score_block = |block: std::ops::Range<usize>| -> Result<(DataFrame, Vec<f64>), ModelError> {
             let explained = if block.is_empty() {
                 explain::Explained::with_capacity(0)
             } else {
                 let data = spec.dataset_of(frame, history, &rows.history_columns, &rows.signals, Subset::Range(block.clone()))?;
                 explain::explain(booster, spec, &data, top_reasons)?
             };
-            probability.extend_from_slice(&explained.probability);
+            let probability = explained.probability.clone();
             let df =
                 scores_frame(&frame.slice(block.start as i64, block.len()), &split[block.clone()], &duty[block], threshold, explained)?;
-            match self {
-                ScoreSink::Collect => match &mut collected {
-                    Some(all) => {
-                        all.vstack_mut_owned(df)?;
-                    }
-                    None => collected = Some(df),
-                },
-                ScoreSink::Stream(stream) => stream.write(&df).map_err(|e| ModelError::Data(e.to_string()))?,
-            }
+            Ok((df, probability))
+        };
+        // A block's rows go to the sink while the next block is scored: writing is largely
+        // sequential, and would otherwise leave a core idle.
+        let mut pending: Option<DataFrame> = None;
+        for block in blocks {
+            let (put, scored) = rayon::join(|| self.put(pending.take(), &mut collected), || score_block(block));
+            put?;
+            let (df, p) = scored?;
+            probability.extend_from_slice(&p);
+            pending = Some(df);
         }
+        self.put(pending, &mut collected)?;
         info!(rows = range.len(), seconds = started.elapsed().as_secs_f64(), "Scored and explained the declarations.");
         Ok((collected.unwrap_or_default(), probability))
+    }
+
+    /// Hands a block's `fraud_scores` rows to the sink (nothing when `df` is `None`).
+    fn put(&mut self, df: Option<DataFrame>, collected: &mut Option<DataFrame>) -> Result<(), ModelError> {
+        let Some(df) = df else { return Ok(()) };
+        match self {
+            ScoreSink::Collect => match collected {
+                Some(all) => {
+                    all.vstack_mut_owned(df)?;
+                }
+                None => *collected = Some(df),
+            },
+            ScoreSink::Stream(stream) => stream.write(&df).map_err(|e| ModelError::Data(e.to_string()))?,
+        }
+        Ok(())
     }
 }
 
