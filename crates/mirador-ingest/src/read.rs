@@ -395,10 +395,18 @@ enum BlockRows {
 /// type is cast to text, as [`TableReader::next_row`] reads it.
 #[derive(Debug)]
 enum RawColumn {
-    Text(StringChunked),
-    Number(Float64Chunked),
-    Integer(Int64Chunked),
-    Day(Int32Chunked),
+    Text(ArrayOf<StringType>),
+    Number(ArrayOf<Float64Type>),
+    Integer(ArrayOf<Int64Type>),
+    Day(ArrayOf<Int32Type>),
+}
+
+/// The arrow array of one chunk of a column of type `T`: a value is read from it directly.
+type ArrayOf<T> = <T as PolarsDataType>::Array;
+
+/// The value at `at` of a numeric array (in bounds), unless null.
+fn value_at<T: PolarsNumericType>(array: &ArrayOf<T>, at: usize) -> Option<T::Native> {
+    array.validity().is_none_or(|valid| valid.get_bit(at)).then(|| array.value(at))
 }
 
 impl RawColumn {
@@ -415,9 +423,9 @@ impl RawColumn {
     fn get(&self, at: usize) -> Raw<'_> {
         let typed = match self {
             RawColumn::Text(a) => a.get(at).map(Raw::Text),
-            RawColumn::Number(a) => a.get(at).map(Raw::Number),
-            RawColumn::Integer(a) => a.get(at).map(Raw::Integer),
-            RawColumn::Day(a) => a.get(at).map(Raw::Day),
+            RawColumn::Number(a) => value_at::<Float64Type>(a, at).map(Raw::Number),
+            RawColumn::Integer(a) => value_at::<Int64Type>(a, at).map(Raw::Integer),
+            RawColumn::Day(a) => value_at::<Int32Type>(a, at).map(Raw::Day),
         };
         typed.unwrap_or(Raw::Text(""))
     }
@@ -605,14 +613,17 @@ fn read_parquet_block(
             let cast = |to: &DataType| c.cast(to).map_err(|e| IngestError::file(path, format!("column `{}`: {e}", c.name())));
             let dtype = c.dtype();
             // One chunk each, so that a value is found without a search.
+            fn single<T: PolarsDataType>(ca: &ChunkedArray<T>) -> PolarsResult<ArrayOf<T>> {
+                ca.rechunk().downcast_iter().next().cloned().ok_or_else(|| polars_err!(NoData: "a column without a chunk"))
+            }
             Ok(if dtype == &DataType::Float64 {
-                RawColumn::Number(c.f64().map_err(err)?.rechunk().into_owned())
+                RawColumn::Number(single(c.f64().map_err(err)?).map_err(err)?)
             } else if dtype.is_integer() && dtype != &DataType::UInt64 {
-                RawColumn::Integer(cast(&DataType::Int64)?.i64().map_err(err)?.rechunk().into_owned())
+                RawColumn::Integer(single(cast(&DataType::Int64)?.i64().map_err(err)?).map_err(err)?)
             } else if dtype == &DataType::Date {
-                RawColumn::Day(c.date().map_err(err)?.physical().rechunk().into_owned())
+                RawColumn::Day(single(c.date().map_err(err)?.physical()).map_err(err)?)
             } else {
-                RawColumn::Text(cast(&DataType::String)?.str().map_err(err)?.rechunk().into_owned())
+                RawColumn::Text(single(cast(&DataType::String)?.str().map_err(err)?).map_err(err)?)
             })
         })
         .collect()
