@@ -330,77 +330,144 @@ fn scores_frame(
     fits: &[GroupFit],
     params: &KMeansParams,
 ) -> PolarsResult<DataFrame> {
-    let n = rows.len();
-    let mut group_level = Vec::with_capacity(n);
-    let mut method = Vec::with_capacity(n);
-    let mut cluster: Vec<Option<i32>> = Vec::with_capacity(n);
-    let mut centroid = Vec::with_capacity(n);
-    let mut reference = Vec::with_capacity(n);
-    let mut ratio = Vec::with_capacity(n);
-    let mut z = Vec::with_capacity(n);
-    let mut score = Vec::with_capacity(n);
-    let mut flag = Vec::with_capacity(n);
-    let mut shortfall = Vec::with_capacity(n);
     let rate = declarations.column(col::TAX_RATE_PCT)?.f64()?;
     let value = declarations.column(col::VALUE_USD)?.f64()?;
-    for ((r, a), (v, rate)) in rows.iter().zip(assigned).zip(value.iter().zip(rate.iter())) {
-        match (r.log_price, a) {
-            (Some(lp), Some(g)) => {
-                let (level, _, m, _) = &used[*g as usize];
-                let fit = &fits[*g as usize];
-                let s = fit.score(lp, &params.cluster);
-                let ratio_i = (lp - s.reference).exp();
-                let flagged = s.score >= params.flag_score && ratio_i <= params.flag_max_ratio;
-                group_level.push(Some(level.as_str()));
-                method.push(m.as_str());
-                cluster.push(Some(s.cluster as i32));
-                centroid.push(Some(s.centroid.exp()));
-                reference.push(Some(s.reference.exp()));
-                ratio.push(Some(ratio_i));
-                z.push(Some(s.z));
-                score.push(Some(s.score));
-                flag.push(flagged);
-                // Duty the declared value escapes if the reference price were the true one.
-                let v = v.unwrap_or(0.0);
-                let missing_value = if ratio_i > 0.0 && ratio_i < 1.0 { v / ratio_i - v } else { 0.0 };
-                shortfall.push(missing_value * rate.unwrap_or(0.0) / 100.0);
+    // Rows are scored in parallel, a part at a time, each part's columns then joined in order.
+    let parts: Vec<ScoreColumns> = (0..rows.len())
+        .step_by(SCORE_PART_ROWS)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|start| {
+            let end = rows.len().min(start + SCORE_PART_ROWS);
+            let (value, rate) = (value.slice(start as i64, end - start), rate.slice(start as i64, end - start));
+            let mut part = ScoreColumns::with_capacity(end - start);
+            for ((r, a), (v, rate)) in rows[start..end].iter().zip(&assigned[start..end]).zip(value.iter().zip(rate.iter())) {
+                part.push(r, *a, v, rate, used, fits, params);
             }
-            (lp, _) => {
-                group_level.push(None);
-                method.push(if lp.is_none() { "no_unit_price" } else { "too_few_peers" });
-                cluster.push(None);
-                centroid.push(None);
-                reference.push(None);
-                ratio.push(None);
-                z.push(None);
-                score.push(None);
-                flag.push(false);
-                shortfall.push(0.0);
-            }
-        }
-    }
-    let unit_price: Vec<Option<f64>> = rows.iter().map(|r| r.log_price.map(f64::exp)).collect();
+            part
+        })
+        .collect();
+    let mut parts = parts;
+    // Each column gathered from the parts in order; a part's values go as they are copied.
+    let mut numbers = |name: &str, field: fn(&mut ScoreColumns) -> &mut Vec<Option<f64>>| {
+        parts.iter_mut().flat_map(|p| std::mem::take(field(p))).collect::<Float64Chunked>().with_name(name.into()).into_column()
+    };
+    let centroid = numbers("centroid_price_usd_per_kg", |p| &mut p.centroid);
+    let reference = numbers("reference_price_usd_per_kg", |p| &mut p.reference);
+    let ratio = numbers("price_ratio", |p| &mut p.ratio);
+    let z = numbers("z_score", |p| &mut p.z);
+    let score = numbers("undervaluation_score", |p| &mut p.score);
+    let group_level = parts.iter_mut().flat_map(|p| std::mem::take(&mut p.group_level)).collect::<StringChunked>();
+    let method = StringChunked::from_iter_values("method".into(), parts.iter_mut().flat_map(|p| std::mem::take(&mut p.method)));
+    let cluster = parts.iter_mut().flat_map(|p| std::mem::take(&mut p.cluster)).collect::<Int32Chunked>();
+    let flag = BooleanChunked::from_iter_values("undervaluation_flag".into(), parts.iter_mut().flat_map(|p| std::mem::take(&mut p.flag)));
+    let shortfall =
+        Float64Chunked::from_iter_values("undervalued_duty_usd".into(), parts.iter_mut().flat_map(|p| std::mem::take(&mut p.shortfall)));
+    let unit_price: Vec<Option<f64>> = rows.par_iter().map(|r| r.log_price.map(f64::exp)).collect();
     // Each row's group key, gathered from the groups' keys rather than copied row by row.
     let keys = StringChunked::from_iter_values("group_key".into(), used.iter().map(|u| u.1.as_str()));
     let group_key = keys.take(&IdxCa::from_iter(assigned.iter().map(|a| a.map(|g| g as IdxSize))))?;
     let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY])?;
     for c in [
         group_key.into_column(),
-        Column::new("group_level".into(), group_level),
-        Column::new("method".into(), method),
-        Column::new("cluster".into(), cluster),
+        group_level.with_name("group_level".into()).into_column(),
+        method.into_column(),
+        cluster.with_name("cluster".into()).into_column(),
         Column::new(col::UNIT_PRICE_USD_KG.into(), unit_price),
-        Column::new("centroid_price_usd_per_kg".into(), centroid),
-        Column::new("reference_price_usd_per_kg".into(), reference),
-        Column::new("price_ratio".into(), ratio),
-        Column::new("z_score".into(), z),
-        Column::new("undervaluation_score".into(), score),
-        Column::new("undervaluation_flag".into(), flag),
-        Column::new("undervalued_duty_usd".into(), shortfall),
+        centroid,
+        reference,
+        ratio,
+        z,
+        score,
+        flag.into_column(),
+        shortfall.into_column(),
     ] {
         df.with_column(c)?;
     }
     Ok(df)
+}
+
+/// Rows scored together by one thread in [`scores_frame`].
+const SCORE_PART_ROWS: usize = 1 << 16;
+
+/// The per-row columns of `kmeans_scores`, for a part of the rows.
+#[derive(Default)]
+struct ScoreColumns {
+    group_level: Vec<Option<&'static str>>,
+    method: Vec<&'static str>,
+    cluster: Vec<Option<i32>>,
+    centroid: Vec<Option<f64>>,
+    reference: Vec<Option<f64>>,
+    ratio: Vec<Option<f64>>,
+    z: Vec<Option<f64>>,
+    score: Vec<Option<f64>>,
+    flag: Vec<bool>,
+    shortfall: Vec<f64>,
+}
+
+impl ScoreColumns {
+    fn with_capacity(n: usize) -> Self {
+        ScoreColumns {
+            group_level: Vec::with_capacity(n),
+            method: Vec::with_capacity(n),
+            cluster: Vec::with_capacity(n),
+            centroid: Vec::with_capacity(n),
+            reference: Vec::with_capacity(n),
+            ratio: Vec::with_capacity(n),
+            z: Vec::with_capacity(n),
+            score: Vec::with_capacity(n),
+            flag: Vec::with_capacity(n),
+            shortfall: Vec::with_capacity(n),
+        }
+    }
+
+    /// Scores one row: `assigned` is its group, `value` and `rate` its value (USD) and tax rate.
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        r: &Row<'_>,
+        assigned: Option<u32>,
+        value: Option<f64>,
+        rate: Option<f64>,
+        used: &[(Level, String, Method, GroupRef<'_>)],
+        fits: &[GroupFit],
+        params: &KMeansParams,
+    ) {
+        match (r.log_price, assigned) {
+            (Some(lp), Some(g)) => {
+                let (level, _, m, _) = &used[g as usize];
+                let fit = &fits[g as usize];
+                let s = fit.score(lp, &params.cluster);
+                let ratio = (lp - s.reference).exp();
+                let flagged = s.score >= params.flag_score && ratio <= params.flag_max_ratio;
+                self.group_level.push(Some(level.as_str()));
+                self.method.push(m.as_str());
+                self.cluster.push(Some(s.cluster as i32));
+                self.centroid.push(Some(s.centroid.exp()));
+                self.reference.push(Some(s.reference.exp()));
+                self.ratio.push(Some(ratio));
+                self.z.push(Some(s.z));
+                self.score.push(Some(s.score));
+                self.flag.push(flagged);
+                // Duty the declared value escapes if the reference price were the true one.
+                let v = value.unwrap_or(0.0);
+                let missing_value = if ratio > 0.0 && ratio < 1.0 { v / ratio - v } else { 0.0 };
+                self.shortfall.push(missing_value * rate.unwrap_or(0.0) / 100.0);
+            }
+            (lp, _) => {
+                self.group_level.push(None);
+                self.method.push(if lp.is_none() { "no_unit_price" } else { "too_few_peers" });
+                self.cluster.push(None);
+                self.centroid.push(None);
+                self.reference.push(None);
+                self.ratio.push(None);
+                self.z.push(None);
+                self.score.push(None);
+                self.flag.push(false);
+                self.shortfall.push(0.0);
+            }
+        }
+    }
 }
 
 fn groups_frame(
