@@ -190,7 +190,7 @@ fn text_slices(df: &DataFrame, mut write: impl FnMut(DataFrame) -> PolarsResult<
         let columns = slice
             .columns()
             .par_iter()
-            .map(|c| if c.dtype().is_categorical() { c.cast(&DataType::String) } else { Ok(c.clone()) })
+            .map(|c| if c.dtype().is_categorical() { categorical_text(c) } else { Ok(c.clone()) })
             .collect::<PolarsResult<Vec<_>>>()?;
         // The cast columns come in one chunk; the others may not (a filtered frame): the
         // writer needs the chunks of all columns aligned.
@@ -199,6 +199,16 @@ fn text_slices(df: &DataFrame, mut write: impl FnMut(DataFrame) -> PolarsResult<
         write(text)?;
     }
     Ok(())
+}
+
+/// A categorical column as text: its distinct values gathered by row, so that a value's bytes are
+/// shared by its rows instead of copied for each (as a cast would).
+fn categorical_text(c: &Column) -> PolarsResult<Column> {
+    let text = mirador_schema::text::Text::of(c)?;
+    let coded = text.coded();
+    let values = StringChunked::from_iter_values(c.name().clone(), coded.values.iter().copied());
+    let rows = IdxCa::from_iter(coded.codes.iter().map(|&code| (code != u32::MAX).then_some(code as IdxSize)));
+    Ok(values.take(&rows)?.into_column())
 }
 
 /// A writer that hashes what it passes on.
