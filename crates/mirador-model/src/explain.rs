@@ -34,14 +34,51 @@ fn write_value(out: &mut String, categories: &[&str], column: &Feature, row: usi
 }
 
 fn write_number(out: &mut String, x: f64) {
-    // Writing to a String cannot fail.
-    let _ = if x.abs() >= 1_000.0 {
-        write!(out, "{x:.0}")
+    let decimals = if x.abs() >= 1_000.0 {
+        0
     } else if x.abs() >= 1.0 {
-        write!(out, "{x:.2}")
+        2
     } else {
-        write!(out, "{x:.3}")
+        3
     };
+    write_fixed(out, x, decimals);
+}
+
+/// Writes `x` with `decimals` digits after the point, exactly as `{x:.decimals$}` does, without
+/// its exact decimal expansion where the rounding is clear (every value but a near-tie): most of
+/// the reasons' text is such numbers, two or more per reason.
+fn write_fixed(out: &mut String, x: f64, decimals: usize) {
+    const SCALE: [f64; 4] = [1.0, 10.0, 100.0, 1_000.0];
+    const UNIT: [u64; 4] = [1, 10, 100, 1_000];
+    if decimals < SCALE.len() && x.is_finite() && x.is_sign_positive() {
+        let y = x * SCALE[decimals];
+        let rounded = y.round();
+        // The product's rounding error is far below 0.01 here, so a value at least 0.01 from a
+        // tie rounds the same before and after the product.
+        if y < 1e14 && (y - rounded).abs() < 0.49 {
+            let n = rounded as u64;
+            push_digits(out, n / UNIT[decimals], 1);
+            if decimals > 0 {
+                out.push('.');
+                push_digits(out, n % UNIT[decimals], decimals);
+            }
+            return;
+        }
+    }
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{x:.decimals$}");
+}
+
+/// Writes `n` in decimal, with leading zeros to at least `width` digits.
+fn push_digits(out: &mut String, mut n: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    while n > 0 || len < width {
+        digits[len] = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+    }
+    out.extend(digits[..len].iter().rev().map(|&d| char::from(d)));
 }
 
 fn format_number(x: f64) -> String {
@@ -236,7 +273,9 @@ pub fn explain(booster: &Booster, spec: &FeatureSpec, data: &Dataset, k: usize) 
                     line.push(' ');
                     write_value(line, &categories[j], &data.columns[j], row);
                     // Writing to a String cannot fail.
-                    let _ = write!(line, " (+{:.2})", c[j]);
+                    line.push_str(" (+");
+                    write_fixed(line, c[j], 2);
+                    line.push(')');
                     names_line.push_str(&names[j]);
                 }
                 text.append_value(line.as_str());
@@ -386,6 +425,30 @@ fn walk(nodes: &[Node], at: usize, path: &mut Vec<Condition>, max: usize, out: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_numbers_read_as_the_formatter_writes_them() {
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut values =
+            vec![0.0, 0.005, 0.015, 0.125, 0.0005, 0.9995, 1.005, 2.675, 999.995, 1e13, 1e15, 123_456.5, -0.0, -1.25, f64::NAN];
+        for _ in 0..200_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let unit = (rng >> 11) as f64 / (1u64 << 53) as f64;
+            values.push(unit * 10f64.powi((rng % 9) as i32 - 3));
+            // Exact ties of every precision, and their neighbours.
+            let tie = ((rng >> 20) % 100_000) as f64 / 1_000.0 + 0.0005;
+            values.extend([tie, f64::from_bits(tie.to_bits() + 1), f64::from_bits(tie.to_bits() - 1)]);
+        }
+        for x in values {
+            for decimals in 0..=3 {
+                let mut fast = String::new();
+                write_fixed(&mut fast, x, decimals);
+                assert_eq!(fast, format!("{x:.decimals$}"), "{x:e} with {decimals} decimals");
+            }
+        }
+    }
 
     #[test]
     fn path_contributions_sum_to_the_margin() {
