@@ -7,6 +7,9 @@
 //!   own cost is roughly this minus `read_csv`.
 //! - `ingest_all_sources`: the whole ingest of the world (declarations, mirror flows, tariffs and
 //!   exchange rates), files to frames.
+//! - `ingest_declarations_parquet`: `ingest_declarations` from the same world written as parquet,
+//!   whose numbers and dates are validated as the file types them (no broken rows: parquet is
+//!   typed).
 //!
 //! Only the crate's entry points are used, so the benchmarks follow the ingest as it changes. The
 //! world carries the generator's handful of broken rows, so the quarantine path runs too.
@@ -81,6 +84,29 @@ fn ingest_declarations(bencher: Bencher<'_, '_>) {
     let params = IngestParams::default();
     check_accepted(&ingest_sources(&sources, Path::new("."), &params).expect("the declarations ingest"));
     bencher.counter(ItemsCount::new(f.rows)).bench(|| ingest_sources(&sources, Path::new("."), &params).expect("the declarations ingest"));
+}
+
+/// The world as parquet, written once: declarations and exchange rates.
+static PARQUET: OnceLock<(PathBuf, BTreeMap<String, SourceSpec>)> = OnceLock::new();
+
+/// Reads and validates the declarations from parquet.
+#[divan::bench(sample_count = 10, sample_size = 1)]
+fn ingest_declarations_parquet(bencher: Bencher<'_, '_>) {
+    let (_, sources) = PARQUET.get_or_init(|| {
+        let dir = fixture().dir.join("parquet");
+        let params = SynthParams { seed: 11, declarations: DECLARATIONS, ..SynthParams::default() };
+        write_world(&params, &dir, Format::Parquet).expect("the synthetic world is written");
+        let sources = ["declarations", "fx_rates"]
+            .into_iter()
+            .map(|id| (id.to_owned(), SourceSpec { paths: vec![dir.join(format!("{id}.parquet"))], ..SourceSpec::default() }))
+            .collect();
+        (dir, sources)
+    });
+    let params = IngestParams::default();
+    check_accepted(&ingest_sources(sources, Path::new("."), &params).expect("the declarations ingest"));
+    bencher
+        .counter(ItemsCount::new(DECLARATIONS))
+        .bench(|| ingest_sources(sources, Path::new("."), &params).expect("the declarations ingest"));
 }
 
 /// The whole ingest of the world: four sources read, validated and framed.

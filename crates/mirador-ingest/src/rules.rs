@@ -212,6 +212,8 @@ pub fn label(raw: Option<&str>, allowed: &[i8], column: &str) -> Result<Option<i
 pub fn label_value(raw: Option<Raw<'_>>, allowed: &[i8], column: &str) -> Result<Option<i8>, Reject> {
     match raw {
         Some(Raw::Integer(x)) if allowed.iter().any(|a| i64::from(*a) == x) => Ok(i8::try_from(x).ok()),
+        // A label column of floats (as a file with missing labels often has it): `1.0` is `1`.
+        Some(Raw::Number(x)) if allowed.iter().any(|a| f64::from(*a) == x) => Ok(Some(x as i8)),
         Some(Raw::Text(s)) => label(Some(s), allowed, column),
         Some(other) => label(Some(&other.text()), allowed, column),
         None => Ok(None),
@@ -324,6 +326,15 @@ mod tests {
         assert_eq!(label(Some(""), &[0, 1], "f").unwrap(), None);
         assert_eq!(label(Some("1"), &[0, 1], "f").unwrap(), Some(1));
         assert_eq!(label(Some("2"), &[0, 1], "f").unwrap_err().code, "bad_label");
+    }
+
+    #[test]
+    fn typed_labels_read_as_their_text() {
+        for raw in
+            [Raw::Integer(1), Raw::Integer(3), Raw::Number(1.0), Raw::Number(-0.0), Raw::Number(0.5), Raw::Number(f64::NAN), Raw::Text("1")]
+        {
+            assert_eq!(label_value(Some(raw), &[0, 1], "f"), label(Some(&raw.text()), &[0, 1], "f"), "{raw:?}");
+        }
     }
 
     #[test]
