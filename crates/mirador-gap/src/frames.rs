@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use foldhash::fast::FixedState;
 
 use mirador_schema::col;
-use mirador_schema::text::Text;
+use mirador_schema::text::{Coded, Text};
 use polars::prelude::*;
 
 use crate::PeriodGrain;
@@ -195,36 +195,67 @@ pub(crate) fn summary(cells: &[Cell], factors: &Factors, declared_source: &str) 
 pub(crate) fn exposure(declarations: &DataFrame, cells: &[Cell], grain: PeriodGrain) -> PolarsResult<DataFrame> {
     let index: HashMap<(&str, &str, &str), &Cell, FixedState> =
         cells.iter().map(|c| ((c.key.0.as_str(), c.key.2.as_str(), c.key.3.as_str()), c)).collect();
-    let hs6 = Text::column(declarations, col::HS6)?;
-    let origin = Text::column(declarations, col::ORIGIN_COUNTRY)?;
-    let period = Text::column(declarations, col::PERIOD)?;
+    let (hs6, origin, period) =
+        (Text::column(declarations, col::HS6)?, Text::column(declarations, col::ORIGIN_COUNTRY)?, Text::column(declarations, col::PERIOD)?);
+    let (hs6, origin, period) = (coded_or_empty(&hs6), coded_or_empty(&origin), coded_or_empty(&period));
+    // Each distinct period's output period, coded.
+    let grains = Coded::new(period.values.iter().map(|p| Some(grain.of(p))));
     let value = declarations.column(col::VALUE_USD)?.f64()?;
-    // Keys borrow the declarations' own text: no allocation per row.
-    let keys: Vec<(&str, &str, &str)> = hs6
-        .iter()
-        .zip(origin.iter())
-        .zip(period.iter())
-        .map(|((h, o), p)| (h.unwrap_or(""), o.unwrap_or(""), grain.of(p.unwrap_or(""))))
+    // Rows are keyed by their (HS6, origin, output period) codes: a cell is looked up, and its
+    // texts hashed, once per key rather than once per row.
+    let mut key_ids: HashMap<(u32, u32, u32), u32, FixedState> = HashMap::default();
+    let mut keys: Vec<(&str, &str, &str)> = Vec::new();
+    let row_key: Vec<u32> = (0..declarations.height())
+        .map(|i| {
+            let key = (hs6.codes[i], origin.codes[i], grains.codes[period.codes[i] as usize]);
+            *key_ids.entry(key).or_insert_with(|| {
+                keys.push((hs6.values[key.0 as usize], origin.values[key.1 as usize], grains.values[key.2 as usize]));
+                (keys.len() - 1) as u32
+            })
+        })
         .collect();
-    let mut cell_value: HashMap<(&str, &str, &str), f64, FixedState> = HashMap::default();
-    for (k, v) in keys.iter().zip(value.iter()) {
-        *cell_value.entry(*k).or_default() += v.unwrap_or(0.0).max(0.0);
+    // Declared value per key, summed in row order.
+    let mut key_value = vec![0.0; keys.len()];
+    for (&k, v) in row_key.iter().zip(value.iter()) {
+        key_value[k as usize] += v.unwrap_or(0.0).max(0.0);
     }
-    let mut gap_ratio = Vec::with_capacity(keys.len());
-    let mut cell_duty = Vec::with_capacity(keys.len());
-    let mut share = Vec::with_capacity(keys.len());
-    for (k, v) in keys.iter().zip(value.iter()) {
-        let cell = index.get(k);
-        gap_ratio.push(cell.and_then(|c| c.gap().zip(c.mirror_cif)).and_then(|(g, m)| ratio(g, m)).map(|r| r.clamp(-1.0, 1.0)));
-        let duty = cell.map_or(0.0, |c| c.lost_duty);
-        cell_duty.push(duty);
-        let total = cell_value.get(k).copied().unwrap_or(0.0);
-        share.push(ratio(v.unwrap_or(0.0).max(0.0), total).map_or(0.0, |s| s * duty));
-    }
+    let key_cells: Vec<Option<&Cell>> = keys.iter().map(|k| index.get(k).copied()).collect();
+    let key_ratio: Vec<Option<f64>> = key_cells
+        .iter()
+        .map(|cell| cell.and_then(|c| c.gap().zip(c.mirror_cif)).and_then(|(g, m)| ratio(g, m)).map(|r| r.clamp(-1.0, 1.0)))
+        .collect();
+    let key_duty: Vec<f64> = key_cells.iter().map(|cell| cell.map_or(0.0, |c| c.lost_duty)).collect();
+    let gap_ratio: Vec<Option<f64>> = row_key.iter().map(|&k| key_ratio[k as usize]).collect();
+    let cell_duty: Vec<f64> = row_key.iter().map(|&k| key_duty[k as usize]).collect();
+    let share: Vec<f64> = row_key
+        .iter()
+        .zip(value.iter())
+        .map(|(&k, v)| ratio(v.unwrap_or(0.0).max(0.0), key_value[k as usize]).map_or(0.0, |s| s * key_duty[k as usize]))
+        .collect();
+    // Each row's output period, gathered from the distinct ones.
+    let periods = StringChunked::from_iter_values("gap_period".into(), grains.values.iter().copied());
+    let gap_period =
+        periods.take(&IdxCa::from_iter_values(PlSmallStr::EMPTY, period.codes.iter().map(|&p| grains.codes[p as usize] as IdxSize)))?;
     let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY])?;
-    df.with_column(Column::new("gap_period".into(), keys.iter().map(|k| k.2).collect::<Vec<&str>>()))?;
+    df.with_column(gap_period.into_column())?;
     df.with_column(Column::new("mirror_gap_ratio".into(), gap_ratio))?;
     df.with_column(Column::new("cell_lost_duty_usd".into(), cell_duty))?;
     df.with_column(Column::new("mirror_duty_share_usd".into(), share))?;
     Ok(df)
+}
+
+/// A text column coded ([`Text::coded`]), a null coded as empty text, as a row's key reads it.
+fn coded_or_empty<'a>(text: &'a Text<'_>) -> Coded<'a> {
+    let mut coded = text.coded();
+    if coded.codes.contains(&u32::MAX) {
+        let empty = match coded.values.iter().position(|v| v.is_empty()) {
+            Some(at) => at,
+            None => {
+                coded.values.push("");
+                coded.values.len() - 1
+            }
+        } as u32;
+        coded.codes.iter_mut().filter(|c| **c == u32::MAX).for_each(|c| *c = empty);
+    }
+    coded
 }
