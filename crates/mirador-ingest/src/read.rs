@@ -567,6 +567,21 @@ fn decode_field(path: &Path, bytes: &[u8], latin1: bool, line: usize) -> Result<
     })
 }
 
+/// Rows `offset..offset + len` of a parquet file, as the file types them.
+fn read_parquet_slice(
+    path: &Path,
+    metadata: Option<Arc<polars::io::parquet::read::FileMetadata>>,
+    offset: usize,
+    len: usize,
+) -> Result<DataFrame, IngestError> {
+    let file = File::open(path).map_err(|e| IngestError::file(path, format!("cannot read: {e}")))?;
+    let mut reader = ParquetReader::new(file).with_slice(Some((offset, len)));
+    if let Some(m) = metadata {
+        reader.set_metadata(m);
+    }
+    reader.finish().map_err(|e| IngestError::file(path, format!("is not a readable parquet file: {e}")))
+}
+
 /// One slice of a parquet file, every column cast to text.
 fn read_parquet_chunk(
     path: &Path,
@@ -575,13 +590,8 @@ fn read_parquet_chunk(
     len: usize,
 ) -> Result<Vec<StringChunked>, IngestError> {
     let err = |e: PolarsError| IngestError::file(path, format!("is not a readable parquet file: {e}"));
-    let file = File::open(path).map_err(|e| IngestError::file(path, format!("cannot read: {e}")))?;
-    let mut reader = ParquetReader::new(file).with_slice(Some((offset, len)));
-    if let Some(m) = metadata {
-        reader.set_metadata(m);
-    }
-    let df = reader.finish().map_err(err)?;
-    df.columns()
+    read_parquet_slice(path, metadata, offset, len)?
+        .columns()
         .par_iter()
         .map(|c| {
             if c.dtype() == &DataType::Date {
@@ -601,13 +611,8 @@ fn read_parquet_block(
     len: usize,
 ) -> Result<Vec<RawColumn>, IngestError> {
     let err = |e: PolarsError| IngestError::file(path, format!("is not a readable parquet file: {e}"));
-    let file = File::open(path).map_err(|e| IngestError::file(path, format!("cannot read: {e}")))?;
-    let mut reader = ParquetReader::new(file).with_slice(Some((offset, len)));
-    if let Some(m) = metadata {
-        reader.set_metadata(m);
-    }
-    let df = reader.finish().map_err(err)?;
-    df.columns()
+    read_parquet_slice(path, metadata, offset, len)?
+        .columns()
         .par_iter()
         .map(|c| {
             let cast = |to: &DataType| c.cast(to).map_err(|e| IngestError::file(path, format!("column `{}`: {e}", c.name())));
