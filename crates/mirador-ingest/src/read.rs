@@ -271,13 +271,7 @@ impl TableReader {
                 RawRow { line: self.read + 2, malformed: shape(&fields, width), fields }
             }
         };
-        self.read += 1;
-        if self.read > self.max_rows {
-            return Err(IngestError::file(
-                &self.path,
-                format!("has more than {} rows; at most that many are accepted in one file (split it)", self.max_rows),
-            ));
-        }
+        self.count(1)?;
         Ok(Some(row))
     }
 
@@ -316,15 +310,28 @@ impl TableReader {
                 let fields: StringRecord = columns.iter().map(|c| c.get(at).unwrap_or("")).collect();
                 RawRow { line: first_line + at, malformed: shape(&fields, width), fields }
             }));
-            self.read += len;
-            if self.read > self.max_rows {
-                return Err(IngestError::file(
-                    &self.path,
-                    format!("has more than {} rows; at most that many are accepted in one file (split it)", self.max_rows),
-                ));
-            }
+            self.count(len)?;
         }
         Ok(rows)
+    }
+
+    /// Counts `rows` more data rows handed out; an error past `max_rows`.
+    fn count(&mut self, rows: usize) -> Result<(), IngestError> {
+        self.read += rows;
+        if self.read > self.max_rows {
+            return Err(IngestError::file(
+                &self.path,
+                format!("has more than {} rows; at most that many are accepted in one file (split it)", self.max_rows),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the file is parquet (read in large column blocks by [`next_block`]), not CSV.
+    ///
+    /// [`next_block`]: TableReader::next_block
+    pub fn is_parquet(&self) -> bool {
+        matches!(self.rows, Rows::Parquet { .. })
     }
 
     /// Up to `n` next rows as one block; empty at the end. Parquet rows come column by column,
@@ -335,7 +342,7 @@ impl TableReader {
     /// [`next_row`]: TableReader::next_row
     pub fn next_block(&mut self, n: usize) -> Result<RawBlock, IngestError> {
         let first_line = self.read + 2;
-        let columns = match &mut self.rows {
+        let (columns, len) = match &mut self.rows {
             Rows::Parquet { path, metadata, total, next, chunk, at } if chunk.first().is_none_or(|c| *at >= c.len()) => {
                 let len = n.min(*total - *next);
                 if len == 0 {
@@ -347,21 +354,14 @@ impl TableReader {
                     return Err(IngestError::file(path, format!("claims {total} rows but holds only {}", *next + got.min(len))));
                 }
                 *next += len;
-                columns
+                (columns, len)
             }
             _ => {
                 let rows = self.next_rows(n)?;
                 return Ok(RawBlock { first_line, len: rows.len(), rows: BlockRows::Records(rows) });
             }
         };
-        self.read += n.min(columns.first().map_or(0, RawColumn::len));
-        if self.read > self.max_rows {
-            return Err(IngestError::file(
-                &self.path,
-                format!("has more than {} rows; at most that many are accepted in one file (split it)", self.max_rows),
-            ));
-        }
-        let len = columns.first().map_or(0, RawColumn::len);
+        self.count(len)?;
         Ok(RawBlock { first_line, len, rows: BlockRows::Columns(columns) })
     }
 
@@ -475,11 +475,6 @@ impl RawBlock {
     /// Row `at` (below [`len`](RawBlock::len)).
     pub fn row(&self, at: usize) -> BlockRow<'_> {
         BlockRow { block: self, at }
-    }
-
-    /// The rows, in file order.
-    pub fn rows(&self) -> impl IndexedParallelIterator<Item = BlockRow<'_>> {
-        (0..self.len).into_par_iter().map(|at| self.row(at))
     }
 }
 
@@ -617,10 +612,6 @@ fn read_parquet_block(
         .map(|c| {
             let cast = |to: &DataType| c.cast(to).map_err(|e| IngestError::file(path, format!("column `{}`: {e}", c.name())));
             let dtype = c.dtype();
-            // One chunk each, so that a value is found without a search.
-            fn single<T: PolarsDataType>(ca: &ChunkedArray<T>) -> PolarsResult<ArrayOf<T>> {
-                ca.rechunk().downcast_iter().next().cloned().ok_or_else(|| polars_err!(NoData: "a column without a chunk"))
-            }
             Ok(if dtype == &DataType::Float64 {
                 RawColumn::Number(single(c.f64().map_err(err)?).map_err(err)?)
             } else if dtype.is_integer() && dtype != &DataType::UInt64 {
@@ -634,15 +625,23 @@ fn read_parquet_block(
         .collect()
 }
 
+/// The date `days` days after 1970-01-01 (a parquet date's value); `None` past the calendar.
+pub(crate) fn day_date(days: i32) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::TimeDelta::days(i64::from(days)))
+}
+
+/// A column's values as one arrow array, so that a value is found without a search.
+fn single<T: PolarsDataType>(ca: &ChunkedArray<T>) -> PolarsResult<ArrayOf<T>> {
+    ca.rechunk().downcast_iter().next().cloned().ok_or_else(|| polars_err!(NoData: "a column without a chunk"))
+}
+
 /// Dates (days since 1970-01-01) as `YYYY-MM-DD` text, as a cast to text writes them, without
 /// the general date formatter for the four-digit years every real declaration has.
 fn date_texts(days: &Int32Chunked) -> StringChunked {
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     let mut text = String::with_capacity(10);
     let mut out = StringChunkedBuilder::new(days.name().clone(), days.len());
     for d in days.iter() {
-        let date = d.and_then(|d| epoch.checked_add_signed(chrono::TimeDelta::days(i64::from(d))));
-        match date {
+        match d.and_then(day_date) {
             None => out.append_null(),
             Some(date) => {
                 text.clear();

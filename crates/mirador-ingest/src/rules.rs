@@ -143,13 +143,10 @@ pub fn date(raw: &str, format: &str, min: NaiveDate, max: NaiveDate, column: &st
 /// A date of a block's row: text as [`date`] reads it; a file's date needs no format.
 pub fn date_value(raw: Raw<'_>, format: &str, min: NaiveDate, max: NaiveDate, column: &str) -> Result<NaiveDate, Reject> {
     match raw {
-        Raw::Day(days) => {
-            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-            match epoch.checked_add_signed(chrono::TimeDelta::days(i64::from(days))) {
-                Some(d) => in_range(d, &raw.text(), min, max, column),
-                None => date(&raw.text(), format, min, max, column),
-            }
-        }
+        Raw::Day(days) => match crate::read::day_date(days) {
+            Some(d) => in_range(d, &raw.text(), min, max, column),
+            None => date(&raw.text(), format, min, max, column),
+        },
         Raw::Text(s) => date(s, format, min, max, column),
         other => date(&other.text(), format, min, max, column),
     }
@@ -213,6 +210,7 @@ pub fn label_value(raw: Option<Raw<'_>>, allowed: &[i8], column: &str) -> Result
     match raw {
         Some(Raw::Integer(x)) if allowed.iter().any(|a| i64::from(*a) == x) => Ok(i8::try_from(x).ok()),
         // A label column of floats (as a file with missing labels often has it): `1.0` is `1`.
+        #[allow(clippy::float_cmp, reason = "a label is an exact small integer")]
         Some(Raw::Number(x)) if allowed.iter().any(|a| f64::from(*a) == x) => Ok(Some(x as i8)),
         Some(Raw::Text(s)) => label(Some(s), allowed, column),
         Some(other) => label(Some(&other.text()), allowed, column),

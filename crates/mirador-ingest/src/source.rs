@@ -116,7 +116,7 @@ impl<'a> Mapped<'a> {
 
     /// Whether the file is parquet (read in large column blocks), not CSV.
     pub fn is_parquet(&self) -> bool {
-        self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).encoding() == "parquet"
+        self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_parquet()
     }
 
     /// Up to `n` next rows as one block (see [`TableReader::next_block`]); empty at the end.
