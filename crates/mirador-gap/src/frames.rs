@@ -233,9 +233,8 @@ pub(crate) fn exposure(declarations: &DataFrame, cells: &[Cell], grain: PeriodGr
         .map(|(&k, v)| ratio(v.unwrap_or(0.0).max(0.0), key_value[k as usize]).map_or(0.0, |s| s * key_duty[k as usize]))
         .collect();
     // Each row's output period, gathered from the distinct ones.
-    let periods = StringChunked::from_iter_values("gap_period".into(), grains.values.iter().copied());
-    let gap_period =
-        periods.take(&IdxCa::from_iter_values(PlSmallStr::EMPTY, period.codes.iter().map(|&p| grains.codes[p as usize] as IdxSize)))?;
+    let gap_period = Coded { codes: period.codes.iter().map(|&p| grains.codes[p as usize]).collect(), values: grains.values.clone() }
+        .gather("gap_period")?;
     let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY])?;
     df.with_column(gap_period.into_column())?;
     df.with_column(Column::new("mirror_gap_ratio".into(), gap_ratio))?;
@@ -248,13 +247,10 @@ pub(crate) fn exposure(declarations: &DataFrame, cells: &[Cell], grain: PeriodGr
 fn coded_or_empty<'a>(text: &'a Text<'_>) -> Coded<'a> {
     let mut coded = text.coded();
     if coded.codes.contains(&u32::MAX) {
-        let empty = match coded.values.iter().position(|v| v.is_empty()) {
-            Some(at) => at,
-            None => {
-                coded.values.push("");
-                coded.values.len() - 1
-            }
-        } as u32;
+        let empty = coded.values.iter().position(|v| v.is_empty()).unwrap_or_else(|| {
+            coded.values.push("");
+            coded.values.len() - 1
+        }) as u32;
         coded.codes.iter_mut().filter(|c| **c == u32::MAX).for_each(|c| *c = empty);
     }
     coded

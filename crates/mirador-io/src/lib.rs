@@ -142,8 +142,9 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<String> {
     let mut digest = String::new();
     let categorical = df.columns().iter().any(|c| c.dtype().is_categorical());
     let schema = if categorical { text_schema(df.schema()) } else { df.schema().as_ref().clone() };
+    let hasher = Arc::new(std::sync::Mutex::new(Sha256::new()));
     let res = write_atomic(path, |f| {
-        let mut buf = io::BufWriter::with_capacity(1 << 20, Hashing { inner: f, hasher: Sha256::new() });
+        let mut buf = io::BufWriter::with_capacity(1 << 20, Hashing { inner: f, hasher: Arc::clone(&hasher) });
         let writer = ParquetWriter::new(&mut buf).with_compression(compression()).with_statistics(StatisticsOptions::default());
         let written = if categorical {
             writer.batched(&schema).and_then(|mut batched| {
@@ -157,8 +158,8 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<String> {
             polars_err = Some(e);
             return Err(io::Error::other("parquet writer failed"));
         }
-        let hashing = buf.into_inner().map_err(io::IntoInnerError::into_error)?;
-        digest = hex::encode(hashing.hasher.finalize());
+        buf.flush()?;
+        digest = hashing_digest(&hasher);
         Ok(())
     });
     if let Some(source) = polars_err {
@@ -201,54 +202,22 @@ fn text_slices(df: &DataFrame, mut write: impl FnMut(DataFrame) -> PolarsResult<
     Ok(())
 }
 
-/// A categorical column as text: its distinct values gathered by row, so that a value's bytes are
-/// shared by its rows instead of copied for each (as a cast would).
+/// A categorical column as text, its distinct values gathered by row ([`Coded::gather`]) rather
+/// than cast (which copies every value).
+///
+/// [`Coded::gather`]: mirador_schema::text::Coded::gather
 fn categorical_text(c: &Column) -> PolarsResult<Column> {
-    let text = mirador_schema::text::Text::of(c)?;
-    let coded = text.coded();
-    let values = StringChunked::from_iter_values(c.name().clone(), coded.values.iter().copied());
-    let rows = IdxCa::from_iter(coded.codes.iter().map(|&code| (code != u32::MAX).then_some(code as IdxSize)));
-    Ok(values.take(&rows)?.into_column())
+    Ok(mirador_schema::text::Text::of(c)?.coded().gather(c.name())?.into_column())
 }
 
-/// A writer that hashes what it passes on.
+/// A writer that hashes what it passes on, into a hasher shared with whoever reads the digest
+/// (a batched parquet writer owns its writer to the end).
 struct Hashing<W> {
     inner: W,
-    hasher: Sha256,
+    hasher: Arc<std::sync::Mutex<Sha256>>,
 }
 
 impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// A parquet file written batch by batch (bounded memory), published atomically by
-/// [`ParquetStream::finish`]: until then only a temporary sibling exists, and dropping the stream
-/// without finishing removes it. Categorical columns are written as text, as by
-/// [`write_parquet`], and the file is hashed as it is written.
-pub struct ParquetStream {
-    tmp: tempfile::NamedTempFile,
-    writer: polars::io::parquet::write::BatchedWriter<SharedHashing>,
-    hasher: Arc<std::sync::Mutex<Sha256>>,
-    path: PathBuf,
-    schema: Schema,
-}
-
-/// A file writer that hashes what it passes on into a hasher the stream keeps (the batched
-/// writer owns the writer to the end).
-struct SharedHashing {
-    inner: File,
-    hasher: Arc<std::sync::Mutex<Sha256>>,
-}
-
-impl Write for SharedHashing {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.lock().unwrap_or_else(std::sync::PoisonError::into_inner).update(&buf[..n]);
@@ -258,6 +227,23 @@ impl Write for SharedHashing {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// The SHA-256 (hex) of what went through a [`Hashing`] writer.
+fn hashing_digest(hasher: &std::sync::Mutex<Sha256>) -> String {
+    hex::encode(hasher.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone().finalize())
+}
+
+/// A parquet file written batch by batch (bounded memory), published atomically by
+/// [`ParquetStream::finish`]: until then only a temporary sibling exists, and dropping the stream
+/// without finishing removes it. Categorical columns are written as text, as by
+/// [`write_parquet`], and the file is hashed as it is written.
+pub struct ParquetStream {
+    tmp: tempfile::NamedTempFile,
+    writer: polars::io::parquet::write::BatchedWriter<Hashing<File>>,
+    hasher: Arc<std::sync::Mutex<Sha256>>,
+    path: PathBuf,
+    schema: Schema,
 }
 
 impl ParquetStream {
@@ -273,7 +259,7 @@ impl ParquetStream {
         let file = tmp.as_file().try_clone().map_err(fs_err("open", path))?;
         let hasher = Arc::new(std::sync::Mutex::new(Sha256::new()));
         let schema = text_schema(schema);
-        let writer = ParquetWriter::new(SharedHashing { inner: file, hasher: Arc::clone(&hasher) })
+        let writer = ParquetWriter::new(Hashing { inner: file, hasher: Arc::clone(&hasher) })
             .with_compression(compression())
             .with_statistics(StatisticsOptions::default())
             .batched(&schema)
@@ -290,7 +276,7 @@ impl ParquetStream {
     /// the file's SHA-256 (hex).
     pub fn finish(self) -> Result<String> {
         self.writer.finish().map_err(|source| IoError::Parquet { path: self.path.clone(), source })?;
-        let digest = hex::encode(self.hasher.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone().finalize());
+        let digest = hashing_digest(&self.hasher);
         crash_if_asked(&self.path, self.tmp.as_file());
         self.tmp.as_file().sync_all().map_err(fs_err("sync", &self.path))?;
         let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();

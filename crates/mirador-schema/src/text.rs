@@ -124,6 +124,13 @@ impl<'a> Coded<'a> {
     pub fn get(&self, i: usize) -> Option<&'a str> {
         self.values.get(*self.codes.get(i)? as usize).copied()
     }
+
+    /// The rows' values as a string column named `name`: the distinct values gathered by row, so
+    /// that a value's bytes are shared by its rows rather than copied for each.
+    pub fn gather(&self, name: &str) -> PolarsResult<StringChunked> {
+        let values = StringChunked::from_iter_values(name.into(), self.values.iter().copied());
+        values.take(&IdxCa::from_iter(self.codes.iter().map(|&code| (code != u32::MAX).then_some(code as IdxSize))))
+    }
 }
 
 /// The type of one categorical column: its own mapping (named after the column, unique to this
