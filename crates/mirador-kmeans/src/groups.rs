@@ -333,7 +333,7 @@ fn scores_frame(
     let rate = declarations.column(col::TAX_RATE_PCT)?.f64()?;
     let value = declarations.column(col::VALUE_USD)?.f64()?;
     // Rows are scored in parallel, a part at a time, each part's columns then joined in order.
-    let parts: Vec<ScoreColumns> = (0..rows.len())
+    let mut parts: Vec<ScoreColumns> = (0..rows.len())
         .step_by(SCORE_PART_ROWS)
         .collect::<Vec<_>>()
         .into_par_iter()
@@ -347,7 +347,6 @@ fn scores_frame(
             part
         })
         .collect();
-    let mut parts = parts;
     // Each column gathered from the parts in order; a part's values go as they are copied.
     let mut numbers = |name: &str, field: fn(&mut ScoreColumns) -> &mut Vec<Option<f64>>| {
         parts.iter_mut().flat_map(|p| std::mem::take(field(p))).collect::<Float64Chunked>().with_name(name.into()).into_column()
@@ -391,7 +390,6 @@ fn scores_frame(
 const SCORE_PART_ROWS: usize = 1 << 16;
 
 /// The per-row columns of `kmeans_scores`, for a part of the rows.
-#[derive(Default)]
 struct ScoreColumns {
     group_level: Vec<Option<&'static str>>,
     method: Vec<&'static str>,
