@@ -21,6 +21,9 @@ use std::cmp::Ordering;
 
 use serde::{Deserialize, Serialize};
 
+mod resample;
+pub use resample::{Bootstrap, Interval, Resampled, Spread, holders};
+
 /// ROC AUC of `scores` against boolean `labels`; ties count one half. `None` when either class
 /// is absent or the lengths differ. Non-finite scores rank lowest.
 pub fn auc(scores: &[f64], labels: &[bool]) -> Option<f64> {

@@ -43,6 +43,21 @@ fn main() {
             r(10.0),
             d
         );
+        let spread = |n: f64| e.spread_by_probability.iter().find(|s| (s.n_pct - n).abs() < 1e-9);
+        if let (Some(a), Some(s5), Some(s10)) = (e.auc_interval, spread(5.0), spread(10.0)) {
+            println!(
+                "       90 % intervals: AUC {:.3}–{:.3}  p@5 {:.3}–{:.3}  p@10 {:.3}–{:.3}  rev@5 {:.3}–{:.3}; half the fraud duty on {} declarations",
+                a.lo,
+                a.hi,
+                s5.precision.lo,
+                s5.precision.hi,
+                s10.precision.lo,
+                s10.precision.hi,
+                s5.revenue.lo,
+                s5.revenue.hi,
+                e.frauds_holding_half_duty
+            );
+        }
     }
     println!("{}", t.importance.head(Some(12)));
     if let Ok(out) = std::env::var("MIRADOR_SCORES_OUT") {

@@ -124,7 +124,7 @@ pub fn run_to(
         info!("No new declarations: the carried state passes on unchanged.");
         let (history, rows) = prepare(declarations, signals, params, model.history)?;
         let combined = combine(&window, rows, &history, params.use_signals)?;
-        let trained = score_carried(ModelFile { history, ..model }, combined, rules, params, sink)?;
+        let trained = score_carried(ModelFile { history, ..model }, combined, rules, params, seed, sink)?;
         return Ok(Outcome { trained, window, retrained: None, retrain_skipped: None });
     };
     let Some(state) = state else {
@@ -170,7 +170,7 @@ pub fn run_to(
             info!(reason = reason.as_str(), "Retraining the carried model.");
             fit(combined, history, params, seed, sink)?
         }
-        None => score_carried(ModelFile { history, ..model }, combined, rules, params, sink)?,
+        None => score_carried(ModelFile { history, ..model }, combined, rules, params, seed, sink)?,
     };
     Ok(Outcome { trained, window, retrained: retrain, retrain_skipped })
 }
@@ -257,6 +257,7 @@ fn score_carried(
     rows: Rows<'_>,
     rules: DataFrame,
     params: &ModelParams,
+    seed: u64,
     sink: &mut ScoreSink<'_>,
 ) -> Result<Trained, ModelError> {
     let from = rows.scored_from;
@@ -274,7 +275,7 @@ fn score_carried(
         let p: Vec<f64> = labelled.iter().map(|&i| probability[i]).collect();
         let y: Vec<bool> = labelled.iter().map(|&i| label[i] == Some(true)).collect();
         let d: Vec<f64> = labelled.iter().map(|&i| duty[i]).collect();
-        evaluations.push(evaluate("live", &p, &y, &d));
+        evaluations.push(evaluate("live", &p, &y, &d, seed));
     }
     let importance = crate::importance_frame(&model.booster)?;
     let evaluation = Evaluation::frame(&evaluations)?;

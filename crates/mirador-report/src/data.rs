@@ -144,6 +144,24 @@ pub struct Gain {
     pub revenue_expected_duty: Vec<f64>,
     /// Fraud rate of the split (0..1).
     pub base_rate: f64,
+    /// 90 % bootstrap intervals (low, high) of `precision`, `recall` and `revenue`, indexed like
+    /// `n_pct`; empty or `None` where they were not computed.
+    pub intervals: Vec<Option<GainIntervals>>,
+    /// 90 % bootstrap interval of the AUC.
+    pub auc_interval: Option<[f64; 2]>,
+    /// The fewest fraudulent declarations of the split that hold half its fraudulent duty.
+    pub frauds_holding_half_duty: Option<u32>,
+}
+
+/// Bootstrap intervals of one row of the gain table.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct GainIntervals {
+    /// Of precision@n%.
+    pub precision: [f64; 2],
+    /// Of recall@n%.
+    pub recall: [f64; 2],
+    /// Of revenue@n%.
+    pub revenue: [f64; 2],
 }
 
 /// A readable rule extracted from the model.

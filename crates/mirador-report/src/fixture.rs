@@ -4,7 +4,9 @@
 //! about 1.2 M declarations, a gap concentrated in electronics and apparel, a few hundred
 //! mirror cells and a fraud model with a ROC AUC near 0.87.
 
-use crate::data::{AuditeeRow, Gain, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint, QualityRow, ReportData, RuleRow};
+use crate::data::{
+    AuditeeRow, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint, QualityRow, ReportData, RuleRow,
+};
 
 /// SplitMix64: tiny, seeded and stable across platforms, which is all a fixture needs.
 struct SplitMix64(u64);
@@ -229,7 +231,29 @@ fn gain() -> Gain {
     let recall: Vec<f64> = n_pct.iter().zip(&precision).map(|(n, p)| (p * n / 100.0 / base_rate).min(1.0)).collect();
     let revenue: Vec<f64> = recall.iter().map(|r| 0.95 * r.powf(1.05)).collect();
     let revenue_expected_duty: Vec<f64> = revenue.iter().map(|r| (1.0 - (1.0 - r).powf(1.45)).min(1.0)).collect();
-    Gain { split: "test".to_owned(), auc: Some(0.871), n_pct, precision, recall, revenue, revenue_expected_duty, base_rate }
+    let spread = |x: f64, w: f64| [(x - w).max(0.0), (x + w).min(1.0)];
+    let intervals = (0..n_pct.len())
+        .map(|i| {
+            Some(GainIntervals {
+                precision: spread(precision[i], 0.05),
+                recall: spread(recall[i], 0.04),
+                revenue: spread(revenue[i], 0.15),
+            })
+        })
+        .collect();
+    Gain {
+        split: "test".to_owned(),
+        auc: Some(0.871),
+        n_pct,
+        precision,
+        recall,
+        revenue,
+        revenue_expected_duty,
+        base_rate,
+        intervals,
+        auc_interval: Some([0.855, 0.886]),
+        frauds_holding_half_duty: Some(14),
+    }
 }
 
 fn importance() -> Vec<(String, f64)> {

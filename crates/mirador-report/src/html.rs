@@ -5,7 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::charts::{ChartId, ChartOutput, MAX_PRICE_PANELS, TOP_BARS};
-use crate::data::{AuditeeRow, Gain, GapBar, GapTotal, MirrorPoint, PricePanel, QualityRow, ReportData, RuleRow};
+use crate::data::{AuditeeRow, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, QualityRow, ReportData, RuleRow};
 use crate::format::{money_full, money_short, percent, thousands};
 
 /// Appends formatted text to a `String`; writing to a `String` cannot fail.
@@ -378,6 +378,12 @@ fn price_clusters(panels: &[PricePanel], chart: Option<&ChartOutput>) -> String 
 
 fn gain_table(gain: &Gain) -> String {
     let cell = |values: &[f64], i: usize| values.get(i).filter(|v| v.is_finite()).map_or_else(|| "—".to_owned(), |v| percent(*v, 1));
+    // The figure, then its 90 % bootstrap interval when there is one.
+    let with = |values: &[f64], i: usize, interval: fn(&GainIntervals) -> [f64; 2]| {
+        let bounds = gain.intervals.get(i).copied().flatten().map(|s| interval(&s));
+        let spread = bounds.map_or_else(String::new, |[lo, hi]| format!(" <small>({:.1}–{:.1})</small>", lo * 100.0, hi * 100.0));
+        format!("{}{spread}", cell(values, i))
+    };
     let rows: Vec<Vec<String>> = gain
         .n_pct
         .iter()
@@ -385,9 +391,9 @@ fn gain_table(gain: &Gain) -> String {
         .map(|(i, n)| {
             vec![
                 format!("{n:.0} %"),
-                cell(&gain.precision, i),
-                cell(&gain.recall, i),
-                cell(&gain.revenue, i),
+                with(&gain.precision, i, |s| s.precision),
+                with(&gain.recall, i, |s| s.recall),
+                with(&gain.revenue, i, |s| s.revenue),
                 cell(&gain.revenue_expected_duty, i),
             ]
         })
@@ -428,13 +434,26 @@ fn fraud_model<'a>(data: &ReportData, chart: impl Fn(ChartId) -> Option<&'a Char
     out.push_str("<h3>Gain chart</h3>\n");
     match (data.gain.as_ref(), chart(ChartId::GainChart)) {
         (Some(gain), Some(c)) => {
-            let auc = gain.auc.filter(|a| a.is_finite()).map_or_else(String::new, |a| format!(" ROC AUC: {a:.3}."));
+            let auc = gain.auc.filter(|a| a.is_finite()).map_or_else(String::new, |a| {
+                let spread = gain.auc_interval.map_or_else(String::new, |[lo, hi]| format!(" (90 % interval {lo:.3}–{hi:.3})"));
+                format!(" ROC AUC: {a:.3}{spread}.")
+            });
+            let half = gain.frauds_holding_half_duty.filter(|n| *n > 0).map_or_else(String::new, |n| {
+                format!(
+                    " Half of the split's fraudulent duty sits on {} of its fraudulent declaration{}: the \
+                     fewer they are, the more revenue@n% turns on where those few rank, and the more it \
+                     moves from one period to the next.",
+                    thousands(u64::from(n)),
+                    if n == 1 { "" } else { "s" }
+                )
+            });
             put!(
                 out,
                 "<p class=\"note\">Evaluated on the <strong>{}</strong> split; base fraud rate {}.{auc} \
                  Rankings: precision@n% and revenue@n% ranking by fraud probability; revenue \
                  (expected duty) ranking by probability × duty. Recall@n% uses the fraud \
-                 probability ranking too.</p>\n",
+                 probability ranking too. In brackets: 90 % bootstrap intervals over the split's \
+                 declarations.{half}</p>\n",
                 escape(&gain.split),
                 percent(gain.base_rate, 1),
             );

@@ -6,7 +6,9 @@ use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
 use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
 
-use crate::{AuditeeRow, Gain, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint, QualityRow, ReportData, RuleRow, render};
+use crate::{
+    AuditeeRow, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint, QualityRow, ReportData, RuleRow, render,
+};
 
 fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
     let c = df.column(name)?.cast(&DataType::String)?;
@@ -175,18 +177,29 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
         let (split, ranking) = (strs(e, "split")?, strs(e, "ranking")?);
         let (n, p, r, rev, auc, base) =
             (nums(e, "n_pct")?, nums(e, "precision")?, nums(e, "recall")?, nums(e, "revenue")?, nums(e, "auc")?, nums(e, "fraud_rate")?);
+        // Intervals and revenue concentration (absent from runs before they were computed).
+        let optional = |name: &str| nums(e, name).unwrap_or_else(|_| vec![f64::NAN; e.height()]);
+        let bounds: Vec<Vec<f64>> =
+            ["precision_lo", "precision_hi", "recall_lo", "recall_hi", "revenue_lo", "revenue_hi", "auc_lo", "auc_hi"].map(optional).into();
+        let half = optional("frauds_holding_half_duty");
+        let pair = |k: usize, i: usize| [bounds[k][i], bounds[k + 1][i]];
+        let known = |x: [f64; 2]| x.iter().all(|v| v.is_finite());
         let mut g = Gain { split: "test".into(), ..Gain::default() };
         for i in 0..e.height() {
             if split[i] != "test" {
                 continue;
             }
             g.auc = auc[i].is_finite().then_some(auc[i]);
+            g.auc_interval = Some(pair(6, i)).filter(|x| known(*x));
             g.base_rate = base[i];
+            g.frauds_holding_half_duty = half[i].is_finite().then_some(half[i] as u32);
             if ranking[i] == "probability" {
                 g.n_pct.push(n[i]);
                 g.precision.push(p[i]);
                 g.recall.push(r[i]);
                 g.revenue.push(rev[i]);
+                let row = GainIntervals { precision: pair(0, i), recall: pair(2, i), revenue: pair(4, i) };
+                g.intervals.push(Some(row).filter(|x| known(x.precision) && known(x.recall) && known(x.revenue)));
             } else {
                 g.revenue_expected_duty.push(rev[i]);
             }
@@ -196,9 +209,18 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
                 data.key_figures.push(("Fraud model ROC AUC (held-out test months)".into(), format!("{a:.3}")));
             }
             if let Some(i) = g.n_pct.iter().position(|x| (*x - 5.0).abs() < 1e-9) {
+                let spread = g.intervals.get(i).copied().flatten().map_or_else(String::new, |s| {
+                    format!(
+                        " (90 % intervals {:.1}–{:.1} % / {:.1}–{:.1} %)",
+                        s.precision[0] * 100.0,
+                        s.precision[1] * 100.0,
+                        s.revenue[0] * 100.0,
+                        s.revenue[1] * 100.0
+                    )
+                });
                 data.key_figures.push((
                     "Fraud model precision / revenue at 5 % inspected (test months)".into(),
-                    format!("{:.1} % / {:.1} %", g.precision[i] * 100.0, g.revenue[i] * 100.0),
+                    format!("{:.1} % / {:.1} %{spread}", g.precision[i] * 100.0, g.revenue[i] * 100.0),
                 ));
             }
             data.gain = Some(g);
