@@ -565,20 +565,41 @@ fn importance_frame(booster: &Booster) -> PolarsResult<DataFrame> {
     ])
 }
 
-/// Scores new declarations with a saved model, continuing its history; no retraining. Other
-/// stages' signals are treated as missing.
-pub fn score_with_model(path: &Path, declarations: &DataFrame) -> Result<DataFrame, ModelError> {
+/// What [`score_with_model`] gives: the scores, and how much of the other stages' signals the
+/// model was given.
+#[derive(Debug)]
+pub struct Scored {
+    /// One row per declaration, as `fraud_scores`.
+    pub scores: DataFrame,
+    /// Each signal feature the model was trained with, and for how many declarations it had a
+    /// value; the others are scored as missing, which the nightly run would not do.
+    pub signal_coverage: Vec<(String, usize)>,
+}
+
+/// Scores new declarations with a saved model, continuing its history; no retraining.
+/// `signals` are the other stages' outputs for these declarations by dataset id
+/// (`kmeans_scores`, `mirror_exposure`), joined on the declaration key; a signal the model uses
+/// but that is not given, or that misses a declaration, is scored as missing.
+pub fn score_with_model(path: &Path, declarations: &DataFrame, signals: &BTreeMap<&str, &DataFrame>) -> Result<Scored, ModelError> {
     let mut model = ModelFile::read(path)?;
     let day = days(declarations)?;
     // New declarations are scored as uninspected: their outcomes are not known yet.
     let unknown = vec![None; declarations.height()];
     let id_texts = history_texts(declarations)?;
     let history_columns = model.history.advance_coded(&day, history_ids(&id_texts), &unknown);
-    let rows = Rows { frame: std::borrow::Cow::Borrowed(declarations), history_columns, signals: BTreeMap::new(), scored_from: 0 };
+    let signals = signal_columns(declarations, signals)?;
+    let signal_coverage = model
+        .spec
+        .signals
+        .iter()
+        .filter(|name| !model.spec.excluded.contains(name))
+        .map(|name| (name.clone(), signals.get(name).map_or(0, |v| v.iter().filter(|x| x.is_finite()).count())))
+        .collect();
+    let rows = Rows { frame: std::borrow::Cow::Borrowed(declarations), history_columns, signals, scored_from: 0 };
     let duty = numbers(declarations, col::DUTY_USD)?;
     let split = vec!["scored"; declarations.height()];
     let (scores, _) = ScoreSink::Collect.score(&model.booster, &model.spec, &model.history, &rows, 3, &split, &duty, model.threshold)?;
-    Ok(scores)
+    Ok(Scored { scores, signal_coverage })
 }
 
 /// The gradient-boosted fraud model.

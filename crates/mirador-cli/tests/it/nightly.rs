@@ -58,6 +58,28 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
         }
     }
 
+    // `mirador score` reloads the model; given the run's signals it uses them, without them it
+    // warns that the model's signals are scored as missing.
+    let score = |signals: bool| {
+        let out_file = dir.path().join(format!("scores-{signals}.parquet"));
+        let (model, declarations) = (latest.join("fraud_model/model.json"), latest.join("declarations.parquet"));
+        let mut args = vec!["score", "--model", model.to_str().unwrap(), "--declarations", declarations.to_str().unwrap()];
+        args.extend(["--out", out_file.to_str().unwrap()]);
+        if signals {
+            args.extend(["--signals", latest.to_str().unwrap()]);
+        }
+        let o = mirador(&args, &repo());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let probability = mirador_io::read_parquet(&out_file).unwrap().column("fraud_probability").unwrap().f64().unwrap().to_vec();
+        (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned(), probability)
+    };
+    let (with_out, with_err, with) = score(true);
+    let (_, without_err, without) = score(false);
+    assert!(with_out.contains("signal undervaluation_score: given for") && !with_err.contains("warning"), "{with_out}\n{with_err}");
+    assert!(without_err.contains("warning: the model uses the signal undervaluation_score"), "{without_err}");
+    assert_eq!(with.len(), without.len());
+    assert!(with.iter().zip(&without).any(|(a, b)| a != b), "the signals change some scores");
+
     // Re-running is a no-op; a run elsewhere gives byte-identical outputs.
     let o = mirador(&["run", "pipelines/nightly.toml", "--out", out.to_str().unwrap()], &repo());
     assert!(String::from_utf8_lossy(&o.stdout).contains("already committed"));

@@ -28,7 +28,7 @@ fn synthetic_fraud_is_learnt_scored_explained_and_reloadable() {
     std::fs::write(&path, serde_json::to_vec(&t.model).unwrap()).unwrap();
     let later =
         generate(&SynthParams { declarations: 2_000, start_period: "2024-01".into(), months: 1, ..SynthParams::small(32) }).unwrap();
-    let scored = score_with_model(&path, &later.declarations).unwrap();
+    let scored = score_with_model(&path, &later.declarations, &BTreeMap::new()).unwrap().scores;
     assert_eq!(scored.height(), later.declarations.height());
     let p = scored.column("fraud_probability").unwrap().f64().unwrap().clone();
     assert!(p.iter().flatten().all(|v| (0.0..=1.0).contains(&v)));
