@@ -19,6 +19,7 @@
 //! - `auditees`, `auditees_shareable`; artifacts `auditees.csv`, `auditees_shareable.csv`.
 
 pub mod pseudonym;
+pub mod window;
 
 use std::collections::HashMap;
 
@@ -34,7 +35,7 @@ use serde::Deserialize;
 use pseudonym::Pseudonymiser;
 
 /// Parameters of the `rank` stage.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RankParams {
     /// Keep only the first N importers (`mirador run --top N`).
@@ -48,6 +49,26 @@ pub struct RankParams {
     /// Secret key of the pseudonyms in shareable outputs (≥ 16 bytes). Set it through the
     /// `MIRADOR_PSEUDONYM_KEY` environment variable in production; it is never written anywhere.
     pub pseudonym_key: Option<String>,
+    /// Rank over an audit window carried from run to run ([`window`]): each run adds its
+    /// declarations, with their evidence, to the previous run's window, so a nightly run that
+    /// reads only the night's declarations still ranks every importer of the window.
+    pub carry_state: bool,
+    /// With `carry-state`: declarations of this many days (up to the newest one) are in the window.
+    pub window_days: u32,
+}
+
+impl Default for RankParams {
+    fn default() -> Self {
+        RankParams {
+            top: None,
+            periods: Vec::new(),
+            offices: Vec::new(),
+            hs_chapters: Vec::new(),
+            pseudonym_key: None,
+            carry_state: false,
+            window_days: 365,
+        }
+    }
 }
 
 /// Per-declaration signals gathered from the other stages; texts are borrowed from the
@@ -207,6 +228,55 @@ impl Filter {
     }
 }
 
+impl<'a> Sources<'a> {
+    /// The stages' outputs lined up with `declarations`; `top_features` is `fraud`'s column of
+    /// that name.
+    fn new(
+        declarations: &DataFrame,
+        fraud: Option<&DataFrame>,
+        top_features: Option<&'a Text<'_>>,
+        kmeans: Option<&DataFrame>,
+        mirror: Option<&DataFrame>,
+    ) -> PolarsResult<Self> {
+        let model = match (fraud, top_features) {
+            (Some(f), Some(top_features)) => {
+                let flag = bools(f, "fraud_flag")?;
+                let top = top_features
+                    .iter()
+                    .zip(&flag)
+                    .enumerate()
+                    .filter(|(_, (_, flagged))| **flagged)
+                    .filter_map(|(j, (t, _))| Some((j, t?.split(';').next().filter(|t| !t.is_empty())?)))
+                    .collect();
+                Some(Model {
+                    rows: Aligned::new(declarations, f)?,
+                    prob: nums(f, "fraud_probability")?,
+                    expected: amounts(f, "expected_duty_at_risk_usd")?,
+                    flag,
+                    top,
+                })
+            }
+            _ => None,
+        };
+        let kmeans = kmeans
+            .map(|k| -> PolarsResult<KMeans> {
+                Ok(KMeans {
+                    rows: Aligned::new(declarations, k)?,
+                    flag: bools(k, "undervaluation_flag")?,
+                    ratio: nums(k, "price_ratio")?,
+                    shortfall: amounts(k, "undervalued_duty_usd")?,
+                })
+            })
+            .transpose()?;
+        let mirror = mirror
+            .map(|m| -> PolarsResult<Mirror> {
+                Ok(Mirror { rows: Aligned::new(declarations, m)?, share: amounts(m, "mirror_duty_share_usd")? })
+            })
+            .transpose()?;
+        Ok(Sources { model, kmeans, mirror })
+    }
+}
+
 /// Builds the ranked list (internal ids).
 pub fn rank(
     declarations: &DataFrame,
@@ -216,42 +286,7 @@ pub fn rank(
     params: &RankParams,
 ) -> PolarsResult<DataFrame> {
     let top_features = fraud.map(|f| Text::column(f, "top_features")).transpose()?;
-    let model = match (fraud, &top_features) {
-        (Some(f), Some(top_features)) => {
-            let flag = bools(f, "fraud_flag")?;
-            let top = top_features
-                .iter()
-                .zip(&flag)
-                .enumerate()
-                .filter(|(_, (_, flagged))| **flagged)
-                .filter_map(|(j, (t, _))| Some((j, t?.split(';').next().filter(|t| !t.is_empty())?)))
-                .collect();
-            Some(Model {
-                rows: Aligned::new(declarations, f)?,
-                prob: nums(f, "fraud_probability")?,
-                expected: amounts(f, "expected_duty_at_risk_usd")?,
-                flag,
-                top,
-            })
-        }
-        _ => None,
-    };
-    let kmeans = kmeans
-        .map(|k| -> PolarsResult<KMeans> {
-            Ok(KMeans {
-                rows: Aligned::new(declarations, k)?,
-                flag: bools(k, "undervaluation_flag")?,
-                ratio: nums(k, "price_ratio")?,
-                shortfall: amounts(k, "undervalued_duty_usd")?,
-            })
-        })
-        .transpose()?;
-    let mirror = mirror
-        .map(|m| -> PolarsResult<Mirror> {
-            Ok(Mirror { rows: Aligned::new(declarations, m)?, share: amounts(m, "mirror_duty_share_usd")? })
-        })
-        .transpose()?;
-    let sources = Sources { model, kmeans, mirror };
+    let sources = Sources::new(declarations, fraud, top_features.as_ref(), kmeans, mirror)?;
 
     // Text columns coded densely: filters, HS4 prefixes and importer ids are worked out once per
     // distinct value, and rows carry four-byte codes.
@@ -492,13 +527,28 @@ impl Stage for Rank {
                 pseudonym::MIN_KEY_LEN
             ),
         })?;
-        let auditees = rank(
+        let (declarations, fraud, kmeans, mirror) = (
             ctx.input(datasets::DECLARATIONS)?,
             ctx.optional_input(datasets::FRAUD_SCORES),
             ctx.optional_input(datasets::KMEANS_SCORES),
             ctx.optional_input(datasets::MIRROR_EXPOSURE),
-            &params,
-        )?;
+        );
+        let mut out = StageOutput::new();
+        let auditees = if params.carry_state {
+            let path = ctx.previous_run().map(|p| p.join(self.name()).join(window::WINDOW_FILE)).filter(|p| p.is_file());
+            let carried = path.as_deref().map(mirador_io::read_parquet).transpose()?;
+            let carried_rows = carried.as_ref().map_or(0, DataFrame::height);
+            let mut kept = window::extend(carried, window::rows(declarations, fraud, kmeans, mirror)?, params.window_days)?;
+            let auditees = window::rank_window(&kept, &params)?;
+            out = out.with_metric("carried_window_rows", carried_rows).with_metric("window_rows", kept.height());
+            if let Some((from, to)) = window::span(&kept)? {
+                out = out.with_metric("window_from", from).with_metric("window_to", to);
+            }
+            mirador_io::write_parquet(&mut kept, &ctx.artifact_dir().join(window::WINDOW_FILE))?;
+            auditees
+        } else {
+            rank(declarations, fraud, kmeans, mirror, &params)?
+        };
         let shared = shareable(&auditees, &key)?;
         mirador_io::write_spreadsheet_csv(&auditees, &ctx.artifact_dir().join("auditees.csv"))?;
         mirador_io::write_spreadsheet_csv(&shared, &ctx.artifact_dir().join("auditees_shareable.csv"))?;
@@ -509,7 +559,7 @@ impl Stage for Rank {
                 .filter(|(id, _)| ctx.optional_input(id).is_some())
                 .map(|(_, n)| *n)
                 .collect();
-        Ok(StageOutput::new()
+        Ok(out
             .with_metric("importers", auditees.height())
             .with_metric("revenue_at_risk_usd", total)
             .with_metric("signals", signals)

@@ -60,6 +60,7 @@ fn nightly_runs_carry_the_model_forward_and_read_only_the_new_declarations() {
     let m = manifest(&out);
     assert_eq!(stage(&m, "fraud_model")["metrics"]["retrained"], true);
     let mut seen = stage(&m, "ingest")["rows_out"]["declarations"].as_u64().unwrap();
+    let first_importers = stage(&m, "rank")["metrics"]["importers"].as_u64().unwrap();
 
     // Two weeks later: the carried model scores the new declarations only, without retraining.
     ok(&night(&out, &sep_a));
@@ -78,6 +79,12 @@ fn nightly_runs_carry_the_model_forward_and_read_only_the_new_declarations() {
     let html = std::fs::read_to_string(out.join("latest/report/index.html")).unwrap();
     assert!(html.contains("Carried fraud model ROC AUC on this run"), "the report shows the live figures");
     let sep_a_run = latest_id(&out);
+    // The auditee list ranks every importer of the audit window (the year so far), not only
+    // those that declared in the night's file.
+    let rank = stage(&m, "rank");
+    assert_eq!(rank["metrics"]["window_rows"].as_u64(), Some(seen), "{rank}");
+    assert!(rank["metrics"]["importers"].as_u64().unwrap() >= first_importers, "{rank}");
+    assert_eq!(rank["metrics"]["window_to"].as_str().unwrap().get(..7), Some("2023-09"), "{rank}");
 
     // Four weeks after the model's newest training day: retrained on the window + new rows.
     ok(&night(&out, &sep_b));
@@ -110,6 +117,7 @@ fn nightly_runs_carry_the_model_forward_and_read_only_the_new_declarations() {
     seen += stage(&m, "ingest")["rows_out"]["declarations"].as_u64().unwrap();
     let model: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("latest/fraud_model/model.json")).unwrap()).unwrap();
     assert_eq!(model["history"]["global"]["seen"].as_u64(), Some(seen));
+    assert_eq!(stage(&m, "rank")["metrics"]["window_rows"].as_u64(), Some(seen), "every declaration of the chain, once");
     let head = latest_id(&out);
 
     // Declarations the state already holds are refused, clearly, and nothing is published.
