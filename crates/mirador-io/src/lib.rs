@@ -51,6 +51,19 @@ fn fs_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
     move |source| IoError::Fs { action, path: path.to_owned(), source }
 }
 
+/// Makes `dst` a hard link to `src`, or a copy where links cannot be made (another file system);
+/// either way the file is not read into memory. A half-done copy is removed.
+pub fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
+    if fs::hard_link(src, dst).is_err() {
+        let _ = fs::remove_file(dst);
+        if let Err(e) = fs::copy(src, dst) {
+            let _ = fs::remove_file(dst);
+            return Err(fs_err("copy", src)(e));
+        }
+    }
+    Ok(())
+}
+
 /// Writes `path` atomically: `write` fills a temporary sibling, which is synced and renamed over
 /// `path`; the directory is synced afterwards. On any error the temporary file is removed.
 pub fn write_atomic(path: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) -> Result<()> {

@@ -660,11 +660,7 @@ fn copy_file(src: &Path, dst: &Path) -> Result<(), RunError> {
     if !src.is_file() {
         return Ok(());
     }
-    if fs::hard_link(src, dst).is_err() {
-        let _ = fs::remove_file(dst);
-        fs::copy(src, dst).map_err(io_err("copy", src))?;
-    }
-    Ok(())
+    Ok(mirador_io::link_or_copy(src, dst)?)
 }
 
 fn copy_dir(src: &Path, dst: &Path) -> Result<(), RunError> {

@@ -535,17 +535,20 @@ impl Stage for Rank {
         );
         let mut out = StageOutput::new();
         let auditees = if params.carry_state {
-            let path = ctx.previous_run().map(|p| p.join(self.name()).join(window::WINDOW_FILE)).filter(|p| p.is_file());
-            let carried = path.as_deref().map(mirador_io::read_parquet).transpose()?;
-            let carried_rows = carried.as_ref().map_or(0, DataFrame::height);
-            let mut kept = window::extend(carried, window::rows(declarations, fraud, kmeans, mirror)?, params.window_days)?;
-            let auditees = window::rank_window(&kept, &params)?;
-            out = out.with_metric("carried_window_rows", carried_rows).with_metric("window_rows", kept.height());
-            if let Some((from, to)) = window::span(&kept)? {
+            let carried = ctx.previous_run().map(|p| p.join(self.name()).join(window::WINDOW_DIR));
+            let tonight = window::rows(declarations, fraud, kmeans, mirror)?;
+            let kept = window::Window::extend(carried.as_deref(), &tonight, params.window_days)?;
+            drop(tonight);
+            let written = kept.write(&ctx.artifact_dir().join(window::WINDOW_DIR))?;
+            out = out.with_metric("window_rows", kept.rows()).with_metric("window_days_written", written);
+            if let Some((from, to)) = kept.span() {
                 out = out.with_metric("window_from", from).with_metric("window_to", to);
             }
-            mirador_io::write_parquet(&mut kept, &ctx.artifact_dir().join(window::WINDOW_FILE))?;
-            auditees
+            match kept.into_frame()? {
+                Some(frame) => window::rank_window(&frame, &params)?,
+                // Nothing in the window yet: the night's (empty) declarations rank as they are.
+                None => rank(declarations, fraud, kmeans, mirror, &params)?,
+            }
         } else {
             rank(declarations, fraud, kmeans, mirror, &params)?
         };

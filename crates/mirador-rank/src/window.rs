@@ -1,6 +1,6 @@
 //! The audit window (`carry-state = true`): a nightly run that reads only the night's
 //! declarations would rank only the importers that declared that night. Instead each run keeps,
-//! in `rank/window.parquet`, one row per declaration of the last `window-days` with what the
+//! in `rank/window/<day>.parquet`, one row per declaration of the last `window-days` with what the
 //! ranking reads of it (importer, HS6, origin, office, period, value, duty) and the evidence the
 //! stages gave it when it was processed (fraud probability and flag, expected duty at risk, the
 //! model's top reason, the k-means flag, price ratio and shortfall, the mirror-gap share). The
@@ -9,18 +9,23 @@
 //!
 //! The window's columns carry the stages' own names, so [`crate::rank`] reads it as declarations
 //! and as each stage's output at once. A declaration processed again replaces its earlier row.
+//! The window is kept one file per day: a night writes its own day, and links the carried days
+//! it leaves unchanged to the previous run's files, so runs kept side by side share them on disk.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 
+use chrono::NaiveDate;
 use foldhash::fast::FixedState;
+use mirador_pipeline::StageError;
 use mirador_schema::col;
 use mirador_schema::text::Text;
 use polars::prelude::*;
 
 use crate::{RankParams, Sources, amounts, rank};
 
-/// The window file in a run's `rank/` directory.
-pub const WINDOW_FILE: &str = "window.parquet";
+/// The window's directory in a run's `rank/` directory: one parquet file per day.
+pub const WINDOW_DIR: &str = "window";
 
 /// The declaration columns the window keeps as text.
 const TEXTS: [&str; 6] = [col::DECLARATION_ID, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY, col::OFFICE_ID, col::PERIOD];
@@ -62,37 +67,147 @@ pub fn rows(
     DataFrame::new(n, columns)
 }
 
-/// The window after this run: the carried rows whose declarations this run did not process
-/// again, then this run's rows, less those dated `window_days` or more before the newest one.
-pub fn extend(carried: Option<DataFrame>, tonight: DataFrame, window_days: u32) -> PolarsResult<DataFrame> {
-    let mut window = match carried {
-        None => tonight,
-        Some(carried) => {
-            let carried = carried.select(tonight.get_column_names().into_iter().cloned())?;
-            let keys = |df: &DataFrame| -> PolarsResult<(StringChunked, Int64Chunked)> {
-                Ok((df.column(col::DECLARATION_ID)?.str()?.clone(), df.column(col::ITEM_NO)?.i64()?.clone()))
-            };
-            let (ids, items) = keys(&tonight)?;
-            let new: HashSet<(&str, i64), FixedState> = ids.iter().zip(items.iter()).filter_map(|(d, i)| Some((d?, i?))).collect();
-            let (old_ids, old_items) = keys(&carried)?;
+/// One day of the window: its rows, and the carried file they came from unchanged, if so.
+struct Day {
+    day: i32,
+    rows: DataFrame,
+    unchanged: Option<PathBuf>,
+}
+
+/// The audit window after a run, day by day.
+pub struct Window {
+    days: Vec<Day>,
+}
+
+impl Window {
+    /// The window after this run: the days of the carried window `dir` (a previous run's
+    /// `rank/window`, if any) less the declarations `tonight` processes again, with `tonight`'s
+    /// rows added, less the days `window_days` or more before the newest one.
+    pub fn extend(dir: Option<&Path>, tonight: &DataFrame, window_days: u32) -> Result<Window, StageError> {
+        let carried = dir.map(carried_days).transpose()?.unwrap_or_default();
+        let tonight_days = day_numbers(tonight)?;
+        let newest = carried.iter().map(|(d, _)| *d).chain(tonight_days.iter().flatten().copied()).max();
+        let Some(newest) = newest else { return Ok(Window { days: Vec::new() }) };
+        let from = newest.saturating_sub(i32::try_from(window_days).unwrap_or(i32::MAX)).saturating_add(1);
+
+        let (ids, items) = keys(tonight)?;
+        let again: HashSet<(&str, i64), FixedState> = ids.iter().zip(items.iter()).filter_map(|(d, i)| Some((d?, i?))).collect();
+        let mut days: BTreeMap<i32, Day> = BTreeMap::new();
+        for (day, path) in carried.into_iter().filter(|(d, _)| *d >= from) {
+            let rows = mirador_io::read_parquet(&path)?;
+            let (old_ids, old_items) = keys(&rows)?;
             let kept: BooleanChunked = old_ids
                 .iter()
                 .zip(old_items.iter())
-                .map(|(d, i)| Some(!matches!((d, i), (Some(d), Some(i)) if new.contains(&(d, i)))))
+                .map(|(d, i)| Some(!matches!((d, i), (Some(d), Some(i)) if again.contains(&(d, i)))))
                 .collect();
-            let mut window = carried.filter(&kept)?;
-            window.vstack_mut(&tonight)?;
-            window
+            let unchanged = (kept.sum().unwrap_or(0) as usize == rows.height()).then_some(path);
+            let rows = if unchanged.is_some() { rows } else { rows.filter(&kept)? };
+            days.insert(day, Day { day, rows, unchanged });
         }
-    };
-    let day = window.column(col::DATE)?.cast(&DataType::Int32)?;
-    if let Some(newest) = day.i32()?.max() {
-        let from = newest.saturating_sub(i32::try_from(window_days).unwrap_or(i32::MAX)).saturating_add(1);
-        let kept: BooleanChunked = day.i32()?.iter().map(|d| Some(d.is_some_and(|d| d >= from))).collect();
-        window = window.filter(&kept)?;
+        // Tonight's rows join their days (rows without a date cannot be placed, as ingest
+        // never lets through).
+        let mut by_day: BTreeMap<i32, Vec<IdxSize>> = BTreeMap::new();
+        for (row, day) in tonight_days.iter().enumerate() {
+            if let Some(day) = day.filter(|d| *d >= from) {
+                by_day.entry(day).or_default().push(row as IdxSize);
+            }
+        }
+        for (day, rows) in by_day {
+            let new = tonight.take(&IdxCa::from_vec("rows".into(), rows))?;
+            match days.get_mut(&day) {
+                Some(d) => {
+                    d.rows = d.rows.select(new.get_column_names().into_iter().cloned())?.vstack(&new)?;
+                    d.unchanged = None;
+                }
+                None => {
+                    days.insert(day, Day { day, rows: new, unchanged: None });
+                }
+            }
+        }
+        Ok(Window { days: days.into_values().collect() })
     }
-    window.rechunk_mut();
-    Ok(window)
+
+    /// All the window's rows, oldest day first (the days' columns become chunks of one frame;
+    /// nothing is copied).
+    pub fn into_frame(self) -> PolarsResult<Option<DataFrame>> {
+        let mut days = self.days.into_iter();
+        let Some(first) = days.next() else { return Ok(None) };
+        let mut frame = first.rows;
+        for d in days {
+            frame.vstack_mut_owned(d.rows.select(frame.get_column_names().into_iter().cloned())?)?;
+        }
+        Ok(Some(frame))
+    }
+
+    /// Declarations in the window.
+    pub fn rows(&self) -> usize {
+        self.days.iter().map(|d| d.rows.height()).sum()
+    }
+
+    /// The first and last day of the window, as `YYYY-MM-DD`.
+    pub fn span(&self) -> Option<(String, String)> {
+        Some((day_text(self.days.first()?.day), day_text(self.days.last()?.day)))
+    }
+
+    /// Writes the window into `dir`, one file per day: a day carried unchanged is linked to its
+    /// earlier file (or copied where links cannot be made), so a night writes only its own days.
+    /// Returns the number of days written anew.
+    pub fn write(&self, dir: &Path) -> Result<usize, StageError> {
+        std::fs::create_dir_all(dir).map_err(|source| mirador_io::IoError::Fs {
+            action: "create directory",
+            path: dir.to_owned(),
+            source,
+        })?;
+        let mut written = 0;
+        for d in &self.days {
+            let path = dir.join(format!("{}.parquet", day_text(d.day)));
+            match &d.unchanged {
+                Some(from) => {
+                    mirador_io::link_or_copy(from, &path)?;
+                    let schema = from.with_extension("schema.json");
+                    if schema.is_file() {
+                        mirador_io::link_or_copy(&schema, &path.with_extension("schema.json"))?;
+                    }
+                }
+                None => {
+                    mirador_io::write_parquet(&mut d.rows.clone(), &path)?;
+                    written += 1;
+                }
+            }
+        }
+        Ok(written)
+    }
+}
+
+/// The days of a carried window directory, each with its file.
+fn carried_days(dir: &Path) -> Result<Vec<(i32, PathBuf)>, StageError> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let entries =
+        std::fs::read_dir(dir).map_err(|source| mirador_io::IoError::Fs { action: "read directory", path: dir.to_owned(), source })?;
+    let mut days = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let Some(day) = name.strip_suffix(".parquet").and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()) else { continue };
+        days.push(((day - NaiveDate::default()).num_days() as i32, path));
+    }
+    days.sort();
+    Ok(days)
+}
+
+fn day_numbers(df: &DataFrame) -> PolarsResult<Vec<Option<i32>>> {
+    Ok(df.column(col::DATE)?.cast(&DataType::Int32)?.i32()?.iter().collect())
+}
+
+fn day_text(day: i32) -> String {
+    (NaiveDate::default() + chrono::Duration::days(i64::from(day))).format("%Y-%m-%d").to_string()
+}
+
+fn keys(df: &DataFrame) -> PolarsResult<(StringChunked, Int64Chunked)> {
+    Ok((df.column(col::DECLARATION_ID)?.str()?.clone(), df.column(col::ITEM_NO)?.i64()?.clone()))
 }
 
 /// The ranked list over the window: each stage's evidence counts where any row has it.
@@ -102,12 +217,4 @@ pub fn rank_window(window: &DataFrame, params: &RankParams) -> PolarsResult<Data
     let kmeans = any("undervaluation_flag")?;
     let mirror = any("mirror_duty_share_usd")?;
     rank(window, fraud.then_some(window), kmeans.then_some(window), mirror.then_some(window), params)
-}
-
-/// The first and last day of the window, as `YYYY-MM-DD`.
-pub fn span(window: &DataFrame) -> PolarsResult<Option<(String, String)>> {
-    let days = window.column(col::DATE)?.cast(&DataType::Int32)?;
-    let text =
-        |d: Option<i32>| d.map(|d| (chrono::NaiveDate::default() + chrono::Duration::days(i64::from(d))).format("%Y-%m-%d").to_string());
-    Ok(text(days.i32()?.min()).zip(text(days.i32()?.max())))
 }

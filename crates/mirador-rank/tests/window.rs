@@ -1,6 +1,8 @@
 //! The carried audit window: a chain of runs ranks as one run over the window's declarations.
 
-use mirador_rank::window::{extend, rank_window, rows, span};
+use std::path::Path;
+
+use mirador_rank::window::{Window, rank_window, rows};
 use mirador_rank::{RankParams, rank};
 use mirador_synth::{SynthParams, generate};
 use polars::prelude::*;
@@ -39,63 +41,94 @@ fn world() -> (DataFrame, DataFrame, DataFrame, DataFrame) {
     (d, fraud, kmeans, mirror)
 }
 
+/// Runs the window of one night: the carried directory `from` (if any), the night's rows, into
+/// directory `to`; returns the window and the number of days written.
+fn night(from: Option<&Path>, tonight: &DataFrame, to: &Path, days: u32) -> (Window, usize) {
+    let w = Window::extend(from, tonight, days).unwrap();
+    let written = w.write(to).unwrap();
+    (w, written)
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
 #[test]
 fn a_chain_of_runs_ranks_as_one_run_over_the_window() {
     let (d, fraud, kmeans, mirror) = world();
     let n = d.height();
     let all = RankParams { window_days: 100_000, ..RankParams::default() };
-    // Three "nights", each adding its rows to the carried window.
+    let dir = tempfile::tempdir().unwrap();
+    // Three "nights", each adding its rows to the window carried from the night before.
     let cuts = [0, n / 3, 2 * n / 3, n];
-    let mut window: Option<DataFrame> = None;
-    for w in cuts.windows(2) {
+    let mut previous: Option<std::path::PathBuf> = None;
+    let mut window = None;
+    for (k, w) in cuts.windows(2).enumerate() {
         let part = |df: &DataFrame| df.slice(w[0] as i64, w[1] - w[0]);
         let tonight = rows(&part(&d), Some(&part(&fraud)), Some(&part(&kmeans)), Some(&part(&mirror))).unwrap();
-        window = Some(extend(window, tonight, all.window_days).unwrap());
+        let to = dir.path().join(format!("run{k}"));
+        let (win, written) = night(previous.as_deref(), &tonight, &to, all.window_days);
+        // A night writes its own days; the days before it are linked from the previous run.
+        let own_days = tonight.column("date").unwrap().n_unique().unwrap();
+        assert!(written <= own_days, "{written} days written for {own_days} days of declarations");
+        if let Some(p) = &previous {
+            let carried = files(p);
+            assert!(carried.iter().all(|f| files(&to).contains(f)));
+            assert!(written < files(&to).len());
+        }
+        previous = Some(to);
+        window = Some(win);
     }
     let window = window.unwrap();
-    assert_eq!(window.height(), n);
-    let chained = rank_window(&window, &all).unwrap();
+    assert_eq!(window.rows(), n);
+    let frame = window.into_frame().unwrap().unwrap();
+    let chained = rank_window(&frame, &all).unwrap();
     let whole = rank(&d, Some(&fraud), Some(&kmeans), Some(&mirror), &all).unwrap();
     assert!(chained.equals_missing(&whole), "{chained}\n{whole}");
     assert!(whole.height() > 20);
 
-    // Without a model the k-means shortfall ranks, in the window as in one run.
-    let no_model = extend(None, rows(&d, None, Some(&kmeans), None).unwrap(), all.window_days).unwrap();
-    let whole = rank(&d, None, Some(&kmeans), None, &all).unwrap();
-    assert!(rank_window(&no_model, &all).unwrap().equals_missing(&whole));
+    // Read back from the last run's files, the window ranks the same.
+    let (reread, written) =
+        night(previous.as_deref(), &rows(&d.slice(0, 0), None, None, None).unwrap(), &dir.path().join("again"), all.window_days);
+    assert_eq!((reread.rows(), written), (n, 0));
+    assert!(rank_window(&reread.into_frame().unwrap().unwrap(), &all).unwrap().equals_missing(&whole));
 
-    // Written and read back, the window ranks the same.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("window.parquet");
-    let mut written = window.clone();
-    mirador_io::write_parquet(&mut written, &path).unwrap();
-    let read = mirador_io::read_parquet(&path).unwrap();
-    assert!(rank_window(&read, &all).unwrap().equals_missing(&chained));
-    // and takes the next night's rows.
-    let again = extend(Some(read), rows(&d.slice(0, 0), None, None, None).unwrap(), all.window_days).unwrap();
-    assert_eq!(again.height(), n);
+    // Without a model the k-means shortfall ranks, in the window as in one run.
+    let (no_model, _) = night(None, &rows(&d, None, Some(&kmeans), None).unwrap(), &dir.path().join("no-model"), all.window_days);
+    let whole = rank(&d, None, Some(&kmeans), None, &all).unwrap();
+    assert!(rank_window(&no_model.into_frame().unwrap().unwrap(), &all).unwrap().equals_missing(&whole));
 }
 
 #[test]
 fn old_declarations_leave_the_window_and_reprocessed_ones_replace_theirs() {
     let (d, fraud, kmeans, mirror) = world();
-    let first = rows(&d, Some(&fraud), Some(&kmeans), Some(&mirror)).unwrap();
-    let (from, to) = span(&first).unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let first_dir = dir.path().join("first");
+    let (first, _) = night(None, &rows(&d, Some(&fraud), Some(&kmeans), Some(&mirror)).unwrap(), &first_dir, 100_000);
+    let (from, to) = first.span().unwrap();
     // A night that processes the newest 10 declarations again, without the model this time.
     let n = d.height();
     let last = d.slice(n as i64 - 10, 10);
-    let window = extend(Some(first.clone()), rows(&last, None, Some(&kmeans.slice(n as i64 - 10, 10)), None).unwrap(), 100_000).unwrap();
-    assert_eq!(window.height(), n, "replaced, not added");
-    let prob = window.column("fraud_probability").unwrap().f64().unwrap();
+    let again = rows(&last, None, Some(&kmeans.slice(n as i64 - 10, 10)), None).unwrap();
+    let (window, written) = night(Some(&first_dir), &again, &dir.path().join("second"), 100_000);
+    assert_eq!(window.rows(), n, "replaced, not added");
+    assert!(written >= 1 && written <= 10);
+    let frame = window.into_frame().unwrap().unwrap();
+    let prob = frame.column("fraud_probability").unwrap().f64().unwrap();
     assert_eq!(prob.slice(n as i64 - 10, 10).null_count(), 10, "the night's own evidence replaces the carried one");
     assert_eq!(prob.slice(0, n - 10).null_count(), 0);
 
-    // A 30-day window keeps only the declarations of the last 30 days.
-    let short = extend(None, first, 30).unwrap();
-    let (short_from, short_to) = span(&short).unwrap().unwrap();
+    // A 30-day window keeps only the declarations of the last 30 days, and their files.
+    let short_dir = dir.path().join("short");
+    let (short, _) = night(Some(&first_dir), &rows(&d.slice(0, 0), None, None, None).unwrap(), &short_dir, 30);
+    let (short_from, short_to) = short.span().unwrap();
     assert_eq!(short_to, to);
-    assert!(short_from > from && short.height() < n && short.height() > 0, "{from} {short_from} {}", short.height());
+    assert!(short_from > from && short.rows() < n && short.rows() > 0, "{from} {short_from} {}", short.rows());
     let newest = chrono::NaiveDate::parse_from_str(&to, "%Y-%m-%d").unwrap();
     let oldest = chrono::NaiveDate::parse_from_str(&short_from, "%Y-%m-%d").unwrap();
     assert!((newest - oldest).num_days() < 30);
+    assert_eq!(files(&short_dir).first().unwrap(), &format!("{short_from}.parquet"));
+    assert!(files(&short_dir).iter().filter(|f| f.ends_with(".parquet")).count() <= 30);
 }
