@@ -19,7 +19,7 @@ use chrono::NaiveDate;
 use foldhash::fast::FixedState;
 use mirador_pipeline::StageError;
 use mirador_schema::col;
-use mirador_schema::text::Text;
+use mirador_schema::text::{Text, categorical_type};
 use polars::prelude::*;
 
 use crate::{RankParams, Sources, amounts, rank};
@@ -29,6 +29,27 @@ pub const WINDOW_DIR: &str = "window";
 
 /// The declaration columns the window keeps as text.
 const TEXTS: [&str; 6] = [col::DECLARATION_ID, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY, col::OFFICE_ID, col::PERIOD];
+
+/// Of those, the ones with few distinct values, held coded in memory (four bytes a row instead
+/// of a sixteen-byte string view): a year's window has millions of rows.
+const CODED: [&str; 5] = [col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY, col::OFFICE_ID, col::PERIOD];
+
+/// One categorical type per coded column, shared by every day of a window so that they stack.
+struct Coding(Vec<(&'static str, DataType)>);
+
+impl Coding {
+    fn new() -> Self {
+        Coding(CODED.iter().map(|c| (*c, categorical_type(c))).collect())
+    }
+
+    fn apply(&self, mut df: DataFrame) -> PolarsResult<DataFrame> {
+        for (name, dtype) in &self.0 {
+            let coded = df.column(name)?.cast(&DataType::String)?.cast(dtype)?;
+            df.with_column(coded)?;
+        }
+        Ok(df)
+    }
+}
 
 /// The window rows of `declarations`, with the evidence of the stages that ran (null where a
 /// stage did not run or gave a declaration nothing).
@@ -69,7 +90,8 @@ pub fn rows(
 
 /// One day of the window: its rows, and the carried file they came from unchanged, if so.
 struct Day {
-    day: i32,
+    /// Days since 1970-01-01.
+    date: i32,
     rows: DataFrame,
     unchanged: Option<PathBuf>,
 }
@@ -92,9 +114,9 @@ impl Window {
 
         let (ids, items) = keys(tonight)?;
         let again: HashSet<(&str, i64), FixedState> = ids.iter().zip(items.iter()).filter_map(|(d, i)| Some((d?, i?))).collect();
-        let mut days: BTreeMap<i32, Day> = BTreeMap::new();
-        for (day, path) in carried.into_iter().filter(|(d, _)| *d >= from) {
-            let rows = mirador_io::read_parquet(&path)?;
+        let coding = Coding::new();
+        let read = |(day, path): (i32, PathBuf)| -> Result<Day, StageError> {
+            let rows = coding.apply(mirador_io::read_parquet(&path)?)?;
             let (old_ids, old_items) = keys(&rows)?;
             let kept: BooleanChunked = old_ids
                 .iter()
@@ -103,8 +125,12 @@ impl Window {
                 .collect();
             let unchanged = (kept.sum().unwrap_or(0) as usize == rows.height()).then_some(path);
             let rows = if unchanged.is_some() { rows } else { rows.filter(&kept)? };
-            days.insert(day, Day { day, rows, unchanged });
-        }
+            Ok(Day { date: day, rows, unchanged })
+        };
+        // One day at a time: read in parallel, the days' text columns would be held twice over
+        // (as read and as coded) on every thread at once, for little gain.
+        let carried: Vec<Day> = carried.into_iter().filter(|(d, _)| *d >= from).map(read).collect::<Result<_, _>>()?;
+        let mut days: BTreeMap<i32, Day> = carried.into_iter().map(|d| (d.date, d)).collect();
         // Tonight's rows join their days (rows without a date cannot be placed, as ingest
         // never lets through).
         let mut by_day: BTreeMap<i32, Vec<IdxSize>> = BTreeMap::new();
@@ -114,14 +140,14 @@ impl Window {
             }
         }
         for (day, rows) in by_day {
-            let new = tonight.take(&IdxCa::from_vec("rows".into(), rows))?;
+            let new = coding.apply(tonight.take(&IdxCa::from_vec("rows".into(), rows))?)?;
             match days.get_mut(&day) {
                 Some(d) => {
                     d.rows = d.rows.select(new.get_column_names().into_iter().cloned())?.vstack(&new)?;
                     d.unchanged = None;
                 }
                 None => {
-                    days.insert(day, Day { day, rows: new, unchanged: None });
+                    days.insert(day, Day { date: day, rows: new, unchanged: None });
                 }
             }
         }
@@ -147,7 +173,7 @@ impl Window {
 
     /// The first and last day of the window, as `YYYY-MM-DD`.
     pub fn span(&self) -> Option<(String, String)> {
-        Some((day_text(self.days.first()?.day), day_text(self.days.last()?.day)))
+        Some((day_text(self.days.first()?.date), day_text(self.days.last()?.date)))
     }
 
     /// Writes the window into `dir`, one file per day: a day carried unchanged is linked to its
@@ -161,19 +187,16 @@ impl Window {
         })?;
         let mut written = 0;
         for d in &self.days {
-            let path = dir.join(format!("{}.parquet", day_text(d.day)));
-            match &d.unchanged {
-                Some(from) => {
-                    mirador_io::link_or_copy(from, &path)?;
-                    let schema = from.with_extension("schema.json");
-                    if schema.is_file() {
-                        mirador_io::link_or_copy(&schema, &path.with_extension("schema.json"))?;
-                    }
+            let path = dir.join(format!("{}.parquet", day_text(d.date)));
+            if let Some(from) = &d.unchanged {
+                mirador_io::link_or_copy(from, &path)?;
+                let schema = from.with_extension("schema.json");
+                if schema.is_file() {
+                    mirador_io::link_or_copy(&schema, &path.with_extension("schema.json"))?;
                 }
-                None => {
-                    mirador_io::write_parquet(&mut d.rows.clone(), &path)?;
-                    written += 1;
-                }
+            } else {
+                mirador_io::write_parquet(&mut d.rows.clone(), &path)?;
+                written += 1;
             }
         }
         Ok(written)

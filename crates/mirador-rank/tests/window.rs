@@ -114,7 +114,7 @@ fn old_declarations_leave_the_window_and_reprocessed_ones_replace_theirs() {
     let again = rows(&last, None, Some(&kmeans.slice(n as i64 - 10, 10)), None).unwrap();
     let (window, written) = night(Some(&first_dir), &again, &dir.path().join("second"), 100_000);
     assert_eq!(window.rows(), n, "replaced, not added");
-    assert!(written >= 1 && written <= 10);
+    assert!((1..=10).contains(&written));
     let frame = window.into_frame().unwrap().unwrap();
     let prob = frame.column("fraud_probability").unwrap().f64().unwrap();
     assert_eq!(prob.slice(n as i64 - 10, 10).null_count(), 10, "the night's own evidence replaces the carried one");
