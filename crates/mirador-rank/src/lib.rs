@@ -98,6 +98,9 @@ struct Importer<'a> {
     mirror: f64,
     shortfall: f64,
     model_flags: u32,
+    /// First and last day declared (days since 1970-01-01), where the declarations are dated.
+    first_day: Option<i32>,
+    last_day: Option<i32>,
     kmeans_flags: u32,
     max_prob: Option<f64>,
     sum_prob: f64,
@@ -302,6 +305,10 @@ pub fn rank(
         .map_err(|_| polars_err!(ComputeError: "five text columns coded"))?;
     let value = amounts(declarations, col::VALUE_USD)?;
     let duty = amounts(declarations, col::DUTY_USD)?;
+    let day: Vec<Option<i32>> = match declarations.column(col::DATE) {
+        Ok(c) => c.cast(&DataType::Int32)?.i32()?.iter().collect(),
+        Err(_) => vec![None; declarations.height()],
+    };
     let use_model = fraud.is_some();
     let (by_period, by_office, by_chapter) = (
         Filter::new(&params.periods, &period, true),
@@ -345,6 +352,10 @@ pub fn rank(
                 let org = origin.get(i).unwrap_or_default();
                 let risk = if use_model { s.expected } else { s.shortfall } + s.mirror;
                 e.items += 1;
+                if let Some(d) = day[i] {
+                    e.first_day = Some(e.first_day.map_or(d, |f| f.min(d)));
+                    e.last_day = Some(e.last_day.map_or(d, |l| l.max(d)));
+                }
                 e.value += value[i];
                 e.duty += duty[i];
                 e.expected += s.expected;
@@ -459,6 +470,8 @@ fn frame(rows: &[(&str, Importer<'_>, f64)]) -> PolarsResult<DataFrame> {
         Column::new("mirror_gap_share_usd".into(), f(&|i| i.mirror)),
         Column::new("underpriced_duty_usd".into(), f(&|i| i.shortfall)),
         Column::new("declarations".into(), u(&|i| i.items)),
+        Column::new("first_declared".into(), rows.iter().map(|r| r.1.first_day).collect::<Vec<_>>()).cast(&DataType::Date)?,
+        Column::new("last_declared".into(), rows.iter().map(|r| r.1.last_day).collect::<Vec<_>>()).cast(&DataType::Date)?,
         Column::new("declared_value_usd".into(), f(&|i| i.value)),
         Column::new("duty_paid_usd".into(), f(&|i| i.duty)),
         Column::new("flagged_by_model".into(), u(&|i| i.model_flags)),

@@ -53,6 +53,13 @@ fn importers_rank_by_revenue_at_risk_with_reasons() {
     assert!(reason.contains("1 of 2 declarations priced at a median 25 % of their peers (mostly HS 8517)"), "{reason}");
     assert!(reason.contains("model top reason: seller past fraud rate"), "{reason}");
     assert_eq!(a.column("flagged_by_model").unwrap().u32().unwrap().get(0), Some(2));
+    // Undated declarations leave the first and last days empty.
+    assert_eq!(a.column("first_declared").unwrap().null_count(), a.height());
+    let mut dated = declarations();
+    dated.with_column(Column::new("date".into(), [19_000i32, 19_040, 19_010, 19_020, 19_020]).cast(&DataType::Date).unwrap()).unwrap();
+    let a = rank(&dated, Some(&fraud()), Some(&kmeans()), None, &RankParams::default()).unwrap();
+    let day = |name: &str| a.column(name).unwrap().cast(&DataType::Int32).unwrap().i32().unwrap().get(0);
+    assert_eq!((day("first_declared"), day("last_declared")), (Some(19_000), Some(19_040)), "importer A declared on two days");
 }
 
 #[test]

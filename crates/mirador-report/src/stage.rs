@@ -266,6 +266,16 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
         );
         let total: f64 = risk.iter().filter(|x| x.is_finite()).sum();
         data.key_figures.push(("Importers ranked".into(), a.height().to_string()));
+        // The declarations behind the list: the run's, or a carried audit window's.
+        let day = |name: &str, last: bool| -> Option<String> {
+            // ISO dates order as text.
+            let days = strs(a, name).ok()?;
+            let dated = days.into_iter().filter(|d| !d.is_empty());
+            if last { dated.max() } else { dated.min() }
+        };
+        if let (Some(from), Some(to)) = (day("first_declared", false), day("last_declared", true)) {
+            data.key_figures.push(("Declarations behind the auditee list".into(), format!("{from} to {to}")));
+        }
         data.key_figures.push(("Revenue at risk, all ranked importers".into(), money(total)));
         data.auditees = (0..a.height().min(25))
             .map(|i| AuditeeRow {

@@ -85,6 +85,8 @@ fn nightly_runs_carry_the_model_forward_and_read_only_the_new_declarations() {
     assert_eq!(rank["metrics"]["window_rows"].as_u64(), Some(seen), "{rank}");
     assert!(rank["metrics"]["importers"].as_u64().unwrap() >= first_importers, "{rank}");
     assert_eq!(rank["metrics"]["window_to"].as_str().unwrap().get(..7), Some("2023-09"), "{rank}");
+    let span = format!("{} to {}", rank["metrics"]["window_from"].as_str().unwrap(), rank["metrics"]["window_to"].as_str().unwrap());
+    assert!(html.contains("Declarations behind the auditee list") && html.contains(&span), "the report gives the window {span}");
 
     // Four weeks after the model's newest training day: retrained on the window + new rows.
     ok(&night(&out, &sep_b));
