@@ -61,7 +61,9 @@ for name, cols in [
         view = view.join(pl.read_parquet(path).select(keys + cols), on=keys, how="left")
 print(importer, "-", auditees["reason"][0])
 view.sort("fraud_probability" if "fraud_probability" in view.columns else "value_usd", descending=True).head(10)"""),
-    md("## 5. How good is the fraud model?\nMeasured on held-out test months only. `probability` ranks by fraud probability; `expected_duty` by probability × duty."),
+    md("## 5. How good is the fraud model?\nMeasured on held-out test months only. `probability` ranks by fraud probability; `expected_duty` by probability × duty. "
+       "`*_lo`/`*_hi` are 90 % bootstrap intervals over the test declarations; `frauds_holding_half_duty` says on how few fraudulent declarations half the fraudulent duty sits "
+       "(the fewer, the more revenue@n% depends on where those few rank)."),
     code("""ev = RUN / "fraud_evaluation.parquet"
 pl.read_parquet(ev).filter(pl.col("split") == "test") if ev.exists() else "fraud model not run"
 """),
