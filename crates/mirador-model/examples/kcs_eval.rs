@@ -31,7 +31,8 @@ fn main() {
     for e in &t.model.evaluation {
         let p = |n: f64| e.at(n).map_or(f64::NAN, |a| a.precision);
         let r = |n: f64| e.at(n).map_or(f64::NAN, |a| a.revenue);
-        let d = e.by_expected_duty.iter().find(|x| x.n_pct == 5.0).map_or(f64::NAN, |a| a.revenue);
+        let by_duty = |n: f64| e.by_expected_duty.iter().find(|x| (x.n_pct - n).abs() < 1e-9);
+        let d = by_duty(5.0).map_or(f64::NAN, |a| a.revenue);
         println!(
             "{:5}: AUC {:.4}  p@1 {:.3}  p@5 {:.3}  p@10 {:.3}  rev@5 {:.3}  rev@10 {:.3}  rev@5(expected duty) {:.3}",
             e.split,
@@ -42,6 +43,12 @@ fn main() {
             r(5.0),
             r(10.0),
             d
+        );
+        println!(
+            "       expected-duty ranking: p@5 {:.3}  p@10 {:.3}  rev@10 {:.3}",
+            by_duty(5.0).map_or(f64::NAN, |a| a.precision),
+            by_duty(10.0).map_or(f64::NAN, |a| a.precision),
+            by_duty(10.0).map_or(f64::NAN, |a| a.revenue)
         );
         let spread = |n: f64| e.spread_by_probability.iter().find(|s| (s.n_pct - n).abs() < 1e-9);
         if let (Some(a), Some(s5), Some(s10)) = (e.auc_interval, spread(5.0), spread(10.0)) {
