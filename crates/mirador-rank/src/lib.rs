@@ -16,7 +16,8 @@
 //! ## Inputs
 //! - `declarations`; optional `fraud_scores`, `kmeans_scores`, `mirror_exposure`.
 //! ## Outputs
-//! - `auditees`, `auditees_shareable`; artifacts `auditees.csv`, `auditees_shareable.csv`.
+//! - `auditees`, `auditees_shareable`; artifacts `auditees.csv`, `auditees_shareable.csv`, and
+//!   with `carry-state` the audit window `window/<day>.parquet` ([`window`]).
 
 pub mod pseudonym;
 pub mod window;
