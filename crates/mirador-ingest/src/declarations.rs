@@ -528,14 +528,13 @@ fn frame(rows: &[Row<'_>], t: &Types) -> PolarsResult<DataFrame> {
     let labels = |name: &'static str, get: fn(&Row<'_>) -> Option<i8>| -> Build<'_> {
         Box::new(move || Ok(rows.iter().map(get).collect::<Int8Chunked>().with_name(name.into()).into_column()))
     };
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     let columns: Vec<Build<'_>> = vec![
         Box::new(|| {
             Ok(StringChunked::from_iter_values(col::DECLARATION_ID.into(), rows.iter().map(|r| r.declaration_id.as_ref())).into_column())
         }),
         integers(col::ITEM_NO, |r| r.item_no),
         Box::new(move || {
-            Int32Chunked::from_iter_values(col::DATE.into(), rows.iter().map(|r| (r.date - epoch).num_days() as i32))
+            Int32Chunked::from_iter_values(col::DATE.into(), rows.iter().map(|r| mirador_schema::day::of(r.date)))
                 .into_column()
                 .cast(&DataType::Date)
         }),

@@ -111,8 +111,7 @@ impl IngestParams {
 fn defer_after(df: DataFrame, as_of: NaiveDate, by_date: bool) -> PolarsResult<(DataFrame, usize)> {
     let before = df.height();
     let keep = if by_date {
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-        let last = i32::try_from((as_of - epoch).num_days()).unwrap_or(i32::MAX);
+        let last = mirador_schema::day::of(as_of);
         col(mirador_schema::col::DATE).cast(DataType::Int32).lt_eq(lit(last))
     } else {
         col(mirador_schema::col::PERIOD).lt_eq(lit(as_of.format("%Y-%m").to_string()))

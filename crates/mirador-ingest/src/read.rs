@@ -625,11 +625,6 @@ fn read_parquet_block(
         .collect()
 }
 
-/// The date `days` days after 1970-01-01 (a parquet date's value); `None` past the calendar.
-pub(crate) fn day_date(days: i32) -> Option<chrono::NaiveDate> {
-    chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::TimeDelta::days(i64::from(days)))
-}
-
 /// A column's values as one arrow array, so that a value is found without a search.
 fn single<T: PolarsDataType>(ca: &ChunkedArray<T>) -> PolarsResult<ArrayOf<T>> {
     ca.rechunk().downcast_iter().next().cloned().ok_or_else(|| polars_err!(NoData: "a column without a chunk"))
@@ -641,7 +636,7 @@ fn date_texts(days: &Int32Chunked) -> StringChunked {
     let mut text = String::with_capacity(10);
     let mut out = StringChunkedBuilder::new(days.name().clone(), days.len());
     for d in days.iter() {
-        match d.and_then(day_date) {
+        match d.and_then(mirador_schema::day::date) {
             None => out.append_null(),
             Some(date) => {
                 text.clear();

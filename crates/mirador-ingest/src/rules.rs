@@ -143,7 +143,7 @@ pub fn date(raw: &str, format: &str, min: NaiveDate, max: NaiveDate, column: &st
 /// A date of a block's row: text as [`date`] reads it; a file's date needs no format.
 pub fn date_value(raw: Raw<'_>, format: &str, min: NaiveDate, max: NaiveDate, column: &str) -> Result<NaiveDate, Reject> {
     match raw {
-        Raw::Day(days) => match crate::read::day_date(days) {
+        Raw::Day(days) => match mirador_schema::day::date(days) {
             Some(d) => in_range(d, &raw.text(), min, max, column),
             None => date(&raw.text(), format, min, max, column),
         },

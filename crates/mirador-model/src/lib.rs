@@ -34,9 +34,9 @@ mod sorted;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use chrono::NaiveDate;
 use mirador_gbdt::{Booster, ImportanceKind, Params};
 use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
+use mirador_schema::day::text as day_text;
 use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -252,12 +252,7 @@ fn labels(df: &DataFrame) -> PolarsResult<Vec<Option<bool>>> {
 }
 
 fn parse_day(s: &str) -> Result<i32, ModelError> {
-    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ModelError::Params(format!("`{s}` is not a YYYY-MM-DD date")))?;
-    Ok((d - NaiveDate::default()).num_days() as i32)
-}
-
-fn day_text(day: i32) -> String {
-    (NaiveDate::default() + chrono::Duration::days(i64::from(day))).format("%Y-%m-%d").to_string()
+    mirador_schema::day::parse(s).ok_or_else(|| ModelError::Params(format!("`{s}` is not a YYYY-MM-DD date")))
 }
 
 /// Trains, evaluates, explains and scores. `signals` are the other stages' datasets by id.

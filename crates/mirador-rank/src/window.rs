@@ -15,11 +15,10 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use chrono::NaiveDate;
 use foldhash::fast::FixedState;
 use mirador_pipeline::StageError;
-use mirador_schema::col;
 use mirador_schema::text::{Text, categorical_type};
+use mirador_schema::{col, day};
 use polars::prelude::*;
 
 use crate::{RankParams, Sources, amounts, rank};
@@ -173,7 +172,7 @@ impl Window {
 
     /// The first and last day of the window, as `YYYY-MM-DD`.
     pub fn span(&self) -> Option<(String, String)> {
-        Some((day_text(self.days.first()?.date), day_text(self.days.last()?.date)))
+        Some((day::text(self.days.first()?.date), day::text(self.days.last()?.date)))
     }
 
     /// Writes the window into `dir`, one file per day: a day carried unchanged is linked to its
@@ -187,7 +186,7 @@ impl Window {
         })?;
         let mut written = 0;
         for d in &self.days {
-            let path = dir.join(format!("{}.parquet", day_text(d.date)));
+            let path = dir.join(format!("{}.parquet", day::text(d.date)));
             if let Some(from) = &d.unchanged {
                 mirador_io::link_or_copy(from, &path)?;
                 let schema = from.with_extension("schema.json");
@@ -214,8 +213,8 @@ fn carried_days(dir: &Path) -> Result<Vec<(i32, PathBuf)>, StageError> {
     for entry in entries.flatten() {
         let path = entry.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let Some(day) = name.strip_suffix(".parquet").and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()) else { continue };
-        days.push(((day - NaiveDate::default()).num_days() as i32, path));
+        let Some(day) = name.strip_suffix(".parquet").and_then(day::parse) else { continue };
+        days.push((day, path));
     }
     days.sort();
     Ok(days)
@@ -223,10 +222,6 @@ fn carried_days(dir: &Path) -> Result<Vec<(i32, PathBuf)>, StageError> {
 
 fn day_numbers(df: &DataFrame) -> PolarsResult<Vec<Option<i32>>> {
     Ok(df.column(col::DATE)?.cast(&DataType::Int32)?.i32()?.iter().collect())
-}
-
-fn day_text(day: i32) -> String {
-    (NaiveDate::default() + chrono::Duration::days(i64::from(day))).format("%Y-%m-%d").to_string()
 }
 
 fn keys(df: &DataFrame) -> PolarsResult<(StringChunked, Int64Chunked)> {

@@ -126,9 +126,8 @@ fn old_declarations_leave_the_window_and_reprocessed_ones_replace_theirs() {
     let (short_from, short_to) = short.span().unwrap();
     assert_eq!(short_to, to);
     assert!(short_from > from && short.rows() < n && short.rows() > 0, "{from} {short_from} {}", short.rows());
-    let newest = chrono::NaiveDate::parse_from_str(&to, "%Y-%m-%d").unwrap();
-    let oldest = chrono::NaiveDate::parse_from_str(&short_from, "%Y-%m-%d").unwrap();
-    assert!((newest - oldest).num_days() < 30);
+    let (newest, oldest) = (mirador_schema::day::parse(&to).unwrap(), mirador_schema::day::parse(&short_from).unwrap());
+    assert!(newest - oldest < 30);
     assert_eq!(files(&short_dir).first().unwrap(), &format!("{short_from}.parquet"));
     assert!(files(&short_dir).iter().filter(|f| f.ends_with(".parquet")).count() <= 30);
 }

@@ -2,7 +2,8 @@
 //!
 //! Mirador is a batch pipeline; stages exchange data only through named datasets. This crate names
 //! them ([`datasets`]), names their columns ([`col`]), builds their polars schemas ([`schemas`]),
-//! reads text columns held as strings or as categoricals alike ([`text`]) and holds the small
+//! reads text columns held as strings or as categoricals alike ([`text`]), converts day numbers
+//! and dates ([`day`]) and holds the small
 //! reference tables every stage needs (ISO 3166 countries, [`country`]).
 //!
 //! ```
@@ -15,6 +16,7 @@
 pub mod col;
 pub mod country;
 pub mod datasets;
+pub mod day;
 pub mod hs;
 pub mod keys;
 pub mod schemas;

@@ -25,7 +25,7 @@ fn json(h: &History) -> String {
 }
 
 fn day(s: &str) -> i32 {
-    (chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap() - chrono::NaiveDate::default()).num_days() as i32
+    mirador_schema::day::parse(s).unwrap()
 }
 
 #[test]
