@@ -3,12 +3,13 @@
 use mirador_pipeline::Stage;
 
 /// Every stage name, in pipeline order.
-pub(crate) const STAGES: &[&str] = &["ingest", "revenue_gap", "kmeans_scores", "fraud_model", "rank", "report"];
+pub(crate) const STAGES: &[&str] = &["ingest", "ingest_outcomes", "revenue_gap", "kmeans_scores", "fraud_model", "rank", "report"];
 
 /// Looks a stage up by name.
 pub(crate) fn stage(name: &str) -> Option<Box<dyn Stage>> {
     Some(match name {
         "ingest" => Box::new(mirador_ingest::Ingest),
+        "ingest_outcomes" => Box::new(mirador_ingest::IngestOutcomes),
         "revenue_gap" => Box::new(mirador_gap::RevenueGap),
         "kmeans_scores" => Box::new(mirador_kmeans::KMeansScores),
         "fraud_model" => Box::new(mirador_model::FraudModel),

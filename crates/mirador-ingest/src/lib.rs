@@ -7,6 +7,8 @@
 //! reason code, message and the original row; nothing is dropped silently: for every source,
 //! rows in = accepted + quarantined, recorded in the run manifest. A file that cannot be read at
 //! all (bad encoding, missing mandatory column) stops the run with a message naming the file.
+//! Inspection outcomes that arrive after their declarations have a stage of their own,
+//! [`IngestOutcomes`] ([`outcomes`]).
 //!
 //! ```no_run
 //! use mirador_ingest::{IngestParams, ingest_sources};
@@ -20,6 +22,7 @@ pub mod declarations;
 pub mod error;
 pub mod fx;
 pub mod mirror;
+pub mod outcomes;
 pub mod read;
 pub mod rules;
 pub mod source;
@@ -35,6 +38,7 @@ use serde::Deserialize;
 use tracing::info;
 
 pub use error::IngestError;
+pub use outcomes::{IngestOutcomes, OutcomeParams, Outcomes, ingest_outcomes};
 use source::{Mapped, Quarantine, Reconciliation};
 
 pub(crate) const DECLARATIONS: &str = datasets::DECLARATIONS;
@@ -168,26 +172,29 @@ fn empty(schema: &Schema) -> DataFrame {
     DataFrame::empty_with_schema(schema)
 }
 
+/// Fails once more than `limit` rows were quarantined (reading source `id`), naming the most
+/// common reasons.
+fn too_many(q: &Quarantine, id: &str, limit: usize) -> Result<(), IngestError> {
+    if q.overflow() == 0 {
+        return Ok(());
+    }
+    let mut reasons: Vec<(String, usize)> = q.counts().into_iter().collect();
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
+    let top: Vec<String> = reasons.iter().take(3).map(|(r, n)| format!("{r} ×{n}")).collect();
+    Err(IngestError::Params(format!(
+        "more than {limit} rows quarantined (reading `{id}`; most common reasons: {}): the file is probably not what its \
+         mapping says (separator, encoding, column names, another export). Fix the source or its mapping, or raise \
+         max-quarantined if so many bad rows are expected.",
+        top.join(", ")
+    )))
+}
+
 /// Ingests every source present in `sources` (each optional; at least one is needed).
 pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, params: &IngestParams) -> Result<Ingested, IngestError> {
     let (min_date, max_date) = params.dates()?;
     let as_of = params.as_of_date()?;
     let mut quarantine = Quarantine::with_limit(params.max_quarantined);
-    let too_many = |q: &Quarantine, id: &str| {
-        if q.overflow() == 0 {
-            return Ok(());
-        }
-        let mut reasons: Vec<(String, usize)> = q.counts().into_iter().collect();
-        reasons.sort_by(|a, b| b.1.cmp(&a.1));
-        let top: Vec<String> = reasons.iter().take(3).map(|(r, n)| format!("{r} ×{n}")).collect();
-        Err(IngestError::Params(format!(
-            "more than {} rows quarantined (reading `{id}`; most common reasons: {}): the file is probably not what its \
-             mapping says (separator, encoding, column names, another export). Fix the source or its mapping, or raise \
-             max-quarantined if so many bad rows are expected.",
-            params.max_quarantined,
-            top.join(", ")
-        )))
-    };
+    let too_many = |q: &Quarantine, id: &str| too_many(q, id, params.max_quarantined);
     let mut reconciliation = BTreeMap::new();
 
     let (fx_rates, fx_table) = match sources.get(FX_RATES) {

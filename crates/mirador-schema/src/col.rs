@@ -67,6 +67,8 @@ pub const UNIT_PRICE_USD_KG: &str = "unit_price_usd_per_kg";
 pub const FRAUD: &str = "fraud";
 /// Critical fraud class (0/1/2), null when not inspected.
 pub const CRITICAL_FRAUD: &str = "critical_fraud";
+/// Day an inspection or post-clearance audit outcome was recorded (inspection outcomes feed).
+pub const DECIDED_ON: &str = "decided_on";
 /// Source file a row came from (lineage).
 pub const SOURCE_FILE: &str = "source_file";
 /// 1-based line (data rows counted from the header as line 1) a row came from.

@@ -13,6 +13,11 @@ pub const TARIFFS: DatasetId = "tariffs";
 pub const FX_RATES: DatasetId = "fx_rates";
 /// Every rejected input row, with its source, line, reason code and message.
 pub const QUARANTINE: DatasetId = "quarantine";
+/// Accepted inspection outcomes that arrived after their declarations (one row per goods item
+/// and decision day): [`crate::schemas::inspection_outcomes`].
+pub const INSPECTION_OUTCOMES: DatasetId = "inspection_outcomes";
+/// Rejected rows of the inspection outcomes feed (same columns as [`QUARANTINE`]).
+pub const OUTCOME_QUARANTINE: DatasetId = "outcome_quarantine";
 
 /// Revenue gap per HS6 × partner × period.
 pub const GAP_BY_CELL: DatasetId = "gap_by_cell";

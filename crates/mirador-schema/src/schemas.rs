@@ -109,6 +109,23 @@ pub fn fx_rates() -> Schema {
     schema(&[(col::CURRENCY, String), (col::PERIOD, String), (col::USD_PER_UNIT, Float64)])
 }
 
+/// Inspection outcomes recorded after clearance (a physical inspection's result keyed in late, a
+/// post-clearance audit's finding), one row per goods item and decision day. The newest decision
+/// on an item is its label; it replaces the one the declaration carried, if any.
+///
+/// Nullable: `critical_fraud`.
+pub fn inspection_outcomes() -> Schema {
+    use DataType::{Date, Int8, Int32, String};
+    schema(&[
+        (col::DECLARATION_ID, String),
+        (col::ITEM_NO, Int32),
+        (col::DECIDED_ON, Date),
+        (col::FRAUD, Int8),
+        (col::CRITICAL_FRAUD, Int8),
+        (col::SOURCE_LINE, Int32),
+    ])
+}
+
 /// Quarantined rows of every input.
 pub fn quarantine() -> Schema {
     use DataType::{Int64, String};

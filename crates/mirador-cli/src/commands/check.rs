@@ -30,7 +30,13 @@ pub(crate) fn check(pipeline: &Path) -> anyhow::Result<()> {
 pub(crate) fn list() -> anyhow::Result<()> {
     for name in STAGES {
         let s = stage(name).context("registry")?;
-        println!("{name:<14} {} -> {}", s.inputs().join(", "), s.outputs().join(", "));
+        // A stage reading raw files shows its source ids in brackets.
+        let reads: Vec<String> = if s.inputs().is_empty() {
+            s.sources().iter().map(|id| format!("[{id}]")).collect()
+        } else {
+            s.inputs().iter().map(|i| (*i).to_owned()).collect()
+        };
+        println!("{name:<16} {} -> {}", reads.join(", "), s.outputs().join(", "));
     }
     Ok(())
 }

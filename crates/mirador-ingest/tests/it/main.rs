@@ -1,6 +1,8 @@
-//! Integration tests of ingest: the bad-input corpus and the public KCS declarations.
+//! Integration tests of ingest: the bad-input corpus, the public KCS declarations and the
+//! inspection outcomes feed.
 
 mod corpus;
 mod fuzz;
 mod kcs;
+mod outcomes;
 mod typed;
