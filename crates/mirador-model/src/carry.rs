@@ -4,11 +4,14 @@
 //! The previous committed run's `fraud_model/` directory holds:
 //! - `model.json`: the trees, the feature vocabularies and the entity history aggregates up to
 //!   the last declaration it saw;
-//! - `training_window.parquet`: the labelled declarations of the last `train-window-days`, with
-//!   the history features and signals they had when they were processed.
+//! - `training_window.parquet`: the labelled declarations of the last `train-window-days`, and
+//!   the unlabelled ones of the last `label-wait-days` (awaiting a late inspection outcome:
+//!   [`crate::outcomes`]), with the history features and signals they had when they were
+//!   processed.
 //!
 //! A run continues the history with its declarations (which must all be newer than the state),
-//! scores them with the carried model, and retrains on window + new labelled rows when the model
+//! labels the window's declarations that inspection outcomes have now decided, scores the new
+//! declarations with the carried model, and retrains on window + new labelled rows when the model
 //! is `retrain-every-days` old or its parameters changed. Memory grows with the new period and the
 //! window, not with the years behind them.
 
@@ -23,6 +26,7 @@ use tracing::{info, warn};
 use crate::evaluate::{Evaluation, evaluate};
 use crate::features::{CATEGORICAL, HISTORY, NUMERIC, numbers};
 use crate::history::History;
+use crate::outcomes::{Outcomes, learn_late};
 use crate::{ModelError, ModelFile, ModelParams, Rows, ScoreSink, Trained, day_text, days, fit, history_kinds, labels, parse_day, prepare};
 
 /// The model file in a run's `fraud_model/` directory.
@@ -93,13 +97,14 @@ pub fn run(
     seed: u64,
     state: Option<State>,
 ) -> Result<Outcome, ModelError> {
-    run_to(declarations, signals, params, seed, state, &mut ScoreSink::Collect)
+    run_to(declarations, signals, &mut Outcomes::none(), params, seed, state, &mut ScoreSink::Collect)
 }
 
-/// [`run`], the scores going to `sink`.
+/// [`run`] with an inspection outcomes feed, the scores going to `sink`.
 pub fn run_to(
     declarations: &DataFrame,
     signals: &BTreeMap<&str, &DataFrame>,
+    outcomes: &mut Outcomes,
     params: &ModelParams,
     seed: u64,
     state: Option<State>,
@@ -114,6 +119,9 @@ pub fn run_to(
     if params.train_window_days == 0 {
         return Err(ModelError::Params("train-window-days must be at least 1".into()));
     }
+    // The night's own declarations take their outcomes as labels, like those they carry.
+    let (declarations, _) = outcomes.apply(declarations, false)?;
+    let declarations = declarations.as_ref();
     let day = days(declarations)?;
     let range = day.iter().filter(|d| **d != i32::MIN).min().zip(day.iter().max());
     let Some((&oldest, &newest)) = range else {
@@ -122,7 +130,8 @@ pub fn run_to(
         };
         // A night without declarations (a holiday): nothing to score, the state passes on as is.
         info!("No new declarations: the carried state passes on unchanged.");
-        let (history, rows) = prepare(declarations, signals, params, model.history)?;
+        let (mut history, rows) = prepare(declarations, signals, params, model.history)?;
+        let window = label_late(&window, outcomes, &mut history)?;
         let combined = combine(&window, rows, &history, params.use_signals)?;
         let trained = score_carried(ModelFile { history, ..model }, combined, rules, params, seed, sink)?;
         return Ok(Outcome { trained, window, retrained: None, retrain_skipped: None });
@@ -147,9 +156,9 @@ pub fn run_to(
     }
     let mut retrain = retrain_reason(&model, params, newest)?;
     // The history moves on with this run's rows; the rest of the model stays as it is.
-    let (history, rows) = prepare(declarations, signals, params, model.history)?;
-    let start = window_start(newest, params);
-    let in_window: BooleanChunked = days(&old_window)?.iter().map(|d| *d > start).collect();
+    let (mut history, rows) = prepare(declarations, signals, params, model.history)?;
+    let old_window = label_late(&old_window, outcomes, &mut history)?;
+    let in_window = BooleanChunked::from_slice("keep".into(), &kept(&old_window, newest, params)?);
     let old_window = old_window.filter(&in_window)?;
     let combined = combine(&old_window, rows, &history, params.use_signals)?;
     let window = window_of(&combined, &history, newest, params)?;
@@ -188,17 +197,29 @@ fn retrain_reason(model: &ModelFile, params: &ModelParams, newest: i32) -> Resul
         .then(|| format!("the model was trained through {through}, {age} days before the newest declaration")))
 }
 
-/// The window's first excluded day: rows dated after it are in the last `train-window-days`.
-fn window_start(newest: i32, params: &ModelParams) -> i32 {
-    newest.saturating_sub(i32::try_from(params.train_window_days).unwrap_or(i32::MAX))
+/// The carried window with the labels inspection outcomes have now decided; the entity
+/// histories count them from this run on.
+fn label_late(window: &DataFrame, outcomes: &mut Outcomes, history: &mut History) -> Result<DataFrame, ModelError> {
+    let (labelled, changes) = outcomes.apply(window, true)?;
+    learn_late(history, &labelled, &changes)?;
+    if !changes.is_empty() {
+        info!(rows = changes.len(), "Inspection outcomes labelled declarations of the carried window.");
+    }
+    Ok(labelled.into_owned())
 }
 
-/// The labelled rows of the last `train-window-days` before `newest`, with their history
-/// features and signals as columns.
+/// Which rows of `frame` the window keeps: the labelled ones of the last `train-window-days`
+/// before `newest`, the unlabelled ones of the last `label-wait-days`.
+fn kept(frame: &DataFrame, newest: i32, params: &ModelParams) -> Result<Vec<bool>, ModelError> {
+    let since = |n: u32| newest.saturating_sub(i32::try_from(n).unwrap_or(i32::MAX));
+    let (labelled_from, waiting_from) = (since(params.train_window_days), since(params.label_wait_days));
+    Ok(days(frame)?.iter().zip(labels(frame)?).map(|(d, l)| *d > if l.is_some() { labelled_from } else { waiting_from }).collect())
+}
+
+/// The rows the window keeps ([`kept`]), with their history features and signals as columns.
 fn window_of(rows: &Rows<'_>, history: &History, newest: i32, params: &ModelParams) -> Result<DataFrame, ModelError> {
     let frame = rows.frame.as_ref();
-    let start = window_start(newest, params);
-    let keep: Vec<bool> = days(frame)?.iter().zip(labels(frame)?).map(|(d, l)| l.is_some() && *d > start).collect();
+    let keep = kept(frame, newest, params)?;
     let mask = BooleanChunked::from_slice("keep".into(), &keep);
     let idx: Vec<usize> = (0..keep.len()).filter(|&i| keep[i]).collect();
     let mut out = frame.select(source_columns())?.filter(&mask)?;

@@ -163,6 +163,27 @@ impl History {
     }
 }
 
+impl History {
+    /// Folds in a label that arrived after its declaration was processed (`ids[k]` its id for
+    /// kind `k`; `before` the label it had): the declaration counts as inspected, and as
+    /// fraudulent if `after`, for the rows processed from now on. The earlier rows' features stay
+    /// as they were, since the label was not known when they were lodged.
+    pub fn learn_late(&mut self, ids: &[Option<&str>], before: Option<bool>, after: bool) {
+        let update = |s: &mut Stats| {
+            if before.is_none() {
+                s.inspected += 1;
+            }
+            s.fraud = (s.fraud + u32::from(after)).saturating_sub(u32::from(before == Some(true)));
+        };
+        update(&mut self.global);
+        for (entities, id) in self.entities.iter_mut().zip(ids) {
+            if let Some(id) = id {
+                update(entities.entry((*id).to_owned()).or_default());
+            }
+        }
+    }
+}
+
 impl Stats {
     fn bump(&mut self, label: Option<bool>) {
         self.seen += 1;
@@ -193,6 +214,18 @@ mod tests {
         // Day 3: three seen, still two inspected (day 2 was not inspected).
         assert_eq!(row(0), vec![3.0, 2.0, 0.5]);
         assert_eq!(h.global.seen, 4);
+    }
+
+    #[test]
+    fn a_late_label_counts_from_then_on() {
+        let mut h = History::new(&["importer"], 0.0);
+        h.advance(&[1, 2], &[vec![Some("A"), Some("A")]], &[None, Some(false)]);
+        h.learn_late(&[Some("A")], None, true);
+        // The day-1 row is now inspected and fraudulent; the day-2 row is revised to fraud.
+        h.learn_late(&[Some("A")], Some(false), true);
+        let f = h.advance(&[3], &[vec![Some("A")]], &[None]);
+        assert_eq!(f.iter().map(|c| c.get(0)).collect::<Vec<f64>>(), vec![2.0, 2.0, 1.0]);
+        assert_eq!((h.global.inspected, h.global.fraud), (2, 2));
     }
 
     #[test]

@@ -18,17 +18,20 @@
 //!    JSON file that [`score_with_model`] (`mirador score`) reloads.
 //!
 //! ## Inputs
-//! - `declarations`; optional `kmeans_scores`, `mirror_exposure`.
+//! - `declarations`; optional `kmeans_scores`, `mirror_exposure`, and `inspection_outcomes`
+//!   (outcomes that arrived after their declarations: [`outcomes`]).
 //! ## Outputs
 //! - `fraud_scores`: `declaration_id`, `item_no`, `importer_id`, `date`, `split`, `fraud`,
 //!   `fraud_probability`, `expected_duty_at_risk_usd`, `fraud_flag`, `top_reasons`, `top_features`.
-//! - `fraud_rules`, `fraud_importance`, `fraud_evaluation`; artifacts `model.json`, `metrics.json`.
+//! - `fraud_rules`, `fraud_importance`, `fraud_evaluation`; artifacts `model.json`, `metrics.json`
+//!   (and `unapplied_outcomes.parquet` with an outcomes feed).
 
 pub mod carry;
 pub mod evaluate;
 pub mod explain;
 pub mod features;
 pub mod history;
+pub mod outcomes;
 mod sorted;
 
 use std::collections::BTreeMap;
@@ -40,7 +43,7 @@ use mirador_schema::day::text as day_text;
 use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use evaluate::{Evaluation, evaluate, f1_threshold};
 use features::{FeatureSpec, HISTORY, SIGNALS, Subset, history_ids, history_texts, numbers, signal_columns};
@@ -111,6 +114,11 @@ pub struct ModelParams {
     /// With `carry-state`: labelled declarations of this many days (before the newest one) are kept
     /// in the training window.
     pub train_window_days: u32,
+    /// With `carry-state`: unlabelled declarations of this many days (before the newest one) are
+    /// kept in the carried window too, so that an inspection outcome or audit finding arriving
+    /// that late still finds its declaration ([`outcomes`]). 0 keeps none: outcomes then label
+    /// only the run's own declarations and the labelled window.
+    pub label_wait_days: u32,
 }
 
 impl Default for ModelParams {
@@ -138,6 +146,7 @@ impl Default for ModelParams {
             carry_state: false,
             retrain_every_days: 28,
             train_window_days: 365,
+            label_wait_days: 0,
         }
     }
 }
@@ -600,7 +609,8 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame, signals: &BTreeMa
 /// The gradient-boosted fraud model.
 ///
 /// ## Inputs
-/// - `declarations`; optional `kmeans_scores`, `mirror_exposure` (used as features).
+/// - `declarations`; optional `kmeans_scores`, `mirror_exposure` (used as features),
+///   `inspection_outcomes` (late labels: [`outcomes`]).
 /// ## Outputs
 /// - `fraud_scores`, `fraud_rules`, `fraud_importance`, `fraud_evaluation`.
 pub struct FraudModel;
@@ -615,12 +625,12 @@ impl Stage for FraudModel {
     }
 
     fn optional_inputs(&self) -> &'static [DatasetId] {
-        &[datasets::KMEANS_SCORES, datasets::MIRROR_EXPOSURE]
+        &[datasets::KMEANS_SCORES, datasets::MIRROR_EXPOSURE, datasets::INSPECTION_OUTCOMES]
     }
 
     /// Of the other stages' outputs, the signals ([`features::SIGNALS`]) and the keys.
     fn input_columns(&self, id: &str) -> Option<Vec<&'static str>> {
-        (id != datasets::DECLARATIONS).then(|| {
+        (id != datasets::DECLARATIONS && id != datasets::INSPECTION_OUTCOMES).then(|| {
             let signals = SIGNALS.iter().filter(|(_, dataset, _)| *dataset == id).map(|(_, _, column)| *column);
             [col::DECLARATION_ID, col::ITEM_NO].into_iter().chain(signals).collect()
         })
@@ -634,9 +644,9 @@ impl Stage for FraudModel {
         let params: ModelParams = ctx.params()?;
         let declarations = ctx.input(datasets::DECLARATIONS)?;
         let mut signals = BTreeMap::new();
-        for id in self.optional_inputs() {
+        for id in [datasets::KMEANS_SCORES, datasets::MIRROR_EXPOSURE] {
             if let Some(df) = ctx.optional_input(id) {
-                signals.insert(*id, df);
+                signals.insert(id, df);
             }
         }
         let stage_err = |e| match e {
@@ -644,6 +654,8 @@ impl Stage for FraudModel {
             ModelError::Data(m) => StageError::Data(m),
             other => StageError::Other(Box::new(other)),
         };
+        let feed = ctx.optional_input(datasets::INSPECTION_OUTCOMES);
+        let mut outcomes = feed.map(outcomes::Outcomes::from_frame).transpose().map_err(stage_err)?.unwrap_or_default();
         let mut carried = serde_json::Map::new();
         // Every declaration's scores and reasons are written as they are scored, not held.
         let mut scores = ctx.dataset_stream(datasets::FRAUD_SCORES);
@@ -651,7 +663,8 @@ impl Stage for FraudModel {
         let t = if params.carry_state {
             let state = ctx.previous_run().map(carry::load).transpose().map_err(stage_err)?.flatten();
             let carried_rows = state.as_ref().map_or(0, |s| s.window.height());
-            let mut outcome = carry::run_to(declarations, &signals, &params, ctx.seed(), state, &mut sink).map_err(stage_err)?;
+            let mut outcome =
+                carry::run_to(declarations, &signals, &mut outcomes, &params, ctx.seed(), state, &mut sink).map_err(stage_err)?;
             mirador_io::write_parquet(&mut outcome.window, &ctx.artifact_dir().join(carry::WINDOW_FILE))?;
             carried.insert("carried_window_rows".into(), carried_rows.into());
             carried.insert("window_rows".into(), outcome.window.height().into());
@@ -660,8 +673,21 @@ impl Stage for FraudModel {
             carried.insert("retrain_skipped".into(), outcome.retrain_skipped.clone().into());
             outcome.trained
         } else {
-            train_to(declarations, &signals, &params, ctx.seed(), &mut sink).map_err(stage_err)?
+            let labelled = outcomes.labelled(declarations).map_err(stage_err)?;
+            train_to(&labelled, &signals, &params, ctx.seed(), &mut sink).map_err(stage_err)?
         };
+        let applied = feed.is_some().then(|| outcomes.applied());
+        if let Some(applied) = &applied {
+            let mut unapplied = outcomes.unapplied_frame().map_err(stage_err)?;
+            mirador_io::write_parquet(&mut unapplied, &ctx.artifact_dir().join(outcomes::UNAPPLIED_FILE))?;
+            if applied.unapplied > 0 {
+                warn!(
+                    unapplied = applied.unapplied,
+                    file = outcomes::UNAPPLIED_FILE,
+                    "Inspection outcomes found no declaration; they are listed with the reason."
+                );
+            }
+        }
         let scores = scores.finish()?;
         let json = serde_json::to_vec(&t.model).map_err(|e| StageError::Data(e.to_string()))?;
         timed("model file written", || mirador_io::write_bytes(&ctx.artifact_dir().join("model.json"), &json))?;
@@ -673,9 +699,13 @@ impl Stage for FraudModel {
             "evaluation": t.model.evaluation,
             "ranking_note": "by_probability ranks by fraud probability; by_expected_duty by probability x duty",
             "carried_state": &carried,
+            "inspection_outcomes": &applied,
         });
         mirador_io::write_bytes(&ctx.artifact_dir().join("metrics.json"), &serde_json::to_vec_pretty(&metrics).unwrap_or_default())?;
         let mut out = StageOutput::new().with_metric("trees", t.model.booster.n_trees()).with_metric("threshold", t.model.threshold);
+        if let Some(applied) = &applied {
+            out = out.with_metric("inspection_outcomes", serde_json::to_value(applied).unwrap_or_default());
+        }
         if params.carry_state {
             out = out.with_metric("retrained", carried["retrained"].clone()).with_metric("window_rows", carried["window_rows"].clone());
         }

@@ -3,4 +3,5 @@
 
 mod carry;
 mod kcs;
+mod outcomes;
 mod synthetic;
