@@ -103,13 +103,16 @@ impl Settings {
     }
 
     /// The options of the run for one past month (`YYYY-MM`): ingest sees only what was dated up
-    /// to the month's end, the auditee list covers the month, and the run has its own output
+    /// to the month's end (declarations, mirror flows, and the inspection outcomes decided by
+    /// then), the auditee list covers the month, and the run has its own output
     /// root `<out>/periods/<month>` (its own lock, runs and `latest`).
     pub(crate) fn period_options(&self, period: &str, progress: bool) -> RunOptions {
         let mut opts = self.run_options(progress);
         opts.out_root = self.out_root.join("periods").join(period);
-        let ingest = opts.overrides.entry("ingest".to_owned()).or_default();
-        ingest.insert("as-of".into(), toml::Value::String(period.to_owned()));
+        for stage in ["ingest", "ingest_outcomes"] {
+            let ingest = opts.overrides.entry(stage.to_owned()).or_default();
+            ingest.insert("as-of".into(), toml::Value::String(period.to_owned()));
+        }
         let rank = opts.overrides.entry("rank".to_owned()).or_default();
         rank.insert("periods".into(), toml::Value::Array(vec![toml::Value::String(period.to_owned())]));
         opts

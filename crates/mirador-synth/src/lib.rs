@@ -16,6 +16,7 @@
 //! assert_eq!(world.declarations.schema().as_ref(), &mirador_schema::schemas::declarations());
 //! ```
 
+mod audits;
 mod catalog;
 mod world;
 
@@ -26,6 +27,7 @@ use std::str::FromStr;
 use polars::prelude::*;
 use serde::Serialize;
 
+pub use audits::inspection_outcomes;
 pub use world::{generate, split_by};
 
 /// Errors of the generator.
@@ -188,7 +190,8 @@ impl fmt::Display for Summary {
 const CHUNK: usize = 500_000;
 
 /// Generates a world and writes it to `out_dir`: `declarations`, `mirror_flows`, `tariffs`,
-/// `fx_rates`, `truth_declarations`, `truth_gaps` (CSV or parquet) and `world.json`.
+/// `fx_rates`, `truth_declarations`, `truth_gaps` (CSV or parquet), `world.json`, and for CSV
+/// worlds the late `inspection_outcomes` feed ([`inspection_outcomes`]).
 ///
 /// Parquet worlds are streamed: declarations and their truth are generated and written in chunks
 /// of 500,000 items, so memory stays bounded whatever the size (only the per-cell statistics are
@@ -215,6 +218,7 @@ pub fn write_world_in_chunks(params: &SynthParams, out_dir: &Path, format: Forma
 
 fn write_csv_world(params: &SynthParams, out_dir: &Path) -> Result<Summary, SynthError> {
     let world = generate(params)?;
+    let outcomes = inspection_outcomes(&world.declarations, &world.truth.declarations, params.seed)?;
     let mut declarations = world.declarations;
     if params.dirty_rows {
         declarations = world::with_dirty_rows(&declarations, params.seed)?;
@@ -226,6 +230,7 @@ fn write_csv_world(params: &SynthParams, out_dir: &Path) -> Result<Summary, Synt
         ("fx_rates", world.fx_rates),
         ("truth_declarations", world.truth.declarations),
         ("truth_gaps", world.truth.gaps),
+        ("inspection_outcomes", outcomes),
     ];
     let mut rows = Vec::new();
     for (name, df) in &files {

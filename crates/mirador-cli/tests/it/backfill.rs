@@ -46,7 +46,17 @@ fn a_backfill_gives_per_period_outputs_identical_to_running_each_period_alone() 
         // The auditee list covers the period's declarations only.
         let auditees = mirador_io::read_parquet(&a.join("auditees.parquet")).unwrap();
         assert!(auditees.height() > 0, "{period}");
-        assert_eq!(m["stages"][4]["params"]["periods"], serde_json::json!([period]), "{period}");
+        let stage = |name: &str| m["stages"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone();
+        assert_eq!(stage("rank")["params"]["periods"], serde_json::json!([period]), "{period}");
+        // Nor any inspection outcome decided after it.
+        let outcomes = mirador_io::read_parquet(&a.join("inspection_outcomes.parquet")).unwrap();
+        let decided = outcomes.column("decided_on").unwrap().cast(&polars::prelude::DataType::String).unwrap();
+        let last_decided = decided.str().unwrap().iter().flatten().max().unwrap().to_owned();
+        assert!(last_decided.as_str() <= format!("{period}-31").as_str(), "{period}: {last_decided}");
+        let sample = std::fs::read_to_string(repo().join("sample_data/inspection_outcomes.csv")).unwrap();
+        let later = sample.lines().skip(1).filter(|l| l.split(',').nth(2).is_some_and(|d| d.get(..7) > Some(period))).count();
+        let deferred = &stage("ingest_outcomes")["metrics"]["reconciliation"]["inspection_outcomes"]["deferred"];
+        assert_eq!(deferred.as_u64(), Some(later as u64), "{period}");
     }
     // Later periods see more history.
     let seen =

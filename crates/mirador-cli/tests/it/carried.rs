@@ -1,5 +1,6 @@
 //! Nightly runs with carried state (`pipelines/carried.toml`): each run is handed only its new
-//! declarations (`--source declarations=...`) and continues from the previous run's model.
+//! declarations (`--source declarations=...`) and the inspection outcomes decided since the
+//! previous run (`--source inspection_outcomes=...`), and continues from the previous run's model.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +9,19 @@ use crate::cli::{mirador, repo};
 /// Writes the sample declarations dated in `[from, to)` (text comparison of `YYYY-MM-DD`) to a
 /// CSV file; `with_broken` also takes the rows whose date is not a 2023 date (broken on purpose).
 fn slice(dir: &Path, name: &str, from: &str, to: &str, with_broken: bool) -> PathBuf {
-    let text = std::fs::read_to_string(repo().join("sample_data/declarations.csv")).unwrap();
+    slice_of("declarations.csv", dir, name, from, to, with_broken)
+}
+
+/// The night's files: the declarations dated in `[from, to)` and the outcomes decided then.
+fn files(dir: &Path, name: &str, from: &str, to: &str, with_broken: bool) -> (PathBuf, PathBuf) {
+    let outcomes = slice_of("inspection_outcomes.csv", dir, &format!("outcomes-{name}"), from, to, false);
+    (slice(dir, name, from, to, with_broken), outcomes)
+}
+
+/// [`slice`] of a sample file whose third column is a date (`inspection_outcomes.csv`'s
+/// `decided_on` too).
+fn slice_of(file: &str, dir: &Path, name: &str, from: &str, to: &str, with_broken: bool) -> PathBuf {
+    let text = std::fs::read_to_string(repo().join("sample_data").join(file)).unwrap();
     let mut lines = text.lines();
     let mut out = vec![lines.next().unwrap().to_owned()];
     for line in lines {
@@ -23,9 +36,14 @@ fn slice(dir: &Path, name: &str, from: &str, to: &str, with_broken: bool) -> Pat
     path
 }
 
-fn night(out: &Path, declarations: &Path) -> std::process::Output {
+fn night(out: &Path, (declarations, outcomes): &(PathBuf, PathBuf)) -> std::process::Output {
     let source = format!("declarations={}", declarations.display());
-    mirador(&["-q", "run", "pipelines/carried.toml", "--out", out.to_str().unwrap(), "--source", &source], &repo())
+    let feed = format!("inspection_outcomes={}", outcomes.display());
+    mirador(&["-q", "run", "pipelines/carried.toml", "--out", out.to_str().unwrap(), "--source", &source, "--source", &feed], &repo())
+}
+
+fn model_metrics(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("latest/fraud_model/metrics.json")).unwrap()).unwrap()
 }
 
 fn ok(o: &std::process::Output) -> String {
@@ -49,11 +67,11 @@ fn latest_id(out: &Path) -> String {
 fn nightly_runs_carry_the_model_forward_and_read_only_the_new_declarations() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let first = slice(dir.path(), "jan-aug.csv", "2023-01-01", "2023-09-01", true);
-    let sep_a = slice(dir.path(), "sep-a.csv", "2023-09-01", "2023-09-15", false);
-    let sep_b = slice(dir.path(), "sep-b.csv", "2023-09-15", "2023-10-01", false);
-    let oct = slice(dir.path(), "oct.csv", "2023-10-01", "2023-11-01", false);
-    let oct_nov = slice(dir.path(), "oct-nov.csv", "2023-10-01", "2023-12-01", false);
+    let first = files(dir.path(), "jan-aug.csv", "2023-01-01", "2023-09-01", true);
+    let sep_a = files(dir.path(), "sep-a.csv", "2023-09-01", "2023-09-15", false);
+    let sep_b = files(dir.path(), "sep-b.csv", "2023-09-15", "2023-10-01", false);
+    let oct = files(dir.path(), "oct.csv", "2023-10-01", "2023-11-01", false);
+    let oct_nov = files(dir.path(), "oct-nov.csv", "2023-10-01", "2023-12-01", false);
 
     // No previous run: the model is trained on the first file.
     ok(&night(&out, &first));
@@ -61,6 +79,11 @@ fn nightly_runs_carry_the_model_forward_and_read_only_the_new_declarations() {
     assert_eq!(stage(&m, "fraud_model")["metrics"]["retrained"], true);
     let mut seen = stage(&m, "ingest")["rows_out"]["declarations"].as_u64().unwrap();
     let first_importers = stage(&m, "rank")["metrics"]["importers"].as_u64().unwrap();
+    // Every outcome decided by then finds its declaration in the first file.
+    let applied = &model_metrics(&out)["inspection_outcomes"];
+    assert!(applied["items"].as_u64().unwrap() > 100, "{applied}");
+    assert_eq!(applied["unapplied"], 0, "{applied}");
+    assert_eq!(applied["late"], 0, "{applied}");
 
     // Two weeks later: the carried model scores the new declarations only, without retraining.
     ok(&night(&out, &sep_a));
@@ -71,6 +94,14 @@ fn nightly_runs_carry_the_model_forward_and_read_only_the_new_declarations() {
     let model = stage(&m, "fraud_model");
     assert_eq!(model["metrics"]["retrained"], false, "{model}");
     assert_eq!(model["rows_out"]["fraud_scores"].as_u64(), Some(rows));
+    // The night's outcomes label declarations of earlier nights, found in the carried window;
+    // those decided on declarations too old to be waited for are listed, none is lost.
+    let applied = &model_metrics(&out)["inspection_outcomes"];
+    let count = |k: &str| applied[k].as_u64().unwrap();
+    assert!(count("late") > 0, "{applied}");
+    assert_eq!(count("labelled") + count("confirmed") + count("revised") + count("unapplied"), count("items"), "{applied}");
+    let unapplied = mirador_io::read_parquet(&out.join("latest/fraud_model/unapplied_outcomes.parquet")).unwrap();
+    assert_eq!(unapplied.height() as u64, count("unapplied"));
     // k-means compared the night with the peers the first run kept.
     let kmeans = stage(&m, "kmeans_scores");
     assert!(kmeans["metrics"]["carried_peers"].as_u64().unwrap() > rows, "{kmeans}");
@@ -93,7 +124,7 @@ fn nightly_runs_carry_the_model_forward_and_read_only_the_new_declarations() {
     let m = manifest(&out);
     assert_eq!(stage(&m, "fraud_model")["metrics"]["retrained"], true);
     seen += stage(&m, "ingest")["rows_out"]["declarations"].as_u64().unwrap();
-    let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("latest/fraud_model/metrics.json")).unwrap()).unwrap();
+    let metrics = model_metrics(&out);
     let reason = metrics["carried_state"]["retrain_reason"].as_str().unwrap();
     assert!(reason.contains("days before the newest declaration"), "{reason}");
     let head = latest_id(&out);
@@ -105,7 +136,7 @@ fn nightly_runs_carry_the_model_forward_and_read_only_the_new_declarations() {
     assert_eq!(latest_id(&out), head, "latest moved back to an older run of the chain");
 
     // A night without declarations (a holiday) commits empty outputs and passes the state on.
-    let none = slice(dir.path(), "none.csv", "2023-09-30", "2023-09-30", false);
+    let none = files(dir.path(), "none.csv", "2023-09-30", "2023-09-30", false);
     ok(&night(&out, &none));
     let m = manifest(&out);
     assert_eq!(stage(&m, "ingest")["rows_out"]["declarations"].as_u64(), Some(0));

@@ -48,7 +48,7 @@ fn check_accepts_the_shipped_pipelines() {
 fn list_and_explain_name_every_stage() {
     let o = mirador(&["list"], &repo());
     assert!(o.status.success());
-    for s in ["ingest", "revenue_gap", "kmeans_scores", "fraud_model", "rank", "report"] {
+    for s in ["ingest", "ingest_outcomes", "revenue_gap", "kmeans_scores", "fraud_model", "rank", "report"] {
         assert!(text(&o).contains(s), "{s}");
     }
     let o = mirador(&["explain", "revenue_gap"], &repo());

@@ -19,7 +19,7 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
 
     // Every stage ran, every check passed, every source reconciles.
     let stages: Vec<&str> = manifest["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(stages, ["ingest", "revenue_gap", "kmeans_scores", "fraud_model", "rank", "report"]);
+    assert_eq!(stages, ["ingest", "ingest_outcomes", "revenue_gap", "kmeans_scores", "fraud_model", "rank", "report"]);
     let checks = manifest["checks"].as_array().unwrap();
     assert!(checks.iter().all(|c| c["passed"] == true), "{checks:?}");
     let reconciliation = &manifest["stages"][0]["metrics"]["reconciliation"];
@@ -30,7 +30,15 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
         assert!(a > 0, "{source}");
     }
     assert!(checks.iter().any(|c| c["check"].as_str().unwrap().starts_with("reconciliation")));
-    assert_eq!(manifest["inputs"].as_array().unwrap().len(), 4);
+    assert_eq!(manifest["inputs"].as_array().unwrap().len(), 5);
+    // The inspection outcomes reconcile too, and each labels a declaration of the run.
+    let stage = |name: &str| manifest["stages"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap();
+    let r = &stage("ingest_outcomes")["metrics"]["reconciliation"]["inspection_outcomes"];
+    assert_eq!(r["rows_in"], r["accepted"], "{r}");
+    let applied = &stage("fraud_model")["metrics"]["inspection_outcomes"];
+    assert_eq!(applied["items"], r["accepted"], "{applied}");
+    assert_eq!(applied["unapplied"], 0, "{applied}");
+    assert!(applied["revised"].as_u64().unwrap() > 0 && applied["labelled"].as_u64().unwrap() > 0, "{applied}");
     assert!(manifest["inputs"][0]["sha256"].as_str().unwrap().len() == 64);
 
     // What PCA teams consume is there.
