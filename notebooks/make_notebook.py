@@ -31,6 +31,10 @@ print("run:", RUN.name, "| Mirador", manifest.get("mirador_version"))
 pl.DataFrame([{"source": k, **v} for k, v in rec.items()])"""),
     code("""quarantine = pl.read_parquet(RUN / "quarantine.parquet")
 quarantine.group_by("dataset", "reason_code").len().sort("len", descending=True)"""),
+    md("Inspection outcomes recorded after clearance (late inspection results, post-clearance audit findings) come in through their own stage, `ingest_outcomes`, and are validated the same way. The fraud model says how many set a label, confirmed or revised one, were found in a carried window (`late`), and found no declaration (`unapplied`, listed with the reason in `fraud_model/unapplied_outcomes.parquet`)."),
+    code("""stages = {s["name"]: s for s in manifest["stages"]}
+applied = stages.get("fraud_model", {}).get("metrics", {}).get("inspection_outcomes")
+pl.DataFrame([applied]) if applied else "no inspection outcomes feed in this run""""),
     md("## 2. Revenue gap\nEstimated lost duty = positive mirror gap (partner exports, CIF-adjusted, minus declared imports) × applicable duty rate, with bounds."),
     code("""pl.read_parquet(RUN / "gap_summary.parquet").select(
     "period", "declared_value_usd", "mirror_cif_usd", "lost_duty_usd", "lost_duty_low_usd", "lost_duty_high_usd", "partners_not_reporting")"""),

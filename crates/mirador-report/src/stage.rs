@@ -37,12 +37,12 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
 
     // Data quality: accepted rows per dataset, quarantined rows by reason.
     let mut quarantined: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    if let Some(q) = get(datasets::QUARANTINE) {
+    for q in [get(datasets::QUARANTINE), get(datasets::OUTCOME_QUARANTINE)].into_iter().flatten() {
         for (d, r) in strs(q, col::DATASET)?.into_iter().zip(strs(q, col::REASON_CODE)?) {
             *quarantined.entry(d).or_default().entry(r).or_default() += 1;
         }
     }
-    for id in [datasets::DECLARATIONS, datasets::MIRROR_FLOWS, datasets::TARIFFS, datasets::FX_RATES] {
+    for id in [datasets::DECLARATIONS, datasets::MIRROR_FLOWS, datasets::TARIFFS, datasets::FX_RATES, datasets::INSPECTION_OUTCOMES] {
         let accepted = get(id).map_or(0, DataFrame::height) as u64;
         let reasons: Vec<(String, u64)> = quarantined.remove(id).unwrap_or_default().into_iter().collect();
         if accepted == 0 && reasons.is_empty() {
@@ -315,6 +315,8 @@ const OPTIONAL: &[DatasetId] = &[
     datasets::FRAUD_EVALUATION,
     datasets::FRAUD_IMPORTANCE,
     datasets::FRAUD_RULES,
+    datasets::INSPECTION_OUTCOMES,
+    datasets::OUTCOME_QUARANTINE,
     datasets::AUDITEES,
 ];
 
