@@ -64,6 +64,39 @@ pub fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The parquet files of `dir` by file stem, sorted by it; none when `dir` does not exist. A
+/// carried state kept one file per day (`<YYYY-MM-DD>.parquet`) is listed with it.
+pub fn parquet_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(fs_err("read directory", dir))?.flatten() {
+        let path = entry.path();
+        if let Some(stem) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".parquet")) {
+            out.push((stem.to_owned(), path.clone()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Makes `dst` a [`link_or_copy`] of the parquet file `src`, with its schema sidecar if it has one:
+/// how a run carries a day file it leaves unchanged.
+pub fn link_parquet(src: &Path, dst: &Path) -> Result<()> {
+    link_or_copy(src, dst)?;
+    let schema = src.with_extension("schema.json");
+    if schema.is_file() {
+        link_or_copy(&schema, &dst.with_extension("schema.json"))?;
+    }
+    Ok(())
+}
+
+/// Creates `dir` and its parents.
+pub fn create_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(fs_err("create directory", dir))
+}
+
 /// Writes `path` atomically: `write` fills a temporary sibling, which is synced and renamed over
 /// `path`; the directory is synced afterwards. On any error the temporary file is removed.
 pub fn write_atomic(path: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) -> Result<()> {

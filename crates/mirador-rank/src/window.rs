@@ -179,20 +179,12 @@ impl Window {
     /// earlier file (or copied where links cannot be made), so a night writes only its own days.
     /// Returns the number of days written anew.
     pub fn write(&self, dir: &Path) -> Result<usize, StageError> {
-        std::fs::create_dir_all(dir).map_err(|source| mirador_io::IoError::Fs {
-            action: "create directory",
-            path: dir.to_owned(),
-            source,
-        })?;
+        mirador_io::create_dir(dir)?;
         let mut written = 0;
         for d in &self.days {
             let path = dir.join(format!("{}.parquet", day::text(d.date)));
             if let Some(from) = &d.unchanged {
-                mirador_io::link_or_copy(from, &path)?;
-                let schema = from.with_extension("schema.json");
-                if schema.is_file() {
-                    mirador_io::link_or_copy(&schema, &path.with_extension("schema.json"))?;
-                }
+                mirador_io::link_parquet(from, &path)?;
             } else {
                 mirador_io::write_parquet(&mut d.rows.clone(), &path)?;
                 written += 1;
@@ -204,20 +196,7 @@ impl Window {
 
 /// The days of a carried window directory, each with its file.
 fn carried_days(dir: &Path) -> Result<Vec<(i32, PathBuf)>, StageError> {
-    if !dir.is_dir() {
-        return Ok(Vec::new());
-    }
-    let entries =
-        std::fs::read_dir(dir).map_err(|source| mirador_io::IoError::Fs { action: "read directory", path: dir.to_owned(), source })?;
-    let mut days = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let Some(day) = name.strip_suffix(".parquet").and_then(day::parse) else { continue };
-        days.push((day, path));
-    }
-    days.sort();
-    Ok(days)
+    Ok(mirador_io::parquet_files(dir)?.into_iter().filter_map(|(stem, path)| Some((day::parse(&stem)?, path))).collect())
 }
 
 fn day_numbers(df: &DataFrame) -> PolarsResult<Vec<Option<i32>>> {
