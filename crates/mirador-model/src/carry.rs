@@ -4,10 +4,11 @@
 //! The previous committed run's `fraud_model/` directory holds:
 //! - `model.json`: the trees, the feature vocabularies and the entity history aggregates up to
 //!   the last declaration it saw;
-//! - `training_window.parquet`: the labelled declarations of the last `train-window-days`, and
-//!   the unlabelled ones of the last `label-wait-days` (awaiting a late inspection outcome:
-//!   [`crate::outcomes`]), with the history features and signals they had when they were
-//!   processed.
+//! - `training_window.parquet`: the labelled declarations of the last `train-window-days`, with
+//!   the history features and signals they had when they were processed;
+//! - `pending/<YYYY-MM-DD>.parquet`: with `label-wait-days`, the unlabelled declarations of that
+//!   many days, in the same layout, awaiting a late inspection outcome ([`crate::pending`],
+//!   [`crate::outcomes`]).
 //!
 //! A run continues the history with its declarations (which must all be newer than the state),
 //! labels the window's declarations that inspection outcomes have now decided, scores the new
@@ -27,6 +28,7 @@ use crate::evaluate::{Evaluation, evaluate};
 use crate::features::{CATEGORICAL, HISTORY, NUMERIC, numbers};
 use crate::history::History;
 use crate::outcomes::{Outcomes, learn_late};
+use crate::pending::{self, Pending};
 use crate::{ModelError, ModelFile, ModelParams, Rows, ScoreSink, Trained, day_text, days, fit, history_kinds, labels, parse_day, prepare};
 
 /// The model file in a run's `fraud_model/` directory.
@@ -44,6 +46,8 @@ pub struct State {
     pub window: DataFrame,
     /// Its `fraud_rules` (kept while the model is not retrained).
     pub rules: DataFrame,
+    /// Its days of declarations awaiting an outcome ([`pending::load`]), each with its file.
+    pub pending: Vec<(i32, std::path::PathBuf)>,
 }
 
 /// What a carried-state run produced.
@@ -52,6 +56,8 @@ pub struct Outcome {
     pub trained: Trained,
     /// The training window to carry to the next run.
     pub window: DataFrame,
+    /// The declarations awaiting an outcome, to carry to the next run ([`Pending::write`]).
+    pub pending: Pending,
     /// Why the model was retrained, or `None` when the carried one scored.
     pub retrained: Option<String>,
     /// Why a retrain that was due could not be done (too few labelled rows in the window).
@@ -72,6 +78,7 @@ pub fn load(previous_run: &Path) -> Result<Option<State>, ModelError> {
         model: ModelFile::read(&model_path)?,
         window: read(&window_path)?,
         rules: read(&previous_run.join("fraud_rules.parquet"))?,
+        pending: pending::load(&dir)?,
     }))
 }
 
@@ -125,25 +132,27 @@ pub fn run_to(
     let day = days(declarations)?;
     let range = day.iter().filter(|d| **d != i32::MIN).min().zip(day.iter().max());
     let Some((&oldest, &newest)) = range else {
-        let Some(State { model, window, rules }) = state else {
+        let Some(State { model, window, rules, pending: waiting }) = state else {
             return Err(ModelError::Data("no declarations: the first carried-state run needs declarations to train on".into()));
         };
-        // A night without declarations (a holiday): nothing to score, the state passes on as is.
+        // A night without declarations (a holiday): nothing to score, the state passes on (with
+        // the labels outcomes decided).
         info!("No new declarations: the carried state passes on unchanged.");
         let (mut history, rows) = prepare(declarations, signals, params, model.history)?;
-        let window = label_late(&window, outcomes, &mut history)?;
+        let (window, pending) = label_late(&window, waiting, outcomes, &mut history, i32::MIN)?;
         let combined = combine(&window, rows, &history, params.use_signals)?;
         let trained = score_carried(ModelFile { history, ..model }, combined, rules, params, seed, sink)?;
-        return Ok(Outcome { trained, window, retrained: None, retrain_skipped: None });
+        return Ok(Outcome { trained, window, pending, retrained: None, retrain_skipped: None });
     };
     let Some(state) = state else {
         info!("No carried state: training on this run's declarations.");
         let (history, rows) = prepare(declarations, signals, params, History::new(&history_kinds(), params.history_smoothing))?;
         let window = window_of(&rows, &history, newest, params)?;
+        let pending = Pending { days: pending_of(&rows, &history, newest, params)? };
         let trained = fit(rows, history, params, seed, sink)?;
-        return Ok(Outcome { trained, window, retrained: Some("no carried state".into()), retrain_skipped: None });
+        return Ok(Outcome { trained, window, pending, retrained: Some("no carried state".into()), retrain_skipped: None });
     };
-    let State { model, window: old_window, rules } = state;
+    let State { model, window: old_window, rules, pending: waiting } = state;
     if let Some(last) = model.history.last_day
         && oldest <= last
     {
@@ -157,12 +166,13 @@ pub fn run_to(
     let mut retrain = retrain_reason(&model, params, newest)?;
     // The history moves on with this run's rows; the rest of the model stays as it is.
     let (mut history, rows) = prepare(declarations, signals, params, model.history)?;
-    let old_window = label_late(&old_window, outcomes, &mut history)?;
+    let (old_window, mut pending) = label_late(&old_window, waiting, outcomes, &mut history, since(newest, params.label_wait_days))?;
     let in_window = BooleanChunked::from_slice("keep".into(), &kept(&old_window, newest, params)?);
     let old_window = old_window.filter(&in_window)?;
     let combined = combine(&old_window, rows, &history, params.use_signals)?;
     let window = window_of(&combined, &history, newest, params)?;
-    info!(window = window.height(), carried = old_window.height(), "Training window carried forward.");
+    pending.days.extend(pending_of(&combined, &history, newest, params)?);
+    info!(window = window.height(), carried = old_window.height(), pending_days = pending.days.len(), "Training window carried forward.");
     drop(old_window);
     let mut retrain_skipped = None;
     if let Some(reason) = &retrain {
@@ -181,7 +191,7 @@ pub fn run_to(
         }
         None => score_carried(ModelFile { history, ..model }, combined, rules, params, seed, sink)?,
     };
-    Ok(Outcome { trained, window, retrained: retrain, retrain_skipped })
+    Ok(Outcome { trained, window, pending, retrained: retrain, retrain_skipped })
 }
 
 /// Why the carried model must be retrained before it scores, if it must.
@@ -197,30 +207,69 @@ fn retrain_reason(model: &ModelFile, params: &ModelParams, newest: i32) -> Resul
         .then(|| format!("the model was trained through {through}, {age} days before the newest declaration")))
 }
 
-/// The carried window with the labels inspection outcomes have now decided; the entity
-/// histories count them from this run on.
-fn label_late(window: &DataFrame, outcomes: &mut Outcomes, history: &mut History) -> Result<DataFrame, ModelError> {
+/// The carried window and the carried pending days with the labels inspection outcomes have now
+/// decided (the pending rows they decide join the window); the entity histories count them from
+/// this run on. Pending days up to `waiting_from` are dropped.
+fn label_late(
+    window: &DataFrame,
+    waiting: Vec<(i32, std::path::PathBuf)>,
+    outcomes: &mut Outcomes,
+    history: &mut History,
+    waiting_from: i32,
+) -> Result<(DataFrame, Pending), ModelError> {
     let (labelled, changes) = outcomes.apply(window, true)?;
     learn_late(history, &labelled, &changes)?;
-    if !changes.is_empty() {
-        info!(rows = changes.len(), "Inspection outcomes labelled declarations of the carried window.");
+    let (decided, days) = pending::take_decided(waiting, outcomes, history, waiting_from)?;
+    let moved = decided.as_ref().map_or(0, DataFrame::height);
+    if !changes.is_empty() || moved > 0 {
+        info!(window = changes.len(), pending = moved, "Inspection outcomes labelled carried declarations.");
     }
-    Ok(labelled.into_owned())
+    let window = match decided {
+        Some(d) if labelled.width() > 0 => pending::stack_like(labelled.into_owned(), &d)?,
+        Some(d) => d,
+        None => labelled.into_owned(),
+    };
+    Ok((window, Pending { days }))
+}
+
+/// The first day excluded from the last `n` days before `newest`.
+fn since(newest: i32, n: u32) -> i32 {
+    newest.saturating_sub(i32::try_from(n).unwrap_or(i32::MAX))
 }
 
 /// Which rows of `frame` the window keeps: the labelled ones of the last `train-window-days`
-/// before `newest`, the unlabelled ones of the last `label-wait-days`.
+/// before `newest`.
 fn kept(frame: &DataFrame, newest: i32, params: &ModelParams) -> Result<Vec<bool>, ModelError> {
-    let since = |n: u32| newest.saturating_sub(i32::try_from(n).unwrap_or(i32::MAX));
-    let (labelled_from, waiting_from) = (since(params.train_window_days), since(params.label_wait_days));
-    Ok(days(frame)?.iter().zip(labels(frame)?).map(|(d, l)| *d > if l.is_some() { labelled_from } else { waiting_from }).collect())
+    let from = since(newest, params.train_window_days);
+    Ok(days(frame)?.iter().zip(labels(frame)?).map(|(d, l)| l.is_some() && *d > from).collect())
 }
 
 /// The rows the window keeps ([`kept`]), with their history features and signals as columns.
 fn window_of(rows: &Rows<'_>, history: &History, newest: i32, params: &ModelParams) -> Result<DataFrame, ModelError> {
+    layout(rows, history, &kept(rows.frame.as_ref(), newest, params)?)
+}
+
+/// This run's unlabelled rows of the last `label-wait-days`, in the window's layout, by day.
+fn pending_of(
+    rows: &Rows<'_>,
+    history: &History,
+    newest: i32,
+    params: &ModelParams,
+) -> Result<Vec<(i32, pending::PendingDay)>, ModelError> {
     let frame = rows.frame.as_ref();
-    let keep = kept(frame, newest, params)?;
-    let mask = BooleanChunked::from_slice("keep".into(), &keep);
+    let from = since(newest, params.label_wait_days);
+    let keep: Vec<bool> =
+        days(frame)?.iter().zip(labels(frame)?).enumerate().map(|(i, (d, l))| i >= rows.scored_from && l.is_none() && *d > from).collect();
+    if !keep.contains(&true) {
+        return Ok(Vec::new());
+    }
+    pending::by_day(&layout(rows, history, &keep)?)
+}
+
+/// The rows `keep` marks, with their history features and signals as columns.
+fn layout(rows: &Rows<'_>, history: &History, keep: &[bool]) -> Result<DataFrame, ModelError> {
+    let frame = rows.frame.as_ref();
+    let mask = BooleanChunked::from_slice("keep".into(), keep);
     let idx: Vec<usize> = (0..keep.len()).filter(|&i| keep[i]).collect();
     let mut out = frame.select(source_columns())?.filter(&mask)?;
     for (name, values) in history.feature_names().iter().zip(&rows.history_columns) {

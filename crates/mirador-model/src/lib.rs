@@ -32,6 +32,7 @@ pub mod explain;
 pub mod features;
 pub mod history;
 pub mod outcomes;
+pub mod pending;
 mod sorted;
 
 use std::collections::BTreeMap;
@@ -666,6 +667,8 @@ impl Stage for FraudModel {
             let mut outcome =
                 carry::run_to(declarations, &signals, &mut outcomes, &params, ctx.seed(), state, &mut sink).map_err(stage_err)?;
             mirador_io::write_parquet(&mut outcome.window, &ctx.artifact_dir().join(carry::WINDOW_FILE))?;
+            outcome.pending.write(&ctx.artifact_dir().join(pending::PENDING_DIR)).map_err(stage_err)?;
+            carried.insert("pending_rows".into(), outcome.pending.rows().map_err(stage_err)?.into());
             carried.insert("carried_window_rows".into(), carried_rows.into());
             carried.insert("window_rows".into(), outcome.window.height().into());
             carried.insert("retrained".into(), outcome.retrained.is_some().into());

@@ -7,10 +7,10 @@
 //!   feed: each declaration takes its item's newest decision before the model sees it. As with the
 //!   labels declarations carry, the entity histories count it from the declaration's day.
 //! - **A carried-state run** ([`crate::carry`]) sees only the night's declarations; an outcome
-//!   for an earlier one finds it in the carried window: the labelled rows of the last
-//!   `train-window-days`, and, with `label-wait-days`, the unlabelled rows of that many days,
-//!   kept so that a late outcome has a row to land on. The row takes the label (and so joins the
-//!   next retraining), and the entity histories count it from this run on: declarations of earlier
+//!   for an earlier one finds it in the carried training window (the labelled rows of the last
+//!   `train-window-days`) or, with `label-wait-days`, among the unlabelled rows of that many days
+//!   kept for it ([`crate::pending`]). The row takes the label (and so joins the next
+//!   retraining), and the entity histories count it from this run on: declarations of earlier
 //!   nights never see it, as it was not known when they were scored.
 //!
 //! An outcome that finds no declaration (outside the window, never declared, or decided before
@@ -136,6 +136,16 @@ impl Outcomes {
     pub fn applied(&self) -> Applied {
         let unapplied = self.by_id.values().flatten().filter(|d| d.status != Status::Applied).count();
         Applied { unapplied, ..self.applied.clone() }
+    }
+
+    /// Whether any row of `frame` (`declaration_id`, `item_no`) is an item with an outcome.
+    pub(crate) fn touches(&self, frame: &DataFrame) -> Result<bool, ModelError> {
+        let ids = Text::column(frame, col::DECLARATION_ID)?;
+        let items = frame.column(col::ITEM_NO)?.cast(&DataType::Int32)?;
+        let items = items.i32()?;
+        Ok(ids.iter().zip(items.iter()).any(|(id, item)| {
+            id.and_then(|id| self.by_id.get(id)).is_some_and(|decisions| decisions.iter().any(|d| Some(d.item_no) == item))
+        }))
     }
 
     /// `declarations` with their items' newest decisions as labels (a whole-history run).

@@ -21,6 +21,13 @@ const DELAY_DAYS: std::ops::RangeInclusive<i32> = 30..=150;
 /// `declaration_id`, `item_no`, `decided_on`, `fraud`, `critical_fraud`. `truth` is the world's
 /// `truth_declarations`, row for row with `declarations`.
 pub fn inspection_outcomes(declarations: &DataFrame, truth: &DataFrame, seed: u64) -> Result<DataFrame, SynthError> {
+    let last = declarations.column(col::DATE)?.cast(&DataType::Int32)?.i32()?.max().unwrap_or(i32::MIN);
+    decided_by(declarations, truth, seed, last)
+}
+
+/// [`inspection_outcomes`] of some of a world's declarations (a chunk of a streamed world, `seed`
+/// differing per chunk), keeping those decided on or before `last` (days since 1970-01-01).
+pub(crate) fn decided_by(declarations: &DataFrame, truth: &DataFrame, seed: u64, last: i32) -> Result<DataFrame, SynthError> {
     if declarations.height() != truth.height() {
         return Err(SynthError::Params("the truth must match the declarations row for row".into()));
     }
@@ -32,7 +39,6 @@ pub fn inspection_outcomes(declarations: &DataFrame, truth: &DataFrame, seed: u6
     let label = label.i8()?;
     let kind = truth.column("fraud_kind")?.str()?.clone();
     let lost = truth.column("planted_lost_duty_usd")?.f64()?.clone();
-    let last = date.max().unwrap_or(i32::MIN);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xA0D1);
     let mut out: Vec<(i32, &str, i32, i8, i8)> = Vec::new();
     for i in 0..declarations.height() {

@@ -247,6 +247,10 @@ fn write_parquet_world(params: &SynthParams, out_dir: &Path, chunk_size: usize, 
     let mut declarations_stream: Option<(String, mirador_io::ParquetStream)> = None;
     let mut months = Vec::new();
     let mut n = 0;
+    // The outcomes feed, decided up to the world's last day, known only at the end (a few % of
+    // the declarations).
+    let mut outcomes: Option<DataFrame> = None;
+    let (mut chunks, mut last_day) = (0_u64, i32::MIN);
     if by_month {
         std::fs::create_dir_all(out_dir.join("declarations")).map_err(|e| SynthError::Params(format!("{}: {e}", out_dir.display())))?;
     }
@@ -271,6 +275,16 @@ fn write_parquet_world(params: &SynthParams, out_dir: &Path, chunk_size: usize, 
                 t.write(&truth)?;
             }
             n += declarations.height();
+            let dates = declarations.column(mirador_schema::col::DATE)?.cast(&DataType::Int32)?;
+            last_day = last_day.max(dates.i32()?.max().unwrap_or(i32::MIN));
+            let decided = audits::decided_by(&declarations, &truth, params.seed ^ chunks, i32::MAX)?;
+            chunks += 1;
+            match outcomes.as_mut() {
+                Some(all) => {
+                    all.vstack_mut_owned(decided)?;
+                }
+                None => outcomes = Some(decided),
+            }
             // Months only grow through the generated rows, so each chunk spans one or two of them.
             let parts =
                 if by_month { world::split_by(&declarations, mirador_schema::col::PERIOD)? } else { vec![(String::new(), declarations)] };
@@ -301,6 +315,7 @@ fn write_parquet_world(params: &SynthParams, out_dir: &Path, chunk_size: usize, 
     if let Some(t) = truth_stream {
         t.finish()?;
     }
+    let outcomes_rows = write_outcomes(outcomes, last_day, out_dir, by_month.then_some(months.as_slice()))?;
     let (mut mirror, mut gaps, mut tariffs, mut fx) = g.finish()?;
     let mut rows = if by_month {
         vec![(
@@ -315,9 +330,38 @@ fn write_parquet_world(params: &SynthParams, out_dir: &Path, chunk_size: usize, 
         rows.push((format!("{name}.parquet"), df.height()));
     }
     rows.push(("truth_declarations.parquet".to_owned(), n));
+    rows.push((if by_month { "outcomes/<decision month>.parquet" } else { "inspection_outcomes.parquet" }.to_owned(), outcomes_rows));
     mirador_io::write_parquet(&mut gaps, &out_dir.join("truth_gaps.parquet"))?;
     rows.push(("truth_gaps.parquet".to_owned(), gaps.height()));
     summarise(SynthParams { dirty_rows: false, ..params.clone() }, rows, out_dir)
+}
+
+/// Writes a streamed world's outcomes feed: those decided by its last declaration day (`last`), as
+/// `inspection_outcomes.parquet`, or with `months` one file per month of decision,
+/// `outcomes/<YYYY-MM>.parquet` (empty for a month without decisions), each what the runs of that
+/// month are handed. Returns the rows written.
+fn write_outcomes(outcomes: Option<DataFrame>, last: i32, out_dir: &Path, months: Option<&[String]>) -> Result<usize, SynthError> {
+    let Some(all) = outcomes else { return Ok(0) };
+    let decided = all.column(mirador_schema::col::DECIDED_ON)?.cast(&DataType::Int32)?;
+    let mask: BooleanChunked = decided.i32()?.iter().map(|d| d.is_some_and(|d| d <= last)).collect();
+    let mut all =
+        all.filter(&mask)?.sort([mirador_schema::col::DECIDED_ON, mirador_schema::col::DECLARATION_ID], SortMultipleOptions::default())?;
+    let Some(months) = months else {
+        mirador_io::write_parquet(&mut all, &out_dir.join("inspection_outcomes.parquet"))?;
+        return Ok(all.height());
+    };
+    let dir = out_dir.join("outcomes");
+    std::fs::create_dir_all(&dir).map_err(|e| SynthError::Params(format!("{}: {e}", dir.display())))?;
+    let month = all.column(mirador_schema::col::DECIDED_ON)?.cast(&DataType::String)?;
+    let month: Vec<String> = month.str()?.iter().map(|d| d.and_then(|d| d.get(..7)).unwrap_or_default().to_owned()).collect();
+    let mut written = 0;
+    for m in months {
+        let mask: BooleanChunked = month.iter().map(|x| x == m).collect();
+        let mut part = all.filter(&mask)?;
+        written += part.height();
+        mirador_io::write_parquet(&mut part, &dir.join(format!("{m}.parquet")))?;
+    }
+    Ok(written)
 }
 
 fn summarise(params: SynthParams, rows: Vec<(String, usize)>, out_dir: &Path) -> Result<Summary, SynthError> {

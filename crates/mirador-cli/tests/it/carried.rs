@@ -128,6 +128,16 @@ fn nightly_runs_carry_the_model_forward_and_read_only_the_new_declarations() {
     let reason = metrics["carried_state"]["retrain_reason"].as_str().unwrap();
     assert!(reason.contains("days before the newest declaration"), "{reason}");
     let head = latest_id(&out);
+    // The declarations awaiting an outcome are kept one file per day; the days no outcome reached
+    // tonight are the previous run's files, linked.
+    let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let pending = mirador_io::parquet_files(&out.join("latest/fraud_model/pending")).unwrap();
+    let before = out.join("runs").join(&sep_a_run).join("fraud_model/pending");
+    let linked = pending
+        .iter()
+        .filter(|(day, p)| before.join(format!("{day}.parquet")).is_file() && inode(p) == inode(&before.join(format!("{day}.parquet"))))
+        .count();
+    assert!(pending.len() > 100 && linked > 0 && linked < pending.len(), "{linked} of {} pending days linked", pending.len());
 
     // An older night given again is already committed, and `latest` stays on the newest run.
     let again = ok(&night(&out, &sep_a));

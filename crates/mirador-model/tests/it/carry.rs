@@ -16,7 +16,7 @@ fn months(df: &DataFrame, from: &str, to: &str) -> DataFrame {
 }
 
 fn state(o: Outcome) -> State {
-    State { model: o.trained.model, window: o.window, rules: o.trained.rules }
+    State { model: o.trained.model, window: o.window, rules: o.trained.rules, pending: Vec::new() }
 }
 
 fn json(h: &History) -> String {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use mirador_model::ModelParams;
 use mirador_model::carry::{self, Outcome, State};
 use mirador_model::outcomes::{Applied, Outcomes};
+use mirador_model::pending::{self, PendingDay};
 use mirador_model::{ScoreSink, history::History};
 use mirador_schema::col;
 use mirador_schema::text::Text;
@@ -122,8 +123,25 @@ fn an_outcome_decided_before_its_declaration_is_not_applied() {
     assert!(reason.contains("before the declaration's date"), "{reason}");
 }
 
-fn state(o: Outcome) -> State {
-    State { model: o.trained.model, window: o.window, rules: o.trained.rules }
+/// The state a run leaves, its pending days written to `dir` (as the stage writes them).
+fn state(o: Outcome, dir: &std::path::Path) -> State {
+    o.pending.write(&dir.join(pending::PENDING_DIR)).unwrap();
+    State { model: o.trained.model, window: o.window, rules: o.trained.rules, pending: pending::load(dir).unwrap() }
+}
+
+/// Every row of a run's pending days, in one frame.
+fn pending_rows(o: &Outcome) -> DataFrame {
+    let mut all: Option<DataFrame> = None;
+    for (_, d) in &o.pending.days {
+        let df = d.frame().unwrap();
+        match all.as_mut() {
+            Some(a) => {
+                a.vstack_mut(&df).unwrap();
+            }
+            None => all = Some(df),
+        }
+    }
+    all.unwrap()
 }
 
 fn stats(h: &History, kind: usize, id: &str) -> (u32, u32, u32) {
@@ -146,15 +164,20 @@ fn a_late_outcome_labels_the_carried_window_and_counts_from_then_on() {
     let jan_aug = months(all, "2023-01", "2023-08");
     let sep = months(all, "2023-09", "2023-09");
     let first = carry::run(&jan_aug, &BTreeMap::new(), &params, 42, None).unwrap();
-    // The window keeps August's unlabelled declarations (within 60 days), not January's.
+    // The training window keeps labelled declarations; the unlabelled ones of the last 60 days
+    // (August's, not January's) wait apart, one frame per day.
     let window = keyed(&first.window);
-    assert!(window.iter().any(|r| r.3.is_none() && r.2.starts_with("2023-08")));
-    assert!(!window.iter().any(|r| r.3.is_none() && r.2.starts_with("2023-01")));
-    assert!(window.iter().any(|r| r.3.is_some() && r.2.starts_with("2023-05")));
+    assert!(window.iter().all(|r| r.3.is_some()));
+    assert!(window.iter().any(|r| r.2.starts_with("2023-05")));
+    let pending = keyed(&pending_rows(&first));
+    assert!(pending.iter().all(|r| r.3.is_none()));
+    assert!(pending.iter().any(|r| r.2.starts_with("2023-08")));
+    assert!(!pending.iter().any(|r| r.2.starts_with("2023-01")));
+    assert!(first.pending.days.iter().all(|(d, p)| matches!(p, PendingDay::Rows(df) if keyed(df).iter().all(|r| day(&r.2) == *d))));
 
     // September's feed decides five of August's waiting declarations, one of January's (too old
     // to be waited for) and one of September's own.
-    let waiting: Vec<_> = window.iter().filter(|r| r.3.is_none() && r.2.starts_with("2023-08")).take(5).cloned().collect();
+    let waiting: Vec<_> = pending.iter().filter(|r| r.2.starts_with("2023-08")).take(5).cloned().collect();
     let january = keyed(&jan_aug).into_iter().find(|r| r.3.is_none() && r.2.starts_with("2023-01")).unwrap();
     // (One of the last day's, so that no later row of the night sees its label either.)
     let own = keyed(&sep).into_iter().filter(|r| r.3.is_none()).max_by(|a, b| a.2.cmp(&b.2)).unwrap();
@@ -166,20 +189,31 @@ fn a_late_outcome_labels_the_carried_window_and_counts_from_then_on() {
 
     let continue_with = |o: &mut Outcomes| {
         let first = carry::run(&jan_aug, &BTreeMap::new(), &params, 42, None).unwrap();
-        carry::run_to(&sep, &BTreeMap::new(), o, &params, 42, Some(state(first)), &mut ScoreSink::Collect).unwrap()
+        let dir = tempfile::tempdir().unwrap();
+        let next = carry::run_to(&sep, &BTreeMap::new(), o, &params, 42, Some(state(first, dir.path())), &mut ScoreSink::Collect);
+        // The pending days the next run carries unchanged are the files written here.
+        let next = next.unwrap();
+        let unchanged = next.pending.days.iter().filter(|(_, p)| matches!(p, PendingDay::Unchanged(_))).count();
+        (next, unchanged, dir)
     };
     let mut o = Outcomes::from_frame(&outcomes_feed).unwrap();
-    let with = continue_with(&mut o);
-    let without = continue_with(&mut Outcomes::none());
+    let (with, unchanged_with, _d1) = continue_with(&mut o);
+    let (without, unchanged_without, _d2) = continue_with(&mut Outcomes::none());
+    // Only the days an outcome reached were read whole and written again.
+    assert!(unchanged_with > 0 && unchanged_with < unchanged_without, "{unchanged_with} against {unchanged_without}");
     assert_eq!(o.applied(), Applied { items: 7, labelled: 6, confirmed: 0, revised: 0, late: 5, unapplied: 1 });
     let un = o.unapplied_frame().unwrap();
     assert_eq!(un.column(col::DECLARATION_ID).unwrap().str().unwrap().get(0), Some(january.0.as_str()));
 
-    // The waiting rows now carry their labels into the next window, and so into retraining.
+    // The decided rows leave the pending days for the training window, and so for retraining.
+    let still_waiting = keyed(&pending_rows(&with));
     for (k, r) in waiting.iter().enumerate() {
         assert_eq!(label_of(&with.window, &r.0, r.1), Some(i8::from(k < 3)), "{r:?}");
-        assert_eq!(label_of(&without.window, &r.0, r.1), None);
+        assert!(!still_waiting.iter().any(|w| w.0 == r.0 && w.1 == r.1), "{r:?}");
+        assert_eq!(label_of(&pending_rows(&without), &r.0, r.1), None);
     }
+    // (September's own decided row never waits.)
+    assert_eq!(still_waiting.len() + 6, keyed(&pending_rows(&without)).len());
     assert_eq!(label_of(&with.window, &own.0, own.1), Some(1));
 
     // The histories count the late labels from now on: five more inspections, three more frauds
@@ -218,7 +252,9 @@ fn without_label_wait_days_late_outcomes_for_unlabelled_rows_are_listed() {
     ]))
     .unwrap();
     let sep = months(&world.declarations, "2023-09", "2023-09");
-    let second = carry::run_to(&sep, &BTreeMap::new(), &mut o, &params, 42, Some(state(first)), &mut ScoreSink::Collect).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let second =
+        carry::run_to(&sep, &BTreeMap::new(), &mut o, &params, 42, Some(state(first, dir.path())), &mut ScoreSink::Collect).unwrap();
     // The labelled window row is revised; the unlabelled one was not kept, so its outcome is listed.
     assert_eq!(o.applied(), Applied { items: 2, labelled: 0, confirmed: 0, revised: 1, late: 1, unapplied: 1 });
     assert_eq!(label_of(&second.window, &labelled.0, labelled.1), Some(flipped));
