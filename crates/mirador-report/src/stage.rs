@@ -359,10 +359,36 @@ impl Stage for Report {
             .and_then(|p| p.file_name())
             .map(|n| n.to_string_lossy().trim_start_matches(".tmp-").to_owned())
             .unwrap_or_default();
-        let data = gather(&run_id, &inputs)?;
+        let mut data = gather(&run_id, &inputs)?;
+        if let Some(figure) = outcomes_figure(ctx.artifact_dir()) {
+            // Beside the input figures (declarations accepted, rows quarantined).
+            let at = data.key_figures.len().min(2);
+            data.key_figures.insert(at, figure);
+        }
         let rendered = render(&data, ctx.artifact_dir()).map_err(|e| StageError::Other(Box::new(e)))?;
         Ok(StageOutput::new().with_metric("charts", rendered.charts.len()).with_metric("sections_with_data", sections(&data)))
     }
+}
+
+/// What the inspection outcomes feed did to the labels, from the fraud model's `metrics.json` in
+/// the same run (beside this stage's directory), when the run has the feed.
+fn outcomes_figure(report_dir: &std::path::Path) -> Option<(String, String)> {
+    let path = report_dir.parent()?.join("fraud_model").join("metrics.json");
+    let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let a = metrics.get("inspection_outcomes").filter(|a| a.is_object())?;
+    let n = |k: &str| a.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    Some((
+        "Inspection outcomes recorded after clearance".into(),
+        format!(
+            "{}: {} labelled a declaration, {} confirmed and {} revised a label ({} of them on earlier runs' declarations); {} found no declaration",
+            n("items"),
+            n("labelled"),
+            n("confirmed"),
+            n("revised"),
+            n("late"),
+            n("unapplied")
+        ),
+    ))
 }
 
 fn sections(d: &ReportData) -> usize {

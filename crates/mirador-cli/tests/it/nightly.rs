@@ -39,6 +39,9 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
     assert_eq!(applied["items"], r["accepted"], "{applied}");
     assert_eq!(applied["unapplied"], 0, "{applied}");
     assert!(applied["revised"].as_u64().unwrap() > 0 && applied["labelled"].as_u64().unwrap() > 0, "{applied}");
+    let html = std::fs::read_to_string(out.join("latest/report/index.html")).unwrap();
+    let figure = format!("{}: {} labelled a declaration", applied["items"], applied["labelled"]);
+    assert!(html.contains("Inspection outcomes recorded after clearance") && html.contains(&figure), "the report gives {figure}");
     assert!(manifest["inputs"][0]["sha256"].as_str().unwrap().len() == 64);
 
     // What PCA teams consume is there.
