@@ -184,20 +184,8 @@ fn validate<'r>(
     periods: &'r Periods,
 ) -> Result<Row<'r>, Reject> {
     let d = m.decimal();
-    let declaration_id = rules::required_value(f.declaration_id.value(raw), col::DECLARATION_ID)?.text();
-    if declaration_id.chars().any(char::is_control) {
-        return Err(Reject::new("control_character", col::DECLARATION_ID, "`declaration_id` contains a control character".into()));
-    }
-    let item_no = match rules::optional_value(f.item_no.value(raw)) {
-        None => 1,
-        Some(v) => {
-            let x = rules::number_value(v, d, col::ITEM_NO)?;
-            if x < 1.0 || x.fract() != 0.0 || x > 100_000.0 {
-                return Err(Reject::new("bad_item_no", col::ITEM_NO, format!("`item_no` = `{}` is not a positive integer", v.text())));
-            }
-            x as i32
-        }
-    };
+    let declaration_id = rules::declaration_id_value(f.declaration_id.value(raw), col::DECLARATION_ID)?;
+    let item_no = rules::item_no_value(f.item_no.value(raw), d, col::ITEM_NO)?;
     let date = rules::date_value(rules::required_value(f.date.value(raw), col::DATE)?, m.date_format(), r.min_date, r.max_date, col::DATE)?;
     let hs = rules::hs_code(&rules::required_value(f.hs_code.value(raw), col::HS_CODE)?.text(), r.hs_lengths, col::HS_CODE)?;
     let origin =

@@ -27,7 +27,7 @@ use polars::prelude::*;
 use serde::Deserialize;
 use tracing::info;
 
-use crate::read::{BlockRow, Raw};
+use crate::read::BlockRow;
 use crate::rules::{self, Reject};
 use crate::source::{Field, Mapped, Quarantine, Reconciliation};
 use crate::{IngestError, IngestParams};
@@ -136,26 +136,14 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// The goods item number, as declarations take it: absent → 1, else a whole number 1–100 000.
-fn item_no(raw: Option<Raw<'_>>, decimal: char) -> Result<i32, Reject> {
-    let Some(v) = rules::optional_value(raw) else { return Ok(1) };
-    let x = rules::number_value(v, decimal, col::ITEM_NO)?;
-    if x < 1.0 || x.fract() != 0.0 || x > 100_000.0 {
-        return Err(Reject::new("bad_item_no", col::ITEM_NO, format!("`item_no` = `{}` is not a positive integer", v.text())));
-    }
-    Ok(x as i32)
-}
-
 /// Validates one row (everything but repeats, which depend on the rows before it).
 fn validate(m: &Mapped<'_>, f: &Fields<'_>, raw: BlockRow<'_>, min: NaiveDate, max: NaiveDate) -> Result<Outcome, Reject> {
     if let Some(why) = raw.malformed() {
         return Err(Reject::new("malformed_row", "", format!("line {} {why}", raw.line())));
     }
-    let declaration_id = rules::required_value(f.declaration_id.value(raw), col::DECLARATION_ID)?.text();
-    if declaration_id.chars().any(char::is_control) {
-        return Err(Reject::new("control_character", col::DECLARATION_ID, "`declaration_id` contains a control character".into()));
-    }
-    let item_no = item_no(f.item_no.value(raw), m.decimal())?;
+    // The goods item key, as declarations take it.
+    let declaration_id = rules::declaration_id_value(f.declaration_id.value(raw), col::DECLARATION_ID)?;
+    let item_no = rules::item_no_value(f.item_no.value(raw), m.decimal(), col::ITEM_NO)?;
     let decided_on =
         rules::date_value(rules::required_value(f.decided_on.value(raw), col::DECIDED_ON)?, m.date_format(), min, max, col::DECIDED_ON)?;
     // An outcome without a result is not an outcome: unlike a declaration's label, `fraud` is
@@ -327,18 +315,6 @@ impl Stage for IngestOutcomes {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn item_numbers_follow_the_declarations_rule() {
-        assert_eq!(item_no(None, '.').unwrap(), 1);
-        assert_eq!(item_no(Some(Raw::Text(" ")), '.').unwrap(), 1);
-        assert_eq!(item_no(Some(Raw::Text("3")), '.').unwrap(), 3);
-        assert_eq!(item_no(Some(Raw::Integer(7)), '.').unwrap(), 7);
-        for bad in ["0", "-1", "1.5", "100001"] {
-            assert_eq!(item_no(Some(Raw::Text(bad)), '.').unwrap_err().code, "bad_item_no", "{bad}");
-        }
-        assert_eq!(item_no(Some(Raw::Text("x")), '.').unwrap_err().code, "not_a_number");
-    }
 
     #[test]
     fn defaults_are_ingests() {

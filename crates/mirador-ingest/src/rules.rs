@@ -105,6 +105,25 @@ pub fn number_value(raw: Raw<'_>, decimal: char, column: &str) -> Result<f64, Re
     }
 }
 
+/// A declaration id of a block's row: mandatory, without control characters.
+pub fn declaration_id_value<'r>(raw: Option<Raw<'r>>, column: &str) -> Result<Cow<'r, str>, Reject> {
+    let id = required_value(raw, column)?.text();
+    if id.chars().any(char::is_control) {
+        return Err(Reject::new("control_character", column, format!("`{column}` contains a control character")));
+    }
+    Ok(id)
+}
+
+/// A goods item number of a block's row: absent → 1, else a whole number 1–100 000.
+pub fn item_no_value(raw: Option<Raw<'_>>, decimal: char, column: &str) -> Result<i32, Reject> {
+    let Some(v) = optional_value(raw) else { return Ok(1) };
+    let x = number_value(v, decimal, column)?;
+    if x < 1.0 || x.fract() != 0.0 || x > 100_000.0 {
+        return Err(Reject::new("bad_item_no", column, format!("`{column}` = `{}` is not a positive integer", v.text())));
+    }
+    Ok(x as i32)
+}
+
 /// A number that must not be negative.
 pub fn non_negative(raw: &str, decimal: char, column: &str) -> Result<f64, Reject> {
     non_negative_value(Raw::Text(raw), decimal, column)
@@ -260,6 +279,27 @@ pub fn period(raw: &str, column: &str) -> Result<String, Reject> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn item_numbers_default_to_one_and_are_whole_and_positive() {
+        let item = |raw: Option<Raw<'_>>| item_no_value(raw, '.', "item_no");
+        assert_eq!(item(None).unwrap(), 1);
+        assert_eq!(item(Some(Raw::Text(" "))).unwrap(), 1);
+        assert_eq!(item(Some(Raw::Text("3"))).unwrap(), 3);
+        assert_eq!(item(Some(Raw::Integer(7))).unwrap(), 7);
+        for bad in ["0", "-1", "1.5", "100001"] {
+            assert_eq!(item(Some(Raw::Text(bad))).unwrap_err().code, "bad_item_no", "{bad}");
+        }
+        assert_eq!(item(Some(Raw::Text("x"))).unwrap_err().code, "not_a_number");
+    }
+
+    #[test]
+    fn declaration_ids_are_mandatory_and_free_of_control_characters() {
+        assert_eq!(declaration_id_value(Some(Raw::Text(" D1 ")), "declaration_id").unwrap(), "D1");
+        assert_eq!(declaration_id_value(Some(Raw::Integer(42)), "declaration_id").unwrap(), "42");
+        assert_eq!(declaration_id_value(Some(Raw::Text("")), "declaration_id").unwrap_err().code, "missing_value");
+        assert_eq!(declaration_id_value(Some(Raw::Text("D\u{7}1")), "declaration_id").unwrap_err().code, "control_character");
+    }
 
     #[test]
     fn required_rejects_empty_and_nul() {
