@@ -225,8 +225,7 @@ fn label_late(
         info!(window = changes.len(), pending = moved, "Inspection outcomes labelled carried declarations.");
     }
     let window = match decided {
-        Some(d) if labelled.width() > 0 => pending::stack_like(labelled.into_owned(), &d)?,
-        Some(d) => d,
+        Some(d) => pending::stack_like(labelled.into_owned(), &d)?,
         None => labelled.into_owned(),
     };
     Ok((window, Pending { days }))

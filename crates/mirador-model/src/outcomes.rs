@@ -140,12 +140,21 @@ impl Outcomes {
 
     /// Whether any row of `frame` (`declaration_id`, `item_no`) is an item with an outcome.
     pub(crate) fn touches(&self, frame: &DataFrame) -> Result<bool, ModelError> {
+        Ok(!self.matching(frame)?.is_empty())
+    }
+
+    /// The rows of `frame` whose goods item has an outcome, each with the item's key.
+    fn matching(&self, frame: &DataFrame) -> Result<Vec<(usize, String, i32)>, ModelError> {
         let ids = Text::column(frame, col::DECLARATION_ID)?;
         let items = frame.column(col::ITEM_NO)?.cast(&DataType::Int32)?;
-        let items = items.i32()?;
-        Ok(ids.iter().zip(items.iter()).any(|(id, item)| {
-            id.and_then(|id| self.by_id.get(id)).is_some_and(|decisions| decisions.iter().any(|d| Some(d.item_no) == item))
-        }))
+        let mut out = Vec::new();
+        for (row, (id, item)) in ids.iter().zip(items.i32()?.iter()).enumerate() {
+            let (Some(id), Some(item)) = (id, item) else { continue };
+            if self.by_id.get(id).is_some_and(|decisions| decisions.iter().any(|d| d.item_no == item)) {
+                out.push((row, id.to_owned(), item));
+            }
+        }
+        Ok(out)
     }
 
     /// `declarations` with their items' newest decisions as labels (a whole-history run).
@@ -160,16 +169,15 @@ impl Outcomes {
         if self.by_id.is_empty() || frame.height() == 0 {
             return Ok((Cow::Borrowed(frame), Vec::new()));
         }
-        let ids = Text::column(frame, col::DECLARATION_ID)?;
-        let items = frame.column(col::ITEM_NO)?.cast(&DataType::Int32)?;
-        let items = items.i32()?;
+        let matches = self.matching(frame)?;
         let days = frame.column(col::DATE)?.cast(&DataType::Int32)?;
         let days = days.i32()?;
         let mut changes = Vec::new();
         let mut set: Vec<(usize, Decision)> = Vec::new();
-        for (row, id) in ids.iter().enumerate() {
-            let Some(decisions) = id.and_then(|id| self.by_id.get_mut(id)) else { continue };
-            let Some(d) = decisions.iter_mut().find(|d| Some(d.item_no) == items.get(row)) else { continue };
+        for (row, id, item) in matches {
+            let Some(d) = self.by_id.get_mut(&id).and_then(|decisions| decisions.iter_mut().find(|d| d.item_no == item)) else {
+                continue;
+            };
             match days.get(row) {
                 Some(declared) if declared > d.day => d.status = Status::Early(declared),
                 _ => {

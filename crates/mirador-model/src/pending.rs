@@ -42,13 +42,7 @@ impl PendingDay {
             PendingDay::Unchanged(path) => mirador_io::read_parquet(path).map_err(file_err(path)),
             PendingDay::Without(path, decided) => {
                 let rows = mirador_io::read_parquet(path).map_err(file_err(path))?;
-                let ids = Text::column(&rows, col::DECLARATION_ID)?;
-                let items = rows.column(col::ITEM_NO)?.cast(&DataType::Int32)?;
-                let keep: BooleanChunked = ids
-                    .iter()
-                    .zip(items.i32()?.iter())
-                    .map(|(id, item)| !decided.contains(&(id.unwrap_or_default().to_owned(), item.unwrap_or_default())))
-                    .collect();
+                let keep: BooleanChunked = keys(&rows)?.iter().map(|k| !decided.contains(k)).collect();
                 Ok(rows.filter(&keep)?)
             }
         }
@@ -140,19 +134,23 @@ pub(crate) fn take_decided(
         let (labelled, changes) = outcomes.apply(&rows, true)?;
         learn_late(history, &labelled, &changes)?;
         let now_decided = labelled.filter(&labelled.column(col::FRAUD)?.is_not_null())?;
-        let ids = Text::column(&now_decided, col::DECLARATION_ID)?;
-        let items = now_decided.column(col::ITEM_NO)?.cast(&DataType::Int32)?;
-        let keys: HashSet<(String, i32)> =
-            ids.iter().zip(items.i32()?.iter()).map(|(id, item)| (id.unwrap_or_default().to_owned(), item.unwrap_or_default())).collect();
+        let decided_keys: HashSet<(String, i32)> = keys(&now_decided)?.into_iter().collect();
         decided = Some(match decided {
             Some(all) => stack_like(all, &now_decided)?,
             None => now_decided,
         });
-        if d > waiting_from && keys.len() < rows.height() {
-            kept.push((d, PendingDay::Without(path, keys)));
+        if d > waiting_from && decided_keys.len() < rows.height() {
+            kept.push((d, PendingDay::Without(path, decided_keys)));
         }
     }
     Ok((decided, kept))
+}
+
+/// The goods item keys (`declaration_id`, `item_no`) of a pending day's rows, row by row.
+fn keys(rows: &DataFrame) -> Result<Vec<(String, i32)>, ModelError> {
+    let ids = Text::column(rows, col::DECLARATION_ID)?;
+    let items = rows.column(col::ITEM_NO)?.cast(&DataType::Int32)?;
+    Ok(ids.iter().zip(items.i32()?.iter()).map(|(id, item)| (id.unwrap_or_default().to_owned(), item.unwrap_or_default())).collect())
 }
 
 /// `base` followed by the rows of `extra`, whose columns are cast to `base`'s types (a column
