@@ -116,9 +116,9 @@ pub struct ModelParams {
     /// in the training window.
     pub train_window_days: u32,
     /// With `carry-state`: unlabelled declarations of this many days (before the newest one) are
-    /// kept in the carried window too, so that an inspection outcome or audit finding arriving
-    /// that late still finds its declaration ([`outcomes`]). 0 keeps none: outcomes then label
-    /// only the run's own declarations and the labelled window.
+    /// kept too, apart from the training window ([`pending`]), so that an inspection outcome or
+    /// audit finding arriving that late still finds its declaration ([`outcomes`]). 0 keeps none:
+    /// outcomes then label only the run's own declarations and the labelled window.
     pub label_wait_days: u32,
 }
 

@@ -351,7 +351,7 @@ fn write_outcomes(outcomes: Option<DataFrame>, last: i32, out_dir: &Path, months
         return Ok(all.height());
     };
     let dir = out_dir.join("outcomes");
-    std::fs::create_dir_all(&dir).map_err(|e| SynthError::Params(format!("{}: {e}", dir.display())))?;
+    mirador_io::create_dir(&dir)?;
     let month = all.column(mirador_schema::col::DECIDED_ON)?.cast(&DataType::String)?;
     let month: Vec<String> = month.str()?.iter().map(|d| d.and_then(|d| d.get(..7)).unwrap_or_default().to_owned()).collect();
     let mut written = 0;
