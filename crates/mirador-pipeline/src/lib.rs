@@ -13,6 +13,7 @@
 pub mod check;
 pub mod checks;
 pub mod error;
+pub mod extend;
 pub mod manifest;
 pub mod pipeline;
 pub mod runner;

@@ -18,6 +18,9 @@
 //! unique = [["declaration_id", "item_no"]]
 //! not-null = ["declaration_id", "hs6"]
 //! ```
+//!
+//! A file may start with `extends = "nightly.toml"` and say only what differs; see
+//! [`crate::extend`] for how the two merge.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +33,10 @@ use crate::error::ConfigError;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PipelineFile {
+    /// The pipeline file this one extends, relative to it (merged before parsing; see
+    /// [`crate::extend`]). Recorded for `show-settings`; the merge has already happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<PathBuf>,
     /// Pipeline name; the default output root is `reports/<name>`.
     pub name: String,
     /// Seed every random choice of the run derives from.
@@ -145,12 +152,14 @@ pub struct DatasetChecks {
 }
 
 impl PipelineFile {
-    /// Reads and parses a pipeline file (no checks against stages; see [`crate::check`]).
+    /// Reads and parses a pipeline file (no checks against stages; see [`crate::check`]). A file
+    /// that `extends` another is merged over it first ([`crate::extend`]).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let base_dir = path.parent().map(Path::to_owned).unwrap_or_default();
+        let (table, text) = crate::extend::load_merged(path)?;
         let mut file: PipelineFile =
-            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
-        file.base_dir = path.parent().map(Path::to_owned).unwrap_or_default();
+            table.try_into().map_err(|e: toml::de::Error| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        file.base_dir = base_dir;
         file.text = text;
         Ok(file)
     }

@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 
+use mirador_pipeline::pipeline::ParamsSpec;
 use mirador_pipeline::{PipelineFile, RunOutcome};
 
 use crate::RunArgs;
@@ -116,8 +117,21 @@ fn run_once(file: &PipelineFile, opts: &mirador_pipeline::RunOptions) -> anyhow:
     Ok(())
 }
 
+/// Prints the resolved settings and the pipeline as the run will see it: merged over the file it
+/// `extends`, every stage's parameters read from their files, secrets masked.
 pub(crate) fn show_settings(args: &RunArgs) -> anyhow::Result<()> {
-    let (_, settings) = settings(args)?;
-    println!("{}", serde_json::to_string_pretty(&settings)?);
+    let (mut file, settings) = settings(args)?;
+    for i in 0..file.stages.len() {
+        let (mut table, _) = file.stage_params(&file.stages[i])?;
+        for secret in mirador_pipeline::runner::SECRET_PARAMS {
+            if let Some(v) = table.get_mut(*secret) {
+                *v = toml::Value::String("(secret)".into());
+            }
+        }
+        file.stages[i].params = Some(ParamsSpec::Inline(table));
+    }
+    let mut shown = serde_json::to_value(&settings)?;
+    shown["pipeline"] = serde_json::to_value(&file)?;
+    println!("{}", serde_json::to_string_pretty(&shown)?);
     Ok(())
 }
