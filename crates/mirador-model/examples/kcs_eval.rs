@@ -66,6 +66,20 @@ fn main() {
             );
         }
     }
+    // The challengers: the same features and split through a logistic regression and a random
+    // forest (`challengers = false` in MIRADOR_MODEL_PARAMS leaves them out).
+    for c in &t.model.challengers {
+        let figures: Vec<String> = c
+            .evaluations
+            .iter()
+            .map(|e| {
+                let at = |n: f64| e.at(n).map_or((f64::NAN, f64::NAN), |a| (a.precision, a.revenue));
+                let ((p5, r5), (p10, r10)) = (at(5.0), at(10.0));
+                format!("{}: AUC {:.4}  p@5 {p5:.3}  rev@5 {r5:.3}  p@10 {p10:.3}  rev@10 {r10:.3}", e.split, e.auc.unwrap_or(f64::NAN))
+            })
+            .collect();
+        println!("{:19} ({} training rows, {} columns, {:.1} s)  {}", c.name, c.train_rows, c.columns, c.seconds, figures.join("  |  "));
+    }
     println!("{}", t.importance.head(Some(12)));
     if let Ok(out) = std::env::var("MIRADOR_SCORES_OUT") {
         let mut scores = t.scores.clone();
