@@ -4,7 +4,7 @@
 //! cargo run --release -p mirador-model --example kcs_eval
 //! ```
 //! Parameters may be overridden as TOML in `MIRADOR_MODEL_PARAMS`, e.g.
-//! `MIRADOR_MODEL_PARAMS='revenue-weight = 0.5'`.
+//! `MIRADOR_MODEL_PARAMS='revenue-weight = 0.5'` or `MIRADOR_MODEL_PARAMS='challengers = false'`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,6 +24,8 @@ fn main() {
     let mut table: toml::Table = toml::from_str(&std::env::var("MIRADOR_MODEL_PARAMS").unwrap_or_default()).expect("TOML");
     table.insert("train-end".into(), "2020-12-31".into());
     table.insert("valid-end".into(), "2021-03-31".into());
+    // The challengers are printed too unless `challengers = false` is given.
+    table.entry("challengers").or_insert(true.into());
     let model_params: ModelParams = toml::Value::Table(table).try_into().expect("model parameters");
     let t1 = Instant::now();
     let t = train(&ingested.declarations, &BTreeMap::new(), &model_params, 42).expect("training");

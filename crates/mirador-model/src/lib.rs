@@ -124,7 +124,9 @@ pub struct ModelParams {
     /// outcomes then label only the run's own declarations and the labelled window.
     pub label_wait_days: u32,
     /// Judge a logistic regression and a random forest ([`challengers`]) on the same features
-    /// and split, beside the boosting, in `fraud_evaluation`.
+    /// and split, beside the boosting, in `fraud_evaluation`. Off unless asked for (the nightly
+    /// pipeline's parameters ask for it), so that runs and tests that only need the boosting do
+    /// not pay for them.
     pub challengers: bool,
     /// Training rows the challengers are fit on, at most (a seeded sample).
     pub challenger_rows: usize,
@@ -158,7 +160,7 @@ impl Default for ModelParams {
             retrain_every_days: 28,
             train_window_days: 365,
             label_wait_days: 0,
-            challengers: true,
+            challengers: false,
             challenger_rows: 20_000,
             forest_trees: 100,
         }

@@ -41,15 +41,15 @@ h2 { font-size: 1.3rem; border-bottom: 2px solid #1f3a5f; padding-bottom: 0.3rem
 h3 { font-size: 1.05rem; margin-top: 1.6rem; }
 table { border-collapse: collapse; width: 100%; max-width: 100%; font-size: 0.88rem; margin: 0.6rem 0; }
 th, td { border-bottom: 1px solid #e4e4e4; padding: 0.35rem 0.5rem; text-align: left; vertical-align: top; }
-/* A long figure or code wraps inside its cell instead of widening the table past its card;
-   headers break between words only. */
-td { overflow-wrap: anywhere; }
-th { background: #eef2f7; font-weight: 600; overflow-wrap: break-word; }
+/* A long word wraps inside its cell rather than widening the table past its card; tables
+   narrow their wordy columns first, so that ids and codes stay whole. */
+td, th { overflow-wrap: break-word; }
+th { background: #eef2f7; font-weight: 600; }
 th.num { text-align: right; }
 td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 table.figures { width: auto; min-width: 50%; }
 table.figures th { background: none; font-weight: normal; color: #444; }
-table.figures td { font-weight: 600; }
+table.figures td { font-weight: 600; overflow-wrap: anywhere; }
 figure { margin: 1rem 0; max-width: 100%; }
 figure img { display: block; max-width: 100%; height: auto; border: 1px solid #e4e4e4; }
 figcaption { font-size: 0.85rem; color: #555; margin-top: 0.3rem; }

@@ -94,7 +94,8 @@ fn tables_cells_and_charts_are_held_to_their_card() {
     assert!(html.contains("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"));
     let css = rules(&html);
     assert_eq!(value(&css, "table", "max-width"), Some("100%"), "a table is never wider than its card");
-    assert_eq!(value(&css, "td", "overflow-wrap"), Some("anywhere"), "a long figure wraps inside its cell");
+    assert_eq!(value(&css, "td", "overflow-wrap"), Some("break-word"), "a long word wraps inside its cell");
+    assert_eq!(value(&css, "table.figures td", "overflow-wrap"), Some("anywhere"), "a long key figure wraps anywhere");
     assert_eq!(value(&css, "figure img", "max-width"), Some("100%"), "a chart shrinks to its card");
     assert_eq!(value(&css, "figure img", "height"), Some("auto"), "a chart keeps its aspect ratio");
     for selector in ["table.figures td", "td", "th"] {
