@@ -61,7 +61,8 @@ pub struct Challenger {
     pub train_rows: usize,
     /// Encoded feature columns.
     pub columns: usize,
-    /// Seconds to fit and score.
+    /// Seconds to fit and score (not saved: the model file is the same from run to run).
+    #[serde(skip)]
     pub seconds: f64,
     /// The `valid` and `test` splits, as the boosting's ([`evaluate`]); of the two rankings only
     /// the probability ranking is reported.
