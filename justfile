@@ -34,6 +34,11 @@ carried *files:
     for f in {{files}}; do args+=(--source "declarations=$f"); done
     cargo run --release -p mirador-cli -- run pipelines/carried.toml ${args[@]+"${args[@]}"}
 
+# Load a report in headless Chromium at 1280 and 800 px and fail if the page scrolls sideways or a
+# table or chart runs past its card (default: the latest nightly report; skipped without Chromium)
+report-check *pages:
+    scripts/report-check.sh {{pages}}
+
 # Check a pipeline file without running it
 check pipeline="nightly":
     cargo run --release -p mirador-cli -- check pipelines/{{pipeline}}.toml

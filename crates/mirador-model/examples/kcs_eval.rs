@@ -4,7 +4,7 @@
 //! cargo run --release -p mirador-model --example kcs_eval
 //! ```
 //! Parameters may be overridden as TOML in `MIRADOR_MODEL_PARAMS`, e.g.
-//! `MIRADOR_MODEL_PARAMS='revenue-weight = 0.5'`.
+//! `MIRADOR_MODEL_PARAMS='revenue-weight = 0.5'` or `MIRADOR_MODEL_PARAMS='challengers = false'`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,6 +24,8 @@ fn main() {
     let mut table: toml::Table = toml::from_str(&std::env::var("MIRADOR_MODEL_PARAMS").unwrap_or_default()).expect("TOML");
     table.insert("train-end".into(), "2020-12-31".into());
     table.insert("valid-end".into(), "2021-03-31".into());
+    // The challengers are printed too unless `challengers = false` is given.
+    table.entry("challengers").or_insert(true.into());
     let model_params: ModelParams = toml::Value::Table(table).try_into().expect("model parameters");
     let t1 = Instant::now();
     let t = train(&ingested.declarations, &BTreeMap::new(), &model_params, 42).expect("training");
@@ -65,6 +67,20 @@ fn main() {
                 e.frauds_holding_half_duty
             );
         }
+    }
+    // The challengers: the same features and split through a logistic regression and a random
+    // forest (`challengers = false` in MIRADOR_MODEL_PARAMS leaves them out).
+    for c in &t.model.challengers {
+        let figures: Vec<String> = c
+            .evaluations
+            .iter()
+            .map(|e| {
+                let at = |n: f64| e.at(n).map_or((f64::NAN, f64::NAN), |a| (a.precision, a.revenue));
+                let ((p5, r5), (p10, r10)) = (at(5.0), at(10.0));
+                format!("{}: AUC {:.4}  p@5 {p5:.3}  rev@5 {r5:.3}  p@10 {p10:.3}  rev@10 {r10:.3}", e.split, e.auc.unwrap_or(f64::NAN))
+            })
+            .collect();
+        println!("{:19} ({} training rows, {} columns, {:.1} s)  {}", c.name, c.train_rows, c.columns, c.seconds, figures.join("  |  "));
     }
     println!("{}", t.importance.head(Some(12)));
     if let Ok(out) = std::env::var("MIRADOR_SCORES_OUT") {

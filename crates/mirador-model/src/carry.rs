@@ -347,6 +347,6 @@ fn score_carried(
         evaluations.push(evaluate("live", &p, &y, &d, seed));
     }
     let importance = crate::importance_frame(&model.booster)?;
-    let evaluation = Evaluation::frame(&evaluations)?;
+    let evaluation = crate::challengers::with_rows(Evaluation::frame(&evaluations)?, &model.challengers)?;
     Ok(Trained { model, scores, rules, importance, evaluation })
 }

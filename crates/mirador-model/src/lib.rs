@@ -12,7 +12,9 @@
 //! 3. **Model**: [`mirador_gbdt`] (histogram GBDT with native categorical splits).
 //! 4. **Evaluation** ([`evaluate`]) on the test months: ROC AUC, precision/recall/revenue at
 //!    1, 2, 5, 10, 20 %, for the probability ranking and the expected-duty ranking, each with a
-//!    90 % bootstrap interval, and how few fraudulent declarations hold half the fraudulent duty.
+//!    90 % bootstrap interval, and how few fraudulent declarations hold half the fraudulent duty;
+//!    beside it, a logistic regression and a random forest on the same features and split
+//!    ([`challengers`]).
 //! 5. **Scores** for every declaration (labelled or not) with the top reasons (TreeSHAP), rules
 //!    read off the trees ([`explain`]), feature importance, and the model saved as a versioned
 //!    JSON file that [`score_with_model`] (`mirador score`) reloads.
@@ -27,6 +29,7 @@
 //!   (and `unapplied_outcomes.parquet` with an outcomes feed).
 
 pub mod carry;
+pub mod challengers;
 pub mod evaluate;
 pub mod explain;
 pub mod features;
@@ -120,6 +123,15 @@ pub struct ModelParams {
     /// audit finding arriving that late still finds its declaration ([`outcomes`]). 0 keeps none:
     /// outcomes then label only the run's own declarations and the labelled window.
     pub label_wait_days: u32,
+    /// Judge a logistic regression and a random forest ([`challengers`]) on the same features
+    /// and split, beside the boosting, in `fraud_evaluation`. Off unless asked for (the nightly
+    /// pipeline's parameters ask for it), so that runs and tests that only need the boosting do
+    /// not pay for them.
+    pub challengers: bool,
+    /// Training rows the challengers are fit on, at most (a seeded sample).
+    pub challenger_rows: usize,
+    /// Trees of the challenger random forest.
+    pub forest_trees: usize,
 }
 
 impl Default for ModelParams {
@@ -148,6 +160,9 @@ impl Default for ModelParams {
             retrain_every_days: 28,
             train_window_days: 365,
             label_wait_days: 0,
+            challengers: false,
+            challenger_rows: 20_000,
+            forest_trees: 100,
         }
     }
 }
@@ -222,6 +237,9 @@ pub struct ModelFile {
     pub booster: Booster,
     /// Held-out figures.
     pub evaluation: Vec<Evaluation>,
+    /// The challengers' held-out figures, when they ran.
+    #[serde(default)]
+    pub challengers: Vec<challengers::Challenger>,
 }
 
 impl ModelFile {
@@ -494,6 +512,17 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64, sink: 
     let test_duty: Vec<f64> = test_idx.iter().map(|&i| duty[i]).collect();
     let valid_duty: Vec<f64> = valid_idx.iter().map(|&i| duty[i]).collect();
     let evaluations = vec![evaluate("valid", &valid_p, &valid_y, &valid_duty, seed), evaluate("test", &test_p, &test_y, &test_duty, seed)];
+    let challengers = if params.challengers {
+        use challengers::Split;
+        let held_out = [
+            Split { name: "valid", x: &valid_x, y: &valid_y, duty: &valid_duty },
+            Split { name: "test", x: &test_x, y: &test_y, duty: &test_duty },
+        ];
+        let train = Split { name: "train", x: &train_x, y: &train_y, duty: &[] };
+        challengers::run(&train, &held_out, params.challenger_rows, params.forest_trees, seed)
+    } else {
+        Vec::new()
+    };
 
     let rules = timed("rules extracted", || {
         explain::rules(
@@ -513,7 +542,7 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64, sink: 
     let (scores, _) = sink.score(&booster, &spec, &history, &rows, params.top_reasons, &split, &duty, threshold)?;
     drop(rows);
     let importance = importance_frame(&booster)?;
-    let evaluation = Evaluation::frame(&evaluations)?;
+    let evaluation = challengers::with_rows(Evaluation::frame(&evaluations)?, &challengers)?;
     let model = ModelFile {
         format: MODEL_FORMAT,
         mirador_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -526,6 +555,7 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64, sink: 
         history,
         booster,
         evaluation: evaluations,
+        challengers,
     };
     Ok(Trained { model, scores, rules, importance, evaluation })
 }

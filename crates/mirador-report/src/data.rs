@@ -36,6 +36,8 @@ pub struct ReportData {
     pub rules: Vec<RuleRow>,
     /// Importers ranked for post-clearance audit; the report shows the first 25.
     pub auditees: Vec<AuditeeRow>,
+    /// The fraud model beside its challengers on the test months (empty: no challenger ran).
+    pub challengers: Vec<crate::ChallengerRow>,
 }
 
 /// Row accounting of one input dataset after validation.

@@ -39,14 +39,18 @@ section { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding:
           margin: 1.2rem 0; }
 h2 { font-size: 1.3rem; border-bottom: 2px solid #1f3a5f; padding-bottom: 0.3rem; }
 h3 { font-size: 1.05rem; margin-top: 1.6rem; }
-table { border-collapse: collapse; width: 100%; font-size: 0.88rem; margin: 0.6rem 0; }
+table { border-collapse: collapse; width: 100%; max-width: 100%; font-size: 0.88rem; margin: 0.6rem 0; }
 th, td { border-bottom: 1px solid #e4e4e4; padding: 0.35rem 0.5rem; text-align: left; vertical-align: top; }
+/* A long word wraps inside its cell rather than widening the table past its card; tables
+   narrow their wordy columns first, so that ids and codes stay whole. */
+td, th { overflow-wrap: break-word; }
 th { background: #eef2f7; font-weight: 600; }
-td.num, th.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+th.num { text-align: right; }
+td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 table.figures { width: auto; min-width: 50%; }
 table.figures th { background: none; font-weight: normal; color: #444; }
-table.figures td { font-weight: 600; }
-figure { margin: 1rem 0; }
+table.figures td { font-weight: 600; overflow-wrap: anywhere; }
+figure { margin: 1rem 0; max-width: 100%; }
 figure img { display: block; max-width: 100%; height: auto; border: 1px solid #e4e4e4; }
 figcaption { font-size: 0.85rem; color: #555; margin-top: 0.3rem; }
 details { margin: 0.4rem 0 1rem; }
@@ -55,6 +59,13 @@ summary { cursor: pointer; color: #1f3a5f; }
 .total { font-size: 1.15rem; }
 .note { color: #444; font-size: 0.92rem; }
 footer { text-align: center; color: #777; font-size: 0.8rem; padding: 1rem; }
+@media (max-width: 900px) {
+  header { padding: 1rem 1rem 0.6rem; }
+  main { padding: 0.3rem 0.6rem 2rem; }
+  section { padding: 0.5rem 0.8rem 1rem; }
+  table { font-size: 0.8rem; }
+  th, td { padding: 0.3rem 0.3rem; }
+}
 @media print { body { background: #fff; } section { break-inside: avoid; border: none; } }
 "#;
 
@@ -114,7 +125,7 @@ fn section_open(index: usize) -> String {
     format!("<section id=\"{anchor}\">\n<h2>{heading}</h2>\n")
 }
 
-fn missing(what: &str) -> String {
+pub(crate) fn missing(what: &str) -> String {
     format!("<p class=\"missing\">{}: {NOT_COMPUTED}.</p>\n", escape(what))
 }
 
@@ -131,7 +142,7 @@ fn figure(chart: &ChartOutput, alt: &str, caption: &str) -> String {
 }
 
 /// A table: header cells (`(label, numeric)`) and rows of already-escaped cells.
-fn table(class: Option<&str>, header: &[(&str, bool)], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(class: Option<&str>, header: &[(&str, bool)], rows: &[Vec<String>]) -> String {
     let mut out = match class {
         Some(class) => format!("<table class=\"{class}\">\n<thead><tr>"),
         None => "<table>\n<thead><tr>".to_owned(),
@@ -163,7 +174,7 @@ fn key_figures(figures: &[(String, String)]) -> String {
         out.push_str(&missing("Key figures"));
     } else {
         let rows: Vec<Vec<String>> = figures.iter().map(|(label, value)| vec![escape(label), escape(value)]).collect();
-        out.push_str(&table(Some("figures"), &[("Figure", false), ("Value", true)], &rows));
+        out.push_str(&table(Some("figures"), &[("Figure", false), ("Value", false)], &rows));
     }
     out.push_str("</section>\n");
     out
@@ -468,6 +479,7 @@ fn fraud_model<'a>(data: &ReportData, chart: impl Fn(ChartId) -> Option<&'a Char
         }
         _ => out.push_str(&missing("Gain chart")),
     }
+    out.push_str(&crate::challengers::html(&data.challengers));
 
     out.push_str("<h3>Feature importance</h3>\n");
     match chart(ChartId::FeatureImportance) {

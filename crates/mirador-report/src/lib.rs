@@ -29,6 +29,7 @@
 //! # Ok::<(), mirador_report::ReportError>(())
 //! ```
 
+mod challengers;
 mod charts;
 mod data;
 #[doc(hidden)]
@@ -41,6 +42,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use challengers::ChallengerRow;
 pub use data::{AuditeeRow, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint, QualityRow, ReportData, RuleRow};
 pub use stage::{Report, gather};
 

@@ -186,7 +186,8 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
         let known = |x: [f64; 2]| x.iter().all(|v| v.is_finite());
         let mut g = Gain { split: "test".into(), ..Gain::default() };
         for i in 0..e.height() {
-            if split[i] != "test" {
+            // The boosting's own rankings; the challengers' rows have their own table.
+            if split[i] != "test" || !matches!(ranking[i].as_str(), "probability" | "expected_duty") {
                 continue;
             }
             g.auc = auc[i].is_finite().then_some(auc[i]);
@@ -200,7 +201,7 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
                 g.revenue.push(rev[i]);
                 let row = GainIntervals { precision: pair(0, i), recall: pair(2, i), revenue: pair(4, i) };
                 g.intervals.push(Some(row).filter(|x| known(x.precision) && known(x.recall) && known(x.revenue)));
-            } else {
+            } else if ranking[i] == "expected_duty" {
                 g.revenue_expected_duty.push(rev[i]);
             }
         }
@@ -237,6 +238,9 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
                 ));
             }
         }
+    }
+    if let Some(e) = get(datasets::FRAUD_EVALUATION) {
+        data.challengers = crate::challengers::gather(e)?;
     }
     if let Some(imp) = get(datasets::FRAUD_IMPORTANCE) {
         data.importance = strs(imp, "label")?.into_iter().zip(nums(imp, "gain_share")?).take(15).collect();

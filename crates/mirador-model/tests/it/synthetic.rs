@@ -7,12 +7,31 @@ use mirador_synth::{SynthParams, generate};
 #[test]
 fn synthetic_fraud_is_learnt_scored_explained_and_reloadable() {
     let world = generate(&SynthParams::small(31)).unwrap();
-    let params = ModelParams { n_trees: 300, learning_rate: 0.05, ..ModelParams::default() };
+    let params = ModelParams {
+        n_trees: 300,
+        learning_rate: 0.05,
+        challengers: true,
+        challenger_rows: 2_000,
+        forest_trees: 20,
+        ..ModelParams::default()
+    };
     let t = train(&world.declarations, &BTreeMap::new(), &params, 42).unwrap();
     let test = t.model.evaluation.iter().find(|e| e.split == "test").unwrap();
     assert!(test.auc.unwrap() > 0.75, "held-out AUC {:?}", test.auc);
     // Precision in the top 5 % far above the base fraud rate.
     assert!(test.at(5.0).unwrap().precision > 2.0 * test.fraud_rate, "{test:?}");
+
+    // The challengers sit beside the boosting in fraud_evaluation: the same splits and budgets,
+    // fit on the bounded sample, and each learns the planted fraud too.
+    let ranking = t.evaluation.column("ranking").unwrap().str().unwrap().clone();
+    let count = |name: &str| ranking.iter().filter(|r| *r == Some(name)).count();
+    assert_eq!((count("probability"), count("logistic_regression"), count("random_forest")), (10, 10, 10));
+    assert_eq!(t.model.challengers.len(), 2);
+    for c in &t.model.challengers {
+        assert!(c.train_rows <= 2_000 && c.train_rows > 500, "{} fit on {} rows", c.name, c.train_rows);
+        let auc = c.evaluations.iter().find(|e| e.split == "test").and_then(|e| e.auc).unwrap();
+        assert!(auc > 0.6, "{} test AUC {auc}", c.name);
+    }
 
     // Every declaration is scored, with reasons.
     assert_eq!(t.scores.height(), world.declarations.height());
