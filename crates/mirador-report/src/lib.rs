@@ -41,7 +41,10 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use data::{AuditeeRow, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint, QualityRow, ReportData, RuleRow};
+pub use data::{
+    AuditeeRow, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint,
+    QualityRow, ReportData, RuleRow,
+};
 pub use stage::{Report, gather};
 
 /// Errors of this crate.

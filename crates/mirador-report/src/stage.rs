@@ -7,7 +7,8 @@ use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
 
 use crate::{
-    AuditeeRow, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint, QualityRow, ReportData, RuleRow, render,
+    AuditeeRow, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint,
+    QualityRow, ReportData, RuleRow, render,
 };
 
 fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
@@ -18,6 +19,48 @@ fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
 fn nums(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
     let c = df.column(name)?.cast(&DataType::Float64)?;
     Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+/// The precision–revenue frontier of the test split: one curve per ranking of
+/// `fraud_evaluation` (the inspection list among them), the list at its budget marked, and its
+/// policy from `selection_frontier` when the run has it.
+fn frontier(e: &DataFrame, chosen: Option<&DataFrame>) -> PolarsResult<Option<Frontier>> {
+    let (split, ranking) = (strs(e, "split")?, strs(e, "ranking")?);
+    let (n, p, r, rev) = (nums(e, "n_pct")?, nums(e, "precision")?, nums(e, "recall")?, nums(e, "revenue")?);
+    let mut curves: Vec<FrontierCurve> = Vec::new();
+    for i in (0..e.height()).filter(|&i| split[i] == "test") {
+        let point = FrontierPoint { n_pct: n[i], precision: p[i], recall: r[i], revenue: rev[i] };
+        match curves.iter_mut().find(|c| c.ranking == ranking[i]) {
+            Some(c) => c.points.push(point),
+            None => curves.push(FrontierCurve { ranking: ranking[i].clone(), points: vec![point] }),
+        }
+    }
+    if curves.is_empty() {
+        return Ok(None);
+    }
+    for c in &mut curves {
+        c.points.sort_by(|a, b| a.n_pct.total_cmp(&b.n_pct));
+    }
+    let mut budget = 5.0;
+    let mut policy = String::new();
+    if let Some(f) = chosen.filter(|f| f.height() > 0) {
+        let is_chosen = f.column("chosen")?.bool()?.clone();
+        if let Some(i) = is_chosen.iter().position(|c| c == Some(true)) {
+            let (share, exponent, explore) =
+                (nums(f, "revenue_share")?[i], nums(f, "revenue_exponent")?[i], nums(f, "exploration_share")?[i]);
+            budget = nums(f, "budget_pct").ok().and_then(|b| b.get(i).copied()).filter(|b| b.is_finite()).unwrap_or(budget);
+            let by = if (exponent - 1.0).abs() < 1e-9 { "expected duty".to_owned() } else { format!("probability^{exponent} × duty") };
+            policy = format!(
+                "{:.1} % of the picks by fraud probability, {:.1} % by {by}, {:.1} % by exploration (chosen on the validation months)",
+                (1.0 - share - explore) * 100.0,
+                share * 100.0,
+                explore * 100.0
+            );
+        }
+    }
+    let chosen =
+        curves.iter().find(|c| c.ranking == "selection").and_then(|c| c.points.iter().find(|p| (p.n_pct - budget).abs() < 1e-9)).copied();
+    Ok(Some(Frontier { split: "test".into(), curves, chosen, policy }))
 }
 
 fn money(x: f64) -> String {
@@ -200,7 +243,7 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
                 g.revenue.push(rev[i]);
                 let row = GainIntervals { precision: pair(0, i), recall: pair(2, i), revenue: pair(4, i) };
                 g.intervals.push(Some(row).filter(|x| known(x.precision) && known(x.recall) && known(x.revenue)));
-            } else {
+            } else if ranking[i] == "expected_duty" {
                 g.revenue_expected_duty.push(rev[i]);
             }
         }
@@ -225,6 +268,7 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
             }
             data.gain = Some(g);
         }
+        data.frontier = frontier(e, get(datasets::SELECTION_FRONTIER))?;
         // A carried model also judged on this run's already-inspected declarations (drift).
         let live: Vec<usize> = (0..e.height()).filter(|&i| split[i] == "live" && ranking[i] == "probability").collect();
         if let Some(&first) = live.first() {
@@ -313,6 +357,7 @@ const OPTIONAL: &[DatasetId] = &[
     datasets::KMEANS_SCORES,
     datasets::KMEANS_GROUPS,
     datasets::FRAUD_EVALUATION,
+    datasets::SELECTION_FRONTIER,
     datasets::FRAUD_IMPORTANCE,
     datasets::FRAUD_RULES,
     datasets::INSPECTION_OUTCOMES,

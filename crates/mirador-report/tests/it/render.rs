@@ -5,8 +5,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use mirador_report::{ReportData, fixture::sample_data, render};
 
 const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
-const CHARTS: [&str; 7] =
-    ["data_quality", "gap_by_chapter", "gap_by_partner", "mirror_scatter", "price_clusters", "gain_chart", "feature_importance"];
+const CHARTS: [&str; 8] = [
+    "data_quality",
+    "gap_by_chapter",
+    "gap_by_partner",
+    "mirror_scatter",
+    "price_clusters",
+    "gain_chart",
+    "selection_frontier",
+    "feature_importance",
+];
 const SECTION_HEADINGS: [&str; 6] = [
     "<h2>Key figures</h2>",
     "<h2>Data quality</h2>",
