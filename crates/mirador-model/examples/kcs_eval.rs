@@ -140,8 +140,11 @@ fn selection(t: &mirador_model::Trained, declarations: &polars::prelude::DataFra
         return;
     }
     // The frontier of other policies, on both splits (the choice is made on validation only).
-    let exponents = [1.0, 1.5, 2.0, 3.0, 4.0];
-    let policies: Vec<Policy> = grid(0.0, 0.5, 0.025, &exponents);
+    let exponents = [1.0, 1.5, 2.0, 2.5, 3.0];
+    let policies: Vec<Policy> = [0.0, 0.1, 0.2, 0.3, 0.4]
+        .iter()
+        .flat_map(|&revenue_floor| grid(0.0, 0.3, 0.025, &exponents).into_iter().map(move |p| Policy { revenue_floor, ..p }))
+        .collect();
     for name in ["valid", "test"] {
         let idx: Vec<usize> = (0..split.len()).filter(|&i| split[i] == name).collect();
         let p: Vec<f64> = idx.iter().map(|&i| prob[i]).collect();
@@ -153,8 +156,8 @@ fn selection(t: &mirador_model::Trained, declarations: &polars::prelude::DataFra
             let at = |n: f64| mirador_metrics::top_share(&o, &y, &d, n).unwrap();
             let (a5, a10) = (at(5.0), at(10.0));
             println!(
-                "grid {name:5} share {:.3} exponent {:.1}: @5 % {:.3}/{:.3}  @10 % {:.3}/{:.3}",
-                policy.revenue_share, policy.revenue_exponent, a5.precision, a5.revenue, a10.precision, a10.revenue
+                "grid {name:5} share {:.3} exponent {:.1} floor {:.1}: @5 % {:.3}/{:.3}  @10 % {:.3}/{:.3}",
+                policy.revenue_share, policy.revenue_exponent, policy.revenue_floor, a5.precision, a5.revenue, a10.precision, a10.revenue
             );
         }
     }

@@ -138,6 +138,8 @@ pub struct ModelParams {
     pub revenue_share: f64,
     /// The revenue share ranks by `probability ^ revenue-exponent × duty` (1: expected duty).
     pub revenue_exponent: f64,
+    /// The revenue share takes only declarations at least this probable first (0: all).
+    pub revenue_floor: f64,
     /// Share of the inspection list picked by exploration (what the model knows least about),
     /// seeded. Its worth shows over time, as the labels it reveals teach the model; on held-out
     /// months it costs precision, so it is set, not tuned.
@@ -151,7 +153,8 @@ pub struct ModelParams {
     pub precision_floor: f64,
     /// Revenue shares tried by the tuning: 0 to this, by steps of 0.025.
     pub tune_max_revenue_share: f64,
-    /// Exponents tried by the tuning.
+    /// Exponents tried by the tuning: 1 ranks the revenue share by expected duty, 2 asks more
+    /// certainty of a large duty.
     pub tune_exponents: Vec<f64>,
 }
 
@@ -184,11 +187,12 @@ impl Default for ModelParams {
             budget_pct: 5.0,
             revenue_share: 0.1,
             revenue_exponent: 1.0,
+            revenue_floor: 0.0,
             exploration_share: 0.0,
             tune_selection: true,
             precision_floor: 0.95,
             tune_max_revenue_share: 0.5,
-            tune_exponents: vec![1.0],
+            tune_exponents: vec![1.0, 2.0],
         }
     }
 }
@@ -200,6 +204,7 @@ impl ModelParams {
             revenue_share: self.revenue_share,
             exploration_share: self.exploration_share,
             revenue_exponent: self.revenue_exponent,
+            revenue_floor: self.revenue_floor,
         }
     }
 
@@ -319,6 +324,7 @@ impl Selection {
             Column::new("revenue_share".into(), f.iter().map(|p| p.policy.revenue_share).collect::<Vec<_>>()),
             Column::new("exploration_share".into(), f.iter().map(|p| p.policy.exploration_share).collect::<Vec<_>>()),
             Column::new("revenue_exponent".into(), f.iter().map(|p| p.policy.revenue_exponent).collect::<Vec<_>>()),
+            Column::new("revenue_floor".into(), f.iter().map(|p| p.policy.revenue_floor).collect::<Vec<_>>()),
             Column::new("n_pct".into(), f.iter().map(|p| p.at.n_pct).collect::<Vec<_>>()),
             Column::new("selected".into(), f.iter().map(|p| p.at.selected as u32).collect::<Vec<_>>()),
             Column::new("precision".into(), f.iter().map(|p| p.at.precision).collect::<Vec<_>>()),

@@ -59,11 +59,14 @@ pub struct Policy {
     pub exploration_share: f64,
     /// The revenue queue ranks by `probability ^ revenue_exponent × duty`.
     pub revenue_exponent: f64,
+    /// The revenue queue takes only declarations at least this probable first (0: all).
+    #[serde(default)]
+    pub revenue_floor: f64,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { revenue_share: 0.1, exploration_share: 0.0, revenue_exponent: 1.0 }
+        Policy { revenue_share: 0.1, exploration_share: 0.0, revenue_exponent: 1.0, revenue_floor: 0.0 }
     }
 }
 
@@ -76,6 +79,9 @@ impl Policy {
                 "revenue-share {} and exploration-share {} must be in [0, 1] and sum to at most 1",
                 self.revenue_share, self.exploration_share
             ));
+        }
+        if !(0.0..=1.0).contains(&self.revenue_floor) {
+            return Err(format!("revenue-floor {} must be in [0, 1]", self.revenue_floor));
         }
         if !self.revenue_exponent.is_finite() || self.revenue_exponent < 0.0 {
             return Err(format!("revenue-exponent {} must be a finite number ≥ 0", self.revenue_exponent));
@@ -109,9 +115,17 @@ pub struct Pick {
     pub share: Share,
 }
 
-/// The revenue queue's score of each row: `probability ^ exponent × duty`.
-pub fn revenue_score(probability: &[f64], duty: &[f64], exponent: f64) -> Vec<f64> {
-    probability.iter().zip(duty).map(|(p, d)| p.powf(exponent) * if d.is_finite() { d.max(0.0) } else { 0.0 }).collect()
+/// The revenue queue's score of each row: `probability ^ exponent × duty`; rows less probable
+/// than `floor` come after all others (in the same order among themselves).
+pub fn revenue_score(probability: &[f64], duty: &[f64], exponent: f64, floor: f64) -> Vec<f64> {
+    probability
+        .iter()
+        .zip(duty)
+        .map(|(p, d)| {
+            let score = p.powf(exponent) * if d.is_finite() { d.max(0.0) } else { 0.0 };
+            if *p >= floor { score } else { -1.0 / (1.0 + score) }
+        })
+        .collect()
 }
 
 /// The whole pick order of the candidates: every row exactly once, the first pick first. The list
@@ -120,7 +134,7 @@ pub fn revenue_score(probability: &[f64], duty: &[f64], exponent: f64) -> Vec<f6
 pub fn select(c: &Candidates<'_>, policy: &Policy, seed: u64) -> Vec<Pick> {
     let n = c.probability.len();
     let by_probability = ranking(c.probability);
-    let by_revenue = ranking(&revenue_score(c.probability, c.duty, policy.revenue_exponent));
+    let by_revenue = ranking(&revenue_score(c.probability, c.duty, policy.revenue_exponent, policy.revenue_floor));
     // Weighted sampling without replacement (Efraimidis and Spirakis): the largest `ln(u) / w`
     // first, so that a row twice as novel is about twice as likely to come early.
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
@@ -231,9 +245,11 @@ pub fn grid(exploration_share: f64, max_revenue_share: f64, step: f64, exponents
     (0..=steps)
         .flat_map(|k| {
             exponents.iter().map(move |&revenue_exponent| Policy {
-                revenue_share: (k as f64 * step).min(room),
+                // Rounded to the step's precision, so that 6 × 0.025 reads 0.15.
+                revenue_share: ((k as f64 * step * 1e6).round() / 1e6).min(room),
                 exploration_share,
                 revenue_exponent,
+                revenue_floor: 0.0,
             })
         })
         .collect()
@@ -291,7 +307,7 @@ mod tests {
         let p: Vec<f64> = (0..n).map(|i| ((i * 7919) % n) as f64 / n as f64).collect();
         let d: Vec<f64> = (0..n).map(|i| ((i * 104_729) % 997) as f64).collect();
         let v: Vec<f64> = (0..n).map(|i| (i % 10) as f64 / 10.0).collect();
-        let policy = Policy { revenue_share: 0.25, exploration_share: 0.1, revenue_exponent: 1.0 };
+        let policy = Policy { revenue_share: 0.25, exploration_share: 0.1, ..Policy::default() };
         let picks = select(&candidates(&p, &d, &v), &policy, 7);
         let mut rows: Vec<usize> = picks.iter().map(|p| p.row).collect();
         rows.sort_unstable();
@@ -310,7 +326,7 @@ mod tests {
         let p = [0.9, 0.3, 0.8, 0.1];
         let d = [1.0, 100.0, 10.0, 1.0];
         let v = [0.0; 4];
-        let half = Policy { revenue_share: 0.5, exploration_share: 0.0, revenue_exponent: 1.0 };
+        let half = Policy { revenue_share: 0.5, ..Policy::default() };
         let picks = select(&candidates(&p, &d, &v), &half, 1);
         let got: Vec<(usize, Share)> = picks.iter().map(|p| (p.row, p.share)).collect();
         assert_eq!(got, vec![(0, Share::Probability), (1, Share::Revenue), (2, Share::Probability), (3, Share::Revenue)]);
@@ -320,6 +336,9 @@ mod tests {
         // A large exponent asks certainty: row 2 (0.8 × 10) comes before row 1 (0.3 × 100).
         let sure = Policy { revenue_share: 1.0, revenue_exponent: 4.0, ..half };
         assert_eq!(select(&candidates(&p, &d, &v), &sure, 1)[0].row, 2);
+        // A probability floor of 0.5 leaves row 1 (0.3) to the end of the revenue queue.
+        let floored = Policy { revenue_share: 1.0, revenue_floor: 0.5, ..half };
+        assert_eq!(select(&candidates(&p, &d, &v), &floored, 1).iter().map(|p| p.row).collect::<Vec<_>>(), vec![2, 0, 1, 3]);
     }
 
     #[test]
@@ -328,7 +347,7 @@ mod tests {
         let p = vec![0.5; n];
         let d = vec![1.0; n];
         let v: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { 1.0 } else { 0.05 }).collect();
-        let all = Policy { revenue_share: 0.0, exploration_share: 1.0, revenue_exponent: 1.0 };
+        let all = Policy { revenue_share: 0.0, exploration_share: 1.0, ..Policy::default() };
         let a = select(&candidates(&p, &d, &v), &all, 3);
         assert_eq!(a, select(&candidates(&p, &d, &v), &all, 3), "same seed, same list");
         assert_ne!(a, select(&candidates(&p, &d, &v), &all, 4), "another seed, another draw");
@@ -356,7 +375,8 @@ mod tests {
     #[test]
     fn policy_check_rejects_shares_over_the_budget() {
         assert!(Policy::default().check().is_ok());
-        assert!(Policy { revenue_share: 0.7, exploration_share: 0.4, revenue_exponent: 1.0 }.check().is_err());
+        assert!(Policy { revenue_share: 0.7, exploration_share: 0.4, ..Policy::default() }.check().is_err());
+        assert!(Policy { revenue_floor: 1.5, ..Policy::default() }.check().is_err());
         assert!(Policy { revenue_share: -0.1, ..Policy::default() }.check().is_err());
         assert!(Policy { revenue_exponent: f64::NAN, ..Policy::default() }.check().is_err());
     }

@@ -84,7 +84,8 @@ fn the_kcs_pipeline_runs_every_declarations_only_stage_and_its_list_is_recomputa
 }
 
 // What the inspection list reaches on the KCS test months, less a margin.
-const MIN_P5: f64 = 0.0;
-const MIN_R5: f64 = 0.0;
-const MIN_P10: f64 = 0.0;
-const MIN_R10: f64 = 0.0;
+// Reached (docs/evaluation.md): 0.913 / 0.651 at 5 %, 0.892 / 0.871 at 10 %.
+const MIN_P5: f64 = 0.90;
+const MIN_R5: f64 = 0.62;
+const MIN_P10: f64 = 0.88;
+const MIN_R10: f64 = 0.84;
