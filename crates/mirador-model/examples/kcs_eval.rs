@@ -136,6 +136,22 @@ fn selection(t: &mirador_model::Trained, declarations: &polars::prelude::DataFra
             );
         }
     }
+    // The table of docs/evaluation.md: precision / recall / revenue of each ranking on the test
+    // months.
+    if let Some(e) = t.model.evaluation.iter().find(|e| e.split == "test") {
+        println!("| n % | probability | expected duty | inspection list (90 % interval of precision; of revenue) |");
+        println!("|---|---|---|---|");
+        for (k, a) in e.by_selection.iter().enumerate() {
+            let find = |v: &[mirador_metrics::TopShare]| v.iter().find(|x| (x.n_pct - a.n_pct).abs() < 1e-9).copied();
+            let f = |x: Option<mirador_metrics::TopShare>| {
+                x.map_or("—".to_owned(), |x| format!("{:.3} / {:.3} / {:.3}", x.precision, x.recall, x.revenue))
+            };
+            let spread = e.spread_by_selection.get(k).map_or(String::new(), |s| {
+                format!(" ({:.3}–{:.3}; {:.3}–{:.3})", s.precision.lo, s.precision.hi, s.revenue.lo, s.revenue.hi)
+            });
+            println!("| {} | {} | {} | **{}**{spread} |", a.n_pct, f(find(&e.by_probability)), f(find(&e.by_expected_duty)), f(Some(*a)));
+        }
+    }
     if std::env::var("MIRADOR_SELECTION_GRID").is_err() {
         return;
     }

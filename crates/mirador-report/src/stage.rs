@@ -442,3 +442,45 @@ fn sections(d: &ReportData) -> usize {
         .filter(|b| **b)
         .count()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_frontier_has_a_curve_per_ranking_and_marks_the_list_at_its_budget() {
+        let rankings = ["probability", "expected_duty", "selection", "random_forest"];
+        let n_pcts = [1.0, 5.0, 10.0];
+        let rows = rankings.len() * n_pcts.len() + 1;
+        let mut split = vec!["test"; rows - 1];
+        split.push("valid");
+        let ranking: Vec<&str> = rankings.iter().flat_map(|r| [*r; 3]).chain(["selection"]).collect();
+        let n: Vec<f64> = (0..rows).map(|i| n_pcts[i % 3]).collect();
+        let precision: Vec<f64> = (0..rows).map(|i| 1.0 - i as f64 / 100.0).collect();
+        let e = DataFrame::new_infer_height(vec![
+            Column::new("split".into(), split),
+            Column::new("ranking".into(), ranking),
+            Column::new("n_pct".into(), n),
+            Column::new("precision".into(), precision),
+            Column::new("recall".into(), vec![0.5; rows]),
+            Column::new("revenue".into(), vec![0.5; rows]),
+        ])
+        .unwrap();
+        let chosen = DataFrame::new_infer_height(vec![
+            Column::new("revenue_share".into(), [0.1, 0.15]),
+            Column::new("exploration_share".into(), [0.0, 0.0]),
+            Column::new("revenue_exponent".into(), [1.0, 2.0]),
+            Column::new("budget_pct".into(), [10.0, 10.0]),
+            Column::new("chosen".into(), [false, true]),
+        ])
+        .unwrap();
+        let f = frontier(&e, Some(&chosen)).unwrap().unwrap();
+        let names: Vec<&str> = f.curves.iter().map(|c| c.ranking.as_str()).collect();
+        assert_eq!(names, rankings, "one curve per ranking, in the evaluation's order");
+        assert!(f.curves.iter().all(|c| c.points.len() == 3), "the validation rows stay out");
+        assert_eq!(f.chosen.map(|c| (c.n_pct, c.precision)), Some((10.0, 1.0 - 8.0 / 100.0)));
+        assert!(f.policy.contains("85.0 %") && f.policy.contains("probability^2"), "{}", f.policy);
+        // Without the frontier dataset the list at 5 % is marked.
+        assert_eq!(frontier(&e, None).unwrap().unwrap().chosen.map(|c| c.n_pct), Some(5.0));
+    }
+}
