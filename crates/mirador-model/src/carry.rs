@@ -334,8 +334,13 @@ fn score_carried(
     let duty = numbers(frame, col::DUTY_USD)?;
     let label = labels(frame)?;
     let split: Vec<&str> = label.iter().map(|l| if l.is_some() { "live" } else { "unlabelled" }).collect();
-    let (scores, probability) =
-        sink.score(&model.booster, &model.spec, &model.history, &rows, params.top_reasons, &split, &duty, model.threshold)?;
+    // The policy chosen when the model was trained (a model from before the inspection list
+    // applies the configured one).
+    let policy = model.selection.as_ref().map_or_else(|| params.policy(), |s| s.policy);
+    let plan = crate::SelectionPlan::of(&rows, &split, Vec::new(), policy, params, seed)?;
+    let (scores, probability, inspection_list) =
+        sink.score(&model.booster, &model.spec, &model.history, &rows, params.top_reasons, &split, &duty, model.threshold, &plan)?;
+    drop(plan);
     // The new rows', from here on.
     let (duty, label) = (&duty[from..], &label[from..]);
     let mut evaluations = model.evaluation.clone();
@@ -348,5 +353,17 @@ fn score_carried(
     }
     let importance = crate::importance_frame(&model.booster)?;
     let evaluation = crate::challengers::with_rows(Evaluation::frame(&evaluations)?, &model.challengers)?;
-    Ok(Trained { model, scores, rules, importance, evaluation })
+    let frontier = match &model.selection {
+        Some(selection) => selection.frontier_frame()?,
+        None => crate::Selection {
+            policy,
+            tuned: false,
+            floor_met: false,
+            precision_floor: 0.0,
+            budget_pct: params.budget_pct,
+            frontier: Vec::new(),
+        }
+        .frontier_frame()?,
+    };
+    Ok(Trained { model, scores, rules, importance, evaluation, inspection_list, frontier })
 }

@@ -1,6 +1,7 @@
 //! Held-out evaluation with the customs-literature metrics, for two rankings:
 //! - `probability`: by fraud probability (the model's own ranking; the bar is set on it);
-//! - `expected_duty`: by probability × duty, the revenue-aware ranking.
+//! - `expected_duty`: by probability × duty, the revenue-aware ranking;
+//! - `selection`: the inspection list ([`crate::select`]), whose list at n % is its first picks.
 //!
 //! Each figure comes with a 90 % bootstrap interval over the split's rows, and the split says on
 //! how few fraudulent declarations half its fraudulent duty sits: when that is a dozen,
@@ -40,6 +41,12 @@ pub struct Evaluation {
     /// The fewest fraudulent declarations that hold half the split's fraudulent duty.
     #[serde(default)]
     pub frauds_holding_half_duty: usize,
+    /// The inspection list's figures (empty when it was not measured on this split).
+    #[serde(default)]
+    pub by_selection: Vec<TopShare>,
+    /// 90 % bootstrap intervals of `by_selection`, row for row.
+    #[serde(default)]
+    pub spread_by_selection: Vec<Spread>,
 }
 
 /// Evaluates probabilities against labels; `duty` is each declaration's duty (the revenue at
@@ -61,10 +68,28 @@ pub fn evaluate(split: &str, prob: &[f64], labels: &[bool], duty: &[f64], seed: 
         spread_by_probability: by_probability.map(|r| r.at).unwrap_or_default(),
         spread_by_expected_duty: by_expected_duty.map(|r| r.at).unwrap_or_default(),
         frauds_holding_half_duty: holders(labels, duty, 0.5),
+        by_selection: Vec::new(),
+        spread_by_selection: Vec::new(),
     }
 }
 
 impl Evaluation {
+    /// Adds the inspection list's figures: `order` ranks the split's rows in pick order, the first
+    /// pick highest ([`crate::select::order_scores`]); `labels` and `duty` as given to
+    /// [`evaluate`].
+    #[must_use]
+    pub fn with_selection(mut self, order: &[f64], labels: &[bool], duty: &[f64], seed: u64) -> Self {
+        self.by_selection = N_PCTS.iter().filter_map(|&n| top_share(order, labels, duty, n)).collect();
+        let bootstrap = Bootstrap { seed, ..Bootstrap::default() };
+        self.spread_by_selection = bootstrap.intervals(order, labels, duty, &N_PCTS).map(|r| r.at).unwrap_or_default();
+        self
+    }
+
+    /// The inspection list's figures at `n` %, when measured.
+    pub fn selection_at(&self, n: f64) -> Option<&TopShare> {
+        self.by_selection.iter().find(|t| (t.n_pct - n).abs() < 1e-9)
+    }
+
     /// The `fraud_evaluation` rows of this split.
     pub fn frame(evals: &[Evaluation]) -> PolarsResult<DataFrame> {
         let (mut split, mut ranking, mut n, mut sel, mut p, mut r, mut rev, mut a) =
@@ -76,6 +101,7 @@ impl Evaluation {
             for (name, rows, spread) in [
                 ("probability", &e.by_probability, &e.spread_by_probability),
                 ("expected_duty", &e.by_expected_duty, &e.spread_by_expected_duty),
+                ("selection", &e.by_selection, &e.spread_by_selection),
             ] {
                 for (k, t) in rows.iter().enumerate() {
                     let s = spread.get(k).filter(|s| (s.n_pct - t.n_pct).abs() < 1e-9);
@@ -162,5 +188,26 @@ mod tests {
         assert_eq!((by_prob.selected, by_duty.selected), (1, 1));
         assert!(by_duty.revenue > by_prob.revenue);
         assert_eq!(e.auc, Some(1.0));
+    }
+
+    #[test]
+    fn the_selection_list_gets_rows_of_its_own_beside_the_rankings() {
+        let prob = [0.9, 0.5, 0.1, 0.2];
+        let labels = [true, true, false, false];
+        let duty = [1.0, 100.0, 1.0, 1.0];
+        // The list picks row 1 first, then row 0.
+        let order = [3.0, 4.0, 1.0, 2.0];
+        let e = evaluate("test", &prob, &labels, &duty, 1).with_selection(&order, &labels, &duty, 1);
+        let first = e.selection_at(5.0).unwrap();
+        assert_eq!((first.selected, first.precision), (1, 1.0));
+        assert!((first.revenue - 100.0 / 101.0).abs() < 1e-12);
+        assert_eq!(e.spread_by_selection.len(), N_PCTS.len());
+        let frame = Evaluation::frame(&[e]).unwrap();
+        let ranking = frame.column("ranking").unwrap().str().unwrap().clone();
+        let count = |name: &str| ranking.iter().filter(|r| *r == Some(name)).count();
+        assert_eq!((count("probability"), count("expected_duty"), count("selection")), (5, 5, 5));
+        // Without a list the split has no selection rows.
+        let plain = Evaluation::frame(&[evaluate("test", &prob, &labels, &duty, 1)]).unwrap();
+        assert_eq!(plain.height(), 10);
     }
 }

@@ -15,7 +15,10 @@
 //!    90 % bootstrap interval, and how few fraudulent declarations hold half the fraudulent duty;
 //!    beside it, a logistic regression and a random forest on the same features and split
 //!    ([`challengers`]).
-//! 5. **Scores** for every declaration (labelled or not) with the top reasons (TreeSHAP), rules
+//! 5. **Inspection list** ([`select`]): a budget split between the most probable frauds, the
+//!    largest expected duties and exploration, the split chosen on the validation months, measured
+//!    beside the two rankings.
+//! 6. **Scores** for every declaration (labelled or not) with the top reasons (TreeSHAP), rules
 //!    read off the trees ([`explain`]), feature importance, and the model saved as a versioned
 //!    JSON file that [`score_with_model`] (`mirador score`) reloads.
 //!
@@ -24,9 +27,14 @@
 //!   (outcomes that arrived after their declarations: [`outcomes`]).
 //! ## Outputs
 //! - `fraud_scores`: `declaration_id`, `item_no`, `importer_id`, `date`, `split`, `fraud`,
-//!   `fraud_probability`, `expected_duty_at_risk_usd`, `fraud_flag`, `top_reasons`, `top_features`.
-//! - `fraud_rules`, `fraud_importance`, `fraud_evaluation`; artifacts `model.json`, `metrics.json`
-//!   (and `unapplied_outcomes.parquet` with an outcomes feed).
+//!   `fraud_probability`, `expected_duty_at_risk_usd`, `fraud_flag`, `top_reasons`, `top_features`,
+//!   `selection_order` (the pick order within the split, or the night in a carried-state run; 1
+//!   first), `selected_by` (the share that picked it).
+//! - `inspection_list`: the list at `budget-pct` of the test months (of the night in a
+//!   carried-state run), in pick order, with the share that picked each declaration and its
+//!   reasons; `selection_frontier`: the policies searched on the validation months.
+//! - `fraud_rules`, `fraud_importance`, `fraud_evaluation`; artifacts `model.json`, `metrics.json`,
+//!   `inspection_list.csv` (and `unapplied_outcomes.parquet` with an outcomes feed).
 
 pub mod carry;
 pub mod challengers;
@@ -36,6 +44,7 @@ pub mod features;
 pub mod history;
 pub mod outcomes;
 pub mod pending;
+pub mod select;
 mod sorted;
 
 use std::collections::BTreeMap;
@@ -132,6 +141,33 @@ pub struct ModelParams {
     pub challenger_rows: usize,
     /// Trees of the challenger random forest.
     pub forest_trees: usize,
+    /// The inspection budget: `inspection_list` holds this percentage of the period's
+    /// declarations (the test months in a whole-history run, the night's declarations in a
+    /// carried-state run). `fraud_scores.selection_order` gives the list at any other budget.
+    pub budget_pct: f64,
+    /// Share of the inspection list picked by expected duty ([`select`]); chosen on the
+    /// validation months with `tune-selection`.
+    pub revenue_share: f64,
+    /// The revenue share ranks by `probability ^ revenue-exponent × duty` (1: expected duty).
+    pub revenue_exponent: f64,
+    /// The revenue share takes only declarations at least this probable first (0: all).
+    pub revenue_floor: f64,
+    /// Share of the inspection list picked by exploration (what the model knows least about),
+    /// seeded. Its worth shows over time, as the labels it reveals teach the model; on held-out
+    /// months it costs precision, so it is set, not tuned.
+    pub exploration_share: f64,
+    /// Choose `revenue-share` (and the exponent among `tune-exponents`) on the validation months:
+    /// the most revenue at `budget-pct` under the precision floor. The frontier searched is
+    /// written as `selection_frontier`.
+    pub tune_selection: bool,
+    /// The tuned list must keep this fraction of the precision the probability ranking has at
+    /// `budget-pct` on the validation months.
+    pub precision_floor: f64,
+    /// Revenue shares tried by the tuning: 0 to this, by steps of 0.025.
+    pub tune_max_revenue_share: f64,
+    /// Exponents tried by the tuning: 1 ranks the revenue share by expected duty, 2 asks more
+    /// certainty of a large duty.
+    pub tune_exponents: Vec<f64>,
 }
 
 impl Default for ModelParams {
@@ -163,11 +199,44 @@ impl Default for ModelParams {
             challengers: false,
             challenger_rows: 20_000,
             forest_trees: 100,
+            budget_pct: 5.0,
+            revenue_share: 0.1,
+            revenue_exponent: 1.0,
+            revenue_floor: 0.0,
+            exploration_share: 0.0,
+            tune_selection: true,
+            precision_floor: 0.95,
+            tune_max_revenue_share: 0.5,
+            tune_exponents: vec![1.0, 2.0],
         }
     }
 }
 
 impl ModelParams {
+    /// The selection policy as configured (before tuning).
+    pub fn policy(&self) -> select::Policy {
+        select::Policy {
+            revenue_share: self.revenue_share,
+            exploration_share: self.exploration_share,
+            revenue_exponent: self.revenue_exponent,
+            revenue_floor: self.revenue_floor,
+        }
+    }
+
+    fn check_selection(&self) -> Result<(), ModelError> {
+        self.policy().check().map_err(ModelError::Params)?;
+        if !(self.budget_pct > 0.0 && self.budget_pct <= 100.0) {
+            return Err(ModelError::Params(format!("budget-pct {} must be in (0, 100]", self.budget_pct)));
+        }
+        if !(0.0..=1.0).contains(&self.precision_floor) || !(0.0..=1.0).contains(&self.tune_max_revenue_share) {
+            return Err(ModelError::Params("precision-floor and tune-max-revenue-share must be in [0, 1]".into()));
+        }
+        if self.tune_exponents.is_empty() || self.tune_exponents.iter().any(|e| !e.is_finite() || *e < 0.0) {
+            return Err(ModelError::Params("tune-exponents must list finite numbers ≥ 0".into()));
+        }
+        Ok(())
+    }
+
     fn booster(&self, seed: u64) -> Params {
         Params {
             n_trees: self.n_trees,
@@ -240,6 +309,49 @@ pub struct ModelFile {
     /// The challengers' held-out figures, when they ran.
     #[serde(default)]
     pub challengers: Vec<challengers::Challenger>,
+    /// The inspection list's policy, and the frontier it was chosen from.
+    #[serde(default)]
+    pub selection: Option<Selection>,
+}
+
+/// The selection policy a model applies, as chosen on its validation months.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Selection {
+    /// The policy applied.
+    pub policy: select::Policy,
+    /// Whether it was tuned (otherwise it is the configured one).
+    pub tuned: bool,
+    /// With tuning: whether a policy met the precision floor.
+    pub floor_met: bool,
+    /// The absolute precision floor at the budget on the validation months.
+    pub precision_floor: f64,
+    /// The budget the policy was chosen at, in % of the period's declarations.
+    #[serde(default)]
+    pub budget_pct: f64,
+    /// Every policy searched, at every budget, on the validation months.
+    pub frontier: Vec<select::FrontierPoint>,
+}
+
+impl Selection {
+    /// The `selection_frontier` rows.
+    pub fn frontier_frame(&self) -> PolarsResult<DataFrame> {
+        let f = &self.frontier;
+        let chosen: Vec<bool> = f.iter().map(|p| p.policy == self.policy).collect();
+        DataFrame::new_infer_height(vec![
+            Column::new("split".into(), vec!["valid"; f.len()]),
+            Column::new("revenue_share".into(), f.iter().map(|p| p.policy.revenue_share).collect::<Vec<_>>()),
+            Column::new("exploration_share".into(), f.iter().map(|p| p.policy.exploration_share).collect::<Vec<_>>()),
+            Column::new("revenue_exponent".into(), f.iter().map(|p| p.policy.revenue_exponent).collect::<Vec<_>>()),
+            Column::new("revenue_floor".into(), f.iter().map(|p| p.policy.revenue_floor).collect::<Vec<_>>()),
+            Column::new("n_pct".into(), f.iter().map(|p| p.at.n_pct).collect::<Vec<_>>()),
+            Column::new("selected".into(), f.iter().map(|p| p.at.selected as u32).collect::<Vec<_>>()),
+            Column::new("precision".into(), f.iter().map(|p| p.at.precision).collect::<Vec<_>>()),
+            Column::new("recall".into(), f.iter().map(|p| p.at.recall).collect::<Vec<_>>()),
+            Column::new("revenue".into(), f.iter().map(|p| p.at.revenue).collect::<Vec<_>>()),
+            Column::new("chosen".into(), chosen),
+            Column::new("budget_pct".into(), vec![self.budget_pct; f.len()]),
+        ])
+    }
 }
 
 impl ModelFile {
@@ -267,6 +379,10 @@ pub struct Trained {
     pub importance: DataFrame,
     /// `fraud_evaluation`.
     pub evaluation: DataFrame,
+    /// `inspection_list`: the list at `budget-pct` of the period.
+    pub inspection_list: DataFrame,
+    /// `selection_frontier`.
+    pub frontier: DataFrame,
 }
 
 fn days(df: &DataFrame) -> PolarsResult<Vec<i32>> {
@@ -317,10 +433,10 @@ pub enum ScoreSink<'s> {
 impl ScoreSink<'_> {
     /// Scores and explains the rows of `rows` from `rows.scored_from` on, a block of
     /// [`SCORE_BLOCK_ROWS`] at a time, so that memory holds one block's features; each block's
-    /// `fraud_scores` rows ([`scores_frame`], with `split` and `duty` by row of `rows.frame`) go
-    /// to the sink. An empty range gives one empty block, so that the scores always have a
-    /// schema. Returns the collected scores (empty when streamed) and every scored row's
-    /// probability.
+    /// `fraud_scores` rows ([`scores_frame`], with `split` and `duty` by row of `rows.frame`, and
+    /// the pick order of `plan`) go to the sink. An empty range gives one empty block, so that the
+    /// scores always have a schema. Returns the collected scores (empty when streamed), every
+    /// scored row's probability, and the inspection list of `plan.list_period`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn score(
         &mut self,
@@ -332,18 +448,22 @@ impl ScoreSink<'_> {
         split: &[&str],
         duty: &[f64],
         threshold: f64,
-    ) -> Result<(DataFrame, Vec<f64>), ModelError> {
+        plan: &SelectionPlan<'_>,
+    ) -> Result<(DataFrame, Vec<f64>, DataFrame), ModelError> {
         let started = std::time::Instant::now();
         let frame = rows.frame.as_ref();
         let range = rows.scored_from..frame.height();
+        let (order, picked_by, list_cutoff) =
+            timed("inspection lists ordered", || plan.order(booster, spec, history, rows, duty, threshold))?;
         let mut blocks: Vec<std::ops::Range<usize>> =
             range.clone().step_by(SCORE_BLOCK_ROWS).map(|start| start..(start + SCORE_BLOCK_ROWS).min(range.end)).collect();
         if blocks.is_empty() {
             blocks.push(range.clone());
         }
         let mut collected: Option<DataFrame> = None;
+        let mut listed: Option<DataFrame> = None;
         let mut probability = Vec::with_capacity(range.len());
-        let score_block = |block: std::ops::Range<usize>| -> Result<(DataFrame, Vec<f64>), ModelError> {
+        let score_block = |block: std::ops::Range<usize>| -> Result<(DataFrame, Vec<f64>, DataFrame), ModelError> {
             let explained = if block.is_empty() {
                 explain::Explained::with_capacity(0)
             } else {
@@ -351,9 +471,19 @@ impl ScoreSink<'_> {
                 explain::explain(booster, spec, &data, top_reasons)?
             };
             let probability = explained.probability.clone();
-            let df =
-                scores_frame(&frame.slice(block.start as i64, block.len()), &split[block.clone()], &duty[block], threshold, explained)?;
-            Ok((df, probability))
+            let mut df = scores_frame(
+                &frame.slice(block.start as i64, block.len()),
+                &split[block.clone()],
+                &duty[block.clone()],
+                threshold,
+                explained,
+            )?;
+            df.with_column(Column::new("selection_order".into(), order[block.clone()].to_vec()))?;
+            df.with_column(Column::new("selected_by".into(), picked_by[block.clone()].to_vec()))?;
+            let on_list: Vec<bool> =
+                block.clone().map(|i| plan.period[i] == plan.list_period && order[i] as usize <= list_cutoff).collect();
+            let list = df.filter(&BooleanChunked::from_slice("on_list".into(), &on_list))?;
+            Ok((df, probability, list))
         };
         // A block's rows go to the sink while the next block is scored: writing is largely
         // sequential, and would otherwise leave a core idle.
@@ -361,13 +491,20 @@ impl ScoreSink<'_> {
         for block in blocks {
             let (put, scored) = rayon::join(|| self.put(pending.take(), &mut collected), || score_block(block));
             put?;
-            let (df, p) = scored?;
+            let (df, p, list) = scored?;
             probability.extend_from_slice(&p);
+            match &mut listed {
+                Some(all) => {
+                    all.vstack_mut_owned(list)?;
+                }
+                None => listed = Some(list),
+            }
             pending = Some(df);
         }
         self.put(pending, &mut collected)?;
         info!(rows = range.len(), seconds = started.elapsed().as_secs_f64(), "Scored and explained the declarations.");
-        Ok((collected.unwrap_or_default(), probability))
+        let list = inspection_list(listed.unwrap_or_default())?;
+        Ok((collected.unwrap_or_default(), probability, list))
     }
 
     /// Hands a block's `fraud_scores` rows to the sink (nothing when `df` is `None`).
@@ -392,6 +529,177 @@ pub(crate) fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     let out = f();
     debug!(seconds = started.elapsed().as_secs_f64(), "{what}.");
     out
+}
+
+/// How [`ScoreSink::score`] orders the scored rows into inspection lists ([`select`]).
+pub(crate) struct SelectionPlan<'p> {
+    /// The policy.
+    pub(crate) policy: select::Policy,
+    /// Seeds the exploration draws.
+    pub(crate) seed: u64,
+    /// Each row's period (by row of the frame): a period's scored rows are ordered together.
+    pub(crate) period: Vec<&'p str>,
+    /// The period whose list at `budget_pct` is `inspection_list`.
+    pub(crate) list_period: &'p str,
+    /// The budget of `inspection_list`, in % of the period's rows.
+    pub(crate) budget_pct: f64,
+    /// Probabilities already computed, by row of the frame (NaN: predicted here).
+    pub(crate) known: Vec<f64>,
+    /// Hashes of the HS6 × origin pairs of the training rows (`None`: unknown).
+    pub(crate) known_pairs: Option<std::collections::HashSet<u64, foldhash::fast::FixedState>>,
+}
+
+/// The period of every row in a whole-history run: its split.
+pub(crate) const LIST_PERIOD_SPLIT: &str = "test";
+/// The period of a carried-state run's new rows: the night.
+pub(crate) const LIST_PERIOD_NIGHT: &str = "night";
+
+fn pair_hash(hs6: Option<&str>, origin: Option<&str>) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(0x5e1ec7).build_hasher();
+    (hs6, origin).hash(&mut h);
+    h.finish()
+}
+
+/// The HS6 × origin pairs of the rows `keep` marks, hashed.
+pub(crate) fn pairs_of(
+    frame: &DataFrame,
+    keep: impl Fn(usize) -> bool,
+) -> PolarsResult<std::collections::HashSet<u64, foldhash::fast::FixedState>> {
+    let hs6 = features::strings(frame, col::HS6)?;
+    let origin = features::strings(frame, col::ORIGIN_COUNTRY)?;
+    Ok(features::borrowed(&hs6)
+        .zip(features::borrowed(&origin))
+        .enumerate()
+        .filter(|(i, _)| keep(*i))
+        .map(|(_, (h, o))| pair_hash(h, o))
+        .collect())
+}
+
+impl SelectionPlan<'_> {
+    /// The plan of a run: in a whole-history run (`rows.scored_from == 0`) each split is a
+    /// period and the test months give `inspection_list`; with carried rows before
+    /// `scored_from`, the new rows are one period (the night). `known` holds probabilities
+    /// already computed by row (NaN elsewhere).
+    pub(crate) fn of<'s>(
+        rows: &Rows<'_>,
+        split: &[&'s str],
+        known: Vec<f64>,
+        policy: select::Policy,
+        params: &ModelParams,
+        seed: u64,
+    ) -> Result<SelectionPlan<'s>, ModelError> {
+        let frame = rows.frame.as_ref();
+        let whole = rows.scored_from == 0;
+        let known_pairs = if whole {
+            pairs_of(frame, |i| split[i] == "train")?
+        } else {
+            let label = labels(frame)?;
+            pairs_of(frame, |i| i < rows.scored_from && label[i].is_some())?
+        };
+        Ok(SelectionPlan {
+            policy,
+            seed,
+            period: if whole { split.to_vec() } else { vec![LIST_PERIOD_NIGHT; frame.height()] },
+            list_period: if whole { LIST_PERIOD_SPLIT } else { LIST_PERIOD_NIGHT },
+            budget_pct: params.budget_pct,
+            known,
+            known_pairs: Some(known_pairs),
+        })
+    }
+
+    /// Every frame row's pick order within its period (0 before `rows.scored_from`), the share
+    /// that picked it, and how many picks the list period's `inspection_list` holds.
+    fn order(
+        &self,
+        booster: &Booster,
+        spec: &FeatureSpec,
+        history: &History,
+        rows: &Rows<'_>,
+        duty: &[f64],
+        threshold: f64,
+    ) -> Result<(Vec<u32>, Vec<&'static str>, usize), ModelError> {
+        let frame = rows.frame.as_ref();
+        let n = frame.height();
+        let mut probability = self.known.clone();
+        probability.resize(n, f64::NAN);
+        let missing: Vec<usize> = (rows.scored_from..n).filter(|&i| !probability[i].is_finite()).collect();
+        for chunk in missing.chunks(SCORE_BLOCK_ROWS) {
+            let data = spec.dataset_of(frame, history, &rows.history_columns, &rows.signals, Subset::Rows(chunk))?;
+            for (&i, p) in chunk.iter().zip(booster.predict_proba(&data)?) {
+                probability[i] = p;
+            }
+        }
+        let mut periods: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for i in rows.scored_from..n {
+            periods.entry(self.period[i]).or_default().push(i);
+        }
+        let mut order = vec![0u32; n];
+        let mut by = vec![""; n];
+        let mut cutoff = 0;
+        for (period, idx) in &periods {
+            let p: Vec<f64> = idx.iter().map(|&i| probability[i]).collect();
+            let d: Vec<f64> = idx.iter().map(|&i| duty[i]).collect();
+            let novelty = self.novelty_of(history, rows, idx, &p, threshold)?;
+            let picks = select::select(&select::Candidates { probability: &p, duty: &d, novelty: &novelty }, &self.policy, self.seed);
+            for (k, pick) in picks.iter().enumerate() {
+                order[idx[pick.row]] = u32::try_from(k + 1).unwrap_or(u32::MAX);
+                by[idx[pick.row]] = pick.share.name();
+            }
+            if *period == self.list_period {
+                cutoff = select::budget_rows(self.budget_pct, idx.len());
+            }
+        }
+        Ok((order, by, cutoff))
+    }
+
+    /// The novelty of rows `idx` of `rows`, as [`SelectionPlan::order`] computes it.
+    pub(crate) fn novelty_of(
+        &self,
+        history: &History,
+        rows: &Rows<'_>,
+        idx: &[usize],
+        probability: &[f64],
+        threshold: f64,
+    ) -> Result<Vec<f64>, ModelError> {
+        let frame = rows.frame.as_ref();
+        let inspections =
+            history.kinds.iter().position(|k| k == "importer").and_then(|k| rows.history_columns.get(k * history::PER_KIND + 1));
+        let hs6 = features::strings(frame, col::HS6)?;
+        let origin = features::strings(frame, col::ORIGIN_COUNTRY)?;
+        let hs6: Vec<Option<&str>> = features::borrowed(&hs6).collect();
+        let origin: Vec<Option<&str>> = features::borrowed(&origin).collect();
+        Ok(idx
+            .iter()
+            .zip(probability)
+            .map(|(&i, &p)| {
+                let new_pair = self.known_pairs.as_ref().is_some_and(|known| !known.contains(&pair_hash(hs6[i], origin[i])));
+                select::novelty(p, threshold, inspections.map_or(f64::NAN, |v| v.get(i)), new_pair)
+            })
+            .collect())
+    }
+}
+
+/// The inspection list's rows in pick order, with the columns an officer reads.
+fn inspection_list(listed: DataFrame) -> PolarsResult<DataFrame> {
+    if listed.width() == 0 {
+        return Ok(listed);
+    }
+    let sorted = listed.sort(["selection_order"], SortMultipleOptions::default())?;
+    let mut out = sorted.select([
+        "selection_order",
+        "selected_by",
+        col::DECLARATION_ID,
+        col::ITEM_NO,
+        col::IMPORTER_ID,
+        col::DATE,
+        "split",
+        "fraud_probability",
+        "expected_duty_at_risk_usd",
+        "top_reasons",
+    ])?;
+    out.rename("selection_order", "pick_rank".into())?;
+    Ok(out)
 }
 
 fn history_kinds() -> Vec<&'static str> {
@@ -466,6 +774,7 @@ fn time_split(day: &[i32], label: &[Option<bool>], params: &ModelParams) -> Resu
 /// Splits by time, trains, evaluates, explains and scores the rows from `rows.scored_from` on.
 /// `history` is the history after the last row; it is saved with the model.
 fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64, sink: &mut ScoreSink<'_>) -> Result<Trained, ModelError> {
+    params.check_selection()?;
     let declarations = rows.frame.as_ref();
     let day = days(declarations)?;
     let label = labels(declarations)?;
@@ -511,7 +820,43 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64, sink: 
     let test_p = booster.predict_proba(&test_x)?;
     let test_duty: Vec<f64> = test_idx.iter().map(|&i| duty[i]).collect();
     let valid_duty: Vec<f64> = valid_idx.iter().map(|&i| duty[i]).collect();
-    let evaluations = vec![evaluate("valid", &valid_p, &valid_y, &valid_duty, seed), evaluate("test", &test_p, &test_y, &test_duty, seed)];
+    let mut known = vec![f64::NAN; declarations.height()];
+    for (idx, p) in [(&train_idx, booster.predict_proba(&train_x)?), (&valid_idx, valid_p.clone()), (&test_idx, test_p.clone())] {
+        for (&i, p) in idx.iter().zip(p) {
+            known[i] = p;
+        }
+    }
+    let mut plan = SelectionPlan::of(&rows, &split, known, params.policy(), params, seed)?;
+    let valid_novelty = plan.novelty_of(&history, &rows, &valid_idx, &valid_p, threshold)?;
+    let test_novelty = plan.novelty_of(&history, &rows, &test_idx, &test_p, threshold)?;
+    let selection = timed("selection tuned", || choose_selection(&valid_p, &valid_y, &valid_duty, &valid_novelty, params, seed));
+    plan.policy = selection.policy;
+    info!(
+        revenue_share = selection.policy.revenue_share,
+        revenue_exponent = selection.policy.revenue_exponent,
+        exploration_share = selection.policy.exploration_share,
+        tuned = selection.tuned,
+        floor_met = selection.floor_met,
+        "Inspection list policy."
+    );
+    let list_order = |p: &[f64], d: &[f64], v: &[f64]| {
+        let picks = select::select(&select::Candidates { probability: p, duty: d, novelty: v }, &selection.policy, seed);
+        select::order_scores(&picks, p.len())
+    };
+    let evaluations = vec![
+        evaluate("valid", &valid_p, &valid_y, &valid_duty, seed).with_selection(
+            &list_order(&valid_p, &valid_duty, &valid_novelty),
+            &valid_y,
+            &valid_duty,
+            seed,
+        ),
+        evaluate("test", &test_p, &test_y, &test_duty, seed).with_selection(
+            &list_order(&test_p, &test_duty, &test_novelty),
+            &test_y,
+            &test_duty,
+            seed,
+        ),
+    ];
     let challengers = if params.challengers {
         use challengers::Split;
         let held_out = [
@@ -539,10 +884,12 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64, sink: 
     // Memory is at its highest while scoring: the labelled matrices go before it (0.4 GB at 10M
     // rows), the history and signal columns right after it (1.2 GB).
     drop((train_x, valid_x, test_x));
-    let (scores, _) = sink.score(&booster, &spec, &history, &rows, params.top_reasons, &split, &duty, threshold)?;
+    let (scores, _, inspection_list) = sink.score(&booster, &spec, &history, &rows, params.top_reasons, &split, &duty, threshold, &plan)?;
+    drop(plan);
     drop(rows);
     let importance = importance_frame(&booster)?;
     let evaluation = challengers::with_rows(Evaluation::frame(&evaluations)?, &challengers)?;
+    let frontier = selection.frontier_frame()?;
     let model = ModelFile {
         format: MODEL_FORMAT,
         mirador_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -556,8 +903,41 @@ fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64, sink: 
         booster,
         evaluation: evaluations,
         challengers,
+        selection: Some(selection),
     };
-    Ok(Trained { model, scores, rules, importance, evaluation })
+    Ok(Trained { model, scores, rules, importance, evaluation, inspection_list, frontier })
+}
+
+/// The selection policy of a model: with `tune-selection`, the most revenue at `budget-pct` on
+/// the validation months among the grid's policies that keep `precision-floor` of the probability
+/// ranking's precision there; otherwise the configured one. Either way with its frontier.
+fn choose_selection(probability: &[f64], labels: &[bool], duty: &[f64], novelty: &[f64], params: &ModelParams, seed: u64) -> Selection {
+    let candidates = select::Candidates { probability, duty, novelty };
+    let reference = mirador_metrics::top_share(probability, labels, duty, params.budget_pct).map_or(0.0, |t| t.precision);
+    let precision_floor = params.precision_floor * reference;
+    let policies = if params.tune_selection {
+        select::grid(params.exploration_share, params.tune_max_revenue_share, 0.025, &params.tune_exponents)
+    } else {
+        vec![params.policy()]
+    };
+    match select::tune(&candidates, labels, &policies, params.budget_pct, precision_floor, &evaluate::N_PCTS, seed) {
+        Some(t) => Selection {
+            policy: t.policy,
+            tuned: params.tune_selection,
+            floor_met: t.floor_met,
+            precision_floor,
+            budget_pct: params.budget_pct,
+            frontier: t.frontier,
+        },
+        None => Selection {
+            policy: params.policy(),
+            tuned: false,
+            floor_met: false,
+            precision_floor,
+            budget_pct: params.budget_pct,
+            frontier: Vec::new(),
+        },
+    }
 }
 
 /// Rows scored together: the feature matrix is built one block at a time, so memory holds one
@@ -633,7 +1013,17 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame, signals: &BTreeMa
     let rows = Rows { frame: std::borrow::Cow::Borrowed(declarations), history_columns, signals, scored_from: 0 };
     let duty = numbers(declarations, col::DUTY_USD)?;
     let split = vec!["scored"; declarations.height()];
-    let (scores, _) = ScoreSink::Collect.score(&model.booster, &model.spec, &model.history, &rows, 3, &split, &duty, model.threshold)?;
+    let plan = SelectionPlan {
+        policy: model.selection.as_ref().map_or_else(|| ModelParams::default().policy(), |s| s.policy),
+        seed: 0,
+        period: split.clone(),
+        list_period: "scored",
+        budget_pct: model.params.as_ref().map_or(5.0, |p| p.budget_pct),
+        known: Vec::new(),
+        known_pairs: None,
+    };
+    let (scores, _, _) =
+        ScoreSink::Collect.score(&model.booster, &model.spec, &model.history, &rows, 3, &split, &duty, model.threshold, &plan)?;
     Ok(Scored { scores, signal_coverage })
 }
 
@@ -668,7 +1058,14 @@ impl Stage for FraudModel {
     }
 
     fn outputs(&self) -> &'static [DatasetId] {
-        &[datasets::FRAUD_SCORES, datasets::FRAUD_RULES, datasets::FRAUD_IMPORTANCE, datasets::FRAUD_EVALUATION]
+        &[
+            datasets::FRAUD_SCORES,
+            datasets::FRAUD_RULES,
+            datasets::FRAUD_IMPORTANCE,
+            datasets::FRAUD_EVALUATION,
+            datasets::INSPECTION_LIST,
+            datasets::SELECTION_FRONTIER,
+        ]
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
@@ -730,12 +1127,25 @@ impl Stage for FraudModel {
             "trees": t.model.booster.n_trees(),
             "threshold": t.model.threshold,
             "evaluation": t.model.evaluation,
+            "selection": t.model.selection.as_ref().map(|s| serde_json::json!({
+                "policy": s.policy, "tuned": s.tuned, "floor_met": s.floor_met, "precision_floor": s.precision_floor,
+                "budget_pct": params.budget_pct,
+            })),
             "ranking_note": "by_probability ranks by fraud probability; by_expected_duty by probability x duty",
             "carried_state": &carried,
             "inspection_outcomes": &applied,
         });
         mirador_io::write_bytes(&ctx.artifact_dir().join("metrics.json"), &serde_json::to_vec_pretty(&metrics).unwrap_or_default())?;
+        mirador_io::write_spreadsheet_csv(&t.inspection_list, &ctx.artifact_dir().join("inspection_list.csv"))?;
         let mut out = StageOutput::new().with_metric("trees", t.model.booster.n_trees()).with_metric("threshold", t.model.threshold);
+        if let Some(selection) = &t.model.selection {
+            out = out
+                .with_metric("selection_revenue_share", selection.policy.revenue_share)
+                .with_metric("selection_revenue_exponent", selection.policy.revenue_exponent)
+                .with_metric("selection_exploration_share", selection.policy.exploration_share)
+                .with_metric("selection_floor_met", selection.floor_met)
+                .with_metric("inspection_list_rows", t.inspection_list.height());
+        }
         if let Some(applied) = &applied {
             out = out.with_metric("inspection_outcomes", serde_json::to_value(applied).unwrap_or_default());
         }
@@ -746,6 +1156,13 @@ impl Stage for FraudModel {
             out = out.with_metric("test_rows", test.rows);
             if let Some(auc) = test.auc {
                 out = out.with_metric("test_auc", auc);
+            }
+            for n in [5.0, 10.0] {
+                if let Some(a) = test.selection_at(n) {
+                    out = out
+                        .with_metric(&format!("test_selection_precision_at_{n}pct"), a.precision)
+                        .with_metric(&format!("test_selection_revenue_at_{n}pct"), a.revenue);
+                }
             }
             for n in [1.0, 5.0, 10.0] {
                 if let Some(a) = test.at(n) {
@@ -760,6 +1177,8 @@ impl Stage for FraudModel {
             .with_streamed(scores)
             .with_dataset(datasets::FRAUD_RULES, t.rules)
             .with_dataset(datasets::FRAUD_IMPORTANCE, t.importance)
-            .with_dataset(datasets::FRAUD_EVALUATION, t.evaluation))
+            .with_dataset(datasets::FRAUD_EVALUATION, t.evaluation)
+            .with_dataset(datasets::INSPECTION_LIST, t.inspection_list)
+            .with_dataset(datasets::SELECTION_FRONTIER, t.frontier))
     }
 }

@@ -6,6 +6,7 @@
 //! fonts installed on the machine.
 
 mod bars;
+mod frontier;
 mod gain;
 mod mirror;
 mod prices;
@@ -22,6 +23,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::ReportError;
 use crate::data::ReportData;
+pub(crate) use frontier::ranking_label;
 
 /// Pixel size of every chart.
 pub(crate) const SIZE: (u32, u32) = (1000, 600);
@@ -57,6 +59,7 @@ pub(crate) enum ChartId {
     MirrorScatter,
     PriceClusters,
     GainChart,
+    SelectionFrontier,
     FeatureImportance,
 }
 
@@ -69,6 +72,7 @@ impl ChartId {
             Self::MirrorScatter => "mirror_scatter",
             Self::PriceClusters => "price_clusters",
             Self::GainChart => "gain_chart",
+            Self::SelectionFrontier => "selection_frontier",
             Self::FeatureImportance => "feature_importance",
         }
     }
@@ -113,6 +117,9 @@ pub(crate) fn render_all(data: &ReportData, out_dir: &Path) -> Result<Vec<ChartO
         outputs.push(write_chart(&chart, out_dir)?);
     }
     if let Some(chart) = data.gain.as_ref().and_then(gain::GainChart::new) {
+        outputs.push(write_chart(&chart, out_dir)?);
+    }
+    if let Some(chart) = data.frontier.as_ref().and_then(frontier::FrontierChart::new) {
         outputs.push(write_chart(&chart, out_dir)?);
     }
     if let Some(chart) = bars::importance_chart(&data.importance) {

@@ -30,6 +30,8 @@ pub struct ReportData {
     pub price_panels: Vec<PricePanel>,
     /// Gain-chart data of the fraud model.
     pub gain: Option<Gain>,
+    /// Precision against revenue of each ranking and of the inspection list.
+    pub frontier: Option<Frontier>,
     /// Feature label → share of the model's total split gain (0..1), largest first.
     pub importance: Vec<(String, f64)>,
     /// Readable rules extracted from the model.
@@ -200,4 +202,40 @@ pub struct AuditeeRow {
     pub top_origins: String,
     /// Why the importer ranks where it does, in words.
     pub reason: String,
+}
+
+/// The precision–revenue frontier on one split: each ranking's and the inspection list's
+/// figures over n % inspected, and the list at its configured budget.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Frontier {
+    /// Split the figures come from, e.g. "test".
+    pub split: String,
+    /// One curve per ranking or list, in the order drawn.
+    pub curves: Vec<FrontierCurve>,
+    /// The inspection list at its configured budget.
+    pub chosen: Option<FrontierPoint>,
+    /// How the inspection list was made, in words.
+    pub policy: String,
+}
+
+/// One ranking's (or the inspection list's) figures over n %.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FrontierCurve {
+    /// `probability`, `expected_duty`, `selection`, or another ranking of `fraud_evaluation`.
+    pub ranking: String,
+    /// By n %, ascending.
+    pub points: Vec<FrontierPoint>,
+}
+
+/// Figures at one n %.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct FrontierPoint {
+    /// Share of declarations inspected (%).
+    pub n_pct: f64,
+    /// precision@n%.
+    pub precision: f64,
+    /// recall@n%.
+    pub recall: f64,
+    /// revenue@n%.
+    pub revenue: f64,
 }

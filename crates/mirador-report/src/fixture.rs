@@ -5,7 +5,8 @@
 //! mirror cells and a fraud model with a ROC AUC near 0.87.
 
 use crate::data::{
-    AuditeeRow, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint, QualityRow, ReportData, RuleRow,
+    AuditeeRow, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint,
+    QualityRow, ReportData, RuleRow,
 };
 
 /// SplitMix64: tiny, seeded and stable across platforms, which is all a fixture needs.
@@ -99,6 +100,7 @@ pub fn sample_data() -> ReportData {
         mirror_cells: mirror_cells(&mut rng),
         price_panels: price_panels(&mut rng),
         gain: Some(gain()),
+        frontier: Some(frontier()),
         importance: importance(),
         rules: rules(),
         auditees: auditees(&mut rng),
@@ -259,6 +261,28 @@ fn gain() -> Gain {
         intervals,
         auc_interval: Some([0.855, 0.886]),
         frauds_holding_half_duty: Some(14),
+    }
+}
+
+fn frontier() -> Frontier {
+    let n_pct = [1.0, 2.0, 5.0, 10.0, 20.0];
+    let curve = |ranking: &str, precision: [f64; 5], revenue: [f64; 5]| FrontierCurve {
+        ranking: ranking.to_owned(),
+        points: (0..5)
+            .map(|i| FrontierPoint { n_pct: n_pct[i], precision: precision[i], recall: revenue[i] * 0.8, revenue: revenue[i] })
+            .collect(),
+    };
+    let selection = curve("selection", [0.95, 0.93, 0.91, 0.89, 0.62], [0.31, 0.48, 0.66, 0.86, 0.93]);
+    let chosen = selection.points[2];
+    Frontier {
+        split: "test".to_owned(),
+        curves: vec![
+            curve("probability", [0.99, 0.98, 0.98, 0.96, 0.66], [0.04, 0.07, 0.14, 0.41, 0.68]),
+            curve("expected_duty", [0.41, 0.37, 0.34, 0.31, 0.27], [0.71, 0.88, 0.97, 0.99, 1.0]),
+            selection,
+        ],
+        chosen: Some(chosen),
+        policy: "85.0 % of the picks by fraud probability, 15.0 % by expected duty, 0.0 % by exploration".to_owned(),
     }
 }
 

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::charts::{ChartId, ChartOutput, MAX_PRICE_PANELS, TOP_BARS};
-use crate::data::{AuditeeRow, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, QualityRow, ReportData, RuleRow};
+use crate::data::{AuditeeRow, Frontier, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, QualityRow, ReportData, RuleRow};
 use crate::format::{money_full, money_short, percent, thousands};
 
 /// Appends formatted text to a `String`; writing to a `String` cannot fail.
@@ -425,6 +425,36 @@ fn gain_table(gain: &Gain) -> String {
     )
 }
 
+fn frontier_table(f: &Frontier) -> String {
+    let n_pcts: Vec<f64> = f
+        .curves
+        .iter()
+        .find(|c| c.ranking == "selection")
+        .or(f.curves.first())
+        .map(|c| c.points.iter().map(|p| p.n_pct).collect())
+        .unwrap_or_default();
+    let rows: Vec<Vec<String>> = n_pcts
+        .iter()
+        .map(|&n| {
+            let mut row = vec![format!("{n:.0} %")];
+            for c in &f.curves {
+                row.push(
+                    c.points
+                        .iter()
+                        .find(|p| (p.n_pct - n).abs() < 1e-9)
+                        .map_or_else(|| "—".to_owned(), |p| format!("{} / {}", percent(p.precision, 1), percent(p.revenue, 1))),
+                );
+            }
+            row
+        })
+        .collect();
+    let labels: Vec<String> =
+        f.curves.iter().map(|c| format!("{} (precision / revenue)", crate::charts::ranking_label(&c.ranking))).collect();
+    let mut header: Vec<(&str, bool)> = vec![("Inspected (n %)", true)];
+    header.extend(labels.iter().map(|l| (l.as_str(), true)));
+    details("Show the numbers", &table(None, &header, &rows))
+}
+
 fn rules_table(rules: &[RuleRow]) -> String {
     let rows: Vec<Vec<String>> = rules
         .iter()
@@ -480,6 +510,25 @@ fn fraud_model<'a>(data: &ReportData, chart: impl Fn(ChartId) -> Option<&'a Char
         _ => out.push_str(&missing("Gain chart")),
     }
     out.push_str(&crate::challengers::html(&data.challengers));
+
+    if let (Some(f), Some(c)) = (data.frontier.as_ref(), chart(ChartId::SelectionFrontier)) {
+        out.push_str("<h3>Inspection list: precision against revenue</h3>\n");
+        let policy = if f.policy.is_empty() { String::new() } else { format!(" The list: {}.", escape(&f.policy)) };
+        put!(
+            out,
+            "<p class=\"note\">What inspecting n % of the <strong>{}</strong> split's declarations finds, \
+             by ranking and for the inspection list, whose budget is split between the most probable \
+             frauds, the largest expected duties and exploration.{policy} The list at any n % is the \
+             declarations with <code>selection_order</code> up to n % of the split's rows.</p>\n",
+            escape(&f.split)
+        );
+        out.push_str(&figure(
+            c,
+            "Line chart of precision against the share of fraudulent duty recovered, one line per ranking",
+            "x: share of the fraudulent duty recovered; y: precision; one point per share inspected (1, 2, 5, 10, 20 %).",
+        ));
+        out.push_str(&frontier_table(f));
+    }
 
     out.push_str("<h3>Feature importance</h3>\n");
     match chart(ChartId::FeatureImportance) {

@@ -43,7 +43,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use challengers::ChallengerRow;
-pub use data::{AuditeeRow, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint, QualityRow, ReportData, RuleRow};
+pub use data::{
+    AuditeeRow, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint,
+    QualityRow, ReportData, RuleRow,
+};
 pub use stage::{Report, gather};
 
 /// Errors of this crate.

@@ -7,7 +7,8 @@ use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
 
 use crate::{
-    AuditeeRow, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint, QualityRow, ReportData, RuleRow, render,
+    AuditeeRow, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint,
+    QualityRow, ReportData, RuleRow, render,
 };
 
 fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
@@ -18,6 +19,48 @@ fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
 fn nums(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
     let c = df.column(name)?.cast(&DataType::Float64)?;
     Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+/// The precision–revenue frontier of the test split: one curve per ranking of
+/// `fraud_evaluation` (the inspection list among them), the list at its budget marked, and its
+/// policy from `selection_frontier` when the run has it.
+fn frontier(e: &DataFrame, chosen: Option<&DataFrame>) -> PolarsResult<Option<Frontier>> {
+    let (split, ranking) = (strs(e, "split")?, strs(e, "ranking")?);
+    let (n, p, r, rev) = (nums(e, "n_pct")?, nums(e, "precision")?, nums(e, "recall")?, nums(e, "revenue")?);
+    let mut curves: Vec<FrontierCurve> = Vec::new();
+    for i in (0..e.height()).filter(|&i| split[i] == "test") {
+        let point = FrontierPoint { n_pct: n[i], precision: p[i], recall: r[i], revenue: rev[i] };
+        match curves.iter_mut().find(|c| c.ranking == ranking[i]) {
+            Some(c) => c.points.push(point),
+            None => curves.push(FrontierCurve { ranking: ranking[i].clone(), points: vec![point] }),
+        }
+    }
+    if curves.is_empty() {
+        return Ok(None);
+    }
+    for c in &mut curves {
+        c.points.sort_by(|a, b| a.n_pct.total_cmp(&b.n_pct));
+    }
+    let mut budget = 5.0;
+    let mut policy = String::new();
+    if let Some(f) = chosen.filter(|f| f.height() > 0) {
+        let is_chosen = f.column("chosen")?.bool()?.clone();
+        if let Some(i) = is_chosen.iter().position(|c| c == Some(true)) {
+            let (share, exponent, explore) =
+                (nums(f, "revenue_share")?[i], nums(f, "revenue_exponent")?[i], nums(f, "exploration_share")?[i]);
+            budget = nums(f, "budget_pct").ok().and_then(|b| b.get(i).copied()).filter(|b| b.is_finite()).unwrap_or(budget);
+            let by = if (exponent - 1.0).abs() < 1e-9 { "expected duty".to_owned() } else { format!("probability^{exponent} × duty") };
+            policy = format!(
+                "{:.1} % of the picks by fraud probability, {:.1} % by {by}, {:.1} % by exploration (chosen on the validation months)",
+                (1.0 - share - explore) * 100.0,
+                share * 100.0,
+                explore * 100.0
+            );
+        }
+    }
+    let chosen =
+        curves.iter().find(|c| c.ranking == "selection").and_then(|c| c.points.iter().find(|p| (p.n_pct - budget).abs() < 1e-9)).copied();
+    Ok(Some(Frontier { split: "test".into(), curves, chosen, policy }))
 }
 
 fn money(x: f64) -> String {
@@ -226,6 +269,7 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
             }
             data.gain = Some(g);
         }
+        data.frontier = frontier(e, get(datasets::SELECTION_FRONTIER))?;
         // A carried model also judged on this run's already-inspected declarations (drift).
         let live: Vec<usize> = (0..e.height()).filter(|&i| split[i] == "live" && ranking[i] == "probability").collect();
         if let Some(&first) = live.first() {
@@ -317,6 +361,7 @@ const OPTIONAL: &[DatasetId] = &[
     datasets::KMEANS_SCORES,
     datasets::KMEANS_GROUPS,
     datasets::FRAUD_EVALUATION,
+    datasets::SELECTION_FRONTIER,
     datasets::FRAUD_IMPORTANCE,
     datasets::FRAUD_RULES,
     datasets::INSPECTION_OUTCOMES,
@@ -400,4 +445,46 @@ fn sections(d: &ReportData) -> usize {
         .iter()
         .filter(|b| **b)
         .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_frontier_has_a_curve_per_ranking_and_marks_the_list_at_its_budget() {
+        let rankings = ["probability", "expected_duty", "selection", "random_forest"];
+        let n_pcts = [1.0, 5.0, 10.0];
+        let rows = rankings.len() * n_pcts.len() + 1;
+        let mut split = vec!["test"; rows - 1];
+        split.push("valid");
+        let ranking: Vec<&str> = rankings.iter().flat_map(|r| [*r; 3]).chain(["selection"]).collect();
+        let n: Vec<f64> = (0..rows).map(|i| n_pcts[i % 3]).collect();
+        let precision: Vec<f64> = (0..rows).map(|i| 1.0 - i as f64 / 100.0).collect();
+        let e = DataFrame::new_infer_height(vec![
+            Column::new("split".into(), split),
+            Column::new("ranking".into(), ranking),
+            Column::new("n_pct".into(), n),
+            Column::new("precision".into(), precision),
+            Column::new("recall".into(), vec![0.5; rows]),
+            Column::new("revenue".into(), vec![0.5; rows]),
+        ])
+        .unwrap();
+        let chosen = DataFrame::new_infer_height(vec![
+            Column::new("revenue_share".into(), [0.1, 0.15]),
+            Column::new("exploration_share".into(), [0.0, 0.0]),
+            Column::new("revenue_exponent".into(), [1.0, 2.0]),
+            Column::new("budget_pct".into(), [10.0, 10.0]),
+            Column::new("chosen".into(), [false, true]),
+        ])
+        .unwrap();
+        let f = frontier(&e, Some(&chosen)).unwrap().unwrap();
+        let names: Vec<&str> = f.curves.iter().map(|c| c.ranking.as_str()).collect();
+        assert_eq!(names, rankings, "one curve per ranking, in the evaluation's order");
+        assert!(f.curves.iter().all(|c| c.points.len() == 3), "the validation rows stay out");
+        assert_eq!(f.chosen.map(|c| (c.n_pct, c.precision)), Some((10.0, 1.0 - 8.0 / 100.0)));
+        assert!(f.policy.contains("85.0 %") && f.policy.contains("probability^2"), "{}", f.policy);
+        // Without the frontier dataset the list at 5 % is marked.
+        assert_eq!(frontier(&e, None).unwrap().unwrap().chosen.map(|c| c.n_pct), Some(5.0));
+    }
 }

@@ -49,3 +49,8 @@ pub const AUDITEES_SHAREABLE: DatasetId = "auditees_shareable";
 
 /// Fraud model evaluation on the held-out test months: one row per (ranking, n %).
 pub const FRAUD_EVALUATION: DatasetId = "fraud_evaluation";
+/// The inspection list at the configured budget: picked declarations in pick order, the share
+/// that picked each, and its reasons.
+pub const INSPECTION_LIST: DatasetId = "inspection_list";
+/// The selection policies searched on the validation months, with their figures per n %.
+pub const SELECTION_FRONTIER: DatasetId = "selection_frontier";

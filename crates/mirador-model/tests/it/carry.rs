@@ -62,6 +62,16 @@ fn a_chain_of_carried_runs_continues_the_history_and_retrains_on_schedule() {
     assert!(evaluation.iter().all(|e| e.split != "live"), "the model keeps its held-out figures");
     let live = second.trained.evaluation.column("split").unwrap().str().unwrap().clone();
     assert!(live.iter().any(|s| s == Some("live")), "the carried model is judged on the new labelled rows");
+    // The night is one period: its declarations, labelled or not, are ordered 1..=n together, and
+    // the inspection list is the first budget-pct of them.
+    let order = second.trained.scores.column("selection_order").unwrap().u32().unwrap().clone();
+    let mut sorted: Vec<u32> = order.iter().map(Option::unwrap).collect();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (1..=sep.height() as u32).collect::<Vec<_>>());
+    let list = &second.trained.inspection_list;
+    assert_eq!(list.height(), (params.budget_pct / 100.0 * sep.height() as f64).ceil() as usize);
+    let ranks: Vec<u32> = list.column("pick_rank").unwrap().u32().unwrap().iter().map(Option::unwrap).collect();
+    assert_eq!(ranks, (1..=list.height() as u32).collect::<Vec<_>>());
 
     // …and its history is exactly the one a single pass over both periods builds.
     let ab = months(all, "2023-01", "2023-09");

@@ -13,8 +13,9 @@
 //! of ginger (HS 091011) at a 377.3 % tariff, a kind that was fraudulent in about half of the
 //! training cases, so the model ranks them below the top 5 %. The 90 % bootstrap intervals over
 //! the test declarations: AUC 0.915–0.928, precision@5% 0.972–0.991, revenue@5% 0.043–0.236.
-//! The assertions pin what is reached, with a margin, so it cannot silently regress; the revenue
-//! bar is open work (the expected-duty ranking recovers 0.98).
+//! The assertions pin what is reached, with a margin, so it cannot silently regress. The revenue
+//! bar is met by the inspection list ([`mirador_model::select`]), not by a ranking: its figures,
+//! and how its policy was chosen on the validation months, are in docs/evaluation.md.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -65,4 +66,57 @@ fn kcs_test_months_beat_the_python_reference_points() {
     assert!(auc_interval.lo >= 0.82 && s5.precision.lo >= 0.85 && s10.precision.lo >= 0.73, "{auc_interval:?} {s5:?} {s10:?}");
     assert!(s5.revenue.hi - s5.revenue.lo > 0.1, "revenue@5% interval {:?}", s5.revenue);
     assert_eq!(test.frauds_holding_half_duty, 13, "half the test months' fraudulent duty, on the fewest declarations");
+
+    // The inspection list (docs/evaluation.md): its policy chosen on the validation months, its
+    // figures on the test months, with a margin so that they cannot silently regress.
+    let selection = t.model.selection.as_ref().unwrap();
+    assert!(selection.tuned && selection.floor_met, "{selection:?}");
+    let (s5, s10) = (test.selection_at(5.0).unwrap(), test.selection_at(10.0).unwrap());
+    eprintln!("KCS test, inspection list {:?}: at 5 % {s5:?}, at 10 % {s10:?}", selection.policy);
+    assert!(s5.precision >= MIN_P5 && s5.revenue >= MIN_R5, "at 5 %: {s5:?}");
+    assert!(s10.precision >= MIN_P10 && s10.revenue >= MIN_R10, "at 10 %: {s10:?}");
+    // The same list from fraud_scores.selection_order: the list at n % is the test rows with
+    // selection_order <= ceil(n % × test rows).
+    let column = |name: &str| -> Vec<f64> {
+        t.scores
+            .column(name)
+            .unwrap()
+            .cast(&polars::prelude::DataType::Float64)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect()
+    };
+    let split: Vec<bool> = t.scores.column("split").unwrap().str().unwrap().iter().map(|s| s == Some("test")).collect();
+    let (order, fraud) = (column("selection_order"), column("fraud"));
+    let duty: Vec<f64> = ingested
+        .declarations
+        .column("duty_usd")
+        .unwrap()
+        .cast(&polars::prelude::DataType::Float64)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap_or(0.0))
+        .collect();
+    let test_rows: Vec<usize> = (0..split.len()).filter(|&i| split[i]).collect();
+    let total: f64 = test_rows.iter().filter(|&&i| fraud[i] == 1.0).map(|&i| duty[i].max(0.0)).sum();
+    for a in &test.by_selection {
+        let k = (a.n_pct / 100.0 * test_rows.len() as f64).ceil();
+        let picked: Vec<usize> = test_rows.iter().copied().filter(|&i| order[i] <= k).collect();
+        let hits = picked.iter().filter(|&&i| fraud[i] == 1.0).count() as f64;
+        let found: f64 = picked.iter().filter(|&&i| fraud[i] == 1.0).map(|&i| duty[i].max(0.0)).sum();
+        assert_eq!(picked.len() as f64, k);
+        assert!((hits / k - a.precision).abs() < 1e-9 && (found / total - a.revenue).abs() < 1e-9, "{a:?}");
+    }
 }
+
+// What the inspection list reaches on the KCS test months, less a margin.
+// Reached (docs/evaluation.md): 0.913 / 0.651 at 5 %, 0.892 / 0.871 at 10 %.
+const MIN_P5: f64 = 0.90;
+const MIN_R5: f64 = 0.62;
+const MIN_P10: f64 = 0.88;
+const MIN_R10: f64 = 0.84;

@@ -41,6 +41,35 @@ fn synthetic_fraud_is_learnt_scored_explained_and_reloadable() {
     assert!(!reasons.get(top).unwrap().is_empty());
     assert!(t.rules.height() > 0, "rules are extracted");
 
+    // Each split's declarations are ordered 1..=n by the inspection list, each picked by one share;
+    // inspection_list is the test split's first budget-pct, in pick order, with its reasons.
+    let split: Vec<String> = t.scores.column("split").unwrap().str().unwrap().iter().map(|s| s.unwrap().to_owned()).collect();
+    let order: Vec<u32> = t.scores.column("selection_order").unwrap().u32().unwrap().iter().map(Option::unwrap).collect();
+    let by: Vec<String> = t.scores.column("selected_by").unwrap().str().unwrap().iter().map(|s| s.unwrap().to_owned()).collect();
+    for name in ["train", "valid", "test", "unlabelled"] {
+        let mut o: Vec<u32> = (0..split.len()).filter(|&i| split[i] == name).map(|i| order[i]).collect();
+        o.sort_unstable();
+        assert_eq!(o, (1..=o.len() as u32).collect::<Vec<_>>(), "{name}");
+    }
+    assert!(by.iter().all(|b| b == "probability" || b == "revenue"), "no exploration share by default");
+    let selection = t.model.selection.as_ref().unwrap();
+    let picks = |k: u32| (0..split.len()).filter(|&i| split[i] == "test" && order[i] <= k && by[i] == "revenue").count() as f64;
+    for k in [10, 40, 100] {
+        assert!((picks(k) - selection.policy.revenue_share * f64::from(k)).abs() <= 1.0, "{k}: {selection:?}");
+    }
+    let test_rows = split.iter().filter(|s| *s == "test").count();
+    let list = &t.inspection_list;
+    assert_eq!(list.height(), (params.budget_pct / 100.0 * test_rows as f64).ceil() as usize);
+    let listed: Vec<String> = list.column("split").unwrap().str().unwrap().iter().map(|s| s.unwrap().to_owned()).collect();
+    assert!(listed.iter().all(|s| s == "test"));
+    let ranks: Vec<u32> = list.column("pick_rank").unwrap().u32().unwrap().iter().map(Option::unwrap).collect();
+    assert_eq!(ranks, (1..=list.height() as u32).collect::<Vec<_>>());
+    assert!(list.column("top_reasons").unwrap().str().unwrap().iter().all(|r| r.is_some_and(|r| !r.is_empty())));
+    assert!(selection.tuned && !selection.frontier.is_empty());
+    assert_eq!(t.frontier.height(), selection.frontier.len());
+    // The saved model carries its policy.
+    assert!(t.model.evaluation.iter().all(|e| e.by_selection.len() == 5));
+
     // The saved model reloads and gives the same probabilities on rows it has not seen labelled.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.json");

@@ -5,8 +5,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use mirador_report::{ReportData, fixture::sample_data, render};
 
 const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
-const CHARTS: [&str; 7] =
-    ["data_quality", "gap_by_chapter", "gap_by_partner", "mirror_scatter", "price_clusters", "gain_chart", "feature_importance"];
+const CHARTS: [&str; 8] = [
+    "data_quality",
+    "gap_by_chapter",
+    "gap_by_partner",
+    "mirror_scatter",
+    "price_clusters",
+    "gain_chart",
+    "selection_frontier",
+    "feature_importance",
+];
 const SECTION_HEADINGS: [&str; 6] = [
     "<h2>Key figures</h2>",
     "<h2>Data quality</h2>",
@@ -147,7 +155,7 @@ fn fixture_serialises_to_json() {
 
 #[test]
 fn degenerate_values_still_render() {
-    use mirador_report::{Gain, GapBar, MirrorPoint, PricePanel, PricePoint, QualityRow};
+    use mirador_report::{Frontier, FrontierCurve, FrontierPoint, Gain, GapBar, MirrorPoint, PricePanel, PricePoint, QualityRow};
 
     let mut data = ReportData { title: "Edge cases".to_owned(), ..ReportData::default() };
     data.quality = vec![QualityRow {
@@ -183,6 +191,18 @@ fn degenerate_values_still_render() {
         ..Gain::default()
     });
     data.importance = vec![("only_feature".to_owned(), 1.0)];
+    // A frontier with a missing figure, a single point and a ranking it has no label for.
+    let point = |n_pct: f64, precision: f64, revenue: f64| FrontierPoint { n_pct, precision, recall: f64::NAN, revenue };
+    data.frontier = Some(Frontier {
+        split: "test".to_owned(),
+        curves: vec![
+            FrontierCurve { ranking: "selection".to_owned(), points: vec![point(5.0, f64::NAN, 0.5), point(10.0, 0.9, 0.8)] },
+            FrontierCurve { ranking: "a_challenger_with_a_long_name".to_owned(), points: vec![point(5.0, 1.0, 0.0)] },
+            FrontierCurve { ranking: "empty".to_owned(), points: vec![] },
+        ],
+        chosen: Some(point(5.0, f64::NAN, 0.5)),
+        policy: String::new(),
+    });
 
     let dir = TempDir::new("edge");
     let rendered = render(&data, dir.path()).expect("render");
