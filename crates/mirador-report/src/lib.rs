@@ -41,7 +41,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use data::{AuditeeRow, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint, QualityRow, ReportData, RuleRow};
+pub use data::{
+    AuditeeCapture, AuditeeRow, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint, QualityRow, ReportData, RuleRow,
+};
 pub use stage::{Report, gather};
 
 /// Errors of this crate.
