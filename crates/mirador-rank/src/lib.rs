@@ -512,14 +512,12 @@ fn usd(x: f64) -> String {
 fn reason(ranked: &Ranked<'_>) -> String {
     let imp = &ranked.imp;
     let mut parts = Vec::new();
-    if let Some(c) = ranked.concentration
-        && imp.recoverable > 0.0
-    {
+    if ranked.concentration.is_some() && imp.recoverable > 0.0 {
+        let mean = if imp.scored > 0 { imp.sum_prob / f64::from(imp.scored) } else { 0.0 };
         parts.push(format!(
-            "expected recoverable duty {} over {} declarations (mean fraud probability {:.2})",
+            "expected recoverable duty {} over {} declarations (mean fraud probability {mean:.2})",
             usd(imp.recoverable),
-            imp.items,
-            c
+            imp.items
         ));
     }
     if imp.kmeans_flags > 0 {
