@@ -24,6 +24,7 @@
 //!   as the artifact `auditee_evaluation.csv`.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::path::Path;
 
 use mirador_pipeline::{SourceSpec, Stage, StageContext, StageError, StageOutput};
@@ -60,7 +61,10 @@ impl Default for EvaluationParams {
 /// Per importer of `declarations`: its lost duty (the `truth` of its items, keyed by
 /// `(declaration_id, item_no)`; items without truth count zero), its duty paid and its declared
 /// value. Returns the importers in id order and the number of items that had no truth.
-pub fn by_importer(declarations: &DataFrame, truth: &HashMap<(String, i64), f64>) -> PolarsResult<(Vec<ImporterTruth>, usize)> {
+pub fn by_importer<S: BuildHasher>(
+    declarations: &DataFrame,
+    truth: &HashMap<(String, i64), f64, S>,
+) -> PolarsResult<(Vec<ImporterTruth>, usize)> {
     let ids = Text::column(declarations, col::DECLARATION_ID)?;
     let items = declarations.column(col::ITEM_NO)?.cast(&DataType::Int64)?;
     let items = items.i64()?;

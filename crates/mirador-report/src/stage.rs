@@ -256,16 +256,17 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
     if let Some(e) = get(datasets::AUDITEE_EVALUATION) {
         let (policy, pct, share) = (strs(e, "policy")?, nums(e, "top_pct")?, nums(e, "share_of_lost_duty")?);
         for i in 0..e.height() {
-            let at = match data.auditee_capture.iter().position(|c| c.policy == policy[i]) {
-                Some(at) => at,
-                None => {
-                    data.auditee_capture.push(AuditeeCapture { policy: policy[i].clone(), shares: Vec::new() });
-                    data.auditee_capture.len() - 1
-                }
+            let at = if let Some(at) = data.auditee_capture.iter().position(|c| c.policy == policy[i]) {
+                at
+            } else {
+                data.auditee_capture.push(AuditeeCapture { policy: policy[i].clone(), shares: Vec::new() });
+                data.auditee_capture.len() - 1
             };
             data.auditee_capture[at].shares.push((pct[i], share[i]));
         }
-        if let Some(s) = data.auditee_capture.iter().find(|c| c.policy == "list").and_then(|c| c.shares.iter().find(|s| s.0 == 5.0)) {
+        if let Some(s) =
+            data.auditee_capture.iter().find(|c| c.policy == "list").and_then(|c| c.shares.iter().find(|s| (s.0 - 5.0).abs() < 1e-9))
+        {
             data.key_figures
                 .push(("Share of all lost duty held by the top 5 % of the auditee list".into(), format!("{:.1} %", s.1 * 100.0)));
         }
