@@ -3,7 +3,8 @@
 use mirador_pipeline::Stage;
 
 /// Every stage name, in pipeline order.
-pub(crate) const STAGES: &[&str] = &["ingest", "ingest_outcomes", "revenue_gap", "kmeans_scores", "fraud_model", "rank", "report"];
+pub(crate) const STAGES: &[&str] =
+    &["ingest", "ingest_outcomes", "revenue_gap", "kmeans_scores", "fraud_model", "rank", "evaluate_auditees", "report"];
 
 /// Looks a stage up by name.
 pub(crate) fn stage(name: &str) -> Option<Box<dyn Stage>> {
@@ -14,6 +15,7 @@ pub(crate) fn stage(name: &str) -> Option<Box<dyn Stage>> {
         "kmeans_scores" => Box::new(mirador_kmeans::KMeansScores),
         "fraud_model" => Box::new(mirador_model::FraudModel),
         "rank" => Box::new(mirador_rank::Rank),
+        "evaluate_auditees" => Box::new(mirador_rank::evaluation::EvaluateAuditees),
         "report" => Box::new(mirador_report::Report),
         _ => return None,
     })

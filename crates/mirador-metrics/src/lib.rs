@@ -7,6 +7,9 @@
 //! - **recall@n%**: share of all fraudulent rows that the selection catches;
 //! - **revenue@n%**: share of the duty on fraudulent rows that the selection recovers.
 //!
+//! Lists of entities (importers to audit) are judged by their [`capture`] curve: the share of a
+//! known truth (each importer's lost duty) held by the head of the list.
+//!
 //! ```
 //! use mirador_metrics::{auc, top_share};
 //! let scores = [0.9, 0.8, 0.3, 0.1];
@@ -92,6 +95,70 @@ pub fn top_share(scores: &[f64], labels: &[bool], revenue: &[f64], n_pct: f64) -
     })
 }
 
+/// How much of a quantity the head of an ordering of entities holds: the share of all `truth`
+/// (e.g. each importer's lost duty) held by the first `ceil(n_pct % × entities)` entities.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Capture {
+    /// The percentage of entities selected.
+    pub n_pct: f64,
+    /// Entities selected.
+    pub selected: usize,
+    /// Share of the total truth (negative amounts count as zero) the selected entities hold.
+    pub share: f64,
+}
+
+/// The capture curve of ordering entities by `scores` (highest first, ties by entity order, as
+/// [`ranking`]) against each entity's `truth`, at each percentage of `n_pcts`. The oracle's curve
+/// is `capture(truth, truth, ..)`; a random order holds `selected / entities` in expectation
+/// ([`random_capture`]). `None` when the lengths differ, there are no entities, no truth to hold,
+/// or a percentage is outside [0, 100].
+///
+/// ```
+/// use mirador_metrics::capture;
+/// let truth = [0.0, 30.0, 10.0, 60.0];
+/// let curve = capture(&[4.0, 3.0, 2.0, 1.0], &truth, &[25.0, 50.0]).unwrap();
+/// assert_eq!((curve[0].share, curve[1].share), (0.0, 0.3));
+/// assert_eq!(capture(&truth, &truth, &[25.0]).unwrap()[0].share, 0.6);
+/// ```
+pub fn capture(scores: &[f64], truth: &[f64], n_pcts: &[f64]) -> Option<Vec<Capture>> {
+    if scores.len() != truth.len() || scores.is_empty() || n_pcts.iter().any(|p| !(0.0..=100.0).contains(p)) {
+        return None;
+    }
+    let held = |t: f64| if t.is_finite() { t.max(0.0) } else { 0.0 };
+    let total: f64 = truth.iter().map(|t| held(*t)).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    let order = ranking(scores);
+    let mut cumulative = Vec::with_capacity(order.len() + 1);
+    cumulative.push(0.0);
+    for &i in &order {
+        cumulative.push(cumulative[cumulative.len() - 1] + held(truth[i]));
+    }
+    Some(
+        n_pcts
+            .iter()
+            .map(|&n_pct| {
+                let selected = selected(n_pct, scores.len());
+                Capture { n_pct, selected, share: cumulative[selected] / total }
+            })
+            .collect(),
+    )
+}
+
+/// What a random order of `entities` holds in expectation at `n_pct` %: the share of entities it
+/// selects, whatever the truth.
+pub fn random_capture(entities: usize, n_pct: f64) -> Capture {
+    let selected = selected(n_pct, entities);
+    Capture { n_pct, selected, share: if entities == 0 { 0.0 } else { selected as f64 / entities as f64 } }
+}
+
+/// Entities in the top `n_pct` % of `n`: `ceil(n_pct % × n)`, at most `n`.
+fn selected(n_pct: f64, n: usize) -> usize {
+    // Multiplied before dividing, so that whole percentages of whole counts are exact.
+    ((n_pct.clamp(0.0, 100.0) * n as f64 / 100.0).ceil() as usize).min(n)
+}
+
 /// Row indices ordered by score, highest first, ties by row order; non-finite scores last.
 pub fn ranking(scores: &[f64]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
@@ -107,6 +174,37 @@ fn cmp_score(a: f64, b: f64) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capture_holds_the_truth_of_the_head_of_the_order() {
+        let truth = [5.0, 0.0, 20.0, 75.0, -3.0];
+        // The oracle holds the largest truths first; the reversed order holds them last.
+        let oracle = capture(&truth, &truth, &[20.0, 40.0, 100.0]).unwrap();
+        assert_eq!(oracle.iter().map(|c| c.selected).collect::<Vec<_>>(), [1, 2, 5]);
+        assert_eq!(oracle.iter().map(|c| c.share).collect::<Vec<_>>(), [0.75, 0.95, 1.0]);
+        let reversed: Vec<f64> = truth.iter().map(|t| -t).collect();
+        let worst = capture(&reversed, &truth, &[40.0]).unwrap();
+        assert_eq!(worst[0].share, 0.0, "negative truth counts as zero");
+        // Any order holds no more than the oracle at every percentage, and all of it at 100 %.
+        let orders = [[1.0, 2.0, 3.0, 4.0, 5.0], [5.0, 1.0, 4.0, 2.0, 3.0], [0.0; 5]];
+        for scores in orders {
+            for pct in [0.0, 10.0, 20.0, 50.0, 80.0, 100.0] {
+                let c = capture(&scores, &truth, &[pct]).unwrap()[0];
+                let best = capture(&truth, &truth, &[pct]).unwrap()[0];
+                assert!(c.share <= best.share + 1e-12 && (0.0..=1.0).contains(&c.share));
+                assert_eq!(c.selected, best.selected);
+            }
+            assert_eq!(capture(&scores, &truth, &[100.0]).unwrap()[0].share, 1.0);
+        }
+        // Ties keep entity order: all-equal scores select the first entities.
+        assert_eq!(capture(&[0.0; 5], &truth, &[60.0]).unwrap()[0].share, 0.25);
+        assert_eq!(capture(&[1.0], &[1.0, 2.0], &[5.0]), None);
+        assert_eq!(capture(&[1.0, 2.0], &[0.0, -1.0], &[5.0]), None, "nothing to hold");
+        assert_eq!(capture(&[1.0], &[1.0], &[101.0]), None);
+        assert_eq!(random_capture(200, 5.0).share, 0.05);
+        assert_eq!(random_capture(30, 5.0).selected, 2);
+        assert_eq!(random_capture(0, 5.0).share, 0.0);
+    }
 
     #[test]
     fn auc_of_perfect_reversed_and_tied_rankings() {

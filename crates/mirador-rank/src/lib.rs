@@ -2,15 +2,21 @@
 //! evidence behind each rank in plain language.
 //!
 //! An importer's **revenue at risk** is the duty its declarations put at stake:
-//! - the fraud model's expected duty at risk (probability × duty, summed), when the model ran;
+//! - its **expected recoverable duty**: per declaration, the fraud model's expected duty at risk
+//!   (probability × duty) plus the probability × the duty the k-means stage finds underpaid
+//!   against peer prices, when the model ran; without a model, the duty escaped by the
+//!   declarations k-means flags as underpriced (their duty at the peer reference price minus the
+//!   duty paid);
 //! - its share of the mirror gaps of the cells it imports in (by declared value), when the
-//!   revenue-gap stage ran;
-//! - without a model, the duty escaped by the declarations k-means flags as underpriced (their
-//!   duty at the peer reference price minus the duty paid) takes the model's place.
+//!   revenue-gap stage ran.
 //!
-//! Importers are ranked by revenue at risk. Each row says how many declarations each signal
-//! flagged, the HS headings and origins that drive the risk, and a sentence an auditor can act
-//! on. Two lists are written: `auditees` (internal, real importer ids) and `auditees_shareable`
+//! Importers are ranked by their **audit score**: the expected recoverable duty weighed by the
+//! concentration of evidence (the importer's mean fraud probability; parameters `concentration`,
+//! `shrinkage`, `mirror-weight`). How well
+//! the list does against a known truth is measured by [`evaluation`].
+//!
+//! Each row says how many declarations each signal flagged, the HS headings and origins that
+//! drive the risk, and a sentence an auditor can act on. Two lists are written: `auditees` (internal, real importer ids) and `auditees_shareable`
 //! (importer ids replaced by keyed pseudonyms, [`pseudonym`]); both also as CSV beside the run.
 //!
 //! ## Inputs
@@ -19,6 +25,7 @@
 //! - `auditees`, `auditees_shareable`; artifacts `auditees.csv`, `auditees_shareable.csv`, and
 //!   with `carry-state` the audit window `window/<day>.parquet` ([`window`]).
 
+pub mod evaluation;
 pub mod pseudonym;
 pub mod window;
 
@@ -56,6 +63,15 @@ pub struct RankParams {
     pub carry_state: bool,
     /// With `carry-state`: declarations of this many days (up to the newest one) are in the window.
     pub window_days: u32,
+    /// How much the concentration of evidence counts: the importer's mean fraud
+    /// probability is raised to this power in its audit score. 0 ranks by revenue at risk alone.
+    pub concentration: f64,
+    /// Weight of the importer's share of mirror gaps in its audit score (the share still counts
+    /// whole in its revenue at risk).
+    pub mirror_weight: f64,
+    /// Declarations of prior weight pulling an importer's mean fraud probability towards the mean
+    /// over all importers (0: none), so that a few declarations do not make a concentrated importer.
+    pub shrinkage: f64,
 }
 
 impl Default for RankParams {
@@ -68,6 +84,9 @@ impl Default for RankParams {
             pseudonym_key: None,
             carry_state: false,
             window_days: 365,
+            concentration: 1.0,
+            mirror_weight: 0.1,
+            shrinkage: 2.0,
         }
     }
 }
@@ -96,6 +115,9 @@ struct Importer<'a> {
     value: f64,
     duty: f64,
     expected: f64,
+    /// Expected recoverable duty: per declaration, the model's expected duty at risk plus its
+    /// fraud probability × the k-means shortfall (the k-means shortfall alone without a model).
+    recoverable: f64,
     mirror: f64,
     shortfall: f64,
     model_flags: u32,
@@ -340,7 +362,7 @@ pub fn rank(
     drop(next);
     let hs4_of: Vec<&str> = hs6.values.iter().map(|h| h.get(..4).unwrap_or(h)).collect();
     let active: Vec<usize> = (0..importer.values.len()).filter(|&id| start[id + 1] > start[id]).collect();
-    let mut rows: Vec<(&str, Importer<'_>, f64)> = active
+    let mut rows: Vec<(&str, Importer<'_>)> = active
         .par_iter()
         .map(|&id| {
             let mut e = Importer::default();
@@ -351,8 +373,10 @@ pub fn rank(
                 let hs6 = hs6.values.get(hs6_code).copied().unwrap_or_default();
                 let hs4 = hs4_of.get(hs6_code).copied().unwrap_or_default();
                 let org = origin.get(i).unwrap_or_default();
-                let risk = if use_model { s.expected } else { s.shortfall } + s.mirror;
+                let recoverable = if use_model { s.expected + s.prob.unwrap_or(0.0) * s.shortfall } else { s.shortfall };
+                let risk = recoverable + s.mirror;
                 e.items += 1;
+                e.recoverable += recoverable;
                 if let Some(d) = day[i] {
                     e.first_day = Some(e.first_day.map_or(d, |f| f.min(d)));
                     e.last_day = Some(e.last_day.map_or(d, |l| l.max(d)));
@@ -386,15 +410,86 @@ pub fn rank(
                     *e.mirror_hs6_origin.entry((hs6, org)).or_default() += s.mirror;
                 }
             }
-            let risk = if use_model { e.expected } else { e.shortfall } + e.mirror;
-            (importer.values[id], e, risk)
+            (importer.values[id], e)
         })
         .collect();
-    rows.sort_by(|a, b| b.2.total_cmp(&a.2).then(b.1.max_prob.unwrap_or(0.0).total_cmp(&a.1.max_prob.unwrap_or(0.0))).then(a.0.cmp(b.0)));
+    // The mean fraud probability over all importers, summed in importer-id order so that a
+    // carried window (whose importers are coded in another order) gives the same figure.
+    rows.sort_by(|a, b| a.0.cmp(b.0));
+    let (sum, scored) = rows.iter().fold((0.0, 0.0), |(s, n), (_, e)| (s + e.sum_prob, n + f64::from(e.scored)));
+    let scoring = Scoring { params, overall: (scored > 0.0).then(|| sum / scored), use_model };
+    let mut rows: Vec<Ranked<'_>> = rows.into_iter().map(|(id, e)| scoring.score(id, e)).collect();
+    rows.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(b.revenue.total_cmp(&a.revenue))
+            .then(b.imp.max_prob.unwrap_or(0.0).total_cmp(&a.imp.max_prob.unwrap_or(0.0)))
+            .then(a.id.cmp(b.id))
+    });
     if let Some(top) = params.top {
         rows.truncate(top);
     }
     frame(&rows)
+}
+
+/// How an importer's evidence becomes its place in the list.
+///
+/// An audit of an importer recovers duty across all its declarations, so the list ranks
+/// importers by the duty an audit can expect to recover, weighted by how concentrated the
+/// evidence is that the importer is a systematic offender:
+///
+/// `audit score = c^concentration × (expected recoverable duty + mirror-weight × mirror-gap share)`
+///
+/// - **expected recoverable duty**: the sum over the importer's declarations of the fraud
+///   model's expected duty at risk (probability × duty) plus probability × the duty the k-means
+///   stage finds underpaid against peer prices (the duty an undervaluation hides is not in the
+///   duty paid); without a model, the k-means shortfall alone;
+/// - **c**, the concentration of evidence: the importer's mean fraud probability, pulled towards
+///   the mean over all importers by `shrinkage` declarations of prior weight. A sum alone favours
+///   big importers with a little risk on many declarations; an importer whose declarations are
+///   risky throughout is likelier a systematic offender, which is what an audit finds and
+///   recovers;
+/// - the mirror-gap share is an importer's share, by declared value, of gaps measured per
+///   HS6 × partner cell: evidence about its goods, not about the importer, so it weighs little.
+///
+/// `revenue_at_risk_usd` stays the money at stake (expected recoverable duty plus the whole
+/// mirror-gap share); `audit_score` is the ranking key. The figures behind the defaults are in
+/// `docs/evaluation-auditees.md`.
+struct Scoring<'p> {
+    params: &'p RankParams,
+    /// Mean fraud probability over every scored declaration of the list's importers.
+    overall: Option<f64>,
+    use_model: bool,
+}
+
+/// One importer of the list.
+struct Ranked<'a> {
+    id: &'a str,
+    imp: Importer<'a>,
+    /// Revenue at risk: expected recoverable duty plus the mirror-gap share.
+    revenue: f64,
+    /// The concentration of evidence, `c` ([`Scoring`]); `None` without a model.
+    concentration: Option<f64>,
+    score: f64,
+}
+
+impl Scoring<'_> {
+    fn score<'a>(&self, id: &'a str, imp: Importer<'a>) -> Ranked<'a> {
+        let p = self.params;
+        let revenue = imp.recoverable + imp.mirror;
+        let evidence = imp.recoverable + p.mirror_weight.max(0.0) * imp.mirror;
+        let concentration = self.use_model.then(|| {
+            let prior = self.overall.unwrap_or(0.0);
+            let weight = p.shrinkage.max(0.0);
+            let n = f64::from(imp.scored) + weight;
+            if n > 0.0 { (imp.sum_prob + weight * prior) / n } else { prior }
+        });
+        let score = match concentration {
+            Some(c) if p.concentration != 0.0 => c.max(0.0).powf(p.concentration) * evidence,
+            _ => evidence,
+        };
+        Ranked { id, imp, revenue, concentration, score }
+    }
 }
 
 fn top_keys(m: &Fast<&str, f64>, k: usize) -> String {
@@ -414,8 +509,17 @@ fn usd(x: f64) -> String {
 }
 
 /// The plain-language reason of one importer.
-fn reason(imp: &Importer<'_>) -> String {
+fn reason(ranked: &Ranked<'_>) -> String {
+    let imp = &ranked.imp;
     let mut parts = Vec::new();
+    if ranked.concentration.is_some() && imp.recoverable > 0.0 {
+        let mean = if imp.scored > 0 { imp.sum_prob / f64::from(imp.scored) } else { 0.0 };
+        parts.push(format!(
+            "expected recoverable duty {} over {} declarations (mean fraud probability {mean:.2})",
+            usd(imp.recoverable),
+            imp.items
+        ));
+    }
     if imp.kmeans_flags > 0 {
         let mut r = imp.flagged_ratios.clone();
         r.sort_by(f64::total_cmp);
@@ -450,8 +554,8 @@ fn reason(imp: &Importer<'_>) -> String {
             imp.mirror_hs6_origin.iter().max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0))).map_or((("?", "?"), 0.0), |(k, v)| (*k, *v));
         parts.push(format!("share of mirror gaps {} (largest: HS {hs} from {origin}, {})", usd(imp.mirror), usd(v)));
     }
-    if parts.is_empty() {
-        return "no signal above its thresholds".into();
+    if parts.len() == usize::from(ranked.concentration.is_some() && imp.recoverable > 0.0) {
+        parts.push("no signal above its thresholds".into());
     }
     let mut s = parts.join("; ");
     if let Some(first) = s.get(..1) {
@@ -460,31 +564,34 @@ fn reason(imp: &Importer<'_>) -> String {
     s
 }
 
-fn frame(rows: &[(&str, Importer<'_>, f64)]) -> PolarsResult<DataFrame> {
-    let f = |g: &dyn Fn(&Importer<'_>) -> f64| rows.iter().map(|r| g(&r.1)).collect::<Vec<f64>>();
-    let u = |g: &dyn Fn(&Importer<'_>) -> u32| rows.iter().map(|r| g(&r.1)).collect::<Vec<u32>>();
+fn frame(rows: &[Ranked<'_>]) -> PolarsResult<DataFrame> {
+    let f = |g: &dyn Fn(&Importer<'_>) -> f64| rows.iter().map(|r| g(&r.imp)).collect::<Vec<f64>>();
+    let u = |g: &dyn Fn(&Importer<'_>) -> u32| rows.iter().map(|r| g(&r.imp)).collect::<Vec<u32>>();
     DataFrame::new_infer_height(vec![
         Column::new("rank".into(), (1..=rows.len() as u32).collect::<Vec<_>>()),
-        Column::new(col::IMPORTER_ID.into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
-        Column::new("revenue_at_risk_usd".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
+        Column::new(col::IMPORTER_ID.into(), rows.iter().map(|r| r.id).collect::<Vec<_>>()),
+        Column::new("audit_score".into(), rows.iter().map(|r| r.score).collect::<Vec<_>>()),
+        Column::new("revenue_at_risk_usd".into(), rows.iter().map(|r| r.revenue).collect::<Vec<_>>()),
+        Column::new("expected_recoverable_duty_usd".into(), f(&|i| i.recoverable)),
+        Column::new("evidence_concentration".into(), rows.iter().map(|r| r.concentration).collect::<Vec<_>>()),
         Column::new("model_expected_duty_usd".into(), f(&|i| i.expected)),
         Column::new("mirror_gap_share_usd".into(), f(&|i| i.mirror)),
         Column::new("underpriced_duty_usd".into(), f(&|i| i.shortfall)),
         Column::new("declarations".into(), u(&|i| i.items)),
-        Column::new("first_declared".into(), rows.iter().map(|r| r.1.first_day).collect::<Vec<_>>()).cast(&DataType::Date)?,
-        Column::new("last_declared".into(), rows.iter().map(|r| r.1.last_day).collect::<Vec<_>>()).cast(&DataType::Date)?,
+        Column::new("first_declared".into(), rows.iter().map(|r| r.imp.first_day).collect::<Vec<_>>()).cast(&DataType::Date)?,
+        Column::new("last_declared".into(), rows.iter().map(|r| r.imp.last_day).collect::<Vec<_>>()).cast(&DataType::Date)?,
         Column::new("declared_value_usd".into(), f(&|i| i.value)),
         Column::new("duty_paid_usd".into(), f(&|i| i.duty)),
         Column::new("flagged_by_model".into(), u(&|i| i.model_flags)),
         Column::new("flagged_by_kmeans".into(), u(&|i| i.kmeans_flags)),
-        Column::new("max_fraud_probability".into(), rows.iter().map(|r| r.1.max_prob).collect::<Vec<_>>()),
+        Column::new("max_fraud_probability".into(), rows.iter().map(|r| r.imp.max_prob).collect::<Vec<_>>()),
         Column::new(
             "mean_fraud_probability".into(),
-            rows.iter().map(|r| (r.1.scored > 0).then(|| r.1.sum_prob / f64::from(r.1.scored))).collect::<Vec<_>>(),
+            rows.iter().map(|r| (r.imp.scored > 0).then(|| r.imp.sum_prob / f64::from(r.imp.scored))).collect::<Vec<_>>(),
         ),
-        Column::new("top_hs4".into(), rows.iter().map(|r| top_keys(&r.1.by_hs4, 3)).collect::<Vec<_>>()),
-        Column::new("top_origins".into(), rows.iter().map(|r| top_keys(&r.1.by_origin, 3)).collect::<Vec<_>>()),
-        Column::new("reason".into(), rows.iter().map(|r| reason(&r.1)).collect::<Vec<_>>()),
+        Column::new("top_hs4".into(), rows.iter().map(|r| top_keys(&r.imp.by_hs4, 3)).collect::<Vec<_>>()),
+        Column::new("top_origins".into(), rows.iter().map(|r| top_keys(&r.imp.by_origin, 3)).collect::<Vec<_>>()),
+        Column::new("reason".into(), rows.iter().map(reason).collect::<Vec<_>>()),
     ])
 }
 

@@ -40,6 +40,18 @@ pub struct ReportData {
     pub auditees: Vec<AuditeeRow>,
     /// The fraud model beside its challengers on the test months (empty: no challenger ran).
     pub challengers: Vec<crate::ChallengerRow>,
+    /// The auditee list measured against a known truth (when the run had one): per policy, the
+    /// share of all lost duty held by its top importers.
+    pub auditee_capture: Vec<AuditeeCapture>,
+}
+
+/// One order of importers measured against the truth ([`ReportData::auditee_capture`]).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditeeCapture {
+    /// `list`, `oracle`, `duty_paid`, `declared_value` or `random`.
+    pub policy: String,
+    /// (top % of importers, share of all lost duty they hold), in increasing top %.
+    pub shares: Vec<(f64, f64)>,
 }
 
 /// Row accounting of one input dataset after validation.

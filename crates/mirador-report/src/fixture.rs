@@ -5,8 +5,8 @@
 //! mirror cells and a fraud model with a ROC AUC near 0.87.
 
 use crate::data::{
-    AuditeeRow, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint,
-    QualityRow, ReportData, RuleRow,
+    AuditeeCapture, AuditeeRow, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel,
+    PricePoint, QualityRow, ReportData, RuleRow,
 };
 
 /// SplitMix64: tiny, seeded and stable across platforms, which is all a fixture needs.
@@ -105,6 +105,7 @@ pub fn sample_data() -> ReportData {
         rules: rules(),
         auditees: auditees(&mut rng),
         challengers: challengers(),
+        auditee_capture: auditee_capture(),
     }
 }
 
@@ -331,6 +332,20 @@ fn rules() -> Vec<RuleRow> {
         fraud_rate_test: test,
     })
     .collect()
+}
+
+fn auditee_capture() -> Vec<AuditeeCapture> {
+    let curve = |policy: &str, shares: [f64; 4]| AuditeeCapture {
+        policy: policy.to_owned(),
+        shares: [1.0, 5.0, 10.0, 20.0].into_iter().zip(shares).collect(),
+    };
+    vec![
+        curve("list", [0.2, 0.6, 0.75, 0.9]),
+        curve("oracle", [0.4, 0.8, 0.9, 1.0]),
+        curve("duty_paid", [0.1, 0.3, 0.45, 0.65]),
+        curve("declared_value", [0.05, 0.15, 0.3, 0.55]),
+        curve("random", [0.01, 0.05, 0.1, 0.2]),
+    ]
 }
 
 fn auditees(rng: &mut SplitMix64) -> Vec<AuditeeRow> {

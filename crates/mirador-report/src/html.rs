@@ -5,7 +5,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::charts::{ChartId, ChartOutput, MAX_PRICE_PANELS, TOP_BARS};
-use crate::data::{AuditeeRow, Frontier, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, QualityRow, ReportData, RuleRow};
+use crate::data::{
+    AuditeeCapture, AuditeeRow, Frontier, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, QualityRow, ReportData, RuleRow,
+};
 use crate::format::{money_full, money_short, percent, thousands};
 
 /// Appends formatted text to a `String`; writing to a `String` cannot fail.
@@ -104,7 +106,7 @@ pub(crate) fn page(data: &ReportData, charts: &[ChartOutput]) -> String {
     out.push_str(&revenue_gap(data, chart));
     out.push_str(&price_clusters(&data.price_panels, chart(ChartId::PriceClusters)));
     out.push_str(&fraud_model(data, chart));
-    out.push_str(&auditees(&data.auditees));
+    out.push_str(&auditees(&data.auditees, &data.auditee_capture));
 
     put!(out, "</main>\n<footer>Mirador report · run <code>{}</code></footer>\n</body>\n</html>\n", escape(&data.run_id));
     out
@@ -568,8 +570,39 @@ fn auditee_row(row: &AuditeeRow) -> Vec<String> {
     ]
 }
 
-fn auditees(rows: &[AuditeeRow]) -> String {
+/// The auditee list against the truth: one row per policy, one column per top %.
+fn capture_table(capture: &[AuditeeCapture]) -> String {
+    let Some(first) = capture.first() else { return String::new() };
+    let names = [
+        ("list", "This list"),
+        ("oracle", "Oracle (by true lost duty)"),
+        ("duty_paid", "By duty paid"),
+        ("declared_value", "By declared value"),
+        ("random", "Random (expected)"),
+    ];
+    let heads: Vec<String> = first.shares.iter().map(|(pct, _)| format!("Top {pct:.0} %")).collect();
+    let mut header: Vec<(&str, bool)> = vec![("Order of importers", false)];
+    header.extend(heads.iter().map(|h| (h.as_str(), true)));
+    let rows: Vec<Vec<String>> = capture
+        .iter()
+        .map(|c| {
+            let name = names.iter().find(|(k, _)| *k == c.policy).map_or(c.policy.as_str(), |(_, n)| n);
+            let mut row = vec![escape(name)];
+            row.extend(c.shares.iter().map(|(_, s)| percent(*s, 1)));
+            row
+        })
+        .collect();
+    let mut out = String::from(
+        "<p class=\"note\">Share of all known lost duty held by the importers at the head of the list, \
+         beside other orders of the same importers (the run's ground truth).</p>\n",
+    );
+    out.push_str(&table(None, &header, &rows));
+    out
+}
+
+fn auditees(rows: &[AuditeeRow], capture: &[AuditeeCapture]) -> String {
     let mut out = section_open(5);
+    out.push_str(&capture_table(capture));
     if rows.is_empty() {
         out.push_str(&missing("Ranked importers"));
         out.push_str("</section>\n");

@@ -44,8 +44,8 @@ use std::path::{Path, PathBuf};
 
 pub use challengers::ChallengerRow;
 pub use data::{
-    AuditeeRow, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint,
-    QualityRow, ReportData, RuleRow,
+    AuditeeCapture, AuditeeRow, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel,
+    PricePoint, QualityRow, ReportData, RuleRow,
 };
 pub use stage::{Report, gather};
 

@@ -7,8 +7,8 @@ use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
 
 use crate::{
-    AuditeeRow, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel, PricePoint,
-    QualityRow, ReportData, RuleRow, render,
+    AuditeeCapture, AuditeeRow, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel,
+    PricePoint, QualityRow, ReportData, RuleRow, render,
 };
 
 fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
@@ -300,6 +300,24 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
             })
             .collect();
     }
+    if let Some(e) = get(datasets::AUDITEE_EVALUATION) {
+        let (policy, pct, share) = (strs(e, "policy")?, nums(e, "top_pct")?, nums(e, "share_of_lost_duty")?);
+        for i in 0..e.height() {
+            let at = if let Some(at) = data.auditee_capture.iter().position(|c| c.policy == policy[i]) {
+                at
+            } else {
+                data.auditee_capture.push(AuditeeCapture { policy: policy[i].clone(), shares: Vec::new() });
+                data.auditee_capture.len() - 1
+            };
+            data.auditee_capture[at].shares.push((pct[i], share[i]));
+        }
+        if let Some(s) =
+            data.auditee_capture.iter().find(|c| c.policy == "list").and_then(|c| c.shares.iter().find(|s| (s.0 - 5.0).abs() < 1e-9))
+        {
+            data.key_figures
+                .push(("Share of all lost duty held by the top 5 % of the auditee list".into(), format!("{:.1} %", s.1 * 100.0)));
+        }
+    }
     if let Some(a) = get(datasets::AUDITEES) {
         let (rank, id, risk, n, fm, fk, hs, org, reason) = (
             nums(a, "rank")?,
@@ -367,6 +385,7 @@ const OPTIONAL: &[DatasetId] = &[
     datasets::INSPECTION_OUTCOMES,
     datasets::OUTCOME_QUARANTINE,
     datasets::AUDITEES,
+    datasets::AUDITEE_EVALUATION,
 ];
 
 impl Stage for Report {

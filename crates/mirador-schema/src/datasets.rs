@@ -46,6 +46,9 @@ pub const FRAUD_IMPORTANCE: DatasetId = "fraud_importance";
 pub const AUDITEES: DatasetId = "auditees";
 /// Ranked auditee list with pseudonymised importer ids, safe to share.
 pub const AUDITEES_SHAREABLE: DatasetId = "auditees_shareable";
+/// The auditee list measured against a known truth: share of lost duty held by its head, beside
+/// other orders; one row per (policy, top %).
+pub const AUDITEE_EVALUATION: DatasetId = "auditee_evaluation";
 
 /// Fraud model evaluation on the held-out test months: one row per (ranking, n %).
 pub const FRAUD_EVALUATION: DatasetId = "fraud_evaluation";

@@ -145,6 +145,11 @@ pub struct Truth {
     /// Per HS6 × partner × year: `planted_gap_usd` (true CIF imports − declared imports, including
     /// unrecorded imports) and `planted_lost_duty_usd` (positive gap × the cell's applicable rate).
     pub gaps: DataFrame,
+    /// Per importer (worlds generated in memory, [`generate`]; not written to files):
+    /// `importer_id`, `high_risk`, `declarations`, `planted_lost_duty_usd` (the sum of its items'
+    /// planted lost duty, what a perfect audit of it would recover). The yardstick of the auditee
+    /// list.
+    pub importers: DataFrame,
 }
 
 /// File format of a written world.

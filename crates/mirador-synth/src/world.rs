@@ -116,8 +116,9 @@ pub fn generate(params: &SynthParams) -> Result<World, SynthError> {
     let rows = g.next_chunk(usize::MAX).unwrap_or_default();
     let declarations = declarations_frame(&rows)?;
     let truth_declarations = truth_declarations(&rows)?;
+    let importers = g.truth_importers(&rows)?;
     let (mirror_flows, gaps, tariffs, fx_rates) = g.finish()?;
-    Ok(World { declarations, mirror_flows, tariffs, fx_rates, truth: Truth { declarations: truth_declarations, gaps } })
+    Ok(World { declarations, mirror_flows, tariffs, fx_rates, truth: Truth { declarations: truth_declarations, gaps, importers } })
 }
 
 /// Running totals over the rows generated so far: what the mirror statistics and the truth per
@@ -213,6 +214,25 @@ impl<'p> Generator<'p> {
             item: 0,
             agg: Aggregates::default(),
         })
+    }
+
+    /// Truth per importer of `rows` (every item the world generated): `importer_id`, `high_risk`
+    /// (the latent riskiness that sets its fraud rate), `declarations` (items) and
+    /// `planted_lost_duty_usd`, importers in id order; those without an item are left out.
+    fn truth_importers(&self, rows: &Rows) -> PolarsResult<DataFrame> {
+        let mut tally: BTreeMap<&str, (u32, f64)> = BTreeMap::new();
+        for (id, lost) in rows.importer.iter().zip(&rows.lost_duty) {
+            let t = tally.entry(id.as_str()).or_default();
+            t.0 += 1;
+            t.1 += lost;
+        }
+        let high: BTreeMap<&str, bool> = self.importers.iter().map(|i| (i.id.as_str(), i.high_risk)).collect();
+        DataFrame::new_infer_height(vec![
+            Column::new(col::IMPORTER_ID.into(), tally.keys().copied().collect::<Vec<_>>()),
+            Column::new("high_risk".into(), tally.keys().map(|id| high.get(id).copied().unwrap_or(false)).collect::<Vec<_>>()),
+            Column::new("declarations".into(), tally.values().map(|t| t.0).collect::<Vec<_>>()),
+            Column::new("planted_lost_duty_usd".into(), tally.values().map(|t| t.1).collect::<Vec<_>>()),
+        ])
     }
 
     /// The next at most `max` declaration items, or `None` when all are out.

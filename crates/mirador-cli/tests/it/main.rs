@@ -1,6 +1,7 @@
 //! End-to-end tests of the `mirador` binary: the nightly pipeline on the bundled sample data, the
 //! KCS pipeline, and the command-line contract (exit codes, messages).
 
+mod auditees;
 mod backfill;
 mod carried;
 mod cli;

@@ -19,7 +19,7 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
 
     // Every stage ran, every check passed, every source reconciles.
     let stages: Vec<&str> = manifest["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(stages, ["ingest", "ingest_outcomes", "revenue_gap", "kmeans_scores", "fraud_model", "rank", "report"]);
+    assert_eq!(stages, ["ingest", "ingest_outcomes", "revenue_gap", "kmeans_scores", "fraud_model", "rank", "evaluate_auditees", "report"]);
     let checks = manifest["checks"].as_array().unwrap();
     assert!(checks.iter().all(|c| c["passed"] == true), "{checks:?}");
     let reconciliation = &manifest["stages"][0]["metrics"]["reconciliation"];
@@ -30,7 +30,7 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
         assert!(a > 0, "{source}");
     }
     assert!(checks.iter().any(|c| c["check"].as_str().unwrap().starts_with("reconciliation")));
-    assert_eq!(manifest["inputs"].as_array().unwrap().len(), 5);
+    assert_eq!(manifest["inputs"].as_array().unwrap().len(), 6);
     // The inspection outcomes reconcile too, and each labels a declaration of the run.
     let stage = |name: &str| manifest["stages"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap();
     let r = &stage("ingest_outcomes")["metrics"]["reconciliation"]["inspection_outcomes"];
@@ -44,8 +44,9 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
     assert!(html.contains("Inspection outcomes recorded after clearance") && html.contains(&figure), "the report gives {figure}");
     assert!(manifest["inputs"][0]["sha256"].as_str().unwrap().len() == 64);
 
-    // What PCA teams consume is there.
+    // What PCA teams consume is there, and it earns its place against the planted truth.
     let latest = out.join("latest");
+    crate::auditees::assert_the_list_earns_its_place(&latest, "seed 42 (sample data)");
     for f in ["auditees.parquet", "auditees_shareable.parquet", "rank/auditees.csv", "report/index.html", "fraud_model/model.json"] {
         assert!(latest.join(f).is_file(), "{f} missing");
     }

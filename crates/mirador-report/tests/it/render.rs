@@ -102,6 +102,12 @@ fn fixture_renders_every_chart_and_section() {
     // Top 25 of 40 importers.
     assert!(html.contains("showing 25 of 40"));
     assert_eq!(html.matches("<code>IMP-").count(), 25);
+    // The list against the truth: a row per order, a column per top %.
+    for cell in
+        ["<th class=\"num\">Top 5 %</th>", "<td>Oracle (by true lost duty)</td>", "<td>By duty paid</td>", "<td class=\"num\">60.0 %</td>"]
+    {
+        assert!(html.contains(cell), "missing {cell}");
+    }
 }
 
 #[test]
@@ -132,6 +138,10 @@ fn partial_data_marks_only_missing_parts() {
     assert!(html.contains("Gain chart: not computed in this run"));
     assert!(html.contains("Unit-price clusters: not computed in this run"));
     assert_eq!(html.matches("not computed in this run").count(), 2);
+    // Without a ground truth the list is shown without its evaluation.
+    data.auditee_capture.clear();
+    let html = fs::read_to_string(render(&data, dir.path()).expect("render").html).unwrap();
+    assert!(html.contains("showing 25 of 40") && !html.contains("Oracle (by true lost duty)"));
 }
 
 #[test]
