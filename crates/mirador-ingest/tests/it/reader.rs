@@ -331,3 +331,20 @@ fn row_keys_are_written_in_a_pipeline_file() {
         assert!(err.contains("declaration_id") || err.contains("column mapping") || err.contains("hash"), "{bad}: {err}");
     }
 }
+
+#[test]
+fn the_ingest_stage_runs_on_made_keys_and_records_the_warning_for_the_manifest() {
+    use mirador_pipeline::{Stage, StageContext};
+    let dir = tempfile::tempdir().unwrap();
+    let path = without_ids(dir.path(), 40);
+    let mut spec = SourceSpec { paths: vec![path], date_format: Some("%Y-%m-%d".into()), ..Default::default() };
+    spec.columns.insert("declaration_id".into(), ColumnSource::RowNumber { row_number: true });
+    let ctx = StageContext::standalone("ingest", dir.path()).with_base_dir(dir.path()).with_source("declarations", spec);
+    let out = mirador_ingest::Ingest.run(&ctx).unwrap();
+    let warnings = out.metrics["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].as_str().unwrap().contains("declaration_id"), "{warnings:?}");
+    let declarations = &out.datasets.iter().find(|(id, _)| *id == "declarations").unwrap().1;
+    assert_eq!(declarations.height(), 41);
+    assert_eq!(out.metrics["reconciliation"]["declarations"]["rows_in"], 41);
+}
