@@ -316,7 +316,7 @@ pub fn ingest(
                             .map(|at| {
                                 let raw = rows.row(at);
                                 match raw.malformed() {
-                                    Some(why) => Err(Reject::new("malformed_row", "", format!("line {} {why}", raw.line()))),
+                                    Some(why) => Err(Reject::new(why.code, "", format!("line {} {why}", raw.line()))),
                                     None => validate(m, &fields, raw, r, &periods).map(|row| (row, content_hash(raw))),
                                 }
                             })

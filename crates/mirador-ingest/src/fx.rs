@@ -49,7 +49,7 @@ pub fn ingest_fx(sources: &[Mapped<'_>], quarantine: &mut Quarantine) -> Result<
             rec.rows_in += 1;
             let parsed = (|| {
                 if let Some(why) = &raw.malformed {
-                    return Err(Reject::new("malformed_row", "", format!("line {} {why}", raw.line)));
+                    return Err(Reject::new(why.code, "", format!("line {} {why}", raw.line)));
                 }
                 let c = rules::currency(rules::required(m.get(raw, col::CURRENCY), col::CURRENCY)?, col::CURRENCY)?;
                 let p = rules::period(rules::required(m.get(raw, col::PERIOD), col::PERIOD)?, col::PERIOD)?;
@@ -93,7 +93,7 @@ pub fn ingest_tariffs(sources: &[Mapped<'_>], quarantine: &mut Quarantine) -> Re
             rec.rows_in += 1;
             let parsed = (|| {
                 if let Some(why) = &raw.malformed {
-                    return Err(Reject::new("malformed_row", "", format!("line {} {why}", raw.line)));
+                    return Err(Reject::new(why.code, "", format!("line {} {why}", raw.line)));
                 }
                 let hs = rules::hs_code(rules::required(m.get(raw, col::HS_PREFIX), col::HS_PREFIX)?, &[2, 4, 6, 8, 10], col::HS_PREFIX)?;
                 let o = match rules::optional(m.get(raw, col::PREFERENCE_ORIGIN)) {

@@ -143,6 +143,8 @@ pub struct Ingested {
     pub declaration_stats: declarations::DeclarationStats,
     /// Quarantine reason counts.
     pub reasons: BTreeMap<String, usize>,
+    /// What the manifest should warn about (keys made by ingest for a source without one).
+    pub warnings: Vec<String>,
 }
 
 /// Opens every file of a source (header read and mapped; rows are streamed by the validation).
@@ -152,6 +154,7 @@ fn open_all<'a>(
     base_dir: &Path,
     mandatory: &[&str],
     params: &IngestParams,
+    warnings: &mut Vec<String>,
 ) -> Result<Vec<Mapped<'a>>, IngestError> {
     if spec.paths.is_empty() {
         return Err(IngestError::Params(format!("source `{id}` lists no paths")));
@@ -163,7 +166,12 @@ fn open_all<'a>(
             let table =
                 read::TableReader::open(&path, spec.separator, spec.encoding.as_deref())?.with_max_rows(params.max_rows_per_file)?;
             info!(source = id, path = %path.display(), encoding = table.encoding(), "Reading source file.");
-            Mapped::new(&path, table, spec, mandatory)
+            let mapped = Mapped::new(&path, table, spec, mandatory)?;
+            for w in mapped.warnings() {
+                tracing::warn!(source = id, "{w}");
+            }
+            warnings.extend(mapped.warnings().iter().cloned());
+            Ok(mapped)
         })
         .collect()
 }
@@ -196,10 +204,11 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
     let mut quarantine = Quarantine::with_limit(params.max_quarantined);
     let too_many = |q: &Quarantine, id: &str| too_many(q, id, params.max_quarantined);
     let mut reconciliation = BTreeMap::new();
+    let mut warnings = Vec::new();
 
     let (fx_rates, fx_table) = match sources.get(FX_RATES) {
         Some(spec) => {
-            let files = open_all(FX_RATES, spec, base_dir, fx::FX_MANDATORY, params)?;
+            let files = open_all(FX_RATES, spec, base_dir, fx::FX_MANDATORY, params, &mut warnings)?;
             let (df, table, rec) = fx::ingest_fx(&files, &mut quarantine)?;
             too_many(&quarantine, FX_RATES)?;
             reconciliation.insert(FX_RATES.to_owned(), rec);
@@ -209,7 +218,7 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
     };
     let tariffs = match sources.get(TARIFFS) {
         Some(spec) => {
-            let files = open_all(TARIFFS, spec, base_dir, fx::TARIFF_MANDATORY, params)?;
+            let files = open_all(TARIFFS, spec, base_dir, fx::TARIFF_MANDATORY, params, &mut warnings)?;
             let (df, rec) = fx::ingest_tariffs(&files, &mut quarantine)?;
             too_many(&quarantine, TARIFFS)?;
             reconciliation.insert(TARIFFS.to_owned(), rec);
@@ -219,7 +228,7 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
     };
     let mirror_flows = match sources.get(MIRROR_FLOWS) {
         Some(spec) => {
-            let files = open_all(MIRROR_FLOWS, spec, base_dir, mirror::MANDATORY, params)?;
+            let files = open_all(MIRROR_FLOWS, spec, base_dir, mirror::MANDATORY, params, &mut warnings)?;
             let (mut df, mut rec) = mirror::ingest(&files, &mut quarantine)?;
             if let Some(as_of) = as_of {
                 (df, rec.deferred) = defer_after(df, as_of, false)?;
@@ -238,7 +247,7 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
     // partners' reporting) has none, and gets an empty, correctly typed dataset.
     let (declarations, declaration_stats) = match sources.get(DECLARATIONS) {
         Some(spec) => {
-            let files = open_all(DECLARATIONS, spec, base_dir, declarations::MANDATORY, params)?;
+            let files = open_all(DECLARATIONS, spec, base_dir, declarations::MANDATORY, params, &mut warnings)?;
             let rules = declarations::DeclarationRules { hs_lengths: &params.hs_lengths, min_date, max_date, fx: &fx_table };
             let (mut df, mut rec, stats) = declarations::ingest(&files, &rules, &mut quarantine)?;
             if let Some(as_of) = as_of {
@@ -262,6 +271,7 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
         reconciliation,
         declaration_stats,
         reasons,
+        warnings,
     })
 }
 
@@ -302,7 +312,8 @@ impl Stage for Ingest {
         let reconciliation = serde_json::to_value(&out.reconciliation).map_err(|e| StageError::Data(e.to_string()))?;
         let stats = serde_json::to_value(&out.declaration_stats).map_err(|e| StageError::Data(e.to_string()))?;
         let reasons = serde_json::to_value(&out.reasons).map_err(|e| StageError::Data(e.to_string()))?;
-        Ok(StageOutput::new()
+        let output = if out.warnings.is_empty() { StageOutput::new() } else { StageOutput::new().with_metric("warnings", out.warnings) };
+        Ok(output
             .with_dataset(datasets::DECLARATIONS, out.declarations)
             .with_dataset(datasets::MIRROR_FLOWS, out.mirror_flows)
             .with_dataset(datasets::TARIFFS, out.tariffs)

@@ -46,7 +46,7 @@ pub fn ingest(sources: &[Mapped<'_>], quarantine: &mut Quarantine) -> Result<(Da
             rec.rows_in += 1;
             let parsed = (|| {
                 if let Some(why) = &raw.malformed {
-                    return Err(Reject::new("malformed_row", "", format!("line {} {why}", raw.line)));
+                    return Err(Reject::new(why.code, "", format!("line {} {why}", raw.line)));
                 }
                 let r = rules::country_code(rules::required(m.get(raw, col::REPORTER), col::REPORTER)?, true, col::REPORTER)?;
                 let p = rules::country_code(rules::required(m.get(raw, col::PARTNER), col::PARTNER)?, true, col::PARTNER)?;

@@ -139,7 +139,7 @@ impl<'a> Fields<'a> {
 /// Validates one row (everything but repeats, which depend on the rows before it).
 fn validate(m: &Mapped<'_>, f: &Fields<'_>, raw: BlockRow<'_>, min: NaiveDate, max: NaiveDate) -> Result<Outcome, Reject> {
     if let Some(why) = raw.malformed() {
-        return Err(Reject::new("malformed_row", "", format!("line {} {why}", raw.line())));
+        return Err(Reject::new(why.code, "", format!("line {} {why}", raw.line())));
     }
     // The goods item key, as declarations take it.
     let declaration_id = rules::declaration_id_value(f.declaration_id.value(raw), col::DECLARATION_ID)?;
@@ -250,7 +250,7 @@ pub fn ingest_outcomes(spec: &SourceSpec, base_dir: &Path, params: &OutcomeParam
     let ingest = params.as_ingest();
     let (min, max) = ingest.dates()?;
     let as_of = ingest.as_of_date()?;
-    let files = crate::open_all(SOURCE, spec, base_dir, MANDATORY, &ingest)?;
+    let files = crate::open_all(SOURCE, spec, base_dir, MANDATORY, &ingest, &mut Vec::new())?;
     let mut quarantine = Quarantine::with_limit(params.max_quarantined);
     let (rows, reconciliation) = validate_all(&files, min, max, as_of, &mut quarantine)?;
     crate::too_many(&quarantine, SOURCE, params.max_quarantined)?;

@@ -1,11 +1,32 @@
 //! Reading raw tables: CSV in any of the dialects customs systems export (BOM, `,`/`;`/tab,
-//! UTF-8 or Windows-1252/Latin-1) and parquet, streamed a row or a block of rows at a time (memory
-//! does not grow with the file). Values are read as text, except a parquet file's numbers and
-//! dates in blocks ([`Raw`]), which keep the file's type; either way the validation rules do the
-//! typing, so a bad value becomes a quarantine row, never a silent null.
+//! UTF-8, UTF-16 or Windows-1252/Latin-1) and parquet, streamed a row or a block of rows at a time
+//! (memory does not grow with the file). Values are read as text, except a parquet file's numbers
+//! and dates in blocks ([`Raw`]), which keep the file's type; either way the validation rules do
+//! the typing, so a bad value becomes a quarantine row, never a silent null.
+//!
+//! What the reader promises:
+//! - **Records are framed by physical lines**, not by the field parser: a record is one line,
+//!   or the few lines (at most [`MAX_RECORD_LINES`] by default, `max-record-lines` per source) a
+//!   quoted field with line breaks spans. A quote that does not close within that bound (or
+//!   whose closing would swallow lines that are rows of their own) is a stray one: its line alone
+//!   is quarantined as `unterminated_quote` and reading resumes on the next line. So every data
+//!   line is one row in (blank lines are skipped), and a row's `line` is its true physical line,
+//!   after blank lines and quoted line breaks too.
+//! - **The header is checked**: a name given twice is refused, naming the file and the column; a
+//!   file whose first line does not split into several names is said not to look like a
+//!   delimited table, and its content is not echoed.
+//! - **Encodings**: UTF-8 (a BOM is dropped), UTF-16 recognised by its BOM or by its NUL bytes
+//!   and transcoded (recorded as `utf-16le`/`utf-16be`), Windows-1252/Latin-1 when the source says
+//!   so; anything else is an error naming the line.
+//! - **Parquet types**: every column type is checked against the file's schema before reading.
+//!   Integers (but unsigned 8/16-bit ones), floats, booleans, text, categoricals, dates and nulls
+//!   read (see [`Raw`]); a column of another type (decimal, timestamp, time, duration, binary,
+//!   list, struct, ...) is left
+//!   unread, and is an error naming the file, the column and its type only when the source maps it.
 
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Cursor, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use chrono::Datelike;
@@ -23,11 +44,12 @@ pub const MAX_ROWS: usize = 500_000_000;
 pub const MAX_COLUMNS: usize = 1024;
 /// Longest field accepted; longer ones are a quarantine reason.
 pub const MAX_FIELD_BYTES: usize = 4096;
-/// Longest header line read ahead to sniff the separator.
-const MAX_HEADER_BYTES: u64 = 1 << 20;
 /// Longest stretch of a file without a line break: beyond it the file is refused (a CSV record is
 /// buffered whole, so this bounds the memory one record can take).
 pub const MAX_LINE_BYTES: usize = 64 << 20;
+/// Most physical lines one CSV record may span (a quoted field holding line breaks), unless the
+/// source sets `max-record-lines`.
+pub const MAX_RECORD_LINES: usize = 8;
 /// Rows of a parquet file converted to text at a time.
 const PARQUET_CHUNK: usize = 65_536;
 
@@ -50,8 +72,9 @@ pub struct RawRow {
     pub line: usize,
     /// Fields, as text.
     pub fields: StringRecord,
-    /// Why the row cannot be used as read (wrong field count, oversize field).
-    pub malformed: Option<String>,
+    /// Why the row cannot be used as read (wrong field count, oversize field, unterminated
+    /// quote).
+    pub malformed: Option<Malformed>,
 }
 
 impl RawTable {
@@ -70,17 +93,19 @@ pub struct TableReader {
     /// Data rows handed out so far.
     read: usize,
     max_rows: usize,
+    /// Columns not read, with why (a parquet type Mirador does not read): an error only if the
+    /// source maps them.
+    unread: Vec<(usize, String)>,
 }
 
 enum Rows {
-    Csv {
-        reader: csv::Reader<Box<dyn Read + Send>>,
-        latin1: bool,
-        record: ByteRecord,
-    },
+    Csv(Box<CsvRows>),
     Parquet {
         path: PathBuf,
         metadata: Option<Arc<polars::io::parquet::read::FileMetadata>>,
+        /// Which columns are read: `None` for every one, else the readable ones by index.
+        projection: Option<Vec<usize>>,
+        width: usize,
         total: usize,
         next: usize,
         chunk: Vec<StringChunked>,
@@ -116,20 +141,47 @@ impl TableReader {
         separator: Option<char>,
         encoding: Option<&str>,
     ) -> Result<Self, IngestError> {
-        let latin1 = match encoding.unwrap_or("utf-8").to_ascii_lowercase().as_str() {
-            "utf-8" | "utf8" => false,
+        let declared = encoding.unwrap_or("utf-8").to_ascii_lowercase();
+        let mut latin1 = match declared.as_str() {
+            "utf-8" | "utf8" | "utf-16" | "utf-16le" | "utf-16be" => false,
             "windows-1252" | "cp1252" | "latin-1" | "latin1" | "iso-8859-1" => true,
-            other => return Err(IngestError::file(path, format!("unsupported encoding `{other}` (use utf-8, windows-1252 or latin-1)"))),
+            other => {
+                return Err(IngestError::file(
+                    path,
+                    format!("unsupported encoding `{other}` (use utf-8, utf-16, windows-1252 or latin-1)"),
+                ));
+            }
         };
         let mut buffered = BufReader::with_capacity(1 << 16, source);
+        // UTF-16 is recognised from the first bytes (a BOM, or NULs in every other byte) whatever
+        // the source says: such a file is never valid UTF-8 or Windows-1252 text.
+        let head = buffered.fill_buf().map_err(|e| IngestError::file(path, format!("cannot read: {e}")))?;
+        let utf16 = sniff_utf16(&head[..head.len().min(4096)]).or(match declared.as_str() {
+            "utf-16" | "utf-16le" => Some(encoding_rs::UTF_16LE),
+            "utf-16be" => Some(encoding_rs::UTF_16BE),
+            _ => None,
+        });
+        let (inner, encoding): (Box<dyn Read + Send>, &'static str) = match utf16 {
+            Some(enc) => {
+                latin1 = false;
+                let name = if enc == encoding_rs::UTF_16BE { "utf-16be" } else { "utf-16le" };
+                (Box::new(BufReader::with_capacity(1 << 16, Utf16ToUtf8::new(buffered, enc))), name)
+            }
+            None => (Box::new(buffered), if latin1 { "windows-1252" } else { "utf-8" }),
+        };
+        let mut lines = Lines { inner: BufReader::with_capacity(1 << 16, inner), read: 0 };
         // The header line decides the separator; it is read ahead and put back in front.
-        let mut first = Vec::new();
-        (&mut buffered)
-            .take(MAX_HEADER_BYTES)
-            .read_until(b'\n', &mut first)
-            .map_err(|e| IngestError::file(path, format!("cannot read: {e}")))?;
+        let Some((_, mut first)) = lines.next(path)? else {
+            return Err(IngestError::file(path, "has no header line".into()));
+        };
         if let Some(rest) = first.strip_prefix(b"\xEF\xBB\xBF") {
             first = rest.to_vec();
+        }
+        if first.contains(&0) {
+            return Err(IngestError::file(
+                path,
+                "does not look like a delimited table: its first line holds NUL bytes (a binary file?)".into(),
+            ));
         }
         let header_text = decode_field(path, &first, latin1, 1)?;
         if header_text.trim().is_empty() {
@@ -140,48 +192,96 @@ impl TableReader {
             Some(c) => return Err(IngestError::file(path, format!("separator `{c}` is not an ASCII character"))),
             None => sniff_separator(&header_text),
         };
-        let chained: Box<dyn Read + Send> = Box::new(LineLimit { inner: Cursor::new(first).chain(buffered), since_break: 0 });
-        let mut reader = csv::ReaderBuilder::new().delimiter(sep).has_headers(false).flexible(true).from_reader(chained);
-        let mut record = ByteRecord::new();
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => return Err(IngestError::file(path, "has no header line".into())),
-            Err(e) => return Err(IngestError::file(path, format!("header cannot be read: {e}"))),
+        let mut rows = CsvRows {
+            lines,
+            ahead: VecDeque::from([(1, first)]),
+            sep,
+            latin1,
+            max_record_lines: MAX_RECORD_LINES,
+            width: 0,
+            record: ByteRecord::new(),
+            joined: ByteRecord::new(),
+        };
+        match rows.next_record(path)? {
+            Some(Framed { line: 1, unterminated: false }) => {}
+            _ => return Err(IngestError::file(path, "line 1: the header has a quoted name that does not close".into())),
         }
-        if record.len() > MAX_COLUMNS {
-            return Err(IngestError::file(path, format!("header has {} columns; at most {MAX_COLUMNS} are accepted", record.len())));
+        if rows.record.len() > MAX_COLUMNS {
+            return Err(IngestError::file(path, format!("header has {} columns; at most {MAX_COLUMNS} are accepted", rows.record.len())));
         }
         let headers =
-            record.iter().map(|h| decode_field(path, h, latin1, 1).map(|h| h.trim().to_owned())).collect::<Result<Vec<_>, _>>()?;
+            rows.record.iter().map(|h| decode_field(path, h, latin1, 1).map(|h| h.trim().to_owned())).collect::<Result<Vec<_>, _>>()?;
+        check_header(path, &headers)?;
+        rows.width = headers.len();
         Ok(TableReader {
             path: path.to_owned(),
             headers,
-            encoding: if latin1 { "windows-1252" } else { "utf-8" },
-            rows: Rows::Csv { reader, latin1, record },
+            encoding,
+            rows: Rows::Csv(Box::new(rows)),
             read: 0,
             max_rows: MAX_ROWS,
+            unread: Vec::new(),
         })
+    }
+
+    /// Lets one CSV record span at most `lines` physical lines (a quoted field with line breaks;
+    /// default [`MAX_RECORD_LINES`]); at least 1. No effect on parquet.
+    pub fn with_max_record_lines(mut self, lines: usize) -> Self {
+        if let Rows::Csv(csv) = &mut self.rows {
+            csv.max_record_lines = lines.max(1);
+        }
+        self
     }
 
     fn open_parquet(path: &Path, file: File) -> Result<Self, IngestError> {
         let err = |e: PolarsError| IngestError::file(path, format!("is not a readable parquet file: {e}"));
         let mut reader = ParquetReader::new(file);
-        let metadata = reader.get_metadata().map_err(err)?.clone();
+        let metadata = guarded(path, || reader.get_metadata().cloned()).and_then(|r| r.map_err(err))?;
         let total = metadata.num_rows;
-        let schema = reader.schema().map_err(err)?;
+        let schema = guarded(path, || reader.schema()).and_then(|r| r.map_err(err))?;
         if schema.len() > MAX_COLUMNS {
             return Err(IngestError::file(path, format!("has {} columns; at most {MAX_COLUMNS} are accepted", schema.len())));
         }
-        let headers = schema.iter_names().map(ToString::to_string).collect();
+        let headers: Vec<String> = schema.iter_names().map(ToString::to_string).collect();
+        check_header(path, &headers)?;
+        // Each column's type is checked before anything is read: polars panics on some types
+        // (decimal, struct, ...) this build is not compiled for, so those are never handed to it.
+        let unread: Vec<(usize, String)> =
+            schema.iter_values().enumerate().filter_map(|(i, field)| parquet_type_refused(&field.dtype).map(|why| (i, why))).collect();
+        let projection =
+            (!unread.is_empty()).then(|| (0..headers.len()).filter(|i| unread.iter().all(|(u, _)| u != i)).collect::<Vec<_>>());
+        let width = headers.len();
         TableReader {
             path: path.to_owned(),
             headers,
             encoding: "parquet",
-            rows: Rows::Parquet { path: path.to_owned(), metadata: Some(metadata), total, next: 0, chunk: Vec::new(), at: 0 },
+            rows: Rows::Parquet {
+                path: path.to_owned(),
+                metadata: Some(metadata),
+                projection,
+                width,
+                total,
+                next: 0,
+                chunk: Vec::new(),
+                at: 0,
+            },
             read: 0,
             max_rows: MAX_ROWS,
+            unread,
         }
         .with_max_rows(MAX_ROWS)
+    }
+
+    /// Columns not read (a parquet type Mirador does not read), by index, with the reason.
+    pub fn unread_columns(&self) -> &[(usize, String)] {
+        &self.unread
+    }
+
+    /// Whether the header looks like a delimited table's: at least two names, none holding a
+    /// control character. A file that does not (a text file that is not a table, the wrong
+    /// separator) has its content kept out of error messages.
+    pub fn looks_like_a_table(&self) -> bool {
+        self.headers.len() >= 2 && self.headers.iter().all(|h| !h.chars().any(char::is_control))
     }
 
     /// Refuses (with an error) a file holding, or for parquet claiming, more than `max_rows`
@@ -224,42 +324,43 @@ impl TableReader {
     pub fn next_row(&mut self) -> Result<Option<RawRow>, IngestError> {
         let width = self.headers.len();
         let row = match &mut self.rows {
-            Rows::Csv { reader, latin1, record } => loop {
-                let line = self.read + 2;
-                match reader.read_byte_record(record) {
-                    Ok(false) => return Ok(None),
-                    Ok(true) => {
-                        if record.len() == 1 && record.get(0).is_some_and(|f| f.trim_ascii().is_empty()) {
-                            continue; // blank line
-                        }
-                        let fields = if *latin1 {
-                            record.iter().map(|f| encoding_rs::WINDOWS_1252.decode(f).0).collect::<StringRecord>()
-                        } else {
-                            StringRecord::from_byte_record(std::mem::take(record)).map_err(|e| {
-                                IngestError::file(
-                                    &self.path,
-                                    format!(
-                                        "is not valid UTF-8 (line {line}, field {}); if it is Windows-1252 or Latin-1, set `encoding` for this source",
-                                        e.utf8_error().field() + 1
-                                    ),
-                                )
-                            })?
-                        };
-                        break RawRow { line, malformed: shape(&fields, width), fields };
-                    }
-                    Err(e) if e.is_io_error() => {
-                        return Err(IngestError::file(&self.path, format!("cannot be read after line {}: {e}", line - 1)));
-                    }
-                    Err(e) => break RawRow { line, fields: StringRecord::new(), malformed: Some(format!("cannot be parsed: {e}")) },
-                }
-            },
-            Rows::Parquet { path, metadata, total, next, chunk, at } => {
+            Rows::Csv(csv) => {
+                let Some(framed) = csv.next_record(&self.path)? else { return Ok(None) };
+                let line = framed.line;
+                let fields = if csv.latin1 {
+                    csv.record.iter().map(|f| encoding_rs::WINDOWS_1252.decode(f).0).collect::<StringRecord>()
+                } else {
+                    StringRecord::from_byte_record(std::mem::take(&mut csv.record)).map_err(|e| {
+                        IngestError::file(
+                            &self.path,
+                            format!(
+                                "is not valid UTF-8 (line {line}, field {}); if it is Windows-1252 or Latin-1, set `encoding` for this source",
+                                e.utf8_error().field() + 1
+                            ),
+                        )
+                    })?
+                };
+                let malformed = if framed.unterminated {
+                    Some(Malformed::new(
+                        "unterminated_quote",
+                        format!(
+                            "has a quoted field (a `\"`) that does not close within {} line(s); the line is set aside alone and \
+                             reading resumes on the next line",
+                            csv.max_record_lines
+                        ),
+                    ))
+                } else {
+                    shape(&fields, width)
+                };
+                RawRow { line, malformed, fields }
+            }
+            Rows::Parquet { path, metadata, projection, width: cols, total, next, chunk, at } => {
                 if chunk.first().is_none_or(|c| *at >= c.len()) {
                     if *next >= *total {
                         return Ok(None);
                     }
                     let len = PARQUET_CHUNK.min(*total - *next);
-                    *chunk = read_parquet_chunk(path, metadata.clone(), *next, len)?;
+                    *chunk = read_parquet_chunk(path, metadata.clone(), projection.as_deref(), *cols, *next, len)?;
                     *next += len;
                     *at = 0;
                     if chunk.first().is_none_or(ChunkedArray::is_empty) {
@@ -283,7 +384,7 @@ impl TableReader {
         while rows.len() < n {
             let bulk = match &self.rows {
                 Rows::Parquet { chunk, at, .. } => chunk.first().is_none_or(|c| *at >= c.len()),
-                Rows::Csv { .. } => false,
+                Rows::Csv(_) => false,
             };
             if bulk {
                 break;
@@ -294,12 +395,12 @@ impl TableReader {
             }
         }
         let width = self.headers.len();
-        if let Rows::Parquet { path, metadata, total, next, .. } = &mut self.rows
+        if let Rows::Parquet { path, metadata, projection, width: cols, total, next, .. } = &mut self.rows
             && rows.len() < n
             && *next < *total
         {
             let len = (n - rows.len()).min(*total - *next);
-            let columns = read_parquet_chunk(path, metadata.clone(), *next, len)?;
+            let columns = read_parquet_chunk(path, metadata.clone(), projection.as_deref(), *cols, *next, len)?;
             let got = columns.first().map_or(0, ChunkedArray::len);
             if got != len {
                 return Err(IngestError::file(path, format!("claims {total} rows but holds only {}", *next + got.min(len))));
@@ -343,12 +444,14 @@ impl TableReader {
     pub fn next_block(&mut self, n: usize) -> Result<RawBlock, IngestError> {
         let first_line = self.read + 2;
         let (columns, len) = match &mut self.rows {
-            Rows::Parquet { path, metadata, total, next, chunk, at } if chunk.first().is_none_or(|c| *at >= c.len()) => {
+            Rows::Parquet { path, metadata, projection, width: cols, total, next, chunk, at }
+                if chunk.first().is_none_or(|c| *at >= c.len()) =>
+            {
                 let len = n.min(*total - *next);
                 if len == 0 {
                     return Ok(RawBlock { first_line, len: 0, rows: BlockRows::Records(Vec::new()) });
                 }
-                let columns = read_parquet_block(path, metadata.clone(), *next, len)?;
+                let columns = read_parquet_block(path, metadata.clone(), projection.as_deref(), *cols, *next, len)?;
                 let got = columns.first().map_or(0, RawColumn::len);
                 if got != len {
                     return Err(IngestError::file(path, format!("claims {total} rows but holds only {}", *next + got.min(len))));
@@ -462,6 +565,30 @@ impl<'b> Raw<'b> {
 }
 
 impl RawBlock {
+    /// Appends `n` text fields to every row that is not malformed, after the file's fields:
+    /// `fields` gives them (keys made from the row). A malformed row gets none, so that its
+    /// fields still line up with the header in the quarantine file.
+    pub(crate) fn push_fields(&mut self, n: usize, fields: impl Fn(BlockRow<'_>) -> Vec<String>) -> Result<(), IngestError> {
+        let made: Vec<Option<Vec<String>>> =
+            (0..self.len).map(|at| self.row(at).malformed().is_none().then(|| fields(self.row(at)))).collect();
+        match &mut self.rows {
+            BlockRows::Records(rows) => {
+                for (row, made) in rows.iter_mut().zip(made) {
+                    for value in made.into_iter().flatten() {
+                        row.fields.push_field(&value);
+                    }
+                }
+            }
+            BlockRows::Columns(columns) => {
+                for k in 0..n {
+                    let values: StringChunked = made.iter().map(|m| m.as_ref().and_then(|m| m.get(k)).map(String::as_str)).collect();
+                    columns.push(RawColumn::Text(single(&values)?));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Rows in the block.
     pub fn len(&self) -> usize {
         self.len
@@ -508,46 +635,48 @@ impl<'b> BlockRow<'b> {
     }
 
     /// Why the row cannot be used as read (see [`RawRow::malformed`]).
-    pub fn malformed(self) -> Option<std::borrow::Cow<'b, str>> {
+    pub fn malformed(self) -> Option<Malformed> {
         match &self.block.rows {
-            BlockRows::Records(rows) => rows[self.at].malformed.as_deref().map(std::borrow::Cow::Borrowed),
+            BlockRows::Records(rows) => rows[self.at].malformed.clone(),
             BlockRows::Columns(columns) => columns
                 .iter()
                 .any(|c| matches!(c, RawColumn::Text(a) if a.get(self.at).is_some_and(|v| v.len() > MAX_FIELD_BYTES)))
-                .then(|| format!("has a field longer than {MAX_FIELD_BYTES} bytes").into()),
+                .then(|| Malformed::new("malformed_row", format!("has a field longer than {MAX_FIELD_BYTES} bytes"))),
         }
     }
 }
 
-/// Fails the read when more than [`MAX_LINE_BYTES`] bytes pass without a line break.
-struct LineLimit<R> {
-    inner: R,
-    since_break: usize,
-}
-
-impl<R: Read> Read for LineLimit<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let got = &buf[..n];
-        self.since_break = match got.iter().rposition(|b| *b == b'\n') {
-            Some(i) => n - i - 1,
-            None => self.since_break + n,
-        };
-        if self.since_break > MAX_LINE_BYTES {
-            return Err(std::io::Error::other(format!("a line is longer than {MAX_LINE_BYTES} bytes (no line break)")));
-        }
-        Ok(n)
-    }
-}
-
-fn shape(fields: &StringRecord, width: usize) -> Option<String> {
+fn shape(fields: &StringRecord, width: usize) -> Option<Malformed> {
     if fields.len() != width {
-        Some(format!("has {} fields, the header has {width}", fields.len()))
+        Some(Malformed::new("malformed_row", format!("has {} fields, the header has {width}", fields.len())))
     } else if fields.iter().any(|f| f.len() > MAX_FIELD_BYTES) {
-        Some(format!("has a field longer than {MAX_FIELD_BYTES} bytes"))
+        Some(Malformed::new("malformed_row", format!("has a field longer than {MAX_FIELD_BYTES} bytes")))
     } else {
         None
     }
+}
+
+/// Refuses a header that names one column twice: which of the two a mapping would read is a
+/// guess, so the file is refused, naming the column.
+fn check_header(path: &Path, headers: &[String]) -> Result<(), IngestError> {
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, h) in headers.iter().enumerate() {
+        if h.is_empty() {
+            continue;
+        }
+        if let Some(first) = seen.insert(h.as_str(), i) {
+            return Err(IngestError::file(
+                path,
+                format!(
+                    "line 1: column `{h}` appears twice in the header (columns {} and {}); rename or drop one, so that it is clear \
+                     which one is read",
+                    first + 1,
+                    i + 1
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn decode_field(path: &Path, bytes: &[u8], latin1: bool, line: usize) -> Result<String, IngestError> {
@@ -562,55 +691,132 @@ fn decode_field(path: &Path, bytes: &[u8], latin1: bool, line: usize) -> Result<
     })
 }
 
-/// Rows `offset..offset + len` of a parquet file, as the file types them.
+/// Why a parquet column of this type is not read, or `None` when it is. Only types this build
+/// of polars reads without a panic, and that the rules can type, are read.
+fn parquet_type_refused(dtype: &ArrowDataType) -> Option<String> {
+    use ArrowDataType as A;
+    let text = |t: &ArrowDataType| matches!(t, A::Utf8 | A::LargeUtf8 | A::Utf8View);
+    match dtype {
+        A::Null
+        | A::Boolean
+        | A::Int8
+        | A::Int16
+        | A::Int32
+        | A::Int64
+        | A::UInt32
+        | A::UInt64
+        | A::Float32
+        | A::Float64
+        | A::Date32
+        | A::Utf8
+        | A::LargeUtf8
+        | A::Utf8View => None,
+        A::Dictionary(_, values, _) if text(values.as_ref()) => None,
+        other => Some(format!(
+            "has parquet type {}, which Mirador does not read; export it as text, a number or a date",
+            parquet_type_name(other)
+        )),
+    }
+}
+
+/// A parquet/arrow type, as an analyst would name it.
+fn parquet_type_name(dtype: &ArrowDataType) -> String {
+    use ArrowDataType as A;
+    match dtype {
+        A::Decimal(p, s) | A::Decimal32(p, s) | A::Decimal64(p, s) | A::Decimal256(p, s) => format!("DECIMAL({p},{s})"),
+        A::Timestamp(unit, tz) => format!("TIMESTAMP({unit:?}{})", tz.as_ref().map(|t| format!(", {t}")).unwrap_or_default()),
+        A::Date64 => "DATE64 (milliseconds)".into(),
+        A::Time32(_) | A::Time64(_) => "TIME".into(),
+        A::Duration(_) => "DURATION".into(),
+        A::Interval(_) => "INTERVAL".into(),
+        A::Binary | A::LargeBinary | A::BinaryView | A::FixedSizeBinary(_) => "BINARY".into(),
+        A::List(_) | A::LargeList(_) | A::FixedSizeList(..) => "LIST".into(),
+        A::Struct(_) => "STRUCT".into(),
+        A::Map(..) => "MAP".into(),
+        A::Dictionary(..) => "DICTIONARY of non-text values".into(),
+        A::UInt8 | A::UInt16 => "unsigned 8- or 16-bit integer".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Runs a polars call on a file, turning a panic inside polars into an error naming the file:
+/// the type check above keeps known panics away, this keeps an unknown one from escaping.
+fn guarded<T>(path: &Path, f: impl FnOnce() -> T) -> Result<T, IngestError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+        let why = panic.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| panic.downcast_ref::<String>().cloned());
+        IngestError::file(path, format!("cannot be read as parquet (the reader failed: {})", why.unwrap_or_else(|| "unknown".into())))
+    })
+}
+
+/// Rows `offset..offset + len` of a parquet file, as the file types them (the projected columns
+/// only).
 fn read_parquet_slice(
     path: &Path,
     metadata: Option<Arc<polars::io::parquet::read::FileMetadata>>,
+    projection: Option<&[usize]>,
     offset: usize,
     len: usize,
 ) -> Result<DataFrame, IngestError> {
     let file = File::open(path).map_err(|e| IngestError::file(path, format!("cannot read: {e}")))?;
-    let mut reader = ParquetReader::new(file).with_slice(Some((offset, len)));
+    let mut reader = ParquetReader::new(file).with_slice(Some((offset, len))).with_projection(projection.map(<[usize]>::to_vec));
     if let Some(m) = metadata {
         reader.set_metadata(m);
     }
-    reader.finish().map_err(|e| IngestError::file(path, format!("is not a readable parquet file: {e}")))
+    guarded(path, || reader.finish())?.map_err(|e| IngestError::file(path, format!("is not a readable parquet file: {e}")))
+}
+
+/// The file's columns from the projected ones read: an unread column is all nulls.
+fn place<T>(projection: Option<&[usize]>, width: usize, read: Vec<T>, unread: impl Fn(usize) -> T) -> Vec<T> {
+    let Some(projection) = projection else { return read };
+    let mut read = read.into_iter();
+    (0..width).map(|i| if projection.contains(&i) { read.next().unwrap_or_else(|| unread(i)) } else { unread(i) }).collect()
 }
 
 /// One slice of a parquet file, every column cast to text.
 fn read_parquet_chunk(
     path: &Path,
     metadata: Option<Arc<polars::io::parquet::read::FileMetadata>>,
+    projection: Option<&[usize]>,
+    width: usize,
     offset: usize,
     len: usize,
 ) -> Result<Vec<StringChunked>, IngestError> {
     let err = |e: PolarsError| IngestError::file(path, format!("is not a readable parquet file: {e}"));
-    read_parquet_slice(path, metadata, offset, len)?
+    let df = read_parquet_slice(path, metadata, projection, offset, len)?;
+    let height = df.height();
+    let read = df
         .columns()
         .par_iter()
         .map(|c| {
             if c.dtype() == &DataType::Date {
                 return Ok(date_texts(c.date().map_err(err)?.physical()));
             }
-            let s = c.cast(&DataType::String).map_err(|e| IngestError::file(path, format!("column `{}`: {e}", c.name())))?;
+            let s =
+                guarded(path, || c.cast(&DataType::String))?.map_err(|e| IngestError::file(path, format!("column `{}`: {e}", c.name())))?;
             Ok(s.str().map_err(err)?.rechunk().into_owned())
         })
-        .collect()
+        .collect::<Result<Vec<_>, IngestError>>()?;
+    Ok(place(projection, width, read, |_| StringChunked::full_null(PlSmallStr::EMPTY, height)))
 }
 
 /// One slice of a parquet file, column by column (see [`RawColumn`]).
 fn read_parquet_block(
     path: &Path,
     metadata: Option<Arc<polars::io::parquet::read::FileMetadata>>,
+    projection: Option<&[usize]>,
+    width: usize,
     offset: usize,
     len: usize,
 ) -> Result<Vec<RawColumn>, IngestError> {
     let err = |e: PolarsError| IngestError::file(path, format!("is not a readable parquet file: {e}"));
-    read_parquet_slice(path, metadata, offset, len)?
+    let df = read_parquet_slice(path, metadata, projection, offset, len)?;
+    let height = df.height();
+    let read = df
         .columns()
         .par_iter()
         .map(|c| {
-            let cast = |to: &DataType| c.cast(to).map_err(|e| IngestError::file(path, format!("column `{}`: {e}", c.name())));
+            let cast =
+                |to: &DataType| guarded(path, || c.cast(to))?.map_err(|e| IngestError::file(path, format!("column `{}`: {e}", c.name())));
             let dtype = c.dtype();
             Ok(if dtype == &DataType::Float64 {
                 RawColumn::Number(single(c.f64().map_err(err)?).map_err(err)?)
@@ -622,7 +828,9 @@ fn read_parquet_block(
                 RawColumn::Text(single(cast(&DataType::String)?.str().map_err(err)?).map_err(err)?)
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, IngestError>>()?;
+    let nulls = single(&StringChunked::full_null(PlSmallStr::EMPTY, height)).map_err(err)?;
+    Ok(place(projection, width, read, |_| RawColumn::Text(nulls.clone())))
 }
 
 /// A column's values as one arrow array, so that a value is found without a search.
@@ -668,6 +876,302 @@ pub fn read_table(path: &Path, separator: Option<char>, encoding: Option<&str>) 
     TableReader::open(path, separator, encoding)?.into_table()
 }
 
+/// Why a row cannot be used as read: a quarantine reason code and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed {
+    /// Quarantine reason code: `malformed_row` (wrong number of fields, oversize field) or
+    /// `unterminated_quote` (a quoted field that does not close within the record's line bound).
+    pub code: &'static str,
+    /// What is wrong, without the line number.
+    pub message: String,
+}
+
+impl Malformed {
+    fn new(code: &'static str, message: String) -> Self {
+        Malformed { code, message }
+    }
+}
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Physical lines of a byte stream, numbered from 1, each without its line break (`\n` or
+/// `\r\n`); a line longer than [`MAX_LINE_BYTES`] is an error.
+struct Lines {
+    inner: BufReader<Box<dyn Read + Send>>,
+    /// Lines read so far.
+    read: usize,
+}
+
+impl Lines {
+    fn next(&mut self, path: &Path) -> Result<Option<(usize, Vec<u8>)>, IngestError> {
+        let mut line = Vec::new();
+        (&mut self.inner)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| IngestError::file(path, format!("cannot be read after line {}: {e}", self.read)))?;
+        if line.is_empty() {
+            return Ok(None);
+        }
+        self.read += 1;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        } else if line.len() > MAX_LINE_BYTES {
+            return Err(IngestError::file(path, format!("line {} is longer than {MAX_LINE_BYTES} bytes (no line break)", self.read)));
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        Ok(Some((self.read, line)))
+    }
+}
+
+/// A CSV file cut into records by physical lines, independently of how fields parse: a record is
+/// one line, or, when a quoted field holds line breaks, the few lines up to its closing quote.
+struct CsvRows {
+    lines: Lines,
+    /// Lines read ahead (while looking for a closing quote) and not yet consumed.
+    ahead: VecDeque<(usize, Vec<u8>)>,
+    sep: u8,
+    latin1: bool,
+    /// Most physical lines one record may span.
+    max_record_lines: usize,
+    /// Fields a record must have (the header's); 0 while reading the header.
+    width: usize,
+    record: ByteRecord,
+    joined: ByteRecord,
+}
+
+/// One record as framed from the file's lines.
+struct Framed {
+    /// Physical line the record starts on (header = line 1).
+    line: usize,
+    /// Whether a quoted field opened on this line and did not close within the bound: the
+    /// fields are the line's alone, read as if the quote closed at the line's end.
+    unterminated: bool,
+}
+
+impl CsvRows {
+    fn take(&mut self, path: &Path) -> Result<Option<(usize, Vec<u8>)>, IngestError> {
+        match self.ahead.pop_front() {
+            Some(line) => Ok(Some(line)),
+            None => self.lines.next(path),
+        }
+    }
+
+    /// The `k`-th line after the current one (0: the next), read ahead if needed.
+    fn peek(&mut self, path: &Path, k: usize) -> Result<Option<&[u8]>, IngestError> {
+        while self.ahead.len() <= k {
+            match self.lines.next(path)? {
+                Some(line) => self.ahead.push_back(line),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(&self.ahead[k].1))
+    }
+
+    /// The next record into `self.record`, skipping blank lines; `None` at the end.
+    ///
+    /// A line whose quoted field is still open at its end may continue on the next lines, up to
+    /// `max_record_lines` in all, and only when the joined record is regular (each quote opens a
+    /// field and closes it before a separator or the end), has the header's number of fields,
+    /// and none of the lines it would swallow looks like a row of its own (no quote, and as many
+    /// separators as a row has). Otherwise the quote
+    /// is a stray one: that line alone is the record, marked unterminated, and reading resumes
+    /// on the next line. So one stray `"` costs one quarantined row, never the rest of the file.
+    fn next_record(&mut self, path: &Path) -> Result<Option<Framed>, IngestError> {
+        loop {
+            let Some((line, bytes)) = self.take(path)? else { return Ok(None) };
+            if bytes.trim_ascii().is_empty() {
+                continue;
+            }
+            let (open, _) = split_record(&bytes, self.sep, &mut self.record);
+            if !open {
+                return Ok(Some(Framed { line, unterminated: false }));
+            }
+            let (sep, width) = (self.sep, self.width);
+            let mut joined = bytes;
+            let mut extra = 0;
+            let mut closes = false;
+            while extra + 1 < self.max_record_lines {
+                let Some(next) = self.peek(path, extra)? else { break };
+                // A line without a quote that holds a whole row's fields is a row of its own.
+                if width > 1 && !next.contains(&b'"') && next.iter().filter(|b| **b == sep).count() + 1 >= width {
+                    break;
+                }
+                joined.push(b'\n');
+                joined.extend_from_slice(next);
+                extra += 1;
+                let (open, irregular) = split_record(&joined, sep, &mut self.joined);
+                if !open {
+                    closes = !irregular && (width == 0 || self.joined.len() == width);
+                    break;
+                }
+            }
+            if closes {
+                self.ahead.drain(..extra);
+                std::mem::swap(&mut self.record, &mut self.joined);
+            }
+            return Ok(Some(Framed { line, unterminated: !closes }));
+        }
+    }
+}
+
+/// Splits one record's bytes into fields. A field that starts with `"` is quoted: `""` is a
+/// quote, and the next `"` closes it; text after a closing quote and before the separator is kept
+/// (as the `csv` crate reads it) but makes the record irregular. Returns whether a quoted field is
+/// still open at the end (then its field holds the rest of the bytes) and whether the record is
+/// irregular.
+fn split_record(bytes: &[u8], sep: u8, record: &mut ByteRecord) -> (bool, bool) {
+    record.clear();
+    let mut field = Vec::new();
+    let mut irregular = false;
+    let mut i = 0;
+    let n = bytes.len();
+    loop {
+        if bytes.get(i) == Some(&b'"') {
+            field.clear();
+            i += 1;
+            let mut closed = false;
+            while i < n {
+                if bytes[i] == b'"' {
+                    if bytes.get(i + 1) == Some(&b'"') {
+                        field.push(b'"');
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    closed = true;
+                    break;
+                }
+                let end = bytes[i..].iter().position(|b| *b == b'"').map_or(n, |p| i + p);
+                field.extend_from_slice(&bytes[i..end]);
+                i = end;
+            }
+            if !closed {
+                record.push_field(&field);
+                return (true, irregular);
+            }
+            if i < n && bytes[i] != sep {
+                irregular = true;
+                let end = bytes[i..].iter().position(|b| *b == sep).map_or(n, |p| i + p);
+                field.extend_from_slice(&bytes[i..end]);
+                i = end;
+            }
+            record.push_field(&field);
+        } else {
+            let end = bytes[i..].iter().position(|b| *b == sep).map_or(n, |p| i + p);
+            record.push_field(&bytes[i..end]);
+            i = end;
+        }
+        if i >= n {
+            return (false, irregular);
+        }
+        i += 1; // the separator; a trailing one leaves an empty last field
+    }
+}
+
+/// A UTF-16 encoding recognised from a file's first bytes: its byte-order mark, or, without
+/// one, NUL bytes in every other position of mostly ASCII text.
+fn sniff_utf16(head: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    if head.starts_with(b"\xFF\xFE") {
+        return Some(encoding_rs::UTF_16LE);
+    }
+    if head.starts_with(b"\xFE\xFF") {
+        return Some(encoding_rs::UTF_16BE);
+    }
+    let pairs = head.len() / 2;
+    if pairs < 2 {
+        return None;
+    }
+    let (mut even, mut odd) = (0, 0);
+    for pair in head.chunks_exact(2) {
+        even += usize::from(pair[0] == 0);
+        odd += usize::from(pair[1] == 0);
+    }
+    // ASCII text in UTF-16: a NUL in (nearly) every pair, always on the same side.
+    if odd * 10 >= pairs * 7 && even * 10 < pairs {
+        Some(encoding_rs::UTF_16LE)
+    } else if even * 10 >= pairs * 7 && odd * 10 < pairs {
+        Some(encoding_rs::UTF_16BE)
+    } else {
+        None
+    }
+}
+
+/// UTF-16 bytes read as UTF-8 (a byte-order mark is dropped); invalid UTF-16 (a lone surrogate)
+/// is a read error, not a replacement character.
+struct Utf16ToUtf8<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    input: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    output: Vec<u8>,
+    at: usize,
+    written: usize,
+    done: bool,
+    /// Invalid UTF-16 met: an error once the text decoded before it is read.
+    invalid: bool,
+}
+
+impl<R: Read> Utf16ToUtf8<R> {
+    fn new(inner: R, encoding: &'static encoding_rs::Encoding) -> Self {
+        Utf16ToUtf8 {
+            inner,
+            decoder: encoding.new_decoder_with_bom_removal(),
+            input: vec![0; 1 << 16],
+            start: 0,
+            end: 0,
+            eof: false,
+            output: vec![0; 3 << 16],
+            at: 0,
+            written: 0,
+            done: false,
+            invalid: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Utf16ToUtf8<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use encoding_rs::DecoderResult;
+        loop {
+            if self.at < self.written {
+                let n = (self.written - self.at).min(buf.len());
+                buf[..n].copy_from_slice(&self.output[self.at..self.at + n]);
+                self.at += n;
+                return Ok(n);
+            }
+            if self.invalid {
+                return Err(std::io::Error::other("is not valid UTF-16 (a lone surrogate, or an odd number of bytes)"));
+            }
+            if self.done {
+                return Ok(0);
+            }
+            if self.start == self.end && !self.eof {
+                self.start = 0;
+                self.end = self.inner.read(&mut self.input)?;
+                self.eof = self.end == 0;
+            }
+            let (result, read, written) =
+                self.decoder.decode_to_utf8_without_replacement(&self.input[self.start..self.end], &mut self.output, self.eof);
+            self.start += read;
+            self.at = 0;
+            self.written = written;
+            match result {
+                DecoderResult::Malformed(_, _) => self.invalid = true,
+                DecoderResult::InputEmpty => self.done = self.eof,
+                DecoderResult::OutputFull => {}
+            }
+        }
+    }
+}
+
 fn sniff_separator(header: &str) -> u8 {
     let count = |c: char| header.matches(c).count();
     let (comma, semi, tab) = (count(','), count(';'), count('\t'));
@@ -682,6 +1186,10 @@ fn sniff_separator(header: &str) -> u8 {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Cursor;
+
+    use proptest::prelude::*;
+
     use super::*;
 
     fn p() -> &'static Path {
@@ -728,6 +1236,65 @@ mod tests {
         assert_eq!(t.rows.len(), 2);
         assert!(t.rows[1].malformed.is_some());
         assert_eq!(t.rows[1].line, 3);
+    }
+
+    #[test]
+    fn quoted_line_breaks_and_blank_lines_keep_each_row_on_its_true_line() {
+        let t = read(b"a,b\n\n1,\"x\r\ny\"\n   \n2,3\r\n3,\"\"\"q\"\"\"\n\n", None).unwrap();
+        let got: Vec<_> = t.rows.iter().map(|r| (r.line, r.fields.iter().collect::<Vec<_>>(), r.malformed.is_some())).collect();
+        assert_eq!(got, [(3, vec!["1", "x\ny"], false), (6, vec!["2", "3"], false), (7, vec!["3", "\"q\""], false)]);
+    }
+
+    #[test]
+    fn a_stray_quote_costs_its_line_alone() {
+        // Opening a field, at the end of a line, before a blank line, on the last line.
+        for (text, bad) in [
+            (&b"a,b\n1,\"2\n3,4\n5,6\n"[..], 2),
+            (&b"a,b\n1,\"\n3,4\n5,6\n"[..], 2),
+            (&b"a,b\n\"1,2\n\n3,4\n5,6\n"[..], 2),
+            (&b"a,b\n3,4\n5,6\n1,\"2"[..], 4),
+        ] {
+            let t = read(text, None).unwrap();
+            let lines: Vec<_> = t.rows.iter().map(|r| (r.line, r.malformed.as_ref().map(|m| m.code))).collect();
+            assert!(lines.contains(&(bad, Some("unterminated_quote"))), "{lines:?}");
+            assert_eq!(lines.iter().filter(|l| l.1.is_none()).count(), 2, "{lines:?}");
+        }
+        // Two stray quotes a few lines apart do not join the lines between them into one row.
+        let t = read(b"a,b,c\nx,\",1\ny,2,3\nz,\",1\n", None).unwrap();
+        assert_eq!(t.rows.len(), 3);
+        // A quoted field that would swallow several fields' worth of a later line is not closed by it.
+        let t = read(b"a,b,c\n1,\"x\n2,3\",4\n", None).unwrap();
+        assert_eq!(t.rows.len(), 1, "a 2-line record with the header's width");
+        let t = read(b"a,b,c\n1,\"x\n2,3,4\n5,6\",7\n", None).unwrap();
+        assert_eq!(t.rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 3, 4]);
+    }
+
+    proptest! {
+        /// Any record the `csv` crate writes (quotes, separators, line breaks in fields) splits back
+        /// into its fields.
+        #[test]
+        fn records_written_by_the_csv_crate_split_back(fields in proptest::collection::vec("[a-c,;\"\n\r ]{0,6}", 1..6), sep in prop_oneof![Just(b','), Just(b';')]) {
+            let mut w = csv::WriterBuilder::new().delimiter(sep).terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+            w.write_record(&fields).unwrap();
+            let mut bytes = w.into_inner().unwrap();
+            bytes.pop();
+            let mut record = ByteRecord::new();
+            let (open, irregular) = split_record(&bytes, sep, &mut record);
+            prop_assert!(!open && !irregular);
+            let got: Vec<&[u8]> = record.iter().collect();
+            let want: Vec<&[u8]> = fields.iter().map(|f| f.as_bytes()).collect();
+            prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn utf16_is_sniffed_by_bom_or_nul_pattern_only() {
+        assert_eq!(sniff_utf16(b"\xFF\xFEa\0"), Some(encoding_rs::UTF_16LE));
+        assert_eq!(sniff_utf16(b"\xFE\xFF\0a"), Some(encoding_rs::UTF_16BE));
+        assert_eq!(sniff_utf16(b"a\0,\0b\0\n\0"), Some(encoding_rs::UTF_16LE));
+        assert_eq!(sniff_utf16(b"\0a\0,\0b\0\n"), Some(encoding_rs::UTF_16BE));
+        assert_eq!(sniff_utf16(b"a,b\n1,2\n"), None);
+        assert_eq!(sniff_utf16(b"a,b\0\n1,2\n"), None, "one NUL is not UTF-16");
     }
 
     #[test]

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use mirador_pipeline::SourceSpec;
+use mirador_pipeline::{ColumnSource, SourceSpec};
 use mirador_schema::col;
 use polars::prelude::*;
 
 use crate::error::IngestError;
-use crate::read::{BlockRow, Raw, RawBlock, RawRow, TableReader};
+use crate::read::{BlockRow, MAX_RECORD_LINES, Raw, RawBlock, RawRow, TableReader};
 use crate::rules::Reject;
 
 /// Where a canonical column's raw value comes from in one source: a field of the row, else the
@@ -59,59 +59,182 @@ impl<'a> Field<'a> {
     }
 }
 
+/// A row key ingest makes for a source without one (see [`ColumnSource`]).
+#[derive(Debug, Clone)]
+enum Key {
+    /// `<file name>:<line>`.
+    RowNumber,
+    /// A hash of these fields (by index).
+    Hash(Vec<usize>),
+}
+
 /// A source file being read, with its mapping resolved.
 pub struct Mapped<'a> {
     reader: Mutex<TableReader>,
     headers: Vec<String>,
     spec: &'a SourceSpec,
     index: BTreeMap<String, usize>,
+    /// Keys made by ingest, appended to every row after the file's fields, in this order.
+    keys: Vec<Key>,
+    /// The file's name, for row-number keys.
+    name: String,
+    /// What the manifest should tell about this file's mapping (made keys).
+    warnings: Vec<String>,
+    /// Columns the reader leaves unread, with why.
+    unread: Vec<(usize, String)>,
+    /// Why the first unread column validation asked for cannot be read: reading then fails.
+    unread_asked: Mutex<Option<String>>,
     /// File, for lineage.
     pub file: String,
 }
 
 impl<'a> Mapped<'a> {
     /// Resolves `spec.columns` against the header. `mandatory` canonical columns must be mapped
-    /// (or have a default); a mapped header that is missing from the file is a fatal error.
+    /// (or have a default); a mapped header that is missing from the file is a fatal error, and
+    /// so is a mapped parquet column of a type Mirador does not read.
     pub fn new(path: &Path, table: TableReader, spec: &'a SourceSpec, mandatory: &[&str]) -> Result<Self, IngestError> {
-        let mut index = BTreeMap::new();
-        for (canonical, header) in &spec.columns {
-            match table.column(header) {
-                Some(i) => {
-                    index.insert(canonical.clone(), i);
+        let table = table.with_max_record_lines(spec.max_record_lines.unwrap_or(MAX_RECORD_LINES));
+        let missing = |header: &str, canonical: &str| {
+            if table.looks_like_a_table() {
+                IngestError::MissingColumn {
+                    path: path.to_owned(),
+                    header: header.to_owned(),
+                    canonical: canonical.to_owned(),
+                    found: table.headers().join(", "),
                 }
-                None => {
-                    return Err(IngestError::MissingColumn {
-                        path: path.to_owned(),
-                        header: header.clone(),
-                        canonical: canonical.clone(),
-                        found: table.headers().join(", "),
-                    });
+            } else {
+                // Not a table: its first line may be anything (a password file), so it is not shown.
+                IngestError::file(
+                    path,
+                    format!(
+                        "does not look like a delimited table: its first line does not split into several column names \
+                         (no `,`, `;` or tab between them; set `separator` if the file uses another one), so mandatory column \
+                         `{header}` (canonical `{canonical}`) cannot be found. Is this the right file?"
+                    ),
+                )
+            }
+        };
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let width = table.headers().len();
+        let mut index = BTreeMap::new();
+        let mut keys = Vec::new();
+        let mut warnings = Vec::new();
+        for (canonical, source) in &spec.columns {
+            match source {
+                ColumnSource::Header(header) => match table.column(header) {
+                    Some(i) => {
+                        index.insert(canonical.clone(), i);
+                    }
+                    None => return Err(missing(header, canonical)),
+                },
+                ColumnSource::RowNumber { .. } => {
+                    index.insert(canonical.clone(), width + keys.len());
+                    keys.push(Key::RowNumber);
+                    warnings.push(format!(
+                        "`{}`: `{canonical}` is made from each record's file name and line (`{name}:<line>`): stable while this \
+                         file is re-read unchanged, but not an id the administration knows, and a row moved in the file gets \
+                         another one",
+                        path.display()
+                    ));
+                }
+                ColumnSource::Hash { hash } => {
+                    let columns =
+                        hash.iter().map(|h| table.column(h).ok_or_else(|| missing(h, canonical))).collect::<Result<Vec<_>, _>>()?;
+                    index.insert(canonical.clone(), width + keys.len());
+                    keys.push(Key::Hash(columns));
+                    warnings.push(format!(
+                        "`{}`: `{canonical}` is made as a hash of columns {}: not an id the administration knows, and rows \
+                         equal in these columns get the same one (the later ones are quarantined as duplicates)",
+                        path.display(),
+                        hash.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")
+                    ));
                 }
             }
         }
         // Unmapped canonical columns whose header is the canonical name itself map 1:1.
         for (i, h) in table.headers().iter().enumerate() {
-            if !spec.columns.contains_key(h) && !spec.columns.values().any(|v| v == h) {
+            if !spec.columns.contains_key(h) && !spec.columns.values().any(|v| v.header() == Some(h.as_str())) {
                 index.entry(h.clone()).or_insert(i);
             }
         }
         for m in mandatory {
             if !index.contains_key(*m) && !spec.defaults.contains_key(*m) {
-                return Err(IngestError::MissingColumn {
-                    path: path.to_owned(),
-                    header: spec.columns.get(*m).cloned().unwrap_or_else(|| (*m).to_owned()),
-                    canonical: (*m).to_owned(),
-                    found: table.headers().join(", "),
-                });
+                let header = spec.columns.get(*m).and_then(ColumnSource::header).unwrap_or(*m);
+                return Err(missing(header, m));
+            }
+        }
+        // A column the reader leaves unread (a parquet type it does not read) is an error only
+        // when something reads it: a hashed one now, a mapped one once validation asks for it.
+        let unread = table.unread_columns().to_vec();
+        for key in &keys {
+            if let Key::Hash(columns) = key
+                && let Some((i, why)) = unread.iter().find(|(i, _)| columns.contains(i))
+            {
+                return Err(IngestError::file(path, format!("column `{}` {why}", table.headers()[*i])));
             }
         }
         let headers = table.headers().to_vec();
-        Ok(Mapped { reader: Mutex::new(table), headers, spec, index, file: path.display().to_string() })
+        Ok(Mapped {
+            reader: Mutex::new(table),
+            headers,
+            spec,
+            index,
+            keys,
+            name,
+            warnings,
+            unread,
+            unread_asked: Mutex::new(None),
+            file: path.display().to_string(),
+        })
     }
 
-    /// The next row of the file (see [`TableReader::next_row`]).
+    /// What the run manifest should say about this file's mapping: one line per key made by
+    /// ingest instead of read from the file.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The keys made by ingest for a row, in order.
+    fn make_keys(&self, line: usize, field: impl Fn(usize) -> String) -> Vec<String> {
+        self.keys
+            .iter()
+            .map(|key| match key {
+                Key::RowNumber => format!("{}:{line}", self.name),
+                Key::Hash(columns) => {
+                    use sha2::Digest as _;
+                    let mut hasher = sha2::Sha256::new();
+                    for &c in columns {
+                        let value = field(c);
+                        hasher.update((value.len() as u64).to_le_bytes());
+                        hasher.update(value.as_bytes());
+                    }
+                    let digest = hasher.finalize();
+                    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+                }
+            })
+            .collect()
+    }
+
+    /// An error when validation asked for a column the reader leaves unread.
+    fn check_unread(&self) -> Result<(), IngestError> {
+        match self.unread_asked.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref() {
+            Some(why) => Err(IngestError::file(Path::new(&self.file), why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// The next row of the file (see [`TableReader::next_row`]), with the keys ingest makes.
     pub fn next_row(&self) -> Result<Option<RawRow>, IngestError> {
-        self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next_row()
+        self.check_unread()?;
+        let row = self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next_row()?;
+        Ok(row.map(|mut row| {
+            if !self.keys.is_empty() && row.malformed.is_none() {
+                for key in self.make_keys(row.line, |i| row.fields.get(i).unwrap_or("").to_owned()) {
+                    row.fields.push_field(&key);
+                }
+            }
+            row
+        }))
     }
 
     /// Whether the file is parquet (read in large column blocks), not CSV.
@@ -121,7 +244,14 @@ impl<'a> Mapped<'a> {
 
     /// Up to `n` next rows as one block (see [`TableReader::next_block`]); empty at the end.
     pub fn next_block(&self, n: usize) -> Result<RawBlock, IngestError> {
-        self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next_block(n)
+        self.check_unread()?;
+        let mut block = self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next_block(n)?;
+        if !self.keys.is_empty() {
+            block.push_fields(self.keys.len(), |row| {
+                self.make_keys(row.line(), |i| row.get(i).map(|v| v.text().into_owned()).unwrap_or_default())
+            })?;
+        }
+        Ok(block)
     }
 
     /// The raw value of a canonical column in a row, after recoding; the default when unmapped.
@@ -132,14 +262,17 @@ impl<'a> Mapped<'a> {
     /// A canonical column resolved against this source, to read row after row without looking
     /// its name up each time.
     pub fn field(&self, canonical: &str) -> Field<'a> {
-        Field {
-            index: self.index.get(canonical).copied(),
-            default: self.spec.defaults.get(canonical).map(String::as_str),
-            recode: self.spec.recode.get(canonical),
+        let index = self.index.get(canonical).copied();
+        if let Some(i) = index
+            && let Some((_, why)) = self.unread.iter().find(|(u, _)| *u == i)
+        {
+            let mut asked = self.unread_asked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            asked.get_or_insert_with(|| format!("column `{}` (canonical `{canonical}`) {why}", self.headers[i]));
         }
+        Field { index, default: self.spec.defaults.get(canonical).map(String::as_str), recode: self.spec.recode.get(canonical) }
     }
 
-    /// Whether a canonical column is available (mapped or defaulted).
+    /// Whether a canonical column is available (mapped, made or defaulted).
     pub fn has(&self, canonical: &str) -> bool {
         self.index.contains_key(canonical) || self.spec.defaults.contains_key(canonical)
     }

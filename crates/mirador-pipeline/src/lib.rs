@@ -23,6 +23,6 @@ mod store;
 pub use check::{Plan, Registry, plan};
 pub use error::{ConfigError, RunError, StageError};
 pub use manifest::{Attempt, Manifest};
-pub use pipeline::{DatasetChecks, PipelineFile, SourceSpec, StageSpec};
+pub use pipeline::{ColumnSource, DatasetChecks, PipelineFile, SourceSpec, StageSpec};
 pub use runner::{RunOptions, RunOutcome, latest_run, run};
 pub use stage::{DatasetStream, Stage, StageContext, StageOutput, StreamedDataset};

@@ -8,6 +8,7 @@
 //! paths = ["../sample_data/declarations.csv"]
 //! date-format = "%Y-%m-%d"
 //! columns = { declaration_id = "Declaration ID" }
+//! # A file without a declaration id: `{ row-number = true }` or `{ hash = ["Date", ...] }`.
 //!
 //! [[stage]]
 //! name = "ingest"
@@ -89,15 +90,93 @@ pub struct SourceSpec {
     /// `strftime` format of date columns; default `%Y-%m-%d`.
     #[serde(default)]
     pub date_format: Option<String>,
-    /// Canonical column → column header in the source file.
+    /// Canonical column → column header in the source file, or a row key ingest makes for a
+    /// source that has none: `{ row-number = true }` (the record's file and line) or
+    /// `{ hash = ["header", ...] }` (a hash of those raw columns); see [`ColumnSource`].
     #[serde(default)]
-    pub columns: BTreeMap<String, String>,
+    pub columns: BTreeMap<String, ColumnSource>,
     /// Canonical column → constant value, for columns the source does not carry (e.g. currency).
     #[serde(default)]
     pub defaults: BTreeMap<String, String>,
     /// Canonical column → (source value → canonical value), e.g. Comtrade flow codes.
     #[serde(default)]
     pub recode: BTreeMap<String, BTreeMap<String, String>>,
+    /// Most physical lines one CSV record may span (a quoted field holding line breaks); a quote
+    /// left open longer is a stray one, and its line alone is quarantined. Default 8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_record_lines: Option<usize>,
+}
+
+/// Where a canonical column of a source comes from: a column of the file, by its header, or a
+/// row key ingest makes when the file has no such column (a declarations export without a
+/// declaration id). A made key is recorded as a warning in the run manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ColumnSource {
+    /// `declaration_id = "Declaration ID"`: the file's column with this header.
+    Header(String),
+    /// `declaration_id = { row-number = true }`: the record's file name and line
+    /// (`declarations.csv:25`), stable while the same file is re-read.
+    RowNumber {
+        /// Always `true`.
+        #[serde(rename = "row-number")]
+        row_number: bool,
+    },
+    /// `declaration_id = { hash = ["Date", "Importer", ...] }`: a hash of these raw columns
+    /// (by header), stable across files and runs; rows equal in them get the same key.
+    Hash {
+        /// Headers hashed, in this order.
+        hash: Vec<String>,
+    },
+}
+
+impl ColumnSource {
+    /// The header, when the column comes from the file.
+    pub fn header(&self) -> Option<&str> {
+        match self {
+            ColumnSource::Header(h) => Some(h),
+            _ => None,
+        }
+    }
+}
+
+impl From<&str> for ColumnSource {
+    fn from(header: &str) -> Self {
+        ColumnSource::Header(header.to_owned())
+    }
+}
+
+impl From<String> for ColumnSource {
+    fn from(header: String) -> Self {
+        ColumnSource::Header(header)
+    }
+}
+
+impl<'de> Deserialize<'de> for ColumnSource {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Header(String),
+            Table(BTreeMap<String, toml::Value>),
+        }
+        let table = match Given::deserialize(deserializer)? {
+            Given::Header(h) => return Ok(ColumnSource::Header(h)),
+            Given::Table(t) => t,
+        };
+        let expected = "a header name, `{ row-number = true }` or `{ hash = [\"header\", ...] }`";
+        let keys: Vec<&str> = table.keys().map(String::as_str).collect();
+        match (keys.as_slice(), table.values().next()) {
+            (["row-number"], Some(toml::Value::Boolean(true))) => Ok(ColumnSource::RowNumber { row_number: true }),
+            (["hash"], Some(toml::Value::Array(items))) if !items.is_empty() => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| D::Error::custom("`hash` lists header names (text)")))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|hash| ColumnSource::Hash { hash }),
+            _ => Err(D::Error::custom(format!("a column mapping is {expected}; got keys {keys:?}"))),
+        }
+    }
 }
 
 /// One stage's entry in a pipeline file.

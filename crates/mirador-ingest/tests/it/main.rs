@@ -5,4 +5,6 @@ mod corpus;
 mod fuzz;
 mod kcs;
 mod outcomes;
+mod parquet_types;
+mod reader;
 mod typed;

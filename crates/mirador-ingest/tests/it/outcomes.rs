@@ -206,9 +206,9 @@ fn a_missing_mandatory_column_is_an_error_naming_the_file_and_column() {
     // A mapped header that the file lacks is named as the file should have it.
     let mut spec = source(dir.path(), "mapped.csv", "DECL,DATE,RESULT\nD1,2023-03-01,1\n");
     spec.columns = BTreeMap::from([
-        ("declaration_id".to_owned(), "DECL".to_owned()),
-        ("decided_on".to_owned(), "DECIDED".to_owned()),
-        ("fraud".to_owned(), "RESULT".to_owned()),
+        ("declaration_id".to_owned(), "DECL".into()),
+        ("decided_on".to_owned(), "DECIDED".into()),
+        ("fraud".to_owned(), "RESULT".into()),
     ]);
     let err = ingest_outcomes(&spec, Path::new("."), &OutcomeParams::default()).err().expect("must fail").to_string();
     assert!(err.contains("mapped.csv") && err.contains("`DECIDED`") && err.contains("decided_on"), "{err}");
@@ -232,11 +232,11 @@ fn another_administrations_dialect_and_mapping_work_like_other_sources() {
     spec.decimal = Some(',');
     spec.date_format = Some("%d/%m/%Y".into());
     spec.columns = BTreeMap::from([
-        ("declaration_id".to_owned(), "NUM_DECL".to_owned()),
-        ("item_no".to_owned(), "ITEM".to_owned()),
-        ("decided_on".to_owned(), "FECHA".to_owned()),
-        ("fraud".to_owned(), "RESULTADO".to_owned()),
-        ("critical_fraud".to_owned(), "GRAVEDAD".to_owned()),
+        ("declaration_id".to_owned(), "NUM_DECL".into()),
+        ("item_no".to_owned(), "ITEM".into()),
+        ("decided_on".to_owned(), "FECHA".into()),
+        ("fraud".to_owned(), "RESULTADO".into()),
+        ("critical_fraud".to_owned(), "GRAVEDAD".into()),
     ]);
     spec.recode =
         BTreeMap::from([("fraud".to_owned(), BTreeMap::from([("SI".to_owned(), "1".to_owned()), ("NO".to_owned(), "0".to_owned())]))]);
