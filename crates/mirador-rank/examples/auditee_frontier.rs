@@ -1,6 +1,6 @@
 //! The auditee list's capture of lost duty over a grid of scoring parameters, on a finished run
 //! and its world's truth: the frontier the defaults of `pipelines/params/rank.toml` were chosen
-//! from (`docs/evaluation-auditees.md`).
+//! from (`docs/evaluation.md`).
 //!
 //! ```text
 //! cargo run --release -p mirador-rank --example auditee_frontier -- reports/nightly/latest sample_data/truth_declarations.csv

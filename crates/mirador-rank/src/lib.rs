@@ -454,7 +454,7 @@ pub fn rank(
 ///
 /// `revenue_at_risk_usd` stays the money at stake (expected recoverable duty plus the whole
 /// mirror-gap share); `audit_score` is the ranking key. The figures behind the defaults are in
-/// `docs/evaluation-auditees.md`.
+/// `docs/evaluation.md`.
 struct Scoring<'p> {
     params: &'p RankParams,
     /// Mean fraud probability over every scored declaration of the list's importers.
