@@ -5,4 +5,5 @@ mod corpus;
 mod fuzz;
 mod kcs;
 mod outcomes;
+mod rules;
 mod typed;
