@@ -5,4 +5,5 @@ mod backfill;
 mod carried;
 mod cli;
 mod crash;
+mod ingest_rules;
 mod nightly;
