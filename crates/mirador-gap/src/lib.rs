@@ -106,6 +106,34 @@ impl Default for GapParams {
     }
 }
 
+impl GapParams {
+    /// Checks every numeric parameter against its sensible range, naming the key: a factor of
+    /// `inf` or `nan` would otherwise publish NaN revenue at risk.
+    pub fn validate(&self) -> Result<(), String> {
+        let f = &self.factor;
+        let within = |key: &str, v: f64, lo: f64, hi: f64, why: &str| {
+            if v.is_finite() && (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{key} = {v} must be a finite number within [{lo}, {hi}]{why}"))
+            }
+        };
+        within("cif-fob-factor", f.cif_fob_factor, 1.0, 2.0, " (CIF is FOB plus freight and insurance, rarely more than 30 % of it)")?;
+        within("cif-fob-band", f.cif_fob_band, 0.0, 0.5, "")?;
+        within("min-pair-value-usd", f.min_pair_value_usd, 0.0, 1e12, "")?;
+        within("materiality-usd", self.materiality_usd, 0.0, 1e12, "")?;
+        within("reporting-noise", self.reporting_noise, 0.0, 0.5, " (a share of the flow)")?;
+        let [lo, hi] = f.plausible_ratio;
+        if !(lo.is_finite() && hi.is_finite() && 0.0 < lo && lo < 1.0 && 1.0 < hi && hi <= 100.0) {
+            return Err(format!("plausible-ratio = [{lo}, {hi}] must be two finite numbers with 0 < low < 1 < high <= 100"));
+        }
+        if f.min_pairs == 0 {
+            return Err("min-pairs = 0 must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 /// The result of a gap analysis.
 pub struct GapResult {
     /// `gap_by_cell`.
@@ -127,6 +155,8 @@ pub struct GapResult {
 }
 
 /// Runs the analysis.
+///
+/// `params` are taken as [`GapParams::validate`] accepts them (the stage checks them first).
 pub fn analyse(declarations: &DataFrame, mirror_flows: &DataFrame, tariffs: &DataFrame, params: &GapParams) -> PolarsResult<GapResult> {
     let book = TariffBook::from_frame(tariffs)?;
     let sides = cells::sides(declarations, mirror_flows, params)?;
@@ -167,6 +197,7 @@ impl Stage for RevenueGap {
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
         let params: GapParams = ctx.params()?;
+        params.validate().map_err(|message| StageError::Params { stage: self.name().into(), message })?;
         let iso2 = params.home_country.len() == 2 && params.home_country.bytes().all(|b| b.is_ascii_uppercase());
         if !iso2 && params.home_country != "*" {
             return Err(StageError::Params {

@@ -37,6 +37,16 @@ pub struct DeclarationRules<'a> {
     pub max_date: NaiveDate,
     /// Exchange rates.
     pub fx: &'a FxTable,
+    /// Vintages whose known codes a lost leading zero may be restored into.
+    pub hs_vintages: &'a [mirador_schema::hs::Vintage],
+    /// Which codes must be known.
+    pub hs_known: rules::HsKnown,
+    /// Case rule of party ids.
+    pub id_case: rules::IdCase,
+    /// Plausibility of one goods item.
+    pub bounds: rules::ItemBounds,
+    /// The day of the run: rows dated later are `date_in_future`.
+    pub run_day: NaiveDate,
 }
 
 /// One validated row. Its text is borrowed from the block it was read from (or from the source's
@@ -86,10 +96,8 @@ const TEXTS: [&str; 11] = [
     col::ORIGIN_INDICATOR,
 ];
 
-/// Largest value of one goods item accepted (USD); above it the row is quarantined.
-pub const MAX_ITEM_VALUE_USD: f64 = 1.0e13;
-/// Largest net mass of one goods item accepted (kg).
-pub const MAX_ITEM_MASS_KG: f64 = 1.0e12;
+/// Party ids among [`TEXTS`], normalised by the source's case rule.
+const PARTY_IDS: [&str; 3] = [col::DECLARANT_ID, col::IMPORTER_ID, col::SELLER_ID];
 
 /// The source columns validation reads, resolved once per file.
 struct Fields<'a> {
@@ -187,7 +195,16 @@ fn validate<'r>(
     let declaration_id = rules::declaration_id_value(f.declaration_id.value(raw), col::DECLARATION_ID)?;
     let item_no = rules::item_no_value(f.item_no.value(raw), d, col::ITEM_NO)?;
     let date = rules::date_value(rules::required_value(f.date.value(raw), col::DATE)?, m.date_format(), r.min_date, r.max_date, col::DATE)?;
-    let hs = rules::hs_code(&rules::required_value(f.hs_code.value(raw), col::HS_CODE)?.text(), r.hs_lengths, col::HS_CODE)?;
+    if date > r.run_day {
+        return Err(Reject::new(
+            "date_in_future",
+            col::DATE,
+            format!("`{}` = {date} is after the day of the run ({}): a typo, or a clock set wrong", col::DATE, r.run_day),
+        ));
+    }
+    let hs_raw = rules::required_value(f.hs_code.value(raw), col::HS_CODE)?.text();
+    let hs = rules::hs_code(&hs_raw, r.hs_lengths, r.hs_vintages, col::HS_CODE)?;
+    let hs = rules::known_hs(hs, &hs_raw, r.hs_known, r.hs_vintages, col::HS_CODE)?;
     let origin =
         rules::declared_country(&rules::required_value(f.origin_country.value(raw), col::ORIGIN_COUNTRY)?.text(), col::ORIGIN_COUNTRY)?;
     let departure = match rules::optional_value(f.departure_country.value(raw)) {
@@ -210,21 +227,7 @@ fn validate<'r>(
     let usd_per_unit =
         r.fx.rate(&currency, &period)
             .ok_or_else(|| Reject::new("missing_fx_rate", col::CURRENCY, format!("no exchange rate for `{currency}` in {period}")))?;
-    let value_usd = item_price * usd_per_unit;
-    if value_usd > MAX_ITEM_VALUE_USD {
-        return Err(Reject::new(
-            "implausible_value",
-            col::ITEM_PRICE,
-            format!("one goods item worth {value_usd:.3e} USD (more than {MAX_ITEM_VALUE_USD:e}) is a keying or unit error"),
-        ));
-    }
-    if net_mass_kg > MAX_ITEM_MASS_KG {
-        return Err(Reject::new(
-            "implausible_mass",
-            col::NET_MASS_KG,
-            format!("one goods item of {net_mass_kg:.3e} kg (more than {MAX_ITEM_MASS_KG:e}) is a keying or unit error"),
-        ));
-    }
+    r.bounds.check(item_price * usd_per_unit, net_mass_kg)?;
     let fraud = rules::label_value(f.fraud.value(raw), &[0, 1], col::FRAUD)?;
     let critical_fraud = rules::label_value(f.critical_fraud.value(raw), &[0, 1, 2], col::CRITICAL_FRAUD)?;
     let mut texts: [Cow<'r, str>; 11] = Default::default();
@@ -235,6 +238,9 @@ fn validate<'r>(
             rules::optional_value(field.value(raw)).unwrap_or(Raw::Text("-"))
         };
         *slot = clean(v, name)?;
+        if PARTY_IDS.contains(&name) {
+            *slot = rules::party_id(std::mem::take(slot), r.id_case);
+        }
     }
     Ok(Row {
         declaration_id,
@@ -242,7 +248,7 @@ fn validate<'r>(
         date,
         period,
         texts,
-        courier_id: rules::optional_value(f.courier_id.value(raw)).map(Raw::text),
+        courier_id: rules::optional_value(f.courier_id.value(raw)).map(|v| rules::party_id(v.text(), r.id_case)),
         hs_code: hs.code,
         departure_country: departure,
         origin_country: origin,
@@ -275,6 +281,9 @@ pub struct DeclarationStats {
     pub duplicates: usize,
     /// Same key, different content, quarantined.
     pub conflicting_duplicates: usize,
+    /// Rows accepted from each file, in order (to find a row's file again).
+    #[serde(skip)]
+    pub accepted_per_file: Vec<usize>,
 }
 
 /// Rows validated per parallel batch.
@@ -297,6 +306,7 @@ pub fn ingest(
     let mut stats = DeclarationStats::default();
     let mut seen = Seen::default();
     for m in sources {
+        let accepted_before = rec.accepted;
         let fields = Fields::new(m);
         let read_rows = if m.is_parquet() { PARQUET_READ_ROWS } else { CHUNK_ROWS };
         // Rows are validated in parallel a chunk at a time (memory stays bounded), then
@@ -361,10 +371,98 @@ pub fn ingest(
             next = read?;
             done?;
         }
+        stats.accepted_per_file.push(rec.accepted - accepted_before);
     }
     append_block(&mut out, &mut block)?;
     rec.quarantined = rec.rows_in - rec.accepted;
     Ok((out, rec, stats))
+}
+
+/// Most rows of a source taken for typos by [`quarantine_isolated_dates`], as a share.
+const ISOLATED_MAX_SHARE: f64 = 0.01;
+/// Fewest rows a source needs for [`quarantine_isolated_dates`] to judge its dates.
+const ISOLATED_MIN_ROWS: usize = 100;
+
+/// Quarantines (`date_in_future`) the accepted rows dated more than `gap_days` after the newest
+/// date of the rest, with nothing in between: a few rows (at most 1 % of the source, which has at
+/// least 100) far after the rest are typos (2035 for 2025), and would end a carried state's
+/// history there. Returns the rows kept.
+pub fn quarantine_isolated_dates(
+    df: DataFrame,
+    files: &[Mapped<'_>],
+    accepted_per_file: &[usize],
+    gap_days: u32,
+    quarantine: &mut Quarantine,
+    rec: &mut Reconciliation,
+) -> Result<DataFrame, crate::IngestError> {
+    let n = df.height();
+    if n < ISOLATED_MIN_ROWS {
+        return Ok(df);
+    }
+    let days: Vec<Option<i32>> = df.column(col::DATE)?.cast(&DataType::Int32)?.i32()?.iter().collect();
+    let mut counts: std::collections::BTreeMap<i32, usize> = std::collections::BTreeMap::new();
+    for d in days.iter().flatten() {
+        *counts.entry(*d).or_insert(0) += 1;
+    }
+    let budget = (ISOLATED_MAX_SHARE * n as f64).floor() as usize;
+    // Walk down from the newest day; the lowest gap within the budget is the cut.
+    let (mut above, mut cut) = (0usize, None);
+    let distinct: Vec<(i32, usize)> = counts.into_iter().collect();
+    for w in distinct.windows(2).rev() {
+        let ((lower, _), (upper, count)) = (w[0], w[1]);
+        above += count;
+        if above > budget {
+            break;
+        }
+        if i64::from(upper) - i64::from(lower) > i64::from(gap_days) {
+            cut = Some((upper, lower));
+        }
+    }
+    let Some((cut, newest_rest)) = cut else { return Ok(df) };
+    let lines = df.column(col::SOURCE_LINE)?.i32()?.clone();
+    let ids = df.column(col::DECLARATION_ID)?.str()?.clone();
+    let items = df.column(col::ITEM_NO)?.i32()?.clone();
+    let file_of = |row: usize| {
+        let mut end = 0;
+        for (f, count) in files.iter().zip(accepted_per_file) {
+            end += count;
+            if row < end {
+                return f.file.as_str();
+            }
+        }
+        files.last().map_or("", |f| f.file.as_str())
+    };
+    let text = |d: i32| mirador_schema::day::date(d).map_or_else(|| d.to_string(), |d| d.to_string());
+    let mut keep = Vec::with_capacity(n);
+    for (i, d) in days.iter().enumerate() {
+        let isolated = d.is_some_and(|d| d >= cut);
+        keep.push(!isolated);
+        if isolated {
+            let d = d.unwrap_or_default();
+            let reject = Reject::new(
+                "date_in_future",
+                col::DATE,
+                format!(
+                    "`date` = {} is {} days after {}, the newest date of the rest of the source, with nothing in between (date-gap-days = {gap_days}): a typo",
+                    text(d),
+                    d - newest_rest,
+                    text(newest_rest)
+                ),
+            );
+            let raw = || {
+                let mut row = serde_json::Map::new();
+                row.insert(col::DECLARATION_ID.into(), ids.get(i).into());
+                row.insert(col::ITEM_NO.into(), items.get(i).into());
+                row.insert(col::DATE.into(), text(d).into());
+                serde_json::Value::Object(row).to_string()
+            };
+            quarantine.push_parts(crate::DECLARATIONS, file_of(i), lines.get(i).unwrap_or(0) as usize, &reject, raw);
+        }
+    }
+    let dropped = keep.iter().filter(|k| !**k).count();
+    rec.accepted -= dropped;
+    rec.quarantined += dropped;
+    Ok(df.filter(&BooleanChunked::from_slice("keep".into(), &keep))?)
 }
 
 impl DeclarationStats {

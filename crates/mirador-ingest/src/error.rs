@@ -25,6 +25,9 @@ pub enum IngestError {
         /// Headers found.
         found: String,
     },
+    /// Too many of a source's rows were quarantined for its accepted rows to be used.
+    #[error("{0}")]
+    Rejected(String),
     /// Invalid parameters.
     #[error("invalid ingest parameters: {0}")]
     Params(String),

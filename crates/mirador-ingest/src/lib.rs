@@ -24,6 +24,7 @@ pub mod fx;
 pub mod mirror;
 pub mod outcomes;
 pub mod read;
+mod reference;
 pub mod rules;
 pub mod source;
 
@@ -67,6 +68,54 @@ pub struct IngestParams {
     /// the file is not what its mapping says (wrong separator, wrong export), and an analyst
     /// should look before a million-row quarantine is written. Default 1 million.
     pub max_quarantined: usize,
+    /// Least share of a source's rows that must pass validation (rows that are not quarantined;
+    /// deferred rows are valid). Below it ingest fails with the most common reasons: a source
+    /// mostly quarantined is a wrong mapping, separator or date format, not bad luck. Default
+    /// 0.5; 0 turns the rule off.
+    pub min_accepted_share: f64,
+    /// The HS vintages whose known six-digit codes (`2017`, `2022`) a lost leading zero may be
+    /// restored into: `8471300` is not repaired to `08471300` (HS6 084713 does not exist) but
+    /// quarantined as `hs_length`. Default both; `[]` repairs nothing.
+    pub hs_vintages: Vec<mirador_schema::hs::Vintage>,
+    /// Which declaration codes must be known in `hs-vintages`: `repairs` (default: only a code
+    /// whose leading zero is restored) or `all` (every code's HS6; an unknown one is quarantined
+    /// as `hs_unknown`). The bundled synthetic world uses 080300 (bananas, HS 2007: split into
+    /// 080310/080390 in 2012), so `all` would quarantine its banana declarations.
+    pub hs_known: rules::HsKnown,
+    /// How party ids (importer, declarant, seller, courier) are normalised once trimmed:
+    /// `upper` (default), `lower` or `keep`. ` imp-01` and `IMP-01` are one importer. Declaration
+    /// ids are only trimmed: the outcomes feed keys on them as the declaring system wrote them.
+    pub id_case: rules::IdCase,
+    /// Largest value of one goods item (USD); above it the row is quarantined as
+    /// `implausible_value`. Default 1e10 (ten billion: more than any single ship or aircraft).
+    pub max_item_value_usd: f64,
+    /// Largest net mass of one goods item (kg), `implausible_mass` above. Default 1e9 (a million
+    /// tonnes: more than the largest bulk carrier's load).
+    pub max_item_mass_kg: f64,
+    /// Unit price bounds of one goods item (USD per kg, when it has a mass and a value):
+    /// `implausible_unit_price` outside. Default `[1e-6, 1e8]` (below a tenth of a cent per
+    /// tonne; above a hundred million USD per kg, more than gem diamonds).
+    pub unit_price_usd_per_kg: [f64; 2],
+    /// Plausible USD per unit of any currency: `implausible_fx_rate` outside. Default
+    /// `[1e-7, 10]` (the strongest currency, KWD, is about 3.3 USD; an inverted KES or KRW rate is
+    /// 130 or 1,300).
+    pub fx_usd_per_unit: [f64; 2],
+    /// Bands of USD per unit for named currencies, e.g. `{ KES = [0.005, 0.012] }`, checked on
+    /// top of `fx-usd-per-unit`.
+    pub fx_bands: BTreeMap<String, [f64; 2]>,
+    /// A rate more than this factor above or below the median of its currency's rates (with at
+    /// least 3 of them) is `implausible_fx_rate`: an inverted rate among right ones. Default 10.
+    pub fx_max_ratio_to_median: f64,
+    /// The day the run happens (`YYYY-MM-DD`); default today (UTC). Declarations dated after it
+    /// and mirror flows of a later period are quarantined as `date_in_future` (a typo such as 2035
+    /// for 2025 would otherwise enter the carried state and refuse every later night). Set it to
+    /// replay a past night.
+    pub run_day: Option<String>,
+    /// Declarations dated more than this many days after the newest date of the rest of the
+    /// source, with no declaration in between, are quarantined as `date_in_future`: a typo in a
+    /// past year that `run-day` cannot see. At most 1 % of a source's rows, and only in sources
+    /// of at least 100 rows, are taken for typos. Default 92; 0 turns the rule off.
+    pub date_gap_days: u32,
 }
 
 impl Default for IngestParams {
@@ -78,6 +127,18 @@ impl Default for IngestParams {
             as_of: None,
             max_rows_per_file: read::MAX_ROWS,
             max_quarantined: 1_000_000,
+            min_accepted_share: 0.5,
+            hs_vintages: mirador_schema::hs::Vintage::ALL.to_vec(),
+            hs_known: rules::HsKnown::Repairs,
+            id_case: rules::IdCase::Upper,
+            max_item_value_usd: 1e10,
+            max_item_mass_kg: 1e9,
+            unit_price_usd_per_kg: [1e-6, 1e8],
+            fx_usd_per_unit: [1e-7, 10.0],
+            fx_bands: BTreeMap::new(),
+            fx_max_ratio_to_median: 10.0,
+            run_day: None,
+            date_gap_days: 92,
         }
     }
 }
@@ -93,7 +154,42 @@ impl IngestParams {
         if self.hs_lengths.is_empty() || self.hs_lengths.iter().any(|l| ![6, 8, 10].contains(l)) {
             return Err(IngestError::Params(format!("hs-lengths {:?} must be a non-empty subset of [6, 8, 10]", self.hs_lengths)));
         }
+        if !(0.0..=1.0).contains(&self.min_accepted_share) {
+            return Err(IngestError::Params(format!("min-accepted-share = {} must be within 0 .. 1", self.min_accepted_share)));
+        }
+        let positive = |key: &str, v: f64| {
+            if v.is_finite() && v > 0.0 { Ok(()) } else { Err(IngestError::Params(format!("{key} = {v} must be a finite number above 0"))) }
+        };
+        let band = |key: &str, [lo, hi]: [f64; 2]| {
+            if lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo < hi {
+                Ok(())
+            } else {
+                Err(IngestError::Params(format!("{key} = [{lo}, {hi}] must be two finite numbers, 0 <= low < high")))
+            }
+        };
+        positive("max-item-value-usd", self.max_item_value_usd)?;
+        positive("max-item-mass-kg", self.max_item_mass_kg)?;
+        band("unit-price-usd-per-kg", self.unit_price_usd_per_kg)?;
+        band("fx-usd-per-unit", self.fx_usd_per_unit)?;
+        for (currency, b) in &self.fx_bands {
+            band(&format!("fx-bands.{currency}"), *b)?;
+        }
+        if !(self.fx_max_ratio_to_median.is_finite() && self.fx_max_ratio_to_median > 1.0) {
+            return Err(IngestError::Params(format!(
+                "fx-max-ratio-to-median = {} must be a finite number above 1",
+                self.fx_max_ratio_to_median
+            )));
+        }
         Ok((min, max))
+    }
+
+    /// The day the run happens: `run-day`, else today (UTC).
+    pub fn run_day(&self) -> Result<NaiveDate, IngestError> {
+        match self.run_day.as_deref() {
+            Some(raw) => NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .map_err(|_| IngestError::Params(format!("run-day `{raw}` is not a YYYY-MM-DD date"))),
+            None => Ok(chrono::Utc::now().date_naive()),
+        }
     }
 
     /// The last day the run sees, from `as-of`.
@@ -197,10 +293,54 @@ fn too_many(q: &Quarantine, id: &str, limit: usize) -> Result<(), IngestError> {
     )))
 }
 
+/// Fails when fewer than `min_share` of a source's rows passed validation, naming the most
+/// common reasons with an example of each: such a source is a wrong mapping, separator or date
+/// format, and its few accepted rows would make every later figure wrong without an error.
+fn enough_accepted(q: &Quarantine, id: &str, rec: &Reconciliation, min_share: f64) -> Result<(), IngestError> {
+    if rec.rows_in == 0 || min_share <= 0.0 {
+        return Ok(());
+    }
+    let valid = rec.rows_in - rec.quarantined;
+    if valid as f64 >= min_share * rec.rows_in as f64 {
+        return Ok(());
+    }
+    let mut reasons = q.top_reasons(id);
+    reasons.truncate(3);
+    let top: Vec<String> = reasons.iter().map(|(code, n, example)| format!("{} {code} ({example})", thousands(*n))).collect();
+    Err(IngestError::Rejected(format!(
+        "`{id}`: {:.0} % of rows quarantined ({} of {}; min-accepted-share = {min_share}): {}. The source is probably not what its \
+         mapping says (separator, date-format, decimal, column names, another export); the quarantine lists every row.",
+        100.0 * rec.quarantined as f64 / rec.rows_in as f64,
+        thousands(rec.quarantined),
+        thousands(rec.rows_in),
+        top.join("; ")
+    )))
+}
+
+/// `54000` → `54,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Ingests every source present in `sources` (each optional; at least one is needed).
 pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, params: &IngestParams) -> Result<Ingested, IngestError> {
     let (min_date, max_date) = params.dates()?;
     let as_of = params.as_of_date()?;
+    let run_day = params.run_day()?;
+    let fx_bounds = fx::FxBounds {
+        usd_per_unit: params.fx_usd_per_unit,
+        bands: params.fx_bands.iter().map(|(c, b)| (c.to_ascii_uppercase(), *b)).collect(),
+        max_ratio_to_median: params.fx_max_ratio_to_median,
+    };
+    let enough = |q: &Quarantine, id: &str, rec: &Reconciliation| enough_accepted(q, id, rec, params.min_accepted_share);
     let mut quarantine = Quarantine::with_limit(params.max_quarantined);
     let too_many = |q: &Quarantine, id: &str| too_many(q, id, params.max_quarantined);
     let mut reconciliation = BTreeMap::new();
@@ -209,8 +349,9 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
     let (fx_rates, fx_table) = match sources.get(FX_RATES) {
         Some(spec) => {
             let files = open_all(FX_RATES, spec, base_dir, fx::FX_MANDATORY, params, &mut warnings)?;
-            let (df, table, rec) = fx::ingest_fx(&files, &mut quarantine)?;
+            let (df, table, rec) = fx::ingest_fx(&files, &fx_bounds, &mut quarantine)?;
             too_many(&quarantine, FX_RATES)?;
+            enough(&quarantine, FX_RATES, &rec)?;
             reconciliation.insert(FX_RATES.to_owned(), rec);
             (df, table)
         }
@@ -219,8 +360,9 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
     let tariffs = match sources.get(TARIFFS) {
         Some(spec) => {
             let files = open_all(TARIFFS, spec, base_dir, fx::TARIFF_MANDATORY, params, &mut warnings)?;
-            let (df, rec) = fx::ingest_tariffs(&files, &mut quarantine)?;
+            let (df, rec) = fx::ingest_tariffs(&files, &params.hs_vintages, &mut quarantine)?;
             too_many(&quarantine, TARIFFS)?;
+            enough(&quarantine, TARIFFS, &rec)?;
             reconciliation.insert(TARIFFS.to_owned(), rec);
             df
         }
@@ -229,12 +371,13 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
     let mirror_flows = match sources.get(MIRROR_FLOWS) {
         Some(spec) => {
             let files = open_all(MIRROR_FLOWS, spec, base_dir, mirror::MANDATORY, params, &mut warnings)?;
-            let (mut df, mut rec) = mirror::ingest(&files, &mut quarantine)?;
+            let (mut df, mut rec) = mirror::ingest(&files, &params.hs_vintages, run_day, &mut quarantine)?;
             if let Some(as_of) = as_of {
                 (df, rec.deferred) = defer_after(df, as_of, false)?;
                 rec.accepted -= rec.deferred;
             }
             too_many(&quarantine, MIRROR_FLOWS)?;
+            enough(&quarantine, MIRROR_FLOWS, &rec)?;
             reconciliation.insert(MIRROR_FLOWS.to_owned(), rec);
             df
         }
@@ -248,13 +391,38 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
     let (declarations, declaration_stats) = match sources.get(DECLARATIONS) {
         Some(spec) => {
             let files = open_all(DECLARATIONS, spec, base_dir, declarations::MANDATORY, params, &mut warnings)?;
-            let rules = declarations::DeclarationRules { hs_lengths: &params.hs_lengths, min_date, max_date, fx: &fx_table };
+            let rules = declarations::DeclarationRules {
+                hs_lengths: &params.hs_lengths,
+                min_date,
+                max_date,
+                fx: &fx_table,
+                hs_vintages: &params.hs_vintages,
+                hs_known: params.hs_known,
+                id_case: params.id_case,
+                bounds: rules::ItemBounds {
+                    max_value_usd: params.max_item_value_usd,
+                    max_mass_kg: params.max_item_mass_kg,
+                    unit_price_usd_per_kg: params.unit_price_usd_per_kg,
+                },
+                run_day,
+            };
             let (mut df, mut rec, stats) = declarations::ingest(&files, &rules, &mut quarantine)?;
+            if params.date_gap_days > 0 {
+                df = declarations::quarantine_isolated_dates(
+                    df,
+                    &files,
+                    &stats.accepted_per_file,
+                    params.date_gap_days,
+                    &mut quarantine,
+                    &mut rec,
+                )?;
+            }
             if let Some(as_of) = as_of {
                 (df, rec.deferred) = defer_after(df, as_of, true)?;
                 rec.accepted -= rec.deferred;
             }
             too_many(&quarantine, DECLARATIONS)?;
+            enough(&quarantine, DECLARATIONS, &rec)?;
             reconciliation.insert(DECLARATIONS.to_owned(), rec);
             (df, stats)
         }

@@ -1,5 +1,8 @@
 //! Validation of mirror-trade flows (Comtrade-like statistics).
 
+use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
 use mirador_schema::col;
 use polars::prelude::*;
 
@@ -25,75 +28,144 @@ fn flow(raw: &str) -> Result<&'static str, Reject> {
     })
 }
 
-/// Validates flows.
-pub fn ingest(sources: &[Mapped<'_>], quarantine: &mut Quarantine) -> Result<(DataFrame, Reconciliation), crate::IngestError> {
-    let mut reporter = Vec::new();
-    let mut partner = Vec::new();
-    let mut period = Vec::new();
-    let mut hs_code = Vec::new();
-    let mut vintage: Vec<Option<String>> = Vec::new();
-    let mut flows = Vec::new();
-    let mut value = Vec::new();
-    let mut weight: Vec<Option<f64>> = Vec::new();
-    let mut quantity: Vec<Option<f64>> = Vec::new();
-    let mut unit: Vec<Option<String>> = Vec::new();
-    let mut estimated = Vec::new();
+/// One valid flow.
+struct Flow {
+    reporter: &'static str,
+    partner: &'static str,
+    period: String,
+    hs_code: String,
+    flow: &'static str,
+    vintage: Option<String>,
+    value: f64,
+    weight: Option<f64>,
+    quantity: Option<f64>,
+    unit: Option<String>,
+    estimated: bool,
+}
+
+/// What must agree between two rows of one cell.
+#[derive(PartialEq)]
+struct Content {
+    vintage: Option<String>,
+    value: u64,
+    weight: Option<u64>,
+    quantity: Option<u64>,
+    unit: Option<String>,
+    estimated: bool,
+}
+
+/// Validates flows. A cell (reporter, partner, period, HS code, flow) given twice is a
+/// `duplicate` (same figures: the copy is quarantined) or a `conflict` (different figures: every
+/// row of the cell is quarantined). A yearly row beside monthly rows of the same cell and year
+/// would count the year twice: the yearly row is quarantined (`overlapping_period`), the monthly
+/// rows kept (they serve a monthly and a yearly analysis alike). A period that starts after
+/// `run_day` is `date_in_future`.
+pub fn ingest(
+    sources: &[Mapped<'_>],
+    hs_vintages: &[mirador_schema::hs::Vintage],
+    run_day: chrono::NaiveDate,
+    quarantine: &mut Quarantine,
+) -> Result<(DataFrame, Reconciliation), crate::IngestError> {
     let mut rec = Reconciliation::default();
-    for m in sources {
-        let d = m.decimal();
-        while let Some(raw) = m.next_row()? {
-            let raw = &raw;
-            rec.rows_in += 1;
-            let parsed = (|| {
-                if let Some(why) = &raw.malformed {
-                    return Err(Reject::new(why.code, "", format!("line {} {why}", raw.line)));
-                }
-                let r = rules::country_code(rules::required(m.get(raw, col::REPORTER), col::REPORTER)?, true, col::REPORTER)?;
-                let p = rules::country_code(rules::required(m.get(raw, col::PARTNER), col::PARTNER)?, true, col::PARTNER)?;
-                let per = rules::period(rules::required(m.get(raw, col::PERIOD), col::PERIOD)?, col::PERIOD)?;
-                let hs = rules::hs_code(rules::required(m.get(raw, col::HS_CODE), col::HS_CODE)?, &[2, 4, 6], col::HS_CODE)?;
-                let f = flow(rules::required(m.get(raw, col::FLOW), col::FLOW)?)?;
-                let v =
-                    rules::non_negative(rules::required(m.get(raw, col::TRADE_VALUE_USD), col::TRADE_VALUE_USD)?, d, col::TRADE_VALUE_USD)?;
-                let w =
-                    rules::optional(m.get(raw, col::NET_WEIGHT_KG)).map(|x| rules::non_negative(x, d, col::NET_WEIGHT_KG)).transpose()?;
-                let q = rules::optional(m.get(raw, col::QUANTITY)).map(|x| rules::non_negative(x, d, col::QUANTITY)).transpose()?;
-                let est = rules::optional(m.get(raw, col::QUANTITY_ESTIMATED))
-                    .is_some_and(|x| matches!(x.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "4" | "6"));
-                Ok((r, p, per, hs.code, f, v, w, q, est))
-            })();
-            match parsed {
-                Ok((r, p, per, hs, f, v, w, q, est)) => {
-                    reporter.push(r);
-                    partner.push(p);
-                    period.push(per);
-                    hs_code.push(hs);
-                    vintage.push(rules::optional(m.get(raw, col::HS_VINTAGE)).map(str::to_owned));
-                    flows.push(f);
-                    value.push(v);
-                    weight.push(w);
-                    quantity.push(q);
-                    unit.push(rules::optional(m.get(raw, col::QUANTITY_UNIT)).map(str::to_owned));
-                    estimated.push(est);
-                }
-                Err(reject) => quarantine.push(crate::MIRROR_FLOWS, m, raw, &reject),
+    let first_of_future = chrono::Datelike::year(&run_day) * 100 + chrono::Datelike::month(&run_day) as i32;
+    let rows = crate::fx::parse_reference(
+        sources,
+        crate::MIRROR_FLOWS,
+        quarantine,
+        &mut rec,
+        |m, raw| {
+            let d = m.decimal();
+            let r = rules::country_code(rules::required(m.get(raw, col::REPORTER), col::REPORTER)?, true, col::REPORTER)?;
+            let p = rules::country_code(rules::required(m.get(raw, col::PARTNER), col::PARTNER)?, true, col::PARTNER)?;
+            let per = rules::period(rules::required(m.get(raw, col::PERIOD), col::PERIOD)?, col::PERIOD)?;
+            let (year, month): (i32, i32) = (per[..4].parse().unwrap_or(0), per.get(5..).and_then(|m| m.parse().ok()).unwrap_or(1));
+            if year * 100 + month > first_of_future {
+                return Err(Reject::new(
+                    "date_in_future",
+                    col::PERIOD,
+                    format!("period {per} starts after the day of the run ({run_day}): a typo, or a clock set wrong"),
+                ));
             }
+            let hs = rules::hs_code(rules::required(m.get(raw, col::HS_CODE), col::HS_CODE)?, &[2, 4, 6], hs_vintages, col::HS_CODE)?;
+            let f = flow(rules::required(m.get(raw, col::FLOW), col::FLOW)?)?;
+            let v = rules::non_negative(rules::required(m.get(raw, col::TRADE_VALUE_USD), col::TRADE_VALUE_USD)?, d, col::TRADE_VALUE_USD)?;
+            let w = rules::optional(m.get(raw, col::NET_WEIGHT_KG)).map(|x| rules::non_negative(x, d, col::NET_WEIGHT_KG)).transpose()?;
+            let q = rules::optional(m.get(raw, col::QUANTITY)).map(|x| rules::non_negative(x, d, col::QUANTITY)).transpose()?;
+            let est = rules::optional(m.get(raw, col::QUANTITY_ESTIMATED))
+                .is_some_and(|x| matches!(x.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "4" | "6"));
+            Ok(Flow {
+                reporter: r,
+                partner: p,
+                period: per,
+                hs_code: hs.code,
+                flow: f,
+                vintage: rules::optional(m.get(raw, col::HS_VINTAGE)).map(str::to_owned),
+                value: v,
+                weight: w,
+                quantity: q,
+                unit: rules::optional(m.get(raw, col::QUANTITY_UNIT)).map(str::to_owned),
+                estimated: est,
+            })
+        },
+        |f| {
+            let key = (f.reporter, f.partner, f.period.clone(), f.hs_code.clone(), f.flow);
+            let content = Content {
+                vintage: f.vintage.clone(),
+                value: f.value.to_bits(),
+                weight: f.weight.map(f64::to_bits),
+                quantity: f.quantity.map(f64::to_bits),
+                unit: f.unit.clone(),
+                estimated: f.estimated,
+            };
+            (key, content)
+        },
+        col::PERIOD,
+        |(r, p, per, hs, f)| format!("{f} flow {r}←{p} of {hs} in {per}"),
+        |c| format!("{} USD", f64::from_bits(c.value)),
+    )?;
+    // A yearly row beside monthly rows of the same cell and year.
+    let year_key = |f: &Flow| (f.reporter, f.partner, f.hs_code.clone(), f.flow, f.period[..4].to_owned());
+    let mut monthly: HashMap<_, (usize, f64), FixedState> = HashMap::default();
+    for (_, _, f) in &rows {
+        if f.period.len() == 7 {
+            let e = monthly.entry(year_key(f)).or_insert((0, 0.0));
+            e.0 += 1;
+            e.1 += f.value;
         }
     }
-    rec.accepted = reporter.len();
+    let verdicts = rows
+        .iter()
+        .map(|(_, _, f)| {
+            if f.period.len() != 4 {
+                return None;
+            }
+            let (n, sum) = monthly.get(&year_key(f))?;
+            Some(Reject::new(
+                "overlapping_period",
+                col::PERIOD,
+                format!(
+                    "yearly {} flow {}←{} of {} in {} ({} USD) beside {n} monthly rows of the same year ({sum} USD): counting both would count the year twice; the monthly rows are kept",
+                    f.flow, f.reporter, f.partner, f.hs_code, f.period, f.value
+                ),
+            ))
+        })
+        .collect();
+    let rows = crate::fx::settle(rows, verdicts, sources, crate::MIRROR_FLOWS, quarantine);
+    rec.accepted = rows.len();
     rec.quarantined = rec.rows_in - rec.accepted;
+    let flows: Vec<Flow> = rows.into_iter().map(|(_, _, f)| f).collect();
     let df = DataFrame::new_infer_height(vec![
-        Column::new(col::REPORTER.into(), reporter),
-        Column::new(col::PARTNER.into(), partner),
-        Column::new(col::PERIOD.into(), period),
-        Column::new(col::HS_CODE.into(), hs_code),
-        Column::new(col::HS_VINTAGE.into(), vintage),
-        Column::new(col::FLOW.into(), flows),
-        Column::new(col::TRADE_VALUE_USD.into(), value),
-        Column::new(col::NET_WEIGHT_KG.into(), weight),
-        Column::new(col::QUANTITY.into(), quantity),
-        Column::new(col::QUANTITY_UNIT.into(), unit),
-        Column::new(col::QUANTITY_ESTIMATED.into(), estimated),
+        Column::new(col::REPORTER.into(), flows.iter().map(|f| f.reporter).collect::<Vec<_>>()),
+        Column::new(col::PARTNER.into(), flows.iter().map(|f| f.partner).collect::<Vec<_>>()),
+        Column::new(col::PERIOD.into(), flows.iter().map(|f| f.period.as_str()).collect::<Vec<_>>()),
+        Column::new(col::HS_CODE.into(), flows.iter().map(|f| f.hs_code.as_str()).collect::<Vec<_>>()),
+        Column::new(col::HS_VINTAGE.into(), flows.iter().map(|f| f.vintage.as_deref()).collect::<Vec<_>>()),
+        Column::new(col::FLOW.into(), flows.iter().map(|f| f.flow).collect::<Vec<_>>()),
+        Column::new(col::TRADE_VALUE_USD.into(), flows.iter().map(|f| f.value).collect::<Vec<_>>()),
+        Column::new(col::NET_WEIGHT_KG.into(), flows.iter().map(|f| f.weight).collect::<Vec<_>>()),
+        Column::new(col::QUANTITY.into(), flows.iter().map(|f| f.quantity).collect::<Vec<_>>()),
+        Column::new(col::QUANTITY_UNIT.into(), flows.iter().map(|f| f.unit.as_deref()).collect::<Vec<_>>()),
+        Column::new(col::QUANTITY_ESTIMATED.into(), flows.iter().map(|f| f.estimated).collect::<Vec<_>>()),
     ])?;
     Ok((df, rec))
 }

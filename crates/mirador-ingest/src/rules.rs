@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use chrono::NaiveDate;
-use mirador_schema::{country, hs};
+use mirador_schema::{col, country, hs};
 
 use crate::read::Raw;
 
@@ -202,16 +202,123 @@ pub fn declared_country(raw: &str, column: &str) -> Result<&'static str, Reject>
     }
 }
 
-/// An HS code, normalised; `repaired` tells whether a leading zero was restored.
-pub fn hs_code(raw: &str, lengths: &[usize], column: &str) -> Result<hs::HsCode, Reject> {
-    hs::normalise(raw, lengths).map_err(|e| {
+/// An HS code, normalised; `repaired` tells whether a leading zero was restored (only into a
+/// code known in one of `vintages`: otherwise `hs_length`).
+pub fn hs_code(raw: &str, lengths: &[usize], vintages: &[hs::Vintage], column: &str) -> Result<hs::HsCode, Reject> {
+    hs::normalise_known(raw, lengths, vintages).map_err(|e| {
         let code = match e {
             hs::HsError::Empty => "missing_value",
             hs::HsError::NotDigits(_) => "hs_not_digits",
-            hs::HsError::Length { .. } => "hs_length",
+            hs::HsError::Length { .. } | hs::HsError::UnknownRepair { .. } => "hs_length",
         };
         Reject::new(code, column, format!("`{column}`: {e}"))
     })
+}
+
+/// Which HS codes must be known codes of the configured vintages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HsKnown {
+    /// Only a code whose lost leading zero is restored (the repair must give a known code).
+    Repairs,
+    /// Every code's HS6.
+    All,
+}
+
+/// A normalised HS code that must be known when `known` is [`HsKnown::All`]: `hs_unknown`
+/// otherwise.
+pub fn known_hs(code: hs::HsCode, raw: &str, known: HsKnown, vintages: &[hs::Vintage], column: &str) -> Result<hs::HsCode, Reject> {
+    if known == HsKnown::All && !hs::is_known(&code.code, vintages) {
+        let names: Vec<&str> = vintages.iter().map(|v| v.name()).collect();
+        return Err(Reject::new(
+            "hs_unknown",
+            column,
+            format!("`{column}` = `{raw}`: HS6 {} is not a known HS {} code", &code.code[..6.min(code.code.len())], names.join("/")),
+        ));
+    }
+    Ok(code)
+}
+
+/// How party ids are normalised once trimmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdCase {
+    /// Upper case (`imp-01` → `IMP-01`).
+    Upper,
+    /// Lower case.
+    Lower,
+    /// As written.
+    Keep,
+}
+
+/// A party id (importer, declarant, seller, courier): trimmed, then cased by `case`. Borrowed
+/// when already in shape.
+pub fn party_id(id: Cow<'_, str>, case: IdCase) -> Cow<'_, str> {
+    let id = match id {
+        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+        Cow::Owned(s) if s.trim().len() != s.len() => Cow::Owned(s.trim().to_owned()),
+        owned => owned,
+    };
+    let change = match case {
+        IdCase::Upper => id.chars().any(char::is_lowercase),
+        IdCase::Lower => id.chars().any(char::is_uppercase),
+        IdCase::Keep => false,
+    };
+    if !change {
+        return id;
+    }
+    Cow::Owned(if case == IdCase::Upper { id.to_uppercase() } else { id.to_lowercase() })
+}
+
+/// Plausibility bounds of one goods item.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemBounds {
+    /// Largest value, USD.
+    pub max_value_usd: f64,
+    /// Largest net mass, kg.
+    pub max_mass_kg: f64,
+    /// Unit price bounds, USD per kg.
+    pub unit_price_usd_per_kg: [f64; 2],
+}
+
+impl ItemBounds {
+    /// Checks an item's value (USD), mass (kg) and unit price (when it has both).
+    pub fn check(&self, value_usd: f64, mass_kg: f64) -> Result<(), Reject> {
+        if !(value_usd <= self.max_value_usd) {
+            return Err(Reject::new(
+                "implausible_value",
+                col::ITEM_PRICE,
+                format!(
+                    "one goods item worth {value_usd:.3e} USD (more than max-item-value-usd = {:e}) is a keying, unit or exchange-rate error",
+                    self.max_value_usd
+                ),
+            ));
+        }
+        if !(mass_kg <= self.max_mass_kg) {
+            return Err(Reject::new(
+                "implausible_mass",
+                col::NET_MASS_KG,
+                format!(
+                    "one goods item of {mass_kg:.3e} kg (more than max-item-mass-kg = {:e}) is a keying or unit error",
+                    self.max_mass_kg
+                ),
+            ));
+        }
+        if value_usd > 0.0 && mass_kg > 0.0 {
+            let unit = value_usd / mass_kg;
+            let [lo, hi] = self.unit_price_usd_per_kg;
+            if !(lo..=hi).contains(&unit) {
+                return Err(Reject::new(
+                    "implausible_unit_price",
+                    col::ITEM_PRICE,
+                    format!(
+                        "{value_usd:.2} USD for {mass_kg} kg is {unit:.3e} USD/kg, outside unit-price-usd-per-kg = [{lo:e}, {hi:e}]: a keying or unit error (grams for kilograms, cents for units)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An inspection label: empty → not inspected; otherwise one of `allowed`.
@@ -354,9 +461,50 @@ mod tests {
 
     #[test]
     fn hs_codes_are_repaired_or_rejected() {
-        assert_eq!(hs_code("10121", &[6], "h").unwrap().code, "010121");
-        assert_eq!(hs_code("1234", &[6, 8, 10], "h").unwrap_err().code, "hs_length");
-        assert_eq!(hs_code("12AB56", &[6], "h").unwrap_err().code, "hs_not_digits");
+        let all = &hs::Vintage::ALL[..];
+        assert_eq!(hs_code("10121", &[6], all, "h").unwrap().code, "010121");
+        assert_eq!(hs_code("1234", &[6, 8, 10], all, "h").unwrap_err().code, "hs_length");
+        assert_eq!(hs_code("12AB56", &[6], all, "h").unwrap_err().code, "hs_not_digits");
+        // A repair into a code that does not exist is a length error, whatever the length.
+        for raw in ["8471300", "847130000", "84713"] {
+            assert_eq!(hs_code(raw, &[6, 8, 10], all, "h").unwrap_err().code, "hs_length", "{raw}");
+        }
+        // 0309.10 (fish flours) is new in 2022: repaired under 2022, refused under 2017 alone.
+        assert_eq!(hs_code("30910", &[6], &[hs::Vintage::Hs2022], "h").unwrap().code, "030910");
+        assert_eq!(hs_code("30910", &[6], &[hs::Vintage::Hs2017], "h").unwrap_err().code, "hs_length");
+    }
+
+    #[test]
+    fn unknown_codes_pass_unless_every_code_must_be_known() {
+        let all = &hs::Vintage::ALL[..];
+        let code = |raw: &str| hs_code(raw, &[6, 8], all, "h").unwrap();
+        assert!(known_hs(code("08030000"), "08030000", HsKnown::Repairs, all, "h").is_ok());
+        assert_eq!(known_hs(code("08030000"), "08030000", HsKnown::All, all, "h").unwrap_err().code, "hs_unknown");
+        assert_eq!(known_hs(code("851713"), "851713", HsKnown::All, &[hs::Vintage::Hs2017], "h").unwrap_err().code, "hs_unknown");
+        assert!(known_hs(code("85171300"), "85171300", HsKnown::All, all, "h").is_ok());
+    }
+
+    #[test]
+    fn party_ids_are_trimmed_and_cased() {
+        for raw in [" imp-01", "IMP-01", "Imp-01 ", "\timp-01"] {
+            assert_eq!(party_id(Cow::Borrowed(raw), IdCase::Upper), "IMP-01", "{raw:?}");
+            assert_eq!(party_id(Cow::Owned(raw.to_owned()), IdCase::Lower), "imp-01", "{raw:?}");
+        }
+        assert_eq!(party_id(Cow::Borrowed(" Imp-01 "), IdCase::Keep), "Imp-01");
+        assert!(matches!(party_id(Cow::Borrowed("IMP-01"), IdCase::Upper), Cow::Borrowed(_)));
+        assert_eq!(party_id(Cow::Borrowed("straße"), IdCase::Upper), "STRASSE");
+    }
+
+    #[test]
+    fn items_outside_the_plausible_ranges_are_named() {
+        let b = ItemBounds { max_value_usd: 1e10, max_mass_kg: 1e9, unit_price_usd_per_kg: [1e-6, 1e8] };
+        assert!(b.check(1e9, 10.0).is_ok());
+        assert!(b.check(0.0, 0.0).is_ok(), "a free item without mass has no unit price");
+        assert_eq!(b.check(9.9e12, 1e6).unwrap_err().code, "implausible_value");
+        assert_eq!(b.check(f64::INFINITY, 1.0).unwrap_err().code, "implausible_value");
+        assert_eq!(b.check(1.0, 2e9).unwrap_err().code, "implausible_mass");
+        assert_eq!(b.check(5e9, 1.0).unwrap_err().code, "implausible_unit_price");
+        assert_eq!(b.check(0.001, 1e6).unwrap_err().code, "implausible_unit_price");
     }
 
     #[test]

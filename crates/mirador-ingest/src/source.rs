@@ -361,12 +361,18 @@ impl Quarantine {
     }
 
     fn push_with(&mut self, dataset: &str, mapped: &Mapped<'_>, line: usize, reject: &Reject, raw: impl FnOnce() -> String) {
+        self.push_parts(dataset, &mapped.file, line, reject, raw);
+    }
+
+    /// Adds a row rejected after it was validated (a rule over the whole source), described by
+    /// its file, line and `raw` (the row as JSON).
+    pub fn push_parts(&mut self, dataset: &str, file: &str, line: usize, reject: &Reject, raw: impl FnOnce() -> String) {
         if self.dataset.len() >= self.limit {
             self.overflow += 1;
             return;
         }
         self.dataset.push(dataset.to_owned());
-        self.file.push(mapped.file.clone());
+        self.file.push(file.to_owned());
         self.line.push(line as i64);
         self.code.push(reject.code.to_owned());
         self.column.push(reject.column.clone());
@@ -391,6 +397,18 @@ impl Quarantine {
             *m.entry(c.clone()).or_insert(0) += 1;
         }
         m
+    }
+
+    /// Reason codes of one dataset's rows, most common first: code, count, and the first row's
+    /// message as an example.
+    pub fn top_reasons(&self, dataset: &str) -> Vec<(String, usize, String)> {
+        let mut by_code: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
+        for i in (0..self.dataset.len()).filter(|&i| self.dataset[i] == dataset) {
+            by_code.entry(&self.code[i]).or_insert((0, &self.reason[i])).0 += 1;
+        }
+        let mut out: Vec<(String, usize, String)> = by_code.into_iter().map(|(c, (n, m))| (c.to_owned(), n, m.to_owned())).collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
     }
 
     /// The quarantine dataset ([`mirador_schema::schemas::quarantine`]).

@@ -201,3 +201,41 @@ fn a_nightly_chain_keeps_only_the_newest_runs() {
     let journal = std::fs::read_to_string(out.join("journal.jsonl")).unwrap();
     assert_eq!(journal.matches("\"pruned\"").count(), 1, "{journal}");
 }
+
+/// A night's declaration dated years ahead by a typo (after the day of the run, or long after the
+/// rest of the night) is quarantined as `date_in_future`, never enters the carried state, and
+/// the next night runs.
+#[test]
+fn a_row_dated_years_ahead_by_a_typo_does_not_stop_the_next_nights() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let first = files(dir.path(), "jan-aug.csv", "2023-01-01", "2023-09-01", false);
+    // Two rows of the first night get a typo in their year: one after the day of the run, one in
+    // a past year (still after every other date of the night).
+    let text = std::fs::read_to_string(&first.0).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    // The past-year typo on a row in USD (a KES row of 2024 would miss its exchange rate first).
+    let currency = lines[0].split(',').position(|h| h == "currency").unwrap();
+    let usd = (200..lines.len()).find(|&i| lines[i].split(',').nth(currency) == Some("USD")).unwrap();
+    for (at, typo) in [(100, "2035"), (usd, "2024")] {
+        let mut fields: Vec<String> = lines[at].split(',').map(str::to_owned).collect();
+        fields[2] = format!("{typo}{}", &fields[2][4..]);
+        lines[at] = fields.join(",");
+    }
+    std::fs::write(&first.0, lines.join("\n") + "\n").unwrap();
+    ok(&night(&out, &first));
+    let m = manifest(&out);
+    let reasons = &stage(&m, "ingest")["metrics"]["quarantine_reasons"];
+    assert_eq!(reasons["date_in_future"].as_u64(), Some(2), "{reasons}");
+    let q = mirador_io::read_parquet(&out.join("latest/quarantine.parquet")).unwrap();
+    let code = q.column("reason_code").unwrap().str().unwrap().clone();
+    let line = q.column("source_line").unwrap().i64().unwrap().clone();
+    let mut typo_lines: Vec<i64> = (0..q.height()).filter(|&i| code.get(i) == Some("date_in_future")).filter_map(|i| line.get(i)).collect();
+    typo_lines.sort_unstable();
+    assert_eq!(typo_lines, [101, usd as i64 + 1]);
+    // The next nights run on.
+    let sep = files(dir.path(), "sep.csv", "2023-09-01", "2023-10-01", false);
+    ok(&night(&out, &sep));
+    let oct = files(dir.path(), "oct.csv", "2023-10-01", "2023-11-01", false);
+    ok(&night(&out, &oct));
+}

@@ -7,4 +7,5 @@ mod carried;
 mod cli;
 mod crash;
 mod kcs;
+mod ingest_rules;
 mod nightly;

@@ -2,4 +2,5 @@
 //! UN Comtrade flows.
 
 mod comtrade;
+mod params;
 mod synthetic;

@@ -18,7 +18,7 @@ fn ingest_bytes(bytes: &[u8]) -> Option<usize> {
     std::fs::write(&path, bytes).unwrap();
     let spec = SourceSpec { paths: vec![path], date_format: Some("%Y-%m-%d".into()), ..Default::default() };
     let sources = BTreeMap::from([("declarations".to_owned(), spec)]);
-    match ingest_sources(&sources, Path::new("."), &IngestParams::default()) {
+    match ingest_sources(&sources, Path::new("."), &IngestParams { min_accepted_share: 0.0, ..IngestParams::default() }) {
         Ok(out) => {
             let r = out.reconciliation["declarations"];
             assert_eq!(r.rows_in, r.accepted + r.quarantined);
@@ -195,7 +195,7 @@ fn a_file_that_is_mostly_bad_rows_stops_ingest_instead_of_filling_the_quarantine
     let params = IngestParams { max_quarantined: 100, ..Default::default() };
     let err = ingest_sources(&sources, Path::new("."), &params).map(|_| ()).unwrap_err().to_string();
     assert!(err.contains("more than 100 rows quarantined") && err.contains("bad_date"), "{err}");
-    // Under the limit, the same file reconciles.
-    let ok = ingest_sources(&sources, Path::new("."), &IngestParams::default()).unwrap();
+    // Under the limit (and with the accepted-share rule off), the same file reconciles.
+    let ok = ingest_sources(&sources, Path::new("."), &IngestParams { min_accepted_share: 0.0, ..IngestParams::default() }).unwrap();
     assert_eq!(ok.quarantine.height(), 500);
 }

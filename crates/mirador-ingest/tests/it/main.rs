@@ -7,4 +7,5 @@ mod kcs;
 mod outcomes;
 mod parquet_types;
 mod reader;
+mod rules;
 mod typed;

@@ -46,7 +46,7 @@ fn ingest(df: &mut DataFrame, dir: &Path, name: &str) -> Ingested {
     mirador_io::write_parquet(df, &path).unwrap();
     let spec = SourceSpec { paths: vec![path], ..Default::default() };
     let sources = BTreeMap::from([("declarations".to_owned(), spec)]);
-    ingest_sources(&sources, Path::new("."), &IngestParams::default()).unwrap()
+    ingest_sources(&sources, Path::new("."), &IngestParams { min_accepted_share: 0.0, ..IngestParams::default() }).unwrap()
 }
 
 #[test]
