@@ -6,3 +6,4 @@ mod carried;
 mod cli;
 mod crash;
 mod nightly;
+mod reliability;
