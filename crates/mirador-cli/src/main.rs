@@ -137,6 +137,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.global);
     // Fault injection for the crash tests (see mirador_io::crash_in_write_of).
+    // (MIRADOR_FAIL_AFTER and MIRADOR_CRASH_AT, read into the run options, are the others.)
     if let Ok(name) = std::env::var("MIRADOR_CRASH_IN_WRITE") {
         mirador_io::crash_in_write_of(&name);
     }

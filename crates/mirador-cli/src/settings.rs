@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use mirador_pipeline::{PipelineFile, RunOptions};
 
+use crate::commands::UserError;
+
 /// Environment variable: output root (overridden by `--out`).
 pub(crate) const ENV_OUT: &str = "MIRADOR_OUT";
 /// Environment variable: key for pseudonymising importer ids in shareable outputs. Secret: never
@@ -30,6 +32,8 @@ pub(crate) struct Settings {
     pub(crate) pseudonym_key: &'static str,
     #[serde(skip)]
     secret_key: Option<String>,
+    /// Warnings recorded in the run's manifest and logged (see [`Settings::check_pseudonym_key`]).
+    pub(crate) warnings: Vec<String>,
 }
 
 /// What the command line says.
@@ -80,7 +84,53 @@ impl Settings {
             stage_overrides,
             pseudonym_key: if secret_key.is_some() { "set (from MIRADOR_PSEUDONYM_KEY)" } else { "not set" },
             secret_key,
+            warnings: Vec::new(),
         })
+    }
+
+    /// The pseudonymisation key policy, before anything runs. A pipeline with a `rank` stage
+    /// needs a key: from `MIRADOR_PSEUDONYM_KEY`, or from the stage's parameters. A missing key,
+    /// or one of the keys written in the repository ([`mirador_rank::pseudonym::DEMO_KEYS`]), is
+    /// refused (exit 1), except in a pipeline marked `sample-data = true` (the bundled synthetic
+    /// data), which may use the demo key with a warning in the manifest and the log.
+    pub(crate) fn check_pseudonym_key(&mut self, file: &PipelineFile) -> anyhow::Result<()> {
+        use mirador_rank::pseudonym::is_demo_key;
+        for spec in file.stages.iter().filter(|s| s.name == "rank") {
+            let (params, _) = file.stage_params(spec)?;
+            let in_params = params.get("pseudonym-key").and_then(toml::Value::as_str).map(str::to_owned);
+            let (key, from) = match (&self.secret_key, in_params) {
+                (Some(k), _) => (Some(k.clone()), ENV_PSEUDONYM_KEY),
+                (None, k) => (k, "the `rank` stage's `pseudonym-key` parameter"),
+            };
+            match key {
+                None if !file.sample_data => {
+                    return Err(UserError(format!(
+                        "pipeline `{}`: stage `rank` needs a pseudonymisation key for the shareable auditee list: set {ENV_PSEUDONYM_KEY} \
+                         to a secret of at least {} bytes kept out of the repository",
+                        file.name,
+                        mirador_rank::pseudonym::MIN_KEY_LEN
+                    ))
+                    .into());
+                }
+                Some(k) if is_demo_key(&k) && !file.sample_data => {
+                    return Err(UserError(format!(
+                        "pipeline `{}`: the pseudonymisation key from {from} is the demo key published in Mirador's repository, so \
+                         anyone could re-identify the shareable auditee list: set {ENV_PSEUDONYM_KEY} to a secret of your own \
+                         (the demo key is for pipelines marked `sample-data = true` only)",
+                        file.name
+                    ))
+                    .into());
+                }
+                Some(k) if is_demo_key(&k) => self.warnings.push(format!(
+                    "DEMO PSEUDONYM KEY: the shareable auditee list of pipeline `{}` is pseudonymised with the demo key published in \
+                     Mirador's repository, so anyone can re-identify it. Allowed because the pipeline runs on the bundled synthetic \
+                     sample data (`sample-data = true`); with real data set {ENV_PSEUDONYM_KEY}.",
+                    file.name
+                )),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn run_options(&self, progress: bool) -> RunOptions {
@@ -99,6 +149,8 @@ impl Settings {
             overrides: self.stage_overrides.clone(),
             secrets,
             fail_after: std::env::var("MIRADOR_FAIL_AFTER").ok(),
+            crash_at: std::env::var("MIRADOR_CRASH_AT").ok(),
+            warnings: self.warnings.clone(),
         }
     }
 

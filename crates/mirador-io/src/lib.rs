@@ -92,16 +92,42 @@ pub fn link_parquet(src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Creates `dir` and its parents.
+/// Creates `dir` and its missing parents, each owner-only (0700) whatever the process's umask:
+/// outputs hold taxpayer data, and a directory others may write to lets them replace a file in
+/// it. Directories that already exist are left as they are. Every directory Mirador creates goes
+/// through here.
 pub fn create_dir(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).map_err(fs_err("create directory", dir))
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut next = Some(dir);
+    while let Some(d) = next {
+        if d.as_os_str().is_empty() || d.is_dir() {
+            break;
+        }
+        missing.push(d);
+        next = d.parent();
+    }
+    for d in missing.into_iter().rev() {
+        let mut builder = fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        match builder.create(d) {
+            // The mode given to mkdir(2) is masked by the umask; set it outright.
+            Ok(()) => fs::set_permissions(d, owner_only_dir()).map_err(fs_err("set permissions of", d))?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(e) => return Err(fs_err("create directory", d)(e)),
+        }
+    }
+    Ok(())
 }
 
 /// Writes `path` atomically: `write` fills a temporary sibling, which is synced and renamed over
 /// `path`; the directory is synced afterwards. On any error the temporary file is removed.
 pub fn write_atomic(path: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(fs_err("create directory", dir))?;
+    create_dir(dir)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".mirador-tmp-")
         .permissions(owner_only())
@@ -136,6 +162,12 @@ fn crash_half_written(file: &File) -> ! {
     let len = file.metadata().map_or(0, |m| m.len());
     let _ = file.set_len(len / 2);
     let _ = file.sync_all();
+    kill_self()
+}
+
+/// Fault injection for crash tests: the process kills itself with SIGKILL (no destructor, no
+/// cleanup, as an OOM kill or a power cut would stop it).
+pub fn kill_self() -> ! {
     #[cfg(unix)]
     {
         let _ = std::process::Command::new("kill").args(["-KILL", &std::process::id().to_string()]).status();
@@ -149,6 +181,18 @@ fn crash_half_written(file: &File) -> ! {
 fn owner_only() -> fs::Permissions {
     use std::os::unix::fs::PermissionsExt;
     fs::Permissions::from_mode(0o600)
+}
+
+/// Owner-only permissions for every directory Mirador creates.
+#[cfg(unix)]
+fn owner_only_dir() -> fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    fs::Permissions::from_mode(0o700)
+}
+
+#[cfg(not(unix))]
+fn owner_only_dir() -> fs::Permissions {
+    owner_only()
 }
 
 #[cfg(not(unix))]
@@ -296,7 +340,7 @@ impl ParquetStream {
     /// Starts writing `path` with `schema`.
     pub fn create(path: &Path, schema: &Schema) -> Result<Self> {
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        fs::create_dir_all(dir).map_err(fs_err("create directory", dir))?;
+        create_dir(dir)?;
         let tmp = tempfile::Builder::new()
             .prefix(".mirador-tmp-")
             .permissions(owner_only())
@@ -333,47 +377,98 @@ impl ParquetStream {
     }
 }
 
-/// Writes a data frame as UTF-8 CSV with a header, atomically. Every value is written as text
-/// (dates `YYYY-MM-DD`, nulls empty), so codes keep their leading zeros.
+/// Writes a data frame as UTF-8 CSV with a header, atomically, for programs to read (the
+/// synthetic sample world): every value is written as text (dates `YYYY-MM-DD`, nulls empty), so
+/// codes keep their leading zeros; a field is quoted only where it must be. Not for files people
+/// open in a spreadsheet: those go through [`write_spreadsheet_csv`].
 pub fn write_csv(df: &DataFrame, path: &Path) -> Result<()> {
-    write_csv_with(df, path, false)
-}
-
-/// Writes a data frame as CSV for people to open in a spreadsheet (the auditee lists): like
-/// [`write_csv`], but a text cell that a spreadsheet would run as a formula (starting with `=`,
-/// `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, so an importer name keyed as
-/// `=HYPERLINK(...)` stays text (OWASP's CSV-injection advice). Numeric columns are untouched.
-pub fn write_spreadsheet_csv(df: &DataFrame, path: &Path) -> Result<()> {
-    write_csv_with(df, path, true)
-}
-
-fn write_csv_with(df: &DataFrame, path: &Path, neutralize_formulas: bool) -> Result<()> {
-    let text_columns: Vec<Vec<Option<String>>> = df
-        .columns()
-        .iter()
-        .map(|c| {
-            let is_text = c.dtype() == &DataType::String || c.dtype().is_categorical();
-            let s = c.cast(&DataType::String).map_err(|source| IoError::Parquet { path: path.to_owned(), source })?;
-            let ca = s.str().map_err(|source| IoError::Parquet { path: path.to_owned(), source })?.clone();
-            Ok(ca
-                .iter()
-                .map(|v| {
-                    v.map(|v| {
-                        let formula = v.starts_with(['=', '+', '-', '@', '\t', '\r']);
-                        if neutralize_formulas && is_text && formula { format!("'{v}") } else { v.to_owned() }
-                    })
-                })
-                .collect())
-        })
-        .collect::<Result<_>>()?;
+    let columns = csv_columns(df, path)?;
     write_atomic(path, |f| {
         let mut w = csv::Writer::from_writer(io::BufWriter::new(f));
         w.write_record(df.get_column_names().iter().map(|n| n.as_str()))?;
         for i in 0..df.height() {
-            w.write_record(text_columns.iter().map(|c| c[i].as_deref().unwrap_or("")))?;
+            w.write_record(columns.iter().map(|(_, c)| c[i].as_deref().unwrap_or("")))?;
         }
         w.flush()
     })
+}
+
+/// Writes a data frame as CSV for people to open in a spreadsheet (the auditee lists), safe
+/// against formula injection (OWASP's CSV-injection advice), whatever the spreadsheet's separator:
+/// - every text cell (and the header) is quoted, so no separator inside it splits it for a
+///   reader that honours quotes;
+/// - a spreadsheet that splits on `;`, `|` or tab instead of `,` ignores those quotes, so a
+///   formula may start at the start of a cell or after any of `,` `;` `|` tab, CR or LF (spaces
+///   skipped): there, a leading `=`, `+`, `-`, `@`, tab or CR gets a `'` before it
+///   ([`neutralize_formulas`]). An importer id `X;=cmd|' /C calc'!A0;` is written
+///   `"X;'=cmd|' /C calc'!A0;"`.
+///
+/// Numeric and date cells are written as they are, unquoted (`-1.5` stays a number).
+pub fn write_spreadsheet_csv(df: &DataFrame, path: &Path) -> Result<()> {
+    let columns = csv_columns(df, path)?;
+    let quoted = |v: &str| format!("\"{}\"", neutralize_formulas(v).replace('"', "\"\""));
+    write_atomic(path, |f| {
+        let mut w = io::BufWriter::new(f);
+        let header: Vec<String> = df.get_column_names().iter().map(|n| quoted(n.as_str())).collect();
+        writeln!(w, "{}", header.join(","))?;
+        let mut line = String::new();
+        for i in 0..df.height() {
+            line.clear();
+            for (k, (is_text, c)) in columns.iter().enumerate() {
+                if k > 0 {
+                    line.push(',');
+                }
+                match (&c[i], is_text) {
+                    (None, _) => {}
+                    (Some(v), true) => line.push_str(&quoted(v)),
+                    (Some(v), false) => line.push_str(v),
+                }
+            }
+            line.push('\n');
+            w.write_all(line.as_bytes())?;
+        }
+        w.flush()
+    })
+}
+
+/// Characters after which a spreadsheet may start a new cell: the separators spreadsheets are
+/// set to split on (`,`, `;`, `|`, tab) and line ends.
+const CELL_BREAKS: [char; 6] = [',', ';', '|', '\t', '\r', '\n'];
+/// First characters that make a spreadsheet cell a formula.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// `v` with a `'` put before every formula start (`=`, `+`, `-`, `@`, tab, CR) found at the start
+/// of the text or after a cell break (`,` `;` `|` tab CR LF), spaces between skipped: no part a
+/// spreadsheet may split the text into starts as a formula. Text without such a start is
+/// returned unchanged.
+pub fn neutralize_formulas(v: &str) -> std::borrow::Cow<'_, str> {
+    let mut out = String::with_capacity(v.len() + 1);
+    let mut at_start = true;
+    let mut changed = false;
+    for ch in v.chars() {
+        if at_start && FORMULA_STARTS.contains(&ch) {
+            out.push('\'');
+            changed = true;
+        }
+        out.push(ch);
+        if ch != ' ' {
+            at_start = CELL_BREAKS.contains(&ch);
+        }
+    }
+    if changed { std::borrow::Cow::Owned(out) } else { std::borrow::Cow::Borrowed(v) }
+}
+
+/// Each column of `df` as text, with whether it is a text column.
+fn csv_columns(df: &DataFrame, path: &Path) -> Result<Vec<(bool, Vec<Option<String>>)>> {
+    df.columns()
+        .iter()
+        .map(|c| {
+            let is_text = c.dtype() == &DataType::String || c.dtype().is_categorical();
+            let s = c.cast(&DataType::String).map_err(|source| IoError::Parquet { path: path.to_owned(), source })?;
+            let ca = s.str().map_err(|source| IoError::Parquet { path: path.to_owned(), source })?;
+            Ok((is_text, ca.iter().map(|v| v.map(str::to_owned)).collect()))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -381,16 +476,80 @@ mod spreadsheet_tests {
     use super::*;
 
     #[test]
-    fn formulas_in_text_cells_are_neutralized_numbers_are_not() {
+    fn text_cells_are_quoted_and_formulas_neutralized_numbers_are_not() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.csv");
-        let df = df!("importer" => ["=HYPERLINK(\"http://x\")", "ACME", "-1+2", "@SUM(A1)"], "gap" => [-1.5, 2.0, 3.0, 4.0]).unwrap();
+        let df = df!(
+            "importer" => [Some("=HYPERLINK(\"http://x\")"), Some("ACME"), Some("-1+2"), Some("X;=cmd|' /C calc'!A0;"), None],
+            "gap" => [-1.5, 2.0, 3.0, 4.0, 5.0]
+        )
+        .unwrap();
         write_spreadsheet_csv(&df, &path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains("\"'=HYPERLINK(\"\"http://x\"\")\",-1.5"), "{text}");
-        assert!(text.contains("ACME,2.0") && text.contains("'-1+2,3.0") && text.contains("'@SUM(A1),4.0"), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "\"importer\",\"gap\"",
+                "\"'=HYPERLINK(\"\"http://x\"\")\",-1.5",
+                "\"ACME\",2.0",
+                "\"'-1+2\",3.0",
+                "\"X;'=cmd|' /C calc'!A0;\",4.0",
+                ",5.0",
+            ]
+        );
+        // The machine-readable writer keeps values as they are.
         write_csv(&df, &path).unwrap();
         assert!(std::fs::read_to_string(&path).unwrap().contains("\n\"=HYPERLINK"));
+    }
+
+    /// Whatever a spreadsheet splits a written cell on (`,` honouring quotes, or `;`, `|`, tab
+    /// ignoring them), no piece starts as a formula, for payloads built from every formula start
+    /// after every separator, with spaces and text around them.
+    #[test]
+    fn no_piece_of_a_written_cell_starts_a_formula_whatever_the_separator() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.csv");
+        let mut payloads = Vec::new();
+        for lead in ["", "X", "ACME Ltd", "\"q\"", "a b"] {
+            for sep in ["", ",", ";", "|", "\t", "\r\n", "\n"] {
+                for space in ["", " ", "  "] {
+                    for start in ["=", "+", "-", "@", "\t", "\r", "=="] {
+                        for rest in ["cmd|' /C calc'!A0", "1+1", "SUM(A1:A9)", ""] {
+                            payloads.push(format!("{lead}{sep}{space}{start}{rest}"));
+                        }
+                    }
+                }
+            }
+        }
+        payloads.push("X;=cmd|' /C calc'!A0;".into());
+        let n = i64::try_from(payloads.len()).unwrap();
+        let df = df!("importer_id" => payloads.clone(), "n" => (0..n).collect::<Vec<_>>()).unwrap();
+        write_spreadsheet_csv(&df, &path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let formula = |piece: &str| piece.trim_start_matches([' ', '"']).starts_with(FORMULA_STARTS);
+        // Read honouring quotes: one row per payload, the text as written.
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
+        let cells: Vec<String> = reader.records().map(|r| r.unwrap()[0].to_owned()).collect();
+        assert_eq!(cells.len(), payloads.len());
+        for (cell, payload) in cells.iter().zip(&payloads) {
+            assert_eq!(cell.replace('\'', ""), payload.replace('\'', ""), "only quotes are added");
+            for sep in CELL_BREAKS {
+                for (k, piece) in cell.split(sep).enumerate() {
+                    // A tab that is itself neutralized stays inside its piece.
+                    assert!(!formula(piece) || (k == 0 && piece.starts_with('\'')), "{payload:?} written as {cell:?}: `{piece}`");
+                }
+            }
+        }
+        // Read ignoring quotes, split on each separator a spreadsheet may use.
+        let text = String::from_utf8(bytes).unwrap();
+        for sep in [',', ';', '|', '\t'] {
+            for line in text.split(['\n', '\r']) {
+                for piece in line.split(sep) {
+                    assert!(!formula(piece), "`{piece:?}` split on {sep:?}");
+                }
+            }
+        }
     }
 }
 

@@ -80,6 +80,27 @@ impl Default for KMeansParams {
     }
 }
 
+impl KMeansParams {
+    /// Range checks of the parameters, before any data is read: a value out of range (e.g. a
+    /// `max-k` that would fit hundreds of clusterings per group) is a configuration error naming
+    /// the stage and the key.
+    pub fn validate(&self, stage: &str) -> Result<(), StageError> {
+        use mirador_pipeline::param_in_range as range;
+        range(stage, "min-group-size", self.min_group_size, 2, 100_000_000)?;
+        range(stage, "min-robust-size", self.min_robust_size, 2, 100_000_000)?;
+        range(stage, "flag-score", self.flag_score, 0.0, 1.0)?;
+        range(stage, "flag-max-ratio", self.flag_max_ratio, 0.0, 1.0)?;
+        range(stage, "peer-window-days", self.peer_window_days, 1, 36_600)?;
+        range(stage, "max-peers-per-group", self.max_peers_per_group, 1, 10_000_000)?;
+        let c = &self.cluster;
+        range(stage, "max-k", c.max_k, 1, 20)?;
+        range(stage, "min-silhouette", c.min_silhouette, -1.0, 1.0)?;
+        range(stage, "segment-share", c.segment_share, 0.0, 1.0)?;
+        range(stage, "max-fit-rows", c.max_fit_rows, 10, 10_000_000)?;
+        range(stage, "min-spread", c.min_spread, 1e-6, 10.0)
+    }
+}
+
 /// Unit-price clusters and undervaluation scores.
 ///
 /// ## Inputs
@@ -103,6 +124,7 @@ impl Stage for KMeansScores {
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
         let params: KMeansParams = ctx.params()?;
+        params.validate(self.name())?;
         let declarations = ctx.input(datasets::DECLARATIONS)?;
         let mut out = StageOutput::new();
         let scored = if params.carry_state {

@@ -237,6 +237,28 @@ impl ModelParams {
         Ok(())
     }
 
+    /// Range checks of the parameters, before any data is read: a value out of range is a
+    /// configuration error naming the stage and the key.
+    pub fn validate(&self, stage: &str) -> Result<(), StageError> {
+        use mirador_pipeline::param_in_range as range;
+        range(stage, "n-trees", self.n_trees, 1, 100_000)?;
+        range(stage, "learning-rate", self.learning_rate, 1e-4, 1.0)?;
+        range(stage, "num-leaves", self.num_leaves, 2, 65_536)?;
+        range(stage, "max-depth", self.max_depth, 0, 64)?;
+        range(stage, "min-data-in-leaf", self.min_data_in_leaf, 1, 100_000_000)?;
+        range(stage, "feature-fraction", self.feature_fraction, 0.01, 1.0)?;
+        range(stage, "lambda-l2", self.lambda_l2, 0.0, 1e6)?;
+        range(stage, "early-stopping-rounds", self.early_stopping_rounds, 1, 100_000)?;
+        range(stage, "history-smoothing", self.history_smoothing, 0.0, 1e9)?;
+        range(stage, "revenue-weight", self.revenue_weight, 0.0, 10.0)?;
+        range(stage, "top-reasons", self.top_reasons, 0, 50)?;
+        range(stage, "rules", self.rules, 0, 10_000)?;
+        range(stage, "rule-conditions", self.rule_conditions, 1, 20)?;
+        range(stage, "retrain-every-days", self.retrain_every_days, 1, 3_660)?;
+        range(stage, "train-window-days", self.train_window_days, 1, 36_600)?;
+        range(stage, "label-wait-days", self.label_wait_days, 0, 3_660)
+    }
+
     fn booster(&self, seed: u64) -> Params {
         Params {
             n_trees: self.n_trees,
@@ -746,6 +768,20 @@ fn time_split(day: &[i32], label: &[Option<bool>], params: &ModelParams) -> Resu
     let quantile_day = |q: f64| labelled_days[((labelled_days.len() - 1) as f64 * q) as usize];
     let train_end = params.train_end.as_deref().map(parse_day).transpose()?.unwrap_or_else(|| quantile_day(0.70));
     let valid_end = params.valid_end.as_deref().map(parse_day).transpose()?.unwrap_or_else(|| quantile_day(0.85));
+    if valid_end <= train_end && params.train_end.is_none() && params.valid_end.is_none() {
+        // Not a parameter problem: the labelled days cannot be cut in three by time.
+        let (first, last) = (labelled_days[0], labelled_days[labelled_days.len() - 1]);
+        let span = if first == last {
+            format!("a single day ({})", day_text(first))
+        } else {
+            format!("{} to {}", day_text(first), day_text(last))
+        };
+        return Err(ModelError::Data(format!(
+            "the {} labelled declarations span {span}: the time-based split into training, validation and test days needs \
+             labelled declarations spread over more days (or set train-end and valid-end)",
+            labelled_days.len()
+        )));
+    }
     if valid_end <= train_end {
         return Err(ModelError::Params(format!("valid-end {} must be after train-end {}", day_text(valid_end), day_text(train_end))));
     }
@@ -1070,6 +1106,7 @@ impl Stage for FraudModel {
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
         let params: ModelParams = ctx.params()?;
+        params.validate(self.name())?;
         let declarations = ctx.input(datasets::DECLARATIONS)?;
         let mut signals = BTreeMap::new();
         for id in [datasets::KMEANS_SCORES, datasets::MIRROR_EXPOSURE] {
@@ -1180,5 +1217,30 @@ impl Stage for FraudModel {
             .with_dataset(datasets::FRAUD_EVALUATION, t.evaluation)
             .with_dataset(datasets::INSPECTION_LIST, t.inspection_list)
             .with_dataset(datasets::SELECTION_FRONTIER, t.frontier))
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    fn labels(n: usize) -> Vec<Option<bool>> {
+        (0..n).map(|i| Some(i % 7 == 0)).collect()
+    }
+
+    #[test]
+    fn labelled_days_too_few_to_split_by_time_are_a_data_error_saying_so() {
+        let params = ModelParams::default();
+        let err = time_split(&vec![19_500; 300], &labels(300), &params).unwrap_err();
+        assert!(matches!(err, ModelError::Data(_)), "{err}");
+        assert!(err.to_string().contains("span a single day (2023-05-23)"), "{err}");
+        let two_days: Vec<i32> = (0..300).map(|i| 19_500 + i32::from(i >= 100)).collect();
+        let err = time_split(&two_days, &labels(300), &params).unwrap_err();
+        assert!(matches!(err, ModelError::Data(_)) && err.to_string().contains("2023-05-23 to 2023-05-24"), "{err}");
+        let spread: Vec<i32> = (0..300).map(|i| 19_500 + i / 10).collect();
+        assert!(time_split(&spread, &labels(300), &params).is_ok());
+        // Days set by hand in the wrong order are a parameter error.
+        let set = ModelParams { train_end: Some("2023-06-01".into()), valid_end: Some("2023-05-30".into()), ..params };
+        assert!(matches!(time_split(&spread, &labels(300), &set), Err(ModelError::Params(_))));
     }
 }

@@ -98,6 +98,11 @@ pub enum ConfigError {
     /// A path escapes the output root.
     #[error("path `{0}` escapes the output root")]
     PathEscape(String),
+    /// The pipeline's name cannot name run directories.
+    #[error(
+        "pipeline name `{0}` is not a plain name: use 1 to 64 letters, digits, `_` or `-`, starting with a letter or digit (it names the run directories)"
+    )]
+    Name(String),
 }
 
 /// An error of a pipeline run.
@@ -127,6 +132,14 @@ pub enum RunError {
     /// I/O failure of the runner.
     #[error(transparent)]
     Io(#[from] mirador_io::IoError),
+    /// The run failed after it started writing: what it wrote so far is kept for inspection.
+    #[error("{cause}\nThe failed attempt's outputs so far (quarantine included) and its error are kept in `{}`.", .kept.display())]
+    Failed {
+        /// Why the run failed.
+        cause: Box<RunError>,
+        /// Where the failed attempt's directory was moved (`<out>/failed/<run id>`).
+        kept: PathBuf,
+    },
 }
 
 impl RunError {
@@ -137,6 +150,15 @@ impl RunError {
             RunError::Config(_) | RunError::Checks(_) | RunError::NoPreviousRun(_) | RunError::Locked(_) => true,
             RunError::Stage { cause, .. } => !matches!(cause, StageError::Other(_)),
             RunError::Io(_) => false,
+            RunError::Failed { cause, .. } => cause.is_user_error(),
+        }
+    }
+
+    /// The error itself, without the note of where a failed attempt was kept.
+    pub fn cause(&self) -> &RunError {
+        match self {
+            RunError::Failed { cause, .. } => cause.cause(),
+            other => other,
         }
     }
 }

@@ -25,4 +25,4 @@ pub use error::{ConfigError, RunError, StageError};
 pub use manifest::{Attempt, Manifest};
 pub use pipeline::{ColumnSource, DatasetChecks, PipelineFile, SourceSpec, StageSpec};
 pub use runner::{RunOptions, RunOutcome, latest_run, run};
-pub use stage::{DatasetStream, Stage, StageContext, StageOutput, StreamedDataset};
+pub use stage::{DatasetStream, Stage, StageContext, StageOutput, StreamedDataset, param_in_range};

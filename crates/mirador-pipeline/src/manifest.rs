@@ -12,6 +12,11 @@ use crate::checks::CheckResult;
 pub struct Manifest {
     /// Mirador version.
     pub mirador_version: String,
+    /// Build id: a hash of the running binary's bytes ([`crate::runner::build_id`]), hashed
+    /// into the run key, so a rebuilt binary with changed code does not take an earlier run as
+    /// its own.
+    #[serde(default)]
+    pub build_id: String,
     /// Pipeline name.
     pub pipeline: String,
     /// Run id (`<pipeline>-<key prefix>`).
@@ -28,6 +33,13 @@ pub struct Manifest {
     pub seconds: f64,
     /// For `--only`/`--from`: the run the other stages' outputs were taken from.
     pub reused_from: Option<String>,
+    /// For stages that carry state from run to run: the run id whose state this run continued
+    /// (`latest` when it started); none for the first run of a chain.
+    #[serde(default)]
+    pub carried_from: Option<String>,
+    /// Warnings a reader of the outputs must see (e.g. the sample data's demo pseudonym key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Raw input files.
     pub inputs: Vec<InputRecord>,
     /// Stages in run order.

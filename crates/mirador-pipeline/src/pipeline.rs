@@ -60,6 +60,11 @@ pub struct PipelineFile {
     /// run directories grow with history.
     #[serde(default)]
     pub keep_runs: Option<usize>,
+    /// The pipeline runs on the bundled synthetic sample data, where no real taxpayer appears: the
+    /// demo pseudonym key written in the repository may be used (with a warning in the manifest
+    /// and the log). Any other pipeline must be given its key in `MIRADOR_PSEUDONYM_KEY`.
+    #[serde(default)]
+    pub sample_data: bool,
     /// Directory of the pipeline file; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -70,6 +75,15 @@ pub struct PipelineFile {
 
 fn default_seed() -> u64 {
     42
+}
+
+/// Refuses a pipeline name that is not a plain file name (`../../x`, `a/b`, `.hidden`, empty):
+/// the name becomes the run directories' names under the output root.
+pub fn check_name(name: &str) -> Result<(), ConfigError> {
+    let plain = (1..=64).contains(&name.len())
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain { Ok(()) } else { Err(ConfigError::Name(name.to_owned())) }
 }
 
 /// How to read one raw source.
@@ -238,6 +252,7 @@ impl PipelineFile {
         let (table, text) = crate::extend::load_merged(path)?;
         let mut file: PipelineFile =
             table.try_into().map_err(|e: toml::de::Error| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        check_name(&file.name)?;
         file.base_dir = base_dir;
         file.text = text;
         Ok(file)

@@ -32,6 +32,12 @@ pub const LOCK_FILE: &str = ".mirador.lock";
 pub const JOURNAL: &str = "journal.jsonl";
 /// Name of the progress record inside a run's temporary directory.
 const ATTEMPT_FILE: &str = "attempt.json";
+/// Name of the publish record inside the output root: written (synced) before a publish moves
+/// anything, removed after `latest` points at the new run. Found by the next run, it says which
+/// publish to finish.
+pub const PUBLISHING: &str = ".publishing.json";
+/// The publish steps at which [`RunOptions::crash_at`] can kill the process.
+pub const PUBLISH_STEPS: &[&str] = &["marked", "aside", "renamed", "pointed"];
 /// Parameter names whose values are secrets: passed to stages, hashed into run keys, never
 /// recorded in the manifest or logged.
 pub const SECRET_PARAMS: &[&str] = &["pseudonym-key"];
@@ -59,6 +65,14 @@ pub struct RunOptions {
     pub secrets: BTreeMap<String, toml::Table>,
     /// Abort right after this stage has written its outputs (fault injection for crash tests).
     pub fail_after: Option<String>,
+    /// Kill the process (SIGKILL) at this step of the publish (fault injection for crash tests):
+    /// `marked` (the publish is recorded, nothing moved), `aside` (a forced re-run moved the
+    /// committed copy aside), `renamed` (the run is in `runs/`, `latest` not moved), `pointed`
+    /// (`latest` moved, the publish record not yet removed).
+    pub crash_at: Option<String>,
+    /// Warnings to log at the start and record in the manifest (e.g. the sample data's demo
+    /// pseudonym key).
+    pub warnings: Vec<String>,
 }
 
 /// What a run did.
@@ -82,13 +96,17 @@ pub enum RunOutcome {
 
 /// Runs `file` with the stages of `registry`.
 pub fn run(file: &PipelineFile, registry: &Registry, opts: &RunOptions) -> Result<RunOutcome, RunError> {
+    crate::pipeline::check_name(&file.name)?;
     let plan = plan(file, registry)?;
     check_names(&plan)?;
     let selected = select(file, &plan, opts)?;
-    fs::create_dir_all(&opts.out_root).map_err(io_err("create output root", &opts.out_root))?;
+    mirador_io::create_dir(&opts.out_root)?;
     let _lock = lock(&opts.out_root)?;
     let runs_dir = opts.out_root.join("runs");
-    fs::create_dir_all(&runs_dir).map_err(io_err("create", &runs_dir))?;
+    mirador_io::create_dir(&runs_dir)?;
+    // A publish that died half-way is finished first (or undone), before anything else looks
+    // at `runs/` or `latest`.
+    recover_publish(&opts.out_root)?;
     let interrupted = clean_stale_temporaries(&runs_dir);
     for a in &interrupted {
         journal(
@@ -105,10 +123,7 @@ pub fn run(file: &PipelineFile, registry: &Registry, opts: &RunOptions) -> Resul
     let previous = latest_run(&opts.out_root);
     let partial = selected.len() < plan.stage_names().len();
     if partial && previous.is_none() {
-        return Err(RunError::NoPreviousRun(format!(
-            "--only/--from need the outputs of a previous run in `{}`; run the whole pipeline first",
-            opts.out_root.display()
-        )));
+        needs_nothing_reused(&plan, &selected, opts)?;
     }
 
     let started = Instant::now();
@@ -118,13 +133,34 @@ pub fn run(file: &PipelineFile, registry: &Registry, opts: &RunOptions) -> Resul
     let run_key = run_key(file, &inputs, &stage_params, &selected, reused_from, opts);
     let run_id = format!("{}-{}", file.name, &run_key[..16]);
     let final_dir = runs_dir.join(&run_id);
+    let carries = carries_state(&stage_params);
     if final_dir.join("manifest.json").is_file() && !opts.force {
         info!(run_id = %run_id, "Already committed with the same inputs, parameters and code; nothing to do.");
-        // A run that carries state from the previous one must continue from the newest run, so an
-        // older run's inputs given again do not move `latest` back to it.
-        let head = previous.as_deref().and_then(Path::file_name).is_some_and(|p| p != run_id.as_str());
-        if carries_state(&stage_params) && head {
-            info!(run_id = %run_id, "Stages carry state: `latest` stays on the newest run.");
+        let latest_id = previous.as_deref().and_then(Path::file_name).map(|p| p.to_string_lossy().into_owned());
+        if carries && latest_id.as_deref().is_some_and(|l| l != run_id) {
+            // A run that carries state from the previous one must continue from the newest run:
+            // an older night's inputs given again do not move `latest` back. But a run committed
+            // on top of `latest` that never became `latest` (a crash between the two steps of its
+            // publish) is the chain's next run: the pointer is moved on to it.
+            match chain_position(&opts.out_root, &run_id, latest_id.as_deref().unwrap_or_default()) {
+                Chain::Continues => {
+                    point_latest(&opts.out_root, &run_id)?;
+                    journal(&opts.out_root, "completed", &run_id, "committed on top of latest, which had not moved to it");
+                    warn!(run_id = %run_id, "The run was committed but `latest` had not moved to it: moved now.");
+                }
+                Chain::Earlier => info!(run_id = %run_id, "Stages carry state: `latest` stays on the newest run."),
+                Chain::Unknown => warn!(
+                    run_id = %run_id,
+                    "Stages carry state: `latest` stays on the newest run (the chain between them was pruned, so not checked)."
+                ),
+                Chain::Apart(latest) => {
+                    return Err(RunError::NoPreviousRun(format!(
+                        "run `{run_id}` is committed but is not part of the chain `latest` ({latest}) continues: its data are not in \
+                         the carried state. Give the nights after it again in order, or re-run it with --force to continue from \
+                         `latest`"
+                    )));
+                }
+            }
         } else {
             point_latest(&opts.out_root, &run_id)?;
         }
@@ -132,34 +168,40 @@ pub fn run(file: &PipelineFile, registry: &Registry, opts: &RunOptions) -> Resul
         return Ok(RunOutcome::AlreadyCommitted { run_id, dir: final_dir });
     }
     let tmp_dir = runs_dir.join(format!(".tmp-{run_id}"));
-    fs::create_dir_all(&tmp_dir).map_err(io_err("create", &tmp_dir))?;
+    mirador_io::create_dir(&tmp_dir)?;
+    // Held until the run ends: no other process takes this directory for a dead attempt's remains.
+    let _attempt_lock = lock_dir(&tmp_dir)?;
     let attempt =
         Mutex::new(Attempt { run_id: run_id.clone(), started_at: chrono_like_now(), pid: std::process::id(), stages_done: Vec::new() });
     record_attempt(&tmp_dir, &attempt)?;
     journal(&opts.out_root, "started", &run_id, &format!("pid {}", std::process::id()));
+    for w in &opts.warnings {
+        warn!("{w}");
+    }
 
     let result = execute(file, &plan, opts, &selected, previous.as_deref(), &stage_params, &tmp_dir, &attempt);
     let (records, outputs, checks) = match result {
         Ok(r) => r,
         Err(e) => {
-            if opts.fail_after.is_none() {
-                let _ = fs::remove_dir_all(&tmp_dir);
-            }
             journal(&opts.out_root, "failed", &run_id, &e.to_string());
-            return Err(e);
+            if opts.fail_after.is_some() {
+                // Fault injection: leave the temporary directory as a crash would.
+                return Err(e);
+            }
+            return Err(keep_failed(&opts.out_root, &tmp_dir, &run_id, e));
         }
     };
     let failed: Vec<&CheckResult> = checks.iter().filter(|c| !c.passed).collect();
     if !failed.is_empty() {
         let report = failed.iter().map(|c| format!("  {}: {} ({})", c.dataset, c.check, c.detail)).collect::<Vec<_>>();
-        let _ = fs::remove_dir_all(&tmp_dir);
         let err = RunError::Checks(report.join("\n"));
         journal(&opts.out_root, "failed", &run_id, &err.to_string());
-        return Err(err);
+        return Err(keep_failed(&opts.out_root, &tmp_dir, &run_id, err));
     }
 
     let manifest = Manifest {
         mirador_version: VERSION.to_owned(),
+        build_id: build_id().to_owned(),
         pipeline: file.name.clone(),
         run_id: run_id.clone(),
         run_key,
@@ -168,6 +210,8 @@ pub fn run(file: &PipelineFile, registry: &Registry, opts: &RunOptions) -> Resul
         started_at: chrono_like_now(),
         seconds: started.elapsed().as_secs_f64(),
         reused_from: if partial { previous.as_ref().map(|p| p.display().to_string()) } else { None },
+        carried_from: if carries { previous.as_deref().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned()) } else { None },
+        warnings: opts.warnings.clone(),
         inputs,
         stages: records,
         outputs,
@@ -176,14 +220,109 @@ pub fn run(file: &PipelineFile, registry: &Registry, opts: &RunOptions) -> Resul
     };
     let _ = fs::remove_file(tmp_dir.join(ATTEMPT_FILE));
     write_json(&tmp_dir.join("manifest.json"), &manifest)?;
-    publish(&tmp_dir, &final_dir)?;
-    point_latest(&opts.out_root, &run_id)?;
+    publish(&opts.out_root, &run_id, opts.crash_at.as_deref())?;
     journal(&opts.out_root, "committed", &run_id, &format!("{:.1} s", started.elapsed().as_secs_f64()));
     info!(run_id = %run_id, dir = %final_dir.display(), seconds = started.elapsed().as_secs_f64(), "Committed run.");
     if let Some(keep) = file.keep_runs {
         prune_runs(&opts.out_root, keep.max(1), &run_id);
     }
     Ok(RunOutcome::Committed { run_id, dir: final_dir })
+}
+
+/// Failed attempts kept under `<out>/failed/`, newest first; older ones are removed.
+pub const KEEP_FAILED: usize = 5;
+/// Directory of the failed attempts inside the output root.
+pub const FAILED_DIR: &str = "failed";
+
+/// Moves a failed attempt's temporary directory to `<out>/failed/<run id>` (replacing an earlier
+/// failure of the same run id) with its error in `error.txt`, keeps the newest [`KEEP_FAILED`],
+/// and returns the error saying where it is. If it cannot be kept, it is removed and the error
+/// is returned as it is.
+fn keep_failed(out_root: &Path, tmp_dir: &Path, run_id: &str, err: RunError) -> RunError {
+    let failed = out_root.join(FAILED_DIR);
+    let kept = failed.join(run_id);
+    let moved = mirador_io::create_dir(&failed).is_ok()
+        && (!kept.exists() || fs::remove_dir_all(&kept).is_ok())
+        && fs::rename(tmp_dir, &kept).is_ok();
+    if !moved {
+        let _ = fs::remove_dir_all(tmp_dir);
+        return err;
+    }
+    let _ = fs::remove_file(kept.join(ATTEMPT_FILE));
+    let _ = mirador_io::write_bytes(&kept.join("error.txt"), format!("{err}\n").as_bytes());
+    let _ = mirador_io::sync_dir(&failed);
+    prune_failed(&failed, KEEP_FAILED);
+    RunError::Failed { cause: Box::new(err), kept }
+}
+
+fn prune_failed(failed: &Path, keep: usize) {
+    let Ok(entries) = fs::read_dir(failed) else { return };
+    let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| Some((fs::metadata(e.path().join("error.txt")).and_then(|m| m.modified()).ok()?, e.path())))
+        .collect();
+    dirs.sort_by(|a, b| b.cmp(a));
+    for (_, path) in dirs.into_iter().skip(keep) {
+        let _ = fs::remove_dir_all(path);
+    }
+}
+
+/// Where a committed run stands in the chain of a state-carrying pipeline, seen from `latest`.
+enum Chain {
+    /// It continued from `latest` itself: the chain's next run.
+    Continues,
+    /// It is one of `latest`'s ancestors.
+    Earlier,
+    /// The chain between them is pruned: cannot tell.
+    Unknown,
+    /// It continued from a run `latest` does not descend from (named).
+    Apart(String),
+}
+
+fn chain_position(out_root: &Path, run_id: &str, latest: &str) -> Chain {
+    // `None`: no such run, or a manifest written before runs recorded where they continued from.
+    let carried_from = |id: &str| -> Option<Option<String>> {
+        let bytes = fs::read(out_root.join("runs").join(id).join("manifest.json")).ok()?;
+        let m: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        Some(m.get("carried_from")?.as_str().map(str::to_owned))
+    };
+    if carried_from(run_id).flatten().as_deref() == Some(latest) {
+        return Chain::Continues;
+    }
+    let mut at = latest.to_owned();
+    let mut seen = BTreeSet::new();
+    // A forced re-run continues from itself: a run seen twice ends the walk.
+    while seen.insert(at.clone()) {
+        match carried_from(&at) {
+            None => return Chain::Unknown,
+            Some(None) => return Chain::Apart(latest.to_owned()),
+            Some(Some(parent)) if parent == run_id => return Chain::Earlier,
+            Some(Some(parent)) => at = parent,
+        }
+    }
+    Chain::Unknown
+}
+
+/// With `--only`/`--from` and no committed run to take the other stages' outputs from, the run
+/// is possible only if no selected stage reads a dataset of a stage left out.
+fn needs_nothing_reused(plan: &Plan, selected: &BTreeSet<String>, opts: &RunOptions) -> Result<(), RunError> {
+    let mut missing = Vec::new();
+    for s in plan.levels.iter().flatten().filter(|s| selected.contains(s.stage.name())) {
+        for input in &s.inputs {
+            if let Some(producer) = plan.producers.get(input).filter(|p| !selected.contains(*p)) {
+                missing.push(format!("`{}` reads `{input}` (from `{producer}`)", s.stage.name()));
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(RunError::NoPreviousRun(format!(
+        "no run is committed in `{}` to take the other stages' outputs from: {}. Run the whole pipeline first, or add those \
+         stages to --only",
+        opts.out_root.display(),
+        missing.join(", ")
+    )))
 }
 
 /// Removes the oldest committed runs beyond `keep` (by the time their manifest was written),
@@ -271,18 +410,44 @@ fn select(file: &PipelineFile, plan: &Plan, opts: &RunOptions) -> Result<BTreeSe
     Ok(selected)
 }
 
-fn lock(out_root: &Path) -> Result<File, RunError> {
+/// The run's hold on its output root: a kernel lock (flock) on the output root directory itself,
+/// which cannot be unlinked from under the run while it holds runs, and on the lock file inside
+/// it (which a person may delete: the directory's lock still holds). Both are released by the
+/// kernel when the process dies, so a crash leaves no stale lock.
+pub struct RootLock {
+    _dir: File,
+    _file: File,
+}
+
+/// Takes the output root's lock, or [`RunError::Locked`] if another run holds it.
+pub fn lock(out_root: &Path) -> Result<RootLock, RunError> {
+    let dir = lock_dir(out_root)?;
     let path = out_root.join(LOCK_FILE);
-    let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io_err("open lock", &path))?;
+    let mut options = File::options();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&path).map_err(io_err("open lock", &path))?;
     match file.try_lock() {
-        Ok(()) => Ok(file),
+        Ok(()) => Ok(RootLock { _dir: dir, _file: file }),
         Err(fs::TryLockError::WouldBlock) => Err(RunError::Locked(out_root.to_owned())),
         Err(fs::TryLockError::Error(e)) => Err(io_err("lock", &path)(e)),
     }
 }
 
-/// Under the lock, any temporary run directory is the remains of a crashed run: removes them and
-/// returns what each attempt had recorded of its progress.
+/// An exclusive kernel lock on directory `dir` (held while the returned handle lives).
+fn lock_dir(dir: &Path) -> Result<File, RunError> {
+    let handle = File::open(dir).map_err(io_err("open for locking", dir))?;
+    match handle.try_lock() {
+        Ok(()) => Ok(handle),
+        Err(fs::TryLockError::WouldBlock) => Err(RunError::Locked(dir.to_owned())),
+        Err(fs::TryLockError::Error(e)) => Err(io_err("lock", dir)(e)),
+    }
+}
+
+/// Under the lock, a temporary run directory is the remains of a crashed run: removes them and
+/// returns what each attempt had recorded of its progress. A directory whose attempt lock is
+/// still held belongs to a live run and is never touched (whatever happened to the root's lock).
 fn clean_stale_temporaries(runs_dir: &Path) -> Vec<Attempt> {
     let Ok(entries) = fs::read_dir(runs_dir) else { return Vec::new() };
     let mut found = Vec::new();
@@ -290,15 +455,20 @@ fn clean_stale_temporaries(runs_dir: &Path) -> Vec<Attempt> {
     names.sort();
     for path in names {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if ![".tmp-", ".old-", ".copy-"].iter().any(|p| name.starts_with(p)) {
+            continue;
+        }
+        if path.is_dir() && matches!(lock_dir(&path), Err(RunError::Locked(_))) {
+            warn!(dir = %path.display(), "A live run holds this temporary directory: left alone.");
+            continue;
+        }
         if let Some(run_id) = name.strip_prefix(".tmp-") {
             let attempt = fs::read(path.join(ATTEMPT_FILE)).ok().and_then(|b| serde_json::from_slice::<Attempt>(&b).ok());
             // A kill before the first record leaves a directory without one.
             found.push(attempt.unwrap_or_else(|| Attempt { run_id: run_id.to_owned(), started_at: 0, pid: 0, stages_done: Vec::new() }));
         }
-        if name.starts_with(".tmp-") || name.starts_with(".old-") {
-            warn!(dir = %path.display(), "Removing the remains of an interrupted run.");
-            let _ = fs::remove_dir_all(&path);
-        }
+        warn!(dir = %path.display(), "Removing the remains of an interrupted run.");
+        let _ = fs::remove_dir_all(&path);
     }
     found
 }
@@ -387,6 +557,7 @@ fn run_key(
 ) -> String {
     let mut h = Sha256::new();
     h.update(VERSION.as_bytes());
+    h.update(build_id().as_bytes());
     h.update(file.text.as_bytes());
     for i in inputs {
         h.update(i.path.as_bytes());
@@ -442,6 +613,12 @@ fn execute(
             .par_iter()
             .map(|planned| {
                 let name = planned.stage.name();
+                if !selected.contains(name) && previous.is_none() {
+                    // `--only` with no committed run: nothing of this stage's is needed
+                    // (checked before the run started), so the run has none of its outputs.
+                    bar.inc(1);
+                    return Ok(());
+                }
                 let record = if selected.contains(name) {
                     bar.set_message(format!("running {name}"));
                     let r = run_stage(file, planned, params, opts, previous, tmp_dir, &datasets, &outputs, &checks)?;
@@ -453,7 +630,7 @@ fn execute(
                     }
                     r
                 } else {
-                    reuse_stage(planned, previous, tmp_dir, &datasets, &outputs)?
+                    reuse_stage(file, planned, previous, tmp_dir, &datasets, &outputs, &checks)?
                 };
                 bar.inc(1);
                 records.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(record);
@@ -535,7 +712,7 @@ fn run_stage(
     }
     let rows_in: BTreeMap<String, usize> = inputs.iter().map(|(k, v)| (k.clone(), v.height())).collect();
     let artifact_dir = tmp_dir.join(name);
-    fs::create_dir_all(&artifact_dir).map_err(io_err("create", &artifact_dir))?;
+    mirador_io::create_dir(&artifact_dir)?;
     let ctx = StageContext {
         stage: name.to_owned(),
         params: stage_params,
@@ -605,12 +782,17 @@ fn run_stage(
     })
 }
 
+/// Takes a stage's outputs from the previous run. They are checked like fresh ones, against the
+/// datasets of this run (a relationship check of a reused `fraud_scores` reads this run's
+/// `declarations`): a reused output that no longer fits what was re-run fails the run.
 fn reuse_stage(
+    file: &PipelineFile,
     planned: &PlannedStage,
     previous: Option<&Path>,
     tmp_dir: &Path,
     datasets: &Store,
     outputs: &Mutex<Vec<OutputRecord>>,
+    checks: &Mutex<Vec<CheckResult>>,
 ) -> Result<StageRecord, RunError> {
     let name = planned.stage.name();
     let prev = previous.ok_or_else(|| RunError::NoPreviousRun(format!("no previous run to reuse `{name}` from")))?;
@@ -636,6 +818,26 @@ fn reuse_stage(
             sha256,
         });
         datasets.insert_file(id, &dst);
+        if let Some(c) = file.checks.get(*id) {
+            let mut available = BTreeMap::new();
+            for target in referenced(c) {
+                if let Some(df) = datasets.whole_frame(target)? {
+                    available.insert(target.to_owned(), df);
+                }
+            }
+            let df = mirador_io::read_parquet_columns(&dst, &checked_columns(c))?;
+            let run = prev.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let results = run_checks(id, &df, c, &available).into_iter().map(|mut r| {
+                if !r.passed {
+                    r.detail = format!(
+                        "{}; `{id}` was reused from run {run} and no longer fits this run's datasets: re-run `{name}` too (--from)",
+                        r.detail
+                    );
+                }
+                r
+            });
+            checks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(results);
+        }
     }
     let artifacts = prev.join(name);
     if artifacts.is_dir() {
@@ -664,7 +866,7 @@ fn copy_file(src: &Path, dst: &Path) -> Result<(), RunError> {
 }
 
 fn copy_dir(src: &Path, dst: &Path) -> Result<(), RunError> {
-    fs::create_dir_all(dst).map_err(io_err("create", dst))?;
+    mirador_io::create_dir(dst)?;
     for entry in fs::read_dir(src).map_err(io_err("read", src))?.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -676,36 +878,133 @@ fn copy_dir(src: &Path, dst: &Path) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Renames the finished temporary directory into place. A forced re-run of a committed key moves
-/// the old directory aside first and deletes it after.
-fn publish(tmp_dir: &Path, final_dir: &Path) -> Result<(), RunError> {
-    let parent = final_dir.parent().unwrap_or(Path::new("."));
-    let mut old = None;
-    if final_dir.exists() {
-        let aside = parent.join(format!(".old-{}", final_dir.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
-        let _ = fs::remove_dir_all(&aside);
-        fs::rename(final_dir, &aside).map_err(io_err("move aside", final_dir))?;
-        old = Some(aside);
+/// The publish record: which run a publish in progress commits.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Publishing {
+    run_id: String,
+}
+
+/// Publishes the finished run `runs/.tmp-<run_id>`: records the publish (synced), renames the
+/// directory to `runs/<run_id>`, points `latest` at it and removes the record. A forced re-run of
+/// a committed key first makes a hard-linked copy of the committed run (`runs/.old-<run_id>`)
+/// and points `latest` at it, so that `latest` points at a complete run at every moment, then
+/// replaces the committed directory, and removes the copy last.
+///
+/// A crash at any step leaves the record, and the next run finishes the publish from where it
+/// stopped ([`recover_publish`]) before it does anything else: a run in `runs/` is never left
+/// behind `latest`, and a committed copy is never deleted before the new one is in place.
+fn publish(out_root: &Path, run_id: &str, crash_at: Option<&str>) -> Result<(), RunError> {
+    write_json(&out_root.join(PUBLISHING), &Publishing { run_id: run_id.to_owned() })?;
+    finish_publish(out_root, run_id, crash_at)
+}
+
+fn crash_point(crash_at: Option<&str>, step: &str) {
+    if crash_at == Some(step) {
+        mirador_io::kill_self();
     }
-    fs::rename(tmp_dir, final_dir).map_err(io_err("publish", final_dir))?;
-    mirador_io::sync_dir(parent)?;
-    if let Some(old) = old {
-        let _ = fs::remove_dir_all(old);
+}
+
+/// The steps of a publish after its record is written; each one is skipped when already done.
+fn finish_publish(out_root: &Path, run_id: &str, crash_at: Option<&str>) -> Result<(), RunError> {
+    crash_point(crash_at, "marked");
+    let runs = out_root.join("runs");
+    let dir = |prefix: &str| runs.join(format!("{prefix}{run_id}"));
+    let (tmp, final_dir, old, copy) = (dir(".tmp-"), dir(""), dir(".old-"), dir(".copy-"));
+    let complete = |d: &Path| d.join("manifest.json").is_file();
+    let remove = |d: &Path| if d.exists() { fs::remove_dir_all(d).map_err(io_err("remove", d)) } else { Ok(()) };
+    remove(&copy)?;
+    if complete(&tmp) {
+        if final_dir.exists() {
+            if !complete(&old) {
+                // A complete copy of the committed run, made by hard links, renamed into place
+                // whole: `.old-<run id>` exists only complete.
+                remove(&old)?;
+                copy_dir(&final_dir, &copy)?;
+                fs::rename(&copy, &old).map_err(io_err("rename", &copy))?;
+                mirador_io::sync_dir(&runs)?;
+            }
+            point_latest_at(out_root, &Path::new("runs").join(format!(".old-{run_id}")))?;
+            crash_point(crash_at, "aside");
+            remove(&final_dir)?;
+        }
+        fs::rename(&tmp, &final_dir).map_err(io_err("publish", &final_dir))?;
+        mirador_io::sync_dir(&runs)?;
+        crash_point(crash_at, "renamed");
+    } else if !complete(&final_dir) && complete(&old) {
+        // The new copy is not there: the committed one comes back.
+        remove(&final_dir)?;
+        fs::rename(&old, &final_dir).map_err(io_err("restore", &old))?;
+        mirador_io::sync_dir(&runs)?;
     }
+    if complete(&final_dir) {
+        point_latest(out_root, run_id)?;
+        crash_point(crash_at, "pointed");
+    }
+    remove(&old)?;
+    let record = out_root.join(PUBLISHING);
+    fs::remove_file(&record).map_err(io_err("remove", &record))?;
+    mirador_io::sync_dir(out_root)?;
     Ok(())
+}
+
+/// Finishes a publish a crash interrupted (its record is in the output root), under the lock.
+fn recover_publish(out_root: &Path) -> Result<(), RunError> {
+    let record = out_root.join(PUBLISHING);
+    let Ok(bytes) = fs::read(&record) else { return Ok(()) };
+    let Some(p) = serde_json::from_slice::<Publishing>(&bytes).ok().filter(|p| is_run_id(&p.run_id)) else {
+        warn!(path = %record.display(), "Unreadable publish record (the crash came while it was written): removed.");
+        fs::remove_file(&record).map_err(io_err("remove", &record))?;
+        return Ok(());
+    };
+    warn!(run_id = %p.run_id, "A publish was interrupted: finishing it.");
+    finish_publish(out_root, &p.run_id, None)?;
+    let detail = if out_root.join("runs").join(&p.run_id).join("manifest.json").is_file() {
+        "an interrupted publish was finished: latest points at it"
+    } else {
+        "an interrupted publish of an incomplete run was abandoned"
+    };
+    journal(out_root, "recovered", &p.run_id, detail);
+    Ok(())
+}
+
+/// A run id as the runner makes them: `<pipeline name>-<16 hex digits>`, a plain file name.
+fn is_run_id(id: &str) -> bool {
+    crate::pipeline::check_name(id).is_ok()
+}
+
+/// Build id of the running binary: the first 16 hex digits of the SHA-256 of its own bytes
+/// (`std::env::current_exe`), computed once per process. Hashed into every run key and recorded
+/// in the manifest: a binary rebuilt from changed code (any crate, any dependency, any flag)
+/// does not take an earlier binary's runs for its own, while re-runs of one binary stay
+/// idempotent. A binary whose bytes cannot be read falls back to the crate version.
+pub fn build_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let hashed = std::env::current_exe().ok().and_then(|exe| mirador_io::sha256_file(&exe).ok());
+        match hashed {
+            Some((sha256, _)) => sha256[..16].to_owned(),
+            None => {
+                warn!("Cannot read the running binary to compute its build id: the run key uses the version only.");
+                format!("version-{VERSION}")
+            }
+        }
+    })
 }
 
 /// Atomically points `<out>/latest` at `runs/<run_id>` (a new symlink renamed over the old).
 fn point_latest(out_root: &Path, run_id: &str) -> Result<(), RunError> {
+    point_latest_at(out_root, &Path::new("runs").join(run_id))
+}
+
+fn point_latest_at(out_root: &Path, target: &Path) -> Result<(), RunError> {
     let link = out_root.join(LATEST);
-    let target = Path::new("runs").join(run_id);
-    if fs::read_link(&link).is_ok_and(|t| t == target) {
+    if fs::read_link(&link).is_ok_and(|t| t.as_path() == target) {
         return Ok(());
     }
     let tmp = out_root.join(".latest.tmp");
     let _ = fs::remove_file(&tmp);
     #[cfg(unix)]
-    std::os::unix::fs::symlink(&target, &tmp).map_err(io_err("create pointer", &tmp))?;
+    std::os::unix::fs::symlink(target, &tmp).map_err(io_err("create pointer", &tmp))?;
     #[cfg(not(unix))]
     return Err(io_err("create pointer", &tmp)(std::io::Error::other("symlinks need a unix system")));
     fs::rename(&tmp, &link).map_err(io_err("swap pointer", &link))?;

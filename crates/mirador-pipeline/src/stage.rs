@@ -239,3 +239,35 @@ impl StageOutput {
         self
     }
 }
+
+/// Checks that parameter `key` of `stage` lies in `[min, max]` (a NaN never does). Otherwise a
+/// configuration error (exit 1) naming the stage, the key, the value and the range: stages call
+/// it on their parameters before they read any data.
+pub fn param_in_range<T: PartialOrd + std::fmt::Display>(stage: &str, key: &str, value: T, min: T, max: T) -> Result<(), StageError> {
+    if value >= min && value <= max {
+        return Ok(());
+    }
+    Err(StageError::Params {
+        stage: stage.to_owned(),
+        message: format!("`{key}` = {value} is out of range: it must lie between {min} and {max}"),
+    })
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::*;
+
+    #[test]
+    fn a_parameter_out_of_its_range_names_the_stage_and_the_key() {
+        assert!(param_in_range("kmeans_scores", "max-k", 4, 1, 20).is_ok());
+        assert!(param_in_range("s", "k", 1.0, 0.0, 1.0).is_ok());
+        for (value, min, max) in [(0.0, 1e-6, 1.0), (f64::NAN, 0.0, 1.0), (f64::INFINITY, 0.0, 1e6), (-1.0, 0.0, 1.0), (2.0, 0.0, 1.0)] {
+            let err = param_in_range("fraud_model", "learning-rate", value, min, max).unwrap_err();
+            assert!(matches!(err, StageError::Params { .. }), "{err}");
+            let text = err.to_string();
+            assert!(text.contains("`fraud_model`") && text.contains("`learning-rate`") && text.contains(&value.to_string()), "{text}");
+        }
+        let err = param_in_range("kmeans_scores", "max-k", 1000usize, 1, 20).unwrap_err().to_string();
+        assert!(err.contains("`max-k` = 1000") && err.contains("between 1 and 20"), "{err}");
+    }
+}

@@ -8,6 +8,16 @@ use sha2::Sha256;
 /// Shortest key accepted, in bytes.
 pub const MIN_KEY_LEN: usize = 16;
 
+/// Keys written in the repository (the bundled sample pipelines' demo key): anyone with the
+/// repository can recompute every pseudonym made with them. Refused outside the pipelines marked
+/// `sample-data = true`.
+pub const DEMO_KEYS: &[&str] = &["mirador-sample-data-demo-key"];
+
+/// Whether `key` is one of the [`DEMO_KEYS`] (spaces around it ignored).
+pub fn is_demo_key(key: &str) -> bool {
+    DEMO_KEYS.contains(&key.trim())
+}
+
 /// A pseudonymiser holding the key.
 pub struct Pseudonymiser {
     mac: Hmac<Sha256>,

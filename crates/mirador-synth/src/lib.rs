@@ -257,7 +257,7 @@ fn write_parquet_world(params: &SynthParams, out_dir: &Path, chunk_size: usize, 
     let mut outcomes: Option<DataFrame> = None;
     let (mut chunks, mut last_day) = (0_u64, i32::MIN);
     if by_month {
-        std::fs::create_dir_all(out_dir.join("declarations")).map_err(|e| SynthError::Params(format!("{}: {e}", out_dir.display())))?;
+        mirador_io::create_dir(&out_dir.join("declarations"))?;
     }
     // One thread generates the next chunk while this one encodes and writes the previous.
     let g = std::thread::scope(|scope| -> Result<world::Generator<'_>, SynthError> {

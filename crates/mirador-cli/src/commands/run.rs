@@ -48,7 +48,8 @@ fn override_sources(file: &mut PipelineFile, overrides: &[String]) -> anyhow::Re
 }
 
 pub(crate) fn run(args: &RunArgs, progress: bool) -> anyhow::Result<()> {
-    let (file, settings) = settings(args)?;
+    let (file, mut settings) = settings(args)?;
+    settings.check_pseudonym_key(&file)?;
     if let Some(threads) = settings.threads {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().ok();
     }

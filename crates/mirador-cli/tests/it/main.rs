@@ -6,6 +6,7 @@ mod backfill;
 mod carried;
 mod cli;
 mod crash;
-mod kcs;
 mod ingest_rules;
+mod kcs;
 mod nightly;
+mod reliability;

@@ -63,6 +63,11 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
         let mut files = Vec::new();
         walk(&latest, &mut files);
         files.push(out.join("journal.jsonl"));
+        // Directories are owner-only too (a directory others may write to lets them replace
+        // a file in it).
+        for d in [out.clone(), out.join("runs"), latest.clone(), latest.join("rank"), latest.join("report")] {
+            assert_eq!(std::fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700, "{}", d.display());
+        }
         assert!(files.len() > 40, "{files:?}");
         for f in files {
             let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
@@ -98,4 +103,34 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
     let other = dir.path().join("b");
     run_into(&other);
     assert_same_outputs(&latest, &other.join("latest"), "two runs of the same night");
+
+    // The sample pipeline may use the repository's demo pseudonym key, and says so.
+    let warnings = manifest["warnings"].as_array().unwrap();
+    assert!(warnings.iter().any(|w| w.as_str().unwrap().contains("DEMO PSEUDONYM KEY")), "{warnings:?}");
+
+    // The auditee list for spreadsheets quotes every text cell: the importer id (second column)
+    // and the reason; the rank (first column) is a number.
+    let csv = std::fs::read_to_string(latest.join("rank/auditees.csv")).unwrap();
+    assert!(csv.lines().count() > 10 && csv.starts_with("\"rank\",\"importer_id\","), "{}", &csv[..80]);
+    for (i, line) in csv.lines().skip(1).enumerate() {
+        assert!(line.starts_with(&format!("{},\"", i + 1)), "{line}");
+    }
+
+    // Ingest re-run alone on a smaller file: the reused scores point at declarations the new
+    // run does not have, so the checks fail and nothing is published; the failed attempt is kept.
+    let text = std::fs::read_to_string(repo().join("sample_data/declarations.csv")).unwrap();
+    let smaller = dir.path().join("smaller.csv");
+    std::fs::write(&smaller, text.lines().take(20_000).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+    let head = std::fs::read_link(out.join("latest")).unwrap();
+    let source = format!("declarations={}", smaller.display());
+    let args = ["run", "pipelines/nightly.toml", "--out", out.to_str().unwrap(), "--only", "ingest", "--force", "--source", &source];
+    let o = mirador(&args, &repo());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("relationships") && err.contains("reused from run"), "{err}");
+    assert_eq!(std::fs::read_link(out.join("latest")).unwrap(), head, "nothing published");
+    assert!(err.contains(&out.join("failed").display().to_string()), "the error says where the attempt is kept: {err}");
+    let failed: Vec<_> = std::fs::read_dir(out.join("failed")).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].join("quarantine.parquet").is_file() && failed[0].join("error.txt").is_file());
 }
