@@ -183,6 +183,11 @@ pub fn analyse(declarations: &DataFrame, mirror_flows: &DataFrame, tariffs: &Dat
 pub struct RevenueGap;
 
 impl Stage for RevenueGap {
+    fn check_params(&self, params: &mirador_pipeline::toml::Table) -> Result<(), StageError> {
+        let params: GapParams = mirador_pipeline::parse_params(self.name(), params)?;
+        params.validate().map_err(|message| StageError::Params { stage: self.name().into(), message })
+    }
+
     fn name(&self) -> &'static str {
         "revenue_gap"
     }

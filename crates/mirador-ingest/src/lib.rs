@@ -455,6 +455,11 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
 pub struct Ingest;
 
 impl Stage for Ingest {
+    fn check_params(&self, params: &mirador_pipeline::toml::Table) -> Result<(), StageError> {
+        let params: IngestParams = mirador_pipeline::parse_params(self.name(), params)?;
+        params.dates().map(drop).map_err(|e| StageError::Params { stage: self.name().into(), message: e.to_string() })
+    }
+
     fn name(&self) -> &'static str {
         "ingest"
     }

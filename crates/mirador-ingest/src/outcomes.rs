@@ -279,6 +279,10 @@ impl IngestOutcomes {
 }
 
 impl Stage for IngestOutcomes {
+    fn check_params(&self, params: &mirador_pipeline::toml::Table) -> Result<(), StageError> {
+        mirador_pipeline::parse_params::<OutcomeParams>(self.name(), params).map(drop)
+    }
+
     fn name(&self) -> &'static str {
         "ingest_outcomes"
     }

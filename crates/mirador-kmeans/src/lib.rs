@@ -110,6 +110,11 @@ impl KMeansParams {
 pub struct KMeansScores;
 
 impl Stage for KMeansScores {
+    fn check_params(&self, params: &mirador_pipeline::toml::Table) -> Result<(), StageError> {
+        let params: KMeansParams = mirador_pipeline::parse_params(self.name(), params)?;
+        params.validate(self.name())
+    }
+
     fn name(&self) -> &'static str {
         "kmeans_scores"
     }

@@ -1073,6 +1073,12 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame, signals: &BTreeMa
 pub struct FraudModel;
 
 impl Stage for FraudModel {
+    fn check_params(&self, params: &mirador_pipeline::toml::Table) -> Result<(), StageError> {
+        let params: ModelParams = mirador_pipeline::parse_params(self.name(), params)?;
+        params.validate(self.name())?;
+        params.check_selection().map_err(|e| StageError::Params { stage: self.name().into(), message: e.to_string() })
+    }
+
     fn name(&self) -> &'static str {
         "fraud_model"
     }

@@ -38,6 +38,20 @@ pub trait Stage: Send + Sync {
     }
     /// Runs the stage.
     fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError>;
+    /// Parses and checks the stage's parameters as the pipeline file gives them (unknown keys,
+    /// types, value ranges), before any data is read: `mirador check` calls it for every stage.
+    /// Default: a stage without parameters accepts any table.
+    fn check_params(&self, _params: &toml::Table) -> Result<(), StageError> {
+        Ok(())
+    }
+}
+
+/// Deserialises a stage's parameter table; an unknown key, a wrong type or a bad value is a
+/// [`StageError::Params`] naming the stage and the key.
+pub fn parse_params<T: DeserializeOwned>(stage: &str, params: &toml::Table) -> Result<T, StageError> {
+    toml::Value::Table(params.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| StageError::Params { stage: stage.to_owned(), message: e.to_string() })
 }
 
 /// What a stage sees while it runs.
@@ -123,9 +137,7 @@ impl StageContext {
     /// The stage's parameters, deserialised. Missing keys take the type's defaults (use
     /// `#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]` on the type).
     pub fn params<T: DeserializeOwned>(&self) -> Result<T, StageError> {
-        toml::Value::Table(self.params.clone())
-            .try_into()
-            .map_err(|e: toml::de::Error| StageError::Params { stage: self.stage.clone(), message: e.to_string() })
+        parse_params(&self.stage, &self.params)
     }
 
     /// A raw source file declared in the pipeline.

@@ -215,6 +215,10 @@ pub fn read_truth(spec: &SourceSpec, base: &Path, column: &str) -> Result<HashMa
 pub struct EvaluateAuditees;
 
 impl Stage for EvaluateAuditees {
+    fn check_params(&self, params: &mirador_pipeline::toml::Table) -> Result<(), StageError> {
+        mirador_pipeline::parse_params::<EvaluationParams>(self.name(), params).map(drop)
+    }
+
     fn name(&self) -> &'static str {
         "evaluate_auditees"
     }

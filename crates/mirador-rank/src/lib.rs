@@ -612,6 +612,10 @@ pub fn shareable(auditees: &DataFrame, key: &Pseudonymiser) -> PolarsResult<Data
 pub struct Rank;
 
 impl Stage for Rank {
+    fn check_params(&self, params: &mirador_pipeline::toml::Table) -> Result<(), StageError> {
+        mirador_pipeline::parse_params::<RankParams>(self.name(), params).map(drop)
+    }
+
     fn name(&self) -> &'static str {
         "rank"
     }

@@ -7,10 +7,21 @@ use mirador_pipeline::{PipelineFile, plan};
 
 use crate::commands::UserError;
 use crate::registry::{STAGES, stage};
+use crate::settings::{CliRunFlags, Settings};
 
 pub(crate) fn check(pipeline: &Path) -> anyhow::Result<()> {
     let file = PipelineFile::load(pipeline)?;
     let plan = plan(&file, &stage)?;
+    // The pseudonymisation key, as `mirador run` would resolve it.
+    let flags = CliRunFlags { out: None, only: Vec::new(), from: None, force: false, top: None, threads: None };
+    Settings::resolve(pipeline.to_owned(), &file, flags)?.check_pseudonym_key(&file)?;
+    // Every stage's parameters, as the run would parse them, before any data is read.
+    for level in &plan.levels {
+        for planned in level {
+            let (params, _) = file.stage_params(&file.stages[planned.spec_index])?;
+            planned.stage.check_params(&params).map_err(|e| UserError(e.to_string()))?;
+        }
+    }
     for (id, spec) in &file.sources {
         for p in &spec.paths {
             let path = file.base_dir.join(p);

@@ -80,3 +80,42 @@ fn an_output_root_escaping_the_working_directory_is_refused() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("escapes"), "{}", text(&o));
 }
+
+/// A pipeline file extending the repository's nightly.toml with `extra` appended, written to `dir`.
+fn nightly_with(dir: &Path, extra: &str) -> PathBuf {
+    let p = dir.join("variant.toml");
+    let nightly = repo().join("pipelines/nightly.toml");
+    std::fs::write(&p, format!("extends = \"{}\"\n{extra}", nightly.display())).unwrap();
+    p
+}
+
+#[test]
+fn check_parses_every_stages_parameters_and_the_key_before_any_data_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        // A misspelt key in any stage, an out-of-range value, a wrong type.
+        ("[[stage]]\nname = \"kmeans_scores\"\nparams = { max-kk = 4 }\n", "kmeans_scores", "max-kk"),
+        ("[[stage]]\nname = \"fraud_model\"\nparams = { n-trees = 0 }\n", "fraud_model", "n-trees"),
+        ("[[stage]]\nname = \"revenue_gap\"\nparams = { cif-fob-factor = 7.0 }\n", "revenue_gap", "cif-fob-factor"),
+        ("[[stage]]\nname = \"rank\"\nparams = { top = \"ten\" }\n", "rank", "top"),
+        ("[[stage]]\nname = \"ingest\"\nparams = { min-date = \"2030-01-01\", max-date = \"2020-01-01\" }\n", "ingest", "min-date"),
+        // Outside the sample data, the demo pseudonymisation key is refused.
+        ("sample-data = false\n", "pseudonym", "MIRADOR_PSEUDONYM_KEY"),
+    ];
+    for (extra, stage, key) in cases {
+        let p = nightly_with(dir.path(), extra);
+        let o = Command::new(env!("CARGO_BIN_EXE_mirador"))
+            .args(["check", p.to_str().unwrap()])
+            .current_dir(repo())
+            .env_remove("MIRADOR_PSEUDONYM_KEY")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{extra}: {}", text(&o));
+        assert!(text(&o).contains(stage) && text(&o).contains(key), "{extra}: {}", text(&o));
+        assert!(!text(&o).contains("OK"), "{extra}: {}", text(&o));
+    }
+    // The same file without the mistake passes.
+    let p = nightly_with(dir.path(), "[[stage]]\nname = \"kmeans_scores\"\nparams = { max-k = 4 }\n");
+    let o = mirador(&["check", p.to_str().unwrap()], &repo());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
