@@ -77,31 +77,21 @@ fn kcs_test_months_beat_the_python_reference_points() {
     assert!(s10.precision >= MIN_P10 && s10.revenue >= MIN_R10, "at 10 %: {s10:?}");
     // The same list from fraud_scores.selection_order: the list at n % is the test rows with
     // selection_order <= ceil(n % × test rows).
-    let column = |name: &str| -> Vec<f64> {
-        t.scores
-            .column(name)
+    // A column as f64, nulls read as `missing`.
+    let floats = |df: &polars::prelude::DataFrame, name: &str, missing: f64| -> Vec<f64> {
+        df.column(name)
             .unwrap()
             .cast(&polars::prelude::DataType::Float64)
             .unwrap()
             .f64()
             .unwrap()
             .iter()
-            .map(|v| v.unwrap_or(f64::NAN))
+            .map(|v| v.unwrap_or(missing))
             .collect()
     };
     let split: Vec<bool> = t.scores.column("split").unwrap().str().unwrap().iter().map(|s| s == Some("test")).collect();
-    let (order, fraud) = (column("selection_order"), column("fraud"));
-    let duty: Vec<f64> = ingested
-        .declarations
-        .column("duty_usd")
-        .unwrap()
-        .cast(&polars::prelude::DataType::Float64)
-        .unwrap()
-        .f64()
-        .unwrap()
-        .iter()
-        .map(|v| v.unwrap_or(0.0))
-        .collect();
+    let (order, fraud) = (floats(&t.scores, "selection_order", f64::NAN), floats(&t.scores, "fraud", f64::NAN));
+    let duty = floats(&ingested.declarations, "duty_usd", 0.0);
     let test_rows: Vec<usize> = (0..split.len()).filter(|&i| split[i]).collect();
     let total: f64 = test_rows.iter().filter(|&&i| fraud[i] == 1.0).map(|&i| duty[i].max(0.0)).sum();
     for a in &test.by_selection {
