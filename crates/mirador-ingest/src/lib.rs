@@ -212,11 +212,12 @@ fn defer_after(df: DataFrame, as_of: NaiveDate, by_date: bool) -> PolarsResult<(
     let before = df.height();
     let keep = if by_date {
         let last = mirador_schema::day::of(as_of);
-        col(mirador_schema::col::DATE).cast(DataType::Int32).lt_eq(lit(last))
+        df.column(mirador_schema::col::DATE)?.cast(&DataType::Int32)?.i32()?.lt_eq(last)
     } else {
-        col(mirador_schema::col::PERIOD).lt_eq(lit(as_of.format("%Y-%m").to_string()))
+        let last = as_of.format("%Y-%m").to_string();
+        df.column(mirador_schema::col::PERIOD)?.str()?.lt_eq(last.as_str())
     };
-    let kept = df.lazy().filter(keep).collect()?;
+    let kept = df.filter(&keep)?;
     let deferred = before - kept.height();
     Ok((kept, deferred))
 }

@@ -333,11 +333,10 @@ pub(crate) fn run(train: &Split<'_>, held_out: &[Split<'_>], rows: usize, trees:
 /// the same columns, `ranking` the challenger's name, its probability ranking's figures.
 pub fn with_rows(mut evaluation: DataFrame, challengers: &[Challenger]) -> PolarsResult<DataFrame> {
     for c in challengers {
-        let rows = Evaluation::frame(&c.evaluations)?
-            .lazy()
-            .filter(col("ranking").eq(lit("probability")))
-            .with_column(lit(c.name.as_str()).alias("ranking"))
-            .collect()?;
+        let all = Evaluation::frame(&c.evaluations)?;
+        let mut rows = all.filter(&all.column("ranking")?.str()?.equal("probability"))?;
+        let name = Column::new("ranking".into(), vec![c.name.as_str(); rows.height()]);
+        rows.with_column(name)?;
         evaluation.vstack_mut_owned(rows.select(evaluation.get_column_names_owned())?)?;
     }
     Ok(evaluation)

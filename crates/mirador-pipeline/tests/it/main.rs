@@ -43,7 +43,9 @@ impl Stage for Double {
         &["doubled"]
     }
     fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        let df = ctx.input("numbers")?.clone().lazy().with_column(col("x") * lit(2.0)).collect()?;
+        let mut df = ctx.input("numbers")?.clone();
+        let doubled = (df.column("x")?.as_materialized_series() * 2.0).with_name("x".into());
+        df.with_column(doubled.into_column())?;
         std::fs::write(ctx.artifact_dir().join("note.txt"), "artifact").map_err(|e| StageError::Data(e.to_string()))?;
         Ok(StageOutput::new().with_dataset("doubled", df))
     }

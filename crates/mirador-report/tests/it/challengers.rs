@@ -51,8 +51,9 @@ fn challengers_get_their_table_and_leave_the_boosting_figures_alone() {
 
 #[test]
 fn without_challenger_rows_there_is_no_table() {
-    let e =
-        evaluation().lazy().filter(col("ranking").eq(lit("probability")).or(col("ranking").eq(lit("expected_duty")))).collect().unwrap();
+    let all = evaluation();
+    let ranking = all.column("ranking").unwrap().str().unwrap();
+    let e = all.filter(&(ranking.equal("probability") | ranking.equal("expected_duty"))).unwrap();
     let inputs: BTreeMap<&str, &DataFrame> = [("fraud_evaluation", &e)].into_iter().collect();
     let data = gather("run", &inputs).unwrap();
     assert!(data.gain.is_some());
