@@ -4,6 +4,7 @@
 //! mirador run pipelines/nightly.toml          # the nightly run on the bundled sample data
 //! mirador check pipelines/nightly.toml        # validate a pipeline file without running it
 //! mirador explain revenue_gap                 # what a stage reads and writes
+//! mirador schemas fraud_scores                # a dataset's declared columns
 //! mirador synth --seed 42 --out sample_data   # regenerate the synthetic sample world
 //! ```
 //!
@@ -66,6 +67,15 @@ enum Command {
     Explain {
         /// Stage name.
         stage: String,
+    },
+    /// Print the catalog: every dataset, the stage that writes it and its columns.
+    Schemas {
+        /// Only this dataset.
+        dataset: Option<String>,
+        /// Write `<id>.schema.json` for every dataset into this directory instead (how
+        /// `docs/schemas/` is made).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Print the resolved settings of a run (defaults, pipeline file, environment, flags).
     ShowSettings(RunArgs),
@@ -146,6 +156,7 @@ fn main() -> ExitCode {
         Command::Check { pipeline } => commands::check::check(&pipeline),
         Command::List => commands::check::list(),
         Command::Explain { stage } => commands::check::explain(&stage),
+        Command::Schemas { dataset, out } => commands::check::schemas(dataset.as_deref(), out.as_deref()),
         Command::ShowSettings(args) => commands::run::show_settings(&args),
         Command::Synth(args) => commands::synth::synth(&args),
         Command::Score(args) => commands::score::score(&args),

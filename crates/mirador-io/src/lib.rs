@@ -357,6 +357,11 @@ impl ParquetStream {
         Ok(ParquetStream { tmp, writer, hasher, path: path.to_owned(), schema })
     }
 
+    /// The schema the file is written with (categoricals as text).
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
     /// Appends a batch (its schema must be the stream's).
     pub fn write(&mut self, df: &DataFrame) -> Result<()> {
         text_slices(df, |slice| self.writer.write_batch(&slice)).map_err(|source| IoError::Parquet { path: self.path.clone(), source })

@@ -4,6 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use polars::prelude::Schema;
+
+use crate::checks::checked_columns;
 use crate::error::ConfigError;
 use crate::pipeline::PipelineFile;
 use crate::stage::Stage;
@@ -111,6 +114,54 @@ pub fn plan(file: &PipelineFile, registry: &Registry) -> Result<Plan, ConfigErro
     Ok(Plan { levels, producers })
 }
 
+/// Checks the columns the pipeline reads against the columns their producers declare
+/// ([`Stage::output_schema`]): every column a stage names in [`Stage::input_columns`], and every
+/// column a `[checks.<id>]` block tests (relationship targets included). Fails on the first
+/// column no producer writes, naming the stage or check, the dataset and the column.
+pub fn check_columns(file: &PipelineFile, plan: &Plan) -> Result<(), ConfigError> {
+    let stages: BTreeMap<&str, &dyn Stage> = plan.levels.iter().flatten().map(|s| (s.stage.name(), s.stage.as_ref())).collect();
+    let declared = |dataset: &str| -> Option<Result<(String, Schema), ConfigError>> {
+        let producer = plan.producers.get(dataset)?;
+        let stage = stages.get(producer.as_str())?;
+        Some(match stage.output_schema(dataset) {
+            Some(schema) => Ok((producer.clone(), schema)),
+            None => Err(ConfigError::Contract {
+                stage: producer.clone(),
+                message: format!("writes `{dataset}` without a declared schema (add it to the catalog, mirador_schema::catalog)"),
+            }),
+        })
+    };
+    let missing = |who: &str, dataset: &str, column: &str, producer: &str, schema: &Schema| ConfigError::Contract {
+        stage: who.to_owned(),
+        message: format!(
+            "reads column `{column}` of `{dataset}`, which `{producer}` does not write (it writes: {})",
+            schema.iter_names().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    for planned in plan.levels.iter().flatten() {
+        for dataset in &planned.inputs {
+            let Some(columns) = planned.stage.input_columns(dataset) else { continue };
+            let Some(found) = declared(dataset) else { continue };
+            let (producer, schema) = found?;
+            if let Some(column) = columns.iter().find(|c| !schema.contains(c)) {
+                return Err(missing(planned.stage.name(), dataset, column, &producer, &schema));
+            }
+        }
+    }
+    for (dataset, checks) in &file.checks {
+        let who = format!("checks.{dataset}");
+        let targets = checks.relationships.values().filter_map(|t| t.split_once('.'));
+        for (target, column) in checked_columns(checks).into_iter().map(|c| (dataset.as_str(), c)).chain(targets) {
+            let Some(found) = declared(target) else { continue };
+            let (producer, schema) = found?;
+            if !schema.contains(column) {
+                return Err(missing(&who, target, column, &producer, &schema));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Kahn's algorithm, level by level.
 fn levels(mut pending: Vec<PlannedStage>, producers: &BTreeMap<String, String>) -> Result<Vec<Vec<PlannedStage>>, ConfigError> {
     let mut done: BTreeSet<String> = BTreeSet::new();
@@ -147,6 +198,26 @@ mod tests {
         }
         fn outputs(&self) -> &'static [&'static str] {
             self.2
+        }
+        fn run(&self, _: &StageContext) -> Result<StageOutput, StageError> {
+            Ok(StageOutput::new())
+        }
+    }
+
+    /// Reads column `wanted` of `x`, whose producer `a` declares `id` and `v`.
+    struct Reads(&'static str);
+    impl Stage for Reads {
+        fn name(&self) -> &'static str {
+            "reads"
+        }
+        fn inputs(&self) -> &'static [&'static str] {
+            &["x"]
+        }
+        fn input_columns(&self, _: &str) -> Option<Vec<&'static str>> {
+            Some(vec!["id", self.0])
+        }
+        fn outputs(&self) -> &'static [&'static str] {
+            &[]
         }
         fn run(&self, _: &StageContext) -> Result<StageOutput, StageError> {
             Ok(StageOutput::new())
@@ -216,5 +287,55 @@ mod tests {
         assert!(matches!(plan(&unproduced, &registry), Err(ConfigError::Unproduced { .. })));
         let wrong_out = file("name = \"t\"\n[[stage]]\nname = \"a\"\noutputs = [\"nope\"]");
         assert!(matches!(plan(&wrong_out, &registry), Err(ConfigError::Contract { .. })));
+    }
+
+    #[test]
+    fn a_column_read_that_its_producer_does_not_declare_is_refused() {
+        struct Declares;
+        impl Stage for Declares {
+            fn name(&self) -> &'static str {
+                "a"
+            }
+            fn inputs(&self) -> &'static [&'static str] {
+                &[]
+            }
+            fn outputs(&self) -> &'static [&'static str] {
+                &["x"]
+            }
+            fn output_schema(&self, _: &str) -> Option<Schema> {
+                Some(Schema::from_iter([
+                    polars::prelude::Field::new("id".into(), polars::prelude::DataType::String),
+                    polars::prelude::Field::new("v".into(), polars::prelude::DataType::Float64),
+                ]))
+            }
+            fn run(&self, _: &StageContext) -> Result<StageOutput, StageError> {
+                Ok(StageOutput::new())
+            }
+        }
+        let text = "name = \"t\"\n[[stage]]\nname = \"a\"\noutputs = [\"x\"]\n[[stage]]\nname = \"reads\"\ninputs = [\"x\"]\n";
+        for (wanted, checks, refused) in [
+            ("v", "", None),
+            ("w", "", Some(("reads", "`w`"))),
+            ("v", "[checks.x]\nnot-null = [\"u\"]\n", Some(("checks.x", "`u`"))),
+            ("v", "[checks.x]\nnot-null = [\"v\"]\n", None),
+        ] {
+            let f = file(&format!("{text}{checks}"));
+            let reads = |name: &str| -> Option<Box<dyn Stage>> {
+                match name {
+                    "a" => Some(Box::new(Declares)),
+                    "reads" => Some(Box::new(Reads(wanted))),
+                    _ => None,
+                }
+            };
+            let p = plan(&f, &reads).unwrap();
+            match (check_columns(&f, &p), refused) {
+                (Ok(()), None) => {}
+                (Err(e), Some((who, column))) => {
+                    let e = e.to_string();
+                    assert!(e.contains(who) && e.contains(column) && e.contains("`x`") && e.contains("id, v"), "{e}");
+                }
+                (got, want) => panic!("{wanted} {checks}: {got:?}, expected {want:?}"),
+            }
+        }
     }
 }

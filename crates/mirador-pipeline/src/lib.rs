@@ -20,7 +20,7 @@ pub mod runner;
 pub mod stage;
 mod store;
 
-pub use check::{Plan, Registry, plan};
+pub use check::{Plan, Registry, check_columns, plan};
 pub use error::{ConfigError, RunError, StageError};
 pub use manifest::{Attempt, Manifest};
 pub use pipeline::{ColumnSource, DatasetChecks, PipelineFile, SourceSpec, StageSpec};

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use polars::prelude::DataFrame;
+use polars::prelude::{DataFrame, Schema};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use tracing::{info, info_span, warn};
@@ -20,7 +20,7 @@ use crate::checks::{CheckResult, checked_columns, referenced, run_checks};
 use crate::error::{ConfigError, RunError, StageError};
 use crate::manifest::{Attempt, InputRecord, Manifest, OutputRecord, StageRecord};
 use crate::pipeline::PipelineFile;
-use crate::stage::StageContext;
+use crate::stage::{Stage, StageContext};
 use crate::store::Store;
 
 /// Name of the pointer (a symlink) to the newest committed run inside the output root.
@@ -751,6 +751,12 @@ fn run_stage(
             sha256,
         });
     };
+    for (id, df) in &output.datasets {
+        declared(planned.stage.as_ref(), id, df.schema())?;
+    }
+    for streamed in &output.streamed {
+        declared(planned.stage.as_ref(), streamed.id, &streamed.schema)?;
+    }
     for (id, mut df) in output.datasets {
         let path = tmp_dir.join(format!("{id}.parquet"));
         let sha256 = mirador_io::write_parquet(&mut df, &path)?;
@@ -780,6 +786,20 @@ fn run_stage(
         params: serde_json::to_value(&recorded_params).unwrap_or_default(),
         metrics: output.metrics,
     })
+}
+
+/// Fails unless `written`, output `id` of `stage`, has the columns and types the stage declares.
+fn declared(stage: &dyn Stage, id: &str, written: &Schema) -> Result<(), RunError> {
+    let fail = |message: String| Err(RunError::Stage { stage: stage.name().into(), cause: StageError::Data(message) });
+    let Some(schema) = stage.output_schema(id) else {
+        return fail(format!("output `{id}` has no declared schema (add it to the catalog, mirador_schema::catalog)"));
+    };
+    let found = mirador_schema::catalog::differences(&schema, written, &[]);
+    if found.is_empty() {
+        Ok(())
+    } else {
+        fail(format!("output `{id}` differs from its declared schema: {}", found.join("; ")))
+    }
 }
 
 /// Takes a stage's outputs from the previous run. They are checked like fresh ones, against the

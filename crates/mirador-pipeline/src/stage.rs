@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mirador_schema::DatasetId;
-use polars::prelude::DataFrame;
+use polars::prelude::{DataFrame, Schema};
 use serde::de::DeserializeOwned;
 
 use crate::error::StageError;
@@ -32,6 +32,13 @@ pub trait Stage: Send + Sync {
     }
     /// Datasets the stage writes.
     fn outputs(&self) -> &'static [DatasetId];
+    /// The declared columns of output `id`, in order: by default the catalog's
+    /// ([`mirador_schema::catalog`]). The runner refuses a written dataset that differs, and
+    /// `mirador check` checks the columns other stages read of it against this. A stage writing a
+    /// dataset the catalog does not hold declares it here; `None` fails the run.
+    fn output_schema(&self, id: &str) -> Option<Schema> {
+        mirador_schema::catalog::get(id).map(|d| (d.schema)())
+    }
     /// Source ids (raw files declared under `[sources]`) the stage reads. Only ingest stages.
     fn sources(&self) -> &'static [&'static str] {
         &[]
@@ -199,8 +206,9 @@ impl DatasetStream {
     /// Finishes the file (published in the run's directory with its schema sidecar).
     pub fn finish(self) -> Result<StreamedDataset, StageError> {
         let stream = self.stream.ok_or_else(|| StageError::Data(format!("no batch was written to `{}`", self.id)))?;
+        let schema = stream.schema().clone();
         let sha256 = stream.finish()?;
-        Ok(StreamedDataset { id: self.id, path: self.path, rows: self.rows, sha256 })
+        Ok(StreamedDataset { id: self.id, path: self.path, rows: self.rows, sha256, schema })
     }
 }
 
@@ -211,6 +219,7 @@ pub struct StreamedDataset {
     pub(crate) path: PathBuf,
     pub(crate) rows: usize,
     pub(crate) sha256: String,
+    pub(crate) schema: Schema,
 }
 
 /// What a stage produced.

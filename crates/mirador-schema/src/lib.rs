@@ -3,7 +3,7 @@
 //! Mirador is a batch pipeline; stages exchange data only through named datasets. This crate names
 //! them ([`datasets`]), names their columns ([`col`]), builds their polars schemas ([`schemas`]),
 //! reads text columns held as strings or as categoricals alike ([`text`]), converts day numbers
-//! and dates ([`day`]) and holds the small
+//! and dates ([`day`]), lists every dataset with its declared columns ([`catalog`]) and holds the small
 //! reference tables every stage needs (ISO 3166 countries, [`country`]).
 //!
 //! ```
@@ -13,6 +13,7 @@
 //! assert_eq!(datasets::DECLARATIONS, "declarations");
 //! ```
 
+pub mod catalog;
 pub mod col;
 pub mod country;
 pub mod datasets;

@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use anyhow::Context;
-use mirador_pipeline::{PipelineFile, plan};
+use mirador_pipeline::{PipelineFile, check_columns, plan};
+use mirador_schema::catalog;
 
 use crate::commands::UserError;
 use crate::registry::{STAGES, stage};
@@ -22,6 +23,8 @@ pub(crate) fn check(pipeline: &Path) -> anyhow::Result<()> {
             planned.stage.check_params(&params).map_err(|e| UserError(e.to_string()))?;
         }
     }
+    // Every column a stage or a check reads, against what its producer declares.
+    check_columns(&file, &plan)?;
     for (id, spec) in &file.sources {
         for p in &spec.paths {
             let path = file.base_dir.join(p);
@@ -63,5 +66,31 @@ pub(crate) fn explain(name: &str) -> anyhow::Result<()> {
         println!("optional inputs (used when the pipeline produces them): {}", s.optional_inputs().join(", "));
     }
     println!("outputs: {}", if s.outputs().is_empty() { "- (files only)".into() } else { s.outputs().join(", ") });
+    Ok(())
+}
+
+pub(crate) fn schemas(dataset: Option<&str>, out: Option<&Path>) -> anyhow::Result<()> {
+    let chosen: Vec<&catalog::Dataset> = match dataset {
+        Some(id) => vec![catalog::get(id).ok_or_else(|| UserError(format!("no dataset `{id}` in the catalog (see `mirador schemas`)")))?],
+        None => catalog::ALL.iter().collect(),
+    };
+    if let Some(dir) = out {
+        mirador_io::create_dir(dir)?;
+        for d in &chosen {
+            mirador_io::write_bytes(&dir.join(format!("{}.schema.json", d.id)), catalog::json(d).as_bytes())?;
+        }
+        println!("{} schema files in {}", chosen.len(), dir.display());
+        return Ok(());
+    }
+    for d in chosen {
+        let schema = (d.schema)();
+        println!("{} ({}, written by {}): {} columns", d.id, d.kind.as_str(), d.producer, schema.len());
+        for (name, dtype) in schema.iter() {
+            println!("  {name:<36} {dtype}");
+        }
+        for prefix in d.open_prefixes {
+            println!("  {prefix}*{:<width$} (as configured)", "", width = 35 - prefix.len());
+        }
+    }
     Ok(())
 }

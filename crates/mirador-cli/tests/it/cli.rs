@@ -101,6 +101,9 @@ fn check_parses_every_stages_parameters_and_the_key_before_any_data_is_read() {
         ("[[stage]]\nname = \"ingest\"\nparams = { min-date = \"2030-01-01\", max-date = \"2020-01-01\" }\n", "ingest", "min-date"),
         // Outside the sample data, the demo pseudonymisation key is refused.
         ("sample-data = false\n", "pseudonym", "MIRADOR_PSEUDONYM_KEY"),
+        // A check of a column that no producer writes, in the dataset or in a relationship target.
+        ("[checks.auditees]\nnot-null = [\"importer_name\"]\n", "checks.auditees", "importer_name"),
+        ("[checks.inspection_list]\nrelationships = { declaration_id = \"declarations.declaration_no\" }\n", "ingest", "declaration_no"),
     ];
     for (extra, stage, key) in cases {
         let p = nightly_with(dir.path(), extra);
@@ -118,4 +121,32 @@ fn check_parses_every_stages_parameters_and_the_key_before_any_data_is_read() {
     let p = nightly_with(dir.path(), "[[stage]]\nname = \"kmeans_scores\"\nparams = { max-k = 4 }\n");
     let o = mirador(&["check", p.to_str().unwrap()], &repo());
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn the_committed_schema_files_are_the_catalogs() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mirador(&["schemas", "--out", dir.path().to_str().unwrap()], &repo());
+    assert!(o.status.success(), "{}", text(&o));
+    let files = |d: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".schema.json"))
+            .collect();
+        names.sort();
+        names
+    };
+    let committed = repo().join("docs/schemas");
+    let regenerate = "regenerate with `mirador schemas --out docs/schemas` and review the diff";
+    assert_eq!(files(dir.path()), files(&committed), "{regenerate}");
+    for name in files(dir.path()) {
+        let (made, kept) = (std::fs::read_to_string(dir.path().join(&name)).unwrap(), std::fs::read_to_string(committed.join(&name)).unwrap());
+        assert_eq!(made, kept, "docs/schemas/{name} is not the catalog's: {regenerate}");
+    }
+    // One dataset, by name; an unknown one is a user error.
+    let o = mirador(&["schemas", "fraud_scores"], &repo());
+    assert!(o.status.success() && text(&o).contains("selection_order"), "{}", text(&o));
+    let o = mirador(&["schemas", "fraud_score"], &repo());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 }

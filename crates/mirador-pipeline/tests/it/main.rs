@@ -7,6 +7,11 @@ use std::process::Command;
 use mirador_pipeline::{PipelineFile, RunError, RunOptions, RunOutcome, Stage, StageContext, StageError, StageOutput, latest_run, run};
 use polars::prelude::*;
 
+/// The columns every fake stage writes (the datasets are not in Mirador's catalog).
+fn numbers_schema() -> Schema {
+    Schema::from_iter([Field::new("id".into(), DataType::Int64), Field::new("x".into(), DataType::Float64)])
+}
+
 struct Source;
 impl Stage for Source {
     fn name(&self) -> &'static str {
@@ -17,6 +22,9 @@ impl Stage for Source {
     }
     fn outputs(&self) -> &'static [&'static str] {
         &["numbers"]
+    }
+    fn output_schema(&self, _: &str) -> Option<Schema> {
+        Some(numbers_schema())
     }
     fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
         #[derive(serde::Deserialize, Default)]
@@ -41,6 +49,9 @@ impl Stage for Double {
     }
     fn outputs(&self) -> &'static [&'static str] {
         &["doubled"]
+    }
+    fn output_schema(&self, _: &str) -> Option<Schema> {
+        Some(numbers_schema())
     }
     fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
         let mut df = ctx.input("numbers")?.clone();
@@ -81,6 +92,9 @@ impl Stage for Pick {
     }
     fn outputs(&self) -> &'static [&'static str] {
         &["picked"]
+    }
+    fn output_schema(&self, _: &str) -> Option<Schema> {
+        Some(Schema::from_iter([Field::new("x".into(), DataType::Float64)]))
     }
     fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
         Ok(StageOutput::new().with_dataset("picked", ctx.input("doubled")?.clone()))
@@ -540,4 +554,60 @@ fn a_carried_run_committed_but_never_made_latest_is_completed_and_an_older_night
     assert_eq!(latest_id(&out), id2);
     let journal = std::fs::read_to_string(out.join("journal.jsonl")).unwrap();
     assert!(journal.contains("\"completed\""), "{journal}");
+}
+
+/// Writes `numbers` with a column its declared schema does not have.
+struct Drifts;
+impl Stage for Drifts {
+    fn name(&self) -> &'static str {
+        "source"
+    }
+    fn inputs(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["numbers"]
+    }
+    fn output_schema(&self, _: &str) -> Option<Schema> {
+        Some(numbers_schema())
+    }
+    fn run(&self, _: &StageContext) -> Result<StageOutput, StageError> {
+        let df = df!("id" => [1i64, 2], "x" => [1u32, 2], "extra" => ["a", "b"])?;
+        Ok(StageOutput::new().with_dataset("numbers", df))
+    }
+}
+
+/// Writes `numbers` without declaring its schema.
+struct Undeclared;
+impl Stage for Undeclared {
+    fn name(&self) -> &'static str {
+        "source"
+    }
+    fn inputs(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["numbers"]
+    }
+    fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
+        Source.run(ctx)
+    }
+}
+
+#[test]
+fn a_dataset_written_with_other_columns_than_declared_fails_the_run_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, "name = \"t\"\n[[stage]]\nname = \"source\"\noutputs = [\"numbers\"]\n").unwrap();
+    let file = PipelineFile::load(&path).unwrap();
+    let out = dir.path().join("out");
+    let drifts = |_: &str| -> Option<Box<dyn Stage>> { Some(Box::new(Drifts)) };
+    let err = run(&file, &drifts, &opts(&out)).unwrap_err().to_string();
+    assert!(err.contains("`numbers` differs from its declared schema"), "{err}");
+    assert!(err.contains("`x` is u32, declared f64") && err.contains("`extra` (str) is not declared"), "{err}");
+    assert!(latest_run(&out).is_none());
+    let undeclared = |_: &str| -> Option<Box<dyn Stage>> { Some(Box::new(Undeclared)) };
+    let err = run(&file, &undeclared, &opts(&out)).unwrap_err().to_string();
+    assert!(err.contains("`numbers` has no declared schema"), "{err}");
+    assert!(latest_run(&out).is_none());
 }

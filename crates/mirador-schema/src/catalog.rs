@@ -1,0 +1,244 @@
+//! The catalog: every dataset a Mirador run reads or writes, with its declared columns.
+//!
+//! One module per dataset: its id, a constant per column and its [`Schema`]. [`ALL`] lists them
+//! with the stage that writes each. Three kinds:
+//! - [`Kind::Ingested`]: what ingest stages produce from sources; the contracts every stage reads
+//!   ([`crate::schemas`]).
+//! - [`Kind::Output`]: what the other stages write into a run. The runner refuses a written dataset
+//!   whose columns or types differ from the declared ones, and `mirador check` refuses a stage
+//!   reading a column that its producer does not declare.
+//! - [`Kind::State`]: what a stage carries from one run to the next in its own directory.
+//!
+//! `docs/schemas/<id>.schema.json` is generated from here (`mirador schemas --out docs/schemas`),
+//! so that an analyst can read the columns without running anything.
+//!
+//! ```
+//! use mirador_schema::catalog::{self, fraud_scores};
+//! let scores = catalog::get(fraud_scores::ID).unwrap();
+//! assert_eq!(scores.producer, "fraud_model");
+//! assert!((scores.schema)().contains(fraud_scores::SELECTION_ORDER));
+//! ```
+
+use polars::prelude::{DataType, Field, Schema};
+
+use crate::{DatasetId, datasets, schemas};
+
+pub mod auditee_evaluation;
+pub mod auditees;
+pub mod auditees_shareable;
+pub mod fraud_evaluation;
+pub mod fraud_importance;
+pub mod fraud_rules;
+pub mod fraud_scores;
+pub mod gap_by_cell;
+pub mod gap_by_chapter;
+pub mod gap_by_partner;
+pub mod gap_summary;
+pub mod inspection_list;
+pub mod kmeans_groups;
+pub mod kmeans_peers;
+pub mod kmeans_scores;
+pub mod mirror_exposure;
+pub mod model_pending;
+pub mod model_training_window;
+pub mod rank_window;
+pub mod selection_frontier;
+pub mod unapplied_outcomes;
+
+/// What a dataset is to a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Produced by an ingest stage from sources.
+    Ingested,
+    /// Written by a stage into the run.
+    Output,
+    /// Carried by a stage from run to run in its own directory.
+    State,
+}
+
+impl Kind {
+    /// `ingested`, `output` or `state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Ingested => "ingested",
+            Kind::Output => "output",
+            Kind::State => "state",
+        }
+    }
+}
+
+/// One dataset of the catalog.
+#[derive(Debug, Clone, Copy)]
+pub struct Dataset {
+    /// Its id.
+    pub id: DatasetId,
+    /// The stage that writes it.
+    pub producer: &'static str,
+    /// What it is to a run.
+    pub kind: Kind,
+    /// Its declared columns, in order.
+    pub schema: fn() -> Schema,
+    /// Prefixes of further columns that follow the declared ones and depend on the run's
+    /// configuration (the model's feature columns of its carried state).
+    pub open_prefixes: &'static [&'static str],
+}
+
+const fn output(id: DatasetId, producer: &'static str, schema: fn() -> Schema) -> Dataset {
+    Dataset { id, producer, kind: Kind::Output, schema, open_prefixes: &[] }
+}
+
+const fn ingested(id: DatasetId, producer: &'static str, schema: fn() -> Schema) -> Dataset {
+    Dataset { id, producer, kind: Kind::Ingested, schema, open_prefixes: &[] }
+}
+
+const fn state(id: DatasetId, producer: &'static str, schema: fn() -> Schema, open_prefixes: &'static [&'static str]) -> Dataset {
+    Dataset { id, producer, kind: Kind::State, schema, open_prefixes }
+}
+
+/// The model's feature columns in its carried state.
+const FEATURE_PREFIXES: &[&str] = &["history:", "signal:"];
+
+/// Every dataset, in pipeline order.
+pub const ALL: &[Dataset] = &[
+    ingested(datasets::DECLARATIONS, "ingest", schemas::declarations),
+    ingested(datasets::MIRROR_FLOWS, "ingest", schemas::mirror_flows),
+    ingested(datasets::TARIFFS, "ingest", schemas::tariffs),
+    ingested(datasets::FX_RATES, "ingest", schemas::fx_rates),
+    ingested(datasets::QUARANTINE, "ingest", schemas::quarantine),
+    ingested(datasets::INSPECTION_OUTCOMES, "ingest_outcomes", schemas::inspection_outcomes),
+    ingested(datasets::OUTCOME_QUARANTINE, "ingest_outcomes", schemas::quarantine),
+    output(gap_by_cell::ID, "revenue_gap", gap_by_cell::schema),
+    output(gap_by_chapter::ID, "revenue_gap", gap_by_chapter::schema),
+    output(gap_by_partner::ID, "revenue_gap", gap_by_partner::schema),
+    output(gap_summary::ID, "revenue_gap", gap_summary::schema),
+    output(mirror_exposure::ID, "revenue_gap", mirror_exposure::schema),
+    output(kmeans_scores::ID, "kmeans_scores", kmeans_scores::schema),
+    output(kmeans_groups::ID, "kmeans_scores", kmeans_groups::schema),
+    output(fraud_scores::ID, "fraud_model", fraud_scores::schema),
+    output(fraud_rules::ID, "fraud_model", fraud_rules::schema),
+    output(fraud_importance::ID, "fraud_model", fraud_importance::schema),
+    output(fraud_evaluation::ID, "fraud_model", fraud_evaluation::schema),
+    output(inspection_list::ID, "fraud_model", inspection_list::schema),
+    output(selection_frontier::ID, "fraud_model", selection_frontier::schema),
+    output(auditees::ID, "rank", auditees::schema),
+    output(auditees_shareable::ID, "rank", auditees_shareable::schema),
+    output(auditee_evaluation::ID, "evaluate_auditees", auditee_evaluation::schema),
+    state(kmeans_peers::ID, "kmeans_scores", kmeans_peers::schema, &[]),
+    state(model_training_window::ID, "fraud_model", model_training_window::schema, FEATURE_PREFIXES),
+    state(model_pending::ID, "fraud_model", model_pending::schema, FEATURE_PREFIXES),
+    state(unapplied_outcomes::ID, "fraud_model", unapplied_outcomes::schema, &[]),
+    state(rank_window::ID, "rank", rank_window::schema, &[]),
+];
+
+/// The catalog entry of `id`.
+pub fn get(id: &str) -> Option<&'static Dataset> {
+    ALL.iter().find(|d| d.id == id)
+}
+
+/// A schema from `(name, type)` pairs.
+pub(crate) fn schema(fields: &[(&str, DataType)]) -> Schema {
+    fields.iter().map(|(name, dtype)| Field::new((*name).into(), dtype.clone())).collect()
+}
+
+/// How `written` differs from `declared`, one sentence per difference (empty: they agree).
+/// Categorical columns count as the text they are written as; columns starting with one of
+/// `open_prefixes` may follow the declared ones.
+pub fn differences(declared: &Schema, written: &Schema, open_prefixes: &[&str]) -> Vec<String> {
+    let text = |t: &DataType| if t.is_categorical() { DataType::String } else { t.clone() };
+    let mut found = Vec::new();
+    for (name, want) in declared.iter() {
+        match written.get(name) {
+            None => found.push(format!("column `{name}` ({want}) is missing")),
+            Some(got) if text(got) != text(want) => found.push(format!("column `{name}` is {got}, declared {want}")),
+            Some(_) => {}
+        }
+    }
+    for (name, got) in written.iter() {
+        if !declared.contains(name) && !open_prefixes.iter().any(|p| name.starts_with(p)) {
+            found.push(format!("column `{name}` ({got}) is not declared"));
+        }
+    }
+    if found.is_empty() {
+        let order = |s: &Schema| s.iter_names().filter(|n| declared.contains(n)).cloned().collect::<Vec<_>>();
+        if order(written) != order(declared) {
+            found.push(format!(
+                "columns are in another order than declared ({})",
+                declared.iter_names().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    found
+}
+
+/// The catalog entry of `id` as JSON, in the layout of the runs' `<id>.schema.json` sidecars plus
+/// the dataset's producer and kind: what `docs/schemas/` holds.
+pub fn json(d: &Dataset) -> String {
+    #[derive(serde::Serialize)]
+    struct Column {
+        name: String,
+        dtype: String,
+    }
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        dataset: &'a str,
+        producer: &'a str,
+        kind: &'a str,
+        columns: Vec<Column>,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        open_prefixes: &'a [&'a str],
+    }
+    let columns = (d.schema)().iter().map(|(name, dtype)| Column { name: name.to_string(), dtype: dtype.to_string() }).collect();
+    let doc = Doc { dataset: d.id, producer: d.producer, kind: d.kind.as_str(), columns, open_prefixes: d.open_prefixes };
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dataset_id_is_in_the_catalog_once() {
+        let mut ids: Vec<&str> = ALL.iter().map(|d| d.id).collect();
+        ids.sort_unstable();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), before, "an id listed twice");
+        for id in [datasets::DECLARATIONS, datasets::FRAUD_SCORES, datasets::AUDITEES, datasets::SELECTION_FRONTIER] {
+            assert!(get(id).is_some(), "{id}");
+        }
+    }
+
+    #[test]
+    fn every_schema_has_unique_columns() {
+        for d in ALL {
+            let s = (d.schema)();
+            assert!(s.len() > 1, "{}", d.id);
+            let mut names: Vec<&str> = s.iter_names().map(|n| n.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), s.len(), "{}", d.id);
+        }
+    }
+
+    #[test]
+    fn differences_name_every_kind_of_drift() {
+        use DataType::{Float64, String, UInt32};
+        let declared = schema(&[("a", String), ("b", Float64), ("c", UInt32)]);
+        assert!(differences(&declared, &declared, &[]).is_empty());
+        let cat = schema(&[("a", crate::text::categorical_type("a")), ("b", Float64), ("c", UInt32)]);
+        assert!(differences(&declared, &cat, &[]).is_empty(), "a categorical is written as text");
+        let drifted = schema(&[("a", String), ("b", UInt32), ("d", String)]);
+        let found = differences(&declared, &drifted, &[]);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found.iter().any(|f| f.contains("`c`") && f.contains("missing")));
+        assert!(found.iter().any(|f| f.contains("`b` is u32")));
+        assert!(found.iter().any(|f| f.contains("`d`") && f.contains("not declared")));
+        let reordered = schema(&[("b", Float64), ("a", String), ("c", UInt32)]);
+        assert_eq!(differences(&declared, &reordered, &[]).len(), 1);
+        let open = schema(&[("a", String), ("b", Float64), ("c", UInt32), ("history:x", Float64)]);
+        assert!(differences(&declared, &open, &["history:"]).is_empty());
+        assert_eq!(differences(&declared, &open, &[]).len(), 1);
+    }
+}
