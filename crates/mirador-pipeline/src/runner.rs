@@ -605,6 +605,7 @@ fn execute(
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
 
+    let run_id = attempt.lock().unwrap_or_else(std::sync::PoisonError::into_inner).run_id.clone();
     for level in &plan.levels {
         // One read of each file-held dataset the level's stages read whole, before they start
         // (in parallel, each stage would read its own copy).
@@ -621,7 +622,7 @@ fn execute(
                 }
                 let record = if selected.contains(name) {
                     bar.set_message(format!("running {name}"));
-                    let r = run_stage(file, planned, params, opts, previous, tmp_dir, &datasets, &outputs, &checks)?;
+                    let r = run_stage(file, planned, params, opts, (&run_id, previous), tmp_dir, &datasets, &outputs, &checks)?;
                     if opts.fail_after.as_deref() == Some(name) {
                         return Err(RunError::Stage {
                             stage: name.into(),
@@ -681,7 +682,7 @@ fn run_stage(
     planned: &PlannedStage,
     params: &BTreeMap<String, toml::Table>,
     opts: &RunOptions,
-    previous: Option<&Path>,
+    (run_id, previous): (&str, Option<&Path>),
     tmp_dir: &Path,
     datasets: &Store,
     outputs: &Mutex<Vec<OutputRecord>>,
@@ -715,6 +716,7 @@ fn run_stage(
     mirador_io::create_dir(&artifact_dir)?;
     let ctx = StageContext {
         stage: name.to_owned(),
+        run_id: run_id.to_owned(),
         params: stage_params,
         inputs,
         sources: spec.sources.iter().filter_map(|s| file.sources.get(s).map(|v| (s.clone(), v.clone()))).collect(),

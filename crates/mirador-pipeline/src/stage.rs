@@ -64,6 +64,7 @@ pub fn parse_params<T: DeserializeOwned>(stage: &str, params: &toml::Table) -> R
 /// What a stage sees while it runs.
 pub struct StageContext {
     pub(crate) stage: String,
+    pub(crate) run_id: String,
     pub(crate) params: toml::Table,
     pub(crate) inputs: BTreeMap<String, Arc<DataFrame>>,
     pub(crate) sources: BTreeMap<String, SourceSpec>,
@@ -80,6 +81,7 @@ impl StageContext {
     pub fn standalone(stage: &str, artifact_dir: &Path) -> Self {
         StageContext {
             stage: stage.to_owned(),
+            run_id: format!("standalone-{stage}"),
             params: toml::Table::new(),
             inputs: BTreeMap::new(),
             sources: BTreeMap::new(),
@@ -129,6 +131,19 @@ impl StageContext {
     /// The stage's name.
     pub fn stage(&self) -> &str {
         &self.stage
+    }
+
+    /// The id of the run the stage is part of (`<pipeline>-<run key>`, the name of the run's
+    /// directory once published).
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// Sets the run id (builder, for standalone contexts).
+    #[must_use]
+    pub fn with_run_id(mut self, run_id: &str) -> Self {
+        self.run_id = run_id.to_owned();
+        self
     }
 
     /// A required input. Errors when the pipeline did not provide it.

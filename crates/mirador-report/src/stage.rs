@@ -421,13 +421,7 @@ impl Stage for Report {
                 inputs.insert(id, df);
             }
         }
-        let run_id = ctx
-            .artifact_dir()
-            .parent()
-            .and_then(|p| p.file_name())
-            .map(|n| n.to_string_lossy().trim_start_matches(".tmp-").to_owned())
-            .unwrap_or_default();
-        let mut data = gather(&run_id, &inputs)?;
+        let mut data = gather(ctx.run_id(), &inputs)?;
         if let Some(figure) = outcomes_figure(ctx.artifact_dir()) {
             // Beside the input figures (declarations accepted, rows quarantined).
             let at = data.key_figures.len().min(2);

@@ -57,7 +57,7 @@ impl Stage for Double {
         let mut df = ctx.input("numbers")?.clone();
         let doubled = (df.column("x")?.as_materialized_series() * 2.0).with_name("x".into());
         df.with_column(doubled.into_column())?;
-        std::fs::write(ctx.artifact_dir().join("note.txt"), "artifact").map_err(|e| StageError::Data(e.to_string()))?;
+        std::fs::write(ctx.artifact_dir().join("note.txt"), ctx.run_id()).map_err(|e| StageError::Data(e.to_string()))?;
         Ok(StageOutput::new().with_dataset("doubled", df))
     }
 }
@@ -147,7 +147,9 @@ fn a_run_publishes_outputs_manifest_and_latest() {
     let RunOutcome::Committed { dir: run_dir, .. } = run(&file, &registry, &opts(&out)).unwrap() else { panic!("first run must commit") };
     assert!(run_dir.join("numbers.parquet").is_file());
     assert!(run_dir.join("doubled.schema.json").is_file());
-    assert!(run_dir.join("double/note.txt").is_file());
+    // A stage knows its run's id: the published directory's name.
+    let note = std::fs::read_to_string(run_dir.join("double/note.txt")).unwrap();
+    assert_eq!(note, run_dir.file_name().unwrap().to_string_lossy());
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["stages"][0]["name"], "source");
     assert_eq!(manifest["stages"][0]["metrics"]["rows"], 5);
