@@ -119,6 +119,10 @@ impl Stage for KMeansScores {
         "kmeans_scores"
     }
 
+    fn carries_state(&self, params: &mirador_pipeline::toml::Table) -> bool {
+        mirador_pipeline::parse_params::<KMeansParams>(self.name(), params).is_ok_and(|p| p.carry_state)
+    }
+
     fn inputs(&self) -> &'static [DatasetId] {
         &[datasets::DECLARATIONS]
     }

@@ -1083,6 +1083,10 @@ impl Stage for FraudModel {
         "fraud_model"
     }
 
+    fn carries_state(&self, params: &mirador_pipeline::toml::Table) -> bool {
+        mirador_pipeline::parse_params::<ModelParams>(self.name(), params).is_ok_and(|p| p.carry_state)
+    }
+
     fn inputs(&self) -> &'static [DatasetId] {
         &[datasets::DECLARATIONS]
     }

@@ -38,9 +38,6 @@ const ATTEMPT_FILE: &str = "attempt.json";
 pub const PUBLISHING: &str = ".publishing.json";
 /// The publish steps at which [`RunOptions::crash_at`] can kill the process.
 pub const PUBLISH_STEPS: &[&str] = &["marked", "aside", "renamed", "pointed"];
-/// Parameter names whose values are secrets: passed to stages, hashed into run keys, never
-/// recorded in the manifest or logged.
-pub const SECRET_PARAMS: &[&str] = &["pseudonym-key"];
 /// Mirador's version, recorded in manifests and hashed into run keys.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -133,7 +130,7 @@ pub fn run(file: &PipelineFile, registry: &Registry, opts: &RunOptions) -> Resul
     let run_key = run_key(file, &inputs, &stage_params, &selected, reused_from, opts);
     let run_id = format!("{}-{}", file.name, &run_key[..16]);
     let final_dir = runs_dir.join(&run_id);
-    let carries = carries_state(&stage_params);
+    let carries = carries_state(&plan, &stage_params);
     if final_dir.join("manifest.json").is_file() && !opts.force {
         info!(run_id = %run_id, "Already committed with the same inputs, parameters and code; nothing to do.");
         let latest_id = previous.as_deref().and_then(Path::file_name).map(|p| p.to_string_lossy().into_owned());
@@ -542,9 +539,9 @@ fn resolve_params(file: &PipelineFile, plan: &Plan, opts: &RunOptions) -> Result
     Ok(out)
 }
 
-/// Whether a stage carries state from run to run (its parameters set `carry-state = true`).
-fn carries_state(params: &BTreeMap<String, toml::Table>) -> bool {
-    params.values().any(|t| t.get("carry-state").and_then(toml::Value::as_bool) == Some(true))
+/// Whether a stage of the run carries state from run to run ([`Stage::carries_state`]).
+fn carries_state(plan: &Plan, params: &BTreeMap<String, toml::Table>) -> bool {
+    plan.levels.iter().flatten().any(|s| params.get(s.stage.name()).is_some_and(|p| s.stage.carries_state(p)))
 }
 
 fn run_key(
@@ -695,7 +692,7 @@ fn run_stage(
     let started = Instant::now();
     let mut stage_params = params.get(name).cloned().unwrap_or_default();
     let mut recorded_params = stage_params.clone();
-    for secret in SECRET_PARAMS {
+    for secret in planned.stage.secret_params() {
         if let Some(v) = recorded_params.get_mut(*secret) {
             *v = toml::Value::String("<secret>".into());
         }

@@ -51,6 +51,16 @@ pub trait Stage: Send + Sync {
     fn check_params(&self, _params: &toml::Table) -> Result<(), StageError> {
         Ok(())
     }
+    /// Parameters whose values are secrets (a pseudonymisation key): the stage gets them, the run
+    /// key hashes them, the manifest and `show-settings` show `<secret>`.
+    fn secret_params(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Whether, with `params`, the stage carries state from the previous committed run (then the
+    /// runs form a chain, and `latest` stays on its newest run). Default: no.
+    fn carries_state(&self, _params: &toml::Table) -> bool {
+        false
+    }
 }
 
 /// Deserialises a stage's parameter table; an unknown key, a wrong type or a bad value is a

@@ -620,6 +620,14 @@ impl Stage for Rank {
         "rank"
     }
 
+    fn secret_params(&self) -> &'static [&'static str] {
+        &["pseudonym-key"]
+    }
+
+    fn carries_state(&self, params: &mirador_pipeline::toml::Table) -> bool {
+        mirador_pipeline::parse_params::<RankParams>(self.name(), params).is_ok_and(|p| p.carry_state)
+    }
+
     fn inputs(&self) -> &'static [DatasetId] {
         &[datasets::DECLARATIONS]
     }

@@ -124,7 +124,8 @@ pub(crate) fn show_settings(args: &RunArgs) -> anyhow::Result<()> {
     let (mut file, settings) = settings(args)?;
     for i in 0..file.stages.len() {
         let (mut table, _) = file.stage_params(&file.stages[i])?;
-        for secret in mirador_pipeline::runner::SECRET_PARAMS {
+        let secrets = crate::registry::stage(&file.stages[i].name).map(|s| s.secret_params()).unwrap_or_default();
+        for secret in secrets {
             if let Some(v) = table.get_mut(*secret) {
                 *v = toml::Value::String("(secret)".into());
             }

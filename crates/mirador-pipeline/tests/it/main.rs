@@ -17,6 +17,12 @@ impl Stage for Source {
     fn name(&self) -> &'static str {
         "source"
     }
+    fn secret_params(&self) -> &'static [&'static str] {
+        &["pseudonym-key"]
+    }
+    fn carries_state(&self, params: &toml::Table) -> bool {
+        params.get("carry-state").and_then(toml::Value::as_bool) == Some(true)
+    }
     fn inputs(&self) -> &'static [&'static str] {
         &[]
     }
