@@ -70,6 +70,7 @@ pub(crate) fn explain(name: &str) -> anyhow::Result<()> {
 }
 
 pub(crate) fn schemas(dataset: Option<&str>, out: Option<&Path>) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
     let chosen: Vec<&catalog::Dataset> = match dataset {
         Some(id) => vec![catalog::get(id).ok_or_else(|| UserError(format!("no dataset `{id}` in the catalog (see `mirador schemas`)")))?],
         None => catalog::ALL.iter().collect(),
@@ -82,15 +83,25 @@ pub(crate) fn schemas(dataset: Option<&str>, out: Option<&Path>) -> anyhow::Resu
         println!("{} schema files in {}", chosen.len(), dir.display());
         return Ok(());
     }
+    let mut text = String::new();
     for d in chosen {
         let schema = (d.schema)();
-        println!("{} ({}, written by {}): {} columns", d.id, d.kind.as_str(), d.producer, schema.len());
+        let _ = writeln!(text, "{} ({}, written by {}): {} columns", d.id, d.kind.as_str(), d.producer, schema.len());
         for (name, dtype) in schema.iter() {
-            println!("  {name:<36} {dtype}");
+            let _ = writeln!(text, "  {name:<36} {dtype}");
         }
         for prefix in d.open_prefixes {
-            println!("  {prefix}*{:<width$} (as configured)", "", width = 35 - prefix.len());
+            let _ = writeln!(text, "  {:<36} (as configured)", format!("{prefix}*"));
         }
     }
-    Ok(())
+    print_all(&text)
+}
+
+/// Writes `text` to stdout; a reader that stops early (`| head`) is not an error.
+fn print_all(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }

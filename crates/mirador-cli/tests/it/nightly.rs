@@ -46,6 +46,7 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
 
     // What PCA teams consume is there, and it earns its place against the planted truth.
     let latest = out.join("latest");
+    snapshots(&latest);
     crate::auditees::assert_the_list_earns_its_place(&latest, "seed 42 (sample data)");
     for f in ["auditees.parquet", "auditees_shareable.parquet", "rank/auditees.csv", "report/index.html", "fraud_model/model.json"] {
         assert!(latest.join(f).is_file(), "{f} missing");
@@ -133,4 +134,50 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
     let failed: Vec<_> = std::fs::read_dir(out.join("failed")).unwrap().flatten().map(|e| e.path()).collect();
     assert_eq!(failed.len(), 1);
     assert!(failed[0].join("quarantine.parquet").is_file() && failed[0].join("error.txt").is_file());
+}
+
+/// What readers of the sample run see, as reviewed snapshots (`tests/it/snapshots/`): a change in
+/// an output shows up as a diff to accept (`cargo insta review`, or `INSTA_UPDATE=always`).
+fn snapshots(run: &Path) {
+    use std::fmt::Write as _;
+    let read = |id: &str| mirador_io::read_parquet(&run.join(format!("{id}.parquet"))).unwrap();
+    // Floats to 6 significant digits, so that a last-bit difference between machines is not a change.
+    let cell = |c: &polars::prelude::Column, i: usize| -> String {
+        match c.get(i).unwrap() {
+            polars::prelude::AnyValue::Float64(v) => format!("{v:.6e}"),
+            polars::prelude::AnyValue::String(s) => s.to_owned(),
+            v => v.to_string(),
+        }
+    };
+    let table = |df: &polars::prelude::DataFrame, rows: usize| -> String {
+        let mut t = String::new();
+        for i in 0..rows.min(df.height()) {
+            for c in df.columns() {
+                let _ = writeln!(t, "{}: {}", c.name(), cell(c, i));
+            }
+            t.push('\n');
+        }
+        t
+    };
+    insta::assert_snapshot!("auditees_top_20", table(&read("auditees"), 20));
+    insta::assert_snapshot!("gap_summary", table(&read("gap_summary"), usize::MAX));
+    let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
+    let start = html.find("<section id=\"key-figures\">").unwrap();
+    let section = &html[start..start + html[start..].find("</section>").unwrap()];
+    let figures: Vec<String> = section
+        .split("<tr><td>")
+        .skip(1)
+        .map(|row| row.split("</td></tr>").next().unwrap().replacen("</td><td>", " | ", 1))
+        .collect();
+    insta::assert_snapshot!("report_key_figures", figures.join("\n"));
+    let mut schemas = String::new();
+    let mut sidecars: Vec<_> = std::fs::read_dir(run).unwrap().flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(".schema.json")).collect();
+    sidecars.sort();
+    for path in sidecars {
+        let fields: Vec<mirador_io::FieldDoc> = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().trim_end_matches(".schema.json").to_owned();
+        let columns: Vec<String> = fields.iter().map(|f| format!("{} {}", f.name, f.dtype)).collect();
+        let _ = writeln!(schemas, "{name}: {}", columns.join(", "));
+    }
+    insta::assert_snapshot!("dataset_schemas", schemas);
 }
