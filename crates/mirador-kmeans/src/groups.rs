@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use foldhash::fast::FixedState;
 
+use mirador_schema::catalog::{kmeans_groups, kmeans_scores};
 use mirador_schema::col;
 use mirador_schema::text::Text;
 use polars::prelude::*;
@@ -51,13 +52,17 @@ pub struct ScoredRows {
 impl ScoredRows {
     /// Declarations flagged as possibly undervalued.
     pub fn flagged(&self) -> usize {
-        self.scores.column("undervaluation_flag").ok().and_then(|c| c.bool().ok().map(|b| b.sum().unwrap_or(0) as usize)).unwrap_or(0)
+        self.scores
+            .column(kmeans_scores::UNDERVALUATION_FLAG)
+            .ok()
+            .and_then(|c| c.bool().ok().map(|b| b.sum().unwrap_or(0) as usize))
+            .unwrap_or(0)
     }
 
     /// Groups scored by k-means (rather than the robust fallback).
     pub fn clustered_groups(&self) -> usize {
         self.groups
-            .column("method")
+            .column(kmeans_scores::METHOD)
             .ok()
             .and_then(|c| c.str().ok().map(|s| s.iter().filter(|m| *m == Some(Method::KMeans.as_str())).count()))
             .unwrap_or(0)
@@ -169,17 +174,17 @@ fn per_unit_prices(declarations: &DataFrame) -> PolarsResult<Vec<Option<f64>>> {
 /// Merges the per-unit scores into the per-kilogram ones.
 fn combine(scored: &mut ScoredRows, by_unit: Option<ScoredRows>) -> PolarsResult<()> {
     let n = scored.scores.height();
-    let kg = scored.scores.column("undervaluation_score")?.f64()?.clone();
+    let kg = scored.scores.column(kmeans_scores::UNDERVALUATION_SCORE)?.f64()?.clone();
     let (unit, unit_flag, unit_duty) = match &by_unit {
         Some(u) => (
-            u.scores.column("undervaluation_score")?.f64()?.iter().collect::<Vec<_>>(),
-            u.scores.column("undervaluation_flag")?.bool()?.iter().map(|b| b.unwrap_or(false)).collect::<Vec<_>>(),
-            u.scores.column("undervalued_duty_usd")?.f64()?.iter().map(|d| d.unwrap_or(0.0)).collect::<Vec<_>>(),
+            u.scores.column(kmeans_scores::UNDERVALUATION_SCORE)?.f64()?.iter().collect::<Vec<_>>(),
+            u.scores.column(kmeans_scores::UNDERVALUATION_FLAG)?.bool()?.iter().map(|b| b.unwrap_or(false)).collect::<Vec<_>>(),
+            u.scores.column(kmeans_scores::UNDERVALUED_DUTY_USD)?.f64()?.iter().map(|d| d.unwrap_or(0.0)).collect::<Vec<_>>(),
         ),
         None => (vec![None; n], vec![false; n], vec![0.0; n]),
     };
-    let flag: Vec<bool> = scored.scores.column("undervaluation_flag")?.bool()?.iter().map(|b| b.unwrap_or(false)).collect();
-    let duty: Vec<f64> = scored.scores.column("undervalued_duty_usd")?.f64()?.iter().map(|d| d.unwrap_or(0.0)).collect();
+    let flag: Vec<bool> = scored.scores.column(kmeans_scores::UNDERVALUATION_FLAG)?.bool()?.iter().map(|b| b.unwrap_or(false)).collect();
+    let duty: Vec<f64> = scored.scores.column(kmeans_scores::UNDERVALUED_DUTY_USD)?.f64()?.iter().map(|d| d.unwrap_or(0.0)).collect();
     let mut score = Vec::with_capacity(n);
     let mut basis = Vec::with_capacity(n);
     for (k, u) in kg.iter().zip(&unit) {
@@ -188,16 +193,22 @@ fn combine(scored: &mut ScoredRows, by_unit: Option<ScoredRows>) -> PolarsResult
         basis.push(if unit_wins { "per_unit" } else { "per_kg" });
     }
     let df = &mut scored.scores;
-    df.with_column(Column::new("undervaluation_score".into(), score))?;
-    df.with_column(Column::new("score_basis".into(), basis))?;
-    df.with_column(Column::new("unit_value_score".into(), unit))?;
-    df.with_column(Column::new("undervaluation_flag".into(), flag.iter().zip(&unit_flag).map(|(a, b)| *a || *b).collect::<Vec<_>>()))?;
-    df.with_column(Column::new("undervalued_duty_usd".into(), duty.iter().zip(&unit_duty).map(|(a, b)| a.max(*b)).collect::<Vec<_>>()))?;
+    df.with_column(Column::new(kmeans_scores::UNDERVALUATION_SCORE.into(), score))?;
+    df.with_column(Column::new(kmeans_scores::SCORE_BASIS.into(), basis))?;
+    df.with_column(Column::new(kmeans_scores::UNIT_VALUE_SCORE.into(), unit))?;
+    df.with_column(Column::new(
+        kmeans_scores::UNDERVALUATION_FLAG.into(),
+        flag.iter().zip(&unit_flag).map(|(a, b)| *a || *b).collect::<Vec<_>>(),
+    ))?;
+    df.with_column(Column::new(
+        kmeans_scores::UNDERVALUED_DUTY_USD.into(),
+        duty.iter().zip(&unit_duty).map(|(a, b)| a.max(*b)).collect::<Vec<_>>(),
+    ))?;
     let groups = scored.groups.height();
-    scored.groups.with_column(Column::new("basis".into(), vec!["per_kg"; groups]))?;
+    scored.groups.with_column(Column::new(kmeans_groups::BASIS.into(), vec!["per_kg"; groups]))?;
     if let Some(mut u) = by_unit {
         let g = u.groups.height();
-        u.groups.with_column(Column::new("basis".into(), vec!["per_unit"; g]))?;
+        u.groups.with_column(Column::new(kmeans_groups::BASIS.into(), vec!["per_unit"; g]))?;
         scored.groups.vstack_mut(&u.groups)?;
     }
     Ok(())
@@ -351,27 +362,33 @@ fn scores_frame(
     let mut numbers = |name: &str, field: fn(&mut ScoreColumns) -> &mut Vec<Option<f64>>| {
         parts.iter_mut().flat_map(|p| std::mem::take(field(p))).collect::<Float64Chunked>().with_name(name.into()).into_column()
     };
-    let centroid = numbers("centroid_price_usd_per_kg", |p| &mut p.centroid);
-    let reference = numbers("reference_price_usd_per_kg", |p| &mut p.reference);
-    let ratio = numbers("price_ratio", |p| &mut p.ratio);
-    let z = numbers("z_score", |p| &mut p.z);
-    let score = numbers("undervaluation_score", |p| &mut p.score);
+    let centroid = numbers(kmeans_scores::CENTROID_PRICE_USD_PER_KG, |p| &mut p.centroid);
+    let reference = numbers(kmeans_scores::REFERENCE_PRICE_USD_PER_KG, |p| &mut p.reference);
+    let ratio = numbers(kmeans_scores::PRICE_RATIO, |p| &mut p.ratio);
+    let z = numbers(kmeans_scores::Z_SCORE, |p| &mut p.z);
+    let score = numbers(kmeans_scores::UNDERVALUATION_SCORE, |p| &mut p.score);
     let group_level = parts.iter_mut().flat_map(|p| std::mem::take(&mut p.group_level)).collect::<StringChunked>();
-    let method = StringChunked::from_iter_values("method".into(), parts.iter_mut().flat_map(|p| std::mem::take(&mut p.method)));
+    let method =
+        StringChunked::from_iter_values(kmeans_scores::METHOD.into(), parts.iter_mut().flat_map(|p| std::mem::take(&mut p.method)));
     let cluster = parts.iter_mut().flat_map(|p| std::mem::take(&mut p.cluster)).collect::<Int32Chunked>();
-    let flag = BooleanChunked::from_iter_values("undervaluation_flag".into(), parts.iter_mut().flat_map(|p| std::mem::take(&mut p.flag)));
-    let shortfall =
-        Float64Chunked::from_iter_values("undervalued_duty_usd".into(), parts.iter_mut().flat_map(|p| std::mem::take(&mut p.shortfall)));
+    let flag = BooleanChunked::from_iter_values(
+        kmeans_scores::UNDERVALUATION_FLAG.into(),
+        parts.iter_mut().flat_map(|p| std::mem::take(&mut p.flag)),
+    );
+    let shortfall = Float64Chunked::from_iter_values(
+        kmeans_scores::UNDERVALUED_DUTY_USD.into(),
+        parts.iter_mut().flat_map(|p| std::mem::take(&mut p.shortfall)),
+    );
     let unit_price: Vec<Option<f64>> = rows.par_iter().map(|r| r.log_price.map(f64::exp)).collect();
     // Each row's group key, gathered from the groups' keys rather than copied row by row.
-    let keys = StringChunked::from_iter_values("group_key".into(), used.iter().map(|u| u.1.as_str()));
+    let keys = StringChunked::from_iter_values(kmeans_scores::GROUP_KEY.into(), used.iter().map(|u| u.1.as_str()));
     let group_key = keys.take(&IdxCa::from_iter(assigned.iter().map(|a| a.map(|g| g as IdxSize))))?;
     let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY])?;
     for c in [
         group_key.into_column(),
-        group_level.with_name("group_level".into()).into_column(),
+        group_level.with_name(kmeans_scores::GROUP_LEVEL.into()).into_column(),
         method.into_column(),
-        cluster.with_name("cluster".into()).into_column(),
+        cluster.with_name(kmeans_scores::CLUSTER.into()).into_column(),
         Column::new(col::UNIT_PRICE_USD_KG.into(), unit_price),
         centroid,
         reference,
@@ -474,7 +491,7 @@ fn groups_frame(
     assigned: &[Option<u32>],
     scores: &DataFrame,
 ) -> PolarsResult<DataFrame> {
-    let flags = scores.column("undervaluation_flag")?.bool()?;
+    let flags = scores.column(kmeans_scores::UNDERVALUATION_FLAG)?.bool()?;
     let mut scored_rows = vec![(0u32, 0u32); used.len()];
     for (a, f) in assigned.iter().zip(flags.iter()) {
         if let Some(g) = a {
@@ -508,18 +525,18 @@ fn groups_frame(
         mainstream.push(prices[fit.mainstream]);
     }
     DataFrame::new_infer_height(vec![
-        Column::new("group_key".into(), cols.0),
-        Column::new("group_level".into(), cols.1),
-        Column::new("method".into(), cols.2),
-        Column::new("rows_in_group".into(), cols.3),
-        Column::new("rows_scored".into(), cols.4),
-        Column::new("k".into(), cols.5),
-        Column::new("centroid_prices_usd_per_kg".into(), centroids),
-        Column::new("cluster_sizes".into(), sizes),
-        Column::new("silhouette".into(), silhouette),
-        Column::new("median_price_usd_per_kg".into(), median),
-        Column::new("mainstream_price_usd_per_kg".into(), mainstream),
-        Column::new("flagged".into(), cols.6),
+        Column::new(kmeans_scores::GROUP_KEY.into(), cols.0),
+        Column::new(kmeans_scores::GROUP_LEVEL.into(), cols.1),
+        Column::new(kmeans_scores::METHOD.into(), cols.2),
+        Column::new(kmeans_groups::ROWS_IN_GROUP.into(), cols.3),
+        Column::new(kmeans_groups::ROWS_SCORED.into(), cols.4),
+        Column::new(kmeans_groups::K.into(), cols.5),
+        Column::new(kmeans_groups::CENTROID_PRICES_USD_PER_KG.into(), centroids),
+        Column::new(kmeans_groups::CLUSTER_SIZES.into(), sizes),
+        Column::new(kmeans_groups::SILHOUETTE.into(), silhouette),
+        Column::new(kmeans_groups::MEDIAN_PRICE_USD_PER_KG.into(), median),
+        Column::new(kmeans_groups::MAINSTREAM_PRICE_USD_PER_KG.into(), mainstream),
+        Column::new(kmeans_groups::FLAGGED.into(), cols.6),
     ])
 }
 

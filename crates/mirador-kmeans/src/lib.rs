@@ -28,6 +28,7 @@ mod groups;
 pub mod peers;
 
 use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
+use mirador_schema::catalog::kmeans_scores;
 use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -165,7 +166,7 @@ impl Stage for KMeansScores {
 fn label_auc(declarations: &DataFrame, scores: &DataFrame) -> PolarsResult<Option<f64>> {
     let fraud = declarations.column(col::FRAUD)?.cast(&DataType::Int8)?;
     let fraud = fraud.i8()?;
-    let score = scores.column("undervaluation_score")?.f64()?;
+    let score = scores.column(kmeans_scores::UNDERVALUATION_SCORE)?.f64()?;
     let (s, l): (Vec<f64>, Vec<bool>) =
         fraud.iter().zip(score.iter()).filter_map(|(f, s)| Some((s?, f? == 1))).collect::<Vec<_>>().into_par_iter().unzip();
     Ok(mirador_metrics::auc(&s, &l))

@@ -6,6 +6,7 @@
 
 use std::cmp::Reverse;
 
+use mirador_schema::catalog::kmeans_peers;
 use mirador_schema::col;
 use mirador_schema::text::Text;
 use polars::prelude::*;
@@ -30,13 +31,13 @@ pub(crate) struct Peers {
 
 impl Peers {
     pub(crate) fn read(df: &DataFrame) -> PolarsResult<Self> {
-        let day = df.column("day")?.cast(&DataType::Int32)?;
+        let day = df.column(kmeans_peers::DAY)?.cast(&DataType::Int32)?;
         Ok(Peers {
             hs6: df.column(col::HS6)?.str()?.clone(),
             origin: df.column(col::ORIGIN_COUNTRY)?.str()?.clone(),
             day: day.i32()?.iter().map(|d| d.unwrap_or(i32::MIN)).collect(),
-            kg: df.column("log_price_kg")?.f64()?.iter().collect(),
-            unit: df.column("log_price_unit")?.f64()?.iter().collect(),
+            kg: df.column(kmeans_peers::LOG_PRICE_KG)?.f64()?.iter().collect(),
+            unit: df.column(kmeans_peers::LOG_PRICE_UNIT)?.f64()?.iter().collect(),
         })
     }
 
@@ -99,8 +100,8 @@ pub(crate) fn next(
     DataFrame::new_infer_height(vec![
         Column::new(col::HS6.into(), kept.iter().map(|e| e.0).collect::<Vec<_>>()),
         Column::new(col::ORIGIN_COUNTRY.into(), kept.iter().map(|e| e.1).collect::<Vec<_>>()),
-        Column::new("day".into(), kept.iter().map(|e| e.2).collect::<Vec<_>>()),
-        Column::new("log_price_kg".into(), kept.iter().map(|e| e.3).collect::<Vec<_>>()),
-        Column::new("log_price_unit".into(), kept.iter().map(|e| e.4).collect::<Vec<_>>()),
+        Column::new(kmeans_peers::DAY.into(), kept.iter().map(|e| e.2).collect::<Vec<_>>()),
+        Column::new(kmeans_peers::LOG_PRICE_KG.into(), kept.iter().map(|e| e.3).collect::<Vec<_>>()),
+        Column::new(kmeans_peers::LOG_PRICE_UNIT.into(), kept.iter().map(|e| e.4).collect::<Vec<_>>()),
     ])
 }

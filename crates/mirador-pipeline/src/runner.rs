@@ -794,11 +794,7 @@ fn declared(stage: &dyn Stage, id: &str, written: &Schema) -> Result<(), RunErro
         return fail(format!("output `{id}` has no declared schema (add it to the catalog, mirador_schema::catalog)"));
     };
     let found = mirador_schema::catalog::differences(&schema, written, &[]);
-    if found.is_empty() {
-        Ok(())
-    } else {
-        fail(format!("output `{id}` differs from its declared schema: {}", found.join("; ")))
-    }
+    if found.is_empty() { Ok(()) } else { fail(format!("output `{id}` differs from its declared schema: {}", found.join("; "))) }
 }
 
 /// Takes a stage's outputs from the previous run. They are checked like fresh ones, against the

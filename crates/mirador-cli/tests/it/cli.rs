@@ -141,7 +141,8 @@ fn the_committed_schema_files_are_the_catalogs() {
     let regenerate = "regenerate with `mirador schemas --out docs/schemas` and review the diff";
     assert_eq!(files(dir.path()), files(&committed), "{regenerate}");
     for name in files(dir.path()) {
-        let (made, kept) = (std::fs::read_to_string(dir.path().join(&name)).unwrap(), std::fs::read_to_string(committed.join(&name)).unwrap());
+        let (made, kept) =
+            (std::fs::read_to_string(dir.path().join(&name)).unwrap(), std::fs::read_to_string(committed.join(&name)).unwrap());
         assert_eq!(made, kept, "docs/schemas/{name} is not the catalog's: {regenerate}");
     }
     // One dataset, by name; an unknown one is a user error.

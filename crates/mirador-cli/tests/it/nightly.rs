@@ -164,14 +164,12 @@ fn snapshots(run: &Path) {
     let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
     let start = html.find("<section id=\"key-figures\">").unwrap();
     let section = &html[start..start + html[start..].find("</section>").unwrap()];
-    let figures: Vec<String> = section
-        .split("<tr><td>")
-        .skip(1)
-        .map(|row| row.split("</td></tr>").next().unwrap().replacen("</td><td>", " | ", 1))
-        .collect();
+    let figures: Vec<String> =
+        section.split("<tr><td>").skip(1).map(|row| row.split("</td></tr>").next().unwrap().replacen("</td><td>", " | ", 1)).collect();
     insta::assert_snapshot!("report_key_figures", figures.join("\n"));
     let mut schemas = String::new();
-    let mut sidecars: Vec<_> = std::fs::read_dir(run).unwrap().flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(".schema.json")).collect();
+    let mut sidecars: Vec<_> =
+        std::fs::read_dir(run).unwrap().flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(".schema.json")).collect();
     sidecars.sort();
     for path in sidecars {
         let fields: Vec<mirador_io::FieldDoc> = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();

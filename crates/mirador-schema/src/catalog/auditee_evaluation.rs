@@ -2,7 +2,6 @@
 
 use polars::prelude::{DataType, Schema};
 
-
 /// The dataset's id.
 pub const ID: &str = crate::datasets::AUDITEE_EVALUATION;
 pub const POLICY: &str = "policy";

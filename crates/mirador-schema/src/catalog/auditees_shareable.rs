@@ -29,5 +29,27 @@ pub const TOP_ORIGINS: &str = "top_origins";
 /// Its columns, in order.
 pub fn schema() -> Schema {
     use DataType::{Date, Float64, String, UInt32};
-    super::schema(&[(RANK, UInt32), (IMPORTER_ID, String), (AUDIT_SCORE, Float64), (REVENUE_AT_RISK_USD, Float64), (EXPECTED_RECOVERABLE_DUTY_USD, Float64), (EVIDENCE_CONCENTRATION, Float64), (MODEL_EXPECTED_DUTY_USD, Float64), (MIRROR_GAP_SHARE_USD, Float64), (UNDERPRICED_DUTY_USD, Float64), (DECLARATIONS, UInt32), (FIRST_DECLARED, Date), (LAST_DECLARED, Date), (DECLARED_VALUE_USD, Float64), (DUTY_PAID_USD, Float64), (FLAGGED_BY_MODEL, UInt32), (FLAGGED_BY_KMEANS, UInt32), (MAX_FRAUD_PROBABILITY, Float64), (MEAN_FRAUD_PROBABILITY, Float64), (TOP_HS4, String), (TOP_ORIGINS, String), (REASON, String)])
+    super::schema(&[
+        (RANK, UInt32),
+        (IMPORTER_ID, String),
+        (AUDIT_SCORE, Float64),
+        (REVENUE_AT_RISK_USD, Float64),
+        (EXPECTED_RECOVERABLE_DUTY_USD, Float64),
+        (EVIDENCE_CONCENTRATION, Float64),
+        (MODEL_EXPECTED_DUTY_USD, Float64),
+        (MIRROR_GAP_SHARE_USD, Float64),
+        (UNDERPRICED_DUTY_USD, Float64),
+        (DECLARATIONS, UInt32),
+        (FIRST_DECLARED, Date),
+        (LAST_DECLARED, Date),
+        (DECLARED_VALUE_USD, Float64),
+        (DUTY_PAID_USD, Float64),
+        (FLAGGED_BY_MODEL, UInt32),
+        (FLAGGED_BY_KMEANS, UInt32),
+        (MAX_FRAUD_PROBABILITY, Float64),
+        (MEAN_FRAUD_PROBABILITY, Float64),
+        (TOP_HS4, String),
+        (TOP_ORIGINS, String),
+        (REASON, String),
+    ])
 }

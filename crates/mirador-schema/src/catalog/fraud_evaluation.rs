@@ -2,7 +2,6 @@
 
 use polars::prelude::{DataType, Schema};
 
-
 /// The dataset's id.
 pub const ID: &str = crate::datasets::FRAUD_EVALUATION;
 pub const SPLIT: &str = "split";
@@ -27,5 +26,24 @@ pub const FRAUDS_HOLDING_HALF_DUTY: &str = "frauds_holding_half_duty";
 /// Its columns, in order.
 pub fn schema() -> Schema {
     use DataType::{Float64, String, UInt32};
-    super::schema(&[(SPLIT, String), (RANKING, String), (N_PCT, Float64), (SELECTED, UInt32), (PRECISION, Float64), (RECALL, Float64), (REVENUE, Float64), (AUC, Float64), (FRAUD_RATE, Float64), (PRECISION_LO, Float64), (PRECISION_HI, Float64), (RECALL_LO, Float64), (RECALL_HI, Float64), (REVENUE_LO, Float64), (REVENUE_HI, Float64), (AUC_LO, Float64), (AUC_HI, Float64), (FRAUDS_HOLDING_HALF_DUTY, UInt32)])
+    super::schema(&[
+        (SPLIT, String),
+        (RANKING, String),
+        (N_PCT, Float64),
+        (SELECTED, UInt32),
+        (PRECISION, Float64),
+        (RECALL, Float64),
+        (REVENUE, Float64),
+        (AUC, Float64),
+        (FRAUD_RATE, Float64),
+        (PRECISION_LO, Float64),
+        (PRECISION_HI, Float64),
+        (RECALL_LO, Float64),
+        (RECALL_HI, Float64),
+        (REVENUE_LO, Float64),
+        (REVENUE_HI, Float64),
+        (AUC_LO, Float64),
+        (AUC_HI, Float64),
+        (FRAUDS_HOLDING_HALF_DUTY, UInt32),
+    ])
 }

@@ -2,7 +2,6 @@
 
 use polars::prelude::{DataType, Schema};
 
-
 /// The dataset's id.
 pub const ID: &str = crate::datasets::FRAUD_IMPORTANCE;
 pub const FEATURE: &str = "feature";

@@ -2,7 +2,6 @@
 
 use polars::prelude::{DataType, Schema};
 
-
 /// The dataset's id.
 pub const ID: &str = crate::datasets::FRAUD_RULES;
 pub const RULE: &str = "rule";
@@ -15,5 +14,12 @@ pub const FRAUD_RATE_TEST: &str = "fraud_rate_test";
 /// Its columns, in order.
 pub fn schema() -> Schema {
     use DataType::{Float64, String, UInt32};
-    super::schema(&[(RULE, String), (SUPPORT_TRAIN, UInt32), (FRAUD_RATE_TRAIN, Float64), (LIFT_TRAIN, Float64), (SUPPORT_TEST, UInt32), (FRAUD_RATE_TEST, Float64)])
+    super::schema(&[
+        (RULE, String),
+        (SUPPORT_TRAIN, UInt32),
+        (FRAUD_RATE_TRAIN, Float64),
+        (LIFT_TRAIN, Float64),
+        (SUPPORT_TEST, UInt32),
+        (FRAUD_RATE_TEST, Float64),
+    ])
 }

@@ -17,6 +17,20 @@ pub const SELECTED_BY: &str = "selected_by";
 
 /// Its columns, in order.
 pub fn schema() -> Schema {
-    use DataType::{Boolean, Date, Float64, Int32, Int8, String, UInt32};
-    super::schema(&[(DECLARATION_ID, String), (ITEM_NO, Int32), (IMPORTER_ID, String), (DATE, Date), (FRAUD, Int8), (SPLIT, String), (FRAUD_PROBABILITY, Float64), (EXPECTED_DUTY_AT_RISK_USD, Float64), (FRAUD_FLAG, Boolean), (TOP_REASONS, String), (TOP_FEATURES, String), (SELECTION_ORDER, UInt32), (SELECTED_BY, String)])
+    use DataType::{Boolean, Date, Float64, Int8, Int32, String, UInt32};
+    super::schema(&[
+        (DECLARATION_ID, String),
+        (ITEM_NO, Int32),
+        (IMPORTER_ID, String),
+        (DATE, Date),
+        (FRAUD, Int8),
+        (SPLIT, String),
+        (FRAUD_PROBABILITY, Float64),
+        (EXPECTED_DUTY_AT_RISK_USD, Float64),
+        (FRAUD_FLAG, Boolean),
+        (TOP_REASONS, String),
+        (TOP_FEATURES, String),
+        (SELECTION_ORDER, UInt32),
+        (SELECTED_BY, String),
+    ])
 }

@@ -33,5 +33,35 @@ pub const FLAGS: &str = "flags";
 /// Its columns, in order.
 pub fn schema() -> Schema {
     use DataType::{Boolean, Float64, String, UInt32};
-    super::schema(&[(GAP_RANK, UInt32), (HS6, String), (HS2, String), (REPORTER, String), (PARTNER, String), (PERIOD, String), (DECLARED_VALUE_USD, Float64), (DECLARED_WEIGHT_KG, Float64), (MIRROR_FOB_USD, Float64), (MIRROR_WEIGHT_KG, Float64), (CIF_FOB_FACTOR, Float64), (MIRROR_CIF_USD, Float64), (MIRROR_CIF_LOW_USD, Float64), (MIRROR_CIF_HIGH_USD, Float64), (VALUE_GAP_USD, Float64), (GAP_SHARE_OF_MIRROR, Float64), (WEIGHT_GAP_KG, Float64), (DECLARED_UNIT_VALUE_USD_PER_KG, Float64), (MIRROR_UNIT_VALUE_USD_PER_KG, Float64), (UNIT_VALUE_RATIO, Float64), (RATE_PCT, Float64), (TARIFF_REGIME, String), (LOST_DUTY_USD, Float64), (LOST_DUTY_LOW_USD, Float64), (LOST_DUTY_HIGH_USD, Float64), (QUANTITY_WEIGHT, Float64), (PRIORITY_USD, Float64), (MATERIAL, Boolean), (FLAGS, String)])
+    super::schema(&[
+        (GAP_RANK, UInt32),
+        (HS6, String),
+        (HS2, String),
+        (REPORTER, String),
+        (PARTNER, String),
+        (PERIOD, String),
+        (DECLARED_VALUE_USD, Float64),
+        (DECLARED_WEIGHT_KG, Float64),
+        (MIRROR_FOB_USD, Float64),
+        (MIRROR_WEIGHT_KG, Float64),
+        (CIF_FOB_FACTOR, Float64),
+        (MIRROR_CIF_USD, Float64),
+        (MIRROR_CIF_LOW_USD, Float64),
+        (MIRROR_CIF_HIGH_USD, Float64),
+        (VALUE_GAP_USD, Float64),
+        (GAP_SHARE_OF_MIRROR, Float64),
+        (WEIGHT_GAP_KG, Float64),
+        (DECLARED_UNIT_VALUE_USD_PER_KG, Float64),
+        (MIRROR_UNIT_VALUE_USD_PER_KG, Float64),
+        (UNIT_VALUE_RATIO, Float64),
+        (RATE_PCT, Float64),
+        (TARIFF_REGIME, String),
+        (LOST_DUTY_USD, Float64),
+        (LOST_DUTY_LOW_USD, Float64),
+        (LOST_DUTY_HIGH_USD, Float64),
+        (QUANTITY_WEIGHT, Float64),
+        (PRIORITY_USD, Float64),
+        (MATERIAL, Boolean),
+        (FLAGS, String),
+    ])
 }

@@ -20,5 +20,18 @@ pub const CELLS_WITH_POSITIVE_GAP: &str = "cells_with_positive_gap";
 /// Its columns, in order.
 pub fn schema() -> Schema {
     use DataType::{Float64, String, UInt32};
-    super::schema(&[(HS2, String), (PERIOD, String), (DECLARED_VALUE_USD, Float64), (MIRROR_CIF_USD, Float64), (VALUE_GAP_USD, Float64), (POSITIVE_GAP_USD, Float64), (LOST_DUTY_USD, Float64), (LOST_DUTY_LOW_USD, Float64), (LOST_DUTY_HIGH_USD, Float64), (DECLARED_VALUE_WITHOUT_MIRROR_USD, Float64), (CELLS, UInt32), (CELLS_WITH_POSITIVE_GAP, UInt32)])
+    super::schema(&[
+        (HS2, String),
+        (PERIOD, String),
+        (DECLARED_VALUE_USD, Float64),
+        (MIRROR_CIF_USD, Float64),
+        (VALUE_GAP_USD, Float64),
+        (POSITIVE_GAP_USD, Float64),
+        (LOST_DUTY_USD, Float64),
+        (LOST_DUTY_LOW_USD, Float64),
+        (LOST_DUTY_HIGH_USD, Float64),
+        (DECLARED_VALUE_WITHOUT_MIRROR_USD, Float64),
+        (CELLS, UInt32),
+        (CELLS_WITH_POSITIVE_GAP, UInt32),
+    ])
 }

@@ -26,5 +26,24 @@ pub const PARTNER_REPORTS: &str = "partner_reports";
 /// Its columns, in order.
 pub fn schema() -> Schema {
     use DataType::{Boolean, Float64, String, UInt32};
-    super::schema(&[(PARTNER, String), (PERIOD, String), (DECLARED_VALUE_USD, Float64), (MIRROR_CIF_USD, Float64), (VALUE_GAP_USD, Float64), (POSITIVE_GAP_USD, Float64), (LOST_DUTY_USD, Float64), (LOST_DUTY_LOW_USD, Float64), (LOST_DUTY_HIGH_USD, Float64), (DECLARED_VALUE_WITHOUT_MIRROR_USD, Float64), (CELLS, UInt32), (CELLS_WITH_POSITIVE_GAP, UInt32), (CIF_FOB_FACTOR, Float64), (CIF_FOB_LOW, Float64), (CIF_FOB_HIGH, Float64), (CIF_FOB_SOURCE, String), (CIF_FOB_PAIRS, UInt32), (PARTNER_REPORTS, Boolean)])
+    super::schema(&[
+        (PARTNER, String),
+        (PERIOD, String),
+        (DECLARED_VALUE_USD, Float64),
+        (MIRROR_CIF_USD, Float64),
+        (VALUE_GAP_USD, Float64),
+        (POSITIVE_GAP_USD, Float64),
+        (LOST_DUTY_USD, Float64),
+        (LOST_DUTY_LOW_USD, Float64),
+        (LOST_DUTY_HIGH_USD, Float64),
+        (DECLARED_VALUE_WITHOUT_MIRROR_USD, Float64),
+        (CELLS, UInt32),
+        (CELLS_WITH_POSITIVE_GAP, UInt32),
+        (CIF_FOB_FACTOR, Float64),
+        (CIF_FOB_LOW, Float64),
+        (CIF_FOB_HIGH, Float64),
+        (CIF_FOB_SOURCE, String),
+        (CIF_FOB_PAIRS, UInt32),
+        (PARTNER_REPORTS, Boolean),
+    ])
 }

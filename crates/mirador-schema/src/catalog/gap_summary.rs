@@ -2,7 +2,7 @@
 
 use polars::prelude::{DataType, Schema};
 
-pub use crate::col::{PERIOD};
+pub use crate::col::PERIOD;
 
 /// The dataset's id.
 pub const ID: &str = crate::datasets::GAP_SUMMARY;
@@ -23,5 +23,20 @@ pub const DECLARED_SOURCE: &str = "declared_source";
 /// Its columns, in order.
 pub fn schema() -> Schema {
     use DataType::{Float64, String, UInt32};
-    super::schema(&[(PERIOD, String), (DECLARED_VALUE_USD, Float64), (MIRROR_CIF_USD, Float64), (VALUE_GAP_USD, Float64), (POSITIVE_GAP_USD, Float64), (LOST_DUTY_USD, Float64), (LOST_DUTY_LOW_USD, Float64), (LOST_DUTY_HIGH_USD, Float64), (DECLARED_VALUE_WITHOUT_MIRROR_USD, Float64), (CELLS, UInt32), (CELLS_WITH_POSITIVE_GAP, UInt32), (PARTNERS_NOT_REPORTING, String), (CIF_FOB_METHOD, String), (DECLARED_SOURCE, String)])
+    super::schema(&[
+        (PERIOD, String),
+        (DECLARED_VALUE_USD, Float64),
+        (MIRROR_CIF_USD, Float64),
+        (VALUE_GAP_USD, Float64),
+        (POSITIVE_GAP_USD, Float64),
+        (LOST_DUTY_USD, Float64),
+        (LOST_DUTY_LOW_USD, Float64),
+        (LOST_DUTY_HIGH_USD, Float64),
+        (DECLARED_VALUE_WITHOUT_MIRROR_USD, Float64),
+        (CELLS, UInt32),
+        (CELLS_WITH_POSITIVE_GAP, UInt32),
+        (PARTNERS_NOT_REPORTING, String),
+        (CIF_FOB_METHOD, String),
+        (DECLARED_SOURCE, String),
+    ])
 }

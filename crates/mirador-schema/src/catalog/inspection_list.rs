@@ -16,5 +16,16 @@ pub const TOP_REASONS: &str = "top_reasons";
 /// Its columns, in order.
 pub fn schema() -> Schema {
     use DataType::{Date, Float64, Int32, String, UInt32};
-    super::schema(&[(PICK_RANK, UInt32), (SELECTED_BY, String), (DECLARATION_ID, String), (ITEM_NO, Int32), (IMPORTER_ID, String), (DATE, Date), (SPLIT, String), (FRAUD_PROBABILITY, Float64), (EXPECTED_DUTY_AT_RISK_USD, Float64), (TOP_REASONS, String)])
+    super::schema(&[
+        (PICK_RANK, UInt32),
+        (SELECTED_BY, String),
+        (DECLARATION_ID, String),
+        (ITEM_NO, Int32),
+        (IMPORTER_ID, String),
+        (DATE, Date),
+        (SPLIT, String),
+        (FRAUD_PROBABILITY, Float64),
+        (EXPECTED_DUTY_AT_RISK_USD, Float64),
+        (TOP_REASONS, String),
+    ])
 }

@@ -2,7 +2,6 @@
 
 use polars::prelude::{DataType, Schema};
 
-
 /// The dataset's id.
 pub const ID: &str = crate::datasets::KMEANS_GROUPS;
 pub const GROUP_KEY: &str = "group_key";
@@ -22,5 +21,19 @@ pub const BASIS: &str = "basis";
 /// Its columns, in order.
 pub fn schema() -> Schema {
     use DataType::{Float64, String, UInt32};
-    super::schema(&[(GROUP_KEY, String), (GROUP_LEVEL, String), (METHOD, String), (ROWS_IN_GROUP, UInt32), (ROWS_SCORED, UInt32), (K, UInt32), (CENTROID_PRICES_USD_PER_KG, String), (CLUSTER_SIZES, String), (SILHOUETTE, Float64), (MEDIAN_PRICE_USD_PER_KG, Float64), (MAINSTREAM_PRICE_USD_PER_KG, Float64), (FLAGGED, UInt32), (BASIS, String)])
+    super::schema(&[
+        (GROUP_KEY, String),
+        (GROUP_LEVEL, String),
+        (METHOD, String),
+        (ROWS_IN_GROUP, UInt32),
+        (ROWS_SCORED, UInt32),
+        (K, UInt32),
+        (CENTROID_PRICES_USD_PER_KG, String),
+        (CLUSTER_SIZES, String),
+        (SILHOUETTE, Float64),
+        (MEDIAN_PRICE_USD_PER_KG, Float64),
+        (MAINSTREAM_PRICE_USD_PER_KG, Float64),
+        (FLAGGED, UInt32),
+        (BASIS, String),
+    ])
 }

@@ -23,5 +23,25 @@ pub const UNIT_VALUE_SCORE: &str = "unit_value_score";
 /// Its columns, in order.
 pub fn schema() -> Schema {
     use DataType::{Boolean, Float64, Int32, String};
-    super::schema(&[(DECLARATION_ID, String), (ITEM_NO, Int32), (IMPORTER_ID, String), (HS6, String), (ORIGIN_COUNTRY, String), (GROUP_KEY, String), (GROUP_LEVEL, String), (METHOD, String), (CLUSTER, Int32), (UNIT_PRICE_USD_KG, Float64), (CENTROID_PRICE_USD_PER_KG, Float64), (REFERENCE_PRICE_USD_PER_KG, Float64), (PRICE_RATIO, Float64), (Z_SCORE, Float64), (UNDERVALUATION_SCORE, Float64), (UNDERVALUATION_FLAG, Boolean), (UNDERVALUED_DUTY_USD, Float64), (SCORE_BASIS, String), (UNIT_VALUE_SCORE, Float64)])
+    super::schema(&[
+        (DECLARATION_ID, String),
+        (ITEM_NO, Int32),
+        (IMPORTER_ID, String),
+        (HS6, String),
+        (ORIGIN_COUNTRY, String),
+        (GROUP_KEY, String),
+        (GROUP_LEVEL, String),
+        (METHOD, String),
+        (CLUSTER, Int32),
+        (UNIT_PRICE_USD_KG, Float64),
+        (CENTROID_PRICE_USD_PER_KG, Float64),
+        (REFERENCE_PRICE_USD_PER_KG, Float64),
+        (PRICE_RATIO, Float64),
+        (Z_SCORE, Float64),
+        (UNDERVALUATION_SCORE, Float64),
+        (UNDERVALUATION_FLAG, Boolean),
+        (UNDERVALUED_DUTY_USD, Float64),
+        (SCORE_BASIS, String),
+        (UNIT_VALUE_SCORE, Float64),
+    ])
 }

@@ -14,5 +14,15 @@ pub const MIRROR_DUTY_SHARE_USD: &str = "mirror_duty_share_usd";
 /// Its columns, in order.
 pub fn schema() -> Schema {
     use DataType::{Float64, Int32, String};
-    super::schema(&[(DECLARATION_ID, String), (ITEM_NO, Int32), (IMPORTER_ID, String), (HS6, String), (ORIGIN_COUNTRY, String), (GAP_PERIOD, String), (MIRROR_GAP_RATIO, Float64), (CELL_LOST_DUTY_USD, Float64), (MIRROR_DUTY_SHARE_USD, Float64)])
+    super::schema(&[
+        (DECLARATION_ID, String),
+        (ITEM_NO, Int32),
+        (IMPORTER_ID, String),
+        (HS6, String),
+        (ORIGIN_COUNTRY, String),
+        (GAP_PERIOD, String),
+        (MIRROR_GAP_RATIO, Float64),
+        (CELL_LOST_DUTY_USD, Float64),
+        (MIRROR_DUTY_SHARE_USD, Float64),
+    ])
 }

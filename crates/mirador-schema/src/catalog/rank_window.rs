@@ -18,5 +18,24 @@ pub const MIRROR_DUTY_SHARE_USD: &str = "mirror_duty_share_usd";
 /// Its columns, in order.
 pub fn schema() -> Schema {
     use DataType::{Boolean, Date, Float64, Int64, String};
-    super::schema(&[(DECLARATION_ID, String), (IMPORTER_ID, String), (HS6, String), (ORIGIN_COUNTRY, String), (OFFICE_ID, String), (PERIOD, String), (ITEM_NO, Int64), (DATE, Date), (VALUE_USD, Float64), (DUTY_USD, Float64), (FRAUD_PROBABILITY, Float64), (EXPECTED_DUTY_AT_RISK_USD, Float64), (FRAUD_FLAG, Boolean), (TOP_FEATURES, String), (UNDERVALUATION_FLAG, Boolean), (PRICE_RATIO, Float64), (UNDERVALUED_DUTY_USD, Float64), (MIRROR_DUTY_SHARE_USD, Float64)])
+    super::schema(&[
+        (DECLARATION_ID, String),
+        (IMPORTER_ID, String),
+        (HS6, String),
+        (ORIGIN_COUNTRY, String),
+        (OFFICE_ID, String),
+        (PERIOD, String),
+        (ITEM_NO, Int64),
+        (DATE, Date),
+        (VALUE_USD, Float64),
+        (DUTY_USD, Float64),
+        (FRAUD_PROBABILITY, Float64),
+        (EXPECTED_DUTY_AT_RISK_USD, Float64),
+        (FRAUD_FLAG, Boolean),
+        (TOP_FEATURES, String),
+        (UNDERVALUATION_FLAG, Boolean),
+        (PRICE_RATIO, Float64),
+        (UNDERVALUED_DUTY_USD, Float64),
+        (MIRROR_DUTY_SHARE_USD, Float64),
+    ])
 }

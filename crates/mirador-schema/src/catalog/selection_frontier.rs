@@ -2,7 +2,6 @@
 
 use polars::prelude::{DataType, Schema};
 
-
 /// The dataset's id.
 pub const ID: &str = crate::datasets::SELECTION_FRONTIER;
 pub const SPLIT: &str = "split";
@@ -21,5 +20,18 @@ pub const BUDGET_PCT: &str = "budget_pct";
 /// Its columns, in order.
 pub fn schema() -> Schema {
     use DataType::{Boolean, Float64, String, UInt32};
-    super::schema(&[(SPLIT, String), (REVENUE_SHARE, Float64), (EXPLORATION_SHARE, Float64), (REVENUE_EXPONENT, Float64), (REVENUE_FLOOR, Float64), (N_PCT, Float64), (SELECTED, UInt32), (PRECISION, Float64), (RECALL, Float64), (REVENUE, Float64), (CHOSEN, Boolean), (BUDGET_PCT, Float64)])
+    super::schema(&[
+        (SPLIT, String),
+        (REVENUE_SHARE, Float64),
+        (EXPLORATION_SHARE, Float64),
+        (REVENUE_EXPONENT, Float64),
+        (REVENUE_FLOOR, Float64),
+        (N_PCT, Float64),
+        (SELECTED, UInt32),
+        (PRECISION, Float64),
+        (RECALL, Float64),
+        (REVENUE, Float64),
+        (CHOSEN, Boolean),
+        (BUDGET_PCT, Float64),
+    ])
 }

@@ -9,6 +9,6 @@ pub const ID: &str = "unapplied_outcomes";
 
 /// Its columns, in order.
 pub fn schema() -> Schema {
-    use DataType::{Date, Int32, Int8, String};
+    use DataType::{Date, Int8, Int32, String};
     super::schema(&[(DECLARATION_ID, String), (ITEM_NO, Int32), (DECIDED_ON, Date), (FRAUD, Int8), (REASON, String)])
 }
