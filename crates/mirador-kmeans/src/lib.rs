@@ -28,7 +28,7 @@ mod groups;
 pub mod peers;
 
 use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
-use mirador_schema::catalog::kmeans_scores;
+use mirador_schema::catalog::{kmeans_peers, kmeans_scores};
 use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -138,11 +138,10 @@ impl Stage for KMeansScores {
         let declarations = ctx.input(datasets::DECLARATIONS)?;
         let mut out = StageOutput::new();
         let scored = if params.carry_state {
-            let path = ctx.previous_run().map(|p| p.join(self.name()).join(peers::PEERS_FILE)).filter(|p| p.is_file());
-            let carried = path.as_deref().map(mirador_io::read_parquet).transpose()?;
+            let carried = ctx.previous_state(kmeans_peers::ID).as_deref().map(mirador_io::read_parquet).transpose()?;
             let (scored, mut kept) = score_with_peers(declarations, carried.as_ref(), &params, ctx.seed())?;
             out = out.with_metric("carried_peers", carried.as_ref().map_or(0, DataFrame::height)).with_metric("peers_kept", kept.height());
-            mirador_io::write_parquet(&mut kept, &ctx.artifact_dir().join(peers::PEERS_FILE))?;
+            ctx.write_state(kmeans_peers::ID, &mut kept)?;
             scored
         } else {
             score_declarations(declarations, &params, ctx.seed())?

@@ -14,9 +14,6 @@ use polars::prelude::*;
 use crate::KMeansParams;
 use crate::groups::Row;
 
-/// The peers file in a run's `kmeans_scores/` directory.
-pub const PEERS_FILE: &str = "peers.parquet";
-
 /// One kept peer: HS6, origin, day, log price per kg and per unit.
 type Peer<'a> = (&'a str, &'a str, i32, Option<f64>, Option<f64>);
 

@@ -25,6 +25,6 @@ pub use error::{ConfigError, RunError, StageError};
 pub use manifest::{Attempt, Manifest};
 pub use pipeline::{ColumnSource, DatasetChecks, PipelineFile, SourceSpec, StageSpec};
 pub use runner::{RunOptions, RunOutcome, latest_run, run};
-pub use stage::{DatasetStream, Stage, StageContext, StageOutput, StreamedDataset, param_in_range, parse_params};
+pub use stage::{DatasetStream, Stage, StageContext, StageOutput, StreamedDataset, check_state, param_in_range, parse_params};
 /// The TOML crate the parameter tables come from (`Stage::check_params` takes a `toml::Table`).
 pub use toml;

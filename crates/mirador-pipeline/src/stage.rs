@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mirador_schema::DatasetId;
+use mirador_schema::{DatasetId, catalog};
 use polars::prelude::{DataFrame, Schema};
 use serde::de::DeserializeOwned;
 
@@ -60,6 +60,25 @@ pub trait Stage: Send + Sync {
     /// runs form a chain, and `latest` stays on its newest run). Default: no.
     fn carries_state(&self, _params: &toml::Table) -> bool {
         false
+    }
+}
+
+fn state_entry(id: &str) -> Result<&'static catalog::Dataset, StageError> {
+    catalog::get(id)
+        .filter(|d| d.kind == catalog::Kind::State)
+        .ok_or_else(|| StageError::Data(format!("`{id}` is not carried state in the catalog (mirador_schema::catalog)")))
+}
+
+/// Fails unless `schema` has the columns the catalog declares for carried state `id` (its open
+/// prefixes allowed): a stage carrying state it did not declare stops the run instead of handing
+/// the next one something else.
+pub fn check_state(id: &str, schema: &Schema) -> Result<(), StageError> {
+    let d = state_entry(id)?;
+    let found = catalog::differences(&(d.schema)(), schema, d.open_prefixes);
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(StageError::Data(format!("carried state `{id}` differs from its declared schema: {}", found.join("; "))))
     }
 }
 
@@ -204,6 +223,31 @@ impl StageContext {
     pub fn previous_run(&self) -> Option<&Path> {
         self.previous_run.as_deref()
     }
+
+    /// Carried state `id` (a [`catalog`] dataset of kind `State`) as the previous committed run
+    /// left it: its file, or its directory of parts. `None` without a previous run, or when that
+    /// run has none.
+    pub fn previous_state(&self, id: &str) -> Option<PathBuf> {
+        let d = catalog::get(id)?;
+        let path = self.previous_run.as_deref()?.join(d.location.trim_end_matches('/'));
+        path.exists().then_some(path)
+    }
+
+    /// Where carried state `id` goes in this run: its file, or its directory of parts (write
+    /// each part with [`check_state`] first). It is published with the run.
+    pub fn state_path(&self, id: &str) -> Result<PathBuf, StageError> {
+        let d = state_entry(id)?;
+        Ok(self.dataset_dir.join(d.location.trim_end_matches('/')))
+    }
+
+    /// Writes carried state `id` (a single file) into this run, after checking its columns
+    /// against the catalog ([`check_state`]).
+    pub fn write_state(&self, id: &str, df: &mut DataFrame) -> Result<PathBuf, StageError> {
+        check_state(id, df.schema())?;
+        let path = self.state_path(id)?;
+        mirador_io::write_parquet(df, &path)?;
+        Ok(path)
+    }
 }
 
 /// An output written batch by batch as the stage produces it ([`StageContext::dataset_stream`]).
@@ -315,5 +359,37 @@ mod range_tests {
         }
         let err = param_in_range("kmeans_scores", "max-k", 1000usize, 1, 20).unwrap_err().to_string();
         assert!(err.contains("`max-k` = 1000") && err.contains("between 1 and 20"), "{err}");
+    }
+
+    #[test]
+    fn carried_state_is_written_only_as_declared_and_found_by_the_next_run() {
+        use mirador_schema::catalog::{kmeans_peers, model_pending};
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+        let peers = || {
+            polars::df!(
+                kmeans_peers::HS6 => ["090111"], kmeans_peers::ORIGIN_COUNTRY => ["BR"], kmeans_peers::DAY => [19_500i32],
+                kmeans_peers::LOG_PRICE_KG => [1.5], kmeans_peers::LOG_PRICE_UNIT => [None::<f64>]
+            )
+            .unwrap()
+        };
+        let mut ctx = StageContext::standalone("kmeans_scores", &first.join("kmeans_scores"));
+        ctx.dataset_dir = first.clone();
+        let written = ctx.write_state(kmeans_peers::ID, &mut peers()).unwrap();
+        assert_eq!(written, first.join("kmeans_scores/peers.parquet"));
+        // Another column, or one missing, stops the stage; nothing is written.
+        let mut drifted = peers().drop(kmeans_peers::DAY).unwrap();
+        let err = ctx.write_state(kmeans_peers::ID, &mut drifted).unwrap_err().to_string();
+        assert!(err.contains("`kmeans_peers`") && err.contains("`day`") && err.contains("missing"), "{err}");
+        // Only carried state goes this way, and open prefixes are open only where declared.
+        assert!(ctx.write_state("fraud_scores", &mut peers()).is_err());
+        let err = check_state(model_pending::ID, &peers().schema()).unwrap_err().to_string();
+        assert!(err.contains("missing"), "{err}");
+        // The next run finds it where the catalog says; a run without one finds nothing.
+        let mut next = StageContext::standalone("kmeans_scores", &second.join("kmeans_scores"));
+        assert_eq!(next.previous_state(kmeans_peers::ID), None);
+        next.previous_run = Some(first.clone());
+        assert_eq!(next.previous_state(kmeans_peers::ID), Some(written));
+        assert_eq!(next.previous_state(model_pending::ID), None);
     }
 }

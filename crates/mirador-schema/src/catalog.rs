@@ -81,18 +81,35 @@ pub struct Dataset {
     /// Prefixes of further columns that follow the declared ones and depend on the run's
     /// configuration (the model's feature columns of its carried state).
     pub open_prefixes: &'static [&'static str],
+    /// Where a run holds it, relative to the run's directory: `<id>.parquet` for ingested
+    /// datasets and outputs; for carried state, a file, or a directory of `<part>.parquet` files
+    /// (one per day) when the path ends in `/`.
+    pub location: &'static str,
 }
 
-const fn output(id: DatasetId, producer: &'static str, schema: fn() -> Schema) -> Dataset {
-    Dataset { id, producer, kind: Kind::Output, schema, open_prefixes: &[] }
+impl Dataset {
+    /// Whether the dataset is a directory of parts ([`Dataset::location`]).
+    pub fn is_partitioned(&self) -> bool {
+        self.location.ends_with('/')
+    }
 }
 
-const fn ingested(id: DatasetId, producer: &'static str, schema: fn() -> Schema) -> Dataset {
-    Dataset { id, producer, kind: Kind::Ingested, schema, open_prefixes: &[] }
+const fn output(id: DatasetId, location: &'static str, producer: &'static str, schema: fn() -> Schema) -> Dataset {
+    Dataset { id, producer, kind: Kind::Output, schema, open_prefixes: &[], location }
 }
 
-const fn state(id: DatasetId, producer: &'static str, schema: fn() -> Schema, open_prefixes: &'static [&'static str]) -> Dataset {
-    Dataset { id, producer, kind: Kind::State, schema, open_prefixes }
+const fn ingested(id: DatasetId, location: &'static str, producer: &'static str, schema: fn() -> Schema) -> Dataset {
+    Dataset { id, producer, kind: Kind::Ingested, schema, open_prefixes: &[], location }
+}
+
+const fn state(
+    id: DatasetId,
+    location: &'static str,
+    producer: &'static str,
+    schema: fn() -> Schema,
+    open_prefixes: &'static [&'static str],
+) -> Dataset {
+    Dataset { id, producer, kind: Kind::State, schema, open_prefixes, location }
 }
 
 /// The model's feature columns in its carried state.
@@ -100,34 +117,34 @@ const FEATURE_PREFIXES: &[&str] = &["history:", "signal:"];
 
 /// Every dataset, in pipeline order.
 pub const ALL: &[Dataset] = &[
-    ingested(datasets::DECLARATIONS, "ingest", schemas::declarations),
-    ingested(datasets::MIRROR_FLOWS, "ingest", schemas::mirror_flows),
-    ingested(datasets::TARIFFS, "ingest", schemas::tariffs),
-    ingested(datasets::FX_RATES, "ingest", schemas::fx_rates),
-    ingested(datasets::QUARANTINE, "ingest", schemas::quarantine),
-    ingested(datasets::INSPECTION_OUTCOMES, "ingest_outcomes", schemas::inspection_outcomes),
-    ingested(datasets::OUTCOME_QUARANTINE, "ingest_outcomes", schemas::quarantine),
-    output(gap_by_cell::ID, "revenue_gap", gap_by_cell::schema),
-    output(gap_by_chapter::ID, "revenue_gap", gap_by_chapter::schema),
-    output(gap_by_partner::ID, "revenue_gap", gap_by_partner::schema),
-    output(gap_summary::ID, "revenue_gap", gap_summary::schema),
-    output(mirror_exposure::ID, "revenue_gap", mirror_exposure::schema),
-    output(kmeans_scores::ID, "kmeans_scores", kmeans_scores::schema),
-    output(kmeans_groups::ID, "kmeans_scores", kmeans_groups::schema),
-    output(fraud_scores::ID, "fraud_model", fraud_scores::schema),
-    output(fraud_rules::ID, "fraud_model", fraud_rules::schema),
-    output(fraud_importance::ID, "fraud_model", fraud_importance::schema),
-    output(fraud_evaluation::ID, "fraud_model", fraud_evaluation::schema),
-    output(inspection_list::ID, "fraud_model", inspection_list::schema),
-    output(selection_frontier::ID, "fraud_model", selection_frontier::schema),
-    output(auditees::ID, "rank", auditees::schema),
-    output(auditees_shareable::ID, "rank", auditees_shareable::schema),
-    output(auditee_evaluation::ID, "evaluate_auditees", auditee_evaluation::schema),
-    state(kmeans_peers::ID, "kmeans_scores", kmeans_peers::schema, &[]),
-    state(model_training_window::ID, "fraud_model", model_training_window::schema, FEATURE_PREFIXES),
-    state(model_pending::ID, "fraud_model", model_pending::schema, FEATURE_PREFIXES),
-    state(unapplied_outcomes::ID, "fraud_model", unapplied_outcomes::schema, &[]),
-    state(rank_window::ID, "rank", rank_window::schema, &[]),
+    ingested(datasets::DECLARATIONS, "declarations.parquet", "ingest", schemas::declarations),
+    ingested(datasets::MIRROR_FLOWS, "mirror_flows.parquet", "ingest", schemas::mirror_flows),
+    ingested(datasets::TARIFFS, "tariffs.parquet", "ingest", schemas::tariffs),
+    ingested(datasets::FX_RATES, "fx_rates.parquet", "ingest", schemas::fx_rates),
+    ingested(datasets::QUARANTINE, "quarantine.parquet", "ingest", schemas::quarantine),
+    ingested(datasets::INSPECTION_OUTCOMES, "inspection_outcomes.parquet", "ingest_outcomes", schemas::inspection_outcomes),
+    ingested(datasets::OUTCOME_QUARANTINE, "outcome_quarantine.parquet", "ingest_outcomes", schemas::quarantine),
+    output(gap_by_cell::ID, "gap_by_cell.parquet", "revenue_gap", gap_by_cell::schema),
+    output(gap_by_chapter::ID, "gap_by_chapter.parquet", "revenue_gap", gap_by_chapter::schema),
+    output(gap_by_partner::ID, "gap_by_partner.parquet", "revenue_gap", gap_by_partner::schema),
+    output(gap_summary::ID, "gap_summary.parquet", "revenue_gap", gap_summary::schema),
+    output(mirror_exposure::ID, "mirror_exposure.parquet", "revenue_gap", mirror_exposure::schema),
+    output(kmeans_scores::ID, "kmeans_scores.parquet", "kmeans_scores", kmeans_scores::schema),
+    output(kmeans_groups::ID, "kmeans_groups.parquet", "kmeans_scores", kmeans_groups::schema),
+    output(fraud_scores::ID, "fraud_scores.parquet", "fraud_model", fraud_scores::schema),
+    output(fraud_rules::ID, "fraud_rules.parquet", "fraud_model", fraud_rules::schema),
+    output(fraud_importance::ID, "fraud_importance.parquet", "fraud_model", fraud_importance::schema),
+    output(fraud_evaluation::ID, "fraud_evaluation.parquet", "fraud_model", fraud_evaluation::schema),
+    output(inspection_list::ID, "inspection_list.parquet", "fraud_model", inspection_list::schema),
+    output(selection_frontier::ID, "selection_frontier.parquet", "fraud_model", selection_frontier::schema),
+    output(auditees::ID, "auditees.parquet", "rank", auditees::schema),
+    output(auditees_shareable::ID, "auditees_shareable.parquet", "rank", auditees_shareable::schema),
+    output(auditee_evaluation::ID, "auditee_evaluation.parquet", "evaluate_auditees", auditee_evaluation::schema),
+    state(kmeans_peers::ID, "kmeans_scores/peers.parquet", "kmeans_scores", kmeans_peers::schema, &[]),
+    state(model_training_window::ID, "fraud_model/training_window.parquet", "fraud_model", model_training_window::schema, FEATURE_PREFIXES),
+    state(model_pending::ID, "fraud_model/pending/", "fraud_model", model_pending::schema, FEATURE_PREFIXES),
+    state(unapplied_outcomes::ID, "fraud_model/unapplied_outcomes.parquet", "fraud_model", unapplied_outcomes::schema, &[]),
+    state(rank_window::ID, "rank/window/", "rank", rank_window::schema, &[]),
 ];
 
 /// The catalog entry of `id`.
@@ -183,12 +200,14 @@ pub fn json(d: &Dataset) -> String {
         dataset: &'a str,
         producer: &'a str,
         kind: &'a str,
+        location: &'a str,
         columns: Vec<Column>,
         #[serde(skip_serializing_if = "<[_]>::is_empty")]
         open_prefixes: &'a [&'a str],
     }
     let columns = (d.schema)().iter().map(|(name, dtype)| Column { name: name.to_string(), dtype: dtype.to_string() }).collect();
-    let doc = Doc { dataset: d.id, producer: d.producer, kind: d.kind.as_str(), columns, open_prefixes: d.open_prefixes };
+    let doc =
+        Doc { dataset: d.id, producer: d.producer, kind: d.kind.as_str(), location: d.location, columns, open_prefixes: d.open_prefixes };
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');
     s
@@ -207,6 +226,17 @@ mod tests {
         assert_eq!(ids.len(), before, "an id listed twice");
         for id in [datasets::DECLARATIONS, datasets::FRAUD_SCORES, datasets::AUDITEES, datasets::SELECTION_FRONTIER] {
             assert!(get(id).is_some(), "{id}");
+        }
+    }
+
+    #[test]
+    fn every_dataset_has_its_place_in_a_run() {
+        for d in ALL {
+            match d.kind {
+                Kind::State => assert!(d.location.starts_with(&format!("{}/", d.producer)), "{}: {}", d.id, d.location),
+                _ => assert_eq!(d.location, format!("{}.parquet", d.id)),
+            }
+            assert_eq!(d.is_partitioned(), d.location.ends_with('/'));
         }
     }
 
