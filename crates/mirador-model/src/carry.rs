@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use mirador_schema::col;
+use mirador_schema::day::text as day_text;
 use polars::prelude::*;
 use tracing::{info, warn};
 
@@ -29,7 +30,8 @@ use crate::features::{CATEGORICAL, HISTORY, NUMERIC, numbers};
 use crate::history::History;
 use crate::outcomes::{Outcomes, learn_late};
 use crate::pending::{self, Pending};
-use crate::{ModelError, ModelFile, ModelParams, Rows, ScoreSink, Trained, day_text, days, fit, history_kinds, labels, parse_day, prepare};
+
+use crate::{ModelError, ModelFile, ModelParams, Rows, ScoreSink, Trained, days, fit, history_kinds, labels, parse_day, prepare};
 
 /// The model file in a run's `fraud_model/` directory.
 pub const MODEL_FILE: &str = "model.json";

@@ -1,0 +1,366 @@
+//! Scoring: every declaration's probability, expected duty and reasons, block by block, in
+//! inspection-list order; and reloading a saved model to score without retraining.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use mirador_gbdt::Booster;
+use mirador_schema::col;
+use polars::prelude::*;
+use tracing::{debug, info};
+
+use crate::features::{FeatureSpec, Subset, history_ids, history_texts, numbers, signal_columns};
+use crate::history::History;
+use crate::*;
+
+/// Where `fraud_scores` go as the declarations are scored.
+pub enum ScoreSink<'s> {
+    /// Into one frame ([`Trained::scores`]).
+    Collect,
+    /// Into a dataset written a block of rows at a time, so that every row's reasons are never
+    /// all in memory (1.8 GB at ten million declarations); [`Trained::scores`] is then empty.
+    Stream(&'s mut mirador_pipeline::DatasetStream),
+}
+
+impl ScoreSink<'_> {
+    /// Scores and explains the rows of `rows` from `rows.scored_from` on, a block of
+    /// [`SCORE_BLOCK_ROWS`] at a time, so that memory holds one block's features; each block's
+    /// `fraud_scores` rows ([`scores_frame`], with `split` and `duty` by row of `rows.frame`, and
+    /// the pick order of `plan`) go to the sink. An empty range gives one empty block, so that the
+    /// scores always have a schema. Returns the collected scores (empty when streamed), every
+    /// scored row's probability, and the inspection list of `plan.list_period`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn score(
+        &mut self,
+        booster: &Booster,
+        spec: &FeatureSpec,
+        history: &History,
+        rows: &Rows<'_>,
+        top_reasons: usize,
+        split: &[&str],
+        duty: &[f64],
+        threshold: f64,
+        plan: &SelectionPlan<'_>,
+    ) -> Result<(DataFrame, Vec<f64>, DataFrame), ModelError> {
+        let started = std::time::Instant::now();
+        let frame = rows.frame.as_ref();
+        let range = rows.scored_from..frame.height();
+        let (order, picked_by, list_cutoff) =
+            timed("inspection lists ordered", || plan.order(booster, spec, history, rows, duty, threshold))?;
+        let mut blocks: Vec<std::ops::Range<usize>> =
+            range.clone().step_by(SCORE_BLOCK_ROWS).map(|start| start..(start + SCORE_BLOCK_ROWS).min(range.end)).collect();
+        if blocks.is_empty() {
+            blocks.push(range.clone());
+        }
+        let mut collected: Option<DataFrame> = None;
+        let mut listed: Option<DataFrame> = None;
+        let mut probability = Vec::with_capacity(range.len());
+        let score_block = |block: std::ops::Range<usize>| -> Result<(DataFrame, Vec<f64>, DataFrame), ModelError> {
+            let explained = if block.is_empty() {
+                explain::Explained::with_capacity(0)
+            } else {
+                let data = spec.dataset_of(frame, history, &rows.history_columns, &rows.signals, Subset::Range(block.clone()))?;
+                explain::explain(booster, spec, &data, top_reasons)?
+            };
+            let probability = explained.probability.clone();
+            let mut df = scores_frame(
+                &frame.slice(block.start as i64, block.len()),
+                &split[block.clone()],
+                &duty[block.clone()],
+                threshold,
+                explained,
+            )?;
+            df.with_column(Column::new("selection_order".into(), order[block.clone()].to_vec()))?;
+            df.with_column(Column::new("selected_by".into(), picked_by[block.clone()].to_vec()))?;
+            let on_list: Vec<bool> =
+                block.clone().map(|i| plan.period[i] == plan.list_period && order[i] as usize <= list_cutoff).collect();
+            let list = df.filter(&BooleanChunked::from_slice("on_list".into(), &on_list))?;
+            Ok((df, probability, list))
+        };
+        // A block's rows go to the sink while the next block is scored: writing is largely
+        // sequential, and would otherwise leave a core idle.
+        let mut pending: Option<DataFrame> = None;
+        for block in blocks {
+            let (put, scored) = rayon::join(|| self.put(pending.take(), &mut collected), || score_block(block));
+            put?;
+            let (df, p, list) = scored?;
+            probability.extend_from_slice(&p);
+            match &mut listed {
+                Some(all) => {
+                    all.vstack_mut_owned(list)?;
+                }
+                None => listed = Some(list),
+            }
+            pending = Some(df);
+        }
+        self.put(pending, &mut collected)?;
+        info!(rows = range.len(), seconds = started.elapsed().as_secs_f64(), "Scored and explained the declarations.");
+        let list = inspection_list(listed.unwrap_or_default())?;
+        Ok((collected.unwrap_or_default(), probability, list))
+    }
+
+    /// Hands a block's `fraud_scores` rows to the sink (nothing when `df` is `None`).
+    fn put(&mut self, df: Option<DataFrame>, collected: &mut Option<DataFrame>) -> Result<(), ModelError> {
+        let Some(df) = df else { return Ok(()) };
+        match self {
+            ScoreSink::Collect => match collected {
+                Some(all) => {
+                    all.vstack_mut_owned(df)?;
+                }
+                None => *collected = Some(df),
+            },
+            ScoreSink::Stream(stream) => stream.write(&df).map_err(|e| ModelError::Data(e.to_string()))?,
+        }
+        Ok(())
+    }
+}
+
+/// Runs `f`, logging how long `what` took (at debug level: `mirador -vv run ...`).
+pub(crate) fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let out = f();
+    debug!(seconds = started.elapsed().as_secs_f64(), "{what}.");
+    out
+}
+
+/// How [`ScoreSink::score`] orders the scored rows into inspection lists ([`select`]).
+pub(crate) struct SelectionPlan<'p> {
+    /// The policy.
+    pub(crate) policy: select::Policy,
+    /// Seeds the exploration draws.
+    pub(crate) seed: u64,
+    /// Each row's period (by row of the frame): a period's scored rows are ordered together.
+    pub(crate) period: Vec<&'p str>,
+    /// The period whose list at `budget_pct` is `inspection_list`.
+    pub(crate) list_period: &'p str,
+    /// The budget of `inspection_list`, in % of the period's rows.
+    pub(crate) budget_pct: f64,
+    /// Probabilities already computed, by row of the frame (NaN: predicted here).
+    pub(crate) known: Vec<f64>,
+    /// Hashes of the HS6 × origin pairs of the training rows (`None`: unknown).
+    pub(crate) known_pairs: Option<std::collections::HashSet<u64, foldhash::fast::FixedState>>,
+}
+
+/// The period of every row in a whole-history run: its split.
+pub(crate) const LIST_PERIOD_SPLIT: &str = "test";
+/// The period of a carried-state run's new rows: the night.
+pub(crate) const LIST_PERIOD_NIGHT: &str = "night";
+
+pub(crate) fn pair_hash(hs6: Option<&str>, origin: Option<&str>) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(0x5e1ec7).build_hasher();
+    (hs6, origin).hash(&mut h);
+    h.finish()
+}
+
+/// The HS6 × origin pairs of the rows `keep` marks, hashed.
+pub(crate) fn pairs_of(
+    frame: &DataFrame,
+    keep: impl Fn(usize) -> bool,
+) -> PolarsResult<std::collections::HashSet<u64, foldhash::fast::FixedState>> {
+    let hs6 = features::strings(frame, col::HS6)?;
+    let origin = features::strings(frame, col::ORIGIN_COUNTRY)?;
+    Ok(features::borrowed(&hs6)
+        .zip(features::borrowed(&origin))
+        .enumerate()
+        .filter(|(i, _)| keep(*i))
+        .map(|(_, (h, o))| pair_hash(h, o))
+        .collect())
+}
+
+impl SelectionPlan<'_> {
+    /// The plan of a run: in a whole-history run (`rows.scored_from == 0`) each split is a
+    /// period and the test months give `inspection_list`; with carried rows before
+    /// `scored_from`, the new rows are one period (the night). `known` holds probabilities
+    /// already computed by row (NaN elsewhere).
+    pub(crate) fn of<'s>(
+        rows: &Rows<'_>,
+        split: &[&'s str],
+        known: Vec<f64>,
+        policy: select::Policy,
+        params: &ModelParams,
+        seed: u64,
+    ) -> Result<SelectionPlan<'s>, ModelError> {
+        let frame = rows.frame.as_ref();
+        let whole = rows.scored_from == 0;
+        let known_pairs = if whole {
+            pairs_of(frame, |i| split[i] == "train")?
+        } else {
+            let label = labels(frame)?;
+            pairs_of(frame, |i| i < rows.scored_from && label[i].is_some())?
+        };
+        Ok(SelectionPlan {
+            policy,
+            seed,
+            period: if whole { split.to_vec() } else { vec![LIST_PERIOD_NIGHT; frame.height()] },
+            list_period: if whole { LIST_PERIOD_SPLIT } else { LIST_PERIOD_NIGHT },
+            budget_pct: params.budget_pct,
+            known,
+            known_pairs: Some(known_pairs),
+        })
+    }
+
+    /// Every frame row's pick order within its period (0 before `rows.scored_from`), the share
+    /// that picked it, and how many picks the list period's `inspection_list` holds.
+    fn order(
+        &self,
+        booster: &Booster,
+        spec: &FeatureSpec,
+        history: &History,
+        rows: &Rows<'_>,
+        duty: &[f64],
+        threshold: f64,
+    ) -> Result<(Vec<u32>, Vec<&'static str>, usize), ModelError> {
+        let frame = rows.frame.as_ref();
+        let n = frame.height();
+        let mut probability = self.known.clone();
+        probability.resize(n, f64::NAN);
+        let missing: Vec<usize> = (rows.scored_from..n).filter(|&i| !probability[i].is_finite()).collect();
+        for chunk in missing.chunks(SCORE_BLOCK_ROWS) {
+            let data = spec.dataset_of(frame, history, &rows.history_columns, &rows.signals, Subset::Rows(chunk))?;
+            for (&i, p) in chunk.iter().zip(booster.predict_proba(&data)?) {
+                probability[i] = p;
+            }
+        }
+        let mut periods: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for i in rows.scored_from..n {
+            periods.entry(self.period[i]).or_default().push(i);
+        }
+        let mut order = vec![0u32; n];
+        let mut by = vec![""; n];
+        let mut cutoff = 0;
+        for (period, idx) in &periods {
+            let p: Vec<f64> = idx.iter().map(|&i| probability[i]).collect();
+            let d: Vec<f64> = idx.iter().map(|&i| duty[i]).collect();
+            let novelty = self.novelty_of(history, rows, idx, &p, threshold)?;
+            let picks = select::select(&select::Candidates { probability: &p, duty: &d, novelty: &novelty }, &self.policy, self.seed);
+            for (k, pick) in picks.iter().enumerate() {
+                order[idx[pick.row]] = u32::try_from(k + 1).unwrap_or(u32::MAX);
+                by[idx[pick.row]] = pick.share.name();
+            }
+            if *period == self.list_period {
+                cutoff = select::budget_rows(self.budget_pct, idx.len());
+            }
+        }
+        Ok((order, by, cutoff))
+    }
+
+    /// The novelty of rows `idx` of `rows`, as [`SelectionPlan::order`] computes it.
+    pub(crate) fn novelty_of(
+        &self,
+        history: &History,
+        rows: &Rows<'_>,
+        idx: &[usize],
+        probability: &[f64],
+        threshold: f64,
+    ) -> Result<Vec<f64>, ModelError> {
+        let frame = rows.frame.as_ref();
+        let inspections =
+            history.kinds.iter().position(|k| k == "importer").and_then(|k| rows.history_columns.get(k * history::PER_KIND + 1));
+        let hs6 = features::strings(frame, col::HS6)?;
+        let origin = features::strings(frame, col::ORIGIN_COUNTRY)?;
+        let hs6: Vec<Option<&str>> = features::borrowed(&hs6).collect();
+        let origin: Vec<Option<&str>> = features::borrowed(&origin).collect();
+        Ok(idx
+            .iter()
+            .zip(probability)
+            .map(|(&i, &p)| {
+                let new_pair = self.known_pairs.as_ref().is_some_and(|known| !known.contains(&pair_hash(hs6[i], origin[i])));
+                select::novelty(p, threshold, inspections.map_or(f64::NAN, |v| v.get(i)), new_pair)
+            })
+            .collect())
+    }
+}
+
+/// The inspection list's rows in pick order, with the columns an officer reads.
+pub(crate) fn inspection_list(listed: DataFrame) -> PolarsResult<DataFrame> {
+    if listed.width() == 0 {
+        return Ok(listed);
+    }
+    let sorted = listed.sort(["selection_order"], SortMultipleOptions::default())?;
+    let mut out = sorted.select([
+        "selection_order",
+        "selected_by",
+        col::DECLARATION_ID,
+        col::ITEM_NO,
+        col::IMPORTER_ID,
+        col::DATE,
+        "split",
+        "fraud_probability",
+        "expected_duty_at_risk_usd",
+        "top_reasons",
+    ])?;
+    out.rename("selection_order", "pick_rank".into())?;
+    Ok(out)
+}
+
+/// Rows scored together: the feature matrix is built one block at a time, so memory holds one
+/// block's features (about 400 MB for a million rows) whatever the number of declarations.
+pub(crate) const SCORE_BLOCK_ROWS: usize = 1 << 20;
+
+pub(crate) fn scores_frame(
+    declarations: &DataFrame,
+    split: &[&str],
+    duty: &[f64],
+    threshold: f64,
+    scored: explain::Explained,
+) -> PolarsResult<DataFrame> {
+    let explain::Explained { probability: prob, reasons, top } = scored;
+    let expected: Vec<f64> = prob.iter().zip(duty).map(|(p, d)| p * if d.is_finite() { d.max(0.0) } else { 0.0 }).collect();
+    let flag: Vec<bool> = prob.iter().map(|p| *p >= threshold).collect();
+    let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::DATE, col::FRAUD])?;
+    df.with_column(Column::new("split".into(), split.to_vec()))?;
+    df.with_column(Column::new("fraud_probability".into(), prob))?;
+    df.with_column(Column::new("expected_duty_at_risk_usd".into(), expected))?;
+    df.with_column(Column::new("fraud_flag".into(), flag))?;
+    df.with_column(reasons.into_column())?;
+    df.with_column(top.into_column())?;
+    Ok(df)
+}
+
+/// What [`score_with_model`] gives: the scores, and how much of the other stages' signals the
+/// model was given.
+#[derive(Debug)]
+pub struct Scored {
+    /// One row per declaration, as `fraud_scores`.
+    pub scores: DataFrame,
+    /// Each signal feature the model was trained with, and for how many declarations it had a
+    /// value; the others are scored as missing, which the nightly run would not do.
+    pub signal_coverage: Vec<(String, usize)>,
+}
+
+/// Scores new declarations with a saved model, continuing its history; no retraining.
+/// `signals` are the other stages' outputs for these declarations by dataset id
+/// (`kmeans_scores`, `mirror_exposure`), joined on the declaration key; a signal the model uses
+/// but that is not given, or that misses a declaration, is scored as missing.
+pub fn score_with_model(path: &Path, declarations: &DataFrame, signals: &BTreeMap<&str, &DataFrame>) -> Result<Scored, ModelError> {
+    let mut model = ModelFile::read(path)?;
+    let day = days(declarations)?;
+    // New declarations are scored as uninspected: their outcomes are not known yet.
+    let unknown = vec![None; declarations.height()];
+    let id_texts = history_texts(declarations)?;
+    let history_columns = model.history.advance_coded(&day, history_ids(&id_texts), &unknown);
+    let signals = signal_columns(declarations, signals)?;
+    let signal_coverage = model
+        .spec
+        .signals
+        .iter()
+        .filter(|name| !model.spec.excluded.contains(name))
+        .map(|name| (name.clone(), signals.get(name).map_or(0, |v| v.iter().filter(|x| x.is_finite()).count())))
+        .collect();
+    let rows = Rows { frame: std::borrow::Cow::Borrowed(declarations), history_columns, signals, scored_from: 0 };
+    let duty = numbers(declarations, col::DUTY_USD)?;
+    let split = vec!["scored"; declarations.height()];
+    let plan = SelectionPlan {
+        policy: model.selection.as_ref().map_or_else(|| ModelParams::default().policy(), |s| s.policy),
+        seed: 0,
+        period: split.clone(),
+        list_period: "scored",
+        budget_pct: model.params.as_ref().map_or(5.0, |p| p.budget_pct),
+        known: Vec::new(),
+        known_pairs: None,
+    };
+    let (scores, _, _) =
+        ScoreSink::Collect.score(&model.booster, &model.spec, &model.history, &rows, 3, &split, &duty, model.threshold, &plan)?;
+    Ok(Scored { scores, signal_coverage })
+}
