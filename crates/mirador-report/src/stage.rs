@@ -7,8 +7,8 @@ use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
 
 use crate::{
-    AuditeeCapture, AuditeeRow, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel,
-    PricePoint, QualityRow, ReportData, RuleRow, render,
+    AuditeeCapture, AuditeeRow, CountryFigures, FraudMap, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal,
+    MirrorPoint, PricePanel, PricePoint, QualityRow, ReleaseFigures, ReleaseGroup, ReportData, RuleRow, ScorePoint, render,
 };
 
 fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
@@ -357,7 +357,131 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
             })
             .collect();
     }
+    data.fraud_map = fraud_map(&get)?;
+    data.release = release(&get)?;
     Ok(data)
+}
+
+/// Inspected declarations plotted in the fraud map's second view, at most.
+const MAX_SCORE_POINTS: usize = 4_000;
+
+/// The fraud map's figures: per origin country the mirror gap's lost duty (`gap_by_partner`),
+/// the model's expected duty at risk (`fraud_scores`) and the inspected declarations and frauds;
+/// and the inspected declarations' fraud scores against their unit price over their HS6's median.
+/// `None` without a gap or a score to shade by.
+fn fraud_map<'d>(get: &impl Fn(&str) -> Option<&'d DataFrame>) -> PolarsResult<Option<FraudMap>> {
+    let (gap, scores) = (get(datasets::GAP_BY_PARTNER), get(datasets::FRAUD_SCORES));
+    let Some(d) = get(datasets::DECLARATIONS).filter(|_| gap.is_some() || scores.is_some()) else { return Ok(None) };
+    let origin = strs(d, col::ORIGIN_COUNTRY)?;
+    let fraud = nums(d, col::FRAUD)?;
+    let mut countries: BTreeMap<String, CountryFigures> = BTreeMap::new();
+    for (o, f) in origin.iter().zip(&fraud) {
+        if f.is_finite() {
+            let c = country_entry(&mut countries, o);
+            c.inspected += 1;
+            c.frauds += u32::from(*f > 0.5);
+        }
+    }
+    if let Some(g) = gap {
+        for (p, l) in strs(g, col::PARTNER)?.iter().zip(nums(g, "lost_duty_usd")?) {
+            if l.is_finite() && mirador_schema::country::by_iso2(p).is_some() {
+                country_entry(&mut countries, p).mirror_lost_duty_usd += l;
+            }
+        }
+    }
+    let mut points = Vec::new();
+    if let Some(s) = scores {
+        let key = |ids: Vec<String>, items: Vec<f64>| ids.into_iter().zip(items.into_iter().map(|i| i as i64));
+        let row: std::collections::HashMap<(String, i64), usize> =
+            key(strs(d, col::DECLARATION_ID)?, nums(d, col::ITEM_NO)?).enumerate().map(|(i, k)| (k, i)).collect();
+        let (probability, expected) = (nums(s, "fraud_probability")?, nums(s, "expected_duty_at_risk_usd")?);
+        let mut score = vec![f64::NAN; d.height()];
+        for (j, k) in key(strs(s, col::DECLARATION_ID)?, nums(s, col::ITEM_NO)?).enumerate() {
+            if let Some(&i) = row.get(&k) {
+                score[i] = probability[j];
+                if expected[j].is_finite() {
+                    country_entry(&mut countries, &origin[i]).model_expected_duty_usd += expected[j];
+                }
+            }
+        }
+        // Unit price over the median of its HS6.
+        let (hs, price) = (strs(d, col::HS6)?, nums(d, col::UNIT_PRICE_USD_KG)?);
+        let mut by_hs: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        for (h, p) in hs.iter().zip(&price) {
+            if p.is_finite() && *p > 0.0 {
+                by_hs.entry(h).or_default().push(*p);
+            }
+        }
+        let medians: BTreeMap<&str, f64> = by_hs
+            .into_iter()
+            .map(|(h, mut v)| {
+                v.sort_by(f64::total_cmp);
+                (h, v[v.len() / 2])
+            })
+            .collect();
+        let inspected: Vec<usize> =
+            (0..d.height()).filter(|&i| fraud[i].is_finite() && score[i].is_finite() && price[i].is_finite() && price[i] > 0.0).collect();
+        let every = inspected.len().div_ceil(MAX_SCORE_POINTS).max(1);
+        for &i in inspected.iter().step_by(every) {
+            if let Some(m) = medians.get(hs[i].as_str()) {
+                points.push(ScorePoint { price_ratio: price[i] / m, fraud_probability: score[i], fraud: fraud[i] > 0.5 });
+            }
+        }
+    }
+    Ok(Some(FraudMap { countries: countries.into_values().collect(), scores: points }))
+}
+
+/// The figures of origin `c`, made empty the first time.
+fn country_entry<'m>(countries: &'m mut BTreeMap<String, CountryFigures>, c: &str) -> &'m mut CountryFigures {
+    countries.entry(c.to_owned()).or_insert_with(|| CountryFigures { iso2: c.to_owned(), ..CountryFigures::default() })
+}
+
+/// The release-time figures (`release_breaches`, `release_steps`); a note when the stage ran
+/// without release times to measure.
+fn release<'d>(get: &impl Fn(&str) -> Option<&'d DataFrame>) -> PolarsResult<Option<ReleaseFigures>> {
+    let Some(b) = get(datasets::RELEASE_BREACHES) else { return Ok(None) };
+    if b.height() == 0 {
+        return Ok(Some(ReleaseFigures {
+            skipped: Some(
+                "the declarations carry no release times, so the release_time stage measured nothing (see its note in the manifest)".into(),
+            ),
+            ..ReleaseFigures::default()
+        }));
+    }
+    let (dim, group, n, median, p90) =
+        (strs(b, "dimension")?, strs(b, "group")?, nums(b, "declarations")?, nums(b, "median_hours")?, nums(b, "p90_hours")?);
+    let breach: Vec<bool> = b.column("breach")?.bool()?.iter().map(|v| v.unwrap_or(false)).collect();
+    let (sl, sl90) = (nums(b, "service_level_hours")?, nums(b, "p90_service_level_hours")?);
+    let groups = (0..b.height())
+        .map(|i| ReleaseGroup {
+            dimension: dim[i].clone(),
+            group: group[i].clone(),
+            declarations: n[i] as u32,
+            median_hours: median[i],
+            p90_hours: p90[i],
+            breach: breach[i],
+        })
+        .collect();
+    let mut steps: Vec<(String, [f64; 3])> = Vec::new();
+    if let Some(s) = get(datasets::RELEASE_STEPS) {
+        let (g, step, mean) = (strs(s, "group")?, strs(s, "step")?, nums(s, "mean_hours")?);
+        for i in 0..s.height() {
+            let k = match step[i].as_str() {
+                "arrival_to_lodgement" => 0,
+                "lodgement_to_payment" => 1,
+                _ => 2,
+            };
+            match steps.iter_mut().find(|(name, _)| *name == g[i]) {
+                Some((_, v)) => v[k] = mean[i],
+                None => {
+                    let mut v = [0.0; 3];
+                    v[k] = mean[i];
+                    steps.push((g[i].clone(), v));
+                }
+            }
+        }
+    }
+    Ok(Some(ReleaseFigures { groups, service_level_hours: (sl[0], sl90[0]), steps, skipped: None }))
 }
 
 /// The plotted report: charts (PNG and SVG) and one self-contained HTML page.
@@ -386,6 +510,9 @@ const OPTIONAL: &[DatasetId] = &[
     datasets::OUTCOME_QUARANTINE,
     datasets::AUDITEES,
     datasets::AUDITEE_EVALUATION,
+    datasets::FRAUD_SCORES,
+    datasets::RELEASE_BREACHES,
+    datasets::RELEASE_STEPS,
 ];
 
 impl Stage for Report {
@@ -403,8 +530,14 @@ impl Stage for Report {
 
     /// Of the k-means scores, what the price panels plot ([`gather`]); the rest whole.
     fn input_columns(&self, id: &str) -> Option<Vec<&'static str>> {
-        (id == datasets::KMEANS_SCORES)
-            .then(|| vec![col::HS6, col::UNIT_PRICE_USD_KG, "cluster", "undervaluation_flag", "reference_price_usd_per_kg", "group_key"])
+        match id {
+            datasets::KMEANS_SCORES => {
+                Some(vec![col::HS6, col::UNIT_PRICE_USD_KG, "cluster", "undervaluation_flag", "reference_price_usd_per_kg", "group_key"])
+            }
+            // The fraud map's expected duty and scores.
+            datasets::FRAUD_SCORES => Some(vec![col::DECLARATION_ID, col::ITEM_NO, "fraud_probability", "expected_duty_at_risk_usd"]),
+            _ => None,
+        }
     }
 
     fn outputs(&self) -> &'static [DatasetId] {
