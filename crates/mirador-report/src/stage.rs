@@ -359,6 +359,19 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
     }
     data.fraud_map = fraud_map(&get)?;
     data.release = release(&get)?;
+    if let Some(r) = &data.release {
+        // The worst office and lane breaching the service level (groups come worst first).
+        let worst: Vec<String> = ["office", "lane"]
+            .iter()
+            .filter_map(|d| r.groups.iter().find(|g| g.dimension == *d && g.breach))
+            .map(|g| format!("{} {} (median {:.1} h)", g.dimension, g.group, g.median_hours))
+            .collect();
+        if !r.groups.is_empty() {
+            let breaching = r.groups.iter().filter(|g| g.breach).count();
+            let figure = if worst.is_empty() { "none".to_owned() } else { format!("{breaching}; worst: {}", worst.join(", ")) };
+            data.key_figures.push(("Offices and lanes breaching the release service level".into(), figure));
+        }
+    }
     Ok(data)
 }
 
@@ -593,15 +606,61 @@ fn outcomes_figure(report_dir: &std::path::Path) -> Option<(String, String)> {
 }
 
 fn sections(d: &ReportData) -> usize {
-    [!d.quality.is_empty(), d.gap_total.is_some(), !d.price_panels.is_empty(), d.gain.is_some(), !d.auditees.is_empty()]
-        .iter()
-        .filter(|b| **b)
-        .count()
+    [
+        !d.quality.is_empty(),
+        d.gap_total.is_some(),
+        !d.price_panels.is_empty(),
+        d.gain.is_some(),
+        !d.auditees.is_empty(),
+        d.fraud_map.as_ref().is_some_and(|m| !m.countries.is_empty()),
+        d.release.as_ref().is_some_and(|r| !r.groups.is_empty()),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn release_times_give_their_figures_or_say_they_were_skipped() {
+        let breaches = DataFrame::new_infer_height(vec![
+            Column::new("dimension".into(), ["office", "office", "lane", "lane"]),
+            Column::new("group".into(), ["MLB", "NBO", "red", "green"]),
+            Column::new("declarations".into(), [100_i64, 120, 40, 180]),
+            Column::new("median_hours".into(), [39.0, 15.0, 44.5, 14.0]),
+            Column::new("p90_hours".into(), [88.0, 33.0, 102.0, 30.0]),
+            Column::new("service_level_hours".into(), [24.0; 4]),
+            Column::new("p90_service_level_hours".into(), [72.0; 4]),
+            Column::new("median_ratio".into(), [1.6, 0.6, 1.8, 0.6]),
+            Column::new("breach".into(), [true, false, true, false]),
+            Column::new("rank".into(), [1_i64, 2, 1, 2]),
+        ])
+        .unwrap();
+        let steps = DataFrame::new_infer_height(vec![
+            Column::new("dimension".into(), ["all"; 3]),
+            Column::new("group".into(), ["all"; 3]),
+            Column::new("step".into(), ["arrival_to_lodgement", "lodgement_to_payment", "payment_to_release"]),
+            Column::new("declarations".into(), [300_i64; 3]),
+            Column::new("mean_hours".into(), [5.0, 7.0, 3.0]),
+            Column::new("share".into(), [5.0 / 15.0, 7.0 / 15.0, 3.0 / 15.0]),
+        ])
+        .unwrap();
+        let inputs = BTreeMap::from([(datasets::RELEASE_BREACHES, &breaches), (datasets::RELEASE_STEPS, &steps)]);
+        let data = gather("r", &inputs).unwrap();
+        let r = data.release.as_ref().unwrap();
+        assert_eq!((r.groups.len(), r.service_level_hours), (4, (24.0, 72.0)));
+        assert_eq!(r.steps, vec![("all".to_owned(), [5.0, 7.0, 3.0])]);
+        let figure = data.key_figures.iter().find(|(k, _)| k.contains("release service level")).map(|(_, v)| v.as_str());
+        assert_eq!(figure, Some("2; worst: office MLB (median 39.0 h), lane red (median 44.5 h)"));
+        // A run whose declarations had no times: empty outputs, and the report says why.
+        let empty = breaches.clear();
+        let data = gather("r", &BTreeMap::from([(datasets::RELEASE_BREACHES, &empty)])).unwrap();
+        assert!(data.release.unwrap().skipped.unwrap().contains("no release times"));
+        assert!(!data.key_figures.iter().any(|(k, _)| k.contains("release")));
+    }
 
     #[test]
     fn the_frontier_has_a_curve_per_ranking_and_marks_the_list_at_its_budget() {
