@@ -12,7 +12,10 @@ sample data, `reports/nightly/latest`) and walks through them the way an analyst
 1. what went in, and what was quarantined;
 2. the revenue gap: totals with bounds, then a drill-down from HS chapter to HS6 × partner cells;
 3. the ranked auditee list;
-4. one importer's declarations, with the evidence behind each score.
+4. one importer's declarations, with the evidence behind each score;
+5. the fraud model on held-out months;
+6. release times per office and lane;
+7. the fraud map's figures per origin country.
 
 Set `MIRADOR_RUN` to another run directory to open that run instead. Everything is read from parquet with
 Python polars; nothing is recomputed."""),
@@ -34,7 +37,7 @@ quarantine.group_by("dataset", "reason_code").len().sort("len", descending=True)
     md("Inspection outcomes recorded after clearance (late inspection results, post-clearance audit findings) come in through their own stage, `ingest_outcomes`, and are validated the same way. The fraud model says how many set a label, confirmed or revised one, were found in a carried window (`late`), and found no declaration (`unapplied`, listed with the reason in `fraud_model/unapplied_outcomes.parquet`)."),
     code("""stages = {s["name"]: s for s in manifest["stages"]}
 applied = stages.get("fraud_model", {}).get("metrics", {}).get("inspection_outcomes")
-pl.DataFrame([applied]) if applied else "no inspection outcomes feed in this run""""),
+pl.DataFrame([applied]) if applied else "no inspection outcomes feed in this run\""""),
     md("## 2. Revenue gap\nEstimated lost duty = positive mirror gap (partner exports, CIF-adjusted, minus declared imports) × applicable duty rate, with bounds."),
     code("""pl.read_parquet(RUN / "gap_summary.parquet").select(
     "period", "declared_value_usd", "mirror_cif_usd", "lost_duty_usd", "lost_duty_low_usd", "lost_duty_high_usd", "partners_not_reporting")"""),
@@ -74,6 +77,22 @@ pl.read_parquet(ev).filter(pl.col("split") == "test") if ev.exists() else "fraud
     code("""rules = RUN / "fraud_rules.parquet"
 pl.read_parquet(rules).select("rule", "support_train", "fraud_rate_test").head(8) if rules.exists() else "fraud model not run"
 """),
+    md("## 6. Release time (WCO Time Release Study)\nThe `release_time` stage measures arrival → lodgement → payment → release. Offices and lanes are held to the service level in `pipelines/params/release_time.toml`; "
+       "a run whose declarations carry no release times skips the stage and says so in the manifest."),
+    code("""rt = stages.get("release_time", {}).get("metrics", {})
+if rt.get("skipped"):
+    print(rt["skipped"])
+else:
+    print(pl.read_parquet(RUN / "release_breaches.parquet"))
+    print(pl.read_parquet(RUN / "release_steps.parquet").filter(pl.col("dimension") == "all"))"""),
+    md("## 7. The fraud map's figures\nLost duty per origin country as the report's map shades it: the mirror gap of `gap_by_partner` plus the fraud model's expected duty at risk, and the fraud rate among inspected declarations."),
+    code("""decl = pl.read_parquet(RUN / "declarations.parquet", columns=keys + ["origin_country", "fraud"])
+mirror = pl.read_parquet(RUN / "gap_by_partner.parquet").group_by(pl.col("partner").alias("origin_country")).agg(pl.col("lost_duty_usd").sum().alias("mirror_usd"))
+model = (pl.read_parquet(RUN / "fraud_scores.parquet", columns=keys + ["expected_duty_at_risk_usd"]).join(decl, on=keys)
+         .group_by("origin_country").agg(pl.col("expected_duty_at_risk_usd").sum().alias("model_usd"),
+                                         pl.col("fraud").count().alias("inspected"), pl.col("fraud").mean().alias("fraud_rate")))
+(model.join(mirror, on="origin_country", how="full", coalesce=True).fill_null(0)
+      .with_columns((pl.col("mirror_usd") + pl.col("model_usd")).alias("lost_duty_usd")).sort("lost_duty_usd", descending=True).head(10))"""),
 ]
 nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
 nbf.write(nb, "walkthrough.ipynb")

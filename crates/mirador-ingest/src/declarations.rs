@@ -73,6 +73,8 @@ struct Row<'r> {
     critical_fraud: Option<i8>,
     hs_repaired: bool,
     line: usize,
+    /// The optional release times ([`crate::release`]).
+    release: crate::release::Release<'r>,
 }
 
 impl Row<'_> {
@@ -117,6 +119,7 @@ struct Fields<'a> {
     critical_fraud: Field<'a>,
     courier_id: Field<'a>,
     texts: [Field<'a>; 11],
+    release: crate::release::ReleaseFields<'a>,
 }
 
 impl<'a> Fields<'a> {
@@ -138,6 +141,7 @@ impl<'a> Fields<'a> {
             critical_fraud: m.field(col::CRITICAL_FRAUD),
             courier_id: m.field(col::COURIER_ID),
             texts: TEXTS.map(|name| m.field(name)),
+            release: crate::release::ReleaseFields::new(m),
         }
     }
 }
@@ -242,6 +246,7 @@ fn validate<'r>(
             *slot = rules::party_id(std::mem::take(slot), r.id_case);
         }
     }
+    let release = crate::release::validate(&f.release, raw, date)?;
     Ok(Row {
         declaration_id,
         item_no,
@@ -263,6 +268,7 @@ fn validate<'r>(
         critical_fraud,
         hs_repaired: hs.repaired,
         line: raw.line(),
+        release,
     })
 }
 
@@ -298,7 +304,8 @@ pub fn ingest(
     r: &DeclarationRules<'_>,
     quarantine: &mut Quarantine,
 ) -> Result<(DataFrame, Reconciliation, DeclarationStats), crate::IngestError> {
-    let types = Types::new();
+    // The release-time columns are added when a source carries any of them.
+    let types = Types { times: crate::release::carried(sources), ..Types::new() };
     let periods = Periods::new(r.min_date, r.max_date);
     let mut out = frame(&[], &types)?;
     let mut block = frame(&[], &types)?;
@@ -583,15 +590,25 @@ fn content_hash(row: BlockRow<'_>) -> u64 {
 
 /// The types of the declarations' categorical columns, one mapping each, shared by every chunk
 /// of one ingest (chunks of one column stack only when they share it).
-struct Types(Vec<(&'static str, DataType)>);
+struct Types {
+    categoricals: Vec<(&'static str, DataType)>,
+    /// Whether the frame carries the release-time columns.
+    times: bool,
+}
 
 impl Types {
     fn new() -> Self {
-        Types(mirador_schema::schemas::DECLARATION_CATEGORICALS.iter().map(|c| (*c, mirador_schema::text::categorical_type(c))).collect())
+        Types {
+            categoricals: mirador_schema::schemas::DECLARATION_CATEGORICALS
+                .iter()
+                .map(|c| (*c, mirador_schema::text::categorical_type(c)))
+                .collect(),
+            times: false,
+        }
     }
 
     fn column<'s>(&self, name: &'static str, values: impl IntoIterator<Item = Option<&'s str>>) -> PolarsResult<Column> {
-        let Some((_, dtype)) = self.0.iter().find(|(c, _)| *c == name) else {
+        let Some((_, dtype)) = self.categoricals.iter().find(|(c, _)| *c == name) else {
             polars_bail!(ColumnNotFound: "`{name}` is not a categorical declarations column")
         };
         mirador_schema::text::categorical_of(values, name, dtype)
@@ -655,7 +672,11 @@ fn frame(rows: &[Row<'_>], t: &Types) -> PolarsResult<DataFrame> {
         labels(col::CRITICAL_FRAUD, |r| r.critical_fraud),
         integers(col::SOURCE_LINE, |r| r.line as i32),
     ];
-    DataFrame::new_infer_height(columns.par_iter().map(|build| build()).collect::<PolarsResult<Vec<_>>>()?)
+    let mut columns = columns.par_iter().map(|build| build()).collect::<PolarsResult<Vec<_>>>()?;
+    if t.times {
+        columns.extend(crate::release::columns(rows.iter().map(|r| &r.release)));
+    }
+    DataFrame::new_infer_height(columns)
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub mod mirror;
 pub mod outcomes;
 pub mod read;
 mod reference;
+pub mod release;
 pub mod rules;
 pub mod source;
 

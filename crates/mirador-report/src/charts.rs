@@ -8,9 +8,11 @@
 mod bars;
 mod frontier;
 mod gain;
+mod map;
 mod mirror;
 mod prices;
 mod quality;
+mod release;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -61,6 +63,11 @@ pub(crate) enum ChartId {
     GainChart,
     SelectionFrontier,
     FeatureImportance,
+    FraudMapLostDuty,
+    FraudMapFraudRate,
+    FraudScoreVsPrice,
+    ReleaseSteps,
+    ReleaseDistributions,
 }
 
 impl ChartId {
@@ -74,6 +81,11 @@ impl ChartId {
             Self::GainChart => "gain_chart",
             Self::SelectionFrontier => "selection_frontier",
             Self::FeatureImportance => "feature_importance",
+            Self::FraudMapLostDuty => "fraud_map_lost_duty",
+            Self::FraudMapFraudRate => "fraud_map_fraud_rate",
+            Self::FraudScoreVsPrice => "fraud_score_vs_price",
+            Self::ReleaseSteps => "release_steps",
+            Self::ReleaseDistributions => "release_distributions",
         }
     }
 }
@@ -124,6 +136,24 @@ pub(crate) fn render_all(data: &ReportData, out_dir: &Path) -> Result<Vec<ChartO
     }
     if let Some(chart) = bars::importance_chart(&data.importance) {
         outputs.push(write_chart(&chart, out_dir)?);
+    }
+    if let Some(m) = &data.fraud_map {
+        for measure in [map::Measure::LostDuty, map::Measure::FraudRate] {
+            if let Some(chart) = map::MapChart::new(m, measure) {
+                outputs.push(write_chart(&chart, out_dir)?);
+            }
+        }
+        if let Some(chart) = map::ScoreChart::new(m) {
+            outputs.push(write_chart(&chart, out_dir)?);
+        }
+    }
+    if let Some(r) = &data.release {
+        if let Some(chart) = release::StepChart::new(r) {
+            outputs.push(write_chart(&chart, out_dir)?);
+        }
+        if let Some(chart) = release::DistributionChart::new(r) {
+            outputs.push(write_chart(&chart, out_dir)?);
+        }
     }
     Ok(outputs)
 }

@@ -43,6 +43,90 @@ pub struct ReportData {
     /// The auditee list measured against a known truth (when the run had one): per policy, the
     /// share of all lost duty held by its top importers.
     pub auditee_capture: Vec<AuditeeCapture>,
+    /// The fraud map (BACUDA series 10): lost duty and fraud rate per origin country, and the
+    /// fraud scores against the unit-price ratio.
+    pub fraud_map: Option<FraudMap>,
+    /// Release times (BACUDA series 7): the `release_time` stage's figures.
+    pub release: Option<ReleaseFigures>,
+}
+
+/// The fraud map's figures ([`ReportData::fraud_map`]).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FraudMap {
+    /// One row per origin country with any figure.
+    pub countries: Vec<CountryFigures>,
+    /// Inspected declarations: fraud score against unit-price ratio (a deterministic sample).
+    pub scores: Vec<ScorePoint>,
+}
+
+/// One origin country of the fraud map.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CountryFigures {
+    /// ISO 3166 alpha-2.
+    pub iso2: String,
+    /// Lost duty from the mirror gaps (`gap_by_partner`), USD.
+    pub mirror_lost_duty_usd: f64,
+    /// The fraud model's expected duty at risk of its declarations, USD.
+    pub model_expected_duty_usd: f64,
+    /// Inspected declaration items (with a known outcome).
+    pub inspected: u32,
+    /// Of them, found fraudulent.
+    pub frauds: u32,
+}
+
+impl CountryFigures {
+    /// Lost duty: the mirror gap plus the model's expected duty.
+    pub fn lost_duty_usd(&self) -> f64 {
+        self.mirror_lost_duty_usd + self.model_expected_duty_usd
+    }
+
+    /// Fraud rate among inspected declarations; `None` when none was inspected.
+    pub fn fraud_rate(&self) -> Option<f64> {
+        (self.inspected > 0).then(|| f64::from(self.frauds) / f64::from(self.inspected))
+    }
+}
+
+/// One inspected declaration of the fraud map's second view.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ScorePoint {
+    /// Declared unit price over the median unit price of its HS6.
+    pub price_ratio: f64,
+    /// Fraud probability of the model.
+    pub fraud_probability: f64,
+    /// Found fraudulent on inspection.
+    pub fraud: bool,
+}
+
+/// The release-time figures ([`ReportData::release`]).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReleaseFigures {
+    /// Offices and lanes against the service level: (dimension, group, declarations, median
+    /// hours, p90 hours, breach), worst first within each dimension.
+    pub groups: Vec<ReleaseGroup>,
+    /// Median and p90 total hours the service level asks for.
+    pub service_level_hours: (f64, f64),
+    /// Per group (`all`, offices, lanes): mean hours of each step (arrival to lodgement,
+    /// lodgement to payment, payment to release).
+    pub steps: Vec<(String, [f64; 3])>,
+    /// The manifest note when the stage was skipped.
+    pub skipped: Option<String>,
+}
+
+/// One office or lane of [`ReleaseFigures`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReleaseGroup {
+    /// `office` or `lane`.
+    pub dimension: String,
+    /// Office or lane.
+    pub group: String,
+    /// Measured items.
+    pub declarations: u32,
+    /// Median total hours.
+    pub median_hours: f64,
+    /// p90 total hours.
+    pub p90_hours: f64,
+    /// Breaches the service level.
+    pub breach: bool,
 }
 
 /// One order of importers measured against the truth ([`ReportData::auditee_capture`]).

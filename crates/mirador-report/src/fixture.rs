@@ -8,6 +8,7 @@ use crate::data::{
     AuditeeCapture, AuditeeRow, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel,
     PricePoint, QualityRow, ReportData, RuleRow,
 };
+use crate::data::{CountryFigures, FraudMap, ReleaseFigures, ReleaseGroup, ScorePoint};
 
 /// SplitMix64: tiny, seeded and stable across platforms, which is all a fixture needs.
 struct SplitMix64(u64);
@@ -106,6 +107,8 @@ pub fn sample_data() -> ReportData {
         auditees: auditees(&mut rng),
         challengers: challengers(),
         auditee_capture: auditee_capture(),
+        fraud_map: Some(fraud_map(&mut rng)),
+        release: Some(release()),
     }
 }
 
@@ -390,4 +393,68 @@ fn challengers() -> Vec<crate::ChallengerRow> {
     .into_iter()
     .map(|(model, auc, precision, revenue)| crate::ChallengerRow { model: model.to_owned(), auc: Some(auc), precision, revenue })
     .collect()
+}
+
+/// Origin countries with lost duty spread over three orders of magnitude, and inspected
+/// declarations whose fraud scores rise as the unit-price ratio falls.
+fn fraud_map(rng: &mut SplitMix64) -> FraudMap {
+    let origins =
+        ["CN", "IN", "AE", "JP", "US", "DE", "ZA", "SA", "GB", "IT", "FR", "NL", "TR", "MY", "ID", "TH", "KR", "EG", "UG", "TZ", "BR"];
+    let countries = origins
+        .iter()
+        .enumerate()
+        .map(|(i, iso2)| {
+            let scale = 2_000_000.0 * 0.72_f64.powi(i as i32);
+            let inspected = 40 + (rng.uniform() * 400.0) as u32;
+            CountryFigures {
+                iso2: (*iso2).to_owned(),
+                mirror_lost_duty_usd: scale * (0.4 + 0.2 * rng.uniform()),
+                model_expected_duty_usd: scale * (0.3 + 0.1 * rng.uniform()),
+                inspected,
+                frauds: (f64::from(inspected) * (0.02 + 0.3 * rng.uniform())) as u32,
+            }
+        })
+        .collect();
+    let scores = (0..1_500)
+        .map(|_| {
+            let fraud = rng.uniform() < 0.15;
+            let price_ratio = if fraud { 0.15 + 0.7 * rng.uniform() } else { 0.5 + 1.5 * rng.uniform() };
+            let fraud_probability = if fraud { 0.3 + 0.65 * rng.uniform() } else { 0.4 * rng.uniform() * rng.uniform() };
+            ScorePoint { price_ratio, fraud_probability, fraud }
+        })
+        .collect();
+    FraudMap { countries, scores }
+}
+
+/// Five offices and three lanes, one of each breaching the service level.
+fn release() -> ReleaseFigures {
+    let group = |dimension: &str, group: &str, declarations: u32, median_hours: f64, p90_hours: f64| ReleaseGroup {
+        dimension: dimension.to_owned(),
+        group: group.to_owned(),
+        declarations,
+        median_hours,
+        p90_hours,
+        breach: median_hours > 24.0 || p90_hours > 72.0,
+    };
+    ReleaseFigures {
+        groups: vec![
+            group("office", "MLB", 5_900, 41.5, 118.0),
+            group("office", "NBO", 6_100, 16.2, 48.0),
+            group("office", "MSA", 6_000, 15.9, 47.1),
+            group("office", "JKIA", 5_800, 15.7, 46.5),
+            group("office", "KSM", 6_200, 15.5, 45.8),
+            group("lane", "red", 3_900, 52.3, 131.0),
+            group("lane", "yellow", 7_500, 21.9, 57.2),
+            group("lane", "green", 18_600, 14.1, 38.0),
+        ],
+        service_level_hours: (24.0, 72.0),
+        steps: vec![
+            ("all".to_owned(), [6.4, 7.9, 5.9]),
+            ("MLB".to_owned(), [16.6, 20.5, 15.3]),
+            ("NBO".to_owned(), [6.4, 6.0, 4.5]),
+            ("red".to_owned(), [7.1, 26.3, 19.7]),
+            ("green".to_owned(), [6.2, 5.1, 3.8]),
+        ],
+        skipped: None,
+    }
 }

@@ -107,19 +107,23 @@ pub(crate) fn page(data: &ReportData, charts: &[ChartOutput]) -> String {
     out.push_str(&price_clusters(&data.price_panels, chart(ChartId::PriceClusters)));
     out.push_str(&fraud_model(data, chart));
     out.push_str(&auditees(&data.auditees, &data.auditee_capture));
+    out.push_str(&fraud_map(data, &chart));
+    out.push_str(&release_time(data, &chart));
 
     put!(out, "</main>\n<footer>Mirador report · run <code>{}</code></footer>\n</body>\n</html>\n", escape(&data.run_id));
     out
 }
 
 /// (anchor, heading) of each section, in page order.
-const SECTIONS: [(&str, &str); 6] = [
+const SECTIONS: [(&str, &str); 8] = [
     ("key-figures", "Key figures"),
     ("data-quality", "Data quality"),
     ("revenue-gap", "Revenue gap"),
     ("price-clusters", "Unit-price clusters"),
     ("fraud-model", "Fraud model"),
     ("top-auditees", "Top auditees"),
+    ("fraud-map", "Fraud map"),
+    ("release-time", "Release time"),
 ];
 
 fn section_open(index: usize) -> String {
@@ -625,6 +629,133 @@ fn auditees(rows: &[AuditeeRow], capture: &[AuditeeCapture]) -> String {
             ("Reason", false),
         ],
         &table_rows,
+    ));
+    out.push_str("</section>\n");
+    out
+}
+
+fn fraud_map<'a>(data: &ReportData, chart: &impl Fn(ChartId) -> Option<&'a ChartOutput>) -> String {
+    let mut out = section_open(6);
+    out.push_str(
+        "<p class=\"note\">Origin countries shaded by lost duty (the mirror gap plus the fraud model's expected duty at risk) \
+         and by the fraud rate among inspected declarations (BACUDA series 10). Outlines: Natural Earth 1:110m, public domain.</p>\n",
+    );
+    let parts = [
+        (
+            ChartId::FraudMapLostDuty,
+            "World map of origin countries shaded by lost duty",
+            "Darker countries lost more duty; grey: no figure.",
+            "Lost duty by origin country",
+        ),
+        (
+            ChartId::FraudMapFraudRate,
+            "World map of origin countries shaded by fraud rate among inspected declarations",
+            "Darker countries had a larger share of their inspected declarations found fraudulent.",
+            "Fraud rate by origin country",
+        ),
+        (
+            ChartId::FraudScoreVsPrice,
+            "Scatter of fraud probability against unit-price ratio, fraudulent and clean declarations",
+            "Each point is one inspected declaration item (a sample of at most 4,000): its fraud probability against its unit price \
+             over the median of its HS6. Fraudulent items cluster at low ratios and high scores.",
+            "Fraud scores against unit-price ratio",
+        ),
+    ];
+    for (id, alt, caption, what) in parts {
+        match chart(id) {
+            Some(c) => out.push_str(&figure(c, alt, caption)),
+            None => out.push_str(&missing(what)),
+        }
+    }
+    if let Some(m) = &data.fraud_map {
+        let mut countries = m.countries.clone();
+        countries.sort_by(|a, b| b.lost_duty_usd().total_cmp(&a.lost_duty_usd()).then(a.iso2.cmp(&b.iso2)));
+        let rows: Vec<Vec<String>> = countries
+            .iter()
+            .take(10)
+            .map(|c| {
+                vec![
+                    escape(&c.iso2),
+                    money_full(c.lost_duty_usd()),
+                    money_full(c.mirror_lost_duty_usd),
+                    money_full(c.model_expected_duty_usd),
+                    thousands(u64::from(c.inspected)),
+                    c.fraud_rate().map_or_else(|| "–".to_owned(), |r| percent(r, 1)),
+                ]
+            })
+            .collect();
+        if !rows.is_empty() {
+            out.push_str("<h3>The ten origins with the largest lost duty</h3>\n");
+            out.push_str(&table(
+                None,
+                &[
+                    ("Origin", false),
+                    ("Lost duty (USD)", true),
+                    ("Mirror gap (USD)", true),
+                    ("Model expected (USD)", true),
+                    ("Inspected", true),
+                    ("Fraud rate", true),
+                ],
+                &rows,
+            ));
+        }
+    }
+    out.push_str("</section>\n");
+    out
+}
+
+fn release_time<'a>(data: &ReportData, chart: &impl Fn(ChartId) -> Option<&'a ChartOutput>) -> String {
+    let mut out = section_open(7);
+    let Some(r) = &data.release else {
+        out.push_str(&missing("Release times"));
+        out.push_str("</section>\n");
+        return out;
+    };
+    if let Some(note) = &r.skipped {
+        put!(out, "<p class=\"missing\">Release times: {}.</p>\n", escape(note));
+        out.push_str("</section>\n");
+        return out;
+    }
+    let (sl, sl90) = r.service_level_hours;
+    put!(
+        out,
+        "<p class=\"note\">Time from arrival to release (WCO Time Release Study, BACUDA series 7). An office or lane breaches the \
+         service level when its median exceeds {sl:.0} h or its p90 exceeds {sl90:.0} h.</p>\n"
+    );
+    match chart(ChartId::ReleaseDistributions) {
+        Some(c) => out.push_str(&figure(
+            c,
+            "Bar chart of the median and p90 release time per office and lane against the service level",
+            "Bars: median hours from arrival to release; whiskers: to the p90; red: breaching the service level.",
+        )),
+        None => out.push_str(&missing("Release-time distributions")),
+    }
+    match chart(ChartId::ReleaseSteps) {
+        Some(c) => out.push_str(&figure(
+            c,
+            "Stacked bar chart of the mean hours of each release step",
+            "Mean hours of each step per group, with each step's share of the total.",
+        )),
+        None => out.push_str(&missing("Release-time steps")),
+    }
+    let rows: Vec<Vec<String>> = r
+        .groups
+        .iter()
+        .map(|g| {
+            vec![
+                escape(&g.dimension),
+                escape(&g.group),
+                thousands(u64::from(g.declarations)),
+                format!("{:.1}", g.median_hours),
+                format!("{:.1}", g.p90_hours),
+                if g.breach { "breach".to_owned() } else { "within".to_owned() },
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        None,
+        &[("Dimension", false), ("Group", false), ("Items", true), ("Median (h)", true), ("p90 (h)", true), ("Service level", false)],
+        &rows,
     ));
     out.push_str("</section>\n");
     out

@@ -44,8 +44,8 @@ use std::path::{Path, PathBuf};
 
 pub use challengers::ChallengerRow;
 pub use data::{
-    AuditeeCapture, AuditeeRow, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel,
-    PricePoint, QualityRow, ReportData, RuleRow,
+    AuditeeCapture, AuditeeRow, CountryFigures, FraudMap, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal,
+    MirrorPoint, PricePanel, PricePoint, QualityRow, ReleaseFigures, ReleaseGroup, ReportData, RuleRow, ScorePoint,
 };
 pub use stage::{Report, gather};
 

@@ -7,8 +7,8 @@ use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
 
 use crate::{
-    AuditeeCapture, AuditeeRow, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal, MirrorPoint, PricePanel,
-    PricePoint, QualityRow, ReportData, RuleRow, render,
+    AuditeeCapture, AuditeeRow, CountryFigures, FraudMap, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal,
+    MirrorPoint, PricePanel, PricePoint, QualityRow, ReleaseFigures, ReleaseGroup, ReportData, RuleRow, ScorePoint, render,
 };
 
 fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
@@ -357,7 +357,144 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
             })
             .collect();
     }
+    data.fraud_map = fraud_map(&get)?;
+    data.release = release(&get)?;
+    if let Some(r) = &data.release {
+        // The worst office and lane breaching the service level (groups come worst first).
+        let worst: Vec<String> = ["office", "lane"]
+            .iter()
+            .filter_map(|d| r.groups.iter().find(|g| g.dimension == *d && g.breach))
+            .map(|g| format!("{} {} (median {:.1} h)", g.dimension, g.group, g.median_hours))
+            .collect();
+        if !r.groups.is_empty() {
+            let breaching = r.groups.iter().filter(|g| g.breach).count();
+            let figure = if worst.is_empty() { "none".to_owned() } else { format!("{breaching}; worst: {}", worst.join(", ")) };
+            data.key_figures.push(("Offices and lanes breaching the release service level".into(), figure));
+        }
+    }
     Ok(data)
+}
+
+/// Inspected declarations plotted in the fraud map's second view, at most.
+const MAX_SCORE_POINTS: usize = 4_000;
+
+/// The fraud map's figures: per origin country the mirror gap's lost duty (`gap_by_partner`),
+/// the model's expected duty at risk (`fraud_scores`) and the inspected declarations and frauds;
+/// and the inspected declarations' fraud scores against their unit price over their HS6's median.
+/// `None` without a gap or a score to shade by.
+fn fraud_map<'d>(get: &impl Fn(&str) -> Option<&'d DataFrame>) -> PolarsResult<Option<FraudMap>> {
+    let (gap, scores) = (get(datasets::GAP_BY_PARTNER), get(datasets::FRAUD_SCORES));
+    let Some(d) = get(datasets::DECLARATIONS).filter(|_| gap.is_some() || scores.is_some()) else { return Ok(None) };
+    let origin = strs(d, col::ORIGIN_COUNTRY)?;
+    let fraud = nums(d, col::FRAUD)?;
+    let mut countries: BTreeMap<String, CountryFigures> = BTreeMap::new();
+    for (o, f) in origin.iter().zip(&fraud) {
+        if f.is_finite() {
+            let c = country_entry(&mut countries, o);
+            c.inspected += 1;
+            c.frauds += u32::from(*f > 0.5);
+        }
+    }
+    if let Some(g) = gap {
+        for (p, l) in strs(g, col::PARTNER)?.iter().zip(nums(g, "lost_duty_usd")?) {
+            if l.is_finite() && mirador_schema::country::by_iso2(p).is_some() {
+                country_entry(&mut countries, p).mirror_lost_duty_usd += l;
+            }
+        }
+    }
+    let mut points = Vec::new();
+    if let Some(s) = scores {
+        let key = |ids: Vec<String>, items: Vec<f64>| ids.into_iter().zip(items.into_iter().map(|i| i as i64));
+        let row: std::collections::HashMap<(String, i64), usize> =
+            key(strs(d, col::DECLARATION_ID)?, nums(d, col::ITEM_NO)?).enumerate().map(|(i, k)| (k, i)).collect();
+        let (probability, expected) = (nums(s, "fraud_probability")?, nums(s, "expected_duty_at_risk_usd")?);
+        let mut score = vec![f64::NAN; d.height()];
+        for (j, k) in key(strs(s, col::DECLARATION_ID)?, nums(s, col::ITEM_NO)?).enumerate() {
+            if let Some(&i) = row.get(&k) {
+                score[i] = probability[j];
+                if expected[j].is_finite() {
+                    country_entry(&mut countries, &origin[i]).model_expected_duty_usd += expected[j];
+                }
+            }
+        }
+        // Unit price over the median of its HS6.
+        let (hs, price) = (strs(d, col::HS6)?, nums(d, col::UNIT_PRICE_USD_KG)?);
+        let mut by_hs: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        for (h, p) in hs.iter().zip(&price) {
+            if p.is_finite() && *p > 0.0 {
+                by_hs.entry(h).or_default().push(*p);
+            }
+        }
+        let medians: BTreeMap<&str, f64> = by_hs
+            .into_iter()
+            .map(|(h, mut v)| {
+                v.sort_by(f64::total_cmp);
+                (h, v[v.len() / 2])
+            })
+            .collect();
+        let inspected: Vec<usize> =
+            (0..d.height()).filter(|&i| fraud[i].is_finite() && score[i].is_finite() && price[i].is_finite() && price[i] > 0.0).collect();
+        let every = inspected.len().div_ceil(MAX_SCORE_POINTS).max(1);
+        for &i in inspected.iter().step_by(every) {
+            if let Some(m) = medians.get(hs[i].as_str()) {
+                points.push(ScorePoint { price_ratio: price[i] / m, fraud_probability: score[i], fraud: fraud[i] > 0.5 });
+            }
+        }
+    }
+    Ok(Some(FraudMap { countries: countries.into_values().collect(), scores: points }))
+}
+
+/// The figures of origin `c`, made empty the first time.
+fn country_entry<'m>(countries: &'m mut BTreeMap<String, CountryFigures>, c: &str) -> &'m mut CountryFigures {
+    countries.entry(c.to_owned()).or_insert_with(|| CountryFigures { iso2: c.to_owned(), ..CountryFigures::default() })
+}
+
+/// The release-time figures (`release_breaches`, `release_steps`); a note when the stage ran
+/// without release times to measure.
+fn release<'d>(get: &impl Fn(&str) -> Option<&'d DataFrame>) -> PolarsResult<Option<ReleaseFigures>> {
+    let Some(b) = get(datasets::RELEASE_BREACHES) else { return Ok(None) };
+    if b.height() == 0 {
+        return Ok(Some(ReleaseFigures {
+            skipped: Some(
+                "the declarations carry no release times, so the release_time stage measured nothing (see its note in the manifest)".into(),
+            ),
+            ..ReleaseFigures::default()
+        }));
+    }
+    let (dim, group, n, median, p90) =
+        (strs(b, "dimension")?, strs(b, "group")?, nums(b, "declarations")?, nums(b, "median_hours")?, nums(b, "p90_hours")?);
+    let breach: Vec<bool> = b.column("breach")?.bool()?.iter().map(|v| v.unwrap_or(false)).collect();
+    let (sl, sl90) = (nums(b, "service_level_hours")?, nums(b, "p90_service_level_hours")?);
+    let groups = (0..b.height())
+        .map(|i| ReleaseGroup {
+            dimension: dim[i].clone(),
+            group: group[i].clone(),
+            declarations: n[i] as u32,
+            median_hours: median[i],
+            p90_hours: p90[i],
+            breach: breach[i],
+        })
+        .collect();
+    let mut steps: Vec<(String, [f64; 3])> = Vec::new();
+    if let Some(s) = get(datasets::RELEASE_STEPS) {
+        let (g, step, mean) = (strs(s, "group")?, strs(s, "step")?, nums(s, "mean_hours")?);
+        for i in 0..s.height() {
+            let k = match step[i].as_str() {
+                "arrival_to_lodgement" => 0,
+                "lodgement_to_payment" => 1,
+                _ => 2,
+            };
+            match steps.iter_mut().find(|(name, _)| *name == g[i]) {
+                Some((_, v)) => v[k] = mean[i],
+                None => {
+                    let mut v = [0.0; 3];
+                    v[k] = mean[i];
+                    steps.push((g[i].clone(), v));
+                }
+            }
+        }
+    }
+    Ok(Some(ReleaseFigures { groups, service_level_hours: (sl[0], sl90[0]), steps, skipped: None }))
 }
 
 /// The plotted report: charts (PNG and SVG) and one self-contained HTML page.
@@ -386,6 +523,9 @@ const OPTIONAL: &[DatasetId] = &[
     datasets::OUTCOME_QUARANTINE,
     datasets::AUDITEES,
     datasets::AUDITEE_EVALUATION,
+    datasets::FRAUD_SCORES,
+    datasets::RELEASE_BREACHES,
+    datasets::RELEASE_STEPS,
 ];
 
 impl Stage for Report {
@@ -403,8 +543,14 @@ impl Stage for Report {
 
     /// Of the k-means scores, what the price panels plot ([`gather`]); the rest whole.
     fn input_columns(&self, id: &str) -> Option<Vec<&'static str>> {
-        (id == datasets::KMEANS_SCORES)
-            .then(|| vec![col::HS6, col::UNIT_PRICE_USD_KG, "cluster", "undervaluation_flag", "reference_price_usd_per_kg", "group_key"])
+        match id {
+            datasets::KMEANS_SCORES => {
+                Some(vec![col::HS6, col::UNIT_PRICE_USD_KG, "cluster", "undervaluation_flag", "reference_price_usd_per_kg", "group_key"])
+            }
+            // The fraud map's expected duty and scores.
+            datasets::FRAUD_SCORES => Some(vec![col::DECLARATION_ID, col::ITEM_NO, "fraud_probability", "expected_duty_at_risk_usd"]),
+            _ => None,
+        }
     }
 
     fn outputs(&self) -> &'static [DatasetId] {
@@ -454,15 +600,61 @@ fn outcomes_figure(report_dir: &std::path::Path) -> Option<(String, String)> {
 }
 
 fn sections(d: &ReportData) -> usize {
-    [!d.quality.is_empty(), d.gap_total.is_some(), !d.price_panels.is_empty(), d.gain.is_some(), !d.auditees.is_empty()]
-        .iter()
-        .filter(|b| **b)
-        .count()
+    [
+        !d.quality.is_empty(),
+        d.gap_total.is_some(),
+        !d.price_panels.is_empty(),
+        d.gain.is_some(),
+        !d.auditees.is_empty(),
+        d.fraud_map.as_ref().is_some_and(|m| !m.countries.is_empty()),
+        d.release.as_ref().is_some_and(|r| !r.groups.is_empty()),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn release_times_give_their_figures_or_say_they_were_skipped() {
+        let breaches = DataFrame::new_infer_height(vec![
+            Column::new("dimension".into(), ["office", "office", "lane", "lane"]),
+            Column::new("group".into(), ["MLB", "NBO", "red", "green"]),
+            Column::new("declarations".into(), [100_i64, 120, 40, 180]),
+            Column::new("median_hours".into(), [39.0, 15.0, 44.5, 14.0]),
+            Column::new("p90_hours".into(), [88.0, 33.0, 102.0, 30.0]),
+            Column::new("service_level_hours".into(), [24.0; 4]),
+            Column::new("p90_service_level_hours".into(), [72.0; 4]),
+            Column::new("median_ratio".into(), [1.6, 0.6, 1.8, 0.6]),
+            Column::new("breach".into(), [true, false, true, false]),
+            Column::new("rank".into(), [1_i64, 2, 1, 2]),
+        ])
+        .unwrap();
+        let steps = DataFrame::new_infer_height(vec![
+            Column::new("dimension".into(), ["all"; 3]),
+            Column::new("group".into(), ["all"; 3]),
+            Column::new("step".into(), ["arrival_to_lodgement", "lodgement_to_payment", "payment_to_release"]),
+            Column::new("declarations".into(), [300_i64; 3]),
+            Column::new("mean_hours".into(), [5.0, 7.0, 3.0]),
+            Column::new("share".into(), [5.0 / 15.0, 7.0 / 15.0, 3.0 / 15.0]),
+        ])
+        .unwrap();
+        let inputs = BTreeMap::from([(datasets::RELEASE_BREACHES, &breaches), (datasets::RELEASE_STEPS, &steps)]);
+        let data = gather("r", &inputs).unwrap();
+        let r = data.release.as_ref().unwrap();
+        assert_eq!((r.groups.len(), r.service_level_hours), (4, (24.0, 72.0)));
+        assert_eq!(r.steps, vec![("all".to_owned(), [5.0, 7.0, 3.0])]);
+        let figure = data.key_figures.iter().find(|(k, _)| k.contains("release service level")).map(|(_, v)| v.as_str());
+        assert_eq!(figure, Some("2; worst: office MLB (median 39.0 h), lane red (median 44.5 h)"));
+        // A run whose declarations had no times: empty outputs, and the report says why.
+        let empty = breaches.clear();
+        let data = gather("r", &BTreeMap::from([(datasets::RELEASE_BREACHES, &empty)])).unwrap();
+        assert!(data.release.unwrap().skipped.unwrap().contains("no release times"));
+        assert!(!data.key_figures.iter().any(|(k, _)| k.contains("release")));
+    }
 
     #[test]
     fn the_frontier_has_a_curve_per_ranking_and_marks_the_list_at_its_budget() {

@@ -115,3 +115,17 @@ pub const REASON: &str = "reason";
 pub const COLUMN: &str = "column";
 /// The original row, as JSON of source column → raw text.
 pub const RAW_ROW: &str = "raw_row";
+
+// --- release times (optional declaration columns, WCO Time Release Study) -----------------
+/// Selectivity lane the declaration was routed to (e.g. `green`, `yellow`, `red`); optional.
+pub const LANE: &str = "lane";
+/// When the goods arrived at the office, seconds since 1970-01-01 00:00 (office local time);
+/// optional.
+pub const ARRIVED_AT: &str = "arrived_at";
+/// When the declaration was lodged, seconds since 1970-01-01 00:00; optional.
+pub const LODGED_AT: &str = "lodged_at";
+/// When the duties were paid, seconds since 1970-01-01 00:00; optional (null when nothing was
+/// due or payment is deferred past release).
+pub const PAID_AT: &str = "paid_at";
+/// When the goods were released, seconds since 1970-01-01 00:00; optional.
+pub const RELEASED_AT: &str = "released_at";

@@ -57,3 +57,12 @@ pub const FRAUD_EVALUATION: DatasetId = "fraud_evaluation";
 pub const INSPECTION_LIST: DatasetId = "inspection_list";
 /// The selection policies searched on the validation months, with their figures per n %.
 pub const SELECTION_FRONTIER: DatasetId = "selection_frontier";
+
+/// Release-time distributions (median, p90) per interval and per office, lane, HS chapter and
+/// month (`release_time` stage).
+pub const RELEASE_INTERVALS: DatasetId = "release_intervals";
+/// Offices and lanes measured against the service level, worst first (`release_time` stage).
+pub const RELEASE_BREACHES: DatasetId = "release_breaches";
+/// The share of the total release time each step takes, overall and per office and lane
+/// (`release_time` stage).
+pub const RELEASE_STEPS: DatasetId = "release_steps";

@@ -79,6 +79,18 @@ pub fn declarations() -> Schema {
     ])
 }
 
+/// The optional release-time columns a declarations source may carry (WCO Time Release Study):
+/// the lane and the times of arrival, lodgement, payment and release. Ingest appends them to
+/// [`declarations`], in this order, when a source maps any of them; each may be null on a row.
+pub const RELEASE_TIME_COLUMNS: &[&str] = &[col::LANE, col::ARRIVED_AT, col::LODGED_AT, col::PAID_AT, col::RELEASED_AT];
+
+/// The schema of [`RELEASE_TIME_COLUMNS`]: the lane as text, each time as whole seconds since
+/// 1970-01-01 00:00 (the office's local clock).
+pub fn declaration_release_times() -> Schema {
+    use DataType::{Int64, String};
+    schema(&[(col::LANE, String), (col::ARRIVED_AT, Int64), (col::LODGED_AT, Int64), (col::PAID_AT, Int64), (col::RELEASED_AT, Int64)])
+}
+
 /// Accepted mirror-trade flows: the home country's imports and partners' exports.
 pub fn mirror_flows() -> Schema {
     use DataType::{Boolean, Float64, String};

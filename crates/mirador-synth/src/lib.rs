@@ -18,6 +18,7 @@
 
 mod audits;
 mod catalog;
+pub mod release;
 mod world;
 
 use std::fmt;
@@ -196,7 +197,8 @@ const CHUNK: usize = 500_000;
 
 /// Generates a world and writes it to `out_dir`: `declarations`, `mirror_flows`, `tariffs`,
 /// `fx_rates`, `truth_declarations`, `truth_gaps` (CSV or parquet), `world.json`, and for CSV
-/// worlds the late `inspection_outcomes` feed ([`inspection_outcomes`]).
+/// worlds the late `inspection_outcomes` feed ([`inspection_outcomes`]) and the release-time
+/// columns of the declarations ([`release`]; parquet worlds do not carry them yet).
 ///
 /// Parquet worlds are streamed: declarations and their truth are generated and written in chunks
 /// of 500,000 items, so memory stays bounded whatever the size (only the per-cell statistics are
@@ -224,7 +226,8 @@ pub fn write_world_in_chunks(params: &SynthParams, out_dir: &Path, format: Forma
 fn write_csv_world(params: &SynthParams, out_dir: &Path) -> Result<Summary, SynthError> {
     let world = generate(params)?;
     let outcomes = inspection_outcomes(&world.declarations, &world.truth.declarations, params.seed)?;
-    let mut declarations = world.declarations;
+    // The release times come from their own random stream: the other columns are unchanged.
+    let mut declarations = release::with_release_times(&world.declarations, params.seed)?;
     if params.dirty_rows {
         declarations = world::with_dirty_rows(&declarations, params.seed)?;
     }

@@ -19,7 +19,10 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
 
     // Every stage ran, every check passed, every source reconciles.
     let stages: Vec<&str> = manifest["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(stages, ["ingest", "ingest_outcomes", "revenue_gap", "kmeans_scores", "fraud_model", "rank", "evaluate_auditees", "report"]);
+    assert_eq!(
+        stages,
+        ["ingest", "ingest_outcomes", "revenue_gap", "kmeans_scores", "release_time", "fraud_model", "rank", "evaluate_auditees", "report"]
+    );
     let checks = manifest["checks"].as_array().unwrap();
     assert!(checks.iter().all(|c| c["passed"] == true), "{checks:?}");
     let reconciliation = &manifest["stages"][0]["metrics"]["reconciliation"];
@@ -43,6 +46,20 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
     let figure = format!("{}: {} labelled a declaration", applied["items"], applied["labelled"]);
     assert!(html.contains("Inspection outcomes recorded after clearance") && html.contains(&figure), "the report gives {figure}");
     assert!(manifest["inputs"][0]["sha256"].as_str().unwrap().len() == 64);
+    // Release times: measured when the sample's declarations carry them, else skipped with a note.
+    let release = &stage("release_time")["metrics"];
+    let measured = release["measured"].as_u64().unwrap();
+    match release["skipped"].as_str() {
+        Some(note) => assert!(measured == 0 && note.contains("no release times"), "{release}"),
+        None => assert!(measured > 0 && release["worst_office"].is_string(), "{release}"),
+    }
+    // The fraud map is drawn, in both views.
+    for chart in ["fraud_map_lost_duty", "fraud_map_fraud_rate", "fraud_score_vs_price"] {
+        for ext in ["png", "svg"] {
+            assert!(out.join(format!("latest/report/{chart}.{ext}")).is_file(), "{chart}.{ext}");
+        }
+    }
+    assert!(html.contains("<h2>Fraud map</h2>") && html.contains("The ten origins with the largest lost duty"));
 
     // What PCA teams consume is there, and it earns its place against the planted truth.
     let latest = out.join("latest");

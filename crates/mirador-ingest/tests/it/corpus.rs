@@ -138,3 +138,38 @@ fn a_missing_file_is_a_clear_error() {
     let err = ingest_with("does_not_exist.csv", |_| {}).err().expect("must fail").to_string();
     assert!(err.contains("does_not_exist.csv"), "{err}");
 }
+
+#[test]
+fn release_times_are_read_and_impossible_orders_quarantined() {
+    let out = ingest("release_times.csv");
+    reconciles(&out);
+    assert_eq!(
+        reasons(&out),
+        ["release_before_arrival", "release_before_lodgement", "payment_before_lodgement", "time_unparsable", "release_time_out_of_range"]
+    );
+    let d = &out.declarations;
+    assert_eq!(Text::column(d, "declaration_id").unwrap().iter().collect::<Vec<_>>(), [Some("R1"), Some("R2"), Some("R8")]);
+    let times = |c: &str| d.column(c).unwrap().i64().unwrap().iter().collect::<Vec<_>>();
+    let day = 19_362 * 86_400; // 2023-01-05
+    assert_eq!(times("arrived_at"), [Some(day + 6 * 3_600), Some(day + 10 * 3_600), None]);
+    // Lodged the day before arrival (pre-arrival lodgement) is accepted.
+    assert_eq!(times("lodged_at"), [Some(day + 9 * 3_600 + 1_800), Some(day - 8 * 3_600), None]);
+    assert_eq!(times("paid_at"), [Some(day + 12 * 3_600), None, None]);
+    assert_eq!(times("released_at"), [Some(day + 15 * 3_600 + 45 * 60), Some(day + 86_400 + 8 * 3_600 + 30), None]);
+    assert_eq!(Text::column(d, "lane").unwrap().iter().collect::<Vec<_>>(), [Some("green"), Some("red"), None]);
+    // Every message names the column and the values.
+    let messages = out.quarantine.column("reason").unwrap().str().unwrap().clone();
+    let first = messages.get(0).unwrap();
+    assert!(first.contains("`released_at` = 2023-01-05 09:00") && first.contains("`arrived_at` = 2023-01-05 10:00"), "{first}");
+}
+
+#[test]
+fn a_source_without_release_times_gets_no_release_columns() {
+    let out = ingest("duplicates.csv");
+    for c in mirador_schema::schemas::RELEASE_TIME_COLUMNS {
+        assert!(!out.declarations.schema().contains(c), "{c}");
+    }
+    let names: Vec<String> = out.declarations.schema().iter_names().map(|n| n.to_string()).collect();
+    let canonical: Vec<String> = mirador_schema::schemas::declarations().iter_names().map(|n| n.to_string()).collect();
+    assert_eq!(names, canonical);
+}

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use mirador_report::{ReportData, fixture::sample_data, render};
 
 const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
-const CHARTS: [&str; 8] = [
+const CHARTS: [&str; 13] = [
     "data_quality",
     "gap_by_chapter",
     "gap_by_partner",
@@ -14,14 +14,21 @@ const CHARTS: [&str; 8] = [
     "gain_chart",
     "selection_frontier",
     "feature_importance",
+    "fraud_map_lost_duty",
+    "fraud_map_fraud_rate",
+    "fraud_score_vs_price",
+    "release_steps",
+    "release_distributions",
 ];
-const SECTION_HEADINGS: [&str; 6] = [
+const SECTION_HEADINGS: [&str; 8] = [
     "<h2>Key figures</h2>",
     "<h2>Data quality</h2>",
     "<h2>Revenue gap</h2>",
     "<h2>Unit-price clusters</h2>",
     "<h2>Fraud model</h2>",
     "<h2>Top auditees</h2>",
+    "<h2>Fraud map</h2>",
+    "<h2>Release time</h2>",
 ];
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -216,7 +223,8 @@ fn degenerate_values_still_render() {
 
     let dir = TempDir::new("edge");
     let rendered = render(&data, dir.path()).expect("render");
-    assert_eq!(rendered.charts.len(), CHARTS.len() * 2);
+    // Every chart but the fraud map's three and the release times' two, which have no data here.
+    assert_eq!(rendered.charts.len(), (CHARTS.len() - 5) * 2);
     for chart in &rendered.charts {
         assert!(fs::metadata(chart).unwrap().len() > 1_000, "{}", chart.display());
     }
