@@ -124,7 +124,11 @@ pub fn check_columns(file: &PipelineFile, plan: &Plan) -> Result<(), ConfigError
         let producer = plan.producers.get(dataset)?;
         let stage = stages.get(producer.as_str())?;
         Some(match stage.output_schema(dataset) {
-            Some(schema) => Ok((producer.clone(), schema)),
+            Some(mut schema) => {
+                // Optional columns may be read or checked too: they are there when the sources have them.
+                schema.merge(stage.optional_output_columns(dataset));
+                Ok((producer.clone(), schema))
+            }
             None => Err(ConfigError::Contract {
                 stage: producer.clone(),
                 message: format!("writes `{dataset}` without a declared schema (add it to the catalog, mirador_schema::catalog)"),

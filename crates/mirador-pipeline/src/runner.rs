@@ -793,7 +793,7 @@ fn declared(stage: &dyn Stage, id: &str, written: &Schema) -> Result<(), RunErro
     let Some(schema) = stage.output_schema(id) else {
         return fail(format!("output `{id}` has no declared schema (add it to the catalog, mirador_schema::catalog)"));
     };
-    let found = mirador_schema::catalog::differences(&schema, written, &[]);
+    let found = mirador_schema::catalog::differences_with(&schema, &stage.optional_output_columns(id), written, &[]);
     if found.is_empty() { Ok(()) } else { fail(format!("output `{id}` differs from its declared schema: {}", found.join("; "))) }
 }
 

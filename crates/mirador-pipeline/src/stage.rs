@@ -39,6 +39,11 @@ pub trait Stage: Send + Sync {
     fn output_schema(&self, id: &str) -> Option<Schema> {
         mirador_schema::catalog::get(id).map(|d| (d.schema)())
     }
+    /// Columns that may follow output `id`'s declared ones, when the sources have them (the
+    /// catalog's by default; none for most datasets).
+    fn optional_output_columns(&self, id: &str) -> Schema {
+        mirador_schema::catalog::get(id).map(catalog::Dataset::optional_schema).unwrap_or_default()
+    }
     /// Source ids (raw files declared under `[sources]`) the stage reads. Only ingest stages.
     fn sources(&self) -> &'static [&'static str] {
         &[]

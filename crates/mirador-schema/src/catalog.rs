@@ -42,6 +42,9 @@ pub mod mirror_exposure;
 pub mod model_pending;
 pub mod model_training_window;
 pub mod rank_window;
+pub mod release_breaches;
+pub mod release_intervals;
+pub mod release_steps;
 pub mod selection_frontier;
 pub mod unapplied_outcomes;
 
@@ -85,9 +88,17 @@ pub struct Dataset {
     /// datasets and outputs; for carried state, a file, or a directory of `<part>.parquet` files
     /// (one per day) when the path ends in `/`.
     pub location: &'static str,
+    /// Columns that follow the declared ones only when the sources have them (the declarations'
+    /// release times), with their types.
+    pub optional: Option<fn() -> Schema>,
 }
 
 impl Dataset {
+    /// The optional columns ([`Dataset::optional`]); empty for most datasets.
+    pub fn optional_schema(&self) -> Schema {
+        self.optional.map(|f| f()).unwrap_or_default()
+    }
+
     /// Whether the dataset is a directory of parts ([`Dataset::location`]).
     pub fn is_partitioned(&self) -> bool {
         self.location.ends_with('/')
@@ -95,11 +106,11 @@ impl Dataset {
 }
 
 const fn output(id: DatasetId, location: &'static str, producer: &'static str, schema: fn() -> Schema) -> Dataset {
-    Dataset { id, producer, kind: Kind::Output, schema, open_prefixes: &[], location }
+    Dataset { id, producer, kind: Kind::Output, schema, open_prefixes: &[], location, optional: None }
 }
 
 const fn ingested(id: DatasetId, location: &'static str, producer: &'static str, schema: fn() -> Schema) -> Dataset {
-    Dataset { id, producer, kind: Kind::Ingested, schema, open_prefixes: &[], location }
+    Dataset { id, producer, kind: Kind::Ingested, schema, open_prefixes: &[], location, optional: None }
 }
 
 const fn state(
@@ -109,7 +120,7 @@ const fn state(
     schema: fn() -> Schema,
     open_prefixes: &'static [&'static str],
 ) -> Dataset {
-    Dataset { id, producer, kind: Kind::State, schema, open_prefixes, location }
+    Dataset { id, producer, kind: Kind::State, schema, open_prefixes, location, optional: None }
 }
 
 /// The model's feature columns in its carried state.
@@ -117,7 +128,10 @@ const FEATURE_PREFIXES: &[&str] = &["history:", "signal:"];
 
 /// Every dataset, in pipeline order.
 pub const ALL: &[Dataset] = &[
-    ingested(datasets::DECLARATIONS, "declarations.parquet", "ingest", schemas::declarations),
+    Dataset {
+        optional: Some(schemas::declaration_release_times),
+        ..ingested(datasets::DECLARATIONS, "declarations.parquet", "ingest", schemas::declarations)
+    },
     ingested(datasets::MIRROR_FLOWS, "mirror_flows.parquet", "ingest", schemas::mirror_flows),
     ingested(datasets::TARIFFS, "tariffs.parquet", "ingest", schemas::tariffs),
     ingested(datasets::FX_RATES, "fx_rates.parquet", "ingest", schemas::fx_rates),
@@ -139,6 +153,9 @@ pub const ALL: &[Dataset] = &[
     output(selection_frontier::ID, "selection_frontier.parquet", "fraud_model", selection_frontier::schema),
     output(auditees::ID, "auditees.parquet", "rank", auditees::schema),
     output(auditees_shareable::ID, "auditees_shareable.parquet", "rank", auditees_shareable::schema),
+    output(release_intervals::ID, "release_intervals.parquet", "release_time", release_intervals::schema),
+    output(release_breaches::ID, "release_breaches.parquet", "release_time", release_breaches::schema),
+    output(release_steps::ID, "release_steps.parquet", "release_time", release_steps::schema),
     output(auditee_evaluation::ID, "auditee_evaluation.parquet", "evaluate_auditees", auditee_evaluation::schema),
     state(kmeans_peers::ID, "kmeans_scores/peers.parquet", "kmeans_scores", kmeans_peers::schema, &[]),
     state(model_training_window::ID, "fraud_model/training_window.parquet", "fraud_model", model_training_window::schema, FEATURE_PREFIXES),
@@ -161,6 +178,12 @@ pub(crate) fn schema(fields: &[(&str, DataType)]) -> Schema {
 /// Categorical columns count as the text they are written as; columns starting with one of
 /// `open_prefixes` may follow the declared ones.
 pub fn differences(declared: &Schema, written: &Schema, open_prefixes: &[&str]) -> Vec<String> {
+    differences_with(declared, &Schema::default(), written, open_prefixes)
+}
+
+/// [`differences`], with `optional` columns that may follow the declared ones (each with its
+/// type when present).
+pub fn differences_with(declared: &Schema, optional: &Schema, written: &Schema, open_prefixes: &[&str]) -> Vec<String> {
     let text = |t: &DataType| if t.is_categorical() { DataType::String } else { t.clone() };
     let mut found = Vec::new();
     for (name, want) in declared.iter() {
@@ -170,17 +193,24 @@ pub fn differences(declared: &Schema, written: &Schema, open_prefixes: &[&str]) 
             Some(_) => {}
         }
     }
+    for (name, want) in optional.iter() {
+        if let Some(got) = written.get(name).filter(|got| text(got) != text(want)) {
+            found.push(format!("column `{name}` is {got}, declared {want}"));
+        }
+    }
     for (name, got) in written.iter() {
-        if !declared.contains(name) && !open_prefixes.iter().any(|p| name.starts_with(p)) {
+        if !declared.contains(name) && !optional.contains(name) && !open_prefixes.iter().any(|p| name.starts_with(p)) {
             found.push(format!("column `{name}` ({got}) is not declared"));
         }
     }
     if found.is_empty() {
-        let order = |s: &Schema| s.iter_names().filter(|n| declared.contains(n)).cloned().collect::<Vec<_>>();
-        if order(written) != order(declared) {
+        let known = |n: &str| declared.contains(n) || optional.contains(n);
+        let order = |s: &Schema| s.iter_names().filter(|n| known(n) && written.contains(n)).cloned().collect::<Vec<_>>();
+        let all: Schema = declared.iter().chain(optional.iter()).map(|(n, t)| Field::new(n.clone(), t.clone())).collect();
+        if order(written) != order(&all) {
             found.push(format!(
                 "columns are in another order than declared ({})",
-                declared.iter_names().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+                all.iter_names().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
             ));
         }
     }
@@ -202,12 +232,22 @@ pub fn json(d: &Dataset) -> String {
         kind: &'a str,
         location: &'a str,
         columns: Vec<Column>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        optional_columns: Vec<Column>,
         #[serde(skip_serializing_if = "<[_]>::is_empty")]
         open_prefixes: &'a [&'a str],
     }
-    let columns = (d.schema)().iter().map(|(name, dtype)| Column { name: name.to_string(), dtype: dtype.to_string() }).collect();
-    let doc =
-        Doc { dataset: d.id, producer: d.producer, kind: d.kind.as_str(), location: d.location, columns, open_prefixes: d.open_prefixes };
+    let columns_of = |s: Schema| s.iter().map(|(name, dtype)| Column { name: name.to_string(), dtype: dtype.to_string() }).collect();
+    let (columns, optional_columns) = (columns_of((d.schema)()), columns_of(d.optional_schema()));
+    let doc = Doc {
+        dataset: d.id,
+        producer: d.producer,
+        kind: d.kind.as_str(),
+        location: d.location,
+        columns,
+        optional_columns,
+        open_prefixes: d.open_prefixes,
+    };
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');
     s
@@ -267,6 +307,13 @@ mod tests {
         assert!(found.iter().any(|f| f.contains("`d`") && f.contains("not declared")));
         let reordered = schema(&[("b", Float64), ("a", String), ("c", UInt32)]);
         assert_eq!(differences(&declared, &reordered, &[]).len(), 1);
+        let optional = schema(&[("e", String)]);
+        assert!(differences_with(&declared, &optional, &declared, &[]).is_empty(), "an optional column may be absent");
+        let with_e = schema(&[("a", String), ("b", Float64), ("c", UInt32), ("e", String)]);
+        assert!(differences_with(&declared, &optional, &with_e, &[]).is_empty());
+        let e_retyped = schema(&[("a", String), ("b", Float64), ("c", UInt32), ("e", Float64)]);
+        assert_eq!(differences_with(&declared, &optional, &e_retyped, &[]).len(), 1);
+        assert_eq!(differences(&declared, &with_e, &[]).len(), 1, "not declared without the optional list");
         let open = schema(&[("a", String), ("b", Float64), ("c", UInt32), ("history:x", Float64)]);
         assert!(differences(&declared, &open, &["history:"]).is_empty());
         assert_eq!(differences(&declared, &open, &[]).len(), 1);
