@@ -140,3 +140,58 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(ids: &[&str], amounts: &[Option<f64>]) -> DataFrame {
+        df!("id" => ids, "amount" => amounts).unwrap()
+    }
+
+    fn diffs(a: &DataFrame, b: &DataFrame) -> Vec<String> {
+        let mut out = Vec::new();
+        compare(a, b, "x.parquet", 1e-9, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn floats_agree_within_the_tolerance_and_nulls_and_nans_in_place() {
+        assert!(close(Some(1.0), Some(1.0 + 1e-12), 1e-9));
+        assert!(!close(Some(1.0), Some(1.0 + 1e-6), 1e-9));
+        assert!(close(None, None, 1e-9) && close(Some(f64::NAN), Some(f64::NAN), 1e-9));
+        assert!(!close(None, Some(0.0), 1e-9) && !close(Some(f64::NAN), Some(1.0), 1e-9));
+        assert!(close(Some(0.0), Some(-0.0), 1e-9));
+    }
+
+    #[test]
+    fn equal_frames_agree_and_each_kind_of_difference_is_named() {
+        let a = frame(&["a", "b"], &[Some(1.0), None]);
+        assert!(diffs(&a, &frame(&["a", "b"], &[Some(1.0 + 1e-13), None])).is_empty());
+        let text = diffs(&a, &frame(&["a", "c"], &[Some(1.0), None]));
+        assert!(text.len() == 1 && text[0].contains("column id differs in 1 of 2 rows"), "{text:?}");
+        let float = diffs(&a, &frame(&["a", "b"], &[Some(1.1), None]));
+        assert!(float.len() == 1 && float[0].contains("column amount"), "{float:?}");
+        let null = diffs(&a, &frame(&["a", "b"], &[Some(1.0), Some(0.0)]));
+        assert!(null.len() == 1 && null[0].contains("column amount"), "{null:?}");
+        let order = diffs(&a, &frame(&["b", "a"], &[None, Some(1.0)]));
+        assert_eq!(order.len(), 2, "rows in another order differ: {order:?}");
+        assert!(diffs(&a, &frame(&["a"], &[Some(1.0)]))[0].contains("2 rows against 1"));
+        let typed = df!("id" => ["a", "b"], "amount" => [Some(1i64), None]).unwrap();
+        assert!(diffs(&a, &typed)[0].contains("columns differ"));
+    }
+
+    #[test]
+    fn runs_with_a_dataset_missing_or_changed_differ() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let write = |dir: &Path, name: &str, mut df: DataFrame| mirador_io::write_parquet(&mut df, &dir.join(name)).map(drop).unwrap();
+        write(a.path(), "x.parquet", frame(&["a"], &[Some(1.0)]));
+        write(b.path(), "x.parquet", frame(&["a"], &[Some(1.0)]));
+        assert!(run(a.path(), b.path(), 1e-9).unwrap().is_empty());
+        write(a.path(), "y.parquet", frame(&["a"], &[Some(1.0)]));
+        let missing = run(a.path(), b.path(), 1e-9).unwrap();
+        assert!(missing.len() == 1 && missing[0].starts_with("y.parquet: only in"), "{missing:?}");
+        write(b.path(), "y.parquet", frame(&["a"], &[Some(2.0)]));
+        assert_eq!(run(a.path(), b.path(), 1e-9).unwrap().len(), 1);
+    }
+}
