@@ -991,8 +991,13 @@ impl Stage for Rank {
             rank(declarations, fraud, kmeans, mirror, &params)?
         };
         let shared = shareable(&auditees, &key)?;
-        mirador_io::write_spreadsheet_csv(&auditees, &ctx.artifact_dir().join("auditees.csv"))?;
-        mirador_io::write_spreadsheet_csv(&shared, &ctx.artifact_dir().join("auditees_shareable.csv"))?;
+        // The two spreadsheets (each a few tenths of a second at 1M declarations) side by side.
+        let (internal, shareable) = rayon::join(
+            || mirador_io::write_spreadsheet_csv(&auditees, &ctx.artifact_dir().join("auditees.csv")),
+            || mirador_io::write_spreadsheet_csv(&shared, &ctx.artifact_dir().join("auditees_shareable.csv")),
+        );
+        internal?;
+        shareable?;
         let total: f64 = auditees.column("revenue_at_risk_usd")?.f64()?.sum().unwrap_or(0.0);
         let signals: Vec<&str> =
             [(datasets::FRAUD_SCORES, "fraud_model"), (datasets::KMEANS_SCORES, "kmeans"), (datasets::MIRROR_EXPOSURE, "mirror")]
