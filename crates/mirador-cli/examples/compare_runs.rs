@@ -37,6 +37,8 @@ fn close(a: Option<f64>, b: Option<f64>, rel: f64) -> bool {
     match (a, b) {
         (None, None) => true,
         (Some(a), Some(b)) if a.is_nan() || b.is_nan() => a.is_nan() && b.is_nan(),
+        // Equal values (infinities too) agree exactly; others within the tolerance.
+        #[allow(clippy::float_cmp)]
         (Some(a), Some(b)) => a == b || (a - b).abs() <= rel * a.abs().max(b.abs()),
         _ => false,
     }
@@ -107,13 +109,11 @@ fn main() -> ExitCode {
     let mut rel = 1e-9;
     while let Some(arg) = args.next() {
         if arg == "--rel" {
-            match args.next().and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0) {
-                Some(v) => rel = v,
-                None => {
-                    eprintln!("--rel needs a finite non-negative number");
-                    return ExitCode::from(1);
-                }
-            }
+            let Some(v) = args.next().and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0) else {
+                eprintln!("--rel needs a finite non-negative number");
+                return ExitCode::from(1);
+            };
+            rel = v;
         } else {
             dirs.push(arg.into());
         }

@@ -128,7 +128,7 @@ struct Totals {
     scored: u32,
 }
 
-impl<'a> Importer<'a> {
+impl Importer<'_> {
     /// An importer with `t`'s totals and no tallies by key yet.
     fn new(t: Totals, flagged_ratios: Vec<f64>) -> Self {
         let Totals {
@@ -508,7 +508,8 @@ pub fn rank(
                 &hs4_of_hs6,
                 hs4_values.len(),
                 origin_values.len(),
-            )
+                KEYED_ROWS_PER_PART,
+            );
         });
     });
     for (id, (hs4, origins, mirror)) in keyed.into_iter().enumerate() {
@@ -541,6 +542,9 @@ pub fn rank(
 /// One importer's risk by HS4 code and by origin code, and its mirror-gap share by HS6 × origin
 /// code, each key once, the sums in row order.
 type Keyed = (Vec<(u32, f64)>, Vec<(u32, f64)>, Vec<((u32, u32), f64)>);
+
+/// The most rows whose keyed tallies are copied at once (4M: 96 MB).
+const KEYED_ROWS_PER_PART: usize = 1 << 22;
 
 /// What a row adds to its importer's keyed tallies.
 #[derive(Clone, Copy, Default)]
@@ -585,7 +589,8 @@ impl Tally {
 /// Every importer's keyed tallies ([`Keyed`]), by importer code. The rows' risk and codes are
 /// first copied, in row order, into one buffer grouped by importer (the columns read in order,
 /// each row written once where its importer's rows go); then importers are tallied in parallel,
-/// each from its own rows, with tallies by code that stay in cache.
+/// each from its own rows, with tallies by code that stay in cache. Past `rows_per_part` rows
+/// ([`KEYED_ROWS_PER_PART`] in a run) this goes a range of importers at a time.
 #[allow(clippy::too_many_arguments)]
 fn keyed_tallies(
     owner: &[u32],
@@ -597,6 +602,7 @@ fn keyed_tallies(
     hs4_of_hs6: &[u32],
     hs4_codes: usize,
     origin_codes: usize,
+    rows_per_part: usize,
 ) -> Vec<Keyed> {
     let mut start = vec![0usize; importers + 1];
     for &id in owner {
@@ -607,23 +613,36 @@ fn keyed_tallies(
     for i in 1..start.len() {
         start[i] += start[i - 1];
     }
-    let mut next = start.clone();
-    let mut grouped = vec![KeyedRow::default(); start[importers]];
-    for (i, &id) in owner.iter().enumerate() {
-        if id != u32::MAX {
-            let at = &mut next[id as usize];
-            grouped[*at] = KeyedRow { risk: risk(i), mirror: signals.mirror(i), hs6: hs6[i], origin: origin[i] };
-            *at += 1;
+    // Importers are taken a range of codes at a time, each range holding at most `rows_per_part`
+    // rows (or one importer's), so the copy stays bounded at ten million rows.
+    let mut bounds = vec![0usize];
+    for id in 0..importers {
+        let from = bounds[bounds.len() - 1];
+        if id > from && start[id + 1] - start[from] > rows_per_part {
+            bounds.push(id);
         }
     }
-    drop(next);
-    (0..importers)
-        .into_par_iter()
-        .with_min_len(256)
-        .map_init(
+    bounds.push(importers);
+    let mut keyed = Vec::with_capacity(importers);
+    let mut grouped: Vec<KeyedRow> = Vec::new();
+    for part in bounds.windows(2) {
+        let (lo, hi) = (part[0], part[1]);
+        let base = start[lo];
+        let mut next: Vec<usize> = start[lo..hi].iter().map(|s| s - base).collect();
+        grouped.clear();
+        grouped.resize(start[hi] - base, KeyedRow::default());
+        for (i, &id) in owner.iter().enumerate() {
+            let id = id as usize;
+            if (lo..hi).contains(&id) {
+                let at = &mut next[id - lo];
+                grouped[*at] = KeyedRow { risk: risk(i), mirror: signals.mirror(i), hs6: hs6[i], origin: origin[i] };
+                *at += 1;
+            }
+        }
+        keyed.par_extend((lo..hi).into_par_iter().with_min_len(256).map_init(
             || (Tally::new(hs4_codes), Tally::new(origin_codes), Fast::<(u32, u32), f64>::default()),
             |(by_hs4, by_origin, mirror), id| {
-                for r in &grouped[start[id]..start[id + 1]] {
+                for r in &grouped[start[id] - base..start[id + 1] - base] {
                     by_hs4.add(hs4_of_hs6[r.hs6 as usize], r.risk);
                     by_origin.add(r.origin, r.risk);
                     if r.mirror > 0.0 {
@@ -632,8 +651,9 @@ fn keyed_tallies(
                 }
                 (by_hs4.take(), by_origin.take(), mirror.drain().collect())
             },
-        )
-        .collect()
+        ));
+    }
+    keyed
 }
 
 /// The signals of every declaration row, read in the declarations' order: a stage's column
@@ -668,12 +688,12 @@ impl<'a> RowSignals<'a> {
             let mut index: Fast<&str, u32> = Fast::default();
             let mut values = Vec::new();
             let mut by_row = vec![u32::MAX; n];
-            for i in 0..n {
+            for (i, code) in by_row.iter_mut().enumerate() {
                 if let Some(j) = m.rows.at(i)
                     && m.flag[j]
                     && let Some(t) = m.top.get(&j)
                 {
-                    by_row[i] = *index.entry(t).or_insert_with(|| {
+                    *code = *index.entry(t).or_insert_with(|| {
                         values.push(*t);
                         (values.len() - 1) as u32
                     });
@@ -1011,5 +1031,63 @@ impl Stage for Rank {
             .with_metric("signals", signals)
             .with_dataset(datasets::AUDITEES, auditees)
             .with_dataset(datasets::AUDITEES_SHAREABLE, shared))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each importer's tallies with the keys in order (a map's order is not part of them).
+    fn sorted(mut keyed: Vec<Keyed>) -> Vec<Keyed> {
+        for (hs4, origin, mirror) in &mut keyed {
+            hs4.sort_by_key(|e| e.0);
+            origin.sort_by_key(|e| e.0);
+            mirror.sort_by_key(|e| e.0);
+        }
+        keyed
+    }
+
+    #[test]
+    fn keyed_tallies_are_the_same_whatever_the_part_size() {
+        // 5 importers (one without rows), rows without an importer, 4 HS6 codes on 3 headings.
+        let owner: Vec<u32> = (0..200u32).map(|i| if i % 7 == 0 { u32::MAX } else { (i * 13) % 5 % 4 + u32::from(i % 5 == 0) }).collect();
+        let hs6: Vec<u32> = (0..200u32).map(|i| (i * 7) % 4).collect();
+        let origin: Vec<u32> = (0..200u32).map(|i| (i * 3) % 6).collect();
+        let mirror: Vec<f64> = (0..200).map(|i| if i % 3 == 0 { 0.0 } else { f64::from(i) * 0.37 }).collect();
+        let signals = RowSignals {
+            prob: None,
+            expected: None,
+            model_flag: None,
+            top: None,
+            kmeans_flag: None,
+            price_ratio: None,
+            shortfall: None,
+            mirror: Some(Cow::Owned(mirror)),
+        };
+        let risk = |i: usize| 1.0 / (i as f64 + 1.0) + signals.mirror(i);
+        let hs4_of_hs6 = [0, 1, 1, 2];
+        let tally = |part| sorted(keyed_tallies(&owner, 5, &risk, &signals, &hs6, &origin, &hs4_of_hs6, 3, 6, part));
+        let whole = tally(usize::MAX);
+        assert_eq!(whole.len(), 5);
+        assert!(whole[0].0.is_empty() == (owner.iter().all(|&o| o != 0)));
+        // Every risk is counted once by heading and once by origin.
+        let total: f64 = (0..200).filter(|&i| owner[i] != u32::MAX).map(risk).sum();
+        let by_hs4: f64 = whole.iter().flat_map(|k| k.0.iter().map(|e| e.1)).sum();
+        assert!((by_hs4 - total).abs() < 1e-9 * total);
+        for part in [1, 3, 40] {
+            let parted = tally(part);
+            for (a, b) in whole.iter().zip(&parted) {
+                // The same sums, bit for bit: each runs over the importer's rows in row order.
+                let bits = |k: &Keyed| {
+                    (
+                        k.0.iter().map(|e| (e.0, e.1.to_bits())).collect::<Vec<_>>(),
+                        k.1.iter().map(|e| (e.0, e.1.to_bits())).collect::<Vec<_>>(),
+                        k.2.iter().map(|e| (e.0, e.1.to_bits())).collect::<Vec<_>>(),
+                    )
+                };
+                assert_eq!(bits(a), bits(b), "part size {part}");
+            }
+        }
     }
 }
