@@ -197,7 +197,9 @@ pub(crate) fn exposure(declarations: &DataFrame, cells: &[Cell], grain: PeriodGr
         cells.iter().map(|c| ((c.key.0.as_str(), c.key.2.as_str(), c.key.3.as_str()), c)).collect();
     let (hs6, origin, period) =
         (Text::column(declarations, col::HS6)?, Text::column(declarations, col::ORIGIN_COUNTRY)?, Text::column(declarations, col::PERIOD)?);
-    let (hs6, origin, period) = (coded_or_empty(&hs6), coded_or_empty(&origin), coded_or_empty(&period));
+    // Text columns are coded by hashing every row's value: the three side by side.
+    let (hs6, (origin, period)) =
+        rayon::join(|| coded_or_empty(&hs6), || rayon::join(|| coded_or_empty(&origin), || coded_or_empty(&period)));
     // Each distinct period's output period, coded.
     let grains = Coded::new(period.values.iter().map(|p| Some(grain.of(p))));
     let value = declarations.column(col::VALUE_USD)?.f64()?;
