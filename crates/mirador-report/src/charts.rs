@@ -5,6 +5,7 @@
 //! Sans registered as "sans-serif" ([`register_fonts`]), so rendering never depends on the
 //! fonts installed on the machine.
 
+mod backtest;
 mod bars;
 mod frontier;
 mod gain;
@@ -61,6 +62,7 @@ pub(crate) enum ChartId {
     GainChart,
     SelectionFrontier,
     FeatureImportance,
+    BacktestCumulative,
 }
 
 impl ChartId {
@@ -74,6 +76,7 @@ impl ChartId {
             Self::GainChart => "gain_chart",
             Self::SelectionFrontier => "selection_frontier",
             Self::FeatureImportance => "feature_importance",
+            Self::BacktestCumulative => "backtest_cumulative",
         }
     }
 }
@@ -126,6 +129,12 @@ pub(crate) fn render_all(data: &ReportData, out_dir: &Path) -> Result<Vec<ChartO
         outputs.push(write_chart(&chart, out_dir)?);
     }
     Ok(outputs)
+}
+
+/// Draws the backtest chart ([`crate::backtest_chart`]).
+pub(crate) fn render_backtest(curves: &[(String, Vec<f64>)], title: &str, out_dir: &Path) -> Result<ChartOutput, ReportError> {
+    register_fonts()?;
+    write_chart(&backtest::BacktestChart { curves, title }, out_dir)
 }
 
 fn write_chart<C: Chart>(chart: &C, out_dir: &Path) -> Result<ChartOutput, ReportError> {
