@@ -92,11 +92,16 @@ pub struct ReplayData<'a> {
     pub without_truth: usize,
 }
 
+/// The least lost duty that makes an item fraudulent in a ground truth: one cent. Clean items of
+/// the synthetic world lose fractions of a cent to the rounding of declared prices.
+pub const MATERIAL_DUTY: f64 = 0.01;
+
 /// Where the truth and the outcomes come from, for [`ReplayData::build`].
 pub struct TruthSources<'a> {
     /// The fraudulent duty of each declaration item, `(declaration_id, item_no)` → duty lost
     /// (the synthetic world's `truth_declarations.planted_lost_duty_usd`, as
-    /// `evaluate_auditees` reads it): an item is fraudulent when it is positive. Without it,
+    /// `evaluate_auditees` reads it): an item is fraudulent when it is at least
+    /// [`MATERIAL_DUTY`]. Without it,
     /// the declarations' own `fraud` labels are the truth and a fraudulent row's duty is what
     /// inspecting it recovers (as `revenue@n %` counts it).
     pub ground_truth: Option<&'a std::collections::HashMap<(String, i64), f64>>,
@@ -128,8 +133,8 @@ impl<'a> ReplayData<'a> {
                         missing += 1;
                     }
                     let lost = lost.copied().filter(|v| v.is_finite()).unwrap_or(0.0).max(0.0);
-                    fraud.push(lost > 0.0);
-                    fraud_duty.push(lost);
+                    fraud.push(lost >= MATERIAL_DUTY);
+                    fraud_duty.push(if lost >= MATERIAL_DUTY { lost } else { 0.0 });
                 }
                 (fraud, fraud_duty, missing)
             }
