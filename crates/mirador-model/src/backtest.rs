@@ -222,6 +222,9 @@ pub struct WeekRecord {
     pub training_labels: u32,
     /// Whether the model was retrained at the start of this week.
     pub retrained: bool,
+    /// The split of the budget applied this week (for the tuned lists, as tuned at the last
+    /// retraining; random: all exploration, over even novelty).
+    pub applied: select::Policy,
 }
 
 /// A finished backtest.
@@ -244,6 +247,9 @@ struct Lean {
     policy: select::Policy,
     labels: u32,
 }
+
+/// Uniform random picks: all exploration over even novelty.
+const RANDOM: select::Policy = select::Policy { revenue_share: 0.0, exploration_share: 1.0, revenue_exponent: 1.0, revenue_floor: 0.0 };
 
 /// The days of the replayed weeks: week `k` is `[from + 7k, from + 7k + 7)`, the last one cut at `to`.
 pub fn weeks(from: i32, to: i32) -> Vec<(i32, i32)> {
@@ -330,9 +336,7 @@ impl Shared<'_, '_> {
                     }
                     _ => {
                         let even = vec![1.0; idx.len()];
-                        let random =
-                            select::Policy { revenue_share: 0.0, exploration_share: 1.0, revenue_exponent: 1.0, revenue_floor: 0.0 };
-                        select::select(&select::Candidates { probability: &even, duty: &even, novelty: &even }, &random, week_seed)
+                        select::select(&select::Candidates { probability: &even, duty: &even, novelty: &even }, &RANDOM, week_seed)
                     }
                 };
                 ordered.iter().take(k).map(|p| idx[p.row]).collect()
@@ -359,6 +363,7 @@ impl Shared<'_, '_> {
                 cumulative_share: ratio(cumulative_found, cumulative_total),
                 training_labels: model.as_ref().map_or(0, |m| m.labels),
                 retrained,
+                applied: model.as_ref().map_or(RANDOM, |m| m.policy),
             };
             // The picks are inspected: their labels are known from the next week on.
             for &i in &picks {
@@ -431,7 +436,7 @@ impl Shared<'_, '_> {
         };
         lean.policy = match kind {
             PolicyKind::Fixed(p) => p,
-            PolicyKind::Random => select::Policy { revenue_share: 0.0, exploration_share: 1.0, revenue_exponent: 1.0, revenue_floor: 0.0 },
+            PolicyKind::Random => RANDOM,
             PolicyKind::Tuned { exploration_share } => {
                 let novelty = lean.novelty(frame, &valid_idx, &valid_p)?;
                 let valid_duty: Vec<f64> = valid_idx.iter().map(|&i| self.duty[i]).collect();
@@ -498,6 +503,9 @@ impl Backtest {
             Column::new("cumulative_share".into(), w.iter().map(|r| r.cumulative_share).collect::<Vec<_>>()),
             Column::new("training_labels".into(), w.iter().map(|r| r.training_labels).collect::<Vec<_>>()),
             Column::new("retrained".into(), w.iter().map(|r| r.retrained).collect::<Vec<_>>()),
+            Column::new("revenue_share".into(), w.iter().map(|r| r.applied.revenue_share).collect::<Vec<_>>()),
+            Column::new("revenue_exponent".into(), w.iter().map(|r| r.applied.revenue_exponent).collect::<Vec<_>>()),
+            Column::new("exploration_share".into(), w.iter().map(|r| r.applied.exploration_share).collect::<Vec<_>>()),
         ])
     }
 
