@@ -151,10 +151,9 @@ fn only_the_picks_and_the_outcome_feed_reveal_labels_and_never_from_the_future()
 
     // Never revealed: flip the label of every declaration from `from` on that the policy did not
     // pick and the feed does not reveal (its fraudulent duty, which only the totals read, kept).
-    for (k, policy) in policies.iter().enumerate() {
+    for policy in &policies {
         let mut picked = vec![false; day.len()];
-        for (r, picks) in b.weeks.iter().zip(&b.picks).filter(|(r, _)| r.policy == policy.name) {
-            let _ = r;
+        for (_, picks) in b.weeks.iter().zip(&b.picks).filter(|(r, _)| r.policy == policy.name) {
             for &i in picks {
                 picked[i] = true;
             }
@@ -178,7 +177,6 @@ fn only_the_picks_and_the_outcome_feed_reveal_labels_and_never_from_the_future()
         let again = run(&hidden, &p, std::slice::from_ref(policy));
         let mine: Vec<_> = b.weeks.iter().filter(|r| r.policy == policy.name).cloned().collect();
         assert!(same(&mine, &again.weeks), "{}: a label that was never revealed changed the replay", policy.name);
-        let _ = k;
     }
 }
 
@@ -242,8 +240,6 @@ fn random_needs_no_model_and_matches_the_base_rate() {
     let b = run(&data, &p, &[random]);
     assert!(b.weeks.iter().all(|r| r.training_labels == 0 && !r.retrained));
     let (s, f, ..) = b.totals("random", 1);
-    let rows: Vec<usize> = (0..data.fraud.len()).filter(|&i| data.known[i].is_none()).collect();
-    let _ = rows;
     let base = data.fraud.iter().filter(|f| **f).count() as f64 / data.fraud.len() as f64;
     let precision = f as f64 / s as f64;
     assert!((precision - base).abs() < 0.05, "random precision {precision} against base rate {base}");
