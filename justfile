@@ -51,6 +51,22 @@ synth seed="42":
 kcs:
     cargo run --release -p mirador-cli -- run pipelines/kcs.toml
 
+# The inspection backtest on a shifting synthetic world (fraud moves to new importers and goods
+# from 2023-05): five policies replayed week by week; outputs in reports/backtest/backtest/
+backtest seed="42" declarations="60000":
+    cargo run --release -p mirador-cli -- synth --seed {{seed}} --declarations {{declarations}} --shift-period 2023-05 --shift-share 0.7 --out target/backtest-world
+    cargo run --release -p mirador-cli -- backtest pipelines/backtest.toml --from 2023-04 --to 2023-12 --budget 5%
+
+# The inspection backtest on the public KCS declarations: weekly, 5 %, from 2020-07 (needs ../shared/datasets)
+backtest-kcs *args:
+    cargo run --release -p mirador-cli -- backtest pipelines/kcs.toml --from 2020-07 --to 2021-06 --budget 5% {{args}}
+
+# The backtest benchmark: 52 weekly steps, five policies, on a synthetic year of about 1.2M
+# declarations (one month of history before it); the timings are printed and in backtest.json
+bench-backtest n="1300000":
+    cargo run --release -p mirador-cli -- synth --declarations {{n}} --months 13 --format parquet --out target/bench-world
+    cargo run --release -p mirador-cli -- backtest pipelines/bench.toml --from 2023-02 --to 2024-01 --budget 5% --out target/bench-backtest
+
 # Run the tests (exactly what CI runs)
 test:
     cargo test --workspace --release

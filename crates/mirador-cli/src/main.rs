@@ -6,6 +6,7 @@
 //! mirador explain revenue_gap                 # what a stage reads and writes
 //! mirador schemas fraud_scores                # a dataset's declared columns
 //! mirador synth --seed 42 --out sample_data   # regenerate the synthetic sample world
+//! mirador backtest pipelines/kcs.toml --from 2020-07 --to 2021-06 --budget 5%
 //! ```
 //!
 //! `main` is thin: it parses arguments, installs logging, dispatches to `commands::*` and maps the
@@ -83,6 +84,8 @@ enum Command {
     Synth(commands::synth::SynthArgs),
     /// Score declarations with a saved fraud model, without retraining.
     Score(commands::score::ScoreArgs),
+    /// Replay the history week by week under each inspection policy (what each would have found).
+    Backtest(commands::backtest::BacktestArgs),
 }
 
 /// Arguments of `mirador run`.
@@ -160,6 +163,7 @@ fn main() -> ExitCode {
         Command::ShowSettings(args) => commands::run::show_settings(&args),
         Command::Synth(args) => commands::synth::synth(&args),
         Command::Score(args) => commands::score::score(&args),
+        Command::Backtest(args) => commands::backtest::backtest(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

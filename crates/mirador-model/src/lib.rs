@@ -36,6 +36,7 @@
 //! - `fraud_rules`, `fraud_importance`, `fraud_evaluation`; artifacts `model.json`, `metrics.json`,
 //!   `inspection_list.csv` (and `unapplied_outcomes.parquet` with an outcomes feed).
 
+pub mod backtest;
 pub mod carry;
 pub mod challengers;
 pub mod evaluate;

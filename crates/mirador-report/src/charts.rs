@@ -5,6 +5,7 @@
 //! Sans registered as "sans-serif" ([`register_fonts`]), so rendering never depends on the
 //! fonts installed on the machine.
 
+mod backtest;
 mod bars;
 mod frontier;
 mod gain;
@@ -68,6 +69,7 @@ pub(crate) enum ChartId {
     FraudScoreVsPrice,
     ReleaseSteps,
     ReleaseDistributions,
+    BacktestCumulative,
 }
 
 impl ChartId {
@@ -86,6 +88,7 @@ impl ChartId {
             Self::FraudScoreVsPrice => "fraud_score_vs_price",
             Self::ReleaseSteps => "release_steps",
             Self::ReleaseDistributions => "release_distributions",
+            Self::BacktestCumulative => "backtest_cumulative",
         }
     }
 }
@@ -156,6 +159,12 @@ pub(crate) fn render_all(data: &ReportData, out_dir: &Path) -> Result<Vec<ChartO
         }
     }
     Ok(outputs)
+}
+
+/// Draws the backtest chart ([`crate::backtest_chart`]).
+pub(crate) fn render_backtest(curves: &[(String, Vec<f64>)], title: &str, out_dir: &Path) -> Result<ChartOutput, ReportError> {
+    register_fonts()?;
+    write_chart(&backtest::BacktestChart { curves, title }, out_dir)
 }
 
 fn write_chart<C: Chart>(chart: &C, out_dir: &Path) -> Result<ChartOutput, ReportError> {

@@ -86,6 +86,14 @@ pub struct Rendered {
     pub charts: Vec<PathBuf>,
 }
 
+/// Draws the backtest chart of `mirador backtest` into `out_dir`: the cumulative share of all
+/// fraudulent duty found by each policy (`curves`: name, share by week, week 1 first), as
+/// `backtest_cumulative.png` and `.svg`. Returns the two paths.
+pub fn backtest_chart(curves: &[(String, Vec<f64>)], title: &str, out_dir: &Path) -> Result<[PathBuf; 2], ReportError> {
+    let c = charts::render_backtest(curves, title, out_dir)?;
+    Ok([c.png_path, c.svg_path])
+}
+
 /// Draws every chart of `data` and the HTML page into `out_dir` (created if missing).
 ///
 /// Existing files of the same names are overwritten; nothing else in `out_dir` is touched.

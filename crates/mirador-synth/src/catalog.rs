@@ -68,6 +68,28 @@ pub(crate) const PRODUCTS: &[Product] = products![
     ("950300", 7.2, 25.0),
 ];
 
+/// Goods that appear only with a fraud shift ([`crate::ShiftParams`]): the new entrants declare
+/// them, no importer of the world before the shift does. Real HS6 codes (HS 2022), invented prices
+/// and rates.
+pub(crate) const SHIFT_PRODUCTS: &[Product] = products![
+    ("850760", 95.0, 25.0),
+    ("854143", 60.0, 25.0),
+    ("871160", 14.0, 35.0),
+    ("851713", 210.0, 25.0),
+    ("330491", 30.0, 35.0),
+    ("950450", 40.0, 35.0),
+];
+
+/// Product `i` of [`PRODUCTS`] followed by [`SHIFT_PRODUCTS`].
+pub(crate) fn product(i: usize) -> &'static Product {
+    PRODUCTS.get(i).unwrap_or_else(|| &SHIFT_PRODUCTS[(i - PRODUCTS.len()).min(SHIFT_PRODUCTS.len() - 1)])
+}
+
+/// The index (as [`product`] numbers them) of the product with code `hs6`.
+pub(crate) fn product_index(hs6: &str) -> Option<usize> {
+    PRODUCTS.iter().chain(SHIFT_PRODUCTS).position(|p| p.hs6 == hs6)
+}
+
 /// Partner countries with their weight in trade.
 pub(crate) const PARTNERS: &[(&str, f64)] = &[
     ("CN", 30.0),

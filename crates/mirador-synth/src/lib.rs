@@ -19,6 +19,7 @@
 mod audits;
 mod catalog;
 pub mod release;
+mod shift;
 mod world;
 
 use std::fmt;
@@ -29,6 +30,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 pub use audits::inspection_outcomes;
+pub use shift::ShiftParams;
 pub use world::{generate, split_by};
 
 /// Errors of the generator.
@@ -71,6 +73,10 @@ pub struct SynthParams {
     /// Add a few broken rows (bad codes, negative mass, duplicates…) to the written declarations,
     /// so that ingest's quarantine has something to show.
     pub dirty_rows: bool,
+    /// Fraud that moves part way through the history ([`ShiftParams`]); off by default. With it
+    /// off the world is the same, byte for byte, as before the option existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shift: Option<ShiftParams>,
 }
 
 impl Default for SynthParams {
@@ -87,6 +93,7 @@ impl Default for SynthParams {
             inspection_rate: 0.12,
             unrecorded_cells: 10,
             dirty_rows: true,
+            shift: None,
         }
     }
 }
@@ -97,7 +104,8 @@ impl SynthParams {
         SynthParams { seed, declarations: 20_000, dirty_rows: false, ..Default::default() }
     }
 
-    pub(crate) fn check(&self) -> Result<(i32, u32), SynthError> {
+    /// Checks the parameters (ranges, months, the shift); returns the first year and month.
+    pub fn check(&self) -> Result<(i32, u32), SynthError> {
         let bad = |m: &str| Err(SynthError::Params(m.to_owned()));
         if self.declarations == 0 || self.months == 0 {
             return bad("declarations and months must be positive");
@@ -118,6 +126,9 @@ impl SynthParams {
         };
         if !(1..=12).contains(&m) {
             return bad("start-period month is not 1–12");
+        }
+        if let Some(shift) = &self.shift {
+            shift.check((y, m), self.months)?;
         }
         Ok((y, m))
     }
@@ -141,7 +152,8 @@ pub struct World {
 pub struct Truth {
     /// Per declaration item: `declaration_id`, `item_no`, `fraud_kind` (`none`, `undervaluation`,
     /// `misclassification`, `false_origin`), `true_hs6`, `true_origin`, `true_value_usd`,
-    /// `planted_lost_duty_usd`.
+    /// `planted_lost_duty_usd`; with a [`ShiftParams`] shift, also `shifted` (the item belongs to
+    /// the fraud that moved: declared by a new entrant).
     pub declarations: DataFrame,
     /// Per HS6 × partner × year: `planted_gap_usd` (true CIF imports − declared imports, including
     /// unrecorded imports) and `planted_lost_duty_usd` (positive gap × the cell's applicable rate).

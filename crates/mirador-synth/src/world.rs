@@ -44,19 +44,19 @@ fn weighted(rng: &mut R, weights: &[f64]) -> usize {
     weights.len() - 1
 }
 
-struct Importer {
-    id: String,
-    weight: f64,
-    high_risk: bool,
-    products: Vec<usize>,
-    origins: Vec<usize>,
-    declarant: String,
+pub(crate) struct Importer {
+    pub(crate) id: String,
+    pub(crate) weight: f64,
+    pub(crate) high_risk: bool,
+    pub(crate) products: Vec<usize>,
+    pub(crate) origins: Vec<usize>,
+    pub(crate) declarant: String,
 }
 
 /// Rate applicable to `product` from `origin`: MFN, or the preferential rate where the origin
 /// qualifies.
 fn rate(product: usize, origin: &str) -> (f64, &'static str) {
-    let mfn = PRODUCTS[product].mfn_pct;
+    let mfn = catalog::product(product).mfn_pct;
     match catalog::preference(origin) {
         Some((agreement, share)) => (mfn * share, agreement),
         None => (mfn, "MFN"),
@@ -108,6 +108,8 @@ pub(crate) struct Rows {
     true_origin: Vec<&'static str>,
     true_value: Vec<f64>,
     lost_duty: Vec<f64>,
+    /// With a shift only: the item belongs to the moved fraud.
+    shifted: Vec<bool>,
 }
 
 /// Generates a world in memory.
@@ -167,6 +169,7 @@ pub(crate) struct Generator<'p> {
     current: Option<(String, usize, usize, NaiveDate, u32)>, // id, importer, origin, date, month
     item: i32,
     agg: Aggregates,
+    shift: Option<crate::shift::Shift>,
 }
 
 impl<'p> Generator<'p> {
@@ -189,6 +192,7 @@ impl<'p> Generator<'p> {
                 }
             })
             .collect();
+        let mut importers = importers;
         let importer_weights: Vec<f64> = importers.iter().map(|i| i.weight).collect();
         // Per-partner CIF/FOB factor and per-product price tiers.
         let factors: Vec<f64> = PARTNERS.iter().map(|_| rng.gen_range(1.06..1.10)).collect();
@@ -200,6 +204,8 @@ impl<'p> Generator<'p> {
                 Some(*acc)
             })
             .collect();
+        // After the cumulative weights: the entrants are drawn only by the shift.
+        let shift = crate::shift::Shift::new(params, (year0, month0), &mut importers)?;
         Ok(Generator {
             params,
             rng,
@@ -213,6 +219,7 @@ impl<'p> Generator<'p> {
             current: None,
             item: 0,
             agg: Aggregates::default(),
+            shift,
         })
     }
 
@@ -252,6 +259,7 @@ impl<'p> Generator<'p> {
         let (mut seq, mut current, mut item) = (self.seq, self.current.take(), self.item);
         let mut rows = Rows::default();
         let _ = factors;
+        let mut shift = self.shift.take();
         for n in self.next..end {
             // 25 % of items are further items of the previous declaration.
             let same = current.is_some() && item < 5 && rng.r#gen::<f64>() < 0.25;
@@ -259,8 +267,11 @@ impl<'p> Generator<'p> {
                 let m = (n as u64 * u64::from(params.months) / params.declarations as u64) as u32;
                 let (y, mo) = (year0 + ((month0 - 1 + m) / 12) as i32, (month0 - 1 + m) % 12 + 1);
                 let date = NaiveDate::from_ymd_opt(y, mo, rng.gen_range(1..=28)).unwrap_or(epoch);
-                let imp = weighted_cum(&mut rng, importer_cum);
-                let origin = importers[imp].origins[rng.gen_range(0..importers[imp].origins.len())];
+                let mut imp = weighted_cum(&mut rng, importer_cum);
+                let mut origin = importers[imp].origins[rng.gen_range(0..importers[imp].origins.len())];
+                if let Some((entrant, entrant_origin)) = shift.as_mut().and_then(|s| s.entrant(m, importers)) {
+                    (imp, origin) = (entrant, entrant_origin);
+                }
                 seq += 1;
                 current = Some((format!("{y:04}{mo:02}{seq:07}"), imp, origin, date, m));
                 item = 0;
@@ -277,26 +288,30 @@ impl<'p> Generator<'p> {
             } else {
                 tiers[weighted(&mut rng, &[0.3, 0.5, 0.2])]
             };
-            let unit_price = PRODUCTS[product].price_usd_per_kg * tier * lognormal(&mut rng, 0.2);
+            let unit_price = catalog::product(product).price_usd_per_kg * tier * lognormal(&mut rng, 0.2);
             let mass = (200.0 * lognormal(&mut rng, 1.2)).max(1.0).round();
             let true_value = unit_price * mass;
             let (true_rate, _) = rate(product, origin);
 
-            let fraud_rate = if importer.high_risk { params.high_risk_fraud_rate } else { params.low_risk_fraud_rate };
+            let mut fraud_rate = if importer.high_risk { params.high_risk_fraud_rate } else { params.low_risk_fraud_rate };
+            if let Some(s) = &shift {
+                fraud_rate = s.fraud_rate(imp, m, fraud_rate);
+            }
             let mut kind = "none";
             let (mut declared_product, mut declared_origin, mut declared_value) = (product, origin, true_value);
             if rng.r#gen::<f64>() < fraud_rate {
                 let roll: f64 = rng.r#gen();
                 let cheaper: Vec<usize> = (0..PRODUCTS.len())
                     .filter(|&p| {
-                        PRODUCTS[p].hs6[..2] == PRODUCTS[product].hs6[..2] || PRODUCTS[p].mfn_pct + 15.0 <= PRODUCTS[product].mfn_pct
+                        PRODUCTS[p].hs6[..2] == catalog::product(product).hs6[..2]
+                            || PRODUCTS[p].mfn_pct + 15.0 <= catalog::product(product).mfn_pct
                     })
-                    .filter(|&p| PRODUCTS[p].mfn_pct < PRODUCTS[product].mfn_pct)
+                    .filter(|&p| PRODUCTS[p].mfn_pct < catalog::product(product).mfn_pct)
                     .collect();
                 if roll < 0.2 && !cheaper.is_empty() {
                     kind = "misclassification";
                     declared_product = cheaper[rng.gen_range(0..cheaper.len())];
-                } else if roll < 0.4 && catalog::preference(origin).is_none() && PRODUCTS[product].mfn_pct > 0.0 {
+                } else if roll < 0.4 && catalog::preference(origin).is_none() && catalog::product(product).mfn_pct > 0.0 {
                     kind = "false_origin";
                     declared_origin = ["UG", "TZ", "EG", "RW"][rng.gen_range(0..4)];
                 } else {
@@ -322,7 +337,7 @@ impl<'p> Generator<'p> {
                 (None, None)
             };
 
-            let declared_hs6 = PRODUCTS[declared_product].hs6;
+            let declared_hs6 = catalog::product(declared_product).hs6;
             rows.declaration_id.push(id);
             rows.item_no.push(item);
             rows.date.push((date - epoch).num_days() as i32);
@@ -356,11 +371,15 @@ impl<'p> Generator<'p> {
             rows.critical.push(critical);
             rows.line.push(n as i32 + 2);
             rows.kind.push(kind);
-            rows.true_hs6.push(PRODUCTS[product].hs6);
+            rows.true_hs6.push(catalog::product(product).hs6);
             rows.true_origin.push(origin);
             rows.true_value.push(true_value);
             rows.lost_duty.push(lost);
+            if let Some(s) = &shift {
+                rows.shifted.push(s.shifted(imp));
+            }
         }
+        self.shift = shift;
         (self.rng, self.seq, self.current, self.item, self.next) = (rng, seq, current, item, end);
         self.agg.add(&rows);
         Some(rows)
@@ -372,7 +391,7 @@ impl<'p> Generator<'p> {
         let (year0, month0) = (self.year0, self.month0);
         let (mirror, unrecorded) = mirror_flows(self.params, &mut self.agg, &self.factors, &mut self.rng, year0, month0)?;
         let gaps = truth_gaps(&mut self.agg.gap, &unrecorded)?;
-        Ok((mirror, gaps, tariffs()?, fx(self.params, year0, month0)?))
+        Ok((mirror, gaps, tariffs(self.params.shift.is_some())?, fx(self.params, year0, month0)?))
     }
 }
 
@@ -478,6 +497,12 @@ pub(crate) fn truth_declarations(rows: &Rows) -> PolarsResult<DataFrame> {
         Column::new("true_value_usd".into(), rows.true_value.clone()),
         Column::new("planted_lost_duty_usd".into(), rows.lost_duty.clone()),
     ])
+    .and_then(|mut df| {
+        if !rows.shifted.is_empty() {
+            df.with_column(Column::new("shifted".into(), rows.shifted.clone()))?;
+        }
+        Ok(df)
+    })
 }
 
 /// Truth per HS6 × partner × year, unrecorded imports included.
@@ -488,7 +513,7 @@ fn truth_gaps(gap: &mut BTreeMap<(&'static str, &'static str, String), f64>, unr
     let (mut hs6, mut partner, mut period, mut planted_gap, mut planted_duty, mut reported) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for ((h, p, y), g) in std::mem::take(gap) {
-        let product = PRODUCTS.iter().position(|x| x.hs6 == h).unwrap_or(0);
+        let product = catalog::product_index(h).unwrap_or(0);
         let (r, _) = rate(product, &p);
         reported.push(!NON_REPORTING.contains(&p));
         hs6.push(h);
@@ -565,9 +590,11 @@ pub(crate) fn declarations_frame(r: &Rows) -> PolarsResult<DataFrame> {
     ])
 }
 
-fn tariffs() -> PolarsResult<DataFrame> {
+/// The tariff schedule: every product's MFN and preferential rates (with a shift, the new goods' too).
+fn tariffs(with_shift_goods: bool) -> PolarsResult<DataFrame> {
     let (mut prefix, mut origin, mut agreement, mut rate_col) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for p in PRODUCTS {
+    let shift_goods = if with_shift_goods { catalog::SHIFT_PRODUCTS } else { &[] };
+    for p in PRODUCTS.iter().chain(shift_goods) {
         prefix.push(p.hs6.to_owned());
         origin.push(None);
         agreement.push(None);

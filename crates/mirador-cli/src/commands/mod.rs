@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub(crate) mod backtest;
 pub(crate) mod check;
 pub(crate) mod run;
 pub(crate) mod score;

@@ -27,6 +27,13 @@ pub(crate) struct SynthArgs {
     /// (what a nightly run with carried state reads one period at a time). Implies parquet.
     #[arg(long)]
     by_month: bool,
+    /// Move part of the planted fraud to new importers declaring new goods from this month
+    /// (`YYYY-MM`): the shifting world a backtest replays (`shifted` in the truth says which items).
+    #[arg(long, value_name = "YYYY-MM")]
+    shift_period: Option<String>,
+    /// With --shift-period: the share of the planted fraud that moves.
+    #[arg(long, default_value_t = 0.5, requires = "shift_period")]
+    shift_share: f64,
 }
 
 pub(crate) fn synth(args: &SynthArgs) -> anyhow::Result<()> {
@@ -36,6 +43,10 @@ pub(crate) fn synth(args: &SynthArgs) -> anyhow::Result<()> {
     }
     if let Some(m) = args.months {
         params.months = m;
+    }
+    if let Some(period) = &args.shift_period {
+        params.shift = Some(mirador_synth::ShiftParams { period: period.clone(), share: args.shift_share });
+        params.check().map_err(|e| super::UserError(e.to_string()))?;
     }
     let format: mirador_synth::Format = args.format.parse().map_err(|e: String| super::UserError(e))?;
     let summary = if args.by_month {

@@ -3,6 +3,7 @@
 
 mod auditees;
 mod backfill;
+mod backtest;
 mod carried;
 mod cli;
 mod crash;
