@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use foldhash::fast::FixedState;
 
+use mirador_schema::catalog::{gap_by_cell, gap_by_chapter, gap_by_partner, gap_summary, mirror_exposure};
 use mirador_schema::col;
 use mirador_schema::text::{Coded, Text};
 use polars::prelude::*;
@@ -36,25 +37,25 @@ pub(crate) fn by_cell(cells: &[Cell]) -> PolarsResult<DataFrame> {
     let f64s = |f: &dyn Fn(&Cell) -> f64| c.iter().map(|x| f(x)).collect::<Vec<f64>>();
     let opt = |f: &dyn Fn(&Cell) -> Option<f64>| c.iter().map(|x| f(x)).collect::<Vec<Option<f64>>>();
     DataFrame::new_infer_height(vec![
-        Column::new("gap_rank".into(), (1..=c.len() as u32).collect::<Vec<_>>()),
+        Column::new(gap_by_cell::GAP_RANK.into(), (1..=c.len() as u32).collect::<Vec<_>>()),
         Column::new(col::HS6.into(), c.iter().map(|x| x.key.0.clone()).collect::<Vec<_>>()),
         Column::new(col::HS2.into(), c.iter().map(|x| x.key.0[..2].to_owned()).collect::<Vec<_>>()),
         Column::new(col::REPORTER.into(), c.iter().map(|x| x.key.1.clone()).collect::<Vec<_>>()),
         Column::new(col::PARTNER.into(), c.iter().map(|x| x.key.2.clone()).collect::<Vec<_>>()),
         Column::new(col::PERIOD.into(), c.iter().map(|x| x.key.3.clone()).collect::<Vec<_>>()),
-        Column::new("declared_value_usd".into(), f64s(&|x| x.declared.value)),
-        Column::new("declared_weight_kg".into(), f64s(&|x| x.declared.weight)),
-        Column::new("mirror_fob_usd".into(), opt(&|x| x.mirror_cif.map(|_| x.mirror_fob.value))),
-        Column::new("mirror_weight_kg".into(), opt(&|x| x.mirror_cif.map(|_| x.mirror_fob.weight))),
-        Column::new("cif_fob_factor".into(), f64s(&|x| x.factor)),
-        Column::new("mirror_cif_usd".into(), opt(&|x| x.mirror_cif)),
-        Column::new("mirror_cif_low_usd".into(), opt(&|x| x.mirror_cif_low)),
-        Column::new("mirror_cif_high_usd".into(), opt(&|x| x.mirror_cif_high)),
-        Column::new("value_gap_usd".into(), opt(&Cell::gap)),
-        Column::new("gap_share_of_mirror".into(), opt(&|x| x.gap().zip(x.mirror_cif).and_then(|(g, m)| ratio(g, m)))),
-        Column::new("weight_gap_kg".into(), opt(&|x| x.mirror_cif.map(|_| x.mirror_fob.weight - x.declared.weight))),
-        Column::new("declared_unit_value_usd_per_kg".into(), opt(&|x| ratio(x.declared.value, x.declared.weight))),
-        Column::new("mirror_unit_value_usd_per_kg".into(), opt(&|x| x.mirror_cif.and_then(|m| ratio(m, x.mirror_fob.weight)))),
+        Column::new(gap_by_cell::DECLARED_VALUE_USD.into(), f64s(&|x| x.declared.value)),
+        Column::new(gap_by_cell::DECLARED_WEIGHT_KG.into(), f64s(&|x| x.declared.weight)),
+        Column::new(gap_by_cell::MIRROR_FOB_USD.into(), opt(&|x| x.mirror_cif.map(|_| x.mirror_fob.value))),
+        Column::new(gap_by_cell::MIRROR_WEIGHT_KG.into(), opt(&|x| x.mirror_cif.map(|_| x.mirror_fob.weight))),
+        Column::new(gap_by_cell::CIF_FOB_FACTOR.into(), f64s(&|x| x.factor)),
+        Column::new(gap_by_cell::MIRROR_CIF_USD.into(), opt(&|x| x.mirror_cif)),
+        Column::new(gap_by_cell::MIRROR_CIF_LOW_USD.into(), opt(&|x| x.mirror_cif_low)),
+        Column::new(gap_by_cell::MIRROR_CIF_HIGH_USD.into(), opt(&|x| x.mirror_cif_high)),
+        Column::new(gap_by_cell::VALUE_GAP_USD.into(), opt(&Cell::gap)),
+        Column::new(gap_by_cell::GAP_SHARE_OF_MIRROR.into(), opt(&|x| x.gap().zip(x.mirror_cif).and_then(|(g, m)| ratio(g, m)))),
+        Column::new(gap_by_cell::WEIGHT_GAP_KG.into(), opt(&|x| x.mirror_cif.map(|_| x.mirror_fob.weight - x.declared.weight))),
+        Column::new(gap_by_cell::DECLARED_UNIT_VALUE_USD_PER_KG.into(), opt(&|x| ratio(x.declared.value, x.declared.weight))),
+        Column::new(gap_by_cell::MIRROR_UNIT_VALUE_USD_PER_KG.into(), opt(&|x| x.mirror_cif.and_then(|m| ratio(m, x.mirror_fob.weight)))),
         Column::new(
             "unit_value_ratio".into(),
             opt(&|x| {
@@ -63,15 +64,15 @@ pub(crate) fn by_cell(cells: &[Cell]) -> PolarsResult<DataFrame> {
                 ratio(d, m)
             }),
         ),
-        Column::new("rate_pct".into(), opt(&|x| x.rate_pct)),
-        Column::new("tariff_regime".into(), c.iter().map(|x| x.regime.clone()).collect::<Vec<_>>()),
-        Column::new("lost_duty_usd".into(), f64s(&|x| x.lost_duty)),
-        Column::new("lost_duty_low_usd".into(), f64s(&|x| x.lost_duty_low)),
-        Column::new("lost_duty_high_usd".into(), f64s(&|x| x.lost_duty_high)),
-        Column::new("quantity_weight".into(), f64s(&|x| x.quantity_weight)),
-        Column::new("priority_usd".into(), f64s(&priority)),
-        Column::new("material".into(), c.iter().map(|x| x.material).collect::<Vec<_>>()),
-        Column::new("flags".into(), c.iter().map(|x| x.flags.join(";")).collect::<Vec<_>>()),
+        Column::new(gap_by_cell::RATE_PCT.into(), opt(&|x| x.rate_pct)),
+        Column::new(gap_by_cell::TARIFF_REGIME.into(), c.iter().map(|x| x.regime.clone()).collect::<Vec<_>>()),
+        Column::new(gap_by_cell::LOST_DUTY_USD.into(), f64s(&|x| x.lost_duty)),
+        Column::new(gap_by_cell::LOST_DUTY_LOW_USD.into(), f64s(&|x| x.lost_duty_low)),
+        Column::new(gap_by_cell::LOST_DUTY_HIGH_USD.into(), f64s(&|x| x.lost_duty_high)),
+        Column::new(gap_by_cell::QUANTITY_WEIGHT.into(), f64s(&|x| x.quantity_weight)),
+        Column::new(gap_by_cell::PRIORITY_USD.into(), f64s(&priority)),
+        Column::new(gap_by_cell::MATERIAL.into(), c.iter().map(|x| x.material).collect::<Vec<_>>()),
+        Column::new(gap_by_cell::FLAGS.into(), c.iter().map(|x| x.flags.join(";")).collect::<Vec<_>>()),
     ])
 }
 
@@ -111,16 +112,16 @@ impl Totals {
 fn totals_columns(t: &[&Totals]) -> Vec<Column> {
     let f = |g: &dyn Fn(&Totals) -> f64| t.iter().map(|x| g(x)).collect::<Vec<f64>>();
     vec![
-        Column::new("declared_value_usd".into(), f(&|x| x.declared)),
-        Column::new("mirror_cif_usd".into(), f(&|x| x.mirror_cif)),
-        Column::new("value_gap_usd".into(), f(&|x| x.gap)),
-        Column::new("positive_gap_usd".into(), f(&|x| x.positive_gap)),
-        Column::new("lost_duty_usd".into(), f(&|x| x.lost)),
-        Column::new("lost_duty_low_usd".into(), f(&|x| x.low)),
-        Column::new("lost_duty_high_usd".into(), f(&|x| x.high)),
-        Column::new("declared_value_without_mirror_usd".into(), f(&|x| x.unmirrored_declared)),
-        Column::new("cells".into(), t.iter().map(|x| x.cells).collect::<Vec<_>>()),
-        Column::new("cells_with_positive_gap".into(), t.iter().map(|x| x.positive_cells).collect::<Vec<_>>()),
+        Column::new(gap_by_cell::DECLARED_VALUE_USD.into(), f(&|x| x.declared)),
+        Column::new(gap_by_cell::MIRROR_CIF_USD.into(), f(&|x| x.mirror_cif)),
+        Column::new(gap_by_cell::VALUE_GAP_USD.into(), f(&|x| x.gap)),
+        Column::new(gap_by_chapter::POSITIVE_GAP_USD.into(), f(&|x| x.positive_gap)),
+        Column::new(gap_by_cell::LOST_DUTY_USD.into(), f(&|x| x.lost)),
+        Column::new(gap_by_cell::LOST_DUTY_LOW_USD.into(), f(&|x| x.low)),
+        Column::new(gap_by_cell::LOST_DUTY_HIGH_USD.into(), f(&|x| x.high)),
+        Column::new(gap_by_chapter::DECLARED_VALUE_WITHOUT_MIRROR_USD.into(), f(&|x| x.unmirrored_declared)),
+        Column::new(gap_by_chapter::CELLS.into(), t.iter().map(|x| x.cells).collect::<Vec<_>>()),
+        Column::new(gap_by_chapter::CELLS_WITH_POSITIVE_GAP.into(), t.iter().map(|x| x.positive_cells).collect::<Vec<_>>()),
     ]
 }
 
@@ -145,11 +146,11 @@ pub(crate) fn by_partner(cells: &[Cell], factors: &Factors) -> PolarsResult<Data
     let mut df = by_group(cells, |c| c.key.2.clone(), col::PARTNER)?;
     let partners: Vec<String> = df.column(col::PARTNER)?.str()?.iter().map(|p| p.unwrap_or_default().to_owned()).collect();
     let f: Vec<_> = partners.iter().map(|p| factors.get(p)).collect();
-    df.with_column(Column::new("cif_fob_factor".into(), f.iter().map(|x| x.factor).collect::<Vec<_>>()))?;
-    df.with_column(Column::new("cif_fob_low".into(), f.iter().map(|x| x.low).collect::<Vec<_>>()))?;
-    df.with_column(Column::new("cif_fob_high".into(), f.iter().map(|x| x.high).collect::<Vec<_>>()))?;
-    df.with_column(Column::new("cif_fob_source".into(), f.iter().map(|x| x.source).collect::<Vec<_>>()))?;
-    df.with_column(Column::new("cif_fob_pairs".into(), f.iter().map(|x| x.pairs as u32).collect::<Vec<_>>()))?;
+    df.with_column(Column::new(gap_by_cell::CIF_FOB_FACTOR.into(), f.iter().map(|x| x.factor).collect::<Vec<_>>()))?;
+    df.with_column(Column::new(gap_by_partner::CIF_FOB_LOW.into(), f.iter().map(|x| x.low).collect::<Vec<_>>()))?;
+    df.with_column(Column::new(gap_by_partner::CIF_FOB_HIGH.into(), f.iter().map(|x| x.high).collect::<Vec<_>>()))?;
+    df.with_column(Column::new(gap_by_partner::CIF_FOB_SOURCE.into(), f.iter().map(|x| x.source).collect::<Vec<_>>()))?;
+    df.with_column(Column::new(gap_by_partner::CIF_FOB_PAIRS.into(), f.iter().map(|x| x.pairs as u32).collect::<Vec<_>>()))?;
     let reporting: HashMap<&str, bool> = cells.iter().map(|c| (c.key.2.as_str(), c.mirror_cif.is_some())).collect();
     df.with_column(Column::new(
         "partner_reports".into(),
@@ -181,12 +182,12 @@ pub(crate) fn summary(cells: &[Cell], factors: &Factors, declared_source: &str) 
     let n = periods.len();
     let mut columns = vec![Column::new(col::PERIOD.into(), periods)];
     columns.extend(totals_columns(&t));
-    columns.push(Column::new("partners_not_reporting".into(), nr));
+    columns.push(Column::new(gap_summary::PARTNERS_NOT_REPORTING.into(), nr));
     columns.push(Column::new(
         "cif_fob_method".into(),
         vec![if factors.method == crate::FactorMethod::Estimated { "estimated" } else { "configured" }; n],
     ));
-    columns.push(Column::new("declared_source".into(), vec![declared_source; n]));
+    columns.push(Column::new(gap_summary::DECLARED_SOURCE.into(), vec![declared_source; n]));
     DataFrame::new_infer_height(columns)
 }
 
@@ -239,9 +240,9 @@ pub(crate) fn exposure(declarations: &DataFrame, cells: &[Cell], grain: PeriodGr
         .gather("gap_period")?;
     let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY])?;
     df.with_column(gap_period.into_column())?;
-    df.with_column(Column::new("mirror_gap_ratio".into(), gap_ratio))?;
-    df.with_column(Column::new("cell_lost_duty_usd".into(), cell_duty))?;
-    df.with_column(Column::new("mirror_duty_share_usd".into(), share))?;
+    df.with_column(Column::new(mirror_exposure::MIRROR_GAP_RATIO.into(), gap_ratio))?;
+    df.with_column(Column::new(mirror_exposure::CELL_LOST_DUTY_USD.into(), cell_duty))?;
+    df.with_column(Column::new(mirror_exposure::MIRROR_DUTY_SHARE_USD.into(), share))?;
     Ok(df)
 }
 

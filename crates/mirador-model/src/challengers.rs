@@ -27,6 +27,7 @@
 //! and test rows are all scored, a block at a time.
 
 use mirador_gbdt::{Column as Feature, Dataset};
+use mirador_schema::catalog::fraud_evaluation;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use smartcore::ensemble::random_forest_regressor::{RandomForestRegressor, RandomForestRegressorParameters};
@@ -334,8 +335,8 @@ pub(crate) fn run(train: &Split<'_>, held_out: &[Split<'_>], rows: usize, trees:
 pub fn with_rows(mut evaluation: DataFrame, challengers: &[Challenger]) -> PolarsResult<DataFrame> {
     for c in challengers {
         let all = Evaluation::frame(&c.evaluations)?;
-        let mut rows = all.filter(&all.column("ranking")?.str()?.equal("probability"))?;
-        let name = Column::new("ranking".into(), vec![c.name.as_str(); rows.height()]);
+        let mut rows = all.filter(&all.column(fraud_evaluation::RANKING)?.str()?.equal("probability"))?;
+        let name = Column::new(fraud_evaluation::RANKING.into(), vec![c.name.as_str(); rows.height()]);
         rows.with_column(name)?;
         evaluation.vstack_mut_owned(rows.select(evaluation.get_column_names_owned())?)?;
     }

@@ -8,6 +8,7 @@
 //! revenue@n% turns on whether those few are ranked high, and moves a lot from sample to sample.
 
 use mirador_metrics::{Bootstrap, Interval, Spread, TopShare, auc, holders, top_share};
+use mirador_schema::catalog::{fraud_evaluation, fraud_scores, selection_frontier};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -125,19 +126,19 @@ impl Evaluation {
             }
         }
         let mut columns = vec![
-            Column::new("split".into(), split),
-            Column::new("ranking".into(), ranking),
-            Column::new("n_pct".into(), n),
-            Column::new("selected".into(), sel),
-            Column::new("precision".into(), p),
-            Column::new("recall".into(), r),
-            Column::new("revenue".into(), rev),
-            Column::new("auc".into(), a),
-            Column::new("fraud_rate".into(), base),
+            Column::new(fraud_scores::SPLIT.into(), split),
+            Column::new(fraud_evaluation::RANKING.into(), ranking),
+            Column::new(selection_frontier::N_PCT.into(), n),
+            Column::new(selection_frontier::SELECTED.into(), sel),
+            Column::new(selection_frontier::PRECISION.into(), p),
+            Column::new(selection_frontier::RECALL.into(), r),
+            Column::new(selection_frontier::REVENUE.into(), rev),
+            Column::new(fraud_evaluation::AUC.into(), a),
+            Column::new(fraud_evaluation::FRAUD_RATE.into(), base),
         ];
         let names = ["precision_lo", "precision_hi", "recall_lo", "recall_hi", "revenue_lo", "revenue_hi", "auc_lo", "auc_hi"];
         columns.extend(names.into_iter().zip(bounds).map(|(name, values)| Column::new(name.into(), values)));
-        columns.push(Column::new("frauds_holding_half_duty".into(), half));
+        columns.push(Column::new(fraud_evaluation::FRAUDS_HOLDING_HALF_DUTY.into(), half));
         DataFrame::new_infer_height(columns)
     }
 

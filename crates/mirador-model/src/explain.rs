@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use mirador_gbdt::{Block, Booster, Column as Feature, Dataset, Forest, Node, SplitRule};
+use mirador_schema::catalog::{fraud_rules, fraud_scores};
 use polars::prelude::*;
 use rayon::prelude::*;
 
@@ -222,8 +223,8 @@ impl Explained {
     pub(crate) fn with_capacity(rows: usize) -> Self {
         Explained {
             probability: Vec::with_capacity(rows),
-            reasons: StringChunked::new("top_reasons".into(), Vec::<&str>::new()),
-            top: StringChunked::new("top_features".into(), Vec::<&str>::new()),
+            reasons: StringChunked::new(fraud_scores::TOP_REASONS.into(), Vec::<&str>::new()),
+            top: StringChunked::new(fraud_scores::TOP_FEATURES.into(), Vec::<&str>::new()),
         }
     }
 
@@ -254,8 +255,8 @@ pub fn explain(booster: &Booster, spec: &FeatureSpec, data: &Dataset, k: usize) 
             let mut c = std::mem::take(&mut scratch.contributions);
             c.resize(rows * width, 0.0);
             table.fill(data, first, &mut c, width, scratch);
-            let mut text = StringChunkedBuilder::new("top_reasons".into(), rows);
-            let mut top = StringChunkedBuilder::new("top_features".into(), rows);
+            let mut text = StringChunkedBuilder::new(fraud_scores::TOP_REASONS.into(), rows);
+            let mut top = StringChunkedBuilder::new(fraud_scores::TOP_FEATURES.into(), rows);
             let mut probability = Vec::with_capacity(rows);
             let (line, names_line, best) = (&mut scratch.line, &mut scratch.names, &mut scratch.best);
             for (offset, c) in c.chunks(width).enumerate() {
@@ -398,11 +399,11 @@ pub fn rules(
             "rule".into(),
             scored.iter().map(|s| format!("{} → fraud rate {:.0} % in training", s.0, s.2 * 100.0)).collect::<Vec<_>>(),
         ),
-        Column::new("support_train".into(), scored.iter().map(|s| s.1 as u32).collect::<Vec<_>>()),
-        Column::new("fraud_rate_train".into(), scored.iter().map(|s| s.2).collect::<Vec<_>>()),
-        Column::new("lift_train".into(), scored.iter().map(|s| if base > 0.0 { s.2 / base } else { 0.0 }).collect::<Vec<_>>()),
-        Column::new("support_test".into(), scored.iter().map(|s| s.3.map(|t| t.0 as u32)).collect::<Vec<_>>()),
-        Column::new("fraud_rate_test".into(), scored.iter().map(|s| s.3.map(|t| t.1)).collect::<Vec<_>>()),
+        Column::new(fraud_rules::SUPPORT_TRAIN.into(), scored.iter().map(|s| s.1 as u32).collect::<Vec<_>>()),
+        Column::new(fraud_rules::FRAUD_RATE_TRAIN.into(), scored.iter().map(|s| s.2).collect::<Vec<_>>()),
+        Column::new(fraud_rules::LIFT_TRAIN.into(), scored.iter().map(|s| if base > 0.0 { s.2 / base } else { 0.0 }).collect::<Vec<_>>()),
+        Column::new(fraud_rules::SUPPORT_TEST.into(), scored.iter().map(|s| s.3.map(|t| t.0 as u32)).collect::<Vec<_>>()),
+        Column::new(fraud_rules::FRAUD_RATE_TEST.into(), scored.iter().map(|s| s.3.map(|t| t.1)).collect::<Vec<_>>()),
     ])
 }
 

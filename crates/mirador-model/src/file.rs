@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use mirador_gbdt::Booster;
+use mirador_schema::catalog::{fraud_scores, selection_frontier};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -74,18 +75,18 @@ impl Selection {
         let f = &self.frontier;
         let chosen: Vec<bool> = f.iter().map(|p| p.policy == self.policy).collect();
         DataFrame::new_infer_height(vec![
-            Column::new("split".into(), vec!["valid"; f.len()]),
-            Column::new("revenue_share".into(), f.iter().map(|p| p.policy.revenue_share).collect::<Vec<_>>()),
-            Column::new("exploration_share".into(), f.iter().map(|p| p.policy.exploration_share).collect::<Vec<_>>()),
-            Column::new("revenue_exponent".into(), f.iter().map(|p| p.policy.revenue_exponent).collect::<Vec<_>>()),
-            Column::new("revenue_floor".into(), f.iter().map(|p| p.policy.revenue_floor).collect::<Vec<_>>()),
-            Column::new("n_pct".into(), f.iter().map(|p| p.at.n_pct).collect::<Vec<_>>()),
-            Column::new("selected".into(), f.iter().map(|p| p.at.selected as u32).collect::<Vec<_>>()),
-            Column::new("precision".into(), f.iter().map(|p| p.at.precision).collect::<Vec<_>>()),
-            Column::new("recall".into(), f.iter().map(|p| p.at.recall).collect::<Vec<_>>()),
-            Column::new("revenue".into(), f.iter().map(|p| p.at.revenue).collect::<Vec<_>>()),
-            Column::new("chosen".into(), chosen),
-            Column::new("budget_pct".into(), vec![self.budget_pct; f.len()]),
+            Column::new(fraud_scores::SPLIT.into(), vec!["valid"; f.len()]),
+            Column::new(selection_frontier::REVENUE_SHARE.into(), f.iter().map(|p| p.policy.revenue_share).collect::<Vec<_>>()),
+            Column::new(selection_frontier::EXPLORATION_SHARE.into(), f.iter().map(|p| p.policy.exploration_share).collect::<Vec<_>>()),
+            Column::new(selection_frontier::REVENUE_EXPONENT.into(), f.iter().map(|p| p.policy.revenue_exponent).collect::<Vec<_>>()),
+            Column::new(selection_frontier::REVENUE_FLOOR.into(), f.iter().map(|p| p.policy.revenue_floor).collect::<Vec<_>>()),
+            Column::new(selection_frontier::N_PCT.into(), f.iter().map(|p| p.at.n_pct).collect::<Vec<_>>()),
+            Column::new(selection_frontier::SELECTED.into(), f.iter().map(|p| p.at.selected as u32).collect::<Vec<_>>()),
+            Column::new(selection_frontier::PRECISION.into(), f.iter().map(|p| p.at.precision).collect::<Vec<_>>()),
+            Column::new(selection_frontier::RECALL.into(), f.iter().map(|p| p.at.recall).collect::<Vec<_>>()),
+            Column::new(selection_frontier::REVENUE.into(), f.iter().map(|p| p.at.revenue).collect::<Vec<_>>()),
+            Column::new(selection_frontier::CHOSEN.into(), chosen),
+            Column::new(selection_frontier::BUDGET_PCT.into(), vec![self.budget_pct; f.len()]),
         ])
     }
 }

@@ -21,6 +21,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use foldhash::fast::FixedState;
+use mirador_schema::catalog::unapplied_outcomes;
 use mirador_schema::col;
 use mirador_schema::text::Text;
 use polars::prelude::*;
@@ -245,7 +246,7 @@ impl Outcomes {
             Column::new(col::ITEM_NO.into(), rows.iter().map(|(_, d)| d.item_no).collect::<Vec<i32>>()),
             decided,
             Column::new(col::FRAUD.into(), rows.iter().map(|(_, d)| i8::from(d.fraud)).collect::<Vec<i8>>()),
-            Column::new("reason".into(), rows.iter().map(|(_, d)| reason(d)).collect::<Vec<String>>()),
+            Column::new(unapplied_outcomes::REASON.into(), rows.iter().map(|(_, d)| reason(d)).collect::<Vec<String>>()),
         ])?)
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use mirador_gbdt::Booster;
+use mirador_schema::catalog::fraud_scores;
 use mirador_schema::col;
 use polars::prelude::*;
 use tracing::{debug, info};
@@ -70,8 +71,8 @@ impl ScoreSink<'_> {
                 threshold,
                 explained,
             )?;
-            df.with_column(Column::new("selection_order".into(), order[block.clone()].to_vec()))?;
-            df.with_column(Column::new("selected_by".into(), picked_by[block.clone()].to_vec()))?;
+            df.with_column(Column::new(fraud_scores::SELECTION_ORDER.into(), order[block.clone()].to_vec()))?;
+            df.with_column(Column::new(fraud_scores::SELECTED_BY.into(), picked_by[block.clone()].to_vec()))?;
             let on_list: Vec<bool> =
                 block.clone().map(|i| plan.period[i] == plan.list_period && order[i] as usize <= list_cutoff).collect();
             let list = df.filter(&BooleanChunked::from_slice("on_list".into(), &on_list))?;
@@ -309,10 +310,10 @@ pub(crate) fn scores_frame(
     let expected: Vec<f64> = prob.iter().zip(duty).map(|(p, d)| p * if d.is_finite() { d.max(0.0) } else { 0.0 }).collect();
     let flag: Vec<bool> = prob.iter().map(|p| *p >= threshold).collect();
     let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::DATE, col::FRAUD])?;
-    df.with_column(Column::new("split".into(), split.to_vec()))?;
-    df.with_column(Column::new("fraud_probability".into(), prob))?;
-    df.with_column(Column::new("expected_duty_at_risk_usd".into(), expected))?;
-    df.with_column(Column::new("fraud_flag".into(), flag))?;
+    df.with_column(Column::new(fraud_scores::SPLIT.into(), split.to_vec()))?;
+    df.with_column(Column::new(fraud_scores::FRAUD_PROBABILITY.into(), prob))?;
+    df.with_column(Column::new(fraud_scores::EXPECTED_DUTY_AT_RISK_USD.into(), expected))?;
+    df.with_column(Column::new(fraud_scores::FRAUD_FLAG.into(), flag))?;
     df.with_column(reasons.into_column())?;
     df.with_column(top.into_column())?;
     Ok(df)

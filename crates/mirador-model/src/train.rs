@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use mirador_gbdt::{Booster, ImportanceKind};
+use mirador_schema::catalog::fraud_importance;
 use mirador_schema::col;
 use mirador_schema::day::text as day_text;
 use polars::prelude::*;
@@ -341,11 +342,14 @@ pub(crate) fn importance_frame(booster: &Booster) -> PolarsResult<DataFrame> {
     order.sort_by(|&a, &b| gain[b].total_cmp(&gain[a]).then(a.cmp(&b)));
     let names = booster.feature_names();
     DataFrame::new_infer_height(vec![
-        Column::new("feature".into(), order.iter().map(|&i| names[i].clone()).collect::<Vec<_>>()),
-        Column::new("label".into(), order.iter().map(|&i| explain::label(&names[i])).collect::<Vec<_>>()),
-        Column::new("gain".into(), order.iter().map(|&i| gain[i]).collect::<Vec<_>>()),
-        Column::new("gain_share".into(), order.iter().map(|&i| if total > 0.0 { gain[i] / total } else { 0.0 }).collect::<Vec<_>>()),
-        Column::new("splits".into(), order.iter().map(|&i| splits[i]).collect::<Vec<_>>()),
+        Column::new(fraud_importance::FEATURE.into(), order.iter().map(|&i| names[i].clone()).collect::<Vec<_>>()),
+        Column::new(fraud_importance::LABEL.into(), order.iter().map(|&i| explain::label(&names[i])).collect::<Vec<_>>()),
+        Column::new(fraud_importance::GAIN.into(), order.iter().map(|&i| gain[i]).collect::<Vec<_>>()),
+        Column::new(
+            fraud_importance::GAIN_SHARE.into(),
+            order.iter().map(|&i| if total > 0.0 { gain[i] / total } else { 0.0 }).collect::<Vec<_>>(),
+        ),
+        Column::new(fraud_importance::SPLITS.into(), order.iter().map(|&i| splits[i]).collect::<Vec<_>>()),
     ])
 }
 

@@ -28,6 +28,7 @@ use std::hash::BuildHasher;
 use std::path::Path;
 
 use mirador_pipeline::{SourceSpec, Stage, StageContext, StageError, StageOutput};
+use mirador_schema::catalog::auditee_evaluation;
 use mirador_schema::text::Text;
 use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
@@ -145,10 +146,10 @@ pub fn evaluate(auditees: &DataFrame, importers: &[ImporterTruth]) -> PolarsResu
         share.push(c.share);
     }
     Ok(Some(DataFrame::new_infer_height(vec![
-        Column::new("policy".into(), policy),
-        Column::new("top_pct".into(), top_pct),
-        Column::new("importers_selected".into(), selected),
-        Column::new("share_of_lost_duty".into(), share),
+        Column::new(auditee_evaluation::POLICY.into(), policy),
+        Column::new(auditee_evaluation::TOP_PCT.into(), top_pct),
+        Column::new(auditee_evaluation::IMPORTERS_SELECTED.into(), selected),
+        Column::new(auditee_evaluation::SHARE_OF_LOST_DUTY.into(), share),
     ])?))
 }
 
@@ -252,9 +253,9 @@ impl Stage for EvaluateAuditees {
             StageError::Data(format!("the ground truth gives no lost duty (`{}`) to the run's declarations", params.truth_column))
         })?;
         let at5 = |policy: &str| -> PolarsResult<Option<f64>> {
-            let p = evaluation.column("policy")?.str()?;
-            let t = evaluation.column("top_pct")?.f64()?;
-            let s = evaluation.column("share_of_lost_duty")?.f64()?;
+            let p = evaluation.column(auditee_evaluation::POLICY)?.str()?;
+            let t = evaluation.column(auditee_evaluation::TOP_PCT)?.f64()?;
+            let s = evaluation.column(auditee_evaluation::SHARE_OF_LOST_DUTY)?.f64()?;
             Ok((0..evaluation.height()).find(|&i| p.get(i) == Some(policy) && t.get(i) == Some(5.0)).and_then(|i| s.get(i)))
         };
         mirador_io::write_csv(&evaluation, &ctx.artifact_dir().join("auditee_evaluation.csv"))?;

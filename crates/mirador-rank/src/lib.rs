@@ -41,6 +41,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::Deserialize;
 
+use mirador_schema::catalog::auditees;
 use pseudonym::Pseudonymiser;
 
 /// Parameters of the `rank` stage.
@@ -901,30 +902,30 @@ fn frame(rows: &[Ranked<'_>]) -> PolarsResult<DataFrame> {
     let f = |g: &dyn Fn(&Importer<'_>) -> f64| rows.iter().map(|r| g(&r.imp)).collect::<Vec<f64>>();
     let u = |g: &dyn Fn(&Importer<'_>) -> u32| rows.iter().map(|r| g(&r.imp)).collect::<Vec<u32>>();
     DataFrame::new_infer_height(vec![
-        Column::new("rank".into(), (1..=rows.len() as u32).collect::<Vec<_>>()),
+        Column::new(auditees::RANK.into(), (1..=rows.len() as u32).collect::<Vec<_>>()),
         Column::new(col::IMPORTER_ID.into(), rows.iter().map(|r| r.id).collect::<Vec<_>>()),
-        Column::new("audit_score".into(), rows.iter().map(|r| r.score).collect::<Vec<_>>()),
-        Column::new("revenue_at_risk_usd".into(), rows.iter().map(|r| r.revenue).collect::<Vec<_>>()),
-        Column::new("expected_recoverable_duty_usd".into(), f(&|i| i.recoverable)),
-        Column::new("evidence_concentration".into(), rows.iter().map(|r| r.concentration).collect::<Vec<_>>()),
-        Column::new("model_expected_duty_usd".into(), f(&|i| i.expected)),
-        Column::new("mirror_gap_share_usd".into(), f(&|i| i.mirror)),
-        Column::new("underpriced_duty_usd".into(), f(&|i| i.shortfall)),
-        Column::new("declarations".into(), u(&|i| i.items)),
-        Column::new("first_declared".into(), rows.iter().map(|r| r.imp.first_day).collect::<Vec<_>>()).cast(&DataType::Date)?,
-        Column::new("last_declared".into(), rows.iter().map(|r| r.imp.last_day).collect::<Vec<_>>()).cast(&DataType::Date)?,
-        Column::new("declared_value_usd".into(), f(&|i| i.value)),
-        Column::new("duty_paid_usd".into(), f(&|i| i.duty)),
-        Column::new("flagged_by_model".into(), u(&|i| i.model_flags)),
-        Column::new("flagged_by_kmeans".into(), u(&|i| i.kmeans_flags)),
-        Column::new("max_fraud_probability".into(), rows.iter().map(|r| r.imp.max_prob).collect::<Vec<_>>()),
+        Column::new(auditees::AUDIT_SCORE.into(), rows.iter().map(|r| r.score).collect::<Vec<_>>()),
+        Column::new(auditees::REVENUE_AT_RISK_USD.into(), rows.iter().map(|r| r.revenue).collect::<Vec<_>>()),
+        Column::new(auditees::EXPECTED_RECOVERABLE_DUTY_USD.into(), f(&|i| i.recoverable)),
+        Column::new(auditees::EVIDENCE_CONCENTRATION.into(), rows.iter().map(|r| r.concentration).collect::<Vec<_>>()),
+        Column::new(auditees::MODEL_EXPECTED_DUTY_USD.into(), f(&|i| i.expected)),
+        Column::new(auditees::MIRROR_GAP_SHARE_USD.into(), f(&|i| i.mirror)),
+        Column::new(auditees::UNDERPRICED_DUTY_USD.into(), f(&|i| i.shortfall)),
+        Column::new(auditees::DECLARATIONS.into(), u(&|i| i.items)),
+        Column::new(auditees::FIRST_DECLARED.into(), rows.iter().map(|r| r.imp.first_day).collect::<Vec<_>>()).cast(&DataType::Date)?,
+        Column::new(auditees::LAST_DECLARED.into(), rows.iter().map(|r| r.imp.last_day).collect::<Vec<_>>()).cast(&DataType::Date)?,
+        Column::new(auditees::DECLARED_VALUE_USD.into(), f(&|i| i.value)),
+        Column::new(auditees::DUTY_PAID_USD.into(), f(&|i| i.duty)),
+        Column::new(auditees::FLAGGED_BY_MODEL.into(), u(&|i| i.model_flags)),
+        Column::new(auditees::FLAGGED_BY_KMEANS.into(), u(&|i| i.kmeans_flags)),
+        Column::new(auditees::MAX_FRAUD_PROBABILITY.into(), rows.iter().map(|r| r.imp.max_prob).collect::<Vec<_>>()),
         Column::new(
             "mean_fraud_probability".into(),
             rows.iter().map(|r| (r.imp.scored > 0).then(|| r.imp.sum_prob / f64::from(r.imp.scored))).collect::<Vec<_>>(),
         ),
-        Column::new("top_hs4".into(), rows.iter().map(|r| top_keys(&r.imp.by_hs4, 3)).collect::<Vec<_>>()),
-        Column::new("top_origins".into(), rows.iter().map(|r| top_keys(&r.imp.by_origin, 3)).collect::<Vec<_>>()),
-        Column::new("reason".into(), rows.iter().map(reason).collect::<Vec<_>>()),
+        Column::new(auditees::TOP_HS4.into(), rows.iter().map(|r| top_keys(&r.imp.by_hs4, 3)).collect::<Vec<_>>()),
+        Column::new(auditees::TOP_ORIGINS.into(), rows.iter().map(|r| top_keys(&r.imp.by_origin, 3)).collect::<Vec<_>>()),
+        Column::new(auditees::REASON.into(), rows.iter().map(reason).collect::<Vec<_>>()),
     ])
 }
 
@@ -1026,7 +1027,7 @@ impl Stage for Rank {
         );
         internal?;
         shareable?;
-        let total: f64 = auditees.column("revenue_at_risk_usd")?.f64()?.sum().unwrap_or(0.0);
+        let total: f64 = auditees.column(auditees::REVENUE_AT_RISK_USD)?.f64()?.sum().unwrap_or(0.0);
         let signals: Vec<&str> =
             [(datasets::FRAUD_SCORES, "fraud_model"), (datasets::KMEANS_SCORES, "kmeans"), (datasets::MIRROR_EXPOSURE, "mirror")]
                 .iter()

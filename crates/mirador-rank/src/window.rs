@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use foldhash::fast::FixedState;
 use mirador_pipeline::StageError;
+use mirador_schema::catalog::rank_window;
 use mirador_schema::text::{Text, categorical_type};
 use mirador_schema::{col, day};
 use polars::prelude::*;
@@ -76,14 +77,14 @@ pub fn rows(
     let f64s =
         |ran: bool, get: &dyn Fn(usize) -> Option<f64>| -> Vec<Option<f64>> { (0..n).map(|i| if ran { get(i) } else { None }).collect() };
     let bools = |ran: bool, get: &dyn Fn(usize) -> bool| -> Vec<Option<bool>> { (0..n).map(|i| ran.then(|| get(i))).collect() };
-    columns.push(Column::new("fraud_probability".into(), f64s(model, &|i| signals[i].prob)));
-    columns.push(Column::new("expected_duty_at_risk_usd".into(), f64s(model, &|i| Some(signals[i].expected))));
-    columns.push(Column::new("fraud_flag".into(), bools(model, &|i| signals[i].model_flag)));
-    columns.push(Column::new("top_features".into(), signals.iter().map(|s| s.top_feature).collect::<Vec<_>>()));
-    columns.push(Column::new("undervaluation_flag".into(), bools(km, &|i| signals[i].kmeans_flag)));
-    columns.push(Column::new("price_ratio".into(), f64s(km, &|i| signals[i].price_ratio)));
-    columns.push(Column::new("undervalued_duty_usd".into(), f64s(km, &|i| Some(signals[i].shortfall))));
-    columns.push(Column::new("mirror_duty_share_usd".into(), f64s(mi, &|i| Some(signals[i].mirror))));
+    columns.push(Column::new(rank_window::FRAUD_PROBABILITY.into(), f64s(model, &|i| signals[i].prob)));
+    columns.push(Column::new(rank_window::EXPECTED_DUTY_AT_RISK_USD.into(), f64s(model, &|i| Some(signals[i].expected))));
+    columns.push(Column::new(rank_window::FRAUD_FLAG.into(), bools(model, &|i| signals[i].model_flag)));
+    columns.push(Column::new(rank_window::TOP_FEATURES.into(), signals.iter().map(|s| s.top_feature).collect::<Vec<_>>()));
+    columns.push(Column::new(rank_window::UNDERVALUATION_FLAG.into(), bools(km, &|i| signals[i].kmeans_flag)));
+    columns.push(Column::new(rank_window::PRICE_RATIO.into(), f64s(km, &|i| signals[i].price_ratio)));
+    columns.push(Column::new(rank_window::UNDERVALUED_DUTY_USD.into(), f64s(km, &|i| Some(signals[i].shortfall))));
+    columns.push(Column::new(rank_window::MIRROR_DUTY_SHARE_USD.into(), f64s(mi, &|i| Some(signals[i].mirror))));
     DataFrame::new(n, columns)
 }
 

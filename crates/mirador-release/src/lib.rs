@@ -36,6 +36,7 @@
 use std::collections::BTreeMap;
 
 use mirador_pipeline::{Stage, StageContext, StageError, StageOutput, param_in_range, parse_params};
+use mirador_schema::catalog::{release_breaches, release_intervals, release_steps};
 use mirador_schema::text::Text;
 use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
@@ -193,13 +194,13 @@ pub fn interval_table(items: &[Measured]) -> PolarsResult<DataFrame> {
         }
     }
     DataFrame::new_infer_height(vec![
-        Column::new("dimension".into(), dim),
-        Column::new("group".into(), group),
-        Column::new("interval".into(), interval),
-        Column::new("declarations".into(), count),
-        Column::new("median_hours".into(), median),
-        Column::new("p90_hours".into(), p90),
-        Column::new("mean_hours".into(), mean),
+        Column::new(release_intervals::DIMENSION.into(), dim),
+        Column::new(release_intervals::GROUP.into(), group),
+        Column::new(release_intervals::INTERVAL.into(), interval),
+        Column::new(release_intervals::DECLARATIONS.into(), count),
+        Column::new(release_intervals::MEDIAN_HOURS.into(), median),
+        Column::new(release_intervals::P90_HOURS.into(), p90),
+        Column::new(release_intervals::MEAN_HOURS.into(), mean),
     ])
 }
 
@@ -258,16 +259,16 @@ pub fn breaches(items: &[Measured], p: &ReleaseParams) -> Vec<Breach> {
 
 fn breach_table(rows: &[Breach], p: &ReleaseParams) -> PolarsResult<DataFrame> {
     DataFrame::new_infer_height(vec![
-        Column::new("dimension".into(), rows.iter().map(|r| r.dimension).collect::<Vec<_>>()),
-        Column::new("group".into(), rows.iter().map(|r| r.group.as_str()).collect::<Vec<_>>()),
-        Column::new("declarations".into(), rows.iter().map(|r| r.declarations as i64).collect::<Vec<_>>()),
-        Column::new("median_hours".into(), rows.iter().map(|r| r.median_hours).collect::<Vec<_>>()),
-        Column::new("p90_hours".into(), rows.iter().map(|r| r.p90_hours).collect::<Vec<_>>()),
-        Column::new("service_level_hours".into(), vec![p.service_level_hours; rows.len()]),
-        Column::new("p90_service_level_hours".into(), vec![p.p90_service_level_hours; rows.len()]),
-        Column::new("median_ratio".into(), rows.iter().map(|r| r.median_ratio).collect::<Vec<_>>()),
-        Column::new("breach".into(), rows.iter().map(|r| r.breach).collect::<Vec<_>>()),
-        Column::new("rank".into(), rows.iter().map(|r| r.rank as i64).collect::<Vec<_>>()),
+        Column::new(release_intervals::DIMENSION.into(), rows.iter().map(|r| r.dimension).collect::<Vec<_>>()),
+        Column::new(release_intervals::GROUP.into(), rows.iter().map(|r| r.group.as_str()).collect::<Vec<_>>()),
+        Column::new(release_intervals::DECLARATIONS.into(), rows.iter().map(|r| r.declarations as i64).collect::<Vec<_>>()),
+        Column::new(release_intervals::MEDIAN_HOURS.into(), rows.iter().map(|r| r.median_hours).collect::<Vec<_>>()),
+        Column::new(release_intervals::P90_HOURS.into(), rows.iter().map(|r| r.p90_hours).collect::<Vec<_>>()),
+        Column::new(release_breaches::SERVICE_LEVEL_HOURS.into(), vec![p.service_level_hours; rows.len()]),
+        Column::new(release_breaches::P90_SERVICE_LEVEL_HOURS.into(), vec![p.p90_service_level_hours; rows.len()]),
+        Column::new(release_breaches::MEDIAN_RATIO.into(), rows.iter().map(|r| r.median_ratio).collect::<Vec<_>>()),
+        Column::new(release_breaches::BREACH.into(), rows.iter().map(|r| r.breach).collect::<Vec<_>>()),
+        Column::new(release_breaches::RANK.into(), rows.iter().map(|r| r.rank as i64).collect::<Vec<_>>()),
     ])
 }
 
@@ -295,12 +296,12 @@ pub fn step_table(items: &[Measured]) -> PolarsResult<DataFrame> {
         }
     }
     DataFrame::new_infer_height(vec![
-        Column::new("dimension".into(), dim),
-        Column::new("group".into(), group),
-        Column::new("step".into(), step),
-        Column::new("declarations".into(), count),
-        Column::new("mean_hours".into(), mean),
-        Column::new("share".into(), share),
+        Column::new(release_intervals::DIMENSION.into(), dim),
+        Column::new(release_intervals::GROUP.into(), group),
+        Column::new(release_steps::STEP.into(), step),
+        Column::new(release_intervals::DECLARATIONS.into(), count),
+        Column::new(release_intervals::MEAN_HOURS.into(), mean),
+        Column::new(release_steps::SHARE.into(), share),
     ])
 }
 

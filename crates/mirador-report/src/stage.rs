@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
+use mirador_schema::catalog::{kmeans_scores, release_breaches, selection_frontier};
 use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
 
@@ -44,7 +45,7 @@ fn frontier(e: &DataFrame, chosen: Option<&DataFrame>) -> PolarsResult<Option<Fr
     let mut budget = 5.0;
     let mut policy = String::new();
     if let Some(f) = chosen.filter(|f| f.height() > 0) {
-        let is_chosen = f.column("chosen")?.bool()?.clone();
+        let is_chosen = f.column(selection_frontier::CHOSEN)?.bool()?.clone();
         if let Some(i) = is_chosen.iter().position(|c| c == Some(true)) {
             let (share, exponent, explore) =
                 (nums(f, "revenue_share")?[i], nums(f, "revenue_exponent")?[i], nums(f, "exploration_share")?[i]);
@@ -166,7 +167,7 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
         let hs = strs(k, col::HS6)?;
         let price = nums(k, col::UNIT_PRICE_USD_KG)?;
         let cluster = nums(k, "cluster")?;
-        let flag: Vec<bool> = k.column("undervaluation_flag")?.bool()?.iter().map(|b| b.unwrap_or(false)).collect();
+        let flag: Vec<bool> = k.column(kmeans_scores::UNDERVALUATION_FLAG)?.bool()?.iter().map(|b| b.unwrap_or(false)).collect();
         let reference = nums(k, "reference_price_usd_per_kg")?;
         let group = strs(k, "group_key")?;
         let flagged: usize = flag.iter().filter(|f| **f).count();
@@ -463,7 +464,7 @@ fn release<'d>(get: &impl Fn(&str) -> Option<&'d DataFrame>) -> PolarsResult<Opt
     }
     let (dim, group, n, median, p90) =
         (strs(b, "dimension")?, strs(b, "group")?, nums(b, "declarations")?, nums(b, "median_hours")?, nums(b, "p90_hours")?);
-    let breach: Vec<bool> = b.column("breach")?.bool()?.iter().map(|v| v.unwrap_or(false)).collect();
+    let breach: Vec<bool> = b.column(release_breaches::BREACH)?.bool()?.iter().map(|v| v.unwrap_or(false)).collect();
     let (sl, sl90) = (nums(b, "service_level_hours")?, nums(b, "p90_service_level_hours")?);
     let groups = (0..b.height())
         .map(|i| ReleaseGroup {
