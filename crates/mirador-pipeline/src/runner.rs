@@ -425,20 +425,40 @@ pub fn lock(out_root: &Path) -> Result<RootLock, RunError> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let file = options.open(&path).map_err(io_err("open lock", &path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(RootLock { _dir: dir, _file: file }),
-        Err(fs::TryLockError::WouldBlock) => Err(RunError::Locked(out_root.to_owned())),
-        Err(fs::TryLockError::Error(e)) => Err(io_err("lock", &path)(e)),
+    match try_lock_for(&file, LOCK_GRACE) {
+        Ok(true) => Ok(RootLock { _dir: dir, _file: file }),
+        Ok(false) => Err(RunError::Locked(out_root.to_owned())),
+        Err(e) => Err(io_err("lock", &path)(e)),
+    }
+}
+
+/// How long a lock held elsewhere is waited for before the run is refused. A program that starts
+/// a child process on another thread lends the child its open descriptors until the child
+/// executes, so a lock just released may stay held for a few milliseconds; a second run is still
+/// told at once, in human terms.
+const LOCK_GRACE: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// Takes `file`'s exclusive lock, retrying for `grace` while it is held elsewhere: `Ok(false)`
+/// when it still is.
+fn try_lock_for(file: &File, grace: std::time::Duration) -> std::io::Result<bool> {
+    let started = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(true),
+            Err(fs::TryLockError::WouldBlock) if started.elapsed() < grace => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Err(fs::TryLockError::WouldBlock) => return Ok(false),
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
     }
 }
 
 /// An exclusive kernel lock on directory `dir` (held while the returned handle lives).
 fn lock_dir(dir: &Path) -> Result<File, RunError> {
     let handle = File::open(dir).map_err(io_err("open for locking", dir))?;
-    match handle.try_lock() {
-        Ok(()) => Ok(handle),
-        Err(fs::TryLockError::WouldBlock) => Err(RunError::Locked(dir.to_owned())),
-        Err(fs::TryLockError::Error(e)) => Err(io_err("lock", dir)(e)),
+    match try_lock_for(&handle, LOCK_GRACE) {
+        Ok(true) => Ok(handle),
+        Ok(false) => Err(RunError::Locked(dir.to_owned())),
+        Err(e) => Err(io_err("lock", dir)(e)),
     }
 }
 
