@@ -581,13 +581,7 @@ pub fn parquet_rows(path: &Path) -> Result<usize> {
 }
 
 /// One field of a schema sidecar.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FieldDoc {
-    /// Column name.
-    pub name: String,
-    /// polars data type, as displayed.
-    pub dtype: String,
-}
+pub use mirador_schema::catalog::FieldDoc;
 
 /// Renders a schema as pretty JSON (a list of `{name, dtype}`), deterministic for diffing.
 pub fn schema_json(schema: &Schema) -> String {

@@ -217,27 +217,31 @@ pub fn differences_with(declared: &Schema, optional: &Schema, written: &Schema, 
     found
 }
 
+/// One column as schema files list it (the runs' `<id>.schema.json` sidecars and `docs/schemas/`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FieldDoc {
+    /// Column name.
+    pub name: String,
+    /// polars data type, as displayed.
+    pub dtype: String,
+}
+
 /// The catalog entry of `id` as JSON, in the layout of the runs' `<id>.schema.json` sidecars plus
 /// the dataset's producer and kind: what `docs/schemas/` holds.
 pub fn json(d: &Dataset) -> String {
-    #[derive(serde::Serialize)]
-    struct Column {
-        name: String,
-        dtype: String,
-    }
     #[derive(serde::Serialize)]
     struct Doc<'a> {
         dataset: &'a str,
         producer: &'a str,
         kind: &'a str,
         location: &'a str,
-        columns: Vec<Column>,
+        columns: Vec<FieldDoc>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
-        optional_columns: Vec<Column>,
+        optional_columns: Vec<FieldDoc>,
         #[serde(skip_serializing_if = "<[_]>::is_empty")]
         open_prefixes: &'a [&'a str],
     }
-    let columns_of = |s: Schema| s.iter().map(|(name, dtype)| Column { name: name.to_string(), dtype: dtype.to_string() }).collect();
+    let columns_of = |s: Schema| s.iter().map(|(name, dtype)| FieldDoc { name: name.to_string(), dtype: dtype.to_string() }).collect();
     let (columns, optional_columns) = (columns_of((d.schema)()), columns_of(d.optional_schema()));
     let doc = Doc {
         dataset: d.id,
