@@ -12,6 +12,7 @@
 
 pub mod check;
 pub mod checks;
+pub mod columns;
 pub mod error;
 pub mod extend;
 pub mod manifest;
