@@ -41,7 +41,8 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use mirador_schema::catalog::auditees;
+use mirador_pipeline::columns::{amounts, days, flags, numbers, texts};
+use mirador_schema::catalog::{auditees, fraud_scores, kmeans_scores, mirror_exposure, rank_window};
 use pseudonym::Pseudonymiser;
 
 /// Parameters of the `rank` stage.
@@ -117,65 +118,6 @@ struct Totals {
     value: f64,
     duty: f64,
     expected: f64,
-    recoverable: f64,
-    mirror: f64,
-    shortfall: f64,
-    model_flags: u32,
-    first_day: Option<i32>,
-    last_day: Option<i32>,
-    kmeans_flags: u32,
-    max_prob: Option<f64>,
-    sum_prob: f64,
-    scored: u32,
-}
-
-impl Importer<'_> {
-    /// An importer with `t`'s totals and no tallies by key yet.
-    fn new(t: Totals, flagged_ratios: Vec<f64>) -> Self {
-        let Totals {
-            items,
-            value,
-            duty,
-            expected,
-            recoverable,
-            mirror,
-            shortfall,
-            model_flags,
-            first_day,
-            last_day,
-            kmeans_flags,
-            max_prob,
-            sum_prob,
-            scored,
-        } = t;
-        Importer {
-            items,
-            value,
-            duty,
-            expected,
-            recoverable,
-            mirror,
-            shortfall,
-            model_flags,
-            first_day,
-            last_day,
-            kmeans_flags,
-            max_prob,
-            sum_prob,
-            scored,
-            flagged_ratios,
-            ..Importer::default()
-        }
-    }
-}
-
-/// One importer's totals; keys are borrowed from the declarations frame.
-#[derive(Default)]
-struct Importer<'a> {
-    items: u32,
-    value: f64,
-    duty: f64,
-    expected: f64,
     /// Expected recoverable duty: per declaration, the model's expected duty at risk plus its
     /// fraud probability × the k-means shortfall (the k-means shortfall alone without a model).
     recoverable: f64,
@@ -189,6 +131,13 @@ struct Importer<'a> {
     max_prob: Option<f64>,
     sum_prob: f64,
     scored: u32,
+}
+
+/// One importer: its totals and its tallies by key, the keys borrowed from the declarations
+/// frame.
+#[derive(Default)]
+struct Importer<'a> {
+    totals: Totals,
     // Tallies by key, each key once, in no particular order: every use orders them fully (by
     // value, then key).
     by_hs4: Vec<(&'a str, f64)>,
@@ -197,25 +146,6 @@ struct Importer<'a> {
     flagged_ratios: Vec<f64>,
     top_features: Vec<(&'a str, u32)>,
     mirror_hs6_origin: Vec<((&'a str, &'a str), f64)>,
-}
-
-fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
-    Ok(Text::column(df, name)?.iter().map(|v| v.map(str::to_owned)).collect())
-}
-
-fn nums(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
-    let c = df.column(name)?.cast(&DataType::Float64)?;
-    Ok(c.f64()?.iter().collect())
-}
-
-/// A column's numbers, a null read as zero.
-fn amounts(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
-    let c = df.column(name)?.cast(&DataType::Float64)?;
-    Ok(c.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect())
-}
-
-fn bools(df: &DataFrame, name: &str) -> PolarsResult<Vec<bool>> {
-    Ok(df.column(name)?.bool()?.iter().map(|b| b.unwrap_or(false)).collect())
 }
 
 /// A stage's per-declaration output lined up with the declarations
@@ -327,7 +257,7 @@ impl<'a> Sources<'a> {
     ) -> PolarsResult<Self> {
         let model = match (fraud, top_features) {
             (Some(f), Some(top_features)) => {
-                let flag = bools(f, "fraud_flag")?;
+                let flag = flags(f, fraud_scores::FRAUD_FLAG)?;
                 let top = top_features
                     .iter()
                     .zip(&flag)
@@ -337,8 +267,8 @@ impl<'a> Sources<'a> {
                     .collect();
                 Some(Model {
                     rows: Aligned::new(declarations, f)?,
-                    prob: nums(f, "fraud_probability")?,
-                    expected: amounts(f, "expected_duty_at_risk_usd")?,
+                    prob: numbers(f, fraud_scores::FRAUD_PROBABILITY)?,
+                    expected: amounts(f, fraud_scores::EXPECTED_DUTY_AT_RISK_USD)?,
                     flag,
                     top,
                 })
@@ -349,15 +279,15 @@ impl<'a> Sources<'a> {
             .map(|k| -> PolarsResult<KMeans> {
                 Ok(KMeans {
                     rows: Aligned::new(declarations, k)?,
-                    flag: bools(k, "undervaluation_flag")?,
-                    ratio: nums(k, "price_ratio")?,
-                    shortfall: amounts(k, "undervalued_duty_usd")?,
+                    flag: flags(k, kmeans_scores::UNDERVALUATION_FLAG)?,
+                    ratio: numbers(k, kmeans_scores::PRICE_RATIO)?,
+                    shortfall: amounts(k, kmeans_scores::UNDERVALUED_DUTY_USD)?,
                 })
             })
             .transpose()?;
         let mirror = mirror
             .map(|m| -> PolarsResult<Mirror> {
-                Ok(Mirror { rows: Aligned::new(declarations, m)?, share: amounts(m, "mirror_duty_share_usd")? })
+                Ok(Mirror { rows: Aligned::new(declarations, m)?, share: amounts(m, mirror_exposure::MIRROR_DUTY_SHARE_USD)? })
             })
             .transpose()?;
         Ok(Sources { model, kmeans, mirror })
@@ -372,7 +302,7 @@ pub fn rank(
     mirror: Option<&DataFrame>,
     params: &RankParams,
 ) -> PolarsResult<DataFrame> {
-    let top_features = fraud.map(|f| Text::column(f, "top_features")).transpose()?;
+    let top_features = fraud.map(|f| Text::column(f, fraud_scores::TOP_FEATURES)).transpose()?;
     let sources = Sources::new(declarations, fraud, top_features.as_ref(), kmeans, mirror)?;
     let n = declarations.height();
 
@@ -396,10 +326,8 @@ pub fn rank(
         .map_err(|_| polars_err!(ComputeError: "five text columns coded"))?;
     let value = amounts(declarations, col::VALUE_USD)?;
     let duty = amounts(declarations, col::DUTY_USD)?;
-    let day: Vec<Option<i32>> = match declarations.column(col::DATE) {
-        Ok(c) => c.cast(&DataType::Int32)?.i32()?.iter().collect(),
-        Err(_) => vec![None; n],
-    };
+    // Declarations without a date column have no first and last day.
+    let day = if declarations.column(col::DATE).is_ok() { days(declarations, col::DATE)? } else { vec![None; n] };
     let use_model = fraud.is_some();
     let (by_period, by_office, by_chapter) = (
         Filter::new(&params.periods, &period, true),
@@ -488,8 +416,11 @@ pub fn rank(
                     *top.entry((id, f)).or_default() += 1;
                 }
             }
-            let mut imps: Vec<Importer<'_>> =
-                t.into_iter().zip(ratios).map(|(t, flagged_ratios)| Importer::new(t, flagged_ratios)).collect();
+            let mut imps: Vec<Importer<'_>> = t
+                .into_iter()
+                .zip(ratios)
+                .map(|(t, flagged_ratios)| Importer { totals: t, flagged_ratios, ..Importer::default() })
+                .collect();
             for ((id, hs4), count) in kmeans_hs4 {
                 imps[id as usize].kmeans_hs4.push((hs4_values[hs4 as usize], count));
             }
@@ -520,18 +451,18 @@ pub fn rank(
         e.mirror_hs6_origin = mirror.into_iter().map(|((h, o), v)| ((hs6_values[h as usize], origin_values[o as usize]), v)).collect();
     }
     let mut rows: Vec<(&str, Importer<'_>)> =
-        totals.into_iter().enumerate().filter(|(_, e)| e.items > 0).map(|(id, e)| (importer.values[id], e)).collect();
+        totals.into_iter().enumerate().filter(|(_, e)| e.totals.items > 0).map(|(id, e)| (importer.values[id], e)).collect();
     // The mean fraud probability over all importers, summed in importer-id order so that a
     // carried window (whose importers are coded in another order) gives the same figure.
     rows.sort_by(|a, b| a.0.cmp(b.0));
-    let (sum, scored) = rows.iter().fold((0.0, 0.0), |(s, n), (_, e)| (s + e.sum_prob, n + f64::from(e.scored)));
+    let (sum, scored) = rows.iter().fold((0.0, 0.0), |(s, n), (_, e)| (s + e.totals.sum_prob, n + f64::from(e.totals.scored)));
     let scoring = Scoring { params, overall: (scored > 0.0).then(|| sum / scored), use_model };
     let mut rows: Vec<Ranked<'_>> = rows.into_iter().map(|(id, e)| scoring.score(id, e)).collect();
     rows.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
             .then(b.revenue.total_cmp(&a.revenue))
-            .then(b.imp.max_prob.unwrap_or(0.0).total_cmp(&a.imp.max_prob.unwrap_or(0.0)))
+            .then(b.imp.totals.max_prob.unwrap_or(0.0).total_cmp(&a.imp.totals.max_prob.unwrap_or(0.0)))
             .then(a.id.cmp(b.id))
     });
     if let Some(top) = params.top {
@@ -807,13 +738,14 @@ struct Ranked<'a> {
 impl Scoring<'_> {
     fn score<'a>(&self, id: &'a str, imp: Importer<'a>) -> Ranked<'a> {
         let p = self.params;
-        let revenue = imp.recoverable + imp.mirror;
-        let evidence = imp.recoverable + p.mirror_weight.max(0.0) * imp.mirror;
+        let t = &imp.totals;
+        let revenue = t.recoverable + t.mirror;
+        let evidence = t.recoverable + p.mirror_weight.max(0.0) * t.mirror;
         let concentration = self.use_model.then(|| {
             let prior = self.overall.unwrap_or(0.0);
             let weight = p.shrinkage.max(0.0);
-            let n = f64::from(imp.scored) + weight;
-            if n > 0.0 { (imp.sum_prob + weight * prior) / n } else { prior }
+            let n = f64::from(t.scored) + weight;
+            if n > 0.0 { (t.sum_prob + weight * prior) / n } else { prior }
         });
         let score = match concentration {
             Some(c) if p.concentration != 0.0 => c.max(0.0).powf(p.concentration) * evidence,
@@ -842,28 +774,29 @@ fn usd(x: f64) -> String {
 /// The plain-language reason of one importer.
 fn reason(ranked: &Ranked<'_>) -> String {
     let imp = &ranked.imp;
+    let t = &imp.totals;
     let mut parts = Vec::new();
-    if ranked.concentration.is_some() && imp.recoverable > 0.0 {
-        let mean = if imp.scored > 0 { imp.sum_prob / f64::from(imp.scored) } else { 0.0 };
+    if ranked.concentration.is_some() && t.recoverable > 0.0 {
+        let mean = if t.scored > 0 { t.sum_prob / f64::from(t.scored) } else { 0.0 };
         parts.push(format!(
             "expected recoverable duty {} over {} declarations (mean fraud probability {mean:.2})",
-            usd(imp.recoverable),
-            imp.items
+            usd(t.recoverable),
+            t.items
         ));
     }
-    if imp.kmeans_flags > 0 {
+    if t.kmeans_flags > 0 {
         let mut r = imp.flagged_ratios.clone();
         r.sort_by(f64::total_cmp);
         let median = r.get(r.len() / 2).copied().unwrap_or(0.0);
         let hs = imp.kmeans_hs4.iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0))).map(|(h, _)| *h).unwrap_or("?");
         parts.push(format!(
             "{} of {} declarations priced at a median {:.0} % of their peers (mostly HS {hs})",
-            imp.kmeans_flags,
-            imp.items,
+            t.kmeans_flags,
+            t.items,
             median * 100.0
         ));
     }
-    if imp.model_flags > 0 {
+    if t.model_flags > 0 {
         let top = imp
             .top_features
             .iter()
@@ -871,24 +804,24 @@ fn reason(ranked: &Ranked<'_>) -> String {
             .map(|(f, _)| f.replace("_past_", " past ").replace('_', " "));
         let mut s = format!(
             "{} of {} declarations flagged by the fraud model (highest probability {:.2})",
-            imp.model_flags,
-            imp.items,
-            imp.max_prob.unwrap_or(0.0)
+            t.model_flags,
+            t.items,
+            t.max_prob.unwrap_or(0.0)
         );
         if let Some(t) = top {
             s.push_str(&format!("; model top reason: {t}"));
         }
         parts.push(s);
     }
-    if imp.mirror > 0.0 {
+    if t.mirror > 0.0 {
         let ((hs, origin), v) = imp
             .mirror_hs6_origin
             .iter()
             .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
             .map_or((("?", "?"), 0.0), |(k, v)| (*k, *v));
-        parts.push(format!("share of mirror gaps {} (largest: HS {hs} from {origin}, {})", usd(imp.mirror), usd(v)));
+        parts.push(format!("share of mirror gaps {} (largest: HS {hs} from {origin}, {})", usd(t.mirror), usd(v)));
     }
-    if parts.len() == usize::from(ranked.concentration.is_some() && imp.recoverable > 0.0) {
+    if parts.len() == usize::from(ranked.concentration.is_some() && t.recoverable > 0.0) {
         parts.push("no signal above its thresholds".into());
     }
     let mut s = parts.join("; ");
@@ -899,8 +832,8 @@ fn reason(ranked: &Ranked<'_>) -> String {
 }
 
 fn frame(rows: &[Ranked<'_>]) -> PolarsResult<DataFrame> {
-    let f = |g: &dyn Fn(&Importer<'_>) -> f64| rows.iter().map(|r| g(&r.imp)).collect::<Vec<f64>>();
-    let u = |g: &dyn Fn(&Importer<'_>) -> u32| rows.iter().map(|r| g(&r.imp)).collect::<Vec<u32>>();
+    let f = |g: &dyn Fn(&Totals) -> f64| rows.iter().map(|r| g(&r.imp.totals)).collect::<Vec<f64>>();
+    let u = |g: &dyn Fn(&Totals) -> u32| rows.iter().map(|r| g(&r.imp.totals)).collect::<Vec<u32>>();
     DataFrame::new_infer_height(vec![
         Column::new(auditees::RANK.into(), (1..=rows.len() as u32).collect::<Vec<_>>()),
         Column::new(col::IMPORTER_ID.into(), rows.iter().map(|r| r.id).collect::<Vec<_>>()),
@@ -912,16 +845,20 @@ fn frame(rows: &[Ranked<'_>]) -> PolarsResult<DataFrame> {
         Column::new(auditees::MIRROR_GAP_SHARE_USD.into(), f(&|i| i.mirror)),
         Column::new(auditees::UNDERPRICED_DUTY_USD.into(), f(&|i| i.shortfall)),
         Column::new(auditees::DECLARATIONS.into(), u(&|i| i.items)),
-        Column::new(auditees::FIRST_DECLARED.into(), rows.iter().map(|r| r.imp.first_day).collect::<Vec<_>>()).cast(&DataType::Date)?,
-        Column::new(auditees::LAST_DECLARED.into(), rows.iter().map(|r| r.imp.last_day).collect::<Vec<_>>()).cast(&DataType::Date)?,
+        Column::new(auditees::FIRST_DECLARED.into(), rows.iter().map(|r| r.imp.totals.first_day).collect::<Vec<_>>())
+            .cast(&DataType::Date)?,
+        Column::new(auditees::LAST_DECLARED.into(), rows.iter().map(|r| r.imp.totals.last_day).collect::<Vec<_>>())
+            .cast(&DataType::Date)?,
         Column::new(auditees::DECLARED_VALUE_USD.into(), f(&|i| i.value)),
         Column::new(auditees::DUTY_PAID_USD.into(), f(&|i| i.duty)),
         Column::new(auditees::FLAGGED_BY_MODEL.into(), u(&|i| i.model_flags)),
         Column::new(auditees::FLAGGED_BY_KMEANS.into(), u(&|i| i.kmeans_flags)),
-        Column::new(auditees::MAX_FRAUD_PROBABILITY.into(), rows.iter().map(|r| r.imp.max_prob).collect::<Vec<_>>()),
+        Column::new(auditees::MAX_FRAUD_PROBABILITY.into(), rows.iter().map(|r| r.imp.totals.max_prob).collect::<Vec<_>>()),
         Column::new(
-            "mean_fraud_probability".into(),
-            rows.iter().map(|r| (r.imp.scored > 0).then(|| r.imp.sum_prob / f64::from(r.imp.scored))).collect::<Vec<_>>(),
+            auditees::MEAN_FRAUD_PROBABILITY.into(),
+            rows.iter()
+                .map(|r| (r.imp.totals.scored > 0).then(|| r.imp.totals.sum_prob / f64::from(r.imp.totals.scored)))
+                .collect::<Vec<_>>(),
         ),
         Column::new(auditees::TOP_HS4.into(), rows.iter().map(|r| top_keys(&r.imp.by_hs4, 3)).collect::<Vec<_>>()),
         Column::new(auditees::TOP_ORIGINS.into(), rows.iter().map(|r| top_keys(&r.imp.by_origin, 3)).collect::<Vec<_>>()),
@@ -931,7 +868,7 @@ fn frame(rows: &[Ranked<'_>]) -> PolarsResult<DataFrame> {
 
 /// The shareable copy: importer ids replaced by keyed pseudonyms.
 pub fn shareable(auditees: &DataFrame, key: &Pseudonymiser) -> PolarsResult<DataFrame> {
-    let ids = strs(auditees, col::IMPORTER_ID)?;
+    let ids = texts(auditees, auditees::IMPORTER_ID)?;
     let mut df = auditees.clone();
     df.with_column(Column::new(col::IMPORTER_ID.into(), ids.iter().map(|i| i.as_deref().map(|i| key.pseudonym(i))).collect::<Vec<_>>()))?;
     Ok(df)
@@ -973,9 +910,16 @@ impl Stage for Rank {
     /// The keys and the signals [`rank`] reads from each stage's scores.
     fn input_columns(&self, id: &str) -> Option<Vec<&'static str>> {
         let signals: &[&'static str] = match id {
-            datasets::FRAUD_SCORES => &["fraud_probability", "expected_duty_at_risk_usd", "fraud_flag", "top_features"],
-            datasets::KMEANS_SCORES => &["undervaluation_flag", "price_ratio", "undervalued_duty_usd"],
-            datasets::MIRROR_EXPOSURE => &["mirror_duty_share_usd"],
+            datasets::FRAUD_SCORES => &[
+                fraud_scores::FRAUD_PROBABILITY,
+                fraud_scores::EXPECTED_DUTY_AT_RISK_USD,
+                fraud_scores::FRAUD_FLAG,
+                fraud_scores::TOP_FEATURES,
+            ],
+            datasets::KMEANS_SCORES => {
+                &[kmeans_scores::UNDERVALUATION_FLAG, kmeans_scores::PRICE_RATIO, kmeans_scores::UNDERVALUED_DUTY_USD]
+            }
+            datasets::MIRROR_EXPOSURE => &[mirror_exposure::MIRROR_DUTY_SHARE_USD],
             _ => return None,
         };
         Some([col::DECLARATION_ID, col::ITEM_NO].iter().chain(signals).copied().collect())
@@ -1002,11 +946,12 @@ impl Stage for Rank {
         );
         let mut out = StageOutput::new();
         let auditees = if params.carry_state {
-            let carried = ctx.previous_run().map(|p| p.join(self.name()).join(window::WINDOW_DIR));
+            // The previous committed run's window, found by the runner.
+            let carried = ctx.previous_state(rank_window::ID);
             let tonight = window::rows(declarations, fraud, kmeans, mirror)?;
             let kept = window::Window::extend(carried.as_deref(), &tonight, params.window_days)?;
             drop(tonight);
-            let written = kept.write(&ctx.artifact_dir().join(window::WINDOW_DIR))?;
+            let written = kept.write(&ctx.state_path(rank_window::ID)?)?;
             out = out.with_metric("window_rows", kept.rows()).with_metric("window_days_written", written);
             if let Some((from, to)) = kept.span() {
                 out = out.with_metric("window_from", from).with_metric("window_to", to);

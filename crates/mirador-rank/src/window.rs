@@ -17,15 +17,13 @@ use std::path::{Path, PathBuf};
 
 use foldhash::fast::FixedState;
 use mirador_pipeline::StageError;
-use mirador_schema::catalog::rank_window;
+use mirador_pipeline::columns::amounts;
+use mirador_schema::catalog::{fraud_scores, rank_window};
 use mirador_schema::text::{Text, categorical_type};
 use mirador_schema::{col, day};
 use polars::prelude::*;
 
-use crate::{RankParams, Sources, amounts, rank};
-
-/// The window's directory in a run's `rank/` directory: one parquet file per day.
-pub const WINDOW_DIR: &str = "window";
+use crate::{RankParams, Sources, rank};
 
 /// The declaration columns the window keeps as text.
 const TEXTS: [&str; 6] = [col::DECLARATION_ID, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY, col::OFFICE_ID, col::PERIOD];
@@ -59,7 +57,7 @@ pub fn rows(
     kmeans: Option<&DataFrame>,
     mirror: Option<&DataFrame>,
 ) -> PolarsResult<DataFrame> {
-    let top_features = fraud.map(|f| Text::column(f, "top_features")).transpose()?;
+    let top_features = fraud.map(|f| Text::column(f, fraud_scores::TOP_FEATURES)).transpose()?;
     let sources = Sources::new(declarations, fraud, top_features.as_ref(), kmeans, mirror)?;
     let n = declarations.height();
     let mut columns = Vec::new();
@@ -176,10 +174,15 @@ impl Window {
         Some((day::text(self.days.first()?.date), day::text(self.days.last()?.date)))
     }
 
-    /// Writes the window into `dir`, one file per day: a day carried unchanged is linked to its
-    /// earlier file (or copied where links cannot be made), so a night writes only its own days.
-    /// Returns the number of days written anew.
+    /// Writes the window into `dir` (the run's carried state [`rank_window`],
+    /// `StageContext::state_path`), one file per day, each checked against the catalog first
+    /// ([`mirador_pipeline::check_state`]): a day carried unchanged is linked to its earlier file
+    /// (or copied where links cannot be made), so a night writes only its own days. Returns the
+    /// number of days written anew.
     pub fn write(&self, dir: &Path) -> Result<usize, StageError> {
+        for d in &self.days {
+            mirador_pipeline::check_state(rank_window::ID, d.rows.schema())?;
+        }
         mirador_io::create_dir(dir)?;
         let mut written = 0;
         for d in &self.days {
@@ -211,8 +214,8 @@ fn keys(df: &DataFrame) -> PolarsResult<(StringChunked, Int64Chunked)> {
 /// The ranked list over the window: each stage's evidence counts where any row has it.
 pub fn rank_window(window: &DataFrame, params: &RankParams) -> PolarsResult<DataFrame> {
     let any = |name: &str| -> PolarsResult<bool> { Ok(window.column(name)?.null_count() < window.height()) };
-    let fraud = any("fraud_probability")? || any("fraud_flag")?;
-    let kmeans = any("undervaluation_flag")?;
-    let mirror = any("mirror_duty_share_usd")?;
+    let fraud = any(rank_window::FRAUD_PROBABILITY)? || any(rank_window::FRAUD_FLAG)?;
+    let kmeans = any(rank_window::UNDERVALUATION_FLAG)?;
+    let mirror = any(rank_window::MIRROR_DUTY_SHARE_USD)?;
     rank(window, fraud.then_some(window), kmeans.then_some(window), mirror.then_some(window), params)
 }
