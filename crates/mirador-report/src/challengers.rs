@@ -1,11 +1,13 @@
 //! What the gradient boosting adds: the fraud model beside its challengers (a logistic
 //! regression and a random forest on the same features and split), on the test months.
 
+use mirador_schema::catalog::fraud_evaluation;
 use polars::prelude::*;
 use serde::Serialize;
 
 use crate::format::percent;
 use crate::html::{escape, missing, table};
+use crate::stage::{numbers_or_nan, texts_or_empty};
 
 /// The budget the comparison is made at, in % of the split's declarations.
 pub(crate) const N_PCT: f64 = 5.0;
@@ -34,16 +36,15 @@ pub struct ChallengerRow {
 /// The rows of `fraud_evaluation` (the test split, 5 %) for the boosting and each challenger
 /// present; none when no challenger ran.
 pub(crate) fn gather(evaluation: &DataFrame) -> PolarsResult<Vec<ChallengerRow>> {
-    let text = |name: &str| -> PolarsResult<Vec<String>> {
-        let c = evaluation.column(name)?.cast(&DataType::String)?;
-        Ok(c.str()?.iter().map(|v| v.unwrap_or_default().to_owned()).collect())
-    };
-    let number = |name: &str| -> PolarsResult<Vec<f64>> {
-        let c = evaluation.column(name)?.cast(&DataType::Float64)?;
-        Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
-    };
-    let (split, ranking) = (text("split")?, text("ranking")?);
-    let (n, precision, revenue, auc) = (number("n_pct")?, number("precision")?, number("revenue")?, number("auc")?);
+    let text = |name: &str| texts_or_empty(evaluation, name);
+    let number = |name: &str| numbers_or_nan(evaluation, name);
+    let (split, ranking) = (text(fraud_evaluation::SPLIT)?, text(fraud_evaluation::RANKING)?);
+    let (n, precision, revenue, auc) = (
+        number(fraud_evaluation::N_PCT)?,
+        number(fraud_evaluation::PRECISION)?,
+        number(fraud_evaluation::REVENUE)?,
+        number(fraud_evaluation::AUC)?,
+    );
     let rows: Vec<ChallengerRow> = MODELS
         .iter()
         .filter_map(|(id, label)| {
@@ -109,12 +110,12 @@ mod tests {
         let value: Vec<f64> =
             (0..rows).map(|i| (i / 4) as f64 * 0.5 + if split[i] == "test" && n[i] == 5.0 { 0.01 } else { 0.0 }).collect();
         DataFrame::new_infer_height(vec![
-            Column::new("split".into(), split),
-            Column::new("ranking".into(), ranking),
-            Column::new("n_pct".into(), n),
-            Column::new("precision".into(), value.clone()),
-            Column::new("revenue".into(), value.clone()),
-            Column::new("auc".into(), value),
+            Column::new(fraud_evaluation::SPLIT.into(), split),
+            Column::new(fraud_evaluation::RANKING.into(), ranking),
+            Column::new(fraud_evaluation::N_PCT.into(), n),
+            Column::new(fraud_evaluation::PRECISION.into(), value.clone()),
+            Column::new(fraud_evaluation::REVENUE.into(), value.clone()),
+            Column::new(fraud_evaluation::AUC.into(), value),
         ])
         .unwrap()
     }

@@ -2,8 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use mirador_pipeline::columns::{self, days, flags};
 use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
-use mirador_schema::catalog::{kmeans_scores, release_breaches, selection_frontier};
+use mirador_schema::catalog::{
+    auditee_evaluation, auditees, fraud_evaluation, fraud_importance, fraud_rules, fraud_scores, gap_by_cell, gap_by_chapter,
+    gap_by_partner, gap_summary, kmeans_groups, kmeans_scores, release_breaches, release_steps, selection_frontier,
+};
 use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
 
@@ -12,22 +16,29 @@ use crate::{
     MirrorPoint, PricePanel, PricePoint, QualityRow, ReleaseFigures, ReleaseGroup, ReportData, RuleRow, ScorePoint, render,
 };
 
-fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
-    let c = df.column(name)?.cast(&DataType::String)?;
-    Ok(c.str()?.iter().map(|v| v.unwrap_or_default().to_owned()).collect())
+/// Text column `name` ([`columns::texts`]), a null as empty text: the report labels and groups a
+/// missing text as "".
+pub(crate) fn texts_or_empty(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
+    Ok(columns::texts(df, name)?.into_iter().map(Option::unwrap_or_default).collect())
 }
 
-fn nums(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
-    let c = df.column(name)?.cast(&DataType::Float64)?;
-    Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+/// Numeric column `name` ([`columns::numbers`]), a null as NaN: the report leaves out, or says
+/// "n/a" for, what is not finite.
+pub(crate) fn numbers_or_nan(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
+    Ok(columns::numbers(df, name)?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
 /// The precision–revenue frontier of the test split: one curve per ranking of
 /// `fraud_evaluation` (the inspection list among them), the list at its budget marked, and its
 /// policy from `selection_frontier` when the run has it.
 fn frontier(e: &DataFrame, chosen: Option<&DataFrame>) -> PolarsResult<Option<Frontier>> {
-    let (split, ranking) = (strs(e, "split")?, strs(e, "ranking")?);
-    let (n, p, r, rev) = (nums(e, "n_pct")?, nums(e, "precision")?, nums(e, "recall")?, nums(e, "revenue")?);
+    let (split, ranking) = (texts_or_empty(e, fraud_evaluation::SPLIT)?, texts_or_empty(e, fraud_evaluation::RANKING)?);
+    let (n, p, r, rev) = (
+        numbers_or_nan(e, fraud_evaluation::N_PCT)?,
+        numbers_or_nan(e, fraud_evaluation::PRECISION)?,
+        numbers_or_nan(e, fraud_evaluation::RECALL)?,
+        numbers_or_nan(e, fraud_evaluation::REVENUE)?,
+    );
     let mut curves: Vec<FrontierCurve> = Vec::new();
     for i in (0..e.height()).filter(|&i| split[i] == "test") {
         let point = FrontierPoint { n_pct: n[i], precision: p[i], recall: r[i], revenue: rev[i] };
@@ -45,11 +56,17 @@ fn frontier(e: &DataFrame, chosen: Option<&DataFrame>) -> PolarsResult<Option<Fr
     let mut budget = 5.0;
     let mut policy = String::new();
     if let Some(f) = chosen.filter(|f| f.height() > 0) {
-        let is_chosen = f.column(selection_frontier::CHOSEN)?.bool()?.clone();
-        if let Some(i) = is_chosen.iter().position(|c| c == Some(true)) {
-            let (share, exponent, explore) =
-                (nums(f, "revenue_share")?[i], nums(f, "revenue_exponent")?[i], nums(f, "exploration_share")?[i]);
-            budget = nums(f, "budget_pct").ok().and_then(|b| b.get(i).copied()).filter(|b| b.is_finite()).unwrap_or(budget);
+        if let Some(i) = flags(f, selection_frontier::CHOSEN)?.iter().position(|c| *c) {
+            let (share, exponent, explore) = (
+                numbers_or_nan(f, selection_frontier::REVENUE_SHARE)?[i],
+                numbers_or_nan(f, selection_frontier::REVENUE_EXPONENT)?[i],
+                numbers_or_nan(f, selection_frontier::EXPLORATION_SHARE)?[i],
+            );
+            budget = numbers_or_nan(f, selection_frontier::BUDGET_PCT)
+                .ok()
+                .and_then(|b| b.get(i).copied())
+                .filter(|b| b.is_finite())
+                .unwrap_or(budget);
             let by = if (exponent - 1.0).abs() < 1e-9 { "expected duty".to_owned() } else { format!("probability^{exponent} × duty") };
             policy = format!(
                 "{:.1} % of the picks by fraud probability, {:.1} % by {by}, {:.1} % by exploration (chosen on the validation months)",
@@ -82,7 +99,7 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
     // Data quality: accepted rows per dataset, quarantined rows by reason.
     let mut quarantined: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for q in [get(datasets::QUARANTINE), get(datasets::OUTCOME_QUARANTINE)].into_iter().flatten() {
-        for (d, r) in strs(q, col::DATASET)?.into_iter().zip(strs(q, col::REASON_CODE)?) {
+        for (d, r) in texts_or_empty(q, col::DATASET)?.into_iter().zip(texts_or_empty(q, col::REASON_CODE)?) {
             *quarantined.entry(d).or_default().entry(r).or_default() += 1;
         }
     }
@@ -101,13 +118,11 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
     data.key_figures.push(("Input rows quarantined".into(), quarantined_rows.to_string()));
 
     // Revenue gap.
-    let bars = |df: &DataFrame, key: &str| -> PolarsResult<Vec<GapBar>> {
+    // Each bar's key column and its lost duty, low and high bounds.
+    let bars = |df: &DataFrame, [key, lost, low, high]: [&str; 4]| -> PolarsResult<Vec<GapBar>> {
         let mut acc: BTreeMap<String, (f64, f64, f64)> = BTreeMap::new();
-        for (((k, l), lo), hi) in strs(df, key)?
-            .into_iter()
-            .zip(nums(df, "lost_duty_usd")?)
-            .zip(nums(df, "lost_duty_low_usd")?)
-            .zip(nums(df, "lost_duty_high_usd")?)
+        for (((k, l), lo), hi) in
+            texts_or_empty(df, key)?.into_iter().zip(numbers_or_nan(df, lost)?).zip(numbers_or_nan(df, low)?).zip(numbers_or_nan(df, high)?)
         {
             let e = acc.entry(k).or_default();
             e.0 += l;
@@ -121,19 +136,25 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
         Ok(v)
     };
     if let Some(c) = get(datasets::GAP_BY_CHAPTER) {
-        data.gap_by_chapter = bars(c, col::HS2)?;
+        data.gap_by_chapter = bars(
+            c,
+            [gap_by_chapter::HS2, gap_by_chapter::LOST_DUTY_USD, gap_by_chapter::LOST_DUTY_LOW_USD, gap_by_chapter::LOST_DUTY_HIGH_USD],
+        )?;
     }
     if let Some(p) = get(datasets::GAP_BY_PARTNER) {
-        data.gap_by_partner = bars(p, col::PARTNER)?;
+        data.gap_by_partner = bars(
+            p,
+            [gap_by_partner::PARTNER, gap_by_partner::LOST_DUTY_USD, gap_by_partner::LOST_DUTY_LOW_USD, gap_by_partner::LOST_DUTY_HIGH_USD],
+        )?;
     }
     if let Some(s) = get(datasets::GAP_SUMMARY) {
-        let periods = strs(s, col::PERIOD)?;
+        let periods = texts_or_empty(s, gap_summary::PERIOD)?;
         if let Some(i) = periods.iter().position(|p| p == "all") {
             let t = GapTotal {
-                lost_duty_usd: nums(s, "lost_duty_usd")?[i],
-                low_usd: nums(s, "lost_duty_low_usd")?[i],
-                high_usd: nums(s, "lost_duty_high_usd")?[i],
-                cif_fob_method: strs(s, "cif_fob_method")?[i].clone(),
+                lost_duty_usd: numbers_or_nan(s, gap_summary::LOST_DUTY_USD)?[i],
+                low_usd: numbers_or_nan(s, gap_summary::LOST_DUTY_LOW_USD)?[i],
+                high_usd: numbers_or_nan(s, gap_summary::LOST_DUTY_HIGH_USD)?[i],
+                cif_fob_method: texts_or_empty(s, gap_summary::CIF_FOB_METHOD)?[i].clone(),
             };
             data.key_figures.push((
                 "Estimated lost duty (mirror gaps)".into(),
@@ -144,8 +165,12 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
     }
     let mut top_hs: Vec<String> = Vec::new();
     if let Some(c) = get(datasets::GAP_BY_CELL) {
-        let (hs, partner) = (strs(c, col::HS6)?, strs(c, col::PARTNER)?);
-        let (declared, mirror, lost) = (nums(c, "declared_value_usd")?, nums(c, "mirror_cif_usd")?, nums(c, "lost_duty_usd")?);
+        let (hs, partner) = (texts_or_empty(c, gap_by_cell::HS6)?, texts_or_empty(c, gap_by_cell::PARTNER)?);
+        let (declared, mirror, lost) = (
+            numbers_or_nan(c, gap_by_cell::DECLARED_VALUE_USD)?,
+            numbers_or_nan(c, gap_by_cell::MIRROR_CIF_USD)?,
+            numbers_or_nan(c, gap_by_cell::LOST_DUTY_USD)?,
+        );
         for i in 0..c.height() {
             if mirror[i].is_finite() && mirror[i] > 0.0 && declared[i] > 0.0 {
                 data.mirror_cells.push(MirrorPoint {
@@ -164,12 +189,12 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
 
     // Unit-price clusters of the top-gap HS codes (or the most flagged ones without a gap stage).
     if let Some(k) = get(datasets::KMEANS_SCORES) {
-        let hs = strs(k, col::HS6)?;
-        let price = nums(k, col::UNIT_PRICE_USD_KG)?;
-        let cluster = nums(k, "cluster")?;
-        let flag: Vec<bool> = k.column(kmeans_scores::UNDERVALUATION_FLAG)?.bool()?.iter().map(|b| b.unwrap_or(false)).collect();
-        let reference = nums(k, "reference_price_usd_per_kg")?;
-        let group = strs(k, "group_key")?;
+        let hs = texts_or_empty(k, kmeans_scores::HS6)?;
+        let price = numbers_or_nan(k, kmeans_scores::UNIT_PRICE_USD_KG)?;
+        let cluster = numbers_or_nan(k, kmeans_scores::CLUSTER)?;
+        let flag = flags(k, kmeans_scores::UNDERVALUATION_FLAG)?;
+        let reference = numbers_or_nan(k, kmeans_scores::REFERENCE_PRICE_USD_PER_KG)?;
+        let group = texts_or_empty(k, kmeans_scores::GROUP_KEY)?;
         let flagged: usize = flag.iter().filter(|f| **f).count();
         data.key_figures.push(("Declarations flagged by k-means (underpriced)".into(), flagged.to_string()));
         if top_hs.is_empty() {
@@ -195,8 +220,8 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
             let main_group = counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(g, _)| (*g).to_owned()).unwrap_or_default();
             let mut centroids = Vec::new();
             if let Some(g) = groups {
-                let keys = strs(g, "group_key")?;
-                let c = strs(g, "centroid_prices_usd_per_kg")?;
+                let keys = texts_or_empty(g, kmeans_groups::GROUP_KEY)?;
+                let c = texts_or_empty(g, kmeans_groups::CENTROID_PRICES_USD_PER_KG)?;
                 if let Some(j) = keys.iter().position(|k| *k == main_group) {
                     centroids = c[j].split(';').filter_map(|x| x.parse().ok()).collect();
                 }
@@ -218,14 +243,23 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
 
     // Fraud model.
     if let Some(e) = get(datasets::FRAUD_EVALUATION) {
-        let (split, ranking) = (strs(e, "split")?, strs(e, "ranking")?);
-        let (n, p, r, rev, auc, base) =
-            (nums(e, "n_pct")?, nums(e, "precision")?, nums(e, "recall")?, nums(e, "revenue")?, nums(e, "auc")?, nums(e, "fraud_rate")?);
+        use fraud_evaluation as fe;
+        let (split, ranking) = (texts_or_empty(e, fe::SPLIT)?, texts_or_empty(e, fe::RANKING)?);
+        let (n, p, r, rev, auc, base) = (
+            numbers_or_nan(e, fe::N_PCT)?,
+            numbers_or_nan(e, fe::PRECISION)?,
+            numbers_or_nan(e, fe::RECALL)?,
+            numbers_or_nan(e, fe::REVENUE)?,
+            numbers_or_nan(e, fe::AUC)?,
+            numbers_or_nan(e, fe::FRAUD_RATE)?,
+        );
         // Intervals and revenue concentration (absent from runs before they were computed).
-        let optional = |name: &str| nums(e, name).unwrap_or_else(|_| vec![f64::NAN; e.height()]);
+        let optional = |name: &str| numbers_or_nan(e, name).unwrap_or_else(|_| vec![f64::NAN; e.height()]);
         let bounds: Vec<Vec<f64>> =
-            ["precision_lo", "precision_hi", "recall_lo", "recall_hi", "revenue_lo", "revenue_hi", "auc_lo", "auc_hi"].map(optional).into();
-        let half = optional("frauds_holding_half_duty");
+            [fe::PRECISION_LO, fe::PRECISION_HI, fe::RECALL_LO, fe::RECALL_HI, fe::REVENUE_LO, fe::REVENUE_HI, fe::AUC_LO, fe::AUC_HI]
+                .map(optional)
+                .into();
+        let half = optional(fe::FRAUDS_HOLDING_HALF_DUTY);
         let pair = |k: usize, i: usize| [bounds[k][i], bounds[k + 1][i]];
         let known = |x: [f64; 2]| x.iter().all(|v| v.is_finite());
         let mut g = Gain { split: "test".into(), ..Gain::default() };
@@ -288,10 +322,19 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
         data.challengers = crate::challengers::gather(e)?;
     }
     if let Some(imp) = get(datasets::FRAUD_IMPORTANCE) {
-        data.importance = strs(imp, "label")?.into_iter().zip(nums(imp, "gain_share")?).take(15).collect();
+        data.importance = texts_or_empty(imp, fraud_importance::LABEL)?
+            .into_iter()
+            .zip(numbers_or_nan(imp, fraud_importance::GAIN_SHARE)?)
+            .take(15)
+            .collect();
     }
     if let Some(r) = get(datasets::FRAUD_RULES) {
-        let (rule, s, rt, rte) = (strs(r, "rule")?, nums(r, "support_train")?, nums(r, "fraud_rate_train")?, nums(r, "fraud_rate_test")?);
+        let (rule, s, rt, rte) = (
+            texts_or_empty(r, fraud_rules::RULE)?,
+            numbers_or_nan(r, fraud_rules::SUPPORT_TRAIN)?,
+            numbers_or_nan(r, fraud_rules::FRAUD_RATE_TRAIN)?,
+            numbers_or_nan(r, fraud_rules::FRAUD_RATE_TEST)?,
+        );
         data.rules = (0..r.height())
             .map(|i| RuleRow {
                 rule: rule[i].clone(),
@@ -302,7 +345,11 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
             .collect();
     }
     if let Some(e) = get(datasets::AUDITEE_EVALUATION) {
-        let (policy, pct, share) = (strs(e, "policy")?, nums(e, "top_pct")?, nums(e, "share_of_lost_duty")?);
+        let (policy, pct, share) = (
+            texts_or_empty(e, auditee_evaluation::POLICY)?,
+            numbers_or_nan(e, auditee_evaluation::TOP_PCT)?,
+            numbers_or_nan(e, auditee_evaluation::SHARE_OF_LOST_DUTY)?,
+        );
         for i in 0..e.height() {
             let at = if let Some(at) = data.auditee_capture.iter().position(|c| c.policy == policy[i]) {
                 at
@@ -321,26 +368,25 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
     }
     if let Some(a) = get(datasets::AUDITEES) {
         let (rank, id, risk, n, fm, fk, hs, org, reason) = (
-            nums(a, "rank")?,
-            strs(a, col::IMPORTER_ID)?,
-            nums(a, "revenue_at_risk_usd")?,
-            nums(a, "declarations")?,
-            nums(a, "flagged_by_model")?,
-            nums(a, "flagged_by_kmeans")?,
-            strs(a, "top_hs4")?,
-            strs(a, "top_origins")?,
-            strs(a, "reason")?,
+            numbers_or_nan(a, auditees::RANK)?,
+            texts_or_empty(a, auditees::IMPORTER_ID)?,
+            numbers_or_nan(a, auditees::REVENUE_AT_RISK_USD)?,
+            numbers_or_nan(a, auditees::DECLARATIONS)?,
+            numbers_or_nan(a, auditees::FLAGGED_BY_MODEL)?,
+            numbers_or_nan(a, auditees::FLAGGED_BY_KMEANS)?,
+            texts_or_empty(a, auditees::TOP_HS4)?,
+            texts_or_empty(a, auditees::TOP_ORIGINS)?,
+            texts_or_empty(a, auditees::REASON)?,
         );
         let total: f64 = risk.iter().filter(|x| x.is_finite()).sum();
         data.key_figures.push(("Importers ranked".into(), a.height().to_string()));
         // The declarations behind the list: the run's, or a carried audit window's.
+        // An undated list (or one without the columns) gives no span.
         let day = |name: &str, last: bool| -> Option<String> {
-            // ISO dates order as text.
-            let days = strs(a, name).ok()?;
-            let dated = days.into_iter().filter(|d| !d.is_empty());
-            if last { dated.max() } else { dated.min() }
+            let dated = days(a, name).ok()?.into_iter().flatten();
+            (if last { dated.max() } else { dated.min() }).map(mirador_schema::day::text)
         };
-        if let (Some(from), Some(to)) = (day("first_declared", false), day("last_declared", true)) {
+        if let (Some(from), Some(to)) = (day(auditees::FIRST_DECLARED, false), day(auditees::LAST_DECLARED, true)) {
             data.key_figures.push(("Declarations behind the auditee list".into(), format!("{from} to {to}")));
         }
         data.key_figures.push(("Revenue at risk, all ranked importers".into(), money(total)));
@@ -386,8 +432,8 @@ const MAX_SCORE_POINTS: usize = 4_000;
 fn fraud_map<'d>(get: &impl Fn(&str) -> Option<&'d DataFrame>) -> PolarsResult<Option<FraudMap>> {
     let (gap, scores) = (get(datasets::GAP_BY_PARTNER), get(datasets::FRAUD_SCORES));
     let Some(d) = get(datasets::DECLARATIONS).filter(|_| gap.is_some() || scores.is_some()) else { return Ok(None) };
-    let origin = strs(d, col::ORIGIN_COUNTRY)?;
-    let fraud = nums(d, col::FRAUD)?;
+    let origin = texts_or_empty(d, col::ORIGIN_COUNTRY)?;
+    let fraud = numbers_or_nan(d, col::FRAUD)?;
     let mut countries: BTreeMap<String, CountryFigures> = BTreeMap::new();
     for (o, f) in origin.iter().zip(&fraud) {
         if f.is_finite() {
@@ -397,7 +443,7 @@ fn fraud_map<'d>(get: &impl Fn(&str) -> Option<&'d DataFrame>) -> PolarsResult<O
         }
     }
     if let Some(g) = gap {
-        for (p, l) in strs(g, col::PARTNER)?.iter().zip(nums(g, "lost_duty_usd")?) {
+        for (p, l) in texts_or_empty(g, gap_by_partner::PARTNER)?.iter().zip(numbers_or_nan(g, gap_by_partner::LOST_DUTY_USD)?) {
             if l.is_finite() && mirador_schema::country::by_iso2(p).is_some() {
                 country_entry(&mut countries, p).mirror_lost_duty_usd += l;
             }
@@ -407,10 +453,11 @@ fn fraud_map<'d>(get: &impl Fn(&str) -> Option<&'d DataFrame>) -> PolarsResult<O
     if let Some(s) = scores {
         let key = |ids: Vec<String>, items: Vec<f64>| ids.into_iter().zip(items.into_iter().map(|i| i as i64));
         let row: std::collections::HashMap<(String, i64), usize> =
-            key(strs(d, col::DECLARATION_ID)?, nums(d, col::ITEM_NO)?).enumerate().map(|(i, k)| (k, i)).collect();
-        let (probability, expected) = (nums(s, "fraud_probability")?, nums(s, "expected_duty_at_risk_usd")?);
+            key(texts_or_empty(d, col::DECLARATION_ID)?, numbers_or_nan(d, col::ITEM_NO)?).enumerate().map(|(i, k)| (k, i)).collect();
+        let (probability, expected) =
+            (numbers_or_nan(s, fraud_scores::FRAUD_PROBABILITY)?, numbers_or_nan(s, fraud_scores::EXPECTED_DUTY_AT_RISK_USD)?);
         let mut score = vec![f64::NAN; d.height()];
-        for (j, k) in key(strs(s, col::DECLARATION_ID)?, nums(s, col::ITEM_NO)?).enumerate() {
+        for (j, k) in key(texts_or_empty(s, fraud_scores::DECLARATION_ID)?, numbers_or_nan(s, fraud_scores::ITEM_NO)?).enumerate() {
             if let Some(&i) = row.get(&k) {
                 score[i] = probability[j];
                 if expected[j].is_finite() {
@@ -419,7 +466,7 @@ fn fraud_map<'d>(get: &impl Fn(&str) -> Option<&'d DataFrame>) -> PolarsResult<O
             }
         }
         // Unit price over the median of its HS6.
-        let (hs, price) = (strs(d, col::HS6)?, nums(d, col::UNIT_PRICE_USD_KG)?);
+        let (hs, price) = (texts_or_empty(d, col::HS6)?, numbers_or_nan(d, col::UNIT_PRICE_USD_KG)?);
         let mut by_hs: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
         for (h, p) in hs.iter().zip(&price) {
             if p.is_finite() && *p > 0.0 {
@@ -462,10 +509,16 @@ fn release<'d>(get: &impl Fn(&str) -> Option<&'d DataFrame>) -> PolarsResult<Opt
             ..ReleaseFigures::default()
         }));
     }
-    let (dim, group, n, median, p90) =
-        (strs(b, "dimension")?, strs(b, "group")?, nums(b, "declarations")?, nums(b, "median_hours")?, nums(b, "p90_hours")?);
-    let breach: Vec<bool> = b.column(release_breaches::BREACH)?.bool()?.iter().map(|v| v.unwrap_or(false)).collect();
-    let (sl, sl90) = (nums(b, "service_level_hours")?, nums(b, "p90_service_level_hours")?);
+    use release_breaches as rb;
+    let (dim, group, n, median, p90) = (
+        texts_or_empty(b, rb::DIMENSION)?,
+        texts_or_empty(b, rb::GROUP)?,
+        numbers_or_nan(b, rb::DECLARATIONS)?,
+        numbers_or_nan(b, rb::MEDIAN_HOURS)?,
+        numbers_or_nan(b, rb::P90_HOURS)?,
+    );
+    let breach = flags(b, rb::BREACH)?;
+    let (sl, sl90) = (numbers_or_nan(b, rb::SERVICE_LEVEL_HOURS)?, numbers_or_nan(b, rb::P90_SERVICE_LEVEL_HOURS)?);
     let groups = (0..b.height())
         .map(|i| ReleaseGroup {
             dimension: dim[i].clone(),
@@ -478,7 +531,11 @@ fn release<'d>(get: &impl Fn(&str) -> Option<&'d DataFrame>) -> PolarsResult<Opt
         .collect();
     let mut steps: Vec<(String, [f64; 3])> = Vec::new();
     if let Some(s) = get(datasets::RELEASE_STEPS) {
-        let (g, step, mean) = (strs(s, "group")?, strs(s, "step")?, nums(s, "mean_hours")?);
+        let (g, step, mean) = (
+            texts_or_empty(s, release_steps::GROUP)?,
+            texts_or_empty(s, release_steps::STEP)?,
+            numbers_or_nan(s, release_steps::MEAN_HOURS)?,
+        );
         for i in 0..s.height() {
             let k = match step[i].as_str() {
                 "arrival_to_lodgement" => 0,
@@ -545,11 +602,21 @@ impl Stage for Report {
     /// Of the k-means scores, what the price panels plot ([`gather`]); the rest whole.
     fn input_columns(&self, id: &str) -> Option<Vec<&'static str>> {
         match id {
-            datasets::KMEANS_SCORES => {
-                Some(vec![col::HS6, col::UNIT_PRICE_USD_KG, "cluster", "undervaluation_flag", "reference_price_usd_per_kg", "group_key"])
-            }
+            datasets::KMEANS_SCORES => Some(vec![
+                kmeans_scores::HS6,
+                kmeans_scores::UNIT_PRICE_USD_KG,
+                kmeans_scores::CLUSTER,
+                kmeans_scores::UNDERVALUATION_FLAG,
+                kmeans_scores::REFERENCE_PRICE_USD_PER_KG,
+                kmeans_scores::GROUP_KEY,
+            ]),
             // The fraud map's expected duty and scores.
-            datasets::FRAUD_SCORES => Some(vec![col::DECLARATION_ID, col::ITEM_NO, "fraud_probability", "expected_duty_at_risk_usd"]),
+            datasets::FRAUD_SCORES => Some(vec![
+                fraud_scores::DECLARATION_ID,
+                fraud_scores::ITEM_NO,
+                fraud_scores::FRAUD_PROBABILITY,
+                fraud_scores::EXPECTED_DUTY_AT_RISK_USD,
+            ]),
             _ => None,
         }
     }
@@ -622,25 +689,25 @@ mod tests {
     #[test]
     fn release_times_give_their_figures_or_say_they_were_skipped() {
         let breaches = DataFrame::new_infer_height(vec![
-            Column::new("dimension".into(), ["office", "office", "lane", "lane"]),
-            Column::new("group".into(), ["MLB", "NBO", "red", "green"]),
-            Column::new("declarations".into(), [100_i64, 120, 40, 180]),
-            Column::new("median_hours".into(), [39.0, 15.0, 44.5, 14.0]),
-            Column::new("p90_hours".into(), [88.0, 33.0, 102.0, 30.0]),
-            Column::new("service_level_hours".into(), [24.0; 4]),
-            Column::new("p90_service_level_hours".into(), [72.0; 4]),
-            Column::new("median_ratio".into(), [1.6, 0.6, 1.8, 0.6]),
-            Column::new("breach".into(), [true, false, true, false]),
-            Column::new("rank".into(), [1_i64, 2, 1, 2]),
+            Column::new(release_breaches::DIMENSION.into(), ["office", "office", "lane", "lane"]),
+            Column::new(release_breaches::GROUP.into(), ["MLB", "NBO", "red", "green"]),
+            Column::new(release_breaches::DECLARATIONS.into(), [100_i64, 120, 40, 180]),
+            Column::new(release_breaches::MEDIAN_HOURS.into(), [39.0, 15.0, 44.5, 14.0]),
+            Column::new(release_breaches::P90_HOURS.into(), [88.0, 33.0, 102.0, 30.0]),
+            Column::new(release_breaches::SERVICE_LEVEL_HOURS.into(), [24.0; 4]),
+            Column::new(release_breaches::P90_SERVICE_LEVEL_HOURS.into(), [72.0; 4]),
+            Column::new(release_breaches::MEDIAN_RATIO.into(), [1.6, 0.6, 1.8, 0.6]),
+            Column::new(release_breaches::BREACH.into(), [true, false, true, false]),
+            Column::new(release_breaches::RANK.into(), [1_i64, 2, 1, 2]),
         ])
         .unwrap();
         let steps = DataFrame::new_infer_height(vec![
-            Column::new("dimension".into(), ["all"; 3]),
-            Column::new("group".into(), ["all"; 3]),
-            Column::new("step".into(), ["arrival_to_lodgement", "lodgement_to_payment", "payment_to_release"]),
-            Column::new("declarations".into(), [300_i64; 3]),
-            Column::new("mean_hours".into(), [5.0, 7.0, 3.0]),
-            Column::new("share".into(), [5.0 / 15.0, 7.0 / 15.0, 3.0 / 15.0]),
+            Column::new(release_steps::DIMENSION.into(), ["all"; 3]),
+            Column::new(release_steps::GROUP.into(), ["all"; 3]),
+            Column::new(release_steps::STEP.into(), ["arrival_to_lodgement", "lodgement_to_payment", "payment_to_release"]),
+            Column::new(release_steps::DECLARATIONS.into(), [300_i64; 3]),
+            Column::new(release_steps::MEAN_HOURS.into(), [5.0, 7.0, 3.0]),
+            Column::new(release_steps::SHARE.into(), [5.0 / 15.0, 7.0 / 15.0, 3.0 / 15.0]),
         ])
         .unwrap();
         let inputs = BTreeMap::from([(datasets::RELEASE_BREACHES, &breaches), (datasets::RELEASE_STEPS, &steps)]);
@@ -668,20 +735,20 @@ mod tests {
         let n: Vec<f64> = (0..rows).map(|i| n_pcts[i % 3]).collect();
         let precision: Vec<f64> = (0..rows).map(|i| 1.0 - i as f64 / 100.0).collect();
         let e = DataFrame::new_infer_height(vec![
-            Column::new("split".into(), split),
-            Column::new("ranking".into(), ranking),
-            Column::new("n_pct".into(), n),
-            Column::new("precision".into(), precision),
-            Column::new("recall".into(), vec![0.5; rows]),
-            Column::new("revenue".into(), vec![0.5; rows]),
+            Column::new(fraud_evaluation::SPLIT.into(), split),
+            Column::new(fraud_evaluation::RANKING.into(), ranking),
+            Column::new(fraud_evaluation::N_PCT.into(), n),
+            Column::new(fraud_evaluation::PRECISION.into(), precision),
+            Column::new(fraud_evaluation::RECALL.into(), vec![0.5; rows]),
+            Column::new(fraud_evaluation::REVENUE.into(), vec![0.5; rows]),
         ])
         .unwrap();
         let chosen = DataFrame::new_infer_height(vec![
-            Column::new("revenue_share".into(), [0.1, 0.15]),
-            Column::new("exploration_share".into(), [0.0, 0.0]),
-            Column::new("revenue_exponent".into(), [1.0, 2.0]),
-            Column::new("budget_pct".into(), [10.0, 10.0]),
-            Column::new("chosen".into(), [false, true]),
+            Column::new(selection_frontier::REVENUE_SHARE.into(), [0.1, 0.15]),
+            Column::new(selection_frontier::EXPLORATION_SHARE.into(), [0.0, 0.0]),
+            Column::new(selection_frontier::REVENUE_EXPONENT.into(), [1.0, 2.0]),
+            Column::new(selection_frontier::BUDGET_PCT.into(), [10.0, 10.0]),
+            Column::new(selection_frontier::CHOSEN.into(), [false, true]),
         ])
         .unwrap();
         let f = frontier(&e, Some(&chosen)).unwrap().unwrap();
