@@ -57,7 +57,7 @@ pub(crate) fn by_cell(cells: &[Cell]) -> PolarsResult<DataFrame> {
         Column::new(gap_by_cell::DECLARED_UNIT_VALUE_USD_PER_KG.into(), opt(&|x| ratio(x.declared.value, x.declared.weight))),
         Column::new(gap_by_cell::MIRROR_UNIT_VALUE_USD_PER_KG.into(), opt(&|x| x.mirror_cif.and_then(|m| ratio(m, x.mirror_fob.weight)))),
         Column::new(
-            "unit_value_ratio".into(),
+            gap_by_cell::UNIT_VALUE_RATIO.into(),
             opt(&|x| {
                 let d = ratio(x.declared.value, x.declared.weight)?;
                 let m = ratio(x.mirror_cif?, x.mirror_fob.weight)?;
@@ -153,7 +153,7 @@ pub(crate) fn by_partner(cells: &[Cell], factors: &Factors) -> PolarsResult<Data
     df.with_column(Column::new(gap_by_partner::CIF_FOB_PAIRS.into(), f.iter().map(|x| x.pairs as u32).collect::<Vec<_>>()))?;
     let reporting: HashMap<&str, bool> = cells.iter().map(|c| (c.key.2.as_str(), c.mirror_cif.is_some())).collect();
     df.with_column(Column::new(
-        "partner_reports".into(),
+        gap_by_partner::PARTNER_REPORTS.into(),
         partners.iter().map(|p| reporting.get(p.as_str()).copied().unwrap_or(false)).collect::<Vec<_>>(),
     ))?;
     Ok(df)
@@ -180,11 +180,11 @@ pub(crate) fn summary(cells: &[Cell], factors: &Factors, declared_source: &str) 
     t.push(&all);
     nr.push(all_not_reporting.into_iter().collect::<Vec<_>>().join(";"));
     let n = periods.len();
-    let mut columns = vec![Column::new(col::PERIOD.into(), periods)];
+    let mut columns = vec![Column::new(gap_summary::PERIOD.into(), periods)];
     columns.extend(totals_columns(&t));
     columns.push(Column::new(gap_summary::PARTNERS_NOT_REPORTING.into(), nr));
     columns.push(Column::new(
-        "cif_fob_method".into(),
+        gap_summary::CIF_FOB_METHOD.into(),
         vec![if factors.method == crate::FactorMethod::Estimated { "estimated" } else { "configured" }; n],
     ));
     columns.push(Column::new(gap_summary::DECLARED_SOURCE.into(), vec![declared_source; n]));
@@ -237,7 +237,7 @@ pub(crate) fn exposure(declarations: &DataFrame, cells: &[Cell], grain: PeriodGr
         .collect();
     // Each row's output period, gathered from the distinct ones.
     let gap_period = Coded { codes: period.codes.iter().map(|&p| grains.codes[p as usize]).collect(), values: grains.values.clone() }
-        .gather("gap_period")?;
+        .gather(mirror_exposure::GAP_PERIOD)?;
     let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY])?;
     df.with_column(gap_period.into_column())?;
     df.with_column(Column::new(mirror_exposure::MIRROR_GAP_RATIO.into(), gap_ratio))?;

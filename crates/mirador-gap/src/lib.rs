@@ -25,6 +25,7 @@ mod frames;
 pub mod tariff;
 
 use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
+use mirador_schema::catalog::gap_summary;
 use mirador_schema::{DatasetId, datasets};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -221,9 +222,9 @@ impl Stage for RevenueGap {
             .with_metric("declared_source", r.declared_source)
             .with_metric("cif_fob_method", serde_json::to_value(r.factors.method).unwrap_or_default())
             .with_metric("cif_fob_factors", serde_json::to_value(&r.factors).unwrap_or_default())
-            .with_metric("lost_duty_usd", total("lost_duty_usd"))
-            .with_metric("lost_duty_low_usd", total("lost_duty_low_usd"))
-            .with_metric("lost_duty_high_usd", total("lost_duty_high_usd"))
+            .with_metric("lost_duty_usd", total(gap_summary::LOST_DUTY_USD))
+            .with_metric("lost_duty_low_usd", total(gap_summary::LOST_DUTY_LOW_USD))
+            .with_metric("lost_duty_high_usd", total(gap_summary::LOST_DUTY_HIGH_USD))
             .with_metric("unpaired_aggregate_rows", r.aggregate_rows);
         Ok(out
             .with_dataset(datasets::GAP_BY_CELL, r.by_cell)

@@ -5,6 +5,7 @@ use std::path::Path;
 use mirador_gap::{GapParams, Pair, analyse, median_ratio};
 use mirador_ingest::{IngestParams, ingest_sources};
 use mirador_pipeline::PipelineFile;
+use mirador_schema::catalog::gap_by_cell;
 
 fn pipeline() -> Option<PipelineFile> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/comtrade.toml");
@@ -31,8 +32,8 @@ fn comtrade_pairs_give_a_plausible_cif_fob_factor() {
     let r = analyse(&ingested.declarations, &ingested.mirror_flows, &ingested.tariffs, &stage_params).unwrap();
 
     // Pairs of imports with the partner's exports, as the stage matched them.
-    let imp = r.by_cell.column("declared_value_usd").unwrap().f64().unwrap().clone();
-    let fob = r.by_cell.column("mirror_fob_usd").unwrap().f64().unwrap().clone();
+    let imp = r.by_cell.column(gap_by_cell::DECLARED_VALUE_USD).unwrap().f64().unwrap().clone();
+    let fob = r.by_cell.column(gap_by_cell::MIRROR_FOB_USD).unwrap().f64().unwrap().clone();
     let partner = r.by_cell.column("partner").unwrap().str().unwrap().clone();
     let pairs: Vec<Pair<'_>> = (0..r.by_cell.height())
         .filter_map(|i| {
@@ -51,7 +52,7 @@ fn comtrade_pairs_give_a_plausible_cif_fob_factor() {
     // HS 2012 (H4), cells reported in older vintages are flagged, and H4 cells are not.
     let h4 = GapParams { hs_vintage: Some("H4".into()), ..stage_params.clone() };
     let r4 = analyse(&ingested.declarations, &ingested.mirror_flows, &ingested.tariffs, &h4).unwrap();
-    let flags = r4.by_cell.column("flags").unwrap().str().unwrap().clone();
+    let flags = r4.by_cell.column(gap_by_cell::FLAGS).unwrap().str().unwrap().clone();
     let flagged = flags.iter().filter(|f| f.is_some_and(|f| f.contains("hs_vintage_not_configured"))).count();
     assert!(flagged > 0 && flagged < r4.by_cell.height(), "{flagged} of {} cells flagged", r4.by_cell.height());
 
