@@ -6,7 +6,7 @@ use anyhow::Context;
 use mirador_pipeline::{PipelineFile, check_columns, plan};
 use mirador_schema::catalog;
 
-use crate::commands::UserError;
+use crate::commands::{UserError, print_all};
 use crate::registry::{STAGES, stage};
 use crate::settings::{CliRunFlags, Settings};
 
@@ -42,6 +42,8 @@ pub(crate) fn check(pipeline: &Path) -> anyhow::Result<()> {
 }
 
 pub(crate) fn list() -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    let mut text = String::new();
     for name in STAGES {
         let s = stage(name).context("registry")?;
         // A stage reading raw files shows its source ids in brackets.
@@ -50,23 +52,25 @@ pub(crate) fn list() -> anyhow::Result<()> {
         } else {
             s.inputs().iter().map(|i| (*i).to_owned()).collect()
         };
-        println!("{name:<16} {} -> {}", reads.join(", "), s.outputs().join(", "));
+        let _ = writeln!(text, "{name:<16} {} -> {}", reads.join(", "), s.outputs().join(", "));
     }
-    Ok(())
+    print_all(&text)
 }
 
 pub(crate) fn explain(name: &str) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
     let s = stage(name).ok_or_else(|| UserError(format!("unknown stage `{name}` (see `mirador list`)")))?;
-    println!("stage: {}", s.name());
+    let mut text = String::new();
+    let _ = writeln!(text, "stage: {}", s.name());
     if !s.sources().is_empty() {
-        println!("sources: {}", s.sources().join(", "));
+        let _ = writeln!(text, "sources: {}", s.sources().join(", "));
     }
-    println!("inputs: {}", if s.inputs().is_empty() { "-".into() } else { s.inputs().join(", ") });
+    let _ = writeln!(text, "inputs: {}", if s.inputs().is_empty() { "-".into() } else { s.inputs().join(", ") });
     if !s.optional_inputs().is_empty() {
-        println!("optional inputs (used when the pipeline produces them): {}", s.optional_inputs().join(", "));
+        let _ = writeln!(text, "optional inputs (used when the pipeline produces them): {}", s.optional_inputs().join(", "));
     }
-    println!("outputs: {}", if s.outputs().is_empty() { "- (files only)".into() } else { s.outputs().join(", ") });
-    Ok(())
+    let _ = writeln!(text, "outputs: {}", if s.outputs().is_empty() { "- (files only)".into() } else { s.outputs().join(", ") });
+    print_all(&text)
 }
 
 pub(crate) fn schemas(dataset: Option<&str>, out: Option<&Path>) -> anyhow::Result<()> {
@@ -95,13 +99,4 @@ pub(crate) fn schemas(dataset: Option<&str>, out: Option<&Path>) -> anyhow::Resu
         }
     }
     print_all(&text)
-}
-
-/// Writes `text` to stdout; a reader that stops early (`| head`) is not an error.
-fn print_all(text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
 }

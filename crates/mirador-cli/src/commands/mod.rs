@@ -24,6 +24,15 @@ pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     2
 }
 
+/// Writes `text` to stdout; a reader that stops early (`| head`) is not an error.
+pub(crate) fn print_all(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// A mistake in how Mirador was called (exit code 1).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

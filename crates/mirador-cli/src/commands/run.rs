@@ -134,6 +134,5 @@ pub(crate) fn show_settings(args: &RunArgs) -> anyhow::Result<()> {
     }
     let mut shown = serde_json::to_value(&settings)?;
     shown["pipeline"] = serde_json::to_value(&file)?;
-    println!("{}", serde_json::to_string_pretty(&shown)?);
-    Ok(())
+    crate::commands::print_all(&(serde_json::to_string_pretty(&shown)? + "\n"))
 }

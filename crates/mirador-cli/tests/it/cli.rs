@@ -58,6 +58,27 @@ fn list_and_explain_name_every_stage() {
 }
 
 #[test]
+fn commands_printing_to_a_reader_that_stopped_early_succeed() {
+    // Stdout is a pipe whose reading end is closed before the command writes (`| head` that has
+    // had its lines): every write fails with a broken pipe.
+    for args in [&["list"][..], &["explain", "rank"], &["show-settings", "pipelines/nightly.toml"], &["schemas"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = Command::new(env!("CARGO_BIN_EXE_mirador"))
+            .args(args)
+            .current_dir(repo())
+            .env_remove("RUST_LOG")
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{args:?}: {:?} {stderr}", o.status);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn a_broken_pipeline_file_is_a_clear_error_with_exit_code_1() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.toml");
