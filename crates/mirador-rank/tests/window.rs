@@ -131,3 +131,20 @@ fn old_declarations_leave_the_window_and_reprocessed_ones_replace_theirs() {
     assert_eq!(files(&short_dir).first().unwrap(), &format!("{short_from}.parquet"));
     assert!(files(&short_dir).iter().filter(|f| f.ends_with(".parquet")).count() <= 30);
 }
+
+#[test]
+fn a_window_that_differs_from_its_declared_schema_is_not_written() {
+    let (d, fraud, kmeans, mirror) = world();
+    let dir = tempfile::tempdir().unwrap();
+    let tonight = rows(&d, Some(&fraud), Some(&kmeans), Some(&mirror)).unwrap();
+    for drifted in [
+        tonight.drop(mirador_schema::catalog::rank_window::PRICE_RATIO).unwrap(),
+        tonight.clone().with_column(Column::new("extra".into(), vec![1.0; d.height()])).unwrap().clone(),
+    ] {
+        let to = dir.path().join("drifted");
+        let window = Window::extend(None, &drifted, 100_000).unwrap();
+        let err = window.write(&to).unwrap_err().to_string();
+        assert!(err.contains("`rank_window`"), "{err}");
+        assert!(!to.exists(), "nothing written");
+    }
+}
