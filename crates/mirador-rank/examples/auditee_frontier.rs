@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use mirador_pipeline::SourceSpec;
 use mirador_rank::evaluation::{by_importer, evaluate, read_truth};
 use mirador_rank::{RankParams, rank};
+use mirador_schema::catalog::auditee_evaluation;
 use polars::prelude::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,9 +27,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (importers, _) = by_importer(&d, &truth)?;
     let share = |e: &DataFrame, policy: &str, pct: f64| -> f64 {
         let (p, t, s) = (
-            e.column("policy").unwrap().str().unwrap(),
-            e.column("top_pct").unwrap().f64().unwrap(),
-            e.column("share_of_lost_duty").unwrap().f64().unwrap(),
+            e.column(auditee_evaluation::POLICY).unwrap().str().unwrap(),
+            e.column(auditee_evaluation::TOP_PCT).unwrap().f64().unwrap(),
+            e.column(auditee_evaluation::SHARE_OF_LOST_DUTY).unwrap().f64().unwrap(),
         );
         (0..e.height()).find(|&i| p.get(i) == Some(policy) && t.get(i) == Some(pct)).and_then(|i| s.get(i)).unwrap_or(f64::NAN)
     };

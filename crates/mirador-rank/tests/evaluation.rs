@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use mirador_pipeline::SourceSpec;
 use mirador_rank::evaluation::{POLICIES, TOP_PCTS, by_importer, evaluate, read_truth};
+use mirador_schema::catalog::auditee_evaluation;
 use polars::prelude::*;
 
 /// Twenty importers `I00`..`I19`, one declaration each; importer `i` pays duty `i` and lost
@@ -24,8 +25,8 @@ fn world(truth: &[f64]) -> (DataFrame, HashMap<(String, i64), f64>) {
 }
 
 fn shares(e: &DataFrame, policy: &str) -> Vec<f64> {
-    let p = e.column("policy").unwrap().str().unwrap();
-    let s = e.column("share_of_lost_duty").unwrap().f64().unwrap();
+    let p = e.column(auditee_evaluation::POLICY).unwrap().str().unwrap();
+    let s = e.column(auditee_evaluation::SHARE_OF_LOST_DUTY).unwrap().f64().unwrap();
     (0..e.height()).filter(|&i| p.get(i) == Some(policy)).map(|i| s.get(i).unwrap()).collect()
 }
 
@@ -43,7 +44,7 @@ fn each_order_is_measured_by_importer_against_the_oracle() {
     let e = evaluate(&a, &importers).unwrap().unwrap();
     assert_eq!(e.height(), POLICIES.len() * TOP_PCTS.len());
     // 1 % and 5 % of 20 importers select one, 10 % two, 20 % four.
-    let selected: Vec<u32> = e.column("importers_selected").unwrap().u32().unwrap().iter().flatten().take(4).collect();
+    let selected: Vec<u32> = e.column(auditee_evaluation::IMPORTERS_SELECTED).unwrap().u32().unwrap().iter().flatten().take(4).collect();
     assert_eq!(selected, [1, 1, 2, 4]);
     assert_eq!(shares(&e, "list"), [0.3, 0.3, 0.5, 0.5]);
     assert_eq!(shares(&e, "oracle"), [0.5, 0.5, 0.8, 1.0]);

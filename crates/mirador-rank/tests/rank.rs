@@ -2,6 +2,7 @@
 
 use mirador_rank::pseudonym::Pseudonymiser;
 use mirador_rank::{RankParams, rank, shareable};
+use mirador_schema::catalog::auditees;
 use polars::prelude::*;
 
 fn declarations() -> DataFrame {
@@ -51,7 +52,7 @@ fn plain() -> RankParams {
 #[test]
 fn importers_rank_by_revenue_at_risk_with_reasons() {
     let a = rank(&declarations(), Some(&fraud()), Some(&kmeans()), None, &plain()).unwrap();
-    let ids: Vec<&str> = a.column("importer_id").unwrap().str().unwrap().iter().flatten().collect();
+    let ids: Vec<&str> = a.column(auditees::IMPORTER_ID).unwrap().str().unwrap().iter().flatten().collect();
     assert_eq!(ids, ["A", "C", "B"]);
     // Expected recoverable duty: expected duty at risk 90 + 160, plus probability 0.9 × the
     // k-means shortfall 300 of D1; the score weighs it by the mean probability 0.85.
@@ -60,13 +61,13 @@ fn importers_rank_by_revenue_at_risk_with_reasons() {
     assert!((first("expected_recoverable_duty_usd") - 520.0).abs() < 1e-9);
     assert!((first("evidence_concentration") - 0.85).abs() < 1e-12);
     assert!((first("audit_score") - 0.85 * 520.0).abs() < 1e-9);
-    let reason = a.column("reason").unwrap().str().unwrap().get(0).unwrap().to_owned();
+    let reason = a.column(auditees::REASON).unwrap().str().unwrap().get(0).unwrap().to_owned();
     assert!(reason.contains("1 of 2 declarations priced at a median 25 % of their peers (mostly HS 8517)"), "{reason}");
     assert!(reason.contains("model top reason: seller past fraud rate"), "{reason}");
     assert!(reason.starts_with("Expected recoverable duty USD 520 over 2 declarations (mean fraud probability 0.85)"), "{reason}");
-    assert_eq!(a.column("flagged_by_model").unwrap().u32().unwrap().get(0), Some(2));
+    assert_eq!(a.column(auditees::FLAGGED_BY_MODEL).unwrap().u32().unwrap().get(0), Some(2));
     // Undated declarations leave the first and last days empty.
-    assert_eq!(a.column("first_declared").unwrap().null_count(), a.height());
+    assert_eq!(a.column(auditees::FIRST_DECLARED).unwrap().null_count(), a.height());
     let mut dated = declarations();
     dated.with_column(Column::new("date".into(), [19_000i32, 19_040, 19_010, 19_020, 19_020]).cast(&DataType::Date).unwrap()).unwrap();
     let a = rank(&dated, Some(&fraud()), Some(&kmeans()), None, &plain()).unwrap();
@@ -77,8 +78,8 @@ fn importers_rank_by_revenue_at_risk_with_reasons() {
 #[test]
 fn without_a_model_kmeans_shortfall_ranks() {
     let a = rank(&declarations(), None, Some(&kmeans()), None, &RankParams::default()).unwrap();
-    assert_eq!(a.column("importer_id").unwrap().str().unwrap().get(0), Some("A"));
-    assert_eq!(a.column("revenue_at_risk_usd").unwrap().f64().unwrap().get(0), Some(300.0));
+    assert_eq!(a.column(auditees::IMPORTER_ID).unwrap().str().unwrap().get(0), Some("A"));
+    assert_eq!(a.column(auditees::REVENUE_AT_RISK_USD).unwrap().f64().unwrap().get(0), Some(300.0));
 }
 
 #[test]
@@ -86,10 +87,10 @@ fn filters_and_top_n() {
     let p = RankParams { offices: vec!["NBO".into()], top: Some(1), ..Default::default() };
     let a = rank(&declarations(), Some(&fraud()), None, None, &p).unwrap();
     assert_eq!(a.height(), 1);
-    assert_eq!(a.column("importer_id").unwrap().str().unwrap().get(0), Some("C"));
+    assert_eq!(a.column(auditees::IMPORTER_ID).unwrap().str().unwrap().get(0), Some("C"));
     let p = RankParams { hs_chapters: vec!["61".into()], ..Default::default() };
     let a = rank(&declarations(), Some(&fraud()), None, None, &p).unwrap();
-    assert_eq!(a.column("importer_id").unwrap().str().unwrap().get(0), Some("B"));
+    assert_eq!(a.column(auditees::IMPORTER_ID).unwrap().str().unwrap().get(0), Some("B"));
 }
 
 #[test]
@@ -97,7 +98,7 @@ fn shareable_list_carries_no_real_ids() {
     let a = rank(&declarations(), Some(&fraud()), None, None, &RankParams::default()).unwrap();
     let key = Pseudonymiser::new("test key, sixteen bytes at least").unwrap();
     let s = shareable(&a, &key).unwrap();
-    let ids: Vec<&str> = s.column("importer_id").unwrap().str().unwrap().iter().flatten().collect();
+    let ids: Vec<&str> = s.column(auditees::IMPORTER_ID).unwrap().str().unwrap().iter().flatten().collect();
     assert!(ids.iter().all(|i| i.starts_with("P-") && !["A", "B", "C"].contains(i)));
     assert_eq!(s.height(), a.height());
 }
@@ -140,7 +141,7 @@ fn diffuse_and_concentrated() -> (DataFrame, DataFrame, DataFrame) {
 }
 
 fn order(a: &DataFrame) -> Vec<String> {
-    a.column("importer_id").unwrap().str().unwrap().iter().map(|s| s.unwrap().to_owned()).collect()
+    a.column(auditees::IMPORTER_ID).unwrap().str().unwrap().iter().map(|s| s.unwrap().to_owned()).collect()
 }
 
 #[test]
@@ -151,10 +152,10 @@ fn concentrated_evidence_outranks_a_little_risk_spread_over_many_declarations() 
     // (score 20): weighed by the concentration of evidence, Y comes first.
     let a = rank_with(plain());
     assert_eq!(order(&a), ["Y", "X"]);
-    let score: Vec<f64> = a.column("audit_score").unwrap().f64().unwrap().iter().flatten().collect();
+    let score: Vec<f64> = a.column(auditees::AUDIT_SCORE).unwrap().f64().unwrap().iter().flatten().collect();
     assert!((score[0] - 20.0).abs() < 1e-9 && (score[1] - 10.0).abs() < 1e-9, "{score:?}");
     // The money at stake keeps the whole mirror-gap share, whatever its weight in the score.
-    let risk: Vec<f64> = a.column("revenue_at_risk_usd").unwrap().f64().unwrap().iter().flatten().collect();
+    let risk: Vec<f64> = a.column(auditees::REVENUE_AT_RISK_USD).unwrap().f64().unwrap().iter().flatten().collect();
     assert!((risk[1] - 400.0).abs() < 1e-9, "{risk:?}");
     // Without the concentration, the sum of expected duty ranks; so does enough mirror weight.
     assert_eq!(order(&rank_with(RankParams { concentration: 0.0, ..plain() })), ["X", "Y"]);
@@ -163,7 +164,7 @@ fn concentrated_evidence_outranks_a_little_risk_spread_over_many_declarations() 
     // 0.5): two declarations no longer make Y concentrated.
     let shrunk = rank_with(RankParams { shrinkage: 100.0, ..plain() });
     assert_eq!(order(&shrunk), ["X", "Y"]);
-    let c: Vec<f64> = shrunk.column("evidence_concentration").unwrap().f64().unwrap().iter().flatten().collect();
+    let c: Vec<f64> = shrunk.column(auditees::EVIDENCE_CONCENTRATION).unwrap().f64().unwrap().iter().flatten().collect();
     let overall = (10.0 * 0.1 + 2.0 * 0.5) / 12.0;
     assert!((c[0] - (1.0 + 100.0 * overall) / 110.0).abs() < 1e-12 && (c[1] - (1.0 + 100.0 * overall) / 102.0).abs() < 1e-12);
 }
@@ -179,8 +180,8 @@ fn audit_scores_follow_the_list_order_and_never_exceed_the_evidence() {
         for (d, f, m) in [diffuse_and_concentrated(), (declarations(), fraud(), fraud().select(["declaration_id", "item_no"]).unwrap())] {
             let m = if m.width() == 2 { None } else { Some(m) };
             let a = rank(&d, Some(&f), Some(&kmeans_for(&d)), m.as_ref(), &p).unwrap();
-            let score: Vec<f64> = a.column("audit_score").unwrap().f64().unwrap().iter().flatten().collect();
-            let risk: Vec<f64> = a.column("revenue_at_risk_usd").unwrap().f64().unwrap().iter().flatten().collect();
+            let score: Vec<f64> = a.column(auditees::AUDIT_SCORE).unwrap().f64().unwrap().iter().flatten().collect();
+            let risk: Vec<f64> = a.column(auditees::REVENUE_AT_RISK_USD).unwrap().f64().unwrap().iter().flatten().collect();
             assert!(score.windows(2).all(|w| w[0] >= w[1]), "{score:?}");
             // Probabilities are at most 1: the score is at most the evidence it weighs.
             assert!(score.iter().zip(&risk).all(|(s, r)| *s <= *r + 1e-9 && *s >= 0.0), "{score:?} {risk:?}");

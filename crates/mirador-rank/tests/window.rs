@@ -4,6 +4,7 @@ use std::path::Path;
 
 use mirador_rank::window::{Window, rank_window, rows};
 use mirador_rank::{RankParams, rank};
+use mirador_schema::catalog::{fraud_scores, kmeans_scores, mirror_exposure, rank_window};
 use mirador_synth::{SynthParams, generate};
 use polars::prelude::*;
 
@@ -23,21 +24,21 @@ fn world() -> (DataFrame, DataFrame, DataFrame, DataFrame) {
     };
     let prob: Vec<f64> = (0..n).map(|i| u(i, 101)).collect();
     let fraud = with(vec![
-        Column::new("fraud_probability".into(), &prob),
-        Column::new("expected_duty_at_risk_usd".into(), prob.iter().map(|p| p * 40.0).collect::<Vec<_>>()),
-        Column::new("fraud_flag".into(), prob.iter().map(|p| *p > 0.8).collect::<Vec<_>>()),
+        Column::new(fraud_scores::FRAUD_PROBABILITY.into(), &prob),
+        Column::new(fraud_scores::EXPECTED_DUTY_AT_RISK_USD.into(), prob.iter().map(|p| p * 40.0).collect::<Vec<_>>()),
+        Column::new(fraud_scores::FRAUD_FLAG.into(), prob.iter().map(|p| *p > 0.8).collect::<Vec<_>>()),
         Column::new(
-            "top_features".into(),
+            fraud_scores::TOP_FEATURES.into(),
             (0..n).map(|i| if i % 3 == 0 { "origin;hs6" } else { "unit_price_usd_per_kg" }).collect::<Vec<_>>(),
         ),
     ]);
     let flag: Vec<bool> = (0..n).map(|i| u(i, 53) > 0.9).collect();
     let kmeans = with(vec![
-        Column::new("undervaluation_flag".into(), &flag),
-        Column::new("price_ratio".into(), (0..n).map(|i| (i % 5 != 0).then(|| 0.2 + u(i, 29))).collect::<Vec<_>>()),
-        Column::new("undervalued_duty_usd".into(), (0..n).map(|i| u(i, 17) * 90.0).collect::<Vec<_>>()),
+        Column::new(kmeans_scores::UNDERVALUATION_FLAG.into(), &flag),
+        Column::new(kmeans_scores::PRICE_RATIO.into(), (0..n).map(|i| (i % 5 != 0).then(|| 0.2 + u(i, 29))).collect::<Vec<_>>()),
+        Column::new(kmeans_scores::UNDERVALUED_DUTY_USD.into(), (0..n).map(|i| u(i, 17) * 90.0).collect::<Vec<_>>()),
     ]);
-    let mirror = with(vec![Column::new("mirror_duty_share_usd".into(), (0..n).map(|i| u(i, 13) * 3.0).collect::<Vec<_>>())]);
+    let mirror = with(vec![Column::new(mirror_exposure::MIRROR_DUTY_SHARE_USD.into(), (0..n).map(|i| u(i, 13) * 3.0).collect::<Vec<_>>())]);
     (d, fraud, kmeans, mirror)
 }
 
@@ -71,7 +72,7 @@ fn a_chain_of_runs_ranks_as_one_run_over_the_window() {
         let to = dir.path().join(format!("run{k}"));
         let (win, written) = night(previous.as_deref(), &tonight, &to, all.window_days);
         // A night writes its own days; the days before it are linked from the previous run.
-        let own_days = tonight.column("date").unwrap().n_unique().unwrap();
+        let own_days = tonight.column(rank_window::DATE).unwrap().n_unique().unwrap();
         assert!(written <= own_days, "{written} days written for {own_days} days of declarations");
         if let Some(p) = &previous {
             let carried = files(p);
@@ -116,7 +117,7 @@ fn old_declarations_leave_the_window_and_reprocessed_ones_replace_theirs() {
     assert_eq!(window.rows(), n, "replaced, not added");
     assert!((1..=10).contains(&written));
     let frame = window.into_frame().unwrap().unwrap();
-    let prob = frame.column("fraud_probability").unwrap().f64().unwrap();
+    let prob = frame.column(rank_window::FRAUD_PROBABILITY).unwrap().f64().unwrap();
     assert_eq!(prob.slice(n as i64 - 10, 10).null_count(), 10, "the night's own evidence replaces the carried one");
     assert_eq!(prob.slice(0, n - 10).null_count(), 0);
 
@@ -138,7 +139,7 @@ fn a_window_that_differs_from_its_declared_schema_is_not_written() {
     let dir = tempfile::tempdir().unwrap();
     let tonight = rows(&d, Some(&fraud), Some(&kmeans), Some(&mirror)).unwrap();
     for drifted in [
-        tonight.drop(mirador_schema::catalog::rank_window::PRICE_RATIO).unwrap(),
+        tonight.drop(rank_window::PRICE_RATIO).unwrap(),
         tonight.clone().with_column(Column::new("extra".into(), vec![1.0; d.height()])).unwrap().clone(),
     ] {
         let to = dir.path().join("drifted");
