@@ -725,6 +725,28 @@ mod tests {
     }
 
     #[test]
+    fn nulls_read_as_empty_text_and_nan_and_a_retyped_column_is_named() {
+        let rules = || {
+            polars::df!(
+                fraud_rules::RULE => [Some("price < 0.4"), None],
+                fraud_rules::SUPPORT_TRAIN => [12_u32, 3],
+                fraud_rules::FRAUD_RATE_TRAIN => [0.5, 0.2],
+                fraud_rules::FRAUD_RATE_TEST => [Some(0.4), None],
+            )
+            .unwrap()
+        };
+        let r = rules();
+        let data = gather("r", &BTreeMap::from([(datasets::FRAUD_RULES, &r)])).unwrap();
+        let read: Vec<(&str, Option<f64>)> = data.rules.iter().map(|r| (r.rule.as_str(), r.fraud_rate_test)).collect();
+        assert_eq!(read, [("price < 0.4", Some(0.4)), ("", None)]);
+        // Text where a number is declared: an error naming the column, not a row of NaN.
+        let mut retyped = rules();
+        retyped.with_column(Column::new(fraud_rules::FRAUD_RATE_TRAIN.into(), ["0.5", "0.2"])).unwrap();
+        let err = gather("r", &BTreeMap::from([(datasets::FRAUD_RULES, &retyped)])).unwrap_err().to_string();
+        assert!(err.contains(&format!("`{}`", fraud_rules::FRAUD_RATE_TRAIN)), "{err}");
+    }
+
+    #[test]
     fn the_frontier_has_a_curve_per_ranking_and_marks_the_list_at_its_budget() {
         let rankings = ["probability", "expected_duty", "selection", "random_forest"];
         let n_pcts = [1.0, 5.0, 10.0];
