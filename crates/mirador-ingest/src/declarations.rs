@@ -292,12 +292,6 @@ pub struct DeclarationStats {
     pub accepted_per_file: Vec<usize>,
 }
 
-/// Rows validated per parallel batch.
-const CHUNK_ROWS: usize = 32_768;
-/// Rows read from a parquet file at a time: it is read much faster in large slices than in
-/// chunks (a CSV file is read a chunk at a time).
-const PARQUET_READ_ROWS: usize = 8 * CHUNK_ROWS;
-
 /// Validates every row; accepted rows become the canonical declarations frame.
 pub fn ingest(
     sources: &[Mapped<'_>],
@@ -315,69 +309,54 @@ pub fn ingest(
     for m in sources {
         let accepted_before = rec.accepted;
         let fields = Fields::new(m);
-        let read_rows = if m.is_parquet() { PARQUET_READ_ROWS } else { CHUNK_ROWS };
         // Rows are validated in parallel a chunk at a time (memory stays bounded), then
-        // de-duplicated and appended in file order. The next rows are read while these are
-        // validated: reading is sequential, and would otherwise leave a core idle.
-        let mut next = m.next_block(read_rows)?;
-        while !next.is_empty() {
-            let rows = next;
-            let (read, done) = rayon::join(
-                || m.next_block(read_rows),
-                || -> PolarsResult<()> {
-                    for start in (0..rows.len()).step_by(CHUNK_ROWS) {
-                        let chunk = start..rows.len().min(start + CHUNK_ROWS);
-                        let validated: Vec<Result<(Row<'_>, u64), Reject>> = chunk
-                            .clone()
-                            .into_par_iter()
-                            .map(|at| {
-                                let raw = rows.row(at);
-                                match raw.malformed() {
-                                    Some(why) => Err(Reject::new(why.code, "", format!("line {} {why}", raw.line()))),
-                                    None => validate(m, &fields, raw, r, &periods).map(|row| (row, content_hash(raw))),
-                                }
-                            })
-                            .collect();
-                        let repeats = seen.check(&validated);
-                        let mut accepted = Vec::with_capacity(validated.len());
-                        for ((at, result), repeat) in chunk.zip(validated).zip(repeats) {
-                            rec.rows_in += 1;
-                            let raw = rows.row(at);
-                            let (row, _) = match result {
-                                Ok(ok) => ok,
-                                Err(reject) => {
-                                    quarantine.push_block(crate::DECLARATIONS, m, raw, &reject);
-                                    continue;
-                                }
-                            };
-                            if let Some(repeat) = repeat {
-                                let (code, msg) = match repeat {
-                                    Repeat::Exact => {
-                                        stats.duplicates += 1;
-                                        ("duplicate", "exact duplicate of an earlier row")
-                                    }
-                                    Repeat::Conflicting => {
-                                        stats.conflicting_duplicates += 1;
-                                        ("conflicting_duplicate", "same declaration id and item as an earlier row, different content")
-                                    }
-                                };
-                                let reject =
-                                    Reject::new(code, col::DECLARATION_ID, format!("`{}` item {}: {msg}", row.declaration_id, row.item_no));
-                                quarantine.push_block(crate::DECLARATIONS, m, raw, &reject);
-                                continue;
-                            }
-                            stats.count(&row);
-                            accepted.push(row);
-                        }
-                        rec.accepted += accepted.len();
-                        append_rows(&mut out, &mut block, frame(&accepted, &types)?)?;
+        // de-duplicated and appended in file order.
+        m.each_chunk(|rows, chunk| -> Result<(), crate::IngestError> {
+            let validated: Vec<Result<(Row<'_>, u64), Reject>> = chunk
+                .clone()
+                .into_par_iter()
+                .map(|at| {
+                    let raw = rows.row(at);
+                    match raw.malformed() {
+                        Some(why) => Err(Reject::new(why.code, "", format!("line {} {why}", raw.line()))),
+                        None => validate(m, &fields, raw, r, &periods).map(|row| (row, content_hash(raw))),
                     }
-                    Ok(())
-                },
-            );
-            next = read?;
-            done?;
-        }
+                })
+                .collect();
+            let repeats = seen.check(&validated);
+            let mut accepted = Vec::with_capacity(validated.len());
+            for ((at, result), repeat) in chunk.zip(validated).zip(repeats) {
+                rec.rows_in += 1;
+                let raw = rows.row(at);
+                let (row, _) = match result {
+                    Ok(ok) => ok,
+                    Err(reject) => {
+                        quarantine.push_block(crate::DECLARATIONS, m, raw, &reject);
+                        continue;
+                    }
+                };
+                if let Some(repeat) = repeat {
+                    let (code, msg) = match repeat {
+                        Repeat::Exact => {
+                            stats.duplicates += 1;
+                            ("duplicate", "exact duplicate of an earlier row")
+                        }
+                        Repeat::Conflicting => {
+                            stats.conflicting_duplicates += 1;
+                            ("conflicting_duplicate", "same declaration id and item as an earlier row, different content")
+                        }
+                    };
+                    let reject = Reject::new(code, col::DECLARATION_ID, format!("`{}` item {}: {msg}", row.declaration_id, row.item_no));
+                    quarantine.push_block(crate::DECLARATIONS, m, raw, &reject);
+                    continue;
+                }
+                stats.count(&row);
+                accepted.push(row);
+            }
+            rec.accepted += accepted.len();
+            append_rows(&mut out, &mut block, frame(&accepted, &types)?)?;
+            Ok(())
+        })?;
         stats.accepted_per_file.push(rec.accepted - accepted_before);
     }
     append_block(&mut out, &mut block)?;

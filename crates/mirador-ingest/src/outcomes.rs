@@ -39,9 +39,6 @@ pub const SOURCE: &str = "inspection_outcomes";
 /// and `critical_fraud` are optional.
 pub const MANDATORY: &[&str] = &[col::DECLARATION_ID, col::DECIDED_ON, col::FRAUD];
 
-/// Rows read at a time.
-const BLOCK_ROWS: usize = 32_768;
-
 /// Parameters of the `ingest_outcomes` stage (`[stage.params]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
@@ -180,12 +177,8 @@ fn validate_all(
     let mut seen = Seen::default();
     for m in sources {
         let fields = Fields::new(m);
-        loop {
-            let block = m.next_block(BLOCK_ROWS)?;
-            if block.is_empty() {
-                break;
-            }
-            for at in 0..block.len() {
+        m.each_chunk(|block, chunk| -> Result<(), IngestError> {
+            for at in chunk {
                 let raw = block.row(at);
                 rec.rows_in += 1;
                 let outcome = match validate(m, &fields, raw, min, max) {
@@ -223,7 +216,8 @@ fn validate_all(
                 }
                 accepted.push(outcome);
             }
-        }
+            Ok(())
+        })?;
     }
     rec.accepted = accepted.len();
     rec.quarantined = rec.rows_in - rec.accepted - rec.deferred;

@@ -2,6 +2,7 @@
 //! collector every dataset's validation writes to.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -67,6 +68,12 @@ enum Key {
     /// A hash of these fields (by index).
     Hash(Vec<usize>),
 }
+
+/// Rows handed on at a time by [`Mapped::each_chunk`] (validated as one parallel batch).
+pub const CHUNK_ROWS: usize = 32_768;
+/// Rows read from a parquet file at a time: it is read much faster in large slices than in
+/// chunks (a CSV file is read a chunk at a time).
+const PARQUET_READ_ROWS: usize = 8 * CHUNK_ROWS;
 
 /// A source file being read, with its mapping resolved.
 pub struct Mapped<'a> {
@@ -252,6 +259,33 @@ impl<'a> Mapped<'a> {
             })?;
         }
         Ok(block)
+    }
+
+    /// The row loop of every block-read source: reads the whole file a block at a time and hands
+    /// `each` the block with one range of at most [`CHUNK_ROWS`] of its rows after another, in
+    /// file order. The next block is read while `each` works on this one: reading is sequential,
+    /// and would otherwise leave a core idle.
+    pub fn each_chunk<E: From<IngestError> + Send>(
+        &self,
+        mut each: impl FnMut(&RawBlock, Range<usize>) -> Result<(), E> + Send,
+    ) -> Result<(), E> {
+        let read_rows = if self.is_parquet() { PARQUET_READ_ROWS } else { CHUNK_ROWS };
+        let mut next = self.next_block(read_rows)?;
+        while !next.is_empty() {
+            let rows = next;
+            let (read, done) = rayon::join(
+                || self.next_block(read_rows),
+                || -> Result<(), E> {
+                    for start in (0..rows.len()).step_by(CHUNK_ROWS) {
+                        each(&rows, start..rows.len().min(start + CHUNK_ROWS))?;
+                    }
+                    Ok(())
+                },
+            );
+            next = read?;
+            done?;
+        }
+        Ok(())
     }
 
     /// The raw value of a canonical column in a row, after recoding; the default when unmapped.
