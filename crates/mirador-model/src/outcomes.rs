@@ -52,7 +52,7 @@ enum Status {
     Applied,
 }
 
-/// What the outcomes did to the labels, for `metrics.json`.
+/// What the outcomes did to the labels (the `inspection_outcomes` section of `fraud_metrics`).
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct Applied {
     /// Goods items with an outcome (the newest decision on each counts).
