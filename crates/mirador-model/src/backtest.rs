@@ -32,7 +32,42 @@ use rayon::prelude::*;
 use crate::evaluate::f1_threshold;
 use crate::features::{self, FeatureSpec, HISTORY, Subset, history_ids, history_texts, numbers};
 use crate::history::{self, History};
-use crate::{ModelError, ModelParams, choose_selection, days, labels, pair_hash, pairs_of, select};
+use crate::score::{pair_hash, pairs_of};
+use crate::train::choose_selection;
+use crate::{ModelError, ModelParams, days, labels, select};
+
+/// The columns of `backtest_weeks` ([`Backtest::weeks_frame`]). The backtest's tables are not in
+/// the catalog ([`mirador_schema::catalog`]): the catalog declares what a pipeline run reads and
+/// writes, and `mirador backtest` writes them outside any run.
+pub mod weeks {
+    pub const POLICY: &str = "policy";
+    pub const WEEK: &str = "week";
+    pub const WEEK_START: &str = "week_start";
+    pub const DECLARATIONS: &str = "declarations";
+    pub const SELECTED: &str = "selected";
+    pub const FRAUDS_FOUND: &str = "frauds_found";
+    pub const PRECISION: &str = "precision";
+    pub const FRAUD_DUTY_FOUND: &str = "fraud_duty_found";
+    pub const FRAUD_DUTY_TOTAL: &str = "fraud_duty_total";
+    pub const FRAUD_DUTY_SHARE: &str = "fraud_duty_share";
+    pub const CUMULATIVE_FOUND: &str = "cumulative_found";
+    pub const CUMULATIVE_TOTAL: &str = "cumulative_total";
+    pub const CUMULATIVE_SHARE: &str = "cumulative_share";
+    pub const TRAINING_LABELS: &str = "training_labels";
+    pub const RETRAINED: &str = "retrained";
+    pub const REVENUE_SHARE: &str = "revenue_share";
+    pub const REVENUE_EXPONENT: &str = "revenue_exponent";
+    pub const EXPLORATION_SHARE: &str = "exploration_share";
+}
+
+/// The columns of `backtest_summary` ([`Backtest::summary_frame`]; not in the catalog, as
+/// [`weeks`]).
+pub mod summary {
+    pub use super::weeks::{FRAUD_DUTY_FOUND, FRAUD_DUTY_SHARE, FRAUD_DUTY_TOTAL, FRAUDS_FOUND, POLICY, PRECISION, SELECTED};
+    pub const PERIOD: &str = "period";
+    pub const FROM_WEEK: &str = "from_week";
+    pub const WEEKS: &str = "weeks";
+}
 
 /// How a replayed policy orders a week's declarations.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -486,26 +521,26 @@ impl Backtest {
     /// `backtest_weeks`: one row per policy × week.
     pub fn weeks_frame(&self) -> PolarsResult<DataFrame> {
         let w = &self.weeks;
-        let start = Column::new("week_start".into(), w.iter().map(|r| r.week_start).collect::<Vec<_>>()).cast(&DataType::Date)?;
+        let start = Column::new(weeks::WEEK_START.into(), w.iter().map(|r| r.week_start).collect::<Vec<_>>()).cast(&DataType::Date)?;
         DataFrame::new_infer_height(vec![
-            Column::new("policy".into(), w.iter().map(|r| r.policy.as_str()).collect::<Vec<_>>()),
-            Column::new("week".into(), w.iter().map(|r| r.week).collect::<Vec<_>>()),
+            Column::new(weeks::POLICY.into(), w.iter().map(|r| r.policy.as_str()).collect::<Vec<_>>()),
+            Column::new(weeks::WEEK.into(), w.iter().map(|r| r.week).collect::<Vec<_>>()),
             start,
-            Column::new("declarations".into(), w.iter().map(|r| r.declarations).collect::<Vec<_>>()),
-            Column::new("selected".into(), w.iter().map(|r| r.selected).collect::<Vec<_>>()),
-            Column::new("frauds_found".into(), w.iter().map(|r| r.frauds_found).collect::<Vec<_>>()),
-            Column::new("precision".into(), w.iter().map(|r| r.precision).collect::<Vec<_>>()),
-            Column::new("fraud_duty_found".into(), w.iter().map(|r| r.fraud_duty_found).collect::<Vec<_>>()),
-            Column::new("fraud_duty_total".into(), w.iter().map(|r| r.fraud_duty_total).collect::<Vec<_>>()),
-            Column::new("fraud_duty_share".into(), w.iter().map(|r| r.fraud_duty_share).collect::<Vec<_>>()),
-            Column::new("cumulative_found".into(), w.iter().map(|r| r.cumulative_found).collect::<Vec<_>>()),
-            Column::new("cumulative_total".into(), w.iter().map(|r| r.cumulative_total).collect::<Vec<_>>()),
-            Column::new("cumulative_share".into(), w.iter().map(|r| r.cumulative_share).collect::<Vec<_>>()),
-            Column::new("training_labels".into(), w.iter().map(|r| r.training_labels).collect::<Vec<_>>()),
-            Column::new("retrained".into(), w.iter().map(|r| r.retrained).collect::<Vec<_>>()),
-            Column::new("revenue_share".into(), w.iter().map(|r| r.applied.revenue_share).collect::<Vec<_>>()),
-            Column::new("revenue_exponent".into(), w.iter().map(|r| r.applied.revenue_exponent).collect::<Vec<_>>()),
-            Column::new("exploration_share".into(), w.iter().map(|r| r.applied.exploration_share).collect::<Vec<_>>()),
+            Column::new(weeks::DECLARATIONS.into(), w.iter().map(|r| r.declarations).collect::<Vec<_>>()),
+            Column::new(weeks::SELECTED.into(), w.iter().map(|r| r.selected).collect::<Vec<_>>()),
+            Column::new(weeks::FRAUDS_FOUND.into(), w.iter().map(|r| r.frauds_found).collect::<Vec<_>>()),
+            Column::new(weeks::PRECISION.into(), w.iter().map(|r| r.precision).collect::<Vec<_>>()),
+            Column::new(weeks::FRAUD_DUTY_FOUND.into(), w.iter().map(|r| r.fraud_duty_found).collect::<Vec<_>>()),
+            Column::new(weeks::FRAUD_DUTY_TOTAL.into(), w.iter().map(|r| r.fraud_duty_total).collect::<Vec<_>>()),
+            Column::new(weeks::FRAUD_DUTY_SHARE.into(), w.iter().map(|r| r.fraud_duty_share).collect::<Vec<_>>()),
+            Column::new(weeks::CUMULATIVE_FOUND.into(), w.iter().map(|r| r.cumulative_found).collect::<Vec<_>>()),
+            Column::new(weeks::CUMULATIVE_TOTAL.into(), w.iter().map(|r| r.cumulative_total).collect::<Vec<_>>()),
+            Column::new(weeks::CUMULATIVE_SHARE.into(), w.iter().map(|r| r.cumulative_share).collect::<Vec<_>>()),
+            Column::new(weeks::TRAINING_LABELS.into(), w.iter().map(|r| r.training_labels).collect::<Vec<_>>()),
+            Column::new(weeks::RETRAINED.into(), w.iter().map(|r| r.retrained).collect::<Vec<_>>()),
+            Column::new(weeks::REVENUE_SHARE.into(), w.iter().map(|r| r.applied.revenue_share).collect::<Vec<_>>()),
+            Column::new(weeks::REVENUE_EXPONENT.into(), w.iter().map(|r| r.applied.revenue_exponent).collect::<Vec<_>>()),
+            Column::new(weeks::EXPLORATION_SHARE.into(), w.iter().map(|r| r.applied.exploration_share).collect::<Vec<_>>()),
         ])
     }
 
@@ -541,16 +576,16 @@ impl Backtest {
         }
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
         DataFrame::new_infer_height(vec![
-            Column::new("policy".into(), rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>()),
-            Column::new("period".into(), rows.iter().map(|r| r.1).collect::<Vec<_>>()),
-            Column::new("from_week".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
-            Column::new("weeks".into(), rows.iter().map(|r| n_weeks + 1 - r.2).collect::<Vec<_>>()),
-            Column::new("selected".into(), rows.iter().map(|r| r.3.0).collect::<Vec<_>>()),
-            Column::new("frauds_found".into(), rows.iter().map(|r| r.3.1).collect::<Vec<_>>()),
-            Column::new("precision".into(), rows.iter().map(|r| ratio(r.3.1 as f64, r.3.0 as f64)).collect::<Vec<_>>()),
-            Column::new("fraud_duty_found".into(), rows.iter().map(|r| r.3.2).collect::<Vec<_>>()),
-            Column::new("fraud_duty_total".into(), rows.iter().map(|r| r.3.3).collect::<Vec<_>>()),
-            Column::new("fraud_duty_share".into(), rows.iter().map(|r| ratio(r.3.2, r.3.3)).collect::<Vec<_>>()),
+            Column::new(summary::POLICY.into(), rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>()),
+            Column::new(summary::PERIOD.into(), rows.iter().map(|r| r.1).collect::<Vec<_>>()),
+            Column::new(summary::FROM_WEEK.into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
+            Column::new(summary::WEEKS.into(), rows.iter().map(|r| n_weeks + 1 - r.2).collect::<Vec<_>>()),
+            Column::new(summary::SELECTED.into(), rows.iter().map(|r| r.3.0).collect::<Vec<_>>()),
+            Column::new(summary::FRAUDS_FOUND.into(), rows.iter().map(|r| r.3.1).collect::<Vec<_>>()),
+            Column::new(summary::PRECISION.into(), rows.iter().map(|r| ratio(r.3.1 as f64, r.3.0 as f64)).collect::<Vec<_>>()),
+            Column::new(summary::FRAUD_DUTY_FOUND.into(), rows.iter().map(|r| r.3.2).collect::<Vec<_>>()),
+            Column::new(summary::FRAUD_DUTY_TOTAL.into(), rows.iter().map(|r| r.3.3).collect::<Vec<_>>()),
+            Column::new(summary::FRAUD_DUTY_SHARE.into(), rows.iter().map(|r| ratio(r.3.2, r.3.3)).collect::<Vec<_>>()),
         ])
     }
 }

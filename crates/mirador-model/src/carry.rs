@@ -1,14 +1,17 @@
 //! Carried state (`carry-state = true`): what a nightly run keeps from the previous one, so that
 //! it reads only the new declarations instead of all history.
 //!
-//! The previous committed run's `fraud_model/` directory holds:
-//! - `model.json`: the trees, the feature vocabularies and the entity history aggregates up to
-//!   the last declaration it saw;
-//! - `training_window.parquet`: the labelled declarations of the last `train-window-days`, with
-//!   the history features and signals they had when they were processed;
-//! - `pending/<YYYY-MM-DD>.parquet`: with `label-wait-days`, the unlabelled declarations of that
-//!   many days, in the same layout, awaiting a late inspection outcome ([`crate::pending`],
-//!   [`crate::outcomes`]).
+//! The previous committed run holds, as the runner finds them for the stage
+//! ([`mirador_pipeline::StageContext::previous_state`] and its siblings):
+//! - the model file ([`MODEL_FILE`], an artifact): the trees, the feature vocabularies and the
+//!   entity history aggregates up to the last declaration it saw;
+//! - `model_training_window` ([`mirador_schema::catalog::model_training_window`]): the labelled
+//!   declarations of the last `train-window-days`, with the history features and signals they
+//!   had when they were processed;
+//! - `model_pending` ([`mirador_schema::catalog::model_pending`], one part per day): with
+//!   `label-wait-days`, the unlabelled declarations of that many days, in the same layout,
+//!   awaiting a late inspection outcome ([`crate::pending`], [`crate::outcomes`]);
+//! - its `fraud_rules` output, kept while the model is not retrained.
 //!
 //! A run continues the history with its declarations (which must all be newer than the state),
 //! labels the window's declarations that inspection outcomes have now decided, scores the new
@@ -18,25 +21,26 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use mirador_schema::col;
 use mirador_schema::day::text as day_text;
 use polars::prelude::*;
 use tracing::{info, warn};
 
-use crate::evaluate::{Evaluation, evaluate};
 use crate::features::{CATEGORICAL, HISTORY, NUMERIC, numbers};
 use crate::history::History;
-use crate::outcomes::{Outcomes, learn_late};
+use crate::outcomes::Outcomes;
 use crate::pending::{self, Pending};
+use crate::{
+    ModelError, ModelFile, ModelParams, Rows, ScoreSink, days, empty_history, fit, labels, parse_day, prepare, score_rows, time_split,
+};
 
-use crate::{ModelError, ModelFile, ModelParams, Rows, ScoreSink, Trained, days, fit, history_kinds, labels, parse_day, prepare};
-
-/// The model file in a run's `fraud_model/` directory.
+/// The model file, in the stage's artifact directory. It is not a catalog dataset: the catalog
+/// declares tables (a polars schema checked column by column), and the model is a versioned JSON
+/// document ([`crate::MODEL_FORMAT`]) whose reader checks its own format. The runner finds the
+/// previous run's copy ([`mirador_pipeline::StageContext::previous_artifact`]).
 pub const MODEL_FILE: &str = "model.json";
-/// The training window in a run's `fraud_model/` directory.
-pub const WINDOW_FILE: &str = "training_window.parquet";
 const HISTORY_PREFIX: &str = "history:";
 const SIGNAL_PREFIX: &str = "signal:";
 
@@ -49,13 +53,13 @@ pub struct State {
     /// Its `fraud_rules` (kept while the model is not retrained).
     pub rules: DataFrame,
     /// Its days of declarations awaiting an outcome ([`pending::load`]), each with its file.
-    pub pending: Vec<(i32, std::path::PathBuf)>,
+    pub pending: Vec<(i32, PathBuf)>,
 }
 
 /// What a carried-state run produced.
 pub struct Outcome {
     /// Scores (of this run's declarations only), rules, importance, evaluation and the model.
-    pub trained: Trained,
+    pub trained: crate::Trained,
     /// The training window to carry to the next run.
     pub window: DataFrame,
     /// The declarations awaiting an outcome, to carry to the next run ([`Pending::write`]).
@@ -66,21 +70,37 @@ pub struct Outcome {
     pub retrain_skipped: Option<String>,
 }
 
-/// The state a previous run directory holds, or `None` when it has no training window (a run
-/// without `carry-state`, or one that never ran the model).
-pub fn load(previous_run: &Path) -> Result<Option<State>, ModelError> {
-    let dir = previous_run.join("fraud_model");
-    let (model_path, window_path) = (dir.join(MODEL_FILE), dir.join(WINDOW_FILE));
-    if !model_path.is_file() || !window_path.is_file() {
+/// Where the previous run keeps its carried state: the paths the runner found, each `None` when
+/// that run has none.
+#[derive(Debug, Clone, Default)]
+pub struct Stored {
+    /// Its model file ([`MODEL_FILE`]).
+    pub model: Option<PathBuf>,
+    /// Its `model_training_window` file.
+    pub window: Option<PathBuf>,
+    /// Its `fraud_rules` output.
+    pub rules: Option<PathBuf>,
+    /// Its `model_pending` directory.
+    pub pending: Option<PathBuf>,
+}
+
+/// The state the previous run left, or `None` when it has no model or no training window (a run
+/// without `carry-state`, or one that never ran the model). A model without its rules is an error.
+pub fn load(stored: &Stored) -> Result<Option<State>, ModelError> {
+    let (Some(model_path), Some(window_path)) = (&stored.model, &stored.window) else {
         return Ok(None);
-    }
+    };
     let read =
         |p: &Path| mirador_io::read_parquet(p).map_err(|e| ModelError::File { path: p.display().to_string(), message: e.to_string() });
+    let rules = stored.rules.as_deref().ok_or_else(|| ModelError::File {
+        path: model_path.display().to_string(),
+        message: "the previous run carried a model but wrote no fraud_rules".into(),
+    })?;
     Ok(Some(State {
-        model: ModelFile::read(&model_path)?,
-        window: read(&window_path)?,
-        rules: read(&previous_run.join("fraud_rules.parquet"))?,
-        pending: pending::load(&dir)?,
+        model: ModelFile::read(model_path)?,
+        window: read(window_path)?,
+        rules: read(rules)?,
+        pending: stored.pending.as_deref().map(pending::load).transpose()?.unwrap_or_default(),
     }))
 }
 
@@ -129,7 +149,7 @@ pub fn run_to(
         return Err(ModelError::Params("train-window-days must be at least 1".into()));
     }
     // The night's own declarations take their outcomes as labels, like those they carry.
-    let (declarations, _) = outcomes.apply(declarations, false)?;
+    let declarations = outcomes.label(declarations)?;
     let declarations = declarations.as_ref();
     let day = days(declarations)?;
     let range = day.iter().filter(|d| **d != i32::MIN).min().zip(day.iter().max());
@@ -143,12 +163,12 @@ pub fn run_to(
         let (mut history, rows) = prepare(declarations, signals, params, model.history)?;
         let (window, pending) = label_late(&window, waiting, outcomes, &mut history, i32::MIN)?;
         let combined = combine(&window, rows, &history, params.use_signals)?;
-        let trained = score_carried(ModelFile { history, ..model }, combined, rules, params, seed, sink)?;
+        let trained = score_rows(ModelFile { history, ..model }, combined, rules, params, seed, sink)?;
         return Ok(Outcome { trained, window, pending, retrained: None, retrain_skipped: None });
     };
     let Some(state) = state else {
         info!("No carried state: training on this run's declarations.");
-        let (history, rows) = prepare(declarations, signals, params, History::new(&history_kinds(), params.history_smoothing))?;
+        let (history, rows) = prepare(declarations, signals, params, empty_history(params))?;
         let window = window_of(&rows, &history, newest, params)?;
         let pending = Pending { days: pending_of(&rows, &history, newest, params)? };
         let trained = fit(rows, history, params, seed, sink)?;
@@ -180,7 +200,7 @@ pub fn run_to(
     if let Some(reason) = &retrain {
         // A retrain the labels cannot support leaves the carried model in service, and says so.
         let frame = combined.frame.as_ref();
-        if let Err(ModelError::Data(why)) = crate::time_split(&days(frame)?, &labels(frame)?, params) {
+        if let Err(ModelError::Data(why)) = time_split(&days(frame)?, &labels(frame)?, params) {
             warn!(reason = reason.as_str(), why = why.as_str(), "Retraining is due but impossible: the carried model scores.");
             retrain_skipped = Some(format!("{reason}, but {why}"));
             retrain = None;
@@ -191,7 +211,7 @@ pub fn run_to(
             info!(reason = reason.as_str(), "Retraining the carried model.");
             fit(combined, history, params, seed, sink)?
         }
-        None => score_carried(ModelFile { history, ..model }, combined, rules, params, seed, sink)?,
+        None => score_rows(ModelFile { history, ..model }, combined, rules, params, seed, sink)?,
     };
     Ok(Outcome { trained, window, pending, retrained: retrain, retrain_skipped })
 }
@@ -214,17 +234,16 @@ fn retrain_reason(model: &ModelFile, params: &ModelParams, newest: i32) -> Resul
 /// this run on. Pending days up to `waiting_from` are dropped.
 fn label_late(
     window: &DataFrame,
-    waiting: Vec<(i32, std::path::PathBuf)>,
+    waiting: Vec<(i32, PathBuf)>,
     outcomes: &mut Outcomes,
     history: &mut History,
     waiting_from: i32,
 ) -> Result<(DataFrame, Pending), ModelError> {
-    let (labelled, changes) = outcomes.apply(window, true)?;
-    learn_late(history, &labelled, &changes)?;
+    let (labelled, changed) = outcomes.label_late(window, history)?;
     let (decided, days) = pending::take_decided(waiting, outcomes, history, waiting_from)?;
     let moved = decided.as_ref().map_or(0, DataFrame::height);
-    if !changes.is_empty() || moved > 0 {
-        info!(window = changes.len(), pending = moved, "Inspection outcomes labelled carried declarations.");
+    if changed > 0 || moved > 0 {
+        info!(window = changed, pending = moved, "Inspection outcomes labelled carried declarations.");
     }
     let window = match decided {
         Some(d) => pending::stack_like(labelled.into_owned(), &d)?,
@@ -319,53 +338,4 @@ fn combine(window: &DataFrame, rows: Rows<'_>, history: &History, use_signals: b
         signals.insert(name, all);
     }
     Ok(Rows { frame: Cow::Owned(frame), history_columns, signals, scored_from: n_old })
-}
-
-/// Scores the new rows of `rows` with the carried model; evaluates it on those of them already
-/// labelled (split `live`) when there are enough.
-fn score_carried(
-    model: ModelFile,
-    rows: Rows<'_>,
-    rules: DataFrame,
-    params: &ModelParams,
-    seed: u64,
-    sink: &mut ScoreSink<'_>,
-) -> Result<Trained, ModelError> {
-    let from = rows.scored_from;
-    let frame = rows.frame.as_ref();
-    let duty = numbers(frame, col::DUTY_USD)?;
-    let label = labels(frame)?;
-    let split: Vec<&str> = label.iter().map(|l| if l.is_some() { "live" } else { "unlabelled" }).collect();
-    // The policy chosen when the model was trained (a model from before the inspection list
-    // applies the configured one).
-    let policy = model.selection.as_ref().map_or_else(|| params.policy(), |s| s.policy);
-    let plan = crate::SelectionPlan::of(&rows, &split, Vec::new(), policy, params, seed)?;
-    let (scores, probability, inspection_list) =
-        sink.score(&model.booster, &model.spec, &model.history, &rows, params.top_reasons, &split, &duty, model.threshold, &plan)?;
-    drop(plan);
-    // The new rows', from here on.
-    let (duty, label) = (&duty[from..], &label[from..]);
-    let mut evaluations = model.evaluation.clone();
-    let labelled: Vec<usize> = (0..label.len()).filter(|&i| label[i].is_some()).collect();
-    if labelled.len() >= 20 {
-        let p: Vec<f64> = labelled.iter().map(|&i| probability[i]).collect();
-        let y: Vec<bool> = labelled.iter().map(|&i| label[i] == Some(true)).collect();
-        let d: Vec<f64> = labelled.iter().map(|&i| duty[i]).collect();
-        evaluations.push(evaluate("live", &p, &y, &d, seed));
-    }
-    let importance = crate::importance_frame(&model.booster)?;
-    let evaluation = crate::challengers::with_rows(Evaluation::frame(&evaluations)?, &model.challengers)?;
-    let frontier = match &model.selection {
-        Some(selection) => selection.frontier_frame()?,
-        None => crate::Selection {
-            policy,
-            tuned: false,
-            floor_met: false,
-            precision_floor: 0.0,
-            budget_pct: params.budget_pct,
-            frontier: Vec::new(),
-        }
-        .frontier_frame()?,
-    };
-    Ok(Trained { model, scores, rules, importance, evaluation, inspection_list, frontier })
 }

@@ -8,7 +8,7 @@
 //! revenue@n% turns on whether those few are ranked high, and moves a lot from sample to sample.
 
 use mirador_metrics::{Bootstrap, Interval, Spread, TopShare, auc, holders, top_share};
-use mirador_schema::catalog::{fraud_evaluation, fraud_scores, selection_frontier};
+use mirador_schema::catalog::fraud_evaluation;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -126,17 +126,26 @@ impl Evaluation {
             }
         }
         let mut columns = vec![
-            Column::new(fraud_scores::SPLIT.into(), split),
+            Column::new(fraud_evaluation::SPLIT.into(), split),
             Column::new(fraud_evaluation::RANKING.into(), ranking),
-            Column::new(selection_frontier::N_PCT.into(), n),
-            Column::new(selection_frontier::SELECTED.into(), sel),
-            Column::new(selection_frontier::PRECISION.into(), p),
-            Column::new(selection_frontier::RECALL.into(), r),
-            Column::new(selection_frontier::REVENUE.into(), rev),
+            Column::new(fraud_evaluation::N_PCT.into(), n),
+            Column::new(fraud_evaluation::SELECTED.into(), sel),
+            Column::new(fraud_evaluation::PRECISION.into(), p),
+            Column::new(fraud_evaluation::RECALL.into(), r),
+            Column::new(fraud_evaluation::REVENUE.into(), rev),
             Column::new(fraud_evaluation::AUC.into(), a),
             Column::new(fraud_evaluation::FRAUD_RATE.into(), base),
         ];
-        let names = ["precision_lo", "precision_hi", "recall_lo", "recall_hi", "revenue_lo", "revenue_hi", "auc_lo", "auc_hi"];
+        let names = [
+            fraud_evaluation::PRECISION_LO,
+            fraud_evaluation::PRECISION_HI,
+            fraud_evaluation::RECALL_LO,
+            fraud_evaluation::RECALL_HI,
+            fraud_evaluation::REVENUE_LO,
+            fraud_evaluation::REVENUE_HI,
+            fraud_evaluation::AUC_LO,
+            fraud_evaluation::AUC_HI,
+        ];
         columns.extend(names.into_iter().zip(bounds).map(|(name, values)| Column::new(name.into(), values)));
         columns.push(Column::new(fraud_evaluation::FRAUDS_HOLDING_HALF_DUTY.into(), half));
         DataFrame::new_infer_height(columns)

@@ -396,7 +396,7 @@ pub fn rules(
     scored.truncate(keep);
     DataFrame::new_infer_height(vec![
         Column::new(
-            "rule".into(),
+            fraud_rules::RULE.into(),
             scored.iter().map(|s| format!("{} → fraud rate {:.0} % in training", s.0, s.2 * 100.0)).collect::<Vec<_>>(),
         ),
         Column::new(fraud_rules::SUPPORT_TRAIN.into(), scored.iter().map(|s| s.1 as u32).collect::<Vec<_>>()),

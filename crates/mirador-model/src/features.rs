@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use foldhash::fast::FixedState;
 use mirador_gbdt::{Column as Feature, Dataset};
+use mirador_schema::catalog::{kmeans_scores, mirror_exposure};
 use mirador_schema::col;
 use mirador_schema::text::Text;
 use polars::prelude::*;
@@ -56,9 +57,9 @@ pub const HISTORY: &[(&str, &str)] = &[
 /// Signals of other stages, joined on (declaration_id, item_no) when the pipeline has them:
 /// (feature name, dataset, column).
 pub const SIGNALS: &[(&str, &str, &str)] = &[
-    ("undervaluation_score", "kmeans_scores", "undervaluation_score"),
-    ("peer_price_ratio", "kmeans_scores", "price_ratio"),
-    ("mirror_gap_ratio", "mirror_exposure", "mirror_gap_ratio"),
+    ("undervaluation_score", kmeans_scores::ID, kmeans_scores::UNDERVALUATION_SCORE),
+    ("peer_price_ratio", kmeans_scores::ID, kmeans_scores::PRICE_RATIO),
+    ("mirror_gap_ratio", mirror_exposure::ID, mirror_exposure::MIRROR_GAP_RATIO),
 ];
 
 /// Some rows of a frame: a contiguous range (a block to score) or a list (a split's rows).
@@ -103,7 +104,8 @@ pub(crate) fn borrowed<'s>((text, len): &'s (Text<'_>, usize)) -> impl Iterator<
     text.iter().map(move |v| v.map(|v| v.get(..*len).unwrap_or(v)))
 }
 
-pub(crate) fn numbers(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
+/// Column `name` of `df` as floats, row by row (NaN for a missing value).
+pub fn numbers(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
     let c = df.column(name)?.cast(&DataType::Float64)?;
     Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
@@ -193,24 +195,19 @@ impl FeatureSpec {
         signals: &BTreeMap<String, Vec<f64>>,
         rows: Subset<'_>,
     ) -> PolarsResult<Dataset> {
-        let pick_history = |v: &Values| -> Vec<f64> {
-            match &rows {
-                Subset::Range(r) => v.range(r.clone()),
-                Subset::Rows(idx) => idx.iter().map(|&i| v.get(i)).collect(),
-            }
-        };
-        let pick = |v: &Vec<f64>| -> Vec<f64> {
-            match &rows {
-                Subset::Range(r) => v.get(r.clone()).map(<[f64]>::to_vec).unwrap_or_default(),
-                Subset::Rows(idx) => idx.iter().map(|&i| v.get(i).copied().unwrap_or(f64::NAN)).collect(),
-            }
-        };
         let frame = match &rows {
             Subset::Range(r) => df.slice(r.start as i64, r.len()),
             Subset::Rows(idx) => df.take(&IdxCa::from_vec("rows".into(), idx.iter().map(|&i| i as IdxSize).collect()))?,
         };
-        let signals = signals.iter().map(|(k, v)| (k.clone(), pick(v))).collect();
-        self.dataset(&frame, history, history_columns.iter().map(pick_history).collect(), &signals)
+        let signals = signals.iter().map(|(k, v)| (k.clone(), pick(v, &rows))).collect();
+        let history_columns = history_columns
+            .iter()
+            .map(|v| match v {
+                Values::Counts(c) => pick(c, &rows),
+                Values::Floats(f) => pick(f, &rows),
+            })
+            .collect();
+        self.dataset(&frame, history, history_columns, &signals)
     }
 
     /// The vocabulary of feature `name` by code (empty for a numeric feature).
@@ -228,6 +225,15 @@ impl FeatureSpec {
     /// The category label of code `code` of feature `name` (for reasons and rules).
     pub fn category(&self, name: &str, code: u32) -> Option<&str> {
         self.vocab.get(name)?.iter().find(|(_, c)| **c == code).map(|(k, _)| k.as_str())
+    }
+}
+
+/// The values of `rows` of a feature column, as floats: a range past the end gives none, a row
+/// past the end NaN.
+fn pick<T: Copy + Into<f64>>(values: &[T], rows: &Subset<'_>) -> Vec<f64> {
+    match rows {
+        Subset::Range(r) => values.get(r.clone()).map(|v| v.iter().map(|&x| x.into()).collect()).unwrap_or_default(),
+        Subset::Rows(idx) => idx.iter().map(|&i| values.get(i).map_or(f64::NAN, |&x| x.into())).collect(),
     }
 }
 
@@ -258,4 +264,32 @@ pub(crate) fn signal_columns(df: &DataFrame, sources: &BTreeMap<&str, &DataFrame
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pick_reads_counts_and_floats_alike_by_range_or_by_rows() {
+        let counts: [u32; 4] = [1, 2, 3, 4];
+        let floats = [0.5, 1.5, f64::NAN, 3.5];
+        assert_eq!(pick(&counts, &Subset::Range(1..3)), vec![2.0, 3.0]);
+        assert_eq!(pick(&counts, &Subset::Rows(&[3, 0])), vec![4.0, 1.0]);
+        assert_eq!(pick(&floats, &Subset::Range(0..2)), vec![0.5, 1.5]);
+        assert_eq!(pick(&floats, &Subset::Rows(&[1, 3])), vec![1.5, 3.5]);
+        // Past the end: a range gives nothing, a row NaN (as the signals and history always did).
+        assert!(pick(&counts, &Subset::Range(2..9)).is_empty());
+        let past = pick(&floats, &Subset::Rows(&[0, 7]));
+        assert_eq!(past[0], 0.5);
+        assert!(past[1].is_nan());
+        // Each kind of history column gives the same values either way.
+        for v in [Values::Counts(counts.to_vec()), Values::Floats(vec![1.0, 2.0, 3.0, 4.0])] {
+            let by_range = match &v {
+                Values::Counts(c) => pick(c, &Subset::Range(0..4)),
+                Values::Floats(f) => pick(f, &Subset::Range(0..4)),
+            };
+            assert_eq!(by_range, (0..4).map(|i| v.get(i)).collect::<Vec<_>>());
+        }
+    }
 }

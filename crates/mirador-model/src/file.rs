@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use mirador_gbdt::Booster;
-use mirador_schema::catalog::{fraud_scores, selection_frontier};
+use mirador_schema::catalog::selection_frontier;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -75,7 +75,7 @@ impl Selection {
         let f = &self.frontier;
         let chosen: Vec<bool> = f.iter().map(|p| p.policy == self.policy).collect();
         DataFrame::new_infer_height(vec![
-            Column::new(fraud_scores::SPLIT.into(), vec!["valid"; f.len()]),
+            Column::new(selection_frontier::SPLIT.into(), vec!["valid"; f.len()]),
             Column::new(selection_frontier::REVENUE_SHARE.into(), f.iter().map(|p| p.policy.revenue_share).collect::<Vec<_>>()),
             Column::new(selection_frontier::EXPLORATION_SHARE.into(), f.iter().map(|p| p.policy.exploration_share).collect::<Vec<_>>()),
             Column::new(selection_frontier::REVENUE_EXPONENT.into(), f.iter().map(|p| p.policy.revenue_exponent).collect::<Vec<_>>()),

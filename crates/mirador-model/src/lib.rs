@@ -33,8 +33,10 @@
 //! - `inspection_list`: the list at `budget-pct` of the test months (of the night in a
 //!   carried-state run), in pick order, with the share that picked each declaration and its
 //!   reasons; `selection_frontier`: the policies searched on the validation months.
-//! - `fraud_rules`, `fraud_importance`, `fraud_evaluation`; artifacts `model.json`, `metrics.json`,
-//!   `inspection_list.csv` (and `unapplied_outcomes.parquet` with an outcomes feed).
+//! - `fraud_rules`, `fraud_importance`, `fraud_evaluation`, `fraud_metrics` (the run's other
+//!   figures, [`figures`]); artifacts `model.json`, `metrics.json` (the same figures for people to
+//!   read; no stage reads it), `inspection_list.csv`; carried state ([`carry`]) and, with an
+//!   outcomes feed, `unapplied_outcomes`.
 
 pub mod backtest;
 pub mod carry;
@@ -42,6 +44,7 @@ pub mod challengers;
 pub mod evaluate;
 pub mod explain;
 pub mod features;
+pub mod figures;
 pub mod history;
 pub mod outcomes;
 pub mod pending;
@@ -56,9 +59,6 @@ mod train;
 
 pub use file::{MODEL_FORMAT, ModelFile, Selection};
 pub use params::{ModelError, ModelParams};
-pub use score::{ScoreSink, Scored, score_with_model};
+pub use score::{ScoreSink, Scored, score_rows, score_with_model};
 pub use stage::FraudModel;
-pub use train::{Trained, train, train_to};
-
-pub(crate) use score::*;
-pub(crate) use train::*;
+pub use train::{Rows, Trained, days, empty_history, fit, labels, parse_day, prepare, time_split, train, train_to};

@@ -31,9 +31,6 @@ use crate::ModelError;
 use crate::features::{HISTORY, borrowed, strings};
 use crate::history::History;
 
-/// The artifact listing the outcomes that found no declaration.
-pub const UNAPPLIED_FILE: &str = "unapplied_outcomes.parquet";
-
 /// One decision on a goods item.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Decision {
@@ -55,7 +52,7 @@ enum Status {
     Applied,
 }
 
-/// What the outcomes did to the labels, for `metrics.json`.
+/// What the outcomes did to the labels (the `inspection_outcomes` section of `fraud_metrics`).
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct Applied {
     /// Goods items with an outcome (the newest decision on each counts).
@@ -70,7 +67,8 @@ pub struct Applied {
     /// Of those three, the ones found in the carried window rather than in the run's own
     /// declarations.
     pub late: usize,
-    /// Outcomes that found no declaration ([`UNAPPLIED_FILE`]).
+    /// Outcomes that found no declaration (listed in the carried state `unapplied_outcomes`,
+    /// [`Outcomes::unapplied_frame`]).
     pub unapplied: usize,
 }
 
@@ -160,7 +158,21 @@ impl Outcomes {
 
     /// `declarations` with their items' newest decisions as labels (a whole-history run).
     pub fn labelled(&mut self, declarations: &DataFrame) -> Result<DataFrame, ModelError> {
-        Ok(self.apply(declarations, false)?.0.into_owned())
+        Ok(self.label(declarations)?.into_owned())
+    }
+
+    /// [`Outcomes::labelled`], borrowed as it is when no outcome matches.
+    pub fn label<'a>(&mut self, declarations: &'a DataFrame) -> Result<Cow<'a, DataFrame>, ModelError> {
+        Ok(self.apply(declarations, false)?.0)
+    }
+
+    /// Labels declarations of earlier runs (a carried training window) and folds the labels that
+    /// changed into `history`, from now on. Returns the frame (borrowed as it is when no outcome
+    /// matches) and how many rows changed; they count as `late` in [`Outcomes::applied`].
+    pub fn label_late<'a>(&mut self, frame: &'a DataFrame, history: &mut History) -> Result<(Cow<'a, DataFrame>, usize), ModelError> {
+        let (labelled, changes) = self.apply(frame, true)?;
+        learn_late(history, &labelled, &changes)?;
+        Ok((labelled, changes.len()))
     }
 
     /// The declarations with their items' newest decisions as labels (`fraud`, and

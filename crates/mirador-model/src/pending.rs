@@ -1,7 +1,8 @@
 //! Declarations awaiting a late inspection outcome (`label-wait-days`, [`crate::outcomes`]).
 //!
 //! Most declarations are never inspected, so a carried run keeps them apart from the training
-//! window, one file per day in its `fraud_model/pending/<YYYY-MM-DD>.parquet`, with the features
+//! window, one file per day in its carried state `model_pending`
+//! ([`mirador_schema::catalog::model_pending`], `<YYYY-MM-DD>.parquet` parts), with the features
 //! they had when they were processed. A night reads only the keys of the carried days; a day
 //! that an outcome reaches is read whole, one day at a time, its decided rows move to the
 //! training window, and the rest is written again (read once more when it is written, so that no
@@ -12,6 +13,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use mirador_schema::catalog::model_pending;
 use mirador_schema::text::Text;
 use mirador_schema::{col, day};
 use polars::prelude::*;
@@ -19,9 +21,6 @@ use polars::prelude::*;
 use crate::ModelError;
 use crate::history::History;
 use crate::outcomes::{Outcomes, learn_late};
-
-/// The pending days' directory in a run's `fraud_model/` directory.
-pub const PENDING_DIR: &str = "pending";
 
 /// One day of declarations awaiting an outcome, as a run leaves it.
 pub enum PendingDay {
@@ -70,7 +69,9 @@ impl Pending {
         Ok(n)
     }
 
-    /// Writes the days to `dir` (linking the unchanged ones); returns how many were written.
+    /// Writes the days to `dir` (linking the unchanged ones), each written one after checking its
+    /// columns against the catalog's `model_pending` ([`mirador_pipeline::check_state`]); returns
+    /// how many were written.
     pub fn write(&self, dir: &Path) -> Result<usize, ModelError> {
         mirador_io::create_dir(dir).map_err(file_err(dir))?;
         let mut written = 0;
@@ -81,6 +82,7 @@ impl Pending {
             } else {
                 let mut rows = held.frame()?;
                 if rows.height() > 0 {
+                    mirador_pipeline::check_state(model_pending::ID, rows.schema()).map_err(|e| ModelError::Data(e.to_string()))?;
                     mirador_io::write_parquet(&mut rows, &path).map_err(file_err(&path))?;
                     written += 1;
                 }
@@ -94,20 +96,19 @@ fn file_err(path: &Path) -> impl FnOnce(mirador_io::IoError) -> ModelError + '_ 
     move |e| ModelError::File { path: path.display().to_string(), message: e.to_string() }
 }
 
-/// The pending day files of a previous run's `fraud_model/` directory (none without them).
-pub fn load(model_dir: &Path) -> Result<Vec<(i32, PathBuf)>, ModelError> {
-    let dir = model_dir.join(PENDING_DIR);
-    let files = mirador_io::parquet_files(&dir).map_err(file_err(&dir))?;
+/// The pending day files of a previous run's `model_pending` directory, by day.
+pub fn load(dir: &Path) -> Result<Vec<(i32, PathBuf)>, ModelError> {
+    let files = mirador_io::parquet_files(dir).map_err(file_err(dir))?;
     Ok(files.into_iter().filter_map(|(stem, path)| Some((day::parse(&stem)?, path))).collect())
 }
 
 /// The rows outcomes decided (in the window's layout; `None` when none) and the days kept.
-pub(crate) type Decided = (Option<DataFrame>, Vec<(i32, PendingDay)>);
+pub type Decided = (Option<DataFrame>, Vec<(i32, PendingDay)>);
 
 /// Applies `outcomes` to the carried pending days: the rows they decide are returned (in the
 /// window's layout) and counted into `history` from now on; the days after `waiting_from` are
 /// kept, as they were or without their decided rows.
-pub(crate) fn take_decided(
+pub fn take_decided(
     days: Vec<(i32, PathBuf)>,
     outcomes: &mut Outcomes,
     history: &mut History,
@@ -155,7 +156,7 @@ fn keys(rows: &DataFrame) -> Result<Vec<(String, i32)>, ModelError> {
 
 /// `base` followed by the rows of `extra`, whose columns are cast to `base`'s types (a column
 /// `extra` lacks is null).
-pub(crate) fn stack_like(mut base: DataFrame, extra: &DataFrame) -> Result<DataFrame, ModelError> {
+pub fn stack_like(mut base: DataFrame, extra: &DataFrame) -> Result<DataFrame, ModelError> {
     let mut columns = Vec::with_capacity(base.width());
     for c in base.columns() {
         columns.push(match extra.column(c.name()) {
@@ -168,7 +169,7 @@ pub(crate) fn stack_like(mut base: DataFrame, extra: &DataFrame) -> Result<DataF
 }
 
 /// The rows of `frame` (in the window's layout) as one frame per day, in day order.
-pub(crate) fn by_day(frame: &DataFrame) -> Result<Vec<(i32, PendingDay)>, ModelError> {
+pub fn by_day(frame: &DataFrame) -> Result<Vec<(i32, PendingDay)>, ModelError> {
     let days = crate::days(frame)?;
     let mut distinct: Vec<i32> = days.clone();
     distinct.sort_unstable();

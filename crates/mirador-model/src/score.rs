@@ -5,14 +5,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use mirador_gbdt::Booster;
-use mirador_schema::catalog::fraud_scores;
+use mirador_schema::catalog::{fraud_scores, inspection_list};
 use mirador_schema::col;
 use polars::prelude::*;
 use tracing::{debug, info};
 
+use crate::evaluate::{Evaluation, evaluate};
 use crate::features::{FeatureSpec, Subset, history_ids, history_texts, numbers, signal_columns};
 use crate::history::History;
-use crate::*;
+use crate::train::{Rows, days, importance_frame, labels};
+use crate::{ModelError, ModelFile, ModelParams, Selection, Trained, explain, features, history, select};
 
 /// Where `fraud_scores` go as the declarations are scored.
 pub enum ScoreSink<'s> {
@@ -278,20 +280,20 @@ pub(crate) fn inspection_list(listed: DataFrame) -> PolarsResult<DataFrame> {
     if listed.width() == 0 {
         return Ok(listed);
     }
-    let sorted = listed.sort(["selection_order"], SortMultipleOptions::default())?;
+    let sorted = listed.sort([fraud_scores::SELECTION_ORDER], SortMultipleOptions::default())?;
     let mut out = sorted.select([
-        "selection_order",
-        "selected_by",
-        col::DECLARATION_ID,
-        col::ITEM_NO,
-        col::IMPORTER_ID,
-        col::DATE,
-        "split",
-        "fraud_probability",
-        "expected_duty_at_risk_usd",
-        "top_reasons",
+        fraud_scores::SELECTION_ORDER,
+        inspection_list::SELECTED_BY,
+        inspection_list::DECLARATION_ID,
+        inspection_list::ITEM_NO,
+        inspection_list::IMPORTER_ID,
+        inspection_list::DATE,
+        inspection_list::SPLIT,
+        inspection_list::FRAUD_PROBABILITY,
+        inspection_list::EXPECTED_DUTY_AT_RISK_USD,
+        inspection_list::TOP_REASONS,
     ])?;
-    out.rename("selection_order", "pick_rank".into())?;
+    out.rename(fraud_scores::SELECTION_ORDER, inspection_list::PICK_RANK.into())?;
     Ok(out)
 }
 
@@ -364,4 +366,52 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame, signals: &BTreeMa
     let (scores, _, _) =
         ScoreSink::Collect.score(&model.booster, &model.spec, &model.history, &rows, 3, &split, &duty, model.threshold, &plan)?;
     Ok(Scored { scores, signal_coverage })
+}
+
+/// Scores the rows of `rows` from `rows.scored_from` on with a trained `model` (no retraining),
+/// orders them into the night's inspection list with the policy chosen when it was trained, and
+/// evaluates it on those of them already labelled (split `live`) when there are at least 20. The
+/// earlier rows (a carried training window) only give the HS6 × origin pairs the model has seen
+/// labelled. `rules` are the model's, kept from when it was trained; the evaluation keeps the
+/// model's earlier splits and its challengers' rows.
+pub fn score_rows(
+    model: ModelFile,
+    rows: Rows<'_>,
+    rules: DataFrame,
+    params: &ModelParams,
+    seed: u64,
+    sink: &mut ScoreSink<'_>,
+) -> Result<Trained, ModelError> {
+    let from = rows.scored_from;
+    let frame = rows.frame.as_ref();
+    let duty = numbers(frame, col::DUTY_USD)?;
+    let label = labels(frame)?;
+    let split: Vec<&str> = label.iter().map(|l| if l.is_some() { "live" } else { "unlabelled" }).collect();
+    // The policy chosen when the model was trained (a model from before the inspection list
+    // applies the configured one).
+    let policy = model.selection.as_ref().map_or_else(|| params.policy(), |s| s.policy);
+    let plan = SelectionPlan::of(&rows, &split, Vec::new(), policy, params, seed)?;
+    let (scores, probability, inspection_list) =
+        sink.score(&model.booster, &model.spec, &model.history, &rows, params.top_reasons, &split, &duty, model.threshold, &plan)?;
+    drop(plan);
+    // The new rows', from here on.
+    let (duty, label) = (&duty[from..], &label[from..]);
+    let mut evaluations = model.evaluation.clone();
+    let labelled: Vec<usize> = (0..label.len()).filter(|&i| label[i].is_some()).collect();
+    if labelled.len() >= 20 {
+        let p: Vec<f64> = labelled.iter().map(|&i| probability[i]).collect();
+        let y: Vec<bool> = labelled.iter().map(|&i| label[i] == Some(true)).collect();
+        let d: Vec<f64> = labelled.iter().map(|&i| duty[i]).collect();
+        evaluations.push(evaluate("live", &p, &y, &d, seed));
+    }
+    let importance = importance_frame(&model.booster)?;
+    let evaluation = crate::challengers::with_rows(Evaluation::frame(&evaluations)?, &model.challengers)?;
+    let frontier = match &model.selection {
+        Some(selection) => selection.frontier_frame()?,
+        None => {
+            Selection { policy, tuned: false, floor_met: false, precision_floor: 0.0, budget_pct: params.budget_pct, frontier: Vec::new() }
+                .frontier_frame()?
+        }
+    };
+    Ok(Trained { model, scores, rules, importance, evaluation, inspection_list, frontier })
 }

@@ -3,11 +3,14 @@
 use std::collections::BTreeMap;
 
 use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
+use mirador_schema::catalog::{fraud_metrics as m, fraud_rules, model_pending, model_training_window, unapplied_outcomes};
 use mirador_schema::{DatasetId, col, datasets};
 use tracing::warn;
 
 use crate::features::SIGNALS;
-use crate::*;
+use crate::figures::{Carried, Figures};
+use crate::score::timed;
+use crate::{ModelError, ModelParams, ScoreSink, carry, outcomes, train_to};
 
 /// The gradient-boosted fraud model.
 ///
@@ -15,7 +18,12 @@ use crate::*;
 /// - `declarations`; optional `kmeans_scores`, `mirror_exposure` (used as features),
 ///   `inspection_outcomes` (late labels: [`outcomes`]).
 /// ## Outputs
-/// - `fraud_scores`, `fraud_rules`, `fraud_importance`, `fraud_evaluation`.
+/// - `fraud_scores`, `fraud_rules`, `fraud_importance`, `fraud_evaluation`, `fraud_metrics`,
+///   `inspection_list`, `selection_frontier`.
+/// ## Carried state
+/// - `model_training_window`, `model_pending` (with `carry-state`), `unapplied_outcomes` (with an
+///   outcomes feed), and the model file ([`carry::MODEL_FILE`]), all found and placed by the
+///   runner ([`StageContext::previous_state`], [`StageContext::state_path`]).
 pub struct FraudModel;
 
 impl Stage for FraudModel {
@@ -55,6 +63,7 @@ impl Stage for FraudModel {
             datasets::FRAUD_RULES,
             datasets::FRAUD_IMPORTANCE,
             datasets::FRAUD_EVALUATION,
+            datasets::FRAUD_METRICS,
             datasets::INSPECTION_LIST,
             datasets::SELECTION_FRONTIER,
         ]
@@ -77,23 +86,30 @@ impl Stage for FraudModel {
         };
         let feed = ctx.optional_input(datasets::INSPECTION_OUTCOMES);
         let mut outcomes = feed.map(outcomes::Outcomes::from_frame).transpose().map_err(stage_err)?.unwrap_or_default();
-        let mut carried = serde_json::Map::new();
+        let mut carried = None;
         // Every declaration's scores and reasons are written as they are scored, not held.
         let mut scores = ctx.dataset_stream(datasets::FRAUD_SCORES);
         let mut sink = ScoreSink::Stream(&mut scores);
         let t = if params.carry_state {
-            let state = ctx.previous_run().map(carry::load).transpose().map_err(stage_err)?.flatten();
+            let stored = carry::Stored {
+                model: ctx.previous_artifact(carry::MODEL_FILE),
+                window: ctx.previous_state(model_training_window::ID),
+                rules: ctx.previous_output(fraud_rules::ID),
+                pending: ctx.previous_state(model_pending::ID),
+            };
+            let state = carry::load(&stored).map_err(stage_err)?;
             let carried_rows = state.as_ref().map_or(0, |s| s.window.height());
             let mut outcome =
                 carry::run_to(declarations, &signals, &mut outcomes, &params, ctx.seed(), state, &mut sink).map_err(stage_err)?;
-            mirador_io::write_parquet(&mut outcome.window, &ctx.artifact_dir().join(carry::WINDOW_FILE))?;
-            outcome.pending.write(&ctx.artifact_dir().join(pending::PENDING_DIR)).map_err(stage_err)?;
-            carried.insert("pending_rows".into(), outcome.pending.rows().map_err(stage_err)?.into());
-            carried.insert("carried_window_rows".into(), carried_rows.into());
-            carried.insert("window_rows".into(), outcome.window.height().into());
-            carried.insert("retrained".into(), outcome.retrained.is_some().into());
-            carried.insert("retrain_reason".into(), outcome.retrained.clone().into());
-            carried.insert("retrain_skipped".into(), outcome.retrain_skipped.clone().into());
+            ctx.write_state(model_training_window::ID, &mut outcome.window)?;
+            outcome.pending.write(&ctx.state_path(model_pending::ID)?).map_err(stage_err)?;
+            carried = Some(Carried {
+                pending_rows: outcome.pending.rows().map_err(stage_err)?,
+                carried_window_rows: carried_rows,
+                window_rows: outcome.window.height(),
+                retrain_reason: outcome.retrained.clone(),
+                retrain_skipped: outcome.retrain_skipped.clone(),
+            });
             outcome.trained
         } else {
             let labelled = outcomes.labelled(declarations).map_err(stage_err)?;
@@ -102,35 +118,46 @@ impl Stage for FraudModel {
         let applied = feed.is_some().then(|| outcomes.applied());
         if let Some(applied) = &applied {
             let mut unapplied = outcomes.unapplied_frame().map_err(stage_err)?;
-            mirador_io::write_parquet(&mut unapplied, &ctx.artifact_dir().join(outcomes::UNAPPLIED_FILE))?;
+            let path = ctx.write_state(unapplied_outcomes::ID, &mut unapplied)?;
             if applied.unapplied > 0 {
                 warn!(
                     unapplied = applied.unapplied,
-                    file = outcomes::UNAPPLIED_FILE,
+                    file = %path.display(),
                     "Inspection outcomes found no declaration; they are listed with the reason."
                 );
             }
         }
         let scores = scores.finish()?;
         let json = serde_json::to_vec(&t.model).map_err(|e| StageError::Data(e.to_string()))?;
-        timed("model file written", || mirador_io::write_bytes(&ctx.artifact_dir().join("model.json"), &json))?;
+        timed("model file written", || mirador_io::write_bytes(&ctx.artifact_dir().join(carry::MODEL_FILE), &json))?;
+        let figures = Figures::of_run(&t.model, params.budget_pct, carried.as_ref(), applied.as_ref()).frame()?;
+        // For people only (nothing reads it): the same figures, with the evaluation, as one JSON.
+        let mut carried_json = serde_json::Map::new();
+        if let Some(c) = &carried {
+            carried_json.insert(m::PENDING_ROWS.into(), c.pending_rows.into());
+            carried_json.insert(m::CARRIED_WINDOW_ROWS.into(), c.carried_window_rows.into());
+            carried_json.insert(m::WINDOW_ROWS.into(), c.window_rows.into());
+            carried_json.insert(m::RETRAINED.into(), c.retrain_reason.is_some().into());
+            carried_json.insert(m::RETRAIN_REASON.into(), c.retrain_reason.clone().into());
+            carried_json.insert(m::RETRAIN_SKIPPED.into(), c.retrain_skipped.clone().into());
+        }
         let metrics = serde_json::json!({
-            "train_end": t.model.train_end,
-            "valid_end": t.model.valid_end,
-            "trees": t.model.booster.n_trees(),
-            "threshold": t.model.threshold,
+            (m::TRAIN_END): t.model.train_end,
+            (m::VALID_END): t.model.valid_end,
+            (m::TREES): t.model.booster.n_trees(),
+            (m::THRESHOLD): t.model.threshold,
             "evaluation": t.model.evaluation,
-            "selection": t.model.selection.as_ref().map(|s| serde_json::json!({
-                "policy": s.policy, "tuned": s.tuned, "floor_met": s.floor_met, "precision_floor": s.precision_floor,
-                "budget_pct": params.budget_pct,
+            (m::SELECTION): t.model.selection.as_ref().map(|s| serde_json::json!({
+                "policy": s.policy, (m::TUNED): s.tuned, (m::FLOOR_MET): s.floor_met, (m::PRECISION_FLOOR): s.precision_floor,
+                (m::BUDGET_PCT): params.budget_pct,
             })),
             "ranking_note": "by_probability ranks by fraud probability; by_expected_duty by probability x duty",
-            "carried_state": &carried,
-            "inspection_outcomes": &applied,
+            (m::CARRIED_STATE): &carried_json,
+            (m::INSPECTION_OUTCOMES): &applied,
         });
         mirador_io::write_bytes(&ctx.artifact_dir().join("metrics.json"), &serde_json::to_vec_pretty(&metrics).unwrap_or_default())?;
         mirador_io::write_spreadsheet_csv(&t.inspection_list, &ctx.artifact_dir().join("inspection_list.csv"))?;
-        let mut out = StageOutput::new().with_metric("trees", t.model.booster.n_trees()).with_metric("threshold", t.model.threshold);
+        let mut out = StageOutput::new().with_metric(m::TREES, t.model.booster.n_trees()).with_metric(m::THRESHOLD, t.model.threshold);
         if let Some(selection) = &t.model.selection {
             out = out
                 .with_metric("selection_revenue_share", selection.policy.revenue_share)
@@ -140,10 +167,10 @@ impl Stage for FraudModel {
                 .with_metric("inspection_list_rows", t.inspection_list.height());
         }
         if let Some(applied) = &applied {
-            out = out.with_metric("inspection_outcomes", serde_json::to_value(applied).unwrap_or_default());
+            out = out.with_metric(m::INSPECTION_OUTCOMES, serde_json::to_value(applied).unwrap_or_default());
         }
-        if params.carry_state {
-            out = out.with_metric("retrained", carried["retrained"].clone()).with_metric("window_rows", carried["window_rows"].clone());
+        if let Some(c) = &carried {
+            out = out.with_metric(m::RETRAINED, c.retrain_reason.is_some()).with_metric(m::WINDOW_ROWS, c.window_rows);
         }
         if let Some(test) = t.model.evaluation.iter().find(|e| e.split == "test") {
             out = out.with_metric("test_rows", test.rows);
@@ -171,6 +198,7 @@ impl Stage for FraudModel {
             .with_dataset(datasets::FRAUD_RULES, t.rules)
             .with_dataset(datasets::FRAUD_IMPORTANCE, t.importance)
             .with_dataset(datasets::FRAUD_EVALUATION, t.evaluation)
+            .with_dataset(datasets::FRAUD_METRICS, figures)
             .with_dataset(datasets::INSPECTION_LIST, t.inspection_list)
             .with_dataset(datasets::SELECTION_FRONTIER, t.frontier))
     }

@@ -13,6 +13,7 @@ use tracing::info;
 use crate::evaluate::{Evaluation, evaluate, f1_threshold};
 use crate::features::{FeatureSpec, HISTORY, Subset, history_ids, history_texts, numbers, signal_columns};
 use crate::history::History;
+use crate::score::{SelectionPlan, timed};
 use crate::*;
 
 /// Everything the stage produces.
@@ -33,17 +34,21 @@ pub struct Trained {
     pub frontier: DataFrame,
 }
 
-pub(crate) fn days(df: &DataFrame) -> PolarsResult<Vec<i32>> {
+/// The `date` column of declarations as day numbers (days since 1970-01-01; `i32::MIN` for a
+/// missing date), row by row.
+pub fn days(df: &DataFrame) -> PolarsResult<Vec<i32>> {
     let d = df.column(col::DATE)?.cast(&DataType::Int32)?;
     Ok(d.i32()?.iter().map(|v| v.unwrap_or(i32::MIN)).collect())
 }
 
-pub(crate) fn labels(df: &DataFrame) -> PolarsResult<Vec<Option<bool>>> {
+/// The `fraud` column of declarations as labels (`None`: not inspected), row by row.
+pub fn labels(df: &DataFrame) -> PolarsResult<Vec<Option<bool>>> {
     let f = df.column(col::FRAUD)?.cast(&DataType::Int8)?;
     Ok(f.i8()?.iter().map(|v| v.map(|v| v == 1)).collect())
 }
 
-pub(crate) fn parse_day(s: &str) -> Result<i32, ModelError> {
+/// A `YYYY-MM-DD` date as a day number ([`days`]); a parameter error otherwise.
+pub fn parse_day(s: &str) -> Result<i32, ModelError> {
     mirador_schema::day::parse(s).ok_or_else(|| ModelError::Params(format!("`{s}` is not a YYYY-MM-DD date")))
 }
 
@@ -65,17 +70,23 @@ pub fn train_to(
     seed: u64,
     sink: &mut ScoreSink<'_>,
 ) -> Result<Trained, ModelError> {
-    let (history, rows) = prepare(declarations, signals, params, History::new(&history_kinds(), params.history_smoothing))?;
+    let (history, rows) = prepare(declarations, signals, params, empty_history(params))?;
     fit(rows, history, params, seed, sink)
 }
 
-pub(crate) fn history_kinds() -> Vec<&'static str> {
+fn history_kinds() -> Vec<&'static str> {
     HISTORY.iter().map(|(k, _)| *k).collect()
+}
+
+/// The model's entity history before any declaration: every history kind
+/// ([`crate::features::HISTORY`]), with the smoothing of `params`.
+pub fn empty_history(params: &ModelParams) -> History {
+    History::new(&history_kinds(), params.history_smoothing)
 }
 
 /// Declarations with their history features (from `history`, which is advanced past them) and
 /// the other stages' signals, ready for [`fit`].
-pub(crate) fn prepare<'a>(
+pub fn prepare<'a>(
     declarations: &'a DataFrame,
     signals: &BTreeMap<&str, &DataFrame>,
     params: &ModelParams,
@@ -90,18 +101,22 @@ pub(crate) fn prepare<'a>(
 }
 
 /// Rows to train on and score, with their precomputed history features and signals. Rows before
-/// `scored_from` come from a carried training window ([`carry`]): they are trained on but not
-/// scored again.
-pub(crate) struct Rows<'a> {
-    pub(crate) frame: std::borrow::Cow<'a, DataFrame>,
-    pub(crate) history_columns: Vec<history::Values>,
-    pub(crate) signals: BTreeMap<String, Vec<f64>>,
-    pub(crate) scored_from: usize,
+/// `scored_from` come from a carried training window ([`crate::carry`]): they are trained on but
+/// not scored again.
+pub struct Rows<'a> {
+    /// The declarations (the columns the features read, `date`, `fraud` and the keys).
+    pub frame: std::borrow::Cow<'a, DataFrame>,
+    /// One column per history feature, in [`History::feature_names`] order, aligned with `frame`.
+    pub history_columns: Vec<history::Values>,
+    /// The other stages' signals by feature name, aligned with `frame` (NaN where missing).
+    pub signals: BTreeMap<String, Vec<f64>>,
+    /// The first row to score.
+    pub scored_from: usize,
 }
 
 /// The time-based split of `rows`: `train`, `valid`, `test` or `unlabelled` per row, and the
 /// train and validation end days. Fails when a part holds too few labelled rows.
-pub(crate) fn time_split(day: &[i32], label: &[Option<bool>], params: &ModelParams) -> Result<(Vec<&'static str>, i32, i32), ModelError> {
+pub fn time_split(day: &[i32], label: &[Option<bool>], params: &ModelParams) -> Result<(Vec<&'static str>, i32, i32), ModelError> {
     let mut labelled_days: Vec<i32> = day.iter().zip(label).filter(|(_, l)| l.is_some()).map(|(d, _)| *d).collect();
     labelled_days.sort_unstable();
     if labelled_days.len() < 100 {
@@ -154,13 +169,7 @@ pub(crate) fn time_split(day: &[i32], label: &[Option<bool>], params: &ModelPara
 
 /// Splits by time, trains, evaluates, explains and scores the rows from `rows.scored_from` on.
 /// `history` is the history after the last row; it is saved with the model.
-pub(crate) fn fit(
-    rows: Rows<'_>,
-    history: History,
-    params: &ModelParams,
-    seed: u64,
-    sink: &mut ScoreSink<'_>,
-) -> Result<Trained, ModelError> {
+pub fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64, sink: &mut ScoreSink<'_>) -> Result<Trained, ModelError> {
     params.check_selection()?;
     let declarations = rows.frame.as_ref();
     let day = days(declarations)?;

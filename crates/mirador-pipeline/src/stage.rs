@@ -238,6 +238,24 @@ impl StageContext {
         path.exists().then_some(path)
     }
 
+    /// Output `id` (a [`catalog`] dataset this stage produces) as the previous committed run
+    /// wrote it: what a stage carries forward unchanged while its state holds (the fraud model's
+    /// rules while the model is not retrained). `None` without a previous run, when that run has
+    /// none, or when `id` is not one of this stage's outputs.
+    pub fn previous_output(&self, id: &str) -> Option<PathBuf> {
+        let d = catalog::get(id).filter(|d| d.kind == catalog::Kind::Output && d.producer == self.stage)?;
+        let path = self.previous_run.as_deref()?.join(d.location);
+        path.is_file().then_some(path)
+    }
+
+    /// Artifact `name` as this stage left it in its directory in the previous committed run: carried
+    /// state that is not a table (a model file), so not in the catalog. `None` without a previous
+    /// run, or when that run has no such file.
+    pub fn previous_artifact(&self, name: &str) -> Option<PathBuf> {
+        let path = self.previous_run.as_deref()?.join(&self.stage).join(name);
+        path.is_file().then_some(path)
+    }
+
     /// Where carried state `id` goes in this run: its file, or its directory of parts (write
     /// each part with [`check_state`] first). It is published with the run.
     pub fn state_path(&self, id: &str) -> Result<PathBuf, StageError> {
@@ -396,5 +414,17 @@ mod range_tests {
         next.previous_run = Some(first.clone());
         assert_eq!(next.previous_state(kmeans_peers::ID), Some(written));
         assert_eq!(next.previous_state(model_pending::ID), None);
+        // Its own outputs and artifacts, not another stage's.
+        std::fs::write(first.join("kmeans_groups.parquet"), b"x").unwrap();
+        std::fs::write(first.join("fraud_rules.parquet"), b"x").unwrap();
+        std::fs::write(first.join("kmeans_scores/model.json"), b"{}").unwrap();
+        assert_eq!(next.previous_output("kmeans_groups"), Some(first.join("kmeans_groups.parquet")));
+        assert_eq!(next.previous_output("fraud_rules"), None, "another stage's output");
+        assert_eq!(next.previous_output(kmeans_peers::ID), None, "state goes by previous_state");
+        assert_eq!(next.previous_output("kmeans_scores"), None, "not written by that run");
+        assert_eq!(next.previous_artifact("model.json"), Some(first.join("kmeans_scores/model.json")));
+        assert_eq!(next.previous_artifact("metrics.json"), None);
+        next.previous_run = None;
+        assert_eq!((next.previous_output("kmeans_groups"), next.previous_artifact("model.json")), (None, None));
     }
 }

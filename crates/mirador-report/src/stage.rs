@@ -574,6 +574,7 @@ const OPTIONAL: &[DatasetId] = &[
     datasets::KMEANS_SCORES,
     datasets::KMEANS_GROUPS,
     datasets::FRAUD_EVALUATION,
+    datasets::FRAUD_METRICS,
     datasets::SELECTION_FRONTIER,
     datasets::FRAUD_IMPORTANCE,
     datasets::FRAUD_RULES,
@@ -636,7 +637,7 @@ impl Stage for Report {
             }
         }
         let mut data = gather(ctx.run_id(), &inputs)?;
-        if let Some(figure) = outcomes_figure(ctx.artifact_dir()) {
+        if let Some(figure) = ctx.optional_input(datasets::FRAUD_METRICS).map(outcomes_figure).transpose()?.flatten() {
             // Beside the input figures (declarations accepted, rows quarantined).
             let at = data.key_figures.len().min(2);
             data.key_figures.insert(at, figure);
@@ -646,25 +647,35 @@ impl Stage for Report {
     }
 }
 
-/// What the inspection outcomes feed did to the labels, from the fraud model's `metrics.json` in
-/// the same run (beside this stage's directory), when the run has the feed.
-fn outcomes_figure(report_dir: &std::path::Path) -> Option<(String, String)> {
-    let path = report_dir.parent()?.join("fraud_model").join("metrics.json");
-    let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    let a = metrics.get("inspection_outcomes").filter(|a| a.is_object())?;
-    let n = |k: &str| a.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
-    Some((
+/// What the inspection outcomes feed did to the labels, from the fraud model's `fraud_metrics`
+/// (section `inspection_outcomes`), when the run has the feed.
+fn outcomes_figure(metrics: &DataFrame) -> PolarsResult<Option<(String, String)>> {
+    use mirador_schema::catalog::fraud_metrics as m;
+    let section = metrics.column(m::SECTION)?.str()?;
+    let (metric, value) = (metrics.column(m::METRIC)?.str()?, metrics.column(m::VALUE)?.f64()?);
+    let counts: BTreeMap<&str, u64> = section
+        .iter()
+        .zip(metric.iter())
+        .zip(value.iter())
+        .filter(|((s, _), _)| *s == Some(m::INSPECTION_OUTCOMES))
+        .filter_map(|((_, k), v)| Some((k?, v? as u64)))
+        .collect();
+    if counts.is_empty() {
+        return Ok(None);
+    }
+    let n = |k: &str| counts.get(k).copied().unwrap_or(0);
+    Ok(Some((
         "Inspection outcomes recorded after clearance".into(),
         format!(
             "{}: {} labelled a declaration, {} confirmed and {} revised a label ({} of them on earlier runs' declarations); {} found no declaration",
-            n("items"),
-            n("labelled"),
-            n("confirmed"),
-            n("revised"),
-            n("late"),
-            n("unapplied")
+            n(m::ITEMS),
+            n(m::LABELLED),
+            n(m::CONFIRMED),
+            n(m::REVISED),
+            n(m::LATE),
+            n(m::UNAPPLIED)
         ),
-    ))
+    )))
 }
 
 fn sections(d: &ReportData) -> usize {
@@ -685,6 +696,30 @@ fn sections(d: &ReportData) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_outcomes_figure_comes_from_fraud_metrics_and_only_with_a_feed() {
+        use mirador_schema::catalog::fraud_metrics as m;
+        let rows = |section: &str| {
+            DataFrame::new_infer_height(vec![
+                Column::new(m::SECTION.into(), [m::MODEL, section, section, section]),
+                Column::new(m::METRIC.into(), [m::TREES, m::ITEMS, m::LABELLED, m::UNAPPLIED]),
+                Column::new(m::VALUE.into(), [Some(80.0), Some(12.0), Some(9.0), Some(3.0)]),
+                Column::new(m::TEXT.into(), [None::<&str>; 4]),
+            ])
+            .unwrap()
+        };
+        let (title, text) = outcomes_figure(&rows(m::INSPECTION_OUTCOMES)).unwrap().unwrap();
+        assert!(title.contains("Inspection outcomes"), "{title}");
+        assert_eq!(
+            text,
+            "12: 9 labelled a declaration, 0 confirmed and 0 revised a label (0 of them on earlier runs' declarations); 3 found no declaration"
+        );
+        // A run without the feed has no such rows, and no figure.
+        assert_eq!(outcomes_figure(&rows(m::CARRIED_STATE)).unwrap(), None);
+        // A table without the declared columns is an error, not a silent gap.
+        assert!(outcomes_figure(&rows(m::INSPECTION_OUTCOMES).drop(m::VALUE).unwrap()).is_err());
+    }
 
     #[test]
     fn release_times_give_their_figures_or_say_they_were_skipped() {

@@ -28,6 +28,7 @@ pub mod auditees;
 pub mod auditees_shareable;
 pub mod fraud_evaluation;
 pub mod fraud_importance;
+pub mod fraud_metrics;
 pub mod fraud_rules;
 pub mod fraud_scores;
 pub mod gap_by_cell;
@@ -149,6 +150,7 @@ pub const ALL: &[Dataset] = &[
     output(fraud_rules::ID, "fraud_rules.parquet", "fraud_model", fraud_rules::schema),
     output(fraud_importance::ID, "fraud_importance.parquet", "fraud_model", fraud_importance::schema),
     output(fraud_evaluation::ID, "fraud_evaluation.parquet", "fraud_model", fraud_evaluation::schema),
+    output(fraud_metrics::ID, "fraud_metrics.parquet", "fraud_model", fraud_metrics::schema),
     output(inspection_list::ID, "inspection_list.parquet", "fraud_model", inspection_list::schema),
     output(selection_frontier::ID, "selection_frontier.parquet", "fraud_model", selection_frontier::schema),
     output(auditees::ID, "auditees.parquet", "rank", auditees::schema),

@@ -52,6 +52,9 @@ pub const AUDITEE_EVALUATION: DatasetId = "auditee_evaluation";
 
 /// Fraud model evaluation on the held-out test months: one row per (ranking, n %).
 pub const FRAUD_EVALUATION: DatasetId = "fraud_evaluation";
+/// The fraud model's run figures beside its evaluation: the model, the selection policy applied,
+/// the carried state and what the inspection outcomes feed did to the labels; one row per figure.
+pub const FRAUD_METRICS: DatasetId = "fraud_metrics";
 /// The inspection list at the configured budget: picked declarations in pick order, the share
 /// that picked each, and its reasons.
 pub const INSPECTION_LIST: DatasetId = "inspection_list";

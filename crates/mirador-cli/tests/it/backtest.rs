@@ -41,7 +41,7 @@ outputs = ["inspection_outcomes", "outcome_quarantine"]
 [[stage]]
 name = "fraud_model"
 inputs = ["declarations"]
-outputs = ["fraud_scores", "fraud_rules", "fraud_importance", "fraud_evaluation", "inspection_list", "selection_frontier"]
+outputs = ["fraud_scores", "fraud_rules", "fraud_importance", "fraud_evaluation", "fraud_metrics", "inspection_list", "selection_frontier"]
 [stage.params]
 n-trees = 150
 min-data-in-leaf = 20

@@ -42,8 +42,35 @@ fn night(out: &Path, (declarations, outcomes): &(PathBuf, PathBuf)) -> std::proc
     mirador(&["-q", "run", "pipelines/carried.toml", "--out", out.to_str().unwrap(), "--source", &source, "--source", &feed], &repo())
 }
 
+/// The fraud model's `fraud_metrics` of the latest run as `{section: {metric: value}}` (whole
+/// numbers as integers, texts as strings), checked against the `metrics.json` kept for people.
 fn model_metrics(out: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(out.join("latest/fraud_model/metrics.json")).unwrap()).unwrap()
+    let df = mirador_io::read_parquet(&out.join("latest/fraud_metrics.parquet")).unwrap();
+    let column = |name: &str| df.column(name).unwrap().clone();
+    let (section, metric, value, text) = (column("section"), column("metric"), column("value"), column("text"));
+    let (section, metric, value, text) = (section.str().unwrap(), metric.str().unwrap(), value.f64().unwrap(), text.str().unwrap());
+    let mut sections = serde_json::Map::new();
+    for i in 0..df.height() {
+        let v = match (value.get(i), text.get(i)) {
+            (Some(v), None) if v.fract() == 0.0 && v >= 0.0 => serde_json::json!(v as u64),
+            (Some(v), None) => serde_json::json!(v),
+            (None, Some(t)) => serde_json::json!(t),
+            (None, None) => serde_json::Value::Null,
+            (Some(_), Some(_)) => panic!("a figure is a number or a text, not both (row {i})"),
+        };
+        let entry = sections.entry(section.get(i).unwrap()).or_insert_with(|| serde_json::json!({}));
+        entry.as_object_mut().unwrap().insert(metric.get(i).unwrap().to_owned(), v);
+    }
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("latest/fraud_model/metrics.json")).unwrap()).unwrap();
+    assert_eq!(sections["inspection_outcomes"], json["inspection_outcomes"], "fraud_metrics and metrics.json agree");
+    let carried = &sections["carried_state"];
+    for key in ["pending_rows", "carried_window_rows", "window_rows", "retrain_reason", "retrain_skipped"] {
+        assert_eq!(carried[key], json["carried_state"][key], "{key}");
+    }
+    assert_eq!(carried["retrained"].as_u64() == Some(1), json["carried_state"]["retrained"].as_bool().unwrap());
+    assert_eq!(sections["model"]["trees"], json["trees"]);
+    assert_eq!(sections["model"]["train_end"], json["train_end"]);
+    serde_json::Value::Object(sections)
 }
 
 fn ok(o: &std::process::Output) -> String {

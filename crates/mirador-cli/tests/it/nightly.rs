@@ -45,6 +45,23 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
     let html = std::fs::read_to_string(out.join("latest/report/index.html")).unwrap();
     let figure = format!("{}: {} labelled a declaration", applied["items"], applied["labelled"]);
     assert!(html.contains("Inspection outcomes recorded after clearance") && html.contains(&figure), "the report gives {figure}");
+    // The report has it from `fraud_metrics`, the model's figures as a declared dataset.
+    let metrics = mirador_io::read_parquet(&out.join("latest/fraud_metrics.parquet")).unwrap();
+    let declared = (mirador_schema::catalog::get("fraud_metrics").unwrap().schema)();
+    assert!(mirador_schema::catalog::differences(&declared, metrics.schema(), &[]).is_empty());
+    let (section, metric, value) = (
+        metrics.column("section").unwrap().str().unwrap(),
+        metrics.column("metric").unwrap().str().unwrap(),
+        metrics.column("value").unwrap().f64().unwrap(),
+    );
+    let of = |s: &str, m: &str| {
+        (0..metrics.height()).find(|&i| section.get(i) == Some(s) && metric.get(i) == Some(m)).and_then(|i| value.get(i))
+    };
+    for key in ["items", "labelled", "confirmed", "revised", "late", "unapplied"] {
+        assert_eq!(of("inspection_outcomes", key), applied[key].as_u64().map(|n| n as f64), "{key}");
+    }
+    assert_eq!(of("model", "trees"), stage("fraud_model")["metrics"]["trees"].as_u64().map(|n| n as f64));
+    assert!(!section.iter().any(|s| s == Some("carried_state")), "no carried state without carry-state");
     assert!(manifest["inputs"][0]["sha256"].as_str().unwrap().len() == 64);
     // Release times: measured when the sample's declarations carry them, else skipped with a note.
     let release = &stage("release_time")["metrics"];

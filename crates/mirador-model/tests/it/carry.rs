@@ -123,15 +123,25 @@ fn carried_state_survives_the_files_it_is_saved_in() {
     let first = carry::run(&months(&world.declarations, "2023-01", "2023-05"), &BTreeMap::new(), &params, 42, None).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    assert!(carry::load(dir.path()).unwrap().is_none(), "no state in an empty run directory");
-    std::fs::create_dir(dir.path().join("fraud_model")).unwrap();
-    std::fs::write(dir.path().join("fraud_model").join(carry::MODEL_FILE), serde_json::to_vec(&first.trained.model).unwrap()).unwrap();
+    assert!(carry::load(&carry::Stored::default()).unwrap().is_none(), "no state without a previous run");
+    let stored = carry::Stored {
+        model: Some(dir.path().join(carry::MODEL_FILE)),
+        window: Some(dir.path().join("window.parquet")),
+        rules: Some(dir.path().join("rules.parquet")),
+        pending: None,
+    };
+    std::fs::write(stored.model.as_ref().unwrap(), serde_json::to_vec(&first.trained.model).unwrap()).unwrap();
     let mut window = first.window.clone();
-    mirador_io::write_parquet(&mut window, &dir.path().join("fraud_model").join(carry::WINDOW_FILE)).unwrap();
+    mirador_io::write_parquet(&mut window, stored.window.as_ref().unwrap()).unwrap();
+    let no_window = carry::Stored { window: None, ..stored.clone() };
+    assert!(carry::load(&no_window).unwrap().is_none(), "a run that carried no window left no state");
+    let no_rules = carry::Stored { rules: None, ..stored.clone() };
+    let err = carry::load(&no_rules).err().unwrap().to_string();
+    assert!(err.contains("fraud_rules"), "a model without its rules is an error: {err}");
     let mut rules = first.trained.rules.clone();
-    mirador_io::write_parquet(&mut rules, &dir.path().join("fraud_rules.parquet")).unwrap();
+    mirador_io::write_parquet(&mut rules, stored.rules.as_ref().unwrap()).unwrap();
 
-    let loaded = carry::load(dir.path()).unwrap().unwrap();
+    let loaded = carry::load(&stored).unwrap().unwrap();
     let june = months(&world.declarations, "2023-06", "2023-06");
     let from_files = carry::run(&june, &BTreeMap::new(), &params, 42, Some(loaded)).unwrap();
     let in_memory = carry::run(&june, &BTreeMap::new(), &params, 42, Some(state(first))).unwrap();

@@ -125,8 +125,9 @@ fn an_outcome_decided_before_its_declaration_is_not_applied() {
 
 /// The state a run leaves, its pending days written to `dir` (as the stage writes them).
 fn state(o: Outcome, dir: &std::path::Path) -> State {
-    o.pending.write(&dir.join(pending::PENDING_DIR)).unwrap();
-    State { model: o.trained.model, window: o.window, rules: o.trained.rules, pending: pending::load(dir).unwrap() }
+    let parts = dir.join("pending");
+    o.pending.write(&parts).unwrap();
+    State { model: o.trained.model, window: o.window, rules: o.trained.rules, pending: pending::load(&parts).unwrap() }
 }
 
 /// Every row of a run's pending days, in one frame.
