@@ -17,6 +17,10 @@ pub(crate) struct SynthArgs {
     /// Number of months.
     #[arg(long)]
     months: Option<u32>,
+    /// First month (`YYYY-MM`; default 2023-01). A world must end before today: ingest
+    /// quarantines declarations dated in the future.
+    #[arg(long, value_name = "YYYY-MM")]
+    start_period: Option<String>,
     /// Output directory.
     #[arg(long, default_value = "sample_data")]
     out: PathBuf,
@@ -58,6 +62,9 @@ pub(crate) fn synth(args: &SynthArgs) -> anyhow::Result<()> {
     }
     if let Some(m) = args.months {
         params.months = m;
+    }
+    if let Some(p) = &args.start_period {
+        params.start_period.clone_from(p);
     }
     if let Some(period) = &args.shift_period {
         params.shift = Some(mirador_synth::ShiftParams { period: period.clone(), share: args.shift_share });
