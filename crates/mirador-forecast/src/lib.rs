@@ -26,7 +26,8 @@
 //!
 //! ## Inputs
 //! - `declarations`: `period`, `office_id`, `hs6`, `value_usd`, `duty_usd`.
-//! - `mirror_flows`: `period`, `hs_code`, `flow`, `trade_value_usd` (partners' exports).
+//! - `mirror_flows`: `reporter`, `partner`, `period`, `hs_code`, `flow`, `trade_value_usd` (the
+//!   partners' exports to `home-country`).
 //! ## Outputs
 //! - `forecast_series`, `forecast_alarms`, `forecast_accuracy` (see the catalog).
 
@@ -40,7 +41,7 @@ use augurs_mstl::MSTLModel;
 use mirador_pipeline::{Stage, StageContext, StageError, StageOutput, param_in_range, parse_params};
 use mirador_schema::catalog::{forecast_accuracy, forecast_alarms, forecast_series};
 use mirador_schema::text::Text;
-use mirador_schema::{DatasetId, col, datasets};
+use mirador_schema::{DatasetId, col, country, datasets};
 use polars::prelude::*;
 use rayon::prelude::*;
 use serde::Deserialize;
@@ -68,11 +69,22 @@ pub struct ForecastParams {
     /// A chapter or office whose duty is below this share of the total is still forecast but not
     /// alarmed (its months are too few and lumpy to tell a leak from noise).
     pub min_share: f64,
+    /// The declaring country (ISO alpha-2): the mirror exports are the partners' exports to it.
+    /// Empty: every partner's exports in the mirror flows (a file of flows to one country).
+    pub home_country: String,
 }
 
 impl Default for ForecastParams {
     fn default() -> Self {
-        ForecastParams { level: 0.99, horizon: 3, season: 12, min_history: 9, backtest_origins: 12, min_share: 0.005 }
+        ForecastParams {
+            level: 0.99,
+            horizon: 3,
+            season: 12,
+            min_history: 9,
+            backtest_origins: 12,
+            min_share: 0.005,
+            home_country: String::new(),
+        }
     }
 }
 
@@ -84,7 +96,14 @@ impl ForecastParams {
         // The automatic ETS search needs more than 8 months (its trended models have 4 parameters).
         param_in_range(stage, "min-history", self.min_history, 9, 240)?;
         param_in_range(stage, "backtest-origins", self.backtest_origins, 1, 240)?;
-        param_in_range(stage, "min-share", self.min_share, 0.0, 0.5)
+        param_in_range(stage, "min-share", self.min_share, 0.0, 0.5)?;
+        if !self.home_country.is_empty() && country::by_iso2(&self.home_country).is_none() {
+            return Err(StageError::Params {
+                stage: stage.to_owned(),
+                message: format!("home-country = \"{}\" is not an ISO 3166 alpha-2 code such as \"KE\"", self.home_country),
+            });
+        }
+        Ok(())
     }
 
     /// Whether `months` of history are enough for the seasonal model.
@@ -163,14 +182,21 @@ pub fn monthly_series(declarations: &DataFrame) -> PolarsResult<(Vec<String>, Ve
     Ok(((first..=last).map(month_name).collect(), series))
 }
 
-/// The partners' exports (mirror flows with flow `export`) per HS chapter over `months`.
-pub fn mirror_exports(mirror: &DataFrame, months: &[String]) -> PolarsResult<BTreeMap<String, Vec<f64>>> {
+/// The partners' exports to `home` (every partner when empty) per HS chapter over `months`: mirror
+/// flows with flow `export`, world and not-elsewhere-specified areas left out.
+pub fn mirror_exports(mirror: &DataFrame, months: &[String], home: &str) -> PolarsResult<BTreeMap<String, Vec<f64>>> {
     let index: BTreeMap<&str, usize> = months.iter().enumerate().map(|(i, m)| (m.as_str(), i)).collect();
     let (period, hs, flow) = (Text::column(mirror, col::PERIOD)?, Text::column(mirror, col::HS_CODE)?, Text::column(mirror, col::FLOW)?);
+    let (reporter, partner) = (Text::column(mirror, col::REPORTER)?, Text::column(mirror, col::PARTNER)?);
+    let (reporter, partner): (Vec<Option<&str>>, Vec<Option<&str>>) = (reporter.iter().collect(), partner.iter().collect());
+    let is_area = |c: Option<&str>| c.is_none_or(|c| c == country::WORLD || c == country::AREAS_NES);
     let value = mirror.column(col::TRADE_VALUE_USD)?.cast(&DataType::Float64)?;
     let value = value.f64()?;
     let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for (((p, h), f), v) in period.iter().zip(hs.iter()).zip(flow.iter()).zip(value.iter()) {
+    for (i, (((p, h), f), v)) in period.iter().zip(hs.iter()).zip(flow.iter()).zip(value.iter()).enumerate() {
+        if is_area(reporter[i]) || is_area(partner[i]) || (!home.is_empty() && partner[i] != Some(home)) {
+            continue;
+        }
         let (Some(p), Some(h), Some("export"), Some(v)) = (p, h, f, v) else { continue };
         let (Some(&m), Some(c)) = (index.get(p), h.get(..2)) else { continue };
         if v.is_finite() {
@@ -212,7 +238,7 @@ pub fn forecast(y: &[f64], horizon: usize, level: f64, season: usize, seasonal: 
     if ahead.point.iter().chain(&ahead.lower).chain(&ahead.upper).any(|v| !v.is_finite()) {
         return Err("the model's forecast is not finite".into());
     }
-    let name = if seasonal { format!("{name}({season})") } else { name.to_owned() };
+    let name = if seasonal { format!("MSTL({season})+AutoETS") } else { name.to_owned() };
     Ok((ahead, if log { format!("{name} log") } else { name }))
 }
 
@@ -375,7 +401,7 @@ pub struct Outcome {
 /// Runs the forecasts, the backtest and the alarms.
 pub fn run_forecasts(declarations: &DataFrame, mirror: &DataFrame, p: &ForecastParams) -> PolarsResult<Outcome> {
     let (months, series) = monthly_series(declarations)?;
-    let exports = mirror_exports(mirror, &months)?;
+    let exports = mirror_exports(mirror, &months, &p.home_country)?;
     let forecasts: Vec<SeriesForecast> = series.par_iter().map(|s| forecast_series_values(&s.values, p)).collect();
     let total_duty: f64 = series.iter().find(|s| s.dimension == "total" && s.measure == "duty").map_or(0.0, |s| s.values.iter().sum());
     let share = |s: &Series| {
@@ -532,7 +558,7 @@ impl Stage for RevenueForecast {
     fn input_columns(&self, id: &str) -> Option<Vec<&'static str>> {
         match id {
             datasets::DECLARATIONS => Some(vec![col::PERIOD, col::OFFICE_ID, col::HS6, col::VALUE_USD, col::DUTY_USD]),
-            datasets::MIRROR_FLOWS => Some(vec![col::PERIOD, col::HS_CODE, col::FLOW, col::TRADE_VALUE_USD]),
+            datasets::MIRROR_FLOWS => Some(vec![col::REPORTER, col::PARTNER, col::PERIOD, col::HS_CODE, col::FLOW, col::TRADE_VALUE_USD]),
             _ => None,
         }
     }
@@ -673,7 +699,7 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_refused() {
-        for bad in ["level = 1.5", "horizon = 0", "min-history = 6", "nope = 1"] {
+        for bad in ["level = 1.5", "horizon = 0", "min-history = 6", "home-country = \"Kenya\"", "nope = 1"] {
             let err = RevenueForecast.check_params(&bad.parse().unwrap()).unwrap_err().to_string();
             assert!(err.contains("revenue_forecast"), "{err}");
         }
