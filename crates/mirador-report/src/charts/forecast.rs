@@ -109,7 +109,7 @@ impl Chart for ForecastChart<'_> {
             (Mark::Dot(ALERT), "alarm".to_owned()),
             (Mark::Line(ALERT, 3), "bound it fell below".to_owned()),
         ];
-        draw_legend(&legend_area, (90, 20), &legend, 200, 22)?;
+        draw_legend(&legend_area, (40, 20), &legend, 150, 22)?;
         Ok(())
     }
 }
