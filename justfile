@@ -57,6 +57,13 @@ backtest seed="42" declarations="60000":
     cargo run --release -p mirador-cli -- synth --seed {{seed}} --declarations {{declarations}} --shift-period 2023-05 --shift-share 0.7 --out target/backtest-world
     cargo run --release -p mirador-cli -- backtest pipelines/backtest.toml --from 2023-04 --to 2023-12 --budget 5%
 
+# The revenue forecasts on a four-year seasonal world (2022-01 to 2025-12) with a leak planted in HS
+# chapter 61 from 2025-05: the nightly stages with revenue_forecast; outputs and report in
+# target/forecast-runs/
+forecast seed="42" declarations="1000000":
+    cargo run --release -p mirador-cli -- synth --seed {{seed}} --declarations {{declarations}} --start-period 2022-01 --months 48 --seasonality 0.3 --leak-chapter 61 --leak-period 2025-05 --out target/forecast-world
+    cargo run --release -p mirador-cli -- run pipelines/forecast.toml
+
 # The inspection backtest on the public KCS declarations: weekly, 5 %, from 2020-07 (needs ../shared/datasets)
 backtest-kcs *args:
     cargo run --release -p mirador-cli -- backtest pipelines/kcs.toml --from 2020-07 --to 2021-06 --budget 5% {{args}}

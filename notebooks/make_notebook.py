@@ -15,7 +15,8 @@ sample data, `reports/nightly/latest`) and walks through them the way an analyst
 4. one importer's declarations, with the evidence behind each score;
 5. the fraud model on held-out months;
 6. release times per office and lane;
-7. the fraud map's figures per origin country.
+7. the fraud map's figures per origin country;
+8. the revenue forecasts and their alarms.
 
 Set `MIRADOR_RUN` to another run directory to open that run instead. Everything is read from parquet with
 Python polars; nothing is recomputed."""),
@@ -93,6 +94,17 @@ model = (pl.read_parquet(RUN / "fraud_scores.parquet", columns=keys + ["expected
                                          pl.col("fraud").count().alias("inspected"), pl.col("fraud").mean().alias("fraud_rate")))
 (model.join(mirror, on="origin_country", how="full", coalesce=True).fill_null(0)
       .with_columns((pl.col("mirror_usd") + pl.col("model_usd")).alias("lost_duty_usd")).sort("lost_duty_usd", descending=True).head(10))"""),
+    md("## 8. Revenue forecasts and alarms\nThe `revenue_forecast` stage forecasts monthly duty and declared value in total, per HS chapter and per office (MSTL with ETS on two years or more, non-seasonal ETS on less; the manifest's `note` says which), "
+       "and alarms where the duty fell below the prediction interval of the forecast made the month before, or where a chapter's declared value fell against the partners' exports. "
+       "`forecast_accuracy` is the rolling-origin backtest against the seasonal-naive forecast. `just forecast` makes a four-year seasonal world with a planted leak and runs it."),
+    code("""fc = stages.get("revenue_forecast", {}).get("metrics", {})
+print({k: fc.get(k) for k in ["model", "note", "skipped", "series", "duty_alarms", "mirror_alarms", "mean_mase", "mean_mase_seasonal_naive"]})
+alarms = pl.read_parquet(RUN / "forecast_alarms.parquet")
+print(alarms.sort(["period", "shortfall_usd"], descending=True).head(12))
+if alarms.height:
+    first = alarms.sort("shortfall_usd", descending=True).row(0, named=True)
+    print(pl.read_parquet(RUN / "forecast_series.parquet").filter(
+        (pl.col("dimension") == first["dimension"]) & (pl.col("group") == first["group"]) & (pl.col("measure") == first["measure"])).tail(15))"""),
 ]
 nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
 nbf.write(nb, "walkthrough.ipynb")

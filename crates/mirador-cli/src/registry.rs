@@ -3,8 +3,18 @@
 use mirador_pipeline::Stage;
 
 /// Every stage name, in pipeline order.
-pub(crate) const STAGES: &[&str] =
-    &["ingest", "ingest_outcomes", "revenue_gap", "kmeans_scores", "release_time", "fraud_model", "rank", "evaluate_auditees", "report"];
+pub(crate) const STAGES: &[&str] = &[
+    "ingest",
+    "ingest_outcomes",
+    "revenue_gap",
+    "kmeans_scores",
+    "release_time",
+    "revenue_forecast",
+    "fraud_model",
+    "rank",
+    "evaluate_auditees",
+    "report",
+];
 
 /// Looks a stage up by name.
 pub(crate) fn stage(name: &str) -> Option<Box<dyn Stage>> {
@@ -14,6 +24,7 @@ pub(crate) fn stage(name: &str) -> Option<Box<dyn Stage>> {
         "revenue_gap" => Box::new(mirador_gap::RevenueGap),
         "kmeans_scores" => Box::new(mirador_kmeans::KMeansScores),
         "release_time" => Box::new(mirador_release::ReleaseTime),
+        "revenue_forecast" => Box::new(mirador_forecast::RevenueForecast),
         "fraud_model" => Box::new(mirador_model::FraudModel),
         "rank" => Box::new(mirador_rank::Rank),
         "evaluate_auditees" => Box::new(mirador_rank::evaluation::EvaluateAuditees),

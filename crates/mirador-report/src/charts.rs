@@ -7,6 +7,7 @@
 
 mod backtest;
 mod bars;
+mod forecast;
 mod frontier;
 mod gain;
 mod map;
@@ -70,6 +71,8 @@ pub(crate) enum ChartId {
     ReleaseSteps,
     ReleaseDistributions,
     BacktestCumulative,
+    /// The revenue forecast of the n-th alarmed series ([`crate::forecast::MAX_FORECAST_CHARTS`] at most).
+    ForecastAlarm(u8),
 }
 
 impl ChartId {
@@ -89,9 +92,14 @@ impl ChartId {
             Self::ReleaseSteps => "release_steps",
             Self::ReleaseDistributions => "release_distributions",
             Self::BacktestCumulative => "backtest_cumulative",
+            Self::ForecastAlarm(i) => FORECAST_STEMS.get(usize::from(i)).copied().unwrap_or("forecast_alarm"),
         }
     }
 }
+
+/// File stems of the revenue-forecast charts, one per alarmed series shown.
+const FORECAST_STEMS: [&str; crate::forecast::MAX_FORECAST_CHARTS] =
+    ["forecast_alarm_1", "forecast_alarm_2", "forecast_alarm_3", "forecast_alarm_4", "forecast_alarm_5", "forecast_alarm_6"];
 
 /// A chart written to disk.
 #[derive(Debug, Clone)]
@@ -155,6 +163,11 @@ pub(crate) fn render_all(data: &ReportData, out_dir: &Path) -> Result<Vec<ChartO
             outputs.push(write_chart(&chart, out_dir)?);
         }
         if let Some(chart) = release::DistributionChart::new(r) {
+            outputs.push(write_chart(&chart, out_dir)?);
+        }
+    }
+    for (k, s) in data.forecast.iter().flat_map(|f| f.flagged.iter()).enumerate() {
+        if let Some(chart) = forecast::ForecastChart::new(k, s) {
             outputs.push(write_chart(&chart, out_dir)?);
         }
     }

@@ -48,6 +48,8 @@ pub struct ReportData {
     pub fraud_map: Option<FraudMap>,
     /// Release times (BACUDA series 7): the `release_time` stage's figures.
     pub release: Option<ReleaseFigures>,
+    /// Revenue forecasts (BACUDA series 2): the alarmed series and the alarms.
+    pub forecast: Option<crate::forecast::ForecastFigures>,
 }
 
 /// The fraud map's figures ([`ReportData::fraud_map`]).

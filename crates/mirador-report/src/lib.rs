@@ -34,6 +34,7 @@ mod charts;
 mod data;
 #[doc(hidden)]
 pub mod fixture;
+mod forecast;
 mod format;
 mod html;
 mod stage;
@@ -47,6 +48,7 @@ pub use data::{
     AuditeeCapture, AuditeeRow, CountryFigures, FraudMap, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal,
     MirrorPoint, PricePanel, PricePoint, QualityRow, ReleaseFigures, ReleaseGroup, ReportData, RuleRow, ScorePoint,
 };
+pub use forecast::{AlarmRow, FlaggedSeries, ForecastFigures};
 pub use stage::{Report, gather};
 
 /// Errors of this crate.

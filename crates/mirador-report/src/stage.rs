@@ -419,6 +419,8 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
             data.key_figures.push(("Offices and lanes breaching the release service level".into(), figure));
         }
     }
+    data.forecast = crate::forecast::gather(&get)?;
+    data.key_figures.extend(data.forecast.as_ref().and_then(crate::forecast::key_figure));
     Ok(data)
 }
 
@@ -585,6 +587,8 @@ const OPTIONAL: &[DatasetId] = &[
     datasets::FRAUD_SCORES,
     datasets::RELEASE_BREACHES,
     datasets::RELEASE_STEPS,
+    datasets::FORECAST_SERIES,
+    datasets::FORECAST_ALARMS,
 ];
 
 impl Stage for Report {

@@ -26,6 +26,9 @@ use crate::{DatasetId, datasets, schemas};
 pub mod auditee_evaluation;
 pub mod auditees;
 pub mod auditees_shareable;
+pub mod forecast_accuracy;
+pub mod forecast_alarms;
+pub mod forecast_series;
 pub mod fraud_evaluation;
 pub mod fraud_importance;
 pub mod fraud_metrics;
@@ -158,6 +161,9 @@ pub const ALL: &[Dataset] = &[
     output(release_intervals::ID, "release_intervals.parquet", "release_time", release_intervals::schema),
     output(release_breaches::ID, "release_breaches.parquet", "release_time", release_breaches::schema),
     output(release_steps::ID, "release_steps.parquet", "release_time", release_steps::schema),
+    output(forecast_series::ID, "forecast_series.parquet", "revenue_forecast", forecast_series::schema),
+    output(forecast_alarms::ID, "forecast_alarms.parquet", "revenue_forecast", forecast_alarms::schema),
+    output(forecast_accuracy::ID, "forecast_accuracy.parquet", "revenue_forecast", forecast_accuracy::schema),
     output(auditee_evaluation::ID, "auditee_evaluation.parquet", "evaluate_auditees", auditee_evaluation::schema),
     state(kmeans_peers::ID, "kmeans_scores/peers.parquet", "kmeans_scores", kmeans_peers::schema, &[]),
     state(model_training_window::ID, "fraud_model/training_window.parquet", "fraud_model", model_training_window::schema, FEATURE_PREFIXES),

@@ -69,3 +69,14 @@ pub const RELEASE_BREACHES: DatasetId = "release_breaches";
 /// The share of the total release time each step takes, overall and per office and lane
 /// (`release_time` stage).
 pub const RELEASE_STEPS: DatasetId = "release_steps";
+
+/// Monthly duty collected and declared value per series (total, HS chapter, office), with the
+/// one-month-ahead forecast and its prediction interval, and the next months forecast
+/// (`revenue_forecast` stage).
+pub const FORECAST_SERIES: DatasetId = "forecast_series";
+/// Months where the duty collected fell below its prediction interval, or the declared value
+/// moved against the mirror exports (`revenue_forecast` stage).
+pub const FORECAST_ALARMS: DatasetId = "forecast_alarms";
+/// Rolling-origin backtest per series: the forecasts' MASE beside the seasonal-naive forecast's
+/// (`revenue_forecast` stage).
+pub const FORECAST_ACCURACY: DatasetId = "forecast_accuracy";

@@ -19,6 +19,7 @@
 mod audits;
 mod catalog;
 pub mod release;
+mod seasons;
 mod shift;
 mod world;
 
@@ -30,6 +31,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 pub use audits::inspection_outcomes;
+pub use seasons::LeakParams;
 pub use shift::ShiftParams;
 pub use world::{generate, split_by};
 
@@ -77,6 +79,14 @@ pub struct SynthParams {
     /// off the world is the same, byte for byte, as before the option existed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shift: Option<ShiftParams>,
+    /// Amplitude of the yearly cycle of the monthly trade volume, in `[0, 0.9]` (`seasons`); off
+    /// by default, and then the world is the same, byte for byte, as before the option existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seasonality: Option<f64>,
+    /// A planted revenue leak ([`LeakParams`]), the ground truth of the revenue forecasts' alarms;
+    /// off by default, likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leak: Option<LeakParams>,
 }
 
 impl Default for SynthParams {
@@ -94,6 +104,8 @@ impl Default for SynthParams {
             unrecorded_cells: 10,
             dirty_rows: true,
             shift: None,
+            seasonality: None,
+            leak: None,
         }
     }
 }
@@ -129,6 +141,12 @@ impl SynthParams {
         }
         if let Some(shift) = &self.shift {
             shift.check((y, m), self.months)?;
+        }
+        if let Some(a) = self.seasonality.filter(|a| !(0.0..=0.9).contains(a)) {
+            return bad(&format!("seasonality = {a} is not in [0, 0.9]"));
+        }
+        if let Some(leak) = &self.leak {
+            leak.check((y, m), self.months)?;
         }
         Ok((y, m))
     }

@@ -170,6 +170,10 @@ pub(crate) struct Generator<'p> {
     item: i32,
     agg: Aggregates,
     shift: Option<crate::shift::Shift>,
+    /// With seasonality: the first declaration of each month.
+    month_bounds: Option<Vec<usize>>,
+    /// With a leak: its chapter, first month index and the share of value declared.
+    leak: Option<(&'p str, u32, f64)>,
 }
 
 impl<'p> Generator<'p> {
@@ -206,6 +210,11 @@ impl<'p> Generator<'p> {
             .collect();
         // After the cumulative weights: the entrants are drawn only by the shift.
         let shift = crate::shift::Shift::new(params, (year0, month0), &mut importers)?;
+        let month_bounds = params.seasonality.map(|a| crate::seasons::month_bounds(params.declarations, params.months, month0, a));
+        let leak = match &params.leak {
+            Some(l) => Some((l.chapter.as_str(), l.check((year0, month0), params.months)?, 1.0 - l.depth)),
+            None => None,
+        };
         Ok(Generator {
             params,
             rng,
@@ -220,6 +229,8 @@ impl<'p> Generator<'p> {
             item: 0,
             agg: Aggregates::default(),
             shift,
+            month_bounds,
+            leak,
         })
     }
 
@@ -264,7 +275,7 @@ impl<'p> Generator<'p> {
             // 25 % of items are further items of the previous declaration.
             let same = current.is_some() && item < 5 && rng.r#gen::<f64>() < 0.25;
             if !same {
-                let m = (n as u64 * u64::from(params.months) / params.declarations as u64) as u32;
+                let m = crate::seasons::month_of(n, params.declarations, params.months, self.month_bounds.as_deref());
                 let (y, mo) = (year0 + ((month0 - 1 + m) / 12) as i32, (month0 - 1 + m) % 12 + 1);
                 let date = NaiveDate::from_ymd_opt(y, mo, rng.gen_range(1..=28)).unwrap_or(epoch);
                 let mut imp = weighted_cum(&mut rng, importer_cum);
@@ -317,6 +328,16 @@ impl<'p> Generator<'p> {
                 } else {
                     kind = "undervaluation";
                     declared_value = true_value * rng.gen_range(0.2..0.55);
+                }
+            }
+            // The planted leak: the chapter's goods declared at a fraction of their value.
+            if let Some((chapter, from, kept)) = self.leak
+                && m >= from
+                && catalog::product(declared_product).hs6[..2] == *chapter
+            {
+                declared_value *= kept;
+                if kind == "none" {
+                    kind = "undervaluation";
                 }
             }
             let (declared_rate, tax_type) = rate(declared_product, declared_origin);

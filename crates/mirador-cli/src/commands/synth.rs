@@ -17,6 +17,10 @@ pub(crate) struct SynthArgs {
     /// Number of months.
     #[arg(long)]
     months: Option<u32>,
+    /// First month (`YYYY-MM`; default 2023-01). A world must end before today: ingest
+    /// quarantines declarations dated in the future.
+    #[arg(long, value_name = "YYYY-MM")]
+    start_period: Option<String>,
     /// Output directory.
     #[arg(long, default_value = "sample_data")]
     out: PathBuf,
@@ -34,6 +38,21 @@ pub(crate) struct SynthArgs {
     /// With --shift-period: the share of the planted fraud that moves.
     #[arg(long, default_value_t = 0.5, requires = "shift_period")]
     shift_share: f64,
+    /// A yearly cycle in the monthly trade volume, of this amplitude (e.g. 0.3: November 30 %
+    /// above the average month, May 30 % below); for the revenue forecasts, with --months 36 or more.
+    #[arg(long, value_name = "AMPLITUDE")]
+    seasonality: Option<f64>,
+    /// Plant a revenue leak: from --leak-period, this HS chapter's goods are declared at a fraction
+    /// of their value while the partners' exports of them do not fall (the forecasts' ground truth,
+    /// recorded in world.json).
+    #[arg(long, value_name = "CHAPTER", requires = "leak_period")]
+    leak_chapter: Option<String>,
+    /// With --leak-chapter: the leak's first month (`YYYY-MM`).
+    #[arg(long, value_name = "YYYY-MM", requires = "leak_chapter")]
+    leak_period: Option<String>,
+    /// With --leak-chapter: the share of the declared value (and duty) the chapter loses.
+    #[arg(long, default_value_t = 0.4, requires = "leak_chapter")]
+    leak_depth: f64,
 }
 
 pub(crate) fn synth(args: &SynthArgs) -> anyhow::Result<()> {
@@ -44,10 +63,17 @@ pub(crate) fn synth(args: &SynthArgs) -> anyhow::Result<()> {
     if let Some(m) = args.months {
         params.months = m;
     }
+    if let Some(p) = &args.start_period {
+        params.start_period.clone_from(p);
+    }
     if let Some(period) = &args.shift_period {
         params.shift = Some(mirador_synth::ShiftParams { period: period.clone(), share: args.shift_share });
-        params.check().map_err(|e| super::UserError(e.to_string()))?;
     }
+    params.seasonality = args.seasonality;
+    if let (Some(chapter), Some(period)) = (&args.leak_chapter, &args.leak_period) {
+        params.leak = Some(mirador_synth::LeakParams { chapter: chapter.clone(), period: period.clone(), depth: args.leak_depth });
+    }
+    params.check().map_err(|e| super::UserError(e.to_string()))?;
     let format: mirador_synth::Format = args.format.parse().map_err(|e: String| super::UserError(e))?;
     let summary = if args.by_month {
         mirador_synth::write_world_by_month(&params, &args.out)?

@@ -21,7 +21,18 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
     let stages: Vec<&str> = manifest["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(
         stages,
-        ["ingest", "ingest_outcomes", "revenue_gap", "kmeans_scores", "release_time", "fraud_model", "rank", "evaluate_auditees", "report"]
+        [
+            "ingest",
+            "ingest_outcomes",
+            "revenue_gap",
+            "kmeans_scores",
+            "release_time",
+            "revenue_forecast",
+            "fraud_model",
+            "rank",
+            "evaluate_auditees",
+            "report"
+        ]
     );
     let checks = manifest["checks"].as_array().unwrap();
     assert!(checks.iter().all(|c| c["passed"] == true), "{checks:?}");
@@ -70,6 +81,13 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
         Some(note) => assert!(measured == 0 && note.contains("no release times"), "{release}"),
         None => assert!(measured > 0 && release["worst_office"].is_string(), "{release}"),
     }
+    // Revenue forecasts: a year of history is too short for a season; the stage says so and
+    // forecasts without one, and the report has its section.
+    let forecast = &stage("revenue_forecast")["metrics"];
+    assert_eq!(forecast["model"], "AutoETS (non-seasonal)", "{forecast}");
+    assert!(forecast["note"].as_str().unwrap().contains("fewer than the 24"), "{forecast}");
+    assert!(forecast["series"].as_u64().unwrap() > 50, "{forecast}");
+    assert!(html.contains("<h2>Revenue forecast</h2>"));
     // The fraud map is drawn, in both views.
     for chart in ["fraud_map_lost_duty", "fraud_map_fraud_rate", "fraud_score_vs_price"] {
         for ext in ["png", "svg"] {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use mirador_report::{ReportData, fixture::sample_data, render};
 
 const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
-const CHARTS: [&str; 13] = [
+const CHARTS: [&str; 14] = [
     "data_quality",
     "gap_by_chapter",
     "gap_by_partner",
@@ -19,8 +19,9 @@ const CHARTS: [&str; 13] = [
     "fraud_score_vs_price",
     "release_steps",
     "release_distributions",
+    "forecast_alarm_1",
 ];
-const SECTION_HEADINGS: [&str; 8] = [
+const SECTION_HEADINGS: [&str; 9] = [
     "<h2>Key figures</h2>",
     "<h2>Data quality</h2>",
     "<h2>Revenue gap</h2>",
@@ -29,6 +30,7 @@ const SECTION_HEADINGS: [&str; 8] = [
     "<h2>Top auditees</h2>",
     "<h2>Fraud map</h2>",
     "<h2>Release time</h2>",
+    "<h2>Revenue forecast</h2>",
 ];
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -221,6 +223,20 @@ fn degenerate_values_still_render() {
         policy: String::new(),
     });
 
+    // A forecast with a non-finite actual, a month without a forecast, a bound that is not finite.
+    data.forecast = Some(mirador_report::ForecastFigures {
+        flagged: vec![mirador_report::FlaggedSeries {
+            label: "HS chapter 61".to_owned(),
+            measure: "duty".to_owned(),
+            periods: vec!["2024-01".to_owned(), "2024-02".to_owned()],
+            actual: vec![Some(f64::NAN), None],
+            forecast: vec![None, Some((1.0, f64::NAN, 2.0))],
+            alarms: vec![vec!["duty_below_forecast".to_owned()], vec![]],
+            alarm_lower: vec![Some(f64::INFINITY), None],
+            shortfall_usd: f64::NAN,
+        }],
+        ..mirador_report::ForecastFigures::default()
+    });
     let dir = TempDir::new("edge");
     let rendered = render(&data, dir.path()).expect("render");
     // Every chart but the fraud map's three and the release times' two, which have no data here.
