@@ -8,6 +8,8 @@
 //!   `params = "params/x.toml"` are laid over that file's table.
 //! - `remove = true` in a stage entry, a `[sources.<id>]` or a `[checks.<dataset>]` table takes
 //!   that entry out of the base.
+//! - `remove-inputs = ["x"]` in a stage entry takes those datasets out of the base stage's
+//!   `inputs` (each must be there), e.g. the output of a stage the file removes.
 //! - Relative paths in the base (source files, parameter files) stay relative to the base file.
 //!
 //! `mirador show-settings` prints the merged result. A file that extends nothing is read as
@@ -119,6 +121,10 @@ fn merge_stage(base_stages: &mut Vec<Value>, stage: Value, base_dir: &Path, path
     };
     let found = base_stages.iter().position(|s| s.get("name").and_then(Value::as_str) == Some(name.as_str()));
     let remove = stage.remove("remove");
+    let remove_inputs = stage.remove("remove-inputs");
+    if remove_inputs.is_some() && (found.is_none() || matches!(remove, Some(Value::Boolean(true)))) {
+        return Err(parse_err(path, format!("stage `{name}`: `remove-inputs` applies only to a stage of the base file that is kept")));
+    }
     match (found, remove) {
         (Some(i), Some(Value::Boolean(true))) => {
             base_stages.remove(i);
@@ -140,8 +146,29 @@ fn merge_stage(base_stages: &mut Vec<Value>, stage: Value, base_dir: &Path, path
             for (key, value) in stage {
                 merge_value(target, key, value);
             }
+            if let Some(gone) = remove_inputs {
+                remove_inputs_of(target, &gone, &name, path)?;
+            }
         }
         (None, _) => base_stages.push(Value::Table(stage)),
+    }
+    Ok(())
+}
+
+/// Takes the datasets `gone` (an array of names) out of a stage's `inputs`; each must be there.
+fn remove_inputs_of(stage: &mut Table, gone: &Value, name: &str, path: &Path) -> Result<(), ConfigError> {
+    let bad = || parse_err(path, format!("stage `{name}`: `remove-inputs` must be an array of dataset names"));
+    let Value::Array(gone) = gone else { return Err(bad()) };
+    let Some(Value::Array(inputs)) = stage.get_mut("inputs") else {
+        return Err(parse_err(path, format!("stage `{name}`: `remove-inputs`, but the stage has no `inputs`")));
+    };
+    for id in gone {
+        let id = id.as_str().ok_or_else(bad)?;
+        let at = inputs
+            .iter()
+            .position(|v| v.as_str() == Some(id))
+            .ok_or_else(|| parse_err(path, format!("stage `{name}`: `remove-inputs` names `{id}`, which is not among its inputs")))?;
+        inputs.remove(at);
     }
     Ok(())
 }
@@ -246,6 +273,28 @@ not-null = []
         assert_eq!(t["checks"]["x"]["unique"].as_array().unwrap().len(), 1);
         assert!(t["checks"]["x"]["not-null"].as_array().unwrap().is_empty());
         assert!(text.contains("other.csv"));
+    }
+
+    #[test]
+    fn remove_inputs_takes_datasets_out_of_a_kept_stage_and_names_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "base.toml", &BASE.replace("inputs = [\"x\"]", "inputs = [\"x\", \"y\"]"));
+        let ok = write(dir.path(), "ok.toml", "extends = \"base.toml\"\n[[stage]]\nname = \"two\"\nremove-inputs = [\"y\"]\n");
+        let (t, _) = load_merged(&ok).unwrap();
+        let inputs: Vec<_> = t["stage"][1]["inputs"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(inputs, ["x"]);
+        assert!(t["stage"][1].get("remove-inputs").is_none());
+        for (body, says) in [
+            ("name = \"two\"\nremove-inputs = [\"z\"]", "`z`, which is not among its inputs"),
+            ("name = \"two\"\nremove-inputs = \"y\"", "must be an array"),
+            ("name = \"one\"\nremove-inputs = [\"y\"]", "has no `inputs`"),
+            ("name = \"new\"\nremove-inputs = [\"y\"]", "only to a stage of the base file"),
+            ("name = \"two\"\nremove = true\nremove-inputs = [\"y\"]", "only to a stage of the base file"),
+        ] {
+            let bad = write(dir.path(), "bad.toml", &format!("extends = \"base.toml\"\n[[stage]]\n{body}\n"));
+            let err = load_merged(&bad).unwrap_err().to_string();
+            assert!(err.contains(says), "{body}: {err}");
+        }
     }
 
     #[test]
