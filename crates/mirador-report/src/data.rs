@@ -48,6 +48,9 @@ pub struct ReportData {
     pub fraud_map: Option<FraudMap>,
     /// Release times (BACUDA series 7): the `release_time` stage's figures.
     pub release: Option<ReleaseFigures>,
+    /// The inspection backtest of the pipeline (`mirador backtest`), when the report stage is
+    /// pointed at one.
+    pub backtest: Option<crate::BacktestFigures>,
 }
 
 /// The fraud map's figures ([`ReportData::fraud_map`]).

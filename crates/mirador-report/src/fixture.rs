@@ -109,6 +109,7 @@ pub fn sample_data() -> ReportData {
         auditee_capture: auditee_capture(),
         fraud_map: Some(fraud_map(&mut rng)),
         release: Some(release()),
+        backtest: Some(crate::backtest::sample()),
     }
 }
 

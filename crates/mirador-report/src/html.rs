@@ -109,13 +109,14 @@ pub(crate) fn page(data: &ReportData, charts: &[ChartOutput]) -> String {
     out.push_str(&auditees(&data.auditees, &data.auditee_capture));
     out.push_str(&fraud_map(data, &chart));
     out.push_str(&release_time(data, &chart));
+    put!(out, "{}{}</section>\n", section_open(8), crate::backtest::section(data.backtest.as_ref(), chart(ChartId::BacktestCumulative)));
 
     put!(out, "</main>\n<footer>Mirador report · run <code>{}</code></footer>\n</body>\n</html>\n", escape(&data.run_id));
     out
 }
 
 /// (anchor, heading) of each section, in page order.
-const SECTIONS: [(&str, &str); 8] = [
+const SECTIONS: [(&str, &str); 9] = [
     ("key-figures", "Key figures"),
     ("data-quality", "Data quality"),
     ("revenue-gap", "Revenue gap"),
@@ -124,6 +125,7 @@ const SECTIONS: [(&str, &str); 8] = [
     ("top-auditees", "Top auditees"),
     ("fraud-map", "Fraud map"),
     ("release-time", "Release time"),
+    ("backtest", "Backtest"),
 ];
 
 fn section_open(index: usize) -> String {
@@ -135,7 +137,7 @@ pub(crate) fn missing(what: &str) -> String {
     format!("<p class=\"missing\">{}: {NOT_COMPUTED}.</p>\n", escape(what))
 }
 
-fn figure(chart: &ChartOutput, alt: &str, caption: &str) -> String {
+pub(crate) fn figure(chart: &ChartOutput, alt: &str, caption: &str) -> String {
     let stem = chart.id.file_stem();
     format!(
         "<figure>\n<img src=\"data:image/png;base64,{}\" width=\"1000\" height=\"600\" alt=\"{}\">\n\

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use mirador_report::{ReportData, fixture::sample_data, render};
 
 const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
-const CHARTS: [&str; 13] = [
+const CHARTS: [&str; 14] = [
     "data_quality",
     "gap_by_chapter",
     "gap_by_partner",
@@ -19,8 +19,9 @@ const CHARTS: [&str; 13] = [
     "fraud_score_vs_price",
     "release_steps",
     "release_distributions",
+    "backtest_cumulative",
 ];
-const SECTION_HEADINGS: [&str; 8] = [
+const SECTION_HEADINGS: [&str; 9] = [
     "<h2>Key figures</h2>",
     "<h2>Data quality</h2>",
     "<h2>Revenue gap</h2>",
@@ -29,6 +30,7 @@ const SECTION_HEADINGS: [&str; 8] = [
     "<h2>Top auditees</h2>",
     "<h2>Fraud map</h2>",
     "<h2>Release time</h2>",
+    "<h2>Backtest</h2>",
 ];
 
 /// A fresh directory under the system temp dir, removed on drop.
