@@ -222,6 +222,13 @@ fn degenerate_values_still_render() {
         chosen: Some(point(5.0, f64::NAN, 0.5)),
         policy: String::new(),
     });
+    // A backtest with a missing week, an empty curve and a summary without figures.
+    data.backtest = Some(mirador_report::BacktestFigures {
+        source: String::new(),
+        settings: String::new(),
+        curves: vec![("random".to_owned(), vec![f64::NAN, 0.5, 1.5]), ("empty".to_owned(), vec![])],
+        summary: vec![mirador_report::BacktestRow { policy: "random".to_owned(), precision: f64::NAN, ..Default::default() }],
+    });
 
     let dir = TempDir::new("edge");
     let rendered = render(&data, dir.path()).expect("render");
