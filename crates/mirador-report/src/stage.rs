@@ -502,6 +502,8 @@ fn release<'d>(get: &impl Fn(&str) -> Option<&'d DataFrame>) -> PolarsResult<Opt
 ///
 /// ## Inputs
 /// - `declarations`, `quarantine`; optional: every other dataset the report shows.
+/// ## Parameters
+/// - `backtest`: a `mirador backtest` output directory to show (section Backtest); optional.
 /// ## Outputs
 /// - none (files `report/index.html` and `report/*.png|svg` inside the run).
 pub struct Report;
