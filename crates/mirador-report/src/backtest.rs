@@ -47,10 +47,10 @@ pub struct BacktestRow {
     pub quarter_duty_found: f64,
 }
 
-/// What the report says without a backtest to show.
-pub(crate) const HOW_TO: &str = "No backtest shown: `mirador backtest <pipeline.toml> --from YYYY-MM --to YYYY-MM --budget 5%` \
-     replays the inspection policies week by week into reports/backtest/<pipeline>/, and the report stage's \
-     `backtest = \"<that directory>\"` parameter shows it here.";
+/// What the report says without a backtest to show (HTML).
+pub(crate) const HOW_TO: &str = "No backtest shown: <code>mirador backtest &lt;pipeline.toml&gt; --from YYYY-MM --to YYYY-MM \
+     --budget 5%</code> writes one to <code>reports/backtest/&lt;pipeline&gt;/</code>; the report stage's <code>backtest</code> \
+     parameter, set to that directory, shows it here.";
 
 fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
     let c = df.column(name)?.cast(&DataType::String)?;
@@ -133,7 +133,7 @@ fn rows(s: &DataFrame) -> PolarsResult<Vec<BacktestRow>> {
 
 /// The report's backtest section body (its heading is the page's).
 pub(crate) fn section(b: Option<&BacktestFigures>, chart: Option<&ChartOutput>) -> String {
-    let Some(b) = b else { return format!("<p class=\"missing\">{}</p>\n", escape(HOW_TO)) };
+    let Some(b) = b else { return format!("<p class=\"missing\">{HOW_TO}</p>\n") };
     let mut out = format!(
         "<p class=\"note\">The inspection policies replayed week by week (<code>{}</code>): {}. Only a policy's own picks and \
          the outcome feed reveal labels to its model.</p>\n",

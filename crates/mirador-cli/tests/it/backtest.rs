@@ -131,7 +131,7 @@ fn a_backtest_writes_every_policy_week_by_week_with_a_chart() {
         assert!(o.status.success(), "{param}: {}", String::from_utf8_lossy(&o.stderr));
         let html = std::fs::read_to_string(runs.join("latest/report/index.html")).unwrap();
         assert!(html.contains("<h2>Backtest</h2>"), "{param}");
-        assert_eq!(html.contains("No backtest shown: `mirador backtest"), !shown, "{param}");
+        assert_eq!(html.contains("No backtest shown: <code>mirador backtest"), !shown, "{param}");
         assert_eq!(runs.join("latest/report/backtest_cumulative.png").is_file(), shown, "{param}");
         if shown {
             for p in POLICIES {
