@@ -96,7 +96,8 @@ pub struct ModelParams {
     pub revenue_floor: f64,
     /// Share of the inspection list picked by exploration (what the model knows least about),
     /// seeded. Its worth shows over time, as the labels it reveals teach the model; on held-out
-    /// months it costs precision, so it is set, not tuned.
+    /// months it costs precision, so it is set, not tuned, and set apart from the tuning: the
+    /// precision floor judges the rest of the list, whose split keeps the same proportions.
     pub exploration_share: f64,
     /// Choose `revenue-share` (and the exponent among `tune-exponents`) on the validation months:
     /// the most revenue at `budget-pct` under the precision floor. The frontier searched is

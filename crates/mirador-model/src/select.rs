@@ -89,6 +89,14 @@ impl Policy {
         Ok(())
     }
 
+    /// The exploit part of the list: the same split of what exploration leaves, with no
+    /// exploration (the whole list when the exploration share is 0). [`tune`] judges a policy by it.
+    pub fn exploit(&self) -> Policy {
+        let room = 1.0 - self.exploration_share;
+        let revenue_share = if room > 1e-12 { (self.revenue_share / room).clamp(0.0, 1.0) } else { 0.0 };
+        Policy { revenue_share, exploration_share: 0.0, ..*self }
+    }
+
     fn weights(&self) -> [(Share, f64); 3] {
         let probability = (1.0 - self.revenue_share - self.exploration_share).max(0.0);
         [(Share::Probability, probability), (Share::Revenue, self.revenue_share), (Share::Exploration, self.exploration_share)]
@@ -237,16 +245,17 @@ pub struct Tuned {
     pub frontier: Vec<FrontierPoint>,
 }
 
-/// The grid [`tune`] searches: revenue shares from 0 to `max_revenue_share` by `step`, each with
-/// every exponent of `exponents`; the exploration share is fixed.
+/// The grid [`tune`] searches: exploit parts with revenue shares from 0 to `max_revenue_share` by
+/// `step`, each with every exponent of `exponents`, and `exploration_share` of exploration set
+/// apart: a policy's revenue share is its exploit part's times `1 - exploration_share`.
 pub fn grid(exploration_share: f64, max_revenue_share: f64, step: f64, exponents: &[f64]) -> Vec<Policy> {
-    let room = (1.0 - exploration_share).max(0.0);
-    let steps = if step > 0.0 { (max_revenue_share.min(room) / step + 1e-9).floor() as usize } else { 0 };
+    let room = (1.0 - exploration_share).clamp(0.0, 1.0);
+    let steps = if step > 0.0 { (max_revenue_share.min(1.0) / step + 1e-9).floor() as usize } else { 0 };
     (0..=steps)
         .flat_map(|k| {
             exponents.iter().map(move |&revenue_exponent| Policy {
                 // Rounded to the step's precision, so that 6 × 0.025 reads 0.15.
-                revenue_share: ((k as f64 * step * 1e6).round() / 1e6).min(room),
+                revenue_share: ((k as f64 * step * room * 1e6).round() / 1e6).min(room),
                 exploration_share,
                 revenue_exponent,
                 revenue_floor: 0.0,
@@ -257,8 +266,10 @@ pub fn grid(exploration_share: f64, max_revenue_share: f64, step: f64, exponents
 
 /// Chooses, among `policies`, the one with the most revenue at `budget_pct` % of the labelled
 /// candidates whose precision there is at least `precision_floor` (ties: the earlier policy of
-/// the grid); when none reaches the floor, the most precise. Figures for every policy at every
-/// `n_pcts` form the frontier.
+/// the grid); when none reaches the floor, the most precise. A policy is judged by its exploit
+/// part ([`Policy::exploit`]): exploration is set apart from the floor, which it would otherwise
+/// spend, leaving the revenue share no room (its worth shows over time, not on held-out labels).
+/// Figures for every policy as applied (exploration included) at every `n_pcts` form the frontier.
 pub fn tune(
     c: &Candidates<'_>,
     labels: &[bool],
@@ -275,13 +286,15 @@ pub fn tune(
     let mut best: Option<(Policy, TopShare)> = None;
     let mut most_precise: Option<(Policy, TopShare)> = None;
     for policy in policies {
-        let scores = order_scores(&select(c, policy, seed), labels.len());
+        let exploit = policy.exploit();
+        let judged = order_scores(&select(c, &exploit, seed), labels.len());
+        let applied = if policy.exploration_share > 0.0 { order_scores(&select(c, policy, seed), labels.len()) } else { judged.clone() };
         for &n in n_pcts {
-            if let Some(at) = top_share(&scores, labels, c.duty, n) {
+            if let Some(at) = top_share(&applied, labels, c.duty, n) {
                 frontier.push(FrontierPoint { policy: *policy, at });
             }
         }
-        let Some(at) = top_share(&scores, labels, c.duty, budget_pct) else { continue };
+        let Some(at) = top_share(&judged, labels, c.duty, budget_pct) else { continue };
         if at.precision >= precision_floor && best.is_none_or(|(_, b)| at.revenue > b.revenue) {
             best = Some((*policy, at));
         }
@@ -408,5 +421,18 @@ mod tests {
         // An unreachable floor takes the most precise policy.
         let strict = tune(&c, &y, &policies, 10.0, 1.1, &[10.0], 1).unwrap();
         assert!(!strict.floor_met);
+        // Exploration is set apart from the floor: the exploit part chosen is the same, its
+        // shares scaled to what exploration leaves; the frontier holds the lists as applied.
+        let v: Vec<f64> = (0..p.len()).map(|i| if i >= 11 { 1.0 } else { 0.0 }).collect();
+        let c = candidates(&p, &d, &v);
+        let exploring = grid(0.2, 0.5, 0.1, &[1.0]);
+        assert_eq!(exploring.len(), 6);
+        assert!((exploring[5].revenue_share - 0.4).abs() < 1e-9 && (exploring[5].exploit().revenue_share - 0.5).abs() < 1e-9);
+        let with = tune(&c, &y, &exploring, 10.0, 0.9, &[10.0], 1).unwrap();
+        assert!(with.floor_met, "exploration's clean picks do not count against the floor");
+        assert!((with.policy.exploit().revenue_share - tuned.policy.revenue_share).abs() < 1e-9, "{:?}", with.policy);
+        assert_eq!(with.policy.exploration_share, 0.2);
+        let applied = with.frontier.iter().find(|f| f.policy == with.policy).unwrap();
+        assert!(applied.at.precision < 0.9, "the frontier shows the list with its exploration: {:?}", applied.at);
     }
 }

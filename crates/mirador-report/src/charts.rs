@@ -171,6 +171,10 @@ pub(crate) fn render_all(data: &ReportData, out_dir: &Path) -> Result<Vec<ChartO
             outputs.push(write_chart(&chart, out_dir)?);
         }
     }
+    if let Some(b) = data.backtest.as_ref().filter(|b| b.curves.iter().any(|(_, v)| !v.is_empty())) {
+        let title = "Share of all fraudulent duty found, per inspection policy";
+        outputs.push(write_chart(&backtest::BacktestChart { curves: &b.curves, title }, out_dir)?);
+    }
     Ok(outputs)
 }
 

@@ -50,6 +50,9 @@ pub struct ReportData {
     pub release: Option<ReleaseFigures>,
     /// Revenue forecasts (BACUDA series 2): the alarmed series and the alarms.
     pub forecast: Option<crate::forecast::ForecastFigures>,
+    /// The inspection backtest of the pipeline (`mirador backtest`), when the report stage is
+    /// pointed at one.
+    pub backtest: Option<crate::BacktestFigures>,
 }
 
 /// The fraud map's figures ([`ReportData::fraud_map`]).

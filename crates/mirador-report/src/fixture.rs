@@ -110,6 +110,7 @@ pub fn sample_data() -> ReportData {
         fraud_map: Some(fraud_map(&mut rng)),
         release: Some(release()),
         forecast: Some(crate::forecast::fixture()),
+        backtest: Some(crate::backtest::sample()),
     }
 }
 

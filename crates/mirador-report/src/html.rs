@@ -110,13 +110,14 @@ pub(crate) fn page(data: &ReportData, charts: &[ChartOutput]) -> String {
     out.push_str(&fraud_map(data, &chart));
     out.push_str(&release_time(data, &chart));
     out.push_str(&crate::forecast::section(8, data.forecast.as_ref(), &chart));
+    put!(out, "{}{}</section>\n", section_open(9), crate::backtest::section(data.backtest.as_ref(), chart(ChartId::BacktestCumulative)));
 
     put!(out, "</main>\n<footer>Mirador report · run <code>{}</code></footer>\n</body>\n</html>\n", escape(&data.run_id));
     out
 }
 
 /// (anchor, heading) of each section, in page order.
-const SECTIONS: [(&str, &str); 9] = [
+const SECTIONS: [(&str, &str); 10] = [
     ("key-figures", "Key figures"),
     ("data-quality", "Data quality"),
     ("revenue-gap", "Revenue gap"),
@@ -126,6 +127,7 @@ const SECTIONS: [(&str, &str); 9] = [
     ("fraud-map", "Fraud map"),
     ("release-time", "Release time"),
     ("revenue-forecast", "Revenue forecast"),
+    ("backtest", "Backtest"),
 ];
 
 pub(crate) fn section_open(index: usize) -> String {

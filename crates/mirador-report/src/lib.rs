@@ -29,6 +29,7 @@
 //! # Ok::<(), mirador_report::ReportError>(())
 //! ```
 
+mod backtest;
 mod challengers;
 mod charts;
 mod data;
@@ -43,6 +44,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use backtest::{BacktestFigures, BacktestRow};
 pub use challengers::ChallengerRow;
 pub use data::{
     AuditeeCapture, AuditeeRow, CountryFigures, FraudMap, Frontier, FrontierCurve, FrontierPoint, Gain, GainIntervals, GapBar, GapTotal,

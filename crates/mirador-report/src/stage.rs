@@ -561,6 +561,8 @@ fn release<'d>(get: &impl Fn(&str) -> Option<&'d DataFrame>) -> PolarsResult<Opt
 ///
 /// ## Inputs
 /// - `declarations`, `quarantine`; optional: every other dataset the report shows.
+/// ## Parameters
+/// - `backtest`: a `mirador backtest` output directory to show (section Backtest); optional.
 /// ## Outputs
 /// - none (files `report/index.html` and `report/*.png|svg` inside the run).
 pub struct Report;
@@ -591,9 +593,22 @@ const OPTIONAL: &[DatasetId] = &[
     datasets::FORECAST_ALARMS,
 ];
 
+/// The report stage's parameters.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+struct ReportParams {
+    /// Directory of a `mirador backtest` output to show (relative to the pipeline file); the
+    /// run key covers this path, not the files in it (after a new backtest, run with `--force`).
+    backtest: Option<std::path::PathBuf>,
+}
+
 impl Stage for Report {
     fn name(&self) -> &'static str {
         "report"
+    }
+
+    fn check_params(&self, params: &mirador_pipeline::toml::Table) -> Result<(), StageError> {
+        mirador_pipeline::parse_params::<ReportParams>(self.name(), params).map(|_| ())
     }
 
     fn inputs(&self) -> &'static [DatasetId] {
@@ -641,6 +656,10 @@ impl Stage for Report {
             }
         }
         let mut data = gather(ctx.run_id(), &inputs)?;
+        let params: ReportParams = ctx.params()?;
+        if let Some(dir) = &params.backtest {
+            data.backtest = crate::backtest::read(&ctx.resolve(dir), &dir.display().to_string()).map_err(StageError::Data)?;
+        }
         if let Some(figure) = ctx.optional_input(datasets::FRAUD_METRICS).map(outcomes_figure).transpose()?.flatten() {
             // Beside the input figures (declarations accepted, rows quarantined).
             let at = data.key_figures.len().min(2);
@@ -691,6 +710,7 @@ fn sections(d: &ReportData) -> usize {
         !d.auditees.is_empty(),
         d.fraud_map.as_ref().is_some_and(|m| !m.countries.is_empty()),
         d.release.as_ref().is_some_and(|r| !r.groups.is_empty()),
+        d.backtest.is_some(),
     ]
     .iter()
     .filter(|b| **b)

@@ -121,6 +121,53 @@ fn a_backtest_writes_every_policy_week_by_week_with_a_chart() {
     assert!(o.status.success());
     let again = mirador_io::read_parquet(&out.join("backtest_weeks.parquet")).unwrap();
     assert!(weeks.equals_missing(&again));
+
+    // The report shows the backtest its `backtest` parameter points at (relative to the
+    // pipeline file), and says how to make one when there is none there.
+    for (param, shown) in [("backtest = \"out\"", true), ("backtest = \"no-backtest-here\"", false), ("", false)] {
+        let report = report_pipeline(dir.path(), &world, param);
+        let runs = dir.path().join("runs");
+        let o = mirador(&["-q", "run", report.to_str().unwrap(), "--out", runs.to_str().unwrap(), "--force"], &repo());
+        assert!(o.status.success(), "{param}: {}", String::from_utf8_lossy(&o.stderr));
+        let html = std::fs::read_to_string(runs.join("latest/report/index.html")).unwrap();
+        assert!(html.contains("<h2>Backtest</h2>"), "{param}");
+        assert_eq!(html.contains("No backtest shown: <code>mirador backtest"), !shown, "{param}");
+        assert_eq!(runs.join("latest/report/backtest_cumulative.png").is_file(), shown, "{param}");
+        if shown {
+            for p in POLICIES {
+                assert!(html.contains(&format!("<td>{}</td>", p.replace('_', " "))), "{p} missing from the report's backtest table");
+            }
+            assert!(html.contains("2023-06 to 2023-08, 5 % of each week"));
+        }
+    }
+}
+
+/// Ingest and the report only, the report stage given `report_params`.
+fn report_pipeline(dir: &Path, world: &Path, report_params: &str) -> std::path::PathBuf {
+    let w = world.display();
+    let text = format!(
+        r#"name = "bt-report"
+seed = 7
+[sources.declarations]
+paths = ["{w}/declarations.csv"]
+date-format = "%Y-%m-%d"
+[sources.fx_rates]
+paths = ["{w}/fx_rates.csv"]
+[[stage]]
+name = "ingest"
+sources = ["declarations", "fx_rates"]
+outputs = ["declarations", "mirror_flows", "tariffs", "fx_rates", "quarantine"]
+[[stage]]
+name = "report"
+inputs = ["declarations", "quarantine"]
+outputs = []
+[stage.params]
+{report_params}
+"#
+    );
+    let path = dir.join("bt-report.toml");
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 #[test]

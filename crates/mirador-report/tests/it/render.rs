@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use mirador_report::{ReportData, fixture::sample_data, render};
 
 const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
-const CHARTS: [&str; 14] = [
+const CHARTS: [&str; 15] = [
     "data_quality",
     "gap_by_chapter",
     "gap_by_partner",
@@ -20,8 +20,9 @@ const CHARTS: [&str; 14] = [
     "release_steps",
     "release_distributions",
     "forecast_alarm_1",
+    "backtest_cumulative",
 ];
-const SECTION_HEADINGS: [&str; 9] = [
+const SECTION_HEADINGS: [&str; 10] = [
     "<h2>Key figures</h2>",
     "<h2>Data quality</h2>",
     "<h2>Revenue gap</h2>",
@@ -31,6 +32,7 @@ const SECTION_HEADINGS: [&str; 9] = [
     "<h2>Fraud map</h2>",
     "<h2>Release time</h2>",
     "<h2>Revenue forecast</h2>",
+    "<h2>Backtest</h2>",
 ];
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -221,6 +223,13 @@ fn degenerate_values_still_render() {
         ],
         chosen: Some(point(5.0, f64::NAN, 0.5)),
         policy: String::new(),
+    });
+    // A backtest with a missing week, an empty curve and a summary without figures.
+    data.backtest = Some(mirador_report::BacktestFigures {
+        source: String::new(),
+        settings: String::new(),
+        curves: vec![("random".to_owned(), vec![f64::NAN, 0.5, 1.5]), ("empty".to_owned(), vec![])],
+        summary: vec![mirador_report::BacktestRow { policy: "random".to_owned(), precision: f64::NAN, ..Default::default() }],
     });
 
     // A forecast with a non-finite actual, a month without a forecast, a bound that is not finite.
