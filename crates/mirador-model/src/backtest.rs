@@ -36,38 +36,10 @@ use crate::score::{pair_hash, pairs_of};
 use crate::train::choose_selection;
 use crate::{ModelError, ModelParams, days, labels, select};
 
-/// The columns of `backtest_weeks` ([`Backtest::weeks_frame`]). The backtest's tables are not in
-/// the catalog ([`mirador_schema::catalog`]): the catalog declares what a pipeline run reads and
-/// writes, and `mirador backtest` writes them outside any run.
-pub mod weeks {
-    pub const POLICY: &str = "policy";
-    pub const WEEK: &str = "week";
-    pub const WEEK_START: &str = "week_start";
-    pub const DECLARATIONS: &str = "declarations";
-    pub const SELECTED: &str = "selected";
-    pub const FRAUDS_FOUND: &str = "frauds_found";
-    pub const PRECISION: &str = "precision";
-    pub const FRAUD_DUTY_FOUND: &str = "fraud_duty_found";
-    pub const FRAUD_DUTY_TOTAL: &str = "fraud_duty_total";
-    pub const FRAUD_DUTY_SHARE: &str = "fraud_duty_share";
-    pub const CUMULATIVE_FOUND: &str = "cumulative_found";
-    pub const CUMULATIVE_TOTAL: &str = "cumulative_total";
-    pub const CUMULATIVE_SHARE: &str = "cumulative_share";
-    pub const TRAINING_LABELS: &str = "training_labels";
-    pub const RETRAINED: &str = "retrained";
-    pub const REVENUE_SHARE: &str = "revenue_share";
-    pub const REVENUE_EXPONENT: &str = "revenue_exponent";
-    pub const EXPLORATION_SHARE: &str = "exploration_share";
-}
-
-/// The columns of `backtest_summary` ([`Backtest::summary_frame`]; not in the catalog, as
-/// [`weeks`]).
-pub mod summary {
-    pub use super::weeks::{FRAUD_DUTY_FOUND, FRAUD_DUTY_SHARE, FRAUD_DUTY_TOTAL, FRAUDS_FOUND, POLICY, PRECISION, SELECTED};
-    pub const PERIOD: &str = "period";
-    pub const FROM_WEEK: &str = "from_week";
-    pub const WEEKS: &str = "weeks";
-}
+/// The columns of `backtest_summary` ([`Backtest::summary_frame`]), as the catalog declares them.
+pub use mirador_schema::catalog::backtest_summary as summary;
+/// The columns of `backtest_weeks` ([`Backtest::weeks_frame`]), as the catalog declares them.
+pub use mirador_schema::catalog::backtest_weeks as weeks;
 
 /// How a replayed policy orders a week's declarations.
 #[derive(Debug, Clone, Copy, PartialEq)]

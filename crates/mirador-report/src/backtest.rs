@@ -9,12 +9,14 @@
 
 use std::path::Path;
 
+use mirador_schema::catalog::{backtest_summary as bs, backtest_weeks as bw};
 use polars::prelude::*;
 use serde::Serialize;
 
 use crate::charts::{ChartId, ChartOutput};
 use crate::format::percent;
 use crate::html::{escape, figure, table};
+use crate::stage::{numbers_or_nan, texts_or_empty};
 
 /// A backtest's figures, as `mirador backtest` wrote them.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -52,21 +54,11 @@ pub(crate) const HOW_TO: &str = "No backtest shown: <code>mirador backtest &lt;p
      --budget 5%</code> writes one to <code>reports/backtest/&lt;pipeline&gt;/</code>; the report stage's <code>backtest</code> \
      parameter, set to that directory, shows it here.";
 
-fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
-    let c = df.column(name)?.cast(&DataType::String)?;
-    Ok(c.str()?.iter().map(|v| v.unwrap_or_default().to_owned()).collect())
-}
-
-fn nums(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
-    let c = df.column(name)?.cast(&DataType::Float64)?;
-    Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
-}
-
 /// Reads the backtest in `dir` (`shown` is how the pipeline names it). `Ok(None)` when `dir`
 /// holds no `backtest_summary.parquet` (no backtest written there yet); an error naming the file
 /// when one is there but cannot be read or lacks a column.
 pub(crate) fn read(dir: &Path, shown: &str) -> Result<Option<BacktestFigures>, String> {
-    let (summary_path, weeks_path) = (dir.join("backtest_summary.parquet"), dir.join("backtest_weeks.parquet"));
+    let (summary_path, weeks_path) = (dir.join(format!("{}.parquet", bs::ID)), dir.join(format!("{}.parquet", bw::ID)));
     if !summary_path.is_file() {
         return Ok(None);
     }
@@ -92,7 +84,7 @@ pub(crate) fn read(dir: &Path, shown: &str) -> Result<Option<BacktestFigures>, S
 }
 
 fn curves(w: &DataFrame) -> PolarsResult<Vec<(String, Vec<f64>)>> {
-    let (policy, week, share) = (strs(w, "policy")?, nums(w, "week")?, nums(w, "cumulative_share")?);
+    let (policy, week, share) = (texts_or_empty(w, bw::POLICY)?, numbers_or_nan(w, bw::WEEK)?, numbers_or_nan(w, bw::CUMULATIVE_SHARE)?);
     let mut out: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for i in 0..w.height() {
         match out.iter_mut().find(|(p, _)| *p == policy[i]) {
@@ -110,8 +102,9 @@ fn curves(w: &DataFrame) -> PolarsResult<Vec<(String, Vec<f64>)>> {
 }
 
 fn rows(s: &DataFrame) -> PolarsResult<Vec<BacktestRow>> {
-    let (policy, period) = (strs(s, "policy")?, strs(s, "period")?);
-    let (weeks, precision, share) = (nums(s, "weeks")?, nums(s, "precision")?, nums(s, "fraud_duty_share")?);
+    let (policy, period) = (texts_or_empty(s, bs::POLICY)?, texts_or_empty(s, bs::PERIOD)?);
+    let (weeks, precision, share) =
+        (numbers_or_nan(s, bs::WEEKS)?, numbers_or_nan(s, bs::PRECISION)?, numbers_or_nan(s, bs::FRAUD_DUTY_SHARE)?);
     let mut out: Vec<BacktestRow> = Vec::new();
     for i in 0..s.height() {
         let at = match out.iter().position(|r| r.policy == policy[i]) {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use mirador_pipeline::columns;
 use mirador_schema::catalog::{forecast_alarms as fa, forecast_series as fs};
 use mirador_schema::datasets;
 use polars::prelude::*;
@@ -13,6 +14,7 @@ use serde::Serialize;
 use crate::charts::{ChartId, ChartOutput};
 use crate::format::money_short;
 use crate::html::{escape, figure, missing, section_open, table};
+use crate::stage::texts_or_empty;
 
 /// Flagged series charted, at most (the largest shortfalls first).
 pub(crate) const MAX_FORECAST_CHARTS: usize = 6;
@@ -76,14 +78,9 @@ pub struct AlarmRow {
     pub run_months: i64,
 }
 
-fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
-    let c = df.column(name)?.cast(&DataType::String)?;
-    Ok(c.str()?.iter().map(|v| v.unwrap_or_default().to_owned()).collect())
-}
-
+/// Numeric column `name`, a null or a value that is not finite as `None`.
 fn opt_nums(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
-    let c = df.column(name)?.cast(&DataType::Float64)?;
-    Ok(c.f64()?.iter().map(|v| v.filter(|v| v.is_finite())).collect())
+    Ok(columns::numbers(df, name)?.into_iter().map(|v| v.filter(|v| v.is_finite())).collect())
 }
 
 fn label(dimension: &str, group: &str) -> String {
@@ -106,8 +103,13 @@ pub(crate) fn gather<'d>(get: &impl Fn(&str) -> Option<&'d DataFrame>) -> Polars
         }));
     }
     let mut figures = ForecastFigures::default();
-    let (ad, ag, am, ap, ak) =
-        (strs(a, fa::DIMENSION)?, strs(a, fa::GROUP)?, strs(a, fa::MEASURE)?, strs(a, fa::PERIOD)?, strs(a, fa::ALARM)?);
+    let (ad, ag, am, ap, ak) = (
+        texts_or_empty(a, fa::DIMENSION)?,
+        texts_or_empty(a, fa::GROUP)?,
+        texts_or_empty(a, fa::MEASURE)?,
+        texts_or_empty(a, fa::PERIOD)?,
+        texts_or_empty(a, fa::ALARM)?,
+    );
     let (aa, af, al, ash) =
         (opt_nums(a, fa::ACTUAL)?, opt_nums(a, fa::FORECAST)?, opt_nums(a, fa::LOWER)?, opt_nums(a, fa::SHORTFALL_USD)?);
     let run = a.column(fa::RUN_MONTHS)?.cast(&DataType::Int64)?;
@@ -134,9 +136,10 @@ pub(crate) fn gather<'d>(get: &impl Fn(&str) -> Option<&'d DataFrame>) -> Polars
         });
     }
     figures.alarms.sort_by(|x, y| y.period.cmp(&x.period).then(y.shortfall_usd.total_cmp(&x.shortfall_usd)));
-    let (sd, sg, sm, sp) = (strs(s, fs::DIMENSION)?, strs(s, fs::GROUP)?, strs(s, fs::MEASURE)?, strs(s, fs::PERIOD)?);
+    let (sd, sg, sm, sp) =
+        (texts_or_empty(s, fs::DIMENSION)?, texts_or_empty(s, fs::GROUP)?, texts_or_empty(s, fs::MEASURE)?, texts_or_empty(s, fs::PERIOD)?);
     let (sa, sf, sl, su) = (opt_nums(s, fs::ACTUAL)?, opt_nums(s, fs::FORECAST)?, opt_nums(s, fs::LOWER)?, opt_nums(s, fs::UPPER)?);
-    let model = strs(s, fs::MODEL)?;
+    let model = texts_or_empty(s, fs::MODEL)?;
     let future = s.column(fs::FUTURE)?.bool()?.clone();
     let mut rows: BTreeMap<(String, String, String), FlaggedSeries> = BTreeMap::new();
     for i in 0..s.height() {

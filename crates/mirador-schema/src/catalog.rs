@@ -1,13 +1,15 @@
 //! The catalog: every dataset a Mirador run reads or writes, with its declared columns.
 //!
 //! One module per dataset: its id, a constant per column and its [`Schema`]. [`ALL`] lists them
-//! with the stage that writes each. Three kinds:
+//! with the stage that writes each. Four kinds:
 //! - [`Kind::Ingested`]: what ingest stages produce from sources; the contracts every stage reads
 //!   ([`crate::schemas`]).
 //! - [`Kind::Output`]: what the other stages write into a run. The runner refuses a written dataset
 //!   whose columns or types differ from the declared ones, and `mirador check` refuses a stage
 //!   reading a column that its producer does not declare.
 //! - [`Kind::State`]: what a stage carries from one run to the next in its own directory.
+//! - [`Kind::Backtest`]: what `mirador backtest` writes into its own output directory, outside
+//!   any run; it checks them against their declared columns before publishing, as the runner does.
 //!
 //! `docs/schemas/<id>.schema.json` is generated from here (`mirador schemas --out docs/schemas`),
 //! so that an analyst can read the columns without running anything.
@@ -26,6 +28,8 @@ use crate::{DatasetId, datasets, schemas};
 pub mod auditee_evaluation;
 pub mod auditees;
 pub mod auditees_shareable;
+pub mod backtest_summary;
+pub mod backtest_weeks;
 pub mod forecast_accuracy;
 pub mod forecast_alarms;
 pub mod forecast_series;
@@ -61,15 +65,18 @@ pub enum Kind {
     Output,
     /// Carried by a stage from run to run in its own directory.
     State,
+    /// Written by `mirador backtest` into its own output directory (`producer` is `backtest`).
+    Backtest,
 }
 
 impl Kind {
-    /// `ingested`, `output` or `state`.
+    /// `ingested`, `output`, `state` or `backtest`.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Ingested => "ingested",
             Kind::Output => "output",
             Kind::State => "state",
+            Kind::Backtest => "backtest",
         }
     }
 }
@@ -127,6 +134,10 @@ const fn state(
     Dataset { id, producer, kind: Kind::State, schema, open_prefixes, location, optional: None }
 }
 
+const fn backtest(id: DatasetId, location: &'static str, schema: fn() -> Schema) -> Dataset {
+    Dataset { id, producer: "backtest", kind: Kind::Backtest, schema, open_prefixes: &[], location, optional: None }
+}
+
 /// The model's feature columns in its carried state.
 const FEATURE_PREFIXES: &[&str] = &["history:", "signal:"];
 
@@ -170,6 +181,8 @@ pub const ALL: &[Dataset] = &[
     state(model_pending::ID, "fraud_model/pending/", "fraud_model", model_pending::schema, FEATURE_PREFIXES),
     state(unapplied_outcomes::ID, "fraud_model/unapplied_outcomes.parquet", "fraud_model", unapplied_outcomes::schema, &[]),
     state(rank_window::ID, "rank/window/", "rank", rank_window::schema, &[]),
+    backtest(backtest_weeks::ID, "backtest_weeks.parquet", backtest_weeks::schema),
+    backtest(backtest_summary::ID, "backtest_summary.parquet", backtest_summary::schema),
 ];
 
 /// The catalog entry of `id`.

@@ -80,3 +80,10 @@ pub const FORECAST_ALARMS: DatasetId = "forecast_alarms";
 /// Rolling-origin backtest per series: the forecasts' MASE beside the seasonal-naive forecast's
 /// (`revenue_forecast` stage).
 pub const FORECAST_ACCURACY: DatasetId = "forecast_accuracy";
+
+/// The inspection backtest, per policy and week: picks, frauds and fraudulent duty found, the
+/// running totals, the split of the budget applied (`mirador backtest`, outside any run).
+pub const BACKTEST_WEEKS: DatasetId = "backtest_weeks";
+/// The inspection backtest per policy over the whole replay and its last quarter (`mirador
+/// backtest`, outside any run).
+pub const BACKTEST_SUMMARY: DatasetId = "backtest_summary";

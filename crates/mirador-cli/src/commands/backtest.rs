@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use mirador_model::backtest::{self, BacktestParams, ReplayData, TruthSources};
 use mirador_pipeline::{PipelineFile, RunError, Stage, StageContext, StageError};
-use mirador_schema::datasets;
+use mirador_schema::{catalog, datasets};
 use polars::prelude::*;
 
 use super::UserError;
@@ -159,10 +159,11 @@ pub(crate) fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
     let mut weeks = result.weeks_frame()?;
     let mut summary = result.summary_frame()?;
     let publish = Publish::begin(&out)?;
-    mirador_io::write_parquet(&mut weeks, &publish.tmp.join("backtest_weeks.parquet"))?;
-    mirador_io::write_csv(&weeks, &publish.tmp.join("backtest_weeks.csv"))?;
-    mirador_io::write_parquet(&mut summary, &publish.tmp.join("backtest_summary.parquet"))?;
-    mirador_io::write_csv(&summary, &publish.tmp.join("backtest_summary.csv"))?;
+    for (id, df) in [(catalog::backtest_weeks::ID, &mut weeks), (catalog::backtest_summary::ID, &mut summary)] {
+        declared(id, df)?;
+        mirador_io::write_parquet(df, &publish.tmp.join(format!("{id}.parquet")))?;
+        mirador_io::write_csv(df, &publish.tmp.join(format!("{id}.csv")))?;
+    }
     let curves: Vec<(String, Vec<f64>)> = result
         .policies()
         .iter()
@@ -246,4 +247,13 @@ impl Publish {
         }
         Ok(())
     }
+}
+
+/// Fails unless `df` has the columns the catalog declares for backtest table `id`, as the runner
+/// refuses a stage output that drifted from its declaration.
+fn declared(id: &str, df: &DataFrame) -> anyhow::Result<()> {
+    let d = catalog::get(id).ok_or_else(|| anyhow::anyhow!("`{id}` is not in the catalog"))?;
+    let found = catalog::differences(&(d.schema)(), df.schema(), d.open_prefixes);
+    anyhow::ensure!(found.is_empty(), "`{id}` differs from its declared schema: {}", found.join("; "));
+    Ok(())
 }

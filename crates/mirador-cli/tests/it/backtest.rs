@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use mirador_schema::catalog::{backtest_summary, backtest_weeks};
 use polars::prelude::*;
 
 use crate::cli::{mirador, repo};
@@ -99,7 +100,7 @@ fn a_backtest_writes_every_policy_week_by_week_with_a_chart() {
         assert!(out.join(f).is_file(), "{f} missing");
     }
     let weeks = mirador_io::read_parquet(&out.join("backtest_weeks.parquet")).unwrap();
-    let policy = strs(&weeks, "policy");
+    let policy = strs(&weeks, backtest_weeks::POLICY);
     // 2023-06-01 .. 2023-08-31: 92 days, 14 weeks (the last one of a day).
     for p in POLICIES {
         assert_eq!(policy.iter().filter(|x| *x == p).count(), 14, "{p}");
@@ -219,10 +220,10 @@ fn on_kcs_all_five_policies_are_reported() {
     );
     assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     let summary = mirador_io::read_parquet(&out.join("backtest_summary.parquet")).unwrap();
-    let policy = strs(&summary, "policy");
+    let policy = strs(&summary, backtest_summary::POLICY);
     for p in POLICIES {
         assert_eq!(policy.iter().filter(|x| *x == p).count(), 2, "{p}");
     }
-    let precision = summary.column("precision").unwrap().f64().unwrap().clone();
+    let precision = summary.column(backtest_summary::PRECISION).unwrap().f64().unwrap().clone();
     assert!(precision.iter().all(|p| p.is_some_and(|p| (0.0..=1.0).contains(&p))));
 }
