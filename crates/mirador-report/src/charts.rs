@@ -269,6 +269,22 @@ pub(crate) fn titled<DB: DrawingBackend>(
     Ok(rest)
 }
 
+/// The house style of a chart's mesh, on top of what the chart sets itself (formatters,
+/// descriptions, which lines): axis descriptions in `desc`, tick labels in `labels`, grid lines
+/// in [`GRID`] without light lines, axes in [`INK`]. Draw the result.
+pub(crate) fn house_mesh<'m, 'a, 'b, X, Y, DB>(
+    mesh: &'m mut plotters::chart::MeshStyle<'a, 'b, X, Y, DB>,
+    desc: TextStyle<'b>,
+    labels: TextStyle<'b>,
+) -> &'m mut plotters::chart::MeshStyle<'a, 'b, X, Y, DB>
+where
+    X: plotters::coord::ranged1d::Ranged,
+    Y: plotters::coord::ranged1d::Ranged,
+    DB: DrawingBackend,
+{
+    mesh.axis_desc_style(desc).label_style(labels).bold_line_style(GRID).max_light_lines(0).axis_style(INK)
+}
+
 /// How a legend entry is drawn.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Mark {

@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{Chart, ChartId, DrawResult, GRID, INK, LinearAxis, MUTED, Mark, PALETTE, draw_legend, text, titled};
+use super::{Chart, ChartId, DrawResult, LinearAxis, MUTED, Mark, PALETTE, draw_legend, house_mesh, text, titled};
 
 pub(crate) struct BacktestChart<'a> {
     /// (policy, cumulative share by week, week 1 first).
@@ -32,18 +32,17 @@ impl Chart for BacktestChart<'_> {
             .x_label_area_size(56)
             .y_label_area_size(84)
             .build_cartesian_2d(LinearAxis::new(0.5..weeks + 0.5, x_ticks), LinearAxis::new(0.0..1.0, y_ticks))?;
-        chart
-            .configure_mesh()
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_label_formatter(&|v| format!("{:.0} %", v * 100.0))
-            .x_desc("Week of the replay")
-            .y_desc("Fraudulent duty found so far (%)")
-            .axis_desc_style(text(16))
-            .label_style(text(14))
-            .bold_line_style(GRID)
-            .max_light_lines(0)
-            .axis_style(INK)
-            .draw()?;
+        house_mesh(
+            chart
+                .configure_mesh()
+                .x_label_formatter(&|v| format!("{v:.0}"))
+                .y_label_formatter(&|v| format!("{:.0} %", v * 100.0))
+                .x_desc("Week of the replay")
+                .y_desc("Fraudulent duty found so far (%)"),
+            text(16),
+            text(14),
+        )
+        .draw()?;
         let mut legend = Vec::new();
         for (k, (name, values)) in self.curves.iter().enumerate() {
             let color = if name == "random" { MUTED } else { PALETTE[k % PALETTE.len()] };

@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::{Chart, ChartId, DrawResult, GRID, INK, LinearAxis, PALETTE, TOP_BARS, anchored, max_text_width, text, titled};
+use super::{Chart, ChartId, DrawResult, INK, LinearAxis, PALETTE, TOP_BARS, anchored, house_mesh, max_text_width, text, titled};
 use crate::data::GapBar;
 use crate::format::{money_short, truncate};
 
@@ -131,20 +131,19 @@ impl Chart for HBarChart {
             labels.get(n.saturating_sub(1).saturating_sub(position)).cloned().unwrap_or_default()
         };
         let tick = self.tick;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .x_labels(8)
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&label_of)
-            .x_desc(self.x_desc.as_str())
-            .y_desc(self.y_desc.as_str())
-            .axis_desc_style(text(16))
-            .label_style(label_style)
-            .bold_line_style(GRID)
-            .max_light_lines(0)
-            .axis_style(INK)
-            .draw()?;
+        house_mesh(
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .x_labels(8)
+                .x_label_formatter(&|v| tick(*v))
+                .y_label_formatter(&label_of)
+                .x_desc(self.x_desc.as_str())
+                .y_desc(self.y_desc.as_str()),
+            text(16),
+            label_style,
+        )
+        .draw()?;
 
         let y_of = |i: usize| (n - 1 - i) as f64;
         chart.draw_series(self.bars.iter().enumerate().map(|(i, bar)| {

@@ -5,7 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{ALERT, Chart, ChartId, DrawResult, GRID, INK, LinearAxis, Mark, PALETTE, draw_legend, text, titled};
+use super::{ALERT, Chart, ChartId, DrawResult, INK, LinearAxis, Mark, PALETTE, draw_legend, house_mesh, text, titled};
 use crate::forecast::FlaggedSeries;
 use crate::format::money_short;
 
@@ -62,18 +62,17 @@ impl Chart for ForecastChart<'_> {
             .x_label_area_size(52)
             .y_label_area_size(84)
             .build_cartesian_2d(LinearAxis::new(-0.5..n as f64 - 0.5, x_ticks), LinearAxis::new(0.0..max, y_ticks))?;
-        chart
-            .configure_mesh()
-            .x_label_formatter(&|v| periods.get(v.round() as usize).cloned().unwrap_or_default())
-            .y_label_formatter(&|v| money_short(*v))
-            .x_desc("Month")
-            .y_desc(format!("USD of {measure}"))
-            .axis_desc_style(text(16))
-            .label_style(text(14))
-            .bold_line_style(GRID)
-            .max_light_lines(0)
-            .axis_style(INK)
-            .draw()?;
+        house_mesh(
+            chart
+                .configure_mesh()
+                .x_label_formatter(&|v| periods.get(v.round() as usize).cloned().unwrap_or_default())
+                .y_label_formatter(&|v| money_short(*v))
+                .x_desc("Month")
+                .y_desc(format!("USD of {measure}")),
+            text(16),
+            text(14),
+        )
+        .draw()?;
         let band = PALETTE[0].mix(0.18);
         // The interval, one quad per pair of consecutive months that both have one.
         for i in 0..n.saturating_sub(1) {

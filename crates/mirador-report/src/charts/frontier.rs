@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{ALERT, Chart, ChartId, DrawResult, GRID, INK, LinearAxis, Mark, PALETTE, draw_legend, text, titled};
+use super::{ALERT, Chart, ChartId, DrawResult, INK, LinearAxis, Mark, PALETTE, draw_legend, house_mesh, text, titled};
 use crate::data::Frontier;
 
 pub(crate) struct FrontierChart<'a> {
@@ -45,18 +45,17 @@ impl Chart for FrontierChart<'_> {
             .x_label_area_size(56)
             .y_label_area_size(84)
             .build_cartesian_2d(LinearAxis::new(0.0..1.0, ticks.clone()), LinearAxis::new(0.0..1.0, ticks))?;
-        chart
-            .configure_mesh()
-            .x_label_formatter(&|v| format!("{:.0} %", v * 100.0))
-            .y_label_formatter(&|v| format!("{:.0} %", v * 100.0))
-            .x_desc("Revenue@n%: share of the fraudulent duty recovered")
-            .y_desc("Precision@n%")
-            .axis_desc_style(text(16))
-            .label_style(text(14))
-            .bold_line_style(GRID)
-            .max_light_lines(0)
-            .axis_style(INK)
-            .draw()?;
+        house_mesh(
+            chart
+                .configure_mesh()
+                .x_label_formatter(&|v| format!("{:.0} %", v * 100.0))
+                .y_label_formatter(&|v| format!("{:.0} %", v * 100.0))
+                .x_desc("Revenue@n%: share of the fraudulent duty recovered")
+                .y_desc("Precision@n%"),
+            text(16),
+            text(14),
+        )
+        .draw()?;
         let mut legend = Vec::new();
         for (k, curve) in f.curves.iter().enumerate() {
             let color = if curve.ranking == "selection" { ALERT } else { PALETTE[k % PALETTE.len()] };

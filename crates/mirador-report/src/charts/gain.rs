@@ -3,7 +3,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{ALERT, Chart, ChartId, DrawResult, GRID, INK, LinearAxis, MUTED, Mark, PALETTE, draw_legend, text, titled};
+use super::{ALERT, Chart, ChartId, DrawResult, LinearAxis, MUTED, Mark, PALETTE, draw_legend, house_mesh, text, titled};
 use crate::data::Gain;
 use crate::format::percent;
 
@@ -63,18 +63,17 @@ impl Chart for GainChart<'_> {
             .x_label_area_size(56)
             .y_label_area_size(84)
             .build_cartesian_2d(LinearAxis::new(0.0..x_max + 1.0, x_ticks), LinearAxis::new(0.0..1.0, y_ticks))?;
-        chart
-            .configure_mesh()
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_label_formatter(&|v| format!("{:.0} %", v * 100.0))
-            .x_desc("Declarations inspected: top n % of the ranking (%)")
-            .y_desc("Precision, recall or revenue share (%)")
-            .axis_desc_style(text(16))
-            .label_style(text(14))
-            .bold_line_style(GRID)
-            .max_light_lines(0)
-            .axis_style(INK)
-            .draw()?;
+        house_mesh(
+            chart
+                .configure_mesh()
+                .x_label_formatter(&|v| format!("{v:.0}"))
+                .y_label_formatter(&|v| format!("{:.0} %", v * 100.0))
+                .x_desc("Declarations inspected: top n % of the ranking (%)")
+                .y_desc("Precision, recall or revenue share (%)"),
+            text(16),
+            text(14),
+        )
+        .draw()?;
 
         if g.base_rate.is_finite() {
             chart.draw_series(DashedLineSeries::new([(0.0, g.base_rate), (x_max + 1.0, g.base_rate)], 8, 6, MUTED.stroke_width(2)))?;

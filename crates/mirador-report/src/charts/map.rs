@@ -13,8 +13,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::{
-    ALERT, Chart, ChartId, DrawResult, GRID, INK, LinearAxis, MUTED, Mark, PALETTE, anchored, blend, draw_legend, log_tick_label,
-    log_ticks, text, titled,
+    ALERT, Chart, ChartId, DrawResult, GRID, INK, LinearAxis, MUTED, Mark, PALETTE, anchored, blend, draw_legend, house_mesh,
+    log_tick_label, log_ticks, text, titled,
 };
 use crate::data::{FraudMap, ScorePoint};
 
@@ -305,18 +305,17 @@ impl Chart for ScoreChart<'_> {
                 LinearAxis::new(lo.log10()..hi.log10(), x_ticks.iter().map(|t| t.log10()).collect()),
                 LinearAxis::new(0.0..1.0, y_ticks),
             )?;
-        chart
-            .configure_mesh()
-            .x_label_formatter(&|v| log_tick_label(10f64.powf(*v)))
-            .y_label_formatter(&|v| format!("{v:.1}"))
-            .x_desc("Declared unit price / median unit price of its HS6 (log scale)")
-            .y_desc("Fraud probability (model)")
-            .axis_desc_style(text(16))
-            .label_style(text(14))
-            .bold_line_style(GRID)
-            .max_light_lines(0)
-            .axis_style(INK)
-            .draw()?;
+        house_mesh(
+            chart
+                .configure_mesh()
+                .x_label_formatter(&|v| log_tick_label(10f64.powf(*v)))
+                .y_label_formatter(&|v| format!("{v:.1}"))
+                .x_desc("Declared unit price / median unit price of its HS6 (log scale)")
+                .y_desc("Fraud probability (model)"),
+            text(16),
+            text(14),
+        )
+        .draw()?;
         chart.draw_series(DashedLineSeries::new([(0.0, 0.0), (0.0, 1.0)], 6, 6, MUTED.stroke_width(1)))?;
         // Clean first, so the fewer fraudulent points stay visible on top.
         for fraud in [false, true] {

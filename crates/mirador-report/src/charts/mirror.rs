@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::{Chart, ChartId, DrawResult, GRID, INK, MUTED, anchored, blend, bold, log_tick_label, log_ticks, text, titled};
+use super::{Chart, ChartId, DrawResult, GRID, INK, MUTED, anchored, blend, bold, house_mesh, log_tick_label, log_ticks, text, titled};
 use crate::data::MirrorPoint;
 use crate::format::{money_short, truncate};
 
@@ -103,18 +103,17 @@ impl Chart for MirrorChart<'_> {
             .x_label_area_size(64)
             .y_label_area_size(96)
             .build_cartesian_2d((low..high).log_scale().with_key_points(ticks.clone()), (low..high).log_scale().with_key_points(ticks))?;
-        chart
-            .configure_mesh()
-            .x_label_formatter(&|v| log_tick_label(*v))
-            .y_label_formatter(&|v| log_tick_label(*v))
-            .x_desc("Declared imports, CIF (USD, log scale)")
-            .y_desc("Partner-reported exports, CIF (USD, log scale)")
-            .axis_desc_style(text(16))
-            .label_style(text(14))
-            .bold_line_style(GRID)
-            .max_light_lines(0)
-            .axis_style(INK)
-            .draw()?;
+        house_mesh(
+            chart
+                .configure_mesh()
+                .x_label_formatter(&|v| log_tick_label(*v))
+                .y_label_formatter(&|v| log_tick_label(*v))
+                .x_desc("Declared imports, CIF (USD, log scale)")
+                .y_desc("Partner-reported exports, CIF (USD, log scale)"),
+            text(16),
+            text(14),
+        )
+        .draw()?;
 
         chart
             .draw_series(DashedLineSeries::new([(low, low), (high, high)], 8, 6, MUTED.stroke_width(2)))?

@@ -4,8 +4,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    ALERT, Chart, ChartId, DrawResult, GRID, INK, LinearAxis, MAX_PRICE_PANELS, Mark, bold, draw_legend, jitter, log_tick_label, log_ticks,
-    text, titled,
+    ALERT, Chart, ChartId, DrawResult, INK, LinearAxis, MAX_PRICE_PANELS, Mark, bold, draw_legend, house_mesh, jitter, log_tick_label,
+    log_ticks, text, titled,
 };
 use crate::data::PricePanel;
 use crate::format::truncate;
@@ -110,19 +110,18 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &PricePa
         .x_label_area_size(46)
         .y_label_area_size(86)
         .build_cartesian_2d((low..high).log_scale().with_key_points(ticks), LinearAxis::categories(clusters))?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .x_label_formatter(&|v| log_tick_label(*v))
-        .y_label_formatter(&|v| format!("cluster {}", v.round() as i64))
-        .x_desc("Unit price (USD/kg, log scale)")
-        .y_desc("k-means cluster")
-        .axis_desc_style(text(13))
-        .label_style(text(12))
-        .bold_line_style(GRID)
-        .max_light_lines(0)
-        .axis_style(INK)
-        .draw()?;
+    house_mesh(
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .x_label_formatter(&|v| log_tick_label(*v))
+            .y_label_formatter(&|v| format!("cluster {}", v.round() as i64))
+            .x_desc("Unit price (USD/kg, log scale)")
+            .y_desc("k-means cluster"),
+        text(13),
+        text(12),
+    )
+    .draw()?;
 
     let point = |i: usize, price: f64, cluster: u32| (price, f64::from(cluster) + 0.7 * jitter(i));
     chart.draw_series(

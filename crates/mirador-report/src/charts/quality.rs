@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::{
-    ALERT, Chart, ChartId, DrawResult, GRID, INK, LinearAxis, MUTED, Mark, OK_GREEN, anchored, bold, draw_legend, max_text_width, text,
+    ALERT, Chart, ChartId, DrawResult, LinearAxis, MUTED, Mark, OK_GREEN, anchored, bold, draw_legend, house_mesh, max_text_width, text,
     titled,
 };
 use crate::data::QualityRow;
@@ -72,20 +72,19 @@ impl Chart for QualityChart<'_> {
             let position = y.round() as usize;
             labels.get(n.saturating_sub(1).saturating_sub(position)).cloned().unwrap_or_default()
         };
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .x_labels(11)
-            .x_label_formatter(&|v| format!("{v:.0} %"))
-            .y_label_formatter(&label_of)
-            .x_desc("Share of rows read (%)")
-            .y_desc("Input dataset")
-            .axis_desc_style(text(16))
-            .label_style(label_style)
-            .bold_line_style(GRID)
-            .max_light_lines(0)
-            .axis_style(INK)
-            .draw()?;
+        house_mesh(
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .x_labels(11)
+                .x_label_formatter(&|v| format!("{v:.0} %"))
+                .y_label_formatter(&label_of)
+                .x_desc("Share of rows read (%)")
+                .y_desc("Input dataset"),
+            text(16),
+            label_style,
+        )
+        .draw()?;
 
         for (i, row) in self.rows.iter().enumerate() {
             let y = (n - 1 - i) as f64;

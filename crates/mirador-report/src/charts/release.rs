@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::{ALERT, Chart, ChartId, DrawResult, GRID, INK, LinearAxis, MUTED, Mark, PALETTE, anchored, draw_legend, text, titled};
+use super::{ALERT, Chart, ChartId, DrawResult, INK, LinearAxis, MUTED, Mark, PALETTE, anchored, draw_legend, house_mesh, text, titled};
 use crate::data::ReleaseFigures;
 
 /// The steps, as the legend names them.
@@ -43,18 +43,17 @@ impl Chart for StepChart<'_> {
             .x_label_area_size(52)
             .y_label_area_size(110)
             .build_cartesian_2d(LinearAxis::new(0.0..max, ticks), LinearAxis::categories(n))?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_label_formatter(&|v| labels.get(n - 1 - v.round() as usize).cloned().unwrap_or_default())
-            .x_desc("Hours (mean per declaration item with all four times)")
-            .axis_desc_style(text(16))
-            .label_style(text(14))
-            .bold_line_style(GRID)
-            .max_light_lines(0)
-            .axis_style(INK)
-            .draw()?;
+        house_mesh(
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .x_label_formatter(&|v| format!("{v:.0}"))
+                .y_label_formatter(&|v| labels.get(n - 1 - v.round() as usize).cloned().unwrap_or_default())
+                .x_desc("Hours (mean per declaration item with all four times)"),
+            text(16),
+            text(14),
+        )
+        .draw()?;
         for (i, (_, s)) in steps.iter().enumerate() {
             let y = (n - 1 - i) as f64;
             let mut x = 0.0;
@@ -110,18 +109,17 @@ impl Chart for DistributionChart<'_> {
             .x_label_area_size(52)
             .y_label_area_size(130)
             .build_cartesian_2d(LinearAxis::new(0.0..max, ticks), LinearAxis::categories(n))?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_label_formatter(&|v| labels.get(n - 1 - v.round() as usize).cloned().unwrap_or_default())
-            .x_desc("Hours from arrival to release")
-            .axis_desc_style(text(16))
-            .label_style(text(14))
-            .bold_line_style(GRID)
-            .max_light_lines(0)
-            .axis_style(INK)
-            .draw()?;
+        house_mesh(
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .x_label_formatter(&|v| format!("{v:.0}"))
+                .y_label_formatter(&|v| labels.get(n - 1 - v.round() as usize).cloned().unwrap_or_default())
+                .x_desc("Hours from arrival to release"),
+            text(16),
+            text(14),
+        )
+        .draw()?;
         for (i, x) in g.iter().enumerate() {
             let y = (n - 1 - i) as f64;
             let color = if x.breach { ALERT } else { PALETTE[0] };
