@@ -269,6 +269,18 @@ pub(crate) fn titled<DB: DrawingBackend>(
     Ok(rest)
 }
 
+/// A chart builder on `area` with the house margins (12 px left, 30 px right) and label areas
+/// of `x_labels` and `y_labels` pixels.
+pub(crate) fn plot_on<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    x_labels: u32,
+    y_labels: u32,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(area);
+    builder.margin_left(12).margin_right(30).x_label_area_size(x_labels).y_label_area_size(y_labels);
+    builder
+}
+
 /// The house style of a chart's mesh, on top of what the chart sets itself (formatters,
 /// descriptions, which lines): axis descriptions in `desc`, tick labels in `labels`, grid lines
 /// in [`GRID`] without light lines, axes in [`INK`]. Draw the result.

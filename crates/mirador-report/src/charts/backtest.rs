@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{Chart, ChartId, DrawResult, LinearAxis, MUTED, Mark, PALETTE, draw_legend, house_mesh, text, titled};
+use super::{Chart, ChartId, DrawResult, LinearAxis, MUTED, Mark, PALETTE, draw_legend, house_mesh, plot_on, text, titled};
 
 pub(crate) struct BacktestChart<'a> {
     /// (policy, cumulative share by week, week 1 first).
@@ -26,11 +26,7 @@ impl Chart for BacktestChart<'_> {
         let step = (weeks / 12.0).ceil().max(1.0);
         let x_ticks: Vec<f64> = (0..).map(|i| 1.0 + step * f64::from(i)).take_while(|w| *w <= weeks).collect();
         let y_ticks: Vec<f64> = (0..=10).map(|i| f64::from(i) / 10.0).collect();
-        let mut chart = ChartBuilder::on(&plot_area)
-            .margin_left(12)
-            .margin_right(30)
-            .x_label_area_size(56)
-            .y_label_area_size(84)
+        let mut chart = plot_on(&plot_area, 56, 84)
             .build_cartesian_2d(LinearAxis::new(0.5..weeks + 0.5, x_ticks), LinearAxis::new(0.0..1.0, y_ticks))?;
         house_mesh(
             chart

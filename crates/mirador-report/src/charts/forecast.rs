@@ -5,7 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{ALERT, Chart, ChartId, DrawResult, INK, LinearAxis, Mark, PALETTE, draw_legend, house_mesh, text, titled};
+use super::{ALERT, Chart, ChartId, DrawResult, INK, LinearAxis, Mark, PALETTE, draw_legend, house_mesh, plot_on, text, titled};
 use crate::forecast::FlaggedSeries;
 use crate::format::money_short;
 
@@ -56,11 +56,7 @@ impl Chart for ForecastChart<'_> {
         let x_ticks: Vec<f64> =
             (0..n).filter(|&i| s.periods[i].ends_with("-01") || (every < 12 && i % every == 0)).map(|i| i as f64).collect();
         let periods = &s.periods;
-        let mut chart = ChartBuilder::on(&plot)
-            .margin_left(12)
-            .margin_right(30)
-            .x_label_area_size(52)
-            .y_label_area_size(84)
+        let mut chart = plot_on(&plot, 52, 84)
             .build_cartesian_2d(LinearAxis::new(-0.5..n as f64 - 0.5, x_ticks), LinearAxis::new(0.0..max, y_ticks))?;
         house_mesh(
             chart

@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{ALERT, Chart, ChartId, DrawResult, INK, LinearAxis, Mark, PALETTE, draw_legend, house_mesh, text, titled};
+use super::{ALERT, Chart, ChartId, DrawResult, INK, LinearAxis, Mark, PALETTE, draw_legend, house_mesh, plot_on, text, titled};
 use crate::data::Frontier;
 
 pub(crate) struct FrontierChart<'a> {
@@ -39,12 +39,8 @@ impl Chart for FrontierChart<'_> {
         let (_, body_height) = body.dim_in_pixel();
         let (plot_area, legend_area) = body.split_vertically(body_height.saturating_sub(78));
         let ticks: Vec<f64> = (0..=10).map(|i| f64::from(i) / 10.0).collect();
-        let mut chart = ChartBuilder::on(&plot_area)
-            .margin_left(12)
-            .margin_right(30)
-            .x_label_area_size(56)
-            .y_label_area_size(84)
-            .build_cartesian_2d(LinearAxis::new(0.0..1.0, ticks.clone()), LinearAxis::new(0.0..1.0, ticks))?;
+        let mut chart =
+            plot_on(&plot_area, 56, 84).build_cartesian_2d(LinearAxis::new(0.0..1.0, ticks.clone()), LinearAxis::new(0.0..1.0, ticks))?;
         house_mesh(
             chart
                 .configure_mesh()

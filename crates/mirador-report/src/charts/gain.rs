@@ -3,7 +3,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{ALERT, Chart, ChartId, DrawResult, LinearAxis, MUTED, Mark, PALETTE, draw_legend, house_mesh, text, titled};
+use super::{ALERT, Chart, ChartId, DrawResult, LinearAxis, MUTED, Mark, PALETTE, draw_legend, house_mesh, plot_on, text, titled};
 use crate::data::Gain;
 use crate::format::percent;
 
@@ -57,11 +57,7 @@ impl Chart for GainChart<'_> {
         };
         let y_ticks: Vec<f64> = (0..=10).map(|i| f64::from(i) / 10.0).collect();
 
-        let mut chart = ChartBuilder::on(&plot_area)
-            .margin_left(12)
-            .margin_right(30)
-            .x_label_area_size(56)
-            .y_label_area_size(84)
+        let mut chart = plot_on(&plot_area, 56, 84)
             .build_cartesian_2d(LinearAxis::new(0.0..x_max + 1.0, x_ticks), LinearAxis::new(0.0..1.0, y_ticks))?;
         house_mesh(
             chart

@@ -14,7 +14,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 
 use super::{
     ALERT, Chart, ChartId, DrawResult, GRID, INK, LinearAxis, MUTED, Mark, PALETTE, anchored, blend, draw_legend, house_mesh,
-    log_tick_label, log_ticks, text, titled,
+    log_tick_label, log_ticks, plot_on, text, titled,
 };
 use crate::data::{FraudMap, ScorePoint};
 
@@ -300,11 +300,10 @@ impl Chart for ScoreChart<'_> {
         let (lo, hi) = ((lo * 0.8).max(1e-4), (hi * 1.25).max(lo * 2.0));
         let x_ticks = log_ticks(lo, hi);
         let y_ticks: Vec<f64> = (0..=10).map(|i| f64::from(i) / 10.0).collect();
-        let mut chart =
-            ChartBuilder::on(&plot).margin_left(12).margin_right(30).x_label_area_size(52).y_label_area_size(80).build_cartesian_2d(
-                LinearAxis::new(lo.log10()..hi.log10(), x_ticks.iter().map(|t| t.log10()).collect()),
-                LinearAxis::new(0.0..1.0, y_ticks),
-            )?;
+        let mut chart = plot_on(&plot, 52, 80).build_cartesian_2d(
+            LinearAxis::new(lo.log10()..hi.log10(), x_ticks.iter().map(|t| t.log10()).collect()),
+            LinearAxis::new(0.0..1.0, y_ticks),
+        )?;
         house_mesh(
             chart
                 .configure_mesh()

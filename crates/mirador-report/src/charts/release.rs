@@ -5,7 +5,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::{ALERT, Chart, ChartId, DrawResult, INK, LinearAxis, MUTED, Mark, PALETTE, anchored, draw_legend, house_mesh, text, titled};
+use super::{
+    ALERT, Chart, ChartId, DrawResult, INK, LinearAxis, MUTED, Mark, PALETTE, anchored, draw_legend, house_mesh, plot_on, text, titled,
+};
 use crate::data::ReleaseFigures;
 
 /// The steps, as the legend names them.
@@ -33,27 +35,9 @@ impl Chart for StepChart<'_> {
         let (plot, legend_area) = body.split_vertically(h.saturating_sub(44));
         let steps = &self.r.steps;
         let max = steps.iter().map(|(_, s)| s.iter().sum::<f64>()).fold(1.0, f64::max) * 1.4;
-        let step = nice_step(max);
-        let ticks: Vec<f64> = (0..).map(|i| f64::from(i) * step).take_while(|t| *t <= max).collect();
         let labels: Vec<String> = steps.iter().map(|(g, _)| if g == "all" { "all offices".to_owned() } else { g.clone() }).collect();
         let n = steps.len();
-        let mut chart = ChartBuilder::on(&plot)
-            .margin_left(12)
-            .margin_right(30)
-            .x_label_area_size(52)
-            .y_label_area_size(110)
-            .build_cartesian_2d(LinearAxis::new(0.0..max, ticks), LinearAxis::categories(n))?;
-        house_mesh(
-            chart
-                .configure_mesh()
-                .disable_y_mesh()
-                .x_label_formatter(&|v| format!("{v:.0}"))
-                .y_label_formatter(&|v| labels.get(n - 1 - v.round() as usize).cloned().unwrap_or_default())
-                .x_desc("Hours (mean per declaration item with all four times)"),
-            text(16),
-            text(14),
-        )
-        .draw()?;
+        let mut chart = hour_rows(&plot, max, &labels, 110, "Hours (mean per declaration item with all four times)")?;
         for (i, (_, s)) in steps.iter().enumerate() {
             let y = (n - 1 - i) as f64;
             let mut x = 0.0;
@@ -99,27 +83,9 @@ impl Chart for DistributionChart<'_> {
         let g = &self.r.groups;
         let (sl, sl90) = self.r.service_level_hours;
         let max = g.iter().map(|x| x.p90_hours).chain([sl, sl90]).filter(|v| v.is_finite()).fold(1.0, f64::max) * 1.08;
-        let step = nice_step(max);
-        let ticks: Vec<f64> = (0..).map(|i| f64::from(i) * step).take_while(|t| *t <= max).collect();
         let labels: Vec<String> = g.iter().map(|x| format!("{} {}", x.dimension, x.group)).collect();
         let n = g.len();
-        let mut chart = ChartBuilder::on(&plot)
-            .margin_left(12)
-            .margin_right(30)
-            .x_label_area_size(52)
-            .y_label_area_size(130)
-            .build_cartesian_2d(LinearAxis::new(0.0..max, ticks), LinearAxis::categories(n))?;
-        house_mesh(
-            chart
-                .configure_mesh()
-                .disable_y_mesh()
-                .x_label_formatter(&|v| format!("{v:.0}"))
-                .y_label_formatter(&|v| labels.get(n - 1 - v.round() as usize).cloned().unwrap_or_default())
-                .x_desc("Hours from arrival to release"),
-            text(16),
-            text(14),
-        )
-        .draw()?;
+        let mut chart = hour_rows(&plot, max, &labels, 130, "Hours from arrival to release")?;
         for (i, x) in g.iter().enumerate() {
             let y = (n - 1 - i) as f64;
             let color = if x.breach { ALERT } else { PALETTE[0] };
@@ -150,4 +116,32 @@ fn nice_step(max: f64) -> f64 {
     let raw = max / 6.0;
     let magnitude = 10f64.powf(raw.log10().floor());
     [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * magnitude).find(|s| *s >= raw).unwrap_or(magnitude * 10.0)
+}
+
+/// A chart of one row per label, the first on top, over `0..max` hours (ticks at a nice step),
+/// its mesh drawn with the labels in a `label_width`-pixel area: what both release-time charts
+/// draw on.
+fn hour_rows<'a, DB: DrawingBackend>(
+    plot: &'a DrawingArea<DB, Shift>,
+    max: f64,
+    labels: &[String],
+    label_width: u32,
+    x_desc: &str,
+) -> Result<ChartContext<'a, DB, Cartesian2d<LinearAxis, LinearAxis>>, DrawingAreaErrorKind<DB::ErrorType>> {
+    let step = nice_step(max);
+    let ticks: Vec<f64> = (0..).map(|i| f64::from(i) * step).take_while(|t| *t <= max).collect();
+    let n = labels.len();
+    let mut chart = plot_on(plot, 52, label_width).build_cartesian_2d(LinearAxis::new(0.0..max, ticks), LinearAxis::categories(n))?;
+    house_mesh(
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| labels.get(n - 1 - v.round() as usize).cloned().unwrap_or_default())
+            .x_desc(x_desc),
+        text(16),
+        text(14),
+    )
+    .draw()?;
+    Ok(chart)
 }
