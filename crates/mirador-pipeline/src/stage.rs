@@ -78,8 +78,7 @@ fn state_entry(id: &str) -> Result<&'static catalog::Dataset, StageError> {
 /// prefixes allowed): a stage carrying state it did not declare stops the run instead of handing
 /// the next one something else.
 pub fn check_state(id: &str, schema: &Schema) -> Result<(), StageError> {
-    let d = state_entry(id)?;
-    let found = catalog::differences(&(d.schema)(), schema, d.open_prefixes);
+    let found = state_entry(id)?.differences(schema);
     if found.is_empty() {
         Ok(())
     } else {

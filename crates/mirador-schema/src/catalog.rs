@@ -110,6 +110,12 @@ impl Dataset {
         self.optional.map(|f| f()).unwrap_or_default()
     }
 
+    /// How `written` differs from the declared columns ([`differences_with`], with the
+    /// dataset's optional columns and open prefixes); empty when it agrees.
+    pub fn differences(&self, written: &Schema) -> Vec<String> {
+        differences_with(&(self.schema)(), &self.optional_schema(), written, self.open_prefixes)
+    }
+
     /// Whether the dataset is a directory of parts ([`Dataset::location`]).
     pub fn is_partitioned(&self) -> bool {
         self.location.ends_with('/')

@@ -252,8 +252,7 @@ impl Publish {
 /// Fails unless `df` has the columns the catalog declares for backtest table `id`, as the runner
 /// refuses a stage output that drifted from its declaration.
 fn declared(id: &str, df: &DataFrame) -> anyhow::Result<()> {
-    let d = catalog::get(id).ok_or_else(|| anyhow::anyhow!("`{id}` is not in the catalog"))?;
-    let found = catalog::differences(&(d.schema)(), df.schema(), d.open_prefixes);
+    let found = catalog::get(id).ok_or_else(|| anyhow::anyhow!("`{id}` is not in the catalog"))?.differences(df.schema());
     anyhow::ensure!(found.is_empty(), "`{id}` differs from its declared schema: {}", found.join("; "));
     Ok(())
 }
