@@ -15,24 +15,10 @@ use std::collections::HashMap;
 
 use mirador_model::ModelParams;
 use mirador_model::backtest::{self, BacktestParams, ReplayData, TruthSources};
-use mirador_schema::col;
-use mirador_synth::{ShiftParams, SynthParams, World, generate, inspection_outcomes};
-use polars::prelude::*;
+use mirador_synth::{ShiftParams, SynthParams, generate, inspection_outcomes};
 
 fn list<T: std::str::FromStr>(text: &str) -> Vec<T> {
     text.split(',').map(|s| s.trim().parse().ok().unwrap_or_else(|| panic!("not a list: {text}"))).collect()
-}
-
-fn truth_of(w: &World) -> HashMap<(String, i64), f64> {
-    let t = &w.truth.declarations;
-    let ids = t.column(col::DECLARATION_ID).unwrap().str().unwrap().clone();
-    let items = t.column(col::ITEM_NO).unwrap().cast(&DataType::Int64).unwrap();
-    let lost = t.column("planted_lost_duty_usd").unwrap().f64().unwrap().clone();
-    ids.iter()
-        .zip(items.i64().unwrap().iter())
-        .zip(lost.iter())
-        .map(|((id, item), lost)| ((id.unwrap().to_owned(), item.unwrap()), lost.unwrap()))
-        .collect()
 }
 
 fn main() {
@@ -59,7 +45,7 @@ fn main() {
             let started = std::time::Instant::now();
             let shift = Some(ShiftParams { period: "2023-05".into(), share });
             let w = generate(&SynthParams { declarations: size, shift, ..SynthParams::small(seed) }).expect("world");
-            let truth = truth_of(&w);
+            let truth = w.truth.lost_duty_by_item().unwrap();
             let outcomes = feed.then(|| inspection_outcomes(&w.declarations, &w.truth.declarations, seed).expect("outcomes"));
             let day = |t: &str| mirador_schema::day::parse(t).unwrap();
             let p = BacktestParams {

@@ -183,6 +183,23 @@ pub struct Truth {
     pub importers: DataFrame,
 }
 
+impl Truth {
+    /// Each declaration item's planted lost duty, keyed by (declaration id, item number): what a
+    /// replay or an evaluation takes as the truth of a row.
+    pub fn lost_duty_by_item(&self) -> PolarsResult<std::collections::HashMap<(String, i64), f64>> {
+        let t = &self.declarations;
+        let ids = t.column(mirador_schema::col::DECLARATION_ID)?.str()?.clone();
+        let items = t.column(mirador_schema::col::ITEM_NO)?.cast(&DataType::Int64)?;
+        let lost = t.column("planted_lost_duty_usd")?.f64()?.clone();
+        Ok(ids
+            .iter()
+            .zip(items.i64()?.iter())
+            .zip(lost.iter())
+            .filter_map(|((id, item), lost)| Some(((id?.to_owned(), item?), lost?)))
+            .collect())
+    }
+}
+
 /// File format of a written world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -38,3 +38,18 @@ fn truth_per_importer_adds_up_its_declarations_and_follows_riskiness() {
         assert!(names.iter().zip(names.iter().skip(1)).all(|(a, b)| a < b), "importers in id order");
     }
 }
+
+#[test]
+fn truth_per_item_keys_every_item_once_with_its_lost_duty() {
+    let world = generate(&SynthParams { declarations: 4_000, ..SynthParams::small(5) }).unwrap();
+    let t = &world.truth.declarations;
+    let by_item = world.truth.lost_duty_by_item().unwrap();
+    assert_eq!(by_item.len(), t.height(), "one entry per item, no key twice");
+    let (ids, items) = (t.column("declaration_id").unwrap().str().unwrap(), t.column("item_no").unwrap().i32().unwrap());
+    let lost = t.column("planted_lost_duty_usd").unwrap().f64().unwrap();
+    for i in 0..t.height() {
+        let key = (ids.get(i).unwrap().to_owned(), i64::from(items.get(i).unwrap()));
+        assert_eq!(by_item[&key], lost.get(i).unwrap());
+    }
+    assert!(by_item.values().any(|&l| l > 0.0) && by_item.values().any(|&l| l == 0.0));
+}

@@ -16,18 +16,6 @@ fn world(seed: u64, declarations: usize) -> World {
         .unwrap()
 }
 
-fn truth_of(w: &World) -> HashMap<(String, i64), f64> {
-    let t = &w.truth.declarations;
-    let ids = t.column(col::DECLARATION_ID).unwrap().str().unwrap().clone();
-    let items = t.column(col::ITEM_NO).unwrap().cast(&DataType::Int64).unwrap();
-    let lost = t.column("planted_lost_duty_usd").unwrap().f64().unwrap().clone();
-    ids.iter()
-        .zip(items.i64().unwrap().iter())
-        .zip(lost.iter())
-        .map(|((id, item), lost)| ((id.unwrap().to_owned(), item.unwrap()), lost.unwrap()))
-        .collect()
-}
-
 fn day(text: &str) -> i32 {
     mirador_schema::day::parse(text).unwrap()
 }
@@ -59,7 +47,7 @@ fn run(data: &ReplayData<'_>, p: &BacktestParams, policies: &[ReplayPolicy]) -> 
 #[test]
 fn the_budget_is_respected_and_the_weeks_add_up() {
     let w = world(21, 16_000);
-    let truth = truth_of(&w);
+    let truth = w.truth.lost_duty_by_item().unwrap();
     let outcomes = inspection_outcomes(&w.declarations, &w.truth.declarations, 21).unwrap();
     let p = params(1);
     let data = ReplayData::build(&w.declarations, &TruthSources { ground_truth: Some(&truth), outcomes: Some(&outcomes) }, p.from).unwrap();
@@ -118,7 +106,7 @@ fn the_budget_is_respected_and_the_weeks_add_up() {
 #[test]
 fn only_the_picks_and_the_outcome_feed_reveal_labels_and_never_from_the_future() {
     let w = world(8, 12_000);
-    let truth = truth_of(&w);
+    let truth = w.truth.lost_duty_by_item().unwrap();
     let outcomes = inspection_outcomes(&w.declarations, &w.truth.declarations, 8).unwrap();
     let p = BacktestParams { to: day("2023-08-01"), ..params(2) };
     let data = ReplayData::build(&w.declarations, &TruthSources { ground_truth: Some(&truth), outcomes: Some(&outcomes) }, p.from).unwrap();
@@ -183,7 +171,7 @@ fn only_the_picks_and_the_outcome_feed_reveal_labels_and_never_from_the_future()
 #[test]
 fn labels_from_the_replayed_months_cannot_be_known_in_advance() {
     let w = world(4, 8_000);
-    let truth = truth_of(&w);
+    let truth = w.truth.lost_duty_by_item().unwrap();
     let p = params(3);
     let mut data = ReplayData::build(&w.declarations, &TruthSources { ground_truth: Some(&truth), outcomes: None }, p.from).unwrap();
     let day: Vec<i32> =
@@ -211,7 +199,7 @@ fn on_a_shifting_world_exploration_finds_more_fraudulent_duty_in_the_last_quarte
     let (mut explore, mut exploit, mut total) = (0.0, 0.0, 0.0);
     for seed in [31, 32, 33] {
         let w = world(seed, 24_000);
-        let truth = truth_of(&w);
+        let truth = w.truth.lost_duty_by_item().unwrap();
         let outcomes = inspection_outcomes(&w.declarations, &w.truth.declarations, seed).unwrap();
         let p = params(seed);
         let data =
@@ -234,7 +222,7 @@ fn on_a_shifting_world_exploration_finds_more_fraudulent_duty_in_the_last_quarte
 #[test]
 fn random_needs_no_model_and_matches_the_base_rate() {
     let w = world(5, 12_000);
-    let truth = truth_of(&w);
+    let truth = w.truth.lost_duty_by_item().unwrap();
     let p = params(5);
     let data = ReplayData::build(&w.declarations, &TruthSources { ground_truth: Some(&truth), outcomes: None }, p.from).unwrap();
     let random = ReplayPolicy { name: "random".into(), kind: PolicyKind::Random };
