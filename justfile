@@ -108,6 +108,15 @@ bench-scale *sizes:
 bench-history total="30000000" months="36":
     scripts/bench-history.sh {{total}} {{months}}
 
+# Against the Python peer (../shared/peer; PY: a Python with its packages): the whole bench pipeline
+# side by side on one world of N declarations, RUNS alternating runs each, then every stage alone
+# (bench.sh copies bench.toml beside the world; bench.toml extends nightly.toml, copied here)
+bench-peer n="1000000" runs="3":
+    cargo build --release
+    mkdir -p /tmp/bench/{{n}}/pipelines && cp pipelines/nightly.toml /tmp/bench/{{n}}/pipelines/
+    MIRADOR=$PWD/target/release/mirador ../shared/peer/bench.sh {{n}} {{runs}} --explain saabas
+    scripts/bench-stages-peer.sh {{n}} {{runs}}
+
 # Ingest, then the k-means and revenue-gap stages on its output, on a streamed synthetic world of N declarations
 bench-stages n="10000000":
     cargo run --release -- synth --declarations {{n}} --format parquet --out target/bench-world
