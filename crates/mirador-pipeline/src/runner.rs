@@ -742,6 +742,7 @@ fn run_stage(
         base_dir: file.base_dir.clone(),
         seed: file.seed,
         previous_run: previous.map(Path::to_owned),
+        warnings: opts.warnings.clone(),
     };
     info!("Running stage.");
     let output = planned.stage.run(&ctx).map_err(|cause| RunError::Stage { stage: name.into(), cause })?;

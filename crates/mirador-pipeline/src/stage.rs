@@ -107,6 +107,8 @@ pub struct StageContext {
     pub(crate) base_dir: PathBuf,
     pub(crate) seed: u64,
     pub(crate) previous_run: Option<PathBuf>,
+    /// The run's warnings so far (those of its settings, as the manifest records them).
+    pub(crate) warnings: Vec<String>,
 }
 
 impl StageContext {
@@ -123,6 +125,7 @@ impl StageContext {
             base_dir: PathBuf::from("."),
             seed: 42,
             previous_run: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -170,6 +173,19 @@ impl StageContext {
     /// directory once published).
     pub fn run_id(&self) -> &str {
         &self.run_id
+    }
+
+    /// The run's warnings, as its manifest records them: what people reading its outputs must
+    /// know (e.g. a shareable list pseudonymised with the published demo key).
+    pub fn run_warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Adds a run warning (builder, for standalone contexts).
+    #[must_use]
+    pub fn with_run_warning(mut self, warning: &str) -> Self {
+        self.warnings.push(warning.to_owned());
+        self
     }
 
     /// Sets the run id (builder, for standalone contexts).

@@ -14,6 +14,8 @@ pub struct ReportData {
     pub title: String,
     /// Identifier of the pipeline run the figures come from.
     pub run_id: String,
+    /// The run's warnings (its manifest's), shown above everything else.
+    pub warnings: Vec<String>,
     /// Label → already formatted value, shown as a table at the top of the page.
     pub key_figures: Vec<(String, String)>,
     /// Row accounting per input dataset.

@@ -45,6 +45,7 @@ pub fn sample_data() -> ReportData {
     ReportData {
         title: "Mirador nightly run".to_owned(),
         run_id: "nightly-2025-06-30-r042".to_owned(),
+        warnings: Vec::new(),
         key_figures: key_figures(),
         quality: quality(),
         gap_by_chapter: gap_bars(

@@ -58,6 +58,8 @@ figcaption { font-size: 0.85rem; color: #555; margin-top: 0.3rem; }
 details { margin: 0.4rem 0 1rem; }
 summary { cursor: pointer; color: #1f3a5f; }
 .missing { color: #6b4a00; background: #fff8e5; border-left: 4px solid #e0a800; padding: 0.5rem 0.8rem; }
+.warning { color: #6b0000; background: #fdecea; border-left: 4px solid #c62828; padding: 0.6rem 0.9rem;
+           margin: 1.2rem 0 0; }
 .total { font-size: 1.15rem; }
 .note { color: #444; font-size: 0.92rem; }
 footer { text-align: center; color: #777; font-size: 0.8rem; padding: 1rem; }
@@ -100,6 +102,9 @@ pub(crate) fn page(data: &ReportData, charts: &[ChartOutput]) -> String {
         put!(out, "<a href=\"#{anchor}\">{heading}</a>");
     }
     out.push_str("</nav>\n</header>\n<main>\n");
+    for warning in &data.warnings {
+        put!(out, "<p class=\"warning\" role=\"alert\"><strong>Warning.</strong> {}</p>\n", escape(warning));
+    }
 
     out.push_str(&key_figures(&data.key_figures));
     out.push_str(&quality(&data.quality, chart(ChartId::DataQuality)));
@@ -783,5 +788,15 @@ mod tests {
         }
         assert!(html.matches(NOT_COMPUTED).count() >= 6);
         assert!(!html.contains("<img"));
+        assert!(!html.contains("class=\"warning\""), "no run warning, no banner");
+    }
+
+    #[test]
+    fn every_run_warning_is_shown_above_the_sections_escaped() {
+        let data = ReportData { warnings: vec!["DEMO KEY <in use>".into(), "second".into()], ..ReportData::default() };
+        let html = page(&data, &[]);
+        let first = html.find("<strong>Warning.</strong> DEMO KEY &lt;in use&gt;").expect("the first warning, escaped");
+        let second = html.find("<strong>Warning.</strong> second").expect("the second warning");
+        assert!(first < second && second < html.find("id=\"key-figures\"").unwrap(), "above the first section, in order");
     }
 }

@@ -656,6 +656,7 @@ impl Stage for Report {
             }
         }
         let mut data = gather(ctx.run_id(), &inputs)?;
+        data.warnings = ctx.run_warnings().to_vec();
         let params: ReportParams = ctx.params()?;
         if let Some(dir) = &params.backtest {
             data.backtest = crate::backtest::read(&ctx.resolve(dir), &dir.display().to_string()).map_err(StageError::Data)?;

@@ -160,6 +160,9 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
     // The sample pipeline may use the repository's demo pseudonym key, and says so.
     let warnings = manifest["warnings"].as_array().unwrap();
     assert!(warnings.iter().any(|w| w.as_str().unwrap().contains("DEMO PSEUDONYM KEY")), "{warnings:?}");
+    // ... and so does its report, to whoever reads the page rather than the manifest.
+    let html = std::fs::read_to_string(latest.join("report/index.html")).unwrap();
+    assert!(html.contains("<strong>Warning.</strong> DEMO PSEUDONYM KEY"), "the report shows the run's warning");
 
     // The auditee list for spreadsheets quotes every text cell: the importer id (second column)
     // and the reason; the rank (first column) is a number.
