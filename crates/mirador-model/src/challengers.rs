@@ -433,44 +433,69 @@ fn fit_forest(x: &DenseMatrix<f64>, y: &[bool], trees: usize, seed: u64) -> Resu
 /// Fits both challengers on (a sample of) `train` and evaluates them on `held_out`. A
 /// challenger that cannot be fit (e.g. a sample with one class) is left out with a warning: the
 /// boosting's own figures do not depend on it.
+#[cfg(test)]
 pub(crate) fn run(train: &Split<'_>, held_out: &[Split<'_>], rows: usize, trees: usize, seed: u64) -> Vec<Challenger> {
-    let sampled = sample(train.x.n_rows(), rows.max(1), seed);
-    let encoding = Encoding::learn(train.x, &sampled);
-    let y: Vec<bool> = sampled.iter().map(|&i| train.y[i]).collect();
-    if y.iter().all(|&b| b) || !y.iter().any(|&b| b) {
-        warn!(rows = y.len(), "The challengers' training sample holds one class only; they are left out of fraud_evaluation.");
-        return Vec::new();
+    Sample::draw(train, rows, seed).map_or_else(Vec::new, |sample| sample.run(held_out, trees, seed))
+}
+
+/// The challengers' training sample, encoded: all they need of the training rows, so that the
+/// training matrix can go before they are fit.
+pub(crate) struct Sample {
+    encoding: Encoding,
+    rows: usize,
+    /// Row-major, standardised.
+    x: Vec<f64>,
+    y: Vec<bool>,
+}
+
+impl Sample {
+    /// Draws at most `rows` rows of `train` (seeded by `seed`) and learns the encoding on them.
+    /// `None`, with a warning, when the sample holds one class only.
+    pub(crate) fn draw(train: &Split<'_>, rows: usize, seed: u64) -> Option<Sample> {
+        let sampled = sample(train.x.n_rows(), rows.max(1), seed);
+        let encoding = Encoding::learn(train.x, &sampled);
+        let y: Vec<bool> = sampled.iter().map(|&i| train.y[i]).collect();
+        if y.iter().all(|&b| b) || !y.iter().any(|&b| b) {
+            warn!(rows = y.len(), "The challengers' training sample holds one class only; they are left out of fraud_evaluation.");
+            return None;
+        }
+        let x = encoding.rows(train.x, &sampled);
+        Some(Sample { encoding, rows: sampled.len(), x, y })
     }
-    let x = encoding.rows(train.x, &sampled);
-    let matrix = match DenseMatrix::new(sampled.len(), encoding.width(), x.clone(), false) {
-        Ok(x) => x,
-        Err(e) => {
-            warn!(error = %e, "The challengers could not be built; fraud_evaluation has the boosting's rows only.");
-            return Vec::new();
-        }
-    };
-    let one = |name: &str| -> Option<Challenger> {
-        let started = std::time::Instant::now();
-        let fitted = match name {
-            LOGISTIC_REGRESSION => fit_logistic(&x, encoding.width(), &y),
-            _ => fit_forest(&matrix, &y, trees, seed),
-        };
-        let evaluations =
-            fitted.and_then(|f| held_out.iter().map(|s| Ok(evaluate(s.name, &f.predict(&encoding, s.x)?, s.y, s.duty, seed))).collect());
-        match evaluations {
-            Ok(evaluations) => {
-                let seconds = started.elapsed().as_secs_f64();
-                info!(challenger = name, rows = sampled.len(), columns = encoding.width(), seconds, "Challenger fit and evaluated.");
-                Some(Challenger { name: name.to_owned(), train_rows: sampled.len(), columns: encoding.width(), seconds, evaluations })
-            }
+
+    /// Fits both challengers (the two at once) and evaluates them on `held_out`.
+    pub(crate) fn run(&self, held_out: &[Split<'_>], trees: usize, seed: u64) -> Vec<Challenger> {
+        let Sample { encoding, rows, x, y } = self;
+        let matrix = match DenseMatrix::new(*rows, encoding.width(), x.clone(), false) {
+            Ok(x) => x,
             Err(e) => {
-                warn!(challenger = name, error = %e, "A challenger could not be fit; it is left out of fraud_evaluation.");
-                None
+                warn!(error = %e, "The challengers could not be built; fraud_evaluation has the boosting's rows only.");
+                return Vec::new();
             }
-        }
-    };
-    let (logistic, forest) = rayon::join(|| one(LOGISTIC_REGRESSION), || one(RANDOM_FOREST));
-    logistic.into_iter().chain(forest).collect()
+        };
+        let one = |name: &str| -> Option<Challenger> {
+            let started = std::time::Instant::now();
+            let fitted = match name {
+                LOGISTIC_REGRESSION => fit_logistic(x, encoding.width(), y),
+                _ => fit_forest(&matrix, y, trees, seed),
+            };
+            let evaluations =
+                fitted.and_then(|f| held_out.iter().map(|s| Ok(evaluate(s.name, &f.predict(encoding, s.x)?, s.y, s.duty, seed))).collect());
+            match evaluations {
+                Ok(evaluations) => {
+                    let seconds = started.elapsed().as_secs_f64();
+                    info!(challenger = name, rows, columns = encoding.width(), seconds, "Challenger fit and evaluated.");
+                    Some(Challenger { name: name.to_owned(), train_rows: *rows, columns: encoding.width(), seconds, evaluations })
+                }
+                Err(e) => {
+                    warn!(challenger = name, error = %e, "A challenger could not be fit; it is left out of fraud_evaluation.");
+                    None
+                }
+            }
+        };
+        let (logistic, forest) = rayon::join(|| one(LOGISTIC_REGRESSION), || one(RANDOM_FOREST));
+        logistic.into_iter().chain(forest).collect()
+    }
 }
 
 /// `evaluation` (the boosting's `fraud_evaluation` rows) with each challenger's rows appended:
