@@ -185,6 +185,16 @@ impl FeatureSpec {
         Dataset::new(names, columns).map_err(|e| PolarsError::ComputeError(e.to_string().into()))
     }
 
+    /// The declaration columns [`FeatureSpec::dataset`] reads.
+    fn columns() -> Vec<&'static str> {
+        let mut columns: Vec<&str> = CATEGORICAL.iter().chain(NUMERIC).map(|(_, c)| *c).chain([col::HS6, col::UNIT_PRICE_USD_KG]).collect();
+        // HS2 and HS4 are read off HS6.
+        columns.retain(|c| *c != col::HS2 && *c != col::HS4);
+        let mut seen = BTreeSet::new();
+        columns.retain(|c| seen.insert(*c));
+        columns
+    }
+
     /// The feature matrix of some rows of `df` ([`FeatureSpec::dataset`] of just those rows);
     /// `history_columns` and `signals` are aligned with all of `df`'s rows.
     pub(crate) fn dataset_of(
@@ -197,7 +207,10 @@ impl FeatureSpec {
     ) -> PolarsResult<Dataset> {
         let frame = match &rows {
             Subset::Range(r) => df.slice(r.start as i64, r.len()),
-            Subset::Rows(idx) => df.take(&IdxCa::from_vec("rows".into(), idx.iter().map(|&i| i as IdxSize).collect()))?,
+            // Only the columns the features read are gathered.
+            Subset::Rows(idx) => {
+                df.select(Self::columns())?.take(&IdxCa::from_vec("rows".into(), idx.iter().map(|&i| i as IdxSize).collect()))?
+            }
         };
         let signals = signals.iter().map(|(k, v)| (k.clone(), pick(v, &rows))).collect();
         let history_columns = history_columns
