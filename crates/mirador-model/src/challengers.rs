@@ -278,64 +278,64 @@ const NEWTON_MAX_STEPS: usize = 100;
 /// `LogisticRegression` minimises with L-BFGS. With a few dozen columns the exact Hessian is
 /// cheap, and Newton's steps reach the optimum to rounding in about ten passes over the rows.
 pub(crate) fn newton_logistic(x: &[f64], width: usize, y: &[bool], alpha: f64) -> Result<(Vec<f64>, f64), String> {
-    let n = y.len();
-    if x.len() != n * width {
-        return Err(format!("{} values for {n} rows of {width} columns", x.len()));
+    let rows = y.len();
+    if x.len() != rows * width {
+        return Err(format!("{} values for {rows} rows of {width} columns", x.len()));
     }
-    let q = width + 1;
+    let dim = width + 1;
     // Column-major, with a column of ones for the intercept last: every sum below runs down
     // contiguous columns.
-    let mut cols = vec![1.0; q * n];
-    for (i, row) in x.chunks_exact(width.max(1)).enumerate().take(n) {
+    let mut cols = vec![1.0; dim * rows];
+    for (i, row) in x.chunks_exact(width.max(1)).enumerate().take(rows) {
         for (j, &v) in row.iter().enumerate().take(width) {
-            cols[j * n + i] = v;
+            cols[j * rows + i] = v;
         }
     }
-    let col = |j: usize| &cols[j * n..(j + 1) * n];
+    let col = |j: usize| &cols[j * rows..(j + 1) * rows];
     let target: Vec<f64> = y.iter().map(|&b| f64::from(u8::from(b))).collect();
     let margins = |beta: &[f64]| -> Vec<f64> {
-        let mut z = vec![beta[width]; n];
+        let mut margin = vec![beta[width]; rows];
         for (j, &b) in beta.iter().enumerate().take(width) {
-            for (z, &v) in z.iter_mut().zip(col(j)) {
-                *z += b * v;
+            for (m, &v) in margin.iter_mut().zip(col(j)) {
+                *m += b * v;
             }
         }
-        z
+        margin
     };
-    let objective = |z: &[f64], beta: &[f64]| -> f64 {
-        let loss: f64 = z.iter().zip(&target).map(|(&z, &t)| z.max(0.0) + (-z.abs()).exp().ln_1p() - t * z).sum();
+    let objective = |margin: &[f64], beta: &[f64]| -> f64 {
+        let loss: f64 = margin.iter().zip(&target).map(|(&z, &t)| z.max(0.0) + (-z.abs()).exp().ln_1p() - t * z).sum();
         loss + 0.5 * alpha * beta[..width].iter().map(|b| b * b).sum::<f64>()
     };
-    let mut beta = vec![0.0; q];
-    let mut z = margins(&beta);
-    let mut f = objective(&z, &beta);
-    let mut weighted = vec![0.0; n];
-    let mut residual = vec![0.0; n];
-    let mut hessian = vec![0.0; q * q];
+    let mut beta = vec![0.0; dim];
+    let mut margin = margins(&beta);
+    let mut value = objective(&margin, &beta);
+    let mut weighted = vec![0.0; rows];
+    let mut residual = vec![0.0; rows];
+    let mut hessian = vec![0.0; dim * dim];
     let mut steps = 0;
     while steps < NEWTON_MAX_STEPS {
         steps += 1;
-        for ((r, w), (&z, &t)) in residual.iter_mut().zip(&mut weighted).zip(z.iter().zip(&target)) {
+        for ((r, w), (&z, &t)) in residual.iter_mut().zip(&mut weighted).zip(margin.iter().zip(&target)) {
             let p = 1.0 / (1.0 + (-z).exp());
             *r = p - t;
             *w = p * (1.0 - p);
         }
-        let mut gradient: Vec<f64> = (0..q).map(|j| dot(col(j), &residual)).collect();
+        let mut gradient: Vec<f64> = (0..dim).map(|j| dot(col(j), &residual)).collect();
         for (g, b) in gradient.iter_mut().zip(&beta).take(width) {
             *g += alpha * b;
         }
-        let mut scaled = vec![0.0; n];
-        for j in 0..q {
+        let mut scaled = vec![0.0; rows];
+        for j in 0..dim {
             for ((s, &v), &w) in scaled.iter_mut().zip(col(j)).zip(&weighted) {
                 *s = v * w;
             }
-            for k in j..q {
+            for k in j..dim {
                 let h = dot(&scaled, col(k)) + if k == j && j < width { alpha } else { 0.0 };
-                hessian[j * q + k] = h;
-                hessian[k * q + j] = h;
+                hessian[j * dim + k] = h;
+                hessian[k * dim + j] = h;
             }
         }
-        let step = cholesky_solve(&mut hessian, q, &gradient).ok_or("the Hessian is not positive definite")?;
+        let step = cholesky_solve(&mut hessian, dim, &gradient).ok_or("the Hessian is not positive definite")?;
         let size = beta.iter().map(|b| b.abs()).fold(1.0, f64::max);
         if step.iter().all(|s| s.abs() <= 1e-10 * size) {
             // Converged: Newton's convergence is quadratic, so after this step the error is at
@@ -347,19 +347,19 @@ pub(crate) fn newton_logistic(x: &[f64], width: usize, y: &[bool], alpha: f64) -
         }
         // Newton's step, halved while it raises the objective beyond rounding (rarely: the
         // objective is convex and smooth).
-        let mut t = 1.0;
+        let mut length = 1.0;
         let (next, next_z, next_f) = loop {
-            let next: Vec<f64> = beta.iter().zip(&step).map(|(b, s)| b - t * s).collect();
+            let next: Vec<f64> = beta.iter().zip(&step).map(|(b, s)| b - length * s).collect();
             let next_z = margins(&next);
             let next_f = objective(&next_z, &next);
-            if next_f <= f + 1e-12 * f.abs() || t < 1e-6 {
+            if next_f <= value + 1e-12 * value.abs() || length < 1e-6 {
                 break (next, next_z, next_f);
             }
-            t *= 0.5;
+            length *= 0.5;
         };
-        (beta, z, f) = (next, next_z, next_f);
+        (beta, margin, value) = (next, next_z, next_f);
     }
-    debug!(steps, rows = n, columns = width, "Logistic regression fit by Newton's method.");
+    debug!(steps, rows = rows, columns = width, "Logistic regression fit by Newton's method.");
     let intercept = beta[width];
     beta.truncate(width);
     Ok((beta, intercept))
@@ -371,8 +371,8 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
     let tail: f64 = a4.remainder().iter().zip(b4.remainder()).map(|(x, y)| x * y).sum();
     for (x, y) in a4.zip(b4) {
-        for k in 0..4 {
-            sums[k] += x[k] * y[k];
+        for ((sum, x), y) in sums.iter_mut().zip(x).zip(y) {
+            *sum += x * y;
         }
     }
     (sums[0] + sums[1]) + (sums[2] + sums[3]) + tail
@@ -380,40 +380,40 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// Solves `a·s = b` for a symmetric positive definite `a` (`q`×`q`, row-major; overwritten by
 /// its Cholesky factor). `None` when `a` is not positive definite.
-fn cholesky_solve(a: &mut [f64], q: usize, b: &[f64]) -> Option<Vec<f64>> {
-    for j in 0..q {
-        let mut d = a[j * q + j];
+fn cholesky_solve(a: &mut [f64], dim: usize, b: &[f64]) -> Option<Vec<f64>> {
+    for j in 0..dim {
+        let mut pivot = a[j * dim + j];
         for k in 0..j {
-            d -= a[j * q + k] * a[j * q + k];
+            pivot -= a[j * dim + k] * a[j * dim + k];
         }
-        if !(d > 0.0) || !d.is_finite() {
+        if !pivot.is_finite() || pivot <= 0.0 {
             return None;
         }
-        let d = d.sqrt();
-        a[j * q + j] = d;
-        for i in j + 1..q {
-            let mut v = a[i * q + j];
+        let pivot = pivot.sqrt();
+        a[j * dim + j] = pivot;
+        for i in j + 1..dim {
+            let mut v = a[i * dim + j];
             for k in 0..j {
-                v -= a[i * q + k] * a[j * q + k];
+                v -= a[i * dim + k] * a[j * dim + k];
             }
-            a[i * q + j] = v / d;
+            a[i * dim + j] = v / pivot;
         }
     }
-    // L·u = b, then Lᵀ·s = u.
-    let mut s = b.to_vec();
-    for i in 0..q {
+    // L·u = b, then Lᵀ·solution = u.
+    let mut solution = b.to_vec();
+    for i in 0..dim {
         for k in 0..i {
-            s[i] -= a[i * q + k] * s[k];
+            solution[i] -= a[i * dim + k] * solution[k];
         }
-        s[i] /= a[i * q + i];
+        solution[i] /= a[i * dim + i];
     }
-    for i in (0..q).rev() {
-        for k in i + 1..q {
-            s[i] -= a[k * q + i] * s[k];
+    for i in (0..dim).rev() {
+        for k in i + 1..dim {
+            solution[i] -= a[k * dim + i] * solution[k];
         }
-        s[i] /= a[i * q + i];
+        solution[i] /= a[i * dim + i];
     }
-    Some(s)
+    Some(solution)
 }
 
 fn fit_forest(x: &DenseMatrix<f64>, y: &[bool], trees: usize, seed: u64) -> Result<Fitted, String> {
@@ -612,40 +612,40 @@ mod tests {
         use smartcore::linalg::basic::arrays::Array as _;
         use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegressionParameters};
         for (n, width, alpha, seed) in [(400, 5, LOGISTIC_ALPHA, 1), (1_500, 8, LOGISTIC_ALPHA, 2), (300, 3, 10.0, 3), (800, 6, 0.1, 4)] {
-            let (x, y) = logistic_problem(n, width, seed);
-            let (w, b) = newton_logistic(&x, width, &y, alpha).unwrap();
-            let m = DenseMatrix::new(n, width, x.clone(), false).unwrap();
-            let labels: Vec<i32> = y.iter().map(|&v| i32::from(v)).collect();
-            let reference = LogisticRegression::fit(&m, &labels, LogisticRegressionParameters::default().with_alpha(alpha)).unwrap();
-            for (j, w) in w.iter().enumerate() {
+            let (features, labels) = logistic_problem(n, width, seed);
+            let (weights, intercept) = newton_logistic(&features, width, &labels, alpha).unwrap();
+            let matrix = DenseMatrix::new(n, width, features.clone(), false).unwrap();
+            let classes: Vec<i32> = labels.iter().map(|&v| i32::from(v)).collect();
+            let reference = LogisticRegression::fit(&matrix, &classes, LogisticRegressionParameters::default().with_alpha(alpha)).unwrap();
+            for (j, w) in weights.iter().enumerate() {
                 let r = *reference.coefficients().get((0, j));
                 assert!((w - r).abs() < 1e-6, "n {n} alpha {alpha}: coefficient {j} is {w}, smartcore's {r}");
             }
             let r = *reference.intercept().get((0, 0));
-            assert!((b - r).abs() < 1e-6, "n {n} alpha {alpha}: intercept {b}, smartcore's {r}");
+            assert!((intercept - r).abs() < 1e-6, "n {n} alpha {alpha}: intercept {intercept}, smartcore's {r}");
         }
     }
 
     #[test]
     fn newton_solves_the_penalised_optimality_condition() {
         // At the optimum Xᵀ(p − y) + alpha·w = 0 and Σ(p − y) = 0 (the intercept is free).
-        let (x, y) = logistic_problem(2_000, 6, 9);
-        let (w, b) = newton_logistic(&x, 6, &y, 2.0).unwrap();
+        let (features, labels) = logistic_problem(2_000, 6, 9);
+        let (weights, intercept) = newton_logistic(&features, 6, &labels, 2.0).unwrap();
         let mut gradient = vec![0.0; 7];
-        for (row, &t) in x.chunks(6).zip(&y) {
-            let z = b + row.iter().zip(&w).map(|(a, c)| a * c).sum::<f64>();
-            let r = 1.0 / (1.0 + (-z).exp()) - f64::from(u8::from(t));
-            for j in 0..6 {
-                gradient[j] += r * row[j];
+        for (row, &label) in features.chunks(6).zip(&labels) {
+            let margin = intercept + row.iter().zip(&weights).map(|(a, c)| a * c).sum::<f64>();
+            let residual = 1.0 / (1.0 + (-margin).exp()) - f64::from(u8::from(label));
+            for (g, v) in gradient.iter_mut().zip(row) {
+                *g += residual * v;
             }
-            gradient[6] += r;
+            gradient[6] += residual;
         }
-        for j in 0..6 {
-            gradient[j] += 2.0 * w[j];
+        for (g, w) in gradient.iter_mut().zip(&weights) {
+            *g += 2.0 * w;
         }
         assert!(gradient.iter().all(|g| g.abs() < 1e-8), "{gradient:?}");
-        assert!(w.iter().any(|w| w.abs() > 0.1), "nothing was learnt: {w:?}");
-        assert!(newton_logistic(&x[..10], 6, &y, 1.0).is_err());
+        assert!(weights.iter().any(|w| w.abs() > 0.1), "nothing was learnt: {weights:?}");
+        assert!(newton_logistic(&features[..10], 6, &labels, 1.0).is_err());
     }
 
     #[test]

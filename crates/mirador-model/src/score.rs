@@ -240,7 +240,7 @@ impl SelectionPlan<'_> {
         for (period, idx) in &periods {
             let p: Vec<f64> = idx.iter().map(|&i| probability[i]).collect();
             let d: Vec<f64> = idx.iter().map(|&i| duty[i]).collect();
-            let novelty = self.novelty_of(history, rows, idx, &p, threshold)?;
+            let novelty = self.novelty_of(history, rows, idx, &p, threshold);
             let picks = select::select(&select::Candidates { probability: &p, duty: &d, novelty: &novelty }, &self.policy, self.seed);
             for (k, pick) in picks.iter().enumerate() {
                 order[idx[pick.row]] = u32::try_from(k + 1).unwrap_or(u32::MAX);
@@ -254,24 +254,16 @@ impl SelectionPlan<'_> {
     }
 
     /// The novelty of rows `idx` of `rows`, as [`SelectionPlan::order`] computes it.
-    pub(crate) fn novelty_of(
-        &self,
-        history: &History,
-        rows: &Rows<'_>,
-        idx: &[usize],
-        probability: &[f64],
-        threshold: f64,
-    ) -> Result<Vec<f64>, ModelError> {
+    pub(crate) fn novelty_of(&self, history: &History, rows: &Rows<'_>, idx: &[usize], probability: &[f64], threshold: f64) -> Vec<f64> {
         let inspections =
             history.kinds.iter().position(|k| k == "importer").and_then(|k| rows.history_columns.get(k * history::PER_KIND + 1));
-        Ok(idx
-            .iter()
+        idx.iter()
             .zip(probability)
             .map(|(&i, &p)| {
                 let new_pair = self.new_pairs.get(i).copied().unwrap_or(false);
                 select::novelty(p, threshold, inspections.map_or(f64::NAN, |v| v.get(i)), new_pair)
             })
-            .collect())
+            .collect()
     }
 }
 

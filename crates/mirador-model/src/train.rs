@@ -223,8 +223,8 @@ pub fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64, si
         }
     }
     let mut plan = SelectionPlan::of(&rows, &split, known, params.policy(), params, seed)?;
-    let valid_novelty = plan.novelty_of(&history, &rows, &valid_idx, &valid_p, threshold)?;
-    let test_novelty = plan.novelty_of(&history, &rows, &test_idx, &test_p, threshold)?;
+    let valid_novelty = plan.novelty_of(&history, &rows, &valid_idx, &valid_p, threshold);
+    let test_novelty = plan.novelty_of(&history, &rows, &test_idx, &test_p, threshold);
     let selection = timed("selection tuned", || choose_selection(&valid_p, &valid_y, &valid_duty, &valid_novelty, params, seed));
     plan.policy = selection.policy;
     info!(
