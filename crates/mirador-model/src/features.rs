@@ -104,6 +104,26 @@ pub(crate) fn borrowed<'s>((text, len): &'s (Text<'_>, usize)) -> impl Iterator<
     text.iter().map(move |v| v.map(|v| v.get(..*len).unwrap_or(v)))
 }
 
+/// `f` of each row's value of a [`strings`] column. For a categorical column `f` runs once per
+/// category rather than once per row (a feature's code or reference price is a lookup by text).
+fn per_value<T: Copy>(text: &(Text<'_>, usize), mut f: impl FnMut(Option<&str>) -> T) -> Vec<T> {
+    let (Text::Cat(ca), len) = text else { return borrowed(text).map(f).collect() };
+    let mapping = ca.get_mapping();
+    let missing = f(None);
+    let mut memo: Vec<Option<T>> = Vec::new();
+    ca.physical()
+        .iter()
+        .map(|cat| {
+            let Some(cat) = cat else { return missing };
+            let at = cat as usize;
+            if at >= memo.len() {
+                memo.resize(at + 1, None);
+            }
+            *memo[at].get_or_insert_with(|| f(mapping.cat_to_str(cat).map(|v| v.get(..*len).unwrap_or(v))))
+        })
+        .collect()
+}
+
 /// Column `name` of `df` as floats, row by row (NaN for a missing value).
 pub fn numbers(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
     let c = df.column(name)?.cast(&DataType::Float64)?;
@@ -159,8 +179,7 @@ impl FeatureSpec {
             let codes = &self.vocab[*name];
             let values = strings(df, column)?;
             names.push((*name).to_owned());
-            columns
-                .push(Feature::Categorical(borrowed(&values).map(|v| v.and_then(|v| codes.get(v)).copied().unwrap_or(u32::MAX)).collect()));
+            columns.push(Feature::Categorical(per_value(&values, |v| v.and_then(|v| codes.get(v)).copied().unwrap_or(u32::MAX))));
         }
         for (name, column) in NUMERIC {
             names.push((*name).to_owned());
@@ -169,9 +188,8 @@ impl FeatureSpec {
         let hs6 = strings(df, col::HS6)?;
         let price = numbers(df, col::UNIT_PRICE_USD_KG)?;
         names.push("price_vs_hs6_reference".into());
-        columns.push(Feature::Numeric(
-            borrowed(&hs6).zip(&price).map(|(h, p)| h.and_then(|h| self.reference_price.get(h)).map_or(f64::NAN, |r| p / r)).collect(),
-        ));
+        let reference = per_value(&hs6, |h| h.and_then(|h| self.reference_price.get(h)).copied());
+        columns.push(Feature::Numeric(reference.iter().zip(&price).map(|(r, p)| r.map_or(f64::NAN, |r| p / r)).collect()));
         for name in &self.signals {
             names.push(name.clone());
             columns.push(Feature::Numeric(signals.get(name).cloned().unwrap_or_else(|| vec![f64::NAN; df.height()])));
@@ -183,6 +201,16 @@ impl FeatureSpec {
         let (names, columns): (Vec<String>, Vec<Feature>) =
             names.into_iter().zip(columns).filter(|(n, _)| !self.excluded.contains(n)).unzip();
         Dataset::new(names, columns).map_err(|e| PolarsError::ComputeError(e.to_string().into()))
+    }
+
+    /// The declaration columns [`FeatureSpec::dataset`] reads.
+    fn columns() -> Vec<&'static str> {
+        let mut columns: Vec<&str> = CATEGORICAL.iter().chain(NUMERIC).map(|(_, c)| *c).chain([col::HS6, col::UNIT_PRICE_USD_KG]).collect();
+        // HS2 and HS4 are read off HS6.
+        columns.retain(|c| *c != col::HS2 && *c != col::HS4);
+        let mut seen = BTreeSet::new();
+        columns.retain(|c| seen.insert(*c));
+        columns
     }
 
     /// The feature matrix of some rows of `df` ([`FeatureSpec::dataset`] of just those rows);
@@ -197,7 +225,10 @@ impl FeatureSpec {
     ) -> PolarsResult<Dataset> {
         let frame = match &rows {
             Subset::Range(r) => df.slice(r.start as i64, r.len()),
-            Subset::Rows(idx) => df.take(&IdxCa::from_vec("rows".into(), idx.iter().map(|&i| i as IdxSize).collect()))?,
+            // Only the columns the features read are gathered.
+            Subset::Rows(idx) => {
+                df.select(Self::columns())?.take(&IdxCa::from_vec("rows".into(), idx.iter().map(|&i| i as IdxSize).collect()))?
+            }
         };
         let signals = signals.iter().map(|(k, v)| (k.clone(), pick(v, &rows))).collect();
         let history_columns = history_columns
@@ -291,5 +322,58 @@ mod tests {
             };
             assert_eq!(by_range, (0..4).map(|i| v.get(i)).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn categorical_and_string_columns_give_the_same_features() {
+        // Three rows a category, one category unseen in training, one row missing.
+        let n = 9;
+        let text = |i: usize, column: &str| -> Option<String> {
+            match column {
+                c if c == col::HS6 => (i != 4).then(|| ["847130", "090111", "847150"][i % 3].to_owned()),
+                c if c == col::ORIGIN_COUNTRY => Some(["CN", "DE", "VN", "XX"][i % 4].to_owned()),
+                c => Some(format!("{c}-{}", i % 2)),
+            }
+        };
+        let build = |categorical: bool| -> DataFrame {
+            let mut columns = Vec::new();
+            for column in FeatureSpec::columns() {
+                if NUMERIC.iter().any(|(_, c)| *c == column) {
+                    columns.push(Column::new(column.into(), (0..n).map(|i| 1.0 + i as f64).collect::<Vec<f64>>()));
+                } else {
+                    let values: Vec<Option<String>> = (0..n).map(|i| text(i, column)).collect();
+                    columns.push(if categorical {
+                        let dtype = mirador_schema::text::categorical_type(column);
+                        mirador_schema::text::categorical_of(values.iter().map(|v| v.as_deref()), column, &dtype).unwrap()
+                    } else {
+                        Column::new(column.into(), values)
+                    });
+                }
+            }
+            DataFrame::new_infer_height(columns).unwrap()
+        };
+        let (strings, categoricals) = (build(false), build(true));
+        let train: Vec<bool> = (0..n).map(|i| i < 3).collect();
+        let spec = FeatureSpec::learn(&strings, &train, Vec::new()).unwrap();
+        let history = History::new(&[], 1.0);
+        let rows = [8, 0, 4, 3];
+        let a = spec.dataset_of(&strings, &history, &[], &BTreeMap::new(), Subset::Rows(&rows)).unwrap();
+        let b = spec.dataset_of(&categoricals, &history, &[], &BTreeMap::new(), Subset::Rows(&rows)).unwrap();
+        assert_eq!(a.names, b.names);
+        let bits = |d: &Dataset| -> Vec<Vec<u64>> {
+            d.columns
+                .iter()
+                .map(|c| match c {
+                    Feature::Numeric(v) => v.iter().map(|x| x.to_bits()).collect(),
+                    Feature::Categorical(v) => v.iter().map(|&x| u64::from(x)).collect(),
+                })
+                .collect()
+        };
+        assert_eq!(bits(&a), bits(&b));
+        // The unseen origin and the missing HS6 are coded as no category.
+        let origin = a.names.iter().position(|n| n == "origin").unwrap();
+        assert!(matches!(&a.columns[origin], Feature::Categorical(v) if v[0] != u32::MAX && v[3] == u32::MAX));
+        let hs6 = a.names.iter().position(|n| n == "hs6").unwrap();
+        assert!(matches!(&a.columns[hs6], Feature::Categorical(v) if v[2] == u32::MAX && v[1] != u32::MAX));
     }
 }

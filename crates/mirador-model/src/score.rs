@@ -140,8 +140,9 @@ pub(crate) struct SelectionPlan<'p> {
     pub(crate) budget_pct: f64,
     /// Probabilities already computed, by row of the frame (NaN: predicted here).
     pub(crate) known: Vec<f64>,
-    /// Hashes of the HS6 × origin pairs of the training rows (`None`: unknown).
-    pub(crate) known_pairs: Option<std::collections::HashSet<u64, foldhash::fast::FixedState>>,
+    /// By row of the frame, whether its HS6 × origin pair is absent from the training rows
+    /// (empty: the training pairs are unknown, and no row counts as new).
+    pub(crate) new_pairs: Vec<bool>,
 }
 
 /// The period of every row in a whole-history run: its split.
@@ -192,6 +193,10 @@ impl SelectionPlan<'_> {
             let label = labels(frame)?;
             pairs_of(frame, |i| i < rows.scored_from && label[i].is_some())?
         };
+        let hs6 = features::strings(frame, col::HS6)?;
+        let origin = features::strings(frame, col::ORIGIN_COUNTRY)?;
+        let new_pairs =
+            features::borrowed(&hs6).zip(features::borrowed(&origin)).map(|(h, o)| !known_pairs.contains(&pair_hash(h, o))).collect();
         Ok(SelectionPlan {
             policy,
             seed,
@@ -199,7 +204,7 @@ impl SelectionPlan<'_> {
             list_period: if whole { LIST_PERIOD_SPLIT } else { LIST_PERIOD_NIGHT },
             budget_pct: params.budget_pct,
             known,
-            known_pairs: Some(known_pairs),
+            new_pairs,
         })
     }
 
@@ -235,7 +240,7 @@ impl SelectionPlan<'_> {
         for (period, idx) in &periods {
             let p: Vec<f64> = idx.iter().map(|&i| probability[i]).collect();
             let d: Vec<f64> = idx.iter().map(|&i| duty[i]).collect();
-            let novelty = self.novelty_of(history, rows, idx, &p, threshold)?;
+            let novelty = self.novelty_of(history, rows, idx, &p, threshold);
             let picks = select::select(&select::Candidates { probability: &p, duty: &d, novelty: &novelty }, &self.policy, self.seed);
             for (k, pick) in picks.iter().enumerate() {
                 order[idx[pick.row]] = u32::try_from(k + 1).unwrap_or(u32::MAX);
@@ -249,29 +254,16 @@ impl SelectionPlan<'_> {
     }
 
     /// The novelty of rows `idx` of `rows`, as [`SelectionPlan::order`] computes it.
-    pub(crate) fn novelty_of(
-        &self,
-        history: &History,
-        rows: &Rows<'_>,
-        idx: &[usize],
-        probability: &[f64],
-        threshold: f64,
-    ) -> Result<Vec<f64>, ModelError> {
-        let frame = rows.frame.as_ref();
+    pub(crate) fn novelty_of(&self, history: &History, rows: &Rows<'_>, idx: &[usize], probability: &[f64], threshold: f64) -> Vec<f64> {
         let inspections =
             history.kinds.iter().position(|k| k == "importer").and_then(|k| rows.history_columns.get(k * history::PER_KIND + 1));
-        let hs6 = features::strings(frame, col::HS6)?;
-        let origin = features::strings(frame, col::ORIGIN_COUNTRY)?;
-        let hs6: Vec<Option<&str>> = features::borrowed(&hs6).collect();
-        let origin: Vec<Option<&str>> = features::borrowed(&origin).collect();
-        Ok(idx
-            .iter()
+        idx.iter()
             .zip(probability)
             .map(|(&i, &p)| {
-                let new_pair = self.known_pairs.as_ref().is_some_and(|known| !known.contains(&pair_hash(hs6[i], origin[i])));
+                let new_pair = self.new_pairs.get(i).copied().unwrap_or(false);
                 select::novelty(p, threshold, inspections.map_or(f64::NAN, |v| v.get(i)), new_pair)
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -361,7 +353,7 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame, signals: &BTreeMa
         list_period: "scored",
         budget_pct: model.params.as_ref().map_or(5.0, |p| p.budget_pct),
         known: Vec::new(),
-        known_pairs: None,
+        new_pairs: Vec::new(),
     };
     let (scores, _, _) =
         ScoreSink::Collect.score(&model.booster, &model.spec, &model.history, &rows, 3, &split, &duty, model.threshold, &plan)?;

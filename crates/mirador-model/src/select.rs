@@ -142,20 +142,29 @@ pub fn revenue_score(probability: &[f64], duty: &[f64], exponent: f64, floor: f6
 pub fn select(c: &Candidates<'_>, policy: &Policy, seed: u64) -> Vec<Pick> {
     let n = c.probability.len();
     let by_probability = ranking(c.probability);
-    let by_revenue = ranking(&revenue_score(c.probability, c.duty, policy.revenue_exponent, policy.revenue_floor));
+    let weights = policy.weights();
+    // A queue without a share is never read, and is left empty.
+    let by_revenue = if weights[1].1 > 0.0 {
+        ranking(&revenue_score(c.probability, c.duty, policy.revenue_exponent, policy.revenue_floor))
+    } else {
+        Vec::new()
+    };
     // Weighted sampling without replacement (Efraimidis and Spirakis): the largest `ln(u) / w`
     // first, so that a row twice as novel is about twice as likely to come early.
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let keys: Vec<f64> = (0..n)
-        .map(|i| {
-            let w = c.novelty.get(i).copied().filter(|w| w.is_finite()).unwrap_or(0.0).clamp(1e-6, 1.0);
-            let u: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
-            u.ln() / w
-        })
-        .collect();
-    let by_exploration = ranking(&keys);
+    let by_exploration = if weights[2].1 > 0.0 {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let keys: Vec<f64> = (0..n)
+            .map(|i| {
+                let w = c.novelty.get(i).copied().filter(|w| w.is_finite()).unwrap_or(0.0).clamp(1e-6, 1.0);
+                let u: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
+                u.ln() / w
+            })
+            .collect();
+        ranking(&keys)
+    } else {
+        Vec::new()
+    };
     let queues = [by_probability, by_revenue, by_exploration];
-    let weights = policy.weights();
     let mut next = [0usize; 3];
     let mut count = [0usize; 3];
     let mut taken = vec![false; n];

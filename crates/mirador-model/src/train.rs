@@ -223,8 +223,8 @@ pub fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64, si
         }
     }
     let mut plan = SelectionPlan::of(&rows, &split, known, params.policy(), params, seed)?;
-    let valid_novelty = plan.novelty_of(&history, &rows, &valid_idx, &valid_p, threshold)?;
-    let test_novelty = plan.novelty_of(&history, &rows, &test_idx, &test_p, threshold)?;
+    let valid_novelty = plan.novelty_of(&history, &rows, &valid_idx, &valid_p, threshold);
+    let test_novelty = plan.novelty_of(&history, &rows, &test_idx, &test_p, threshold);
     let selection = timed("selection tuned", || choose_selection(&valid_p, &valid_y, &valid_duty, &valid_novelty, params, seed));
     plan.policy = selection.policy;
     info!(
@@ -253,34 +253,51 @@ pub fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64, si
             seed,
         ),
     ];
-    let challengers = if params.challengers {
-        use challengers::Split;
+    // The challengers need only their training sample and the held-out rows: the forest, the
+    // slower of the two, is fit on one core while the rules and the scores take the other.
+    let sample = params.challengers.then(|| {
+        let train = challengers::Split { name: "train", x: &train_x, y: &train_y, duty: &[] };
+        challengers::Sample::draw(&train, params.challenger_rows, seed)
+    });
+    let test_x = std::sync::Arc::new(test_x);
+    let test_for_challengers = std::sync::Arc::clone(&test_x);
+    // Either half may run on another thread: each enters the stage's span, so that its log
+    // lines (and warnings) stay the stage's.
+    let span = tracing::Span::current();
+    let fit_challengers = || {
+        let _stage = span.enter();
+        // The held-out matrices go as soon as the challengers are done with them.
+        let (valid_x, test_x) = (valid_x, test_for_challengers);
         let held_out = [
-            Split { name: "valid", x: &valid_x, y: &valid_y, duty: &valid_duty },
-            Split { name: "test", x: &test_x, y: &test_y, duty: &test_duty },
+            challengers::Split { name: "valid", x: &valid_x, y: &valid_y, duty: &valid_duty },
+            challengers::Split { name: "test", x: &test_x, y: &test_y, duty: &test_duty },
         ];
-        let train = Split { name: "train", x: &train_x, y: &train_y, duty: &[] };
-        challengers::run(&train, &held_out, params.challenger_rows, params.forest_trees, seed)
-    } else {
-        Vec::new()
+        sample.flatten().map_or_else(Vec::new, |s| s.run(&held_out, params.forest_trees, seed))
     };
-
-    let rules = timed("rules extracted", || {
-        explain::rules(
-            &booster,
-            &spec,
-            (&train_x, &train_y),
-            Some((&test_x, &test_y)),
-            50,
-            params.rule_conditions,
-            params.rule_min_support,
-            params.rules,
-        )
-    })?;
-    // Memory is at its highest while scoring: the labelled matrices go before it (0.4 GB at 10M
-    // rows), the history and signal columns right after it (1.2 GB).
-    drop((train_x, valid_x, test_x));
-    let (scores, _, inspection_list) = sink.score(&booster, &spec, &history, &rows, params.top_reasons, &split, &duty, threshold, &plan)?;
+    let rules_and_scores = || -> Result<_, ModelError> {
+        let _stage = span.enter();
+        let (train_x, test_x) = (train_x, test_x);
+        let rules = timed("rules extracted", || {
+            explain::rules(
+                &booster,
+                &spec,
+                (&train_x, &train_y),
+                Some((&test_x, &test_y)),
+                50,
+                params.rule_conditions,
+                params.rule_min_support,
+                params.rules,
+            )
+        })?;
+        // Memory is at its highest while scoring: the labelled matrices go before it (0.4 GB
+        // at 10M rows; the held-out ones once the challengers are fit), the history and signal
+        // columns right after it (1.2 GB).
+        drop((train_x, test_x));
+        let scored = sink.score(&booster, &spec, &history, &rows, params.top_reasons, &split, &duty, threshold, &plan)?;
+        Ok((rules, scored))
+    };
+    let (challengers, rules_and_scores) = rayon::join(fit_challengers, rules_and_scores);
+    let (rules, (scores, _, inspection_list)) = rules_and_scores?;
     drop(plan);
     drop(rows);
     let importance = importance_frame(&booster)?;
