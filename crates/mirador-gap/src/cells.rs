@@ -55,34 +55,43 @@ pub(crate) fn sides(declarations: &DataFrame, mirror_flows: &DataFrame, params: 
     let weight = mirror_flows.column(col::NET_WEIGHT_KG)?.f64()?;
     let vintage = mirror_flows.column(col::HS_VINTAGE)?.str()?;
 
-    let mut stats_imports: BTreeMap<Key, Side> = BTreeMap::new();
-    let mut mirror: BTreeMap<Key, Side> = BTreeMap::new();
-    let mut vintages: HashMap<Key, (Option<String>, Option<String>)> = HashMap::new();
-    let mut reporting_partners = BTreeSet::new();
+    // Summed under keys borrowed from the frame (rows in order, so each cell's sums and its last
+    // reported vintage are the same), then owned once per cell.
+    type Borrowed<'a> = (&'a str, &'a str, &'a str, &'a str);
+    let mut stats_imports: HashMap<Borrowed<'_>, Side, FixedState> = HashMap::default();
+    let mut mirror: HashMap<Borrowed<'_>, Side, FixedState> = HashMap::default();
+    let mut vintages: HashMap<Borrowed<'_>, (Option<&str>, Option<&str>), FixedState> = HashMap::default();
+    let mut reporting_partners: BTreeSet<&str> = BTreeSet::new();
     let mut aggregate_rows = 0;
     let is_area = |c: &str| c == country::WORLD || c == country::AREAS_NES;
-    for i in 0..mirror_flows.height() {
-        let (Some(r), Some(p), Some(per), Some(h), Some(f), Some(v)) =
-            (reporter.get(i), partner.get(i), period.get(i), hs.get(i), flow.get(i), value.get(i))
-        else {
+    let columns = reporter.iter().zip(partner.iter()).zip(period.iter()).zip(hs.iter()).zip(flow.iter());
+    let numbers = value.iter().zip(weight.iter()).zip(vintage.iter());
+    for (((((r, p), per), h), f), ((v, w), vintage)) in columns.zip(numbers) {
+        let (Some(r), Some(p), Some(per), Some(h), Some(f), Some(v)) = (r, p, per, h, f, v) else {
             continue;
         };
         if h.len() < 6 {
             aggregate_rows += 1; // HS2/HS4 totals: not paired at HS6
             continue;
         }
-        let hs6 = h[..6].to_owned();
+        let hs6 = &h[..6];
         if (all_reporters || r == home) && f == "import" && !is_area(p) && !is_area(r) {
-            let key = (hs6, r.to_owned(), p.to_owned(), per.to_owned());
-            vintages.entry(key.clone()).or_default().0 = vintage.get(i).map(str::to_owned);
-            stats_imports.entry(key).or_default().add(v, weight.get(i));
+            let key = (hs6, r, p, per);
+            vintages.entry(key).or_default().0 = vintage;
+            stats_imports.entry(key).or_default().add(v, w);
         } else if (all_reporters || p == home) && f == "export" && !is_area(r) && !is_area(p) {
-            reporting_partners.insert(r.to_owned());
-            let key = (hs6, p.to_owned(), r.to_owned(), per.to_owned());
-            vintages.entry(key.clone()).or_default().1 = vintage.get(i).map(str::to_owned);
-            mirror.entry(key).or_default().add(v, weight.get(i));
+            reporting_partners.insert(r);
+            let key = (hs6, p, r, per);
+            vintages.entry(key).or_default().1 = vintage;
+            mirror.entry(key).or_default().add(v, w);
         }
     }
+    let owned = |(h, a, b, p): Borrowed<'_>| -> Key { (h.to_owned(), a.to_owned(), b.to_owned(), p.to_owned()) };
+    let stats_imports: BTreeMap<Key, Side> = stats_imports.into_iter().map(|(k, side)| (owned(k), side)).collect();
+    let mirror: BTreeMap<Key, Side> = mirror.into_iter().map(|(k, side)| (owned(k), side)).collect();
+    let vintages: HashMap<Key, (Option<String>, Option<String>)> =
+        vintages.into_iter().map(|(k, (a, b))| (owned(k), (a.map(str::to_owned), b.map(str::to_owned)))).collect();
+    let reporting_partners: BTreeSet<String> = reporting_partners.into_iter().map(str::to_owned).collect();
     let use_statistics = match params.declared_source {
         DeclaredSource::Statistics => true,
         DeclaredSource::Declarations => false,

@@ -162,12 +162,24 @@ pub fn analyse(declarations: &DataFrame, mirror_flows: &DataFrame, tariffs: &Dat
     let book = TariffBook::from_frame(tariffs)?;
     let sides = cells::sides(declarations, mirror_flows, params)?;
     let (cells, factors) = cells::cells(&sides, &book, params);
-    let by_cell = frames::by_cell(&cells)?;
+    // The row-level exposure (every declaration) beside the small per-cell frames.
+    let (exposure, small) = rayon::join(
+        || frames::exposure(declarations, &cells, params.period),
+        || -> PolarsResult<_> {
+            Ok((
+                frames::by_cell(&cells)?,
+                frames::by_group(&cells, |c| c.key.0[..2].to_owned(), mirador_schema::col::HS2)?,
+                frames::by_partner(&cells, &factors)?,
+                frames::summary(&cells, &factors, sides.declared_source)?,
+            ))
+        },
+    );
+    let (by_cell, by_chapter, by_partner, summary) = small?;
     Ok(GapResult {
-        by_chapter: frames::by_group(&cells, |c| c.key.0[..2].to_owned(), mirador_schema::col::HS2)?,
-        by_partner: frames::by_partner(&cells, &factors)?,
-        summary: frames::summary(&cells, &factors, sides.declared_source)?,
-        exposure: frames::exposure(declarations, &cells, params.period)?,
+        by_chapter,
+        by_partner,
+        summary,
+        exposure: exposure?,
         by_cell,
         factors,
         declared_source: sides.declared_source,

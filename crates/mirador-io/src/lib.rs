@@ -17,7 +17,9 @@ use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use polars::io::parquet::write::{BatchedWriter, get_encodings};
 use polars::prelude::*;
+use polars_parquet::write::{CompressedPage, Encoding, ParquetType, Version, WriteOptions, array_to_columns, compress};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -222,11 +224,83 @@ fn compression() -> ParquetCompression {
     ParquetCompression::Zstd(polars_utils::compression::ZstdLevel::try_new(1).ok())
 }
 
+/// The writer's settings: zstd ([`compression`]) and polars' default statistics.
+fn parquet_writer<W: Write>(w: W) -> ParquetWriter<W> {
+    ParquetWriter::new(w).with_compression(compression()).with_statistics(StatisticsOptions::default())
+}
+
+/// The page options [`parquet_writer`] gives its pages (polars' `ParquetWriter` writes version 1
+/// pages of its default size).
+fn page_options() -> WriteOptions {
+    WriteOptions { statistics: StatisticsOptions::default(), compression: compression().into(), version: Version::V1, data_page_size: None }
+}
+
+/// Rows of a row group when a frame is written whole (polars' `ParquetWriter::finish` default).
+const ROW_GROUP_ROWS: usize = 512 * 512;
+
+/// Writes `df`'s chunks (aligned) as row groups of `batched`, in order: the same row groups and
+/// pages as `BatchedWriter::write_batch`, but every page encoded and compressed in parallel.
+///
+/// polars' own writer hands the file writer lazy page iterators, so encoding, statistics and
+/// compression run on the writing thread, one column after another; here the columns of a few
+/// row groups (one per thread) are encoded and compressed side by side, and only the compressed
+/// pages of those row groups are held at once. Pages do not depend on the thread that made
+/// them: the bytes are those of the serial writer.
+fn write_row_groups<W: Write>(batched: &mut BatchedWriter<W>, df: &DataFrame, encodings: &[Vec<Encoding>]) -> PolarsResult<()> {
+    let options = page_options();
+    let fields: Vec<ParquetType> = batched.parquet_schema().fields().to_vec();
+    let batches: Vec<_> = df.iter_chunks(CompatLevel::newest(), false).filter(|b| b.len() > 0).collect();
+    let window = rayon::current_num_threads().max(1);
+    for group in batches.chunks(window) {
+        let tasks: Vec<(usize, usize)> = (0..group.len()).flat_map(|g| (0..fields.len()).map(move |c| (g, c))).collect();
+        let encoded: Vec<PolarsResult<Vec<Vec<CompressedPage>>>> =
+            tasks.par_iter().map(|&(g, c)| encode_column(&group[g].columns()[c], &fields[c], &encodings[c], options)).collect();
+        let mut encoded = encoded.into_iter();
+        for batch in group {
+            let mut columns: Vec<Vec<CompressedPage>> = Vec::with_capacity(fields.len());
+            for column in encoded.by_ref().take(fields.len()) {
+                columns.extend(column?);
+            }
+            batched.write_row_group(batch.len() as u64, &columns)?;
+        }
+    }
+    Ok(())
+}
+
+/// One column of a row group as its leaf columns' compressed pages.
+fn encode_column(
+    array: &ArrayRef,
+    field: &ParquetType,
+    encoding: &[Encoding],
+    options: WriteOptions,
+) -> PolarsResult<Vec<Vec<CompressedPage>>> {
+    array_to_columns(array, field.clone(), options, encoding)?
+        .into_iter()
+        .map(|pages| pages.map(|page| Ok(compress(page?, Vec::new(), options.compression)?)).collect())
+        .collect()
+}
+
+/// Writes `df` to `w` with `schema` (its categoricals as text, [`text_slices`]).
+fn write_frame<W: Write>(w: W, df: &DataFrame, schema: &Schema) -> PolarsResult<()> {
+    let encodings = get_encodings(&schema.to_arrow(CompatLevel::newest()));
+    let mut batched = parquet_writer(w).batched(schema)?;
+    if df.columns().iter().any(|c| c.dtype().is_categorical()) {
+        text_slices(df, |slice| write_row_groups(&mut batched, &slice, &encodings))?;
+    } else {
+        // Row groups of `ROW_GROUP_ROWS`, as `ParquetWriter::finish` cuts them.
+        let mut df = df.clone();
+        let chunked = polars::frame::chunk_df_for_writing(&mut df, ROW_GROUP_ROWS)?;
+        write_row_groups(&mut batched, &chunked, &encodings)?;
+    }
+    batched.finish().map(drop)
+}
+
 /// Writes a data frame as zstd-compressed parquet, atomically, plus its schema sidecar. Returns
 /// the file's SHA-256 (hex), hashed as it is written rather than read back.
 ///
 /// Categorical columns are written as text ([`text_slices`]): the file holds the values, not one
-/// run's codes, so its bytes depend only on its content.
+/// run's codes, so its bytes depend only on its content. Pages are encoded and compressed in
+/// parallel ([`write_row_groups`]).
 pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<String> {
     let mut polars_err = None;
     let mut digest = String::new();
@@ -235,16 +309,7 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<String> {
     let hasher = Arc::new(std::sync::Mutex::new(Sha256::new()));
     let res = write_atomic(path, |f| {
         let mut buf = io::BufWriter::with_capacity(1 << 20, Hashing { inner: f, hasher: Arc::clone(&hasher) });
-        let writer = ParquetWriter::new(&mut buf).with_compression(compression()).with_statistics(StatisticsOptions::default());
-        let written = if categorical {
-            writer.batched(&schema).and_then(|mut batched| {
-                text_slices(df, |slice| batched.write_batch(&slice))?;
-                batched.finish().map(drop)
-            })
-        } else {
-            writer.finish(df).map(drop)
-        };
-        if let Err(e) = written {
+        if let Err(e) = write_frame(&mut buf, df, &schema) {
             polars_err = Some(e);
             return Err(io::Error::other("parquet writer failed"));
         }
@@ -334,6 +399,7 @@ pub struct ParquetStream {
     hasher: Arc<std::sync::Mutex<Sha256>>,
     path: PathBuf,
     schema: Schema,
+    encodings: Vec<Vec<Encoding>>,
 }
 
 impl ParquetStream {
@@ -349,12 +415,11 @@ impl ParquetStream {
         let file = tmp.as_file().try_clone().map_err(fs_err("open", path))?;
         let hasher = Arc::new(std::sync::Mutex::new(Sha256::new()));
         let schema = text_schema(schema);
-        let writer = ParquetWriter::new(Hashing { inner: file, hasher: Arc::clone(&hasher) })
-            .with_compression(compression())
-            .with_statistics(StatisticsOptions::default())
+        let writer = parquet_writer(Hashing { inner: file, hasher: Arc::clone(&hasher) })
             .batched(&schema)
             .map_err(|source| IoError::Parquet { path: path.to_owned(), source })?;
-        Ok(ParquetStream { tmp, writer, hasher, path: path.to_owned(), schema })
+        let encodings = get_encodings(&schema.to_arrow(CompatLevel::newest())).to_vec();
+        Ok(ParquetStream { tmp, writer, hasher, path: path.to_owned(), schema, encodings })
     }
 
     /// The schema the file is written with (categoricals as text).
@@ -364,7 +429,9 @@ impl ParquetStream {
 
     /// Appends a batch (its schema must be the stream's).
     pub fn write(&mut self, df: &DataFrame) -> Result<()> {
-        text_slices(df, |slice| self.writer.write_batch(&slice)).map_err(|source| IoError::Parquet { path: self.path.clone(), source })
+        let (writer, encodings) = (&mut self.writer, &self.encodings);
+        text_slices(df, |slice| write_row_groups(writer, &slice, encodings))
+            .map_err(|source| IoError::Parquet { path: self.path.clone(), source })
     }
 
     /// Finishes the file, syncs it, renames it into place and writes the schema sidecar. Returns
@@ -391,8 +458,9 @@ pub fn write_csv(df: &DataFrame, path: &Path) -> Result<()> {
     write_atomic(path, |f| {
         let mut w = csv::Writer::from_writer(io::BufWriter::new(f));
         w.write_record(df.get_column_names().iter().map(|n| n.as_str()))?;
-        for i in 0..df.height() {
-            w.write_record(columns.iter().map(|(_, c)| c[i].as_deref().unwrap_or("")))?;
+        let mut cells: Vec<_> = columns.iter().map(|(_, c)| c.iter()).collect();
+        for _ in 0..df.height() {
+            w.write_record(cells.iter_mut().map(|c| c.next().flatten().unwrap_or("")))?;
         }
         w.flush()
     })
@@ -411,21 +479,27 @@ pub fn write_csv(df: &DataFrame, path: &Path) -> Result<()> {
 /// Numeric and date cells are written as they are, unquoted (`-1.5` stays a number).
 pub fn write_spreadsheet_csv(df: &DataFrame, path: &Path) -> Result<()> {
     let columns = csv_columns(df, path)?;
-    let quoted = |v: &str| format!("\"{}\"", neutralize_formulas(v).replace('"', "\"\""));
     write_atomic(path, |f| {
-        let mut w = io::BufWriter::new(f);
-        let header: Vec<String> = df.get_column_names().iter().map(|n| quoted(n.as_str())).collect();
-        writeln!(w, "{}", header.join(","))?;
+        let mut w = io::BufWriter::with_capacity(1 << 20, f);
         let mut line = String::new();
-        for i in 0..df.height() {
+        for (k, name) in df.get_column_names().iter().enumerate() {
+            if k > 0 {
+                line.push(',');
+            }
+            push_quoted(&mut line, name.as_str());
+        }
+        line.push('\n');
+        w.write_all(line.as_bytes())?;
+        let mut cells: Vec<_> = columns.iter().map(|(is_text, c)| (*is_text, c.iter())).collect();
+        for _ in 0..df.height() {
             line.clear();
-            for (k, (is_text, c)) in columns.iter().enumerate() {
+            for (k, (is_text, c)) in cells.iter_mut().enumerate() {
                 if k > 0 {
                     line.push(',');
                 }
-                match (&c[i], is_text) {
+                match (c.next().flatten(), is_text) {
                     (None, _) => {}
-                    (Some(v), true) => line.push_str(&quoted(v)),
+                    (Some(v), true) => push_quoted(&mut line, v),
                     (Some(v), false) => line.push_str(v),
                 }
             }
@@ -434,6 +508,32 @@ pub fn write_spreadsheet_csv(df: &DataFrame, path: &Path) -> Result<()> {
         }
         w.flush()
     })
+}
+
+/// Appends `v` to `out` as a quoted spreadsheet cell: formulas neutralized
+/// ([`neutralize_formulas`]), quotes doubled.
+fn push_quoted(out: &mut String, v: &str) {
+    out.push('"');
+    // Formula starts and quotes are ASCII: text without any is written as it is.
+    if !v.bytes().any(|b| matches!(b, b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r' | b'"')) {
+        out.push_str(v);
+    } else {
+        let mut at_start = true;
+        for ch in v.chars() {
+            if at_start && FORMULA_STARTS.contains(&ch) {
+                out.push('\'');
+            }
+            if ch == '"' {
+                out.push_str("\"\"");
+            } else {
+                out.push(ch);
+            }
+            if ch != ' ' {
+                at_start = CELL_BREAKS.contains(&ch);
+            }
+        }
+    }
+    out.push('"');
 }
 
 /// Characters after which a spreadsheet may start a new cell: the separators spreadsheets are
@@ -464,14 +564,14 @@ pub fn neutralize_formulas(v: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Each column of `df` as text, with whether it is a text column.
-fn csv_columns(df: &DataFrame, path: &Path) -> Result<Vec<(bool, Vec<Option<String>>)>> {
+fn csv_columns(df: &DataFrame, path: &Path) -> Result<Vec<(bool, StringChunked)>> {
     df.columns()
         .iter()
         .map(|c| {
             let is_text = c.dtype() == &DataType::String || c.dtype().is_categorical();
             let s = c.cast(&DataType::String).map_err(|source| IoError::Parquet { path: path.to_owned(), source })?;
             let ca = s.str().map_err(|source| IoError::Parquet { path: path.to_owned(), source })?;
-            Ok((is_text, ca.iter().map(|v| v.map(str::to_owned)).collect()))
+            Ok((is_text, ca.clone()))
         })
         .collect()
 }
@@ -644,6 +744,42 @@ mod tests {
         assert_eq!(hashes[0], hashes[1]);
         let mut plain = plain;
         assert_eq!(write_parquet(&mut plain, &dir.path().join("plain.parquet")).unwrap(), hashes[0]);
+    }
+
+    /// Pages encoded and compressed in parallel make the file polars' own (serial) writer makes:
+    /// several row groups, text with repeats and nulls, integers, floats and booleans.
+    #[test]
+    fn parallel_pages_are_the_bytes_of_the_serial_writer() {
+        let n = ROW_GROUP_ROWS + 1_000;
+        let df = df!(
+            "id" => (0..n).map(|i| format!("d{}", i / 3)).collect::<Vec<_>>(),
+            "k" => (0..n).map(|i| (i % 7 != 0).then(|| ["a", "b", "c"][i % 3])).collect::<Vec<_>>(),
+            "x" => (0..n as i64).collect::<Vec<_>>(),
+            "v" => (0..n).map(|i| (i % 5 != 0).then_some(i as f64 * 0.5)).collect::<Vec<_>>(),
+            "b" => (0..n).map(|i| i % 2 == 0).collect::<Vec<_>>()
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut serial = Vec::new();
+        parquet_writer(&mut serial).finish(&mut df.clone()).unwrap();
+        let path = dir.path().join("whole.parquet");
+        write_parquet(&mut df.clone(), &path).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), serial, "a frame written whole");
+        assert_eq!(read_parquet(&path).unwrap(), df);
+        // A frame of several chunks, streamed: a row group per chunk, as polars writes them.
+        let mut chunks = df.slice(0, 1_000);
+        chunks.vstack_mut(&df.slice(1_000, 2_500)).unwrap();
+        chunks.vstack_mut(&df.slice(3_500, 10)).unwrap();
+        let mut serial = Vec::new();
+        let mut batched = parquet_writer(&mut serial).batched(chunks.schema()).unwrap();
+        batched.write_batch(&chunks).unwrap();
+        batched.finish().unwrap();
+        drop(batched);
+        let path = dir.path().join("stream.parquet");
+        let mut stream = ParquetStream::create(&path, chunks.schema()).unwrap();
+        stream.write(&chunks).unwrap();
+        stream.finish().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), serial, "a frame of several chunks, streamed");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use polars::prelude::{DataFrame, Schema};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use tracing::{info, info_span, warn};
+use tracing::{debug, info, info_span, warn};
 
 use crate::check::{Plan, PlannedStage, Registry, plan};
 use crate::checks::{CheckResult, checked_columns, referenced, run_checks};
@@ -722,12 +722,17 @@ fn run_stage(
             stage_params.insert(k.clone(), v.clone());
         }
     }
-    let mut inputs: BTreeMap<String, Arc<DataFrame>> = BTreeMap::new();
-    for id in &planned.inputs {
-        if let Some(df) = datasets.input(planned.stage.as_ref(), id)? {
-            inputs.insert(id.clone(), df);
-        }
-    }
+    // Inputs held only in files (the columns a stage reads of row-level scores) are read side by
+    // side.
+    let inputs: BTreeMap<String, Arc<DataFrame>> = planned
+        .inputs
+        .par_iter()
+        .map(|id| Ok(datasets.input(planned.stage.as_ref(), id)?.map(|df| (id.clone(), df))))
+        .collect::<Result<Vec<_>, RunError>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    debug!(seconds = started.elapsed().as_secs_f64(), "Inputs read.");
     let rows_in: BTreeMap<String, usize> = inputs.iter().map(|(k, v)| (k.clone(), v.height())).collect();
     let artifact_dir = tmp_dir.join(name);
     mirador_io::create_dir(&artifact_dir)?;
@@ -746,20 +751,24 @@ fn run_stage(
     };
     info!("Running stage.");
     let output = planned.stage.run(&ctx).map_err(|cause| RunError::Stage { stage: name.into(), cause })?;
+    debug!(seconds = started.elapsed().as_secs_f64(), "Stage computed its outputs.");
     let mut rows_out = BTreeMap::new();
+    let frames: Vec<(&'static str, Arc<DataFrame>)> = output.datasets.into_iter().map(|(id, df)| (id, Arc::new(df))).collect();
     // Checks may refer to datasets of earlier stages or to this stage's other outputs.
-    let check = |id: &str, df: &DataFrame| -> Result<(), RunError> {
-        if let Some(c) = file.checks.get(id) {
-            let mut available = BTreeMap::new();
-            for target in referenced(c) {
-                if let Some(df) = datasets.whole_frame(target)? {
-                    available.insert(target.to_owned(), df);
-                }
+    let check = |id: &str, df: &DataFrame| -> Result<Vec<CheckResult>, RunError> {
+        let Some(c) = file.checks.get(id) else { return Ok(Vec::new()) };
+        let mut available = BTreeMap::new();
+        for target in referenced(c) {
+            let own = frames.iter().find(|(o, _)| *o == target).map(|(_, df)| Arc::clone(df));
+            let target_df = match own {
+                Some(df) => Some(df),
+                None => datasets.whole_frame(target)?,
+            };
+            if let Some(df) = target_df {
+                available.insert(target.to_owned(), df);
             }
-            let results = run_checks(id, df, c, &available);
-            checks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(results);
         }
-        Ok(())
+        Ok(run_checks(id, df, c, &available))
     };
     let mut record = |id: &str, rows: usize, sha256: String| {
         info!(dataset = id, rows, "Wrote dataset.");
@@ -771,18 +780,23 @@ fn run_stage(
             sha256,
         });
     };
-    for (id, df) in &output.datasets {
+    for (id, df) in &frames {
         declared(planned.stage.as_ref(), id, df.schema())?;
     }
     for streamed in &output.streamed {
         declared(planned.stage.as_ref(), streamed.id, &streamed.schema)?;
     }
-    for (id, mut df) in output.datasets {
-        let path = tmp_dir.join(format!("{id}.parquet"));
-        let sha256 = mirador_io::write_parquet(&mut df, &path)?;
-        let df = Arc::new(df);
-        datasets.insert(id, Arc::clone(&df), &path);
-        check(id, &df)?;
+    // The outputs are written, and checked, side by side: a small file's syncs do not wait for
+    // a large one's pages, and the checks run while the files are written.
+    let path = |id: &str| tmp_dir.join(format!("{id}.parquet"));
+    let (written, checked): (Vec<_>, Vec<_>) = rayon::join(
+        || frames.par_iter().map(|(id, df)| mirador_io::write_parquet(&mut DataFrame::clone(df), &path(id))).collect(),
+        || frames.par_iter().map(|(id, df)| check(id, df)).collect(),
+    );
+    for (((id, df), sha256), results) in frames.iter().zip(written).zip(checked) {
+        let sha256 = sha256?;
+        datasets.insert(id, Arc::clone(df), &path(id));
+        checks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(results?);
         record(id, df.height(), sha256);
     }
     // Written by the stage as it went: kept as files, their checks read the columns they test.
@@ -790,7 +804,8 @@ fn run_stage(
         let id = streamed.id;
         datasets.insert_file(id, &streamed.path);
         if let Some(c) = file.checks.get(id) {
-            check(id, &mirador_io::read_parquet_columns(&streamed.path, &checked_columns(c))?)?;
+            let results = check(id, &mirador_io::read_parquet_columns(&streamed.path, &checked_columns(c))?)?;
+            checks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(results);
         }
         record(id, streamed.rows, streamed.sha256);
     }

@@ -832,6 +832,16 @@ fn reason(ranked: &Ranked<'_>) -> String {
 }
 
 fn frame(rows: &[Ranked<'_>]) -> PolarsResult<DataFrame> {
+    // The texts of each importer (sorted tallies, formatted sentences) side by side.
+    let ((top_hs4, top_origins), reasons): ((Vec<String>, Vec<String>), Vec<String>) = rayon::join(
+        || {
+            rayon::join(
+                || rows.par_iter().map(|r| top_keys(&r.imp.by_hs4, 3)).collect(),
+                || rows.par_iter().map(|r| top_keys(&r.imp.by_origin, 3)).collect(),
+            )
+        },
+        || rows.par_iter().map(reason).collect(),
+    );
     let f = |g: &dyn Fn(&Totals) -> f64| rows.iter().map(|r| g(&r.imp.totals)).collect::<Vec<f64>>();
     let u = |g: &dyn Fn(&Totals) -> u32| rows.iter().map(|r| g(&r.imp.totals)).collect::<Vec<u32>>();
     DataFrame::new_infer_height(vec![
@@ -860,9 +870,9 @@ fn frame(rows: &[Ranked<'_>]) -> PolarsResult<DataFrame> {
                 .map(|r| (r.imp.totals.scored > 0).then(|| r.imp.totals.sum_prob / f64::from(r.imp.totals.scored)))
                 .collect::<Vec<_>>(),
         ),
-        Column::new(auditees::TOP_HS4.into(), rows.iter().map(|r| top_keys(&r.imp.by_hs4, 3)).collect::<Vec<_>>()),
-        Column::new(auditees::TOP_ORIGINS.into(), rows.iter().map(|r| top_keys(&r.imp.by_origin, 3)).collect::<Vec<_>>()),
-        Column::new(auditees::REASON.into(), rows.iter().map(reason).collect::<Vec<_>>()),
+        Column::new(auditees::TOP_HS4.into(), top_hs4),
+        Column::new(auditees::TOP_ORIGINS.into(), top_origins),
+        Column::new(auditees::REASON.into(), reasons),
     ])
 }
 
@@ -870,7 +880,10 @@ fn frame(rows: &[Ranked<'_>]) -> PolarsResult<DataFrame> {
 pub fn shareable(auditees: &DataFrame, key: &Pseudonymiser) -> PolarsResult<DataFrame> {
     let ids = texts(auditees, auditees::IMPORTER_ID)?;
     let mut df = auditees.clone();
-    df.with_column(Column::new(col::IMPORTER_ID.into(), ids.iter().map(|i| i.as_deref().map(|i| key.pseudonym(i))).collect::<Vec<_>>()))?;
+    df.with_column(Column::new(
+        col::IMPORTER_ID.into(),
+        ids.par_iter().map(|i| i.as_deref().map(|i| key.pseudonym(i))).collect::<Vec<_>>(),
+    ))?;
     Ok(df)
 }
 
