@@ -10,7 +10,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::fx::FxTable;
-use crate::read::{BlockRow, Raw};
+use crate::read::{BlockRow, Raw, RawBlock};
 use crate::rules::{self, Reject};
 use crate::source::{Field, Mapped, Quarantine, Reconciliation};
 
@@ -312,14 +312,16 @@ pub fn ingest(
         // Rows are validated in parallel a chunk at a time (memory stays bounded), then
         // de-duplicated and appended in file order.
         m.each_chunk(|rows, chunk| -> Result<(), crate::IngestError> {
+            let hashes = content_hashes(rows, chunk.clone());
             let validated: Vec<Result<(Row<'_>, u64), Reject>> = chunk
                 .clone()
                 .into_par_iter()
-                .map(|at| {
+                .zip(hashes)
+                .map(|(at, hash)| {
                     let raw = rows.row(at);
                     match raw.malformed() {
                         Some(why) => Err(Reject::new(why.code, "", format!("line {} {why}", raw.line()))),
-                        None => validate(m, &fields, raw, r, &periods).map(|row| (row, content_hash(raw))),
+                        None => validate(m, &fields, raw, r, &periods).map(|row| (row, hash)),
                     }
                 })
                 .collect();
@@ -549,22 +551,15 @@ fn append_block(out: &mut DataFrame, block: &mut DataFrame) -> PolarsResult<()> 
     Ok(())
 }
 
-/// A hash of every field of a raw row, to tell an exact duplicate from a conflicting one.
-fn content_hash(row: BlockRow<'_>) -> u64 {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    let mut h = foldhash::fast::FixedState::default().build_hasher();
-    let mut fields = 0usize;
-    for f in row.fields() {
-        fields += 1;
-        match f {
-            Raw::Text(s) => (0u8, s).hash(&mut h),
-            Raw::Number(x) => (1u8, x.to_bits()).hash(&mut h),
-            Raw::Integer(x) => (2u8, x).hash(&mut h),
-            Raw::Day(x) => (3u8, x).hash(&mut h),
-        }
-    }
-    fields.hash(&mut h);
-    h.finish()
+/// Rows hashed at a time by [`content_hashes`].
+const HASH_ROWS: usize = 4_096;
+
+/// The content hash of each row of `chunk` (see [`RawBlock::content_hashes`]), a few thousand
+/// rows at a time in parallel.
+fn content_hashes(rows: &RawBlock, chunk: std::ops::Range<usize>) -> Vec<u64> {
+    let parts: Vec<std::ops::Range<usize>> = chunk.clone().step_by(HASH_ROWS).map(|s| s..chunk.end.min(s + HASH_ROWS)).collect();
+    let hashed: Vec<Vec<u64>> = parts.into_par_iter().map(|part| rows.content_hashes(part)).collect();
+    hashed.concat()
 }
 
 /// The types of the declarations' categorical columns, one mapping each, shared by every chunk
@@ -590,7 +585,27 @@ impl Types {
         let Some((_, dtype)) = self.categoricals.iter().find(|(c, _)| *c == name) else {
             polars_bail!(ColumnNotFound: "`{name}` is not a categorical declarations column")
         };
-        mirador_schema::text::categorical_of(values, name, dtype)
+        // Rows repeat few values: each distinct value of the chunk is coded by the column's
+        // mapping once (in order of first appearance, as coding every row would add them), and
+        // the rows take its code.
+        let mut local: HashMap<&str, u32, foldhash::fast::FixedState> = HashMap::default();
+        let mut distinct: Vec<&str> = Vec::new();
+        let at: Vec<Option<u32>> = values
+            .into_iter()
+            .map(|v| {
+                v.map(|s| {
+                    *local.entry(s).or_insert_with(|| {
+                        distinct.push(s);
+                        (distinct.len() - 1) as u32
+                    })
+                })
+            })
+            .collect();
+        let coded = Categorical32Chunked::from_str_iter(name.into(), dtype.clone(), distinct.iter().map(|s| Some(*s)))?;
+        let codes: Vec<Option<u32>> = coded.physical().iter().collect();
+        let physical: UInt32Chunked = at.iter().map(|i| i.and_then(|i| codes[i as usize])).collect();
+        let ca = Categorical32Chunked::from_cats_and_dtype(physical.with_name(name.into()), dtype.clone());
+        Ok(ca.into_series().into_column())
     }
 }
 

@@ -156,14 +156,15 @@ pub fn rate_pct_value(raw: Raw<'_>, decimal: char, column: &str) -> Result<f64, 
 pub fn date(raw: &str, format: &str, min: NaiveDate, max: NaiveDate, column: &str) -> Result<NaiveDate, Reject> {
     let d = NaiveDate::parse_from_str(raw.trim(), format)
         .map_err(|_| Reject::new("bad_date", column, format!("`{column}` = `{raw}` does not match the format `{format}`")))?;
-    in_range(d, raw, min, max, column)
+    in_range(d, || Cow::Borrowed(raw), min, max, column)
 }
 
 /// A date of a block's row: text as [`date`] reads it; a file's date needs no format.
 pub fn date_value(raw: Raw<'_>, format: &str, min: NaiveDate, max: NaiveDate, column: &str) -> Result<NaiveDate, Reject> {
     match raw {
         Raw::Day(days) => match mirador_schema::day::date(days) {
-            Some(d) => in_range(d, &raw.text(), min, max, column),
+            // The date's text is made only for the message of a date out of range.
+            Some(d) => in_range(d, || raw.text(), min, max, column),
             None => date(&raw.text(), format, min, max, column),
         },
         Raw::Text(s) => date(s, format, min, max, column),
@@ -171,9 +172,15 @@ pub fn date_value(raw: Raw<'_>, format: &str, min: NaiveDate, max: NaiveDate, co
     }
 }
 
-fn in_range(d: NaiveDate, raw: &str, min: NaiveDate, max: NaiveDate, column: &str) -> Result<NaiveDate, Reject> {
+fn in_range<'t>(
+    d: NaiveDate,
+    raw: impl FnOnce() -> Cow<'t, str>,
+    min: NaiveDate,
+    max: NaiveDate,
+    column: &str,
+) -> Result<NaiveDate, Reject> {
     if d < min || d > max {
-        return Err(Reject::new("date_out_of_range", column, format!("`{column}` = `{raw}` is outside {min} .. {max}")));
+        return Err(Reject::new("date_out_of_range", column, format!("`{column}` = `{}` is outside {min} .. {max}", raw())));
     }
     Ok(d)
 }
