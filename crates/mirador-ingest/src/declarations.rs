@@ -609,62 +609,135 @@ impl Types {
     }
 }
 
-/// Accepted rows as a declarations frame ([`mirador_schema::schemas::declarations`]). The columns
-/// are built in parallel, each in row order.
+/// Rows taken apart into columns at a time by [`frame`]: a few thousand rows stay in cache while
+/// their fields are copied out.
+const FRAME_ROWS: usize = 4_096;
+
+/// The fields of some accepted rows, column by column (text borrowed from the rows).
+#[derive(Default)]
+struct Taken<'x> {
+    declaration_id: Vec<&'x str>,
+    item_no: Vec<i32>,
+    date: Vec<i32>,
+    period: Vec<&'x str>,
+    texts: [Vec<&'x str>; 11],
+    courier_id: Vec<Option<&'x str>>,
+    hs_code: Vec<&'x str>,
+    departure_country: Vec<&'static str>,
+    origin_country: Vec<&'static str>,
+    tax_rate_pct: Vec<f64>,
+    net_mass_kg: Vec<f64>,
+    quantity: Vec<Option<f64>>,
+    quantity_unit: Vec<Option<&'x str>>,
+    item_price: Vec<f64>,
+    currency: Vec<&'x str>,
+    value_usd: Vec<f64>,
+    fraud: Vec<Option<i8>>,
+    critical_fraud: Vec<Option<i8>>,
+    line: Vec<i32>,
+}
+
+impl<'x> Taken<'x> {
+    /// One pass over `rows`, each row's fields copied to their columns.
+    fn of(rows: &'x [Row<'_>]) -> Self {
+        let mut f = Taken::default();
+        for r in rows {
+            f.declaration_id.push(&r.declaration_id);
+            f.item_no.push(r.item_no);
+            f.date.push(mirador_schema::day::of(r.date));
+            f.period.push(&r.period);
+            for (column, text) in f.texts.iter_mut().zip(&r.texts) {
+                column.push(text);
+            }
+            f.courier_id.push(r.courier_id.as_deref());
+            f.hs_code.push(&r.hs_code);
+            f.departure_country.push(r.departure_country);
+            f.origin_country.push(r.origin_country);
+            f.tax_rate_pct.push(r.tax_rate_pct);
+            f.net_mass_kg.push(r.net_mass_kg);
+            f.quantity.push(r.quantity);
+            f.quantity_unit.push(r.quantity_unit.as_deref());
+            f.item_price.push(r.item_price);
+            f.currency.push(&r.currency);
+            f.value_usd.push(r.value_usd());
+            f.fraud.push(r.fraud);
+            f.critical_fraud.push(r.critical_fraud);
+            f.line.push(r.line as i32);
+        }
+        f
+    }
+}
+
+/// Accepted rows as a declarations frame ([`mirador_schema::schemas::declarations`]). The rows
+/// are taken apart into columns a few thousand at a time, in parallel; then the columns are
+/// built in parallel, each in row order.
 fn frame(rows: &[Row<'_>], t: &Types) -> PolarsResult<DataFrame> {
+    let parts: Vec<Taken<'_>> = rows.par_chunks(FRAME_ROWS).map(Taken::of).collect();
+    let parts = &parts;
     type Build<'b> = Box<dyn Fn() -> PolarsResult<Column> + Send + Sync + 'b>;
-    let text = |name: &'static str, get: for<'x> fn(&'x Row<'_>) -> Option<&'x str>| -> Build<'_> {
-        Box::new(move || t.column(name, rows.iter().map(get)))
+    // The values of one column, in row order across the parts.
+    fn all<'p, 'x: 'p, T: Copy + 'p>(parts: &'p [Taken<'x>], get: fn(&'p Taken<'x>) -> &'p [T]) -> impl Iterator<Item = T> + 'p {
+        parts.iter().flat_map(move |p| get(p).iter().copied())
+    }
+    let text = |name: &'static str, get: for<'p> fn(&'p Taken<'_>) -> &'p [&'p str]| -> Build<'_> {
+        Box::new(move || t.column(name, all(parts, get).map(Some)))
     };
-    let numbers = |name: &'static str, get: fn(&Row<'_>) -> Option<f64>| -> Build<'_> {
-        Box::new(move || Ok(rows.iter().map(get).collect::<Float64Chunked>().with_name(name.into()).into_column()))
+    let numbers = |name: &'static str, get: for<'p> fn(&'p Taken<'_>) -> &'p [f64]| -> Build<'_> {
+        Box::new(move || Ok(Float64Chunked::from_iter_values(name.into(), all(parts, get)).into_column()))
     };
-    let integers = |name: &'static str, get: fn(&Row<'_>) -> i32| -> Build<'_> {
-        Box::new(move || Ok(Int32Chunked::from_iter_values(name.into(), rows.iter().map(get)).into_column()))
+    let integers = |name: &'static str, get: for<'p> fn(&'p Taken<'_>) -> &'p [i32]| -> Build<'_> {
+        Box::new(move || Ok(Int32Chunked::from_iter_values(name.into(), all(parts, get)).into_column()))
     };
-    let labels = |name: &'static str, get: fn(&Row<'_>) -> Option<i8>| -> Build<'_> {
-        Box::new(move || Ok(rows.iter().map(get).collect::<Int8Chunked>().with_name(name.into()).into_column()))
+    let labels = |name: &'static str, get: for<'p> fn(&'p Taken<'_>) -> &'p [Option<i8>]| -> Build<'_> {
+        Box::new(move || Ok(all(parts, get).collect::<Int8Chunked>().with_name(name.into()).into_column()))
+    };
+    // Derived amounts, computed as the rows' own methods would.
+    let derived = |name: &'static str, get: fn(&Taken<'_>, usize) -> Option<f64>| -> Build<'_> {
+        Box::new(move || {
+            Ok(parts
+                .iter()
+                .flat_map(|p| (0..p.line.len()).map(move |i| get(p, i)))
+                .collect::<Float64Chunked>()
+                .with_name(name.into())
+                .into_column())
+        })
     };
     let columns: Vec<Build<'_>> = vec![
-        Box::new(|| {
-            Ok(StringChunked::from_iter_values(col::DECLARATION_ID.into(), rows.iter().map(|r| r.declaration_id.as_ref())).into_column())
-        }),
-        integers(col::ITEM_NO, |r| r.item_no),
-        Box::new(move || {
-            Int32Chunked::from_iter_values(col::DATE.into(), rows.iter().map(|r| mirador_schema::day::of(r.date)))
-                .into_column()
-                .cast(&DataType::Date)
-        }),
-        text(col::PERIOD, |r| Some(&r.period)),
-        text(col::OFFICE_ID, |r| Some(&r.texts[0])),
-        text(col::PROCESS_TYPE, |r| Some(&r.texts[1])),
-        text(col::IMPORT_TYPE, |r| Some(&r.texts[2])),
-        text(col::IMPORT_USE, |r| Some(&r.texts[3])),
-        text(col::PAYMENT_TYPE, |r| Some(&r.texts[4])),
-        text(col::TRANSPORT_MODE, |r| Some(&r.texts[5])),
-        text(col::DECLARANT_ID, |r| Some(&r.texts[6])),
-        text(col::IMPORTER_ID, |r| Some(&r.texts[7])),
-        text(col::SELLER_ID, |r| Some(&r.texts[8])),
-        text(col::COURIER_ID, |r| r.courier_id.as_deref()),
-        text(col::HS_CODE, |r| Some(&r.hs_code)),
-        text(col::HS6, |r| Some(&r.hs_code[..6])),
-        text(col::DEPARTURE_COUNTRY, |r| Some(r.departure_country)),
-        text(col::ORIGIN_COUNTRY, |r| Some(r.origin_country)),
-        numbers(col::TAX_RATE_PCT, |r| Some(r.tax_rate_pct)),
-        text(col::TAX_TYPE, |r| Some(&r.texts[9])),
-        text(col::ORIGIN_INDICATOR, |r| Some(&r.texts[10])),
-        numbers(col::NET_MASS_KG, |r| Some(r.net_mass_kg)),
-        numbers(col::QUANTITY, |r| r.quantity),
-        text(col::QUANTITY_UNIT, |r| r.quantity_unit.as_deref()),
-        numbers(col::ITEM_PRICE, |r| Some(r.item_price)),
-        text(col::CURRENCY, |r| Some(&r.currency)),
-        numbers(col::VALUE_USD, |r| Some(r.value_usd())),
-        numbers(col::DUTY_USD, |r| Some(r.value_usd() * r.tax_rate_pct / 100.0)),
+        Box::new(|| Ok(StringChunked::from_iter_values(col::DECLARATION_ID.into(), all(parts, |p| &p.declaration_id)).into_column())),
+        integers(col::ITEM_NO, |p| &p.item_no),
+        Box::new(move || Int32Chunked::from_iter_values(col::DATE.into(), all(parts, |p| &p.date)).into_column().cast(&DataType::Date)),
+        text(col::PERIOD, |p| &p.period),
+        text(col::OFFICE_ID, |p| &p.texts[0]),
+        text(col::PROCESS_TYPE, |p| &p.texts[1]),
+        text(col::IMPORT_TYPE, |p| &p.texts[2]),
+        text(col::IMPORT_USE, |p| &p.texts[3]),
+        text(col::PAYMENT_TYPE, |p| &p.texts[4]),
+        text(col::TRANSPORT_MODE, |p| &p.texts[5]),
+        text(col::DECLARANT_ID, |p| &p.texts[6]),
+        text(col::IMPORTER_ID, |p| &p.texts[7]),
+        text(col::SELLER_ID, |p| &p.texts[8]),
+        Box::new(move || t.column(col::COURIER_ID, all(parts, |p| &p.courier_id))),
+        text(col::HS_CODE, |p| &p.hs_code),
+        Box::new(move || t.column(col::HS6, all(parts, |p| &p.hs_code).map(|c| Some(&c[..6])))),
+        Box::new(move || t.column(col::DEPARTURE_COUNTRY, all(parts, |p| &p.departure_country).map(Some))),
+        Box::new(move || t.column(col::ORIGIN_COUNTRY, all(parts, |p| &p.origin_country).map(Some))),
+        numbers(col::TAX_RATE_PCT, |p| &p.tax_rate_pct),
+        text(col::TAX_TYPE, |p| &p.texts[9]),
+        text(col::ORIGIN_INDICATOR, |p| &p.texts[10]),
+        numbers(col::NET_MASS_KG, |p| &p.net_mass_kg),
+        Box::new(move || Ok(all(parts, |p| &p.quantity).collect::<Float64Chunked>().with_name(col::QUANTITY.into()).into_column())),
+        Box::new(move || t.column(col::QUANTITY_UNIT, all(parts, |p| &p.quantity_unit))),
+        numbers(col::ITEM_PRICE, |p| &p.item_price),
+        text(col::CURRENCY, |p| &p.currency),
+        numbers(col::VALUE_USD, |p| &p.value_usd),
+        derived(col::DUTY_USD, |p, i| Some(p.value_usd[i] * p.tax_rate_pct[i] / 100.0)),
         // A unit price needs a mass and a value: zero-mass rows and declared-free goods get none.
-        numbers(col::UNIT_PRICE_USD_KG, |r| (r.net_mass_kg > 0.0 && r.item_price > 0.0).then(|| r.value_usd() / r.net_mass_kg)),
-        labels(col::FRAUD, |r| r.fraud),
-        labels(col::CRITICAL_FRAUD, |r| r.critical_fraud),
-        integers(col::SOURCE_LINE, |r| r.line as i32),
+        derived(col::UNIT_PRICE_USD_KG, |p, i| {
+            (p.net_mass_kg[i] > 0.0 && p.item_price[i] > 0.0).then(|| p.value_usd[i] / p.net_mass_kg[i])
+        }),
+        labels(col::FRAUD, |p| &p.fraud),
+        labels(col::CRITICAL_FRAUD, |p| &p.critical_fraud),
+        integers(col::SOURCE_LINE, |p| &p.line),
     ];
     let mut columns = columns.par_iter().map(|build| build()).collect::<PolarsResult<Vec<_>>>()?;
     if t.times {
