@@ -301,8 +301,8 @@ pub fn ingest(
     // The release-time columns are added when a source carries any of them.
     let types = Types { times: crate::release::carried(sources), ..Types::new() };
     let periods = Periods::new(r.min_date, r.max_date);
-    let mut out = frame(&[], &types)?;
-    let mut block = frame(&[], &types)?;
+    let mut out = frame(&[], &[], &types)?;
+    let mut block = frame(&[], &[], &types)?;
     let mut rec = Reconciliation::default();
     let mut stats = DeclarationStats::default();
     let mut seen = Seen::default();
@@ -313,7 +313,7 @@ pub fn ingest(
         // de-duplicated and appended in file order.
         m.each_chunk(|rows, chunk| -> Result<(), crate::IngestError> {
             let hashes = content_hashes(rows, chunk.clone());
-            let validated: Vec<Result<(Row<'_>, u64), Reject>> = chunk
+            let validated: Vec<Validated<'_>> = chunk
                 .clone()
                 .into_par_iter()
                 .zip(hashes)
@@ -326,14 +326,15 @@ pub fn ingest(
                 })
                 .collect();
             let repeats = seen.check(&validated);
-            let mut accepted = Vec::with_capacity(validated.len());
-            for ((at, result), repeat) in chunk.zip(validated).zip(repeats) {
+            // Rows stay where validation put them; `keep` tells the accepted ones.
+            let mut keep = vec![false; validated.len()];
+            for (((at, result), repeat), keep) in chunk.zip(&validated).zip(repeats).zip(&mut keep) {
                 rec.rows_in += 1;
                 let raw = rows.row(at);
                 let (row, _) = match result {
                     Ok(ok) => ok,
                     Err(reject) => {
-                        quarantine.push_block(crate::DECLARATIONS, m, raw, &reject);
+                        quarantine.push_block(crate::DECLARATIONS, m, raw, reject);
                         continue;
                     }
                 };
@@ -352,11 +353,11 @@ pub fn ingest(
                     quarantine.push_block(crate::DECLARATIONS, m, raw, &reject);
                     continue;
                 }
-                stats.count(&row);
-                accepted.push(row);
+                stats.count(row);
+                *keep = true;
             }
-            rec.accepted += accepted.len();
-            append_rows(&mut out, &mut block, frame(&accepted, &types)?)?;
+            rec.accepted += keep.iter().filter(|k| **k).count();
+            append_rows(&mut out, &mut block, frame(&validated, &keep, &types)?)?;
             Ok(())
         })?;
         stats.accepted_per_file.push(rec.accepted - accepted_before);
@@ -639,7 +640,7 @@ struct Taken<'x> {
 
 impl<'x> Taken<'x> {
     /// One pass over `rows`, each row's fields copied to their columns.
-    fn of(rows: &'x [Row<'_>]) -> Self {
+    fn of<'r: 'x>(rows: impl Iterator<Item = &'x Row<'r>>) -> Self {
         let mut f = Taken::default();
         for r in rows {
             f.declaration_id.push(&r.declaration_id);
@@ -668,11 +669,20 @@ impl<'x> Taken<'x> {
     }
 }
 
-/// Accepted rows as a declarations frame ([`mirador_schema::schemas::declarations`]). The rows
-/// are taken apart into columns a few thousand at a time, in parallel; then the columns are
-/// built in parallel, each in row order.
-fn frame(rows: &[Row<'_>], t: &Types) -> PolarsResult<DataFrame> {
-    let parts: Vec<Taken<'_>> = rows.par_chunks(FRAME_ROWS).map(Taken::of).collect();
+/// A validated row (with its content hash), or why it was rejected.
+type Validated<'r> = Result<(Row<'r>, u64), Reject>;
+
+/// The valid rows whose `keep` is set, in order.
+fn accepted<'x, 'r>(rows: &'x [Validated<'r>], keep: &'x [bool]) -> impl Iterator<Item = &'x Row<'r>> + Clone {
+    rows.iter().zip(keep).filter_map(|(row, keep)| row.as_ref().ok().filter(|_| *keep).map(|(row, _)| row))
+}
+
+/// The accepted rows (valid ones whose `keep` is set) as a declarations frame
+/// ([`mirador_schema::schemas::declarations`]). The rows are taken apart into columns a few
+/// thousand at a time, in parallel; then the columns are built in parallel, each in row order.
+fn frame(rows: &[Validated<'_>], keep: &[bool], t: &Types) -> PolarsResult<DataFrame> {
+    let parts: Vec<Taken<'_>> =
+        rows.par_chunks(FRAME_ROWS).zip(keep.par_chunks(FRAME_ROWS)).map(|(rows, keep)| Taken::of(accepted(rows, keep))).collect();
     let parts = &parts;
     type Build<'b> = Box<dyn Fn() -> PolarsResult<Column> + Send + Sync + 'b>;
     // The values of one column, in row order across the parts.
@@ -741,7 +751,7 @@ fn frame(rows: &[Row<'_>], t: &Types) -> PolarsResult<DataFrame> {
     ];
     let mut columns = columns.par_iter().map(|build| build()).collect::<PolarsResult<Vec<_>>>()?;
     if t.times {
-        columns.extend(crate::release::columns(rows.iter().map(|r| &r.release)));
+        columns.extend(crate::release::columns(accepted(rows, keep).map(|r| &r.release)));
     }
     DataFrame::new_infer_height(columns)
 }
