@@ -182,7 +182,7 @@ impl Periods {
 /// A text value as a declaration holds it: rejected if it carries a control character.
 fn clean<'r>(v: Raw<'r>, name: &str) -> Result<Cow<'r, str>, Reject> {
     let v = v.text();
-    if v.chars().any(char::is_control) {
+    if rules::has_control(&v) {
         return Err(Reject::new("control_character", name, format!("`{name}` contains a control character (NUL, escape, line break)")));
     }
     Ok(v)
