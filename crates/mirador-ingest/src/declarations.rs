@@ -589,24 +589,21 @@ impl Types {
         // Rows repeat few values: each distinct value of the chunk is coded by the column's
         // mapping once (in order of first appearance, as coding every row would add them), and
         // the rows take its code.
-        let mut local: HashMap<&str, u32, foldhash::fast::FixedState> = HashMap::default();
+        let mut local: HashMap<&str, IdxSize, foldhash::fast::FixedState> = HashMap::default();
         let mut distinct: Vec<&str> = Vec::new();
-        let at: Vec<Option<u32>> = values
+        let at: IdxCa = values
             .into_iter()
             .map(|v| {
                 v.map(|s| {
                     *local.entry(s).or_insert_with(|| {
                         distinct.push(s);
-                        (distinct.len() - 1) as u32
+                        (distinct.len() - 1) as IdxSize
                     })
                 })
             })
             .collect();
         let coded = Categorical32Chunked::from_str_iter(name.into(), dtype.clone(), distinct.iter().map(|s| Some(*s)))?;
-        let codes: Vec<Option<u32>> = coded.physical().iter().collect();
-        let physical: UInt32Chunked = at.iter().map(|i| i.and_then(|i| codes[i as usize])).collect();
-        let ca = Categorical32Chunked::from_cats_and_dtype(physical.with_name(name.into()), dtype.clone());
-        Ok(ca.into_series().into_column())
+        Ok(coded.into_series().take(&at)?.with_name(name.into()).into_column())
     }
 }
 
