@@ -480,7 +480,7 @@ const SEEN_SHARDS: usize = 64;
 /// the key's hash. A key's rows all fall in one shard and are checked there in file order, so
 /// the shards can be checked in parallel and the first occurrence still wins.
 struct Seen {
-    shards: Vec<HashMap<(String, i32), u64, foldhash::fast::FixedState>>,
+    shards: Vec<HashMap<(Box<str>, i32), u64, foldhash::fast::FixedState>>,
 }
 
 impl Default for Seen {
@@ -512,7 +512,7 @@ impl Seen {
                 let mut found = Vec::new();
                 for i in indices {
                     let Ok((row, content)) = &rows[i] else { continue };
-                    match seen.entry((row.declaration_id.to_string(), row.item_no)) {
+                    match seen.entry((Box::from(row.declaration_id.as_ref()), row.item_no)) {
                         Entry::Occupied(e) => found.push((i, if e.get() == content { Repeat::Exact } else { Repeat::Conflicting })),
                         Entry::Vacant(v) => {
                             v.insert(*content);
