@@ -682,9 +682,14 @@ fn frame(rows: &[Validated<'_>], keep: &[bool], t: &Types) -> PolarsResult<DataF
         rows.par_chunks(FRAME_ROWS).zip(keep.par_chunks(FRAME_ROWS)).map(|(rows, keep)| Taken::of(accepted(rows, keep))).collect();
     let parts = &parts;
     type Build<'b> = Box<dyn Fn() -> PolarsResult<Column> + Send + Sync + 'b>;
-    // The values of one column, in row order across the parts.
-    fn all<'p, 'x: 'p, T: Copy + 'p>(parts: &'p [Taken<'x>], get: fn(&'p Taken<'x>) -> &'p [T]) -> impl Iterator<Item = T> + 'p {
-        parts.iter().flat_map(move |p| get(p).iter().copied())
+    // The values of one column, in row order across the parts, gathered with their exact count
+    // known: the column's arrays are then allocated at their size, not grown by doubling.
+    fn all<'p, 'x: 'p, T: Copy + 'p>(parts: &'p [Taken<'x>], get: fn(&'p Taken<'x>) -> &'p [T]) -> std::vec::IntoIter<T> {
+        let mut values = Vec::with_capacity(parts.iter().map(|p| get(p).len()).sum());
+        for p in parts {
+            values.extend_from_slice(get(p));
+        }
+        values.into_iter()
     }
     let text = |name: &'static str, get: for<'p> fn(&'p Taken<'_>) -> &'p [&'p str]| -> Build<'_> {
         Box::new(move || t.column(name, all(parts, get).map(Some)))
@@ -701,12 +706,11 @@ fn frame(rows: &[Validated<'_>], keep: &[bool], t: &Types) -> PolarsResult<DataF
     // Derived amounts, computed as the rows' own methods would.
     let derived = |name: &'static str, get: fn(&Taken<'_>, usize) -> Option<f64>| -> Build<'_> {
         Box::new(move || {
-            Ok(parts
-                .iter()
-                .flat_map(|p| (0..p.line.len()).map(move |i| get(p, i)))
-                .collect::<Float64Chunked>()
-                .with_name(name.into())
-                .into_column())
+            let mut values = Vec::with_capacity(parts.iter().map(|p| p.line.len()).sum());
+            for p in parts {
+                values.extend((0..p.line.len()).map(|i| get(p, i)));
+            }
+            Ok(values.into_iter().collect::<Float64Chunked>().with_name(name.into()).into_column())
         })
     };
     let columns: Vec<Build<'_>> = vec![
