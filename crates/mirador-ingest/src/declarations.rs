@@ -10,7 +10,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::fx::FxTable;
-use crate::read::{BlockRow, Raw};
+use crate::read::{BlockRow, Raw, RawBlock};
 use crate::rules::{self, Reject};
 use crate::source::{Field, Mapped, Quarantine, Reconciliation};
 
@@ -182,7 +182,7 @@ impl Periods {
 /// A text value as a declaration holds it: rejected if it carries a control character.
 fn clean<'r>(v: Raw<'r>, name: &str) -> Result<Cow<'r, str>, Reject> {
     let v = v.text();
-    if v.chars().any(char::is_control) {
+    if rules::has_control(&v) {
         return Err(Reject::new("control_character", name, format!("`{name}` contains a control character (NUL, escape, line break)")));
     }
     Ok(v)
@@ -301,8 +301,8 @@ pub fn ingest(
     // The release-time columns are added when a source carries any of them.
     let types = Types { times: crate::release::carried(sources), ..Types::new() };
     let periods = Periods::new(r.min_date, r.max_date);
-    let mut out = frame(&[], &types)?;
-    let mut block = frame(&[], &types)?;
+    let mut out = frame(&[], &[], &types)?;
+    let mut block = frame(&[], &[], &types)?;
     let mut rec = Reconciliation::default();
     let mut stats = DeclarationStats::default();
     let mut seen = Seen::default();
@@ -312,26 +312,29 @@ pub fn ingest(
         // Rows are validated in parallel a chunk at a time (memory stays bounded), then
         // de-duplicated and appended in file order.
         m.each_chunk(|rows, chunk| -> Result<(), crate::IngestError> {
-            let validated: Vec<Result<(Row<'_>, u64), Reject>> = chunk
+            let hashes = content_hashes(rows, chunk.clone());
+            let validated: Vec<Validated<'_>> = chunk
                 .clone()
                 .into_par_iter()
-                .map(|at| {
+                .zip(hashes)
+                .map(|(at, hash)| {
                     let raw = rows.row(at);
                     match raw.malformed() {
                         Some(why) => Err(Reject::new(why.code, "", format!("line {} {why}", raw.line()))),
-                        None => validate(m, &fields, raw, r, &periods).map(|row| (row, content_hash(raw))),
+                        None => validate(m, &fields, raw, r, &periods).map(|row| (row, hash)),
                     }
                 })
                 .collect();
             let repeats = seen.check(&validated);
-            let mut accepted = Vec::with_capacity(validated.len());
-            for ((at, result), repeat) in chunk.zip(validated).zip(repeats) {
+            // Rows stay where validation put them; `keep` tells the accepted ones.
+            let mut keep = vec![false; validated.len()];
+            for (((at, result), repeat), keep) in chunk.zip(&validated).zip(repeats).zip(&mut keep) {
                 rec.rows_in += 1;
                 let raw = rows.row(at);
                 let (row, _) = match result {
                     Ok(ok) => ok,
                     Err(reject) => {
-                        quarantine.push_block(crate::DECLARATIONS, m, raw, &reject);
+                        quarantine.push_block(crate::DECLARATIONS, m, raw, reject);
                         continue;
                     }
                 };
@@ -350,11 +353,11 @@ pub fn ingest(
                     quarantine.push_block(crate::DECLARATIONS, m, raw, &reject);
                     continue;
                 }
-                stats.count(&row);
-                accepted.push(row);
+                stats.count(row);
+                *keep = true;
             }
-            rec.accepted += accepted.len();
-            append_rows(&mut out, &mut block, frame(&accepted, &types)?)?;
+            rec.accepted += keep.iter().filter(|k| **k).count();
+            append_rows(&mut out, &mut block, frame(&validated, &keep, &types)?)?;
             Ok(())
         })?;
         stats.accepted_per_file.push(rec.accepted - accepted_before);
@@ -477,7 +480,7 @@ const SEEN_SHARDS: usize = 64;
 /// the key's hash. A key's rows all fall in one shard and are checked there in file order, so
 /// the shards can be checked in parallel and the first occurrence still wins.
 struct Seen {
-    shards: Vec<HashMap<(String, i32), u64, foldhash::fast::FixedState>>,
+    shards: Vec<HashMap<(Box<str>, i32), u64, foldhash::fast::FixedState>>,
 }
 
 impl Default for Seen {
@@ -509,7 +512,7 @@ impl Seen {
                 let mut found = Vec::new();
                 for i in indices {
                     let Ok((row, content)) = &rows[i] else { continue };
-                    match seen.entry((row.declaration_id.to_string(), row.item_no)) {
+                    match seen.entry((Box::from(row.declaration_id.as_ref()), row.item_no)) {
                         Entry::Occupied(e) => found.push((i, if e.get() == content { Repeat::Exact } else { Repeat::Conflicting })),
                         Entry::Vacant(v) => {
                             v.insert(*content);
@@ -549,22 +552,15 @@ fn append_block(out: &mut DataFrame, block: &mut DataFrame) -> PolarsResult<()> 
     Ok(())
 }
 
-/// A hash of every field of a raw row, to tell an exact duplicate from a conflicting one.
-fn content_hash(row: BlockRow<'_>) -> u64 {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    let mut h = foldhash::fast::FixedState::default().build_hasher();
-    let mut fields = 0usize;
-    for f in row.fields() {
-        fields += 1;
-        match f {
-            Raw::Text(s) => (0u8, s).hash(&mut h),
-            Raw::Number(x) => (1u8, x.to_bits()).hash(&mut h),
-            Raw::Integer(x) => (2u8, x).hash(&mut h),
-            Raw::Day(x) => (3u8, x).hash(&mut h),
-        }
-    }
-    fields.hash(&mut h);
-    h.finish()
+/// Rows hashed at a time by [`content_hashes`].
+const HASH_ROWS: usize = 4_096;
+
+/// The content hash of each row of `chunk` (see [`RawBlock::content_hashes`]), a few thousand
+/// rows at a time in parallel.
+fn content_hashes(rows: &RawBlock, chunk: std::ops::Range<usize>) -> Vec<u64> {
+    let parts: Vec<std::ops::Range<usize>> = chunk.clone().step_by(HASH_ROWS).map(|s| s..chunk.end.min(s + HASH_ROWS)).collect();
+    let hashed: Vec<Vec<u64>> = parts.into_par_iter().map(|part| rows.content_hashes(part)).collect();
+    hashed.concat()
 }
 
 /// The types of the declarations' categorical columns, one mapping each, shared by every chunk
@@ -590,70 +586,173 @@ impl Types {
         let Some((_, dtype)) = self.categoricals.iter().find(|(c, _)| *c == name) else {
             polars_bail!(ColumnNotFound: "`{name}` is not a categorical declarations column")
         };
-        mirador_schema::text::categorical_of(values, name, dtype)
+        // Rows repeat few values: each distinct value of the chunk is coded by the column's
+        // mapping once (in order of first appearance, as coding every row would add them), and
+        // the rows take its code.
+        let mut local: HashMap<&str, IdxSize, foldhash::fast::FixedState> = HashMap::default();
+        let mut distinct: Vec<&str> = Vec::new();
+        let at: IdxCa = values
+            .into_iter()
+            .map(|v| {
+                v.map(|s| {
+                    *local.entry(s).or_insert_with(|| {
+                        distinct.push(s);
+                        (distinct.len() - 1) as IdxSize
+                    })
+                })
+            })
+            .collect();
+        let coded = Categorical32Chunked::from_str_iter(name.into(), dtype.clone(), distinct.iter().map(|s| Some(*s)))?;
+        Ok(coded.into_series().take(&at)?.with_name(name.into()).into_column())
     }
 }
 
-/// Accepted rows as a declarations frame ([`mirador_schema::schemas::declarations`]). The columns
-/// are built in parallel, each in row order.
-fn frame(rows: &[Row<'_>], t: &Types) -> PolarsResult<DataFrame> {
+/// Rows taken apart into columns at a time by [`frame`]: a few thousand rows stay in cache while
+/// their fields are copied out.
+const FRAME_ROWS: usize = 4_096;
+
+/// The fields of some accepted rows, column by column (text borrowed from the rows).
+#[derive(Default)]
+struct Taken<'x> {
+    declaration_id: Vec<&'x str>,
+    item_no: Vec<i32>,
+    date: Vec<i32>,
+    period: Vec<&'x str>,
+    texts: [Vec<&'x str>; 11],
+    courier_id: Vec<Option<&'x str>>,
+    hs_code: Vec<&'x str>,
+    departure_country: Vec<&'static str>,
+    origin_country: Vec<&'static str>,
+    tax_rate_pct: Vec<f64>,
+    net_mass_kg: Vec<f64>,
+    quantity: Vec<Option<f64>>,
+    quantity_unit: Vec<Option<&'x str>>,
+    item_price: Vec<f64>,
+    currency: Vec<&'x str>,
+    value_usd: Vec<f64>,
+    fraud: Vec<Option<i8>>,
+    critical_fraud: Vec<Option<i8>>,
+    line: Vec<i32>,
+}
+
+impl<'x> Taken<'x> {
+    /// One pass over `rows`, each row's fields copied to their columns.
+    fn of<'r: 'x>(rows: impl Iterator<Item = &'x Row<'r>>) -> Self {
+        let mut f = Taken::default();
+        for r in rows {
+            f.declaration_id.push(&r.declaration_id);
+            f.item_no.push(r.item_no);
+            f.date.push(mirador_schema::day::of(r.date));
+            f.period.push(&r.period);
+            for (column, text) in f.texts.iter_mut().zip(&r.texts) {
+                column.push(text);
+            }
+            f.courier_id.push(r.courier_id.as_deref());
+            f.hs_code.push(&r.hs_code);
+            f.departure_country.push(r.departure_country);
+            f.origin_country.push(r.origin_country);
+            f.tax_rate_pct.push(r.tax_rate_pct);
+            f.net_mass_kg.push(r.net_mass_kg);
+            f.quantity.push(r.quantity);
+            f.quantity_unit.push(r.quantity_unit.as_deref());
+            f.item_price.push(r.item_price);
+            f.currency.push(&r.currency);
+            f.value_usd.push(r.value_usd());
+            f.fraud.push(r.fraud);
+            f.critical_fraud.push(r.critical_fraud);
+            f.line.push(r.line as i32);
+        }
+        f
+    }
+}
+
+/// A validated row (with its content hash), or why it was rejected.
+type Validated<'r> = Result<(Row<'r>, u64), Reject>;
+
+/// The valid rows whose `keep` is set, in order.
+fn accepted<'x, 'r>(rows: &'x [Validated<'r>], keep: &'x [bool]) -> impl Iterator<Item = &'x Row<'r>> + Clone {
+    rows.iter().zip(keep).filter_map(|(row, keep)| row.as_ref().ok().filter(|_| *keep).map(|(row, _)| row))
+}
+
+/// The accepted rows (valid ones whose `keep` is set) as a declarations frame
+/// ([`mirador_schema::schemas::declarations`]). The rows are taken apart into columns a few
+/// thousand at a time, in parallel; then the columns are built in parallel, each in row order.
+fn frame(rows: &[Validated<'_>], keep: &[bool], t: &Types) -> PolarsResult<DataFrame> {
+    let parts: Vec<Taken<'_>> =
+        rows.par_chunks(FRAME_ROWS).zip(keep.par_chunks(FRAME_ROWS)).map(|(rows, keep)| Taken::of(accepted(rows, keep))).collect();
+    let parts = &parts;
     type Build<'b> = Box<dyn Fn() -> PolarsResult<Column> + Send + Sync + 'b>;
-    let text = |name: &'static str, get: for<'x> fn(&'x Row<'_>) -> Option<&'x str>| -> Build<'_> {
-        Box::new(move || t.column(name, rows.iter().map(get)))
+    // The values of one column, in row order across the parts, gathered with their exact count
+    // known: the column's arrays are then allocated at their size, not grown by doubling.
+    fn all<'p, 'x: 'p, T: Copy + 'p>(parts: &'p [Taken<'x>], get: fn(&'p Taken<'x>) -> &'p [T]) -> std::vec::IntoIter<T> {
+        let mut values = Vec::with_capacity(parts.iter().map(|p| get(p).len()).sum());
+        for p in parts {
+            values.extend_from_slice(get(p));
+        }
+        values.into_iter()
+    }
+    let text = |name: &'static str, get: for<'p> fn(&'p Taken<'_>) -> &'p [&'p str]| -> Build<'_> {
+        Box::new(move || t.column(name, all(parts, get).map(Some)))
     };
-    let numbers = |name: &'static str, get: fn(&Row<'_>) -> Option<f64>| -> Build<'_> {
-        Box::new(move || Ok(rows.iter().map(get).collect::<Float64Chunked>().with_name(name.into()).into_column()))
+    let numbers = |name: &'static str, get: for<'p> fn(&'p Taken<'_>) -> &'p [f64]| -> Build<'_> {
+        Box::new(move || Ok(Float64Chunked::from_iter_values(name.into(), all(parts, get)).into_column()))
     };
-    let integers = |name: &'static str, get: fn(&Row<'_>) -> i32| -> Build<'_> {
-        Box::new(move || Ok(Int32Chunked::from_iter_values(name.into(), rows.iter().map(get)).into_column()))
+    let integers = |name: &'static str, get: for<'p> fn(&'p Taken<'_>) -> &'p [i32]| -> Build<'_> {
+        Box::new(move || Ok(Int32Chunked::from_iter_values(name.into(), all(parts, get)).into_column()))
     };
-    let labels = |name: &'static str, get: fn(&Row<'_>) -> Option<i8>| -> Build<'_> {
-        Box::new(move || Ok(rows.iter().map(get).collect::<Int8Chunked>().with_name(name.into()).into_column()))
+    let labels = |name: &'static str, get: for<'p> fn(&'p Taken<'_>) -> &'p [Option<i8>]| -> Build<'_> {
+        Box::new(move || Ok(all(parts, get).collect::<Int8Chunked>().with_name(name.into()).into_column()))
+    };
+    // Derived amounts, computed as the rows' own methods would.
+    let derived = |name: &'static str, get: fn(&Taken<'_>, usize) -> Option<f64>| -> Build<'_> {
+        Box::new(move || {
+            let mut values = Vec::with_capacity(parts.iter().map(|p| p.line.len()).sum());
+            for p in parts {
+                values.extend((0..p.line.len()).map(|i| get(p, i)));
+            }
+            Ok(values.into_iter().collect::<Float64Chunked>().with_name(name.into()).into_column())
+        })
     };
     let columns: Vec<Build<'_>> = vec![
-        Box::new(|| {
-            Ok(StringChunked::from_iter_values(col::DECLARATION_ID.into(), rows.iter().map(|r| r.declaration_id.as_ref())).into_column())
-        }),
-        integers(col::ITEM_NO, |r| r.item_no),
-        Box::new(move || {
-            Int32Chunked::from_iter_values(col::DATE.into(), rows.iter().map(|r| mirador_schema::day::of(r.date)))
-                .into_column()
-                .cast(&DataType::Date)
-        }),
-        text(col::PERIOD, |r| Some(&r.period)),
-        text(col::OFFICE_ID, |r| Some(&r.texts[0])),
-        text(col::PROCESS_TYPE, |r| Some(&r.texts[1])),
-        text(col::IMPORT_TYPE, |r| Some(&r.texts[2])),
-        text(col::IMPORT_USE, |r| Some(&r.texts[3])),
-        text(col::PAYMENT_TYPE, |r| Some(&r.texts[4])),
-        text(col::TRANSPORT_MODE, |r| Some(&r.texts[5])),
-        text(col::DECLARANT_ID, |r| Some(&r.texts[6])),
-        text(col::IMPORTER_ID, |r| Some(&r.texts[7])),
-        text(col::SELLER_ID, |r| Some(&r.texts[8])),
-        text(col::COURIER_ID, |r| r.courier_id.as_deref()),
-        text(col::HS_CODE, |r| Some(&r.hs_code)),
-        text(col::HS6, |r| Some(&r.hs_code[..6])),
-        text(col::DEPARTURE_COUNTRY, |r| Some(r.departure_country)),
-        text(col::ORIGIN_COUNTRY, |r| Some(r.origin_country)),
-        numbers(col::TAX_RATE_PCT, |r| Some(r.tax_rate_pct)),
-        text(col::TAX_TYPE, |r| Some(&r.texts[9])),
-        text(col::ORIGIN_INDICATOR, |r| Some(&r.texts[10])),
-        numbers(col::NET_MASS_KG, |r| Some(r.net_mass_kg)),
-        numbers(col::QUANTITY, |r| r.quantity),
-        text(col::QUANTITY_UNIT, |r| r.quantity_unit.as_deref()),
-        numbers(col::ITEM_PRICE, |r| Some(r.item_price)),
-        text(col::CURRENCY, |r| Some(&r.currency)),
-        numbers(col::VALUE_USD, |r| Some(r.value_usd())),
-        numbers(col::DUTY_USD, |r| Some(r.value_usd() * r.tax_rate_pct / 100.0)),
+        Box::new(|| Ok(StringChunked::from_iter_values(col::DECLARATION_ID.into(), all(parts, |p| &p.declaration_id)).into_column())),
+        integers(col::ITEM_NO, |p| &p.item_no),
+        Box::new(move || Int32Chunked::from_iter_values(col::DATE.into(), all(parts, |p| &p.date)).into_column().cast(&DataType::Date)),
+        text(col::PERIOD, |p| &p.period),
+        text(col::OFFICE_ID, |p| &p.texts[0]),
+        text(col::PROCESS_TYPE, |p| &p.texts[1]),
+        text(col::IMPORT_TYPE, |p| &p.texts[2]),
+        text(col::IMPORT_USE, |p| &p.texts[3]),
+        text(col::PAYMENT_TYPE, |p| &p.texts[4]),
+        text(col::TRANSPORT_MODE, |p| &p.texts[5]),
+        text(col::DECLARANT_ID, |p| &p.texts[6]),
+        text(col::IMPORTER_ID, |p| &p.texts[7]),
+        text(col::SELLER_ID, |p| &p.texts[8]),
+        Box::new(move || t.column(col::COURIER_ID, all(parts, |p| &p.courier_id))),
+        text(col::HS_CODE, |p| &p.hs_code),
+        Box::new(move || t.column(col::HS6, all(parts, |p| &p.hs_code).map(|c| Some(&c[..6])))),
+        Box::new(move || t.column(col::DEPARTURE_COUNTRY, all(parts, |p| &p.departure_country).map(Some))),
+        Box::new(move || t.column(col::ORIGIN_COUNTRY, all(parts, |p| &p.origin_country).map(Some))),
+        numbers(col::TAX_RATE_PCT, |p| &p.tax_rate_pct),
+        text(col::TAX_TYPE, |p| &p.texts[9]),
+        text(col::ORIGIN_INDICATOR, |p| &p.texts[10]),
+        numbers(col::NET_MASS_KG, |p| &p.net_mass_kg),
+        Box::new(move || Ok(all(parts, |p| &p.quantity).collect::<Float64Chunked>().with_name(col::QUANTITY.into()).into_column())),
+        Box::new(move || t.column(col::QUANTITY_UNIT, all(parts, |p| &p.quantity_unit))),
+        numbers(col::ITEM_PRICE, |p| &p.item_price),
+        text(col::CURRENCY, |p| &p.currency),
+        numbers(col::VALUE_USD, |p| &p.value_usd),
+        derived(col::DUTY_USD, |p, i| Some(p.value_usd[i] * p.tax_rate_pct[i] / 100.0)),
         // A unit price needs a mass and a value: zero-mass rows and declared-free goods get none.
-        numbers(col::UNIT_PRICE_USD_KG, |r| (r.net_mass_kg > 0.0 && r.item_price > 0.0).then(|| r.value_usd() / r.net_mass_kg)),
-        labels(col::FRAUD, |r| r.fraud),
-        labels(col::CRITICAL_FRAUD, |r| r.critical_fraud),
-        integers(col::SOURCE_LINE, |r| r.line as i32),
+        derived(col::UNIT_PRICE_USD_KG, |p, i| {
+            (p.net_mass_kg[i] > 0.0 && p.item_price[i] > 0.0).then(|| p.value_usd[i] / p.net_mass_kg[i])
+        }),
+        labels(col::FRAUD, |p| &p.fraud),
+        labels(col::CRITICAL_FRAUD, |p| &p.critical_fraud),
+        integers(col::SOURCE_LINE, |p| &p.line),
     ];
     let mut columns = columns.par_iter().map(|build| build()).collect::<PolarsResult<Vec<_>>>()?;
     if t.times {
-        columns.extend(crate::release::columns(rows.iter().map(|r| &r.release)));
+        columns.extend(crate::release::columns(accepted(rows, keep).map(|r| &r.release)));
     }
     DataFrame::new_infer_height(columns)
 }

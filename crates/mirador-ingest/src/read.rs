@@ -27,6 +27,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use chrono::Datelike;
@@ -449,7 +450,7 @@ impl TableReader {
             {
                 let len = n.min(*total - *next);
                 if len == 0 {
-                    return Ok(RawBlock { first_line, len: 0, rows: BlockRows::Records(Vec::new()) });
+                    return Ok(RawBlock { first_line, len: 0, rows: BlockRows::Records(Vec::new()), long: Vec::new() });
                 }
                 let columns = read_parquet_block(path, metadata.clone(), projection.as_deref(), *cols, *next, len)?;
                 let got = columns.first().map_or(0, RawColumn::len);
@@ -461,11 +462,12 @@ impl TableReader {
             }
             _ => {
                 let rows = self.next_rows(n)?;
-                return Ok(RawBlock { first_line, len: rows.len(), rows: BlockRows::Records(rows) });
+                return Ok(RawBlock { first_line, len: rows.len(), rows: BlockRows::Records(rows), long: Vec::new() });
             }
         };
         self.count(len)?;
-        Ok(RawBlock { first_line, len, rows: BlockRows::Columns(columns) })
+        let long = long_rows(&columns);
+        Ok(RawBlock { first_line, len, rows: BlockRows::Columns(columns), long })
     }
 
     /// Reads every remaining row into memory.
@@ -485,6 +487,28 @@ pub struct RawBlock {
     first_line: usize,
     len: usize,
     rows: BlockRows,
+    /// The rows of a parquet slice with a text field longer than [`MAX_FIELD_BYTES`], in order
+    /// (found once per slice rather than once per row).
+    long: Vec<usize>,
+}
+
+/// The rows (in order) of a parquet slice with a text field longer than [`MAX_FIELD_BYTES`].
+fn long_rows(columns: &[RawColumn]) -> Vec<usize> {
+    let mut long = Vec::new();
+    for column in columns {
+        if let RawColumn::Text(a) = column {
+            long.extend(
+                a.views()
+                    .iter()
+                    .enumerate()
+                    .filter(|(at, v)| v.length as usize > MAX_FIELD_BYTES && a.get(*at).is_some_and(|v| v.len() > MAX_FIELD_BYTES))
+                    .map(|(at, _)| at),
+            );
+        }
+    }
+    long.sort_unstable();
+    long.dedup();
+    long
 }
 
 #[derive(Debug)]
@@ -584,9 +608,52 @@ impl RawBlock {
                     let values: StringChunked = made.iter().map(|m| m.as_ref().and_then(|m| m.get(k)).map(String::as_str)).collect();
                     columns.push(RawColumn::Text(single(&values)?));
                 }
+                self.long = long_rows(columns);
             }
         }
         Ok(())
+    }
+
+    /// A hash of every field of each row of `rows` (in bounds), in order, to tell an exact
+    /// duplicate from a conflicting one: rows with the same fields (same kinds, same values) hash
+    /// alike, whether read from a CSV or a parquet file. A parquet slice is hashed column by
+    /// column, without taking its rows apart.
+    pub fn content_hashes(&self, rows: Range<usize>) -> Vec<u64> {
+        match &self.rows {
+            BlockRows::Records(_) => rows
+                .map(|at| {
+                    let row = self.row(at);
+                    let (mut h, mut fields) = (ROW_SEED, 0u64);
+                    for value in row.fields() {
+                        h = mix(h, value_hash(value));
+                        fields += 1;
+                    }
+                    mix(h, fields)
+                })
+                .collect(),
+            BlockRows::Columns(columns) => {
+                let mut hashes = vec![ROW_SEED; rows.len()];
+                let empty = value_hash(Raw::Text(""));
+                for column in columns {
+                    let h = &mut hashes;
+                    match column {
+                        RawColumn::Text(a) => fold_into(h, rows.clone(), |at| value_hash(Raw::Text(a.get(at).unwrap_or("")))),
+                        RawColumn::Number(a) => {
+                            fold_into(h, rows.clone(), |at| value_at::<Float64Type>(a, at).map_or(empty, |x| value_hash(Raw::Number(x))));
+                        }
+                        RawColumn::Integer(a) => {
+                            fold_into(h, rows.clone(), |at| value_at::<Int64Type>(a, at).map_or(empty, |x| value_hash(Raw::Integer(x))));
+                        }
+                        RawColumn::Day(a) => {
+                            fold_into(h, rows.clone(), |at| value_at::<Int32Type>(a, at).map_or(empty, |x| value_hash(Raw::Day(x))));
+                        }
+                    }
+                }
+                let fields = columns.len() as u64;
+                hashes.iter_mut().for_each(|h| *h = mix(*h, fields));
+                hashes
+            }
+        }
     }
 
     /// Rows in the block.
@@ -603,6 +670,34 @@ impl RawBlock {
     pub fn row(&self, at: usize) -> BlockRow<'_> {
         BlockRow { block: self, at }
     }
+}
+
+/// The start of every row's content hash ([`RawBlock::content_hashes`]).
+const ROW_SEED: u64 = 0x243f_6a88_85a3_08d3;
+
+/// A hash of one raw value and its kind.
+fn value_hash(value: Raw<'_>) -> u64 {
+    use std::hash::BuildHasher;
+    let state = foldhash::fast::FixedState::default();
+    match value {
+        Raw::Text(s) => state.hash_one((0u8, s)),
+        Raw::Number(x) => state.hash_one((1u8, x.to_bits())),
+        Raw::Integer(x) => state.hash_one((2u8, x)),
+        Raw::Day(x) => state.hash_one((3u8, x)),
+    }
+}
+
+/// Folds each row's value (`value` of its index) into its hash.
+fn fold_into(hashes: &mut [u64], rows: Range<usize>, value: impl Fn(usize) -> u64) {
+    for (h, at) in hashes.iter_mut().zip(rows) {
+        *h = mix(*h, value(at));
+    }
+}
+
+/// Folds `value` into the hash `h` of the fields before it (the order counts).
+fn mix(h: u64, value: u64) -> u64 {
+    let m = u128::from(h.rotate_left(23) ^ value) * 0x9e37_79b9_7f4a_7c15;
+    (m as u64) ^ ((m >> 64) as u64)
 }
 
 /// One row of a [`RawBlock`].
@@ -638,9 +733,11 @@ impl<'b> BlockRow<'b> {
     pub fn malformed(self) -> Option<Malformed> {
         match &self.block.rows {
             BlockRows::Records(rows) => rows[self.at].malformed.clone(),
-            BlockRows::Columns(columns) => columns
-                .iter()
-                .any(|c| matches!(c, RawColumn::Text(a) if a.get(self.at).is_some_and(|v| v.len() > MAX_FIELD_BYTES)))
+            BlockRows::Columns(_) => self
+                .block
+                .long
+                .binary_search(&self.at)
+                .is_ok()
                 .then(|| Malformed::new("malformed_row", format!("has a field longer than {MAX_FIELD_BYTES} bytes"))),
         }
     }
@@ -1391,5 +1488,64 @@ mod tests {
             let expected = rows.next_row().unwrap().unwrap();
             assert_eq!((line, fields), (expected.line, expected.fields.iter().map(str::to_owned).collect()));
         }
+    }
+
+    #[test]
+    fn a_parquet_row_with_an_overlong_text_field_is_malformed_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let long = "x".repeat(MAX_FIELD_BYTES + 1);
+        let edge = "y".repeat(MAX_FIELD_BYTES);
+        let n = 20;
+        let mut df = df!(
+            "a" => (0..n).map(|i| match i { 3 => Some(long.clone()), 4 => Some(edge.clone()), 5 => None, _ => Some(format!("A{i}")) }).collect::<Vec<_>>(),
+            "b" => (0..n).map(|i| if i == 17 { long.clone() } else { format!("B{i}") }).collect::<Vec<_>>(),
+            "x" => (0..n).map(|i| i as f64).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        mirador_io::write_parquet(&mut df, &path).unwrap();
+        let block = TableReader::open(&path, None, None).unwrap().next_block(n).unwrap();
+        let malformed: Vec<usize> = (0..block.len()).filter(|&at| block.row(at).malformed().is_some()).collect();
+        assert_eq!(malformed, [3, 17]);
+        let why = block.row(3).malformed().unwrap();
+        assert_eq!(why.code, "malformed_row");
+        assert!(why.to_string().contains("longer than"), "{why}");
+    }
+
+    #[test]
+    fn rows_hash_alike_exactly_when_their_fields_are_alike_in_kind_and_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let parquet = dir.path().join("t.parquet");
+        let mut df = df!(
+            "id" => ["a", "a", "a", "b", "a", "a"],
+            "x" => [Some(1.5), Some(1.5), Some(2.5), Some(1.5), None, None],
+            "day" => [19_000, 19_000, 19_000, 19_000, 19_000, 19_001],
+        )
+        .unwrap();
+        df.with_column(df.column("day").unwrap().cast(&DataType::Date).unwrap()).unwrap();
+        mirador_io::write_parquet(&mut df, &parquet).unwrap();
+        let block = TableReader::open(&parquet, None, None).unwrap().next_block(10).unwrap();
+        let whole = block.content_hashes(0..block.len());
+        // Hashed in pieces or whole, a row hashes alike.
+        let pieces: Vec<u64> = [0..2, 2..5, 5..6].into_iter().flat_map(|r| block.content_hashes(r)).collect();
+        assert_eq!(whole, pieces);
+        assert_eq!(whole[0], whole[1]);
+        for (i, j) in [(0, 2), (0, 3), (0, 4), (4, 5)] {
+            assert_ne!(whole[i], whole[j], "rows {i} and {j}");
+        }
+        // A CSV row of the same text hashes as text: unlike a typed number or date, alike
+        // between themselves; a null reads (and hashes) as empty text.
+        let csv = dir.path().join("t.csv");
+        std::fs::write(&csv, "id,x,day\na,1.5,2022-01-08\na,1.5,2022-01-08\na,,2022-01-08\n").unwrap();
+        let text = TableReader::open(&csv, None, None).unwrap().next_block(10).unwrap();
+        let text_hashes = text.content_hashes(0..text.len());
+        assert_eq!(text_hashes[0], text_hashes[1]);
+        assert_ne!(text_hashes[0], whole[0]);
+        assert_ne!(text_hashes[2], whole[4], "the day is typed in parquet, text in CSV");
+        let all_text = df!("id" => ["a"], "x" => [""], "day" => ["2022-01-08"]).unwrap();
+        let p2 = dir.path().join("text.parquet");
+        mirador_io::write_parquet(&mut all_text.clone(), &p2).unwrap();
+        let typed_text = TableReader::open(&p2, None, None).unwrap().next_block(10).unwrap();
+        assert_eq!(typed_text.content_hashes(0..1)[0], text_hashes[2], "the same text fields hash alike from CSV and parquet");
     }
 }

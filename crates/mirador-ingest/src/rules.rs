@@ -105,10 +105,16 @@ pub fn number_value(raw: Raw<'_>, decimal: char, column: &str) -> Result<f64, Re
     }
 }
 
+/// Whether `text` holds a control character (NUL, escape, line break, ...). Printable ASCII,
+/// nearly every value, is told without decoding characters.
+pub fn has_control(text: &str) -> bool {
+    !text.bytes().all(|b| (0x20..0x7f).contains(&b)) && text.chars().any(char::is_control)
+}
+
 /// A declaration id of a block's row: mandatory, without control characters.
 pub fn declaration_id_value<'r>(raw: Option<Raw<'r>>, column: &str) -> Result<Cow<'r, str>, Reject> {
     let id = required_value(raw, column)?.text();
-    if id.chars().any(char::is_control) {
+    if has_control(&id) {
         return Err(Reject::new("control_character", column, format!("`{column}` contains a control character")));
     }
     Ok(id)
@@ -156,14 +162,15 @@ pub fn rate_pct_value(raw: Raw<'_>, decimal: char, column: &str) -> Result<f64, 
 pub fn date(raw: &str, format: &str, min: NaiveDate, max: NaiveDate, column: &str) -> Result<NaiveDate, Reject> {
     let d = NaiveDate::parse_from_str(raw.trim(), format)
         .map_err(|_| Reject::new("bad_date", column, format!("`{column}` = `{raw}` does not match the format `{format}`")))?;
-    in_range(d, raw, min, max, column)
+    in_range(d, || Cow::Borrowed(raw), min, max, column)
 }
 
 /// A date of a block's row: text as [`date`] reads it; a file's date needs no format.
 pub fn date_value(raw: Raw<'_>, format: &str, min: NaiveDate, max: NaiveDate, column: &str) -> Result<NaiveDate, Reject> {
     match raw {
         Raw::Day(days) => match mirador_schema::day::date(days) {
-            Some(d) => in_range(d, &raw.text(), min, max, column),
+            // The date's text is made only for the message of a date out of range.
+            Some(d) => in_range(d, || raw.text(), min, max, column),
             None => date(&raw.text(), format, min, max, column),
         },
         Raw::Text(s) => date(s, format, min, max, column),
@@ -171,9 +178,15 @@ pub fn date_value(raw: Raw<'_>, format: &str, min: NaiveDate, max: NaiveDate, co
     }
 }
 
-fn in_range(d: NaiveDate, raw: &str, min: NaiveDate, max: NaiveDate, column: &str) -> Result<NaiveDate, Reject> {
+fn in_range<'t>(
+    d: NaiveDate,
+    raw: impl FnOnce() -> Cow<'t, str>,
+    min: NaiveDate,
+    max: NaiveDate,
+    column: &str,
+) -> Result<NaiveDate, Reject> {
     if d < min || d > max {
-        return Err(Reject::new("date_out_of_range", column, format!("`{column}` = `{raw}` is outside {min} .. {max}")));
+        return Err(Reject::new("date_out_of_range", column, format!("`{column}` = `{}` is outside {min} .. {max}", raw())));
     }
     Ok(d)
 }
@@ -260,6 +273,8 @@ pub fn party_id(id: Cow<'_, str>, case: IdCase) -> Cow<'_, str> {
         owned => owned,
     };
     let change = match case {
+        IdCase::Upper if id.is_ascii() => id.bytes().any(|b| b.is_ascii_lowercase()),
+        IdCase::Lower if id.is_ascii() => id.bytes().any(|b| b.is_ascii_uppercase()),
         IdCase::Upper => id.chars().any(char::is_lowercase),
         IdCase::Lower => id.chars().any(char::is_uppercase),
         IdCase::Keep => false,
@@ -386,6 +401,23 @@ pub fn period(raw: &str, column: &str) -> Result<String, Reject> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn control_characters_are_told_as_decoding_every_character_tells_them(text in "(\\PC|[\u{0}-\u{1f}\u{7f}-\u{a0}]|[a-zA-Z ]){0,12}") {
+            proptest::prop_assert_eq!(has_control(&text), text.chars().any(char::is_control));
+        }
+
+        #[test]
+        fn party_ids_are_cased_as_the_unicode_rules_case_them(id in "(\\PC|[a-zA-Z0-9 -]){0,10}") {
+            let trimmed = id.trim();
+            let upper = if trimmed.chars().any(char::is_lowercase) { trimmed.to_uppercase() } else { trimmed.to_owned() };
+            let lower = if trimmed.chars().any(char::is_uppercase) { trimmed.to_lowercase() } else { trimmed.to_owned() };
+            proptest::prop_assert_eq!(party_id(Cow::Borrowed(&id), IdCase::Upper), upper);
+            proptest::prop_assert_eq!(party_id(Cow::Borrowed(&id), IdCase::Lower), lower);
+            proptest::prop_assert_eq!(party_id(Cow::Borrowed(&id), IdCase::Keep), trimmed);
+        }
+    }
 
     #[test]
     fn item_numbers_default_to_one_and_are_whole_and_positive() {
