@@ -124,11 +124,9 @@ fn a_run_killed_in_the_middle_of_writing_a_file_is_recorded_and_recovered() {
     }
 }
 
-#[test]
-fn of_several_runs_started_at_once_exactly_one_commits_and_the_others_are_refused_as_locked() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let children: Vec<_> = (0..4)
+/// Starts `n` runs of the sample pipeline on output root `out` at once and waits for them all.
+fn runs_at_once(out: &Path, n: usize) -> Vec<std::process::Output> {
+    let children: Vec<_> = (0..n)
         .map(|_| {
             Command::new(env!("CARGO_BIN_EXE_mirador"))
                 .args(["run", "pipelines/nightly.toml", "--out", out.to_str().unwrap()])
@@ -140,13 +138,40 @@ fn of_several_runs_started_at_once_exactly_one_commits_and_the_others_are_refuse
                 .unwrap()
         })
         .collect();
-    let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
-    let committed = outputs.iter().filter(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("committed")).count();
-    let locked: Vec<_> = outputs.iter().filter(|o| o.status.code() == Some(75)).collect();
-    assert_eq!(committed, 1, "exactly one run commits");
-    assert_eq!(locked.len(), 3, "the others exit with the `locked` code 75");
-    for o in locked {
+    children.into_iter().map(|c| c.wait_with_output().unwrap()).collect()
+}
+
+#[test]
+fn of_several_runs_started_at_once_exactly_one_commits_and_the_others_are_refused_as_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+
+    // While another process holds the output root, every run is refused with the `locked` code,
+    // however long it would take.
+    let held = mirador_pipeline::runner::lock(&out).unwrap();
+    for o in runs_at_once(&out, 3) {
+        assert_eq!(o.status.code(), Some(75), "a locked root refuses the run: {}", String::from_utf8_lossy(&o.stderr));
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(out.to_str().unwrap()), "the refusal names the output root: {err}");
     }
+    assert!(!out.join("latest").exists(), "a refused run publishes nothing");
+    drop(held);
+
+    // Runs started together: exactly one does the work and commits. Each of the others is
+    // refused as locked, or, when the winner finished within the lock's short grace, finds the
+    // same run committed and does nothing (a sample run can be that fast).
+    let outputs = runs_at_once(&out, 4);
+    let stdout = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    let committed =
+        outputs.iter().filter(|o| o.status.success() && stdout(o).contains("committed") && !stdout(o).contains("already committed"));
+    assert_eq!(committed.count(), 1, "exactly one run commits");
+    for o in outputs.iter().filter(|o| !(o.status.success() && !stdout(o).contains("already committed"))) {
+        let err = String::from_utf8_lossy(&o.stderr);
+        let refused = o.status.code() == Some(75) && err.contains(out.to_str().unwrap());
+        let no_op = o.status.success() && stdout(o).contains("already committed");
+        assert!(refused || no_op, "another run is refused as locked or finds the run committed: {:?} {err}", o.status);
+    }
+    let runs = std::fs::read_dir(out.join("runs")).unwrap().flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.')).count();
+    assert_eq!(runs, 1, "one run directory");
 }
