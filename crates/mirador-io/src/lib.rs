@@ -235,7 +235,8 @@ fn page_options() -> WriteOptions {
     WriteOptions { statistics: StatisticsOptions::default(), compression: compression().into(), version: Version::V1, data_page_size: None }
 }
 
-/// Rows of a row group when a frame is written whole (polars' `ParquetWriter::finish` default).
+/// Rows of a row group (polars' `ParquetWriter::finish` default), counted from a frame's first
+/// row ([`row_groups`]).
 const ROW_GROUP_ROWS: usize = 512 * 512;
 
 /// Writes `df`'s chunks (aligned) as row groups of `batched`, in order: the same row groups and
@@ -280,26 +281,21 @@ fn encode_column(
         .collect()
 }
 
-/// Writes `df` to `w` with `schema` (its categoricals as text, [`text_slices`]).
+/// Writes `df` to `w` with `schema` (its categoricals as text), in [`row_groups`].
 fn write_frame<W: Write>(w: W, df: &DataFrame, schema: &Schema) -> PolarsResult<()> {
     let encodings = get_encodings(&schema.to_arrow(CompatLevel::newest()));
     let mut batched = parquet_writer(w).batched(schema)?;
-    if df.columns().iter().any(|c| c.dtype().is_categorical()) {
-        text_slices(df, |slice| write_row_groups(&mut batched, &slice, &encodings))?;
-    } else {
-        // Row groups of `ROW_GROUP_ROWS`, as `ParquetWriter::finish` cuts them.
-        let mut df = df.clone();
-        let chunked = polars::frame::chunk_df_for_writing(&mut df, ROW_GROUP_ROWS)?;
-        write_row_groups(&mut batched, &chunked, &encodings)?;
-    }
+    row_groups(df, |groups| write_row_groups(&mut batched, &groups, &encodings))?;
     batched.finish().map(drop)
 }
 
 /// Writes a data frame as zstd-compressed parquet, atomically, plus its schema sidecar. Returns
 /// the file's SHA-256 (hex), hashed as it is written rather than read back.
 ///
-/// Categorical columns are written as text ([`text_slices`]): the file holds the values, not one
-/// run's codes, so its bytes depend only on its content. Pages are encoded and compressed in
+/// Categorical columns are written as text, and rows go in row groups of a fixed size counted
+/// from the first row ([`row_groups`]): the file holds the values, not one run's codes, and its
+/// bytes depend only on its content, not on how the frame was held (in how many chunks, its text
+/// coded or not). Pages are encoded and compressed in
 /// parallel ([`write_row_groups`]).
 pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<String> {
     let mut polars_err = None;
@@ -325,34 +321,44 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<String> {
     Ok(digest)
 }
 
-/// Rows written at a time when categorical columns are written as text.
-const TEXT_SLICE_ROWS: usize = 1 << 20;
+/// Rows handed to the writer at a time (a whole number of row groups): the text of categorical
+/// columns is held for this many rows at most.
+const SLICE_ROWS: usize = 4 * ROW_GROUP_ROWS;
 
 /// `schema` with its categorical columns as strings.
 fn text_schema(schema: &Schema) -> Schema {
     schema.iter().map(|(name, t)| Field::new(name.clone(), if t.is_categorical() { DataType::String } else { t.clone() })).collect()
 }
 
-/// Hands `df` to `write` a slice of rows at a time, its categorical columns cast to strings: the
-/// strings of one slice at most are held at once. A frame without categoricals goes as it is.
-fn text_slices(df: &DataFrame, mut write: impl FnMut(DataFrame) -> PolarsResult<()>) -> PolarsResult<()> {
-    if !df.columns().iter().any(|c| c.dtype().is_categorical()) {
-        return write(df.clone());
-    }
+/// Hands `df` to `write` a slice of [`SLICE_ROWS`] rows at a time, as a frame whose chunks are its
+/// row groups: [`ROW_GROUP_ROWS`] rows each, counted from `df`'s first row whatever its chunks,
+/// each in one chunk, its categorical columns as text. So the same rows make the same row groups
+/// (and bytes) whether they were held in one chunk or many, coded or not.
+fn row_groups(df: &DataFrame, mut write: impl FnMut(DataFrame) -> PolarsResult<()>) -> PolarsResult<()> {
     let mut offset = 0;
     while offset < df.height() {
-        let slice = df.slice(i64::try_from(offset).unwrap_or(i64::MAX), TEXT_SLICE_ROWS);
+        let slice = df.slice(i64::try_from(offset).unwrap_or(i64::MAX), SLICE_ROWS);
         offset += slice.height();
-        let columns = slice
-            .columns()
-            .par_iter()
-            .map(|c| if c.dtype().is_categorical() { categorical_text(c) } else { Ok(c.clone()) })
-            .collect::<PolarsResult<Vec<_>>>()?;
-        // The cast columns come in one chunk; the others may not (a filtered frame): the
-        // writer needs the chunks of all columns aligned.
-        let mut text = DataFrame::new(slice.height(), columns)?;
-        text.align_chunks_par();
-        write(text)?;
+        let mut groups: Option<DataFrame> = None;
+        let mut at = 0;
+        while at < slice.height() {
+            let group = slice.slice(i64::try_from(at).unwrap_or(i64::MAX), ROW_GROUP_ROWS);
+            at += group.height();
+            let columns = group
+                .columns()
+                .par_iter()
+                .map(|c| if c.dtype().is_categorical() { categorical_text(c) } else { Ok(c.rechunk()) })
+                .collect::<PolarsResult<Vec<_>>>()?;
+            let group = DataFrame::new(group.height(), columns)?;
+            match &mut groups {
+                None => groups = Some(group),
+                // Appends the group's chunks: one row group each.
+                Some(all) => drop(all.vstack_mut(&group)?),
+            }
+        }
+        if let Some(groups) = groups {
+            write(groups)?;
+        }
     }
     Ok(())
 }
@@ -427,10 +433,11 @@ impl ParquetStream {
         &self.schema
     }
 
-    /// Appends a batch (its schema must be the stream's).
+    /// Appends a batch (its schema must be the stream's), in row groups counted from its first
+    /// row ([`row_groups`]).
     pub fn write(&mut self, df: &DataFrame) -> Result<()> {
         let (writer, encodings) = (&mut self.writer, &self.encodings);
-        text_slices(df, |slice| write_row_groups(writer, &slice, encodings))
+        row_groups(df, |groups| write_row_groups(writer, &groups, encodings))
             .map_err(|source| IoError::Parquet { path: self.path.clone(), source })
     }
 
@@ -746,6 +753,16 @@ mod tests {
         assert_eq!(write_parquet(&mut plain, &dir.path().join("plain.parquet")).unwrap(), hashes[0]);
     }
 
+    /// polars' own (serial) writer, given `df` in the row groups [`row_groups`] cuts.
+    fn serial_bytes(df: &DataFrame) -> Vec<u8> {
+        let mut serial = Vec::new();
+        let mut batched = parquet_writer(&mut serial).batched(&text_schema(df.schema())).unwrap();
+        row_groups(df, |groups| batched.write_batch(&groups)).unwrap();
+        batched.finish().unwrap();
+        drop(batched);
+        serial
+    }
+
     /// Pages encoded and compressed in parallel make the file polars' own (serial) writer makes:
     /// several row groups, text with repeats and nulls, integers, floats and booleans.
     #[test]
@@ -760,26 +777,51 @@ mod tests {
         )
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let mut serial = Vec::new();
-        parquet_writer(&mut serial).finish(&mut df.clone()).unwrap();
         let path = dir.path().join("whole.parquet");
         write_parquet(&mut df.clone(), &path).unwrap();
-        assert_eq!(fs::read(&path).unwrap(), serial, "a frame written whole");
+        assert_eq!(fs::read(&path).unwrap(), serial_bytes(&df), "a frame written whole");
         assert_eq!(read_parquet(&path).unwrap(), df);
-        // A frame of several chunks, streamed: a row group per chunk, as polars writes them.
+        let meta = polars_parquet::read::read_metadata(&mut fs::File::open(&path).unwrap()).unwrap();
+        let groups: Vec<usize> = meta.row_groups.iter().map(|g| g.num_rows()).collect();
+        assert_eq!(groups, [ROW_GROUP_ROWS, 1_000], "row groups counted from the first row");
+        // A frame of several chunks, streamed.
         let mut chunks = df.slice(0, 1_000);
         chunks.vstack_mut(&df.slice(1_000, 2_500)).unwrap();
         chunks.vstack_mut(&df.slice(3_500, 10)).unwrap();
-        let mut serial = Vec::new();
-        let mut batched = parquet_writer(&mut serial).batched(chunks.schema()).unwrap();
-        batched.write_batch(&chunks).unwrap();
-        batched.finish().unwrap();
-        drop(batched);
         let path = dir.path().join("stream.parquet");
         let mut stream = ParquetStream::create(&path, chunks.schema()).unwrap();
         stream.write(&chunks).unwrap();
         stream.finish().unwrap();
-        assert_eq!(fs::read(&path).unwrap(), serial, "a frame of several chunks, streamed");
+        assert_eq!(fs::read(&path).unwrap(), serial_bytes(&chunks), "a frame of several chunks, streamed");
+    }
+
+    /// The same rows make the same file however the frame holds them: in one chunk or in
+    /// chunks of any sizes, its text as strings or as categoricals.
+    #[test]
+    fn the_same_rows_make_the_same_bytes_however_they_are_held() {
+        let n = 2 * ROW_GROUP_ROWS + 777;
+        let id: Vec<String> = (0..n).map(|i| format!("d{}", i / 2)).collect();
+        let k: Vec<Option<&str>> = (0..n).map(|i| (i % 11 != 0).then(|| ["MLB", "NBO", "DAR"][i % 3])).collect();
+        let x: Vec<f64> = (0..n).map(|i| i as f64 / 7.0).collect();
+        let plain = df!("id" => &id, "k" => &k, "x" => &x).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let digest = |df: &mut DataFrame, name: &str| write_parquet(df, &dir.path().join(name)).unwrap();
+        let whole = digest(&mut plain.clone(), "whole.parquet");
+        // Chunks that do not fall on the row groups' edges.
+        for cuts in [vec![1, 1_000, ROW_GROUP_ROWS - 3], vec![ROW_GROUP_ROWS + 5], vec![n / 3, n / 3 + 1]] {
+            let mut chunked = plain.slice(0, 0);
+            let mut at = 0;
+            for cut in cuts.into_iter().chain([n]) {
+                chunked.vstack_mut(&plain.slice(i64::try_from(at).unwrap(), cut - at)).unwrap();
+                at = cut;
+            }
+            assert!(chunked.first_col_n_chunks() > 1);
+            assert_eq!(digest(&mut chunked, "chunked.parquet"), whole, "held in chunks");
+        }
+        let mut coded = plain.clone();
+        coded.with_column(plain.column("k").unwrap().cast(&text::categorical_type("k")).unwrap()).unwrap();
+        assert!(coded.column("k").unwrap().dtype().is_categorical());
+        assert_eq!(digest(&mut coded, "coded.parquet"), whole, "its text coded");
     }
 
     #[test]
