@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use mirador_pipeline::SourceSpec;
-use mirador_rank::evaluation::{by_importer, evaluate, read_truth};
+use mirador_rank::evaluation::{by_importer, evaluate, read_items};
 use mirador_rank::{RankParams, rank};
 use mirador_schema::catalog::auditee_evaluation;
 use polars::prelude::*;
@@ -23,8 +23,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let read = |name: &str| mirador_io::read_parquet(&run.join(format!("{name}.parquet")));
     let (d, f, k, m) = (read("declarations")?, read("fraud_scores")?, read("kmeans_scores")?, read("mirror_exposure")?);
     let spec = SourceSpec { paths: vec![PathBuf::from(truth)], ..Default::default() };
-    let truth = read_truth(&spec, Path::new("."), "planted_lost_duty_usd")?;
-    let (importers, _) = by_importer(&d, &truth)?;
+    let truth = read_items(&spec, Path::new("."), "planted_lost_duty_usd")?;
+    let (importers, _) = by_importer(&d, &truth.lined_up(&d)?)?;
     let share = |e: &DataFrame, policy: &str, pct: f64| -> f64 {
         let (p, t, s) = (
             e.column(auditee_evaluation::POLICY).unwrap().str().unwrap(),

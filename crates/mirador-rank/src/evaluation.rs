@@ -24,9 +24,9 @@
 //!   as the artifact `auditee_evaluation.csv`.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::path::Path;
 
+use foldhash::fast::FixedState;
 use mirador_pipeline::{SourceSpec, Stage, StageContext, StageError, StageOutput};
 use mirador_schema::catalog::auditee_evaluation;
 use mirador_schema::text::Text;
@@ -59,43 +59,36 @@ impl Default for EvaluationParams {
     }
 }
 
-/// Per importer of `declarations`: its lost duty (the `truth` of its items, keyed by
-/// `(declaration_id, item_no)`; items without truth count zero), its duty paid and its declared
-/// value. Returns the importers in id order and the number of items that had no truth.
-pub fn by_importer<S: BuildHasher>(
-    declarations: &DataFrame,
-    truth: &HashMap<(String, i64), f64, S>,
-) -> PolarsResult<(Vec<ImporterTruth>, usize)> {
-    let ids = Text::column(declarations, col::DECLARATION_ID)?;
-    let items = declarations.column(col::ITEM_NO)?.cast(&DataType::Int64)?;
-    let items = items.i64()?;
+/// Per importer of `declarations`: its lost duty (`lost[i]` for declaration row `i`, `None`
+/// for an item without truth, counting zero), its duty paid and its declared value. Returns the
+/// importers in id order and the number of items that had no truth.
+pub fn by_importer(declarations: &DataFrame, lost: &[Option<f64>]) -> PolarsResult<(Vec<ImporterTruth>, usize)> {
     let importers = Text::column(declarations, col::IMPORTER_ID)?;
+    let importers = importers.coded();
     let (duty, value) = (amounts(declarations, col::DUTY_USD)?, amounts(declarations, col::VALUE_USD)?);
-    let mut tally: HashMap<&str, ImporterTruth> = HashMap::new();
+    if lost.len() != importers.codes.len() {
+        polars_bail!(ShapeMismatch: "{} declarations, truth lined up for {}", importers.codes.len(), lost.len());
+    }
+    // Sums by importer code, each over the importer's rows in row order.
+    let mut tally = vec![ImporterTruth::default(); importers.values.len()];
     let mut missing = 0;
-    let mut key = (String::new(), 0_i64);
-    for (i, (importer, (id, item))) in importers.iter().zip(ids.iter().zip(items.iter())).enumerate() {
-        let Some(importer) = importer else { continue };
-        let t = tally.entry(importer).or_insert_with(|| ImporterTruth { importer_id: importer.to_owned(), ..ImporterTruth::default() });
+    for (i, &code) in importers.codes.iter().enumerate() {
+        if code == u32::MAX {
+            continue;
+        }
+        let t = &mut tally[code as usize];
         t.duty_paid += duty[i];
         t.declared_value += value[i];
-        let found = match (id, item) {
-            (Some(id), Some(item)) => {
-                key.0.clear();
-                key.0.push_str(id);
-                key.1 = item;
-                truth.get(&key)
-            }
-            _ => None,
-        };
-        match found {
+        match lost[i] {
             Some(l) => t.lost_duty += l,
             None => missing += 1,
         }
     }
-    let mut out: Vec<ImporterTruth> = tally.into_values().collect();
-    out.sort_by(|a, b| a.importer_id.cmp(&b.importer_id));
-    Ok((out, missing))
+    for (t, id) in tally.iter_mut().zip(&importers.values) {
+        t.importer_id = (*id).to_owned();
+    }
+    tally.sort_by(|a, b| a.importer_id.cmp(&b.importer_id));
+    Ok((tally, missing))
 }
 
 /// One importer's truth and the amounts the plain orders use.
@@ -153,31 +146,171 @@ pub fn evaluate(auditees: &DataFrame, importers: &[ImporterTruth]) -> PolarsResu
     ])?))
 }
 
+/// One file of the truth, as read: its keys and amounts in file order.
+struct TruthFile {
+    /// The file, as errors name it.
+    shown: String,
+    ids: StringChunked,
+    items: Vec<i64>,
+    amounts: Vec<f64>,
+    /// Each row's line in a CSV file (a parquet file's rows are counted from 1).
+    lines: Option<Vec<usize>>,
+}
+
+impl TruthFile {
+    fn line(&self, row: usize) -> usize {
+        self.lines.as_ref().map_or(row + 1, |l| l[row])
+    }
+}
+
+/// The error of an item given twice, at `row` of `f`.
+fn twice(f: &TruthFile, row: usize, id: &str, item: i64) -> StageError {
+    StageError::Data(format!("{}:{}: declaration {id} item {item} is given twice", f.shown, f.line(row)))
+}
+
+/// The truth per declaration item, read from a source's files ([`read_items`]) and lined up
+/// with the declarations by [`Truth::lined_up`].
+pub struct Truth {
+    files: Vec<TruthFile>,
+}
+
+/// A declaration key, borrowed.
+type Key<'a> = (&'a str, i64);
+
+impl Truth {
+    /// The number of items read (each file's rows).
+    pub fn len(&self) -> usize {
+        self.files.iter().map(|f| f.items.len()).sum()
+    }
+
+    /// Whether no item was read.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every item in file order: its key and amount.
+    fn rows(&self) -> impl Iterator<Item = (Key<'_>, f64)> + '_ {
+        self.files
+            .iter()
+            .flat_map(|f| f.ids.iter().zip(&f.items).zip(&f.amounts).map(|((id, &item), &a)| ((id.unwrap_or_default(), item), a)))
+    }
+
+    /// The items by key. An item given twice is an error naming the file and line of its second
+    /// row.
+    pub fn into_map(self) -> Result<HashMap<(String, i64), f64>, StageError> {
+        let mut map = HashMap::with_capacity(self.len());
+        for f in &self.files {
+            for (row, (id, &item)) in f.ids.iter().zip(&f.items).enumerate() {
+                let id = id.unwrap_or_default();
+                if map.insert((id.to_owned(), item), f.amounts[row]).is_some() {
+                    return Err(twice(f, row, id, item));
+                }
+            }
+        }
+        Ok(map)
+    }
+
+    /// The amount of one item (the last one given, where an item is given twice).
+    pub fn get(&self, id: &str, item: i64) -> Option<f64> {
+        self.rows().filter(|(k, _)| *k == (id, item)).map(|(_, a)| a).last()
+    }
+
+    /// The truth of each declaration row (`None` where the item has none). An item given twice
+    /// is an error naming the file and line of its second row.
+    ///
+    /// The truth is usually listed in the declarations' order (the synthetic world writes both
+    /// from the same items, and ingest keeps the file order), with perhaps extra items the
+    /// declarations lack (quarantined rows): then one walk down both lines them up. Otherwise,
+    /// or where a skipped item could repeat one lined up, the items are joined by key.
+    pub fn lined_up(&self, declarations: &DataFrame) -> Result<Vec<Option<f64>>, StageError> {
+        let ids = Text::column(declarations, col::DECLARATION_ID)?;
+        let items = declarations.column(col::ITEM_NO)?.cast(&DataType::Int64)?;
+        let items = items.i64()?;
+        if let Some(lost) = self.walk(&ids, items) {
+            return Ok(lost);
+        }
+        let mut index: HashMap<Key<'_>, f64, FixedState> = HashMap::default();
+        index.reserve(self.len());
+        for f in &self.files {
+            for (row, (id, &item)) in f.ids.iter().zip(&f.items).enumerate() {
+                let id = id.unwrap_or_default();
+                if index.insert((id, item), f.amounts[row]).is_some() {
+                    return Err(twice(f, row, id, item));
+                }
+            }
+        }
+        Ok(ids.iter().zip(items.iter()).map(|(id, item)| index.get(&(id?, item?)).copied()).collect())
+    }
+
+    /// The truth lined up by walking down the declarations and the truth together, when every
+    /// declaration's item comes in the truth in the declarations' order and no item of the
+    /// truth is given twice; `None` otherwise. The declarations' keys are unique (ingest
+    /// quarantines repeats), so the items lined up are unique too: only the items skipped
+    /// over are checked against the others.
+    fn walk(&self, ids: &Text<'_>, items: &Int64Chunked) -> Option<Vec<Option<f64>>> {
+        let mut truth = self.rows();
+        // Past this many items skipped the orders differ: joining by key is cheaper.
+        let most = self.len() / 4 + 1024;
+        let mut skipped: HashMap<Key<'_>, (), FixedState> = HashMap::default();
+        let mut lost = Vec::with_capacity(items.len());
+        for (id, item) in ids.iter().zip(items.iter()) {
+            let key = (id?, item?);
+            loop {
+                let (k, amount) = truth.next()?;
+                if k == key {
+                    lost.push(Some(amount));
+                    break;
+                }
+                if skipped.insert(k, ()).is_some() || skipped.len() > most {
+                    return None;
+                }
+            }
+        }
+        for (k, _) in truth {
+            if skipped.insert(k, ()).is_some() {
+                return None;
+            }
+        }
+        if !skipped.is_empty() && ids.iter().zip(items.iter()).any(|(id, item)| id.zip(item).is_some_and(|k| skipped.contains_key(&k))) {
+            return None;
+        }
+        Some(lost)
+    }
+}
+
 /// Reads the truth per declaration item from `spec`'s files (CSV with a header, or parquet):
 /// `(declaration_id, item_no)` → `column`. A file that cannot be read, a missing column, an
 /// unreadable number or an item given twice is an error naming the file, line and column.
 pub fn read_truth(spec: &SourceSpec, base: &Path, column: &str) -> Result<HashMap<(String, i64), f64>, StageError> {
-    let mut truth = HashMap::new();
+    read_items(spec, base, column)?.into_map()
+}
+
+/// Reads the items of the truth from `spec`'s files (CSV with a header, or parquet), in file
+/// order: `(declaration_id, item_no)` and `column`. A file that cannot be read, a missing
+/// column, an empty key or an unreadable number is an error naming the file, line and column;
+/// an item given twice is one when the truth is lined up ([`Truth::lined_up`]).
+pub fn read_items(spec: &SourceSpec, base: &Path, column: &str) -> Result<Truth, StageError> {
+    let mut files = Vec::new();
     for path in &spec.paths {
         let path = if path.is_absolute() { path.clone() } else { base.join(path) };
         let shown = path.display().to_string();
-        let mut put = |id: String, item: i64, amount: f64, line: usize| -> Result<(), StageError> {
-            if truth.insert((id.clone(), item), amount).is_some() {
-                return Err(StageError::Data(format!("{shown}:{line}: declaration {id} item {item} is given twice")));
-            }
-            Ok(())
-        };
         if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) {
             let df = mirador_io::read_parquet_columns(&path, &[col::DECLARATION_ID, col::ITEM_NO, column])?;
-            let ids = Text::column(&df, col::DECLARATION_ID)?;
+            let ids = df.column(col::DECLARATION_ID)?.cast(&DataType::String)?.str()?.clone();
             let items = df.column(col::ITEM_NO)?.cast(&DataType::Int64)?;
-            let amount = df.column(column)?.cast(&DataType::Float64)?;
-            for (row, (id, (item, amount))) in ids.iter().zip(items.i64()?.iter().zip(amount.f64()?.iter())).enumerate() {
-                let (Some(id), Some(item)) = (id, item) else {
-                    return Err(StageError::Data(format!("{shown}: row {}: declaration_id or item_no is empty", row + 1)));
-                };
-                put(id.to_owned(), item, amount.unwrap_or(0.0), row + 1)?;
+            let items = items.i64()?;
+            if ids.null_count() > 0 || items.null_count() > 0 {
+                let row = ids.iter().zip(items.iter()).position(|(id, item)| id.is_none() || item.is_none()).unwrap_or_default();
+                return Err(StageError::Data(format!("{shown}: row {}: declaration_id or item_no is empty", row + 1)));
             }
+            let amount = df.column(column)?.cast(&DataType::Float64)?;
+            files.push(TruthFile {
+                shown,
+                items: items.into_no_null_iter().collect(),
+                amounts: amount.f64()?.iter().map(|a| a.unwrap_or(0.0)).collect(),
+                ids,
+                lines: None,
+            });
             continue;
         }
         let file = std::fs::File::open(&path).map_err(|e| StageError::Data(format!("{shown}: {e}")))?;
@@ -190,6 +323,7 @@ pub fn read_truth(spec: &SourceSpec, base: &Path, column: &str) -> Result<HashMa
                 .ok_or_else(|| StageError::MissingColumn { dataset: shown.clone(), column: name.into() })
         };
         let (id_at, item_at, amount_at) = (find(col::DECLARATION_ID)?, find(col::ITEM_NO)?, find(column)?);
+        let (mut ids, mut items, mut amounts, mut lines) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for record in reader.records() {
             let record = record.map_err(|e| StageError::Data(format!("{shown}: {e}")))?;
             let line = record.position().map_or(0, |p| p.line() as usize);
@@ -206,10 +340,20 @@ pub fn read_truth(spec: &SourceSpec, base: &Path, column: &str) -> Result<HashMa
             if !amount.is_finite() {
                 return Err(bad(column, field(amount_at)));
             }
-            put(id.to_owned(), item, amount, line)?;
+            ids.push(id.to_owned());
+            items.push(item);
+            amounts.push(amount);
+            lines.push(line);
         }
+        files.push(TruthFile {
+            shown,
+            ids: StringChunked::from_iter_values(col::DECLARATION_ID.into(), ids.iter().map(String::as_str)),
+            items,
+            amounts,
+            lines: Some(lines),
+        });
     }
-    Ok(truth)
+    Ok(Truth { files })
 }
 
 /// The auditee list measured against the truth ([module docs](self)).
@@ -246,9 +390,11 @@ impl Stage for EvaluateAuditees {
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
         let params: EvaluationParams = ctx.params()?;
-        let truth = read_truth(ctx.source(SOURCE)?, &ctx.resolve(Path::new("")), &params.truth_column)?;
+        let truth = read_items(ctx.source(SOURCE)?, &ctx.resolve(Path::new("")), &params.truth_column)?;
         let (declarations, auditees) = (ctx.input(datasets::DECLARATIONS)?, ctx.input(datasets::AUDITEES)?);
-        let (importers, missing) = by_importer(declarations, &truth)?;
+        let lost = truth.lined_up(declarations)?;
+        drop(truth);
+        let (importers, missing) = by_importer(declarations, &lost)?;
         let evaluation = evaluate(auditees, &importers)?.ok_or_else(|| {
             StageError::Data(format!("the ground truth gives no lost duty (`{}`) to the run's declarations", params.truth_column))
         })?;
