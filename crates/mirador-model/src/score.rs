@@ -223,11 +223,19 @@ impl SelectionPlan<'_> {
         let n = frame.height();
         let mut probability = self.known.clone();
         probability.resize(n, f64::NAN);
-        let missing: Vec<usize> = (rows.scored_from..n).filter(|&i| !probability[i].is_finite()).collect();
-        for chunk in missing.chunks(SCORE_BLOCK_ROWS) {
-            let data = spec.dataset_of(frame, history, &rows.history_columns, &rows.signals, Subset::Rows(chunk))?;
-            for (&i, p) in chunk.iter().zip(booster.predict_proba(&data)?) {
-                probability[i] = p;
+        // The rows still to predict, a block of consecutive rows at a time: a block's features
+        // are a slice of the frame, where gathering the scattered rows would copy every column
+        // (a row's features and probability do not depend on the rows beside it).
+        for start in (rows.scored_from..n).step_by(SCORE_BLOCK_ROWS) {
+            let block = start..(start + SCORE_BLOCK_ROWS).min(n);
+            if probability[block.clone()].iter().all(|p| p.is_finite()) {
+                continue;
+            }
+            let data = spec.dataset_of(frame, history, &rows.history_columns, &rows.signals, Subset::Range(block.clone()))?;
+            for (slot, p) in probability[block].iter_mut().zip(booster.predict_proba(&data)?) {
+                if !slot.is_finite() {
+                    *slot = p;
+                }
             }
         }
         let mut periods: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
