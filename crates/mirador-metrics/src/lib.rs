@@ -75,11 +75,21 @@ pub struct TopShare {
 /// broken by row order, so the result is deterministic). `revenue` is each row's amount at stake;
 /// only positives' amounts count. `None` when the lengths differ or there are no rows.
 pub fn top_share(scores: &[f64], labels: &[bool], revenue: &[f64], n_pct: f64) -> Option<TopShare> {
-    if scores.len() != labels.len() || scores.len() != revenue.len() || scores.is_empty() || !(0.0..=100.0).contains(&n_pct) {
+    if scores.len() != labels.len() {
         return None;
     }
-    let order = ranking(scores);
-    let selected = ((n_pct / 100.0) * scores.len() as f64).ceil() as usize;
+    top_share_in_order(&ranking(scores), labels, revenue, n_pct)
+}
+
+/// [`top_share`] of rows taken in a given order, the first the most suspicious (a list's picks,
+/// already ranked): the same figures, summed in the same order, as `top_share` of scores that
+/// rank the rows so. `None` when the lengths differ, there are no rows or `order` names a row
+/// that is not there.
+pub fn top_share_in_order(order: &[usize], labels: &[bool], revenue: &[f64], n_pct: f64) -> Option<TopShare> {
+    if labels.len() != revenue.len() || labels.is_empty() || !(0.0..=100.0).contains(&n_pct) || order.iter().any(|&i| i >= labels.len()) {
+        return None;
+    }
+    let selected = ((n_pct / 100.0) * labels.len() as f64).ceil() as usize;
     let positives = labels.iter().filter(|&&l| l).count();
     let total_revenue: f64 = labels.iter().zip(revenue).filter(|(l, _)| **l).map(|(_, r)| r.max(0.0)).sum();
     let top = &order[..selected.min(order.len())];
@@ -250,6 +260,13 @@ mod tests {
         let all = top_share(&scores, &labels, &revenue, 100.0).unwrap();
         assert_eq!((all.recall, all.revenue), (1.0, 1.0));
         assert!(top_share(&scores, &labels, &revenue, 120.0).is_none());
+        // The same figures from the rows in their ranked order; a row that is not there is refused.
+        let order = ranking(&scores);
+        for n in [10.0, 30.0, 55.0, 100.0] {
+            assert_eq!(top_share_in_order(&order, &labels, &revenue, n), top_share(&scores, &labels, &revenue, n));
+        }
+        assert_eq!(top_share_in_order(&[2, 0], &labels, &revenue, 20.0).unwrap().precision, 0.5, "rows taken as given");
+        assert!(top_share_in_order(&[0, 10], &labels, &revenue, 10.0).is_none());
     }
 
     #[test]

@@ -21,7 +21,7 @@
 //! [`tune`] chooses the revenue share and exponent on the validation months: the most revenue at
 //! the budget under a precision floor, over a grid; the whole grid is the frontier it came from.
 
-use mirador_metrics::{TopShare, top_share};
+use mirador_metrics::{TopShare, top_share, top_share_in_order};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
@@ -289,24 +289,8 @@ fn top_share_of(picks: &[Pick], labels: &[bool], revenue: &[f64], n_pct: f64) ->
     if picks.len() != labels.len() || picks.iter().any(|p| p.row >= labels.len()) {
         return top_share(&order_scores(picks, labels.len()), labels, revenue, n_pct);
     }
-    if labels.len() != revenue.len() || labels.is_empty() || !(0.0..=100.0).contains(&n_pct) {
-        return None;
-    }
-    // As `top_share` computes it, term by term in the same order.
-    let selected = ((n_pct / 100.0) * labels.len() as f64).ceil() as usize;
-    let positives = labels.iter().filter(|&&l| l).count();
-    let total_revenue: f64 = labels.iter().zip(revenue).filter(|(l, _)| **l).map(|(_, r)| r.max(0.0)).sum();
-    let top = &picks[..selected.min(picks.len())];
-    let hits = top.iter().filter(|p| labels[p.row]).count();
-    let recovered: f64 = top.iter().filter(|p| labels[p.row]).map(|p| revenue[p.row].max(0.0)).sum();
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-    Some(TopShare {
-        n_pct,
-        selected,
-        precision: ratio(hits as f64, selected as f64),
-        recall: ratio(hits as f64, positives as f64),
-        revenue: ratio(recovered, total_revenue),
-    })
+    let order: Vec<usize> = picks.iter().map(|p| p.row).collect();
+    top_share_in_order(&order, labels, revenue, n_pct)
 }
 
 /// One point of the frontier: a policy's figures at one budget on the validation months.

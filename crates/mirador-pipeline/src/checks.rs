@@ -133,16 +133,6 @@ fn repeated_among(keys: &[KeyColumn], mut rows: Vec<usize>) -> usize {
     repeated
 }
 
-/// Whether two columns hold the very same arrays (an output's key column taken from the
-/// declarations), so hold the same values without comparing them.
-fn same_arrays(a: &Column, b: &Column) -> bool {
-    let (a, b) = (a.as_materialized_series(), b.as_materialized_series());
-    a.dtype() == b.dtype()
-        && a.len() == b.len()
-        && a.chunks().len() == b.chunks().len()
-        && a.chunks().iter().zip(b.chunks()).all(|(x, y)| std::ptr::addr_eq(x.as_ref(), y.as_ref()))
-}
-
 /// The datasets `checks`' relationships refer to: what [`run_checks`] needs in `available`.
 pub(crate) fn referenced(checks: &DatasetChecks) -> impl Iterator<Item = &str> {
     checks.relationships.values().filter_map(|target| target.split_once('.')).map(|(dataset, _)| dataset)
@@ -198,7 +188,7 @@ pub fn run_checks(dataset: &str, df: &DataFrame, checks: &DatasetChecks, availab
             let (keys, values) = (column(tdf, tcol)?, column(df, c)?);
             // A row-level output of the declarations lists their keys in their order: the same
             // column, every value present, without hashing ten million keys.
-            if same_arrays(keys, values)
+            if mirador_schema::keys::same_arrays(keys, values)
                 || (keys.dtype() == values.dtype() && keys.as_materialized_series().equals_missing(values.as_materialized_series()))
             {
                 return Ok(0);

@@ -30,8 +30,9 @@ pub fn align(declarations: &DataFrame, other: &DataFrame) -> PolarsResult<Option
     Ok(Some(ids.iter().zip(items.iter()).map(|(d, i)| index.get(&(d?, i?)).copied()).collect()))
 }
 
-/// Whether two columns hold the very same arrays (not merely equal values).
-fn same_arrays(a: &Column, b: &Column) -> bool {
+/// Whether two columns hold the very same arrays (not merely equal values): an output's key
+/// column taken from the declarations holds their values without their being compared.
+pub fn same_arrays(a: &Column, b: &Column) -> bool {
     let (a, b) = (a.as_materialized_series(), b.as_materialized_series());
     a.dtype() == b.dtype()
         && a.len() == b.len()
