@@ -170,10 +170,24 @@ fn selected(n_pct: f64, n: usize) -> usize {
 }
 
 /// Row indices ordered by score, highest first, ties by row order; non-finite scores last.
+///
+/// The order is total, so the rows are sorted on keys (the score's bits in the order of
+/// [`f64::total_cmp`], reversed, then the row), in parallel, with no comparison reading the scores
+/// back: several times faster than a comparison sort on the millions of rows of a period.
 pub fn ranking(scores: &[f64]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| cmp_score(scores[b], scores[a]).then(a.cmp(&b)));
-    order
+    use rayon::prelude::*;
+    let mut keyed: Vec<(u64, usize)> = scores
+        .par_iter()
+        .enumerate()
+        .map(|(row, &x)| {
+            let bits = if x.is_finite() { x } else { f64::NEG_INFINITY }.to_bits();
+            // The bits in the order of `f64::total_cmp`, then reversed: highest first.
+            let ascending = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
+            (!ascending, row)
+        })
+        .collect();
+    keyed.par_sort_unstable();
+    keyed.into_par_iter().map(|(_, row)| row).collect()
 }
 
 fn cmp_score(a: f64, b: f64) -> Ordering {
@@ -272,5 +286,29 @@ mod tests {
     #[test]
     fn ranking_puts_nan_last_and_breaks_ties_by_order() {
         assert_eq!(ranking(&[0.5, f64::NAN, 0.5, 0.9]), vec![3, 0, 2, 1]);
+    }
+
+    #[test]
+    fn ranking_is_the_comparison_sort_of_the_scores() {
+        let specials = [0.0, -0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1.0, -1.0, f64::MIN_POSITIVE, f64::MAX, f64::MIN];
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        for n in [0, 1, 2, 7, 100, 5_000] {
+            let scores: Vec<f64> = (0..n)
+                .map(|_| {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    // Many ties, the special values and spread values.
+                    match rng % 4 {
+                        0 => specials[(rng >> 8) as usize % specials.len()],
+                        1 => ((rng >> 8) % 5) as f64 / 4.0,
+                        _ => ((rng >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 1e3,
+                    }
+                })
+                .collect();
+            let mut sorted: Vec<usize> = (0..scores.len()).collect();
+            sorted.sort_by(|&a, &b| cmp_score(scores[b], scores[a]).then(a.cmp(&b)));
+            assert_eq!(ranking(&scores), sorted, "{n} rows");
+        }
     }
 }

@@ -21,10 +21,9 @@
 //! [`tune`] chooses the revenue share and exponent on the validation months: the most revenue at
 //! the budget under a precision floor, over a grid; the whole grid is the frontier it came from.
 
-use mirador_metrics::{TopShare, top_share, top_share_in_order};
+use mirador_metrics::{TopShare, ranking, top_share, top_share_in_order};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// The share of the budget that picked a declaration.
@@ -135,25 +134,6 @@ pub fn revenue_score(probability: &[f64], duty: &[f64], exponent: f64, floor: f6
             if *p >= floor { score } else { -1.0 / (1.0 + score) }
         })
         .collect()
-}
-
-/// The rows by score, highest first, non-finite scores last, ties in row order: the order of
-/// [`mirador_metrics::ranking`]. That order is total, so it is sorted here on keys, in parallel
-/// and with no comparison reading the scores back, which is several times faster on the millions
-/// of rows of a period.
-pub(crate) fn ranking(scores: &[f64]) -> Vec<usize> {
-    let mut keyed: Vec<(u64, usize)> = scores
-        .par_iter()
-        .enumerate()
-        .map(|(row, &x)| {
-            let bits = if x.is_finite() { x } else { f64::NEG_INFINITY }.to_bits();
-            // The bits in the order of `f64::total_cmp`, then reversed: highest first.
-            let ascending = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
-            (!ascending, row)
-        })
-        .collect();
-    keyed.par_sort_unstable();
-    keyed.into_par_iter().map(|(_, row)| row).collect()
 }
 
 /// The whole pick order of the candidates: every row exactly once, the first pick first. The list
@@ -406,28 +386,6 @@ mod tests {
         let mut queues = Queues::default();
         for policy in grid(0.2, 0.5, 0.05, &[1.0, 2.0, 0.5]) {
             assert_eq!(select_queued(&candidates(&p, &d, &v), &policy, 9, &mut queues), select(&candidates(&p, &d, &v), &policy, 9));
-        }
-    }
-
-    #[test]
-    fn the_ranking_is_the_metrics_ranking() {
-        let specials = [0.0, -0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1.0, -1.0, f64::MIN_POSITIVE, f64::MAX, f64::MIN];
-        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
-        for n in [0, 1, 2, 7, 100, 5_000] {
-            let scores: Vec<f64> = (0..n)
-                .map(|_| {
-                    rng ^= rng << 13;
-                    rng ^= rng >> 7;
-                    rng ^= rng << 17;
-                    // Many ties, the special values and spread values.
-                    match rng % 4 {
-                        0 => specials[(rng >> 8) as usize % specials.len()],
-                        1 => ((rng >> 8) % 5) as f64 / 4.0,
-                        _ => ((rng >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 1e3,
-                    }
-                })
-                .collect();
-            assert_eq!(ranking(&scores), mirador_metrics::ranking(&scores), "{n} rows");
         }
     }
 
