@@ -10,5 +10,5 @@ A=$(cd "$1" && pwd -P)
 B=$(cd "$2" && pwd -P)
 shift 2
 cd "$(dirname "$0")/.."
-cargo build --release -q -p mirador-cli --example compare_runs
+cargo build --release -q --workspace --example compare_runs   # --workspace: -p would build polars with other features
 exec target/release/examples/compare_runs "$A" "$B" "$@"
