@@ -10,7 +10,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::fx::FxTable;
-use crate::read::{BlockRow, Raw, RawBlock};
+use crate::read::{Raw, RawBlock};
 use crate::rules::{self, Reject};
 use crate::source::{Field, Mapped, Quarantine, Reconciliation};
 
@@ -49,6 +49,7 @@ pub struct DeclarationRules<'a> {
     pub run_day: NaiveDate,
 }
 
+#[cfg(test)]
 /// One validated row. Its text is borrowed from the block it was read from (or from the source's
 /// mapping): a row costs no allocation but its HS code's.
 #[derive(Default)]
@@ -77,6 +78,7 @@ struct Row<'r> {
     release: crate::release::Release<'r>,
 }
 
+#[cfg(test)]
 impl Row<'_> {
     fn value_usd(&self) -> f64 {
         self.item_price * self.usd_per_unit
@@ -188,10 +190,11 @@ fn clean<'r>(v: Raw<'r>, name: &str) -> Result<Cow<'r, str>, Reject> {
     Ok(v)
 }
 
+#[cfg(test)]
 fn validate<'r>(
     m: &Mapped<'_>,
     f: &Fields<'r>,
-    raw: BlockRow<'r>,
+    raw: crate::read::BlockRow<'r>,
     r: &DeclarationRules<'_>,
     periods: &'r Periods,
 ) -> Result<Row<'r>, Reject> {
@@ -272,6 +275,264 @@ fn validate<'r>(
     })
 }
 
+/// Rows validated together by [`validate_part`]: each rule reads its column for this many rows
+/// at a time, which stay in cache.
+const PART_ROWS: usize = 2_048;
+
+/// Runs `rule` on every row of a part not yet rejected; a row that fails keeps its first reject.
+/// Returns each row's value (the default for a rejected row).
+fn pass<T: Default>(rejected: &mut [Option<Reject>], mut rule: impl FnMut(usize) -> Result<T, Reject>) -> Vec<T> {
+    rejected
+        .iter_mut()
+        .enumerate()
+        .map(|(i, rejected)| {
+            if rejected.is_some() {
+                return T::default();
+            }
+            rule(i).unwrap_or_else(|e| {
+                *rejected = Some(e);
+                T::default()
+            })
+        })
+        .collect()
+}
+
+/// Some rows of a block, validated ([`validate_part`]), column by column: each row's reject,
+/// and each column's values (a rejected row's are defaults). Text is borrowed from the block
+/// (or from the source's mapping).
+#[derive(Default)]
+struct Part<'r> {
+    /// Why each row is rejected; `None` for a valid row.
+    rejected: Vec<Option<Reject>>,
+    /// Each row's line in its file.
+    line: Vec<i32>,
+    /// Each row's content hash.
+    hash: Vec<u64>,
+    declaration_id: Vec<Cow<'r, str>>,
+    item_no: Vec<i32>,
+    /// Days since 1970-01-01.
+    date: Vec<i32>,
+    period: Vec<Cow<'r, str>>,
+    texts: [Vec<Cow<'r, str>>; 11],
+    courier_id: Vec<Option<Cow<'r, str>>>,
+    hs_code: Vec<String>,
+    hs_repaired: Vec<bool>,
+    departure_country: Vec<&'static str>,
+    origin_country: Vec<&'static str>,
+    tax_rate_pct: Vec<f64>,
+    net_mass_kg: Vec<f64>,
+    quantity: Vec<Option<f64>>,
+    quantity_unit: Vec<Option<Cow<'r, str>>>,
+    item_price: Vec<f64>,
+    currency: Vec<Cow<'r, str>>,
+    value_usd: Vec<f64>,
+    fraud: Vec<Option<i8>>,
+    critical_fraud: Vec<Option<i8>>,
+    release: Vec<crate::release::Release<'r>>,
+}
+
+impl Part<'_> {
+    /// Keeps the rows whose `keep` is set, in order.
+    fn retain(&mut self, keep: &[bool]) {
+        fn only<T>(values: &mut Vec<T>, keep: &[bool]) {
+            let mut k = keep.iter();
+            values.retain(|_| k.next().copied().unwrap_or(false));
+        }
+        only(&mut self.rejected, keep);
+        only(&mut self.line, keep);
+        only(&mut self.hash, keep);
+        only(&mut self.declaration_id, keep);
+        only(&mut self.item_no, keep);
+        only(&mut self.date, keep);
+        only(&mut self.period, keep);
+        for t in &mut self.texts {
+            only(t, keep);
+        }
+        only(&mut self.courier_id, keep);
+        only(&mut self.hs_code, keep);
+        only(&mut self.hs_repaired, keep);
+        only(&mut self.departure_country, keep);
+        only(&mut self.origin_country, keep);
+        only(&mut self.tax_rate_pct, keep);
+        only(&mut self.net_mass_kg, keep);
+        only(&mut self.quantity, keep);
+        only(&mut self.quantity_unit, keep);
+        only(&mut self.item_price, keep);
+        only(&mut self.currency, keep);
+        only(&mut self.value_usd, keep);
+        only(&mut self.fraud, keep);
+        only(&mut self.critical_fraud, keep);
+        only(&mut self.release, keep);
+    }
+
+    /// Rows held.
+    fn len(&self) -> usize {
+        self.rejected.len()
+    }
+}
+
+/// Validates the rows of `part` of a block column by column: each rule of [`validate`] in turn
+/// over the rows not yet rejected, so that a row's reason is the first rule it fails in
+/// [`validate`]'s order, and a valid row's values are those [`validate`] gives it. `hashes` are
+/// the rows' content hashes.
+fn validate_part<'r>(
+    m: &Mapped<'_>,
+    f: &Fields<'r>,
+    rows: &'r RawBlock,
+    part: std::ops::Range<usize>,
+    r: &DeclarationRules<'_>,
+    periods: &'r Periods,
+    hashes: &[u64],
+) -> Part<'r> {
+    let d = m.decimal();
+    let at = |i: usize| part.start + i;
+    let raw = |i: usize| rows.row(at(i));
+    let mut rejected: Vec<Option<Reject>> =
+        (0..part.len()).map(|i| raw(i).malformed().map(|why| Reject::new(why.code, "", format!("line {} {why}", raw(i).line())))).collect();
+    let rej = &mut rejected;
+    let field = |f: &Field<'r>| f.of(rows);
+    let declaration_id = {
+        let c = field(&f.declaration_id);
+        pass(rej, |i| rules::declaration_id_value(c.value(at(i)), col::DECLARATION_ID))
+    };
+    let item_no = {
+        let c = field(&f.item_no);
+        pass(rej, |i| rules::item_no_value(c.value(at(i)), d, col::ITEM_NO))
+    };
+    let date = {
+        let c = field(&f.date);
+        pass(rej, |i| {
+            let date =
+                rules::date_value(rules::required_value(c.value(at(i)), col::DATE)?, m.date_format(), r.min_date, r.max_date, col::DATE)?;
+            if date > r.run_day {
+                return Err(Reject::new(
+                    "date_in_future",
+                    col::DATE,
+                    format!("`{}` = {date} is after the day of the run ({}): a typo, or a clock set wrong", col::DATE, r.run_day),
+                ));
+            }
+            Ok(date)
+        })
+    };
+    let (hs_code, hs_repaired): (Vec<String>, Vec<bool>) = {
+        let c = field(&f.hs_code);
+        pass(rej, |i| {
+            let hs_raw = rules::required_value(c.value(at(i)), col::HS_CODE)?.text();
+            let hs = rules::hs_code(&hs_raw, r.hs_lengths, r.hs_vintages, col::HS_CODE)?;
+            let hs = rules::known_hs(hs, &hs_raw, r.hs_known, r.hs_vintages, col::HS_CODE)?;
+            Ok((hs.code, hs.repaired))
+        })
+        .into_iter()
+        .unzip()
+    };
+    let origin_country = {
+        let c = field(&f.origin_country);
+        pass(rej, |i| rules::declared_country(&rules::required_value(c.value(at(i)), col::ORIGIN_COUNTRY)?.text(), col::ORIGIN_COUNTRY))
+    };
+    let departure_country = {
+        let c = field(&f.departure_country);
+        pass(rej, |i| match rules::optional_value(c.value(at(i))) {
+            Some(v) => rules::declared_country(&v.text(), col::DEPARTURE_COUNTRY),
+            None => Ok(origin_country[i]),
+        })
+    };
+    let tax_rate_pct = {
+        let c = field(&f.tax_rate_pct);
+        pass(rej, |i| rules::rate_pct_value(rules::required_value(c.value(at(i)), col::TAX_RATE_PCT)?, d, col::TAX_RATE_PCT))
+    };
+    let net_mass_kg = {
+        let c = field(&f.net_mass_kg);
+        pass(rej, |i| rules::non_negative_value(rules::required_value(c.value(at(i)), col::NET_MASS_KG)?, d, col::NET_MASS_KG))
+    };
+    let item_price = {
+        let c = field(&f.item_price);
+        pass(rej, |i| rules::non_negative_value(rules::required_value(c.value(at(i)), col::ITEM_PRICE)?, d, col::ITEM_PRICE))
+    };
+    let quantity = {
+        let c = field(&f.quantity);
+        pass(rej, |i| match rules::optional_value(c.value(at(i))) {
+            Some(v) => Ok(Some(rules::non_negative_value(v, d, col::QUANTITY)?)),
+            None => Ok(None),
+        })
+    };
+    let currency = {
+        let c = field(&f.currency);
+        pass(rej, |i| match rules::required_value(c.value(at(i)), col::CURRENCY)? {
+            Raw::Text(v) => rules::currency_code(v, col::CURRENCY),
+            typed => Ok(Cow::Owned(rules::currency(&typed.text(), col::CURRENCY)?)),
+        })
+    };
+    let (period, usd_per_unit): (Vec<Cow<'r, str>>, Vec<f64>) = pass(rej, |i| {
+        let period = periods.of(date[i]);
+        let currency = &currency[i];
+        let usd_per_unit =
+            r.fx.rate(currency, &period)
+                .ok_or_else(|| Reject::new("missing_fx_rate", col::CURRENCY, format!("no exchange rate for `{currency}` in {period}")))?;
+        Ok((period, usd_per_unit))
+    })
+    .into_iter()
+    .unzip();
+    let value_usd = pass(rej, |i| {
+        let value_usd = item_price[i] * usd_per_unit[i];
+        r.bounds.check(value_usd, net_mass_kg[i])?;
+        Ok(value_usd)
+    });
+    let fraud = {
+        let c = field(&f.fraud);
+        pass(rej, |i| rules::label_value(c.value(at(i)), &[0, 1], col::FRAUD))
+    };
+    let critical_fraud = {
+        let c = field(&f.critical_fraud);
+        pass(rej, |i| rules::label_value(c.value(at(i)), &[0, 1, 2], col::CRITICAL_FRAUD))
+    };
+    let mut texts: [Vec<Cow<'r, str>>; 11] = Default::default();
+    for ((slot, name), text) in texts.iter_mut().zip(TEXTS).zip(&f.texts) {
+        let c = field(text);
+        *slot = pass(rej, |i| {
+            let v = if name == col::IMPORTER_ID {
+                rules::required_value(c.value(at(i)), name)?
+            } else {
+                rules::optional_value(c.value(at(i))).unwrap_or(Raw::Text("-"))
+            };
+            let v = clean(v, name)?;
+            Ok(if PARTY_IDS.contains(&name) { rules::party_id(v, r.id_case) } else { v })
+        });
+    }
+    let release = pass(rej, |i| crate::release::validate(&f.release, raw(i), date[i]));
+    let (quantity_unit, courier_id) = (field(&f.quantity_unit), field(&f.courier_id));
+    let valid = |i: usize| rejected[i].is_none();
+    let quantity_unit =
+        (0..part.len()).map(|i| rules::optional_value(quantity_unit.value(at(i))).filter(|_| valid(i)).map(Raw::text)).collect();
+    let courier_id = (0..part.len())
+        .map(|i| rules::optional_value(courier_id.value(at(i))).filter(|_| valid(i)).map(|v| rules::party_id(v.text(), r.id_case)))
+        .collect();
+    Part {
+        line: (0..part.len()).map(|i| raw(i).line() as i32).collect(),
+        hash: hashes.to_vec(),
+        declaration_id,
+        item_no,
+        date: date.iter().map(|d| mirador_schema::day::of(*d)).collect(),
+        period,
+        texts,
+        courier_id,
+        hs_code,
+        hs_repaired,
+        departure_country,
+        origin_country,
+        tax_rate_pct,
+        net_mass_kg,
+        quantity,
+        quantity_unit,
+        item_price,
+        currency,
+        value_usd,
+        fraud,
+        critical_fraud,
+        release,
+        rejected,
+    }
+}
+
 /// Counters reported in the stage metrics.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct DeclarationStats {
@@ -301,8 +562,8 @@ pub fn ingest(
     // The release-time columns are added when a source carries any of them.
     let types = Types { times: crate::release::carried(sources), ..Types::new() };
     let periods = Periods::new(r.min_date, r.max_date);
-    let mut out = frame(&[], &[], &types)?;
-    let mut block = frame(&[], &[], &types)?;
+    let mut out = frame(&mut [], &types)?;
+    let mut block = frame(&mut [], &types)?;
     let mut rec = Reconciliation::default();
     let mut stats = DeclarationStats::default();
     let mut seen = Seen::default();
@@ -313,51 +574,63 @@ pub fn ingest(
         // de-duplicated and appended in file order.
         m.each_chunk(|rows, chunk| -> Result<(), crate::IngestError> {
             let hashes = content_hashes(rows, chunk.clone());
-            let validated: Vec<Validated<'_>> = chunk
+            let mut parts: Vec<Part<'_>> = chunk
                 .clone()
+                .step_by(PART_ROWS)
+                .map(|s| s..chunk.end.min(s + PART_ROWS))
+                .collect::<Vec<_>>()
                 .into_par_iter()
-                .zip(hashes)
-                .map(|(at, hash)| {
-                    let raw = rows.row(at);
-                    match raw.malformed() {
-                        Some(why) => Err(Reject::new(why.code, "", format!("line {} {why}", raw.line()))),
-                        None => validate(m, &fields, raw, r, &periods).map(|row| (row, hash)),
-                    }
+                .map(|part| {
+                    let offset = part.start - chunk.start;
+                    validate_part(m, &fields, rows, part.clone(), r, &periods, &hashes[offset..offset + part.len()])
                 })
                 .collect();
-            let repeats = seen.check(&validated);
-            // Rows stay where validation put them; `keep` tells the accepted ones.
-            let mut keep = vec![false; validated.len()];
-            for (((at, result), repeat), keep) in chunk.zip(&validated).zip(repeats).zip(&mut keep) {
-                rec.rows_in += 1;
-                let raw = rows.row(at);
-                let (row, _) = match result {
-                    Ok(ok) => ok,
-                    Err(reject) => {
+            let keys: Vec<Option<(&str, i32, u64)>> = parts
+                .iter()
+                .flat_map(|p| {
+                    (0..p.len()).map(move |i| p.rejected[i].is_none().then(|| (p.declaration_id[i].as_ref(), p.item_no[i], p.hash[i])))
+                })
+                .collect();
+            let mut repeats = seen.check(&keys).into_iter();
+            drop(keys);
+            let mut at = chunk.start;
+            for p in &mut parts {
+                // Rows stay where validation put them; `keep` tells the accepted ones.
+                let mut keep = vec![false; p.len()];
+                for (i, keep) in keep.iter_mut().enumerate() {
+                    let (raw, repeat) = (rows.row(at), repeats.next().flatten());
+                    at += 1;
+                    rec.rows_in += 1;
+                    if let Some(reject) = &p.rejected[i] {
                         quarantine.push_block(crate::DECLARATIONS, m, raw, reject);
                         continue;
                     }
-                };
-                if let Some(repeat) = repeat {
-                    let (code, msg) = match repeat {
-                        Repeat::Exact => {
-                            stats.duplicates += 1;
-                            ("duplicate", "exact duplicate of an earlier row")
-                        }
-                        Repeat::Conflicting => {
-                            stats.conflicting_duplicates += 1;
-                            ("conflicting_duplicate", "same declaration id and item as an earlier row, different content")
-                        }
-                    };
-                    let reject = Reject::new(code, col::DECLARATION_ID, format!("`{}` item {}: {msg}", row.declaration_id, row.item_no));
-                    quarantine.push_block(crate::DECLARATIONS, m, raw, &reject);
-                    continue;
+                    if let Some(repeat) = repeat {
+                        let (code, msg) = match repeat {
+                            Repeat::Exact => {
+                                stats.duplicates += 1;
+                                ("duplicate", "exact duplicate of an earlier row")
+                            }
+                            Repeat::Conflicting => {
+                                stats.conflicting_duplicates += 1;
+                                ("conflicting_duplicate", "same declaration id and item as an earlier row, different content")
+                            }
+                        };
+                        let reject =
+                            Reject::new(code, col::DECLARATION_ID, format!("`{}` item {}: {msg}", p.declaration_id[i], p.item_no[i]));
+                        quarantine.push_block(crate::DECLARATIONS, m, raw, &reject);
+                        continue;
+                    }
+                    stats.count(p, i);
+                    *keep = true;
                 }
-                stats.count(row);
-                *keep = true;
+                let kept = keep.iter().filter(|k| **k).count();
+                rec.accepted += kept;
+                if kept < p.len() {
+                    p.retain(&keep);
+                }
             }
-            rec.accepted += keep.iter().filter(|k| **k).count();
-            append_rows(&mut out, &mut block, frame(&validated, &keep, &types)?)?;
+            append_rows(&mut out, &mut block, frame(&mut parts, &types)?)?;
             Ok(())
         })?;
         stats.accepted_per_file.push(rec.accepted - accepted_before);
@@ -455,12 +728,12 @@ pub fn quarantine_isolated_dates(
 }
 
 impl DeclarationStats {
-    /// Counts an accepted row.
-    fn count(&mut self, row: &Row<'_>) {
-        self.hs_leading_zero_restored += usize::from(row.hs_repaired);
-        self.unknown_origin += usize::from(row.origin_country == mirador_schema::country::AREAS_NES);
-        self.zero_mass += usize::from(row.net_mass_kg == 0.0);
-        self.zero_value += usize::from(row.item_price == 0.0);
+    /// Counts the accepted row `i` of a part.
+    fn count(&mut self, p: &Part<'_>, i: usize) {
+        self.hs_leading_zero_restored += usize::from(p.hs_repaired[i]);
+        self.unknown_origin += usize::from(p.origin_country[i] == mirador_schema::country::AREAS_NES);
+        self.zero_mass += usize::from(p.net_mass_kg[i] == 0.0);
+        self.zero_value += usize::from(p.item_price[i] == 0.0);
     }
 }
 
@@ -476,47 +749,119 @@ enum Repeat {
 /// Shards of [`Seen`]: more than there are cores, so that they balance.
 const SEEN_SHARDS: usize = 64;
 
+/// The hash of a row's (declaration id, item): its low bits choose its shard of [`Seen`], the
+/// rest its place in the shard's table.
+fn key_hash(id: &str, item: i32) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(SEEN_SHARDS as u64).hash_one((id, item))
+}
+
+/// A hasher for keys that are already hashes ([`key_hash`]): the shard's bits are rotated out
+/// of the way, so that the table's buckets spread over the rest.
+#[derive(Default, Clone, Copy)]
+struct PreHashed(u64);
+
+impl std::hash::Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed by this hasher; anything else is folded in, correctly if slowly.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, h: u64) {
+        self.0 = h.rotate_right(SEEN_SHARDS.trailing_zeros());
+    }
+}
+
+/// One key recorded in a [`Shard`]: its id's text lies in the shard's `ids` at `start`.
+#[derive(Clone, Copy)]
+struct SeenKey {
+    content: u64,
+    start: u32,
+    len: u32,
+    item: i32,
+}
+
+/// The keys of one shard of [`Seen`]: a table from a key's hash to the key, the ids' text in one
+/// buffer (no allocation per key). A key whose hash another key already holds (rare: 64-bit
+/// hashes) goes to `collided`, keyed by its text.
+#[derive(Default)]
+struct Shard {
+    table: HashMap<u64, SeenKey, std::hash::BuildHasherDefault<PreHashed>>,
+    ids: String,
+    collided: HashMap<(Box<str>, i32), u64, foldhash::fast::FixedState>,
+}
+
+impl Shard {
+    /// Records the key `(id, item)` with its content hash, unless it came earlier: then whether
+    /// with the same content.
+    fn check(&mut self, hash: u64, id: &str, item: i32, content: u64) -> Option<Repeat> {
+        let repeat = |earlier: u64| Some(if earlier == content { Repeat::Exact } else { Repeat::Conflicting });
+        let fits = u32::try_from(self.ids.len() + id.len()).is_ok();
+        match self.table.entry(hash) {
+            Entry::Occupied(e) => {
+                let key = e.get();
+                let held = &self.ids[key.start as usize..(key.start + key.len) as usize];
+                if key.item == item && held == id {
+                    return repeat(key.content);
+                }
+            }
+            Entry::Vacant(v) if fits => {
+                v.insert(SeenKey { content, start: self.ids.len() as u32, len: id.len() as u32, item });
+                self.ids.push_str(id);
+                return None;
+            }
+            Entry::Vacant(_) => {}
+        }
+        match self.collided.entry((Box::from(id), item)) {
+            Entry::Occupied(e) => repeat(*e.get()),
+            Entry::Vacant(v) => {
+                v.insert(content);
+                None
+            }
+        }
+    }
+}
+
 /// Every (declaration id, item) accepted so far, with its content hash, split into shards by
 /// the key's hash. A key's rows all fall in one shard and are checked there in file order, so
 /// the shards can be checked in parallel and the first occurrence still wins.
 struct Seen {
-    shards: Vec<HashMap<(Box<str>, i32), u64, foldhash::fast::FixedState>>,
+    shards: Vec<Shard>,
 }
 
 impl Default for Seen {
     fn default() -> Self {
-        Seen { shards: (0..SEEN_SHARDS).map(|_| HashMap::default()).collect() }
+        Seen { shards: (0..SEEN_SHARDS).map(|_| Shard::default()).collect() }
     }
 }
 
 impl Seen {
     /// For each row of a chunk, in order: whether its key came earlier (in this chunk or an
-    /// earlier one). Valid rows seen for the first time are recorded.
-    fn check<E: Sync>(&mut self, rows: &[Result<(Row<'_>, u64), E>]) -> Vec<Option<Repeat>> {
-        use std::hash::BuildHasher;
-        let shard_of = |row: &Row<'_>| {
-            let h = foldhash::fast::FixedState::with_seed(SEEN_SHARDS as u64).hash_one((&row.declaration_id, row.item_no));
-            (h % SEEN_SHARDS as u64) as usize
-        };
-        let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); SEEN_SHARDS];
-        for (i, r) in rows.iter().enumerate() {
-            if let Ok((row, _)) = r {
-                by_shard[shard_of(row)].push(i);
+    /// earlier one). Each row is its key (declaration id, item) and content hash, or `None` when
+    /// it is not valid. Valid rows seen for the first time are recorded.
+    fn check(&mut self, rows: &[Option<(&str, i32, u64)>]) -> Vec<Option<Repeat>> {
+        let hashes: Vec<u64> = rows.par_iter().with_min_len(1_024).map(|r| r.map_or(0, |(id, item, _)| key_hash(id, item))).collect();
+        let mut by_shard: Vec<Vec<u32>> = vec![Vec::with_capacity(2 * rows.len() / SEEN_SHARDS); SEEN_SHARDS];
+        for (i, (r, h)) in rows.iter().zip(&hashes).enumerate() {
+            if r.is_some() {
+                by_shard[(h % SEEN_SHARDS as u64) as usize].push(i as u32);
             }
         }
         let found: Vec<Vec<(usize, Repeat)>> = self
             .shards
             .par_iter_mut()
             .zip(by_shard)
-            .map(|(seen, indices)| {
+            .map(|(shard, indices)| {
                 let mut found = Vec::new();
                 for i in indices {
-                    let Ok((row, content)) = &rows[i] else { continue };
-                    match seen.entry((Box::from(row.declaration_id.as_ref()), row.item_no)) {
-                        Entry::Occupied(e) => found.push((i, if e.get() == content { Repeat::Exact } else { Repeat::Conflicting })),
-                        Entry::Vacant(v) => {
-                            v.insert(*content);
-                        }
+                    let i = i as usize;
+                    let Some((id, item, content)) = rows[i] else { continue };
+                    if let Some(repeat) = shard.check(hashes[i], id, item, content) {
+                        found.push((i, repeat));
                     }
                 }
                 found
@@ -566,155 +911,112 @@ fn content_hashes(rows: &RawBlock, chunk: std::ops::Range<usize>) -> Vec<u64> {
 /// The types of the declarations' categorical columns, one mapping each, shared by every chunk
 /// of one ingest (chunks of one column stack only when they share it).
 struct Types {
-    categoricals: Vec<(&'static str, DataType)>,
+    /// Each categorical column's type, and the code of every value coded so far.
+    categoricals: Vec<(&'static str, DataType, std::sync::Mutex<Codes>)>,
     /// Whether the frame carries the release-time columns.
     times: bool,
 }
+
+/// The code of each value of a categorical column coded so far ([`Types::column`]).
+type Codes = HashMap<Box<str>, u32, foldhash::fast::FixedState>;
 
 impl Types {
     fn new() -> Self {
         Types {
             categoricals: mirador_schema::schemas::DECLARATION_CATEGORICALS
                 .iter()
-                .map(|c| (*c, mirador_schema::text::categorical_type(c)))
+                .map(|c| (*c, mirador_schema::text::categorical_type(c), std::sync::Mutex::new(Codes::default())))
                 .collect(),
             times: false,
         }
     }
 
     fn column<'s>(&self, name: &'static str, values: impl IntoIterator<Item = Option<&'s str>>) -> PolarsResult<Column> {
-        let Some((_, dtype)) = self.categoricals.iter().find(|(c, _)| *c == name) else {
+        let Some((_, dtype, codes)) = self.categoricals.iter().find(|(c, _, _)| *c == name) else {
             polars_bail!(ColumnNotFound: "`{name}` is not a categorical declarations column")
         };
-        // Rows repeat few values: each distinct value of the chunk is coded by the column's
-        // mapping once (in order of first appearance, as coding every row would add them), and
-        // the rows take its code.
-        let mut local: HashMap<&str, IdxSize, foldhash::fast::FixedState> = HashMap::default();
-        let mut distinct: Vec<&str> = Vec::new();
-        let at: IdxCa = values
-            .into_iter()
-            .map(|v| {
-                v.map(|s| {
-                    *local.entry(s).or_insert_with(|| {
-                        distinct.push(s);
-                        (distinct.len() - 1) as IdxSize
-                    })
-                })
-            })
-            .collect();
-        let coded = Categorical32Chunked::from_str_iter(name.into(), dtype.clone(), distinct.iter().map(|s| Some(*s)))?;
-        Ok(coded.into_series().take(&at)?.with_name(name.into()).into_column())
-    }
-}
-
-/// Rows taken apart into columns at a time by [`frame`]: a few thousand rows stay in cache while
-/// their fields are copied out.
-const FRAME_ROWS: usize = 4_096;
-
-/// The fields of some accepted rows, column by column (text borrowed from the rows).
-#[derive(Default)]
-struct Taken<'x> {
-    declaration_id: Vec<&'x str>,
-    item_no: Vec<i32>,
-    date: Vec<i32>,
-    period: Vec<&'x str>,
-    texts: [Vec<&'x str>; 11],
-    courier_id: Vec<Option<&'x str>>,
-    hs_code: Vec<&'x str>,
-    departure_country: Vec<&'static str>,
-    origin_country: Vec<&'static str>,
-    tax_rate_pct: Vec<f64>,
-    net_mass_kg: Vec<f64>,
-    quantity: Vec<Option<f64>>,
-    quantity_unit: Vec<Option<&'x str>>,
-    item_price: Vec<f64>,
-    currency: Vec<&'x str>,
-    value_usd: Vec<f64>,
-    fraud: Vec<Option<i8>>,
-    critical_fraud: Vec<Option<i8>>,
-    line: Vec<i32>,
-}
-
-impl<'x> Taken<'x> {
-    /// One pass over `rows`, each row's fields copied to their columns.
-    fn of<'r: 'x>(rows: impl Iterator<Item = &'x Row<'r>>) -> Self {
-        let mut f = Taken::default();
-        for r in rows {
-            f.declaration_id.push(&r.declaration_id);
-            f.item_no.push(r.item_no);
-            f.date.push(mirador_schema::day::of(r.date));
-            f.period.push(&r.period);
-            for (column, text) in f.texts.iter_mut().zip(&r.texts) {
-                column.push(text);
-            }
-            f.courier_id.push(r.courier_id.as_deref());
-            f.hs_code.push(&r.hs_code);
-            f.departure_country.push(r.departure_country);
-            f.origin_country.push(r.origin_country);
-            f.tax_rate_pct.push(r.tax_rate_pct);
-            f.net_mass_kg.push(r.net_mass_kg);
-            f.quantity.push(r.quantity);
-            f.quantity_unit.push(r.quantity_unit.as_deref());
-            f.item_price.push(r.item_price);
-            f.currency.push(&r.currency);
-            f.value_usd.push(r.value_usd());
-            f.fraud.push(r.fraud);
-            f.critical_fraud.push(r.critical_fraud);
-            f.line.push(r.line as i32);
+        let DataType::Categorical(_, mapping) = dtype else { polars_bail!(SchemaMismatch: "`{name}` does not have a categorical type") };
+        // Rows repeat few values: each distinct value is coded by the column's mapping once per
+        // ingest (in order of first appearance, as coding every row would add them), and its
+        // code kept for the rows of later chunks.
+        let mut codes = codes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut failed = None;
+        let mut code = |s: &str| match codes.get(s) {
+            Some(c) => *c,
+            None => match mapping.insert_cat(s) {
+                Ok(c) => {
+                    codes.insert(Box::from(s), c);
+                    c
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    0
+                }
+            },
+        };
+        let ids: UInt32Chunked = values.into_iter().map(|v| v.map(&mut code)).collect();
+        if let Some(e) = failed {
+            return Err(e);
         }
-        f
+        Ok(Categorical32Chunked::from_cats_and_dtype(ids.with_name(name.into()), dtype.clone()).into_series().into_column())
     }
 }
 
-/// A validated row (with its content hash), or why it was rejected.
-type Validated<'r> = Result<(Row<'r>, u64), Reject>;
-
-/// The valid rows whose `keep` is set, in order.
-fn accepted<'x, 'r>(rows: &'x [Validated<'r>], keep: &'x [bool]) -> impl Iterator<Item = &'x Row<'r>> + Clone {
-    rows.iter().zip(keep).filter_map(|(row, keep)| row.as_ref().ok().filter(|_| *keep).map(|(row, _)| row))
-}
-
-/// The accepted rows (valid ones whose `keep` is set) as a declarations frame
-/// ([`mirador_schema::schemas::declarations`]). The rows are taken apart into columns a few
-/// thousand at a time, in parallel; then the columns are built in parallel, each in row order.
-fn frame(rows: &[Validated<'_>], keep: &[bool], t: &Types) -> PolarsResult<DataFrame> {
-    let parts: Vec<Taken<'_>> =
-        rows.par_chunks(FRAME_ROWS).zip(keep.par_chunks(FRAME_ROWS)).map(|(rows, keep)| Taken::of(accepted(rows, keep))).collect();
-    let parts = &parts;
+/// The accepted rows of some parts (each holding only accepted rows) as a declarations frame
+/// ([`mirador_schema::schemas::declarations`]); the columns are built in parallel, each in row
+/// order.
+fn frame(parts: &mut [Part<'_>], t: &Types) -> PolarsResult<DataFrame> {
+    let release: Vec<crate::release::Release<'_>> =
+        if t.times { parts.iter_mut().flat_map(|p| std::mem::take(&mut p.release)).collect() } else { Vec::new() };
+    let parts = &*parts;
     type Build<'b> = Box<dyn Fn() -> PolarsResult<Column> + Send + Sync + 'b>;
+    let rows: usize = parts.iter().map(Part::len).sum();
     // The values of one column, in row order across the parts, gathered with their exact count
     // known: the column's arrays are then allocated at their size, not grown by doubling.
-    fn all<'p, 'x: 'p, T: Copy + 'p>(parts: &'p [Taken<'x>], get: fn(&'p Taken<'x>) -> &'p [T]) -> std::vec::IntoIter<T> {
+    fn all<'p, 'x: 'p, T: Copy + 'p>(parts: &'p [Part<'x>], get: fn(&'p Part<'x>) -> &'p [T]) -> std::vec::IntoIter<T> {
         let mut values = Vec::with_capacity(parts.iter().map(|p| get(p).len()).sum());
         for p in parts {
             values.extend_from_slice(get(p));
         }
         values.into_iter()
     }
-    let text = |name: &'static str, get: for<'p> fn(&'p Taken<'_>) -> &'p [&'p str]| -> Build<'_> {
-        Box::new(move || t.column(name, all(parts, get).map(Some)))
+    fn texts<'p, 'x: 'p>(parts: &'p [Part<'x>], get: fn(&'p Part<'x>) -> &'p [Cow<'x, str>]) -> impl Iterator<Item = &'p str> {
+        parts.iter().flat_map(move |p| get(p).iter().map(AsRef::as_ref))
+    }
+    fn optional_texts<'p, 'x: 'p>(
+        parts: &'p [Part<'x>],
+        get: fn(&'p Part<'x>) -> &'p [Option<Cow<'x, str>>],
+    ) -> impl Iterator<Item = Option<&'p str>> {
+        parts.iter().flat_map(move |p| get(p).iter().map(Option::as_deref))
+    }
+    let text = |name: &'static str, get: for<'p> fn(&'p Part<'_>) -> &'p [Cow<'p, str>]| -> Build<'_> {
+        Box::new(move || t.column(name, texts(parts, get).map(Some)))
     };
-    let numbers = |name: &'static str, get: for<'p> fn(&'p Taken<'_>) -> &'p [f64]| -> Build<'_> {
+    let numbers = |name: &'static str, get: for<'p> fn(&'p Part<'_>) -> &'p [f64]| -> Build<'_> {
         Box::new(move || Ok(Float64Chunked::from_iter_values(name.into(), all(parts, get)).into_column()))
     };
-    let integers = |name: &'static str, get: for<'p> fn(&'p Taken<'_>) -> &'p [i32]| -> Build<'_> {
+    let integers = |name: &'static str, get: for<'p> fn(&'p Part<'_>) -> &'p [i32]| -> Build<'_> {
         Box::new(move || Ok(Int32Chunked::from_iter_values(name.into(), all(parts, get)).into_column()))
     };
-    let labels = |name: &'static str, get: for<'p> fn(&'p Taken<'_>) -> &'p [Option<i8>]| -> Build<'_> {
+    let labels = |name: &'static str, get: for<'p> fn(&'p Part<'_>) -> &'p [Option<i8>]| -> Build<'_> {
         Box::new(move || Ok(all(parts, get).collect::<Int8Chunked>().with_name(name.into()).into_column()))
     };
-    // Derived amounts, computed as the rows' own methods would.
-    let derived = |name: &'static str, get: fn(&Taken<'_>, usize) -> Option<f64>| -> Build<'_> {
+    // Derived amounts, computed row by row from the part's columns.
+    let derived = |name: &'static str, get: fn(&Part<'_>, usize) -> Option<f64>| -> Build<'_> {
         Box::new(move || {
-            let mut values = Vec::with_capacity(parts.iter().map(|p| p.line.len()).sum());
+            let mut values = Vec::with_capacity(rows);
             for p in parts {
-                values.extend((0..p.line.len()).map(|i| get(p, i)));
+                values.extend((0..p.len()).map(|i| get(p, i)));
             }
             Ok(values.into_iter().collect::<Float64Chunked>().with_name(name.into()).into_column())
         })
     };
     let columns: Vec<Build<'_>> = vec![
-        Box::new(|| Ok(StringChunked::from_iter_values(col::DECLARATION_ID.into(), all(parts, |p| &p.declaration_id)).into_column())),
+        Box::new(|| {
+            let mut ids = StringChunkedBuilder::new(col::DECLARATION_ID.into(), rows);
+            texts(parts, |p| &p.declaration_id).for_each(|id| ids.append_value(id));
+            Ok(ids.finish().into_column())
+        }),
         integers(col::ITEM_NO, |p| &p.item_no),
         Box::new(move || Int32Chunked::from_iter_values(col::DATE.into(), all(parts, |p| &p.date)).into_column().cast(&DataType::Date)),
         text(col::PERIOD, |p| &p.period),
@@ -727,9 +1029,9 @@ fn frame(rows: &[Validated<'_>], keep: &[bool], t: &Types) -> PolarsResult<DataF
         text(col::DECLARANT_ID, |p| &p.texts[6]),
         text(col::IMPORTER_ID, |p| &p.texts[7]),
         text(col::SELLER_ID, |p| &p.texts[8]),
-        Box::new(move || t.column(col::COURIER_ID, all(parts, |p| &p.courier_id))),
-        text(col::HS_CODE, |p| &p.hs_code),
-        Box::new(move || t.column(col::HS6, all(parts, |p| &p.hs_code).map(|c| Some(&c[..6])))),
+        Box::new(move || t.column(col::COURIER_ID, optional_texts(parts, |p| &p.courier_id))),
+        Box::new(move || t.column(col::HS_CODE, parts.iter().flat_map(|p| p.hs_code.iter().map(|c| Some(c.as_str()))))),
+        Box::new(move || t.column(col::HS6, parts.iter().flat_map(|p| p.hs_code.iter().map(|c| Some(&c[..6]))))),
         Box::new(move || t.column(col::DEPARTURE_COUNTRY, all(parts, |p| &p.departure_country).map(Some))),
         Box::new(move || t.column(col::ORIGIN_COUNTRY, all(parts, |p| &p.origin_country).map(Some))),
         numbers(col::TAX_RATE_PCT, |p| &p.tax_rate_pct),
@@ -737,7 +1039,7 @@ fn frame(rows: &[Validated<'_>], keep: &[bool], t: &Types) -> PolarsResult<DataF
         text(col::ORIGIN_INDICATOR, |p| &p.texts[10]),
         numbers(col::NET_MASS_KG, |p| &p.net_mass_kg),
         Box::new(move || Ok(all(parts, |p| &p.quantity).collect::<Float64Chunked>().with_name(col::QUANTITY.into()).into_column())),
-        Box::new(move || t.column(col::QUANTITY_UNIT, all(parts, |p| &p.quantity_unit))),
+        Box::new(move || t.column(col::QUANTITY_UNIT, optional_texts(parts, |p| &p.quantity_unit))),
         numbers(col::ITEM_PRICE, |p| &p.item_price),
         text(col::CURRENCY, |p| &p.currency),
         numbers(col::VALUE_USD, |p| &p.value_usd),
@@ -752,7 +1054,7 @@ fn frame(rows: &[Validated<'_>], keep: &[bool], t: &Types) -> PolarsResult<DataF
     ];
     let mut columns = columns.par_iter().map(|build| build()).collect::<PolarsResult<Vec<_>>>()?;
     if t.times {
-        columns.extend(crate::release::columns(accepted(rows, keep).map(|r| &r.release)));
+        columns.extend(crate::release::columns(release.iter()));
     }
     DataFrame::new_infer_height(columns)
 }
@@ -761,21 +1063,185 @@ fn frame(rows: &[Validated<'_>], keep: &[bool], t: &Types) -> PolarsResult<DataF
 mod tests {
     use super::*;
 
-    fn row(id: &str, item: i32, content: u64) -> Result<(Row<'static>, u64), ()> {
-        Ok((Row { declaration_id: Cow::Owned(id.to_owned()), item_no: item, ..Row::default() }, content))
+    fn row(id: &str, item: i32, content: u64) -> Option<(&str, i32, u64)> {
+        Some((id, item, content))
     }
 
     #[test]
     fn the_first_occurrence_of_a_key_wins_within_and_across_chunks() {
         let mut seen = Seen::default();
-        let first = [row("a", 1, 10), Err(()), row("b", 1, 20), row("a", 1, 10), row("a", 2, 30), row("a", 1, 11)];
+        let first = [row("a", 1, 10), None, row("b", 1, 20), row("a", 1, 10), row("a", 2, 30), row("a", 1, 11)];
         let (exact, conflicting) = (Some(Repeat::Exact), Some(Repeat::Conflicting));
         assert_eq!(seen.check(&first), vec![None, None, None, exact, None, conflicting]);
         let second = [row("b", 1, 99), row("a", 2, 30), row("c", 1, 40), row("c", 1, 40)];
         assert_eq!(seen.check(&second), vec![conflicting, exact, None, exact]);
         // Many keys: each new once, then each a repeat, whatever shard it falls in.
-        let keys: Vec<_> = (0..1_000).map(|i| row(&format!("d{i}"), i % 7, 1)).collect();
+        let ids: Vec<String> = (0..1_000).map(|i| format!("d{i}")).collect();
+        let keys: Vec<_> = ids.iter().zip(0..).map(|(id, i)| row(id, i % 7, 1)).collect();
         assert!(seen.check(&keys).iter().all(Option::is_none));
         assert!(seen.check(&keys).iter().all(|r| *r == exact));
+    }
+
+    #[test]
+    fn keys_whose_hashes_collide_are_told_apart_by_their_text() {
+        let mut shard = Shard::default();
+        let (exact, conflicting) = (Some(Repeat::Exact), Some(Repeat::Conflicting));
+        // Every key under one hash: the first is held in the table, the others beside it.
+        let keys = [("a", 1, 10), ("b", 1, 20), ("a", 2, 30), ("ab", 1, 40), ("", 1, 50)];
+        for (id, item, content) in keys {
+            assert_eq!(shard.check(7, id, item, content), None, "{id} {item}");
+        }
+        for (id, item, content) in keys {
+            assert_eq!(shard.check(7, id, item, content), exact, "{id} {item}");
+            assert_eq!(shard.check(7, id, item, content + 1), conflicting, "{id} {item}");
+        }
+        assert_eq!(shard.check(8, "b", 1, 20), None, "another hash is another key");
+    }
+
+    proptest::proptest! {
+        /// Whatever the keys and contents, a chunk's repeats are those a plain map of every key
+        /// seen so far finds.
+        #[test]
+        fn repeats_are_those_a_plain_map_finds(chunks in proptest::collection::vec(proptest::collection::vec(("[ab]{0,3}", 1..4i32, 0..3u64), 0..40), 1..4)) {
+            let mut seen = Seen::default();
+            let mut plain: std::collections::HashMap<(String, i32), u64> = std::collections::HashMap::new();
+            for chunk in chunks {
+                let rows: Vec<_> = chunk.iter().map(|(id, item, content)| row(id, *item, *content)).collect();
+                let want: Vec<Option<Repeat>> = chunk
+                    .iter()
+                    .map(|(id, item, content)| match plain.get(&(id.clone(), *item)) {
+                        Some(earlier) => Some(if earlier == content { Repeat::Exact } else { Repeat::Conflicting }),
+                        None => {
+                            plain.insert((id.clone(), *item), *content);
+                            None
+                        }
+                    })
+                    .collect();
+                proptest::prop_assert_eq!(seen.check(&rows), want);
+            }
+        }
+    }
+
+    /// Values of each column of a declarations CSV: how many of the first ones are good, then
+    /// bad ones, each rule's failures among them.
+    const POOLS: [(&str, usize, &[&str]); 18] = [
+        ("declaration_id", 3, &["D1", "D2", " d3 ", "", "a\u{1}b"]),
+        ("item_no", 3, &["", "1", "2", "0", "1.5", "x", "100001"]),
+        ("date", 2, &["2024-01-05", "2023-12-31", "1999-01-01", "2024-13-01", "", "2031-01-01"]),
+        ("importer_id", 2, &["imp1", " IMP2 ", "", "a\u{7}"]),
+        ("hs_code", 3, &["010121", "10121", "0101.21", "8471300", "12", "abc", ""]),
+        ("origin_country", 4, &["CN", "cn", "ZZ", "156", "WLD", "QQ", ""]),
+        ("departure_country", 3, &["", "DE", "XX", "0"]),
+        ("tax_rate_pct", 2, &["8", "0", "-1", "5000", "x", "", "1,000.5"]),
+        ("net_mass_kg", 2, &["10", "0", "-1", "NaN", "", "1e12"]),
+        ("item_price", 2, &["100", "0", "1e20", "abc", ""]),
+        ("quantity", 2, &["", "1", "-1"]),
+        ("quantity_unit", 2, &["", "kg"]),
+        ("currency", 3, &["USD", "usd", "EUR", "XYZ", "US", ""]),
+        ("fraud", 4, &["", "0", "1", "1.0", "2"]),
+        ("critical_fraud", 3, &["", "0", "2", "3"]),
+        ("office_id", 2, &["", "O1", "a\u{1b}"]),
+        ("seller_id", 3, &["", "s-1", "S-1 "]),
+        ("courier_id", 2, &["", "c1"]),
+    ];
+
+    /// One row as [`validate`] gives it, for comparisons.
+    fn of_row(row: &Row<'_>, hash: u64) -> String {
+        format!(
+            "{:?}",
+            (
+                (&row.declaration_id, row.item_no, mirador_schema::day::of(row.date), &row.period, &row.texts, &row.courier_id),
+                (&row.hs_code, row.hs_repaired, row.departure_country, row.origin_country, row.tax_rate_pct, row.net_mass_kg),
+                (row.quantity, &row.quantity_unit, row.item_price, &row.currency, row.value_usd(), row.fraud, row.critical_fraud),
+                (row.line as i32, &row.release, hash),
+            )
+        )
+    }
+
+    /// Row `i` of a part, as [`of_row`] writes a row.
+    fn of_part(p: &Part<'_>, i: usize) -> String {
+        let texts: [&Cow<'_, str>; 11] = std::array::from_fn(|k| &p.texts[k][i]);
+        format!(
+            "{:?}",
+            (
+                (&p.declaration_id[i], p.item_no[i], p.date[i], &p.period[i], texts, &p.courier_id[i]),
+                (&p.hs_code[i], p.hs_repaired[i], p.departure_country[i], p.origin_country[i], p.tax_rate_pct[i], p.net_mass_kg[i]),
+                (p.quantity[i], &p.quantity_unit[i], p.item_price[i], &p.currency[i], p.value_usd[i], p.fraud[i], p.critical_fraud[i]),
+                (p.line[i], &p.release[i], p.hash[i]),
+            )
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 64, ..Default::default() })]
+        /// Validated column by column, every row gets the reject (code, column, message) or the
+        /// values that validating it alone gives it, whatever mix of good and bad values it has.
+        #[test]
+        fn rows_validated_by_columns_are_those_validated_one_by_one(
+            picks in proptest::collection::vec(proptest::collection::vec(0..100usize, POOLS.len()), 1..300),
+            short in 0..300usize,
+        ) {
+            let mut text = POOLS.iter().map(|(name, _, _)| *name).collect::<Vec<_>>().join(";");
+            text.push('\n');
+            for (i, pick) in picks.iter().enumerate() {
+                // Mostly good values, so that many rows pass every rule; the first row passes them all.
+                let fields: Vec<&str> =
+                    POOLS.iter().zip(pick).map(|((_, good, pool), k)| if i == 0 { pool[0] } else if *k < 92 { pool[k % good] } else { pool[k % pool.len()] }).collect();
+                // One row a field short (malformed), now and then.
+                let fields = if i == short { &fields[1..] } else { &fields[..] };
+                text.push_str(&fields.join(";"));
+                text.push('\n');
+            }
+            let spec = mirador_pipeline::SourceSpec::default();
+            let reader = crate::read::TableReader::from_reader(
+                std::path::Path::new("d.csv"),
+                Box::new(std::io::Cursor::new(text.into_bytes())),
+                None,
+                None,
+            )
+            .unwrap();
+            let m = Mapped::new(std::path::Path::new("d.csv"), reader, &spec, MANDATORY).unwrap();
+            let mut fx = FxTable::default();
+            fx.insert("EUR", "2024-01", 1.1);
+            let rules = DeclarationRules {
+                hs_lengths: &[6, 8, 10],
+                min_date: NaiveDate::from_ymd_opt(2000, 1, 1).unwrap(),
+                max_date: NaiveDate::from_ymd_opt(2099, 12, 31).unwrap(),
+                fx: &fx,
+                hs_vintages: &mirador_schema::hs::Vintage::ALL,
+                hs_known: rules::HsKnown::Repairs,
+                id_case: rules::IdCase::Upper,
+                bounds: rules::ItemBounds { max_value_usd: 1e10, max_mass_kg: 1e9, unit_price_usd_per_kg: [1e-6, 1e8] },
+                run_day: NaiveDate::from_ymd_opt(2030, 6, 1).unwrap(),
+            };
+            let periods = Periods::new(rules.min_date, rules.max_date);
+            let fields = Fields::new(&m);
+            let block = m.next_block(1_000).unwrap();
+            proptest::prop_assert_eq!(block.len(), picks.len());
+            let hashes = block.content_hashes(0..block.len());
+            // Parts of uneven sizes, as the chunk's end makes them.
+            let (mut start, mut accepted) = (0, 0);
+            for len in [1, 7, 100, 1_000] {
+                let end = block.len().min(start + len);
+                let part = validate_part(&m, &fields, &block, start..end, &rules, &periods, &hashes[start..end]);
+                proptest::prop_assert_eq!(part.len(), end - start);
+                for i in 0..part.len() {
+                    let at = start + i;
+                    let raw = block.row(at);
+                    let one = match raw.malformed() {
+                        Some(why) => Err(Reject::new(why.code, "", format!("line {} {why}", raw.line()))),
+                        None => validate(&m, &fields, raw, &rules, &periods),
+                    };
+                    accepted += usize::from(one.is_ok());
+                    match (&part.rejected[i], one) {
+                        (Some(got), Err(want)) => proptest::prop_assert_eq!(got, &want),
+                        (None, Ok(row)) => proptest::prop_assert_eq!(of_part(&part, i), of_row(&row, hashes[at])),
+                        (got, want) => proptest::prop_assert!(false, "row {at}: {got:?} by columns, {:?} alone", want.err()),
+                    }
+                }
+                start = end;
+            }
+            proptest::prop_assert!(accepted > 0 || short == 0, "the first row, all good, passes");
+        }
     }
 }

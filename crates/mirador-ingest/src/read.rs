@@ -521,7 +521,7 @@ enum BlockRows {
 /// type: turning them into text only to parse it back costs most of the reading. Every other
 /// type is cast to text, as [`TableReader::next_row`] reads it.
 #[derive(Debug)]
-enum RawColumn {
+pub(crate) enum RawColumn {
     Text(ArrayOf<StringType>),
     Number(ArrayOf<Float64Type>),
     Integer(ArrayOf<Int64Type>),
@@ -669,6 +669,39 @@ impl RawBlock {
     /// Row `at` (below [`len`](RawBlock::len)).
     pub fn row(&self, at: usize) -> BlockRow<'_> {
         BlockRow { block: self, at }
+    }
+}
+
+/// Field `i` of every row of a [`RawBlock`], resolved once: read row after row without looking
+/// the column up again ([`RawBlock::column`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum BlockColumn<'b> {
+    /// A column of a parquet slice.
+    Column(&'b RawColumn),
+    /// Field `i` of CSV records.
+    Records(&'b [RawRow], usize),
+    /// Past the last column of a parquet slice: no row has it.
+    Missing,
+}
+
+impl<'b> BlockColumn<'b> {
+    /// The value of row `at` (in bounds), as [`BlockRow::get`] reads it.
+    pub(crate) fn get(self, at: usize) -> Option<Raw<'b>> {
+        match self {
+            BlockColumn::Column(c) => Some(c.get(at)),
+            BlockColumn::Records(rows, i) => rows[at].fields.get(i).map(Raw::Text),
+            BlockColumn::Missing => None,
+        }
+    }
+}
+
+impl RawBlock {
+    /// Field `i` of every row (see [`BlockColumn`]).
+    pub(crate) fn column(&self, i: usize) -> BlockColumn<'_> {
+        match &self.rows {
+            BlockRows::Records(rows) => BlockColumn::Records(rows, i),
+            BlockRows::Columns(columns) => columns.get(i).map_or(BlockColumn::Missing, BlockColumn::Column),
+        }
     }
 }
 

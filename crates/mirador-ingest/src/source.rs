@@ -11,7 +11,7 @@ use mirador_schema::col;
 use polars::prelude::*;
 
 use crate::error::IngestError;
-use crate::read::{BlockRow, MAX_RECORD_LINES, Raw, RawBlock, RawRow, TableReader};
+use crate::read::{BlockColumn, BlockRow, MAX_RECORD_LINES, Raw, RawBlock, RawRow, TableReader};
 use crate::rules::Reject;
 
 /// Where a canonical column's raw value comes from in one source: a field of the row, else the
@@ -49,6 +49,41 @@ impl<'a> Field<'a> {
     {
         let raw = match self.index {
             Some(i) => row.get(i),
+            None => self.default.map(Raw::Text),
+        }?;
+        if let Some(map) = self.recode
+            && let Some(v) = map.get(raw.text().trim())
+        {
+            return Some(Raw::Text(v.as_str()));
+        }
+        Some(raw)
+    }
+}
+
+impl<'a> Field<'a> {
+    /// The field resolved against one block: every row's value read as [`Field::value`] reads
+    /// it, without resolving the column for each row.
+    pub(crate) fn of<'r>(&self, block: &'r RawBlock) -> FieldOf<'r>
+    where
+        'a: 'r,
+    {
+        FieldOf { column: self.index.map(|i| block.column(i)), default: self.default, recode: self.recode }
+    }
+}
+
+/// A [`Field`] resolved against one block ([`Field::of`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FieldOf<'r> {
+    column: Option<BlockColumn<'r>>,
+    default: Option<&'r str>,
+    recode: Option<&'r BTreeMap<String, String>>,
+}
+
+impl<'r> FieldOf<'r> {
+    /// The value of the block's row `at`, as [`Field::value`] reads it.
+    pub(crate) fn value(&self, at: usize) -> Option<Raw<'r>> {
+        let raw = match self.column {
+            Some(column) => column.get(at),
             None => self.default.map(Raw::Text),
         }?;
         if let Some(map) = self.recode
@@ -412,6 +447,32 @@ impl Quarantine {
         self.column.push(reject.column.clone());
         self.reason.push(reject.message.clone());
         self.raw.push(raw());
+    }
+
+    /// Adds the rows of `other` after this one's, as if each had been pushed here in turn (the
+    /// limit is this one's; rows `other` could not keep count as overflow here too).
+    pub fn append(&mut self, other: Quarantine) {
+        self.overflow += other.overflow;
+        let rows =
+            other.dataset.into_iter().zip(other.file).zip(other.line).zip(other.code).zip(other.column).zip(other.reason).zip(other.raw);
+        for ((((((dataset, file), line), code), column), reason), raw) in rows {
+            if self.dataset.len() >= self.limit {
+                self.overflow += 1;
+                continue;
+            }
+            self.dataset.push(dataset);
+            self.file.push(file);
+            self.line.push(line);
+            self.code.push(code);
+            self.column.push(column);
+            self.reason.push(reason);
+            self.raw.push(raw);
+        }
+    }
+
+    /// The most rows kept.
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 
     /// Rows quarantined so far.
