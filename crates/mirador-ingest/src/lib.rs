@@ -370,28 +370,35 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
         }
         None => empty(&schemas::tariffs()),
     };
-    let mirror_flows = match sources.get(MIRROR_FLOWS) {
-        Some(spec) => {
+    if sources.is_empty() {
+        return Err(IngestError::Params("the pipeline declares no sources to ingest".into()));
+    }
+    // Mirror flows and declarations do not depend on each other: they are read side by side, each
+    // into a quarantine of its own, and their rows are quarantined in this order after (the
+    // mirror flows' rows first, as if read first).
+    let left = quarantine.limit().saturating_sub(quarantine.len());
+    let (mirror, declared) = rayon::join(
+        || -> Result<_, IngestError> {
+            let Some(spec) = sources.get(MIRROR_FLOWS) else {
+                return Ok((empty(&schemas::mirror_flows()), None, Quarantine::with_limit(left), Vec::new()));
+            };
+            let (mut quarantine, mut warnings) = (Quarantine::with_limit(left), Vec::new());
             let files = open_all(MIRROR_FLOWS, spec, base_dir, mirror::MANDATORY, params, &mut warnings)?;
             let (mut df, mut rec) = mirror::ingest(&files, &params.hs_vintages, run_day, &mut quarantine)?;
             if let Some(as_of) = as_of {
                 (df, rec.deferred) = defer_after(df, as_of, false)?;
                 rec.accepted -= rec.deferred;
             }
-            too_many(&quarantine, MIRROR_FLOWS)?;
-            enough(&quarantine, MIRROR_FLOWS, &rec)?;
-            reconciliation.insert(MIRROR_FLOWS.to_owned(), rec);
-            df
-        }
-        None => empty(&schemas::mirror_flows()),
-    };
-    if sources.is_empty() {
-        return Err(IngestError::Params("the pipeline declares no sources to ingest".into()));
-    }
-    // Declarations are optional too: a mirror-statistics-only pipeline (e.g. a study of
-    // partners' reporting) has none, and gets an empty, correctly typed dataset.
-    let (declarations, declaration_stats) = match sources.get(DECLARATIONS) {
-        Some(spec) => {
+            Ok((df, Some(rec), quarantine, warnings))
+        },
+        || -> Result<_, IngestError> {
+            // Declarations are optional too: a mirror-statistics-only pipeline (e.g. a study of
+            // partners' reporting) has none, and gets an empty, correctly typed dataset.
+            let Some(spec) = sources.get(DECLARATIONS) else {
+                let none = (empty(&schemas::declarations()), declarations::DeclarationStats::default());
+                return Ok((none, None, Quarantine::with_limit(left), Vec::new()));
+            };
+            let (mut quarantine, mut warnings) = (Quarantine::with_limit(left), Vec::new());
             let files = open_all(DECLARATIONS, spec, base_dir, declarations::MANDATORY, params, &mut warnings)?;
             let rules = declarations::DeclarationRules {
                 hs_lengths: &params.hs_lengths,
@@ -423,13 +430,25 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
                 (df, rec.deferred) = defer_after(df, as_of, true)?;
                 rec.accepted -= rec.deferred;
             }
-            too_many(&quarantine, DECLARATIONS)?;
-            enough(&quarantine, DECLARATIONS, &rec)?;
-            reconciliation.insert(DECLARATIONS.to_owned(), rec);
-            (df, stats)
-        }
-        None => (empty(&schemas::declarations()), declarations::DeclarationStats::default()),
-    };
+            Ok(((df, stats), Some(rec), quarantine, warnings))
+        },
+    );
+    let (mirror_flows, rec, mirror_quarantine, mirror_warnings) = mirror?;
+    warnings.extend(mirror_warnings);
+    quarantine.append(mirror_quarantine);
+    if let Some(rec) = rec {
+        too_many(&quarantine, MIRROR_FLOWS)?;
+        enough(&quarantine, MIRROR_FLOWS, &rec)?;
+        reconciliation.insert(MIRROR_FLOWS.to_owned(), rec);
+    }
+    let ((declarations, declaration_stats), rec, declared_quarantine, declared_warnings) = declared?;
+    warnings.extend(declared_warnings);
+    quarantine.append(declared_quarantine);
+    if let Some(rec) = rec {
+        too_many(&quarantine, DECLARATIONS)?;
+        enough(&quarantine, DECLARATIONS, &rec)?;
+        reconciliation.insert(DECLARATIONS.to_owned(), rec);
+    }
 
     let reasons = quarantine.counts();
     Ok(Ingested {
