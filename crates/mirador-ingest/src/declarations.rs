@@ -662,14 +662,10 @@ pub fn quarantine_isolated_dates(
         return Ok(df);
     }
     let days: Vec<Option<i32>> = df.column(col::DATE)?.cast(&DataType::Int32)?.i32()?.iter().collect();
-    let mut counts: std::collections::BTreeMap<i32, usize> = std::collections::BTreeMap::new();
-    for d in days.iter().flatten() {
-        *counts.entry(*d).or_insert(0) += 1;
-    }
+    let distinct = day_counts(&days);
     let budget = (ISOLATED_MAX_SHARE * n as f64).floor() as usize;
     // Walk down from the newest day; the lowest gap within the budget is the cut.
     let (mut above, mut cut) = (0usize, None);
-    let distinct: Vec<(i32, usize)> = counts.into_iter().collect();
     for w in distinct.windows(2).rev() {
         let ((lower, _), (upper, count)) = (w[0], w[1]);
         above += count;
@@ -725,6 +721,26 @@ pub fn quarantine_isolated_dates(
     rec.accepted -= dropped;
     rec.quarantined += dropped;
     Ok(df.filter(&BooleanChunked::from_slice("keep".into(), &keep))?)
+}
+
+/// Each day present among `days` with its count, in order of day: counted in an array over the
+/// days' range (accepted dates span at most the min-date .. max-date parameters), or in a sorted
+/// map when that range is very long.
+fn day_counts(days: &[Option<i32>]) -> Vec<(i32, usize)> {
+    let (Some(first), Some(last)) = (days.iter().flatten().min(), days.iter().flatten().max()) else { return Vec::new() };
+    let span = (i64::from(*last) - i64::from(*first)) as usize;
+    if span >= 1 << 24 {
+        let mut counts: std::collections::BTreeMap<i32, usize> = std::collections::BTreeMap::new();
+        for d in days.iter().flatten() {
+            *counts.entry(*d).or_insert(0) += 1;
+        }
+        return counts.into_iter().collect();
+    }
+    let mut counts = vec![0usize; span + 1];
+    for d in days.iter().flatten() {
+        counts[(*d - *first) as usize] += 1;
+    }
+    counts.into_iter().enumerate().filter(|(_, n)| *n > 0).map(|(k, n)| (*first + k as i32, n)).collect()
 }
 
 impl DeclarationStats {
@@ -1119,6 +1135,20 @@ mod tests {
                     .collect();
                 proptest::prop_assert_eq!(seen.check(&rows), want);
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// Days are counted as a sorted map counts them, over short and very long ranges.
+        #[test]
+        fn days_are_counted_as_a_sorted_map_counts_them(
+            days in proptest::collection::vec(proptest::option::of(proptest::prop_oneof![-40..40i32, proptest::num::i32::ANY]), 0..60)
+        ) {
+            let mut map = std::collections::BTreeMap::new();
+            for d in days.iter().flatten() {
+                *map.entry(*d).or_insert(0usize) += 1;
+            }
+            proptest::prop_assert_eq!(day_counts(&days), map.into_iter().collect::<Vec<_>>());
         }
     }
 
