@@ -371,6 +371,7 @@ impl Part<'_> {
     }
 }
 
+#[allow(clippy::many_single_char_names, reason = "the names of validate's, rule for rule")]
 /// Validates the rows of `part` of a block column by column: each rule of [`validate`] in turn
 /// over the rows not yet rejected, so that a row's reason is the first rule it fails in
 /// [`validate`]'s order, and a valid row's values are those [`validate`] gives it. `hashes` are
@@ -861,7 +862,7 @@ impl Seen {
     /// it is not valid. Valid rows seen for the first time are recorded.
     fn check(&mut self, rows: &[Option<(&str, i32, u64)>]) -> Vec<Option<Repeat>> {
         let hashes: Vec<u64> = rows.par_iter().with_min_len(1_024).map(|r| r.map_or(0, |(id, item, _)| key_hash(id, item))).collect();
-        let mut by_shard: Vec<Vec<u32>> = vec![Vec::with_capacity(2 * rows.len() / SEEN_SHARDS); SEEN_SHARDS];
+        let mut by_shard: Vec<Vec<u32>> = (0..SEEN_SHARDS).map(|_| Vec::with_capacity(2 * rows.len() / SEEN_SHARDS)).collect();
         for (i, (r, h)) in rows.iter().zip(&hashes).enumerate() {
             if r.is_some() {
                 by_shard[(h % SEEN_SHARDS as u64) as usize].push(i as u32);
@@ -982,11 +983,7 @@ impl Types {
 /// ([`mirador_schema::schemas::declarations`]); the columns are built in parallel, each in row
 /// order.
 fn frame(parts: &mut [Part<'_>], t: &Types) -> PolarsResult<DataFrame> {
-    let release: Vec<crate::release::Release<'_>> =
-        if t.times { parts.iter_mut().flat_map(|p| std::mem::take(&mut p.release)).collect() } else { Vec::new() };
-    let parts = &*parts;
     type Build<'b> = Box<dyn Fn() -> PolarsResult<Column> + Send + Sync + 'b>;
-    let rows: usize = parts.iter().map(Part::len).sum();
     // The values of one column, in row order across the parts, gathered with their exact count
     // known: the column's arrays are then allocated at their size, not grown by doubling.
     fn all<'p, 'x: 'p, T: Copy + 'p>(parts: &'p [Part<'x>], get: fn(&'p Part<'x>) -> &'p [T]) -> std::vec::IntoIter<T> {
@@ -1005,6 +1002,10 @@ fn frame(parts: &mut [Part<'_>], t: &Types) -> PolarsResult<DataFrame> {
     ) -> impl Iterator<Item = Option<&'p str>> {
         parts.iter().flat_map(move |p| get(p).iter().map(Option::as_deref))
     }
+    let release: Vec<crate::release::Release<'_>> =
+        if t.times { parts.iter_mut().flat_map(|p| std::mem::take(&mut p.release)).collect() } else { Vec::new() };
+    let parts = &*parts;
+    let rows: usize = parts.iter().map(Part::len).sum();
     let text = |name: &'static str, get: for<'p> fn(&'p Part<'_>) -> &'p [Cow<'p, str>]| -> Build<'_> {
         Box::new(move || t.column(name, texts(parts, get).map(Some)))
     };
@@ -1079,6 +1080,7 @@ fn frame(parts: &mut [Part<'_>], t: &Types) -> PolarsResult<DataFrame> {
 mod tests {
     use super::*;
 
+    #[allow(clippy::unnecessary_wraps, reason = "a valid row among the `None` of invalid ones")]
     fn row(id: &str, item: i32, content: u64) -> Option<(&str, i32, u64)> {
         Some((id, item, content))
     }
@@ -1125,9 +1127,10 @@ mod tests {
                 let rows: Vec<_> = chunk.iter().map(|(id, item, content)| row(id, *item, *content)).collect();
                 let want: Vec<Option<Repeat>> = chunk
                     .iter()
-                    .map(|(id, item, content)| match plain.get(&(id.clone(), *item)) {
-                        Some(earlier) => Some(if earlier == content { Repeat::Exact } else { Repeat::Conflicting }),
-                        None => {
+                    .map(|(id, item, content)| {
+                        if let Some(earlier) = plain.get(&(id.clone(), *item)) {
+                            Some(if earlier == content { Repeat::Exact } else { Repeat::Conflicting })
+                        } else {
                             plain.insert((id.clone(), *item), *content);
                             None
                         }
