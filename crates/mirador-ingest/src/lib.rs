@@ -377,8 +377,11 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
     // into a quarantine of its own, and their rows are quarantined in this order after (the
     // mirror flows' rows first, as if read first).
     let left = quarantine.limit().saturating_sub(quarantine.len());
+    // Each side logs within the caller's span (the stage's), on whatever thread it runs.
+    let span = tracing::Span::current();
     let (mirror, declared) = rayon::join(
         || -> Result<_, IngestError> {
+            let _span = span.enter();
             let Some(spec) = sources.get(MIRROR_FLOWS) else {
                 return Ok((empty(&schemas::mirror_flows()), None, Quarantine::with_limit(left), Vec::new()));
             };
@@ -392,6 +395,7 @@ pub fn ingest_sources(sources: &BTreeMap<String, SourceSpec>, base_dir: &Path, p
             Ok((df, Some(rec), quarantine, warnings))
         },
         || -> Result<_, IngestError> {
+            let _span = span.enter();
             // Declarations are optional too: a mirror-statistics-only pipeline (e.g. a study of
             // partners' reporting) has none, and gets an empty, correctly typed dataset.
             let Some(spec) = sources.get(DECLARATIONS) else {
