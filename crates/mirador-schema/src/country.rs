@@ -107,16 +107,28 @@ pub fn normalise(raw: &str) -> Option<Normalised> {
     if s.is_empty() {
         return None;
     }
-    let upper = s.to_ascii_uppercase();
+    // Codes are short: uppercase them on the stack (this runs for every declaration).
+    let mut buf = [0u8; 16];
+    let owned;
+    let upper: &str = if s.len() <= buf.len() {
+        let b = &mut buf[..s.len()];
+        b.copy_from_slice(s.as_bytes());
+        b.make_ascii_uppercase();
+        // Uppercasing ASCII bytes leaves the others as they were, so the bytes stay UTF-8.
+        std::str::from_utf8(b).unwrap_or(s)
+    } else {
+        owned = s.to_ascii_uppercase();
+        &owned
+    };
     if upper == "0" || upper == "WLD" || upper == WORLD {
         return Some(Normalised::World);
     }
-    if UNKNOWN_CODES.contains(&upper.as_str()) {
+    if UNKNOWN_CODES.contains(&upper) {
         return Some(Normalised::Unknown);
     }
-    let key = if upper.bytes().all(|b| b.is_ascii_digit()) { upper.trim_start_matches('0').to_owned() } else { upper };
+    let key = if upper.bytes().all(|b| b.is_ascii_digit()) { upper.trim_start_matches('0') } else { upper };
     let t = table();
-    t.by_code.get(&key).map(|&i| Normalised::Country(t.all[i].iso2))
+    t.by_code.get(key).map(|&i| Normalised::Country(t.all[i].iso2))
 }
 
 /// Looks up a country by its alpha-2 code.
@@ -156,6 +168,46 @@ mod tests {
         assert_eq!(normalise("899"), Some(Normalised::Unknown));
         assert_eq!(normalise("Q9"), None);
         assert_eq!(normalise(""), None);
+    }
+
+    /// The lookup as it was before the stack buffer: an owned uppercase copy of every code.
+    fn normalise_owned(raw: &str) -> Option<Normalised> {
+        let s = raw.trim();
+        let s = s.strip_suffix(".0").unwrap_or(s);
+        if s.is_empty() {
+            return None;
+        }
+        let upper = s.to_ascii_uppercase();
+        if upper == "0" || upper == "WLD" || upper == WORLD {
+            return Some(Normalised::World);
+        }
+        if UNKNOWN_CODES.contains(&upper.as_str()) {
+            return Some(Normalised::Unknown);
+        }
+        let key = if upper.bytes().all(|b| b.is_ascii_digit()) { upper.trim_start_matches('0').to_owned() } else { upper };
+        let t = table();
+        t.by_code.get(&key).map(|&i| Normalised::Country(t.all[i].iso2))
+    }
+
+    #[test]
+    fn stack_uppercasing_agrees_with_an_owned_copy() {
+        let mut inputs: Vec<String> = Vec::new();
+        for c in all() {
+            for code in [c.iso2.to_owned(), c.iso3.to_owned(), c.numeric.to_string()] {
+                inputs.push(code.to_lowercase());
+                inputs.push(format!(" {code}.0 "));
+                inputs.push(format!("00{code}"));
+                inputs.push(format!("{code}x"));
+                inputs.push(code);
+            }
+        }
+        for odd in ["", " ", "0", "000", "wld", "w0", "899", "ü", "dé", "ÄÖ", "0000000000000000276", "deu-deu-deu-deu-deu", "ßßßßßßßßß"]
+        {
+            inputs.push(odd.to_owned());
+        }
+        for raw in &inputs {
+            assert_eq!(normalise(raw), normalise_owned(raw), "{raw:?}");
+        }
     }
 
     #[test]
