@@ -194,7 +194,8 @@ pub fn run_checks(dataset: &str, df: &DataFrame, checks: &DatasetChecks, availab
                 return Ok(0);
             }
             let keys = texts(keys)?;
-            let keys: HashSet<&str, foldhash::fast::FixedState> = keys.iter().flatten().collect();
+            // Each distinct key once: the column coded first (a categorical by its codes).
+            let keys: HashSet<&str, foldhash::fast::FixedState> = keys.coded().values.into_iter().collect();
             let values = texts(values)?;
             Ok(values.iter().flatten().filter(|v| !keys.contains(v)).count())
         })();
