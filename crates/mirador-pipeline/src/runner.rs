@@ -627,38 +627,41 @@ fn execute(
         // One read of each file-held dataset the level's stages read whole, before they start
         // (in parallel, each stage would read its own copy).
         datasets.load_whole_inputs(level.iter().filter(|p| selected.contains(p.stage.name())))?;
-        let results: Vec<Result<(), RunError>> = level
-            .par_iter()
-            .map(|planned| {
-                let name = planned.stage.name();
-                if !selected.contains(name) && previous.is_none() {
-                    // `--only` with no committed run: nothing of this stage's is needed
-                    // (checked before the run started), so the run has none of its outputs.
-                    bar.inc(1);
-                    return Ok(());
-                }
-                let record = if selected.contains(name) {
-                    bar.set_message(format!("running {name}"));
-                    let r = run_stage(file, planned, params, opts, (&run_id, previous), tmp_dir, &datasets, &outputs, &checks)?;
-                    if opts.fail_after.as_deref() == Some(name) {
-                        return Err(RunError::Stage {
-                            stage: name.into(),
-                            cause: StageError::Data("fault injected after the stage (--fail-after)".into()),
-                        });
-                    }
-                    r
-                } else {
-                    reuse_stage(file, planned, previous, tmp_dir, &datasets, &outputs, &checks)?
-                };
+        // A level's reused outputs are taken (linked, hashed, checked) before its stages run, so
+        // that a stage's seconds are its own work, not shared with hashing and checking others'.
+        let (reused, ran): (Vec<&PlannedStage>, Vec<&PlannedStage>) = level.iter().partition(|p| !selected.contains(p.stage.name()));
+        let step = |planned: &&PlannedStage| -> Result<(), RunError> {
+            let name = planned.stage.name();
+            if !selected.contains(name) && previous.is_none() {
+                // `--only` with no committed run: nothing of this stage's is needed
+                // (checked before the run started), so the run has none of its outputs.
                 bar.inc(1);
-                records.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(record);
-                attempt.lock().unwrap_or_else(std::sync::PoisonError::into_inner).stages_done.push(name.to_owned());
-                record_attempt(tmp_dir, attempt)?;
-                Ok(())
-            })
-            .collect();
-        for r in results {
-            r?;
+                return Ok(());
+            }
+            let record = if selected.contains(name) {
+                bar.set_message(format!("running {name}"));
+                let r = run_stage(file, planned, params, opts, (&run_id, previous), tmp_dir, &datasets, &outputs, &checks)?;
+                if opts.fail_after.as_deref() == Some(name) {
+                    return Err(RunError::Stage {
+                        stage: name.into(),
+                        cause: StageError::Data("fault injected after the stage (--fail-after)".into()),
+                    });
+                }
+                r
+            } else {
+                reuse_stage(file, planned, previous, tmp_dir, &datasets, &outputs, &checks)?
+            };
+            bar.inc(1);
+            records.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(record);
+            attempt.lock().unwrap_or_else(std::sync::PoisonError::into_inner).stages_done.push(name.to_owned());
+            record_attempt(tmp_dir, attempt)?;
+            Ok(())
+        };
+        for group in [reused, ran] {
+            let results: Vec<Result<(), RunError>> = group.par_iter().map(step).collect();
+            for r in results {
+                r?;
+            }
         }
     }
     bar.finish_and_clear();
@@ -793,6 +796,7 @@ fn run_stage(
         || frames.par_iter().map(|(id, df)| mirador_io::write_parquet(&mut DataFrame::clone(df), &path(id))).collect(),
         || frames.par_iter().map(|(id, df)| check(id, df)).collect(),
     );
+    debug!(seconds = started.elapsed().as_secs_f64(), "Written and checked.");
     for (((id, df), sha256), results) in frames.iter().zip(written).zip(checked) {
         let sha256 = sha256?;
         datasets.insert(id, Arc::clone(df), &path(id));
