@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, info, info_span, warn};
 
 use crate::check::{Plan, PlannedStage, Registry, plan};
-use crate::checks::{CheckResult, checked_columns, referenced, run_checks};
+use crate::checks::{CheckResult, checked_columns, referenced, run_checks_knowing};
 use crate::error::{ConfigError, RunError, StageError};
 use crate::manifest::{Attempt, InputRecord, Manifest, OutputRecord, StageRecord};
 use crate::pipeline::PipelineFile;
@@ -771,7 +771,7 @@ fn run_stage(
                 available.insert(target.to_owned(), df);
             }
         }
-        Ok(run_checks(id, df, c, &available))
+        Ok(run_checks_knowing(id, df, c, &available, datasets.unique_keys(), datasets.keeps(id)))
     };
     let mut record = |id: &str, rows: usize, sha256: String| {
         info!(dataset = id, rows, "Wrote dataset.");
@@ -880,9 +880,14 @@ fn reuse_stage(
                     available.insert(target.to_owned(), df);
                 }
             }
-            let df = mirador_io::read_parquet_columns(&dst, &checked_columns(c))?;
+            // A dataset the run keeps in memory is read whole now (a stage will read it), and
+            // checked as held: its keys found unique are then known to be.
+            let (df, kept) = match datasets.kept_whole(id)? {
+                Some(df) => (df, true),
+                None => (Arc::new(mirador_io::read_parquet_columns(&dst, &checked_columns(c))?), false),
+            };
             let run = prev.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let results = run_checks(id, &df, c, &available).into_iter().map(|mut r| {
+            let results = run_checks_knowing(id, &df, c, &available, datasets.unique_keys(), kept).into_iter().map(|mut r| {
                 if !r.passed {
                     r.detail = format!(
                         "{}; `{id}` was reused from run {run} and no longer fits this run's datasets: re-run `{name}` too (--from)",

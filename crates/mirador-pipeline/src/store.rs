@@ -19,6 +19,7 @@ use polars::prelude::{Column, DataFrame, PlSmallStr};
 use mirador_schema::{col, datasets};
 
 use crate::check::{Plan, PlannedStage};
+use crate::checks::UniqueKeys;
 use crate::error::{RunError, StageError};
 use crate::stage::Stage;
 
@@ -35,13 +36,25 @@ pub(crate) struct Store {
     held: Mutex<BTreeMap<String, Held>>,
     /// Datasets some stage of the plan reads whole.
     whole: BTreeSet<String>,
+    /// Key columns the run's checks found unique.
+    unique: UniqueKeys,
 }
 
 impl Store {
     pub(crate) fn new(plan: &Plan) -> Self {
         let whole =
             plan.levels.iter().flatten().flat_map(|p| p.inputs.iter().filter(|id| p.stage.input_columns(id).is_none()).cloned()).collect();
-        Store { held: Mutex::new(BTreeMap::new()), whole }
+        Store { held: Mutex::new(BTreeMap::new()), whole, unique: UniqueKeys::default() }
+    }
+
+    /// The key columns the run's checks found unique so far.
+    pub(crate) fn unique_keys(&self) -> &UniqueKeys {
+        &self.unique
+    }
+
+    /// Dataset `id` whole if the run keeps it in memory ([`Store::whole_frame`]), else `None`.
+    pub(crate) fn kept_whole(&self, id: &str) -> Result<Option<Arc<DataFrame>>, RunError> {
+        if self.keeps(id) { self.whole_frame(id) } else { Ok(None) }
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Held>> {
@@ -49,7 +62,7 @@ impl Store {
     }
 
     /// Whether the run keeps dataset `id` in memory once written.
-    fn keeps(&self, id: &str) -> bool {
+    pub(crate) fn keeps(&self, id: &str) -> bool {
         self.whole.contains(id)
     }
 
@@ -234,7 +247,11 @@ mod tests {
     #[test]
     fn keys_proven_equal_from_the_files_bytes_are_shared_unread() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store { held: Mutex::new(BTreeMap::new()), whole: BTreeSet::from([datasets::DECLARATIONS.to_owned()]) };
+        let store = Store {
+            held: Mutex::new(BTreeMap::new()),
+            whole: BTreeSet::from([datasets::DECLARATIONS.to_owned()]),
+            unique: UniqueKeys::default(),
+        };
         let mut declarations = df!(col::DECLARATION_ID => ["a", "a", "b"], col::ITEM_NO => [1, 2, 1], "x" => [1.0, 2.0, 3.0]).unwrap();
         let path = dir.path().join("declarations.parquet");
         mirador_io::write_parquet(&mut declarations, &path).unwrap();
@@ -257,7 +274,11 @@ mod tests {
     #[test]
     fn projected_reads_share_the_declarations_keys_when_they_are_the_same() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store { held: Mutex::new(BTreeMap::new()), whole: BTreeSet::from([datasets::DECLARATIONS.to_owned()]) };
+        let store = Store {
+            held: Mutex::new(BTreeMap::new()),
+            whole: BTreeSet::from([datasets::DECLARATIONS.to_owned()]),
+            unique: UniqueKeys::default(),
+        };
         let declarations =
             Arc::new(df!(col::DECLARATION_ID => ["a", "a", "b"], col::ITEM_NO => [1, 2, 1], "x" => [1.0, 2.0, 3.0]).unwrap());
         store.insert(datasets::DECLARATIONS, Arc::clone(&declarations), &dir.path().join("declarations.parquet"));
