@@ -19,6 +19,7 @@ use std::sync::{Arc, OnceLock};
 
 use polars::io::parquet::write::{BatchedWriter, get_encodings};
 use polars::prelude::*;
+use polars_parquet::parquet::metadata::ColumnChunkMetadata;
 use polars_parquet::write::{CompressedPage, Encoding, ParquetType, Version, WriteOptions, array_to_columns, compress};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -485,7 +486,40 @@ pub fn write_csv(df: &DataFrame, path: &Path) -> Result<()> {
 ///
 /// Numeric and date cells are written as they are, unquoted (`-1.5` stays a number).
 pub fn write_spreadsheet_csv(df: &DataFrame, path: &Path) -> Result<()> {
-    let columns = csv_columns(df, path)?;
+    write_spreadsheet_csvs(&[(df, path)])
+}
+
+/// Writes several data frames as spreadsheet CSV ([`write_spreadsheet_csv`]), side by side. A
+/// column several frames share (the very same arrays, as a copy of a frame with one column
+/// replaced shares the others) is turned into text once.
+pub fn write_spreadsheet_csvs(files: &[(&DataFrame, &Path)]) -> Result<()> {
+    // Each distinct column once, turned into text in parallel.
+    let mut distinct: Vec<&Column> = Vec::new();
+    let at: Vec<Vec<usize>> = files
+        .iter()
+        .map(|(df, _)| {
+            df.columns()
+                .iter()
+                .map(|c| {
+                    distinct.iter().position(|d| mirador_schema::keys::same_arrays(d, c)).unwrap_or_else(|| {
+                        distinct.push(c);
+                        distinct.len() - 1
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let texts: Vec<PolarsResult<(bool, StringChunked)>> = distinct.par_iter().map(|c| csv_column(c)).collect();
+    files.par_iter().zip(&at).try_for_each(|((df, path), at)| {
+        let columns = at
+            .iter()
+            .map(|&k| texts[k].clone().map_err(|source| IoError::Parquet { path: path.to_path_buf(), source }))
+            .collect::<Result<Vec<_>>>()?;
+        write_spreadsheet_lines(df, &columns, path)
+    })
+}
+
+fn write_spreadsheet_lines(df: &DataFrame, columns: &[(bool, StringChunked)], path: &Path) -> Result<()> {
     write_atomic(path, |f| {
         let mut w = io::BufWriter::with_capacity(1 << 20, f);
         let mut line = String::new();
@@ -572,15 +606,13 @@ pub fn neutralize_formulas(v: &str) -> std::borrow::Cow<'_, str> {
 
 /// Each column of `df` as text, with whether it is a text column.
 fn csv_columns(df: &DataFrame, path: &Path) -> Result<Vec<(bool, StringChunked)>> {
-    df.columns()
-        .iter()
-        .map(|c| {
-            let is_text = c.dtype() == &DataType::String || c.dtype().is_categorical();
-            let s = c.cast(&DataType::String).map_err(|source| IoError::Parquet { path: path.to_owned(), source })?;
-            let ca = s.str().map_err(|source| IoError::Parquet { path: path.to_owned(), source })?;
-            Ok((is_text, ca.clone()))
-        })
-        .collect()
+    df.columns().iter().map(|c| csv_column(c).map_err(|source| IoError::Parquet { path: path.to_owned(), source })).collect()
+}
+
+/// A column as the text a CSV cell holds, and whether it is text (rather than a number or a date).
+fn csv_column(c: &Column) -> PolarsResult<(bool, StringChunked)> {
+    let is_text = c.dtype() == &DataType::String || c.dtype().is_categorical();
+    Ok((is_text, c.cast(&DataType::String)?.str()?.clone()))
 }
 
 #[cfg(test)]
@@ -613,6 +645,21 @@ mod spreadsheet_tests {
         // The machine-readable writer keeps values as they are.
         write_csv(&df, &path).unwrap();
         assert!(std::fs::read_to_string(&path).unwrap().contains("\n\"=HYPERLINK"));
+    }
+
+    #[test]
+    fn frames_sharing_columns_are_written_as_each_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = df!("id" => ["=x", "b"], "v" => [1.5, -2.0], "n" => [Some(1u32), None]).unwrap();
+        let mut b = a.clone();
+        b.with_column(Column::new("id".into(), ["p", "q"])).unwrap();
+        let (pa, pb, alone) = (dir.path().join("a.csv"), dir.path().join("b.csv"), dir.path().join("alone.csv"));
+        write_spreadsheet_csvs(&[(&a, &pa), (&b, &pb)]).unwrap();
+        for (df, path) in [(&a, &pa), (&b, &pb)] {
+            write_spreadsheet_csv(df, &alone).unwrap();
+            assert_eq!(std::fs::read(path).unwrap(), std::fs::read(&alone).unwrap());
+        }
+        assert!(std::fs::read_to_string(&pb).unwrap().contains("\"q\",-2.0,\n"));
     }
 
     /// Whatever a spreadsheet splits a written cell on (`,` honouring quotes, or `;`, `|`, tab
@@ -679,6 +726,104 @@ pub fn read_parquet_columns(path: &Path, columns: &[&str]) -> Result<DataFrame> 
     let schema = reader.schema().map_err(parquet)?;
     let present: Vec<String> = schema.iter_names().filter(|n| columns.contains(&n.as_str())).map(ToString::to_string).collect();
     reader.with_columns(Some(present)).finish().map_err(parquet)
+}
+
+/// The columns of `columns` that parquet file `b` holds with exactly the values file `a` holds,
+/// proven from the files' bytes without decoding them: both files have the same row groups (by
+/// rows), and in each the column's chunk has the same type, compression and bytes (pages,
+/// dictionary and statistics), so it decodes to the same values. Each column comes with the type
+/// it is read as. A column left out may still hold equal values: the files were written otherwise.
+///
+/// [`write_parquet`] writes the same values in the same bytes (row groups at fixed offsets, one
+/// encoder), so a per-declaration output's key columns can be proven equal to the
+/// declarations' at the cost of comparing a few megabytes.
+pub fn same_columns(a: &Path, b: &Path, columns: &[&str]) -> Result<Vec<(String, DataType)>> {
+    use std::os::unix::fs::FileExt;
+    let open = |path: &Path| -> Result<(File, polars_parquet::parquet::metadata::FileMetadata, ArrowSchema)> {
+        let parquet = |source| IoError::Parquet { path: path.to_owned(), source };
+        let mut file = File::open(path).map_err(fs_err("open", path))?;
+        let metadata = polars_parquet::read::read_metadata(&mut file).map_err(parquet)?;
+        let schema = polars_parquet::read::infer_schema(&metadata).map_err(parquet)?;
+        Ok((file, metadata, schema))
+    };
+    let ((fa, ma, sa), (fb, mb, sb)) = (open(a)?, open(b)?);
+    let groups = |m: &polars_parquet::parquet::metadata::FileMetadata| m.row_groups.iter().map(|g| g.num_rows()).collect::<Vec<_>>();
+    if ma.num_rows != mb.num_rows || groups(&ma) != groups(&mb) {
+        return Ok(Vec::new());
+    }
+    // The bytes of two chunks, compared a block at a time.
+    let same_bytes = |ra: std::ops::Range<u64>, rb: std::ops::Range<u64>| -> Result<bool> {
+        if ra.end - ra.start != rb.end - rb.start {
+            return Ok(false);
+        }
+        const BLOCK: u64 = 1 << 20;
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        let mut at = 0;
+        while at < ra.end - ra.start {
+            let n = BLOCK.min(ra.end - ra.start - at);
+            x.resize(n as usize, 0);
+            y.resize(n as usize, 0);
+            fa.read_exact_at(&mut x, ra.start + at).map_err(fs_err("read", a))?;
+            fb.read_exact_at(&mut y, rb.start + at).map_err(fs_err("read", b))?;
+            if x != y {
+                return Ok(false);
+            }
+            at += n;
+        }
+        Ok(true)
+    };
+    let mut same = Vec::new();
+    for &name in columns {
+        let (Some(field), Some(other)) = (sa.get(name), sb.get(name)) else { continue };
+        if field.dtype() != other.dtype() {
+            continue;
+        }
+        let mut equal = true;
+        for (ga, gb) in ma.row_groups.iter().zip(&mb.row_groups) {
+            fn chunks<'g>(g: &'g polars_parquet::parquet::metadata::RowGroupMetadata, name: &str) -> Vec<&'g ColumnChunkMetadata> {
+                g.columns_under_root_iter(name).map(Iterator::collect).unwrap_or_default()
+            }
+            let (ca, cb) = (chunks(ga, name), chunks(gb, name));
+            equal = !ca.is_empty() && ca.len() == cb.len();
+            for (x, y) in ca.iter().zip(&cb) {
+                equal = equal
+                    && x.descriptor() == y.descriptor()
+                    && x.compression() == y.compression()
+                    && x.num_values() == y.num_values()
+                    && same_bytes(x.byte_range(), y.byte_range())?;
+            }
+            if !equal {
+                break;
+            }
+        }
+        if equal {
+            same.push((name.to_owned(), DataType::from_arrow_field(field)));
+        }
+    }
+    Ok(same)
+}
+
+/// Reads the columns of `columns` that a parquet file has, in the file's order, taking those of
+/// `given` (by name) as they are instead of reading them: columns known to hold the file's
+/// values ([`same_columns`]).
+pub fn read_parquet_columns_with(path: &Path, columns: &[&str], given: &[Column]) -> Result<DataFrame> {
+    let parquet = |source| IoError::Parquet { path: path.to_owned(), source };
+    let file = File::open(path).map_err(fs_err("open", path))?;
+    let mut reader = ParquetReader::new(file);
+    let schema = reader.schema().map_err(parquet)?;
+    let present: Vec<&str> = schema.iter_names().map(PlSmallStr::as_str).filter(|n| columns.contains(n)).collect();
+    let given_of = |n: &str| given.iter().find(|c| c.name().as_str() == n);
+    let read: Vec<String> = present.iter().filter(|n| given_of(n).is_none()).map(ToString::to_string).collect();
+    let rows = reader.num_rows().map_err(parquet)?;
+    let read = if read.is_empty() { DataFrame::empty() } else { reader.with_columns(Some(read)).finish().map_err(parquet)? };
+    let columns = present
+        .iter()
+        .map(|n| match given_of(n) {
+            Some(c) => Ok(c.clone()),
+            None => read.column(n).cloned().map_err(parquet),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    DataFrame::new(rows, columns).map_err(parquet)
 }
 
 /// The number of rows of a parquet file, from its footer.
@@ -751,6 +896,46 @@ mod tests {
         assert_eq!(hashes[0], hashes[1]);
         let mut plain = plain;
         assert_eq!(write_parquet(&mut plain, &dir.path().join("plain.parquet")).unwrap(), hashes[0]);
+    }
+
+    #[test]
+    fn columns_are_proven_equal_only_where_they_are_and_read_with_the_given_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        // More rows than a row group, so that every row group is compared.
+        let n = ROW_GROUP_ROWS + 1000;
+        let ids: Vec<String> = (0..n).map(|i| format!("D{:07}", i / 3)).collect();
+        let items: Vec<i32> = (0..n).map(|i| (i % 3) as i32 + 1).collect();
+        let write = |name: &str, mut df: DataFrame| {
+            let path = dir.path().join(name);
+            write_parquet(&mut df, &path).unwrap();
+            path
+        };
+        let declarations = df!("declaration_id" => &ids, "item_no" => &items, "v" => vec![1.0; n]).unwrap();
+        let a = write("a.parquet", declarations.clone());
+        // The same keys, other columns beside them, in another order.
+        let same = write("same.parquet", df!("s" => vec![2.0; n], "item_no" => &items, "declaration_id" => &ids).unwrap());
+        // One key changed in the last row group; items as 64-bit integers; one row fewer.
+        let mut changed = ids.clone();
+        changed[n - 1] = "D9999999".into();
+        let other = write(
+            "other.parquet",
+            df!("declaration_id" => &changed, "item_no" => items.iter().map(|&i| i64::from(i)).collect::<Vec<_>>()).unwrap(),
+        );
+        let shorter = write("shorter.parquet", df!("declaration_id" => &ids[1..], "item_no" => &items[1..]).unwrap());
+        let keys = ["declaration_id", "item_no", "absent"];
+        let names = |p: &Path| same_columns(&a, p, &keys).unwrap().into_iter().map(|(c, _)| c).collect::<Vec<_>>();
+        assert_eq!(names(&same), ["declaration_id", "item_no"]);
+        assert_eq!(same_columns(&a, &same, &keys).unwrap()[1].1, DataType::Int32);
+        assert!(names(&other).is_empty(), "a changed value and another type are not the same");
+        assert!(names(&shorter).is_empty());
+        // The proven columns taken as given: the frame is the file's, in its order.
+        let given = [declarations.column("declaration_id").unwrap().clone(), declarations.column("item_no").unwrap().clone()];
+        let wanted = ["declaration_id", "item_no", "s", "absent"];
+        let read = read_parquet_columns_with(&same, &wanted, &given).unwrap();
+        assert_eq!(read, read_parquet_columns(&same, &wanted).unwrap());
+        assert_eq!(read.get_column_names(), ["s", "item_no", "declaration_id"]);
+        // Only given columns: the rows are the file's.
+        assert_eq!(read_parquet_columns_with(&same, &["item_no"], &given[1..]).unwrap().height(), n);
     }
 
     /// polars' own (serial) writer, given `df` in the row groups [`row_groups`] cuts.

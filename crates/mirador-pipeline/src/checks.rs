@@ -2,7 +2,7 @@
 //! relationships (referential integrity) and ranges. A failed test blocks publication.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use mirador_schema::text::Text;
 use polars::prelude::*;
@@ -150,22 +150,59 @@ pub(crate) fn checked_columns(checks: &DatasetChecks) -> Vec<&str> {
     columns
 }
 
+/// Key columns found unique in a run, held (so that their arrays stay allocated): a `unique`
+/// test of the very same arrays (a per-declaration output's keys, shared with the declarations)
+/// passes without hashing them again.
+#[derive(Default)]
+pub(crate) struct UniqueKeys(Mutex<Vec<Vec<Column>>>);
+
+impl UniqueKeys {
+    fn known(&self, columns: &[&Column]) -> bool {
+        let known = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        known.iter().any(|set| set.len() == columns.len() && set.iter().zip(columns).all(|(k, c)| mirador_schema::keys::same_arrays(k, c)))
+    }
+
+    fn add(&self, columns: &[&Column]) {
+        let set = columns.iter().map(|&c| c.clone()).collect();
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(set);
+    }
+}
+
 /// Runs every test declared for `dataset`. `available` resolves `relationships` targets.
 pub fn run_checks(dataset: &str, df: &DataFrame, checks: &DatasetChecks, available: &BTreeMap<String, Arc<DataFrame>>) -> Vec<CheckResult> {
+    run_checks_knowing(dataset, df, checks, available, &UniqueKeys::default(), false)
+}
+
+/// [`run_checks`], with the key columns found unique earlier in the run (`unique`); with
+/// `remember` (a frame the run holds anyway), the keys this finds unique are added to them.
+pub(crate) fn run_checks_knowing(
+    dataset: &str,
+    df: &DataFrame,
+    checks: &DatasetChecks,
+    available: &BTreeMap<String, Arc<DataFrame>>,
+    unique: &UniqueKeys,
+    remember: bool,
+) -> Vec<CheckResult> {
     let mut out = Vec::new();
     for cols in &checks.unique {
         let name = format!("unique({})", cols.join(", "));
         let failing = (|| {
-            for c in cols {
-                column(df, c)?;
+            let columns = cols.iter().map(|c| column(df, c)).collect::<Result<Vec<_>, _>>()?;
+            if unique.known(&columns) {
+                return Ok(0);
             }
-            let keys: Option<Vec<KeyColumn>> = cols.iter().map(|c| df.column(c).ok().and_then(KeyColumn::of)).collect();
-            if let Some(keys) = keys {
-                return Ok(repeated_rows(&keys, df.height()));
+            let keys: Option<Vec<KeyColumn>> = columns.iter().map(|c| KeyColumn::of(c)).collect();
+            let repeated = if let Some(keys) = keys {
+                repeated_rows(&keys, df.height())
+            } else {
+                let sub = df.select(cols.iter().map(String::as_str)).map_err(|e| e.to_string())?;
+                let dup = sub.is_duplicated().map_err(|e| e.to_string())?;
+                dup.sum().unwrap_or(0) as usize
+            };
+            if repeated == 0 && remember {
+                unique.add(&columns);
             }
-            let sub = df.select(cols.iter().map(String::as_str)).map_err(|e| e.to_string())?;
-            let dup = sub.is_duplicated().map_err(|e| e.to_string())?;
-            Ok(dup.sum().unwrap_or(0) as usize)
+            Ok(repeated)
         })();
         out.push(result(dataset, name, failing));
     }
@@ -194,7 +231,8 @@ pub fn run_checks(dataset: &str, df: &DataFrame, checks: &DatasetChecks, availab
                 return Ok(0);
             }
             let keys = texts(keys)?;
-            let keys: HashSet<&str, foldhash::fast::FixedState> = keys.iter().flatten().collect();
+            // Each distinct key once: the column coded first (a categorical by its codes).
+            let keys: HashSet<&str, foldhash::fast::FixedState> = keys.coded().values.into_iter().collect();
             let values = texts(values)?;
             Ok(values.iter().flatten().filter(|v| !keys.contains(v)).count())
         })();
@@ -214,6 +252,28 @@ pub fn run_checks(dataset: &str, df: &DataFrame, checks: &DatasetChecks, availab
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_found_unique_are_not_hashed_again_when_the_same_arrays_come_back() {
+        let df = df!("id" => ["a", "b", "c"], "n" => [1, 2, 3]).unwrap();
+        let checks = DatasetChecks { unique: vec![vec!["id".into(), "n".into()]], ..DatasetChecks::default() };
+        let unique = UniqueKeys::default();
+        let passed = |df: &DataFrame, remember| run_checks_knowing("t", df, &checks, &BTreeMap::new(), &unique, remember)[0].passed;
+        assert!(passed(&df, false));
+        assert!(!unique.known(&[df.column("id").unwrap(), df.column("n").unwrap()]), "not remembered");
+        assert!(passed(&df, true));
+        // The same arrays (a frame sharing them) are known; equal values in other arrays are not.
+        let shared = df.select(["id", "n"]).unwrap();
+        assert!(unique.known(&[shared.column("id").unwrap(), shared.column("n").unwrap()]));
+        let copy = df!("id" => ["a", "b", "c"], "n" => [1, 2, 3]).unwrap();
+        assert!(!unique.known(&[copy.column("id").unwrap(), copy.column("n").unwrap()]));
+        // What is known is not checked again: repeated keys recorded as unique (never the case in
+        // a run) pass, the same values in other arrays do not.
+        let repeated = df!("id" => ["a", "a"], "n" => [1, 1]).unwrap();
+        unique.add(&[repeated.column("id").unwrap(), repeated.column("n").unwrap()]);
+        assert!(passed(&repeated, false));
+        assert!(!passed(&df!("id" => ["a", "a"], "n" => [1, 1]).unwrap(), false));
+    }
 
     #[test]
     fn each_check_catches_its_failure() {

@@ -18,6 +18,7 @@
 
 use mirador_schema::text::Text;
 use polars::prelude::*;
+use polars_arrow::bitmap::Bitmap;
 
 /// What [`amounts`] reads a null as: no money.
 pub const NO_AMOUNT: f64 = 0.0;
@@ -42,17 +43,37 @@ pub fn texts(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
 
 /// A numeric column (any integer or float type) as `f64`, a null as `None` (a NaN stays NaN).
 pub fn numbers(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
-    let c = column(df, name)?;
-    if !c.dtype().is_primitive_numeric() {
-        return Err(wrong_type(name, c.dtype(), "a number"));
-    }
-    Ok(c.cast(&DataType::Float64)?.f64()?.iter().collect())
+    let mut out = Vec::with_capacity(df.height());
+    each_float(df, name, |values, valid| match valid {
+        None => out.extend(values.iter().map(|&v| Some(v))),
+        Some(valid) => out.extend(values.iter().zip(valid.iter()).map(|(&v, ok)| ok.then_some(v))),
+    })?;
+    Ok(out)
 }
 
 /// A column of amounts (any integer or float type) as `f64`, a null as [`NO_AMOUNT`]: for sums,
 /// where a row without an amount adds nothing.
 pub fn amounts(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
-    Ok(numbers(df, name)?.into_iter().map(|v| v.unwrap_or(NO_AMOUNT)).collect())
+    let mut out = Vec::with_capacity(df.height());
+    each_float(df, name, |values, valid| match valid {
+        None => out.extend_from_slice(values),
+        Some(valid) => out.extend(values.iter().zip(valid.iter()).map(|(&v, ok)| if ok { v } else { NO_AMOUNT })),
+    })?;
+    Ok(out)
+}
+
+/// Hands each chunk of numeric column `name`, as `f64`, to `each`: its values and, where it has
+/// nulls, which are present.
+fn each_float(df: &DataFrame, name: &str, mut each: impl FnMut(&[f64], Option<&Bitmap>)) -> PolarsResult<()> {
+    let c = column(df, name)?;
+    if !c.dtype().is_primitive_numeric() {
+        return Err(wrong_type(name, c.dtype(), "a number"));
+    }
+    let c = c.cast(&DataType::Float64)?;
+    for arr in c.f64()?.downcast_iter() {
+        each(arr.values(), arr.validity().filter(|v| v.unset_bits() > 0));
+    }
+    Ok(())
 }
 
 /// A boolean column, a null as `false` (a row a stage did not flag is not flagged).
@@ -61,7 +82,14 @@ pub fn flags(df: &DataFrame, name: &str) -> PolarsResult<Vec<bool>> {
     if c.dtype() != &DataType::Boolean {
         return Err(wrong_type(name, c.dtype(), "a boolean"));
     }
-    Ok(c.bool()?.iter().map(|b| b.unwrap_or(false)).collect())
+    let mut out = Vec::with_capacity(c.len());
+    for arr in c.bool()?.downcast_iter() {
+        match arr.validity().filter(|v| v.unset_bits() > 0) {
+            None => out.extend(arr.values().iter()),
+            Some(valid) => out.extend(arr.values().iter().zip(valid.iter()).map(|(b, ok)| b && ok)),
+        }
+    }
+    Ok(out)
 }
 
 /// A date column as day numbers (days since 1970-01-01, [`mirador_schema::day`]), a null as
@@ -71,7 +99,15 @@ pub fn days(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<i32>>> {
     if c.dtype() != &DataType::Date {
         return Err(wrong_type(name, c.dtype(), "a date"));
     }
-    Ok(c.cast(&DataType::Int32)?.i32()?.iter().collect())
+    let c = c.cast(&DataType::Int32)?;
+    let mut out = Vec::with_capacity(c.len());
+    for arr in c.i32()?.downcast_iter() {
+        match arr.validity().filter(|v| v.unset_bits() > 0) {
+            None => out.extend(arr.values().iter().map(|&d| Some(d))),
+            Some(valid) => out.extend(arr.values().iter().zip(valid.iter()).map(|(&d, ok)| ok.then_some(d))),
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -134,6 +170,27 @@ mod tests {
         assert_eq!(amounts(&df, "u32").unwrap(), [7.0, NO_AMOUNT, 0.0]);
         assert!(error(amounts(&df, "text"), "text").contains("not a number"));
         assert!(error(amounts(&df, "absent"), "absent").contains("missing"));
+    }
+
+    #[test]
+    fn readers_read_every_chunk_with_and_without_nulls() {
+        let mut df = frame();
+        let mut clean = df!(
+            "text" => ["d"], "int" => [5_i64], "float" => [2.5], "flag" => [true], "day" => [1_i32], "u32" => [1_u32], "origin" => ["FR"]
+        )
+        .unwrap();
+        clean.with_column(clean.column("day").unwrap().cast(&DataType::Date).unwrap()).unwrap();
+        clean.with_column(clean.column("origin").unwrap().cast(df.column("origin").unwrap().dtype()).unwrap()).unwrap();
+        // A chunk without nulls before the one with them, and after it.
+        let mut both = clean.clone();
+        both.vstack_mut(&df).unwrap();
+        both.vstack_mut(&clean).unwrap();
+        df = both;
+        assert_eq!(df.column("int").unwrap().as_materialized_series().chunks().len(), 3);
+        assert_eq!(numbers(&df, "int").unwrap(), [Some(5.0), Some(3.0), None, Some(-1.0), Some(5.0)]);
+        assert_eq!(amounts(&df, "u32").unwrap(), [1.0, 7.0, NO_AMOUNT, 0.0, 1.0]);
+        assert_eq!(flags(&df, "flag").unwrap(), [true, true, false, false, true]);
+        assert_eq!(days(&df, "day").unwrap(), [Some(1), Some(19_722), None, Some(0), Some(1)]);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, info, info_span, warn};
 
 use crate::check::{Plan, PlannedStage, Registry, plan};
-use crate::checks::{CheckResult, checked_columns, referenced, run_checks};
+use crate::checks::{CheckResult, checked_columns, referenced, run_checks_knowing};
 use crate::error::{ConfigError, RunError, StageError};
 use crate::manifest::{Attempt, InputRecord, Manifest, OutputRecord, StageRecord};
 use crate::pipeline::PipelineFile;
@@ -627,38 +627,41 @@ fn execute(
         // One read of each file-held dataset the level's stages read whole, before they start
         // (in parallel, each stage would read its own copy).
         datasets.load_whole_inputs(level.iter().filter(|p| selected.contains(p.stage.name())))?;
-        let results: Vec<Result<(), RunError>> = level
-            .par_iter()
-            .map(|planned| {
-                let name = planned.stage.name();
-                if !selected.contains(name) && previous.is_none() {
-                    // `--only` with no committed run: nothing of this stage's is needed
-                    // (checked before the run started), so the run has none of its outputs.
-                    bar.inc(1);
-                    return Ok(());
-                }
-                let record = if selected.contains(name) {
-                    bar.set_message(format!("running {name}"));
-                    let r = run_stage(file, planned, params, opts, (&run_id, previous), tmp_dir, &datasets, &outputs, &checks)?;
-                    if opts.fail_after.as_deref() == Some(name) {
-                        return Err(RunError::Stage {
-                            stage: name.into(),
-                            cause: StageError::Data("fault injected after the stage (--fail-after)".into()),
-                        });
-                    }
-                    r
-                } else {
-                    reuse_stage(file, planned, previous, tmp_dir, &datasets, &outputs, &checks)?
-                };
+        // A level's reused outputs are taken (linked, hashed, checked) before its stages run, so
+        // that a stage's seconds are its own work, not shared with hashing and checking others'.
+        let (reused, ran): (Vec<&PlannedStage>, Vec<&PlannedStage>) = level.iter().partition(|p| !selected.contains(p.stage.name()));
+        let step = |planned: &&PlannedStage| -> Result<(), RunError> {
+            let name = planned.stage.name();
+            if !selected.contains(name) && previous.is_none() {
+                // `--only` with no committed run: nothing of this stage's is needed
+                // (checked before the run started), so the run has none of its outputs.
                 bar.inc(1);
-                records.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(record);
-                attempt.lock().unwrap_or_else(std::sync::PoisonError::into_inner).stages_done.push(name.to_owned());
-                record_attempt(tmp_dir, attempt)?;
-                Ok(())
-            })
-            .collect();
-        for r in results {
-            r?;
+                return Ok(());
+            }
+            let record = if selected.contains(name) {
+                bar.set_message(format!("running {name}"));
+                let r = run_stage(file, planned, params, opts, (&run_id, previous), tmp_dir, &datasets, &outputs, &checks)?;
+                if opts.fail_after.as_deref() == Some(name) {
+                    return Err(RunError::Stage {
+                        stage: name.into(),
+                        cause: StageError::Data("fault injected after the stage (--fail-after)".into()),
+                    });
+                }
+                r
+            } else {
+                reuse_stage(file, planned, previous, tmp_dir, &datasets, &outputs, &checks)?
+            };
+            bar.inc(1);
+            records.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(record);
+            attempt.lock().unwrap_or_else(std::sync::PoisonError::into_inner).stages_done.push(name.to_owned());
+            record_attempt(tmp_dir, attempt)?;
+            Ok(())
+        };
+        for group in [reused, ran] {
+            let results: Vec<Result<(), RunError>> = group.par_iter().map(step).collect();
+            for r in results {
+                r?;
+            }
         }
     }
     bar.finish_and_clear();
@@ -768,7 +771,7 @@ fn run_stage(
                 available.insert(target.to_owned(), df);
             }
         }
-        Ok(run_checks(id, df, c, &available))
+        Ok(run_checks_knowing(id, df, c, &available, datasets.unique_keys(), datasets.keeps(id)))
     };
     let mut record = |id: &str, rows: usize, sha256: String| {
         info!(dataset = id, rows, "Wrote dataset.");
@@ -793,6 +796,7 @@ fn run_stage(
         || frames.par_iter().map(|(id, df)| mirador_io::write_parquet(&mut DataFrame::clone(df), &path(id))).collect(),
         || frames.par_iter().map(|(id, df)| check(id, df)).collect(),
     );
+    debug!(seconds = started.elapsed().as_secs_f64(), "Written and checked.");
     for (((id, df), sha256), results) in frames.iter().zip(written).zip(checked) {
         let sha256 = sha256?;
         datasets.insert(id, Arc::clone(df), &path(id));
@@ -876,9 +880,14 @@ fn reuse_stage(
                     available.insert(target.to_owned(), df);
                 }
             }
-            let df = mirador_io::read_parquet_columns(&dst, &checked_columns(c))?;
+            // A dataset the run keeps in memory is read whole now (a stage will read it), and
+            // checked as held: its keys found unique are then known to be.
+            let (df, kept) = match datasets.kept_whole(id)? {
+                Some(df) => (df, true),
+                None => (Arc::new(mirador_io::read_parquet_columns(&dst, &checked_columns(c))?), false),
+            };
             let run = prev.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let results = run_checks(id, &df, c, &available).into_iter().map(|mut r| {
+            let results = run_checks_knowing(id, &df, c, &available, datasets.unique_keys(), kept).into_iter().map(|mut r| {
                 if !r.passed {
                     r.detail = format!(
                         "{}; `{id}` was reused from run {run} and no longer fits this run's datasets: re-run `{name}` too (--from)",

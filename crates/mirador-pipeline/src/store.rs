@@ -14,18 +14,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use polars::prelude::{DataFrame, PlSmallStr};
+use polars::prelude::{Column, DataFrame, PlSmallStr};
 
 use mirador_schema::{col, datasets};
 
 use crate::check::{Plan, PlannedStage};
+use crate::checks::UniqueKeys;
 use crate::error::{RunError, StageError};
 use crate::stage::Stage;
 
 /// Where a dataset of the run is.
 #[derive(Clone)]
 enum Held {
-    Memory(Arc<DataFrame>),
+    Memory(Arc<DataFrame>, PathBuf),
     /// Only in its parquet file.
     File(PathBuf),
 }
@@ -35,13 +36,25 @@ pub(crate) struct Store {
     held: Mutex<BTreeMap<String, Held>>,
     /// Datasets some stage of the plan reads whole.
     whole: BTreeSet<String>,
+    /// Key columns the run's checks found unique.
+    unique: UniqueKeys,
 }
 
 impl Store {
     pub(crate) fn new(plan: &Plan) -> Self {
         let whole =
             plan.levels.iter().flatten().flat_map(|p| p.inputs.iter().filter(|id| p.stage.input_columns(id).is_none()).cloned()).collect();
-        Store { held: Mutex::new(BTreeMap::new()), whole }
+        Store { held: Mutex::new(BTreeMap::new()), whole, unique: UniqueKeys::default() }
+    }
+
+    /// The key columns the run's checks found unique so far.
+    pub(crate) fn unique_keys(&self) -> &UniqueKeys {
+        &self.unique
+    }
+
+    /// Dataset `id` whole if the run keeps it in memory ([`Store::whole_frame`]), else `None`.
+    pub(crate) fn kept_whole(&self, id: &str) -> Result<Option<Arc<DataFrame>>, RunError> {
+        if self.keeps(id) { self.whole_frame(id) } else { Ok(None) }
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Held>> {
@@ -49,13 +62,13 @@ impl Store {
     }
 
     /// Whether the run keeps dataset `id` in memory once written.
-    fn keeps(&self, id: &str) -> bool {
+    pub(crate) fn keeps(&self, id: &str) -> bool {
         self.whole.contains(id)
     }
 
     /// Records dataset `id`, just written to `path`: kept in memory if a stage reads it whole.
     pub(crate) fn insert(&self, id: &str, df: Arc<DataFrame>, path: &Path) {
-        let held = if self.keeps(id) { Held::Memory(df) } else { Held::File(path.to_owned()) };
+        let held = if self.keeps(id) { Held::Memory(df, path.to_owned()) } else { Held::File(path.to_owned()) };
         self.lock().insert(id.to_owned(), held);
     }
 
@@ -72,18 +85,40 @@ impl Store {
         let held = self.lock().get(id).cloned();
         match (held, stage.input_columns(id)) {
             (None, _) => Ok(None),
-            (Some(Held::Memory(df)), None) => Ok(Some(df)),
-            (Some(Held::Memory(df)), Some(columns)) => {
+            (Some(Held::Memory(df, _)), None) => Ok(Some(df)),
+            (Some(Held::Memory(df, _)), Some(columns)) => {
                 let present: Vec<&str> =
                     df.get_column_names().into_iter().map(PlSmallStr::as_str).filter(|c| columns.contains(c)).collect();
                 Ok(Some(Arc::new(df.select(present).map_err(polars)?)))
             }
-            (Some(Held::File(path)), Some(columns)) => {
-                let df = mirador_io::read_parquet_columns(&path, &columns)?;
-                Ok(Some(Arc::new(self.share_keys(df))))
-            }
+            (Some(Held::File(path)), Some(columns)) => Ok(Some(Arc::new(self.read_columns(&path, &columns)?))),
             (Some(Held::File(_)), None) => self.whole_frame(id),
         }
+    }
+
+    /// Columns `columns` of the file at `path`, the declarations' key columns shared
+    /// ([`Store::share_keys`]). Where the file's key columns are proven from its bytes to hold
+    /// the declarations' file's keys ([`mirador_io::same_columns`]: the same bytes, as
+    /// [`mirador_io::write_parquet`] writes the same keys), they are not even read.
+    fn read_columns(&self, path: &Path, columns: &[&str]) -> Result<DataFrame, RunError> {
+        let declarations = match self.lock().get(datasets::DECLARATIONS) {
+            Some(Held::Memory(df, file)) if file != path => Some((Arc::clone(df), file.clone())),
+            _ => None,
+        };
+        let keys: Vec<&str> = [col::DECLARATION_ID, col::ITEM_NO].into_iter().filter(|k| columns.contains(k)).collect();
+        let given: Vec<Column> = match declarations {
+            Some((declarations, file)) if !keys.is_empty() && file.is_file() => mirador_io::same_columns(&file, path, &keys)?
+                .into_iter()
+                .filter_map(|(name, dtype)| declarations.column(&name).ok().filter(|c| *c.dtype() == dtype).cloned())
+                .collect(),
+            _ => Vec::new(),
+        };
+        let df = if given.is_empty() {
+            mirador_io::read_parquet_columns(path, columns)?
+        } else {
+            mirador_io::read_parquet_columns_with(path, columns, &given)?
+        };
+        Ok(self.share_keys(df))
     }
 
     /// Row-level outputs carry the declarations' keys, in the declarations' order as the stages
@@ -91,9 +126,12 @@ impl Store {
     /// declarations' columns replace them, so that the keys are held once (0.3 GB per dataset
     /// at ten million rows).
     fn share_keys(&self, mut df: DataFrame) -> DataFrame {
-        let Some(Held::Memory(declarations)) = self.lock().get(datasets::DECLARATIONS).cloned() else { return df };
+        let Some(Held::Memory(declarations, _)) = self.lock().get(datasets::DECLARATIONS).cloned() else { return df };
         for key in [col::DECLARATION_ID, col::ITEM_NO] {
             let (Ok(own), Ok(theirs)) = (df.column(key), declarations.column(key)) else { continue };
+            if mirador_schema::keys::same_arrays(own, theirs) {
+                continue;
+            }
             if own.dtype() == theirs.dtype() && own.as_materialized_series().equals_missing(theirs.as_materialized_series()) {
                 let shared = theirs.clone();
                 // Replacing a column by one of the same name and length cannot fail.
@@ -112,7 +150,7 @@ impl Store {
     pub(crate) fn whole_frame(&self, id: &str) -> Result<Option<Arc<DataFrame>>, RunError> {
         let path = match self.lock().get(id) {
             None => return Ok(None),
-            Some(Held::Memory(df)) => return Ok(Some(Arc::clone(df))),
+            Some(Held::Memory(df, _)) => return Ok(Some(Arc::clone(df))),
             Some(Held::File(path)) => path.clone(),
         };
         let df = Arc::new(mirador_io::read_parquet(&path)?);
@@ -120,10 +158,10 @@ impl Store {
             return Ok(Some(df));
         }
         let mut held = self.lock();
-        if let Some(Held::Memory(first)) = held.get(id) {
+        if let Some(Held::Memory(first, _)) = held.get(id) {
             return Ok(Some(Arc::clone(first)));
         }
-        held.insert(id.to_owned(), Held::Memory(Arc::clone(&df)));
+        held.insert(id.to_owned(), Held::Memory(Arc::clone(&df), path));
         Ok(Some(df))
     }
 
@@ -207,9 +245,40 @@ mod tests {
     }
 
     #[test]
+    fn keys_proven_equal_from_the_files_bytes_are_shared_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store {
+            held: Mutex::new(BTreeMap::new()),
+            whole: BTreeSet::from([datasets::DECLARATIONS.to_owned()]),
+            unique: UniqueKeys::default(),
+        };
+        let mut declarations = df!(col::DECLARATION_ID => ["a", "a", "b"], col::ITEM_NO => [1, 2, 1], "x" => [1.0, 2.0, 3.0]).unwrap();
+        let path = dir.path().join("declarations.parquet");
+        mirador_io::write_parquet(&mut declarations, &path).unwrap();
+        let declarations = Arc::new(declarations);
+        store.insert(datasets::DECLARATIONS, Arc::clone(&declarations), &path);
+        // The same keys; one item number differing (its declaration_id is still proven).
+        for (items, shared_items) in [([1, 2, 1], true), ([1, 2, 2], false)] {
+            let path = dir.path().join("scores.parquet");
+            let mut scores = df!("score" => [0.1, 0.2, 0.3], col::DECLARATION_ID => ["a", "a", "b"], col::ITEM_NO => items).unwrap();
+            mirador_io::write_parquet(&mut scores, &path).unwrap();
+            store.insert_file("scores", &path);
+            let got = store.input(&Reads, "scores").unwrap().unwrap();
+            assert_eq!(*got, scores, "items {items:?}");
+            let shared = |name| first_chunk(&got, name) == first_chunk(&declarations, name);
+            assert!(shared(col::DECLARATION_ID));
+            assert_eq!(shared(col::ITEM_NO), shared_items, "items {items:?}");
+        }
+    }
+
+    #[test]
     fn projected_reads_share_the_declarations_keys_when_they_are_the_same() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store { held: Mutex::new(BTreeMap::new()), whole: BTreeSet::from([datasets::DECLARATIONS.to_owned()]) };
+        let store = Store {
+            held: Mutex::new(BTreeMap::new()),
+            whole: BTreeSet::from([datasets::DECLARATIONS.to_owned()]),
+            unique: UniqueKeys::default(),
+        };
         let declarations =
             Arc::new(df!(col::DECLARATION_ID => ["a", "a", "b"], col::ITEM_NO => [1, 2, 1], "x" => [1.0, 2.0, 3.0]).unwrap());
         store.insert(datasets::DECLARATIONS, Arc::clone(&declarations), &dir.path().join("declarations.parquet"));

@@ -978,13 +978,10 @@ impl Stage for Rank {
             rank(declarations, fraud, kmeans, mirror, &params)?
         };
         let shared = shareable(&auditees, &key)?;
-        // The two spreadsheets (each a few tenths of a second at 1M declarations) side by side.
-        let (internal, shareable) = rayon::join(
-            || mirador_io::write_spreadsheet_csv(&auditees, &ctx.artifact_dir().join("auditees.csv")),
-            || mirador_io::write_spreadsheet_csv(&shared, &ctx.artifact_dir().join("auditees_shareable.csv")),
-        );
-        internal?;
-        shareable?;
+        // The two spreadsheets side by side, every column but the importer ids turned into text
+        // once for both.
+        let (internal, shareable) = (ctx.artifact_dir().join("auditees.csv"), ctx.artifact_dir().join("auditees_shareable.csv"));
+        mirador_io::write_spreadsheet_csvs(&[(&auditees, &internal), (&shared, &shareable)])?;
         let total: f64 = auditees.column(auditees::REVENUE_AT_RISK_USD)?.f64()?.sum().unwrap_or(0.0);
         let signals: Vec<&str> =
             [(datasets::FRAUD_SCORES, "fraud_model"), (datasets::KMEANS_SCORES, "kmeans"), (datasets::MIRROR_EXPOSURE, "mirror")]

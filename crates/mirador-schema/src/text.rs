@@ -57,7 +57,11 @@ impl<'a> Text<'a> {
     /// The column coded densely ([`Coded`]). A categorical column is coded from its own codes,
     /// without hashing a string per row.
     pub fn coded(&self) -> Coded<'_> {
-        let Text::Cat(ca) = self else { return Coded::new(self.iter()) };
+        let ca = match self {
+            Text::Str(ca) => return coded_strings(ca),
+            Text::Owned(ca) => return coded_strings(ca),
+            Text::Cat(ca) => ca,
+        };
         let mapping = ca.get_mapping();
         // Dense code by categorical code, assigned in order of first appearance.
         let mut dense: Vec<u32> = Vec::new();
@@ -80,6 +84,42 @@ impl<'a> Text<'a> {
             .collect();
         Coded { codes, values }
     }
+}
+
+/// A string column coded densely, as [`Coded::new`] codes it. A string of at most 12 bytes is
+/// held whole in its 16-byte view (its length, then its bytes): such strings are keyed by the
+/// view (the bytes past the length masked), two machine words to hash and compare instead of a
+/// text; longer ones by their text.
+fn coded_strings(ca: &StringChunked) -> Coded<'_> {
+    use polars_arrow::array::Array;
+    type Fast<K> = std::collections::HashMap<K, u32, foldhash::fast::FixedState>;
+    const INLINE: u32 = 12;
+    let (mut short, mut long): (Fast<u128>, Fast<&str>) = (Fast::default(), Fast::default());
+    let mut values = Vec::new();
+    let mut codes = Vec::with_capacity(ca.len());
+    for arr in ca.downcast_iter() {
+        let valid = arr.validity().filter(|v| v.unset_bits() > 0);
+        for (i, view) in arr.views().iter().enumerate() {
+            if valid.is_some_and(|v| !v.get_bit(i)) {
+                codes.push(u32::MAX);
+                continue;
+            }
+            let first = || {
+                values.push(arr.value(i));
+                (values.len() - 1) as u32
+            };
+            let code = if view.length <= INLINE {
+                // The length (low 32 bits), then the bytes, one a byte from bit 32 on.
+                let bits = 32 + 8 * view.length;
+                let mask = if bits >= 128 { u128::MAX } else { (1u128 << bits) - 1 };
+                *short.entry(view.as_u128() & mask).or_insert_with(first)
+            } else {
+                *long.entry(arr.value(i)).or_insert_with(first)
+            };
+            codes.push(code);
+        }
+    }
+    Coded { codes, values }
 }
 
 impl<'t> IntoIterator for &'t Text<'_> {
@@ -187,6 +227,22 @@ mod tests {
         assert_eq!((&a.codes, &a.values), (&b.codes, &b.values));
         assert_eq!(b.codes, [0, u32::MAX, 1, 0, 2, 1]);
         assert_eq!((0..values.len()).map(|i| b.get(i)).collect::<Vec<_>>(), values);
+    }
+
+    #[test]
+    fn coding_strings_by_their_views_matches_coding_their_text() {
+        // Strings around the 12 bytes a view holds, sharing prefixes and bytes past their length
+        // (a short string that is a prefix of another, empty ones, non-ASCII), with nulls, in a
+        // column of several chunks.
+        let pool = ["", "a", "ab", "abcdefghijk", "abcdefghijkl", "abcdefghijklm", "abcdefghijklmnopq", "é", "éé", "ab\0", "ab\0\0"];
+        let values: Vec<Option<&str>> = (0..500usize).map(|i| (i % 13 != 5).then(|| pool[(i * 7 + i / 11) % pool.len()])).collect();
+        let mut ca = StringChunked::from_iter_options("s".into(), values[..200].iter().copied());
+        ca.append(&StringChunked::from_iter_options("s".into(), values[200..].iter().copied())).unwrap();
+        assert!(ca.chunks().len() > 1);
+        let text = Text::Str(&ca);
+        let (a, b) = (text.coded(), Coded::new(values.iter().copied()));
+        assert_eq!((&a.codes, &a.values), (&b.codes, &b.values));
+        assert_eq!(b.values.len(), pool.len());
     }
 
     #[test]

@@ -107,12 +107,35 @@ impl Stage for Pick {
     }
 }
 
+/// Beside `double` (both read `numbers`): writes whether `doubled` was already in the run when it
+/// started (`x` = 1).
+struct Sibling;
+impl Stage for Sibling {
+    fn name(&self) -> &'static str {
+        "sibling"
+    }
+    fn inputs(&self) -> &'static [&'static str] {
+        &["numbers"]
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["seen"]
+    }
+    fn output_schema(&self, _: &str) -> Option<Schema> {
+        Some(numbers_schema())
+    }
+    fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
+        let there = ctx.artifact_dir().parent().is_some_and(|run| run.join("doubled.parquet").is_file());
+        Ok(StageOutput::new().with_dataset("seen", df!("id" => [0_i64], "x" => [f64::from(u8::from(there))])?))
+    }
+}
+
 fn registry(name: &str) -> Option<Box<dyn Stage>> {
     Some(match name {
         "source" => Box::new(Source),
         "pick" => Box::new(Pick),
         "double" => Box::new(Double),
         "fails" => Box::new(Fails),
+        "sibling" => Box::new(Sibling),
         _ => return None,
     })
 }
@@ -214,6 +237,22 @@ fn only_reuses_upstream_outputs_from_the_latest_run() {
     assert!(manifest["stages"][0]["status"].as_str().unwrap().starts_with("reused"), "source was not re-run");
     assert_eq!(manifest["stages"][1]["status"], "ran");
     assert!(d.join("numbers.parquet").is_file() && d.join("doubled.parquet").is_file());
+}
+
+#[test]
+fn a_levels_reused_outputs_are_in_the_run_before_its_stages_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(dir.path(), "[[stage]]\nname = \"sibling\"\ninputs = [\"numbers\"]\noutputs = [\"seen\"]\n");
+    let out = dir.path().join("out");
+    run(&file, &registry, &opts(&out)).unwrap();
+    // `double` is reused, in the level of `sibling`: taken before `sibling` runs, so that the
+    // stage's seconds are its own.
+    for _ in 0..3 {
+        let only = RunOptions { only: vec!["sibling".into()], force: true, ..opts(&out) };
+        let RunOutcome::Committed { dir: d, .. } = run(&file, &registry, &only).unwrap() else { panic!() };
+        let seen = mirador_io::read_parquet(&d.join("seen.parquet")).unwrap();
+        assert_eq!(seen.column("x").unwrap().f64().unwrap().get(0), Some(1.0));
+    }
 }
 
 #[test]
