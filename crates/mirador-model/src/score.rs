@@ -48,8 +48,21 @@ impl ScoreSink<'_> {
         let started = std::time::Instant::now();
         let frame = rows.frame.as_ref();
         let range = rows.scored_from..frame.height();
+        // One walk of the trees per row gives both the probability the lists rank by and the
+        // explanation (its probability and top reasons); the reasons' text is written later, a
+        // block at a time, once the rows' order in the lists is known.
+        let explainer = explain::Explainer::new(booster, spec, top_reasons)?;
+        let walked = timed("declarations scored and explained", || -> Result<_, ModelError> {
+            let mut walked = explain::Walked::with_capacity(range.len(), top_reasons);
+            for start in range.clone().step_by(SCORE_BLOCK_ROWS) {
+                let block = start..(start + SCORE_BLOCK_ROWS).min(range.end);
+                let data = spec.dataset_of(frame, history, &rows.history_columns, &rows.signals, Subset::Range(block))?;
+                explainer.walk(&data, &mut walked)?;
+            }
+            Ok(walked)
+        })?;
         let (order, picked_by, list_cutoff) =
-            timed("inspection lists ordered", || plan.order(booster, spec, history, rows, duty, threshold))?;
+            timed("inspection lists ordered", || plan.order(history, rows, &walked.predicted, duty, threshold))?;
         let mut blocks: Vec<std::ops::Range<usize>> =
             range.clone().step_by(SCORE_BLOCK_ROWS).map(|start| start..(start + SCORE_BLOCK_ROWS).min(range.end)).collect();
         if blocks.is_empty() {
@@ -57,15 +70,11 @@ impl ScoreSink<'_> {
         }
         let mut collected: Option<DataFrame> = None;
         let mut listed: Option<DataFrame> = None;
-        let mut probability = Vec::with_capacity(range.len());
-        let score_block = |block: std::ops::Range<usize>| -> Result<(DataFrame, Vec<f64>, DataFrame), ModelError> {
-            let explained = if block.is_empty() {
-                explain::Explained::with_capacity(0)
-            } else {
-                let data = spec.dataset_of(frame, history, &rows.history_columns, &rows.signals, Subset::Range(block.clone()))?;
-                explain::explain(booster, spec, &data, top_reasons)?
-            };
-            let probability = explained.probability.clone();
+        let score_block = |block: std::ops::Range<usize>| -> Result<(DataFrame, DataFrame), ModelError> {
+            // Positions in `walked`, which starts at `range.start`.
+            let at = block.start - range.start..block.end - range.start;
+            let (reasons, top) = explainer.text(&walked.reasons, at.clone())?;
+            let explained = explain::Explained { probability: walked.probability[at].to_vec(), reasons, top };
             let mut df = scores_frame(
                 &frame.slice(block.start as i64, block.len()),
                 &split[block.clone()],
@@ -78,7 +87,7 @@ impl ScoreSink<'_> {
             let on_list: Vec<bool> =
                 block.clone().map(|i| plan.period[i] == plan.list_period && order[i] as usize <= list_cutoff).collect();
             let list = df.filter(&BooleanChunked::from_slice("on_list".into(), &on_list))?;
-            Ok((df, probability, list))
+            Ok((df, list))
         };
         // A block's rows go to the sink while the next block is scored: writing is largely
         // sequential, and would otherwise leave a core idle.
@@ -86,8 +95,7 @@ impl ScoreSink<'_> {
         for block in blocks {
             let (put, scored) = rayon::join(|| self.put(pending.take(), &mut collected), || score_block(block));
             put?;
-            let (df, p, list) = scored?;
-            probability.extend_from_slice(&p);
+            let (df, list) = scored?;
             match &mut listed {
                 Some(all) => {
                     all.vstack_mut_owned(list)?;
@@ -99,7 +107,7 @@ impl ScoreSink<'_> {
         self.put(pending, &mut collected)?;
         info!(rows = range.len(), seconds = started.elapsed().as_secs_f64(), "Scored and explained the declarations.");
         let list = inspection_list(listed.unwrap_or_default())?;
-        Ok((collected.unwrap_or_default(), probability, list))
+        Ok((collected.unwrap_or_default(), walked.probability, list))
     }
 
     /// Hands a block's `fraud_scores` rows to the sink (nothing when `df` is `None`).
@@ -210,12 +218,13 @@ impl SelectionPlan<'_> {
 
     /// Every frame row's pick order within its period (0 before `rows.scored_from`), the share
     /// that picked it, and how many picks the list period's `inspection_list` holds.
+    /// `predicted` holds the model's probability of the rows from `rows.scored_from` on; a
+    /// probability already known ([`SelectionPlan::known`]) is used instead.
     fn order(
         &self,
-        booster: &Booster,
-        spec: &FeatureSpec,
         history: &History,
         rows: &Rows<'_>,
+        predicted: &[f64],
         duty: &[f64],
         threshold: f64,
     ) -> Result<(Vec<u32>, Vec<&'static str>, usize), ModelError> {
@@ -223,19 +232,9 @@ impl SelectionPlan<'_> {
         let n = frame.height();
         let mut probability = self.known.clone();
         probability.resize(n, f64::NAN);
-        // The rows still to predict, a block of consecutive rows at a time: a block's features
-        // are a slice of the frame, where gathering the scattered rows would copy every column
-        // (a row's features and probability do not depend on the rows beside it).
-        for start in (rows.scored_from..n).step_by(SCORE_BLOCK_ROWS) {
-            let block = start..(start + SCORE_BLOCK_ROWS).min(n);
-            if probability[block.clone()].iter().all(|p| p.is_finite()) {
-                continue;
-            }
-            let data = spec.dataset_of(frame, history, &rows.history_columns, &rows.signals, Subset::Range(block.clone()))?;
-            for (slot, p) in probability[block].iter_mut().zip(booster.predict_proba(&data)?) {
-                if !slot.is_finite() {
-                    *slot = p;
-                }
+        for (slot, &p) in probability[rows.scored_from..].iter_mut().zip(predicted) {
+            if !slot.is_finite() {
+                *slot = p;
             }
         }
         let mut periods: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
