@@ -456,6 +456,9 @@ fn top_positive(c: &[f64], k: usize, best: &mut Vec<usize>) {
     }
 }
 
+/// A categorical feature's vocabulary by code.
+type ByCode<'s> = std::collections::HashMap<u32, &'s str, foldhash::fast::FixedState>;
+
 /// A condition on one feature, read off a split.
 #[derive(Debug, Clone, PartialEq)]
 struct Condition {
@@ -471,12 +474,14 @@ impl Condition {
         self.rule.goes_left(&data.columns[self.feature], row, self.missing_matches == self.left) == self.left
     }
 
-    fn text(&self, spec: &FeatureSpec, names: &[String]) -> String {
+    /// The condition in words; `categories[feature]` is the feature's vocabulary by code.
+    fn text(&self, categories: &[ByCode<'_>], names: &[String]) -> String {
         let name = &names[self.feature];
         let mut t = match &self.rule {
             SplitRule::Threshold(th) => format!("{} {} {}", label(name), if self.left { "≤" } else { ">" }, format_number(*th)),
             SplitRule::Categories(codes) => {
-                let mut cats: Vec<&str> = codes.iter().filter_map(|&c| spec.category(name, c)).collect();
+                let by_code = categories.get(self.feature);
+                let mut cats: Vec<&str> = codes.iter().filter_map(|c| by_code.and_then(|b| b.get(c)).copied()).collect();
                 cats.sort_unstable();
                 let more = cats.len().saturating_sub(4);
                 cats.truncate(4);
@@ -520,12 +525,19 @@ pub fn rules(
         let (n, f) = counts.get(t).and_then(|c| c.get(node as usize)).copied().unwrap_or((0, 0));
         (n, if n > 0 { f as f64 / n as f64 } else { 0.0 })
     };
-    // Each distinct rule is measured once (its first path).
+    // Each distinct rule is measured once (its first path). Category labels are looked up by
+    // code in a table built once: a vocabulary searched for each code is slow for large ones.
+    let categories: Vec<ByCode<'_>> = train
+        .0
+        .names
+        .iter()
+        .map(|name| spec.vocab.get(name).map(|vocab| vocab.iter().map(|(category, &code)| (code, category.as_str())).collect()).unwrap_or_default())
+        .collect();
     let mut seen = BTreeSet::new();
     let mut scored: Vec<(String, usize, f64, Option<(usize, f64)>)> = candidates
         .iter()
         .filter_map(|(t, node, conds)| {
-            let text = conds.iter().map(|c| c.text(spec, &train.0.names)).collect::<Vec<_>>().join(" ∧ ");
+            let text = conds.iter().map(|c| c.text(&categories, &train.0.names)).collect::<Vec<_>>().join(" ∧ ");
             if !seen.insert(text.clone()) {
                 return None;
             }
