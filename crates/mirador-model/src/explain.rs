@@ -251,8 +251,8 @@ pub struct Explained {
 /// rows.
 pub fn explain(booster: &Booster, spec: &FeatureSpec, data: &Dataset, k: usize) -> Result<Explained, crate::ModelError> {
     let explainer = Explainer::new(booster, spec, k)?;
-    let mut walked = Walked::default();
-    explainer.walk(data, &mut walked)?;
+    let mut walked = Walked::with_capacity(data.n_rows(), k);
+    explainer.walk(data, &mut walked, &mut vec![f64::NAN; data.n_rows()])?;
     let (reasons, top) = explainer.text(&walked.reasons, 0..data.n_rows())?;
     Ok(Explained { probability: walked.probability, reasons, top })
 }
@@ -273,11 +273,9 @@ pub(crate) struct TopReasons {
 /// What one walk of the trees gives for a run of rows, appended block by block.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Walked {
-    /// The model's probability as [`Booster::predict_proba`] computes it (the leaves' values
-    /// summed tree by tree): the inspection lists rank by it.
-    pub(crate) predicted: Vec<f64>,
     /// The explanation's probability (the sigmoid of the contributions' sum), which
-    /// `fraud_scores` holds; it may differ from `predicted` at rounding.
+    /// `fraud_scores` holds; it may differ at rounding from the model's probability, which the
+    /// inspection lists rank by ([`Explainer::walk`]).
     pub(crate) probability: Vec<f64>,
     /// The reasons.
     pub(crate) reasons: TopReasons,
@@ -287,7 +285,6 @@ impl Walked {
     /// No rows yet, with room for `rows` rows of `k` reasons.
     pub(crate) fn with_capacity(rows: usize, k: usize) -> Self {
         Walked {
-            predicted: Vec::with_capacity(rows),
             probability: Vec::with_capacity(rows),
             reasons: TopReasons {
                 feature: Vec::with_capacity(rows * k),
@@ -328,13 +325,19 @@ impl<'b> Explainer<'b> {
         })
     }
 
-    /// Walks every row of `data` down the trees once, appending to `out` its two probabilities
-    /// and its top reasons. Rows go a block at a time, in parallel.
-    pub(crate) fn walk(&self, data: &Dataset, out: &mut Walked) -> Result<(), crate::ModelError> {
+    /// Walks every row of `data` down the trees once, appending to `out` its explanation (its
+    /// probability and top reasons), and giving in `predicted` (one slot per row of `data`) the
+    /// model's probability as [`Booster::predict_proba`] computes it (the leaves' values summed
+    /// tree by tree) where the slot is not already a finite probability. Rows go a block at a
+    /// time, in parallel.
+    pub(crate) fn walk(&self, data: &Dataset, out: &mut Walked, predicted: &mut [f64]) -> Result<(), crate::ModelError> {
         self.booster.check_schema(data)?;
+        if predicted.len() != data.n_rows() {
+            return Err(crate::ModelError::Data(format!("{} rows to explain, {} to predict", data.n_rows(), predicted.len())));
+        }
         let (k, width) = (self.k, data.n_features() + 1);
         let features = data.n_features();
-        let blocks: Vec<Walked> = (0..data.n_rows().div_ceil(BLOCK))
+        let blocks: Vec<(Vec<f64>, Walked)> = (0..data.n_rows().div_ceil(BLOCK))
             .into_par_iter()
             .map_init(Scratch::default, |scratch, block| {
                 let first = block * BLOCK;
@@ -343,8 +346,8 @@ impl<'b> Explainer<'b> {
                 c.resize(rows * width, 0.0);
                 scratch.margins.resize(rows, 0.0);
                 self.table.fill(data, first, &mut c, width, scratch);
+                let predicted = scratch.margins.iter().map(|&m| sigmoid(m)).collect();
                 let mut walked = Walked {
-                    predicted: scratch.margins.iter().map(|&m| sigmoid(m)).collect(),
                     probability: Vec::with_capacity(rows),
                     reasons: TopReasons {
                         feature: Vec::with_capacity(rows * k),
@@ -374,11 +377,15 @@ impl<'b> Explainer<'b> {
                     }
                 }
                 scratch.contributions = c;
-                walked
+                (predicted, walked)
             })
             .collect();
-        for block in blocks {
-            out.predicted.extend(block.predicted);
+        for (slots, (p, block)) in predicted.chunks_mut(BLOCK).zip(blocks) {
+            for (slot, p) in slots.iter_mut().zip(p) {
+                if !slot.is_finite() {
+                    *slot = p;
+                }
+            }
             out.probability.extend(block.probability);
             out.reasons.feature.extend(block.reasons.feature);
             out.reasons.contribution.extend(block.reasons.contribution);
@@ -457,7 +464,28 @@ fn top_positive(c: &[f64], k: usize, best: &mut Vec<usize>) {
 }
 
 /// A categorical feature's vocabulary by code.
-type ByCode<'s> = std::collections::HashMap<u32, &'s str, foldhash::fast::FixedState>;
+#[derive(Default)]
+struct ByCode<'s> {
+    /// By code, the rank of the category's label in sorted order (`u32::MAX`: no category).
+    rank: Vec<u32>,
+    /// The labels, sorted.
+    sorted: Vec<&'s str>,
+}
+
+impl<'s> ByCode<'s> {
+    /// The vocabulary of a feature (category → code). Codes a split may list are below
+    /// [`mirador_gbdt::MAX_CATEGORY_CODE`], so larger ones are left out.
+    fn new(vocab: &'s std::collections::HashMap<String, u32, foldhash::fast::FixedState>) -> Self {
+        let mut entries: Vec<(&str, u32)> =
+            vocab.iter().filter(|(_, c)| **c < mirador_gbdt::MAX_CATEGORY_CODE).map(|(k, &c)| (k.as_str(), c)).collect();
+        entries.sort_unstable();
+        let mut rank = vec![u32::MAX; entries.iter().map(|e| e.1 as usize + 1).max().unwrap_or(0)];
+        for (r, (_, code)) in entries.iter().enumerate() {
+            rank[*code as usize] = r as u32;
+        }
+        ByCode { rank, sorted: entries.into_iter().map(|e| e.0).collect() }
+    }
+}
 
 /// A condition on one feature, read off a split.
 #[derive(Debug, Clone, PartialEq)]
@@ -480,11 +508,19 @@ impl Condition {
         let mut t = match &self.rule {
             SplitRule::Threshold(th) => format!("{} {} {}", label(name), if self.left { "≤" } else { ">" }, format_number(*th)),
             SplitRule::Categories(codes) => {
+                // The first four labels in sorted order, and how many more.
                 let by_code = categories.get(self.feature);
-                let mut cats: Vec<&str> = codes.iter().filter_map(|c| by_code.and_then(|b| b.get(c)).copied()).collect();
-                cats.sort_unstable();
-                let more = cats.len().saturating_sub(4);
-                cats.truncate(4);
+                let mut ranks: Vec<u32> = codes
+                    .iter()
+                    .filter_map(|&c| by_code.and_then(|b| b.rank.get(c as usize)).copied().filter(|&r| r != u32::MAX))
+                    .collect();
+                let more = ranks.len().saturating_sub(4);
+                if more > 0 {
+                    ranks.select_nth_unstable(3);
+                    ranks.truncate(4);
+                }
+                ranks.sort_unstable();
+                let cats: Vec<&str> = ranks.iter().filter_map(|&r| by_code.and_then(|b| b.sorted.get(r as usize)).copied()).collect();
                 let list = if more > 0 { format!("{} …+{more}", cats.join(", ")) } else { cats.join(", ") };
                 format!("{} {} {{{list}}}", label(name), if self.left { "in" } else { "not in" })
             }
@@ -531,7 +567,13 @@ pub fn rules(
         .0
         .names
         .iter()
-        .map(|name| spec.vocab.get(name).map(|vocab| vocab.iter().map(|(category, &code)| (code, category.as_str())).collect()).unwrap_or_default())
+        .enumerate()
+        .map(|(feature, name)| {
+            let split_on = candidates
+                .iter()
+                .any(|(.., conds)| conds.iter().any(|c| c.feature == feature && matches!(c.rule, SplitRule::Categories(_))));
+            spec.vocab.get(name).filter(|_| split_on).map(ByCode::new).unwrap_or_default()
+        })
         .collect();
     let mut seen = BTreeSet::new();
     let mut scored: Vec<(String, usize, f64, Option<(usize, f64)>)> = candidates
@@ -688,6 +730,7 @@ mod tests {
         for k in [0, 1, 3] {
             let explainer = Explainer::new(&booster, &spec, k).unwrap();
             let mut walked = Walked::default();
+            let mut predicted = vec![f64::NAN; data.n_rows()];
             // Two runs of rows, appended.
             for (first, rows) in [(0, 700), (700, 800)] {
                 let names = data.names.clone();
@@ -699,12 +742,11 @@ mod tests {
                         Feature::Categorical(v) => Feature::Categorical(v[first..first + rows].to_vec()),
                     })
                     .collect();
-                explainer.walk(&Dataset::new(names, columns).unwrap(), &mut walked).unwrap();
+                explainer.walk(&Dataset::new(names, columns).unwrap(), &mut walked, &mut predicted[first..first + rows]).unwrap();
             }
-            let predicted = booster.predict_proba(&data).unwrap();
             assert_eq!(
-                walked.predicted.iter().map(|p| p.to_bits()).collect::<Vec<_>>(),
-                predicted.iter().map(|p| p.to_bits()).collect::<Vec<_>>()
+                predicted.iter().map(|p| p.to_bits()).collect::<Vec<_>>(),
+                booster.predict_proba(&data).unwrap().iter().map(|p| p.to_bits()).collect::<Vec<_>>()
             );
             let (text, top) = explainer.text(&walked.reasons, 0..data.n_rows()).unwrap();
             let mut best = Vec::new();
@@ -747,6 +789,34 @@ mod tests {
                 }
             }
             assert!(checked > 6);
+        }
+    }
+
+    #[test]
+    fn category_conditions_name_the_first_labels_in_sorted_order() {
+        let words = ["pear", "apple", "fig", "kiwi", "date", "lime", "plum", "sloe"];
+        let vocab: std::collections::HashMap<String, u32, foldhash::fast::FixedState> =
+            words.iter().enumerate().map(|(c, w)| ((*w).to_owned(), c as u32)).collect();
+        let spec = FeatureSpec {
+            vocab: [("c".to_owned(), vocab.clone())].into_iter().collect(),
+            reference_price: Default::default(),
+            signals: Vec::new(),
+            excluded: Vec::new(),
+        };
+        let table = vec![ByCode::default(), ByCode::new(&vocab)];
+        let names = vec!["x".to_owned(), "c".to_owned()];
+        for codes in [vec![], vec![3], vec![0, 2, 5], vec![0, 1, 2, 3, 4], vec![0, 1, 2, 3, 4, 5, 6, 7, 40], vec![7, 9, 6, 1]] {
+            for left in [true, false] {
+                let c = Condition { feature: 1, rule: SplitRule::Categories(codes.clone()), left, missing_matches: left };
+                // As the vocabulary is read code by code.
+                let mut cats: Vec<&str> = codes.iter().filter_map(|&code| spec.category("c", code)).collect();
+                cats.sort_unstable();
+                let more = cats.len().saturating_sub(4);
+                cats.truncate(4);
+                let list = if more > 0 { format!("{} …+{more}", cats.join(", ")) } else { cats.join(", ") };
+                let expected = format!("c {} {{{list}}}{}", if left { "in" } else { "not in" }, if left { " or missing" } else { "" });
+                assert_eq!(c.text(&table, &names), expected);
+            }
         }
     }
 

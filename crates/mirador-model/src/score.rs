@@ -52,17 +52,22 @@ impl ScoreSink<'_> {
         // explanation (its probability and top reasons); the reasons' text is written later, a
         // block at a time, once the rows' order in the lists is known.
         let explainer = explain::Explainer::new(booster, spec, top_reasons)?;
+        // The probabilities the lists rank by, by row of the frame: those already known, the
+        // others predicted in the walk.
+        let mut listed = plan.known.clone();
+        listed.resize(frame.height(), f64::NAN);
         let walked = timed("declarations scored and explained", || -> Result<_, ModelError> {
             let mut walked = explain::Walked::with_capacity(range.len(), top_reasons);
-            for start in range.clone().step_by(SCORE_BLOCK_ROWS) {
-                let block = start..(start + SCORE_BLOCK_ROWS).min(range.end);
-                let data = spec.dataset_of(frame, history, &rows.history_columns, &rows.signals, Subset::Range(block))?;
-                explainer.walk(&data, &mut walked)?;
+            // Smaller blocks than the written ones: a block's features are in memory while the
+            // walked rows' reasons are kept.
+            for start in range.clone().step_by(WALK_BLOCK_ROWS) {
+                let block = start..(start + WALK_BLOCK_ROWS).min(range.end);
+                let data = spec.dataset_of(frame, history, &rows.history_columns, &rows.signals, Subset::Range(block.clone()))?;
+                explainer.walk(&data, &mut walked, &mut listed[block])?;
             }
             Ok(walked)
         })?;
-        let (order, picked_by, list_cutoff) =
-            timed("inspection lists ordered", || plan.order(history, rows, &walked.predicted, duty, threshold))?;
+        let (order, picked_by, list_cutoff) = timed("inspection lists ordered", || plan.order(history, rows, listed, duty, threshold))?;
         let mut blocks: Vec<std::ops::Range<usize>> =
             range.clone().step_by(SCORE_BLOCK_ROWS).map(|start| start..(start + SCORE_BLOCK_ROWS).min(range.end)).collect();
         if blocks.is_empty() {
@@ -218,25 +223,16 @@ impl SelectionPlan<'_> {
 
     /// Every frame row's pick order within its period (0 before `rows.scored_from`), the share
     /// that picked it, and how many picks the list period's `inspection_list` holds.
-    /// `predicted` holds the model's probability of the rows from `rows.scored_from` on; a
-    /// probability already known ([`SelectionPlan::known`]) is used instead.
+    /// `probability` holds every frame row's probability from `rows.scored_from` on.
     fn order(
         &self,
         history: &History,
         rows: &Rows<'_>,
-        predicted: &[f64],
+        probability: Vec<f64>,
         duty: &[f64],
         threshold: f64,
     ) -> Result<(Vec<u32>, Vec<&'static str>, usize), ModelError> {
-        let frame = rows.frame.as_ref();
-        let n = frame.height();
-        let mut probability = self.known.clone();
-        probability.resize(n, f64::NAN);
-        for (slot, &p) in probability[rows.scored_from..].iter_mut().zip(predicted) {
-            if !slot.is_finite() {
-                *slot = p;
-            }
-        }
+        let n = rows.frame.height();
         let mut periods: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for i in rows.scored_from..n {
             periods.entry(self.period[i]).or_default().push(i);
@@ -299,6 +295,9 @@ pub(crate) fn inspection_list(listed: DataFrame) -> PolarsResult<DataFrame> {
 /// Rows scored together: the feature matrix is built one block at a time, so memory holds one
 /// block's features (about 400 MB for a million rows) whatever the number of declarations.
 pub(crate) const SCORE_BLOCK_ROWS: usize = 1 << 20;
+
+/// Rows walked down the trees together ([`explain::Explainer::walk`]): a quarter of a written block.
+const WALK_BLOCK_ROWS: usize = 1 << 18;
 
 pub(crate) fn scores_frame(
     declarations: &DataFrame,
