@@ -26,10 +26,12 @@ pub enum ScoreSink<'s> {
 }
 
 impl ScoreSink<'_> {
-    /// Scores and explains the rows of `rows` from `rows.scored_from` on, a block of
-    /// [`SCORE_BLOCK_ROWS`] at a time, so that memory holds one block's features; each block's
-    /// `fraud_scores` rows ([`scores_frame`], with `split` and `duty` by row of `rows.frame`, and
-    /// the pick order of `plan`) go to the sink. An empty range gives one empty block, so that the
+    /// Scores and explains the rows of `rows` from `rows.scored_from` on: one walk of the trees
+    /// per row, a block of [`WALK_BLOCK_ROWS`] at a time so that memory holds one block's
+    /// features, gives the probability the lists rank by and the row's reasons (kept compactly);
+    /// once the rows are ordered, each block of [`SCORE_BLOCK_ROWS`] rows' `fraud_scores`
+    /// ([`scores_frame`], with `split` and `duty` by row of `rows.frame`, and the pick order of
+    /// `plan`) go to the sink. An empty range gives one empty block, so that the
     /// scores always have a schema. Returns the collected scores (empty when streamed), every
     /// scored row's probability, and the inspection list of `plan.list_period`.
     #[allow(clippy::too_many_arguments)]
@@ -292,11 +294,12 @@ pub(crate) fn inspection_list(listed: DataFrame) -> PolarsResult<DataFrame> {
     Ok(out)
 }
 
-/// Rows scored together: the feature matrix is built one block at a time, so memory holds one
-/// block's features (about 400 MB for a million rows) whatever the number of declarations.
+/// Rows whose `fraud_scores` are written together (their reasons' text is in memory meanwhile).
 pub(crate) const SCORE_BLOCK_ROWS: usize = 1 << 20;
 
-/// Rows walked down the trees together ([`explain::Explainer::walk`]): a quarter of a written block.
+/// Rows walked down the trees together ([`explain::Explainer::walk`]): the feature matrix is
+/// built one block at a time, so memory holds one block's features whatever the number of
+/// declarations.
 const WALK_BLOCK_ROWS: usize = 1 << 18;
 
 pub(crate) fn scores_frame(
