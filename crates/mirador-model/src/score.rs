@@ -40,7 +40,7 @@ impl ScoreSink<'_> {
         booster: &Booster,
         spec: &FeatureSpec,
         history: &History,
-        rows: &Rows<'_>,
+        rows: &mut Rows<'_>,
         top_reasons: usize,
         split: &[&str],
         duty: &[f64],
@@ -69,6 +69,7 @@ impl ScoreSink<'_> {
             }
             Ok(walked)
         })?;
+        release_features(&mut rows.history_columns, &mut rows.signals, history);
         let (order, picked_by, list_cutoff) = timed("inspection lists ordered", || plan.order(history, rows, listed, duty, threshold))?;
         let mut blocks: Vec<std::ops::Range<usize>> =
             range.clone().step_by(SCORE_BLOCK_ROWS).map(|start| start..(start + SCORE_BLOCK_ROWS).min(range.end)).collect();
@@ -260,8 +261,7 @@ impl SelectionPlan<'_> {
 
     /// The novelty of rows `idx` of `rows`, as [`SelectionPlan::order`] computes it.
     pub(crate) fn novelty_of(&self, history: &History, rows: &Rows<'_>, idx: &[usize], probability: &[f64], threshold: f64) -> Vec<f64> {
-        let inspections =
-            history.kinds.iter().position(|k| k == "importer").and_then(|k| rows.history_columns.get(k * history::PER_KIND + 1));
+        let inspections = inspections_column(history).and_then(|at| rows.history_columns.get(at));
         idx.iter()
             .zip(probability)
             .map(|(&i, &p)| {
@@ -269,6 +269,23 @@ impl SelectionPlan<'_> {
                 select::novelty(p, threshold, inspections.map_or(f64::NAN, |v| v.get(i)), new_pair)
             })
             .collect()
+    }
+}
+
+/// Where the importers' past inspections are among the history columns, which the novelty reads.
+fn inspections_column(history: &History) -> Option<usize> {
+    history.kinds.iter().position(|k| k == "importer").map(|k| k * history::PER_KIND + 1)
+}
+
+/// Releases the history and signal columns of rows ([`Rows`]) once their features are walked, but
+/// the one the ordering reads ([`SelectionPlan::novelty_of`]): writing the scores needs none.
+fn release_features(history_columns: &mut [history::Values], signals: &mut BTreeMap<String, Vec<f64>>, history: &History) {
+    let keep = inspections_column(history);
+    signals.clear();
+    for (at, column) in history_columns.iter_mut().enumerate() {
+        if Some(at) != keep {
+            *column = history::Values::Floats(Vec::new());
+        }
     }
 }
 
@@ -352,7 +369,7 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame, signals: &BTreeMa
         .filter(|name| !model.spec.excluded.contains(name))
         .map(|name| (name.clone(), signals.get(name).map_or(0, |v| v.iter().filter(|x| x.is_finite()).count())))
         .collect();
-    let rows = Rows { frame: std::borrow::Cow::Borrowed(declarations), history_columns, signals, scored_from: 0 };
+    let mut rows = Rows { frame: std::borrow::Cow::Borrowed(declarations), history_columns, signals, scored_from: 0 };
     let duty = numbers(declarations, col::DUTY_USD)?;
     let split = vec!["scored"; declarations.height()];
     let plan = SelectionPlan {
@@ -365,7 +382,7 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame, signals: &BTreeMa
         new_pairs: Vec::new(),
     };
     let (scores, _, _) =
-        ScoreSink::Collect.score(&model.booster, &model.spec, &model.history, &rows, 3, &split, &duty, model.threshold, &plan)?;
+        ScoreSink::Collect.score(&model.booster, &model.spec, &model.history, &mut rows, 3, &split, &duty, model.threshold, &plan)?;
     Ok(Scored { scores, signal_coverage })
 }
 
@@ -377,7 +394,7 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame, signals: &BTreeMa
 /// model's earlier splits and its challengers' rows.
 pub fn score_rows(
     model: ModelFile,
-    rows: Rows<'_>,
+    mut rows: Rows<'_>,
     rules: DataFrame,
     params: &ModelParams,
     seed: u64,
@@ -393,7 +410,7 @@ pub fn score_rows(
     let policy = model.selection.as_ref().map_or_else(|| params.policy(), |s| s.policy);
     let plan = SelectionPlan::of(&rows, &split, Vec::new(), policy, params, seed)?;
     let (scores, probability, inspection_list) =
-        sink.score(&model.booster, &model.spec, &model.history, &rows, params.top_reasons, &split, &duty, model.threshold, &plan)?;
+        sink.score(&model.booster, &model.spec, &model.history, &mut rows, params.top_reasons, &split, &duty, model.threshold, &plan)?;
     drop(plan);
     // The new rows', from here on.
     let (duty, label) = (&duty[from..], &label[from..]);
