@@ -143,6 +143,29 @@ impl Forest {
         }
     }
 
+    /// Calls `visit(row, node)` for every node of tree `tree` below its root that row `row` of
+    /// `block` (of `rows` rows) passes through, down to `depth` splits from the root: level by
+    /// level, the rows in order within a level. Nodes are the saved tree's indices; a row that
+    /// reaches a leaf earlier visits no more nodes. `at` is scratch space.
+    pub fn visits(&self, tree: usize, block: &Block, rows: usize, depth: usize, at: &mut Vec<u32>, mut visit: impl FnMut(usize, u32)) {
+        let width = self.features.len();
+        let Some(flat) = self.trees.get(tree) else { return };
+        at.clear();
+        at.resize(rows, 0);
+        for _ in 0..depth.min(flat.depth) {
+            for (row, at) in at.iter_mut().enumerate() {
+                let Some(step) = flat.steps.get(*at as usize).copied() else { continue };
+                let bin = block.bins.get(row * width + step.feature as usize).copied().unwrap_or(0);
+                let word = self.bits.get(step.offset as usize + (bin / 64) as usize).copied().unwrap_or(0);
+                let next = step.child[usize::from(word >> (bin % 64) & 1 == 0)];
+                if next != *at {
+                    *at = next;
+                    visit(row, next);
+                }
+            }
+        }
+    }
+
     /// Adds tree by tree the outputs of the rows of `block` to `margins` (each row adds the
     /// trees in model order). `leaves` is scratch space, one per row.
     pub fn add_outputs(&self, block: &Block, margins: &mut [f64], leaves: &mut [u32]) {
@@ -284,6 +307,39 @@ mod tests {
         assert_eq!(out, expected);
         assert_eq!(out, vec![3, 3, 4, 2, 2, 3, 4, 4]);
         assert_eq!(walk(&forest, &data, 4, 3), vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn visits_are_the_paths_of_the_saved_trees() {
+        let n = 2_000;
+        let x: Vec<f64> = (0..n).map(|i| if i % 13 == 0 { f64::NAN } else { f64::from(i % 90) / 3.0 }).collect();
+        let c: Vec<u32> = (0..n).map(|i| if i % 29 == 0 { MISSING_CATEGORY } else { (i % 35) as u32 }).collect();
+        let y: Vec<f64> = (0..n).map(|i| f64::from(u8::from((i % 90 > 50) ^ (i % 35 < 7)))).collect();
+        let data = Dataset::new(vec!["x".into(), "c".into()], vec![Column::Numeric(x), Column::Categorical(c)]).unwrap();
+        let params = Params { n_trees: 12, early_stopping_rounds: None, min_data_in_leaf: 5, ..Params::default() };
+        let booster = Booster::train(&data, &y, None, None, &params).unwrap();
+        let forest = Forest::new(&booster);
+        let (mut block, mut at) = (Block::default(), Vec::new());
+        forest.bin(&data, 0, n as usize, &mut block);
+        for depth in [0, 1, 2, 3, 10] {
+            for (t, tree) in booster.trees().iter().enumerate() {
+                let mut seen = vec![Vec::new(); n as usize];
+                forest.visits(t, &block, n as usize, depth, &mut at, |row, node| seen[row].push(node as usize));
+                for (row, seen) in seen.iter().enumerate() {
+                    // The saved tree's path, one node after another from the root.
+                    let mut path = Vec::new();
+                    let mut node = 0;
+                    while let Node::Split { feature, rule, default_left, left, right, .. } = &tree.nodes[node] {
+                        if path.len() == depth {
+                            break;
+                        }
+                        node = if rule.goes_left(&data.columns[*feature], row, *default_left) { *left } else { *right } as usize;
+                        path.push(node);
+                    }
+                    assert_eq!(seen, &path, "tree {t}, row {row}, depth {depth}");
+                }
+            }
+        }
     }
 
     #[test]

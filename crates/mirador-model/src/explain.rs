@@ -22,15 +22,24 @@ pub fn label(feature: &str) -> String {
     l.replace("usd per kg", "(USD/kg)").replace(" usd", " (USD)").replace(" pct", " (%)").replace(" kg", " (kg)")
 }
 
-/// Writes a row's value of a feature; `categories` is the feature's vocabulary by code (empty
-/// for a numeric feature).
-fn write_value(out: &mut String, categories: &[&str], column: &Feature, row: usize) {
+/// Writes a row's value of a feature, as [`TopReasons`] keeps it: a numeric feature's value,
+/// or a categorical feature's code as a float, read in `categories` (its vocabulary by code).
+fn write_value(out: &mut String, categorical: bool, categories: &[&str], value: f64) {
+    if categorical {
+        // Codes are `u32`, exact as floats; the missing code reads as no category.
+        out.push_str(categories.get(value as u32 as usize).copied().unwrap_or("unseen"));
+    } else if value.is_finite() {
+        write_number(out, value);
+    } else {
+        out.push_str("missing");
+    }
+}
+
+/// A row's value of a feature as [`TopReasons`] keeps it (NaN for a row past the end).
+fn value_of(column: &Feature, row: usize) -> f64 {
     match column {
-        Feature::Numeric(v) => match v.get(row) {
-            Some(x) if x.is_finite() => write_number(out, *x),
-            _ => out.push_str("missing"),
-        },
-        Feature::Categorical(v) => out.push_str(v.get(row).and_then(|&c| categories.get(c as usize)).copied().unwrap_or("unseen")),
+        Feature::Numeric(v) => v.get(row).copied().unwrap_or(f64::NAN),
+        Feature::Categorical(v) => f64::from(v.get(row).copied().unwrap_or(mirador_gbdt::MISSING_CATEGORY)),
     }
 }
 
@@ -100,21 +109,26 @@ pub fn path_contributions(booster: &Booster, data: &Dataset) -> Vec<Vec<f64>> {
     let table = PathTable::new(booster);
     let width = data.n_features() + 1;
     let mut flat = vec![0.0; data.n_rows() * width];
-    flat.par_chunks_mut(BLOCK * width)
-        .enumerate()
-        .for_each_init(Scratch::default, |scratch, (block, out)| table.fill(data, block * BLOCK, out, width, scratch));
+    flat.par_chunks_mut(BLOCK * width).enumerate().for_each_init(Scratch::default, |scratch, (block, out)| {
+        scratch.margins.resize(out.len() / width, 0.0);
+        table.fill(data, block * BLOCK, out, width, scratch);
+    });
     flat.chunks(width).map(<[f64]>::to_vec).collect()
 }
 
 /// Rows explained together: one tree's nodes stay in cache while a block walks it.
 const BLOCK: usize = 256;
 
-/// Per tree, per leaf: the features its path credits and by how much; plus the bias.
+/// Per tree, per leaf: the features its path credits and by how much, and the leaf's value;
+/// plus the bias.
 struct PathTable {
     bias: f64,
+    init_score: f64,
     forest: Forest,
     /// `leaves[tree][node]`: the credits of the path to `node` when it is a leaf.
     leaves: Vec<Vec<Vec<(usize, f64)>>>,
+    /// `values[tree][node]`: the output of `node` when it is a leaf (0 for a split).
+    values: Vec<Vec<f64>>,
 }
 
 impl PathTable {
@@ -150,22 +164,31 @@ impl PathTable {
                 credits
             })
             .collect();
-        PathTable { bias, forest: Forest::new(booster), leaves }
+        let values = booster
+            .trees()
+            .iter()
+            .map(|tree| tree.nodes.iter().map(|node| if let Node::Leaf { value, .. } = node { *value } else { 0.0 }).collect())
+            .collect();
+        PathTable { bias, init_score: booster.init_score(), forest: Forest::new(booster), leaves, values }
     }
 
     /// Contributions of rows `first..first + out.len() / width` into `out` (row-major, the bias
-    /// last). `scratch` is reused from block to block.
+    /// last), and in the same walk their margins into `scratch.margins` (one per row, already
+    /// sized): the initial score plus the leaves' values tree by tree, in model order, exactly as
+    /// [`Booster::predict_margin`] sums them. `scratch` is reused from block to block.
     fn fill(&self, data: &Dataset, first: usize, out: &mut [f64], width: usize, scratch: &mut Scratch) {
         for row in out.chunks_mut(width) {
             row.fill(0.0);
             row[width - 1] = self.bias;
         }
-        let Scratch { block, reached, .. } = scratch;
+        let Scratch { block, reached, margins, .. } = scratch;
+        margins.fill(self.init_score);
         reached.resize(out.len() / width, 0);
         self.forest.bin(data, first, reached.len(), block);
-        for (tree, credits) in self.leaves.iter().enumerate() {
+        for (tree, (credits, values)) in self.leaves.iter().zip(&self.values).enumerate() {
             self.forest.leaves(tree, block, reached);
-            for (row, &leaf) in out.chunks_mut(width).zip(reached.iter()) {
+            for ((row, margin), &leaf) in out.chunks_mut(width).zip(margins.iter_mut()).zip(reached.iter()) {
+                *margin += values.get(leaf as usize).copied().unwrap_or(0.0);
                 for &(feature, delta) in credits.get(leaf as usize).map_or(&[][..], Vec::as_slice) {
                     row[feature] += delta;
                 }
@@ -180,6 +203,7 @@ impl PathTable {
 struct Scratch {
     block: Block,
     reached: Vec<u32>,
+    margins: Vec<f64>,
     contributions: Vec<f64>,
     /// One row's reasons text, its feature names and the features' indices.
     line: String,
@@ -207,6 +231,10 @@ fn node_means(nodes: &[Node]) -> Vec<f64> {
     sum.iter().zip(&cover).map(|(s, c)| s / c).collect()
 }
 
+fn sigmoid(margin: f64) -> f64 {
+    1.0 / (1.0 + (-margin).exp())
+}
+
 /// Every row's fraud probability with its top `k` positive contributions.
 #[derive(Debug, Clone)]
 pub struct Explained {
@@ -218,81 +246,204 @@ pub struct Explained {
     pub top: StringChunked,
 }
 
-impl Explained {
-    /// No rows yet, with room for `rows` probabilities.
-    pub(crate) fn with_capacity(rows: usize) -> Self {
-        Explained {
-            probability: Vec::with_capacity(rows),
-            reasons: StringChunked::new(fraud_scores::TOP_REASONS.into(), Vec::<&str>::new()),
-            top: StringChunked::new(fraud_scores::TOP_FEATURES.into(), Vec::<&str>::new()),
-        }
-    }
-
-    /// Appends the rows of `more` (its text columns' chunks are moved, not copied).
-    pub(crate) fn append(&mut self, more: Explained) -> PolarsResult<()> {
-        self.probability.extend(more.probability);
-        self.reasons.append_owned(more.reasons)?;
-        self.top.append_owned(more.top)?;
-        Ok(())
-    }
-}
-
 /// Scores and explains every row in one pass over the trees. Rows go a block at a time, in
 /// parallel, so memory stays at one block of contributions per thread whatever the number of
 /// rows.
 pub fn explain(booster: &Booster, spec: &FeatureSpec, data: &Dataset, k: usize) -> Result<Explained, crate::ModelError> {
-    booster.check_schema(data)?;
-    let table = PathTable::new(booster);
-    let names = &data.names;
-    let labels: Vec<String> = names.iter().map(|n| label(n)).collect();
-    let categories: Vec<Vec<&str>> = names.iter().map(|n| spec.categories(n)).collect();
-    let width = data.n_features() + 1;
-    let blocks: Vec<Explained> = (0..data.n_rows().div_ceil(BLOCK))
-        .into_par_iter()
-        .map_init(Scratch::default, |scratch, block| {
-            let first = block * BLOCK;
-            let rows = BLOCK.min(data.n_rows() - first);
-            let mut c = std::mem::take(&mut scratch.contributions);
-            c.resize(rows * width, 0.0);
-            table.fill(data, first, &mut c, width, scratch);
-            let mut text = StringChunkedBuilder::new(fraud_scores::TOP_REASONS.into(), rows);
-            let mut top = StringChunkedBuilder::new(fraud_scores::TOP_FEATURES.into(), rows);
-            let mut probability = Vec::with_capacity(rows);
-            let (line, names_line, best) = (&mut scratch.line, &mut scratch.names, &mut scratch.best);
-            for (offset, c) in c.chunks(width).enumerate() {
-                let row = first + offset;
-                probability.push(1.0 / (1.0 + (-c.iter().sum::<f64>()).exp()));
-                top_positive(&c[..names.len()], k, best);
-                line.clear();
-                names_line.clear();
-                for (i, &j) in best.iter().enumerate() {
-                    if i > 0 {
-                        line.push_str("; ");
-                        names_line.push(';');
-                    }
-                    line.push_str(&labels[j]);
-                    line.push(' ');
-                    write_value(line, &categories[j], &data.columns[j], row);
-                    // Writing to a String cannot fail.
-                    line.push_str(" (+");
-                    write_fixed(line, c[j], 2);
-                    line.push(')');
-                    names_line.push_str(&names[j]);
-                }
-                text.append_value(line.as_str());
-                top.append_value(names_line.as_str());
-            }
-            scratch.contributions = c;
-            Explained { probability, reasons: text.finish(), top: top.finish() }
-        })
-        .collect();
-    let mut out = Explained::with_capacity(data.n_rows());
-    for block in blocks {
-        out.append(block)?;
+    let explainer = Explainer::new(booster, spec, k)?;
+    let mut walked = Walked::with_capacity(data.n_rows(), k);
+    explainer.walk(data, &mut walked, &mut vec![f64::NAN; data.n_rows()])?;
+    let (reasons, top) = explainer.text(&walked.reasons, 0..data.n_rows())?;
+    Ok(Explained { probability: walked.probability, reasons, top })
+}
+
+/// Every row's top `k` positive contributions, kept compact (18 bytes a reason) until their
+/// text is written ([`Explainer::text`]): the text of every row of a nightly run would not fit
+/// in memory, and the rows' order in the inspection lists is known only once all are scored.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TopReasons {
+    /// `k` slots per row, largest first: the feature (`u16::MAX` past the row's last reason).
+    feature: Vec<u16>,
+    /// The slot's contribution.
+    contribution: Vec<f64>,
+    /// The row's value of the slot's feature ([`value_of`]).
+    value: Vec<f64>,
+}
+
+/// What one walk of the trees gives for a run of rows, appended block by block.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Walked {
+    /// The explanation's probability (the sigmoid of the contributions' sum), which
+    /// `fraud_scores` holds; it may differ at rounding from the model's probability, which the
+    /// inspection lists rank by ([`Explainer::walk`]).
+    pub(crate) probability: Vec<f64>,
+    /// The reasons.
+    pub(crate) reasons: TopReasons,
+}
+
+impl Walked {
+    /// No rows yet, with room for `rows` rows of `k` reasons.
+    pub(crate) fn with_capacity(rows: usize, k: usize) -> Self {
+        Walked {
+            probability: Vec::with_capacity(rows),
+            reasons: TopReasons {
+                feature: Vec::with_capacity(rows * k),
+                contribution: Vec::with_capacity(rows * k),
+                value: Vec::with_capacity(rows * k),
+            },
+        }
     }
-    out.reasons.rechunk_mut();
-    out.top.rechunk_mut();
-    Ok(out)
+}
+
+/// Walks rows down the trees once, giving both probabilities and the top reasons
+/// ([`Explainer::walk`]), and writes the reasons' text ([`Explainer::text`]).
+pub(crate) struct Explainer<'b> {
+    table: PathTable,
+    booster: &'b Booster,
+    k: usize,
+    /// By feature: its label, whether it is categorical, and its vocabulary by code.
+    labels: Vec<String>,
+    categorical: Vec<bool>,
+    categories: Vec<Vec<&'b str>>,
+}
+
+impl<'b> Explainer<'b> {
+    /// The explainer of `booster`'s features (their vocabularies from `spec`), giving `k` reasons
+    /// a row.
+    pub(crate) fn new(booster: &'b Booster, spec: &'b FeatureSpec, k: usize) -> Result<Self, crate::ModelError> {
+        let names = booster.feature_names();
+        if names.len() >= usize::from(u16::MAX) {
+            return Err(crate::ModelError::Data(format!("{} features: reasons name at most {} features", names.len(), u16::MAX - 1)));
+        }
+        Ok(Explainer {
+            table: PathTable::new(booster),
+            booster,
+            k,
+            labels: names.iter().map(|n| label(n)).collect(),
+            categorical: booster.feature_kinds().iter().map(|k| *k == mirador_gbdt::FeatureKind::Categorical).collect(),
+            categories: names.iter().map(|n| spec.categories(n)).collect(),
+        })
+    }
+
+    /// Walks every row of `data` down the trees once, appending to `out` its explanation (its
+    /// probability and top reasons), and giving in `predicted` (one slot per row of `data`) the
+    /// model's probability as [`Booster::predict_proba`] computes it (the leaves' values summed
+    /// tree by tree) where the slot is not already a finite probability. Rows go a block at a
+    /// time, in parallel.
+    pub(crate) fn walk(&self, data: &Dataset, out: &mut Walked, predicted: &mut [f64]) -> Result<(), crate::ModelError> {
+        self.booster.check_schema(data)?;
+        if predicted.len() != data.n_rows() {
+            return Err(crate::ModelError::Data(format!("{} rows to explain, {} to predict", data.n_rows(), predicted.len())));
+        }
+        let (k, width) = (self.k, data.n_features() + 1);
+        let features = data.n_features();
+        let blocks: Vec<(Vec<f64>, Walked)> = (0..data.n_rows().div_ceil(BLOCK))
+            .into_par_iter()
+            .map_init(Scratch::default, |scratch, block| {
+                let first = block * BLOCK;
+                let rows = BLOCK.min(data.n_rows() - first);
+                let mut c = std::mem::take(&mut scratch.contributions);
+                c.resize(rows * width, 0.0);
+                scratch.margins.resize(rows, 0.0);
+                self.table.fill(data, first, &mut c, width, scratch);
+                let predicted = scratch.margins.iter().map(|&m| sigmoid(m)).collect();
+                let mut walked = Walked {
+                    probability: Vec::with_capacity(rows),
+                    reasons: TopReasons {
+                        feature: Vec::with_capacity(rows * k),
+                        contribution: Vec::with_capacity(rows * k),
+                        value: Vec::with_capacity(rows * k),
+                    },
+                };
+                let best = &mut scratch.best;
+                for (offset, c) in c.chunks(width).enumerate() {
+                    walked.probability.push(sigmoid(c.iter().sum::<f64>()));
+                    top_positive(&c[..features], k, best);
+                    let r = &mut walked.reasons;
+                    for slot in 0..k {
+                        match best.get(slot) {
+                            Some(&j) => {
+                                // At most `u16::MAX - 1` features ([`Explainer::new`]).
+                                r.feature.push(j as u16);
+                                r.contribution.push(c[j]);
+                                r.value.push(value_of(&data.columns[j], first + offset));
+                            }
+                            None => {
+                                r.feature.push(u16::MAX);
+                                r.contribution.push(0.0);
+                                r.value.push(0.0);
+                            }
+                        }
+                    }
+                }
+                scratch.contributions = c;
+                (predicted, walked)
+            })
+            .collect();
+        for (slots, (p, block)) in predicted.chunks_mut(BLOCK).zip(blocks) {
+            for (slot, p) in slots.iter_mut().zip(p) {
+                if !slot.is_finite() {
+                    *slot = p;
+                }
+            }
+            out.probability.extend(block.probability);
+            out.reasons.feature.extend(block.reasons.feature);
+            out.reasons.contribution.extend(block.reasons.contribution);
+            out.reasons.value.extend(block.reasons.value);
+        }
+        Ok(())
+    }
+
+    /// The text of the reasons of rows `rows` of `reasons` (`top_reasons` and `top_features`),
+    /// a block of rows at a time, in parallel.
+    pub(crate) fn text(&self, reasons: &TopReasons, rows: std::ops::Range<usize>) -> PolarsResult<(StringChunked, StringChunked)> {
+        let k = self.k;
+        let names = self.booster.feature_names();
+        let first = rows.start;
+        let blocks: Vec<(StringChunked, StringChunked)> = (0..rows.len().div_ceil(BLOCK))
+            .into_par_iter()
+            .map_init(Scratch::default, |scratch, block| {
+                let start = first + block * BLOCK;
+                let end = (start + BLOCK).min(rows.end);
+                let mut text = StringChunkedBuilder::new(fraud_scores::TOP_REASONS.into(), end - start);
+                let mut top = StringChunkedBuilder::new(fraud_scores::TOP_FEATURES.into(), end - start);
+                let (line, names_line) = (&mut scratch.line, &mut scratch.names);
+                for row in start..end {
+                    line.clear();
+                    names_line.clear();
+                    for slot in row * k..(row + 1) * k {
+                        let j = usize::from(reasons.feature[slot]);
+                        if j == usize::from(u16::MAX) {
+                            break;
+                        }
+                        if slot > row * k {
+                            line.push_str("; ");
+                            names_line.push(';');
+                        }
+                        line.push_str(&self.labels[j]);
+                        line.push(' ');
+                        write_value(line, self.categorical[j], &self.categories[j], reasons.value[slot]);
+                        line.push_str(" (+");
+                        write_fixed(line, reasons.contribution[slot], 2);
+                        line.push(')');
+                        names_line.push_str(&names[j]);
+                    }
+                    text.append_value(line.as_str());
+                    top.append_value(names_line.as_str());
+                }
+                (text.finish(), top.finish())
+            })
+            .collect();
+        let mut text = StringChunked::new(fraud_scores::TOP_REASONS.into(), Vec::<&str>::new());
+        let mut top = StringChunked::new(fraud_scores::TOP_FEATURES.into(), Vec::<&str>::new());
+        for (t, f) in blocks {
+            text.append_owned(t)?;
+            top.append_owned(f)?;
+        }
+        text.rechunk_mut();
+        top.rechunk_mut();
+        Ok((text, top))
+    }
 }
 
 /// The indices of the `k` largest positive values of `c`, largest first (ties: lower index
@@ -312,6 +463,30 @@ fn top_positive(c: &[f64], k: usize, best: &mut Vec<usize>) {
     }
 }
 
+/// A categorical feature's vocabulary by code.
+#[derive(Default)]
+struct ByCode<'s> {
+    /// By code, the rank of the category's label in sorted order (`u32::MAX`: no category).
+    rank: Vec<u32>,
+    /// The labels, sorted.
+    sorted: Vec<&'s str>,
+}
+
+impl<'s> ByCode<'s> {
+    /// The vocabulary of a feature (category → code). Codes a split may list are below
+    /// [`mirador_gbdt::MAX_CATEGORY_CODE`], so larger ones are left out.
+    fn new(vocab: &'s std::collections::HashMap<String, u32, foldhash::fast::FixedState>) -> Self {
+        let mut entries: Vec<(&str, u32)> =
+            vocab.iter().filter(|(_, c)| **c < mirador_gbdt::MAX_CATEGORY_CODE).map(|(k, &c)| (k.as_str(), c)).collect();
+        entries.sort_unstable();
+        let mut rank = vec![u32::MAX; entries.iter().map(|e| e.1 as usize + 1).max().unwrap_or(0)];
+        for (r, (_, code)) in entries.iter().enumerate() {
+            rank[*code as usize] = r as u32;
+        }
+        ByCode { rank, sorted: entries.into_iter().map(|e| e.0).collect() }
+    }
+}
+
 /// A condition on one feature, read off a split.
 #[derive(Debug, Clone, PartialEq)]
 struct Condition {
@@ -322,19 +497,30 @@ struct Condition {
 }
 
 impl Condition {
+    #[cfg(test)]
     fn holds(&self, data: &Dataset, row: usize) -> bool {
         self.rule.goes_left(&data.columns[self.feature], row, self.missing_matches == self.left) == self.left
     }
 
-    fn text(&self, spec: &FeatureSpec, names: &[String]) -> String {
+    /// The condition in words; `categories[feature]` is the feature's vocabulary by code.
+    fn text(&self, categories: &[ByCode<'_>], names: &[String]) -> String {
         let name = &names[self.feature];
         let mut t = match &self.rule {
             SplitRule::Threshold(th) => format!("{} {} {}", label(name), if self.left { "≤" } else { ">" }, format_number(*th)),
             SplitRule::Categories(codes) => {
-                let mut cats: Vec<&str> = codes.iter().filter_map(|&c| spec.category(name, c)).collect();
-                cats.sort_unstable();
-                let more = cats.len().saturating_sub(4);
-                cats.truncate(4);
+                // The first four labels in sorted order, and how many more.
+                let by_code = categories.get(self.feature);
+                let mut ranks: Vec<u32> = codes
+                    .iter()
+                    .filter_map(|&c| by_code.and_then(|b| b.rank.get(c as usize)).copied().filter(|&r| r != u32::MAX))
+                    .collect();
+                let more = ranks.len().saturating_sub(4);
+                if more > 0 {
+                    ranks.select_nth_unstable(3);
+                    ranks.truncate(4);
+                }
+                ranks.sort_unstable();
+                let cats: Vec<&str> = ranks.iter().filter_map(|&r| by_code.and_then(|b| b.sorted.get(r as usize)).copied()).collect();
                 let list = if more > 0 { format!("{} …+{more}", cats.join(", ")) } else { cats.join(", ") };
                 format!("{} {} {{{list}}}", label(name), if self.left { "in" } else { "not in" })
             }
@@ -357,37 +543,50 @@ pub fn rules(
     min_support: usize,
     keep: usize,
 ) -> PolarsResult<DataFrame> {
-    let mut candidates: Vec<Vec<Condition>> = Vec::new();
-    for tree in booster.trees().iter().take(trees) {
-        walk(&tree.nodes, 0, &mut Vec::new(), max_conditions, &mut candidates);
+    // Each candidate is the path from a root to a node, so the rows it holds for are the rows
+    // that reach that node: one walk of the trees per row measures every candidate.
+    let trees = trees.min(booster.n_trees());
+    let mut candidates: Vec<(usize, u32, Vec<Condition>)> = Vec::new();
+    for (t, tree) in booster.trees().iter().take(trees).enumerate() {
+        let mut found = Vec::new();
+        walk(&tree.nodes, 0, &mut Vec::new(), max_conditions, &mut found);
+        candidates.extend(found.into_iter().map(|(node, conds)| (t, node, conds)));
     }
     let base = train.1.iter().filter(|l| **l).count() as f64 / train.1.len().max(1) as f64;
-    let measure = |conds: &[Condition], data: &Dataset, labels: &[bool]| -> (usize, f64) {
-        let (mut n, mut f) = (0usize, 0usize);
-        for row in 0..data.n_rows() {
-            if conds.iter().all(|c| c.holds(data, row)) {
-                n += 1;
-                f += usize::from(labels[row]);
-            }
-        }
+    let forest = Forest::new(booster);
+    let reached = |data: &Dataset, labels: &[bool]| reached(&forest, booster, trees, max_conditions, data, labels);
+    let reached_train = reached(train.0, train.1);
+    let reached_test = test.map(|(d, l)| reached(d, l));
+    let measure = |counts: &[Vec<(usize, usize)>], t: usize, node: u32| -> (usize, f64) {
+        let (n, f) = counts.get(t).and_then(|c| c.get(node as usize)).copied().unwrap_or((0, 0));
         (n, if n > 0 { f as f64 / n as f64 } else { 0.0 })
     };
-    // Each distinct rule is measured once, rules in parallel.
-    let mut seen = BTreeSet::new();
-    let distinct: Vec<(String, &Vec<Condition>)> = candidates
+    // Each distinct rule is measured once (its first path). Category labels are looked up by
+    // code in a table built once: a vocabulary searched for each code is slow for large ones.
+    let categories: Vec<ByCode<'_>> = train
+        .0
+        .names
         .iter()
-        .filter_map(|conds| {
-            let text = conds.iter().map(|c| c.text(spec, &train.0.names)).collect::<Vec<_>>().join(" ∧ ");
-            seen.insert(text.clone()).then_some((text, conds))
+        .enumerate()
+        .map(|(feature, name)| {
+            let split_on = candidates
+                .iter()
+                .any(|(.., conds)| conds.iter().any(|c| c.feature == feature && matches!(c.rule, SplitRule::Categories(_))));
+            spec.vocab.get(name).filter(|_| split_on).map(ByCode::new).unwrap_or_default()
         })
         .collect();
-    let mut scored: Vec<(String, usize, f64, Option<(usize, f64)>)> = distinct
-        .into_par_iter()
-        .filter_map(|(text, conds)| {
-            let (n, rate) = measure(conds, train.0, train.1);
+    let mut seen = BTreeSet::new();
+    let mut scored: Vec<(String, usize, f64, Option<(usize, f64)>)> = candidates
+        .iter()
+        .filter_map(|(t, node, conds)| {
+            let text = conds.iter().map(|c| c.text(&categories, &train.0.names)).collect::<Vec<_>>().join(" ∧ ");
+            if !seen.insert(text.clone()) {
+                return None;
+            }
+            let (n, rate) = measure(&reached_train, *t, *node);
             (n >= min_support && rate >= (2.0 * base).min(0.5 + base / 2.0)).then(|| {
-                let t = test.map(|(d, l)| measure(conds, d, l));
-                (text, n, rate, t)
+                let test = reached_test.as_ref().map(|counts| measure(counts, *t, *node));
+                (text, n, rate, test)
             })
         })
         .collect();
@@ -407,9 +606,11 @@ pub fn rules(
     ])
 }
 
-fn walk(nodes: &[Node], at: usize, path: &mut Vec<Condition>, max: usize, out: &mut Vec<Vec<Condition>>) {
+/// Every path of up to `max` conditions from node `at` (whose own path is `path`), with the node
+/// it ends on.
+fn walk(nodes: &[Node], at: usize, path: &mut Vec<Condition>, max: usize, out: &mut Vec<(u32, Vec<Condition>)>) {
     if !path.is_empty() {
-        out.push(path.clone());
+        out.push((at as u32, path.clone()));
     }
     if path.len() == max {
         return;
@@ -421,6 +622,42 @@ fn walk(nodes: &[Node], at: usize, path: &mut Vec<Condition>, max: usize, out: &
             path.pop();
         }
     }
+}
+
+/// By tree (the first `trees`) and node, how many rows of `data` reach the node within `depth`
+/// splits of the root, and how many of them are labelled fraud; blocks of rows in parallel.
+fn reached(forest: &Forest, booster: &Booster, trees: usize, depth: usize, data: &Dataset, labels: &[bool]) -> Vec<Vec<(usize, usize)>> {
+    let empty = || booster.trees().iter().take(trees).map(|t| vec![(0usize, 0usize); t.nodes.len()]).collect::<Vec<_>>();
+    let n = data.n_rows().min(labels.len());
+    (0..n.div_ceil(BLOCK))
+        .into_par_iter()
+        .fold(
+            || (empty(), Block::default(), Vec::new()),
+            |(mut counts, mut block, mut at), b| {
+                let first = b * BLOCK;
+                let rows = BLOCK.min(n - first);
+                forest.bin(data, first, rows, &mut block);
+                for (t, counts) in counts.iter_mut().enumerate() {
+                    forest.visits(t, &block, rows, depth, &mut at, |row, node| {
+                        if let Some(c) = counts.get_mut(node as usize) {
+                            c.0 += 1;
+                            c.1 += usize::from(labels[first + row]);
+                        }
+                    });
+                }
+                (counts, block, at)
+            },
+        )
+        .map(|(counts, ..)| counts)
+        .reduce(empty, |mut a, b| {
+            for (a, b) in a.iter_mut().zip(b) {
+                for (a, b) in a.iter_mut().zip(b) {
+                    a.0 += b.0;
+                    a.1 += b.1;
+                }
+            }
+            a
+        })
 }
 
 #[cfg(test)]
@@ -464,6 +701,122 @@ mod tests {
         let margin = booster.predict_margin(&data).unwrap();
         for (row, c) in path_contributions(&booster, &data).iter().enumerate() {
             assert!((c.iter().sum::<f64>() - margin[row]).abs() < 1e-9);
+        }
+    }
+
+    fn trained(n: u32, trees: usize) -> (Booster, Dataset, Vec<bool>) {
+        use mirador_gbdt::{Column as F, MISSING_CATEGORY, Params};
+        let x: Vec<f64> = (0..n).map(|i| if i % 11 == 0 { f64::NAN } else { f64::from(i % 20) * 0.37 }).collect();
+        let z: Vec<f64> = (0..n).map(|i| f64::from(i % 7) * 1_234.5 - 300.0).collect();
+        let c: Vec<u32> = (0..n).map(|i| if i % 13 == 0 { MISSING_CATEGORY } else { i % 5 }).collect();
+        let y: Vec<bool> = (0..n).map(|i| i % 20 > 12 || i % 5 == 0 || i % 7 == 3).collect();
+        let data = Dataset::new(vec!["x".into(), "z".into(), "c".into()], vec![F::Numeric(x), F::Numeric(z), F::Categorical(c)]).unwrap();
+        let params = Params { n_trees: trees, early_stopping_rounds: None, min_data_in_leaf: 5, ..Params::default() };
+        let labels: Vec<f64> = y.iter().map(|&b| f64::from(u8::from(b))).collect();
+        (Booster::train(&data, &labels, None, None, &params).unwrap(), data, y)
+    }
+
+    #[test]
+    fn one_walk_gives_the_prediction_and_the_explanation_of_separate_walks() {
+        let (booster, data, _) = trained(1_500, 25);
+        let vocab = [("ka", 0), ("kb", 1), ("kc", 2)].into_iter().map(|(k, c)| (k.to_owned(), c)).collect();
+        let spec = FeatureSpec {
+            vocab: [("c".to_owned(), vocab)].into_iter().collect(),
+            reference_price: Default::default(),
+            signals: Vec::new(),
+            excluded: Vec::new(),
+        };
+        let categories = ["ka", "kb", "kc"];
+        for k in [0, 1, 3] {
+            let explainer = Explainer::new(&booster, &spec, k).unwrap();
+            let mut walked = Walked::default();
+            let mut predicted = vec![f64::NAN; data.n_rows()];
+            // Two runs of rows, appended.
+            for (first, rows) in [(0, 700), (700, 800)] {
+                let names = data.names.clone();
+                let columns = data
+                    .columns
+                    .iter()
+                    .map(|c| match c {
+                        Feature::Numeric(v) => Feature::Numeric(v[first..first + rows].to_vec()),
+                        Feature::Categorical(v) => Feature::Categorical(v[first..first + rows].to_vec()),
+                    })
+                    .collect();
+                explainer.walk(&Dataset::new(names, columns).unwrap(), &mut walked, &mut predicted[first..first + rows]).unwrap();
+            }
+            assert_eq!(
+                predicted.iter().map(|p| p.to_bits()).collect::<Vec<_>>(),
+                booster.predict_proba(&data).unwrap().iter().map(|p| p.to_bits()).collect::<Vec<_>>()
+            );
+            let (text, top) = explainer.text(&walked.reasons, 0..data.n_rows()).unwrap();
+            let mut best = Vec::new();
+            for (row, c) in path_contributions(&booster, &data).iter().enumerate() {
+                assert_eq!(walked.probability[row].to_bits(), sigmoid(c.iter().sum::<f64>()).to_bits());
+                top_positive(&c[..data.n_features()], k, &mut best);
+                let words: Vec<String> = best
+                    .iter()
+                    .map(|&j| {
+                        let value = match &data.columns[j] {
+                            Feature::Numeric(v) if v[row].is_finite() => format_number(v[row]),
+                            Feature::Numeric(_) => "missing".into(),
+                            Feature::Categorical(v) => categories.get(v[row] as usize).copied().unwrap_or("unseen").into(),
+                        };
+                        format!("{} {value} (+{:.2})", label(&data.names[j]), c[j])
+                    })
+                    .collect();
+                let names: Vec<&str> = best.iter().map(|&j| data.names[j].as_str()).collect();
+                assert_eq!(text.get(row), Some(words.join("; ").as_str()));
+                assert_eq!(top.get(row), Some(names.join(";").as_str()));
+            }
+        }
+    }
+
+    #[test]
+    fn rules_are_measured_on_the_rows_their_conditions_hold_for() {
+        let (booster, data, y) = trained(2_000, 8);
+        let forest = Forest::new(&booster);
+        for depth in [1, 2, 3] {
+            let counts = reached(&forest, &booster, 6, depth, &data, &y);
+            let mut checked = 0;
+            for (t, tree) in booster.trees().iter().take(6).enumerate() {
+                let mut found = Vec::new();
+                walk(&tree.nodes, 0, &mut Vec::new(), depth, &mut found);
+                for (node, conds) in found {
+                    let rows: Vec<usize> = (0..data.n_rows()).filter(|&r| conds.iter().all(|c| c.holds(&data, r))).collect();
+                    let fraud = rows.iter().filter(|&&r| y[r]).count();
+                    assert_eq!(counts[t][node as usize], (rows.len(), fraud), "tree {t}, node {node}");
+                    checked += 1;
+                }
+            }
+            assert!(checked > 6);
+        }
+    }
+
+    #[test]
+    fn category_conditions_name_the_first_labels_in_sorted_order() {
+        let words = ["pear", "apple", "fig", "kiwi", "date", "lime", "plum", "sloe"];
+        let vocab: std::collections::HashMap<String, u32, foldhash::fast::FixedState> =
+            words.iter().enumerate().map(|(c, w)| ((*w).to_owned(), c as u32)).collect();
+        let spec = FeatureSpec {
+            vocab: [("c".to_owned(), vocab.clone())].into_iter().collect(),
+            reference_price: Default::default(),
+            signals: Vec::new(),
+            excluded: Vec::new(),
+        };
+        let table = vec![ByCode::default(), ByCode::new(&vocab)];
+        let names = vec!["x".to_owned(), "c".to_owned()];
+        for codes in [vec![], vec![3], vec![0, 2, 5], vec![0, 1, 2, 3, 4], vec![0, 1, 2, 3, 4, 5, 6, 7, 40], vec![7, 9, 6, 1]] {
+            for left in [true, false] {
+                let c = Condition { feature: 1, rule: SplitRule::Categories(codes.clone()), left, missing_matches: left };
+                // As the vocabulary is read code by code.
+                let mut cats: Vec<&str> = codes.iter().filter_map(|&code| spec.category("c", code)).collect();
+                cats.sort_unstable();
+                let more = cats.len().saturating_sub(4);
+                cats.truncate(4);
+                let list = if more > 0 { format!("{} …+{more}", cats.join(", ")) } else { cats.join(", ") };
+                let expected = format!("c {} {{{list}}}{}", if left { "in" } else { "not in" }, if left { " or missing" } else { "" });
+                assert_eq!(c.text(&table, &names), expected);
+            }
         }
     }
 

@@ -26,10 +26,12 @@ pub enum ScoreSink<'s> {
 }
 
 impl ScoreSink<'_> {
-    /// Scores and explains the rows of `rows` from `rows.scored_from` on, a block of
-    /// [`SCORE_BLOCK_ROWS`] at a time, so that memory holds one block's features; each block's
-    /// `fraud_scores` rows ([`scores_frame`], with `split` and `duty` by row of `rows.frame`, and
-    /// the pick order of `plan`) go to the sink. An empty range gives one empty block, so that the
+    /// Scores and explains the rows of `rows` from `rows.scored_from` on: one walk of the trees
+    /// per row, a block of [`WALK_BLOCK_ROWS`] at a time so that memory holds one block's
+    /// features, gives the probability the lists rank by and the row's reasons (kept compactly);
+    /// once the rows are ordered, each block of [`SCORE_BLOCK_ROWS`] rows' `fraud_scores`
+    /// ([`scores_frame`], with `split` and `duty` by row of `rows.frame`, and the pick order of
+    /// `plan`) go to the sink. An empty range gives one empty block, so that the
     /// scores always have a schema. Returns the collected scores (empty when streamed), every
     /// scored row's probability, and the inspection list of `plan.list_period`.
     #[allow(clippy::too_many_arguments)]
@@ -38,7 +40,7 @@ impl ScoreSink<'_> {
         booster: &Booster,
         spec: &FeatureSpec,
         history: &History,
-        rows: &Rows<'_>,
+        rows: &mut Rows<'_>,
         top_reasons: usize,
         split: &[&str],
         duty: &[f64],
@@ -48,8 +50,27 @@ impl ScoreSink<'_> {
         let started = std::time::Instant::now();
         let frame = rows.frame.as_ref();
         let range = rows.scored_from..frame.height();
-        let (order, picked_by, list_cutoff) =
-            timed("inspection lists ordered", || plan.order(booster, spec, history, rows, duty, threshold))?;
+        // One walk of the trees per row gives both the probability the lists rank by and the
+        // explanation (its probability and top reasons); the reasons' text is written later, a
+        // block at a time, once the rows' order in the lists is known.
+        let explainer = explain::Explainer::new(booster, spec, top_reasons)?;
+        // The probabilities the lists rank by, by row of the frame: those already known, the
+        // others predicted in the walk.
+        let mut listed = plan.known.clone();
+        listed.resize(frame.height(), f64::NAN);
+        let walked = timed("declarations scored and explained", || -> Result<_, ModelError> {
+            let mut walked = explain::Walked::with_capacity(range.len(), top_reasons);
+            // Smaller blocks than the written ones: a block's features are in memory while the
+            // walked rows' reasons are kept.
+            for start in range.clone().step_by(WALK_BLOCK_ROWS) {
+                let block = start..(start + WALK_BLOCK_ROWS).min(range.end);
+                let data = spec.dataset_of(frame, history, &rows.history_columns, &rows.signals, Subset::Range(block.clone()))?;
+                explainer.walk(&data, &mut walked, &mut listed[block])?;
+            }
+            Ok(walked)
+        })?;
+        release_features(&mut rows.history_columns, &mut rows.signals, history);
+        let (order, picked_by, list_cutoff) = timed("inspection lists ordered", || plan.order(history, rows, listed, duty, threshold))?;
         let mut blocks: Vec<std::ops::Range<usize>> =
             range.clone().step_by(SCORE_BLOCK_ROWS).map(|start| start..(start + SCORE_BLOCK_ROWS).min(range.end)).collect();
         if blocks.is_empty() {
@@ -57,15 +78,11 @@ impl ScoreSink<'_> {
         }
         let mut collected: Option<DataFrame> = None;
         let mut listed: Option<DataFrame> = None;
-        let mut probability = Vec::with_capacity(range.len());
-        let score_block = |block: std::ops::Range<usize>| -> Result<(DataFrame, Vec<f64>, DataFrame), ModelError> {
-            let explained = if block.is_empty() {
-                explain::Explained::with_capacity(0)
-            } else {
-                let data = spec.dataset_of(frame, history, &rows.history_columns, &rows.signals, Subset::Range(block.clone()))?;
-                explain::explain(booster, spec, &data, top_reasons)?
-            };
-            let probability = explained.probability.clone();
+        let score_block = |block: std::ops::Range<usize>| -> Result<(DataFrame, DataFrame), ModelError> {
+            // Positions in `walked`, which starts at `range.start`.
+            let at = block.start - range.start..block.end - range.start;
+            let (reasons, top) = explainer.text(&walked.reasons, at.clone())?;
+            let explained = explain::Explained { probability: walked.probability[at].to_vec(), reasons, top };
             let mut df = scores_frame(
                 &frame.slice(block.start as i64, block.len()),
                 &split[block.clone()],
@@ -78,7 +95,7 @@ impl ScoreSink<'_> {
             let on_list: Vec<bool> =
                 block.clone().map(|i| plan.period[i] == plan.list_period && order[i] as usize <= list_cutoff).collect();
             let list = df.filter(&BooleanChunked::from_slice("on_list".into(), &on_list))?;
-            Ok((df, probability, list))
+            Ok((df, list))
         };
         // A block's rows go to the sink while the next block is scored: writing is largely
         // sequential, and would otherwise leave a core idle.
@@ -86,8 +103,7 @@ impl ScoreSink<'_> {
         for block in blocks {
             let (put, scored) = rayon::join(|| self.put(pending.take(), &mut collected), || score_block(block));
             put?;
-            let (df, p, list) = scored?;
-            probability.extend_from_slice(&p);
+            let (df, list) = scored?;
             match &mut listed {
                 Some(all) => {
                     all.vstack_mut_owned(list)?;
@@ -99,7 +115,7 @@ impl ScoreSink<'_> {
         self.put(pending, &mut collected)?;
         info!(rows = range.len(), seconds = started.elapsed().as_secs_f64(), "Scored and explained the declarations.");
         let list = inspection_list(listed.unwrap_or_default())?;
-        Ok((collected.unwrap_or_default(), probability, list))
+        Ok((collected.unwrap_or_default(), walked.probability, list))
     }
 
     /// Hands a block's `fraud_scores` rows to the sink (nothing when `df` is `None`).
@@ -210,34 +226,16 @@ impl SelectionPlan<'_> {
 
     /// Every frame row's pick order within its period (0 before `rows.scored_from`), the share
     /// that picked it, and how many picks the list period's `inspection_list` holds.
+    /// `probability` holds every frame row's probability from `rows.scored_from` on.
     fn order(
         &self,
-        booster: &Booster,
-        spec: &FeatureSpec,
         history: &History,
         rows: &Rows<'_>,
+        probability: Vec<f64>,
         duty: &[f64],
         threshold: f64,
     ) -> Result<(Vec<u32>, Vec<&'static str>, usize), ModelError> {
-        let frame = rows.frame.as_ref();
-        let n = frame.height();
-        let mut probability = self.known.clone();
-        probability.resize(n, f64::NAN);
-        // The rows still to predict, a block of consecutive rows at a time: a block's features
-        // are a slice of the frame, where gathering the scattered rows would copy every column
-        // (a row's features and probability do not depend on the rows beside it).
-        for start in (rows.scored_from..n).step_by(SCORE_BLOCK_ROWS) {
-            let block = start..(start + SCORE_BLOCK_ROWS).min(n);
-            if probability[block.clone()].iter().all(|p| p.is_finite()) {
-                continue;
-            }
-            let data = spec.dataset_of(frame, history, &rows.history_columns, &rows.signals, Subset::Range(block.clone()))?;
-            for (slot, p) in probability[block].iter_mut().zip(booster.predict_proba(&data)?) {
-                if !slot.is_finite() {
-                    *slot = p;
-                }
-            }
-        }
+        let n = rows.frame.height();
         let mut periods: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for i in rows.scored_from..n {
             periods.entry(self.period[i]).or_default().push(i);
@@ -263,8 +261,7 @@ impl SelectionPlan<'_> {
 
     /// The novelty of rows `idx` of `rows`, as [`SelectionPlan::order`] computes it.
     pub(crate) fn novelty_of(&self, history: &History, rows: &Rows<'_>, idx: &[usize], probability: &[f64], threshold: f64) -> Vec<f64> {
-        let inspections =
-            history.kinds.iter().position(|k| k == "importer").and_then(|k| rows.history_columns.get(k * history::PER_KIND + 1));
+        let inspections = inspections_column(history).and_then(|at| rows.history_columns.get(at));
         idx.iter()
             .zip(probability)
             .map(|(&i, &p)| {
@@ -272,6 +269,23 @@ impl SelectionPlan<'_> {
                 select::novelty(p, threshold, inspections.map_or(f64::NAN, |v| v.get(i)), new_pair)
             })
             .collect()
+    }
+}
+
+/// Where the importers' past inspections are among the history columns, which the novelty reads.
+fn inspections_column(history: &History) -> Option<usize> {
+    history.kinds.iter().position(|k| k == "importer").map(|k| k * history::PER_KIND + 1)
+}
+
+/// Releases the history and signal columns of rows ([`Rows`]) once their features are walked, but
+/// the one the ordering reads ([`SelectionPlan::novelty_of`]): writing the scores needs none.
+fn release_features(history_columns: &mut [history::Values], signals: &mut BTreeMap<String, Vec<f64>>, history: &History) {
+    let keep = inspections_column(history);
+    signals.clear();
+    for (at, column) in history_columns.iter_mut().enumerate() {
+        if Some(at) != keep {
+            *column = history::Values::Floats(Vec::new());
+        }
     }
 }
 
@@ -297,9 +311,13 @@ pub(crate) fn inspection_list(listed: DataFrame) -> PolarsResult<DataFrame> {
     Ok(out)
 }
 
-/// Rows scored together: the feature matrix is built one block at a time, so memory holds one
-/// block's features (about 400 MB for a million rows) whatever the number of declarations.
+/// Rows whose `fraud_scores` are written together (their reasons' text is in memory meanwhile).
 pub(crate) const SCORE_BLOCK_ROWS: usize = 1 << 20;
+
+/// Rows walked down the trees together ([`explain::Explainer::walk`]): the feature matrix is
+/// built one block at a time, so memory holds one block's features whatever the number of
+/// declarations.
+const WALK_BLOCK_ROWS: usize = 1 << 18;
 
 pub(crate) fn scores_frame(
     declarations: &DataFrame,
@@ -351,7 +369,7 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame, signals: &BTreeMa
         .filter(|name| !model.spec.excluded.contains(name))
         .map(|name| (name.clone(), signals.get(name).map_or(0, |v| v.iter().filter(|x| x.is_finite()).count())))
         .collect();
-    let rows = Rows { frame: std::borrow::Cow::Borrowed(declarations), history_columns, signals, scored_from: 0 };
+    let mut rows = Rows { frame: std::borrow::Cow::Borrowed(declarations), history_columns, signals, scored_from: 0 };
     let duty = numbers(declarations, col::DUTY_USD)?;
     let split = vec!["scored"; declarations.height()];
     let plan = SelectionPlan {
@@ -364,7 +382,7 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame, signals: &BTreeMa
         new_pairs: Vec::new(),
     };
     let (scores, _, _) =
-        ScoreSink::Collect.score(&model.booster, &model.spec, &model.history, &rows, 3, &split, &duty, model.threshold, &plan)?;
+        ScoreSink::Collect.score(&model.booster, &model.spec, &model.history, &mut rows, 3, &split, &duty, model.threshold, &plan)?;
     Ok(Scored { scores, signal_coverage })
 }
 
@@ -376,7 +394,7 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame, signals: &BTreeMa
 /// model's earlier splits and its challengers' rows.
 pub fn score_rows(
     model: ModelFile,
-    rows: Rows<'_>,
+    mut rows: Rows<'_>,
     rules: DataFrame,
     params: &ModelParams,
     seed: u64,
@@ -392,7 +410,7 @@ pub fn score_rows(
     let policy = model.selection.as_ref().map_or_else(|| params.policy(), |s| s.policy);
     let plan = SelectionPlan::of(&rows, &split, Vec::new(), policy, params, seed)?;
     let (scores, probability, inspection_list) =
-        sink.score(&model.booster, &model.spec, &model.history, &rows, params.top_reasons, &split, &duty, model.threshold, &plan)?;
+        sink.score(&model.booster, &model.spec, &model.history, &mut rows, params.top_reasons, &split, &duty, model.threshold, &plan)?;
     drop(plan);
     // The new rows', from here on.
     let (duty, label) = (&duty[from..], &label[from..]);

@@ -169,7 +169,7 @@ pub fn time_split(day: &[i32], label: &[Option<bool>], params: &ModelParams) -> 
 
 /// Splits by time, trains, evaluates, explains and scores the rows from `rows.scored_from` on.
 /// `history` is the history after the last row; it is saved with the model.
-pub fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64, sink: &mut ScoreSink<'_>) -> Result<Trained, ModelError> {
+pub fn fit(mut rows: Rows<'_>, history: History, params: &ModelParams, seed: u64, sink: &mut ScoreSink<'_>) -> Result<Trained, ModelError> {
     params.check_selection()?;
     let declarations = rows.frame.as_ref();
     let day = days(declarations)?;
@@ -293,7 +293,7 @@ pub fn fit(rows: Rows<'_>, history: History, params: &ModelParams, seed: u64, si
         // at 10M rows; the held-out ones once the challengers are fit), the history and signal
         // columns right after it (1.2 GB).
         drop((train_x, test_x));
-        let scored = sink.score(&booster, &spec, &history, &rows, params.top_reasons, &split, &duty, threshold, &plan)?;
+        let scored = sink.score(&booster, &spec, &history, &mut rows, params.top_reasons, &split, &duty, threshold, &plan)?;
         Ok((rules, scored))
     };
     let (challengers, rules_and_scores) = rayon::join(fit_challengers, rules_and_scores);
