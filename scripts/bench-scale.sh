@@ -5,6 +5,7 @@
 # (target/bench-results/scale-N.json).
 #   scripts/bench-scale.sh                 # 1M and 10M
 #   scripts/bench-scale.sh 1000000         # one size
+#   KEEP_WORLD=1 scripts/bench-scale.sh 10000000   # reuse the world of the last run of this size
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=("$@")
@@ -15,9 +16,16 @@ TIME=/usr/bin/time
 [ -x "$TIME" ] || { echo "bench-scale needs GNU time at /usr/bin/time (Debian: apt install time) for peak memory"; exit 1; }
 mkdir -p target/bench-results
 for N in "${SIZES[@]}"; do
-    rm -rf target/bench-world target/bench-runs
+    rm -rf target/bench-runs
     echo "== $N declarations"
-    $TIME -f "synth: %e s, %M KiB peak" $BIN synth --declarations "$N" --format parquet --out target/bench-world > /dev/null
+    # The world is the same for the same N (synth is seeded): KEEP_WORLD=1 skips writing it again.
+    if [ "${KEEP_WORLD:-0}" = 1 ] && [ "$(cat target/bench-world/.declarations 2>/dev/null)" = "$N" ]; then
+        echo "synth: kept target/bench-world"
+    else
+        rm -rf target/bench-world
+        $TIME -f "synth: %e s, %M KiB peak" $BIN synth --declarations "$N" --format parquet --out target/bench-world > /dev/null
+        echo "$N" > target/bench-world/.declarations
+    fi
     $TIME -o target/bench-results/time-$N.txt -f "%e %M" $BIN -q run pipelines/bench.toml > /dev/null
     read -r WALL RSS_KIB < target/bench-results/time-$N.txt
     python3 - "$N" "$WALL" "$RSS_KIB" <<'PY' || echo "(python3 not found: see target/bench-runs/latest/manifest.json; $WALL s, $RSS_KIB KiB)"
