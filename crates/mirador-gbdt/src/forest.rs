@@ -131,9 +131,7 @@ impl Forest {
         for _ in 0..flat.depth {
             for (row, at) in out.iter_mut().enumerate() {
                 let step = flat.steps.get(*at as usize).copied().unwrap_or(stay);
-                let bin = block.bins.get(row * width + step.feature as usize).copied().unwrap_or(0);
-                let word = self.bits.get(step.offset as usize + (bin / 64) as usize).copied().unwrap_or(0);
-                *at = step.child[usize::from(word >> (bin % 64) & 1 == 0)];
+                *at = self.child(step, block, row * width);
             }
         }
         for at in out.iter_mut() {
@@ -155,15 +153,22 @@ impl Forest {
         for _ in 0..depth.min(flat.depth) {
             for (row, at) in at.iter_mut().enumerate() {
                 let Some(step) = flat.steps.get(*at as usize).copied() else { continue };
-                let bin = block.bins.get(row * width + step.feature as usize).copied().unwrap_or(0);
-                let word = self.bits.get(step.offset as usize + (bin / 64) as usize).copied().unwrap_or(0);
-                let next = step.child[usize::from(word >> (bin % 64) & 1 == 0)];
+                let next = self.child(step, block, row * width);
                 if next != *at {
                     *at = next;
                     visit(row, next);
                 }
             }
         }
+    }
+
+    /// The child `step` sends the row whose bins start at `row_start` in `block` to: the left
+    /// one where the row's bin is set in the step's bit set.
+    #[inline]
+    fn child(&self, step: Step, block: &Block, row_start: usize) -> u32 {
+        let bin = block.bins.get(row_start + step.feature as usize).copied().unwrap_or(0);
+        let word = self.bits.get(step.offset as usize + (bin / 64) as usize).copied().unwrap_or(0);
+        step.child[usize::from(word >> (bin % 64) & 1 == 0)]
     }
 
     /// Adds tree by tree the outputs of the rows of `block` to `margins` (each row adds the

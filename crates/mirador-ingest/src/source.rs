@@ -51,12 +51,15 @@ impl<'a> Field<'a> {
             Some(i) => row.get(i),
             None => self.default.map(Raw::Text),
         }?;
-        if let Some(map) = self.recode
-            && let Some(v) = map.get(raw.text().trim())
-        {
-            return Some(Raw::Text(v.as_str()));
-        }
-        Some(raw)
+        Some(recoded(raw, self.recode))
+    }
+}
+
+/// `raw` after a source's recoding: its mapped text when `recode` maps its trimmed text.
+fn recoded<'r>(raw: Raw<'r>, recode: Option<&'r BTreeMap<String, String>>) -> Raw<'r> {
+    match recode.and_then(|map| map.get(raw.text().trim())) {
+        Some(v) => Raw::Text(v.as_str()),
+        None => raw,
     }
 }
 
@@ -86,12 +89,7 @@ impl<'r> FieldOf<'r> {
             Some(column) => column.get(at),
             None => self.default.map(Raw::Text),
         }?;
-        if let Some(map) = self.recode
-            && let Some(v) = map.get(raw.text().trim())
-        {
-            return Some(Raw::Text(v.as_str()));
-        }
-        Some(raw)
+        Some(recoded(raw, self.recode))
     }
 }
 

@@ -244,14 +244,19 @@ mod tests {
         std::ptr::from_ref(df.column(name).unwrap().as_materialized_series().chunks()[0].as_ref()).cast()
     }
 
-    #[test]
-    fn keys_proven_equal_from_the_files_bytes_are_shared_unread() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store {
+    /// A store that keeps the declarations in memory, as a run whose stages read them whole.
+    fn keeping_declarations() -> Store {
+        Store {
             held: Mutex::new(BTreeMap::new()),
             whole: BTreeSet::from([datasets::DECLARATIONS.to_owned()]),
             unique: UniqueKeys::default(),
-        };
+        }
+    }
+
+    #[test]
+    fn keys_proven_equal_from_the_files_bytes_are_shared_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = keeping_declarations();
         let mut declarations = df!(col::DECLARATION_ID => ["a", "a", "b"], col::ITEM_NO => [1, 2, 1], "x" => [1.0, 2.0, 3.0]).unwrap();
         let path = dir.path().join("declarations.parquet");
         mirador_io::write_parquet(&mut declarations, &path).unwrap();
@@ -274,11 +279,7 @@ mod tests {
     #[test]
     fn projected_reads_share_the_declarations_keys_when_they_are_the_same() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store {
-            held: Mutex::new(BTreeMap::new()),
-            whole: BTreeSet::from([datasets::DECLARATIONS.to_owned()]),
-            unique: UniqueKeys::default(),
-        };
+        let store = keeping_declarations();
         let declarations =
             Arc::new(df!(col::DECLARATION_ID => ["a", "a", "b"], col::ITEM_NO => [1, 2, 1], "x" => [1.0, 2.0, 3.0]).unwrap());
         store.insert(datasets::DECLARATIONS, Arc::clone(&declarations), &dir.path().join("declarations.parquet"));
