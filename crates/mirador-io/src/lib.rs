@@ -19,10 +19,13 @@ use std::sync::{Arc, OnceLock};
 
 use polars::io::parquet::write::{BatchedWriter, get_encodings};
 use polars::prelude::*;
-use polars_parquet::parquet::metadata::ColumnChunkMetadata;
+use polars_parquet::parquet::metadata::{ColumnChunkMetadata, ColumnDescriptor};
 use polars_parquet::write::{CompressedPage, Encoding, ParquetType, Version, WriteOptions, array_to_columns, compress};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
+
+mod donor;
+pub use donor::Donor;
 
 /// Errors of the I/O layer. Messages name the path.
 #[derive(Debug, thiserror::Error)]
@@ -240,30 +243,62 @@ fn page_options() -> WriteOptions {
 /// row ([`row_groups`]).
 const ROW_GROUP_ROWS: usize = 512 * 512;
 
-/// Writes `df`'s chunks (aligned) as row groups of `batched`, in order: the same row groups and
-/// pages as `BatchedWriter::write_batch`, but every page encoded and compressed in parallel.
+/// Writes `groups` (their first rows in the file, and their rows) as row groups of `batched`,
+/// in order: the same row groups and pages as `BatchedWriter::write_batch`, but every page
+/// encoded and compressed in parallel, and the chunks a `donor` holds for the same rows with the
+/// same values taken from it as they are ([`donor`]).
 ///
 /// polars' own writer hands the file writer lazy page iterators, so encoding, statistics and
 /// compression run on the writing thread, one column after another; here the columns of a few
 /// row groups (one per thread) are encoded and compressed side by side, and only the compressed
 /// pages of those row groups are held at once. Pages do not depend on the thread that made
 /// them: the bytes are those of the serial writer.
-fn write_row_groups<W: Write>(batched: &mut BatchedWriter<W>, df: &DataFrame, encodings: &[Vec<Encoding>]) -> PolarsResult<()> {
+fn write_row_groups<W: Write>(
+    batched: &mut BatchedWriter<W>,
+    groups: &[(usize, DataFrame)],
+    encodings: &[Vec<Encoding>],
+    donor: Option<&donor::Opened>,
+) -> PolarsResult<()> {
     let options = page_options();
-    let fields: Vec<ParquetType> = batched.parquet_schema().fields().to_vec();
-    let batches: Vec<_> = df.iter_chunks(CompatLevel::newest(), false).filter(|b| b.len() > 0).collect();
+    let schema = batched.parquet_schema();
+    let fields: Vec<ParquetType> = schema.fields().to_vec();
+    // A field's leaf, where it is a flat column (one leaf of its own name): only flat columns'
+    // chunks are taken from a donor.
+    let leaves: Vec<Option<ColumnDescriptor>> = fields
+        .iter()
+        .map(|field| {
+            let mut of = schema.columns().iter().filter(|c| c.path_in_schema.first().map(PlSmallStr::as_str) == Some(field.name()));
+            match (of.next(), of.next()) {
+                (Some(leaf), None) if leaf.path_in_schema.len() == 1 => Some(leaf.clone()),
+                _ => None,
+            }
+        })
+        .collect();
+    let groups: Vec<&(usize, DataFrame)> = groups.iter().filter(|(_, g)| g.height() > 0).collect();
     let window = rayon::current_num_threads().max(1);
-    for group in batches.chunks(window) {
-        let tasks: Vec<(usize, usize)> = (0..group.len()).flat_map(|g| (0..fields.len()).map(move |c| (g, c))).collect();
-        let encoded: Vec<PolarsResult<Vec<Vec<CompressedPage>>>> =
-            tasks.par_iter().map(|&(g, c)| encode_column(&group[g].columns()[c], &fields[c], &encodings[c], options)).collect();
+    for window in groups.chunks(window) {
+        let tasks: Vec<(usize, usize)> = (0..window.len()).flat_map(|g| (0..fields.len()).map(move |c| (g, c))).collect();
+        let encoded: Vec<PolarsResult<Vec<Vec<CompressedPage>>>> = tasks
+            .par_iter()
+            .map(|&(g, c)| {
+                let (first, group) = window[g];
+                let column = &group.columns()[c];
+                if let (Some(donor), Some(leaf)) = (donor, &leaves[c])
+                    && let Some(pages) = donor.pages(*first, column, leaf)?
+                {
+                    return Ok(vec![pages]);
+                }
+                let column = if column.dtype().is_categorical() { categorical_text(column)? } else { column.rechunk() };
+                encode_column(&column.as_materialized_series().to_arrow(0, CompatLevel::newest()), &fields[c], &encodings[c], options)
+            })
+            .collect();
         let mut encoded = encoded.into_iter();
-        for batch in group {
+        for (_, group) in window {
             let mut columns: Vec<Vec<CompressedPage>> = Vec::with_capacity(fields.len());
             for column in encoded.by_ref().take(fields.len()) {
                 columns.extend(column?);
             }
-            batched.write_row_group(batch.len() as u64, &columns)?;
+            batched.write_row_group(group.height() as u64, &columns)?;
         }
     }
     Ok(())
@@ -282,11 +317,12 @@ fn encode_column(
         .collect()
 }
 
-/// Writes `df` to `w` with `schema` (its categoricals as text), in [`row_groups`].
-fn write_frame<W: Write>(w: W, df: &DataFrame, schema: &Schema) -> PolarsResult<()> {
+/// Writes `df` to `w` with `schema` (its categoricals as text), in [`row_groups`], taking what
+/// it can from `donor`.
+fn write_frame<W: Write>(w: W, df: &DataFrame, schema: &Schema, donor: Option<&donor::Opened>) -> PolarsResult<()> {
     let encodings = get_encodings(&schema.to_arrow(CompatLevel::newest()));
     let mut batched = parquet_writer(w).batched(schema)?;
-    row_groups(df, |groups| write_row_groups(&mut batched, &groups, &encodings))?;
+    row_groups(df, 0, |groups| write_row_groups(&mut batched, groups, &encodings, donor))?;
     batched.finish().map(drop)
 }
 
@@ -299,6 +335,18 @@ fn write_frame<W: Write>(w: W, df: &DataFrame, schema: &Schema) -> PolarsResult<
 /// coded or not). Pages are encoded and compressed in
 /// parallel ([`write_row_groups`]).
 pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<String> {
+    write_parquet_from(df, path, None)
+}
+
+/// [`write_parquet`], taking from `donor` (a file it wrote, of as many rows as `df`) the column
+/// chunks that hold the same values in the same rows ([`donor`]): the same bytes, without
+/// encoding and compressing them again.
+pub fn write_parquet_from(df: &mut DataFrame, path: &Path, donor: Option<Donor>) -> Result<String> {
+    // Only a file of the donor's rows can take its chunks (its row groups are the donor's).
+    let donor = match donor {
+        Some(d) if d.frame.height() == df.height() && df.height() > 0 => donor::Opened::open(d)?,
+        _ => None,
+    };
     let mut polars_err = None;
     let mut digest = String::new();
     let categorical = df.columns().iter().any(|c| c.dtype().is_categorical());
@@ -306,7 +354,7 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<String> {
     let hasher = Arc::new(std::sync::Mutex::new(Sha256::new()));
     let res = write_atomic(path, |f| {
         let mut buf = io::BufWriter::with_capacity(1 << 20, Hashing { inner: f, hasher: Arc::clone(&hasher) });
-        if let Err(e) = write_frame(&mut buf, df, &schema) {
+        if let Err(e) = write_frame(&mut buf, df, &schema, donor.as_ref()) {
             polars_err = Some(e);
             return Err(io::Error::other("parquet writer failed"));
         }
@@ -318,6 +366,9 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<String> {
         return Err(IoError::Parquet { path: path.to_owned(), source });
     }
     res?;
+    if let Some(donor) = &donor {
+        tracing::debug!(path = %path.display(), chunks = donor.taken(), "Column chunks taken from the donor's file.");
+    }
     write_schema_sidecar(&schema, &path.with_extension("schema.json"))?;
     Ok(digest)
 }
@@ -331,35 +382,20 @@ fn text_schema(schema: &Schema) -> Schema {
     schema.iter().map(|(name, t)| Field::new(name.clone(), if t.is_categorical() { DataType::String } else { t.clone() })).collect()
 }
 
-/// Hands `df` to `write` a slice of [`SLICE_ROWS`] rows at a time, as a frame whose chunks are its
-/// row groups: [`ROW_GROUP_ROWS`] rows each, counted from `df`'s first row whatever its chunks,
-/// each in one chunk, its categorical columns as text. So the same rows make the same row groups
-/// (and bytes) whether they were held in one chunk or many, coded or not.
-fn row_groups(df: &DataFrame, mut write: impl FnMut(DataFrame) -> PolarsResult<()>) -> PolarsResult<()> {
+/// Hands `df` to `write` a slice of [`SLICE_ROWS`] rows at a time, as its row groups:
+/// [`ROW_GROUP_ROWS`] rows each, counted from `df`'s first row whatever its chunks, each with its
+/// first row in the file (`first`: the rows written before `df`). So the same rows make the same
+/// row groups (and bytes) whether they were held in one chunk or many, coded or not.
+fn row_groups(df: &DataFrame, first: usize, mut write: impl FnMut(&[(usize, DataFrame)]) -> PolarsResult<()>) -> PolarsResult<()> {
     let mut offset = 0;
     while offset < df.height() {
-        let slice = df.slice(i64::try_from(offset).unwrap_or(i64::MAX), SLICE_ROWS);
-        offset += slice.height();
-        let mut groups: Option<DataFrame> = None;
-        let mut at = 0;
-        while at < slice.height() {
-            let group = slice.slice(i64::try_from(at).unwrap_or(i64::MAX), ROW_GROUP_ROWS);
-            at += group.height();
-            let columns = group
-                .columns()
-                .par_iter()
-                .map(|c| if c.dtype().is_categorical() { categorical_text(c) } else { Ok(c.rechunk()) })
-                .collect::<PolarsResult<Vec<_>>>()?;
-            let group = DataFrame::new(group.height(), columns)?;
-            match &mut groups {
-                None => groups = Some(group),
-                // Appends the group's chunks: one row group each.
-                Some(all) => drop(all.vstack_mut(&group)?),
-            }
-        }
-        if let Some(groups) = groups {
-            write(groups)?;
-        }
+        let end = (offset + SLICE_ROWS).min(df.height());
+        let groups: Vec<(usize, DataFrame)> = (offset..end)
+            .step_by(ROW_GROUP_ROWS)
+            .map(|at| (first + at, df.slice(i64::try_from(at).unwrap_or(i64::MAX), ROW_GROUP_ROWS.min(end - at))))
+            .collect();
+        write(&groups)?;
+        offset = end;
     }
     Ok(())
 }
@@ -407,11 +443,25 @@ pub struct ParquetStream {
     path: PathBuf,
     schema: Schema,
     encodings: Vec<Vec<Encoding>>,
+    donor: Option<donor::Opened>,
+    /// Rows written so far.
+    rows: usize,
 }
 
 impl ParquetStream {
     /// Starts writing `path` with `schema`.
     pub fn create(path: &Path, schema: &Schema) -> Result<Self> {
+        Self::create_from(path, schema, None)
+    }
+
+    /// Starts writing `path` with `schema`, taking from `donor` the column chunks that hold the
+    /// same values in the same rows, as [`write_parquet_from`] does (batches of whole row groups
+    /// keep the file's row groups the donor's).
+    pub fn create_from(path: &Path, schema: &Schema, donor: Option<Donor>) -> Result<Self> {
+        let donor = match donor {
+            Some(d) => donor::Opened::open(d)?,
+            None => None,
+        };
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         create_dir(dir)?;
         let tmp = tempfile::Builder::new()
@@ -426,7 +476,7 @@ impl ParquetStream {
             .batched(&schema)
             .map_err(|source| IoError::Parquet { path: path.to_owned(), source })?;
         let encodings = get_encodings(&schema.to_arrow(CompatLevel::newest())).to_vec();
-        Ok(ParquetStream { tmp, writer, hasher, path: path.to_owned(), schema, encodings })
+        Ok(ParquetStream { tmp, writer, hasher, path: path.to_owned(), schema, encodings, donor, rows: 0 })
     }
 
     /// The schema the file is written with (categoricals as text).
@@ -438,14 +488,19 @@ impl ParquetStream {
     /// row ([`row_groups`]).
     pub fn write(&mut self, df: &DataFrame) -> Result<()> {
         let (writer, encodings) = (&mut self.writer, &self.encodings);
-        row_groups(df, |groups| write_row_groups(writer, &groups, encodings))
-            .map_err(|source| IoError::Parquet { path: self.path.clone(), source })
+        row_groups(df, self.rows, |groups| write_row_groups(writer, groups, encodings, self.donor.as_ref()))
+            .map_err(|source| IoError::Parquet { path: self.path.clone(), source })?;
+        self.rows += df.height();
+        Ok(())
     }
 
     /// Finishes the file, syncs it, renames it into place and writes the schema sidecar. Returns
     /// the file's SHA-256 (hex).
     pub fn finish(self) -> Result<String> {
         self.writer.finish().map_err(|source| IoError::Parquet { path: self.path.clone(), source })?;
+        if let Some(donor) = &self.donor {
+            tracing::debug!(path = %self.path.display(), chunks = donor.taken(), "Column chunks taken from the donor's file.");
+        }
         let digest = hashing_digest(&self.hasher);
         crash_if_asked(&self.path, self.tmp.as_file());
         self.tmp.as_file().sync_all().map_err(fs_err("sync", &self.path))?;
@@ -942,7 +997,14 @@ mod tests {
     fn serial_bytes(df: &DataFrame) -> Vec<u8> {
         let mut serial = Vec::new();
         let mut batched = parquet_writer(&mut serial).batched(&text_schema(df.schema())).unwrap();
-        row_groups(df, |groups| batched.write_batch(&groups)).unwrap();
+        row_groups(df, 0, |groups| {
+            for (_, group) in groups {
+                let text = |c: &Column| if c.dtype().is_categorical() { categorical_text(c) } else { Ok(c.rechunk()) };
+                batched.write_batch(&DataFrame::new(group.height(), group.columns().iter().map(text).collect::<PolarsResult<_>>()?)?)?;
+            }
+            Ok(())
+        })
+        .unwrap();
         batched.finish().unwrap();
         drop(batched);
         serial

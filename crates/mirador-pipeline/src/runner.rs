@@ -751,6 +751,7 @@ fn run_stage(
         seed: file.seed,
         previous_run: previous.map(Path::to_owned),
         warnings: opts.warnings.clone(),
+        donor: datasets.declarations_written(),
     };
     info!("Running stage.");
     let output = planned.stage.run(&ctx).map_err(|cause| RunError::Stage { stage: name.into(), cause })?;
@@ -791,9 +792,11 @@ fn run_stage(
     }
     // The outputs are written, and checked, side by side: a small file's syncs do not wait for
     // a large one's pages, and the checks run while the files are written.
+    // Per-declaration outputs take their key columns' pages from the declarations' file.
     let path = |id: &str| tmp_dir.join(format!("{id}.parquet"));
+    let donor = ctx.donor.as_ref().map(|(frame, file)| mirador_io::Donor { file, frame });
     let (written, checked): (Vec<_>, Vec<_>) = rayon::join(
-        || frames.par_iter().map(|(id, df)| mirador_io::write_parquet(&mut DataFrame::clone(df), &path(id))).collect(),
+        || frames.par_iter().map(|(id, df)| mirador_io::write_parquet_from(&mut DataFrame::clone(df), &path(id), donor)).collect(),
         || frames.par_iter().map(|(id, df)| check(id, df)).collect(),
     );
     debug!(seconds = started.elapsed().as_secs_f64(), "Written and checked.");

@@ -109,6 +109,9 @@ pub struct StageContext {
     pub(crate) previous_run: Option<PathBuf>,
     /// The run's warnings so far (those of its settings, as the manifest records them).
     pub(crate) warnings: Vec<String>,
+    /// The declarations in memory and their file: streamed per-declaration outputs take their
+    /// key columns' pages from it ([`mirador_io::Donor`]).
+    pub(crate) donor: Option<(Arc<DataFrame>, PathBuf)>,
 }
 
 impl StageContext {
@@ -126,6 +129,7 @@ impl StageContext {
             seed: 42,
             previous_run: None,
             warnings: Vec::new(),
+            donor: None,
         }
     }
 
@@ -231,7 +235,7 @@ impl StageContext {
     /// declaration's scores with their reasons). Hand the finished stream to
     /// [`StageOutput::with_streamed`]; the runner records and checks it like any output.
     pub fn dataset_stream(&self, id: DatasetId) -> DatasetStream {
-        DatasetStream { id, path: self.dataset_dir.join(format!("{id}.parquet")), stream: None, rows: 0 }
+        DatasetStream { id, path: self.dataset_dir.join(format!("{id}.parquet")), stream: None, rows: 0, donor: self.donor.clone() }
     }
 
     /// The run's seed; every random choice derives from it.
@@ -295,6 +299,8 @@ pub struct DatasetStream {
     /// Opened with the first batch's schema.
     stream: Option<mirador_io::ParquetStream>,
     rows: usize,
+    /// The declarations and their file, whose key columns' pages the stream takes.
+    donor: Option<(Arc<DataFrame>, PathBuf)>,
 }
 
 impl DatasetStream {
@@ -303,7 +309,10 @@ impl DatasetStream {
     pub fn write(&mut self, df: &DataFrame) -> Result<(), StageError> {
         let stream = match &mut self.stream {
             Some(stream) => stream,
-            None => self.stream.insert(mirador_io::ParquetStream::create(&self.path, df.schema())?),
+            None => {
+                let donor = self.donor.as_ref().map(|(frame, file)| mirador_io::Donor { file, frame });
+                self.stream.insert(mirador_io::ParquetStream::create_from(&self.path, df.schema(), donor)?)
+            }
         };
         stream.write(df)?;
         self.rows += df.height();

@@ -66,6 +66,15 @@ impl Store {
         self.whole.contains(id)
     }
 
+    /// The declarations in memory and their file, when the run holds both: the file a
+    /// per-declaration output takes its key columns' pages from ([`mirador_io::Donor`]).
+    pub(crate) fn declarations_written(&self) -> Option<(Arc<DataFrame>, PathBuf)> {
+        match self.lock().get(datasets::DECLARATIONS) {
+            Some(Held::Memory(df, file)) if file.is_file() => Some((Arc::clone(df), file.clone())),
+            _ => None,
+        }
+    }
+
     /// Records dataset `id`, just written to `path`: kept in memory if a stage reads it whole.
     pub(crate) fn insert(&self, id: &str, df: Arc<DataFrame>, path: &Path) {
         let held = if self.keeps(id) { Held::Memory(df, path.to_owned()) } else { Held::File(path.to_owned()) };
