@@ -328,6 +328,7 @@ struct Part<'r> {
     value_usd: Vec<f64>,
     fraud: Vec<Option<i8>>,
     critical_fraud: Vec<Option<i8>>,
+    /// Each row's release times; empty when the file carries none (every row's the default).
     release: Vec<crate::release::Release<'r>>,
 }
 
@@ -499,7 +500,9 @@ fn validate_part<'r>(
             Ok(if PARTY_IDS.contains(&name) { rules::party_id(v, r.id_case) } else { v })
         });
     }
-    let release = pass(rej, |i| crate::release::validate(&f.release, raw(i), date[i]));
+    // A file without release times leaves them empty (valid, each row's the default): no
+    // rule to run, and nothing held per row.
+    let release = if f.release.carried { pass(rej, |i| crate::release::validate(&f.release, raw(i), date[i])) } else { Vec::new() };
     let (quantity_unit, courier_id) = (field(&f.quantity_unit), field(&f.courier_id));
     let valid = |i: usize| rejected[i].is_none();
     let quantity_unit =
@@ -1002,8 +1005,18 @@ fn frame(parts: &mut [Part<'_>], t: &Types) -> PolarsResult<DataFrame> {
     ) -> impl Iterator<Item = Option<&'p str>> {
         parts.iter().flat_map(move |p| get(p).iter().map(Option::as_deref))
     }
-    let release: Vec<crate::release::Release<'_>> =
-        if t.times { parts.iter_mut().flat_map(|p| std::mem::take(&mut p.release)).collect() } else { Vec::new() };
+    let release: Vec<crate::release::Release<'_>> = if t.times {
+        parts
+            .iter_mut()
+            .flat_map(|p| {
+                let rows = p.len();
+                let release = std::mem::take(&mut p.release);
+                if release.len() == rows { release } else { vec![crate::release::Release::default(); rows] }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let parts = &*parts;
     let rows: usize = parts.iter().map(Part::len).sum();
     let text = |name: &'static str, get: for<'p> fn(&'p Part<'_>) -> &'p [Cow<'p, str>]| -> Build<'_> {
@@ -1200,7 +1213,7 @@ mod tests {
                 (&p.declaration_id[i], p.item_no[i], p.date[i], &p.period[i], texts, &p.courier_id[i]),
                 (&p.hs_code[i], p.hs_repaired[i], p.departure_country[i], p.origin_country[i], p.tax_rate_pct[i], p.net_mass_kg[i]),
                 (p.quantity[i], &p.quantity_unit[i], p.item_price[i], &p.currency[i], p.value_usd[i], p.fraud[i], p.critical_fraud[i]),
-                (p.line[i], &p.release[i], p.hash[i]),
+                (p.line[i], p.release.get(i).cloned().unwrap_or_default(), p.hash[i]),
             )
         )
     }

@@ -532,6 +532,7 @@ pub(crate) enum RawColumn {
 type ArrayOf<T> = <T as PolarsDataType>::Array;
 
 /// The value at `at` of a numeric array (in bounds), unless null.
+#[inline]
 fn value_at<T: PolarsNumericType>(array: &ArrayOf<T>, at: usize) -> Option<T::Native> {
     array.validity().is_none_or(|valid| valid.get_bit(at)).then(|| array.value(at))
 }
@@ -547,6 +548,7 @@ impl RawColumn {
     }
 
     /// The value at `at` (in bounds); a null reads as empty text, as in a CSV file.
+    #[inline]
     fn get(&self, at: usize) -> Raw<'_> {
         let typed = match self {
             RawColumn::Text(a) => a.get(at).map(Raw::Text),
@@ -574,7 +576,16 @@ pub enum Raw<'b> {
 impl<'b> Raw<'b> {
     /// The value as text, exactly as [`TableReader::next_row`] reads it (a parquet value cast to
     /// text): for messages and the quarantine file, and for rules that only read text.
+    #[inline]
     pub fn text(self) -> std::borrow::Cow<'b, str> {
+        match self {
+            Raw::Text(s) => std::borrow::Cow::Borrowed(s),
+            typed => typed.typed_text(),
+        }
+    }
+
+    /// A typed value as text ([`Raw::text`]).
+    fn typed_text(self) -> std::borrow::Cow<'b, str> {
         use std::borrow::Cow;
         match self {
             Raw::Text(s) => Cow::Borrowed(s),
@@ -686,6 +697,7 @@ pub(crate) enum BlockColumn<'b> {
 
 impl<'b> BlockColumn<'b> {
     /// The value of row `at` (in bounds), as [`BlockRow::get`] reads it.
+    #[inline]
     pub(crate) fn get(self, at: usize) -> Option<Raw<'b>> {
         match self {
             BlockColumn::Column(c) => Some(c.get(at)),
@@ -709,6 +721,7 @@ impl RawBlock {
 const ROW_SEED: u64 = 0x243f_6a88_85a3_08d3;
 
 /// A hash of one raw value and its kind.
+#[inline]
 fn value_hash(value: Raw<'_>) -> u64 {
     use std::hash::BuildHasher;
     let state = foldhash::fast::FixedState::default();
@@ -728,6 +741,7 @@ fn fold_into(hashes: &mut [u64], rows: Range<usize>, value: impl Fn(usize) -> u6
 }
 
 /// Folds `value` into the hash `h` of the fields before it (the order counts).
+#[inline]
 fn mix(h: u64, value: u64) -> u64 {
     let m = u128::from(h.rotate_left(23) ^ value) * 0x9e37_79b9_7f4a_7c15;
     (m as u64) ^ ((m >> 64) as u64)

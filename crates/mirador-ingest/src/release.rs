@@ -36,11 +36,15 @@ pub(crate) fn carried(sources: &[Mapped<'_>]) -> bool {
 pub(crate) struct ReleaseFields<'a> {
     lane: Field<'a>,
     times: [Field<'a>; 4],
+    /// Whether the file carries any of them (mapped or defaulted): without, every row's release
+    /// times are empty ([`Release::default`]) and valid.
+    pub(crate) carried: bool,
 }
 
 impl<'a> ReleaseFields<'a> {
     pub(crate) fn new(m: &Mapped<'a>) -> Self {
-        ReleaseFields { lane: m.field(col::LANE), times: TIMES.map(|c| m.field(c)) }
+        let carried = mirador_schema::schemas::RELEASE_TIME_COLUMNS.iter().any(|c| m.has(c));
+        ReleaseFields { lane: m.field(col::LANE), times: TIMES.map(|c| m.field(c)), carried }
     }
 }
 

@@ -46,6 +46,7 @@ pub fn optional(raw: Option<&str>) -> Option<&str> {
 
 /// A mandatory field of a block's row: text as [`required`] takes it; a typed value is never
 /// empty.
+#[inline]
 pub fn required_value<'r>(raw: Option<Raw<'r>>, column: &str) -> Result<Raw<'r>, Reject> {
     match raw {
         Some(Raw::Text(s)) => required(Some(s), column).map(Raw::Text),
@@ -55,6 +56,7 @@ pub fn required_value<'r>(raw: Option<Raw<'r>>, column: &str) -> Result<Raw<'r>,
 }
 
 /// An optional field of a block's row: empty text → `None`.
+#[inline]
 pub fn optional_value(raw: Option<Raw<'_>>) -> Option<Raw<'_>> {
     match raw {
         Some(Raw::Text(s)) => optional(Some(s)).map(Raw::Text),
@@ -107,6 +109,7 @@ pub fn number_value(raw: Raw<'_>, decimal: char, column: &str) -> Result<f64, Re
 
 /// Whether `text` holds a control character (NUL, escape, line break, ...). Printable ASCII,
 /// nearly every value, is told without decoding characters.
+#[inline]
 pub fn has_control(text: &str) -> bool {
     !text.bytes().all(|b| (0x20..0x7f).contains(&b)) && text.chars().any(char::is_control)
 }

@@ -56,8 +56,10 @@ impl<'a> Field<'a> {
 }
 
 /// `raw` after a source's recoding: its mapped text when `recode` maps its trimmed text.
+#[inline]
 fn recoded<'r>(raw: Raw<'r>, recode: Option<&'r BTreeMap<String, String>>) -> Raw<'r> {
-    match recode.and_then(|map| map.get(raw.text().trim())) {
+    let Some(recode) = recode else { return raw };
+    match recode.get(raw.text().trim()) {
         Some(v) => Raw::Text(v.as_str()),
         None => raw,
     }
@@ -84,6 +86,7 @@ pub(crate) struct FieldOf<'r> {
 
 impl<'r> FieldOf<'r> {
     /// The value of the block's row `at`, as [`Field::value`] reads it.
+    #[inline]
     pub(crate) fn value(&self, at: usize) -> Option<Raw<'r>> {
         let raw = match self.column {
             Some(column) => column.get(at),

@@ -243,10 +243,11 @@ fn page_options() -> WriteOptions {
 /// row ([`row_groups`]).
 const ROW_GROUP_ROWS: usize = 512 * 512;
 
-/// Writes `groups` (their first rows in the file, and their rows) as row groups of `batched`,
-/// in order: the same row groups and pages as `BatchedWriter::write_batch`, but every page
-/// encoded and compressed in parallel, and the chunks a `donor` holds for the same rows with the
-/// same values taken from it as they are ([`donor`]).
+/// Writes `groups` (their first rows in the file, and frames of one row group each, in order) as
+/// row groups of `batched`: the same row groups and pages as `BatchedWriter::write_batch` given
+/// them with their categoricals as text, but every page encoded and compressed in parallel, a
+/// categorical column's dictionary built from its codes ([`column_array`]), and the chunks a
+/// `donor` holds for the same rows with the same values taken from it as they are ([`donor`]).
 ///
 /// polars' own writer hands the file writer lazy page iterators, so encoding, statistics and
 /// compression run on the writing thread, one column after another; here the columns of a few
@@ -288,8 +289,7 @@ fn write_row_groups<W: Write>(
                 {
                     return Ok(vec![pages]);
                 }
-                let column = if column.dtype().is_categorical() { categorical_text(column)? } else { column.rechunk() };
-                encode_column(&column.as_materialized_series().to_arrow(0, CompatLevel::newest()), &fields[c], &encodings[c], options)
+                encode_column(&column_array(column)?, &fields[c], &encodings[c], options)
             })
             .collect();
         let mut encoded = encoded.into_iter();
@@ -315,6 +315,75 @@ fn encode_column(
         .into_iter()
         .map(|pages| pages.map(|page| Ok(compress(page?, Vec::new(), options.compression)?)).collect())
         .collect()
+}
+
+/// One column of a row group as the array its pages are encoded from: the column's own array
+/// (in one chunk), or for a categorical column the dictionary array of its text
+/// ([`coded_dictionary`]), or its text where that is not sure to be what the writer would make.
+fn column_array(c: &Column) -> PolarsResult<ArrayRef> {
+    if c.dtype().is_categorical() {
+        if let Some(dictionary) = coded_dictionary(c)? {
+            return Ok(dictionary);
+        }
+        return Ok(categorical_text(c)?.as_materialized_series().to_arrow(0, CompatLevel::newest()));
+    }
+    Ok(c.rechunk().as_materialized_series().to_arrow(0, CompatLevel::newest()))
+}
+
+/// The dictionary array polars' writer makes of a categorical column's text before it writes
+/// its dictionary and data pages, made from the column's codes instead of by hashing every
+/// value: its distinct values in order of first appearance, each row's index among them (a
+/// null's index 0, unset). `None` when the writer might write the column plainly instead: it
+/// does so when its cardinality estimate is above three quarters of the rows (past 128 rows),
+/// and this is left to it once more than half of the values are distinct.
+fn coded_dictionary(c: &Column) -> PolarsResult<Option<ArrayRef>> {
+    use polars_arrow::array::{DictionaryArray, MutableBinaryViewArray, PrimitiveArray};
+    use polars_arrow::bitmap::Bitmap;
+    use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+    let Ok(ca) = c.cat32() else { return Ok(None) };
+    let mapping = ca.get_mapping();
+    let n = ca.len();
+    // Index among the distinct values by categorical code.
+    let mut index: Vec<u32> = Vec::new();
+    let mut values = MutableBinaryViewArray::<str>::new();
+    let mut keys: Vec<u32> = Vec::with_capacity(n);
+    let mut nulls = 0;
+    for codes in ca.physical().downcast_iter() {
+        let valid = codes.validity().filter(|v| v.unset_bits() > 0);
+        for (i, &code) in codes.values().iter().enumerate() {
+            if valid.is_some_and(|v| !v.get_bit(i)) {
+                nulls += 1;
+                keys.push(0);
+                continue;
+            }
+            let at = code as usize;
+            if at >= index.len() {
+                index.resize(at + 1, u32::MAX);
+            }
+            if index[at] == u32::MAX {
+                let Some(text) = mapping.cat_to_str(code) else { polars_bail!(ComputeError: "categorical code {code} has no text") };
+                index[at] = values.len() as u32;
+                values.push_value(text);
+            }
+            keys.push(index[at]);
+        }
+    }
+    if n > 128 && 2 * values.len() > n {
+        return Ok(None);
+    }
+    let validity = (nulls > 0).then(|| {
+        let mut valid = Vec::with_capacity(n);
+        for codes in ca.physical().downcast_iter() {
+            match codes.validity() {
+                Some(v) => valid.extend(v.iter()),
+                None => valid.extend(std::iter::repeat_n(true, codes.len())),
+            }
+        }
+        Bitmap::from_iter(valid)
+    });
+    let keys = PrimitiveArray::<u32>::new(ArrowDataType::UInt32, keys.into(), validity);
+    let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::Utf8View), false);
+    Ok(Some(Box::new(DictionaryArray::<u32>::try_new(dtype, keys, values.freeze().boxed())?)))
 }
 
 /// Writes `df` to `w` with `schema` (its categoricals as text), in [`row_groups`], taking what
@@ -373,29 +442,25 @@ pub fn write_parquet_from(df: &mut DataFrame, path: &Path, donor: Option<Donor>)
     Ok(digest)
 }
 
-/// Rows handed to the writer at a time (a whole number of row groups): the text of categorical
-/// columns is held for this many rows at most.
-const SLICE_ROWS: usize = 4 * ROW_GROUP_ROWS;
+/// Row groups handed to the writer at a time.
+const SLICE_GROUPS: usize = 4;
 
 /// `schema` with its categorical columns as strings.
 fn text_schema(schema: &Schema) -> Schema {
     schema.iter().map(|(name, t)| Field::new(name.clone(), if t.is_categorical() { DataType::String } else { t.clone() })).collect()
 }
 
-/// Hands `df` to `write` a slice of [`SLICE_ROWS`] rows at a time, as its row groups:
-/// [`ROW_GROUP_ROWS`] rows each, counted from `df`'s first row whatever its chunks, each with its
-/// first row in the file (`first`: the rows written before `df`). So the same rows make the same
-/// row groups (and bytes) whether they were held in one chunk or many, coded or not.
+/// Hands `df` to `write` as its row groups, [`SLICE_GROUPS`] at a time: frames of
+/// [`ROW_GROUP_ROWS`] rows each (the last may hold fewer), counted from `df`'s first row whatever
+/// its chunks, each with its first row in the file (`first`: the rows written before `df`). So
+/// the same rows make the same row groups (and bytes) whether they were held in one chunk or
+/// many, coded or not. The frames are slices of `df`: nothing is copied here.
 fn row_groups(df: &DataFrame, first: usize, mut write: impl FnMut(&[(usize, DataFrame)]) -> PolarsResult<()>) -> PolarsResult<()> {
-    let mut offset = 0;
-    while offset < df.height() {
-        let end = (offset + SLICE_ROWS).min(df.height());
-        let groups: Vec<(usize, DataFrame)> = (offset..end)
-            .step_by(ROW_GROUP_ROWS)
-            .map(|at| (first + at, df.slice(i64::try_from(at).unwrap_or(i64::MAX), ROW_GROUP_ROWS.min(end - at))))
-            .collect();
+    let starts: Vec<usize> = (0..df.height()).step_by(ROW_GROUP_ROWS).collect();
+    for starts in starts.chunks(SLICE_GROUPS) {
+        let groups: Vec<(usize, DataFrame)> =
+            starts.iter().map(|&at| (first + at, df.slice(i64::try_from(at).unwrap_or(i64::MAX), ROW_GROUP_ROWS))).collect();
         write(&groups)?;
-        offset = end;
     }
     Ok(())
 }
@@ -993,21 +1058,84 @@ mod tests {
         assert_eq!(read_parquet_columns_with(&same, &["item_no"], &given[1..]).unwrap().height(), n);
     }
 
-    /// polars' own (serial) writer, given `df` in the row groups [`row_groups`] cuts.
+    /// polars' own (serial) writer, given `df` in the row groups [`row_groups`] cuts, its
+    /// categoricals as text (so polars builds every text column's dictionary itself).
     fn serial_bytes(df: &DataFrame) -> Vec<u8> {
         let mut serial = Vec::new();
         let mut batched = parquet_writer(&mut serial).batched(&text_schema(df.schema())).unwrap();
         row_groups(df, 0, |groups| {
+            // One chunk a row group.
+            let mut all: Option<DataFrame> = None;
             for (_, group) in groups {
-                let text = |c: &Column| if c.dtype().is_categorical() { categorical_text(c) } else { Ok(c.rechunk()) };
-                batched.write_batch(&DataFrame::new(group.height(), group.columns().iter().map(text).collect::<PolarsResult<_>>()?)?)?;
+                let columns = group
+                    .columns()
+                    .iter()
+                    .map(|c| if c.dtype().is_categorical() { categorical_text(c) } else { Ok(c.rechunk()) })
+                    .collect::<PolarsResult<Vec<_>>>()?;
+                let group = DataFrame::new(group.height(), columns)?;
+                match &mut all {
+                    None => all = Some(group),
+                    Some(all) => drop(all.vstack_mut(&group)?),
+                }
             }
-            Ok(())
+            all.map_or(Ok(()), |all| batched.write_batch(&all))
         })
         .unwrap();
         batched.finish().unwrap();
         drop(batched);
         serial
+    }
+
+    /// A categorical column's dictionary and data pages made from its codes are the bytes polars'
+    /// writer makes of its text, whatever the column: one value or many (below half the rows
+    /// distinct, and above, where the writer may write the values plainly), no nulls, some or
+    /// only nulls, a mapping holding values the column lacks, several chunks, row groups of
+    /// fewer than 128 rows.
+    #[test]
+    fn categoricals_written_from_their_codes_are_the_bytes_of_their_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |below: usize| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) as usize) % below.max(1)
+        };
+        for (n, columns) in [(ROW_GROUP_ROWS + 3_001, 8), (100, 4), (129, 4), (5, 2)] {
+            let mut plain = Vec::new();
+            let mut coded = Vec::new();
+            for k in 0..columns {
+                // Distinct values as a share of the rows, and nulls one row in how many.
+                let distinct = [1, 7, n / 10, n * 45 / 100, n * 55 / 100, n * 3 / 4, n, n * 2][k % 8].max(1);
+                let nulls = [0, 3, 1, 0, 50, 0, 9, 0][(k + n) % 8];
+                let values: Vec<Option<String>> = (0..n)
+                    .map(|i| {
+                        let v = if distinct >= n { i * 7 % n.max(1) + next(2) * n } else { next(distinct) };
+                        (nulls == 0 || next(nulls) != 0).then(|| format!("v{v}-{}", "x".repeat(v % 15)))
+                    })
+                    .collect();
+                let name = format!("c{k}");
+                plain.push(Column::new(name.as_str().into(), &values));
+                let dtype = text::categorical_type(&name);
+                // The mapping first holds values the column lacks, in another order.
+                text::categorical_of([Some("zz"), Some("v3-xxx"), Some("aa")], &name, &dtype).unwrap();
+                // In several chunks.
+                let cut = n / 3;
+                let mut c = text::categorical_of(values[..cut].iter().map(Option::as_deref), &name, &dtype).unwrap();
+                c.append(&text::categorical_of(values[cut..].iter().map(Option::as_deref), &name, &dtype).unwrap()).unwrap();
+                coded.push(c);
+            }
+            let (plain, mut coded) = (DataFrame::new(n, plain).unwrap(), DataFrame::new(n, coded).unwrap());
+            let path = dir.path().join("coded.parquet");
+            write_parquet(&mut coded, &path).unwrap();
+            assert_eq!(fs::read(&path).unwrap(), serial_bytes(&plain), "{n} rows");
+            assert_eq!(fs::read(&path).unwrap(), serial_bytes(&coded), "{n} rows");
+            assert_eq!(read_parquet(&path).unwrap(), plain);
+            if n > ROW_GROUP_ROWS {
+                // Both kinds of column chunk were written: with a dictionary, and plain.
+                let meta = polars_parquet::read::read_metadata(&mut fs::File::open(&path).unwrap()).unwrap();
+                let chunks: Vec<bool> = meta.row_groups[0].parquet_columns().iter().map(|c| c.dictionary_page_offset().is_some()).collect();
+                assert!(chunks.contains(&true) && chunks.contains(&false), "{chunks:?}");
+            }
+        }
     }
 
     /// Pages encoded and compressed in parallel make the file polars' own (serial) writer makes:

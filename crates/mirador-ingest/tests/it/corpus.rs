@@ -164,6 +164,33 @@ fn release_times_are_read_and_impossible_orders_quarantined() {
 }
 
 #[test]
+fn a_file_without_release_times_beside_one_with_them_gets_empty_ones() {
+    let alone = ingest("duplicates.csv");
+    let both = ingest_with("release_times.csv", |spec| spec.paths.push(corpus("duplicates.csv"))).unwrap();
+    reconciles(&both);
+    let with = ingest("release_times.csv");
+    let d = &both.declarations;
+    let n = with.declarations.height();
+    assert_eq!(d.height(), n + alone.declarations.height());
+    // The first file's rows keep their times; the second's rows have none, and are accepted as alone.
+    let text = |df: &polars::prelude::DataFrame| {
+        let columns = df
+            .columns()
+            .iter()
+            .map(|c| if c.dtype().is_categorical() { c.cast(&polars::prelude::DataType::String).unwrap() } else { c.clone() });
+        polars::prelude::DataFrame::new(df.height(), columns.collect()).unwrap()
+    };
+    assert!(text(&d.slice(0, n)).equals_missing(&text(&with.declarations)));
+    for c in mirador_schema::schemas::RELEASE_TIME_COLUMNS {
+        assert_eq!(d.column(c).unwrap().slice(i64::try_from(n).unwrap(), d.height() - n).null_count(), d.height() - n, "{c}");
+    }
+    let ids = |df: &polars::prelude::DataFrame| {
+        Text::column(df, "declaration_id").unwrap().iter().map(|v| v.map(str::to_owned)).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&d.slice(i64::try_from(n).unwrap(), d.height() - n)), ids(&alone.declarations));
+}
+
+#[test]
 fn a_source_without_release_times_gets_no_release_columns() {
     let out = ingest("duplicates.csv");
     for c in mirador_schema::schemas::RELEASE_TIME_COLUMNS {
