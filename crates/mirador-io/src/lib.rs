@@ -299,6 +299,19 @@ fn write_frame<W: Write>(w: W, df: &DataFrame, schema: &Schema) -> PolarsResult<
 /// coded or not). Pages are encoded and compressed in
 /// parallel ([`write_row_groups`]).
 pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<String> {
+    let (digest, schema) = write_parquet_data(df, path)?;
+    write_schema_sidecar(&schema, &path.with_extension("schema.json"))?;
+    Ok(digest)
+}
+
+/// [`write_parquet`] without the schema sidecar: for directories that readers list whole and
+/// where every file must be parquet (a hive-partitioned dataset). Returns the file's SHA-256.
+pub fn write_parquet_file(df: &DataFrame, path: &Path) -> Result<String> {
+    write_parquet_data(df, path).map(|(digest, _)| digest)
+}
+
+/// Writes the parquet file of [`write_parquet`]; returns its SHA-256 and the schema written.
+fn write_parquet_data(df: &DataFrame, path: &Path) -> Result<(String, Schema)> {
     let mut polars_err = None;
     let mut digest = String::new();
     let categorical = df.columns().iter().any(|c| c.dtype().is_categorical());
@@ -318,8 +331,7 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<String> {
         return Err(IoError::Parquet { path: path.to_owned(), source });
     }
     res?;
-    write_schema_sidecar(&schema, &path.with_extension("schema.json"))?;
-    Ok(digest)
+    Ok((digest, schema))
 }
 
 /// Rows handed to the writer at a time (a whole number of row groups): the text of categorical
@@ -896,6 +908,20 @@ mod tests {
         assert_eq!(hashes[0], hashes[1]);
         let mut plain = plain;
         assert_eq!(write_parquet(&mut plain, &dir.path().join("plain.parquet")).unwrap(), hashes[0]);
+    }
+
+    #[test]
+    fn a_bare_parquet_file_is_the_same_file_without_its_sidecar() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut df = df!("k" => ["p", "q", "p"], "x" => [1.5, 2.0, 3.0]).unwrap();
+        let (full, bare) = (dir.path().join("full.parquet"), dir.path().join("bare.parquet"));
+        let digest = write_parquet(&mut df, &full).unwrap();
+        assert_eq!(write_parquet_file(&df, &bare).unwrap(), digest);
+        assert_eq!(fs::read(&full).unwrap(), fs::read(&bare).unwrap());
+        assert!(full.with_extension("schema.json").is_file());
+        assert!(!bare.with_extension("schema.json").exists());
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 3, "no temporary file left: {names:?}");
     }
 
     #[test]
