@@ -143,6 +143,8 @@ pub struct Export {
     pub unchanged: bool,
     /// Row-level datasets the run does not hold (when none were asked for by name).
     pub absent: Vec<&'static str>,
+    /// Remains of interrupted exports to the same place, removed.
+    pub cleaned: usize,
 }
 
 /// The run directory of `run`: a run directory itself (it has a `manifest.json`), or an output
@@ -367,11 +369,16 @@ pub fn export_hive(run: &Path, out: &Path, opts: &ExportOptions) -> Result<Expor
 
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     mirador_io::create_dir(parent)?;
-    let tmp = tempfile::Builder::new().prefix(".mirador-tmp-export-").tempdir_in(parent).map_err(|source| mirador_io::IoError::Fs {
+    let prefix = temporary_prefix(out);
+    let cleaned = clean_interrupted(parent, &prefix);
+    let tmp = tempfile::Builder::new().prefix(&prefix).tempdir_in(parent).map_err(|source| mirador_io::IoError::Fs {
         action: "create temporary directory in",
         path: parent.to_owned(),
         source,
     })?;
+    // Held until the export is published: an export that finds the directory unlocked knows
+    // its writer died.
+    let _hold = hold(tmp.path()).map_err(|source| mirador_io::IoError::Fs { action: "lock", path: tmp.path().to_owned(), source })?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -406,10 +413,47 @@ pub fn export_hive(run: &Path, out: &Path, opts: &ExportOptions) -> Result<Expor
     mirador_io::sync_dir(tmp.path())?;
 
     if fs::read(out.join(MANIFEST)).is_ok_and(|old| old == json.as_bytes()) && same_files(out, &manifest) {
-        return Ok(Export { run_dir, manifest, unchanged: true, absent });
+        return Ok(Export { run_dir, manifest, unchanged: true, absent, cleaned });
     }
     publish(tmp, out, parent)?;
-    Ok(Export { run_dir, manifest, unchanged: false, absent })
+    Ok(Export { run_dir, manifest, unchanged: false, absent, cleaned })
+}
+
+/// The name of an export's temporary directories beside `out` (`.mirador-tmp-export-<name>-`).
+fn temporary_prefix(out: &Path) -> String {
+    let name = out.file_name().map_or_else(|| "export".into(), |n| n.to_string_lossy().into_owned());
+    format!(".mirador-tmp-export-{name}-")
+}
+
+/// An exclusive kernel lock on directory `dir`, held while the handle lives (released by the
+/// kernel when the process dies).
+fn hold(dir: &Path) -> std::io::Result<fs::File> {
+    let handle = fs::File::open(dir)?;
+    match handle.try_lock() {
+        Ok(()) => Ok(handle),
+        Err(fs::TryLockError::WouldBlock) => Err(std::io::Error::other("held by another process")),
+        Err(fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Removes the remains of exports to the same place that died before publishing (killed, power
+/// cut): temporary directories named with `prefix` whose lock no live export holds. Returns how
+/// many were removed.
+fn clean_interrupted(parent: &Path, prefix: &str) -> usize {
+    let Ok(entries) = fs::read_dir(parent) else { return 0 };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let path = e.path();
+        if !e.file_name().to_string_lossy().starts_with(prefix) || !path.is_dir() {
+            continue;
+        }
+        if let Ok(_lock) = hold(&path)
+            && fs::remove_dir_all(&path).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Refuses an output directory that is the run's or inside it, or that holds something other

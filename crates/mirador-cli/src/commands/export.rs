@@ -54,6 +54,9 @@ pub(crate) fn export(args: &ExportArgs) -> anyhow::Result<()> {
             d.rows_without_period
         );
     }
+    if done.cleaned > 0 {
+        let _ = writeln!(text, "removed the remains of {} interrupted export(s) beside {}", done.cleaned, args.out.display());
+    }
     if !done.absent.is_empty() {
         let _ = writeln!(text, "not in the run: {}", done.absent.join(", "));
     }
