@@ -530,7 +530,11 @@ fn export_dataset(
     mirador_io::create_dir(&dir)?;
     let mut files = Vec::with_capacity(periods.keys.len());
     let mut rows_without_period = 0;
-    for (key, rows) in periods.keys.iter().zip(periods.rows()) {
+    // A dataset without rows is one empty file in the null partition: readers that take the
+    // schema from the files (DataFusion, polars) read it as zero rows rather than failing.
+    let (keys, partitions) =
+        if periods.keys.is_empty() { (vec![NULL_PARTITION.to_owned()], vec![Vec::new()]) } else { (periods.keys.clone(), periods.rows()) };
+    for (key, rows) in keys.iter().zip(partitions) {
         let part = df.take(&IdxCa::from_vec("rows".into(), rows)).map_err(internal)?;
         let rel = format!("{}/{PARTITION_KEY}={key}/{PART_FILE}", d.id);
         let file = tmp.join(&rel);

@@ -214,6 +214,15 @@ fn quarantined_rows_without_a_date_go_to_the_null_partition() {
     export_hive(&run2, &out2, &ExportOptions { date_format: Some("%d/%m/%Y".into()), ..all() }).unwrap();
     let periods: Vec<String> = manifest_of(&out2).datasets[0].files.iter().map(|f| f.period.clone()).collect();
     assert_eq!(periods, ["2023-03"], "both rows dated March, one in the source's format, one in ISO");
+    // A run that quarantined nothing: one empty file in the null partition, with the columns.
+    let run3 = dir.path().join("run3");
+    write_run(&run3, &[("quarantine", quarantine().clear())]);
+    let out3 = dir.path().join("export3");
+    export_hive(&run3, &out3, &all()).unwrap();
+    let q = &manifest_of(&out3).datasets[0];
+    assert_eq!((q.rows_in, q.rows_written, q.files.len(), q.files[0].rows), (0, 0, 1, 0));
+    let empty = mirador_io::read_parquet(&out3.join("quarantine/period=__HIVE_DEFAULT_PARTITION__/part-00000.parquet")).unwrap();
+    assert_eq!(empty.schema(), quarantine().schema());
 }
 
 #[test]
