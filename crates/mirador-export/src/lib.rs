@@ -415,7 +415,7 @@ pub fn export_hive(run: &Path, out: &Path, opts: &ExportOptions) -> Result<Expor
     if fs::read(out.join(MANIFEST)).is_ok_and(|old| old == json.as_bytes()) && same_files(out, &manifest) {
         return Ok(Export { run_dir, manifest, unchanged: true, absent, cleaned });
     }
-    publish(tmp, out, parent)?;
+    publish(tmp, out, parent, exchange)?;
     Ok(Export { run_dir, manifest, unchanged: false, absent, cleaned })
 }
 
@@ -574,7 +574,7 @@ fn export_dataset(
 /// or empty; where an earlier export is there, the two are exchanged (Linux `renameat2`) and the
 /// earlier one removed. Elsewhere the earlier export is moved aside first, so that for a moment
 /// `out` is absent (never partly written).
-fn publish(tmp: tempfile::TempDir, out: &Path, parent: &Path) -> Result<()> {
+fn publish(tmp: tempfile::TempDir, out: &Path, parent: &Path, exchange: fn(&Path, &Path) -> bool) -> Result<()> {
     let fs_err = |action: &'static str, path: &Path| {
         let path = path.to_owned();
         move |source| mirador_io::IoError::Fs { action, path, source }
@@ -596,7 +596,9 @@ fn publish(tmp: tempfile::TempDir, out: &Path, parent: &Path) -> Result<()> {
     }
     if !exchange(&staged, out) {
         // `staged` takes the earlier export's place in two renames.
-        let aside = staged.with_extension("old");
+        let mut aside = staged.clone().into_os_string();
+        aside.push(".old");
+        let aside = PathBuf::from(aside);
         removed(fs::rename(out, &aside).map_err(|e| fs_err("move aside", out)(e).into()))?;
         if let Err(e) = fs::rename(&staged, out) {
             let _ = fs::rename(&aside, out);
@@ -628,6 +630,25 @@ fn exchange(_: &Path, _: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn publishing_replaces_an_earlier_export_whole_with_or_without_an_atomic_exchange() {
+        let no_exchange: fn(&Path, &Path) -> bool = |_, _| false;
+        for swap in [exchange, no_exchange] {
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join("ex.v2");
+            let stage = |file: &str| {
+                let tmp = tempfile::Builder::new().prefix(&temporary_prefix(&out)).tempdir_in(dir.path()).unwrap();
+                fs::write(tmp.path().join(file), file).unwrap();
+                tmp
+            };
+            publish(stage("first"), &out, dir.path(), swap).unwrap();
+            publish(stage("second"), &out, dir.path(), swap).unwrap();
+            let names = |d: &Path| fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect::<Vec<_>>();
+            assert_eq!(names(&out), ["second"]);
+            assert_eq!(names(dir.path()), ["ex.v2"], "nothing left beside it");
+        }
+    }
 
     #[test]
     fn periods_are_sorted_the_null_partition_last_and_rows_keep_their_order() {
