@@ -260,11 +260,28 @@ fn periods_of_column(df: &DataFrame, name: &str, path: &Path) -> Result<Periods>
     Ok(Periods::from_rows(values.iter()))
 }
 
-/// The month (`YYYY-MM`) of a quarantined raw row (JSON, header to raw text): its `date` field
-/// read with `date_format`, else as `YYYY-MM-DD` (a time after the day is ignored).
-pub fn raw_row_period(raw: &str, date_format: Option<&str>) -> Option<String> {
+/// How the date of a quarantined raw row is read: the source's header of its date (`date` for
+/// sources with Mirador's column names) and the source's date format (`None`: `YYYY-MM-DD`).
+#[derive(Debug, Clone, Copy)]
+pub struct RawDate<'a> {
+    /// The raw row's field holding the date.
+    pub field: &'a str,
+    /// Its format (chrono's `strftime` syntax, as in the pipeline's `date-format`).
+    pub format: Option<&'a str>,
+}
+
+impl Default for RawDate<'_> {
+    fn default() -> Self {
+        RawDate { field: col::DATE, format: None }
+    }
+}
+
+/// The month (`YYYY-MM`) of a quarantined raw row (JSON, header to raw text): its date field
+/// read with the given format, else as `YYYY-MM-DD` (a time after the day is ignored).
+pub fn raw_row_period(raw: &str, how: RawDate<'_>) -> Option<String> {
     let row: serde_json::Map<String, serde_json::Value> = serde_json::from_str(raw).ok()?;
-    let date = row.get(col::DATE)?.as_str()?.trim();
+    let date = row.get(how.field)?.as_str()?.trim();
+    let date_format = how.format;
     let parsed = date_format
         .and_then(|f| chrono::NaiveDate::parse_from_str(date, f).ok())
         .or_else(|| date.get(..10).and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()))?;
@@ -272,9 +289,9 @@ pub fn raw_row_period(raw: &str, date_format: Option<&str>) -> Option<String> {
 }
 
 /// The periods of quarantined rows ([`raw_row_period`]).
-fn periods_of_raw_rows(df: &DataFrame, path: &Path, date_format: Option<&str>) -> Result<Periods> {
+fn periods_of_raw_rows(df: &DataFrame, path: &Path, how: RawDate<'_>) -> Result<Periods> {
     let raw = text(df, col::RAW_ROW, path)?;
-    let months: Vec<Option<String>> = raw.iter().map(|r| r.and_then(|r| raw_row_period(r, date_format))).collect();
+    let months: Vec<Option<String>> = raw.iter().map(|r| r.and_then(|r| raw_row_period(r, how))).collect();
     Ok(Periods::from_rows(months.iter().map(Option::as_deref)))
 }
 
@@ -351,6 +368,9 @@ pub struct ExportOptions {
     /// The declarations source's date format, for the periods of quarantined rows (default:
     /// `YYYY-MM-DD`).
     pub date_format: Option<String>,
+    /// The declarations source's header of the date, for the same (default: `date`, Mirador's
+    /// column name; a source mapped in the pipeline's `columns` has its own).
+    pub date_field: Option<String>,
 }
 
 /// Exports the row-level datasets of the committed run `run` (a run directory, or an output root
@@ -396,7 +416,7 @@ pub fn export_hive(run: &Path, out: &Path, opts: &ExportOptions) -> Result<Expor
         let record = run_manifest.outputs.iter().find(|o| o.dataset == d.id).ok_or_else(|| {
             input(format!("the run's manifest `{}` does not list `{}`: not a committed output of the run", manifest_path.display(), d.id))
         })?;
-        exported.push(export_dataset(&run_dir, tmp.path(), d, record, declaration_rows.as_ref(), opts.date_format.as_deref())?);
+        exported.push(export_dataset(&run_dir, tmp.path(), d, record, declaration_rows.as_ref(), raw_date(opts))?);
     }
     let manifest = ExportManifest {
         layout: "hive".into(),
@@ -456,6 +476,11 @@ fn clean_interrupted(parent: &Path, prefix: &str) -> usize {
     removed
 }
 
+/// How [`ExportOptions`] says the quarantined rows' dates are read.
+fn raw_date(opts: &ExportOptions) -> RawDate<'_> {
+    RawDate { field: opts.date_field.as_deref().unwrap_or(col::DATE), format: opts.date_format.as_deref() }
+}
+
 /// Refuses an output directory that is the run's or inside it, or that holds something other
 /// than an earlier export.
 fn check_out(run_dir: &Path, out: &Path) -> Result<()> {
@@ -497,7 +522,7 @@ fn export_dataset(
     d: &Dataset,
     record: &mirador_pipeline::manifest::OutputRecord,
     declaration_rows: Option<&DeclarationRows>,
-    date_format: Option<&str>,
+    raw_date: RawDate<'_>,
 ) -> Result<DatasetExport> {
     let path = run_dir.join(d.location);
     let (sha256, _) = mirador_io::sha256_file(&path).map_err(|e| input(e.to_string()))?;
@@ -515,7 +540,7 @@ fn export_dataset(
         PeriodOf::Declaration => {
             declaration_rows.ok_or_else(|| ExportError::Internal("declarations not read".into()))?.periods_of(&df, &path)?
         }
-        PeriodOf::RawRowDate => periods_of_raw_rows(&df, &path, date_format)?,
+        PeriodOf::RawRowDate => periods_of_raw_rows(&df, &path, raw_date)?,
     };
     // The key lives in the paths: a column of that name, or the one the period came from, is
     // left out of the files.
@@ -670,12 +695,15 @@ mod tests {
 
     #[test]
     fn a_raw_row_takes_the_month_of_its_date_when_it_parses() {
-        assert_eq!(raw_row_period(r#"{"date":"2023-04-30","hs_code":"x"}"#, None).as_deref(), Some("2023-04"));
-        assert_eq!(raw_row_period(r#"{"date":"2023-04-30 10:12"}"#, None).as_deref(), Some("2023-04"));
-        assert_eq!(raw_row_period(r#"{"date":"30/04/2023"}"#, Some("%d/%m/%Y")).as_deref(), Some("2023-04"));
+        let iso = RawDate::default();
+        assert_eq!(raw_row_period(r#"{"date":"2023-04-30","hs_code":"x"}"#, iso).as_deref(), Some("2023-04"));
+        assert_eq!(raw_row_period(r#"{"date":"2023-04-30 10:12"}"#, iso).as_deref(), Some("2023-04"));
+        let own = RawDate { field: "Date", format: Some("%d/%m/%Y") };
+        assert_eq!(raw_row_period(r#"{"Date":"30/04/2023","date":"2020-01-01"}"#, own).as_deref(), Some("2023-04"));
+        assert_eq!(raw_row_period(r#"{"date":"30/04/2023"}"#, own), None, "another field");
         for none in [r#"{"date":"2023-02-30"}"#, r#"{"date":"not a date"}"#, r#"{"date":null}"#, r#"{"period":"2023-04"}"#, "not json", ""]
         {
-            assert_eq!(raw_row_period(none, None), None, "{none}");
+            assert_eq!(raw_row_period(none, iso), None, "{none}");
         }
     }
 }

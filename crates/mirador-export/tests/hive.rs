@@ -207,13 +207,18 @@ fn quarantined_rows_without_a_date_go_to_the_null_partition() {
     assert!(out.join("quarantine/period=__HIVE_DEFAULT_PARTITION__/part-00000.parquet").is_file());
     // Another date format of the declarations source is honoured.
     let run2 = dir.path().join("run2");
-    let raw = [r#"{"date":"04/03/2023"}"#, r#"{"date":"2023-03-04"}"#];
-    let q = df!("dataset" => ["declarations"; 2], "raw_row" => raw, "reason_code" => ["x"; 2]).unwrap();
+    let raw = [r#"{"Date":"04/03/2023"}"#, r#"{"Date":"2023-03-04"}"#, r#"{"date":"04/05/2023"}"#];
+    let q = df!("dataset" => ["declarations"; 3], "raw_row" => raw, "reason_code" => ["x"; 3]).unwrap();
     write_run(&run2, &[("quarantine", q)]);
     let out2 = dir.path().join("export2");
-    export_hive(&run2, &out2, &ExportOptions { date_format: Some("%d/%m/%Y".into()), ..all() }).unwrap();
-    let periods: Vec<String> = manifest_of(&out2).datasets[0].files.iter().map(|f| f.period.clone()).collect();
-    assert_eq!(periods, ["2023-03"], "both rows dated March, one in the source's format, one in ISO");
+    let own = ExportOptions { date_format: Some("%d/%m/%Y".into()), date_field: Some("Date".into()), ..all() };
+    export_hive(&run2, &out2, &own).unwrap();
+    let periods: Vec<(String, usize)> = manifest_of(&out2).datasets[0].files.iter().map(|f| (f.period.clone(), f.rows)).collect();
+    assert_eq!(
+        periods,
+        [("2023-03".to_owned(), 2), ("__HIVE_DEFAULT_PARTITION__".to_owned(), 1)],
+        "two rows dated March under the source's header, one in its format, one in ISO; the third has no `Date`"
+    );
     // A run that quarantined nothing: one empty file in the null partition, with the columns.
     let run3 = dir.path().join("run3");
     write_run(&run3, &[("quarantine", quarantine().clear())]);

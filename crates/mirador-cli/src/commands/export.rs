@@ -31,14 +31,22 @@ pub(crate) struct ExportArgs {
     #[arg(long, value_delimiter = ',')]
     datasets: Vec<String>,
     /// Date format of the declarations source, for the periods of quarantined rows (default
-    /// `%Y-%m-%d`).
+    /// `%Y-%m-%d`; the pipeline's `date-format`).
     #[arg(long)]
     date_format: Option<String>,
+    /// The declarations source's header of the date, for the same (default `date`; the header
+    /// the pipeline's `columns` maps to `date`).
+    #[arg(long)]
+    date_field: Option<String>,
 }
 
 pub(crate) fn export(args: &ExportArgs) -> anyhow::Result<()> {
     let Layout::Hive = args.layout;
-    let opts = mirador_export::ExportOptions { datasets: args.datasets.clone(), date_format: args.date_format.clone() };
+    let opts = mirador_export::ExportOptions {
+        datasets: args.datasets.clone(),
+        date_format: args.date_format.clone(),
+        date_field: args.date_field.clone(),
+    };
     let done = mirador_export::export_hive(&args.run, &args.out, &opts)?;
     let mut text = String::new();
     let _ = writeln!(text, "run {} ({})", done.manifest.run_id, done.run_dir.display());

@@ -117,7 +117,7 @@ fn read_by_polars(run: &Path, out: &Path, datasets: &[&str], read: &Path) {
         let df = mirador_io::read_parquet(&run.join(format!("{id}.parquet"))).unwrap();
         let periods: Vec<Option<String>> = if *id == "quarantine" {
             let raw = df.column("raw_row").unwrap().str().unwrap().clone();
-            raw.iter().map(|r| r.and_then(|r| mirador_export::raw_row_period(r, None))).collect()
+            raw.iter().map(|r| r.and_then(|r| mirador_export::raw_row_period(r, mirador_export::RawDate::default()))).collect()
         } else {
             declared.clone()
         };
