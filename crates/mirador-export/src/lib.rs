@@ -185,6 +185,7 @@ fn select(run_dir: &Path, names: &[String]) -> Result<(Vec<&'static Dataset>, Ve
 
 /// The periods of a dataset's rows: distinct keys, sorted (the null partition last), and each
 /// row's index into them.
+#[derive(Clone)]
 struct Periods {
     keys: Vec<String>,
     of_row: Vec<u32>,
@@ -299,11 +300,13 @@ fn periods_of_raw_rows(df: &DataFrame, path: &Path, how: RawDate<'_>) -> Result<
 struct DeclarationRows {
     ids: StringChunked,
     items: Int64Chunked,
-    periods: StringChunked,
+    periods: Periods,
 }
 
 impl DeclarationRows {
-    fn read(run_dir: &Path) -> Result<DeclarationRows> {
+    /// The run's declarations, checked against the run's manifest (`record`) as every exported
+    /// file is, their periods checked as the declarations' own export checks them.
+    fn read(run_dir: &Path, record: Option<&mirador_pipeline::manifest::OutputRecord>) -> Result<DeclarationRows> {
         let path = run_dir.join(declarations().location);
         if !path.is_file() {
             return Err(input(format!(
@@ -312,13 +315,15 @@ impl DeclarationRows {
                 declarations().location
             )));
         }
+        let record = record.ok_or_else(|| input(format!("the run's manifest does not list `{}`", declarations().id)))?;
+        committed(&path, record)?;
         let df =
             mirador_io::read_parquet_columns(&path, &[col::DECLARATION_ID, col::ITEM_NO, col::PERIOD]).map_err(|e| input(e.to_string()))?;
         let items = df.column(col::ITEM_NO).and_then(|c| c.cast(&DataType::Int64)).map_err(polars_input(&path))?;
         Ok(DeclarationRows {
             ids: text(&df, col::DECLARATION_ID, &path)?,
             items: items.i64().map_err(polars_input(&path))?.clone(),
-            periods: text(&df, col::PERIOD, &path)?,
+            periods: periods_of_column(&df, col::PERIOD, &path)?,
         })
     }
 
@@ -352,12 +357,21 @@ impl DeclarationRows {
                 self.items.get(row).map_or_else(|| "null".to_owned(), |i| i.to_string()),
             )));
         }
-        Ok(Periods::from_rows(self.periods.iter()))
+        Ok(self.periods.clone())
     }
 }
 
 fn declarations() -> &'static Dataset {
     catalog::get(mirador_schema::datasets::DECLARATIONS).unwrap_or_else(|| unreachable!("the catalog lists the declarations"))
+}
+
+/// Checks that `path` is the file the run committed (`record`'s SHA-256); returns the SHA-256.
+fn committed(path: &Path, record: &mirador_pipeline::manifest::OutputRecord) -> Result<String> {
+    let (sha256, _) = mirador_io::sha256_file(path).map_err(|e| input(e.to_string()))?;
+    if sha256 != record.sha256 {
+        return Err(input(format!("`{}` is not the file the run committed (its SHA-256 differs from the run's manifest)", path.display())));
+    }
+    Ok(sha256)
 }
 
 /// Options of [`export_hive`].
@@ -410,10 +424,11 @@ pub fn export_hive(run: &Path, out: &Path, opts: &ExportOptions) -> Result<Expor
     }
 
     let needs_declarations = datasets.iter().any(|d| d.period == Some(PeriodOf::Declaration));
-    let declaration_rows = if needs_declarations { Some(DeclarationRows::read(&run_dir)?) } else { None };
+    let record_of = |id: &str| run_manifest.outputs.iter().find(|o| o.dataset == id);
+    let declaration_rows = if needs_declarations { Some(DeclarationRows::read(&run_dir, record_of(declarations().id))?) } else { None };
     let mut exported = Vec::with_capacity(datasets.len());
     for d in datasets {
-        let record = run_manifest.outputs.iter().find(|o| o.dataset == d.id).ok_or_else(|| {
+        let record = record_of(d.id).ok_or_else(|| {
             input(format!("the run's manifest `{}` does not list `{}`: not a committed output of the run", manifest_path.display(), d.id))
         })?;
         exported.push(export_dataset(&run_dir, tmp.path(), d, record, declaration_rows.as_ref(), raw_date(opts))?);
@@ -525,10 +540,7 @@ fn export_dataset(
     raw_date: RawDate<'_>,
 ) -> Result<DatasetExport> {
     let path = run_dir.join(d.location);
-    let (sha256, _) = mirador_io::sha256_file(&path).map_err(|e| input(e.to_string()))?;
-    if sha256 != record.sha256 {
-        return Err(input(format!("`{}` is not the file the run committed (its SHA-256 differs from the run's manifest)", path.display())));
-    }
+    let sha256 = committed(&path, record)?;
     let mut df = mirador_io::read_parquet(&path).map_err(|e| input(e.to_string()))?;
     let rows_in = df.height();
     if rows_in != record.rows {

@@ -315,10 +315,13 @@ fn bad_input_is_a_clear_error() {
     let orphan = dir.path().join("orphan");
     write_run(&orphan, &[("kmeans_scores", scores(&d))]);
     assert!(message(export_hive(&orphan, &out, &all())).contains("has no declarations"));
-    // A file changed after the run committed it.
+    // A file changed after the run committed it, exported or only read for the periods.
     let mut other = declarations().slice(0, 2);
     mirador_io::write_parquet(&mut other, &run.join("declarations.parquet")).unwrap();
-    assert!(message(export_hive(&run, &out, &all())).contains("not the file the run committed"));
+    assert!(message(export_hive(&run, &out, &all())).contains("declarations.parquet` is not the file the run committed"));
+    assert!(
+        message(export_hive(&run, &out, &only(&["kmeans_scores"]))).contains("declarations.parquet` is not the file the run committed")
+    );
     // A period that is not a month.
     let odd = dir.path().join("odd");
     let mut bad = declarations();
@@ -329,6 +332,16 @@ fn bad_input_is_a_clear_error() {
     .unwrap();
     write_run(&odd, &[("declarations", bad)]);
     assert!(message(export_hive(&odd, &out, &all())).contains("row 6: `period` is `2023`, not a period"));
+    // Nor when the declarations only give their periods to another dataset (no path is made of it).
+    let mut bad = declarations();
+    bad.with_column(Column::new(
+        "period".into(),
+        PERIODS.iter().enumerate().map(|(i, p)| if i == 2 { "../x" } else { p }).collect::<Vec<_>>(),
+    ))
+    .unwrap();
+    let odd2 = dir.path().join("odd2");
+    write_run(&odd2, &[("declarations", bad.clone()), ("kmeans_scores", scores(&bad))]);
+    assert!(message(export_hive(&odd2, &out, &only(&["kmeans_scores"]))).contains("row 3: `period` is `../x`, not a period"));
     assert!(!out.exists());
 }
 
