@@ -248,13 +248,13 @@ fn text(df: &DataFrame, name: &str, path: &Path) -> Result<StringChunked> {
 }
 
 /// The periods of a `YYYY-MM` column; a value that is not one is an error naming its row.
-fn periods_of_column(df: &DataFrame, name: &str, path: &Path) -> Result<Periods> {
+fn periods_of_column(df: &DataFrame, name: &str, path: &Path, first_row: usize) -> Result<Periods> {
     let values = text(df, name, path)?;
     if let Some((row, v)) = values.iter().enumerate().find(|(_, v)| !v.is_some_and(is_period)) {
         return Err(input(format!(
             "`{}` row {}: `{name}` is {}, not a period (YYYY-MM)",
             path.display(),
-            row + 1,
+            first_row + row + 1,
             v.map_or_else(|| "null".to_owned(), |v| format!("`{v}`"))
         )));
     }
@@ -296,17 +296,17 @@ fn periods_of_raw_rows(df: &DataFrame, path: &Path, how: RawDate<'_>) -> Result<
     Ok(Periods::from_rows(months.iter().map(Option::as_deref)))
 }
 
-/// The declarations' key and period, which per-declaration datasets are checked against.
-struct DeclarationRows {
-    ids: StringChunked,
-    items: Int64Chunked,
-    periods: Periods,
+/// The run's declarations, which per-declaration datasets take their periods from and are
+/// checked against.
+struct DeclarationSource {
+    path: PathBuf,
+    rows: usize,
 }
 
-impl DeclarationRows {
+impl DeclarationSource {
     /// The run's declarations, checked against the run's manifest (`record`) as every exported
-    /// file is, their periods checked as the declarations' own export checks them.
-    fn read(run_dir: &Path, record: Option<&mirador_pipeline::manifest::OutputRecord>) -> Result<DeclarationRows> {
+    /// file is.
+    fn open(run_dir: &Path, record: Option<&mirador_pipeline::manifest::OutputRecord>) -> Result<DeclarationSource> {
         let path = run_dir.join(declarations().location);
         if !path.is_file() {
             return Err(input(format!(
@@ -317,47 +317,47 @@ impl DeclarationRows {
         }
         let record = record.ok_or_else(|| input(format!("the run's manifest does not list `{}`", declarations().id)))?;
         committed(&path, record)?;
-        let df =
-            mirador_io::read_parquet_columns(&path, &[col::DECLARATION_ID, col::ITEM_NO, col::PERIOD]).map_err(|e| input(e.to_string()))?;
-        let items = df.column(col::ITEM_NO).and_then(|c| c.cast(&DataType::Int64)).map_err(polars_input(&path))?;
-        Ok(DeclarationRows {
-            ids: text(&df, col::DECLARATION_ID, &path)?,
-            items: items.i64().map_err(polars_input(&path))?.clone(),
-            periods: periods_of_column(&df, col::PERIOD, &path)?,
-        })
+        Ok(DeclarationSource { path, rows: record.rows })
     }
 
-    /// The periods of a dataset whose rows are the declarations' rows; an error naming the first
-    /// row that is not.
-    fn periods_of(&self, df: &DataFrame, path: &Path) -> Result<Periods> {
-        if df.height() != self.ids.len() {
-            return Err(input(format!(
-                "`{}` has {} rows where the declarations have {}: its rows do not line up with the declarations",
-                path.display(),
-                df.height(),
-                self.ids.len()
-            )));
+    /// Whether the key columns of the dataset at `path` are the declarations', proven from the
+    /// files' bytes ([`mirador_io::same_columns`]: the stages write them so); otherwise they are
+    /// compared slice by slice.
+    fn keys_proven(&self, path: &Path) -> bool {
+        let keys = [col::DECLARATION_ID, col::ITEM_NO];
+        mirador_io::same_columns(&self.path, path, &keys).is_ok_and(|same| same.len() == keys.len())
+    }
+
+    /// The periods of rows `first_row..` of a dataset whose rows are the declarations' rows
+    /// (`df`); an error naming the first row that is not, unless `proven`.
+    fn periods_of(&self, df: &DataFrame, path: &Path, first_row: usize, proven: bool) -> Result<Periods> {
+        let columns: &[&str] = if proven { &[col::PERIOD] } else { &[col::DECLARATION_ID, col::ITEM_NO, col::PERIOD] };
+        let own = mirador_io::read_parquet_slice(&self.path, Some(columns), first_row, df.height()).map_err(|e| input(e.to_string()))?;
+        if !proven {
+            let key = |df: &DataFrame, path: &Path| -> Result<(StringChunked, Int64Chunked)> {
+                let items = df
+                    .column(col::ITEM_NO)
+                    .and_then(|c| c.cast(&DataType::Int64))
+                    .map_err(|_| input(format!("`{}` has no integer column `{}`", path.display(), col::ITEM_NO)))?;
+                Ok((text(df, col::DECLARATION_ID, path)?, items.i64().map_err(polars_input(path))?.clone()))
+            };
+            let ((ids, items), (own_ids, own_items)) = (key(df, path)?, key(&own, &self.path)?);
+            let mismatch = ids.iter().zip(items.iter()).zip(own_ids.iter().zip(own_items.iter())).position(|(a, b)| a != b);
+            if let Some(row) = mismatch {
+                let show = |id: Option<&str>, item: Option<i64>| {
+                    format!("({}, {})", id.unwrap_or("null"), item.map_or_else(|| "null".to_owned(), |i| i.to_string()))
+                };
+                return Err(input(format!(
+                    "`{}` row {}: {} is not the declarations' row {} {}: its rows do not line up with the declarations",
+                    path.display(),
+                    first_row + row + 1,
+                    show(ids.get(row), items.get(row)),
+                    first_row + row + 1,
+                    show(own_ids.get(row), own_items.get(row)),
+                )));
+            }
         }
-        let ids = text(df, col::DECLARATION_ID, path)?;
-        let items = df
-            .column(col::ITEM_NO)
-            .and_then(|c| c.cast(&DataType::Int64))
-            .map_err(|_| input(format!("`{}` has no integer column `{}`", path.display(), col::ITEM_NO)))?;
-        let items = items.i64().map_err(polars_input(path))?;
-        let mismatch = ids.iter().zip(items.iter()).zip(self.ids.iter().zip(self.items.iter())).position(|(a, b)| a != b);
-        if let Some(row) = mismatch {
-            return Err(input(format!(
-                "`{}` row {}: ({}, {}) is not the declarations' row {} ({}, {}): its rows do not line up with the declarations",
-                path.display(),
-                row + 1,
-                ids.get(row).unwrap_or("null"),
-                items.get(row).map_or_else(|| "null".to_owned(), |i| i.to_string()),
-                row + 1,
-                self.ids.get(row).unwrap_or("null"),
-                self.items.get(row).map_or_else(|| "null".to_owned(), |i| i.to_string()),
-            )));
-        }
-        Ok(self.periods.clone())
+        periods_of_column(&own, col::PERIOD, &self.path, first_row)
     }
 }
 
@@ -385,7 +385,13 @@ pub struct ExportOptions {
     /// The declarations source's header of the date, for the same (default: `date`, Mirador's
     /// column name; a source mapped in the pipeline's `columns` has its own).
     pub date_field: Option<String>,
+    /// Rows read from the run at a time (default [`SLICE_ROWS`]); what the export holds in
+    /// memory besides each partition's last part of a row group. The files do not depend on it.
+    pub slice_rows: Option<usize>,
 }
+
+/// Rows read from the run at a time: one row group.
+pub const SLICE_ROWS: usize = mirador_io::ROW_GROUP_ROWS;
 
 /// Exports the row-level datasets of the committed run `run` (a run directory, or an output root
 /// whose `latest` run is taken) into `out`, hive-partitioned by period.
@@ -425,13 +431,21 @@ pub fn export_hive(run: &Path, out: &Path, opts: &ExportOptions) -> Result<Expor
 
     let needs_declarations = datasets.iter().any(|d| d.period == Some(PeriodOf::Declaration));
     let record_of = |id: &str| run_manifest.outputs.iter().find(|o| o.dataset == id);
-    let declaration_rows = if needs_declarations { Some(DeclarationRows::read(&run_dir, record_of(declarations().id))?) } else { None };
+    let declaration_rows = if needs_declarations { Some(DeclarationSource::open(&run_dir, record_of(declarations().id))?) } else { None };
     let mut exported = Vec::with_capacity(datasets.len());
     for d in datasets {
         let record = record_of(d.id).ok_or_else(|| {
             input(format!("the run's manifest `{}` does not list `{}`: not a committed output of the run", manifest_path.display(), d.id))
         })?;
-        exported.push(export_dataset(&run_dir, tmp.path(), d, record, declaration_rows.as_ref(), raw_date(opts))?);
+        exported.push(export_dataset(
+            &run_dir,
+            tmp.path(),
+            d,
+            record,
+            declaration_rows.as_ref(),
+            raw_date(opts),
+            opts.slice_rows.unwrap_or(SLICE_ROWS).max(1),
+        )?);
     }
     let manifest = ExportManifest {
         layout: "hive".into(),
@@ -530,69 +544,154 @@ fn same_files(dir: &Path, manifest: &ExportManifest) -> bool {
     manifest.datasets.iter().flat_map(|d| &d.files).all(|f| fs::metadata(dir.join(&f.path)).is_ok_and(|m| m.len() == f.bytes))
 }
 
-/// Writes one dataset's partitions into `tmp/<id>/`.
+/// One partition's file being written: its rows go out in whole row groups, the rest waits for
+/// more, so that the file has the bytes of its rows written at once
+/// ([`mirador_io::ROW_GROUP_ROWS`]).
+struct Part {
+    stream: mirador_io::ParquetStream,
+    pending: Option<DataFrame>,
+    rows: usize,
+}
+
+impl Part {
+    fn push(&mut self, df: DataFrame) -> Result<()> {
+        self.rows += df.height();
+        let mut pending = match self.pending.take() {
+            None => df,
+            Some(mut p) => {
+                p.vstack_mut(&df).map_err(internal)?;
+                p
+            }
+        };
+        let whole = pending.height() / mirador_io::ROW_GROUP_ROWS * mirador_io::ROW_GROUP_ROWS;
+        if whole > 0 {
+            self.stream.write(&pending.slice(0, whole))?;
+            pending = pending.slice(i64::try_from(whole).unwrap_or(i64::MAX), usize::MAX);
+        }
+        self.pending = (pending.height() > 0).then_some(pending);
+        Ok(())
+    }
+
+    /// Writes the rest, publishes the file; its SHA-256.
+    fn finish(mut self) -> Result<String> {
+        if let Some(rest) = self.pending.take() {
+            self.stream.write(&rest)?;
+        }
+        Ok(self.stream.finish_file()?)
+    }
+}
+
+/// Writes one dataset's partitions into `tmp/<id>/`, reading the run's file `slice_rows` rows at
+/// a time.
 fn export_dataset(
     run_dir: &Path,
     tmp: &Path,
     d: &Dataset,
     record: &mirador_pipeline::manifest::OutputRecord,
-    declaration_rows: Option<&DeclarationRows>,
+    declarations: Option<&DeclarationSource>,
     raw_date: RawDate<'_>,
+    slice_rows: usize,
 ) -> Result<DatasetExport> {
     let path = run_dir.join(d.location);
     let sha256 = committed(&path, record)?;
-    let mut df = mirador_io::read_parquet(&path).map_err(|e| input(e.to_string()))?;
-    let rows_in = df.height();
+    let rows_in = mirador_io::parquet_rows(&path).map_err(|e| input(e.to_string()))?;
     if rows_in != record.rows {
         return Err(input(format!("`{}` has {rows_in} rows where the run's manifest states {}", path.display(), record.rows)));
     }
     let period_of = d.period.unwrap_or_else(|| unreachable!("only row-level datasets are selected"));
-    let periods = match period_of {
-        PeriodOf::Column(c) => periods_of_column(&df, c, &path)?,
-        PeriodOf::Declaration => {
-            declaration_rows.ok_or_else(|| ExportError::Internal("declarations not read".into()))?.periods_of(&df, &path)?
+    let proven = match (period_of, declarations) {
+        (PeriodOf::Declaration, Some(decl)) => {
+            if rows_in != decl.rows {
+                return Err(input(format!(
+                    "`{}` has {rows_in} rows where the declarations have {}: its rows do not line up with the declarations",
+                    path.display(),
+                    decl.rows
+                )));
+            }
+            decl.keys_proven(&path)
         }
-        PeriodOf::RawRowDate => periods_of_raw_rows(&df, &path, raw_date)?,
+        (PeriodOf::Declaration, None) => return Err(ExportError::Internal("declarations not read".into())),
+        _ => false,
     };
-    // The key lives in the paths: a column of that name, or the one the period came from, is
-    // left out of the files.
-    let dropped = match period_of {
-        PeriodOf::Column(c) => Some(c.to_owned()),
-        _ => df.get_column_names().iter().any(|n| n.as_str() == PARTITION_KEY).then(|| PARTITION_KEY.to_owned()),
-    };
-    if let Some(c) = &dropped {
-        df = df.drop(c).map_err(internal)?;
-    }
     let dir = tmp.join(d.id);
     mirador_io::create_dir(&dir)?;
-    let mut files = Vec::with_capacity(periods.keys.len());
+    let rel = |key: &str| format!("{}/{PARTITION_KEY}={key}/{PART_FILE}", d.id);
+    let mut parts: std::collections::BTreeMap<String, Part> = std::collections::BTreeMap::new();
+    let mut columns: Option<Schema> = None;
+    let mut dropped: Option<String>;
+    let mut offset = 0;
+    loop {
+        let mut df = mirador_io::read_parquet_slice(&path, None, offset, slice_rows).map_err(|e| input(e.to_string()))?;
+        let periods = match period_of {
+            PeriodOf::Column(c) => periods_of_column(&df, c, &path, offset)?,
+            PeriodOf::Declaration => declarations.map_or_else(
+                || Err(ExportError::Internal("declarations not read".into())),
+                |decl| decl.periods_of(&df, &path, offset, proven),
+            )?,
+            PeriodOf::RawRowDate => periods_of_raw_rows(&df, &path, raw_date)?,
+        };
+        // The key lives in the paths: a column of that name, or the one the period came from, is
+        // left out of the files.
+        dropped = match period_of {
+            PeriodOf::Column(c) => Some(c.to_owned()),
+            _ => df.get_column_names().iter().any(|n| n.as_str() == PARTITION_KEY).then(|| PARTITION_KEY.to_owned()),
+        };
+        if let Some(c) = &dropped {
+            df = df.drop(c).map_err(internal)?;
+        }
+        let schema = columns.get_or_insert_with(|| df.schema().as_ref().clone()).clone();
+        let height = df.height();
+        // A dataset without rows is one empty file in the null partition: readers that take the
+        // schema from the files (DataFusion, polars) read it as zero rows rather than failing.
+        let (keys, rows) = if offset == 0 && height == 0 {
+            (vec![NULL_PARTITION.to_owned()], vec![Vec::new()])
+        } else {
+            (periods.keys.clone(), periods.rows())
+        };
+        for (key, rows) in keys.into_iter().zip(rows) {
+            let part = df.take(&IdxCa::from_vec("rows".into(), rows)).map_err(internal)?;
+            if !parts.contains_key(&key) {
+                let file = tmp.join(rel(&key));
+                mirador_io::create_dir(file.parent().unwrap_or(tmp))?;
+                parts.insert(key.clone(), Part { stream: mirador_io::ParquetStream::create(&file, &schema)?, pending: None, rows: 0 });
+            }
+            if let Some(p) = parts.get_mut(&key) {
+                p.push(part)?;
+            }
+        }
+        offset += height;
+        if height == 0 || offset >= rows_in {
+            break;
+        }
+    }
+    if offset != rows_in {
+        return Err(input(format!("`{}`: {offset} rows read where the file states {rows_in}", path.display())));
+    }
+    // Partitions in key order: the months, then the null partition (`_` sorts after digits).
+    let mut files = Vec::with_capacity(parts.len());
     let mut rows_without_period = 0;
-    // A dataset without rows is one empty file in the null partition: readers that take the
-    // schema from the files (DataFusion, polars) read it as zero rows rather than failing.
-    let (keys, partitions) =
-        if periods.keys.is_empty() { (vec![NULL_PARTITION.to_owned()], vec![Vec::new()]) } else { (periods.keys.clone(), periods.rows()) };
-    for (key, rows) in keys.iter().zip(partitions) {
-        let part = df.take(&IdxCa::from_vec("rows".into(), rows)).map_err(internal)?;
-        let rel = format!("{}/{PARTITION_KEY}={key}/{PART_FILE}", d.id);
-        let file = tmp.join(&rel);
-        mirador_io::create_dir(file.parent().unwrap_or(tmp))?;
-        let sha256 = mirador_io::write_parquet_file(&part, &file)?;
+    for (key, part) in parts {
+        let written = part.rows;
+        let sha256 = part.finish()?;
+        let file = tmp.join(rel(&key));
         let rows = mirador_io::parquet_rows(&file)?;
-        if rows != part.height() {
-            return Err(ExportError::Internal(format!("`{}` holds {rows} rows, {} were written", file.display(), part.height())));
+        if rows != written {
+            return Err(ExportError::Internal(format!("`{}` holds {rows} rows, {written} were written", file.display())));
         }
         if key == NULL_PARTITION {
             rows_without_period = rows;
         }
         let bytes = fs::metadata(&file).map_err(|source| mirador_io::IoError::Fs { action: "stat", path: file.clone(), source })?.len();
-        files.push(PartFile { path: rel, period: key.clone(), rows, bytes, sha256 });
+        // The partition's file was renamed into its directory: sync it.
+        mirador_io::sync_dir(file.parent().unwrap_or(tmp))?;
+        files.push(PartFile { path: rel(&key), period: key, rows, bytes, sha256 });
     }
     mirador_io::sync_dir(&dir)?;
     let rows_written: usize = files.iter().map(|f| f.rows).sum();
     if rows_written != rows_in {
         return Err(ExportError::Internal(format!("`{}`: {rows_in} rows read, {rows_written} written", d.id)));
     }
-    let columns = df.schema().iter().map(|(n, t)| FieldDoc { name: n.to_string(), dtype: t.to_string() }).collect();
+    let columns = columns.unwrap_or_default().iter().map(|(n, t)| FieldDoc { name: n.to_string(), dtype: t.to_string() }).collect();
     Ok(DatasetExport {
         dataset: d.id.to_owned(),
         source: d.location.to_owned(),

@@ -257,6 +257,45 @@ fn exporting_again_gives_the_same_bytes_and_leaves_an_identical_export_in_place(
 }
 
 #[test]
+fn the_files_do_not_depend_on_how_many_rows_are_read_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    // Two months of more than a row group each, interleaved in runs of seven rows.
+    let n = 600_000;
+    let periods: Vec<&str> = (0..n).map(|i| if (i / 7) % 2 == 0 { "2023-01" } else { "2023-02" }).collect();
+    let d = df!(
+        "declaration_id" => (0..n).map(|i| format!("D{i:07}")).collect::<Vec<_>>(),
+        "item_no" => vec![1i32; n],
+        "period" => &periods,
+        "value_usd" => (0..n).map(|i| (i % 1000) as f64).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    write_run(&run, &[("declarations", d.clone()), ("kmeans_scores", scores(&d))]);
+    let (whole, sliced) = (dir.path().join("whole"), dir.path().join("sliced"));
+    export_hive(&run, &whole, &ExportOptions { slice_rows: Some(n), ..all() }).unwrap();
+    export_hive(&run, &sliced, &ExportOptions { slice_rows: Some(100_003), ..all() }).unwrap();
+    assert_eq!(tree(&whole), tree(&sliced));
+    let m = manifest_of(&sliced);
+    let rows: Vec<usize> = m.datasets[0].files.iter().map(|f| f.rows).collect();
+    assert_eq!(rows, [300_001, 299_999]);
+    assert!(
+        read_back(&sliced, "kmeans_scores")
+            .equals_missing(&expected(&scores(&d), &periods.iter().map(|p| Some((*p).to_owned())).collect::<Vec<_>>()))
+    );
+    // A row that does not line up is named by its row in the file, whatever the slice it is in.
+    let mut order: Vec<IdxSize> = (0..n as IdxSize).collect();
+    order.swap(250_000, 250_001);
+    let swapped = scores(&d).take(&IdxCa::from_vec("i".into(), order)).unwrap();
+    let run2 = dir.path().join("run2");
+    write_run(&run2, &[("declarations", d), ("kmeans_scores", swapped)]);
+    let err = export_hive(&run2, &dir.path().join("x"), &ExportOptions { slice_rows: Some(100_003), ..all() }).unwrap_err();
+    assert!(
+        err.to_string().contains("kmeans_scores.parquet` row 250001: (D0250001, 1) is not the declarations' row 250001 (D0250000, 1)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_failure_midway_leaves_no_export_and_the_earlier_one_intact() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");

@@ -46,6 +46,7 @@ pub(crate) fn export(args: &ExportArgs) -> anyhow::Result<()> {
         datasets: args.datasets.clone(),
         date_format: args.date_format.clone(),
         date_field: args.date_field.clone(),
+        slice_rows: None,
     };
     let done = mirador_export::export_hive(&args.run, &args.out, &opts)?;
     let mut text = String::new();
