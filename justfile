@@ -39,6 +39,11 @@ carried *files:
 report-check *pages:
     scripts/report-check.sh {{pages}}
 
+# Copy a committed run's row-level datasets, hive-partitioned by period (`<dataset>/period=YYYY-MM/`),
+# for DataFusion, Spark, DuckDB or polars (see docs/scale-out.md); extra args go to `mirador export`
+export-hive run="reports/nightly/latest" out="reports/nightly-export" *args:
+    cargo run --release -p mirador-cli -- export {{run}} --layout hive --out {{out}} {{args}}
+
 # Check a pipeline file without running it
 check pipeline="nightly":
     cargo run --release -p mirador-cli -- check pipelines/{{pipeline}}.toml

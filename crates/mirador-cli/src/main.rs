@@ -7,6 +7,7 @@
 //! mirador schemas fraud_scores                # a dataset's declared columns
 //! mirador synth --seed 42 --out sample_data   # regenerate the synthetic sample world
 //! mirador backtest pipelines/kcs.toml --from 2020-07 --to 2021-06 --budget 5%
+//! mirador export reports/nightly/latest --layout hive --out exports/nightly
 //! ```
 //!
 //! `main` is thin: it parses arguments, installs logging, dispatches to `commands::*` and maps the
@@ -86,6 +87,8 @@ enum Command {
     Score(commands::score::ScoreArgs),
     /// Replay the history week by week under each inspection policy (what each would have found).
     Backtest(commands::backtest::BacktestArgs),
+    /// Copy a committed run's row-level datasets, hive-partitioned by period, for other engines.
+    Export(commands::export::ExportArgs),
 }
 
 /// Arguments of `mirador run`.
@@ -164,6 +167,7 @@ fn main() -> ExitCode {
         Command::Synth(args) => commands::synth::synth(&args),
         Command::Score(args) => commands::score::score(&args),
         Command::Backtest(args) => commands::backtest::backtest(&args),
+        Command::Export(args) => commands::export::export(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -240,8 +240,9 @@ fn page_options() -> WriteOptions {
 }
 
 /// Rows of a row group (polars' `ParquetWriter::finish` default), counted from a frame's first
-/// row ([`row_groups`]).
-const ROW_GROUP_ROWS: usize = 512 * 512;
+/// row ([`row_groups`]). A file written by [`ParquetStream`] in batches of a whole number of row
+/// groups (and a last batch of the rest) has the bytes [`write_parquet`] gives the whole frame.
+pub const ROW_GROUP_ROWS: usize = 512 * 512;
 
 /// Writes `groups` (their first rows in the file, and frames of one row group each, in order) as
 /// row groups of `batched`: the same row groups and pages as `BatchedWriter::write_batch` given
@@ -411,6 +412,19 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<String> {
 /// chunks that hold the same values in the same rows ([`donor`]): the same bytes, without
 /// encoding and compressing them again.
 pub fn write_parquet_from(df: &mut DataFrame, path: &Path, donor: Option<Donor>) -> Result<String> {
+    let (digest, schema) = write_parquet_data(df, path, donor)?;
+    write_schema_sidecar(&schema, &path.with_extension("schema.json"))?;
+    Ok(digest)
+}
+
+/// [`write_parquet`] without the schema sidecar: for directories that readers list whole and
+/// where every file must be parquet (a hive-partitioned dataset). Returns the file's SHA-256.
+pub fn write_parquet_file(df: &DataFrame, path: &Path) -> Result<String> {
+    write_parquet_data(df, path, None).map(|(digest, _)| digest)
+}
+
+/// Writes the parquet file of [`write_parquet_from`]; returns its SHA-256 and the schema written.
+fn write_parquet_data(df: &DataFrame, path: &Path, donor: Option<Donor>) -> Result<(String, Schema)> {
     // Only a file of the donor's rows can take its chunks (its row groups are the donor's).
     let donor = match donor {
         Some(d) if d.frame.height() == df.height() && df.height() > 0 => donor::Opened::open(d)?,
@@ -438,8 +452,7 @@ pub fn write_parquet_from(df: &mut DataFrame, path: &Path, donor: Option<Donor>)
     if let Some(donor) = &donor {
         tracing::debug!(path = %path.display(), chunks = donor.taken(), "Column chunks taken from the donor's file.");
     }
-    write_schema_sidecar(&schema, &path.with_extension("schema.json"))?;
-    Ok(digest)
+    Ok((digest, schema))
 }
 
 /// Row groups handed to the writer at a time.
@@ -562,6 +575,14 @@ impl ParquetStream {
     /// Finishes the file, syncs it, renames it into place and writes the schema sidecar. Returns
     /// the file's SHA-256 (hex).
     pub fn finish(self) -> Result<String> {
+        let (schema, path) = (self.schema.clone(), self.path.clone());
+        let digest = self.finish_file()?;
+        write_schema_sidecar(&schema, &path.with_extension("schema.json"))?;
+        Ok(digest)
+    }
+
+    /// [`ParquetStream::finish`] without the schema sidecar (as [`write_parquet_file`]).
+    pub fn finish_file(self) -> Result<String> {
         self.writer.finish().map_err(|source| IoError::Parquet { path: self.path.clone(), source })?;
         if let Some(donor) = &self.donor {
             tracing::debug!(path = %self.path.display(), chunks = donor.taken(), "Column chunks taken from the donor's file.");
@@ -572,7 +593,6 @@ impl ParquetStream {
         let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
         self.tmp.persist(&self.path).map_err(|e| IoError::Fs { action: "rename into", path: self.path.clone(), source: e.error })?;
         sync_dir(&dir)?;
-        write_schema_sidecar(&self.schema, &self.path.with_extension("schema.json"))?;
         Ok(digest)
     }
 }
@@ -838,6 +858,20 @@ pub fn read_parquet(path: &Path) -> Result<DataFrame> {
     ParquetReader::new(file).finish().map_err(|source| IoError::Parquet { path: path.to_owned(), source })
 }
 
+/// Rows `offset..offset + len` of a parquet file (fewer past its end): all its columns, or those
+/// of `columns` it has (in the file's order). Only the row groups holding them are read.
+pub fn read_parquet_slice(path: &Path, columns: Option<&[&str]>, offset: usize, len: usize) -> Result<DataFrame> {
+    let parquet = |source| IoError::Parquet { path: path.to_owned(), source };
+    let file = File::open(path).map_err(fs_err("open", path))?;
+    let mut reader = ParquetReader::new(file).with_slice(Some((offset, len)));
+    if let Some(columns) = columns {
+        let schema = reader.schema().map_err(parquet)?;
+        let present: Vec<String> = schema.iter_names().filter(|n| columns.contains(&n.as_str())).map(ToString::to_string).collect();
+        reader = reader.with_columns(Some(present));
+    }
+    reader.finish().map_err(parquet)
+}
+
 /// Reads the columns of `columns` that a parquet file has (in the file's order), and only those.
 pub fn read_parquet_columns(path: &Path, columns: &[&str]) -> Result<DataFrame> {
     let parquet = |source| IoError::Parquet { path: path.to_owned(), source };
@@ -1016,6 +1050,41 @@ mod tests {
         assert_eq!(hashes[0], hashes[1]);
         let mut plain = plain;
         assert_eq!(write_parquet(&mut plain, &dir.path().join("plain.parquet")).unwrap(), hashes[0]);
+    }
+
+    #[test]
+    fn a_stream_fed_whole_row_groups_writes_the_bytes_of_the_whole_frame_and_slices_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 2 * ROW_GROUP_ROWS + 123;
+        let df =
+            df!("k" => (0..n).map(|i| format!("k{}", i % 97)).collect::<Vec<_>>(), "x" => (0..n).map(|i| i as f64).collect::<Vec<_>>())
+                .unwrap();
+        let whole = write_parquet_file(&df, &dir.path().join("whole.parquet")).unwrap();
+        let mut stream = ParquetStream::create(&dir.path().join("stream.parquet"), df.schema()).unwrap();
+        stream.write(&df.slice(0, 2 * ROW_GROUP_ROWS)).unwrap();
+        stream.write(&df.slice(i64::try_from(2 * ROW_GROUP_ROWS).unwrap(), 123)).unwrap();
+        assert_eq!(stream.finish_file().unwrap(), whole);
+        assert_eq!(fs::read(dir.path().join("stream.parquet")).unwrap(), fs::read(dir.path().join("whole.parquet")).unwrap());
+        assert!(!dir.path().join("stream.schema.json").exists());
+        let path = dir.path().join("whole.parquet");
+        let slice = read_parquet_slice(&path, None, ROW_GROUP_ROWS - 5, 10).unwrap();
+        assert_eq!(slice, df.slice(i64::try_from(ROW_GROUP_ROWS - 5).unwrap(), 10));
+        let x = read_parquet_slice(&path, Some(&["x", "absent"]), n - 3, 10).unwrap();
+        assert_eq!(x, df.select(["x"]).unwrap().slice(i64::try_from(n - 3).unwrap(), 3));
+    }
+
+    #[test]
+    fn a_bare_parquet_file_is_the_same_file_without_its_sidecar() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut df = df!("k" => ["p", "q", "p"], "x" => [1.5, 2.0, 3.0]).unwrap();
+        let (full, bare) = (dir.path().join("full.parquet"), dir.path().join("bare.parquet"));
+        let digest = write_parquet(&mut df, &full).unwrap();
+        assert_eq!(write_parquet_file(&df, &bare).unwrap(), digest);
+        assert_eq!(fs::read(&full).unwrap(), fs::read(&bare).unwrap());
+        assert!(full.with_extension("schema.json").is_file());
+        assert!(!bare.with_extension("schema.json").exists());
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 3, "no temporary file left: {names:?}");
     }
 
     #[test]

@@ -102,6 +102,47 @@ pub struct Dataset {
     /// Columns that follow the declared ones only when the sources have them (the declarations'
     /// release times), with their types.
     pub optional: Option<fn() -> Schema>,
+    /// For a row-level dataset (one row per declaration item or per quarantined row), how each
+    /// row gets the period ([`PARTITION_KEY`]) it is partitioned by; `None` for the others.
+    pub period: Option<PeriodOf>,
+}
+
+/// The key row-level datasets are partitioned by: `period=YYYY-MM` directories, the key in the
+/// paths only, never a column of the files (see `docs/scale-out.md`).
+pub const PARTITION_KEY: &str = crate::col::PERIOD;
+
+/// The partition of rows without a period (hive's null partition: readers give its rows a null
+/// key).
+pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// How a row of a row-level dataset gets its period ([`Dataset::period`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeriodOf {
+    /// Its own `YYYY-MM` column (the declarations' `period`); a partitioned copy drops it from
+    /// its files, the key being in the paths.
+    Column(&'static str),
+    /// Its rows are the declarations' rows, in their order (same `declaration_id` and `item_no`
+    /// row for row, as the stages write them): a row's period is its declaration's.
+    Declaration,
+    /// A quarantined raw row: the month of its `date` field when that parses (with the
+    /// declarations source's date format, else as `YYYY-MM-DD`), else [`NULL_PARTITION`].
+    RawRowDate,
+}
+
+impl PeriodOf {
+    /// `column:<name>`, `declaration` or `raw_row_date`, as `docs/schemas/` states it.
+    pub fn describe(self) -> String {
+        match self {
+            PeriodOf::Column(c) => format!("column:{c}"),
+            PeriodOf::Declaration => "declaration".to_owned(),
+            PeriodOf::RawRowDate => "raw_row_date".to_owned(),
+        }
+    }
+}
+
+/// The row-level datasets, in pipeline order: those a run can export partitioned by period.
+pub fn row_level() -> impl Iterator<Item = &'static Dataset> {
+    ALL.iter().filter(|d| d.period.is_some())
 }
 
 impl Dataset {
@@ -123,11 +164,11 @@ impl Dataset {
 }
 
 const fn output(id: DatasetId, location: &'static str, producer: &'static str, schema: fn() -> Schema) -> Dataset {
-    Dataset { id, producer, kind: Kind::Output, schema, open_prefixes: &[], location, optional: None }
+    Dataset { id, producer, kind: Kind::Output, schema, open_prefixes: &[], location, optional: None, period: None }
 }
 
 const fn ingested(id: DatasetId, location: &'static str, producer: &'static str, schema: fn() -> Schema) -> Dataset {
-    Dataset { id, producer, kind: Kind::Ingested, schema, open_prefixes: &[], location, optional: None }
+    Dataset { id, producer, kind: Kind::Ingested, schema, open_prefixes: &[], location, optional: None, period: None }
 }
 
 const fn state(
@@ -137,11 +178,11 @@ const fn state(
     schema: fn() -> Schema,
     open_prefixes: &'static [&'static str],
 ) -> Dataset {
-    Dataset { id, producer, kind: Kind::State, schema, open_prefixes, location, optional: None }
+    Dataset { id, producer, kind: Kind::State, schema, open_prefixes, location, optional: None, period: None }
 }
 
 const fn backtest(id: DatasetId, location: &'static str, schema: fn() -> Schema) -> Dataset {
-    Dataset { id, producer: "backtest", kind: Kind::Backtest, schema, open_prefixes: &[], location, optional: None }
+    Dataset { id, producer: "backtest", kind: Kind::Backtest, schema, open_prefixes: &[], location, optional: None, period: None }
 }
 
 /// The model's feature columns in its carried state.
@@ -151,22 +192,32 @@ const FEATURE_PREFIXES: &[&str] = &["history:", "signal:"];
 pub const ALL: &[Dataset] = &[
     Dataset {
         optional: Some(schemas::declaration_release_times),
+        period: Some(PeriodOf::Column(crate::col::PERIOD)),
         ..ingested(datasets::DECLARATIONS, "declarations.parquet", "ingest", schemas::declarations)
     },
     ingested(datasets::MIRROR_FLOWS, "mirror_flows.parquet", "ingest", schemas::mirror_flows),
     ingested(datasets::TARIFFS, "tariffs.parquet", "ingest", schemas::tariffs),
     ingested(datasets::FX_RATES, "fx_rates.parquet", "ingest", schemas::fx_rates),
-    ingested(datasets::QUARANTINE, "quarantine.parquet", "ingest", schemas::quarantine),
+    Dataset { period: Some(PeriodOf::RawRowDate), ..ingested(datasets::QUARANTINE, "quarantine.parquet", "ingest", schemas::quarantine) },
     ingested(datasets::INSPECTION_OUTCOMES, "inspection_outcomes.parquet", "ingest_outcomes", schemas::inspection_outcomes),
     ingested(datasets::OUTCOME_QUARANTINE, "outcome_quarantine.parquet", "ingest_outcomes", schemas::quarantine),
     output(gap_by_cell::ID, "gap_by_cell.parquet", "revenue_gap", gap_by_cell::schema),
     output(gap_by_chapter::ID, "gap_by_chapter.parquet", "revenue_gap", gap_by_chapter::schema),
     output(gap_by_partner::ID, "gap_by_partner.parquet", "revenue_gap", gap_by_partner::schema),
     output(gap_summary::ID, "gap_summary.parquet", "revenue_gap", gap_summary::schema),
-    output(mirror_exposure::ID, "mirror_exposure.parquet", "revenue_gap", mirror_exposure::schema),
-    output(kmeans_scores::ID, "kmeans_scores.parquet", "kmeans_scores", kmeans_scores::schema),
+    Dataset {
+        period: Some(PeriodOf::Declaration),
+        ..output(mirror_exposure::ID, "mirror_exposure.parquet", "revenue_gap", mirror_exposure::schema)
+    },
+    Dataset {
+        period: Some(PeriodOf::Declaration),
+        ..output(kmeans_scores::ID, "kmeans_scores.parquet", "kmeans_scores", kmeans_scores::schema)
+    },
     output(kmeans_groups::ID, "kmeans_groups.parquet", "kmeans_scores", kmeans_groups::schema),
-    output(fraud_scores::ID, "fraud_scores.parquet", "fraud_model", fraud_scores::schema),
+    Dataset {
+        period: Some(PeriodOf::Declaration),
+        ..output(fraud_scores::ID, "fraud_scores.parquet", "fraud_model", fraud_scores::schema)
+    },
     output(fraud_rules::ID, "fraud_rules.parquet", "fraud_model", fraud_rules::schema),
     output(fraud_importance::ID, "fraud_importance.parquet", "fraud_model", fraud_importance::schema),
     output(fraud_evaluation::ID, "fraud_evaluation.parquet", "fraud_model", fraud_evaluation::schema),
@@ -267,6 +318,13 @@ pub fn json(d: &Dataset) -> String {
         optional_columns: Vec<FieldDoc>,
         #[serde(skip_serializing_if = "<[_]>::is_empty")]
         open_prefixes: &'a [&'a str],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        partitioned_by: Option<Partitioning>,
+    }
+    #[derive(serde::Serialize)]
+    struct Partitioning {
+        key: &'static str,
+        period_of: String,
     }
     let columns_of = |s: Schema| s.iter().map(|(name, dtype)| FieldDoc { name: name.to_string(), dtype: dtype.to_string() }).collect();
     let (columns, optional_columns) = (columns_of((d.schema)()), columns_of(d.optional_schema()));
@@ -278,6 +336,7 @@ pub fn json(d: &Dataset) -> String {
         columns,
         optional_columns,
         open_prefixes: d.open_prefixes,
+        partitioned_by: d.period.map(|p| Partitioning { key: PARTITION_KEY, period_of: p.describe() }),
     };
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');
@@ -309,6 +368,30 @@ mod tests {
             }
             assert_eq!(d.is_partitioned(), d.location.ends_with('/'));
         }
+    }
+
+    #[test]
+    fn row_level_datasets_say_how_their_rows_get_a_period() {
+        let ids: Vec<&str> = row_level().map(|d| d.id).collect();
+        assert_eq!(ids, [datasets::DECLARATIONS, datasets::QUARANTINE, mirror_exposure::ID, kmeans_scores::ID, fraud_scores::ID]);
+        for d in row_level() {
+            let s = (d.schema)();
+            match d.period {
+                // Its own column, a month as text.
+                Some(PeriodOf::Column(c)) => assert_eq!(s.get(c), Some(&DataType::String), "{}", d.id),
+                // Keyed row for row like the declarations.
+                Some(PeriodOf::Declaration) => {
+                    let key: Vec<&str> = s.iter_names().take(2).map(|n| n.as_str()).collect();
+                    assert_eq!(key, [crate::col::DECLARATION_ID, crate::col::ITEM_NO], "{}", d.id);
+                }
+                Some(PeriodOf::RawRowDate) => assert!(s.contains(crate::col::RAW_ROW), "{}", d.id),
+                None => unreachable!(),
+            }
+            // Only a dataset whose period is that column has a column named like the key.
+            assert_eq!(s.contains(PARTITION_KEY), d.period == Some(PeriodOf::Column(PARTITION_KEY)), "{}", d.id);
+            assert!(json(d).contains("\"period_of\""), "{}", d.id);
+        }
+        assert!(ALL.iter().filter(|d| d.period.is_none()).all(|d| !json(d).contains("partitioned_by")));
     }
 
     #[test]

@@ -97,6 +97,9 @@ pub(crate) fn schemas(dataset: Option<&str>, out: Option<&Path>) -> anyhow::Resu
         for prefix in d.open_prefixes {
             let _ = writeln!(text, "  {:<36} (as configured)", format!("{prefix}*"));
         }
+        if let Some(p) = d.period {
+            let _ = writeln!(text, "  row-level: `mirador export` partitions it by {} ({})", catalog::PARTITION_KEY, p.describe());
+        }
     }
     print_all(&text)
 }

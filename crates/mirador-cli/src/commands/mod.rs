@@ -2,6 +2,7 @@
 
 pub(crate) mod backtest;
 pub(crate) mod check;
+pub(crate) mod export;
 pub(crate) mod run;
 pub(crate) mod score;
 pub(crate) mod synth;
@@ -20,6 +21,9 @@ pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     }
     if err.downcast_ref::<mirador_pipeline::ConfigError>().is_some() || err.downcast_ref::<UserError>().is_some() {
         return 1;
+    }
+    if let Some(e) = err.downcast_ref::<mirador_export::ExportError>() {
+        return if e.is_user_error() { 1 } else { 2 };
     }
     2
 }

@@ -169,6 +169,9 @@ fn the_committed_schema_files_are_the_catalogs() {
     // One dataset, by name; an unknown one is a user error.
     let o = mirador(&["schemas", "fraud_scores"], &repo());
     assert!(o.status.success() && text(&o).contains("selection_order"), "{}", text(&o));
+    assert!(text(&o).contains("partitions it by period (declaration)"), "{}", text(&o));
+    let o = mirador(&["schemas", "gap_by_cell"], &repo());
+    assert!(o.status.success() && !text(&o).contains("row-level"), "{}", text(&o));
     let o = mirador(&["schemas", "fraud_score"], &repo());
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 }

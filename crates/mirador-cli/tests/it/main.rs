@@ -7,6 +7,7 @@ mod backtest;
 mod carried;
 mod cli;
 mod crash;
+mod export;
 mod ingest_rules;
 mod kcs;
 mod nightly;
