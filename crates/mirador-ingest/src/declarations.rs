@@ -27,6 +27,12 @@ pub const MANDATORY: &[&str] = &[
     col::TAX_RATE_PCT,
 ];
 
+/// The key of a declarations row: ingest quarantines every later row of a key (exact or
+/// conflicting duplicates, [`Seen`]), and later steps only drop rows, so the accepted rows'
+/// keys are unique (neither column is ever null), which the run's `unique` test of the
+/// declarations then takes as proven rather than hashing every key again.
+pub const UNIQUE_KEY: [&str; 2] = [col::DECLARATION_ID, col::ITEM_NO];
+
 /// Rules that depend on the run's parameters.
 pub struct DeclarationRules<'a> {
     /// Accepted national code lengths.

@@ -513,6 +513,7 @@ impl Stage for Ingest {
         let output = if out.warnings.is_empty() { StageOutput::new() } else { StageOutput::new().with_metric("warnings", out.warnings) };
         Ok(output
             .with_dataset(datasets::DECLARATIONS, out.declarations)
+            .with_unique_key(datasets::DECLARATIONS, &declarations::UNIQUE_KEY)
             .with_dataset(datasets::MIRROR_FLOWS, out.mirror_flows)
             .with_dataset(datasets::TARIFFS, out.tariffs)
             .with_dataset(datasets::FX_RATES, out.fx_rates)

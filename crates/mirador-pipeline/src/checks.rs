@@ -183,9 +183,34 @@ pub(crate) fn run_checks_knowing(
     unique: &UniqueKeys,
     remember: bool,
 ) -> Vec<CheckResult> {
+    run_checks_proven(dataset, df, checks, available, unique, remember, &[])
+}
+
+/// [`run_checks_knowing`], with the key column sets the stage that made `df` proved unique
+/// (`proven`, [`crate::StageOutput::unique`]): a `unique` test of one of them (the same columns,
+/// in any order) passes without hashing them, and says so in its detail.
+pub(crate) fn run_checks_proven(
+    dataset: &str,
+    df: &DataFrame,
+    checks: &DatasetChecks,
+    available: &BTreeMap<String, Arc<DataFrame>>,
+    unique: &UniqueKeys,
+    remember: bool,
+    proven: &[Vec<&str>],
+) -> Vec<CheckResult> {
     let mut out = Vec::new();
     for cols in &checks.unique {
         let name = format!("unique({})", cols.join(", "));
+        let same_set = |p: &Vec<&str>| p.len() == cols.len() && cols.iter().all(|c| p.contains(&c.as_str()));
+        if proven.iter().any(same_set) && cols.iter().all(|c| df.column(c).is_ok()) {
+            if remember {
+                unique.add(&cols.iter().filter_map(|c| df.column(c).ok()).collect::<Vec<_>>());
+            }
+            let mut passed = result(dataset, name, Ok(0));
+            passed.detail = "proven by the stage".into();
+            out.push(passed);
+            continue;
+        }
         let failing = (|| {
             let columns = cols.iter().map(|c| column(df, c)).collect::<Result<Vec<_>, _>>()?;
             if unique.known(&columns) {
@@ -273,6 +298,28 @@ mod tests {
         unique.add(&[repeated.column("id").unwrap(), repeated.column("n").unwrap()]);
         assert!(passed(&repeated, false));
         assert!(!passed(&df!("id" => ["a", "a"], "n" => [1, 1]).unwrap(), false));
+    }
+
+    #[test]
+    fn keys_the_stage_proved_unique_pass_unhashed_and_say_so_others_are_checked() {
+        // Repeated keys marked as proven (never the case in a run) show the test is skipped.
+        let df = df!("id" => ["a", "a"], "n" => [1, 1], "k" => ["x", "x"]).unwrap();
+        let checks = DatasetChecks { unique: vec![vec!["n".into(), "id".into()], vec!["id".into()]], ..DatasetChecks::default() };
+        let unique = UniqueKeys::default();
+        let results = run_checks_proven("t", &df, &checks, &BTreeMap::new(), &unique, false, &[vec!["id", "n"]]);
+        let outcomes: Vec<(bool, &str)> = results.iter().map(|r| (r.passed, r.detail.as_str())).collect();
+        // The proven set (in any order) passes; a subset of it is not proven and is checked.
+        assert_eq!(outcomes, vec![(true, "proven by the stage"), (false, "2 failing rows")]);
+        assert!(!unique.known(&[df.column("n").unwrap(), df.column("id").unwrap()]), "not remembered");
+        // Held frames remember the proven keys, as they remember keys found unique.
+        run_checks_proven("t", &df, &checks, &BTreeMap::new(), &unique, true, &[vec!["id", "n"]]);
+        assert!(unique.known(&[df.column("n").unwrap(), df.column("id").unwrap()]));
+        // Without the proof, the same frame fails, and a larger set is not proven by a smaller one.
+        assert!(
+            !run_checks_knowing("t", &df!("id" => ["a", "a"], "n" => [1, 1]).unwrap(), &checks, &BTreeMap::new(), &unique, false)[0].passed
+        );
+        let wider = DatasetChecks { unique: vec![vec!["id".into(), "n".into(), "k".into()]], ..DatasetChecks::default() };
+        assert!(!run_checks_proven("t", &df, &wider, &BTreeMap::new(), &UniqueKeys::default(), false, &[vec!["id", "n"]])[0].passed);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, info, info_span, warn};
 
 use crate::check::{Plan, PlannedStage, Registry, plan};
-use crate::checks::{CheckResult, checked_columns, referenced, run_checks_knowing};
+use crate::checks::{CheckResult, checked_columns, referenced, run_checks_knowing, run_checks_proven};
 use crate::error::{ConfigError, RunError, StageError};
 use crate::manifest::{Attempt, InputRecord, Manifest, OutputRecord, StageRecord};
 use crate::pipeline::PipelineFile;
@@ -758,6 +758,7 @@ fn run_stage(
     debug!(seconds = started.elapsed().as_secs_f64(), "Stage computed its outputs.");
     let mut rows_out = BTreeMap::new();
     let frames: Vec<(&'static str, Arc<DataFrame>)> = output.datasets.into_iter().map(|(id, df)| (id, Arc::new(df))).collect();
+    let proven_unique = output.unique;
     // Checks may refer to datasets of earlier stages or to this stage's other outputs.
     let check = |id: &str, df: &DataFrame| -> Result<Vec<CheckResult>, RunError> {
         let Some(c) = file.checks.get(id) else { return Ok(Vec::new()) };
@@ -772,7 +773,8 @@ fn run_stage(
                 available.insert(target.to_owned(), df);
             }
         }
-        Ok(run_checks_knowing(id, df, c, &available, datasets.unique_keys(), datasets.keeps(id)))
+        let proven: Vec<Vec<&str>> = proven_unique.iter().filter(|(d, _)| *d == id).map(|(_, cols)| cols.clone()).collect();
+        Ok(run_checks_proven(id, df, c, &available, datasets.unique_keys(), datasets.keeps(id), &proven))
     };
     let mut record = |id: &str, rows: usize, sha256: String| {
         info!(dataset = id, rows, "Wrote dataset.");

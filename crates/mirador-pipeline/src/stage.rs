@@ -347,6 +347,10 @@ pub struct StageOutput {
     pub streamed: Vec<StreamedDataset>,
     /// Stage metrics, recorded in the manifest (e.g. model AUC, rows flagged).
     pub metrics: serde_json::Map<String, serde_json::Value>,
+    /// Key columns of an output dataset the stage proved unique while making it (in
+    /// [`crate::checks`]' sense: every row's combination of their values differs, nulls equal
+    /// each other): a `unique` test of them passes without hashing them again.
+    pub unique: Vec<(DatasetId, Vec<&'static str>)>,
 }
 
 impl StageOutput {
@@ -366,6 +370,15 @@ impl StageOutput {
     #[must_use]
     pub fn with_streamed(mut self, dataset: StreamedDataset) -> Self {
         self.streamed.push(dataset);
+        self
+    }
+
+    /// Records that the key `columns` of the dataset `id` are unique: the stage proved it while
+    /// making the dataset (see [`StageOutput::unique`]). Only for a proof, never a guess: the
+    /// run's `unique` test of these columns then passes unchecked.
+    #[must_use]
+    pub fn with_unique_key(mut self, id: DatasetId, columns: &[&'static str]) -> Self {
+        self.unique.push((id, columns.to_vec()));
         self
     }
 

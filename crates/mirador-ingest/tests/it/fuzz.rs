@@ -24,12 +24,26 @@ fn ingest_bytes(bytes: &[u8]) -> Option<usize> {
             assert_eq!(r.rows_in, r.accepted + r.quarantined);
             assert_eq!(r.accepted, out.declarations.height());
             assert_eq!(r.quarantined, out.quarantine.height());
+            keys_are_unique(&out.declarations);
             Some(r.accepted)
         }
         Err(e) => {
             assert!(!e.to_string().is_empty());
             None
         }
+    }
+}
+
+/// Asserts that the accepted rows' keys ([`mirador_ingest::declarations::UNIQUE_KEY`]) are
+/// unique and never null: the stage tells the run so, and the run's `unique` test trusts it.
+fn keys_are_unique(declarations: &polars::prelude::DataFrame) {
+    let [id, item] = mirador_ingest::declarations::UNIQUE_KEY;
+    let ids = mirador_schema::text::Text::column(declarations, id).unwrap();
+    let items = declarations.column(item).unwrap().i32().unwrap().clone();
+    let mut seen = std::collections::HashSet::new();
+    for (id, item) in ids.iter().zip(items.iter()) {
+        let (id, item) = (id.expect("no null id").to_owned(), item.expect("no null item"));
+        assert!(seen.insert((id.clone(), item)), "`{id}` item {item} accepted twice");
     }
 }
 
@@ -75,6 +89,34 @@ proptest! {
             text.push('\n');
         }
         prop_assert!(ingest_bytes(text.as_bytes()).is_some(), "a well-formed header is read");
+    }
+
+    /// Valid rows whose keys repeat often, written alike or differently (case, spaces, a
+    /// leading zero in the item), with the same content or not: whatever is accepted has unique
+    /// keys (checked in `ingest_bytes`), and a row is dropped only as a duplicate.
+    #[test]
+    fn accepted_keys_are_unique_whatever_repeats(
+        rows in proptest::collection::vec(
+            (prop_oneof![Just("D1"), Just("d1"), Just(" D1"), Just("D2"), Just("D1 ")], prop_oneof![Just("1"), Just("01"), Just("2")], 1..3u8),
+            0..40,
+        )
+    ) {
+        let mut text = String::from("declaration_id,item_no,date,importer_id,hs_code,origin_country,net_mass_kg,item_price,currency,tax_rate_pct\n");
+        for (id, item, price) in &rows {
+            writeln!(text, "\"{id}\",{item},2023-01-05,IMP1,851712,CN,10,{price}00,USD,8").unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("declarations.csv");
+        std::fs::write(&path, &text).unwrap();
+        let spec = SourceSpec { paths: vec![path], date_format: Some("%Y-%m-%d".into()), ..Default::default() };
+        let sources = BTreeMap::from([("declarations".to_owned(), spec)]);
+        let out = ingest_sources(&sources, Path::new("."), &IngestParams { min_accepted_share: 0.0, ..IngestParams::default() }).unwrap();
+        keys_are_unique(&out.declarations);
+        let codes = out.quarantine.column("reason_code").unwrap().str().unwrap().clone();
+        for code in codes.iter() {
+            prop_assert!(matches!(code, Some("duplicate" | "conflicting_duplicate")), "{code:?}");
+        }
+        prop_assert_eq!(out.declarations.height() + out.quarantine.height(), rows.len());
     }
 }
 
