@@ -347,8 +347,8 @@ pub struct StageOutput {
     pub streamed: Vec<StreamedDataset>,
     /// Stage metrics, recorded in the manifest (e.g. model AUC, rows flagged).
     pub metrics: serde_json::Map<String, serde_json::Value>,
-    /// Key columns of an output dataset the stage proved unique while making it (in
-    /// [`crate::checks`]' sense: every row's combination of their values differs, nulls equal
+    /// Key columns of an output dataset the stage proved unique while making it (as the run's
+    /// `unique` test means it: every row's combination of their values differs, nulls equal
     /// each other): a `unique` test of them passes without hashing them again.
     pub unique: Vec<(DatasetId, Vec<&'static str>)>,
 }

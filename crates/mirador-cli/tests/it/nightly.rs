@@ -44,6 +44,13 @@ fn the_nightly_run_reconciles_publishes_and_is_deterministic() {
         assert!(a > 0, "{source}");
     }
     assert!(checks.iter().any(|c| c["check"].as_str().unwrap().starts_with("reconciliation")));
+    // Ingest proved the declarations' keys unique (its duplicate check): the run's test says so
+    // rather than hashing them again, and the keys written are indeed unique.
+    let unique = checks.iter().find(|c| c["dataset"] == "declarations" && c["check"] == "unique(declaration_id, item_no)").unwrap();
+    assert_eq!(unique["detail"], "proven by the stage", "{unique}");
+    let declarations = mirador_io::read_parquet(&out.join("latest/declarations.parquet")).unwrap();
+    assert!(declarations.height() > 0);
+    assert!(!declarations.select(["declaration_id", "item_no"]).unwrap().is_duplicated().unwrap().any());
     assert_eq!(manifest["inputs"].as_array().unwrap().len(), 6);
     // The inspection outcomes reconcile too, and each labels a declaration of the run.
     let stage = |name: &str| manifest["stages"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap();
