@@ -235,15 +235,30 @@ pub(crate) fn exposure(declarations: &DataFrame, cells: &[Cell], grain: PeriodGr
         .zip(value.iter())
         .map(|(&k, v)| ratio(v.unwrap_or(0.0).max(0.0), key_value[k as usize]).map_or(0.0, |s| s * key_duty[k as usize]))
         .collect();
-    // Each row's output period, gathered from the distinct ones.
-    let gap_period = Coded { codes: period.codes.iter().map(|&p| grains.codes[p as usize]).collect(), values: grains.values.clone() }
-        .gather(mirror_exposure::GAP_PERIOD)?;
+    // Each row's output period, coded by the distinct ones: a categorical of a few values, which
+    // the writer writes as the same text from its codes, without a million strings to gather
+    // and hash again.
+    let gap_period = categorical(
+        &Coded { codes: period.codes.iter().map(|&p| grains.codes[p as usize]).collect(), values: grains.values.clone() },
+        mirror_exposure::GAP_PERIOD,
+    )?;
     let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY])?;
-    df.with_column(gap_period.into_column())?;
+    df.with_column(gap_period)?;
     df.with_column(Column::new(mirror_exposure::MIRROR_GAP_RATIO.into(), gap_ratio))?;
     df.with_column(Column::new(mirror_exposure::CELL_LOST_DUTY_USD.into(), cell_duty))?;
     df.with_column(Column::new(mirror_exposure::MIRROR_DUTY_SHARE_USD.into(), share))?;
     Ok(df)
+}
+
+/// `coded` as a categorical column of its own type ([`mirador_schema::text::categorical_type`]):
+/// the same text as [`Coded::gather`] (a code of `u32::MAX` a null), made from the codes, each
+/// distinct value put in the column's categories once.
+fn categorical(coded: &Coded<'_>, name: &str) -> PolarsResult<Column> {
+    let dtype = mirador_schema::text::categorical_type(name);
+    let DataType::Categorical(_, mapping) = &dtype else { polars_bail!(SchemaMismatch: "`{name}` does not have a categorical type") };
+    let cats = coded.values.iter().map(|v| mapping.insert_cat(v)).collect::<PolarsResult<Vec<u32>>>()?;
+    let ids: UInt32Chunked = coded.codes.iter().map(|&c| (c != u32::MAX).then(|| cats[c as usize])).collect();
+    Ok(Categorical32Chunked::from_cats_and_dtype(ids.with_name(name.into()), dtype.clone()).into_series().into_column())
 }
 
 /// A text column coded ([`Text::coded`]), a null coded as empty text, as a row's key reads it.
@@ -257,4 +272,34 @@ fn coded_or_empty<'a>(text: &'a Text<'_>) -> Coded<'a> {
         coded.codes.iter_mut().filter(|c| **c == u32::MAX).for_each(|c| *c = empty);
     }
     coded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The categorical holds the text the gathered column holds, nulls included, and the file
+    /// written from it is the file written from the text: a few distinct values (written as a
+    /// dictionary) and mostly distinct ones (written plainly), over several row groups.
+    #[test]
+    fn the_categorical_is_the_gathered_text_and_writes_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let few = ["2023", "2021", "2022"];
+        let many: Vec<String> = (0..400_000).map(|i| format!("p{i}")).collect();
+        for (case, values, n) in [("few", few.to_vec(), 300_000usize), ("many", many.iter().map(String::as_str).collect(), 300_000)] {
+            let codes: Vec<u32> =
+                (0..n).map(|i| if i % 1_001 == 7 { u32::MAX } else { ((i * 7_919 + i / 3) % values.len()) as u32 }).collect();
+            let coded = Coded { codes, values };
+            let text = coded.gather("gap_period").unwrap().into_column();
+            let cat = categorical(&coded, "gap_period").unwrap();
+            assert!(cat.dtype().is_categorical());
+            assert!(cat.cast(&DataType::String).unwrap().as_materialized_series().equals_missing(text.as_materialized_series()), "{case}");
+            assert!(text.null_count() > 0);
+            let (a, b) = (dir.path().join(format!("{case}-text.parquet")), dir.path().join(format!("{case}-cat.parquet")));
+            let da = mirador_io::write_parquet(&mut DataFrame::new(n, vec![text]).unwrap(), &a).unwrap();
+            let db = mirador_io::write_parquet(&mut DataFrame::new(n, vec![cat]).unwrap(), &b).unwrap();
+            assert_eq!(da, db, "{case}");
+            assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "{case}");
+        }
+    }
 }

@@ -39,14 +39,19 @@ pub(crate) struct Opened {
     metadata: FileMetadata,
     /// The index of each row group by its first row.
     groups: HashMap<usize, usize>,
+    /// The columns of the frame being written that are the very arrays of the donor's frame
+    /// (a per-declaration output carrying the declarations' own key columns): equal in every row
+    /// by construction, so their values are not compared again.
+    shared: Vec<PlSmallStr>,
     /// Chunks taken so far.
     taken: AtomicUsize,
 }
 
 impl Opened {
-    /// Opens `donor`. `None` when its file has other rows than its frame: it was not written from
-    /// it.
-    pub(crate) fn open(donor: Donor) -> Result<Option<Self>> {
+    /// Opens `donor`, for writing `written` whole when given (a stream's batches are not: their
+    /// columns are compared). `None` when its file has other rows than its frame: it was not
+    /// written from it.
+    pub(crate) fn open(donor: Donor, written: Option<&DataFrame>) -> Result<Option<Self>> {
         let path = donor.file;
         let mut file = File::open(path).map_err(fs_err("open", path))?;
         let metadata =
@@ -60,7 +65,17 @@ impl Opened {
             groups.insert(first, i);
             first += group.num_rows();
         }
-        Ok(Some(Opened { file, frame: donor.frame.clone(), metadata, groups, taken: AtomicUsize::new(0) }))
+        let shared = written
+            .filter(|w| w.height() == donor.frame.height())
+            .map(|w| {
+                w.columns()
+                    .iter()
+                    .filter(|c| donor.frame.column(c.name()).is_ok_and(|theirs| mirador_schema::keys::same_arrays(c, theirs)))
+                    .map(|c| c.name().clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Some(Opened { file, frame: donor.frame.clone(), metadata, groups, shared, taken: AtomicUsize::new(0) }))
     }
 
     /// The donor's pages for `column`, the rows `first..first + column.len()` of the file being
@@ -83,7 +98,10 @@ impl Opened {
         }
         let Ok(theirs) = self.frame.column(column.name()) else { return Ok(None) };
         let offset = i64::try_from(first).map_err(|_| polars_err!(ComputeError: "row {first} out of range"))?;
-        if !same_values(column, &theirs.slice(offset, column.len())) {
+        // A slice of the donor's own arrays at its own rows holds their values; floats are never
+        // taken either way.
+        let own = !column.dtype().is_float() && column.dtype() == theirs.dtype() && self.shared.contains(column.name());
+        if !own && !same_values(column, &theirs.slice(offset, column.len())) {
             return Ok(None);
         }
         let range = chunk.byte_range();
@@ -194,7 +212,7 @@ mod tests {
         assert_eq!(std::fs::read(&from_file).unwrap(), std::fs::read(&plain_file).unwrap());
         assert_eq!(read_parquet(&from_file).unwrap().column("importer_id").unwrap().str().unwrap().get(1), Some("im2"));
 
-        let donor = Opened::open(Donor { file: &file, frame: &declarations }).unwrap().unwrap();
+        let donor = Opened::open(Donor { file: &file, frame: &declarations }, None).unwrap().unwrap();
         // Columns: declaration_id, item_no, importer_id, value, score.
         assert_eq!(
             taken(&donor, &output, &leaves(&from_file)),
@@ -214,7 +232,7 @@ mod tests {
         write_parquet(&mut declarations, &file).unwrap();
 
         let shorter = declarations.slice(0, n - 1);
-        assert!(Opened::open(Donor { file: &file, frame: &shorter }).unwrap().is_none(), "a file of other rows than its frame");
+        assert!(Opened::open(Donor { file: &file, frame: &shorter }, None).unwrap().is_none(), "a file of other rows than its frame");
         let mut bytes = Vec::new();
         for (i, output) in [
             shorter.clone(),
@@ -232,13 +250,44 @@ mod tests {
             assert_eq!(std::fs::read(&from_file).unwrap(), std::fs::read(&plain_file).unwrap());
             bytes.push(from_file);
         }
-        let donor = Opened::open(Donor { file: &file, frame: &declarations }).unwrap().unwrap();
+        let donor = Opened::open(Donor { file: &file, frame: &declarations }, None).unwrap().unwrap();
         // Columns: declaration_id, item_no, value, importer_id.
         let int64 =
             declarations.clone().with_column(declarations.column("item_no").unwrap().cast(&DataType::Int64).unwrap()).unwrap().clone();
         assert_eq!(taken(&donor, &int64, &leaves(&bytes[1]))[0], [true, false, false, true]);
         let recoded = keyed_rows(n, &text::categorical_type("importer_id"));
         assert_eq!(taken(&donor, &recoded, &leaves(&bytes[2]))[0], [true, true, false, false]);
+    }
+
+    /// A frame written whole that holds the donor's own arrays (the declarations' key columns)
+    /// takes their chunks without comparing values; a column of equal values in other arrays is
+    /// compared (and taken), one of other values in other arrays is encoded; floats are never
+    /// taken even when shared. The file is the bytes of one written without a donor.
+    #[test]
+    fn the_donors_own_arrays_are_taken_without_comparing() {
+        let n = 2 * ROW_GROUP_ROWS + 3;
+        let mut declarations = keyed_rows(n, &text::categorical_type("importer_id"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("declarations.parquet");
+        write_parquet(&mut declarations, &file).unwrap();
+        let mut items: Vec<i32> = declarations.column("item_no").unwrap().i32().unwrap().iter().map(Option::unwrap).collect();
+        let copied = Column::new("item_no".into(), items.clone());
+        let output = declarations.select(["declaration_id", "importer_id", "value"]).unwrap().with_column(copied).unwrap().clone();
+        let donor = Opened::open(Donor { file: &file, frame: &declarations }, Some(&output)).unwrap().unwrap();
+        assert_eq!(donor.shared, ["declaration_id", "importer_id", "value"], "the copied item numbers are other arrays");
+        let plain_file = dir.path().join("plain.parquet");
+        let from_file = dir.path().join("from.parquet");
+        let plain = write_parquet(&mut output.clone(), &plain_file).unwrap();
+        let from = write_parquet_from(&mut output.clone(), &from_file, Some(Donor { file: &file, frame: &declarations })).unwrap();
+        assert_eq!(from, plain);
+        assert_eq!(std::fs::read(&from_file).unwrap(), std::fs::read(&plain_file).unwrap());
+        // Columns: declaration_id, importer_id, value, item_no.
+        assert!(taken(&donor, &output, &leaves(&from_file)).iter().all(|g| g == &[true, true, false, true]));
+        // Other values in other arrays: compared, not taken.
+        items[1] += 5;
+        let changed = output.clone().with_column(Column::new("item_no".into(), items)).unwrap().clone();
+        assert_eq!(taken(&donor, &changed, &leaves(&from_file))[0], [true, true, false, false]);
+        assert_eq!(taken(&donor, &changed, &leaves(&from_file))[1], [true, true, false, true]);
     }
 
     /// A stream written in batches of whole row groups takes the donor's chunks as the whole

@@ -427,7 +427,7 @@ pub fn write_parquet_file(df: &DataFrame, path: &Path) -> Result<String> {
 fn write_parquet_data(df: &DataFrame, path: &Path, donor: Option<Donor>) -> Result<(String, Schema)> {
     // Only a file of the donor's rows can take its chunks (its row groups are the donor's).
     let donor = match donor {
-        Some(d) if d.frame.height() == df.height() && df.height() > 0 => donor::Opened::open(d)?,
+        Some(d) if d.frame.height() == df.height() && df.height() > 0 => donor::Opened::open(d, Some(df))?,
         _ => None,
     };
     let mut polars_err = None;
@@ -537,7 +537,7 @@ impl ParquetStream {
     /// keep the file's row groups the donor's).
     pub fn create_from(path: &Path, schema: &Schema, donor: Option<Donor>) -> Result<Self> {
         let donor = match donor {
-            Some(d) => donor::Opened::open(d)?,
+            Some(d) => donor::Opened::open(d, None)?,
             None => None,
         };
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));

@@ -23,6 +23,31 @@ pub struct CheckResult {
     pub detail: String,
 }
 
+/// What a passed check records when it held by proof rather than by reading the rows.
+const PROVEN_UNIQUE: &str = "proven: the very key arrays found unique earlier in the run; not hashed again";
+const PROVEN_SAME_COLUMN: &str = "proven: the target's own column (the same arrays); not compared";
+
+/// How a check came out: failing rows counted (0: passed), passed by proof (what proved it),
+/// or an error.
+enum Outcome {
+    Counted(usize),
+    Proven(&'static str),
+}
+
+impl From<usize> for Outcome {
+    fn from(n: usize) -> Self {
+        Outcome::Counted(n)
+    }
+}
+
+fn proven(dataset: &str, check: String, failing: Result<Outcome, String>) -> CheckResult {
+    match failing {
+        Ok(Outcome::Proven(how)) => CheckResult { dataset: dataset.to_owned(), check, passed: true, detail: how.to_owned() },
+        Ok(Outcome::Counted(n)) => result(dataset, check, Ok(n)),
+        Err(e) => result(dataset, check, Err(e)),
+    }
+}
+
 fn result(dataset: &str, check: String, failing: Result<usize, String>) -> CheckResult {
     match failing {
         Ok(0) => CheckResult { dataset: dataset.to_owned(), check, passed: true, detail: String::new() },
@@ -214,7 +239,7 @@ pub(crate) fn run_checks_proven(
         let failing = (|| {
             let columns = cols.iter().map(|c| column(df, c)).collect::<Result<Vec<_>, _>>()?;
             if unique.known(&columns) {
-                return Ok(0);
+                return Ok(Outcome::Proven(PROVEN_UNIQUE));
             }
             let keys: Option<Vec<KeyColumn>> = columns.iter().map(|c| KeyColumn::of(c)).collect();
             let repeated = if let Some(keys) = keys {
@@ -227,9 +252,9 @@ pub(crate) fn run_checks_proven(
             if repeated == 0 && remember {
                 unique.add(&columns);
             }
-            Ok(repeated)
+            Ok(repeated.into())
         })();
-        out.push(result(dataset, name, failing));
+        out.push(proven(dataset, name, failing));
     }
     for c in &checks.not_null {
         let failing = column(df, c).map(Column::null_count);
@@ -250,18 +275,19 @@ pub(crate) fn run_checks_proven(
             let (keys, values) = (column(tdf, tcol)?, column(df, c)?);
             // A row-level output of the declarations lists their keys in their order: the same
             // column, every value present, without hashing ten million keys.
-            if mirador_schema::keys::same_arrays(keys, values)
-                || (keys.dtype() == values.dtype() && keys.as_materialized_series().equals_missing(values.as_materialized_series()))
-            {
-                return Ok(0);
+            if mirador_schema::keys::same_arrays(keys, values) {
+                return Ok(Outcome::Proven(PROVEN_SAME_COLUMN));
+            }
+            if keys.dtype() == values.dtype() && keys.as_materialized_series().equals_missing(values.as_materialized_series()) {
+                return Ok(0.into());
             }
             let keys = texts(keys)?;
             // Each distinct key once: the column coded first (a categorical by its codes).
             let keys: HashSet<&str, foldhash::fast::FixedState> = keys.coded().values.into_iter().collect();
             let values = texts(values)?;
-            Ok(values.iter().flatten().filter(|v| !keys.contains(v)).count())
+            Ok(values.iter().flatten().filter(|v| !keys.contains(v)).count().into())
         })();
-        out.push(result(dataset, format!("relationships({c} -> {target})"), failing));
+        out.push(proven(dataset, format!("relationships({c} -> {target})"), failing));
     }
     for (c, [lo, hi]) in &checks.range {
         let failing = (|| {
@@ -287,6 +313,10 @@ mod tests {
         assert!(passed(&df, false));
         assert!(!unique.known(&[df.column("id").unwrap(), df.column("n").unwrap()]), "not remembered");
         assert!(passed(&df, true));
+        // Known keys pass by proof, and the result says so; keys checked say nothing.
+        let detail = |df: &DataFrame| run_checks_knowing("t", df, &checks, &BTreeMap::new(), &unique, false).remove(0).detail;
+        assert_eq!(detail(&df), PROVEN_UNIQUE);
+        assert_eq!(detail(&df!("id" => ["a", "b", "c"], "n" => [1, 2, 3]).unwrap()), "");
         // The same arrays (a frame sharing them) are known; equal values in other arrays are not.
         let shared = df.select(["id", "n"]).unwrap();
         assert!(unique.known(&[shared.column("id").unwrap(), shared.column("n").unwrap()]));
@@ -362,7 +392,12 @@ mod tests {
             let r = run_checks("t", &df, &checks, &available).remove(0);
             (r.passed, r.detail)
         };
-        assert_eq!(failing("same.id"), (true, String::new()));
+        assert_eq!(failing("same.id"), (true, PROVEN_SAME_COLUMN.to_owned()), "the same arrays: proven, and said");
+        let copy = Arc::new(df!("id" => [Some("a"), None, Some("b"), Some("c")]).unwrap());
+        let available = BTreeMap::from([("copy".to_owned(), copy)]);
+        let checks = DatasetChecks { relationships: BTreeMap::from([("id".into(), "copy.id".into())]), ..Default::default() };
+        let r = run_checks("t", &df, &checks, &available).remove(0);
+        assert_eq!((r.passed, r.detail), (true, String::new()), "equal values in other arrays are compared");
         assert_eq!(failing("fewer.id"), (false, "1 failing rows".into()), "`c` is missing, the null is not checked");
         assert_eq!(failing("numbers.id"), (false, "3 failing rows".into()), "numbers compared as text");
     }
