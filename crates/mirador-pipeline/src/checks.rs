@@ -40,7 +40,7 @@ impl From<usize> for Outcome {
     }
 }
 
-fn proven(dataset: &str, check: String, failing: Result<Outcome, String>) -> CheckResult {
+fn settled(dataset: &str, check: String, failing: Result<Outcome, String>) -> CheckResult {
     match failing {
         Ok(Outcome::Proven(how)) => CheckResult { dataset: dataset.to_owned(), check, passed: true, detail: how.to_owned() },
         Ok(Outcome::Counted(n)) => result(dataset, check, Ok(n)),
@@ -231,9 +231,7 @@ pub(crate) fn run_checks_proven(
             if remember {
                 unique.add(&cols.iter().filter_map(|c| df.column(c).ok()).collect::<Vec<_>>());
             }
-            let mut passed = result(dataset, name, Ok(0));
-            passed.detail = "proven by the stage".into();
-            out.push(passed);
+            out.push(settled(dataset, name, Ok(Outcome::Proven("proven by the stage"))));
             continue;
         }
         let failing = (|| {
@@ -254,7 +252,7 @@ pub(crate) fn run_checks_proven(
             }
             Ok(repeated.into())
         })();
-        out.push(proven(dataset, name, failing));
+        out.push(settled(dataset, name, failing));
     }
     for c in &checks.not_null {
         let failing = column(df, c).map(Column::null_count);
@@ -287,7 +285,7 @@ pub(crate) fn run_checks_proven(
             let values = texts(values)?;
             Ok(values.iter().flatten().filter(|v| !keys.contains(v)).count().into())
         })();
-        out.push(proven(dataset, format!("relationships({c} -> {target})"), failing));
+        out.push(settled(dataset, format!("relationships({c} -> {target})"), failing));
     }
     for (c, [lo, hi]) in &checks.range {
         let failing = (|| {
