@@ -195,26 +195,15 @@ impl UniqueKeys {
 
 /// Runs every test declared for `dataset`. `available` resolves `relationships` targets.
 pub fn run_checks(dataset: &str, df: &DataFrame, checks: &DatasetChecks, available: &BTreeMap<String, Arc<DataFrame>>) -> Vec<CheckResult> {
-    run_checks_knowing(dataset, df, checks, available, &UniqueKeys::default(), false)
+    run_checks_knowing(dataset, df, checks, available, &UniqueKeys::default(), false, &[])
 }
 
 /// [`run_checks`], with the key columns found unique earlier in the run (`unique`); with
-/// `remember` (a frame the run holds anyway), the keys this finds unique are added to them.
+/// `remember` (a frame the run holds anyway), the keys this finds unique are added to them. With
+/// the key column sets the stage that made `df` proved unique (`proven`,
+/// [`crate::StageOutput::unique`]), a `unique` test of one of them (the same columns, in any
+/// order) passes without hashing them, and says so in its detail.
 pub(crate) fn run_checks_knowing(
-    dataset: &str,
-    df: &DataFrame,
-    checks: &DatasetChecks,
-    available: &BTreeMap<String, Arc<DataFrame>>,
-    unique: &UniqueKeys,
-    remember: bool,
-) -> Vec<CheckResult> {
-    run_checks_proven(dataset, df, checks, available, unique, remember, &[])
-}
-
-/// [`run_checks_knowing`], with the key column sets the stage that made `df` proved unique
-/// (`proven`, [`crate::StageOutput::unique`]): a `unique` test of one of them (the same columns,
-/// in any order) passes without hashing them, and says so in its detail.
-pub(crate) fn run_checks_proven(
     dataset: &str,
     df: &DataFrame,
     checks: &DatasetChecks,
@@ -307,12 +296,12 @@ mod tests {
         let df = df!("id" => ["a", "b", "c"], "n" => [1, 2, 3]).unwrap();
         let checks = DatasetChecks { unique: vec![vec!["id".into(), "n".into()]], ..DatasetChecks::default() };
         let unique = UniqueKeys::default();
-        let passed = |df: &DataFrame, remember| run_checks_knowing("t", df, &checks, &BTreeMap::new(), &unique, remember)[0].passed;
+        let passed = |df: &DataFrame, remember| run_checks_knowing("t", df, &checks, &BTreeMap::new(), &unique, remember, &[])[0].passed;
         assert!(passed(&df, false));
         assert!(!unique.known(&[df.column("id").unwrap(), df.column("n").unwrap()]), "not remembered");
         assert!(passed(&df, true));
         // Known keys pass by proof, and the result says so; keys checked say nothing.
-        let detail = |df: &DataFrame| run_checks_knowing("t", df, &checks, &BTreeMap::new(), &unique, false).remove(0).detail;
+        let detail = |df: &DataFrame| run_checks_knowing("t", df, &checks, &BTreeMap::new(), &unique, false, &[]).remove(0).detail;
         assert_eq!(detail(&df), PROVEN_UNIQUE);
         assert_eq!(detail(&df!("id" => ["a", "b", "c"], "n" => [1, 2, 3]).unwrap()), "");
         // The same arrays (a frame sharing them) are known; equal values in other arrays are not.
@@ -334,20 +323,21 @@ mod tests {
         let df = df!("id" => ["a", "a"], "n" => [1, 1], "k" => ["x", "x"]).unwrap();
         let checks = DatasetChecks { unique: vec![vec!["n".into(), "id".into()], vec!["id".into()]], ..DatasetChecks::default() };
         let unique = UniqueKeys::default();
-        let results = run_checks_proven("t", &df, &checks, &BTreeMap::new(), &unique, false, &[vec!["id", "n"]]);
+        let results = run_checks_knowing("t", &df, &checks, &BTreeMap::new(), &unique, false, &[vec!["id", "n"]]);
         let outcomes: Vec<(bool, &str)> = results.iter().map(|r| (r.passed, r.detail.as_str())).collect();
         // The proven set (in any order) passes; a subset of it is not proven and is checked.
         assert_eq!(outcomes, vec![(true, "proven by the stage"), (false, "2 failing rows")]);
         assert!(!unique.known(&[df.column("n").unwrap(), df.column("id").unwrap()]), "not remembered");
         // Held frames remember the proven keys, as they remember keys found unique.
-        run_checks_proven("t", &df, &checks, &BTreeMap::new(), &unique, true, &[vec!["id", "n"]]);
+        run_checks_knowing("t", &df, &checks, &BTreeMap::new(), &unique, true, &[vec!["id", "n"]]);
         assert!(unique.known(&[df.column("n").unwrap(), df.column("id").unwrap()]));
         // Without the proof, the same frame fails, and a larger set is not proven by a smaller one.
         assert!(
-            !run_checks_knowing("t", &df!("id" => ["a", "a"], "n" => [1, 1]).unwrap(), &checks, &BTreeMap::new(), &unique, false)[0].passed
+            !run_checks_knowing("t", &df!("id" => ["a", "a"], "n" => [1, 1]).unwrap(), &checks, &BTreeMap::new(), &unique, false, &[])[0]
+                .passed
         );
         let wider = DatasetChecks { unique: vec![vec!["id".into(), "n".into(), "k".into()]], ..DatasetChecks::default() };
-        assert!(!run_checks_proven("t", &df, &wider, &BTreeMap::new(), &UniqueKeys::default(), false, &[vec!["id", "n"]])[0].passed);
+        assert!(!run_checks_knowing("t", &df, &wider, &BTreeMap::new(), &UniqueKeys::default(), false, &[vec!["id", "n"]])[0].passed);
     }
 
     #[test]

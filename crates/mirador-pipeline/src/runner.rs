@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, info, info_span, warn};
 
 use crate::check::{Plan, PlannedStage, Registry, plan};
-use crate::checks::{CheckResult, checked_columns, referenced, run_checks_knowing, run_checks_proven};
+use crate::checks::{CheckResult, checked_columns, referenced, run_checks_knowing};
 use crate::error::{ConfigError, RunError, StageError};
 use crate::manifest::{Attempt, InputRecord, Manifest, OutputRecord, StageRecord};
 use crate::pipeline::PipelineFile;
@@ -774,7 +774,7 @@ fn run_stage(
             }
         }
         let proven: Vec<Vec<&str>> = proven_unique.iter().filter(|(d, _)| *d == id).map(|(_, cols)| cols.clone()).collect();
-        Ok(run_checks_proven(id, df, c, &available, datasets.unique_keys(), datasets.keeps(id), &proven))
+        Ok(run_checks_knowing(id, df, c, &available, datasets.unique_keys(), datasets.keeps(id), &proven))
     };
     let mut record = |id: &str, rows: usize, sha256: String| {
         info!(dataset = id, rows, "Wrote dataset.");
@@ -892,7 +892,7 @@ fn reuse_stage(
                 None => (Arc::new(mirador_io::read_parquet_columns(&dst, &checked_columns(c))?), false),
             };
             let run = prev.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let results = run_checks_knowing(id, &df, c, &available, datasets.unique_keys(), kept).into_iter().map(|mut r| {
+            let results = run_checks_knowing(id, &df, c, &available, datasets.unique_keys(), kept, &[]).into_iter().map(|mut r| {
                 if !r.passed {
                     r.detail = format!(
                         "{}; `{id}` was reused from run {run} and no longer fits this run's datasets: re-run `{name}` too (--from)",
