@@ -478,10 +478,10 @@ fn temporary_prefix(out: &Path) -> String {
 /// kernel when the process dies).
 fn hold(dir: &Path) -> std::io::Result<fs::File> {
     let handle = fs::File::open(dir)?;
-    match handle.try_lock() {
-        Ok(()) => Ok(handle),
-        Err(fs::TryLockError::WouldBlock) => Err(std::io::Error::other("held by another process")),
-        Err(fs::TryLockError::Error(e)) => Err(e),
+    if mirador_io::try_lock_for(&handle, std::time::Duration::ZERO)? {
+        Ok(handle)
+    } else {
+        Err(std::io::Error::other("held by another process"))
     }
 }
 

@@ -125,6 +125,11 @@ impl Opened {
     pub(crate) fn taken(&self) -> usize {
         self.taken.load(Ordering::Relaxed)
     }
+
+    /// Logs how many chunks the file at `path` took.
+    pub(crate) fn report(&self, path: &Path) {
+        tracing::debug!(path = %path.display(), chunks = self.taken(), "Column chunks taken from the donor's file.");
+    }
 }
 
 /// Whether two columns hold the same values, typed alike, so that they are written in the same

@@ -450,7 +450,7 @@ fn write_parquet_data(df: &DataFrame, path: &Path, donor: Option<Donor>) -> Resu
     }
     res?;
     if let Some(donor) = &donor {
-        tracing::debug!(path = %path.display(), chunks = donor.taken(), "Column chunks taken from the donor's file.");
+        donor.report(path);
     }
     Ok((digest, schema))
 }
@@ -585,7 +585,7 @@ impl ParquetStream {
     pub fn finish_file(self) -> Result<String> {
         self.writer.finish().map_err(|source| IoError::Parquet { path: self.path.clone(), source })?;
         if let Some(donor) = &self.donor {
-            tracing::debug!(path = %self.path.display(), chunks = donor.taken(), "Column chunks taken from the donor's file.");
+            donor.report(&self.path);
         }
         let digest = hashing_digest(&self.hasher);
         crash_if_asked(&self.path, self.tmp.as_file());
@@ -1017,6 +1017,21 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
         hasher.update(&buf[..n]);
     }
     Ok((hex::encode(hasher.finalize()), size))
+}
+
+/// Takes `file`'s exclusive kernel lock (flock on a file or a directory, released by the kernel
+/// when the process dies), retrying for `grace` while it is held elsewhere: `Ok(false)` when it
+/// still is.
+pub fn try_lock_for(file: &File, grace: std::time::Duration) -> io::Result<bool> {
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(true),
+            Err(fs::TryLockError::WouldBlock) if started.elapsed() < grace => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Err(fs::TryLockError::WouldBlock) => return Ok(false),
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
 }
 
 /// SHA-256 of bytes, hex encoded.

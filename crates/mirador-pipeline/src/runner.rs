@@ -425,7 +425,7 @@ pub fn lock(out_root: &Path) -> Result<RootLock, RunError> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let file = options.open(&path).map_err(io_err("open lock", &path))?;
-    match try_lock_for(&file, LOCK_GRACE) {
+    match mirador_io::try_lock_for(&file, LOCK_GRACE) {
         Ok(true) => Ok(RootLock { _dir: dir, _file: file }),
         Ok(false) => Err(RunError::Locked(out_root.to_owned())),
         Err(e) => Err(io_err("lock", &path)(e)),
@@ -438,24 +438,10 @@ pub fn lock(out_root: &Path) -> Result<RootLock, RunError> {
 /// told at once, in human terms.
 const LOCK_GRACE: std::time::Duration = std::time::Duration::from_millis(1500);
 
-/// Takes `file`'s exclusive lock, retrying for `grace` while it is held elsewhere: `Ok(false)`
-/// when it still is.
-fn try_lock_for(file: &File, grace: std::time::Duration) -> std::io::Result<bool> {
-    let started = Instant::now();
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(true),
-            Err(fs::TryLockError::WouldBlock) if started.elapsed() < grace => std::thread::sleep(std::time::Duration::from_millis(10)),
-            Err(fs::TryLockError::WouldBlock) => return Ok(false),
-            Err(fs::TryLockError::Error(e)) => return Err(e),
-        }
-    }
-}
-
 /// An exclusive kernel lock on directory `dir` (held while the returned handle lives).
 fn lock_dir(dir: &Path) -> Result<File, RunError> {
     let handle = File::open(dir).map_err(io_err("open for locking", dir))?;
-    match try_lock_for(&handle, LOCK_GRACE) {
+    match mirador_io::try_lock_for(&handle, LOCK_GRACE) {
         Ok(true) => Ok(handle),
         Ok(false) => Err(RunError::Locked(dir.to_owned())),
         Err(e) => Err(io_err("lock", dir)(e)),
