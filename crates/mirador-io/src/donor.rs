@@ -54,8 +54,7 @@ impl Opened {
     pub(crate) fn open(donor: Donor, written: Option<&DataFrame>) -> Result<Option<Self>> {
         let path = donor.file;
         let mut file = File::open(path).map_err(fs_err("open", path))?;
-        let metadata =
-            polars_parquet::read::read_metadata(&mut file).map_err(|e| IoError::Parquet { path: path.to_owned(), source: e.into() })?;
+        let metadata = polars_parquet::read::read_metadata(&mut file).map_err(|e| IoError::Parquet { path: path.to_owned(), source: e })?;
         if metadata.num_rows != donor.frame.height() {
             return Ok(None);
         }
