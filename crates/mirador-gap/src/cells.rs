@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use foldhash::fast::FixedState;
 
-use mirador_schema::text::Text;
 use mirador_schema::{col, country};
 use polars::prelude::*;
 
 use crate::factor::{Factors, Pair, factors};
+use crate::frames::KeyTexts;
 use crate::tariff::TariffBook;
 use crate::{DeclaredSource, GapParams};
 
@@ -32,18 +32,28 @@ impl Side {
 /// (hs6, home country, partner, period)
 pub(crate) type Key = (String, String, String, String);
 
+/// A [`Key`] borrowed from the inputs' columns: the sides are summed and paired under these, and
+/// only the cells' keys are owned.
+pub(crate) type Borrowed<'a> = (&'a str, &'a str, &'a str, &'a str);
+
 /// The two sides of every flow, at the periods the sources report.
-pub(crate) struct Sides {
-    pub(crate) declared: BTreeMap<Key, Side>,
-    pub(crate) mirror: BTreeMap<Key, Side>,
-    pub(crate) vintage: HashMap<Key, (Option<String>, Option<String>)>,
-    pub(crate) reporting_partners: BTreeSet<String>,
+pub(crate) struct Sides<'a> {
+    pub(crate) declared: BTreeMap<Borrowed<'a>, Side>,
+    pub(crate) mirror: BTreeMap<Borrowed<'a>, Side>,
+    pub(crate) vintage: HashMap<Borrowed<'a>, (Option<&'a str>, Option<&'a str>), FixedState>,
+    pub(crate) reporting_partners: BTreeSet<&'a str>,
     pub(crate) declared_source: &'static str,
     pub(crate) aggregate_rows: usize,
 }
 
-/// Reads both sides from the inputs.
-pub(crate) fn sides(declarations: &DataFrame, mirror_flows: &DataFrame, params: &GapParams) -> PolarsResult<Sides> {
+/// Reads both sides from the inputs: the mirror statistics, and the declared imports from them
+/// or from the declarations' key columns `texts`.
+pub(crate) fn sides<'a>(
+    texts: &'a KeyTexts<'_>,
+    declarations: &DataFrame,
+    mirror_flows: &'a DataFrame,
+    params: &'a GapParams,
+) -> PolarsResult<Sides<'a>> {
     let home = params.home_country.as_str();
     let all_reporters = home == "*";
     let reporter = mirror_flows.column(col::REPORTER)?.str()?;
@@ -55,9 +65,8 @@ pub(crate) fn sides(declarations: &DataFrame, mirror_flows: &DataFrame, params: 
     let weight = mirror_flows.column(col::NET_WEIGHT_KG)?.f64()?;
     let vintage = mirror_flows.column(col::HS_VINTAGE)?.str()?;
 
-    // Summed under keys borrowed from the frame (rows in order, so each cell's sums and its last
-    // reported vintage are the same), then owned once per cell.
-    type Borrowed<'a> = (&'a str, &'a str, &'a str, &'a str);
+    // Summed under keys borrowed from the frame, rows in order, so each cell's sums and its last
+    // reported vintage are the same.
     let mut stats_imports: HashMap<Borrowed<'_>, Side, FixedState> = HashMap::default();
     let mut mirror: HashMap<Borrowed<'_>, Side, FixedState> = HashMap::default();
     let mut vintages: HashMap<Borrowed<'_>, (Option<&str>, Option<&str>), FixedState> = HashMap::default();
@@ -86,12 +95,8 @@ pub(crate) fn sides(declarations: &DataFrame, mirror_flows: &DataFrame, params: 
             mirror.entry(key).or_default().add(v, w);
         }
     }
-    let owned = |(h, a, b, p): Borrowed<'_>| -> Key { (h.to_owned(), a.to_owned(), b.to_owned(), p.to_owned()) };
-    let stats_imports: BTreeMap<Key, Side> = stats_imports.into_iter().map(|(k, side)| (owned(k), side)).collect();
-    let mirror: BTreeMap<Key, Side> = mirror.into_iter().map(|(k, side)| (owned(k), side)).collect();
-    let vintages: HashMap<Key, (Option<String>, Option<String>)> =
-        vintages.into_iter().map(|(k, (a, b))| (owned(k), (a.map(str::to_owned), b.map(str::to_owned)))).collect();
-    let reporting_partners: BTreeSet<String> = reporting_partners.into_iter().map(str::to_owned).collect();
+    let stats_imports: BTreeMap<Borrowed<'_>, Side> = stats_imports.into_iter().collect();
+    let mirror: BTreeMap<Borrowed<'_>, Side> = mirror.into_iter().collect();
     let use_statistics = match params.declared_source {
         DeclaredSource::Statistics => true,
         DeclaredSource::Declarations => false,
@@ -100,20 +105,18 @@ pub(crate) fn sides(declarations: &DataFrame, mirror_flows: &DataFrame, params: 
     let declared = if use_statistics {
         stats_imports
     } else {
-        let hs6 = Text::column(declarations, col::HS6)?;
-        let origin = Text::column(declarations, col::ORIGIN_COUNTRY)?;
-        let period = Text::column(declarations, col::PERIOD)?;
+        let KeyTexts { hs6, origin, period } = texts;
         let value = declarations.column(col::VALUE_USD)?.f64()?;
         let mass = declarations.column(col::NET_MASS_KG)?.f64()?;
-        // Summed under keys borrowed from the frame (rows in order, so each cell's sums are the
-        // same), then owned once per cell.
+        // Summed under keys borrowed from the frame, rows in order, so each cell's sums are the
+        // same.
         let mut sums: HashMap<(&str, &str, &str), Side, FixedState> = HashMap::default();
         let rows = hs6.iter().zip(origin.iter()).zip(period.iter()).zip(value.iter().zip(mass.iter()));
         for (((h, o), p), (v, m)) in rows {
             let (Some(h), Some(o), Some(p), Some(v)) = (h, o, p, v) else { continue };
             sums.entry((h, o, p)).or_default().add(v, m);
         }
-        sums.into_iter().map(|((h, o, p), side)| ((h.to_owned(), home.to_owned(), o.to_owned(), p.to_owned()), side)).collect()
+        sums.into_iter().map(|((h, o, p), side)| ((h, home, o, p), side)).collect()
     };
     Ok(Sides {
         declared,
@@ -126,11 +129,11 @@ pub(crate) fn sides(declarations: &DataFrame, mirror_flows: &DataFrame, params: 
 }
 
 /// The matched pairs of the finest periods, for the CIF/FOB estimate.
-pub(crate) fn pairs(sides: &Sides) -> Vec<Pair<'_>> {
+pub(crate) fn pairs<'a>(sides: &Sides<'a>) -> Vec<Pair<'a>> {
     sides
         .mirror
         .iter()
-        .filter_map(|(k, m)| sides.declared.get(k).map(|d| Pair { partner: k.2.as_str(), import_cif: d.value, export_fob: m.value }))
+        .filter_map(|(k, m)| sides.declared.get(k).map(|d| Pair { partner: k.2, import_cif: d.value, export_fob: m.value }))
         .collect()
 }
 
@@ -161,7 +164,7 @@ impl Cell {
 }
 
 /// Computes every cell at the output grain.
-pub(crate) fn cells(sides: &Sides, tariffs: &TariffBook, params: &GapParams) -> (Vec<Cell>, Factors) {
+pub(crate) fn cells(sides: &Sides<'_>, tariffs: &TariffBook, params: &GapParams) -> (Vec<Cell>, Factors) {
     let factors = factors(&pairs(sides), &params.factor);
     // Aggregate both sides (mirror already converted to CIF per partner) to the output period.
     #[derive(Default)]
@@ -176,23 +179,24 @@ pub(crate) fn cells(sides: &Sides, tariffs: &TariffBook, params: &GapParams) -> 
     }
     // A side coded in another HS vintage than the configured one may hold codes that do not exist
     // (or mean something else) in the configured nomenclature.
-    let other_vintage = |k: &Key| {
+    let other_vintage = |k: &Borrowed<'_>| {
         params
             .hs_vintage
             .as_deref()
-            .is_some_and(|want| sides.vintage.get(k).is_some_and(|(a, b)| [a, b].into_iter().flatten().any(|v| v != want)))
+            .is_some_and(|want| sides.vintage.get(k).is_some_and(|(a, b)| [a, b].into_iter().flatten().any(|v| *v != want)))
     };
-    let mut acc: BTreeMap<Key, Acc> = BTreeMap::new();
+    // Cells are keyed by borrowed text too; only their keys are owned, once per cell.
+    let mut acc: BTreeMap<Borrowed<'_>, Acc> = BTreeMap::new();
     for (k, d) in &sides.declared {
-        let a = acc.entry((k.0.clone(), k.1.clone(), k.2.clone(), params.period.of(&k.3).to_owned())).or_default();
+        let a = acc.entry((k.0, k.1, k.2, params.period.of(k.3))).or_default();
         a.declared.value += d.value;
         a.declared.weight += d.weight;
         a.declared.rows += d.rows;
         a.other_vintage |= other_vintage(k);
     }
     for (k, m) in &sides.mirror {
-        let f = factors.get(&k.2);
-        let a = acc.entry((k.0.clone(), k.1.clone(), k.2.clone(), params.period.of(&k.3).to_owned())).or_default();
+        let f = factors.get(k.2);
+        let a = acc.entry((k.0, k.1, k.2, params.period.of(k.3))).or_default();
         a.fob.value += m.value;
         a.fob.weight += m.weight;
         a.fob.rows += m.rows;
@@ -210,8 +214,9 @@ pub(crate) fn cells(sides: &Sides, tariffs: &TariffBook, params: &GapParams) -> 
     let all_reporters = params.home_country == "*";
     let cells = acc
         .into_iter()
-        .map(|(key, a)| {
-            let reports = sides.reporting_partners.contains(&key.2);
+        .map(|((hs6, home, partner, period), a)| {
+            let key: Key = (hs6.to_owned(), home.to_owned(), partner.to_owned(), period.to_owned());
+            let reports = sides.reporting_partners.contains(partner);
             let mut flags = Vec::new();
             if !reports {
                 flags.push("partner_not_reporting");

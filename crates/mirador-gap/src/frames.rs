@@ -191,37 +191,101 @@ pub(crate) fn summary(cells: &[Cell], factors: &Factors, declared_source: &str) 
     DataFrame::new_infer_height(columns)
 }
 
+/// The declarations' text columns a row's cell is keyed by: HS6, origin and reported period.
+pub(crate) struct KeyTexts<'a> {
+    pub(crate) hs6: Text<'a>,
+    pub(crate) origin: Text<'a>,
+    pub(crate) period: Text<'a>,
+}
+
+impl<'a> KeyTexts<'a> {
+    pub(crate) fn of(declarations: &'a DataFrame) -> PolarsResult<Self> {
+        Ok(KeyTexts {
+            hs6: Text::column(declarations, col::HS6)?,
+            origin: Text::column(declarations, col::ORIGIN_COUNTRY)?,
+            period: Text::column(declarations, col::PERIOD)?,
+        })
+    }
+}
+
+/// The largest table of (HS6, origin, output period) code combinations [`RowKeys`] index rows
+/// by (16 MiB): a few thousand HS6 codes × a few hundred origins × a few periods fit.
+const DENSE_KEYS: usize = 1 << 22;
+
+/// Every declaration's cell key (HS6, origin, output period), coded, with each key's declared
+/// value. None of it needs the cells, so it is computed while they are.
+pub(crate) struct RowKeys<'a> {
+    /// Each row's key.
+    row_key: Vec<u32>,
+    /// Each key's (HS6, origin, output period).
+    keys: Vec<(&'a str, &'a str, &'a str)>,
+    /// Each key's declared value, summed in row order.
+    key_value: Vec<f64>,
+    /// Each row's output period, coded by the distinct ones.
+    gap_period: Coded<'a>,
+}
+
+impl<'a> RowKeys<'a> {
+    pub(crate) fn of(texts: &'a KeyTexts<'_>, declarations: &DataFrame, grain: PeriodGrain) -> PolarsResult<Self> {
+        RowKeys::within(texts, declarations, grain, DENSE_KEYS)
+    }
+
+    /// [`RowKeys::of`], finding keys by position while every combination of codes fits a table
+    /// of `dense_keys`.
+    fn within(texts: &'a KeyTexts<'_>, declarations: &DataFrame, grain: PeriodGrain, dense_keys: usize) -> PolarsResult<Self> {
+        // Text columns are coded by hashing every row's value: the three side by side.
+        let (hs6, (origin, period)) =
+            rayon::join(|| coded_or_empty(&texts.hs6), || rayon::join(|| coded_or_empty(&texts.origin), || coded_or_empty(&texts.period)));
+        // Each distinct period's output period, coded.
+        let grains = Coded::new(period.values.iter().map(|p| Some(grain.of(p))));
+        let value = declarations.column(col::VALUE_USD)?.f64()?;
+        // Rows are keyed by their (HS6, origin, output period) codes, numbered in order of first
+        // appearance: a cell is looked up, and its texts hashed, once per key rather than once
+        // per row. While every combination of codes fits a table of `dense_keys`, a row finds
+        // its key by position in it; otherwise by hashing the three codes.
+        let (n_hs6, n_origin, n_grain) = (hs6.values.len(), origin.values.len(), grains.values.len());
+        let dense = n_hs6.checked_mul(n_origin).and_then(|n| n.checked_mul(n_grain)).filter(|&n| n <= dense_keys);
+        let mut keys: Vec<(&str, &str, &str)> = Vec::new();
+        let key_of_row = |i: usize| (hs6.codes[i], origin.codes[i], grains.codes[period.codes[i] as usize]);
+        let mut first = |key: (u32, u32, u32)| {
+            keys.push((hs6.values[key.0 as usize], origin.values[key.1 as usize], grains.values[key.2 as usize]));
+            (keys.len() - 1) as u32
+        };
+        let row_key: Vec<u32> = match dense {
+            Some(n) => {
+                let mut table = vec![u32::MAX; n];
+                (0..declarations.height())
+                    .map(|i| {
+                        let key = key_of_row(i);
+                        let at = (key.0 as usize * n_origin + key.1 as usize) * n_grain + key.2 as usize;
+                        if table[at] == u32::MAX {
+                            table[at] = first(key);
+                        }
+                        table[at]
+                    })
+                    .collect()
+            }
+            None => {
+                let mut key_ids: HashMap<(u32, u32, u32), u32, FixedState> = HashMap::default();
+                (0..declarations.height()).map(|i| *key_ids.entry(key_of_row(i)).or_insert_with(|| first(key_of_row(i)))).collect()
+            }
+        };
+        let mut key_value = vec![0.0; keys.len()];
+        for (&k, v) in row_key.iter().zip(value.iter()) {
+            key_value[k as usize] += v.unwrap_or(0.0).max(0.0);
+        }
+        let gap_period = Coded { codes: period.codes.iter().map(|&p| grains.codes[p as usize]).collect(), values: grains.values };
+        Ok(RowKeys { row_key, keys, key_value, gap_period })
+    }
+}
+
 /// `mirror_exposure`: every declaration item with its cell's gap ratio and its value share of the
 /// cell's lost duty.
-pub(crate) fn exposure(declarations: &DataFrame, cells: &[Cell], grain: PeriodGrain) -> PolarsResult<DataFrame> {
+pub(crate) fn exposure(declarations: &DataFrame, rows: &RowKeys<'_>, cells: &[Cell]) -> PolarsResult<DataFrame> {
     let index: HashMap<(&str, &str, &str), &Cell, FixedState> =
         cells.iter().map(|c| ((c.key.0.as_str(), c.key.2.as_str(), c.key.3.as_str()), c)).collect();
-    let (hs6, origin, period) =
-        (Text::column(declarations, col::HS6)?, Text::column(declarations, col::ORIGIN_COUNTRY)?, Text::column(declarations, col::PERIOD)?);
-    // Text columns are coded by hashing every row's value: the three side by side.
-    let (hs6, (origin, period)) =
-        rayon::join(|| coded_or_empty(&hs6), || rayon::join(|| coded_or_empty(&origin), || coded_or_empty(&period)));
-    // Each distinct period's output period, coded.
-    let grains = Coded::new(period.values.iter().map(|p| Some(grain.of(p))));
+    let RowKeys { row_key, keys, key_value, gap_period } = rows;
     let value = declarations.column(col::VALUE_USD)?.f64()?;
-    // Rows are keyed by their (HS6, origin, output period) codes: a cell is looked up, and its
-    // texts hashed, once per key rather than once per row.
-    let mut key_ids: HashMap<(u32, u32, u32), u32, FixedState> = HashMap::default();
-    let mut keys: Vec<(&str, &str, &str)> = Vec::new();
-    let row_key: Vec<u32> = (0..declarations.height())
-        .map(|i| {
-            let key = (hs6.codes[i], origin.codes[i], grains.codes[period.codes[i] as usize]);
-            *key_ids.entry(key).or_insert_with(|| {
-                keys.push((hs6.values[key.0 as usize], origin.values[key.1 as usize], grains.values[key.2 as usize]));
-                (keys.len() - 1) as u32
-            })
-        })
-        .collect();
-    // Declared value per key, summed in row order.
-    let mut key_value = vec![0.0; keys.len()];
-    for (&k, v) in row_key.iter().zip(value.iter()) {
-        key_value[k as usize] += v.unwrap_or(0.0).max(0.0);
-    }
     let key_cells: Vec<Option<&Cell>> = keys.iter().map(|k| index.get(k).copied()).collect();
     let key_ratio: Vec<Option<f64>> = key_cells
         .iter()
@@ -235,13 +299,9 @@ pub(crate) fn exposure(declarations: &DataFrame, cells: &[Cell], grain: PeriodGr
         .zip(value.iter())
         .map(|(&k, v)| ratio(v.unwrap_or(0.0).max(0.0), key_value[k as usize]).map_or(0.0, |s| s * key_duty[k as usize]))
         .collect();
-    // Each row's output period, coded by the distinct ones: a categorical of a few values, which
-    // the writer writes as the same text from its codes, without a million strings to gather
-    // and hash again.
-    let gap_period = categorical(
-        &Coded { codes: period.codes.iter().map(|&p| grains.codes[p as usize]).collect(), values: grains.values.clone() },
-        mirror_exposure::GAP_PERIOD,
-    )?;
+    // Each row's output period as a categorical of a few values, which the writer writes as the
+    // same text from its codes, without a million strings to gather and hash again.
+    let gap_period = categorical(gap_period, mirror_exposure::GAP_PERIOD)?;
     let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY])?;
     df.with_column(gap_period)?;
     df.with_column(Column::new(mirror_exposure::MIRROR_GAP_RATIO.into(), gap_ratio))?;
@@ -277,6 +337,35 @@ fn coded_or_empty<'a>(text: &'a Text<'_>) -> Coded<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rows find the same keys, numbered in the same order, with the same values summed, whether
+    /// by position in the table of code combinations or by hashing them; nulls key as empty text.
+    #[test]
+    fn row_keys_are_the_same_by_position_and_by_hash() {
+        let n = 5_000;
+        let hs6: Vec<Option<String>> = (0..n).map(|i| (i % 97 != 3).then(|| format!("{:06}", (i * 31) % 211))).collect();
+        let origin: Vec<Option<&str>> = (0..n).map(|i| [Some("CN"), Some("DE"), None, Some("")][(i * 7) % 4]).collect();
+        let period: Vec<&str> = (0..n).map(|i| ["2023-01", "2023-07", "2024-02", "2022-12"][(i / 13) % 4]).collect();
+        let value: Vec<Option<f64>> = (0..n).map(|i| (i % 11 != 0).then(|| (i as f64 * 1.37) % 900.0 - 50.0)).collect();
+        let df = df!(col::HS6 => hs6, col::ORIGIN_COUNTRY => origin, col::PERIOD => period, col::VALUE_USD => value).unwrap();
+        let texts = KeyTexts::of(&df).unwrap();
+        for grain in [PeriodGrain::Year, PeriodGrain::AsReported] {
+            let dense = RowKeys::within(&texts, &df, grain, DENSE_KEYS).unwrap();
+            let hashed = RowKeys::within(&texts, &df, grain, 0).unwrap();
+            assert!(dense.keys.len() > 100);
+            assert_eq!(dense.row_key, hashed.row_key);
+            assert_eq!(dense.keys, hashed.keys);
+            assert_eq!(dense.key_value, hashed.key_value);
+            assert_eq!(dense.gap_period.codes, hashed.gap_period.codes);
+            // Each key is the row's own text, a null as empty text.
+            let text = |c: &str, i: usize| df.column(c).unwrap().str().unwrap().get(i).unwrap_or("").to_owned();
+            for i in (0..n).step_by(7) {
+                let (h, o, p) = dense.keys[dense.row_key[i] as usize];
+                assert_eq!((h.to_owned(), o.to_owned()), (text(col::HS6, i), text(col::ORIGIN_COUNTRY, i)));
+                assert_eq!(p, grain.of(&text(col::PERIOD, i)));
+            }
+        }
+    }
 
     /// The categorical holds the text the gathered column holds, nulls included, and the file
     /// written from it is the file written from the text: a few distinct values (written as a

@@ -160,11 +160,20 @@ pub struct GapResult {
 /// `params` are taken as [`GapParams::validate`] accepts them (the stage checks them first).
 pub fn analyse(declarations: &DataFrame, mirror_flows: &DataFrame, tariffs: &DataFrame, params: &GapParams) -> PolarsResult<GapResult> {
     let book = TariffBook::from_frame(tariffs)?;
-    let sides = cells::sides(declarations, mirror_flows, params)?;
-    let (cells, factors) = cells::cells(&sides, &book, params);
+    // The declarations' cell keys are coded while the cells are computed from the two sides.
+    let texts = frames::KeyTexts::of(declarations)?;
+    let (cells, rows) = rayon::join(
+        || -> PolarsResult<_> {
+            let sides = cells::sides(&texts, declarations, mirror_flows, params)?;
+            let (cells, factors) = cells::cells(&sides, &book, params);
+            Ok((sides, cells, factors))
+        },
+        || frames::RowKeys::of(&texts, declarations, params.period),
+    );
+    let ((sides, cells, factors), rows) = (cells?, rows?);
     // The row-level exposure (every declaration) beside the small per-cell frames.
     let (exposure, small) = rayon::join(
-        || frames::exposure(declarations, &cells, params.period),
+        || frames::exposure(declarations, &rows, &cells),
         || -> PolarsResult<_> {
             Ok((
                 frames::by_cell(&cells)?,
