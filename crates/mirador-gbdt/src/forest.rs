@@ -127,12 +127,31 @@ impl Forest {
             out.fill(u32::MAX);
             return;
         };
-        let stay = Step { feature: 0, offset: 0, child: [u32::MAX, u32::MAX] };
+        let steps = &flat.steps;
+        let at_split = |at: u32| steps.get(at as usize).is_some_and(|step| step.child[0] != at);
+        // Only the rows still at a split walk on, level by level: most rows reach their leaf
+        // well above the tree's deepest one.
+        let mut active: Vec<u32> = if at_split(0) { (0..out.len() as u32).collect() } else { Vec::new() };
         for _ in 0..flat.depth {
-            for (row, at) in out.iter_mut().enumerate() {
-                let step = flat.steps.get(*at as usize).copied().unwrap_or(stay);
-                *at = self.child(step, block, row * width);
+            if active.is_empty() {
+                break;
             }
+            let mut kept = 0;
+            for k in 0..active.len() {
+                let row = active[k] as usize;
+                let next = match steps.get(out[row] as usize) {
+                    Some(&step) => self.child(step, block, row * width),
+                    None => u32::MAX,
+                };
+                out[row] = next;
+                active[kept] = row as u32;
+                kept += usize::from(at_split(next));
+            }
+            active.truncate(kept);
+        }
+        // Rows still at a split after the deepest level (a malformed tree) end on no leaf.
+        for &row in &active {
+            out[row as usize] = u32::MAX;
         }
         for at in out.iter_mut() {
             if !flat.steps.get(*at as usize).is_some_and(|step| step.child[0] == *at) {
