@@ -140,7 +140,7 @@ impl Forest {
         }
         let columns: Vec<Vec<f64>> = (0..width).map(|j| x.iter().skip(j).step_by(width).copied().collect()).collect();
         // smartcore's argsort: its order of tied values decides the order of the sums.
-        let order: Vec<Vec<usize>> = columns.par_iter().map(|c| c.clone().argsort_mut()).collect();
+        let order: Vec<Vec<u32>> = columns.par_iter().map(|c| c.clone().argsort_mut().into_iter().map(|i| i as u32).collect()).collect();
         let mut rng = SmallRng::seed_from_u64(params.seed);
         let samples: Vec<Vec<u32>> = (0..params.trees)
             .map(|_| {
@@ -181,7 +181,7 @@ impl Forest {
 }
 
 /// Grows one tree on the bootstrap `counts` (by row), its features drawn with `seed`.
-fn grow(data: &Data<'_>, order: &[Vec<usize>], counts: &[u32], seed: u64) -> Vec<Node> {
+fn grow(data: &Data<'_>, order: &[Vec<u32>], counts: &[u32], seed: u64) -> Vec<Node> {
     let params = data.params;
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut n = 0usize;
@@ -192,9 +192,21 @@ fn grow(data: &Data<'_>, order: &[Vec<usize>], counts: &[u32], seed: u64) -> Vec
     }
     let mut nodes = vec![Node::leaf(root.leaf_value())];
     let kept = counts.iter().filter(|&&c| c > 0).count();
+    // Each column's drawn rows in its order; written without a branch (a row is drawn or not
+    // at random, which a branch would mispredict a third of the time).
     let sorted: Vec<Vec<Element>> = order
         .iter()
-        .map(|column| column.iter().filter(|&&i| counts[i] > 0).map(|&i| Element { row: i as u32, count: counts[i] }).collect())
+        .map(|column| {
+            let mut out = vec![Element::default(); kept + 1];
+            let mut w = 0;
+            for &i in column {
+                let count = counts[i as usize];
+                out[w] = Element { row: i, count };
+                w += usize::from(count > 0);
+            }
+            out.truncate(kept);
+            out
+        })
         .collect();
     let mut work = Workspace {
         in_true_branch: vec![false; counts.len()],
