@@ -163,7 +163,7 @@ impl Forest {
         }
         for at in out.iter_mut() {
             *at &= !AT_END;
-            if !flat.steps.get(*at as usize).is_some_and(|step| step.child[0] == *at) {
+            if flat.steps.get(*at as usize).is_none_or(|step| step.child[0] != *at) {
                 *at = u32::MAX;
             }
         }

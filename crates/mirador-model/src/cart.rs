@@ -225,7 +225,7 @@ fn grow(data: &Data<'_>, order: &[Vec<u32>], counts: &[u32], seed: u64) -> Vec<N
     }
     while let Some(visitor) = stack.pop() {
         if visitor.level < params.max_depth {
-            split(data, &mut nodes, visitor, &mut stack, &mut rng, &mut work);
+            split(data, &mut nodes, &visitor, &mut stack, &mut rng, &mut work);
         }
     }
     nodes
@@ -240,6 +240,8 @@ fn find_best_cutoff(data: &Data<'_>, nodes: &mut [Node], visitor: &Visitor, n: u
     nodes[visitor.node].score.is_some()
 }
 
+// Values are compared exactly, as smartcore compares them: equal values are one cut.
+#[allow(clippy::float_cmp)]
 fn find_best_split(data: &Data<'_>, node: &mut Node, visitor: &Visitor, n: usize, j: usize, sorted: &[Element]) {
     let column = &data.columns[j];
     let min_leaf = data.params.min_samples_leaf;
@@ -276,7 +278,7 @@ fn find_best_split(data: &Data<'_>, node: &mut Node, visitor: &Visitor, n: usize
     }
 }
 
-fn split(data: &Data<'_>, nodes: &mut Vec<Node>, visitor: Visitor, stack: &mut Vec<Visitor>, rng: &mut impl Rng, work: &mut Workspace) {
+fn split(data: &Data<'_>, nodes: &mut Vec<Node>, visitor: &Visitor, stack: &mut Vec<Visitor>, rng: &mut impl Rng, work: &mut Workspace) {
     let params = data.params;
     let Node { feature, threshold, .. } = nodes[visitor.node];
     let column = &data.columns[feature];
@@ -285,7 +287,8 @@ fn split(data: &Data<'_>, nodes: &mut Vec<Node>, visitor: Visitor, stack: &mut V
     let sorted = &work.sorted[feature][visitor.start..visitor.end];
     let mut n_true = 0;
     for &e in sorted {
-        if !(column[e.row as usize] <= threshold) {
+        // The true branch holds `x <= threshold`.
+        if !matches!(column[e.row as usize].partial_cmp(&threshold), Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)) {
             break;
         }
         work.in_true_branch[e.row as usize] = true;
@@ -419,7 +422,7 @@ mod tests {
                     expected.iter().map(|p| p.to_bits()).collect::<Vec<_>>(),
                     "n {n} width {width} trees {trees} depth {depth} leaf {leaf}"
                 );
-                assert!(got.iter().any(|&p| p != got[0]), "a constant forest proves little");
+                assert!(got.iter().any(|p| p.to_bits() != got[0].to_bits()), "a constant forest proves little");
             }
         }
     }

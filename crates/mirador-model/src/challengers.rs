@@ -11,7 +11,7 @@
 //!   on the 0/1 fraud label: its prediction, the average over trees of each leaf's share of
 //!   fraudulent training rows, is the forest's fraud probability (smartcore's classifier only
 //!   votes classes), and on a 0/1 label the variance criterion is the Gini criterion (halved).
-//!   smartcore grows the trees one after another; [`crate::cart`] grows the same trees in
+//!   smartcore grows the trees one after another; the `cart` module grows the same trees in
 //!   parallel (a test checks the two forests predict the same to the bit).
 //!
 //! **Features.** Exactly the boosting's [`Dataset`] of each split (built once by the stage),
