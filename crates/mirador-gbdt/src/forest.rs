@@ -38,7 +38,13 @@ struct FlatTree {
     values: Vec<f64>,
     /// Longest root-to-leaf path, in splits.
     depth: usize,
+    /// By node, its children as [`Step::child`], each marked with [`AT_END`] when it is a leaf
+    /// (or no node), so that a walk knows a row is done without reading the child's step.
+    marked: Vec<[u32; 2]>,
 }
+
+/// Marks a child that ends a walk ([`FlatTree::marked`]).
+const AT_END: u32 = 1 << 31;
 
 /// How one feature's values become bins.
 #[derive(Clone, Debug)]
@@ -127,15 +133,37 @@ impl Forest {
             out.fill(u32::MAX);
             return;
         };
-        let stay = Step { feature: 0, offset: 0, child: [u32::MAX, u32::MAX] };
+        let steps = &flat.steps;
+        let at_split = |at: u32| steps.get(at as usize).is_some_and(|step| step.child[0] != at);
+        // Only the rows still at a split walk on, level by level: most rows reach their leaf
+        // well above the tree's deepest one.
+        let mut active: Vec<u32> = if at_split(0) { (0..out.len() as u32).collect() } else { Vec::new() };
         for _ in 0..flat.depth {
-            for (row, at) in out.iter_mut().enumerate() {
-                let step = flat.steps.get(*at as usize).copied().unwrap_or(stay);
-                *at = self.child(step, block, row * width);
+            if active.is_empty() {
+                break;
             }
+            let mut kept = 0;
+            for k in 0..active.len() {
+                let row = active[k] as usize;
+                // An active row is at a split: a node of the tree, unmarked.
+                let at = out[row] as usize;
+                let next = match (steps.get(at), flat.marked.get(at)) {
+                    (Some(&step), Some(marked)) => marked[self.direction(step, block, row * width)],
+                    _ => u32::MAX,
+                };
+                out[row] = next;
+                active[kept] = row as u32;
+                kept += usize::from(next & AT_END == 0);
+            }
+            active.truncate(kept);
+        }
+        // Rows still at a split after the deepest level (a malformed tree) end on no leaf.
+        for &row in &active {
+            out[row as usize] = u32::MAX;
         }
         for at in out.iter_mut() {
-            if !flat.steps.get(*at as usize).is_some_and(|step| step.child[0] == *at) {
+            *at &= !AT_END;
+            if flat.steps.get(*at as usize).is_none_or(|step| step.child[0] != *at) {
                 *at = u32::MAX;
             }
         }
@@ -166,9 +194,15 @@ impl Forest {
     /// one where the row's bin is set in the step's bit set.
     #[inline]
     fn child(&self, step: Step, block: &Block, row_start: usize) -> u32 {
+        step.child[self.direction(step, block, row_start)]
+    }
+
+    /// 0 (left) where the row's bin is set in the step's bit set, 1 (right) otherwise.
+    #[inline]
+    fn direction(&self, step: Step, block: &Block, row_start: usize) -> usize {
         let bin = block.bins.get(row_start + step.feature as usize).copied().unwrap_or(0);
         let word = self.bits.get(step.offset as usize + (bin / 64) as usize).copied().unwrap_or(0);
-        step.child[usize::from(word >> (bin % 64) & 1 == 0)]
+        usize::from(word >> (bin % 64) & 1 == 0)
     }
 
     /// Adds tree by tree the outputs of the rows of `block` to `margins` (each row adds the
@@ -216,7 +250,7 @@ fn feature_bins(trees: &[Tree], kinds: &[FeatureKind]) -> Vec<Bins> {
 }
 
 fn flatten(tree: &Tree, features: &[Bins], kinds: &[FeatureKind], bits: &mut Vec<u64>) -> FlatTree {
-    let steps = tree
+    let steps: Vec<Step> = tree
         .nodes
         .iter()
         .enumerate()
@@ -258,7 +292,23 @@ fn flatten(tree: &Tree, features: &[Bins], kinds: &[FeatureKind], bits: &mut Vec
         })
         .collect();
     let values = tree.nodes.iter().map(|node| if let Node::Leaf { value, .. } = node { *value } else { 0.0 }).collect();
-    FlatTree { depth: tree.depth(), steps, values }
+    // A leaf points to itself; a child past the last node (a malformed tree) ends the walk too.
+    let ends = |child: u32| steps.get(child as usize).is_none_or(|step: &Step| step.child[0] == child);
+    let marked = steps
+        .iter()
+        .map(|step| {
+            step.child.map(|child| {
+                if child >= AT_END {
+                    u32::MAX
+                } else if ends(child) {
+                    child | AT_END
+                } else {
+                    child
+                }
+            })
+        })
+        .collect();
+    FlatTree { depth: tree.depth(), steps, values, marked }
 }
 
 #[cfg(test)]
@@ -345,6 +395,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_child_past_the_last_node_ends_on_no_leaf() {
+        let tree = Tree {
+            nodes: vec![
+                Node::Split { feature: 0, rule: SplitRule::Threshold(1.5), default_left: false, left: 1, right: 9, gain: 1.0, count: 4.0 },
+                Node::Leaf { value: 1.0, count: 2.0 },
+            ],
+        };
+        let data = Dataset::new(vec!["x".into()], vec![Column::Numeric(vec![1.0, 2.0, f64::NAN, 0.5])]).unwrap();
+        let booster = Booster {
+            format_version: crate::MODEL_FORMAT_VERSION,
+            feature_names: data.names.clone(),
+            feature_kinds: vec![FeatureKind::Numeric],
+            init_score: 0.0,
+            trees: vec![tree],
+            best_iteration: 1,
+            valid_history: Vec::new(),
+            params: Params::default(),
+        };
+        assert_eq!(walk(&Forest::new(&booster), &data, 0, 4), vec![1, u32::MAX, u32::MAX, 1]);
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //!   on the 0/1 fraud label: its prediction, the average over trees of each leaf's share of
 //!   fraudulent training rows, is the forest's fraud probability (smartcore's classifier only
 //!   votes classes), and on a 0/1 label the variance criterion is the Gini criterion (halved).
+//!   smartcore grows the trees one after another; the `cart` module grows the same trees in
+//!   parallel (a test checks the two forests predict the same to the bit).
 //!
 //! **Features.** Exactly the boosting's [`Dataset`] of each split (built once by the stage),
 //! encoded for models without native categorical or missing-value handling:
@@ -31,9 +33,8 @@
 use mirador_gbdt::{Column as Feature, Dataset};
 use mirador_schema::catalog::fraud_evaluation;
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use smartcore::ensemble::random_forest_regressor::{RandomForestRegressor, RandomForestRegressorParameters};
-use smartcore::linalg::basic::matrix::DenseMatrix;
 use tracing::{debug, info, warn};
 
 use crate::evaluate::{Evaluation, evaluate};
@@ -203,11 +204,6 @@ impl Encoding {
         }
         out
     }
-
-    /// Rows `rows` of `data` as a smartcore matrix.
-    fn matrix(&self, data: &Dataset, rows: &[usize]) -> Result<DenseMatrix<f64>, String> {
-        DenseMatrix::new(rows.len(), self.width(), self.rows(data, rows), false).map_err(|e| e.to_string())
-    }
 }
 
 /// At most `n` of `0..len`, a seeded uniform sample without replacement, in order.
@@ -237,30 +233,31 @@ pub(crate) fn sample(len: usize, n: usize, seed: u64) -> Vec<usize> {
 /// A fitted challenger's fraud probability for every row of a dataset.
 enum Fitted {
     Logistic { weights: Vec<f64>, intercept: f64 },
-    Forest(Box<RandomForestRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>>),
+    Forest(crate::cart::Forest),
 }
 
 impl Fitted {
-    fn predict(&self, encoding: &Encoding, data: &Dataset) -> Result<Vec<f64>, String> {
+    /// Every row's probability; blocks of rows in parallel.
+    fn predict(&self, encoding: &Encoding, data: &Dataset) -> Vec<f64> {
         let all: Vec<usize> = (0..data.n_rows()).collect();
-        let mut out = Vec::with_capacity(all.len());
-        for block in all.chunks(BLOCK_ROWS) {
-            match self {
-                Fitted::Logistic { weights, intercept } => {
-                    let x = encoding.rows(data, block);
-                    let width = weights.len().max(1);
-                    out.extend(x.chunks(width).map(|row| {
-                        let z = intercept + row.iter().zip(weights).map(|(a, b)| a * b).sum::<f64>();
-                        1.0 / (1.0 + (-z).exp())
-                    }));
+        let width = encoding.width();
+        let blocks: Vec<Vec<f64>> = all
+            .par_chunks(BLOCK_ROWS)
+            .map(|block| {
+                let x = encoding.rows(data, block);
+                match self {
+                    Fitted::Logistic { weights, intercept } => x
+                        .chunks(weights.len().max(1))
+                        .map(|row| {
+                            let z = intercept + row.iter().zip(weights).map(|(a, b)| a * b).sum::<f64>();
+                            1.0 / (1.0 + (-z).exp())
+                        })
+                        .collect(),
+                    Fitted::Forest(forest) => forest.predict(&x, width).into_iter().map(|p| p.clamp(0.0, 1.0)).collect(),
                 }
-                Fitted::Forest(forest) => {
-                    let p = forest.predict(&encoding.matrix(data, block)?).map_err(|e| e.to_string())?;
-                    out.extend(p.into_iter().map(|p| p.clamp(0.0, 1.0)));
-                }
-            }
-        }
-        Ok(out)
+            })
+            .collect();
+        blocks.concat()
     }
 }
 
@@ -416,18 +413,17 @@ fn cholesky_solve(a: &mut [f64], dim: usize, b: &[f64]) -> Option<Vec<f64>> {
     Some(solution)
 }
 
-fn fit_forest(x: &DenseMatrix<f64>, y: &[bool], trees: usize, seed: u64) -> Result<Fitted, String> {
-    use smartcore::linalg::basic::arrays::Array as _;
+fn fit_forest(x: &[f64], width: usize, y: &[bool], trees: usize, seed: u64) -> Result<Fitted, String> {
     let target: Vec<f64> = y.iter().map(|&b| f64::from(u8::from(b))).collect();
-    let params = RandomForestRegressorParameters::default()
-        .with_n_trees(trees.max(1))
-        .with_max_depth(FOREST_MAX_DEPTH)
-        .with_min_samples_leaf(FOREST_MIN_LEAF)
-        .with_min_samples_split(2 * FOREST_MIN_LEAF)
-        .with_m(((x.shape().1 as f64).sqrt() as usize).max(1))
-        .with_seed(seed);
-    let forest = RandomForestRegressor::fit(x, &target, params).map_err(|e| e.to_string())?;
-    Ok(Fitted::Forest(Box::new(forest)))
+    let params = crate::cart::Params {
+        trees: trees.max(1),
+        max_depth: FOREST_MAX_DEPTH,
+        min_samples_leaf: FOREST_MIN_LEAF,
+        min_samples_split: 2 * FOREST_MIN_LEAF,
+        m: ((width as f64).sqrt() as usize).max(1),
+        seed,
+    };
+    Ok(Fitted::Forest(crate::cart::Forest::fit(x, width, &target, &params)?))
 }
 
 /// Fits both challengers on (a sample of) `train` and evaluates them on `held_out`. A
@@ -466,21 +462,14 @@ impl Sample {
     /// Fits both challengers (the two at once) and evaluates them on `held_out`.
     pub(crate) fn run(&self, held_out: &[Split<'_>], trees: usize, seed: u64) -> Vec<Challenger> {
         let Sample { encoding, rows, x, y } = self;
-        let matrix = match DenseMatrix::new(*rows, encoding.width(), x.clone(), false) {
-            Ok(x) => x,
-            Err(e) => {
-                warn!(error = %e, "The challengers could not be built; fraud_evaluation has the boosting's rows only.");
-                return Vec::new();
-            }
-        };
         let one = |name: &str| -> Option<Challenger> {
             let started = std::time::Instant::now();
             let fitted = match name {
                 LOGISTIC_REGRESSION => fit_logistic(x, encoding.width(), y),
-                _ => fit_forest(&matrix, y, trees, seed),
+                _ => fit_forest(x, encoding.width(), y, trees, seed),
             };
             let evaluations =
-                fitted.and_then(|f| held_out.iter().map(|s| Ok(evaluate(s.name, &f.predict(encoding, s.x)?, s.y, s.duty, seed))).collect());
+                fitted.map(|f| held_out.iter().map(|s| evaluate(s.name, &f.predict(encoding, s.x), s.y, s.duty, seed)).collect());
             match evaluations {
                 Ok(evaluations) => {
                     let seconds = started.elapsed().as_secs_f64();
@@ -610,6 +599,7 @@ mod tests {
     #[test]
     fn newton_reaches_smartcores_logistic_regression() {
         use smartcore::linalg::basic::arrays::Array as _;
+        use smartcore::linalg::basic::matrix::DenseMatrix;
         use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegressionParameters};
         for (n, width, alpha, seed) in [(400, 5, LOGISTIC_ALPHA, 1), (1_500, 8, LOGISTIC_ALPHA, 2), (300, 3, 10.0, 3), (800, 6, 0.1, 4)] {
             let (features, labels) = logistic_problem(n, width, seed);

@@ -125,8 +125,9 @@ struct PathTable {
     bias: f64,
     init_score: f64,
     forest: Forest,
-    /// `leaves[tree][node]`: the credits of the path to `node` when it is a leaf.
-    leaves: Vec<Vec<Vec<(usize, f64)>>>,
+    /// Per tree, the credits of the path to each leaf, one leaf after another (nodes in
+    /// order): node `n`'s are `credits[offsets[n]..offsets[n + 1]]`, none for a split.
+    leaves: Vec<Credits>,
     /// `values[tree][node]`: the output of `node` when it is a leaf (0 for a split).
     values: Vec<Vec<f64>>,
 }
@@ -161,7 +162,7 @@ impl PathTable {
                         None => {}
                     }
                 }
-                credits
+                Credits::of(credits)
             })
             .collect();
         let values = booster
@@ -189,10 +190,41 @@ impl PathTable {
             self.forest.leaves(tree, block, reached);
             for ((row, margin), &leaf) in out.chunks_mut(width).zip(margins.iter_mut()).zip(reached.iter()) {
                 *margin += values.get(leaf as usize).copied().unwrap_or(0.0);
-                for &(feature, delta) in credits.get(leaf as usize).map_or(&[][..], Vec::as_slice) {
-                    row[feature] += delta;
+                for &(feature, delta) in credits.of_node(leaf) {
+                    row[feature as usize] += delta;
                 }
             }
+        }
+    }
+}
+
+/// One tree's path credits by leaf, in one array ([`PathTable::leaves`]).
+struct Credits {
+    offsets: Vec<u32>,
+    credits: Vec<(u32, f64)>,
+}
+
+impl Credits {
+    /// From each node's credits (none for a split).
+    fn of(by_node: Vec<Vec<(usize, f64)>>) -> Self {
+        let mut offsets = Vec::with_capacity(by_node.len() + 1);
+        let mut credits = Vec::new();
+        offsets.push(0);
+        for node in by_node {
+            // Feature indices fit in `u32`: a dataset has far fewer features.
+            credits.extend(node.into_iter().map(|(feature, delta)| (feature as u32, delta)));
+            offsets.push(credits.len() as u32);
+        }
+        Credits { offsets, credits }
+    }
+
+    /// The credits of node `node` (none past the last node).
+    #[inline]
+    fn of_node(&self, node: u32) -> &[(u32, f64)] {
+        let node = node as usize;
+        match (self.offsets.get(node), self.offsets.get(node + 1)) {
+            (Some(&start), Some(&end)) => &self.credits[start as usize..end as usize],
+            _ => &[],
         }
     }
 }

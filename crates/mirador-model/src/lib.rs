@@ -40,6 +40,7 @@
 
 pub mod backtest;
 pub mod carry;
+mod cart;
 pub mod challengers;
 pub mod evaluate;
 pub mod explain;
