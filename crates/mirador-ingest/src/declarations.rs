@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::fx::FxTable;
 use crate::read::{Raw, RawBlock};
 use crate::rules::{self, Reject};
-use crate::source::{Field, Mapped, Quarantine, Reconciliation};
+use crate::source::{CHUNK_ROWS, Field, FieldOf, Mapped, Quarantine, Reconciliation};
 
 /// Canonical columns a declarations source must provide (mapped or defaulted).
 pub const MANDATORY: &[&str] = &[
@@ -179,6 +179,12 @@ impl Periods {
         date.year() * 12 + date.month0() as i32
     }
 
+    /// The place of `date`'s month in the table, if there.
+    fn index(&self, date: NaiveDate) -> Option<u32> {
+        let i = usize::try_from(Self::month(date) - self.first).ok()?;
+        (i < self.texts.len()).then(|| u32::try_from(i).ok()).flatten()
+    }
+
     fn of(&self, date: NaiveDate) -> Cow<'_, str> {
         match usize::try_from(Self::month(date) - self.first).ok().and_then(|i| self.texts.get(i)) {
             Some(text) => Cow::Borrowed(text),
@@ -194,6 +200,126 @@ fn clean<'r>(v: Raw<'r>, name: &str) -> Result<Cow<'r, str>, Reject> {
         return Err(Reject::new("control_character", name, format!("`{name}` contains a control character (NUL, escape, line break)")));
     }
     Ok(v)
+}
+
+/// The rules of the optional descriptive column `name` (one of [`TEXTS`]; the importer is
+/// mandatory), on its value alone.
+fn text_rule<'r>(v: Option<Raw<'r>>, name: &str, id_case: rules::IdCase) -> Result<Cow<'r, str>, Reject> {
+    let v = if name == col::IMPORTER_ID { rules::required_value(v, name)? } else { rules::optional_value(v).unwrap_or(Raw::Text("-")) };
+    let v = clean(v, name)?;
+    Ok(if PARTY_IDS.contains(&name) { rules::party_id(v, id_case) } else { v })
+}
+
+/// The rules of the HS code, on its value alone: the code and whether a lost leading zero was
+/// restored.
+fn hs_rule<'r>(v: Option<Raw<'r>>, r: &DeclarationRules<'_>) -> Result<(Cow<'r, str>, bool), Reject> {
+    let hs_raw = rules::required_value(v, col::HS_CODE)?.text();
+    let hs = rules::hs_code(&hs_raw, r.hs_lengths, r.hs_vintages, col::HS_CODE)?;
+    let hs = rules::known_hs(hs, &hs_raw, r.hs_known, r.hs_vintages, col::HS_CODE)?;
+    Ok((Cow::Owned(hs.code), hs.repaired))
+}
+
+/// The departure country's rules, on its value alone: `None` when empty (the origin then).
+fn departure_rule(v: Option<Raw<'_>>) -> Result<Option<&'static str>, Reject> {
+    match rules::optional_value(v) {
+        Some(v) => rules::declared_country(&v.text(), col::DEPARTURE_COUNTRY).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The currency's rules, on its value alone.
+fn currency_rule(v: Option<Raw<'_>>) -> Result<Cow<'_, str>, Reject> {
+    match rules::required_value(v, col::CURRENCY)? {
+        Raw::Text(v) => rules::currency_code(v, col::CURRENCY),
+        typed => Ok(Cow::Owned(rules::currency(&typed.text(), col::CURRENCY)?)),
+    }
+}
+
+/// A value-only rule's result for every entry of a column read as its dictionary
+/// ([`crate::read::Coded`]): a row's result is then its entry's, found without running the
+/// rule again. Entries no row uses are judged too, and reject nothing.
+struct Memo<'r, T> {
+    /// Each row's entry (the whole block's rows).
+    ids: &'r [u32],
+    /// Each entry's result.
+    results: Vec<Result<T, Reject>>,
+}
+
+impl<'r, T: Send> Memo<'r, T> {
+    /// `rule` run on every entry of `f`'s column, when it is read as its dictionary.
+    fn new(f: FieldOf<'r>, rule: impl Fn(Option<Raw<'r>>) -> Result<T, Reject> + Sync) -> Option<Self> {
+        let (ids, values) = f.coded()?;
+        let results = values.into_par_iter().with_min_len(512).map(&rule).collect();
+        Some(Memo { ids, results })
+    }
+}
+
+impl<T> Memo<'_, T> {
+    /// The entry and result of the block's row `at`.
+    #[inline]
+    fn at(&self, at: usize) -> (u32, &Result<T, Reject>) {
+        let e = self.ids[at];
+        (e, &self.results[e as usize])
+    }
+}
+
+/// The value-only rules of one block's columns read as dictionaries, run once per entry
+/// ([`Memo`]); `None` for a column read otherwise (CSV, plain-encoded parquet text, a typed
+/// column), whose rows are validated one by one.
+#[derive(Default)]
+struct Memos<'r> {
+    texts: [Option<Memo<'r, Cow<'r, str>>>; 11],
+    hs_code: Option<Memo<'r, (Cow<'r, str>, bool)>>,
+    origin_country: Option<Memo<'r, &'static str>>,
+    departure_country: Option<Memo<'r, Option<&'static str>>>,
+    currency: Option<Memo<'r, Cow<'r, str>>>,
+    quantity_unit: Option<Memo<'r, Option<Cow<'r, str>>>>,
+    courier_id: Option<Memo<'r, Option<Cow<'r, str>>>>,
+}
+
+impl<'r> Memos<'r> {
+    fn new(f: &Fields<'r>, rows: &'r RawBlock, r: &DeclarationRules<'_>) -> Self {
+        let field = |f: &Field<'r>| f.of(rows);
+        let id_case = r.id_case;
+        let mut texts: [Option<Memo<'r, Cow<'r, str>>>; 11] = Default::default();
+        for ((slot, name), text) in texts.iter_mut().zip(TEXTS).zip(&f.texts) {
+            *slot = Memo::new(field(text), |v| text_rule(v, name, id_case));
+        }
+        Memos {
+            texts,
+            hs_code: Memo::new(field(&f.hs_code), |v| hs_rule(v, r)),
+            origin_country: Memo::new(field(&f.origin_country), |v| {
+                rules::declared_country(&rules::required_value(v, col::ORIGIN_COUNTRY)?.text(), col::ORIGIN_COUNTRY)
+            }),
+            departure_country: Memo::new(field(&f.departure_country), departure_rule),
+            currency: Memo::new(field(&f.currency), currency_rule),
+            quantity_unit: Memo::new(field(&f.quantity_unit), |v| Ok(rules::optional_value(v).map(Raw::text))),
+            courier_id: Memo::new(field(&f.courier_id), |v| Ok(rules::optional_value(v).map(|v| rules::party_id(v.text(), id_case)))),
+        }
+    }
+}
+
+/// Runs a rule over the rows of `part` not yet rejected, through its [`Memo`] when there is
+/// one (each row's value borrowed from its entry's by `lend`, its entry kept in `ids`), else by
+/// `rule` on each row.
+fn pass_memo<'m, T, U: Default>(
+    rejected: &mut [Option<Reject>],
+    part: &std::ops::Range<usize>,
+    memo: Option<&'m Memo<'_, T>>,
+    ids: &mut Vec<u32>,
+    lend: impl Fn(&'m T) -> U,
+    rule: impl FnMut(usize) -> Result<U, Reject>,
+) -> Vec<U> {
+    match memo {
+        Some(memo) => {
+            *ids = memo.ids[part.clone()].to_vec();
+            pass(rejected, |i| match memo.at(part.start + i).1 {
+                Ok(v) => Ok(lend(v)),
+                Err(e) => Err(e.clone()),
+            })
+        }
+        None => pass(rejected, rule),
+    }
 }
 
 #[cfg(test)]
@@ -321,7 +447,7 @@ struct Part<'r> {
     period: Vec<Cow<'r, str>>,
     texts: [Vec<Cow<'r, str>>; 11],
     courier_id: Vec<Option<Cow<'r, str>>>,
-    hs_code: Vec<String>,
+    hs_code: Vec<Cow<'r, str>>,
     hs_repaired: Vec<bool>,
     departure_country: Vec<&'static str>,
     origin_country: Vec<&'static str>,
@@ -336,6 +462,25 @@ struct Part<'r> {
     critical_fraud: Vec<Option<i8>>,
     /// Each row's release times; empty when the file carries none (every row's the default).
     release: Vec<crate::release::Release<'r>>,
+    /// Each row's entry in the dictionary of the column its categorical value comes from (see
+    /// [`Memo`]), for the columns read so; empty for the others. A row's value is a function
+    /// of its entry: [`Types::coded_column`] codes each entry once.
+    ids: Ids,
+}
+
+/// Each row's dictionary entry of the columns read as dictionaries (see [`Part::ids`]).
+#[derive(Default)]
+struct Ids {
+    /// The period's month in the table of periods ([`Periods::index`]).
+    period: Vec<u32>,
+    texts: [Vec<u32>; 11],
+    hs_code: Vec<u32>,
+    origin_country: Vec<u32>,
+    currency: Vec<u32>,
+    quantity_unit: Vec<u32>,
+    courier_id: Vec<u32>,
+    /// Entries of the departure country's column, only to borrow the memo's values.
+    departure_country: Vec<u32>,
 }
 
 impl Part<'_> {
@@ -370,6 +515,16 @@ impl Part<'_> {
         only(&mut self.fraud, keep);
         only(&mut self.critical_fraud, keep);
         only(&mut self.release, keep);
+        let ids = &mut self.ids;
+        for t in &mut ids.texts {
+            only(t, keep);
+        }
+        for v in
+            [&mut ids.period, &mut ids.hs_code, &mut ids.origin_country, &mut ids.currency, &mut ids.quantity_unit, &mut ids.courier_id]
+        {
+            only(v, keep);
+        }
+        ids.departure_country.clear();
     }
 
     /// Rows held.
@@ -391,8 +546,10 @@ fn validate_part<'r>(
     r: &DeclarationRules<'_>,
     periods: &'r Periods,
     hashes: &[u64],
+    memos: &'r Memos<'r>,
 ) -> Part<'r> {
     let d = m.decimal();
+    let mut ids = Ids::default();
     let at = |i: usize| part.start + i;
     let raw = |i: usize| rows.row(at(i));
     let mut rejected: Vec<Option<Reject>> =
@@ -422,27 +579,29 @@ fn validate_part<'r>(
             Ok(date)
         })
     };
-    let (hs_code, hs_repaired): (Vec<String>, Vec<bool>) = {
+    let (hs_code, hs_repaired): (Vec<Cow<'r, str>>, Vec<bool>) = {
         let c = field(&f.hs_code);
-        pass(rej, |i| {
-            let hs_raw = rules::required_value(c.value(at(i)), col::HS_CODE)?.text();
-            let hs = rules::hs_code(&hs_raw, r.hs_lengths, r.hs_vintages, col::HS_CODE)?;
-            let hs = rules::known_hs(hs, &hs_raw, r.hs_known, r.hs_vintages, col::HS_CODE)?;
-            Ok((hs.code, hs.repaired))
-        })
-        .into_iter()
-        .unzip()
+        let lend = |(code, repaired): &'r (Cow<'r, str>, bool)| (Cow::Borrowed(code.as_ref()), *repaired);
+        pass_memo(rej, &part, memos.hs_code.as_ref(), &mut ids.hs_code, lend, |i| hs_rule(c.value(at(i)), r)).into_iter().unzip()
     };
     let origin_country = {
         let c = field(&f.origin_country);
-        pass(rej, |i| rules::declared_country(&rules::required_value(c.value(at(i)), col::ORIGIN_COUNTRY)?.text(), col::ORIGIN_COUNTRY))
+        pass_memo(
+            rej,
+            &part,
+            memos.origin_country.as_ref(),
+            &mut ids.origin_country,
+            |v| *v,
+            |i| rules::declared_country(&rules::required_value(c.value(at(i)), col::ORIGIN_COUNTRY)?.text(), col::ORIGIN_COUNTRY),
+        )
     };
     let departure_country = {
         let c = field(&f.departure_country);
-        pass(rej, |i| match rules::optional_value(c.value(at(i))) {
-            Some(v) => rules::declared_country(&v.text(), col::DEPARTURE_COUNTRY),
-            None => Ok(origin_country[i]),
-        })
+        pass_memo(rej, &part, memos.departure_country.as_ref(), &mut ids.departure_country, |v| *v, |i| departure_rule(c.value(at(i))))
+            .into_iter()
+            .zip(&origin_country)
+            .map(|(departure, origin)| departure.unwrap_or(origin))
+            .collect::<Vec<_>>()
     };
     let tax_rate_pct = {
         let c = field(&f.tax_rate_pct);
@@ -465,10 +624,8 @@ fn validate_part<'r>(
     };
     let currency = {
         let c = field(&f.currency);
-        pass(rej, |i| match rules::required_value(c.value(at(i)), col::CURRENCY)? {
-            Raw::Text(v) => rules::currency_code(v, col::CURRENCY),
-            typed => Ok(Cow::Owned(rules::currency(&typed.text(), col::CURRENCY)?)),
-        })
+        let lend = |v: &'r Cow<'r, str>| Cow::Borrowed(v.as_ref());
+        pass_memo(rej, &part, memos.currency.as_ref(), &mut ids.currency, lend, |i| currency_rule(c.value(at(i))))
     };
     let (period, usd_per_unit): (Vec<Cow<'r, str>>, Vec<f64>) = pass(rej, |i| {
         let period = periods.of(date[i]);
@@ -480,6 +637,12 @@ fn validate_part<'r>(
     })
     .into_iter()
     .unzip();
+    // A period's entry is its month in the table of periods (when every row's is there).
+    // (A row rejected by now holds no date, nor ever a period.)
+    ids.period = (0..part.len())
+        .map(|i| if rej[i].is_some() { Some(0) } else { periods.index(date[i]) })
+        .collect::<Option<Vec<u32>>>()
+        .unwrap_or_default();
     let value_usd = pass(rej, |i| {
         let value_usd = item_price[i] * usd_per_unit[i];
         r.bounds.check(value_usd, net_mass_kg[i])?;
@@ -494,28 +657,36 @@ fn validate_part<'r>(
         pass(rej, |i| rules::label_value(c.value(at(i)), &[0, 1, 2], col::CRITICAL_FRAUD))
     };
     let mut texts: [Vec<Cow<'r, str>>; 11] = Default::default();
-    for ((slot, name), text) in texts.iter_mut().zip(TEXTS).zip(&f.texts) {
+    for ((((slot, name), text), memo), ids) in texts.iter_mut().zip(TEXTS).zip(&f.texts).zip(&memos.texts).zip(&mut ids.texts) {
         let c = field(text);
-        *slot = pass(rej, |i| {
-            let v = if name == col::IMPORTER_ID {
-                rules::required_value(c.value(at(i)), name)?
-            } else {
-                rules::optional_value(c.value(at(i))).unwrap_or(Raw::Text("-"))
-            };
-            let v = clean(v, name)?;
-            Ok(if PARTY_IDS.contains(&name) { rules::party_id(v, r.id_case) } else { v })
-        });
+        let lend = |v: &'r Cow<'r, str>| Cow::Borrowed(v.as_ref());
+        *slot = pass_memo(rej, &part, memo.as_ref(), ids, lend, |i| text_rule(c.value(at(i)), name, r.id_case));
     }
     // A file without release times leaves them empty (valid, each row's the default): no
     // rule to run, and nothing held per row.
     let release = if f.release.carried { pass(rej, |i| crate::release::validate(&f.release, raw(i), date[i])) } else { Vec::new() };
     let (quantity_unit, courier_id) = (field(&f.quantity_unit), field(&f.courier_id));
     let valid = |i: usize| rejected[i].is_none();
-    let quantity_unit =
-        (0..part.len()).map(|i| rules::optional_value(quantity_unit.value(at(i))).filter(|_| valid(i)).map(Raw::text)).collect();
-    let courier_id = (0..part.len())
-        .map(|i| rules::optional_value(courier_id.value(at(i))).filter(|_| valid(i)).map(|v| rules::party_id(v.text(), r.id_case)))
-        .collect();
+    // Valid rows' values, borrowed from their entry's when the column is read as a dictionary.
+    let lent = |memo: &'r Memo<'r, Option<Cow<'r, str>>>, ids: &mut Vec<u32>| -> Vec<Option<Cow<'r, str>>> {
+        *ids = memo.ids[part.clone()].to_vec();
+        (0..part.len())
+            .map(|i| match memo.at(at(i)).1 {
+                Ok(Some(v)) if valid(i) => Some(Cow::Borrowed(v.as_ref())),
+                _ => None,
+            })
+            .collect()
+    };
+    let quantity_unit = match &memos.quantity_unit {
+        Some(memo) => lent(memo, &mut ids.quantity_unit),
+        None => (0..part.len()).map(|i| rules::optional_value(quantity_unit.value(at(i))).filter(|_| valid(i)).map(Raw::text)).collect(),
+    };
+    let courier_id = match &memos.courier_id {
+        Some(memo) => lent(memo, &mut ids.courier_id),
+        None => (0..part.len())
+            .map(|i| rules::optional_value(courier_id.value(at(i))).filter(|_| valid(i)).map(|v| rules::party_id(v.text(), r.id_case)))
+            .collect(),
+    };
     Part {
         line: (0..part.len()).map(|i| raw(i).line() as i32).collect(),
         hash: hashes.to_vec(),
@@ -540,6 +711,7 @@ fn validate_part<'r>(
         critical_fraud,
         release,
         rejected,
+        ids,
     }
 }
 
@@ -581,66 +753,72 @@ pub fn ingest(
         let accepted_before = rec.accepted;
         let fields = Fields::new(m);
         // Rows are validated in parallel a chunk at a time (memory stays bounded), then
-        // de-duplicated and appended in file order.
-        m.each_chunk(|rows, chunk| -> Result<(), crate::IngestError> {
-            let hashes = content_hashes(rows, chunk.clone());
-            let mut parts: Vec<Part<'_>> = chunk
-                .clone()
-                .step_by(PART_ROWS)
-                .map(|s| s..chunk.end.min(s + PART_ROWS))
-                .collect::<Vec<_>>()
-                .into_par_iter()
-                .map(|part| {
-                    let offset = part.start - chunk.start;
-                    validate_part(m, &fields, rows, part.clone(), r, &periods, &hashes[offset..offset + part.len()])
-                })
-                .collect();
-            let keys: Vec<Option<(&str, i32, u64)>> = parts
-                .iter()
-                .flat_map(|p| {
-                    (0..p.len()).map(move |i| p.rejected[i].is_none().then(|| (p.declaration_id[i].as_ref(), p.item_no[i], p.hash[i])))
-                })
-                .collect();
-            let mut repeats = seen.check(&keys).into_iter();
-            drop(keys);
-            let mut at = chunk.start;
-            for p in &mut parts {
-                // Rows stay where validation put them; `keep` tells the accepted ones.
-                let mut keep = vec![false; p.len()];
-                for (i, keep) in keep.iter_mut().enumerate() {
-                    let (raw, repeat) = (rows.row(at), repeats.next().flatten());
-                    at += 1;
-                    rec.rows_in += 1;
-                    if let Some(reject) = &p.rejected[i] {
-                        quarantine.push_block(crate::DECLARATIONS, m, raw, reject);
-                        continue;
+        // de-duplicated and appended in file order. The value-only rules of the columns a block
+        // holds as dictionaries run once per entry first, for all its chunks.
+        m.each_block(|rows| -> Result<(), crate::IngestError> {
+            let memos = Memos::new(&fields, rows, r);
+            types.new_block();
+            for start in (0..rows.len()).step_by(CHUNK_ROWS) {
+                let chunk = start..rows.len().min(start + CHUNK_ROWS);
+                let hashes = content_hashes(rows, chunk.clone());
+                let mut parts: Vec<Part<'_>> = chunk
+                    .clone()
+                    .step_by(PART_ROWS)
+                    .map(|s| s..chunk.end.min(s + PART_ROWS))
+                    .collect::<Vec<_>>()
+                    .into_par_iter()
+                    .map(|part| {
+                        let offset = part.start - chunk.start;
+                        validate_part(m, &fields, rows, part.clone(), r, &periods, &hashes[offset..offset + part.len()], &memos)
+                    })
+                    .collect();
+                let keys: Vec<Option<(&str, i32, u64)>> = parts
+                    .iter()
+                    .flat_map(|p| {
+                        (0..p.len()).map(move |i| p.rejected[i].is_none().then(|| (p.declaration_id[i].as_ref(), p.item_no[i], p.hash[i])))
+                    })
+                    .collect();
+                let mut repeats = seen.check(&keys).into_iter();
+                drop(keys);
+                let mut at = chunk.start;
+                for p in &mut parts {
+                    // Rows stay where validation put them; `keep` tells the accepted ones.
+                    let mut keep = vec![false; p.len()];
+                    for (i, keep) in keep.iter_mut().enumerate() {
+                        let (raw, repeat) = (rows.row(at), repeats.next().flatten());
+                        at += 1;
+                        rec.rows_in += 1;
+                        if let Some(reject) = &p.rejected[i] {
+                            quarantine.push_block(crate::DECLARATIONS, m, raw, reject);
+                            continue;
+                        }
+                        if let Some(repeat) = repeat {
+                            let (code, msg) = match repeat {
+                                Repeat::Exact => {
+                                    stats.duplicates += 1;
+                                    ("duplicate", "exact duplicate of an earlier row")
+                                }
+                                Repeat::Conflicting => {
+                                    stats.conflicting_duplicates += 1;
+                                    ("conflicting_duplicate", "same declaration id and item as an earlier row, different content")
+                                }
+                            };
+                            let reject =
+                                Reject::new(code, col::DECLARATION_ID, format!("`{}` item {}: {msg}", p.declaration_id[i], p.item_no[i]));
+                            quarantine.push_block(crate::DECLARATIONS, m, raw, &reject);
+                            continue;
+                        }
+                        stats.count(p, i);
+                        *keep = true;
                     }
-                    if let Some(repeat) = repeat {
-                        let (code, msg) = match repeat {
-                            Repeat::Exact => {
-                                stats.duplicates += 1;
-                                ("duplicate", "exact duplicate of an earlier row")
-                            }
-                            Repeat::Conflicting => {
-                                stats.conflicting_duplicates += 1;
-                                ("conflicting_duplicate", "same declaration id and item as an earlier row, different content")
-                            }
-                        };
-                        let reject =
-                            Reject::new(code, col::DECLARATION_ID, format!("`{}` item {}: {msg}", p.declaration_id[i], p.item_no[i]));
-                        quarantine.push_block(crate::DECLARATIONS, m, raw, &reject);
-                        continue;
+                    let kept = keep.iter().filter(|k| **k).count();
+                    rec.accepted += kept;
+                    if kept < p.len() {
+                        p.retain(&keep);
                     }
-                    stats.count(p, i);
-                    *keep = true;
                 }
-                let kept = keep.iter().filter(|k| **k).count();
-                rec.accepted += kept;
-                if kept < p.len() {
-                    p.retain(&keep);
-                }
+                append_rows(&mut out, &mut block, frame(&mut parts, &types)?)?;
             }
-            append_rows(&mut out, &mut block, frame(&mut parts, &types)?)?;
             Ok(())
         })?;
         stats.accepted_per_file.push(rec.accepted - accepted_before);
@@ -939,9 +1117,17 @@ fn content_hashes(rows: &RawBlock, chunk: std::ops::Range<usize>) -> Vec<u64> {
 struct Types {
     /// Each categorical column's type, and the code of every value coded so far.
     categoricals: Vec<(&'static str, DataType, std::sync::Mutex<Codes>)>,
+    /// Each categorical column's code of each dictionary entry of the current block
+    /// ([`Types::coded_column`]), in the order of `categoricals`.
+    entries: Vec<std::sync::Mutex<Vec<u32>>>,
     /// Whether the frame carries the release-time columns.
     times: bool,
 }
+
+/// An entry of [`Types::entries`] not coded yet.
+const UNCODED: u32 = u32::MAX;
+/// An entry of [`Types::entries`] whose rows hold a null.
+const NULL_ENTRY: u32 = u32::MAX - 1;
 
 /// The code of each value of a categorical column coded so far ([`Types::column`]).
 type Codes = HashMap<Box<str>, u32, foldhash::fast::FixedState>;
@@ -953,8 +1139,67 @@ impl Types {
                 .iter()
                 .map(|c| (*c, mirador_schema::text::categorical_type(c), std::sync::Mutex::new(Codes::default())))
                 .collect(),
+            entries: mirador_schema::schemas::DECLARATION_CATEGORICALS.iter().map(|_| std::sync::Mutex::default()).collect(),
             times: false,
         }
+    }
+
+    /// Forgets the entries' codes: the next rows come from another block, with dictionaries of
+    /// their own.
+    fn new_block(&self) {
+        for entries in &self.entries {
+            entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        }
+    }
+
+    /// As [`Types::column`], for rows given with their dictionary entry in the current block:
+    /// rows of one entry hold one value, so each entry is coded once, by its first row (which
+    /// keeps the codes in order of first appearance, as coding every row would).
+    fn coded_column<'s>(&self, name: &'static str, rows: impl IntoIterator<Item = (u32, Option<&'s str>)>) -> PolarsResult<Column> {
+        let Some(k) = self.categoricals.iter().position(|(c, _, _)| *c == name) else {
+            polars_bail!(ColumnNotFound: "`{name}` is not a categorical declarations column")
+        };
+        let (_, dtype, codes) = &self.categoricals[k];
+        let DataType::Categorical(_, mapping) = dtype else { polars_bail!(SchemaMismatch: "`{name}` does not have a categorical type") };
+        let mut entries = self.entries[k].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut codes = codes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut failed = None;
+        let mut code = |s: &str| match codes.get(s) {
+            Some(c) => *c,
+            None => match mapping.insert_cat(s) {
+                Ok(c) => {
+                    codes.insert(Box::from(s), c);
+                    c
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    0
+                }
+            },
+        };
+        // Each row's code, or NULL_ENTRY for a null.
+        let codes: Vec<u32> = rows
+            .into_iter()
+            .map(|(e, v)| {
+                let e = e as usize;
+                if e >= entries.len() {
+                    entries.resize(e + 1, UNCODED);
+                }
+                if entries[e] == UNCODED {
+                    entries[e] = v.map_or(NULL_ENTRY, &mut code);
+                }
+                entries[e]
+            })
+            .collect();
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let ids = if codes.contains(&NULL_ENTRY) {
+            codes.iter().map(|c| (*c != NULL_ENTRY).then_some(*c)).collect()
+        } else {
+            UInt32Chunked::from_vec(PlSmallStr::EMPTY, codes)
+        };
+        Ok(Categorical32Chunked::from_cats_and_dtype(ids.with_name(name.into()), dtype.clone()).into_series().into_column())
     }
 
     fn column<'s>(&self, name: &'static str, values: impl IntoIterator<Item = Option<&'s str>>) -> PolarsResult<Column> {
@@ -1025,8 +1270,37 @@ fn frame(parts: &mut [Part<'_>], t: &Types) -> PolarsResult<DataFrame> {
     };
     let parts = &*parts;
     let rows: usize = parts.iter().map(Part::len).sum();
-    let text = |name: &'static str, get: for<'p> fn(&'p Part<'_>) -> &'p [Cow<'p, str>]| -> Build<'_> {
-        Box::new(move || t.column(name, texts(parts, get).map(Some)))
+    // Whether every row comes with its dictionary entry (see [`Part::ids`]).
+    let coded = move |ids: for<'p> fn(&'p Part<'_>) -> &'p [u32]| parts.iter().all(|p| ids(p).len() == p.len());
+    let with_ids = move |ids: for<'p> fn(&'p Part<'_>) -> &'p [u32]| parts.iter().flat_map(move |p| ids(p).iter().copied());
+    let coded_text = |name: &'static str,
+                      get: for<'p> fn(&'p Part<'_>) -> &'p [Cow<'p, str>],
+                      ids: for<'p> fn(&'p Part<'_>) -> &'p [u32]|
+     -> Build<'_> {
+        Box::new(move || {
+            if coded(ids) {
+                t.coded_column(name, with_ids(ids).zip(texts(parts, get).map(Some)))
+            } else {
+                t.column(name, texts(parts, get).map(Some))
+            }
+        })
+    };
+    let coded_optional = |name: &'static str,
+                          get: for<'p> fn(&'p Part<'_>) -> &'p [Option<Cow<'p, str>>],
+                          ids: for<'p> fn(&'p Part<'_>) -> &'p [u32]|
+     -> Build<'_> {
+        Box::new(move || {
+            if coded(ids) {
+                t.coded_column(name, with_ids(ids).zip(optional_texts(parts, get)))
+            } else {
+                t.column(name, optional_texts(parts, get))
+            }
+        })
+    };
+    let hs = |name: &'static str, len: usize| -> Build<'_> {
+        let ids: for<'p> fn(&'p Part<'_>) -> &'p [u32] = |p| &p.ids.hs_code;
+        let values = move || parts.iter().flat_map(move |p| p.hs_code.iter().map(move |c| Some(&c[..len.min(c.len())])));
+        Box::new(move || if coded(ids) { t.coded_column(name, with_ids(ids).zip(values())) } else { t.column(name, values()) })
     };
     let numbers = |name: &'static str, get: for<'p> fn(&'p Part<'_>) -> &'p [f64]| -> Build<'_> {
         Box::new(move || Ok(Float64Chunked::from_iter_values(name.into(), all(parts, get)).into_column()))
@@ -1055,29 +1329,37 @@ fn frame(parts: &mut [Part<'_>], t: &Types) -> PolarsResult<DataFrame> {
         }),
         integers(col::ITEM_NO, |p| &p.item_no),
         Box::new(move || Int32Chunked::from_iter_values(col::DATE.into(), all(parts, |p| &p.date)).into_column().cast(&DataType::Date)),
-        text(col::PERIOD, |p| &p.period),
-        text(col::OFFICE_ID, |p| &p.texts[0]),
-        text(col::PROCESS_TYPE, |p| &p.texts[1]),
-        text(col::IMPORT_TYPE, |p| &p.texts[2]),
-        text(col::IMPORT_USE, |p| &p.texts[3]),
-        text(col::PAYMENT_TYPE, |p| &p.texts[4]),
-        text(col::TRANSPORT_MODE, |p| &p.texts[5]),
-        text(col::DECLARANT_ID, |p| &p.texts[6]),
-        text(col::IMPORTER_ID, |p| &p.texts[7]),
-        text(col::SELLER_ID, |p| &p.texts[8]),
-        Box::new(move || t.column(col::COURIER_ID, optional_texts(parts, |p| &p.courier_id))),
-        Box::new(move || t.column(col::HS_CODE, parts.iter().flat_map(|p| p.hs_code.iter().map(|c| Some(c.as_str()))))),
-        Box::new(move || t.column(col::HS6, parts.iter().flat_map(|p| p.hs_code.iter().map(|c| Some(&c[..6]))))),
+        coded_text(col::PERIOD, |p| &p.period, |p| &p.ids.period),
+        coded_text(col::OFFICE_ID, |p| &p.texts[0], |p| &p.ids.texts[0]),
+        coded_text(col::PROCESS_TYPE, |p| &p.texts[1], |p| &p.ids.texts[1]),
+        coded_text(col::IMPORT_TYPE, |p| &p.texts[2], |p| &p.ids.texts[2]),
+        coded_text(col::IMPORT_USE, |p| &p.texts[3], |p| &p.ids.texts[3]),
+        coded_text(col::PAYMENT_TYPE, |p| &p.texts[4], |p| &p.ids.texts[4]),
+        coded_text(col::TRANSPORT_MODE, |p| &p.texts[5], |p| &p.ids.texts[5]),
+        coded_text(col::DECLARANT_ID, |p| &p.texts[6], |p| &p.ids.texts[6]),
+        coded_text(col::IMPORTER_ID, |p| &p.texts[7], |p| &p.ids.texts[7]),
+        coded_text(col::SELLER_ID, |p| &p.texts[8], |p| &p.ids.texts[8]),
+        coded_optional(col::COURIER_ID, |p| &p.courier_id, |p| &p.ids.courier_id),
+        hs(col::HS_CODE, usize::MAX),
+        hs(col::HS6, 6),
         Box::new(move || t.column(col::DEPARTURE_COUNTRY, all(parts, |p| &p.departure_country).map(Some))),
-        Box::new(move || t.column(col::ORIGIN_COUNTRY, all(parts, |p| &p.origin_country).map(Some))),
+        Box::new(move || {
+            let ids: for<'p> fn(&'p Part<'_>) -> &'p [u32] = |p| &p.ids.origin_country;
+            let values = || all(parts, |p| &p.origin_country).map(Some);
+            if coded(ids) {
+                t.coded_column(col::ORIGIN_COUNTRY, with_ids(ids).zip(values()))
+            } else {
+                t.column(col::ORIGIN_COUNTRY, values())
+            }
+        }),
         numbers(col::TAX_RATE_PCT, |p| &p.tax_rate_pct),
-        text(col::TAX_TYPE, |p| &p.texts[9]),
-        text(col::ORIGIN_INDICATOR, |p| &p.texts[10]),
+        coded_text(col::TAX_TYPE, |p| &p.texts[9], |p| &p.ids.texts[9]),
+        coded_text(col::ORIGIN_INDICATOR, |p| &p.texts[10], |p| &p.ids.texts[10]),
         numbers(col::NET_MASS_KG, |p| &p.net_mass_kg),
         Box::new(move || Ok(all(parts, |p| &p.quantity).collect::<Float64Chunked>().with_name(col::QUANTITY.into()).into_column())),
-        Box::new(move || t.column(col::QUANTITY_UNIT, optional_texts(parts, |p| &p.quantity_unit))),
+        coded_optional(col::QUANTITY_UNIT, |p| &p.quantity_unit, |p| &p.ids.quantity_unit),
         numbers(col::ITEM_PRICE, |p| &p.item_price),
-        text(col::CURRENCY, |p| &p.currency),
+        coded_text(col::CURRENCY, |p| &p.currency, |p| &p.ids.currency),
         numbers(col::VALUE_USD, |p| &p.value_usd),
         derived(col::DUTY_USD, |p, i| Some(p.value_usd[i] * p.tax_rate_pct[i] / 100.0)),
         // A unit price needs a mass and a value: zero-mass rows and declared-free goods get none.
@@ -1271,11 +1553,12 @@ mod tests {
             let block = m.next_block(1_000).unwrap();
             proptest::prop_assert_eq!(block.len(), picks.len());
             let hashes = block.content_hashes(0..block.len());
+            let memos = Memos::new(&fields, &block, &rules);
             // Parts of uneven sizes, as the chunk's end makes them.
             let (mut start, mut accepted) = (0, 0);
             for len in [1, 7, 100, 1_000] {
                 let end = block.len().min(start + len);
-                let part = validate_part(&m, &fields, &block, start..end, &rules, &periods, &hashes[start..end]);
+                let part = validate_part(&m, &fields, &block, start..end, &rules, &periods, &hashes[start..end], &memos);
                 proptest::prop_assert_eq!(part.len(), end - start);
                 for i in 0..part.len() {
                     let at = start + i;
