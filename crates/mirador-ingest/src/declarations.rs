@@ -322,6 +322,19 @@ fn pass_memo<'m, T, U: Default>(
     }
 }
 
+/// Runs a rule over the rows of `part` not yet rejected through its [`Memo`], keeping only each
+/// row's entry in `ids` (the frame takes a row's value from its entry's).
+fn check_memo<T>(rejected: &mut [Option<Reject>], part: &std::ops::Range<usize>, memo: &Memo<'_, T>, ids: &mut Vec<u32>) {
+    *ids = memo.ids[part.clone()].to_vec();
+    for (rejected, e) in rejected.iter_mut().zip(ids.iter()) {
+        if rejected.is_none()
+            && let Err(e) = &memo.results[*e as usize]
+        {
+            *rejected = Some(e.clone());
+        }
+    }
+}
+
 #[cfg(test)]
 fn validate<'r>(
     m: &Mapped<'_>,
@@ -579,10 +592,13 @@ fn validate_part<'r>(
             Ok(date)
         })
     };
-    let (hs_code, hs_repaired): (Vec<Cow<'r, str>>, Vec<bool>) = {
-        let c = field(&f.hs_code);
-        let lend = |(code, repaired): &'r (Cow<'r, str>, bool)| (Cow::Borrowed(code.as_ref()), *repaired);
-        pass_memo(rej, &part, memos.hs_code.as_ref(), &mut ids.hs_code, lend, |i| hs_rule(c.value(at(i)), r)).into_iter().unzip()
+    let (hs_code, hs_repaired): (Vec<Cow<'r, str>>, Vec<bool>) = match &memos.hs_code {
+        // The code itself is taken from the entry's by the frame.
+        Some(memo) => (Vec::new(), pass_memo(rej, &part, Some(memo), &mut ids.hs_code, |(_, repaired)| *repaired, |_| Ok(false))),
+        None => {
+            let c = field(&f.hs_code);
+            pass(rej, |i| hs_rule(c.value(at(i)), r)).into_iter().unzip()
+        }
     };
     let origin_country = {
         let c = field(&f.origin_country);
@@ -658,24 +674,25 @@ fn validate_part<'r>(
     };
     let mut texts: [Vec<Cow<'r, str>>; 11] = Default::default();
     for ((((slot, name), text), memo), ids) in texts.iter_mut().zip(TEXTS).zip(&f.texts).zip(&memos.texts).zip(&mut ids.texts) {
-        let c = field(text);
-        let lend = |v: &'r Cow<'r, str>| Cow::Borrowed(v.as_ref());
-        *slot = pass_memo(rej, &part, memo.as_ref(), ids, lend, |i| text_rule(c.value(at(i)), name, r.id_case));
+        match memo {
+            // The value is taken from the entry's by the frame.
+            Some(memo) => check_memo(rej, &part, memo, ids),
+            None => {
+                let c = field(text);
+                *slot = pass(rej, |i| text_rule(c.value(at(i)), name, r.id_case));
+            }
+        }
     }
     // A file without release times leaves them empty (valid, each row's the default): no
     // rule to run, and nothing held per row.
     let release = if f.release.carried { pass(rej, |i| crate::release::validate(&f.release, raw(i), date[i])) } else { Vec::new() };
     let (quantity_unit, courier_id) = (field(&f.quantity_unit), field(&f.courier_id));
     let valid = |i: usize| rejected[i].is_none();
-    // Valid rows' values, borrowed from their entry's when the column is read as a dictionary.
-    let lent = |memo: &'r Memo<'r, Option<Cow<'r, str>>>, ids: &mut Vec<u32>| -> Vec<Option<Cow<'r, str>>> {
+    // A column read as a dictionary keeps each row's entry only: the frame takes the value from
+    // the entry's.
+    let lent = |memo: &Memo<'r, Option<Cow<'r, str>>>, ids: &mut Vec<u32>| -> Vec<Option<Cow<'r, str>>> {
         *ids = memo.ids[part.clone()].to_vec();
-        (0..part.len())
-            .map(|i| match memo.at(at(i)).1 {
-                Ok(Some(v)) if valid(i) => Some(Cow::Borrowed(v.as_ref())),
-                _ => None,
-            })
-            .collect()
+        Vec::new()
     };
     let quantity_unit = match &memos.quantity_unit {
         Some(memo) => lent(memo, &mut ids.quantity_unit),
@@ -744,8 +761,8 @@ pub fn ingest(
     // The release-time columns are added when a source carries any of them.
     let types = Types { times: crate::release::carried(sources), ..Types::new() };
     let periods = Periods::new(r.min_date, r.max_date);
-    let mut out = frame(&mut [], &types)?;
-    let mut block = frame(&mut [], &types)?;
+    let mut out = frame(&mut [], &types, &Memos::default(), &periods)?;
+    let mut block = frame(&mut [], &types, &Memos::default(), &periods)?;
     let mut rec = Reconciliation::default();
     let mut stats = DeclarationStats::default();
     let mut seen = Seen::default();
@@ -817,7 +834,7 @@ pub fn ingest(
                         p.retain(&keep);
                     }
                 }
-                append_rows(&mut out, &mut block, frame(&mut parts, &types)?)?;
+                append_rows(&mut out, &mut block, frame(&mut parts, &types, &memos, &periods)?)?;
             }
             Ok(())
         })?;
@@ -1081,8 +1098,10 @@ impl Seen {
 
 /// Accepted rows join the declarations frame this many at a time, as one chunk each: the
 /// stages read few chunks, and the whole frame is never copied into one (which would hold it
-/// twice at the end of ingest).
-const BLOCK_ROWS: usize = 1 << 20;
+/// twice at the end of ingest). As many as a parquet block's rows ([`Mapped::each_block`]): a
+/// block's chunks are copied into one while the next block is read, rather than the last
+/// million rows at the end of ingest, with nothing to overlap.
+const BLOCK_ROWS: usize = 1 << 18;
 
 /// Adds accepted rows to `block`, moving it to `out` once it holds [`BLOCK_ROWS`].
 fn append_rows(out: &mut DataFrame, block: &mut DataFrame, rows: DataFrame) -> PolarsResult<()> {
@@ -1152,10 +1171,15 @@ impl Types {
         }
     }
 
-    /// As [`Types::column`], for rows given with their dictionary entry in the current block:
-    /// rows of one entry hold one value, so each entry is coded once, by its first row (which
-    /// keeps the codes in order of first appearance, as coding every row would).
-    fn coded_column<'s>(&self, name: &'static str, rows: impl IntoIterator<Item = (u32, Option<&'s str>)>) -> PolarsResult<Column> {
+    /// As [`Types::column`], for rows given by their dictionary entry in the current block, and
+    /// `value` the value of an entry's rows (`None`: null): each entry is coded once, by its first
+    /// row (which keeps the codes in order of first appearance, as coding every row would).
+    fn coded_column<'s>(
+        &self,
+        name: &'static str,
+        rows: impl IntoIterator<Item = u32>,
+        value: impl Fn(u32) -> Option<&'s str>,
+    ) -> PolarsResult<Column> {
         let Some(k) = self.categoricals.iter().position(|(c, _, _)| *c == name) else {
             polars_bail!(ColumnNotFound: "`{name}` is not a categorical declarations column")
         };
@@ -1180,15 +1204,15 @@ impl Types {
         // Each row's code, or NULL_ENTRY for a null.
         let codes: Vec<u32> = rows
             .into_iter()
-            .map(|(e, v)| {
-                let e = e as usize;
-                if e >= entries.len() {
-                    entries.resize(e + 1, UNCODED);
+            .map(|e| {
+                let at = e as usize;
+                if at >= entries.len() {
+                    entries.resize(at + 1, UNCODED);
                 }
-                if entries[e] == UNCODED {
-                    entries[e] = v.map_or(NULL_ENTRY, &mut code);
+                if entries[at] == UNCODED {
+                    entries[at] = value(e).map_or(NULL_ENTRY, &mut code);
                 }
-                entries[e]
+                entries[at]
             })
             .collect();
         if let Some(e) = failed {
@@ -1236,7 +1260,9 @@ impl Types {
 /// The accepted rows of some parts (each holding only accepted rows) as a declarations frame
 /// ([`mirador_schema::schemas::declarations`]); the columns are built in parallel, each in row
 /// order.
-fn frame(parts: &mut [Part<'_>], t: &Types) -> PolarsResult<DataFrame> {
+/// A column read as a dictionary takes each row's value from its entry's: in `memos` (the
+/// block's), or for the period in `periods`.
+fn frame<'m>(parts: &mut [Part<'_>], t: &Types, memos: &'m Memos<'m>, periods: &'m Periods) -> PolarsResult<DataFrame> {
     type Build<'b> = Box<dyn Fn() -> PolarsResult<Column> + Send + Sync + 'b>;
     // The values of one column, in row order across the parts, gathered with their exact count
     // known: the column's arrays are then allocated at their size, not grown by doubling.
@@ -1273,34 +1299,32 @@ fn frame(parts: &mut [Part<'_>], t: &Types) -> PolarsResult<DataFrame> {
     // Whether every row comes with its dictionary entry (see [`Part::ids`]).
     let coded = move |ids: for<'p> fn(&'p Part<'_>) -> &'p [u32]| parts.iter().all(|p| ids(p).len() == p.len());
     let with_ids = move |ids: for<'p> fn(&'p Part<'_>) -> &'p [u32]| parts.iter().flat_map(move |p| ids(p).iter().copied());
+    // An entry's value in a memo (`None` for an entry that fails: no accepted row has it).
+    fn entry<'v, T>(memo: Option<&'v Memo<'_, T>>, e: u32) -> Option<&'v T> {
+        memo.and_then(|m| m.results.get(e as usize)).and_then(|r| r.as_ref().ok())
+    }
     let coded_text = |name: &'static str,
                       get: for<'p> fn(&'p Part<'_>) -> &'p [Cow<'p, str>],
-                      ids: for<'p> fn(&'p Part<'_>) -> &'p [u32]|
+                      ids: for<'p> fn(&'p Part<'_>) -> &'p [u32],
+                      value: Box<dyn Fn(u32) -> Option<&'m str> + Send + Sync + 'm>|
      -> Build<'_> {
-        Box::new(move || {
-            if coded(ids) {
-                t.coded_column(name, with_ids(ids).zip(texts(parts, get).map(Some)))
-            } else {
-                t.column(name, texts(parts, get).map(Some))
-            }
-        })
+        Box::new(move || if coded(ids) { t.coded_column(name, with_ids(ids), &value) } else { t.column(name, texts(parts, get).map(Some)) })
+    };
+    let text_of = |k: usize| -> Box<dyn Fn(u32) -> Option<&'m str> + Send + Sync + 'm> {
+        Box::new(move |e| entry(memos.texts[k].as_ref(), e).map(AsRef::as_ref))
     };
     let coded_optional = |name: &'static str,
                           get: for<'p> fn(&'p Part<'_>) -> &'p [Option<Cow<'p, str>>],
-                          ids: for<'p> fn(&'p Part<'_>) -> &'p [u32]|
+                          ids: for<'p> fn(&'p Part<'_>) -> &'p [u32],
+                          value: Box<dyn Fn(u32) -> Option<&'m str> + Send + Sync + 'm>|
      -> Build<'_> {
-        Box::new(move || {
-            if coded(ids) {
-                t.coded_column(name, with_ids(ids).zip(optional_texts(parts, get)))
-            } else {
-                t.column(name, optional_texts(parts, get))
-            }
-        })
+        Box::new(move || if coded(ids) { t.coded_column(name, with_ids(ids), &value) } else { t.column(name, optional_texts(parts, get)) })
     };
     let hs = |name: &'static str, len: usize| -> Build<'_> {
         let ids: for<'p> fn(&'p Part<'_>) -> &'p [u32] = |p| &p.ids.hs_code;
         let values = move || parts.iter().flat_map(move |p| p.hs_code.iter().map(move |c| Some(&c[..len.min(c.len())])));
-        Box::new(move || if coded(ids) { t.coded_column(name, with_ids(ids).zip(values())) } else { t.column(name, values()) })
+        let of_entry = move |e| entry(memos.hs_code.as_ref(), e).map(|(c, _)| &c[..len.min(c.len())]);
+        Box::new(move || if coded(ids) { t.coded_column(name, with_ids(ids), of_entry) } else { t.column(name, values()) })
     };
     let numbers = |name: &'static str, get: for<'p> fn(&'p Part<'_>) -> &'p [f64]| -> Build<'_> {
         Box::new(move || Ok(Float64Chunked::from_iter_values(name.into(), all(parts, get)).into_column()))
@@ -1329,17 +1353,22 @@ fn frame(parts: &mut [Part<'_>], t: &Types) -> PolarsResult<DataFrame> {
         }),
         integers(col::ITEM_NO, |p| &p.item_no),
         Box::new(move || Int32Chunked::from_iter_values(col::DATE.into(), all(parts, |p| &p.date)).into_column().cast(&DataType::Date)),
-        coded_text(col::PERIOD, |p| &p.period, |p| &p.ids.period),
-        coded_text(col::OFFICE_ID, |p| &p.texts[0], |p| &p.ids.texts[0]),
-        coded_text(col::PROCESS_TYPE, |p| &p.texts[1], |p| &p.ids.texts[1]),
-        coded_text(col::IMPORT_TYPE, |p| &p.texts[2], |p| &p.ids.texts[2]),
-        coded_text(col::IMPORT_USE, |p| &p.texts[3], |p| &p.ids.texts[3]),
-        coded_text(col::PAYMENT_TYPE, |p| &p.texts[4], |p| &p.ids.texts[4]),
-        coded_text(col::TRANSPORT_MODE, |p| &p.texts[5], |p| &p.ids.texts[5]),
-        coded_text(col::DECLARANT_ID, |p| &p.texts[6], |p| &p.ids.texts[6]),
-        coded_text(col::IMPORTER_ID, |p| &p.texts[7], |p| &p.ids.texts[7]),
-        coded_text(col::SELLER_ID, |p| &p.texts[8], |p| &p.ids.texts[8]),
-        coded_optional(col::COURIER_ID, |p| &p.courier_id, |p| &p.ids.courier_id),
+        coded_text(col::PERIOD, |p| &p.period, |p| &p.ids.period, Box::new(|e| periods.texts.get(e as usize).map(String::as_str))),
+        coded_text(col::OFFICE_ID, |p| &p.texts[0], |p| &p.ids.texts[0], text_of(0)),
+        coded_text(col::PROCESS_TYPE, |p| &p.texts[1], |p| &p.ids.texts[1], text_of(1)),
+        coded_text(col::IMPORT_TYPE, |p| &p.texts[2], |p| &p.ids.texts[2], text_of(2)),
+        coded_text(col::IMPORT_USE, |p| &p.texts[3], |p| &p.ids.texts[3], text_of(3)),
+        coded_text(col::PAYMENT_TYPE, |p| &p.texts[4], |p| &p.ids.texts[4], text_of(4)),
+        coded_text(col::TRANSPORT_MODE, |p| &p.texts[5], |p| &p.ids.texts[5], text_of(5)),
+        coded_text(col::DECLARANT_ID, |p| &p.texts[6], |p| &p.ids.texts[6], text_of(6)),
+        coded_text(col::IMPORTER_ID, |p| &p.texts[7], |p| &p.ids.texts[7], text_of(7)),
+        coded_text(col::SELLER_ID, |p| &p.texts[8], |p| &p.ids.texts[8], text_of(8)),
+        coded_optional(
+            col::COURIER_ID,
+            |p| &p.courier_id,
+            |p| &p.ids.courier_id,
+            Box::new(|e| entry(memos.courier_id.as_ref(), e).and_then(Option::as_deref)),
+        ),
         hs(col::HS_CODE, usize::MAX),
         hs(col::HS6, 6),
         Box::new(move || t.column(col::DEPARTURE_COUNTRY, all(parts, |p| &p.departure_country).map(Some))),
@@ -1347,19 +1376,24 @@ fn frame(parts: &mut [Part<'_>], t: &Types) -> PolarsResult<DataFrame> {
             let ids: for<'p> fn(&'p Part<'_>) -> &'p [u32] = |p| &p.ids.origin_country;
             let values = || all(parts, |p| &p.origin_country).map(Some);
             if coded(ids) {
-                t.coded_column(col::ORIGIN_COUNTRY, with_ids(ids).zip(values()))
+                t.coded_column(col::ORIGIN_COUNTRY, with_ids(ids), |e| entry(memos.origin_country.as_ref(), e).copied())
             } else {
                 t.column(col::ORIGIN_COUNTRY, values())
             }
         }),
         numbers(col::TAX_RATE_PCT, |p| &p.tax_rate_pct),
-        coded_text(col::TAX_TYPE, |p| &p.texts[9], |p| &p.ids.texts[9]),
-        coded_text(col::ORIGIN_INDICATOR, |p| &p.texts[10], |p| &p.ids.texts[10]),
+        coded_text(col::TAX_TYPE, |p| &p.texts[9], |p| &p.ids.texts[9], text_of(9)),
+        coded_text(col::ORIGIN_INDICATOR, |p| &p.texts[10], |p| &p.ids.texts[10], text_of(10)),
         numbers(col::NET_MASS_KG, |p| &p.net_mass_kg),
         Box::new(move || Ok(all(parts, |p| &p.quantity).collect::<Float64Chunked>().with_name(col::QUANTITY.into()).into_column())),
-        coded_optional(col::QUANTITY_UNIT, |p| &p.quantity_unit, |p| &p.ids.quantity_unit),
+        coded_optional(
+            col::QUANTITY_UNIT,
+            |p| &p.quantity_unit,
+            |p| &p.ids.quantity_unit,
+            Box::new(|e| entry(memos.quantity_unit.as_ref(), e).and_then(Option::as_deref)),
+        ),
         numbers(col::ITEM_PRICE, |p| &p.item_price),
-        coded_text(col::CURRENCY, |p| &p.currency, |p| &p.ids.currency),
+        coded_text(col::CURRENCY, |p| &p.currency, |p| &p.ids.currency, Box::new(|e| entry(memos.currency.as_ref(), e).map(AsRef::as_ref))),
         numbers(col::VALUE_USD, |p| &p.value_usd),
         derived(col::DUTY_USD, |p, i| Some(p.value_usd[i] * p.tax_rate_pct[i] / 100.0)),
         // A unit price needs a mass and a value: zero-mass rows and declared-free goods get none.
