@@ -765,7 +765,7 @@ pub fn ingest(
     let mut block = frame(&mut [], &types, &Memos::default(), &periods)?;
     let mut rec = Reconciliation::default();
     let mut stats = DeclarationStats::default();
-    let mut seen = Seen::default();
+    let mut seen = Seen::with_capacity(sources.iter().map(Mapped::rows_hint).sum());
     for m in sources {
         let accepted_before = rec.accepted;
         let fields = Fields::new(m);
@@ -1057,6 +1057,16 @@ struct Seen {
 impl Default for Seen {
     fn default() -> Self {
         Seen { shards: (0..SEEN_SHARDS).map(|_| Shard::default()).collect() }
+    }
+}
+
+impl Seen {
+    /// Room for about `rows` keys from the start, so that the shards' tables are not grown (and
+    /// rehashed) again and again as the keys come.
+    fn with_capacity(rows: usize) -> Self {
+        let per_shard = rows / SEEN_SHARDS + rows / SEEN_SHARDS / 8;
+        let shard = || Shard { table: HashMap::with_capacity_and_hasher(per_shard, Default::default()), ..Shard::default() };
+        Seen { shards: (0..SEEN_SHARDS).map(|_| shard()).collect() }
     }
 }
 

@@ -436,6 +436,19 @@ impl TableReader {
         Ok(())
     }
 
+    /// About how many data rows the file holds, to size tables ahead: for parquet, the rows its
+    /// footer claims, but no more than one per 8 bytes of the file (a claim is not trusted to
+    /// reserve memory); 0 for CSV (unknown before reading).
+    pub fn rows_hint(&self) -> usize {
+        match &self.rows {
+            Rows::Parquet { total, .. } => {
+                let bytes = std::fs::metadata(&self.path).map_or(0, |m| usize::try_from(m.len()).unwrap_or(usize::MAX));
+                (*total).min(bytes / 8)
+            }
+            Rows::Csv(_) => 0,
+        }
+    }
+
     /// Whether the file is parquet (read in large column blocks by [`next_block`]), not CSV.
     ///
     /// [`next_block`]: TableReader::next_block
@@ -1838,6 +1851,23 @@ mod tests {
         // The long value makes its row malformed, read either way.
         let block = TableReader::open(&dir.path().join("dict.parquet"), None, None).unwrap().next_block(n).unwrap();
         assert_eq!((0..n).filter(|&at| block.row(at).malformed().is_some()).collect::<Vec<_>>(), [40]);
+    }
+
+    #[test]
+    fn the_rows_hint_is_the_footers_claim_bounded_by_the_files_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let n = 5_000;
+        let mut df =
+            df!("id" => (0..n).map(|i| format!("D{i:06}")).collect::<Vec<_>>(), "x" => (0..n).map(f64::from).collect::<Vec<_>>()).unwrap();
+        mirador_io::write_parquet(&mut df, &path).unwrap();
+        let bytes = std::fs::metadata(&path).unwrap().len() as usize;
+        let hint = TableReader::open(&path, None, None).unwrap().rows_hint();
+        assert_eq!(hint, (n as usize).min(bytes / 8));
+        assert!(hint > 0);
+        let csv = dir.path().join("t.csv");
+        std::fs::write(&csv, "a,b\n1,2\n").unwrap();
+        assert_eq!(TableReader::open(&csv, None, None).unwrap().rows_hint(), 0, "unknown before reading");
     }
 
     #[test]

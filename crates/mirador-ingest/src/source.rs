@@ -92,7 +92,8 @@ impl<'r> FieldOf<'r> {
             Some(column) => column.get(at),
             None => self.default.map(Raw::Text),
         }?;
-        Some(recoded(raw, self.recode))
+        // Most columns are not recoded: no call per row for them.
+        Some(if self.recode.is_some() { recoded(raw, self.recode) } else { raw })
     }
 
     /// For a column read as its dictionary ([`crate::read::Coded`]): each row's entry, and each
@@ -287,6 +288,12 @@ impl<'a> Mapped<'a> {
             }
             row
         }))
+    }
+
+    /// About how many rows the file holds, when that is known before reading it (see
+    /// [`TableReader::rows_hint`]); 0 when not.
+    pub fn rows_hint(&self) -> usize {
+        self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).rows_hint()
     }
 
     /// Whether the file is parquet (read in large column blocks), not CSV.
