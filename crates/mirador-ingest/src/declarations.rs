@@ -458,6 +458,8 @@ struct Part<'r> {
     /// Days since 1970-01-01.
     date: Vec<i32>,
     period: Vec<Cow<'r, str>>,
+    /// The descriptive texts, the courier, the HS code and the quantity unit are empty for a
+    /// column read as a dictionary: the frame takes them from the rows' entries ([`Part::ids`]).
     texts: [Vec<Cow<'r, str>>; 11],
     courier_id: Vec<Option<Cow<'r, str>>>,
     hs_code: Vec<Cow<'r, str>>,
@@ -550,7 +552,8 @@ impl Part<'_> {
 /// Validates the rows of `part` of a block column by column: each rule of [`validate`] in turn
 /// over the rows not yet rejected, so that a row's reason is the first rule it fails in
 /// [`validate`]'s order, and a valid row's values are those [`validate`] gives it. `hashes` are
-/// the rows' content hashes.
+/// the rows' content hashes; `memos` the block's rules run once per dictionary entry.
+#[allow(clippy::too_many_arguments, reason = "the block, its part and everything validation reads")]
 fn validate_part<'r>(
     m: &Mapped<'_>,
     f: &Fields<'r>,
@@ -592,13 +595,12 @@ fn validate_part<'r>(
             Ok(date)
         })
     };
-    let (hs_code, hs_repaired): (Vec<Cow<'r, str>>, Vec<bool>) = match &memos.hs_code {
-        // The code itself is taken from the entry's by the frame.
-        Some(memo) => (Vec::new(), pass_memo(rej, &part, Some(memo), &mut ids.hs_code, |(_, repaired)| *repaired, |_| Ok(false))),
-        None => {
-            let c = field(&f.hs_code);
-            pass(rej, |i| hs_rule(c.value(at(i)), r)).into_iter().unzip()
-        }
+    // With a memo, the code itself is taken from the entry's by the frame.
+    let (hs_code, hs_repaired): (Vec<Cow<'r, str>>, Vec<bool>) = if let Some(memo) = &memos.hs_code {
+        (Vec::new(), pass_memo(rej, &part, Some(memo), &mut ids.hs_code, |(_, repaired)| *repaired, |_| Ok(false)))
+    } else {
+        let c = field(&f.hs_code);
+        pass(rej, |i| hs_rule(c.value(at(i)), r)).into_iter().unzip()
     };
     let origin_country = {
         let c = field(&f.origin_country);
@@ -674,13 +676,12 @@ fn validate_part<'r>(
     };
     let mut texts: [Vec<Cow<'r, str>>; 11] = Default::default();
     for ((((slot, name), text), memo), ids) in texts.iter_mut().zip(TEXTS).zip(&f.texts).zip(&memos.texts).zip(&mut ids.texts) {
-        match memo {
-            // The value is taken from the entry's by the frame.
-            Some(memo) => check_memo(rej, &part, memo, ids),
-            None => {
-                let c = field(text);
-                *slot = pass(rej, |i| text_rule(c.value(at(i)), name, r.id_case));
-            }
+        // With a memo, the value is taken from the entry's by the frame.
+        if let Some(memo) = memo {
+            check_memo(rej, &part, memo, ids);
+        } else {
+            let c = field(text);
+            *slot = pass(rej, |i| text_rule(c.value(at(i)), name, r.id_case));
         }
     }
     // A file without release times leaves them empty (valid, each row's the default): no
@@ -1065,7 +1066,8 @@ impl Seen {
     /// rehashed) again and again as the keys come.
     fn with_capacity(rows: usize) -> Self {
         let per_shard = rows / SEEN_SHARDS + rows / SEEN_SHARDS / 8;
-        let shard = || Shard { table: HashMap::with_capacity_and_hasher(per_shard, Default::default()), ..Shard::default() };
+        let shard =
+            || Shard { table: HashMap::with_capacity_and_hasher(per_shard, std::hash::BuildHasherDefault::default()), ..Shard::default() };
         Seen { shards: (0..SEEN_SHARDS).map(|_| shard()).collect() }
     }
 }
@@ -1286,6 +1288,10 @@ fn frame<'m>(parts: &mut [Part<'_>], t: &Types, memos: &'m Memos<'m>, periods: &
     fn texts<'p, 'x: 'p>(parts: &'p [Part<'x>], get: fn(&'p Part<'x>) -> &'p [Cow<'x, str>]) -> impl Iterator<Item = &'p str> {
         parts.iter().flat_map(move |p| get(p).iter().map(AsRef::as_ref))
     }
+    // An entry's value in a memo (`None` for an entry that fails: no accepted row has it).
+    fn entry<'v, T>(memo: Option<&'v Memo<'_, T>>, e: u32) -> Option<&'v T> {
+        memo.and_then(|m| m.results.get(e as usize)).and_then(|r| r.as_ref().ok())
+    }
     fn optional_texts<'p, 'x: 'p>(
         parts: &'p [Part<'x>],
         get: fn(&'p Part<'x>) -> &'p [Option<Cow<'x, str>>],
@@ -1309,10 +1315,6 @@ fn frame<'m>(parts: &mut [Part<'_>], t: &Types, memos: &'m Memos<'m>, periods: &
     // Whether every row comes with its dictionary entry (see [`Part::ids`]).
     let coded = move |ids: for<'p> fn(&'p Part<'_>) -> &'p [u32]| parts.iter().all(|p| ids(p).len() == p.len());
     let with_ids = move |ids: for<'p> fn(&'p Part<'_>) -> &'p [u32]| parts.iter().flat_map(move |p| ids(p).iter().copied());
-    // An entry's value in a memo (`None` for an entry that fails: no accepted row has it).
-    fn entry<'v, T>(memo: Option<&'v Memo<'_, T>>, e: u32) -> Option<&'v T> {
-        memo.and_then(|m| m.results.get(e as usize)).and_then(|r| r.as_ref().ok())
-    }
     let coded_text = |name: &'static str,
                       get: for<'p> fn(&'p Part<'_>) -> &'p [Cow<'p, str>],
                       ids: for<'p> fn(&'p Part<'_>) -> &'p [u32],

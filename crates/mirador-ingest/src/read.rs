@@ -1124,7 +1124,7 @@ fn read_coded(
             let entries = dictionary.values().as_any().downcast_ref::<Utf8ViewArray>()?;
             let base = u32::try_from(values.len()).ok()?;
             u32::try_from(values.len() + entries.len()).ok()?;
-            for entry in entries.iter() {
+            for entry in entries {
                 values.push_value(entry.unwrap_or(""));
             }
             let keys = dictionary.keys();
@@ -1738,10 +1738,14 @@ mod tests {
         }
     }
 
+    /// A text column to write: its name, values, and whether each row group (in turn) holds it
+    /// as a dictionary.
+    type TextColumn<'a> = (&'a str, Vec<Option<String>>, Vec<bool>);
+
     /// Writes text columns `(name, values, encodings per row group)` in row groups of `group`
     /// rows: a row group's column dictionary-encoded (its dictionary its distinct values
     /// last-seen first, the first given twice, plus an unused one) or plain.
-    fn write_text_groups(path: &Path, columns: &[(&str, Vec<Option<String>>, Vec<bool>)], group: usize) {
+    fn write_text_groups(path: &Path, columns: &[TextColumn<'_>], group: usize) {
         use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
         use polars_arrow::datatypes::{ArrowSchema, Field, IntegerType};
         use polars_arrow::record_batch::RecordBatchT;
@@ -1757,7 +1761,7 @@ mod tests {
         let mut writer = None;
         for (k, start) in (0..rows).step_by(group).enumerate() {
             let end = rows.min(start + group);
-            let coded = |c: &(&str, Vec<Option<String>>, Vec<bool>)| c.2[k % c.2.len()];
+            let coded = |c: &TextColumn<'_>| c.2[k % c.2.len()];
             let schema: ArrowSchema = columns
                 .iter()
                 .map(|c| {
@@ -1771,7 +1775,10 @@ mod tests {
                 .map(|c| {
                     let values = &c.1[start..end];
                     if !coded(c) {
-                        return polars_arrow::array::MutableBinaryViewArray::<str>::from_iter(values.iter().map(|v| v.as_deref()))
+                        return values
+                            .iter()
+                            .map(|v| v.as_deref())
+                            .collect::<polars_arrow::array::MutableBinaryViewArray<str>>()
                             .freeze()
                             .boxed();
                     }

@@ -107,7 +107,7 @@ fn write(path: &Path, dictionaries: bool, plain: &[&str]) {
                 if coded(name) {
                     dictionary(values)
                 } else {
-                    polars_arrow::array::MutableBinaryViewArray::<str>::from_iter(values.iter().map(|v| v.as_deref())).freeze().boxed()
+                    values.iter().map(|v| v.as_deref()).collect::<polars_arrow::array::MutableBinaryViewArray<str>>().freeze().boxed()
                 }
             })
             .collect();
@@ -128,8 +128,11 @@ fn ingest(path: &Path) -> Ingested {
     ingest_sources(&sources, Path::new("."), &params).unwrap()
 }
 
+/// A categorical column's name and codes.
+type Codes = (String, Vec<Option<u32>>);
+
 /// Each categorical column's codes, and every column's text.
-fn codes_and_text(df: &DataFrame) -> (Vec<(String, Vec<Option<u32>>)>, DataFrame) {
+fn codes_and_text(df: &DataFrame) -> (Vec<Codes>, DataFrame) {
     let codes = df
         .columns()
         .iter()
