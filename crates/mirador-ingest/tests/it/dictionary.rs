@@ -122,7 +122,12 @@ fn write(path: &Path, dictionaries: bool, plain: &[&str]) {
 }
 
 fn ingest(path: &Path) -> Ingested {
-    let spec = SourceSpec { paths: vec![path.to_owned()], ..Default::default() };
+    // Recodings apply to a dictionary's entries as to each row's value.
+    let recode = BTreeMap::from([
+        ("origin_country".to_owned(), BTreeMap::from([("156".to_owned(), "WLD".to_owned())])),
+        ("office_id".to_owned(), BTreeMap::from([("O2".to_owned(), "O1".to_owned())])),
+    ]);
+    let spec = SourceSpec { paths: vec![path.to_owned()], recode, ..Default::default() };
     let sources = BTreeMap::from([("declarations".to_owned(), spec)]);
     let params = IngestParams { min_accepted_share: 0.0, run_day: Some("2024-06-01".into()), ..IngestParams::default() };
     ingest_sources(&sources, Path::new("."), &params).unwrap()
