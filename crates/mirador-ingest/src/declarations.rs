@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::fx::FxTable;
 use crate::read::{Raw, RawBlock};
 use crate::rules::{self, Reject};
-use crate::source::{Field, Mapped, Quarantine, Reconciliation};
+use crate::source::{CHUNK_ROWS, Field, FieldOf, Mapped, Quarantine, Reconciliation};
 
 /// Canonical columns a declarations source must provide (mapped or defaulted).
 pub const MANDATORY: &[&str] = &[
@@ -179,6 +179,12 @@ impl Periods {
         date.year() * 12 + date.month0() as i32
     }
 
+    /// The place of `date`'s month in the table, if there.
+    fn index(&self, date: NaiveDate) -> Option<u32> {
+        let i = usize::try_from(Self::month(date) - self.first).ok()?;
+        (i < self.texts.len()).then(|| u32::try_from(i).ok()).flatten()
+    }
+
     fn of(&self, date: NaiveDate) -> Cow<'_, str> {
         match usize::try_from(Self::month(date) - self.first).ok().and_then(|i| self.texts.get(i)) {
             Some(text) => Cow::Borrowed(text),
@@ -194,6 +200,139 @@ fn clean<'r>(v: Raw<'r>, name: &str) -> Result<Cow<'r, str>, Reject> {
         return Err(Reject::new("control_character", name, format!("`{name}` contains a control character (NUL, escape, line break)")));
     }
     Ok(v)
+}
+
+/// The rules of the optional descriptive column `name` (one of [`TEXTS`]; the importer is
+/// mandatory), on its value alone.
+fn text_rule<'r>(v: Option<Raw<'r>>, name: &str, id_case: rules::IdCase) -> Result<Cow<'r, str>, Reject> {
+    let v = if name == col::IMPORTER_ID { rules::required_value(v, name)? } else { rules::optional_value(v).unwrap_or(Raw::Text("-")) };
+    let v = clean(v, name)?;
+    Ok(if PARTY_IDS.contains(&name) { rules::party_id(v, id_case) } else { v })
+}
+
+/// The rules of the HS code, on its value alone: the code and whether a lost leading zero was
+/// restored.
+fn hs_rule<'r>(v: Option<Raw<'r>>, r: &DeclarationRules<'_>) -> Result<(Cow<'r, str>, bool), Reject> {
+    let hs_raw = rules::required_value(v, col::HS_CODE)?.text();
+    let hs = rules::hs_code(&hs_raw, r.hs_lengths, r.hs_vintages, col::HS_CODE)?;
+    let hs = rules::known_hs(hs, &hs_raw, r.hs_known, r.hs_vintages, col::HS_CODE)?;
+    Ok((Cow::Owned(hs.code), hs.repaired))
+}
+
+/// The departure country's rules, on its value alone: `None` when empty (the origin then).
+fn departure_rule(v: Option<Raw<'_>>) -> Result<Option<&'static str>, Reject> {
+    match rules::optional_value(v) {
+        Some(v) => rules::declared_country(&v.text(), col::DEPARTURE_COUNTRY).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The currency's rules, on its value alone.
+fn currency_rule(v: Option<Raw<'_>>) -> Result<Cow<'_, str>, Reject> {
+    match rules::required_value(v, col::CURRENCY)? {
+        Raw::Text(v) => rules::currency_code(v, col::CURRENCY),
+        typed => Ok(Cow::Owned(rules::currency(&typed.text(), col::CURRENCY)?)),
+    }
+}
+
+/// A value-only rule's result for every entry of a column read as its dictionary
+/// ([`crate::read::Coded`]): a row's result is then its entry's, found without running the
+/// rule again. Entries no row uses are judged too, and reject nothing.
+struct Memo<'r, T> {
+    /// Each row's entry (the whole block's rows).
+    ids: &'r [u32],
+    /// Each entry's result.
+    results: Vec<Result<T, Reject>>,
+}
+
+impl<'r, T: Send> Memo<'r, T> {
+    /// `rule` run on every entry of `f`'s column, when it is read as its dictionary.
+    fn new(f: FieldOf<'r>, rule: impl Fn(Option<Raw<'r>>) -> Result<T, Reject> + Sync) -> Option<Self> {
+        let (ids, values) = f.coded()?;
+        let results = values.into_par_iter().with_min_len(512).map(&rule).collect();
+        Some(Memo { ids, results })
+    }
+}
+
+impl<T> Memo<'_, T> {
+    /// The entry and result of the block's row `at`.
+    #[inline]
+    fn at(&self, at: usize) -> (u32, &Result<T, Reject>) {
+        let e = self.ids[at];
+        (e, &self.results[e as usize])
+    }
+}
+
+/// The value-only rules of one block's columns read as dictionaries, run once per entry
+/// ([`Memo`]); `None` for a column read otherwise (CSV, plain-encoded parquet text, a typed
+/// column), whose rows are validated one by one.
+#[derive(Default)]
+struct Memos<'r> {
+    texts: [Option<Memo<'r, Cow<'r, str>>>; 11],
+    hs_code: Option<Memo<'r, (Cow<'r, str>, bool)>>,
+    origin_country: Option<Memo<'r, &'static str>>,
+    departure_country: Option<Memo<'r, Option<&'static str>>>,
+    currency: Option<Memo<'r, Cow<'r, str>>>,
+    quantity_unit: Option<Memo<'r, Option<Cow<'r, str>>>>,
+    courier_id: Option<Memo<'r, Option<Cow<'r, str>>>>,
+}
+
+impl<'r> Memos<'r> {
+    fn new(f: &Fields<'r>, rows: &'r RawBlock, r: &DeclarationRules<'_>) -> Self {
+        let field = |f: &Field<'r>| f.of(rows);
+        let id_case = r.id_case;
+        let mut texts: [Option<Memo<'r, Cow<'r, str>>>; 11] = Default::default();
+        for ((slot, name), text) in texts.iter_mut().zip(TEXTS).zip(&f.texts) {
+            *slot = Memo::new(field(text), |v| text_rule(v, name, id_case));
+        }
+        Memos {
+            texts,
+            hs_code: Memo::new(field(&f.hs_code), |v| hs_rule(v, r)),
+            origin_country: Memo::new(field(&f.origin_country), |v| {
+                rules::declared_country(&rules::required_value(v, col::ORIGIN_COUNTRY)?.text(), col::ORIGIN_COUNTRY)
+            }),
+            departure_country: Memo::new(field(&f.departure_country), departure_rule),
+            currency: Memo::new(field(&f.currency), currency_rule),
+            quantity_unit: Memo::new(field(&f.quantity_unit), |v| Ok(rules::optional_value(v).map(Raw::text))),
+            courier_id: Memo::new(field(&f.courier_id), |v| Ok(rules::optional_value(v).map(|v| rules::party_id(v.text(), id_case)))),
+        }
+    }
+}
+
+/// Runs a rule over the rows of `part` not yet rejected, through its [`Memo`] when there is
+/// one (each row's value borrowed from its entry's by `lend`, its entry kept in `ids`), else by
+/// `rule` on each row.
+fn pass_memo<'m, T, U: Default>(
+    rejected: &mut [Option<Reject>],
+    part: &std::ops::Range<usize>,
+    memo: Option<&'m Memo<'_, T>>,
+    ids: &mut Vec<u32>,
+    lend: impl Fn(&'m T) -> U,
+    rule: impl FnMut(usize) -> Result<U, Reject>,
+) -> Vec<U> {
+    match memo {
+        Some(memo) => {
+            *ids = memo.ids[part.clone()].to_vec();
+            pass(rejected, |i| match memo.at(part.start + i).1 {
+                Ok(v) => Ok(lend(v)),
+                Err(e) => Err(e.clone()),
+            })
+        }
+        None => pass(rejected, rule),
+    }
+}
+
+/// Runs a rule over the rows of `part` not yet rejected through its [`Memo`], keeping only each
+/// row's entry in `ids` (the frame takes a row's value from its entry's).
+fn check_memo<T>(rejected: &mut [Option<Reject>], part: &std::ops::Range<usize>, memo: &Memo<'_, T>, ids: &mut Vec<u32>) {
+    *ids = memo.ids[part.clone()].to_vec();
+    for (rejected, e) in rejected.iter_mut().zip(ids.iter()) {
+        if rejected.is_none()
+            && let Err(e) = &memo.results[*e as usize]
+        {
+            *rejected = Some(e.clone());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -319,9 +458,11 @@ struct Part<'r> {
     /// Days since 1970-01-01.
     date: Vec<i32>,
     period: Vec<Cow<'r, str>>,
+    /// The descriptive texts, the courier, the HS code and the quantity unit are empty for a
+    /// column read as a dictionary: the frame takes them from the rows' entries ([`Part::ids`]).
     texts: [Vec<Cow<'r, str>>; 11],
     courier_id: Vec<Option<Cow<'r, str>>>,
-    hs_code: Vec<String>,
+    hs_code: Vec<Cow<'r, str>>,
     hs_repaired: Vec<bool>,
     departure_country: Vec<&'static str>,
     origin_country: Vec<&'static str>,
@@ -336,6 +477,25 @@ struct Part<'r> {
     critical_fraud: Vec<Option<i8>>,
     /// Each row's release times; empty when the file carries none (every row's the default).
     release: Vec<crate::release::Release<'r>>,
+    /// Each row's entry in the dictionary of the column its categorical value comes from (see
+    /// [`Memo`]), for the columns read so; empty for the others. A row's value is a function
+    /// of its entry: [`Types::coded_column`] codes each entry once.
+    ids: Ids,
+}
+
+/// Each row's dictionary entry of the columns read as dictionaries (see [`Part::ids`]).
+#[derive(Default)]
+struct Ids {
+    /// The period's month in the table of periods ([`Periods::index`]).
+    period: Vec<u32>,
+    texts: [Vec<u32>; 11],
+    hs_code: Vec<u32>,
+    origin_country: Vec<u32>,
+    currency: Vec<u32>,
+    quantity_unit: Vec<u32>,
+    courier_id: Vec<u32>,
+    /// Entries of the departure country's column, only to borrow the memo's values.
+    departure_country: Vec<u32>,
 }
 
 impl Part<'_> {
@@ -370,6 +530,16 @@ impl Part<'_> {
         only(&mut self.fraud, keep);
         only(&mut self.critical_fraud, keep);
         only(&mut self.release, keep);
+        let ids = &mut self.ids;
+        for t in &mut ids.texts {
+            only(t, keep);
+        }
+        for v in
+            [&mut ids.period, &mut ids.hs_code, &mut ids.origin_country, &mut ids.currency, &mut ids.quantity_unit, &mut ids.courier_id]
+        {
+            only(v, keep);
+        }
+        ids.departure_country.clear();
     }
 
     /// Rows held.
@@ -382,7 +552,8 @@ impl Part<'_> {
 /// Validates the rows of `part` of a block column by column: each rule of [`validate`] in turn
 /// over the rows not yet rejected, so that a row's reason is the first rule it fails in
 /// [`validate`]'s order, and a valid row's values are those [`validate`] gives it. `hashes` are
-/// the rows' content hashes.
+/// the rows' content hashes; `memos` the block's rules run once per dictionary entry.
+#[allow(clippy::too_many_arguments, reason = "the block, its part and everything validation reads")]
 fn validate_part<'r>(
     m: &Mapped<'_>,
     f: &Fields<'r>,
@@ -391,8 +562,10 @@ fn validate_part<'r>(
     r: &DeclarationRules<'_>,
     periods: &'r Periods,
     hashes: &[u64],
+    memos: &'r Memos<'r>,
 ) -> Part<'r> {
     let d = m.decimal();
+    let mut ids = Ids::default();
     let at = |i: usize| part.start + i;
     let raw = |i: usize| rows.row(at(i));
     let mut rejected: Vec<Option<Reject>> =
@@ -422,27 +595,31 @@ fn validate_part<'r>(
             Ok(date)
         })
     };
-    let (hs_code, hs_repaired): (Vec<String>, Vec<bool>) = {
+    // With a memo, the code itself is taken from the entry's by the frame.
+    let (hs_code, hs_repaired): (Vec<Cow<'r, str>>, Vec<bool>) = if let Some(memo) = &memos.hs_code {
+        (Vec::new(), pass_memo(rej, &part, Some(memo), &mut ids.hs_code, |(_, repaired)| *repaired, |_| Ok(false)))
+    } else {
         let c = field(&f.hs_code);
-        pass(rej, |i| {
-            let hs_raw = rules::required_value(c.value(at(i)), col::HS_CODE)?.text();
-            let hs = rules::hs_code(&hs_raw, r.hs_lengths, r.hs_vintages, col::HS_CODE)?;
-            let hs = rules::known_hs(hs, &hs_raw, r.hs_known, r.hs_vintages, col::HS_CODE)?;
-            Ok((hs.code, hs.repaired))
-        })
-        .into_iter()
-        .unzip()
+        pass(rej, |i| hs_rule(c.value(at(i)), r)).into_iter().unzip()
     };
     let origin_country = {
         let c = field(&f.origin_country);
-        pass(rej, |i| rules::declared_country(&rules::required_value(c.value(at(i)), col::ORIGIN_COUNTRY)?.text(), col::ORIGIN_COUNTRY))
+        pass_memo(
+            rej,
+            &part,
+            memos.origin_country.as_ref(),
+            &mut ids.origin_country,
+            |v| *v,
+            |i| rules::declared_country(&rules::required_value(c.value(at(i)), col::ORIGIN_COUNTRY)?.text(), col::ORIGIN_COUNTRY),
+        )
     };
     let departure_country = {
         let c = field(&f.departure_country);
-        pass(rej, |i| match rules::optional_value(c.value(at(i))) {
-            Some(v) => rules::declared_country(&v.text(), col::DEPARTURE_COUNTRY),
-            None => Ok(origin_country[i]),
-        })
+        pass_memo(rej, &part, memos.departure_country.as_ref(), &mut ids.departure_country, |v| *v, |i| departure_rule(c.value(at(i))))
+            .into_iter()
+            .zip(&origin_country)
+            .map(|(departure, origin)| departure.unwrap_or(origin))
+            .collect::<Vec<_>>()
     };
     let tax_rate_pct = {
         let c = field(&f.tax_rate_pct);
@@ -465,10 +642,8 @@ fn validate_part<'r>(
     };
     let currency = {
         let c = field(&f.currency);
-        pass(rej, |i| match rules::required_value(c.value(at(i)), col::CURRENCY)? {
-            Raw::Text(v) => rules::currency_code(v, col::CURRENCY),
-            typed => Ok(Cow::Owned(rules::currency(&typed.text(), col::CURRENCY)?)),
-        })
+        let lend = |v: &'r Cow<'r, str>| Cow::Borrowed(v.as_ref());
+        pass_memo(rej, &part, memos.currency.as_ref(), &mut ids.currency, lend, |i| currency_rule(c.value(at(i))))
     };
     let (period, usd_per_unit): (Vec<Cow<'r, str>>, Vec<f64>) = pass(rej, |i| {
         let period = periods.of(date[i]);
@@ -480,6 +655,12 @@ fn validate_part<'r>(
     })
     .into_iter()
     .unzip();
+    // A period's entry is its month in the table of periods (when every row's is there).
+    // (A row rejected by now holds no date, nor ever a period.)
+    ids.period = (0..part.len())
+        .map(|i| if rej[i].is_some() { Some(0) } else { periods.index(date[i]) })
+        .collect::<Option<Vec<u32>>>()
+        .unwrap_or_default();
     let value_usd = pass(rej, |i| {
         let value_usd = item_price[i] * usd_per_unit[i];
         r.bounds.check(value_usd, net_mass_kg[i])?;
@@ -494,28 +675,36 @@ fn validate_part<'r>(
         pass(rej, |i| rules::label_value(c.value(at(i)), &[0, 1, 2], col::CRITICAL_FRAUD))
     };
     let mut texts: [Vec<Cow<'r, str>>; 11] = Default::default();
-    for ((slot, name), text) in texts.iter_mut().zip(TEXTS).zip(&f.texts) {
-        let c = field(text);
-        *slot = pass(rej, |i| {
-            let v = if name == col::IMPORTER_ID {
-                rules::required_value(c.value(at(i)), name)?
-            } else {
-                rules::optional_value(c.value(at(i))).unwrap_or(Raw::Text("-"))
-            };
-            let v = clean(v, name)?;
-            Ok(if PARTY_IDS.contains(&name) { rules::party_id(v, r.id_case) } else { v })
-        });
+    for ((((slot, name), text), memo), ids) in texts.iter_mut().zip(TEXTS).zip(&f.texts).zip(&memos.texts).zip(&mut ids.texts) {
+        // With a memo, the value is taken from the entry's by the frame.
+        if let Some(memo) = memo {
+            check_memo(rej, &part, memo, ids);
+        } else {
+            let c = field(text);
+            *slot = pass(rej, |i| text_rule(c.value(at(i)), name, r.id_case));
+        }
     }
     // A file without release times leaves them empty (valid, each row's the default): no
     // rule to run, and nothing held per row.
     let release = if f.release.carried { pass(rej, |i| crate::release::validate(&f.release, raw(i), date[i])) } else { Vec::new() };
     let (quantity_unit, courier_id) = (field(&f.quantity_unit), field(&f.courier_id));
     let valid = |i: usize| rejected[i].is_none();
-    let quantity_unit =
-        (0..part.len()).map(|i| rules::optional_value(quantity_unit.value(at(i))).filter(|_| valid(i)).map(Raw::text)).collect();
-    let courier_id = (0..part.len())
-        .map(|i| rules::optional_value(courier_id.value(at(i))).filter(|_| valid(i)).map(|v| rules::party_id(v.text(), r.id_case)))
-        .collect();
+    // A column read as a dictionary keeps each row's entry only: the frame takes the value from
+    // the entry's.
+    let lent = |memo: &Memo<'r, Option<Cow<'r, str>>>, ids: &mut Vec<u32>| -> Vec<Option<Cow<'r, str>>> {
+        *ids = memo.ids[part.clone()].to_vec();
+        Vec::new()
+    };
+    let quantity_unit = match &memos.quantity_unit {
+        Some(memo) => lent(memo, &mut ids.quantity_unit),
+        None => (0..part.len()).map(|i| rules::optional_value(quantity_unit.value(at(i))).filter(|_| valid(i)).map(Raw::text)).collect(),
+    };
+    let courier_id = match &memos.courier_id {
+        Some(memo) => lent(memo, &mut ids.courier_id),
+        None => (0..part.len())
+            .map(|i| rules::optional_value(courier_id.value(at(i))).filter(|_| valid(i)).map(|v| rules::party_id(v.text(), r.id_case)))
+            .collect(),
+    };
     Part {
         line: (0..part.len()).map(|i| raw(i).line() as i32).collect(),
         hash: hashes.to_vec(),
@@ -540,6 +729,7 @@ fn validate_part<'r>(
         critical_fraud,
         release,
         rejected,
+        ids,
     }
 }
 
@@ -572,75 +762,81 @@ pub fn ingest(
     // The release-time columns are added when a source carries any of them.
     let types = Types { times: crate::release::carried(sources), ..Types::new() };
     let periods = Periods::new(r.min_date, r.max_date);
-    let mut out = frame(&mut [], &types)?;
-    let mut block = frame(&mut [], &types)?;
+    let mut out = frame(&mut [], &types, &Memos::default(), &periods)?;
+    let mut block = frame(&mut [], &types, &Memos::default(), &periods)?;
     let mut rec = Reconciliation::default();
     let mut stats = DeclarationStats::default();
-    let mut seen = Seen::default();
+    let mut seen = Seen::with_capacity(sources.iter().map(Mapped::rows_hint).sum());
     for m in sources {
         let accepted_before = rec.accepted;
         let fields = Fields::new(m);
         // Rows are validated in parallel a chunk at a time (memory stays bounded), then
-        // de-duplicated and appended in file order.
-        m.each_chunk(|rows, chunk| -> Result<(), crate::IngestError> {
-            let hashes = content_hashes(rows, chunk.clone());
-            let mut parts: Vec<Part<'_>> = chunk
-                .clone()
-                .step_by(PART_ROWS)
-                .map(|s| s..chunk.end.min(s + PART_ROWS))
-                .collect::<Vec<_>>()
-                .into_par_iter()
-                .map(|part| {
-                    let offset = part.start - chunk.start;
-                    validate_part(m, &fields, rows, part.clone(), r, &periods, &hashes[offset..offset + part.len()])
-                })
-                .collect();
-            let keys: Vec<Option<(&str, i32, u64)>> = parts
-                .iter()
-                .flat_map(|p| {
-                    (0..p.len()).map(move |i| p.rejected[i].is_none().then(|| (p.declaration_id[i].as_ref(), p.item_no[i], p.hash[i])))
-                })
-                .collect();
-            let mut repeats = seen.check(&keys).into_iter();
-            drop(keys);
-            let mut at = chunk.start;
-            for p in &mut parts {
-                // Rows stay where validation put them; `keep` tells the accepted ones.
-                let mut keep = vec![false; p.len()];
-                for (i, keep) in keep.iter_mut().enumerate() {
-                    let (raw, repeat) = (rows.row(at), repeats.next().flatten());
-                    at += 1;
-                    rec.rows_in += 1;
-                    if let Some(reject) = &p.rejected[i] {
-                        quarantine.push_block(crate::DECLARATIONS, m, raw, reject);
-                        continue;
+        // de-duplicated and appended in file order. The value-only rules of the columns a block
+        // holds as dictionaries run once per entry first, for all its chunks.
+        m.each_block(|rows| -> Result<(), crate::IngestError> {
+            let memos = Memos::new(&fields, rows, r);
+            types.new_block();
+            for start in (0..rows.len()).step_by(CHUNK_ROWS) {
+                let chunk = start..rows.len().min(start + CHUNK_ROWS);
+                let hashes = content_hashes(rows, chunk.clone());
+                let mut parts: Vec<Part<'_>> = chunk
+                    .clone()
+                    .step_by(PART_ROWS)
+                    .map(|s| s..chunk.end.min(s + PART_ROWS))
+                    .collect::<Vec<_>>()
+                    .into_par_iter()
+                    .map(|part| {
+                        let offset = part.start - chunk.start;
+                        validate_part(m, &fields, rows, part.clone(), r, &periods, &hashes[offset..offset + part.len()], &memos)
+                    })
+                    .collect();
+                let keys: Vec<Option<(&str, i32, u64)>> = parts
+                    .iter()
+                    .flat_map(|p| {
+                        (0..p.len()).map(move |i| p.rejected[i].is_none().then(|| (p.declaration_id[i].as_ref(), p.item_no[i], p.hash[i])))
+                    })
+                    .collect();
+                let mut repeats = seen.check(&keys).into_iter();
+                drop(keys);
+                let mut at = chunk.start;
+                for p in &mut parts {
+                    // Rows stay where validation put them; `keep` tells the accepted ones.
+                    let mut keep = vec![false; p.len()];
+                    for (i, keep) in keep.iter_mut().enumerate() {
+                        let (raw, repeat) = (rows.row(at), repeats.next().flatten());
+                        at += 1;
+                        rec.rows_in += 1;
+                        if let Some(reject) = &p.rejected[i] {
+                            quarantine.push_block(crate::DECLARATIONS, m, raw, reject);
+                            continue;
+                        }
+                        if let Some(repeat) = repeat {
+                            let (code, msg) = match repeat {
+                                Repeat::Exact => {
+                                    stats.duplicates += 1;
+                                    ("duplicate", "exact duplicate of an earlier row")
+                                }
+                                Repeat::Conflicting => {
+                                    stats.conflicting_duplicates += 1;
+                                    ("conflicting_duplicate", "same declaration id and item as an earlier row, different content")
+                                }
+                            };
+                            let reject =
+                                Reject::new(code, col::DECLARATION_ID, format!("`{}` item {}: {msg}", p.declaration_id[i], p.item_no[i]));
+                            quarantine.push_block(crate::DECLARATIONS, m, raw, &reject);
+                            continue;
+                        }
+                        stats.count(p, i);
+                        *keep = true;
                     }
-                    if let Some(repeat) = repeat {
-                        let (code, msg) = match repeat {
-                            Repeat::Exact => {
-                                stats.duplicates += 1;
-                                ("duplicate", "exact duplicate of an earlier row")
-                            }
-                            Repeat::Conflicting => {
-                                stats.conflicting_duplicates += 1;
-                                ("conflicting_duplicate", "same declaration id and item as an earlier row, different content")
-                            }
-                        };
-                        let reject =
-                            Reject::new(code, col::DECLARATION_ID, format!("`{}` item {}: {msg}", p.declaration_id[i], p.item_no[i]));
-                        quarantine.push_block(crate::DECLARATIONS, m, raw, &reject);
-                        continue;
+                    let kept = keep.iter().filter(|k| **k).count();
+                    rec.accepted += kept;
+                    if kept < p.len() {
+                        p.retain(&keep);
                     }
-                    stats.count(p, i);
-                    *keep = true;
                 }
-                let kept = keep.iter().filter(|k| **k).count();
-                rec.accepted += kept;
-                if kept < p.len() {
-                    p.retain(&keep);
-                }
+                append_rows(&mut out, &mut block, frame(&mut parts, &types, &memos, &periods)?)?;
             }
-            append_rows(&mut out, &mut block, frame(&mut parts, &types)?)?;
             Ok(())
         })?;
         stats.accepted_per_file.push(rec.accepted - accepted_before);
@@ -866,6 +1062,17 @@ impl Default for Seen {
 }
 
 impl Seen {
+    /// Room for about `rows` keys from the start, so that the shards' tables are not grown (and
+    /// rehashed) again and again as the keys come.
+    fn with_capacity(rows: usize) -> Self {
+        let per_shard = rows / SEEN_SHARDS + rows / SEEN_SHARDS / 8;
+        let shard =
+            || Shard { table: HashMap::with_capacity_and_hasher(per_shard, std::hash::BuildHasherDefault::default()), ..Shard::default() };
+        Seen { shards: (0..SEEN_SHARDS).map(|_| shard()).collect() }
+    }
+}
+
+impl Seen {
     /// For each row of a chunk, in order: whether its key came earlier (in this chunk or an
     /// earlier one). Each row is its key (declaration id, item) and content hash, or `None` when
     /// it is not valid. Valid rows seen for the first time are recorded.
@@ -903,8 +1110,10 @@ impl Seen {
 
 /// Accepted rows join the declarations frame this many at a time, as one chunk each: the
 /// stages read few chunks, and the whole frame is never copied into one (which would hold it
-/// twice at the end of ingest).
-const BLOCK_ROWS: usize = 1 << 20;
+/// twice at the end of ingest). As many as a parquet block's rows ([`Mapped::each_block`]): a
+/// block's chunks are copied into one while the next block is read, rather than the last
+/// million rows at the end of ingest, with nothing to overlap.
+const BLOCK_ROWS: usize = 1 << 18;
 
 /// Adds accepted rows to `block`, moving it to `out` once it holds [`BLOCK_ROWS`].
 fn append_rows(out: &mut DataFrame, block: &mut DataFrame, rows: DataFrame) -> PolarsResult<()> {
@@ -939,9 +1148,17 @@ fn content_hashes(rows: &RawBlock, chunk: std::ops::Range<usize>) -> Vec<u64> {
 struct Types {
     /// Each categorical column's type, and the code of every value coded so far.
     categoricals: Vec<(&'static str, DataType, std::sync::Mutex<Codes>)>,
+    /// Each categorical column's code of each dictionary entry of the current block
+    /// ([`Types::coded_column`]), in the order of `categoricals`.
+    entries: Vec<std::sync::Mutex<Vec<u32>>>,
     /// Whether the frame carries the release-time columns.
     times: bool,
 }
+
+/// An entry of [`Types::entries`] not coded yet.
+const UNCODED: u32 = u32::MAX;
+/// An entry of [`Types::entries`] whose rows hold a null.
+const NULL_ENTRY: u32 = u32::MAX - 1;
 
 /// The code of each value of a categorical column coded so far ([`Types::column`]).
 type Codes = HashMap<Box<str>, u32, foldhash::fast::FixedState>;
@@ -953,8 +1170,72 @@ impl Types {
                 .iter()
                 .map(|c| (*c, mirador_schema::text::categorical_type(c), std::sync::Mutex::new(Codes::default())))
                 .collect(),
+            entries: mirador_schema::schemas::DECLARATION_CATEGORICALS.iter().map(|_| std::sync::Mutex::default()).collect(),
             times: false,
         }
+    }
+
+    /// Forgets the entries' codes: the next rows come from another block, with dictionaries of
+    /// their own.
+    fn new_block(&self) {
+        for entries in &self.entries {
+            entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        }
+    }
+
+    /// As [`Types::column`], for rows given by their dictionary entry in the current block, and
+    /// `value` the value of an entry's rows (`None`: null): each entry is coded once, by its first
+    /// row (which keeps the codes in order of first appearance, as coding every row would).
+    fn coded_column<'s>(
+        &self,
+        name: &'static str,
+        rows: impl IntoIterator<Item = u32>,
+        value: impl Fn(u32) -> Option<&'s str>,
+    ) -> PolarsResult<Column> {
+        let Some(k) = self.categoricals.iter().position(|(c, _, _)| *c == name) else {
+            polars_bail!(ColumnNotFound: "`{name}` is not a categorical declarations column")
+        };
+        let (_, dtype, codes) = &self.categoricals[k];
+        let DataType::Categorical(_, mapping) = dtype else { polars_bail!(SchemaMismatch: "`{name}` does not have a categorical type") };
+        let mut entries = self.entries[k].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut codes = codes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut failed = None;
+        let mut code = |s: &str| match codes.get(s) {
+            Some(c) => *c,
+            None => match mapping.insert_cat(s) {
+                Ok(c) => {
+                    codes.insert(Box::from(s), c);
+                    c
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    0
+                }
+            },
+        };
+        // Each row's code, or NULL_ENTRY for a null.
+        let codes: Vec<u32> = rows
+            .into_iter()
+            .map(|e| {
+                let at = e as usize;
+                if at >= entries.len() {
+                    entries.resize(at + 1, UNCODED);
+                }
+                if entries[at] == UNCODED {
+                    entries[at] = value(e).map_or(NULL_ENTRY, &mut code);
+                }
+                entries[at]
+            })
+            .collect();
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let ids = if codes.contains(&NULL_ENTRY) {
+            codes.iter().map(|c| (*c != NULL_ENTRY).then_some(*c)).collect()
+        } else {
+            UInt32Chunked::from_vec(PlSmallStr::EMPTY, codes)
+        };
+        Ok(Categorical32Chunked::from_cats_and_dtype(ids.with_name(name.into()), dtype.clone()).into_series().into_column())
     }
 
     fn column<'s>(&self, name: &'static str, values: impl IntoIterator<Item = Option<&'s str>>) -> PolarsResult<Column> {
@@ -991,7 +1272,9 @@ impl Types {
 /// The accepted rows of some parts (each holding only accepted rows) as a declarations frame
 /// ([`mirador_schema::schemas::declarations`]); the columns are built in parallel, each in row
 /// order.
-fn frame(parts: &mut [Part<'_>], t: &Types) -> PolarsResult<DataFrame> {
+/// A column read as a dictionary takes each row's value from its entry's: in `memos` (the
+/// block's), or for the period in `periods`.
+fn frame<'m>(parts: &mut [Part<'_>], t: &Types, memos: &'m Memos<'m>, periods: &'m Periods) -> PolarsResult<DataFrame> {
     type Build<'b> = Box<dyn Fn() -> PolarsResult<Column> + Send + Sync + 'b>;
     // The values of one column, in row order across the parts, gathered with their exact count
     // known: the column's arrays are then allocated at their size, not grown by doubling.
@@ -1004,6 +1287,10 @@ fn frame(parts: &mut [Part<'_>], t: &Types) -> PolarsResult<DataFrame> {
     }
     fn texts<'p, 'x: 'p>(parts: &'p [Part<'x>], get: fn(&'p Part<'x>) -> &'p [Cow<'x, str>]) -> impl Iterator<Item = &'p str> {
         parts.iter().flat_map(move |p| get(p).iter().map(AsRef::as_ref))
+    }
+    // An entry's value in a memo (`None` for an entry that fails: no accepted row has it).
+    fn entry<'v, T>(memo: Option<&'v Memo<'_, T>>, e: u32) -> Option<&'v T> {
+        memo.and_then(|m| m.results.get(e as usize)).and_then(|r| r.as_ref().ok())
     }
     fn optional_texts<'p, 'x: 'p>(
         parts: &'p [Part<'x>],
@@ -1025,8 +1312,31 @@ fn frame(parts: &mut [Part<'_>], t: &Types) -> PolarsResult<DataFrame> {
     };
     let parts = &*parts;
     let rows: usize = parts.iter().map(Part::len).sum();
-    let text = |name: &'static str, get: for<'p> fn(&'p Part<'_>) -> &'p [Cow<'p, str>]| -> Build<'_> {
-        Box::new(move || t.column(name, texts(parts, get).map(Some)))
+    // Whether every row comes with its dictionary entry (see [`Part::ids`]).
+    let coded = move |ids: for<'p> fn(&'p Part<'_>) -> &'p [u32]| parts.iter().all(|p| ids(p).len() == p.len());
+    let with_ids = move |ids: for<'p> fn(&'p Part<'_>) -> &'p [u32]| parts.iter().flat_map(move |p| ids(p).iter().copied());
+    let coded_text = |name: &'static str,
+                      get: for<'p> fn(&'p Part<'_>) -> &'p [Cow<'p, str>],
+                      ids: for<'p> fn(&'p Part<'_>) -> &'p [u32],
+                      value: Box<dyn Fn(u32) -> Option<&'m str> + Send + Sync + 'm>|
+     -> Build<'_> {
+        Box::new(move || if coded(ids) { t.coded_column(name, with_ids(ids), &value) } else { t.column(name, texts(parts, get).map(Some)) })
+    };
+    let text_of = |k: usize| -> Box<dyn Fn(u32) -> Option<&'m str> + Send + Sync + 'm> {
+        Box::new(move |e| entry(memos.texts[k].as_ref(), e).map(AsRef::as_ref))
+    };
+    let coded_optional = |name: &'static str,
+                          get: for<'p> fn(&'p Part<'_>) -> &'p [Option<Cow<'p, str>>],
+                          ids: for<'p> fn(&'p Part<'_>) -> &'p [u32],
+                          value: Box<dyn Fn(u32) -> Option<&'m str> + Send + Sync + 'm>|
+     -> Build<'_> {
+        Box::new(move || if coded(ids) { t.coded_column(name, with_ids(ids), &value) } else { t.column(name, optional_texts(parts, get)) })
+    };
+    let hs = |name: &'static str, len: usize| -> Build<'_> {
+        let ids: for<'p> fn(&'p Part<'_>) -> &'p [u32] = |p| &p.ids.hs_code;
+        let values = move || parts.iter().flat_map(move |p| p.hs_code.iter().map(move |c| Some(&c[..len.min(c.len())])));
+        let of_entry = move |e| entry(memos.hs_code.as_ref(), e).map(|(c, _)| &c[..len.min(c.len())]);
+        Box::new(move || if coded(ids) { t.coded_column(name, with_ids(ids), of_entry) } else { t.column(name, values()) })
     };
     let numbers = |name: &'static str, get: for<'p> fn(&'p Part<'_>) -> &'p [f64]| -> Build<'_> {
         Box::new(move || Ok(Float64Chunked::from_iter_values(name.into(), all(parts, get)).into_column()))
@@ -1055,29 +1365,47 @@ fn frame(parts: &mut [Part<'_>], t: &Types) -> PolarsResult<DataFrame> {
         }),
         integers(col::ITEM_NO, |p| &p.item_no),
         Box::new(move || Int32Chunked::from_iter_values(col::DATE.into(), all(parts, |p| &p.date)).into_column().cast(&DataType::Date)),
-        text(col::PERIOD, |p| &p.period),
-        text(col::OFFICE_ID, |p| &p.texts[0]),
-        text(col::PROCESS_TYPE, |p| &p.texts[1]),
-        text(col::IMPORT_TYPE, |p| &p.texts[2]),
-        text(col::IMPORT_USE, |p| &p.texts[3]),
-        text(col::PAYMENT_TYPE, |p| &p.texts[4]),
-        text(col::TRANSPORT_MODE, |p| &p.texts[5]),
-        text(col::DECLARANT_ID, |p| &p.texts[6]),
-        text(col::IMPORTER_ID, |p| &p.texts[7]),
-        text(col::SELLER_ID, |p| &p.texts[8]),
-        Box::new(move || t.column(col::COURIER_ID, optional_texts(parts, |p| &p.courier_id))),
-        Box::new(move || t.column(col::HS_CODE, parts.iter().flat_map(|p| p.hs_code.iter().map(|c| Some(c.as_str()))))),
-        Box::new(move || t.column(col::HS6, parts.iter().flat_map(|p| p.hs_code.iter().map(|c| Some(&c[..6]))))),
+        coded_text(col::PERIOD, |p| &p.period, |p| &p.ids.period, Box::new(|e| periods.texts.get(e as usize).map(String::as_str))),
+        coded_text(col::OFFICE_ID, |p| &p.texts[0], |p| &p.ids.texts[0], text_of(0)),
+        coded_text(col::PROCESS_TYPE, |p| &p.texts[1], |p| &p.ids.texts[1], text_of(1)),
+        coded_text(col::IMPORT_TYPE, |p| &p.texts[2], |p| &p.ids.texts[2], text_of(2)),
+        coded_text(col::IMPORT_USE, |p| &p.texts[3], |p| &p.ids.texts[3], text_of(3)),
+        coded_text(col::PAYMENT_TYPE, |p| &p.texts[4], |p| &p.ids.texts[4], text_of(4)),
+        coded_text(col::TRANSPORT_MODE, |p| &p.texts[5], |p| &p.ids.texts[5], text_of(5)),
+        coded_text(col::DECLARANT_ID, |p| &p.texts[6], |p| &p.ids.texts[6], text_of(6)),
+        coded_text(col::IMPORTER_ID, |p| &p.texts[7], |p| &p.ids.texts[7], text_of(7)),
+        coded_text(col::SELLER_ID, |p| &p.texts[8], |p| &p.ids.texts[8], text_of(8)),
+        coded_optional(
+            col::COURIER_ID,
+            |p| &p.courier_id,
+            |p| &p.ids.courier_id,
+            Box::new(|e| entry(memos.courier_id.as_ref(), e).and_then(Option::as_deref)),
+        ),
+        hs(col::HS_CODE, usize::MAX),
+        hs(col::HS6, 6),
         Box::new(move || t.column(col::DEPARTURE_COUNTRY, all(parts, |p| &p.departure_country).map(Some))),
-        Box::new(move || t.column(col::ORIGIN_COUNTRY, all(parts, |p| &p.origin_country).map(Some))),
+        Box::new(move || {
+            let ids: for<'p> fn(&'p Part<'_>) -> &'p [u32] = |p| &p.ids.origin_country;
+            let values = || all(parts, |p| &p.origin_country).map(Some);
+            if coded(ids) {
+                t.coded_column(col::ORIGIN_COUNTRY, with_ids(ids), |e| entry(memos.origin_country.as_ref(), e).copied())
+            } else {
+                t.column(col::ORIGIN_COUNTRY, values())
+            }
+        }),
         numbers(col::TAX_RATE_PCT, |p| &p.tax_rate_pct),
-        text(col::TAX_TYPE, |p| &p.texts[9]),
-        text(col::ORIGIN_INDICATOR, |p| &p.texts[10]),
+        coded_text(col::TAX_TYPE, |p| &p.texts[9], |p| &p.ids.texts[9], text_of(9)),
+        coded_text(col::ORIGIN_INDICATOR, |p| &p.texts[10], |p| &p.ids.texts[10], text_of(10)),
         numbers(col::NET_MASS_KG, |p| &p.net_mass_kg),
         Box::new(move || Ok(all(parts, |p| &p.quantity).collect::<Float64Chunked>().with_name(col::QUANTITY.into()).into_column())),
-        Box::new(move || t.column(col::QUANTITY_UNIT, optional_texts(parts, |p| &p.quantity_unit))),
+        coded_optional(
+            col::QUANTITY_UNIT,
+            |p| &p.quantity_unit,
+            |p| &p.ids.quantity_unit,
+            Box::new(|e| entry(memos.quantity_unit.as_ref(), e).and_then(Option::as_deref)),
+        ),
         numbers(col::ITEM_PRICE, |p| &p.item_price),
-        text(col::CURRENCY, |p| &p.currency),
+        coded_text(col::CURRENCY, |p| &p.currency, |p| &p.ids.currency, Box::new(|e| entry(memos.currency.as_ref(), e).map(AsRef::as_ref))),
         numbers(col::VALUE_USD, |p| &p.value_usd),
         derived(col::DUTY_USD, |p, i| Some(p.value_usd[i] * p.tax_rate_pct[i] / 100.0)),
         // A unit price needs a mass and a value: zero-mass rows and declared-free goods get none.
@@ -1271,11 +1599,12 @@ mod tests {
             let block = m.next_block(1_000).unwrap();
             proptest::prop_assert_eq!(block.len(), picks.len());
             let hashes = block.content_hashes(0..block.len());
+            let memos = Memos::new(&fields, &block, &rules);
             // Parts of uneven sizes, as the chunk's end makes them.
             let (mut start, mut accepted) = (0, 0);
             for len in [1, 7, 100, 1_000] {
                 let end = block.len().min(start + len);
-                let part = validate_part(&m, &fields, &block, start..end, &rules, &periods, &hashes[start..end]);
+                let part = validate_part(&m, &fields, &block, start..end, &rules, &periods, &hashes[start..end], &memos);
                 proptest::prop_assert_eq!(part.len(), end - start);
                 for i in 0..part.len() {
                     let at = start + i;

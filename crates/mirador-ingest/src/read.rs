@@ -106,6 +106,8 @@ enum Rows {
         metadata: Option<Arc<polars::io::parquet::read::FileMetadata>>,
         /// Which columns are read: `None` for every one, else the readable ones by index.
         projection: Option<Vec<usize>>,
+        /// Which columns hold text (and may be read as their dictionaries, [`Coded`]).
+        text: Vec<bool>,
         width: usize,
         total: usize,
         next: usize,
@@ -251,6 +253,10 @@ impl TableReader {
             schema.iter_values().enumerate().filter_map(|(i, field)| parquet_type_refused(&field.dtype).map(|why| (i, why))).collect();
         let projection =
             (!unread.is_empty()).then(|| (0..headers.len()).filter(|i| unread.iter().all(|(u, _)| u != i)).collect::<Vec<_>>());
+        let text = schema
+            .iter_values()
+            .map(|field| matches!(field.dtype, ArrowDataType::Utf8 | ArrowDataType::LargeUtf8 | ArrowDataType::Utf8View))
+            .collect();
         let width = headers.len();
         TableReader {
             path: path.to_owned(),
@@ -260,6 +266,7 @@ impl TableReader {
                 path: path.to_owned(),
                 metadata: Some(metadata),
                 projection,
+                text,
                 width,
                 total,
                 next: 0,
@@ -355,7 +362,7 @@ impl TableReader {
                 };
                 RawRow { line, malformed, fields }
             }
-            Rows::Parquet { path, metadata, projection, width: cols, total, next, chunk, at } => {
+            Rows::Parquet { path, metadata, projection, width: cols, total, next, chunk, at, .. } => {
                 if chunk.first().is_none_or(|c| *at >= c.len()) {
                     if *next >= *total {
                         return Ok(None);
@@ -429,6 +436,19 @@ impl TableReader {
         Ok(())
     }
 
+    /// About how many data rows the file holds, to size tables ahead: for parquet, the rows its
+    /// footer claims, but no more than one per 8 bytes of the file (a claim is not trusted to
+    /// reserve memory); 0 for CSV (unknown before reading).
+    pub fn rows_hint(&self) -> usize {
+        match &self.rows {
+            Rows::Parquet { total, .. } => {
+                let bytes = std::fs::metadata(&self.path).map_or(0, |m| usize::try_from(m.len()).unwrap_or(usize::MAX));
+                (*total).min(bytes / 8)
+            }
+            Rows::Csv(_) => 0,
+        }
+    }
+
     /// Whether the file is parquet (read in large column blocks by [`next_block`]), not CSV.
     ///
     /// [`next_block`]: TableReader::next_block
@@ -445,14 +465,15 @@ impl TableReader {
     pub fn next_block(&mut self, n: usize) -> Result<RawBlock, IngestError> {
         let first_line = self.read + 2;
         let (columns, len) = match &mut self.rows {
-            Rows::Parquet { path, metadata, projection, width: cols, total, next, chunk, at }
+            Rows::Parquet { path, metadata, projection, text, width: cols, total, next, chunk, at }
                 if chunk.first().is_none_or(|c| *at >= c.len()) =>
             {
                 let len = n.min(*total - *next);
                 if len == 0 {
                     return Ok(RawBlock { first_line, len: 0, rows: BlockRows::Records(Vec::new()), long: Vec::new() });
                 }
-                let columns = read_parquet_block(path, metadata.clone(), projection.as_deref(), *cols, *next, len)?;
+                let slice = Slice { path, metadata: metadata.clone(), projection: projection.as_deref(), width: *cols, offset: *next, len };
+                let columns = read_parquet_block(&slice, &self.headers, text)?;
                 let got = columns.first().map_or(0, RawColumn::len);
                 if got != len {
                     return Err(IngestError::file(path, format!("claims {total} rows but holds only {}", *next + got.min(len))));
@@ -496,14 +517,22 @@ pub struct RawBlock {
 fn long_rows(columns: &[RawColumn]) -> Vec<usize> {
     let mut long = Vec::new();
     for column in columns {
-        if let RawColumn::Text(a) = column {
-            long.extend(
+        match column {
+            RawColumn::Text(a) => long.extend(
                 a.views()
                     .iter()
                     .enumerate()
                     .filter(|(at, v)| v.length as usize > MAX_FIELD_BYTES && a.get(*at).is_some_and(|v| v.len() > MAX_FIELD_BYTES))
                     .map(|(at, _)| at),
-            );
+            ),
+            // The entries are measured once, then the rows of the long ones found.
+            RawColumn::Coded(c) => {
+                let entry_long: Vec<bool> = c.values.values_iter().map(|v| v.len() > MAX_FIELD_BYTES).collect();
+                if entry_long.contains(&true) {
+                    long.extend(c.ids.iter().enumerate().filter(|(_, e)| entry_long[**e as usize]).map(|(at, _)| at));
+                }
+            }
+            _ => {}
         }
     }
     long.sort_unstable();
@@ -523,6 +552,8 @@ enum BlockRows {
 #[derive(Debug)]
 pub(crate) enum RawColumn {
     Text(ArrayOf<StringType>),
+    /// Text read as its dictionary ([`Coded`]).
+    Coded(Coded),
     Number(ArrayOf<Float64Type>),
     Integer(ArrayOf<Int64Type>),
     Day(ArrayOf<Int32Type>),
@@ -541,6 +572,7 @@ impl RawColumn {
     fn len(&self) -> usize {
         match self {
             RawColumn::Text(a) => a.len(),
+            RawColumn::Coded(c) => c.ids.len(),
             RawColumn::Number(a) => a.len(),
             RawColumn::Integer(a) => a.len(),
             RawColumn::Day(a) => a.len(),
@@ -552,6 +584,7 @@ impl RawColumn {
     fn get(&self, at: usize) -> Raw<'_> {
         let typed = match self {
             RawColumn::Text(a) => a.get(at).map(Raw::Text),
+            RawColumn::Coded(c) => Some(Raw::Text(c.entry(c.ids[at]))),
             RawColumn::Number(a) => value_at::<Float64Type>(a, at).map(Raw::Number),
             RawColumn::Integer(a) => value_at::<Int64Type>(a, at).map(Raw::Integer),
             RawColumn::Day(a) => value_at::<Int32Type>(a, at).map(Raw::Day),
@@ -649,6 +682,7 @@ impl RawBlock {
                     let h = &mut hashes;
                     match column {
                         RawColumn::Text(a) => fold_into(h, rows.clone(), |at| value_hash(Raw::Text(a.get(at).unwrap_or("")))),
+                        RawColumn::Coded(c) => fold_into(h, rows.clone(), |at| c.hashes[c.ids[at] as usize]),
                         RawColumn::Number(a) => {
                             fold_into(h, rows.clone(), |at| value_at::<Float64Type>(a, at).map_or(empty, |x| value_hash(Raw::Number(x))));
                         }
@@ -696,6 +730,14 @@ pub(crate) enum BlockColumn<'b> {
 }
 
 impl<'b> BlockColumn<'b> {
+    /// The column's dictionary, when it is read as one ([`Coded`]).
+    pub(crate) fn coded(self) -> Option<&'b Coded> {
+        match self {
+            BlockColumn::Column(RawColumn::Coded(c)) => Some(c),
+            _ => None,
+        }
+    }
+
     /// The value of row `at` (in bounds), as [`BlockRow::get`] reads it.
     #[inline]
     pub(crate) fn get(self, at: usize) -> Option<Raw<'b>> {
@@ -943,38 +985,197 @@ fn read_parquet_chunk(
     Ok(place(projection, width, read, |_| StringChunked::full_null(PlSmallStr::EMPTY, height)))
 }
 
-/// One slice of a parquet file, column by column (see [`RawColumn`]).
-fn read_parquet_block(
-    path: &Path,
+/// Rows `offset..offset + len` of a parquet file, to be read column by column.
+struct Slice<'p> {
+    path: &'p Path,
     metadata: Option<Arc<polars::io::parquet::read::FileMetadata>>,
-    projection: Option<&[usize]>,
+    /// The columns read (`None`: every one), by index.
+    projection: Option<&'p [usize]>,
+    /// Columns of the file.
     width: usize,
     offset: usize,
     len: usize,
-) -> Result<Vec<RawColumn>, IngestError> {
+}
+
+/// One slice of a parquet file, column by column (see [`RawColumn`]). A text column (`text`,
+/// by index) whose every row group read holds a dictionary of its values is read as that
+/// dictionary and each row's entry ([`Coded`]); the other columns through polars' reader.
+fn read_parquet_block(slice: &Slice<'_>, headers: &[String], text: &[bool]) -> Result<Vec<RawColumn>, IngestError> {
+    let Slice { path, metadata, projection, width, offset, len } = slice;
+    let (path, width, offset, len) = (*path, *width, *offset, *len);
     let err = |e: PolarsError| IngestError::file(path, format!("is not a readable parquet file: {e}"));
-    let df = read_parquet_slice(path, metadata, projection, offset, len)?;
-    let height = df.height();
-    let read = df
-        .columns()
-        .par_iter()
-        .map(|c| {
-            let cast =
-                |to: &DataType| guarded(path, || c.cast(to))?.map_err(|e| IngestError::file(path, format!("column `{}`: {e}", c.name())));
-            let dtype = c.dtype();
-            Ok(if dtype == &DataType::Float64 {
-                RawColumn::Number(single(c.f64().map_err(err)?).map_err(err)?)
-            } else if dtype.is_integer() && dtype != &DataType::UInt64 {
-                RawColumn::Integer(single(cast(&DataType::Int64)?.i64().map_err(err)?).map_err(err)?)
-            } else if dtype == &DataType::Date {
-                RawColumn::Day(single(c.date().map_err(err)?.physical()).map_err(err)?)
-            } else {
-                RawColumn::Text(single(cast(&DataType::String)?.str().map_err(err)?).map_err(err)?)
+    let wanted: Vec<usize> = projection.map_or_else(|| (0..width).collect(), <[usize]>::to_vec);
+    let mut coded: Vec<(usize, Coded)> = match metadata {
+        Some(m) if len > 0 => {
+            let file = File::open(path).map_err(|e| IngestError::file(path, format!("cannot read: {e}")))?;
+            let file_len = file.metadata().map_err(|e| IngestError::file(path, format!("cannot read: {e}")))?.len();
+            wanted
+                .par_iter()
+                .filter(|&&i| text.get(i).copied().unwrap_or(false))
+                .filter_map(|&i| {
+                    let name = headers.get(i)?;
+                    // A file this path cannot read (or that makes the decoder fail) is read by
+                    // polars' reader instead, which reports what is wrong with it.
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_coded(&file, file_len, m, name, offset, len)))
+                        .ok()
+                        .flatten()
+                        .map(|c| (i, c))
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    let rest: Vec<usize> = wanted.iter().copied().filter(|i| coded.iter().all(|(c, _)| c != i)).collect();
+    let mut read: Vec<(usize, RawColumn)> = coded.drain(..).map(|(i, c)| (i, RawColumn::Coded(c))).collect();
+    let mut height = len;
+    if !rest.is_empty() {
+        let df = read_parquet_slice(path, metadata.clone(), Some(&rest), offset, len)?;
+        height = df.height();
+        let typed = df
+            .columns()
+            .par_iter()
+            .map(|c| {
+                let cast = |to: &DataType| {
+                    guarded(path, || c.cast(to))?.map_err(|e| IngestError::file(path, format!("column `{}`: {e}", c.name())))
+                };
+                let dtype = c.dtype();
+                Ok(if dtype == &DataType::Float64 {
+                    RawColumn::Number(single(c.f64().map_err(err)?).map_err(err)?)
+                } else if dtype.is_integer() && dtype != &DataType::UInt64 {
+                    RawColumn::Integer(single(cast(&DataType::Int64)?.i64().map_err(err)?).map_err(err)?)
+                } else if dtype == &DataType::Date {
+                    RawColumn::Day(single(c.date().map_err(err)?.physical()).map_err(err)?)
+                } else {
+                    RawColumn::Text(single(cast(&DataType::String)?.str().map_err(err)?).map_err(err)?)
+                })
             })
-        })
-        .collect::<Result<Vec<_>, IngestError>>()?;
+            .collect::<Result<Vec<_>, IngestError>>()?;
+        read.extend(rest.iter().copied().zip(typed));
+        if height != len {
+            // Short: the caller reports the rows the file holds.
+            return Ok(read.into_iter().filter(|(i, _)| rest.contains(i)).map(|(_, c)| c).collect());
+        }
+    }
+    read.sort_by_key(|(i, _)| *i);
     let nulls = single(&StringChunked::full_null(PlSmallStr::EMPTY, height)).map_err(err)?;
-    Ok(place(projection, width, read, |_| RawColumn::Text(nulls.clone())))
+    let mut read = read.into_iter().peekable();
+    Ok((0..width)
+        .filter_map(|i| match read.peek() {
+            Some((at, _)) if *at == i => read.next().map(|(_, c)| c),
+            _ if projection.is_none_or(|p| p.contains(&i)) => None,
+            _ => Some(RawColumn::Text(nulls.clone())),
+        })
+        .collect())
+}
+
+/// Rows `offset..offset + len` of the text column `name` as its dictionaries and each row's
+/// entry ([`Coded`]), or `None` when a row group read does not hold the column as one
+/// dictionary-encoded leaf (plain-encoded text, a nested column) or cannot be decoded so.
+fn read_coded(
+    file: &File,
+    file_len: u64,
+    metadata: &polars::io::parquet::read::FileMetadata,
+    name: &str,
+    offset: usize,
+    len: usize,
+) -> Option<Coded> {
+    use std::os::unix::fs::FileExt;
+
+    use polars_arrow::array::{DictionaryArray, MutableBinaryViewArray, Utf8ViewArray};
+    use polars_arrow::datatypes::{ArrowDataType as A, DTYPE_CATEGORICAL_NEW, Field, IntegerType};
+    use polars_parquet::read::{BasicDecompressor, Filter, PageReader, column_iter_to_arrays};
+
+    // polars' parquet decoder reads a column marked categorical as its dictionary and keys.
+    let field = Field::new(name.into(), A::Dictionary(IntegerType::UInt32, Box::new(A::Utf8View), false), true)
+        .with_metadata(std::iter::once((PlSmallStr::from_static(DTYPE_CATEGORICAL_NEW), PlSmallStr::EMPTY)).collect());
+    let mut values = MutableBinaryViewArray::<str>::new();
+    values.push_value("");
+    let mut ids: Vec<u32> = Vec::with_capacity(len);
+    let mut start = 0;
+    for group in &metadata.row_groups {
+        let (first, rows) = (start, group.num_rows());
+        start += rows;
+        let (lo, hi) = (offset.max(first), (offset + len).min(first + rows));
+        if lo >= hi {
+            if first >= offset + len {
+                break;
+            }
+            continue;
+        }
+        let mut chunks = group.columns_under_root_iter(name)?;
+        let (Some(chunk), None) = (chunks.next(), chunks.next()) else { return None };
+        let range = chunk.byte_range();
+        if chunk.dictionary_page_offset().is_none() || range.start > range.end || range.end > file_len {
+            return None;
+        }
+        let mut bytes = vec![0; usize::try_from(range.end - range.start).ok()?];
+        file.read_exact_at(&mut bytes, range.start).ok()?;
+        let pages = PageReader::new(std::io::Cursor::new(bytes.into()), chunk, Vec::new(), usize::MAX);
+        let filter = (lo > first || hi < first + rows).then(|| Filter::Range(lo - first..hi - first));
+        let (arrays, _) = column_iter_to_arrays(
+            vec![BasicDecompressor::new(pages, Vec::new())],
+            vec![&chunk.descriptor().descriptor.primitive_type],
+            field.clone(),
+            filter,
+        )
+        .ok()?;
+        for array in arrays {
+            let dictionary = array.as_any().downcast_ref::<DictionaryArray<u32>>()?;
+            let entries = dictionary.values().as_any().downcast_ref::<Utf8ViewArray>()?;
+            let base = u32::try_from(values.len()).ok()?;
+            u32::try_from(values.len() + entries.len()).ok()?;
+            for entry in entries {
+                values.push_value(entry.unwrap_or(""));
+            }
+            let keys = dictionary.keys();
+            let size = entries.len();
+            let valid = keys.validity().filter(|v| v.unset_bits() > 0);
+            for (at, &key) in keys.values().iter().enumerate() {
+                if valid.is_some_and(|v| !v.get_bit(at)) {
+                    ids.push(0);
+                } else if (key as usize) < size {
+                    ids.push(base + key);
+                } else {
+                    return None;
+                }
+            }
+        }
+    }
+    if ids.len() != len {
+        return None;
+    }
+    let values: Utf8ViewArray = values.into();
+    let hashes = values.values_iter().map(|v| value_hash(Raw::Text(v))).collect();
+    Some(Coded { values, ids, hashes })
+}
+
+/// A text column of a parquet slice read as its dictionary: each row's entry in `values`.
+/// Entry 0 is a null's (empty text, as a null reads); the others are the dictionaries' values
+/// of the row groups read, in order: a value may come more than once, an entry may be unused.
+#[derive(Debug)]
+pub(crate) struct Coded {
+    values: ArrayOf<StringType>,
+    ids: Vec<u32>,
+    /// Each entry's [`value_hash`].
+    hashes: Vec<u64>,
+}
+
+impl Coded {
+    /// Each row's entry.
+    pub(crate) fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// Entries, the null's (0) included.
+    pub(crate) fn entries(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The text of entry `e` (below [`entries`](Coded::entries)).
+    #[inline]
+    pub(crate) fn entry(&self, e: u32) -> &str {
+        self.values.value(e as usize)
+    }
 }
 
 /// A column's values as one arrow array, so that a value is found without a search.
@@ -1535,6 +1736,145 @@ mod tests {
             let expected = rows.next_row().unwrap().unwrap();
             assert_eq!((line, fields), (expected.line, expected.fields.iter().map(str::to_owned).collect()));
         }
+    }
+
+    /// A text column to write: its name, values, and whether each row group (in turn) holds it
+    /// as a dictionary.
+    type TextColumn<'a> = (&'a str, Vec<Option<String>>, Vec<bool>);
+
+    /// Writes text columns `(name, values, encodings per row group)` in row groups of `group`
+    /// rows: a row group's column dictionary-encoded (its dictionary its distinct values
+    /// last-seen first, the first given twice, plus an unused one) or plain.
+    fn write_text_groups(path: &Path, columns: &[TextColumn<'_>], group: usize) {
+        use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
+        use polars_arrow::datatypes::{ArrowSchema, Field, IntegerType};
+        use polars_arrow::record_batch::RecordBatchT;
+        use polars_parquet::write::{CompressionOptions, Encoding, FileWriter, RowGroupIterator, StatisticsOptions, Version, WriteOptions};
+        let rows = columns[0].1.len();
+        let dict_type = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::Utf8View), false);
+        let options = WriteOptions {
+            statistics: StatisticsOptions::empty(),
+            version: Version::V2,
+            compression: CompressionOptions::Zstd(None),
+            data_page_size: Some(64),
+        };
+        let mut writer = None;
+        for (k, start) in (0..rows).step_by(group).enumerate() {
+            let end = rows.min(start + group);
+            let coded = |c: &TextColumn<'_>| c.2[k % c.2.len()];
+            let schema: ArrowSchema = columns
+                .iter()
+                .map(|c| {
+                    let f = Field::new(c.0.into(), if coded(c) { dict_type.clone() } else { ArrowDataType::Utf8View }, true);
+                    (f.name.clone(), f)
+                })
+                .collect();
+            let schema = Arc::new(schema);
+            let arrays: Vec<Box<dyn Array>> = columns
+                .iter()
+                .map(|c| {
+                    let values = &c.1[start..end];
+                    if !coded(c) {
+                        return values
+                            .iter()
+                            .map(|v| v.as_deref())
+                            .collect::<polars_arrow::array::MutableBinaryViewArray<str>>()
+                            .freeze()
+                            .boxed();
+                    }
+                    let mut entries: Vec<&str> = Vec::new();
+                    for v in values.iter().rev().flatten() {
+                        if !entries.contains(&v.as_str()) {
+                            entries.push(v);
+                        }
+                    }
+                    entries.push(entries.first().copied().unwrap_or(""));
+                    entries.push("unused");
+                    let twin = entries.len() as u32 - 2;
+                    let keys: Vec<Option<u32>> = values
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| {
+                            let at = entries.iter().position(|e| Some(*e) == v.as_deref())? as u32;
+                            Some(if at == 0 && i % 2 == 1 { twin } else { at })
+                        })
+                        .collect();
+                    let values = Utf8ViewArray::from_slice_values(&entries).boxed();
+                    Box::new(DictionaryArray::<u32>::try_new(dict_type.clone(), PrimitiveArray::from(keys), values).unwrap())
+                })
+                .collect();
+            let encodings = columns.iter().map(|c| vec![if coded(c) { Encoding::RleDictionary } else { Encoding::Plain }]).collect();
+            let batch = RecordBatchT::try_new(end - start, schema.clone(), arrays).unwrap();
+            let w = writer.get_or_insert_with(|| FileWriter::try_new(File::create(path).unwrap(), (*schema).clone(), options).unwrap());
+            for g in RowGroupIterator::try_new(std::iter::once(Ok(batch)), &schema, options, encodings).unwrap() {
+                w.write((end - start) as u64, g.unwrap()).unwrap();
+            }
+        }
+        writer.unwrap().end(Some(Vec::new())).unwrap();
+    }
+
+    #[test]
+    fn dictionary_encoded_text_reads_as_its_plain_text_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 250;
+        let long = "L".repeat(MAX_FIELD_BYTES + 1);
+        let text = |i: usize| match i % 11 {
+            0 => None,
+            3 => Some(String::new()),
+            7 if i == 40 => Some(long.clone()),
+            k => Some(format!("v{}", (k * 7 + i / 60) % 9)),
+        };
+        let values: Vec<Option<String>> = (0..n).map(text).collect();
+        let other: Vec<Option<String>> = (0..n).map(|i| Some(format!("o{}", i % 4))).collect();
+        let columns = |coded: Vec<bool>| vec![("a", values.clone(), coded.clone()), ("b", other.clone(), coded)];
+        let plain = dir.path().join("plain.parquet");
+        write_text_groups(&plain, &columns(vec![false]), 60);
+        // Every row group a dictionary; or some of them plain (a block reaching one of those
+        // reads the column as text).
+        for (name, coded) in [("dict.parquet", vec![true]), ("mixed.parquet", vec![false, true, true, true])] {
+            let path = dir.path().join(name);
+            write_text_groups(&path, &columns(coded), 60);
+            let mut want = TableReader::open(&plain, None, None).unwrap();
+            let mut got = TableReader::open(&path, None, None).unwrap();
+            let mut seen_coded = false;
+            // Blocks within a row group, across several, and to the end.
+            for size in [1, 7, 60, 113, 13, 200] {
+                let (a, b) = (want.next_block(size).unwrap(), got.next_block(size).unwrap());
+                assert_eq!(a.len(), b.len());
+                if let BlockRows::Columns(columns) = &b.rows {
+                    seen_coded |= columns.iter().any(|c| matches!(c, RawColumn::Coded(_)));
+                }
+                for at in 0..a.len() {
+                    let (ra, rb) = (a.row(at), b.row(at));
+                    assert_eq!(ra.line(), rb.line());
+                    assert_eq!(ra.fields().collect::<Vec<_>>(), rb.fields().collect::<Vec<_>>(), "{name} row {}", ra.line());
+                    assert_eq!(ra.malformed(), rb.malformed());
+                }
+                assert_eq!(a.content_hashes(0..a.len()), b.content_hashes(0..b.len()), "{name}");
+            }
+            assert!(got.next_block(10).unwrap().is_empty());
+            assert!(seen_coded, "{name}: blocks within dictionary-encoded row groups are read as dictionaries");
+        }
+        // The long value makes its row malformed, read either way.
+        let block = TableReader::open(&dir.path().join("dict.parquet"), None, None).unwrap().next_block(n).unwrap();
+        assert_eq!((0..n).filter(|&at| block.row(at).malformed().is_some()).collect::<Vec<_>>(), [40]);
+    }
+
+    #[test]
+    fn the_rows_hint_is_the_footers_claim_bounded_by_the_files_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let n = 5_000;
+        let mut df =
+            df!("id" => (0..n).map(|i| format!("D{i:06}")).collect::<Vec<_>>(), "x" => (0..n).map(f64::from).collect::<Vec<_>>()).unwrap();
+        mirador_io::write_parquet(&mut df, &path).unwrap();
+        let bytes = std::fs::metadata(&path).unwrap().len() as usize;
+        let hint = TableReader::open(&path, None, None).unwrap().rows_hint();
+        assert_eq!(hint, (n as usize).min(bytes / 8));
+        assert!(hint > 0);
+        let csv = dir.path().join("t.csv");
+        std::fs::write(&csv, "a,b\n1,2\n").unwrap();
+        assert_eq!(TableReader::open(&csv, None, None).unwrap().rows_hint(), 0, "unknown before reading");
     }
 
     #[test]

@@ -92,7 +92,17 @@ impl<'r> FieldOf<'r> {
             Some(column) => column.get(at),
             None => self.default.map(Raw::Text),
         }?;
-        Some(recoded(raw, self.recode))
+        // Most columns are not recoded: no call per row for them.
+        Some(if self.recode.is_some() { recoded(raw, self.recode) } else { raw })
+    }
+
+    /// For a column read as its dictionary ([`crate::read::Coded`]): each row's entry, and each
+    /// entry's value as [`FieldOf::value`] reads it for the rows of that entry. A rule that
+    /// reads one value alone can then run once per entry rather than once per row.
+    pub(crate) fn coded(&self) -> Option<(&'r [u32], Vec<Option<Raw<'r>>>)> {
+        let coded = self.column?.coded()?;
+        let entries = u32::try_from(coded.entries()).ok()?;
+        Some((coded.ids(), (0..entries).map(|e| Some(recoded(Raw::Text(coded.entry(e)), self.recode))).collect()))
     }
 }
 
@@ -280,6 +290,12 @@ impl<'a> Mapped<'a> {
         }))
     }
 
+    /// About how many rows the file holds, when that is known before reading it (see
+    /// [`TableReader::rows_hint`]); 0 when not.
+    pub fn rows_hint(&self) -> usize {
+        self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).rows_hint()
+    }
+
     /// Whether the file is parquet (read in large column blocks), not CSV.
     pub fn is_parquet(&self) -> bool {
         self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_parquet()
@@ -305,19 +321,22 @@ impl<'a> Mapped<'a> {
         &self,
         mut each: impl FnMut(&RawBlock, Range<usize>) -> Result<(), E> + Send,
     ) -> Result<(), E> {
+        self.each_block(|rows| {
+            for start in (0..rows.len()).step_by(CHUNK_ROWS) {
+                each(rows, start..rows.len().min(start + CHUNK_ROWS))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// `each` every block of rows read, in order ([`each_chunk`](Mapped::each_chunk) without
+    /// the chunks: the caller cuts the block), the next block read meanwhile.
+    pub fn each_block<E: From<IngestError> + Send>(&self, mut each: impl FnMut(&RawBlock) -> Result<(), E> + Send) -> Result<(), E> {
         let read_rows = if self.is_parquet() { PARQUET_READ_ROWS } else { CHUNK_ROWS };
         let mut next = self.next_block(read_rows)?;
         while !next.is_empty() {
             let rows = next;
-            let (read, done) = rayon::join(
-                || self.next_block(read_rows),
-                || -> Result<(), E> {
-                    for start in (0..rows.len()).step_by(CHUNK_ROWS) {
-                        each(&rows, start..rows.len().min(start + CHUNK_ROWS))?;
-                    }
-                    Ok(())
-                },
-            );
+            let (read, done) = rayon::join(|| self.next_block(read_rows), || each(&rows));
             next = read?;
             done?;
         }

@@ -2,6 +2,7 @@
 //! inspection outcomes feed.
 
 mod corpus;
+mod dictionary;
 mod fuzz;
 mod kcs;
 mod outcomes;
