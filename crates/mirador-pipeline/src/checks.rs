@@ -65,6 +65,24 @@ fn texts(c: &Column) -> Result<Text<'_>, String> {
     Text::of(c).map_err(|e| e.to_string())
 }
 
+/// A relationship's values are few when there are at most one for every `FEW_VALUES` keys: the
+/// keys are then looked up among them rather than gathered in a table of their own.
+const FEW_VALUES: usize = 8;
+
+/// The rows of `values` whose text is not among `keys`, finding the distinct values among the
+/// keys in one pass that ends once every one is found: a table of a few values' text, instead of
+/// one of every key (an inspection list of thousands against ten million declaration ids).
+fn missing_among(keys: &Text<'_>, values: &Text<'_>) -> usize {
+    let mut missing: HashSet<&str, foldhash::fast::FixedState> = values.iter().flatten().collect();
+    for key in keys.iter().flatten() {
+        if missing.is_empty() {
+            break;
+        }
+        missing.remove(key);
+    }
+    values.iter().flatten().filter(|v| missing.contains(v)).count()
+}
+
 /// A column of a `unique` key, as text or as integers (other types go through polars' group-by).
 enum KeyColumn {
     Text(StringChunked),
@@ -268,10 +286,13 @@ pub(crate) fn run_checks_knowing(
             if keys.dtype() == values.dtype() && keys.as_materialized_series().equals_missing(values.as_materialized_series()) {
                 return Ok(0.into());
             }
-            let keys = texts(keys)?;
+            let few = values.len().saturating_mul(FEW_VALUES) < keys.len();
+            let (keys, values) = (texts(keys)?, texts(values)?);
+            if few && !matches!(keys, Text::Cat(_)) {
+                return Ok(missing_among(&keys, &values).into());
+            }
             // Each distinct key once: the column coded first (a categorical by its codes).
             let keys: HashSet<&str, foldhash::fast::FixedState> = keys.coded().values.into_iter().collect();
-            let values = texts(values)?;
             Ok(values.iter().flatten().filter(|v| !keys.contains(v)).count().into())
         })();
         out.push(settled(dataset, format!("relationships({c} -> {target})"), failing));
@@ -388,6 +409,37 @@ mod tests {
         assert_eq!((r.passed, r.detail), (true, String::new()), "equal values in other arrays are compared");
         assert_eq!(failing("fewer.id"), (false, "1 failing rows".into()), "`c` is missing, the null is not checked");
         assert_eq!(failing("numbers.id"), (false, "3 failing rows".into()), "numbers compared as text");
+    }
+
+    /// A few values against many keys (looked up among the values) fail the rows a table of
+    /// every key fails: values found early, late, never, repeated, null; keys with nulls.
+    #[test]
+    fn few_values_against_many_keys_fail_the_rows_a_table_of_the_keys_fails() {
+        let keys: Vec<Option<String>> = (0..4_000).map(|i| (i % 101 != 5).then(|| format!("d{i}"))).collect();
+        let parent = Arc::new(df!("id" => keys).unwrap());
+        let cases: [&[Option<&str>]; 5] = [
+            &[Some("d0"), Some("d3999"), Some("d17")],
+            &[Some("d5"), Some("nowhere"), Some("d5"), None, Some("d3998"), Some("nowhere")],
+            &[None, None],
+            &[],
+            &[Some("d3999"); 40],
+        ];
+        for values in cases {
+            let df = df!("id" => values.to_vec()).unwrap();
+            let parent_text = Text::of(parent.column("id").unwrap()).unwrap();
+            let values_text = Text::of(df.column("id").unwrap()).unwrap();
+            let by_table = {
+                let table: HashSet<&str> = parent_text.iter().flatten().collect();
+                values_text.iter().flatten().filter(|v| !table.contains(v)).count()
+            };
+            assert_eq!(missing_among(&parent_text, &values_text), by_table, "{values:?}");
+            // Through the check, which takes the few values' way here.
+            assert!(values.len() * FEW_VALUES < parent.height());
+            let available = BTreeMap::from([("parent".to_owned(), Arc::clone(&parent))]);
+            let checks = DatasetChecks { relationships: BTreeMap::from([("id".into(), "parent.id".into())]), ..Default::default() };
+            let r = run_checks("t", &df, &checks, &available).remove(0);
+            assert_eq!(r.passed, by_table == 0, "{values:?}");
+        }
     }
 
     #[test]

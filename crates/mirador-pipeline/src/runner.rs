@@ -794,12 +794,14 @@ fn run_stage(
         checks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(results?);
         record(id, df.height(), sha256);
     }
-    // Written by the stage as it went: kept as files, their checks read the columns they test.
+    // Written by the stage as it went: kept as files, their checks read the columns they test
+    // (key columns proven to be the declarations' from the file's bytes are the declarations'
+    // own, so that their checks know them unique and related without hashing them again).
     for streamed in output.streamed {
         let id = streamed.id;
         datasets.insert_file(id, &streamed.path);
         if let Some(c) = file.checks.get(id) {
-            let results = check(id, &mirador_io::read_parquet_columns(&streamed.path, &checked_columns(c))?)?;
+            let results = check(id, &datasets.read_columns(&streamed.path, &checked_columns(c))?)?;
             checks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(results);
         }
         record(id, streamed.rows, streamed.sha256);
@@ -875,7 +877,7 @@ fn reuse_stage(
             // checked as held: its keys found unique are then known to be.
             let (df, kept) = match datasets.kept_whole(id)? {
                 Some(df) => (df, true),
-                None => (Arc::new(mirador_io::read_parquet_columns(&dst, &checked_columns(c))?), false),
+                None => (Arc::new(datasets.read_columns(&dst, &checked_columns(c))?), false),
             };
             let run = prev.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let results = run_checks_knowing(id, &df, c, &available, datasets.unique_keys(), kept, &[]).into_iter().map(|mut r| {

@@ -109,7 +109,7 @@ impl Store {
     /// ([`Store::share_keys`]). Where the file's key columns are proven from its bytes to hold
     /// the declarations' file's keys ([`mirador_io::same_columns`]: the same bytes, as
     /// [`mirador_io::write_parquet`] writes the same keys), they are not even read.
-    fn read_columns(&self, path: &Path, columns: &[&str]) -> Result<DataFrame, RunError> {
+    pub(crate) fn read_columns(&self, path: &Path, columns: &[&str]) -> Result<DataFrame, RunError> {
         let declarations = match self.lock().get(datasets::DECLARATIONS) {
             Some(Held::Memory(df, file)) if file != path => Some((Arc::clone(df), file.clone())),
             _ => None,
