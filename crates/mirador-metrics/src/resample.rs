@@ -79,21 +79,40 @@ impl Bootstrap {
     /// Intervals of ranking rows by `scores` (as [`crate::top_share`] and [`crate::auc`] rank
     /// them). `None` when the lengths differ, there are no rows or no resamples.
     pub fn intervals(&self, scores: &[f64], labels: &[bool], revenue: &[f64], n_pcts: &[f64]) -> Option<Resampled> {
-        let n = scores.len();
-        if n == 0 || labels.len() != n || revenue.len() != n || self.resamples == 0 {
-            return None;
+        self.intervals_of(&[scores], labels, revenue, n_pcts).pop().flatten()
+    }
+
+    /// [`Bootstrap::intervals`] of several rankings of the same rows, one per `rankings` entry,
+    /// each exactly what `intervals` gives it: the resamples' draws (the same for every ranking,
+    /// as they depend on the seed and the rows only) are made once and every ranking is
+    /// measured on each.
+    pub fn intervals_of(&self, rankings: &[&[f64]], labels: &[bool], revenue: &[f64], n_pcts: &[f64]) -> Vec<Option<Resampled>> {
+        let n = labels.len();
+        let usable = |scores: &&[f64]| n > 0 && scores.len() == n && revenue.len() == n && self.resamples > 0;
+        // Each usable ranking's order, and the boundaries of runs of equal scores in it (AUC
+        // counts ties one half).
+        let ranked: Vec<Option<(Vec<usize>, Vec<usize>)>> = rankings
+            .iter()
+            .map(|scores| {
+                usable(scores).then(|| {
+                    let order = ranking(scores);
+                    let mut tie_end = vec![0; n];
+                    let mut start = 0;
+                    for k in 1..=n {
+                        if k == n || cmp_score(scores[order[k]], scores[order[start]]) != Ordering::Equal {
+                            tie_end[start..k].fill(k);
+                            start = k;
+                        }
+                    }
+                    (order, tie_end)
+                })
+            })
+            .collect();
+        if ranked.iter().all(Option::is_none) {
+            return vec![None; rankings.len()];
         }
-        let order = ranking(scores);
-        // Boundaries of runs of equal scores in `order` (AUC counts ties one half).
-        let mut tie_end = vec![0; n];
-        let mut start = 0;
-        for k in 1..=n {
-            if k == n || cmp_score(scores[order[k]], scores[order[start]]) != Ordering::Equal {
-                tie_end[start..k].fill(k);
-                start = k;
-            }
-        }
-        let draws: Vec<Draw> = (0..self.resamples)
+        // Per resample, each ranking's figures.
+        let draws: Vec<Vec<Option<Draw>>> = (0..self.resamples)
             .into_par_iter()
             .map(|b| {
                 let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.seed ^ (b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -101,7 +120,7 @@ impl Bootstrap {
                 for _ in 0..n {
                     count[rng.gen_range(0..n)] += 1;
                 }
-                draw(&order, &tie_end, &count, labels, revenue, n_pcts)
+                ranked.iter().map(|r| r.as_ref().map(|(order, tie_end)| draw(order, tie_end, &count, labels, revenue, n_pcts))).collect()
             })
             .collect();
         let pick = |mut v: Vec<f64>| -> Interval {
@@ -110,18 +129,24 @@ impl Bootstrap {
             let tail = (1.0 - self.level.clamp(0.0, 1.0)) / 2.0;
             Interval { lo: at(tail), hi: at(1.0 - tail) }
         };
-        let aucs: Vec<f64> = draws.iter().filter_map(|d| d.0).collect();
-        // A class can vanish from a tiny resample; the interval needs most draws to have both.
-        let auc = (aucs.len() * 2 > draws.len()).then(|| pick(aucs));
-        let at = n_pcts
-            .iter()
-            .enumerate()
-            .map(|(j, &n_pct)| {
-                let figure = |f: usize| pick(draws.iter().map(|d| d.1[j][f]).collect());
-                Spread { n_pct, precision: figure(0), recall: figure(1), revenue: figure(2) }
+        (0..rankings.len())
+            .map(|r| {
+                ranked[r].as_ref()?;
+                let draws: Vec<&Draw> = draws.iter().filter_map(|d| d[r].as_ref()).collect();
+                let aucs: Vec<f64> = draws.iter().filter_map(|d| d.0).collect();
+                // A class can vanish from a tiny resample; the interval needs most draws to have both.
+                let auc = (aucs.len() * 2 > draws.len()).then(|| pick(aucs));
+                let at = n_pcts
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &n_pct)| {
+                        let figure = |f: usize| pick(draws.iter().map(|d| d.1[j][f]).collect());
+                        Spread { n_pct, precision: figure(0), recall: figure(1), revenue: figure(2) }
+                    })
+                    .collect();
+                Some(Resampled { auc, at })
             })
-            .collect();
-        Some(Resampled { auc, at })
+            .collect()
     }
 }
 
@@ -256,6 +281,25 @@ mod tests {
         assert!(width(large.at[0].precision) < width(small.at[0].precision) / 2.0);
         assert!(width(large.auc.unwrap()) < width(small.auc.unwrap()) / 2.0);
         assert!(b.intervals(&s, &l[1..], &r, &[10.0]).is_none());
+    }
+
+    /// Several rankings measured on one set of draws give each what it gets alone, and a ranking
+    /// of the wrong length is `None` without affecting the others.
+    #[test]
+    fn rankings_measured_together_get_what_each_gets_alone() {
+        let b = Bootstrap { seed: 11, resamples: 60, ..Bootstrap::default() };
+        let (s, l, r) = sample(3_000);
+        let expected: Vec<f64> = s.iter().zip(&r).map(|(p, d)| p * d).collect();
+        let ties: Vec<f64> = s.iter().map(|p| (p * 4.0).floor()).collect();
+        let n_pcts = [1.0, 5.0, 20.0];
+        let together = b.intervals_of(&[&s, &expected, &s[1..], &ties], &l, &r, &n_pcts);
+        assert_eq!(together.len(), 4);
+        assert_eq!(together[0], b.intervals(&s, &l, &r, &n_pcts));
+        assert_eq!(together[1], b.intervals(&expected, &l, &r, &n_pcts));
+        assert_eq!(together[2], None);
+        assert_eq!(together[3], b.intervals(&ties, &l, &r, &n_pcts));
+        assert!(together[0] != together[1] && together[0].is_some());
+        assert_eq!(b.intervals_of(&[], &l, &r, &n_pcts), Vec::new());
     }
 
     #[test]

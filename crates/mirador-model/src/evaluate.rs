@@ -53,11 +53,26 @@ pub struct Evaluation {
 /// Evaluates probabilities against labels; `duty` is each declaration's duty (the revenue at
 /// stake when it is fraudulent). `seed` seeds the bootstrap.
 pub fn evaluate(split: &str, prob: &[f64], labels: &[bool], duty: &[f64], seed: u64) -> Evaluation {
+    evaluate_ranked(split, prob, labels, duty, None, seed)
+}
+
+/// [`evaluate`], with the inspection list's figures: `order` ranks the split's rows in pick
+/// order, the first pick highest ([`crate::select::order_scores`]).
+pub fn evaluate_with_selection(split: &str, prob: &[f64], labels: &[bool], duty: &[f64], order: &[f64], seed: u64) -> Evaluation {
+    evaluate_ranked(split, prob, labels, duty, Some(order), seed)
+}
+
+/// The evaluation of the probability's and the expected duty's rankings, and of `order`'s when
+/// given. Their bootstrap intervals come from one set of draws (each ranking's intervals are
+/// those it gets alone: the draws depend on the seed and the rows only).
+fn evaluate_ranked(split: &str, prob: &[f64], labels: &[bool], duty: &[f64], order: Option<&[f64]>, seed: u64) -> Evaluation {
     let expected: Vec<f64> = prob.iter().zip(duty).map(|(p, d)| p * d.max(0.0)).collect();
     let at = |scores: &[f64]| N_PCTS.iter().filter_map(|&n| top_share(scores, labels, duty, n)).collect();
     let bootstrap = Bootstrap { seed, ..Bootstrap::default() };
-    let by_probability = bootstrap.intervals(prob, labels, duty, &N_PCTS);
-    let by_expected_duty = bootstrap.intervals(&expected, labels, duty, &N_PCTS);
+    let mut rankings: Vec<&[f64]> = vec![prob, &expected];
+    rankings.extend(order);
+    let mut spreads = bootstrap.intervals_of(&rankings, labels, duty, &N_PCTS).into_iter();
+    let (by_probability, by_expected_duty, by_order) = (spreads.next().flatten(), spreads.next().flatten(), spreads.next().flatten());
     Evaluation {
         split: split.to_owned(),
         rows: labels.len(),
@@ -69,23 +84,12 @@ pub fn evaluate(split: &str, prob: &[f64], labels: &[bool], duty: &[f64], seed: 
         spread_by_probability: by_probability.map(|r| r.at).unwrap_or_default(),
         spread_by_expected_duty: by_expected_duty.map(|r| r.at).unwrap_or_default(),
         frauds_holding_half_duty: holders(labels, duty, 0.5),
-        by_selection: Vec::new(),
-        spread_by_selection: Vec::new(),
+        by_selection: order.map(&at).unwrap_or_default(),
+        spread_by_selection: by_order.map(|r| r.at).unwrap_or_default(),
     }
 }
 
 impl Evaluation {
-    /// Adds the inspection list's figures: `order` ranks the split's rows in pick order, the first
-    /// pick highest ([`crate::select::order_scores`]); `labels` and `duty` as given to
-    /// [`evaluate`].
-    #[must_use]
-    pub fn with_selection(mut self, order: &[f64], labels: &[bool], duty: &[f64], seed: u64) -> Self {
-        self.by_selection = N_PCTS.iter().filter_map(|&n| top_share(order, labels, duty, n)).collect();
-        let bootstrap = Bootstrap { seed, ..Bootstrap::default() };
-        self.spread_by_selection = bootstrap.intervals(order, labels, duty, &N_PCTS).map(|r| r.at).unwrap_or_default();
-        self
-    }
-
     /// The inspection list's figures at `n` %, when measured.
     pub fn selection_at(&self, n: f64) -> Option<&TopShare> {
         self.by_selection.iter().find(|t| (t.n_pct - n).abs() < 1e-9)
@@ -207,7 +211,12 @@ mod tests {
         let duty = [1.0, 100.0, 1.0, 1.0];
         // The list picks row 1 first, then row 0.
         let order = [3.0, 4.0, 1.0, 2.0];
-        let e = evaluate("test", &prob, &labels, &duty, 1).with_selection(&order, &labels, &duty, 1);
+        let e = evaluate_with_selection("test", &prob, &labels, &duty, &order, 1);
+        // The rankings' own figures are those evaluated without a list.
+        let alone = evaluate("test", &prob, &labels, &duty, 1);
+        assert_eq!((&e.by_probability, &e.spread_by_probability), (&alone.by_probability, &alone.spread_by_probability));
+        assert_eq!((&e.by_expected_duty, &e.spread_by_expected_duty), (&alone.by_expected_duty, &alone.spread_by_expected_duty));
+        assert_eq!(e.auc_interval, alone.auc_interval);
         let first = e.selection_at(5.0).unwrap();
         assert_eq!((first.selected, first.precision), (1, 1.0));
         assert!((first.revenue - 100.0 / 101.0).abs() < 1e-12);

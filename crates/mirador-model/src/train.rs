@@ -10,7 +10,7 @@ use mirador_schema::day::text as day_text;
 use polars::prelude::*;
 use tracing::info;
 
-use crate::evaluate::{Evaluation, evaluate, f1_threshold};
+use crate::evaluate::{Evaluation, evaluate_with_selection, f1_threshold};
 use crate::features::{FeatureSpec, HISTORY, Subset, history_ids, history_texts, numbers, signal_columns};
 use crate::history::History;
 use crate::score::{SelectionPlan, timed};
@@ -211,20 +211,24 @@ pub fn fit(mut rows: Rows<'_>, history: History, params: &ModelParams, seed: u64
     let booster = Booster::train(&train_x, &to_f(&train_y), weights.as_deref(), Some((&valid_x, &to_f(&valid_y))), &params.booster(seed))?;
     info!(trees = booster.n_trees(), seconds = started.elapsed().as_secs_f64(), "Trained the fraud model.");
 
-    let valid_p = booster.predict_proba(&valid_x)?;
+    let (valid_p, test_p, train_p) = timed("labelled rows predicted", || -> Result<_, ModelError> {
+        Ok((booster.predict_proba(&valid_x)?, booster.predict_proba(&test_x)?, booster.predict_proba(&train_x)?))
+    })?;
     let threshold = f1_threshold(&valid_p, &valid_y);
-    let test_p = booster.predict_proba(&test_x)?;
     let test_duty: Vec<f64> = test_idx.iter().map(|&i| duty[i]).collect();
     let valid_duty: Vec<f64> = valid_idx.iter().map(|&i| duty[i]).collect();
     let mut known = vec![f64::NAN; declarations.height()];
-    for (idx, p) in [(&train_idx, booster.predict_proba(&train_x)?), (&valid_idx, valid_p.clone()), (&test_idx, test_p.clone())] {
+    for (idx, p) in [(&train_idx, train_p), (&valid_idx, valid_p.clone()), (&test_idx, test_p.clone())] {
         for (&i, p) in idx.iter().zip(p) {
             known[i] = p;
         }
     }
-    let mut plan = SelectionPlan::of(&rows, &split, known, params.policy(), params, seed)?;
-    let valid_novelty = plan.novelty_of(&history, &rows, &valid_idx, &valid_p, threshold);
-    let test_novelty = plan.novelty_of(&history, &rows, &test_idx, &test_p, threshold);
+    let (mut plan, valid_novelty, test_novelty) = timed("selection planned", || -> Result<_, ModelError> {
+        let plan = SelectionPlan::of(&rows, &split, known, params.policy(), params, seed)?;
+        let valid_novelty = plan.novelty_of(&history, &rows, &valid_idx, &valid_p, threshold);
+        let test_novelty = plan.novelty_of(&history, &rows, &test_idx, &test_p, threshold);
+        Ok((plan, valid_novelty, test_novelty))
+    })?;
     let selection = timed("selection tuned", || choose_selection(&valid_p, &valid_y, &valid_duty, &valid_novelty, params, seed));
     plan.policy = selection.policy;
     info!(
@@ -239,25 +243,23 @@ pub fn fit(mut rows: Rows<'_>, history: History, params: &ModelParams, seed: u64
         let picks = select::select(&select::Candidates { probability: p, duty: d, novelty: v }, &selection.policy, seed);
         select::order_scores(&picks, p.len())
     };
-    let evaluations = vec![
-        evaluate("valid", &valid_p, &valid_y, &valid_duty, seed).with_selection(
-            &list_order(&valid_p, &valid_duty, &valid_novelty),
-            &valid_y,
-            &valid_duty,
-            seed,
-        ),
-        evaluate("test", &test_p, &test_y, &test_duty, seed).with_selection(
-            &list_order(&test_p, &test_duty, &test_novelty),
-            &test_y,
-            &test_duty,
-            seed,
-        ),
-    ];
+    // The held-out rows' evaluation is needed only at the end: it runs beside the challengers,
+    // the rules and the scoring (below).
+    let evaluate_held_out = || {
+        timed("held-out rows evaluated", || {
+            vec![
+                evaluate_with_selection("valid", &valid_p, &valid_y, &valid_duty, &list_order(&valid_p, &valid_duty, &valid_novelty), seed),
+                evaluate_with_selection("test", &test_p, &test_y, &test_duty, &list_order(&test_p, &test_duty, &test_novelty), seed),
+            ]
+        })
+    };
     // The challengers need only their training sample and the held-out rows: the forest, the
     // slower of the two, is fit on one core while the rules and the scores take the other.
-    let sample = params.challengers.then(|| {
-        let train = challengers::Split { name: "train", x: &train_x, y: &train_y, duty: &[] };
-        challengers::Sample::draw(&train, params.challenger_rows, seed)
+    let sample = timed("challengers' sample drawn", || {
+        params.challengers.then(|| {
+            let train = challengers::Split { name: "train", x: &train_x, y: &train_y, duty: &[] };
+            challengers::Sample::draw(&train, params.challenger_rows, seed)
+        })
     });
     let test_x = std::sync::Arc::new(test_x);
     let test_for_challengers = std::sync::Arc::clone(&test_x);
@@ -296,7 +298,11 @@ pub fn fit(mut rows: Rows<'_>, history: History, params: &ModelParams, seed: u64
         let scored = sink.score(&booster, &spec, &history, &mut rows, params.top_reasons, &split, &duty, threshold, &plan)?;
         Ok((rules, scored))
     };
-    let (challengers, rules_and_scores) = rayon::join(fit_challengers, rules_and_scores);
+    let evaluate_held_out = || {
+        let _stage = span.enter();
+        evaluate_held_out()
+    };
+    let (challengers, (rules_and_scores, evaluations)) = rayon::join(fit_challengers, || rayon::join(rules_and_scores, evaluate_held_out));
     let (rules, (scores, _, inspection_list)) = rules_and_scores?;
     drop(plan);
     drop(rows);
