@@ -245,24 +245,40 @@ impl SelectionPlan<'_> {
         duty: &[f64],
         threshold: f64,
     ) -> Result<(Vec<u32>, Vec<&'static str>, usize), ModelError> {
+        use rayon::prelude::*;
         let n = rows.frame.height();
+        // Each period's rows, in row order. Rows of a period mostly come together (declarations
+        // are in date order), so a run of rows of one period joins its list at once.
         let mut periods: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for i in rows.scored_from..n {
-            periods.entry(self.period[i]).or_default().push(i);
+        let mut start = rows.scored_from;
+        for i in rows.scored_from..=n {
+            if i == n || (i > start && self.period[i] != self.period[start]) {
+                if i > start {
+                    periods.entry(self.period[start]).or_default().extend(start..i);
+                }
+                start = i;
+            }
         }
         let mut order = vec![0u32; n];
         let mut by = vec![""; n];
         let mut cutoff = 0;
-        for (period, idx) in &periods {
-            let p: Vec<f64> = idx.iter().map(|&i| probability[i]).collect();
-            let d: Vec<f64> = idx.iter().map(|&i| duty[i]).collect();
-            let novelty = self.novelty_of(history, rows, idx, &p, threshold);
-            let picks = select::select(&select::Candidates { probability: &p, duty: &d, novelty: &novelty }, &self.policy, self.seed);
+        // The periods' lists are picked side by side; each is its own selection.
+        let picked: Vec<(&str, &Vec<usize>, Vec<select::Pick>)> = periods
+            .par_iter()
+            .map(|(period, idx)| {
+                let p: Vec<f64> = idx.iter().map(|&i| probability[i]).collect();
+                let d: Vec<f64> = idx.iter().map(|&i| duty[i]).collect();
+                let novelty = self.novelty_of(history, rows, idx, &p, threshold);
+                let picks = select::select(&select::Candidates { probability: &p, duty: &d, novelty: &novelty }, &self.policy, self.seed);
+                (*period, idx, picks)
+            })
+            .collect();
+        for (period, idx, picks) in picked {
             for (k, pick) in picks.iter().enumerate() {
                 order[idx[pick.row]] = u32::try_from(k + 1).unwrap_or(u32::MAX);
                 by[idx[pick.row]] = pick.share.name();
             }
-            if *period == self.list_period {
+            if period == self.list_period {
                 cutoff = select::budget_rows(self.budget_pct, idx.len());
             }
         }
