@@ -1200,19 +1200,7 @@ impl Types {
         let mut entries = self.entries[k].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut codes = codes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut failed = None;
-        let mut code = |s: &str| match codes.get(s) {
-            Some(c) => *c,
-            None => match mapping.insert_cat(s) {
-                Ok(c) => {
-                    codes.insert(Box::from(s), c);
-                    c
-                }
-                Err(e) => {
-                    failed.get_or_insert(e);
-                    0
-                }
-            },
-        };
+        let mut code = |s: &str| category_code(&mut codes, mapping, &mut failed, s);
         // Each row's code, or NULL_ENTRY for a null.
         let codes: Vec<u32> = rows
             .into_iter()
@@ -1248,24 +1236,30 @@ impl Types {
         // code kept for the rows of later chunks.
         let mut codes = codes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut failed = None;
-        let mut code = |s: &str| match codes.get(s) {
-            Some(c) => *c,
-            None => match mapping.insert_cat(s) {
-                Ok(c) => {
-                    codes.insert(Box::from(s), c);
-                    c
-                }
-                Err(e) => {
-                    failed.get_or_insert(e);
-                    0
-                }
-            },
-        };
+        let mut code = |s: &str| category_code(&mut codes, mapping, &mut failed, s);
         let ids: UInt32Chunked = values.into_iter().map(|v| v.map(&mut code)).collect();
         if let Some(e) = failed {
             return Err(e);
         }
         Ok(Categorical32Chunked::from_cats_and_dtype(ids.with_name(name.into()), dtype.clone()).into_series().into_column())
+    }
+}
+
+/// The category code of `s` in `mapping`, kept in `codes` for the rows that follow; a mapping
+/// that takes no more values leaves its error in `failed` (and gives 0).
+fn category_code(codes: &mut Codes, mapping: &CategoricalMapping, failed: &mut Option<PolarsError>, s: &str) -> u32 {
+    if let Some(c) = codes.get(s) {
+        return *c;
+    }
+    match mapping.insert_cat(s) {
+        Ok(c) => {
+            codes.insert(Box::from(s), c);
+            c
+        }
+        Err(e) => {
+            failed.get_or_insert(e);
+            0
+        }
     }
 }
 
