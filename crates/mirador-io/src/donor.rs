@@ -150,6 +150,16 @@ mod tests {
 
     /// Declarations-like rows over three row groups: text, a categorical, integers, floats,
     /// nulls.
+    /// [`keyed_rows`] written to `declarations.parquet` in a new temporary directory: the
+    /// directory (kept while the test runs), the file and the frame.
+    fn written(n: usize, importer: &DataType) -> (tempfile::TempDir, std::path::PathBuf, DataFrame) {
+        let mut declarations = keyed_rows(n, importer);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("declarations.parquet");
+        write_parquet(&mut declarations, &file).unwrap();
+        (dir, file, declarations)
+    }
+
     fn keyed_rows(n: usize, importer: &DataType) -> DataFrame {
         let importers: Vec<Option<&str>> = (0..n).map(|i| (i % 11 != 0).then(|| ["im1", "im2", "im3"][i % 3])).collect();
         df!(
@@ -193,10 +203,7 @@ mod tests {
     fn equal_chunks_are_taken_and_the_file_is_the_same_bytes() {
         let n = 2 * ROW_GROUP_ROWS + 1_000;
         let importer = text::categorical_type("importer_id");
-        let mut declarations = keyed_rows(n, &importer);
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("declarations.parquet");
-        write_parquet(&mut declarations, &file).unwrap();
+        let (dir, file, declarations) = written(n, &importer);
         let mut ids: Vec<String> =
             declarations.column("declaration_id").unwrap().str().unwrap().iter().map(|v| v.unwrap().to_owned()).collect();
         ids[ROW_GROUP_ROWS + 5] = "changed".into();
@@ -230,10 +237,7 @@ mod tests {
     fn nothing_is_taken_unless_rows_types_and_values_agree() {
         let n = ROW_GROUP_ROWS + 10;
         let importer = text::categorical_type("importer_id");
-        let mut declarations = keyed_rows(n, &importer);
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("declarations.parquet");
-        write_parquet(&mut declarations, &file).unwrap();
+        let (dir, file, declarations) = written(n, &importer);
 
         let shorter = declarations.slice(0, n - 1);
         assert!(Opened::open(Donor { file: &file, frame: &shorter }, None).unwrap().is_none(), "a file of other rows than its frame");
@@ -270,10 +274,7 @@ mod tests {
     #[test]
     fn the_donors_own_arrays_are_taken_without_comparing() {
         let n = 2 * ROW_GROUP_ROWS + 3;
-        let mut declarations = keyed_rows(n, &text::categorical_type("importer_id"));
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("declarations.parquet");
-        write_parquet(&mut declarations, &file).unwrap();
+        let (dir, file, declarations) = written(n, &text::categorical_type("importer_id"));
         let mut items: Vec<i32> = declarations.column("item_no").unwrap().i32().unwrap().iter().map(Option::unwrap).collect();
         let copied = Column::new("item_no".into(), items.clone());
         let output = declarations.select(["declaration_id", "importer_id", "value"]).unwrap().with_column(copied).unwrap().clone();
@@ -299,10 +300,7 @@ mod tests {
     #[test]
     fn a_stream_takes_the_chunks_of_its_batches_rows() {
         let n = 2 * ROW_GROUP_ROWS + 7;
-        let mut declarations = keyed_rows(n, &text::categorical_type("importer_id"));
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("declarations.parquet");
-        write_parquet(&mut declarations, &file).unwrap();
+        let (dir, file, declarations) = written(n, &text::categorical_type("importer_id"));
         let output = declarations.select(["declaration_id", "importer_id"]).unwrap();
         let whole = dir.path().join("whole.parquet");
         let digest = write_parquet(&mut output.clone(), &whole).unwrap();
