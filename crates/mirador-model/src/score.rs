@@ -247,17 +247,9 @@ impl SelectionPlan<'_> {
     ) -> Result<(Vec<u32>, Vec<&'static str>, usize), ModelError> {
         use rayon::prelude::*;
         let n = rows.frame.height();
-        // Each period's rows, in row order. Rows of a period mostly come together (declarations
-        // are in date order), so a run of rows of one period joins its list at once.
         let mut periods: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        let mut start = rows.scored_from;
-        for i in rows.scored_from..=n {
-            if i == n || (i > start && self.period[i] != self.period[start]) {
-                if i > start {
-                    periods.entry(self.period[start]).or_default().extend(start..i);
-                }
-                start = i;
-            }
+        for i in rows.scored_from..n {
+            periods.entry(self.period[i]).or_default().push(i);
         }
         let mut order = vec![0u32; n];
         let mut by = vec![""; n];

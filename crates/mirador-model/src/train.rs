@@ -243,18 +243,8 @@ pub fn fit(mut rows: Rows<'_>, history: History, params: &ModelParams, seed: u64
         let picks = select::select(&select::Candidates { probability: p, duty: d, novelty: v }, &selection.policy, seed);
         select::order_scores(&picks, p.len())
     };
-    // The held-out rows' evaluation is needed only at the end: it runs beside the challengers,
-    // the rules and the scoring (below).
-    let evaluate_held_out = || {
-        timed("held-out rows evaluated", || {
-            vec![
-                evaluate_with_selection("valid", &valid_p, &valid_y, &valid_duty, &list_order(&valid_p, &valid_duty, &valid_novelty), seed),
-                evaluate_with_selection("test", &test_p, &test_y, &test_duty, &list_order(&test_p, &test_duty, &test_novelty), seed),
-            ]
-        })
-    };
-    // The challengers need only their training sample and the held-out rows: the forest, the
-    // slower of the two, is fit on one core while the rules and the scores take the other.
+    // The challengers need only their training sample and the held-out rows: they are fit while
+    // the rules, the scores and the held-out evaluation are computed.
     let sample = timed("challengers' sample drawn", || {
         params.challengers.then(|| {
             let train = challengers::Split { name: "train", x: &train_x, y: &train_y, duty: &[] };
@@ -263,7 +253,7 @@ pub fn fit(mut rows: Rows<'_>, history: History, params: &ModelParams, seed: u64
     });
     let test_x = std::sync::Arc::new(test_x);
     let test_for_challengers = std::sync::Arc::clone(&test_x);
-    // Either half may run on another thread: each enters the stage's span, so that its log
+    // Each part may run on another thread: each enters the stage's span, so that its log
     // lines (and warnings) stay the stage's.
     let span = tracing::Span::current();
     let fit_challengers = || {
@@ -298,9 +288,16 @@ pub fn fit(mut rows: Rows<'_>, history: History, params: &ModelParams, seed: u64
         let scored = sink.score(&booster, &spec, &history, &mut rows, params.top_reasons, &split, &duty, threshold, &plan)?;
         Ok((rules, scored))
     };
+    // The held-out rows' evaluation is needed only at the end: it runs beside the challengers,
+    // the rules and the scoring.
     let evaluate_held_out = || {
         let _stage = span.enter();
-        evaluate_held_out()
+        timed("held-out rows evaluated", || {
+            vec![
+                evaluate_with_selection("valid", &valid_p, &valid_y, &valid_duty, &list_order(&valid_p, &valid_duty, &valid_novelty), seed),
+                evaluate_with_selection("test", &test_p, &test_y, &test_duty, &list_order(&test_p, &test_duty, &test_novelty), seed),
+            ]
+        })
     };
     let (challengers, (rules_and_scores, evaluations)) = rayon::join(fit_challengers, || rayon::join(rules_and_scores, evaluate_held_out));
     let (rules, (scores, _, inspection_list)) = rules_and_scores?;

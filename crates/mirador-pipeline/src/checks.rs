@@ -26,6 +26,7 @@ pub struct CheckResult {
 /// What a passed check records when it held by proof rather than by reading the rows.
 const PROVEN_UNIQUE: &str = "proven: the very key arrays found unique earlier in the run; not hashed again";
 const PROVEN_SAME_COLUMN: &str = "proven: the target's own column (the same arrays); not compared";
+const PROVEN_BY_STAGE: &str = "proven by the stage";
 
 /// How a check came out: failing rows counted (0: passed), passed by proof (what proved it),
 /// or an error.
@@ -238,7 +239,7 @@ pub(crate) fn run_checks_knowing(
             if remember {
                 unique.add(&cols.iter().filter_map(|c| df.column(c).ok()).collect::<Vec<_>>());
             }
-            out.push(settled(dataset, name, Ok(Outcome::Proven("proven by the stage"))));
+            out.push(settled(dataset, name, Ok(Outcome::Proven(PROVEN_BY_STAGE))));
             continue;
         }
         let failing = (|| {
