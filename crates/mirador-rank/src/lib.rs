@@ -268,7 +268,7 @@ impl<'a> Sources<'a> {
                 Some(Model {
                     rows: Aligned::new(declarations, f)?,
                     prob: numbers(f, fraud_scores::FRAUD_PROBABILITY)?,
-                    expected: amounts(f, fraud_scores::EXPECTED_DUTY_AT_RISK_USD)?,
+                    expected: amounts(f, fraud_scores::EXPECTED_DUTY_AT_RISK_USD)?.into_owned(),
                     flag,
                     top,
                 })
@@ -281,13 +281,13 @@ impl<'a> Sources<'a> {
                     rows: Aligned::new(declarations, k)?,
                     flag: flags(k, kmeans_scores::UNDERVALUATION_FLAG)?,
                     ratio: numbers(k, kmeans_scores::PRICE_RATIO)?,
-                    shortfall: amounts(k, kmeans_scores::UNDERVALUED_DUTY_USD)?,
+                    shortfall: amounts(k, kmeans_scores::UNDERVALUED_DUTY_USD)?.into_owned(),
                 })
             })
             .transpose()?;
         let mirror = mirror
             .map(|m| -> PolarsResult<Mirror> {
-                Ok(Mirror { rows: Aligned::new(declarations, m)?, share: amounts(m, mirror_exposure::MIRROR_DUTY_SHARE_USD)? })
+                Ok(Mirror { rows: Aligned::new(declarations, m)?, share: amounts(m, mirror_exposure::MIRROR_DUTY_SHARE_USD)?.into_owned() })
             })
             .transpose()?;
         Ok(Sources { model, kmeans, mirror })

@@ -68,7 +68,7 @@ pub fn rows(
     columns.push(declarations.column(col::ITEM_NO)?.cast(&DataType::Int64)?);
     columns.push(declarations.column(col::DATE)?.cast(&DataType::Date)?);
     for name in [col::VALUE_USD, col::DUTY_USD] {
-        columns.push(Column::new(name.into(), amounts(declarations, name)?));
+        columns.push(Column::new(name.into(), amounts(declarations, name)?.into_owned()));
     }
     let signals: Vec<_> = (0..n).map(|i| sources.signals(i)).collect();
     let (model, km, mi) = (sources.model.is_some(), sources.kmeans.is_some(), sources.mirror.is_some());
