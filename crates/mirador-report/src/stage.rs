@@ -8,6 +8,7 @@ use mirador_schema::catalog::{
     auditee_evaluation, auditees, fraud_evaluation, fraud_importance, fraud_rules, fraud_scores, gap_by_cell, gap_by_chapter,
     gap_by_partner, gap_summary, kmeans_groups, kmeans_scores, release_breaches, release_steps, selection_frontier,
 };
+use mirador_schema::text::Text;
 use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
 
@@ -189,18 +190,20 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
 
     // Unit-price clusters of the top-gap HS codes (or the most flagged ones without a gap stage).
     if let Some(k) = get(datasets::KMEANS_SCORES) {
-        let hs = texts_or_empty(k, kmeans_scores::HS6)?;
+        // Text columns coded, read as text (a null as empty) without a string per row.
+        let (hs, group) = (Text::column(k, kmeans_scores::HS6)?, Text::column(k, kmeans_scores::GROUP_KEY)?);
+        let (hs, group) = (hs.coded(), group.coded());
+        let (hs_of, group_of) = (|i: usize| hs.get(i).unwrap_or_default(), |i: usize| group.get(i).unwrap_or_default());
         let price = numbers_or_nan(k, kmeans_scores::UNIT_PRICE_USD_KG)?;
         let cluster = numbers_or_nan(k, kmeans_scores::CLUSTER)?;
         let flag = flags(k, kmeans_scores::UNDERVALUATION_FLAG)?;
         let reference = numbers_or_nan(k, kmeans_scores::REFERENCE_PRICE_USD_PER_KG)?;
-        let group = texts_or_empty(k, kmeans_scores::GROUP_KEY)?;
         let flagged: usize = flag.iter().filter(|f| **f).count();
         data.key_figures.push(("Declarations flagged by k-means (underpriced)".into(), flagged.to_string()));
         if top_hs.is_empty() {
             let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-            for (h, f) in hs.iter().zip(&flag) {
-                *counts.entry(h).or_default() += usize::from(*f);
+            for (i, f) in flag.iter().enumerate() {
+                *counts.entry(hs_of(i)).or_default() += usize::from(*f);
             }
             let mut v: Vec<(&str, usize)> = counts.into_iter().collect();
             v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
@@ -208,14 +211,14 @@ pub fn gather(run_id: &str, ctx_inputs: &BTreeMap<&str, &DataFrame>) -> PolarsRe
         }
         let groups = get(datasets::KMEANS_GROUPS);
         for h in &top_hs {
-            let rows: Vec<usize> = (0..k.height()).filter(|&i| &hs[i] == h && price[i].is_finite()).take(3_000).collect();
+            let rows: Vec<usize> = (0..k.height()).filter(|&i| hs_of(i) == h && price[i].is_finite()).take(3_000).collect();
             if rows.is_empty() {
                 continue;
             }
             // The most common group of these rows gives the centroids shown.
             let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
             for &i in &rows {
-                *counts.entry(group[i].as_str()).or_default() += 1;
+                *counts.entry(group_of(i)).or_default() += 1;
             }
             let main_group = counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(g, _)| (*g).to_owned()).unwrap_or_default();
             let mut centroids = Vec::new();
@@ -434,15 +437,26 @@ const MAX_SCORE_POINTS: usize = 4_000;
 fn fraud_map<'d>(get: &impl Fn(&str) -> Option<&'d DataFrame>) -> PolarsResult<Option<FraudMap>> {
     let (gap, scores) = (get(datasets::GAP_BY_PARTNER), get(datasets::FRAUD_SCORES));
     let Some(d) = get(datasets::DECLARATIONS).filter(|_| gap.is_some() || scores.is_some()) else { return Ok(None) };
-    let origin = texts_or_empty(d, col::ORIGIN_COUNTRY)?;
+    // The rows' origins coded; tallies are kept by code (the last slot: no origin), each in row
+    // order, and given to their country once.
+    let origin = Text::column(d, col::ORIGIN_COUNTRY)?;
+    let origin = origin.coded();
+    let slot_of = |i: usize| (origin.codes[i] as usize).min(origin.values.len());
+    let origin_name = |slot: usize| origin.values.get(slot).copied().unwrap_or_default();
     let fraud = numbers_or_nan(d, col::FRAUD)?;
-    let mut countries: BTreeMap<String, CountryFigures> = BTreeMap::new();
-    for (o, f) in origin.iter().zip(&fraud) {
+    let mut inspected = vec![(0u32, 0u32); origin.values.len() + 1];
+    for (i, f) in fraud.iter().enumerate() {
         if f.is_finite() {
-            let c = country_entry(&mut countries, o);
-            c.inspected += 1;
-            c.frauds += u32::from(*f > 0.5);
+            let (n, frauds) = &mut inspected[slot_of(i)];
+            *n += 1;
+            *frauds += u32::from(*f > 0.5);
         }
+    }
+    let mut countries: BTreeMap<String, CountryFigures> = BTreeMap::new();
+    for (slot, (n, frauds)) in inspected.into_iter().enumerate().filter(|(_, (n, _))| *n > 0) {
+        let c = country_entry(&mut countries, origin_name(slot));
+        c.inspected += n;
+        c.frauds += frauds;
     }
     if let Some(g) = gap {
         for (p, l) in texts_or_empty(g, gap_by_partner::PARTNER)?.iter().zip(numbers_or_nan(g, gap_by_partner::LOST_DUTY_USD)?) {
@@ -453,26 +467,46 @@ fn fraud_map<'d>(get: &impl Fn(&str) -> Option<&'d DataFrame>) -> PolarsResult<O
     }
     let mut points = Vec::new();
     if let Some(s) = scores {
-        let key = |ids: Vec<String>, items: Vec<f64>| ids.into_iter().zip(items.into_iter().map(|i| i as i64));
-        let row: std::collections::HashMap<(String, i64), usize> =
-            key(texts_or_empty(d, col::DECLARATION_ID)?, numbers_or_nan(d, col::ITEM_NO)?).enumerate().map(|(i, k)| (k, i)).collect();
         let (probability, expected) =
             (numbers_or_nan(s, fraud_scores::FRAUD_PROBABILITY)?, numbers_or_nan(s, fraud_scores::EXPECTED_DUTY_AT_RISK_USD)?);
+        // Each score row's declaration row: the same row where the scores list the declarations
+        // in their order, as the stages write them (the declarations' keys are unique).
+        let declaration_of: Vec<Option<usize>> = match mirador_schema::keys::align(d, s)? {
+            None => (0..s.height()).map(Some).collect(),
+            Some(score_of) => {
+                let mut declaration_of = vec![None; s.height()];
+                for (i, j) in score_of.into_iter().enumerate() {
+                    if let Some(j) = j {
+                        declaration_of[j] = Some(i);
+                    }
+                }
+                declaration_of
+            }
+        };
         let mut score = vec![f64::NAN; d.height()];
-        for (j, k) in key(texts_or_empty(s, fraud_scores::DECLARATION_ID)?, numbers_or_nan(s, fraud_scores::ITEM_NO)?).enumerate() {
-            if let Some(&i) = row.get(&k) {
+        let mut expected_by_slot: Vec<Option<f64>> = vec![None; origin.values.len() + 1];
+        for (j, i) in declaration_of.into_iter().enumerate() {
+            if let Some(i) = i {
                 score[i] = probability[j];
                 if expected[j].is_finite() {
-                    country_entry(&mut countries, &origin[i]).model_expected_duty_usd += expected[j];
+                    *expected_by_slot[slot_of(i)].get_or_insert(0.0) += expected[j];
                 }
             }
         }
+        for (slot, sum) in expected_by_slot.into_iter().enumerate() {
+            if let Some(sum) = sum {
+                country_entry(&mut countries, origin_name(slot)).model_expected_duty_usd += sum;
+            }
+        }
         // Unit price over the median of its HS6.
-        let (hs, price) = (texts_or_empty(d, col::HS6)?, numbers_or_nan(d, col::UNIT_PRICE_USD_KG)?);
+        let hs = Text::column(d, col::HS6)?;
+        let hs = hs.coded();
+        let hs_of = |i: usize| hs.get(i).unwrap_or_default();
+        let price = numbers_or_nan(d, col::UNIT_PRICE_USD_KG)?;
         let mut by_hs: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-        for (h, p) in hs.iter().zip(&price) {
+        for (i, p) in price.iter().enumerate() {
             if p.is_finite() && *p > 0.0 {
-                by_hs.entry(h).or_default().push(*p);
+                by_hs.entry(hs_of(i)).or_default().push(*p);
             }
         }
         let medians: BTreeMap<&str, f64> = by_hs
@@ -486,7 +520,7 @@ fn fraud_map<'d>(get: &impl Fn(&str) -> Option<&'d DataFrame>) -> PolarsResult<O
             (0..d.height()).filter(|&i| fraud[i].is_finite() && score[i].is_finite() && price[i].is_finite() && price[i] > 0.0).collect();
         let every = inspected.len().div_ceil(MAX_SCORE_POINTS).max(1);
         for &i in inspected.iter().step_by(every) {
-            if let Some(m) = medians.get(hs[i].as_str()) {
+            if let Some(m) = medians.get(hs_of(i)) {
                 points.push(ScorePoint { price_ratio: price[i] / m, fraud_probability: score[i], fraud: fraud[i] > 0.5 });
             }
         }
@@ -782,6 +816,38 @@ mod tests {
         let data = gather("r", &BTreeMap::from([(datasets::RELEASE_BREACHES, &empty)])).unwrap();
         assert!(data.release.unwrap().skipped.unwrap().contains("no release times"));
         assert!(!data.key_figures.iter().any(|(k, _)| k.contains("release")));
+    }
+
+    #[test]
+    fn the_fraud_map_finds_each_score_s_declaration_in_any_order() {
+        use mirador_schema::text::{categorical, categorical_of, categorical_type};
+        let declarations = DataFrame::new_infer_height(vec![
+            Column::new(col::DECLARATION_ID.into(), ["a", "b", "c", "d"]),
+            Column::new(col::ITEM_NO.into(), [1_i32, 1, 2, 1]),
+            categorical_of([Some("CN"), Some("DE"), Some("CN"), None], col::ORIGIN_COUNTRY, &categorical_type(col::ORIGIN_COUNTRY))
+                .unwrap(),
+            categorical(&["6109", "6109", "8471", "6109"], col::HS6).unwrap(),
+            Column::new(col::FRAUD.into(), [Some(1_i8), Some(0), None, Some(0)]),
+            Column::new(col::UNIT_PRICE_USD_KG.into(), [2.0, 4.0, 10.0, 8.0]),
+        ])
+        .unwrap();
+        // The scores of three of the declarations, in another order.
+        let scores = DataFrame::new_infer_height(vec![
+            Column::new(fraud_scores::DECLARATION_ID.into(), ["d", "c", "a"]),
+            Column::new(fraud_scores::ITEM_NO.into(), [1_i32, 2, 1]),
+            Column::new(fraud_scores::FRAUD_PROBABILITY.into(), [0.25, 0.5, 0.75]),
+            Column::new(fraud_scores::EXPECTED_DUTY_AT_RISK_USD.into(), [Some(1.0), Some(2.0), None]),
+        ])
+        .unwrap();
+        let inputs = BTreeMap::from([(datasets::DECLARATIONS, &declarations), (datasets::FRAUD_SCORES, &scores)]);
+        let map = fraud_map(&|id: &str| inputs.get(id).copied()).unwrap().unwrap();
+        let by_country: Vec<(&str, u32, u32, f64)> =
+            map.countries.iter().map(|c| (c.iso2.as_str(), c.inspected, c.frauds, c.model_expected_duty_usd)).collect();
+        // A declaration without an origin counts under the empty name.
+        assert_eq!(by_country, [("", 1, 0, 1.0), ("CN", 1, 1, 2.0), ("DE", 1, 0, 0.0)]);
+        // The inspected and scored declarations, by price over their HS6's median (6109: 4.0).
+        let points: Vec<(f64, f64, bool)> = map.scores.iter().map(|p| (p.price_ratio, p.fraud_probability, p.fraud)).collect();
+        assert_eq!(points, [(0.5, 0.75, true), (2.0, 0.25, false)]);
     }
 
     #[test]
