@@ -64,6 +64,14 @@ impl Values {
         }
     }
 
+    /// Rows `range` of the column, of the same kind (empty for a range past the end).
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Values {
+        match self {
+            Values::Counts(v) => Values::Counts(v.get(range).map(<[u32]>::to_vec).unwrap_or_default()),
+            Values::Floats(v) => Values::Floats(v.get(range).map(<[f64]>::to_vec).unwrap_or_default()),
+        }
+    }
+
     /// Rows `range`'s values.
     pub fn range(&self, range: std::ops::Range<usize>) -> Vec<f64> {
         match self {

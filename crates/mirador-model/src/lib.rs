@@ -54,12 +54,14 @@ mod sorted;
 
 mod file;
 mod params;
+mod part;
 mod score;
 mod stage;
 mod train;
 
 pub use file::{MODEL_FORMAT, ModelFile, Selection};
 pub use params::{ModelError, ModelParams};
+pub use part::Part;
 pub use score::{ScoreSink, Scored, score_rows, score_with_model};
 pub use stage::FraudModel;
 pub use train::{Rows, Trained, days, empty_history, fit, labels, parse_day, prepare, time_split, train, train_to};

@@ -14,7 +14,7 @@ use crate::evaluate::{Evaluation, evaluate};
 use crate::features::{FeatureSpec, Subset, history_ids, history_texts, numbers, signal_columns};
 use crate::history::History;
 use crate::train::{Rows, days, importance_frame, labels};
-use crate::{ModelError, ModelFile, ModelParams, Selection, Trained, explain, features, history, select};
+use crate::{ModelError, ModelFile, ModelParams, Part, Selection, Trained, explain, features, history, select};
 
 /// Where `fraud_scores` go as the declarations are scored.
 pub enum ScoreSink<'s> {
@@ -42,10 +42,10 @@ impl ScoreSink<'_> {
         history: &History,
         rows: &mut Rows<'_>,
         top_reasons: usize,
-        split: &[&str],
+        split: &[Part],
         duty: &[f64],
         threshold: f64,
-        plan: &SelectionPlan<'_>,
+        plan: &mut SelectionPlan<'_>,
     ) -> Result<(DataFrame, Vec<f64>, DataFrame), ModelError> {
         let started = std::time::Instant::now();
         let frame = rows.frame.as_ref();
@@ -56,20 +56,24 @@ impl ScoreSink<'_> {
         let explainer = explain::Explainer::new(booster, spec, top_reasons)?;
         // The probabilities the lists rank by, by row of the frame: those already known, the
         // others predicted in the walk.
-        let mut listed = plan.known.clone();
+        let mut listed = std::mem::take(&mut plan.known);
         listed.resize(frame.height(), f64::NAN);
         let walked = timed("declarations scored and explained", || -> Result<_, ModelError> {
             let mut walked = explain::Walked::with_capacity(range.len(), top_reasons);
             // Smaller blocks than the written ones: a block's features are in memory while the
-            // walked rows' reasons are kept.
-            for start in range.clone().step_by(WALK_BLOCK_ROWS) {
-                let block = start..(start + WALK_BLOCK_ROWS).min(range.end);
-                let data = spec.dataset_of(frame, history, &rows.history_columns, &rows.signals, Subset::Range(block.clone()))?;
+            // walked rows' reasons are kept. Each block's history and signal values go once it
+            // is walked, so that the reasons grow as the features shrink.
+            let blocks: Vec<std::ops::Range<usize>> =
+                range.clone().step_by(WALK_BLOCK_ROWS).map(|start| start..(start + WALK_BLOCK_ROWS).min(range.end)).collect();
+            let features = features_by_block(&mut rows.history_columns, &mut rows.signals, inspections_column(history), &blocks);
+            for (block, features) in blocks.into_iter().zip(features) {
+                let slice = frame.slice(block.start as i64, block.len());
+                let data = spec.dataset_of(&slice, history, &features.history_columns, &features.signals, Subset::Range(0..block.len()))?;
+                drop(features);
                 explainer.walk(&data, &mut walked, &mut listed[block])?;
             }
             Ok(walked)
         })?;
-        release_features(&mut rows.history_columns, &mut rows.signals, history);
         let (order, picked_by, list_cutoff) = timed("inspection lists ordered", || plan.order(history, rows, listed, duty, threshold))?;
         let mut blocks: Vec<std::ops::Range<usize>> =
             range.clone().step_by(SCORE_BLOCK_ROWS).map(|start| start..(start + SCORE_BLOCK_ROWS).min(range.end)).collect();
@@ -159,9 +163,10 @@ pub(crate) struct SelectionPlan<'p> {
     /// Seeds the exploration draws.
     pub(crate) seed: u64,
     /// Each row's period (by row of the frame): a period's scored rows are ordered together.
-    pub(crate) period: Vec<&'p str>,
+    /// Borrowed where it is the rows' split.
+    pub(crate) period: std::borrow::Cow<'p, [Part]>,
     /// The period whose list at `budget_pct` is `inspection_list`.
-    pub(crate) list_period: &'p str,
+    pub(crate) list_period: Part,
     /// The budget of `inspection_list`, in % of the period's rows.
     pub(crate) budget_pct: f64,
     /// Probabilities already computed, by row of the frame (NaN: predicted here).
@@ -171,10 +176,11 @@ pub(crate) struct SelectionPlan<'p> {
     pub(crate) new_pairs: Vec<bool>,
 }
 
-/// The period of every row in a whole-history run: its split.
-pub(crate) const LIST_PERIOD_SPLIT: &str = "test";
+/// The period of every row in a whole-history run is its split; the inspection list is the test
+/// months'.
+pub(crate) const LIST_PERIOD_SPLIT: Part = Part::Test;
 /// The period of a carried-state run's new rows: the night.
-pub(crate) const LIST_PERIOD_NIGHT: &str = "night";
+pub(crate) const LIST_PERIOD_NIGHT: Part = Part::Night;
 
 pub(crate) fn pair_hash(hs6: Option<&str>, origin: Option<&str>) -> u64 {
     use std::hash::{BuildHasher, Hash, Hasher};
@@ -205,7 +211,7 @@ impl SelectionPlan<'_> {
     /// already computed by row (NaN elsewhere).
     pub(crate) fn of<'s>(
         rows: &Rows<'_>,
-        split: &[&'s str],
+        split: &'s [Part],
         known: Vec<f64>,
         policy: select::Policy,
         params: &ModelParams,
@@ -214,7 +220,7 @@ impl SelectionPlan<'_> {
         let frame = rows.frame.as_ref();
         let whole = rows.scored_from == 0;
         let known_pairs = if whole {
-            pairs_of(frame, |i| split[i] == "train")?
+            pairs_of(frame, |i| split[i] == Part::Train)?
         } else {
             let label = labels(frame)?;
             pairs_of(frame, |i| i < rows.scored_from && label[i].is_some())?
@@ -226,7 +232,11 @@ impl SelectionPlan<'_> {
         Ok(SelectionPlan {
             policy,
             seed,
-            period: if whole { split.to_vec() } else { vec![LIST_PERIOD_NIGHT; frame.height()] },
+            period: if whole {
+                std::borrow::Cow::Borrowed(split)
+            } else {
+                std::borrow::Cow::Owned(vec![LIST_PERIOD_NIGHT; frame.height()])
+            },
             list_period: if whole { LIST_PERIOD_SPLIT } else { LIST_PERIOD_NIGHT },
             budget_pct: params.budget_pct,
             known,
@@ -247,7 +257,7 @@ impl SelectionPlan<'_> {
     ) -> Result<(Vec<u32>, Vec<&'static str>, usize), ModelError> {
         use rayon::prelude::*;
         let n = rows.frame.height();
-        let mut periods: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut periods: BTreeMap<Part, Vec<usize>> = BTreeMap::new();
         for i in rows.scored_from..n {
             periods.entry(self.period[i]).or_default().push(i);
         }
@@ -255,7 +265,7 @@ impl SelectionPlan<'_> {
         let mut by = vec![""; n];
         let mut cutoff = 0;
         // The periods' lists are picked side by side; each is its own selection.
-        let picked: Vec<(&str, &Vec<usize>, Vec<select::Pick>)> = periods
+        let picked: Vec<(Part, &Vec<usize>, Vec<select::Pick>)> = periods
             .par_iter()
             .map(|(period, idx)| {
                 let p: Vec<f64> = idx.iter().map(|&i| probability[i]).collect();
@@ -295,16 +305,39 @@ fn inspections_column(history: &History) -> Option<usize> {
     history.kinds.iter().position(|k| k == "importer").map(|k| k * history::PER_KIND + 1)
 }
 
-/// Releases the history and signal columns of rows ([`Rows`]) once their features are walked, but
-/// the one the ordering reads ([`SelectionPlan::novelty_of`]): writing the scores needs none.
-fn release_features(history_columns: &mut [history::Values], signals: &mut BTreeMap<String, Vec<f64>>, history: &History) {
-    let keep = inspections_column(history);
-    signals.clear();
+/// One walk block's history and signal columns ([`features_by_block`]).
+struct BlockFeatures {
+    /// The block's rows of each history column, in [`History::feature_names`] order.
+    history_columns: Vec<history::Values>,
+    /// The block's rows of each signal, by feature name.
+    signals: BTreeMap<String, Vec<f64>>,
+}
+
+/// Moves the history and signal columns of rows ([`Rows`]) into one [`BlockFeatures`] per block
+/// of `blocks`, a column at a time, so that each block's values can go once it is walked:
+/// writing the scores needs none. Column `keep` (the one the ordering reads,
+/// [`SelectionPlan::novelty_of`]) stays whole in `history_columns`, and its blocks are copies.
+fn features_by_block(
+    history_columns: &mut [history::Values],
+    signals: &mut BTreeMap<String, Vec<f64>>,
+    keep: Option<usize>,
+    blocks: &[std::ops::Range<usize>],
+) -> Vec<BlockFeatures> {
+    let mut out: Vec<BlockFeatures> =
+        blocks.iter().map(|_| BlockFeatures { history_columns: Vec::new(), signals: BTreeMap::new() }).collect();
     for (at, column) in history_columns.iter_mut().enumerate() {
-        if Some(at) != keep {
-            *column = history::Values::Floats(Vec::new());
+        let taken = (Some(at) != keep).then(|| std::mem::replace(column, history::Values::Floats(Vec::new())));
+        let whole = taken.as_ref().unwrap_or(column);
+        for (piece, block) in out.iter_mut().zip(blocks) {
+            piece.history_columns.push(whole.slice(block.clone()));
         }
     }
+    for (name, values) in std::mem::take(signals) {
+        for (piece, block) in out.iter_mut().zip(blocks) {
+            piece.signals.insert(name.clone(), values.get(block.clone()).map(<[f64]>::to_vec).unwrap_or_default());
+        }
+    }
+    out
 }
 
 /// The inspection list's rows in pick order, with the columns an officer reads.
@@ -339,7 +372,7 @@ const WALK_BLOCK_ROWS: usize = 1 << 18;
 
 pub(crate) fn scores_frame(
     declarations: &DataFrame,
-    split: &[&str],
+    split: &[Part],
     duty: &[f64],
     threshold: f64,
     scored: explain::Explained,
@@ -348,7 +381,7 @@ pub(crate) fn scores_frame(
     let expected: Vec<f64> = prob.iter().zip(duty).map(|(p, d)| p * if d.is_finite() { d.max(0.0) } else { 0.0 }).collect();
     let flag: Vec<bool> = prob.iter().map(|p| *p >= threshold).collect();
     let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::DATE, col::FRAUD])?;
-    df.with_column(Column::new(fraud_scores::SPLIT.into(), split.to_vec()))?;
+    df.with_column(Column::new(fraud_scores::SPLIT.into(), split.iter().map(|p| p.name()).collect::<Vec<&str>>()))?;
     df.with_column(Column::new(fraud_scores::FRAUD_PROBABILITY.into(), prob))?;
     df.with_column(Column::new(fraud_scores::EXPECTED_DUTY_AT_RISK_USD.into(), expected))?;
     df.with_column(Column::new(fraud_scores::FRAUD_FLAG.into(), flag))?;
@@ -389,18 +422,18 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame, signals: &BTreeMa
         .collect();
     let mut rows = Rows { frame: std::borrow::Cow::Borrowed(declarations), history_columns, signals, scored_from: 0 };
     let duty = numbers(declarations, col::DUTY_USD)?;
-    let split = vec!["scored"; declarations.height()];
-    let plan = SelectionPlan {
+    let split = vec![Part::Scored; declarations.height()];
+    let mut plan = SelectionPlan {
         policy: model.selection.as_ref().map_or_else(|| ModelParams::default().policy(), |s| s.policy),
         seed: 0,
-        period: split.clone(),
-        list_period: "scored",
+        period: std::borrow::Cow::Borrowed(&split),
+        list_period: Part::Scored,
         budget_pct: model.params.as_ref().map_or(5.0, |p| p.budget_pct),
         known: Vec::new(),
         new_pairs: Vec::new(),
     };
     let (scores, _, _) =
-        ScoreSink::Collect.score(&model.booster, &model.spec, &model.history, &mut rows, 3, &split, &duty, model.threshold, &plan)?;
+        ScoreSink::Collect.score(&model.booster, &model.spec, &model.history, &mut rows, 3, &split, &duty, model.threshold, &mut plan)?;
     Ok(Scored { scores, signal_coverage })
 }
 
@@ -422,13 +455,13 @@ pub fn score_rows(
     let frame = rows.frame.as_ref();
     let duty = numbers(frame, col::DUTY_USD)?;
     let label = labels(frame)?;
-    let split: Vec<&str> = label.iter().map(|l| if l.is_some() { "live" } else { "unlabelled" }).collect();
+    let split: Vec<Part> = label.iter().map(|l| if l.is_some() { Part::Live } else { Part::Unlabelled }).collect();
     // The policy chosen when the model was trained (a model from before the inspection list
     // applies the configured one).
     let policy = model.selection.as_ref().map_or_else(|| params.policy(), |s| s.policy);
-    let plan = SelectionPlan::of(&rows, &split, Vec::new(), policy, params, seed)?;
+    let mut plan = SelectionPlan::of(&rows, &split, Vec::new(), policy, params, seed)?;
     let (scores, probability, inspection_list) =
-        sink.score(&model.booster, &model.spec, &model.history, &mut rows, params.top_reasons, &split, &duty, model.threshold, &plan)?;
+        sink.score(&model.booster, &model.spec, &model.history, &mut rows, params.top_reasons, &split, &duty, model.threshold, &mut plan)?;
     drop(plan);
     // The new rows', from here on.
     let (duty, label) = (&duty[from..], &label[from..]);

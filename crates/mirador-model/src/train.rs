@@ -116,7 +116,7 @@ pub struct Rows<'a> {
 
 /// The time-based split of `rows`: `train`, `valid`, `test` or `unlabelled` per row, and the
 /// train and validation end days. Fails when a part holds too few labelled rows.
-pub fn time_split(day: &[i32], label: &[Option<bool>], params: &ModelParams) -> Result<(Vec<&'static str>, i32, i32), ModelError> {
+pub fn time_split(day: &[i32], label: &[Option<bool>], params: &ModelParams) -> Result<(Vec<Part>, i32, i32), ModelError> {
     let mut labelled_days: Vec<i32> = day.iter().zip(label).filter(|(_, l)| l.is_some()).map(|(d, _)| *d).collect();
     labelled_days.sort_unstable();
     if labelled_days.len() < 100 {
@@ -145,21 +145,22 @@ pub fn time_split(day: &[i32], label: &[Option<bool>], params: &ModelParams) -> 
     if valid_end <= train_end {
         return Err(ModelError::Params(format!("valid-end {} must be after train-end {}", day_text(valid_end), day_text(train_end))));
     }
-    let split: Vec<&'static str> = day
+    let split: Vec<Part> = day
         .iter()
         .zip(label)
         .map(|(d, l)| match (l, *d <= train_end, *d <= valid_end) {
-            (None, ..) => "unlabelled",
-            (Some(_), true, _) => "train",
-            (Some(_), false, true) => "valid",
-            (Some(_), false, false) => "test",
+            (None, ..) => Part::Unlabelled,
+            (Some(_), true, _) => Part::Train,
+            (Some(_), false, true) => Part::Valid,
+            (Some(_), false, false) => Part::Test,
         })
         .collect();
-    let count = |s: &str| split.iter().filter(|x| **x == s).count();
-    for (s, min) in [("train", 50), ("valid", 20), ("test", 20)] {
+    let count = |s: Part| split.iter().filter(|x| **x == s).count();
+    for (s, min) in [(Part::Train, 50), (Part::Valid, 20), (Part::Test, 20)] {
         if count(s) < min {
             return Err(ModelError::Data(format!(
-                "the {s} months hold {} labelled declarations (need {min}); adjust train-end/valid-end",
+                "the {} months hold {} labelled declarations (need {min}); adjust train-end/valid-end",
+                s.name(),
                 count(s)
             )));
         }
@@ -175,25 +176,25 @@ pub fn fit(mut rows: Rows<'_>, history: History, params: &ModelParams, seed: u64
     let day = days(declarations)?;
     let label = labels(declarations)?;
     let (split, train_end, valid_end) = time_split(&day, &label, params)?;
-    let count = |s: &str| split.iter().filter(|x| **x == s).count();
-    info!(train = count("train"), valid = count("valid"), test = count("test"), "Time-based split.");
+    let count = |s: Part| split.iter().filter(|x| **x == s).count();
+    info!(train = count(Part::Train), valid = count(Part::Valid), test = count(Part::Test), "Time-based split.");
 
-    let is_train: Vec<bool> = split.iter().map(|s| *s == "train").collect();
+    let is_train: Vec<bool> = split.iter().map(|s| *s == Part::Train).collect();
     let mut spec = timed("vocabularies learnt", || FeatureSpec::learn(declarations, &is_train, rows.signals.keys().cloned().collect()))?;
     spec.excluded.clone_from(&params.exclude_features);
     if !params.history_features {
         spec.excluded.extend(history.feature_names());
     }
     // The labelled rows' features now; the others' block by block as they are scored.
-    let subset = |name: &str| -> Result<(mirador_gbdt::Dataset, Vec<bool>, Vec<usize>), ModelError> {
-        let idx: Vec<usize> = (0..split.len()).filter(|&i| split[i] == name).collect();
+    let subset = |part: Part| -> Result<(mirador_gbdt::Dataset, Vec<bool>, Vec<usize>), ModelError> {
+        let idx: Vec<usize> = (0..split.len()).filter(|&i| split[i] == part).collect();
         let l = idx.iter().map(|&i| label[i] == Some(true)).collect();
         let data = spec.dataset_of(declarations, &history, &rows.history_columns, &rows.signals, Subset::Rows(&idx))?;
         Ok((data, l, idx))
     };
     let ((train_x, train_y, train_idx), (valid_x, valid_y, valid_idx), (test_x, test_y, test_idx)) =
         timed("labelled feature matrices built", || -> Result<_, ModelError> {
-            Ok((subset("train")?, subset("valid")?, subset("test")?))
+            Ok((subset(Part::Train)?, subset(Part::Valid)?, subset(Part::Test)?))
         })?;
     let to_f = |l: &[bool]| l.iter().map(|&b| f64::from(u8::from(b))).collect::<Vec<f64>>();
     let duty = numbers(declarations, col::DUTY_USD)?;
@@ -285,7 +286,7 @@ pub fn fit(mut rows: Rows<'_>, history: History, params: &ModelParams, seed: u64
         // at 10M rows; the held-out ones once the challengers are fit), the history and signal
         // columns right after it (1.2 GB).
         drop((train_x, test_x));
-        let scored = sink.score(&booster, &spec, &history, &mut rows, params.top_reasons, &split, &duty, threshold, &plan)?;
+        let scored = sink.score(&booster, &spec, &history, &mut rows, params.top_reasons, &split, &duty, threshold, &mut plan)?;
         Ok((rules, scored))
     };
     // The held-out rows' evaluation is needed only at the end: it runs beside the challengers,
