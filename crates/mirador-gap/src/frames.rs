@@ -279,45 +279,88 @@ impl<'a> RowKeys<'a> {
     }
 }
 
+/// Rows of `mirror_exposure` [`exposure_in_blocks`] makes at a time: two row groups of the
+/// written file (`mirador_io::ROW_GROUP_ROWS`, 512 × 512 rows), so that a file written block by
+/// block has the bytes of the file written from the whole frame.
+pub const EXPOSURE_BLOCK_ROWS: usize = 2 * 512 * 512;
+
 /// `mirror_exposure`: every declaration item with its cell's gap ratio and its value share of the
-/// cell's lost duty.
-pub(crate) fn exposure(declarations: &DataFrame, rows: &RowKeys<'_>, cells: &[Cell]) -> PolarsResult<DataFrame> {
+/// cell's lost duty, handed to `write` [`EXPOSURE_BLOCK_ROWS`] rows at a time, in order (at least
+/// one block, empty when there are no declarations).
+pub(crate) fn exposure_in_blocks<E: From<PolarsError>>(
+    declarations: &DataFrame,
+    rows: &RowKeys<'_>,
+    cells: &[Cell],
+    write: impl FnMut(DataFrame) -> Result<(), E>,
+) -> Result<(), E> {
+    exposure_in_blocks_of(declarations, rows, cells, EXPOSURE_BLOCK_ROWS, write)
+}
+
+/// [`exposure_in_blocks`] in blocks of `block_rows`.
+fn exposure_in_blocks_of<E: From<PolarsError>>(
+    declarations: &DataFrame,
+    rows: &RowKeys<'_>,
+    cells: &[Cell],
+    block_rows: usize,
+    mut write: impl FnMut(DataFrame) -> Result<(), E>,
+) -> Result<(), E> {
     let index: HashMap<(&str, &str, &str), &Cell, FixedState> =
         cells.iter().map(|c| ((c.key.0.as_str(), c.key.2.as_str(), c.key.3.as_str()), c)).collect();
-    let RowKeys { row_key, keys, key_value, gap_period } = rows;
-    let value = declarations.column(col::VALUE_USD)?.f64()?;
-    let key_cells: Vec<Option<&Cell>> = keys.iter().map(|k| index.get(k).copied()).collect();
+    let key_cells: Vec<Option<&Cell>> = rows.keys.iter().map(|k| index.get(k).copied()).collect();
     let key_ratio: Vec<Option<f64>> = key_cells
         .iter()
         .map(|cell| cell.and_then(|c| c.gap().zip(c.mirror_cif)).and_then(|(g, m)| ratio(g, m)).map(|r| r.clamp(-1.0, 1.0)))
         .collect();
     let key_duty: Vec<f64> = key_cells.iter().map(|cell| cell.map_or(0.0, |c| c.lost_duty)).collect();
-    let gap_ratio: Vec<Option<f64>> = row_key.iter().map(|&k| key_ratio[k as usize]).collect();
+    // One categorical type for every block's output periods, so that the blocks stack.
+    let period_type = mirador_schema::text::categorical_type(mirror_exposure::GAP_PERIOD);
+    let n = declarations.height();
+    for start in (0..n.max(1)).step_by(block_rows.max(1)) {
+        let end = n.min(start + block_rows);
+        let block = declarations.slice(start as i64, end - start);
+        let gap_period =
+            categorical(&rows.gap_period.codes[start..end], &rows.gap_period.values, &period_type, mirror_exposure::GAP_PERIOD)?;
+        write(exposure_block(&block, &rows.row_key[start..end], gap_period, rows, &key_ratio, &key_duty)?)?;
+    }
+    Ok(())
+}
+
+/// The `mirror_exposure` rows of `block`, declarations keyed `row_key` (in `rows`' keys) with
+/// output periods `gap_period`: each key's gap ratio and lost duty are `key_ratio` and
+/// `key_duty`.
+fn exposure_block(
+    block: &DataFrame,
+    row_key: &[u32],
+    gap_period: Column,
+    rows: &RowKeys<'_>,
+    key_ratio: &[Option<f64>],
+    key_duty: &[f64],
+) -> PolarsResult<DataFrame> {
+    let value = block.column(col::VALUE_USD)?.f64()?;
+    let gap_ratio: Float64Chunked = row_key.iter().map(|&k| key_ratio[k as usize]).collect();
     let cell_duty: Vec<f64> = row_key.iter().map(|&k| key_duty[k as usize]).collect();
     let share: Vec<f64> = row_key
         .iter()
         .zip(value.iter())
-        .map(|(&k, v)| ratio(v.unwrap_or(0.0).max(0.0), key_value[k as usize]).map_or(0.0, |s| s * key_duty[k as usize]))
+        .map(|(&k, v)| ratio(v.unwrap_or(0.0).max(0.0), rows.key_value[k as usize]).map_or(0.0, |s| s * key_duty[k as usize]))
         .collect();
-    // Each row's output period as a categorical of a few values, which the writer writes as the
-    // same text from its codes, without a million strings to gather and hash again.
-    let gap_period = categorical(gap_period, mirror_exposure::GAP_PERIOD)?;
-    let mut df = declarations.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY])?;
+    let mut df = block.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY])?;
     df.with_column(gap_period)?;
-    df.with_column(Column::new(mirror_exposure::MIRROR_GAP_RATIO.into(), gap_ratio))?;
+    df.with_column(gap_ratio.with_name(mirror_exposure::MIRROR_GAP_RATIO.into()).into_column())?;
     df.with_column(Column::new(mirror_exposure::CELL_LOST_DUTY_USD.into(), cell_duty))?;
     df.with_column(Column::new(mirror_exposure::MIRROR_DUTY_SHARE_USD.into(), share))?;
     Ok(df)
 }
 
-/// `coded` as a categorical column of its own type ([`mirador_schema::text::categorical_type`]):
-/// the same text as [`Coded::gather`] (a code of `u32::MAX` a null), made from the codes, each
-/// distinct value put in the column's categories once.
-fn categorical(coded: &Coded<'_>, name: &str) -> PolarsResult<Column> {
-    let dtype = mirador_schema::text::categorical_type(name);
-    let DataType::Categorical(_, mapping) = &dtype else { polars_bail!(SchemaMismatch: "`{name}` does not have a categorical type") };
-    let cats = coded.values.iter().map(|v| mapping.insert_cat(v)).collect::<PolarsResult<Vec<u32>>>()?;
-    let ids: UInt32Chunked = coded.codes.iter().map(|&c| (c != u32::MAX).then(|| cats[c as usize])).collect();
+/// Text coded `codes` in `values` as a categorical column of type `dtype` (from
+/// [`mirador_schema::text::categorical_type`]): the same text as [`Coded::gather`] (a code of
+/// `u32::MAX` a null), made from the codes, each distinct value put in the column's categories
+/// once. Each row's output period is held so, a categorical of a few values, which the writer
+/// writes as the same text from its codes, without millions of strings to gather and hash again.
+fn categorical(codes: &[u32], values: &[&str], dtype: &DataType, name: &str) -> PolarsResult<Column> {
+    let DataType::Categorical(_, mapping) = dtype else { polars_bail!(SchemaMismatch: "`{name}` does not have a categorical type") };
+    let cats = values.iter().map(|v| mapping.insert_cat(v)).collect::<PolarsResult<Vec<u32>>>()?;
+    let ids: UInt32Chunked = codes.iter().map(|&c| (c != u32::MAX).then(|| cats[c as usize])).collect();
     Ok(Categorical32Chunked::from_cats_and_dtype(ids.with_name(name.into()), dtype.clone()).into_series().into_column())
 }
 
@@ -337,6 +380,47 @@ fn coded_or_empty<'a>(text: &'a Text<'_>) -> Coded<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Blocks of any size make, one after another, the exposure rows one block of every row
+    /// makes; the stage's blocks are whole row groups of the written file.
+    #[test]
+    fn exposure_blocks_of_any_size_make_the_same_rows() {
+        assert_eq!(EXPOSURE_BLOCK_ROWS % mirador_io::ROW_GROUP_ROWS, 0);
+        let world =
+            mirador_synth::generate(&mirador_synth::SynthParams { declarations: 6_000, ..mirador_synth::SynthParams::small(3) }).unwrap();
+        let (declarations, params) = (&world.declarations, crate::GapParams { home_country: "KE".into(), ..crate::GapParams::default() });
+        let book = crate::TariffBook::from_frame(&world.tariffs).unwrap();
+        let texts = KeyTexts::of(declarations).unwrap();
+        let sides = crate::cells::sides(&texts, declarations, &world.mirror_flows, &params).unwrap();
+        let (cells, _) = crate::cells::cells(&sides, &book, &params);
+        let rows = RowKeys::of(&texts, declarations, params.period).unwrap();
+        let in_blocks = |block_rows: usize| {
+            let mut blocks = Vec::new();
+            exposure_in_blocks_of(declarations, &rows, &cells, block_rows, |b: DataFrame| -> PolarsResult<()> {
+                blocks.push(b);
+                Ok(())
+            })
+            .unwrap();
+            blocks
+        };
+        let whole = in_blocks(declarations.height());
+        assert_eq!(whole.len(), 1);
+        assert!(whole[0].column(mirror_exposure::MIRROR_GAP_RATIO).unwrap().f64().unwrap().iter().flatten().count() > 100);
+        let blocks = in_blocks(1_000);
+        assert_eq!(blocks.len(), 6);
+        let mut joined = blocks[0].clone();
+        for b in &blocks[1..] {
+            joined.vstack_mut(b).unwrap();
+        }
+        // The two runs' output periods have categorical types of their own: compared as text.
+        let as_text = |df: &DataFrame| {
+            let mut df = df.clone();
+            let text = df.column(mirror_exposure::GAP_PERIOD).unwrap().cast(&DataType::String).unwrap();
+            df.with_column(text).unwrap();
+            df
+        };
+        assert!(as_text(&joined).equals_missing(&as_text(&whole[0])));
+    }
 
     /// Rows find the same keys, numbered in the same order, with the same values summed, whether
     /// by position in the table of code combinations or by hashing them; nulls key as empty text.
@@ -380,7 +464,8 @@ mod tests {
                 (0..n).map(|i| if i % 1_001 == 7 { u32::MAX } else { ((i * 7_919 + i / 3) % values.len()) as u32 }).collect();
             let coded = Coded { codes, values };
             let text = coded.gather("gap_period").unwrap().into_column();
-            let cat = categorical(&coded, "gap_period").unwrap();
+            let cat =
+                categorical(&coded.codes, &coded.values, &mirador_schema::text::categorical_type("gap_period"), "gap_period").unwrap();
             assert!(cat.dtype().is_categorical());
             assert!(cat.cast(&DataType::String).unwrap().as_materialized_series().equals_missing(text.as_materialized_series()), "{case}");
             assert!(text.null_count() > 0);

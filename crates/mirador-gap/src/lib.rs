@@ -31,6 +31,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use factor::{Factor, FactorMethod, FactorParams, Factors, Pair, median_ratio};
+pub use frames::EXPOSURE_BLOCK_ROWS;
 pub use tariff::{Applicable, TariffBook};
 
 /// Where declared imports come from.
@@ -145,7 +146,7 @@ pub struct GapResult {
     pub by_partner: DataFrame,
     /// `gap_summary`.
     pub summary: DataFrame,
-    /// `mirror_exposure`.
+    /// `mirror_exposure` (empty when it was written in blocks: [`analyse_in_blocks`]).
     pub exposure: DataFrame,
     /// The factors used.
     pub factors: Factors,
@@ -159,6 +160,30 @@ pub struct GapResult {
 ///
 /// `params` are taken as [`GapParams::validate`] accepts them (the stage checks them first).
 pub fn analyse(declarations: &DataFrame, mirror_flows: &DataFrame, tariffs: &DataFrame, params: &GapParams) -> PolarsResult<GapResult> {
+    let mut blocks: Vec<DataFrame> = Vec::new();
+    let mut r = analyse_in_blocks(declarations, mirror_flows, tariffs, params, |block: DataFrame| -> PolarsResult<()> {
+        blocks.push(block);
+        Ok(())
+    })?;
+    let mut blocks = blocks.into_iter();
+    let mut exposure = blocks.next().unwrap_or_default();
+    for block in blocks {
+        exposure.vstack_mut_owned(block)?;
+    }
+    r.exposure = exposure;
+    Ok(r)
+}
+
+/// [`analyse`], handing `write_exposure` the rows of `mirror_exposure` (one per declaration)
+/// [`EXPOSURE_BLOCK_ROWS`] at a time, in order (at least one block, empty when there are
+/// no declarations), rather than holding them whole: the result's `exposure` is empty.
+pub fn analyse_in_blocks<E: From<PolarsError>>(
+    declarations: &DataFrame,
+    mirror_flows: &DataFrame,
+    tariffs: &DataFrame,
+    params: &GapParams,
+    write_exposure: impl FnMut(DataFrame) -> Result<(), E>,
+) -> Result<GapResult, E> {
     let book = TariffBook::from_frame(tariffs)?;
     // The declarations' cell keys are coded while the cells are computed from the two sides.
     let texts = frames::KeyTexts::of(declarations)?;
@@ -171,24 +196,18 @@ pub fn analyse(declarations: &DataFrame, mirror_flows: &DataFrame, tariffs: &Dat
         || frames::RowKeys::of(&texts, declarations, params.period),
     );
     let ((sides, cells, factors), rows) = (cells?, rows?);
-    // The row-level exposure (every declaration) beside the small per-cell frames.
-    let (exposure, small) = rayon::join(
-        || frames::exposure(declarations, &rows, &cells),
-        || -> PolarsResult<_> {
-            Ok((
-                frames::by_cell(&cells)?,
-                frames::by_group(&cells, |c| c.key.0[..2].to_owned(), mirador_schema::col::HS2)?,
-                frames::by_partner(&cells, &factors)?,
-                frames::summary(&cells, &factors, sides.declared_source)?,
-            ))
-        },
-    );
-    let (by_cell, by_chapter, by_partner, summary) = small?;
+    // The small per-cell frames first, then the row-level exposure (every declaration), a block
+    // at a time.
+    let by_cell = frames::by_cell(&cells)?;
+    let by_chapter = frames::by_group(&cells, |c| c.key.0[..2].to_owned(), mirador_schema::col::HS2)?;
+    let by_partner = frames::by_partner(&cells, &factors)?;
+    let summary = frames::summary(&cells, &factors, sides.declared_source)?;
+    frames::exposure_in_blocks(declarations, &rows, &cells, write_exposure)?;
     Ok(GapResult {
         by_chapter,
         by_partner,
         summary,
-        exposure: exposure?,
+        exposure: DataFrame::empty(),
         by_cell,
         factors,
         declared_source: sides.declared_source,
@@ -236,7 +255,15 @@ impl Stage for RevenueGap {
                 ),
             });
         }
-        let r = analyse(ctx.input(datasets::DECLARATIONS)?, ctx.input(datasets::MIRROR_FLOWS)?, ctx.input(datasets::TARIFFS)?, &params)?;
+        // `mirror_exposure` (a row per declaration) is written block by block as it is computed.
+        let mut exposure = ctx.dataset_stream(datasets::MIRROR_EXPOSURE);
+        let r = analyse_in_blocks(
+            ctx.input(datasets::DECLARATIONS)?,
+            ctx.input(datasets::MIRROR_FLOWS)?,
+            ctx.input(datasets::TARIFFS)?,
+            &params,
+            |block: DataFrame| exposure.write(&block),
+        )?;
         let total = |name: &str| -> f64 { r.summary.column(name).ok().and_then(|c| c.f64().ok().and_then(|v| v.last())).unwrap_or(0.0) };
         let out = StageOutput::new()
             .with_metric("cells", r.by_cell.height())
@@ -252,6 +279,6 @@ impl Stage for RevenueGap {
             .with_dataset(datasets::GAP_BY_CHAPTER, r.by_chapter)
             .with_dataset(datasets::GAP_BY_PARTNER, r.by_partner)
             .with_dataset(datasets::GAP_SUMMARY, r.summary)
-            .with_dataset(datasets::MIRROR_EXPOSURE, r.exposure))
+            .with_streamed(exposure.finish()?))
     }
 }

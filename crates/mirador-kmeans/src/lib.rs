@@ -31,11 +31,10 @@ use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
 use mirador_schema::catalog::{kmeans_peers, kmeans_scores};
 use mirador_schema::{DatasetId, col, datasets};
 use polars::prelude::*;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use cluster::{ClusterParams, GroupFit, Method, PriceScore};
-pub use groups::{Level, ScoredRows, score_declarations, score_with_peers};
+pub use groups::{BLOCK_ROWS, Level, ScoredRows, peers_to_carry, score_declarations, score_in_blocks, score_with_peers};
 
 /// Parameters of the `kmeans_scores` stage.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -137,36 +136,58 @@ impl Stage for KMeansScores {
         params.validate(self.name())?;
         let declarations = ctx.input(datasets::DECLARATIONS)?;
         let mut out = StageOutput::new();
-        let scored = if params.carry_state {
-            let carried = ctx.previous_state(kmeans_peers::ID).as_deref().map(mirador_io::read_parquet).transpose()?;
-            let (scored, mut kept) = score_with_peers(declarations, carried.as_ref(), &params, ctx.seed())?;
+        let carried = if params.carry_state {
+            ctx.previous_state(kmeans_peers::ID).as_deref().map(mirador_io::read_parquet).transpose()?
+        } else {
+            None
+        };
+        // The scores are written block by block as they are computed; what the metrics need of
+        // them is gathered on the way.
+        let fraud = declarations.column(col::FRAUD)?.cast(&DataType::Int8)?;
+        let fraud = fraud.i8()?;
+        let mut stream = ctx.dataset_stream(datasets::KMEANS_SCORES);
+        let (mut rows, mut flagged, mut labelled) = (0, 0, Labelled::default());
+        let groups = score_in_blocks(declarations, carried.as_ref(), &params, ctx.seed(), |block: DataFrame| -> Result<(), StageError> {
+            flagged += block.column(kmeans_scores::UNDERVALUATION_FLAG)?.bool()?.sum().unwrap_or(0) as usize;
+            labelled.add(&fraud.slice(rows as i64, block.height()), block.column(kmeans_scores::UNDERVALUATION_SCORE)?.f64()?);
+            rows += block.height();
+            stream.write(&block)
+        })?;
+        if params.carry_state {
+            let mut kept = peers_to_carry(declarations, carried.as_ref(), &params)?;
             out = out.with_metric("carried_peers", carried.as_ref().map_or(0, DataFrame::height)).with_metric("peers_kept", kept.height());
             ctx.write_state(kmeans_peers::ID, &mut kept)?;
-            scored
-        } else {
-            score_declarations(declarations, &params, ctx.seed())?
-        };
-        let flagged = scored.flagged();
+        }
         out = out
-            .with_metric("declarations", scored.scores.height())
-            .with_metric("groups", scored.groups.height())
+            .with_metric("declarations", rows)
+            .with_metric("groups", groups.height())
             .with_metric("flagged", flagged)
-            .with_metric("clustered_groups", scored.clustered_groups());
+            .with_metric("clustered_groups", groups::clustered(&groups));
         // The score's agreement with inspection outcomes, where there are any: a weak signal on
         // its own (undervaluation is one kind of fraud among several), reported, not a bar.
-        if let Some(auc) = label_auc(declarations, &scored.scores)? {
+        if let Some(auc) = mirador_metrics::auc(&labelled.scores, &labelled.fraud) {
             out = out.with_metric("auc_vs_fraud_label", auc);
         }
-        Ok(out.with_dataset(datasets::KMEANS_SCORES, scored.scores).with_dataset(datasets::KMEANS_GROUPS, scored.groups))
+        Ok(out.with_streamed(stream.finish()?).with_dataset(datasets::KMEANS_GROUPS, groups))
     }
 }
 
-/// AUC of the undervaluation score against the `fraud` label on inspected, priced declarations.
-fn label_auc(declarations: &DataFrame, scores: &DataFrame) -> PolarsResult<Option<f64>> {
-    let fraud = declarations.column(col::FRAUD)?.cast(&DataType::Int8)?;
-    let fraud = fraud.i8()?;
-    let score = scores.column(kmeans_scores::UNDERVALUATION_SCORE)?.f64()?;
-    let (s, l): (Vec<f64>, Vec<bool>) =
-        fraud.iter().zip(score.iter()).filter_map(|(f, s)| Some((s?, f? == 1))).collect::<Vec<_>>().into_par_iter().unzip();
-    Ok(mirador_metrics::auc(&s, &l))
+/// The undervaluation scores of inspected, priced declarations and their `fraud` labels, in row
+/// order: what the score's AUC against the labels is computed from.
+#[derive(Default)]
+struct Labelled {
+    scores: Vec<f64>,
+    fraud: Vec<bool>,
+}
+
+impl Labelled {
+    /// Adds the rows of a block that have both a label and a score.
+    fn add(&mut self, fraud: &Int8Chunked, score: &Float64Chunked) {
+        for (f, s) in fraud.iter().zip(score.iter()) {
+            if let (Some(f), Some(s)) = (f, s) {
+                self.scores.push(s);
+                self.fraud.push(f == 1);
+            }
+        }
+    }
 }

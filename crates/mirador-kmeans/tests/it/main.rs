@@ -60,7 +60,10 @@ fn stage_runs_on_declarations_with_unpriced_rows_and_reports_label_auc() {
     let dir = tempfile_dir();
     let ctx = StageContext::standalone("kmeans_scores", &dir).with_input(datasets::DECLARATIONS, decl.clone());
     let out = KMeansScores.run(&ctx).unwrap();
-    let scores = &out.datasets.iter().find(|(id, _)| *id == datasets::KMEANS_SCORES).unwrap().1;
+    // The scores are written block by block, not handed over whole.
+    assert!(out.datasets.iter().all(|(id, _)| *id != datasets::KMEANS_SCORES));
+    assert_eq!(out.streamed.len(), 1);
+    let scores = &mirador_io::read_parquet(&dir.join("kmeans_scores.parquet")).unwrap();
     assert_eq!(scores.height(), decl.height());
     let method = scores.column("method").unwrap().str().unwrap().clone();
     assert_eq!(method.iter().filter(|m| *m == Some("no_unit_price")).count(), decl.height().div_ceil(100));
