@@ -272,27 +272,45 @@ fn categorical_type_with(column: &str, physical: CategoricalPhysical) -> DataTyp
 /// order. Any other column, or one whose mapping has gaps, is returned as it is.
 pub fn narrowed(c: &Column) -> PolarsResult<Column> {
     let Some(Cats::U32(ca)) = Cats::of(c) else { return Ok(c.clone()) };
-    let mapping = ca.get_mapping();
-    let n = mapping.num_cats_upper_bound();
-    let physical = CategoricalPhysical::smallest_physical(n)?;
+    let physical = CategoricalPhysical::smallest_physical(ca.get_mapping().num_cats_upper_bound())?;
     if physical == CategoricalPhysical::U32 {
         return Ok(c.clone());
     }
-    let dtype = categorical_type_with(c.name(), physical);
-    let DataType::Categorical(_, narrow) = &dtype else { polars_bail!(SchemaMismatch: "`{}` does not have a categorical type", c.name()) };
-    for cat in 0..n as CatSize {
-        // A fresh mapping gives its values codes 0, 1, ... in the order they come.
-        let same = mapping.cat_to_str(cat).map(|s| narrow.insert_cat(s)).transpose()? == Some(cat);
-        if !same {
-            return Ok(c.clone());
-        }
-    }
+    let Some(dtype) = same_mapping(c.name(), ca.get_mapping(), physical)? else { return Ok(c.clone()) };
     let codes = ca.physical().cast(&physical.dtype())?;
     let narrowed = match physical {
         CategoricalPhysical::U8 => Categorical8Chunked::from_cats_and_dtype(codes.u8()?.clone(), dtype).into_series(),
         _ => Categorical16Chunked::from_cats_and_dtype(codes.u16()?.clone(), dtype).into_series(),
     };
     Ok(narrowed.into_column())
+}
+
+/// Column `c` with 32-bit codes if it is a narrower categorical ([`narrowed`]): every row keeps
+/// its code, under a new mapping of the same values in the same order, which takes as many
+/// values as a column coded in 32 bits (to add another frame's values to it, say). Any other
+/// column is returned as it is.
+pub fn widened(c: &Column) -> PolarsResult<Column> {
+    let (mapping, codes) = match Cats::of(c) {
+        Some(Cats::U8(ca)) => (ca.get_mapping(), ca.physical().cast(&DataType::UInt32)?),
+        Some(Cats::U16(ca)) => (ca.get_mapping(), ca.physical().cast(&DataType::UInt32)?),
+        _ => return Ok(c.clone()),
+    };
+    let Some(dtype) = same_mapping(c.name(), mapping, CategoricalPhysical::U32)? else { return Ok(c.clone()) };
+    Ok(Categorical32Chunked::from_cats_and_dtype(codes.u32()?.clone(), dtype).into_series().into_column())
+}
+
+/// A categorical type of its own for column `name`, with codes of width `physical`, whose
+/// mapping holds `mapping`'s values under the same codes; `None` where `mapping` has gaps.
+fn same_mapping(name: &str, mapping: &CategoricalMapping, physical: CategoricalPhysical) -> PolarsResult<Option<DataType>> {
+    let dtype = categorical_type_with(name, physical);
+    let DataType::Categorical(_, copy) = &dtype else { polars_bail!(SchemaMismatch: "`{name}` does not have a categorical type") };
+    for cat in 0..mapping.num_cats_upper_bound() as CatSize {
+        // A fresh mapping gives its values codes 0, 1, ... in the order they come.
+        if mapping.cat_to_str(cat).map(|s| copy.insert_cat(s)).transpose()? != Some(cat) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(dtype))
 }
 
 /// A categorical column of `values`, with a mapping of its own.
@@ -364,15 +382,15 @@ mod tests {
     fn a_narrowed_column_reads_and_codes_as_its_32_bit_column() {
         for (distinct, width) in [
             (3, CategoricalPhysical::U8),
-            (255, CategoricalPhysical::U8),
-            (256, CategoricalPhysical::U16),
-            (70_000, CategoricalPhysical::U32),
+            (254, CategoricalPhysical::U8),
+            (255, CategoricalPhysical::U16),
+            (80_000, CategoricalPhysical::U32),
         ] {
             let names: Vec<String> = (0..distinct).map(|v| format!("v{v}")).collect();
-            let values: Vec<Option<&str>> =
-                (0..2 * distinct).map(|i| (i % 7 != 3).then(|| names[(i * 31 + i / 5) % distinct].as_str())).collect();
+            let values: Vec<Option<&str>> = (0..2 * distinct).map(|i| (i % 7 != 3).then(|| names[i * 31 % distinct].as_str())).collect();
             let dtype = categorical_type("x");
-            // The mapping first holds a value the column lacks.
+            // The mapping first holds a value the column lacks: `distinct` + 1 values in all
+            // (every value is in the column).
             categorical_of([Some("absent")], "x", &dtype).unwrap();
             let mut wide = categorical_of(values[..distinct].iter().copied(), "x", &dtype).unwrap();
             wide.append(&categorical_of(values[distinct..].iter().copied(), "x", &dtype).unwrap()).unwrap();
@@ -385,6 +403,9 @@ mod tests {
             assert_eq!(b.iter().collect::<Vec<_>>(), values);
             let (ca, cb) = (a.coded(), b.coded());
             assert_eq!((&ca.codes, &ca.values), (&cb.codes, &cb.values));
+            let wide_again = widened(&narrow).unwrap();
+            assert_eq!(wide_again.dtype().cat_physical().unwrap(), CategoricalPhysical::U32);
+            assert_eq!(Text::of(&wide_again).unwrap().iter().collect::<Vec<_>>(), values);
             let length = |v: Option<&str>| v.map_or(0, str::len);
             assert_eq!(b.per_value(length), values.iter().map(|v| length(*v)).collect::<Vec<_>>());
         }
