@@ -193,7 +193,7 @@ const TEXT_BATCH: usize = 4;
 /// as strings, all the text would take about three gigabytes at ten million rows.
 fn read_declarations(path: &Path) -> Result<DataFrame, RunError> {
     let parquet = |source| mirador_io::IoError::Parquet { path: path.to_owned(), source };
-    let names: Vec<String> = mirador_io::read_parquet_slice(path, None, 0, 0)?.get_column_names().iter().map(|n| n.to_string()).collect();
+    let names: Vec<String> = mirador_io::read_parquet_slice(path, None, 0, 0)?.get_column_names().iter().map(ToString::to_string).collect();
     let (text, rest): (Vec<&str>, Vec<&str>) =
         names.iter().map(String::as_str).partition(|n| mirador_schema::schemas::DECLARATION_CATEGORICALS.contains(n));
     let mut columns: Vec<Column> = mirador_io::read_parquet_columns(path, &rest)?.into_columns();
