@@ -843,7 +843,16 @@ pub fn ingest(
     }
     append_block(&mut out, &mut block)?;
     rec.quarantined = rec.rows_in - rec.accepted;
-    Ok((out, rec, stats))
+    Ok((narrowed(&out)?, rec, stats))
+}
+
+/// `df` with its categorical columns' codes as narrow as their values allow
+/// ([`mirador_schema::text::narrowed`]): the columns are coded in 32 bits while rows come in,
+/// and most end up with a few hundred values at most. One byte a row rather than four is about
+/// 0.4 GiB less at ten million rows, for a frame every stage reads and the run holds throughout.
+fn narrowed(df: &DataFrame) -> PolarsResult<DataFrame> {
+    let columns = df.columns().par_iter().map(mirador_schema::text::narrowed).collect::<PolarsResult<Vec<_>>>()?;
+    DataFrame::new(df.height(), columns)
 }
 
 /// Most rows of a source taken for typos by [`quarantine_isolated_dates`], as a share.

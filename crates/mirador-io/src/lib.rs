@@ -338,10 +338,21 @@ fn column_array(c: &Column) -> PolarsResult<ArrayRef> {
 /// does so when its cardinality estimate is above three quarters of the rows (past 128 rows),
 /// and this is left to it once more than half of the values are distinct.
 fn coded_dictionary(c: &Column) -> PolarsResult<Option<ArrayRef>> {
+    use mirador_schema::text::Cats;
+    match Cats::of(c) {
+        None => Ok(None),
+        Some(Cats::U8(ca)) => dictionary_of_codes(ca),
+        Some(Cats::U16(ca)) => dictionary_of_codes(ca),
+        Some(Cats::U32(ca)) => dictionary_of_codes(ca),
+    }
+}
+
+/// [`coded_dictionary`] of a categorical column with codes of any width: the dictionary's keys
+/// are 32-bit whatever the width, as the writer makes them of text.
+fn dictionary_of_codes<T: PolarsCategoricalType>(ca: &CategoricalChunked<T>) -> PolarsResult<Option<ArrayRef>> {
     use polars_arrow::array::{DictionaryArray, MutableBinaryViewArray, PrimitiveArray};
     use polars_arrow::bitmap::Bitmap;
     use polars_arrow::datatypes::{ArrowDataType, IntegerType};
-    let Ok(ca) = c.cat32() else { return Ok(None) };
     let mapping = ca.get_mapping();
     let n = ca.len();
     // Index among the distinct values by categorical code.
@@ -351,12 +362,13 @@ fn coded_dictionary(c: &Column) -> PolarsResult<Option<ArrayRef>> {
     let mut nulls = 0;
     for codes in ca.physical().downcast_iter() {
         let valid = codes.validity().filter(|v| v.unset_bits() > 0);
-        for (i, &code) in codes.values().iter().enumerate() {
+        for (i, code) in codes.values().iter().enumerate() {
             if valid.is_some_and(|v| !v.get_bit(i)) {
                 nulls += 1;
                 keys.push(0);
                 continue;
             }
+            let code = code.as_cat();
             let at = code as usize;
             if at >= index.len() {
                 index.resize(at + 1, u32::MAX);
@@ -1174,7 +1186,7 @@ mod tests {
     /// writer makes of its text, whatever the column: one value or many (below half the rows
     /// distinct, and above, where the writer may write the values plainly), no nulls, some or
     /// only nulls, a mapping holding values the column lacks, several chunks, row groups of
-    /// fewer than 128 rows.
+    /// fewer than 128 rows; and with codes of 8, 16 or 32 bits.
     #[test]
     fn categoricals_written_from_their_codes_are_the_bytes_of_their_text() {
         let dir = tempfile::tempdir().unwrap();
@@ -1183,6 +1195,7 @@ mod tests {
             state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
             ((state >> 33) as usize) % below.max(1)
         };
+        let mut widths = Vec::new();
         for (n, columns) in [(ROW_GROUP_ROWS + 3_001, 8), (100, 4), (129, 4), (5, 2)] {
             let mut plain = Vec::new();
             let mut coded = Vec::new();
@@ -1213,12 +1226,20 @@ mod tests {
             assert_eq!(fs::read(&path).unwrap(), serial_bytes(&plain), "{n} rows");
             assert_eq!(fs::read(&path).unwrap(), serial_bytes(&coded), "{n} rows");
             assert_eq!(read_parquet(&path).unwrap(), plain);
+            // With 8- or 16-bit codes where the column's values fit, the same bytes.
+            let mut narrowed = DataFrame::new(n, coded.columns().iter().map(|c| text::narrowed(c).unwrap()).collect()).unwrap();
+            widths.extend(narrowed.columns().iter().map(|c| c.dtype().cat_physical().unwrap()));
+            write_parquet(&mut narrowed, &path).unwrap();
+            assert_eq!(fs::read(&path).unwrap(), serial_bytes(&plain), "{n} rows, narrowed");
             if n > ROW_GROUP_ROWS {
                 // Both kinds of column chunk were written: with a dictionary, and plain.
                 let meta = polars_parquet::read::read_metadata(&mut fs::File::open(&path).unwrap()).unwrap();
                 let chunks: Vec<bool> = meta.row_groups[0].parquet_columns().iter().map(|c| c.dictionary_page_offset().is_some()).collect();
                 assert!(chunks.contains(&true) && chunks.contains(&false), "{chunks:?}");
             }
+        }
+        for width in [CategoricalPhysical::U8, CategoricalPhysical::U16, CategoricalPhysical::U32] {
+            assert!(widths.contains(&width), "no column kept {width:?} codes: {widths:?}");
         }
     }
 

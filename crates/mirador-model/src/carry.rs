@@ -306,6 +306,8 @@ fn layout(rows: &Rows<'_>, history: &History, keep: &[bool]) -> Result<DataFrame
 /// from the first new row.
 fn combine(window: &DataFrame, rows: Rows<'_>, history: &History, use_signals: bool) -> Result<Rows<'static>, ModelError> {
     let new = rows.frame.as_ref().select(source_columns())?;
+    // In 32-bit codes: the window's values join the run's in the one mapping.
+    let new = DataFrame::new(new.height(), new.columns().iter().map(mirador_schema::text::widened).collect::<PolarsResult<Vec<_>>>()?)?;
     let n_old = window.height();
     let mut old = window.select(source_columns())?;
     for c in new.columns() {

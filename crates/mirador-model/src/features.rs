@@ -106,22 +106,8 @@ pub(crate) fn borrowed<'s>((text, len): &'s (Text<'_>, usize)) -> impl Iterator<
 
 /// `f` of each row's value of a [`strings`] column. For a categorical column `f` runs once per
 /// category rather than once per row (a feature's code or reference price is a lookup by text).
-fn per_value<T: Copy>(text: &(Text<'_>, usize), mut f: impl FnMut(Option<&str>) -> T) -> Vec<T> {
-    let (Text::Cat(ca), len) = text else { return borrowed(text).map(f).collect() };
-    let mapping = ca.get_mapping();
-    let missing = f(None);
-    let mut memo: Vec<Option<T>> = Vec::new();
-    ca.physical()
-        .iter()
-        .map(|cat| {
-            let Some(cat) = cat else { return missing };
-            let at = cat as usize;
-            if at >= memo.len() {
-                memo.resize(at + 1, None);
-            }
-            *memo[at].get_or_insert_with(|| f(mapping.cat_to_str(cat).map(|v| v.get(..*len).unwrap_or(v))))
-        })
-        .collect()
+fn per_value<T: Copy>((text, len): &(Text<'_>, usize), mut f: impl FnMut(Option<&str>) -> T) -> Vec<T> {
+    text.per_value(|v| f(v.map(|v| v.get(..*len).unwrap_or(v))))
 }
 
 /// Column `name` of `df` as floats, row by row (NaN for a missing value).

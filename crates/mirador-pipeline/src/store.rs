@@ -162,11 +162,7 @@ impl Store {
             Some(Held::Memory(df, _)) => return Ok(Some(Arc::clone(df))),
             Some(Held::File(path)) => path.clone(),
         };
-        let mut df = mirador_io::read_parquet(&path)?;
-        if id == datasets::DECLARATIONS {
-            df = as_ingested(df).map_err(|source| mirador_io::IoError::Parquet { path: path.clone(), source })?;
-        }
-        let df = Arc::new(df);
+        let df = Arc::new(if id == datasets::DECLARATIONS { read_declarations(&path)? } else { mirador_io::read_parquet(&path)? });
         if !self.keeps(id) {
             return Ok(Some(df));
         }
@@ -189,18 +185,40 @@ impl Store {
     }
 }
 
+/// Text columns of the declarations read from their file at a time by [`read_declarations`].
+const TEXT_BATCH: usize = 4;
+
+/// The declarations' file at `path` read as ingest holds the declarations ([`as_ingested`]), the
+/// text columns a few at a time ([`TEXT_BATCH`]) and each batch coded before the next is read:
+/// as strings, all the text would take about three gigabytes at ten million rows.
+fn read_declarations(path: &Path) -> Result<DataFrame, RunError> {
+    let parquet = |source| mirador_io::IoError::Parquet { path: path.to_owned(), source };
+    let names: Vec<String> = mirador_io::read_parquet_slice(path, None, 0, 0)?.get_column_names().iter().map(ToString::to_string).collect();
+    let (text, rest): (Vec<&str>, Vec<&str>) =
+        names.iter().map(String::as_str).partition(|n| mirador_schema::schemas::DECLARATION_CATEGORICALS.contains(n));
+    let mut columns: Vec<Column> = mirador_io::read_parquet_columns(path, &rest)?.into_columns();
+    for batch in text.chunks(TEXT_BATCH) {
+        columns.extend(as_ingested(mirador_io::read_parquet_columns(path, batch)?).map_err(parquet)?.into_columns());
+    }
+    // In the file's order.
+    columns.sort_by_key(|c| names.iter().position(|n| n == c.name().as_str()));
+    DataFrame::new(mirador_io::parquet_rows(path)?, columns).map_err(|e| parquet(e).into())
+}
+
 /// Declarations read back from their file, held as ingest holds them: the text columns of
-/// [`mirador_schema::schemas::DECLARATION_CATEGORICALS`] as categoricals (same values, a quarter
-/// of the memory). So a stage run on reused declarations (`--only`, `--from`) reads them as it
-/// does in a whole run, where ingest hands them over.
+/// [`mirador_schema::schemas::DECLARATION_CATEGORICALS`] as categoricals, with codes as narrow as
+/// their values allow (same values, a sixteenth to a quarter of the memory). So a stage run on
+/// reused declarations (`--only`, `--from`) reads them as it does in a whole run, where ingest
+/// hands them over.
 fn as_ingested(df: DataFrame) -> polars::prelude::PolarsResult<DataFrame> {
+    use mirador_schema::text;
     use rayon::prelude::*;
     let columns = df
         .columns()
         .par_iter()
         .map(|c| match c.str() {
-            Ok(text) if mirador_schema::schemas::DECLARATION_CATEGORICALS.contains(&c.name().as_str()) => {
-                mirador_schema::text::categorical_of(text.iter(), c.name(), &mirador_schema::text::categorical_type(c.name()))
+            Ok(values) if mirador_schema::schemas::DECLARATION_CATEGORICALS.contains(&c.name().as_str()) => {
+                text::narrowed(&text::categorical_of(values.iter(), c.name(), &text::categorical_type(c.name()))?)
             }
             _ => Ok(c.clone()),
         })
@@ -272,6 +290,7 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b), "both stages get the one copy read before them");
         // Held as ingest holds them: the categorical text columns as categoricals.
         assert!(a.column(col::IMPORTER_ID).unwrap().dtype().is_categorical());
+        assert!(matches!(mirador_schema::text::Cats::of(a.column(col::IMPORTER_ID).unwrap()), Some(mirador_schema::text::Cats::U8(_))));
         assert_eq!(a.column(col::DECLARATION_ID).unwrap().dtype(), &DataType::String);
         let text = a.column(col::IMPORTER_ID).unwrap().cast(&DataType::String).unwrap();
         assert_eq!(DataFrame::clone(&a).with_column(text).unwrap().clone(), declarations);

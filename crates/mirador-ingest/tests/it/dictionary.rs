@@ -142,7 +142,7 @@ fn codes_and_text(df: &DataFrame) -> (Vec<Codes>, DataFrame) {
         .columns()
         .iter()
         .filter(|c| c.dtype().is_categorical())
-        .map(|c| (c.name().to_string(), c.cat32().unwrap().physical().iter().collect()))
+        .map(|c| (c.name().to_string(), mirador_schema::text::Cats::of(c).unwrap().map_codes(|code| code)))
         .collect();
     let text = df.columns().iter().map(|c| if c.dtype().is_categorical() { c.cast(&DataType::String).unwrap() } else { c.clone() });
     (codes, DataFrame::new(df.height(), text.collect()).unwrap())
