@@ -280,9 +280,9 @@ impl<'a> RowKeys<'a> {
 }
 
 /// Rows of `mirror_exposure` [`exposure_in_blocks`] makes at a time: two row groups of the
-/// written file (`mirador_io::ROW_GROUP_ROWS`, 512 × 512 rows), so that a file written block by
+/// written file ([`mirador_io::ROW_GROUP_ROWS`]), so that a file written block by
 /// block has the bytes of the file written from the whole frame.
-pub const EXPOSURE_BLOCK_ROWS: usize = 2 * 512 * 512;
+pub const EXPOSURE_BLOCK_ROWS: usize = 2 * mirador_io::ROW_GROUP_ROWS;
 
 /// `mirror_exposure`: every declaration item with its cell's gap ratio and its value share of the
 /// cell's lost duty, handed to `write` [`EXPOSURE_BLOCK_ROWS`] rows at a time, in order (at least

@@ -160,17 +160,9 @@ pub struct GapResult {
 ///
 /// `params` are taken as [`GapParams::validate`] accepts them (the stage checks them first).
 pub fn analyse(declarations: &DataFrame, mirror_flows: &DataFrame, tariffs: &DataFrame, params: &GapParams) -> PolarsResult<GapResult> {
-    let mut blocks: Vec<DataFrame> = Vec::new();
-    let mut r = analyse_in_blocks(declarations, mirror_flows, tariffs, params, |block: DataFrame| -> PolarsResult<()> {
-        blocks.push(block);
-        Ok(())
-    })?;
-    let mut blocks = blocks.into_iter();
-    let mut exposure = blocks.next().unwrap_or_default();
-    for block in blocks {
-        exposure.vstack_mut_owned(block)?;
-    }
-    r.exposure = exposure;
+    let mut exposure: Option<DataFrame> = None;
+    let mut r = analyse_in_blocks(declarations, mirror_flows, tariffs, params, |block| mirador_io::stack(&mut exposure, block))?;
+    r.exposure = exposure.unwrap_or_default();
     Ok(r)
 }
 

@@ -864,6 +864,18 @@ mod spreadsheet_tests {
     }
 }
 
+/// Appends `block` to the frame gathered in `all` (the first block becomes it): for outputs made
+/// block by block and wanted whole.
+pub fn stack(all: &mut Option<DataFrame>, block: DataFrame) -> PolarsResult<()> {
+    match all {
+        Some(all) => {
+            all.vstack_mut_owned(block)?;
+        }
+        None => *all = Some(block),
+    }
+    Ok(())
+}
+
 /// Reads a parquet file.
 pub fn read_parquet(path: &Path) -> Result<DataFrame> {
     let file = File::open(path).map_err(fs_err("open", path))?;

@@ -135,14 +135,7 @@ pub fn peers_to_carry(declarations: &DataFrame, carried: Option<&DataFrame>, par
 /// [`score_in_blocks`], its blocks gathered into one frame.
 fn whole(declarations: &DataFrame, carried: Option<&DataFrame>, params: &KMeansParams, seed: u64) -> PolarsResult<ScoredRows> {
     let mut scores: Option<DataFrame> = None;
-    let groups = score_in_blocks(declarations, carried, params, seed, |block: DataFrame| -> PolarsResult<()> {
-        if let Some(all) = &mut scores {
-            all.vstack_mut_owned(block)?;
-        } else {
-            scores = Some(block);
-        }
-        Ok(())
-    })?;
+    let groups = score_in_blocks(declarations, carried, params, seed, |block| mirador_io::stack(&mut scores, block))?;
     Ok(ScoredRows { scores: scores.unwrap_or_default(), groups })
 }
 

@@ -108,12 +108,7 @@ impl ScoreSink<'_> {
             let (put, scored) = rayon::join(|| self.put(pending.take(), &mut collected), || score_block(block));
             put?;
             let (df, list) = scored?;
-            match &mut listed {
-                Some(all) => {
-                    all.vstack_mut_owned(list)?;
-                }
-                None => listed = Some(list),
-            }
+            mirador_io::stack(&mut listed, list)?;
             pending = Some(df);
         }
         self.put(pending, &mut collected)?;
@@ -126,12 +121,7 @@ impl ScoreSink<'_> {
     fn put(&mut self, df: Option<DataFrame>, collected: &mut Option<DataFrame>) -> Result<(), ModelError> {
         let Some(df) = df else { return Ok(()) };
         match self {
-            ScoreSink::Collect => match collected {
-                Some(all) => {
-                    all.vstack_mut_owned(df)?;
-                }
-                None => *collected = Some(df),
-            },
+            ScoreSink::Collect => mirador_io::stack(collected, df)?,
             ScoreSink::Stream(stream) => stream.write(&df).map_err(|e| ModelError::Data(e.to_string()))?,
         }
         Ok(())
