@@ -295,11 +295,11 @@ pub fn explain(booster: &Booster, spec: &FeatureSpec, data: &Dataset, k: usize) 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TopReasons {
     /// `k` slots per row, largest first: the feature (`u16::MAX` past the row's last reason).
-    feature: Vec<u16>,
+    pub(crate) feature: Vec<u16>,
     /// The slot's contribution.
-    contribution: Vec<f64>,
+    pub(crate) contribution: Vec<f64>,
     /// The row's value of the slot's feature ([`value_of`]).
-    value: Vec<f64>,
+    pub(crate) value: Vec<f64>,
 }
 
 /// What one walk of the trees gives for a run of rows, appended block by block.

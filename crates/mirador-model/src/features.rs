@@ -67,6 +67,9 @@ pub const SIGNALS: &[(&str, &str, &str)] = &[
 pub(crate) enum Subset<'a> {
     Range(std::ops::Range<usize>),
     Rows(&'a [usize]),
+    /// Rows of the frame whose history and signal values were gathered beforehand: they are at
+    /// positions `.1` of the history columns and signals given.
+    Gathered(&'a [usize], std::ops::Range<usize>),
 }
 
 /// What the model needs to rebuild its features on new data: the vocabulary of every
@@ -212,7 +215,7 @@ impl FeatureSpec {
         let frame = match &rows {
             Subset::Range(r) => df.slice(r.start as i64, r.len()),
             // Only the columns the features read are gathered.
-            Subset::Rows(idx) => {
+            Subset::Rows(idx) | Subset::Gathered(idx, _) => {
                 df.select(Self::columns())?.take(&IdxCa::from_vec("rows".into(), idx.iter().map(|&i| i as IdxSize).collect()))?
             }
         };
@@ -249,7 +252,9 @@ impl FeatureSpec {
 /// past the end NaN.
 fn pick<T: Copy + Into<f64>>(values: &[T], rows: &Subset<'_>) -> Vec<f64> {
     match rows {
-        Subset::Range(r) => values.get(r.clone()).map(|v| v.iter().map(|&x| x.into()).collect()).unwrap_or_default(),
+        Subset::Range(r) | Subset::Gathered(_, r) => {
+            values.get(r.clone()).map(|v| v.iter().map(|&x| x.into()).collect()).unwrap_or_default()
+        }
         Subset::Rows(idx) => idx.iter().map(|&i| values.get(i).map_or(f64::NAN, |&x| x.into())).collect(),
     }
 }

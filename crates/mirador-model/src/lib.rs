@@ -38,6 +38,7 @@
 //!   read; no stage reads it), `inspection_list.csv`; carried state ([`carry`]) and, with an
 //!   outcomes feed, `unapplied_outcomes`.
 
+mod aside;
 pub mod backtest;
 pub mod carry;
 mod cart;

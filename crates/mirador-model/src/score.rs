@@ -10,6 +10,7 @@ use mirador_schema::col;
 use polars::prelude::*;
 use tracing::{debug, info};
 
+use crate::aside::{ReasonsAside, WalkFeatures};
 use crate::evaluate::{Evaluation, evaluate};
 use crate::features::{FeatureSpec, Subset, history_ids, history_texts, numbers, signal_columns};
 use crate::history::History;
@@ -46,6 +47,7 @@ impl ScoreSink<'_> {
         duty: &[f64],
         threshold: f64,
         plan: &mut SelectionPlan<'_>,
+        walk: Option<WalkFeatures>,
     ) -> Result<(DataFrame, Vec<f64>, DataFrame), ModelError> {
         let started = std::time::Instant::now();
         let frame = rows.frame.as_ref();
@@ -58,19 +60,32 @@ impl ScoreSink<'_> {
         // others predicted in the walk.
         let mut listed = std::mem::take(&mut plan.known);
         listed.resize(frame.height(), f64::NAN);
+        // Streamed, the walked rows' reasons wait for their text in a scratch file rather than
+        // in memory.
+        let mut aside = self.scratch_dir().map(|dir| ReasonsAside::new(&dir, top_reasons)).transpose()?;
         let walked = timed("declarations scored and explained", || -> Result<_, ModelError> {
-            let mut walked = explain::Walked::with_capacity(range.len(), top_reasons);
+            let mut walked = explain::Walked::with_capacity(range.len(), if aside.is_some() { 0 } else { top_reasons });
             // Smaller blocks than the written ones: a block's features are in memory while the
             // walked rows' reasons are kept. Each block's history and signal values go once it
             // is walked, so that the reasons grow as the features shrink.
-            let blocks: Vec<std::ops::Range<usize>> =
-                range.clone().step_by(WALK_BLOCK_ROWS).map(|start| start..(start + WALK_BLOCK_ROWS).min(range.end)).collect();
-            let features = features_by_block(&mut rows.history_columns, &mut rows.signals, inspections_column(history), &blocks);
-            for (block, features) in blocks.into_iter().zip(features) {
+            let mut features = match walk {
+                Some(walk) => walk,
+                None => WalkFeatures::in_memory(
+                    &mut rows.history_columns,
+                    &mut rows.signals,
+                    inspections_column(history),
+                    walk_blocks(range.clone()),
+                ),
+            };
+            for (k, block) in features.blocks().to_vec().into_iter().enumerate() {
+                let piece = features.take(k)?;
                 let slice = frame.slice(block.start as i64, block.len());
-                let data = spec.dataset_of(&slice, history, &features.history_columns, &features.signals, Subset::Range(0..block.len()))?;
-                drop(features);
+                let data = spec.dataset_of(&slice, history, &piece.history_columns, &piece.signals, Subset::Range(0..block.len()))?;
+                drop(piece);
                 explainer.walk(&data, &mut walked, &mut listed[block])?;
+                if let Some(aside) = &mut aside {
+                    aside.push(&mut walked.reasons)?;
+                }
             }
             Ok(walked)
         })?;
@@ -85,7 +100,10 @@ impl ScoreSink<'_> {
         let score_block = |block: std::ops::Range<usize>| -> Result<(DataFrame, DataFrame), ModelError> {
             // Positions in `walked`, which starts at `range.start`.
             let at = block.start - range.start..block.end - range.start;
-            let (reasons, top) = explainer.text(&walked.reasons, at.clone())?;
+            let (reasons, top) = match &aside {
+                Some(aside) => explainer.text(&aside.read(at.clone())?, 0..at.len())?,
+                None => explainer.text(&walked.reasons, at.clone())?,
+            };
             let explained = explain::Explained { probability: walked.probability[at].to_vec(), reasons, top };
             let mut df = scores_frame(
                 &frame.slice(block.start as i64, block.len()),
@@ -95,7 +113,8 @@ impl ScoreSink<'_> {
                 explained,
             )?;
             df.with_column(Column::new(fraud_scores::SELECTION_ORDER.into(), order[block.clone()].to_vec()))?;
-            df.with_column(Column::new(fraud_scores::SELECTED_BY.into(), picked_by[block.clone()].to_vec()))?;
+            let by: Vec<&str> = picked_by[block.clone()].iter().map(|share| share.map_or("", select::Share::name)).collect();
+            df.with_column(Column::new(fraud_scores::SELECTED_BY.into(), by))?;
             let on_list: Vec<bool> =
                 block.clone().map(|i| plan.period[i] == plan.list_period && order[i] as usize <= list_cutoff).collect();
             let list = df.filter(&BooleanChunked::from_slice("on_list".into(), &on_list))?;
@@ -115,6 +134,15 @@ impl ScoreSink<'_> {
         info!(rows = range.len(), seconds = started.elapsed().as_secs_f64(), "Scored and explained the declarations.");
         let list = inspection_list(listed.unwrap_or_default())?;
         Ok((collected.unwrap_or_default(), walked.probability, list))
+    }
+
+    /// Where the stage's scratch files go: the streamed dataset's directory (none when the
+    /// scores are collected, and scratch stays in memory).
+    pub(crate) fn scratch_dir(&self) -> Option<std::path::PathBuf> {
+        match self {
+            ScoreSink::Collect => None,
+            ScoreSink::Stream(stream) => stream.dir().map(Path::to_path_buf),
+        }
     }
 
     /// Hands a block's `fraud_scores` rows to the sink (nothing when `df` is `None`).
@@ -244,7 +272,7 @@ impl SelectionPlan<'_> {
         probability: Vec<f64>,
         duty: &[f64],
         threshold: f64,
-    ) -> Result<(Vec<u32>, Vec<&'static str>, usize), ModelError> {
+    ) -> Result<(Vec<u32>, Vec<Option<select::Share>>, usize), ModelError> {
         use rayon::prelude::*;
         let n = rows.frame.height();
         let mut periods: BTreeMap<Part, Vec<usize>> = BTreeMap::new();
@@ -252,7 +280,7 @@ impl SelectionPlan<'_> {
             periods.entry(self.period[i]).or_default().push(i);
         }
         let mut order = vec![0u32; n];
-        let mut by = vec![""; n];
+        let mut by = vec![None; n];
         let mut cutoff = 0;
         // The periods' lists are picked side by side; each is its own selection.
         let picked: Vec<(Part, &Vec<usize>, Vec<select::Pick>)> = periods
@@ -268,7 +296,7 @@ impl SelectionPlan<'_> {
         for (period, idx, picks) in picked {
             for (k, pick) in picks.iter().enumerate() {
                 order[idx[pick.row]] = u32::try_from(k + 1).unwrap_or(u32::MAX);
-                by[idx[pick.row]] = pick.share.name();
+                by[idx[pick.row]] = Some(pick.share);
             }
             if period == self.list_period {
                 cutoff = select::budget_rows(self.budget_pct, idx.len());
@@ -291,43 +319,8 @@ impl SelectionPlan<'_> {
 }
 
 /// Where the importers' past inspections are among the history columns, which the novelty reads.
-fn inspections_column(history: &History) -> Option<usize> {
+pub(crate) fn inspections_column(history: &History) -> Option<usize> {
     history.kinds.iter().position(|k| k == "importer").map(|k| k * history::PER_KIND + 1)
-}
-
-/// One walk block's history and signal columns ([`features_by_block`]).
-struct BlockFeatures {
-    /// The block's rows of each history column, in [`History::feature_names`] order.
-    history_columns: Vec<history::Values>,
-    /// The block's rows of each signal, by feature name.
-    signals: BTreeMap<String, Vec<f64>>,
-}
-
-/// Moves the history and signal columns of rows ([`Rows`]) into one [`BlockFeatures`] per block
-/// of `blocks`, a column at a time, so that each block's values can go once it is walked:
-/// writing the scores needs none. Column `keep` (the one the ordering reads,
-/// [`SelectionPlan::novelty_of`]) stays whole in `history_columns`, and its blocks are copies.
-fn features_by_block(
-    history_columns: &mut [history::Values],
-    signals: &mut BTreeMap<String, Vec<f64>>,
-    keep: Option<usize>,
-    blocks: &[std::ops::Range<usize>],
-) -> Vec<BlockFeatures> {
-    let mut out: Vec<BlockFeatures> =
-        blocks.iter().map(|_| BlockFeatures { history_columns: Vec::new(), signals: BTreeMap::new() }).collect();
-    for (at, column) in history_columns.iter_mut().enumerate() {
-        let taken = (Some(at) != keep).then(|| std::mem::replace(column, history::Values::Floats(Vec::new())));
-        let whole = taken.as_ref().unwrap_or(column);
-        for (piece, block) in out.iter_mut().zip(blocks) {
-            piece.history_columns.push(whole.slice(block.clone()));
-        }
-    }
-    for (name, values) in std::mem::take(signals) {
-        for (piece, block) in out.iter_mut().zip(blocks) {
-            piece.signals.insert(name.clone(), values.get(block.clone()).map(<[f64]>::to_vec).unwrap_or_default());
-        }
-    }
-    out
 }
 
 /// The inspection list's rows in pick order, with the columns an officer reads.
@@ -359,6 +352,11 @@ pub(crate) const SCORE_BLOCK_ROWS: usize = 1 << 20;
 /// built one block at a time, so memory holds one block's features whatever the number of
 /// declarations.
 const WALK_BLOCK_ROWS: usize = 1 << 18;
+
+/// The walk blocks of the scored rows `range`: [`WALK_BLOCK_ROWS`] rows each but the last.
+pub(crate) fn walk_blocks(range: std::ops::Range<usize>) -> Vec<std::ops::Range<usize>> {
+    range.clone().step_by(WALK_BLOCK_ROWS).map(|start| start..(start + WALK_BLOCK_ROWS).min(range.end)).collect()
+}
 
 pub(crate) fn scores_frame(
     declarations: &DataFrame,
@@ -422,8 +420,18 @@ pub fn score_with_model(path: &Path, declarations: &DataFrame, signals: &BTreeMa
         known: Vec::new(),
         new_pairs: Vec::new(),
     };
-    let (scores, _, _) =
-        ScoreSink::Collect.score(&model.booster, &model.spec, &model.history, &mut rows, 3, &split, &duty, model.threshold, &mut plan)?;
+    let (scores, _, _) = ScoreSink::Collect.score(
+        &model.booster,
+        &model.spec,
+        &model.history,
+        &mut rows,
+        3,
+        &split,
+        &duty,
+        model.threshold,
+        &mut plan,
+        None,
+    )?;
     Ok(Scored { scores, signal_coverage })
 }
 
@@ -450,8 +458,18 @@ pub fn score_rows(
     // applies the configured one).
     let policy = model.selection.as_ref().map_or_else(|| params.policy(), |s| s.policy);
     let mut plan = SelectionPlan::of(&rows, &split, Vec::new(), policy, params, seed)?;
-    let (scores, probability, inspection_list) =
-        sink.score(&model.booster, &model.spec, &model.history, &mut rows, params.top_reasons, &split, &duty, model.threshold, &mut plan)?;
+    let (scores, probability, inspection_list) = sink.score(
+        &model.booster,
+        &model.spec,
+        &model.history,
+        &mut rows,
+        params.top_reasons,
+        &split,
+        &duty,
+        model.threshold,
+        &mut plan,
+        None,
+    )?;
     drop(plan);
     // The new rows', from here on.
     let (duty, label) = (&duty[from..], &label[from..]);

@@ -10,10 +10,11 @@ use mirador_schema::day::text as day_text;
 use polars::prelude::*;
 use tracing::info;
 
+use crate::aside::{self, WalkFeatures};
 use crate::evaluate::{Evaluation, evaluate_with_selection, f1_threshold};
 use crate::features::{FeatureSpec, HISTORY, Subset, history_ids, history_texts, numbers, signal_columns};
 use crate::history::History;
-use crate::score::{SelectionPlan, timed};
+use crate::score::{SelectionPlan, inspections_column, timed, walk_blocks};
 use crate::*;
 
 /// Everything the stage produces.
@@ -180,22 +181,50 @@ pub fn fit(mut rows: Rows<'_>, history: History, params: &ModelParams, seed: u64
     info!(train = count(Part::Train), valid = count(Part::Valid), test = count(Part::Test), "Time-based split.");
 
     let is_train: Vec<bool> = split.iter().map(|s| *s == Part::Train).collect();
-    let mut spec = timed("vocabularies learnt", || FeatureSpec::learn(declarations, &is_train, rows.signals.keys().cloned().collect()))?;
+    let signal_names: Vec<String> = rows.signals.keys().cloned().collect();
+    // The labelled rows' history and signal values are gathered (train, valid and test rows one
+    // after another) for their feature matrices; the scored rows' are set aside for the walk
+    // while the vocabularies are learnt, so that training holds neither.
+    let parts: Vec<Vec<usize>> =
+        [Part::Train, Part::Valid, Part::Test].map(|part| (0..split.len()).filter(|&i| split[i] == part).collect()).into();
+    let gather = parts.concat();
+    let scratch = sink.scratch_dir();
+    let keep = inspections_column(&history);
+    let blocks = walk_blocks(rows.scored_from..declarations.height());
+    // Both halves log as the stage.
+    let span = tracing::Span::current();
+    let (spec, aside) = rayon::join(
+        || {
+            let _stage = span.enter();
+            timed("vocabularies learnt", || FeatureSpec::learn(declarations, &is_train, signal_names))
+        },
+        || {
+            let _stage = span.enter();
+            match scratch {
+                Some(dir) => timed("scored rows' features set aside", || {
+                    WalkFeatures::set_aside(&mut rows.history_columns, &mut rows.signals, keep, blocks, &dir, &gather)
+                })
+                .map(|(walk, gathered)| (Some(walk), gathered)),
+                None => Ok((None, aside::gather(&rows.history_columns, &rows.signals, &gather))),
+            }
+        },
+    );
+    let (mut spec, (walk, gathered)) = (spec?, aside?);
     spec.excluded.clone_from(&params.exclude_features);
     if !params.history_features {
         spec.excluded.extend(history.feature_names());
     }
-    // The labelled rows' features now; the others' block by block as they are scored.
-    let subset = |part: Part| -> Result<(mirador_gbdt::Dataset, Vec<bool>, Vec<usize>), ModelError> {
-        let idx: Vec<usize> = (0..split.len()).filter(|&i| split[i] == part).collect();
+    let subset = |k: usize| -> Result<(mirador_gbdt::Dataset, Vec<bool>, Vec<usize>), ModelError> {
+        let idx = parts[k].clone();
+        let first: usize = parts[..k].iter().map(Vec::len).sum();
         let l = idx.iter().map(|&i| label[i] == Some(true)).collect();
-        let data = spec.dataset_of(declarations, &history, &rows.history_columns, &rows.signals, Subset::Rows(&idx))?;
+        let at = Subset::Gathered(&idx, first..first + idx.len());
+        let data = spec.dataset_of(declarations, &history, &gathered.history, &gathered.signals, at)?;
         Ok((data, l, idx))
     };
     let ((train_x, train_y, train_idx), (valid_x, valid_y, valid_idx), (test_x, test_y, test_idx)) =
-        timed("labelled feature matrices built", || -> Result<_, ModelError> {
-            Ok((subset(Part::Train)?, subset(Part::Valid)?, subset(Part::Test)?))
-        })?;
+        timed("labelled feature matrices built", || -> Result<_, ModelError> { Ok((subset(0)?, subset(1)?, subset(2)?)) })?;
+    drop((gathered, parts));
     let to_f = |l: &[bool]| l.iter().map(|&b| f64::from(u8::from(b))).collect::<Vec<f64>>();
     let duty = numbers(declarations, col::DUTY_USD)?;
     let weights = (params.revenue_weight > 0.0).then(|| {
@@ -286,7 +315,7 @@ pub fn fit(mut rows: Rows<'_>, history: History, params: &ModelParams, seed: u64
         // at 10M rows; the held-out ones once the challengers are fit), the history and signal
         // columns right after it (1.2 GB).
         drop((train_x, test_x));
-        let scored = sink.score(&booster, &spec, &history, &mut rows, params.top_reasons, &split, &duty, threshold, &mut plan)?;
+        let scored = sink.score(&booster, &spec, &history, &mut rows, params.top_reasons, &split, &duty, threshold, &mut plan, walk)?;
         Ok((rules, scored))
     };
     // The held-out rows' evaluation is needed only at the end: it runs beside the challengers,

@@ -304,6 +304,12 @@ pub struct DatasetStream {
 }
 
 impl DatasetStream {
+    /// The directory the stream writes into: the run's temporary one, on the outputs' disk. A
+    /// stage's scratch files may go there (unnamed, so that they never reach the run).
+    pub fn dir(&self) -> Option<&Path> {
+        self.path.parent()
+    }
+
     /// Appends a batch. Every batch has the first one's schema; write at least one, even empty,
     /// so that the file has a schema.
     pub fn write(&mut self, df: &DataFrame) -> Result<(), StageError> {
