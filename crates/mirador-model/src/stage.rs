@@ -12,6 +12,34 @@ use crate::figures::{Carried, Figures};
 use crate::score::timed;
 use crate::{ModelError, ModelParams, ScoreSink, carry, outcomes, train_to};
 
+/// The declarations' columns the model reads ([`FraudModel::input_columns`]).
+const DECLARATION_COLUMNS: &[&str] = &[
+    model_training_window::DECLARATION_ID,
+    model_training_window::ITEM_NO,
+    model_training_window::IMPORTER_ID,
+    model_training_window::DATE,
+    model_training_window::FRAUD,
+    col::CRITICAL_FRAUD,
+    model_training_window::DUTY_USD,
+    model_training_window::HS6,
+    model_training_window::OFFICE_ID,
+    model_training_window::PROCESS_TYPE,
+    model_training_window::IMPORT_TYPE,
+    model_training_window::IMPORT_USE,
+    model_training_window::PAYMENT_TYPE,
+    model_training_window::TRANSPORT_MODE,
+    model_training_window::TAX_TYPE,
+    model_training_window::ORIGIN_INDICATOR,
+    model_training_window::ORIGIN_COUNTRY,
+    model_training_window::DEPARTURE_COUNTRY,
+    model_training_window::TAX_RATE_PCT,
+    model_training_window::NET_MASS_KG,
+    model_training_window::VALUE_USD,
+    model_training_window::UNIT_PRICE_USD_KG,
+    model_training_window::DECLARANT_ID,
+    model_training_window::SELLER_ID,
+];
+
 /// The gradient-boosted fraud model.
 ///
 /// ## Inputs
@@ -50,11 +78,18 @@ impl Stage for FraudModel {
     }
 
     /// Of the other stages' outputs, the signals ([`features::SIGNALS`]) and the keys.
+    /// Of the declarations, those the model reads: the training window's columns (what a carried
+    /// window keeps of them) and the critical-fraud label the inspection outcomes update; of the
+    /// other stages' scores, the keys and the signals.
     fn input_columns(&self, id: &str) -> Option<Vec<&'static str>> {
-        (id != datasets::DECLARATIONS && id != datasets::INSPECTION_OUTCOMES).then(|| {
-            let signals = SIGNALS.iter().filter(|(_, dataset, _)| *dataset == id).map(|(_, _, column)| *column);
-            [col::DECLARATION_ID, col::ITEM_NO].into_iter().chain(signals).collect()
-        })
+        match id {
+            datasets::DECLARATIONS => Some(DECLARATION_COLUMNS.to_vec()),
+            datasets::INSPECTION_OUTCOMES => None,
+            _ => {
+                let signals = SIGNALS.iter().filter(|(_, dataset, _)| *dataset == id).map(|(_, _, column)| *column);
+                Some([col::DECLARATION_ID, col::ITEM_NO].into_iter().chain(signals).collect())
+            }
+        }
     }
 
     fn outputs(&self) -> &'static [DatasetId] {

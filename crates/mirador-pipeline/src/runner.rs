@@ -609,7 +609,9 @@ fn execute(
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
 
     let run_id = attempt.lock().unwrap_or_else(std::sync::PoisonError::into_inner).run_id.clone();
-    for level in &plan.levels {
+    for (at, level) in plan.levels.iter().enumerate() {
+        // The declarations' columns no stage from this level on reads are freed.
+        datasets.narrow(plan.levels[at..].iter().flatten())?;
         // One read of each file-held dataset the level's stages read whole, before they start
         // (in parallel, each stage would read its own copy).
         datasets.load_whole_inputs(level.iter().filter(|p| selected.contains(p.stage.name())))?;

@@ -42,9 +42,44 @@ pub(crate) struct Store {
 
 impl Store {
     pub(crate) fn new(plan: &Plan) -> Self {
-        let whole =
+        let mut whole: BTreeSet<String> =
             plan.levels.iter().flatten().flat_map(|p| p.inputs.iter().filter(|id| p.stage.input_columns(id).is_none()).cloned()).collect();
+        // The declarations stay in memory for every stage that reads them, even for a few columns
+        // ([`Store::narrow`] drops the columns no stage still to run reads).
+        if plan.levels.iter().flatten().any(|p| p.inputs.iter().any(|id| id == datasets::DECLARATIONS)) {
+            whole.insert(datasets::DECLARATIONS.to_owned());
+        }
         Store { held: Mutex::new(BTreeMap::new()), whole, unique: UniqueKeys::default() }
+    }
+
+    /// Keeps, of the declarations held in memory, only the columns the stages of `remaining`
+    /// read (and the keys, which the per-declaration outputs share): a column no later stage
+    /// reads is freed once the stages that read it are done. Nothing changes when a remaining
+    /// stage reads the declarations whole, or none reads them.
+    pub(crate) fn narrow<'p>(&self, remaining: impl IntoIterator<Item = &'p PlannedStage>) -> Result<(), RunError> {
+        let id = datasets::DECLARATIONS;
+        let mut wanted: BTreeSet<&str> = [col::DECLARATION_ID, col::ITEM_NO].into_iter().collect();
+        let mut readers = 0;
+        for planned in remaining.into_iter().filter(|p| p.inputs.iter().any(|i| i == id)) {
+            match planned.stage.input_columns(id) {
+                Some(columns) => wanted.extend(columns),
+                None => return Ok(()),
+            }
+            readers += 1;
+        }
+        if readers == 0 {
+            return Ok(());
+        }
+        let mut held = self.lock();
+        let Some(Held::Memory(df, file)) = held.get(id) else { return Ok(()) };
+        let kept: Vec<PlSmallStr> = df.get_column_names().into_iter().filter(|c| wanted.contains(c.as_str())).cloned().collect();
+        if kept.len() == df.width() {
+            return Ok(());
+        }
+        let narrowed = df.select(kept).map_err(|e| RunError::Stage { stage: "runner".into(), cause: StageError::Polars(e) })?;
+        let file = file.clone();
+        held.insert(id.to_owned(), Held::Memory(Arc::new(narrowed), file));
+        Ok(())
     }
 
     /// The key columns the run's checks found unique so far.
@@ -96,6 +131,12 @@ impl Store {
             (None, _) => Ok(None),
             (Some(Held::Memory(df, _)), None) => Ok(Some(df)),
             (Some(Held::Memory(df, _)), Some(columns)) => {
+                let present: Vec<&str> =
+                    df.get_column_names().into_iter().map(PlSmallStr::as_str).filter(|c| columns.contains(c)).collect();
+                Ok(Some(Arc::new(df.select(present).map_err(polars)?)))
+            }
+            (Some(Held::File(_)), Some(columns)) if self.keeps(id) => {
+                let Some(df) = self.whole_frame(id)? else { return Ok(None) };
                 let present: Vec<&str> =
                     df.get_column_names().into_iter().map(PlSmallStr::as_str).filter(|c| columns.contains(c)).collect();
                 Ok(Some(Arc::new(df.select(present).map_err(polars)?)))
@@ -177,7 +218,7 @@ impl Store {
     /// Reads into memory, now, the inputs `stages` read whole that are only in their files.
     pub(crate) fn load_whole_inputs<'p>(&self, stages: impl IntoIterator<Item = &'p PlannedStage>) -> Result<(), RunError> {
         for planned in stages {
-            for id in planned.inputs.iter().filter(|id| planned.stage.input_columns(id).is_none()) {
+            for id in planned.inputs.iter().filter(|id| planned.stage.input_columns(id).is_none() || self.keeps(id)) {
                 self.whole_frame(id)?;
             }
         }

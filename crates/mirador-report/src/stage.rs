@@ -653,7 +653,8 @@ impl Stage for Report {
         OPTIONAL
     }
 
-    /// Of the k-means scores, what the price panels plot ([`gather`]); the rest whole.
+    /// Of the declarations, the k-means scores and the fraud scores, what the fraud map and the
+    /// price panels read ([`gather`]); the rest whole.
     fn input_columns(&self, id: &str) -> Option<Vec<&'static str>> {
         match id {
             datasets::KMEANS_SCORES => Some(vec![
@@ -663,6 +664,15 @@ impl Stage for Report {
                 kmeans_scores::UNDERVALUATION_FLAG,
                 kmeans_scores::REFERENCE_PRICE_USD_PER_KG,
                 kmeans_scores::GROUP_KEY,
+            ]),
+            // The fraud map's and the price panels' (the declarations' row count is their height).
+            datasets::DECLARATIONS => Some(vec![
+                col::DECLARATION_ID,
+                col::ITEM_NO,
+                col::ORIGIN_COUNTRY,
+                col::FRAUD,
+                col::HS6,
+                col::UNIT_PRICE_USD_KG,
             ]),
             // The fraud map's expected duty and scores.
             datasets::FRAUD_SCORES => Some(vec![
