@@ -44,7 +44,7 @@ use serde::Deserialize;
 use mirador_pipeline::columns::{amounts, texts};
 use mirador_schema::catalog::{auditees, fraud_scores, kmeans_scores, mirror_exposure, rank_window};
 use pseudonym::Pseudonymiser;
-use signals::{Rows, Sources};
+use signals::{Codes, Rows, Sources};
 
 /// Parameters of the `rank` stage.
 #[derive(Debug, Clone, Deserialize)]
@@ -205,6 +205,7 @@ pub fn rank(
     // codes. Each code names one text, so sums keyed by codes are the sums keyed by texts.
     let (hs6_values, hs6_codes) = or_empty(hs6);
     let (origin_values, origin_codes) = or_empty(origin);
+    let (hs6_codes, origin_codes) = (Codes::new(hs6_codes, hs6_values.len()), Codes::new(origin_codes, origin_values.len()));
     let mut hs4_index: Fast<&str, u32> = Fast::default();
     let mut hs4_values: Vec<&str> = Vec::new();
     let hs4_of_hs6: Vec<u32> = hs6_values
@@ -260,7 +261,7 @@ pub fn rank(
                         e.scored += 1;
                     }
                     if kmeans_flag {
-                        *kmeans_hs4.entry((id, hs4_of_hs6[hs6_codes[i] as usize])).or_default() += 1;
+                        *kmeans_hs4.entry((id, hs4_of_hs6[hs6_codes.get(i) as usize])).or_default() += 1;
                         if let Some(r) = part.price_ratio(k) {
                             ratios[id as usize].push(r);
                         }
@@ -330,8 +331,8 @@ pub fn rank(
 /// code, each key once, the sums in row order.
 type Keyed = (Vec<(u32, f64)>, Vec<(u32, f64)>, Vec<((u32, u32), f64)>);
 
-/// The most rows whose keyed tallies are copied at once (4M: 96 MB).
-const KEYED_ROWS_PER_PART: usize = 1 << 22;
+/// The most rows whose keyed tallies are copied at once (2M: 48 MB).
+const KEYED_ROWS_PER_PART: usize = 1 << 21;
 
 /// What a row adds to its importer's keyed tallies.
 #[derive(Clone, Copy, Default)]
@@ -364,12 +365,15 @@ impl Tally {
         }
     }
 
-    /// The importer's sums; the tally is empty again.
+    /// The importer's sums (held in just the room they take: every importer's are kept); the
+    /// tally is empty again.
     fn take(&mut self) -> Vec<(u32, f64)> {
         for &(code, _) in &self.sums {
             self.slot[code as usize] = u32::MAX;
         }
-        std::mem::take(&mut self.sums)
+        let sums = self.sums.clone();
+        self.sums.clear();
+        sums
     }
 }
 
@@ -383,8 +387,8 @@ fn keyed_tallies(
     owner: &[u32],
     importers: usize,
     rows: &Rows<'_>,
-    hs6: &[u32],
-    origin: &[u32],
+    hs6: &Codes,
+    origin: &Codes,
     hs4_of_hs6: &[u32],
     hs4_codes: usize,
     origin_codes: usize,
@@ -422,7 +426,7 @@ fn keyed_tallies(
                 let id = owner[i] as usize;
                 if (lo..hi).contains(&id) {
                     let at = &mut next[id - lo];
-                    grouped[*at] = KeyedRow { risk: part.risk(k), mirror: part.mirror(k), hs6: hs6[i], origin: origin[i] };
+                    grouped[*at] = KeyedRow { risk: part.risk(k), mirror: part.mirror(k), hs6: hs6.get(i), origin: origin.get(i) };
                     *at += 1;
                 }
             }
@@ -783,8 +787,8 @@ mod tests {
     fn keyed_tallies_are_the_same_whatever_the_part_size() {
         // 5 importers (one without rows), rows without an importer, 4 HS6 codes on 3 headings.
         let owner: Vec<u32> = (0..200u32).map(|i| if i % 7 == 0 { u32::MAX } else { (i * 13) % 5 % 4 + u32::from(i % 5 == 0) }).collect();
-        let hs6: Vec<u32> = (0..200u32).map(|i| (i * 7) % 4).collect();
-        let origin: Vec<u32> = (0..200u32).map(|i| (i * 3) % 6).collect();
+        let hs6 = Codes::new((0..200u32).map(|i| (i * 7) % 4).collect(), 4);
+        let origin = Codes::new((0..200u32).map(|i| (i * 3) % 6).collect(), 6);
         let mirror: Vec<f64> = (0..200).map(|i| if i % 3 == 0 { 0.0 } else { f64::from(i) * 0.37 }).collect();
         // Each row's risk is its k-means shortfall (every row flagged, no model) plus its mirror
         // share, the shares held in two chunks.

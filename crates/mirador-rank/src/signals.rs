@@ -186,6 +186,76 @@ impl<'a> Sources<'a> {
     }
 }
 
+/// Dense codes by row (`0..count`), each held in as few bytes as `count` allows: a row's code
+/// of an HS6, an origin or a reason takes one byte rather than four where there are fewer than
+/// 256 of them. A code past `count` (none) reads as `count`.
+pub(crate) enum Codes {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+impl Codes {
+    pub(crate) fn new(codes: Vec<u32>, count: usize) -> Self {
+        let none = u32::try_from(count).unwrap_or(u32::MAX);
+        if count < usize::from(u8::MAX) {
+            Codes::U8(codes.iter().map(|&c| c.min(none) as u8).collect())
+        } else if count < usize::from(u16::MAX) {
+            Codes::U16(codes.iter().map(|&c| c.min(none) as u16).collect())
+        } else {
+            let mut codes = codes;
+            for c in &mut codes {
+                *c = (*c).min(none);
+            }
+            Codes::U32(codes)
+        }
+    }
+
+    /// Row `i`'s code.
+    pub(crate) fn get(&self, i: usize) -> u32 {
+        match self {
+            Codes::U8(c) => u32::from(c[i]),
+            Codes::U16(c) => u32::from(c[i]),
+            Codes::U32(c) => c[i],
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Codes::U8(c) => c.len(),
+            Codes::U16(c) => c.len(),
+            Codes::U32(c) => c.len(),
+        }
+    }
+
+    /// The codes of rows `rows`, read from 0.
+    fn slice(&self, rows: Range<usize>) -> CodesSlice<'_> {
+        match self {
+            Codes::U8(c) => CodesSlice::U8(&c[rows]),
+            Codes::U16(c) => CodesSlice::U16(&c[rows]),
+            Codes::U32(c) => CodesSlice::U32(&c[rows]),
+        }
+    }
+}
+
+/// Some rows' [`Codes`].
+#[derive(Clone, Copy)]
+enum CodesSlice<'r> {
+    U8(&'r [u8]),
+    U16(&'r [u16]),
+    U32(&'r [u32]),
+}
+
+impl CodesSlice<'_> {
+    fn get(&self, k: usize) -> u32 {
+        match self {
+            CodesSlice::U8(c) => u32::from(c[k]),
+            CodesSlice::U16(c) => u32::from(c[k]),
+            CodesSlice::U32(c) => c[k],
+        }
+    }
+}
+
 /// Row ranges over which every column of [`Rows`] is one slice of one of its chunks: the
 /// declarations cut at each column's chunk boundaries.
 struct Parts(Vec<usize>);
@@ -284,7 +354,7 @@ pub(crate) struct Rows<'a> {
     prob: Option<Cut<f64>>,
     expected: Option<Cut<f64>>,
     model_flag: Option<Vec<bool>>,
-    top: Option<(Vec<u32>, Vec<&'a str>)>,
+    top: Option<(Codes, Vec<&'a str>)>,
     kmeans_flag: Option<Vec<bool>>,
     price_ratio: Option<Cut<f64>>,
     shortfall: Option<Cut<f64>>,
@@ -306,7 +376,8 @@ impl<'a> Rows<'a> {
         if let Some(m) = model {
             prob = Some(m.rows.column(m.prob)?);
             expected = Some(m.rows.column(m.expected)?);
-            top = Some((m.rows.values(m.top, u32::MAX), m.top_values));
+            let codes = m.rows.values(m.top, u32::MAX);
+            top = Some((Codes::new(codes, m.top_values.len()), m.top_values));
             model_flag = Some(m.rows.values(m.flag, false));
         }
         let (mut kmeans_flag, mut price_ratio, mut shortfall) = (None, None, None);
@@ -356,7 +427,7 @@ impl<'a> Rows<'a> {
             prob: self.prob.as_ref().map(|c| c.part(b)),
             expected: self.expected.as_ref().map(|c| c.part(b)),
             model_flag: self.model_flag.as_ref().map(|f| &f[rows.clone()]),
-            top: self.top.as_ref().map(|(codes, values)| (&codes[rows.clone()], values.as_slice())),
+            top: self.top.as_ref().map(|(codes, values)| (codes.slice(rows.clone()), values.as_slice())),
             kmeans_flag: self.kmeans_flag.as_ref().map(|f| &f[rows.clone()]),
             price_ratio: self.price_ratio.as_ref().map(|c| c.part(b)),
             shortfall: self.shortfall.as_ref().map(|c| c.part(b)),
@@ -381,7 +452,7 @@ pub(crate) struct Part<'r, 'a> {
     prob: Option<Values<'r, f64>>,
     expected: Option<Values<'r, f64>>,
     model_flag: Option<&'r [bool]>,
-    top: Option<(&'r [u32], &'r [&'a str])>,
+    top: Option<(CodesSlice<'r>, &'r [&'a str])>,
     kmeans_flag: Option<&'r [bool]>,
     price_ratio: Option<Values<'r, f64>>,
     shortfall: Option<Values<'r, f64>>,
@@ -417,7 +488,7 @@ impl<'a> Part<'_, 'a> {
     /// The first reason of a flagged row.
     pub(crate) fn top_feature(&self, k: usize) -> Option<&'a str> {
         let (codes, values) = self.top?;
-        values.get(codes[k] as usize).copied()
+        values.get(codes.get(k) as usize).copied()
     }
 
     pub(crate) fn kmeans_flag(&self, k: usize) -> bool {
@@ -507,6 +578,26 @@ mod tests {
             assert!(cut.0[1].validity().is_none());
         }
         assert!(chunk_lengths(&a, 19).is_err());
+    }
+
+    #[test]
+    fn codes_are_held_narrow_and_read_back_whole() {
+        for (count, width) in [(3usize, 1), (254, 1), (255, 2), (65_534, 2), (65_535, 4)] {
+            let mut codes: Vec<u32> = (0..1000).map(|i| (i * 7919) % count as u32).collect();
+            codes[5] = u32::MAX;
+            let held = Codes::new(codes.clone(), count);
+            let bytes = match &held {
+                Codes::U8(_) => 1,
+                Codes::U16(_) => 2,
+                Codes::U32(_) => 4,
+            };
+            assert_eq!(bytes, width, "{count} codes");
+            // A code past the count (none) reads as the count.
+            let want: Vec<u32> = codes.iter().map(|&c| c.min(count as u32)).collect();
+            assert_eq!((0..1000).map(|i| held.get(i)).collect::<Vec<_>>(), want);
+            let slice = held.slice(990..1000);
+            assert_eq!((0..10).map(|k| slice.get(k)).collect::<Vec<_>>(), want[990..]);
+        }
     }
 
     #[test]
