@@ -166,7 +166,8 @@ pub fn rank(
     let rows = Rows::new(declarations, Sources::new(declarations, fraud, top_features.as_ref(), kmeans, mirror)?)?;
 
     // Text columns coded densely: filters, HS4 prefixes and importer ids are worked out once per
-    // distinct value, and rows carry four-byte codes. Office and period are read only to filter.
+    // distinct value, and rows carry codes (HS6 and origin then held narrow, [`Codes`]). Office
+    // and period are read only to filter.
     let filtered = |list: &[String]| !list.is_empty();
     let names = [
         (col::IMPORTER_ID, true),
