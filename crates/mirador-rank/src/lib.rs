@@ -27,9 +27,9 @@
 
 pub mod evaluation;
 pub mod pseudonym;
+mod signals;
 pub mod window;
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use foldhash::fast::FixedState;
@@ -41,9 +41,10 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use mirador_pipeline::columns::{amounts, days, flags, numbers, texts};
+use mirador_pipeline::columns::{amounts, texts};
 use mirador_schema::catalog::{auditees, fraud_scores, kmeans_scores, mirror_exposure, rank_window};
 use pseudonym::Pseudonymiser;
+use signals::{Codes, Rows, Sources};
 
 /// Parameters of the `rank` stage.
 #[derive(Debug, Clone, Deserialize)]
@@ -94,20 +95,6 @@ impl Default for RankParams {
     }
 }
 
-/// Per-declaration signals gathered from the other stages; texts are borrowed from the
-/// stages' frames.
-#[derive(Default, Clone)]
-struct Signals<'a> {
-    prob: Option<f64>,
-    expected: f64,
-    model_flag: bool,
-    top_feature: Option<&'a str>,
-    kmeans_flag: bool,
-    price_ratio: Option<f64>,
-    shortfall: f64,
-    mirror: f64,
-}
-
 /// A per-importer tally.
 type Fast<K, V> = HashMap<K, V, FixedState>;
 
@@ -148,84 +135,6 @@ struct Importer<'a> {
     mirror_hs6_origin: Vec<((&'a str, &'a str), f64)>,
 }
 
-/// A stage's per-declaration output lined up with the declarations
-/// ([`mirador_schema::keys::align`]): declaration row `i` is the output's row [`Aligned::at`].
-struct Aligned(Option<Vec<Option<usize>>>);
-
-impl Aligned {
-    fn new(declarations: &DataFrame, df: &DataFrame) -> PolarsResult<Self> {
-        Ok(Aligned(mirador_schema::keys::align(declarations, df)?))
-    }
-
-    /// The output's row of declaration row `i` (the same row when the output lists the
-    /// declarations in their order).
-    fn at(&self, i: usize) -> Option<usize> {
-        match &self.0 {
-            None => Some(i),
-            Some(rows) => rows[i],
-        }
-    }
-}
-
-/// The fraud model's scores.
-struct Model<'a> {
-    rows: Aligned,
-    prob: Vec<Option<f64>>,
-    expected: Vec<f64>,
-    flag: Vec<bool>,
-    /// The first reason of each flagged row (by row of the scores): only flagged rows' reasons
-    /// are tallied.
-    top: Fast<usize, &'a str>,
-}
-
-/// The k-means stage's scores.
-struct KMeans {
-    rows: Aligned,
-    flag: Vec<bool>,
-    ratio: Vec<Option<f64>>,
-    shortfall: Vec<f64>,
-}
-
-/// The revenue-gap stage's per-declaration shares.
-struct Mirror {
-    rows: Aligned,
-    share: Vec<f64>,
-}
-
-/// The signals of the stages that ran, read per declaration row as the tallies need them.
-struct Sources<'a> {
-    model: Option<Model<'a>>,
-    kmeans: Option<KMeans>,
-    mirror: Option<Mirror>,
-}
-
-impl<'a> Sources<'a> {
-    fn signals(&self, i: usize) -> Signals<'a> {
-        let mut s = Signals::default();
-        if let Some(m) = &self.model
-            && let Some(j) = m.rows.at(i)
-        {
-            s.prob = m.prob[j];
-            s.expected = m.expected[j];
-            s.model_flag = m.flag[j];
-            s.top_feature = m.top.get(&j).copied();
-        }
-        if let Some(k) = &self.kmeans
-            && let Some(j) = k.rows.at(i)
-        {
-            s.kmeans_flag = k.flag[j];
-            s.price_ratio = k.ratio[j];
-            s.shortfall = if k.flag[j] { k.shortfall[j] } else { 0.0 };
-        }
-        if let Some(m) = &self.mirror
-            && let Some(j) = m.rows.at(i)
-        {
-            s.mirror = m.share[j];
-        }
-        s
-    }
-}
-
 /// Which values of a coded column a filter keeps, decided once per distinct value.
 struct Filter {
     by_code: Vec<bool>,
@@ -245,55 +154,6 @@ impl Filter {
     }
 }
 
-impl<'a> Sources<'a> {
-    /// The stages' outputs lined up with `declarations`; `top_features` is `fraud`'s column of
-    /// that name.
-    fn new(
-        declarations: &DataFrame,
-        fraud: Option<&DataFrame>,
-        top_features: Option<&'a Text<'_>>,
-        kmeans: Option<&DataFrame>,
-        mirror: Option<&DataFrame>,
-    ) -> PolarsResult<Self> {
-        let model = match (fraud, top_features) {
-            (Some(f), Some(top_features)) => {
-                let flag = flags(f, fraud_scores::FRAUD_FLAG)?;
-                let top = top_features
-                    .iter()
-                    .zip(&flag)
-                    .enumerate()
-                    .filter(|(_, (_, flagged))| **flagged)
-                    .filter_map(|(j, (t, _))| Some((j, t?.split(';').next().filter(|t| !t.is_empty())?)))
-                    .collect();
-                Some(Model {
-                    rows: Aligned::new(declarations, f)?,
-                    prob: numbers(f, fraud_scores::FRAUD_PROBABILITY)?,
-                    expected: amounts(f, fraud_scores::EXPECTED_DUTY_AT_RISK_USD)?.into_owned(),
-                    flag,
-                    top,
-                })
-            }
-            _ => None,
-        };
-        let kmeans = kmeans
-            .map(|k| -> PolarsResult<KMeans> {
-                Ok(KMeans {
-                    rows: Aligned::new(declarations, k)?,
-                    flag: flags(k, kmeans_scores::UNDERVALUATION_FLAG)?,
-                    ratio: numbers(k, kmeans_scores::PRICE_RATIO)?,
-                    shortfall: amounts(k, kmeans_scores::UNDERVALUED_DUTY_USD)?.into_owned(),
-                })
-            })
-            .transpose()?;
-        let mirror = mirror
-            .map(|m| -> PolarsResult<Mirror> {
-                Ok(Mirror { rows: Aligned::new(declarations, m)?, share: amounts(m, mirror_exposure::MIRROR_DUTY_SHARE_USD)?.into_owned() })
-            })
-            .transpose()?;
-        Ok(Sources { model, kmeans, mirror })
-    }
-}
-
 /// Builds the ranked list (internal ids).
 pub fn rank(
     declarations: &DataFrame,
@@ -303,11 +163,11 @@ pub fn rank(
     params: &RankParams,
 ) -> PolarsResult<DataFrame> {
     let top_features = fraud.map(|f| Text::column(f, fraud_scores::TOP_FEATURES)).transpose()?;
-    let sources = Sources::new(declarations, fraud, top_features.as_ref(), kmeans, mirror)?;
-    let n = declarations.height();
+    let rows = Rows::new(declarations, Sources::new(declarations, fraud, top_features.as_ref(), kmeans, mirror)?)?;
 
     // Text columns coded densely: filters, HS4 prefixes and importer ids are worked out once per
-    // distinct value, and rows carry four-byte codes. Office and period are read only to filter.
+    // distinct value, and rows carry codes (HS6 and origin then held narrow, [`Codes`]). Office
+    // and period are read only to filter.
     let filtered = |list: &[String]| !list.is_empty();
     let names = [
         (col::IMPORTER_ID, true),
@@ -324,30 +184,29 @@ pub fn rank(
         .collect::<Vec<_>>()
         .try_into()
         .map_err(|_| polars_err!(ComputeError: "five text columns coded"))?;
-    let value = amounts(declarations, col::VALUE_USD)?;
-    let duty = amounts(declarations, col::DUTY_USD)?;
-    // Declarations without a date column have no first and last day.
-    let day = if declarations.column(col::DATE).is_ok() { days(declarations, col::DATE)? } else { vec![None; n] };
-    let use_model = fraud.is_some();
     let (by_period, by_office, by_chapter) = (
         Filter::new(&params.periods, &period, true),
         Filter::new(&params.offices, &office, false),
         Filter::new(&params.hs_chapters, &hs6, true),
     );
     let keeps = |list: &[String], f: &Filter, codes: &[u32], i: usize| list.is_empty() || f.keeps(codes[i]);
-    // Each row's importer code, or none for a row without an importer or filtered out.
-    let owner: Vec<u32> = (0..n)
-        .map(|i| {
-            let kept = keeps(&params.periods, &by_period, &period.codes, i)
-                && keeps(&params.offices, &by_office, &office.codes, i)
-                && keeps(&params.hs_chapters, &by_chapter, &hs6.codes, i);
-            if kept { importer.codes[i] } else { u32::MAX }
-        })
-        .collect();
+    // Each row's importer code, or none for a row without an importer or filtered out (the
+    // importer codes themselves, changed in place).
+    let Coded { codes: mut owner, values: importer_values } = importer;
+    for (i, id) in owner.iter_mut().enumerate() {
+        let kept = keeps(&params.periods, &by_period, &period.codes, i)
+            && keeps(&params.offices, &by_office, &office.codes, i)
+            && keeps(&params.hs_chapters, &by_chapter, &hs6.codes, i);
+        if !kept {
+            *id = u32::MAX;
+        }
+    }
+    drop((office, period));
     // A missing HS6 or origin reads as empty text, one code; HS4 headings are coded from the HS6
     // codes. Each code names one text, so sums keyed by codes are the sums keyed by texts.
-    let (hs6_values, hs6_codes) = or_empty(&hs6);
-    let (origin_values, origin_codes) = or_empty(&origin);
+    let (hs6_values, hs6_codes) = or_empty(hs6);
+    let (origin_values, origin_codes) = or_empty(origin);
+    let (hs6_codes, origin_codes) = (Codes::new(hs6_codes, hs6_values.len()), Codes::new(origin_codes, origin_values.len()));
     let mut hs4_index: Fast<&str, u32> = Fast::default();
     let mut hs4_values: Vec<&str> = Vec::new();
     let hs4_of_hs6: Vec<u32> = hs6_values
@@ -360,17 +219,11 @@ pub fn rank(
             })
         })
         .collect();
-    let signals = RowSignals::new(&sources, n);
-    let recoverable = |i: usize| {
-        let shortfall = signals.shortfall(i);
-        if use_model { signals.expected(i) + signals.prob(i).unwrap_or(0.0) * shortfall } else { shortfall }
-    };
-    let risk = |i: usize| recoverable(i) + signals.mirror(i);
 
     // Per importer, one pass over the rows in their order for the totals and one per keyed tally
     // (importer × HS4, importer × origin, importer × HS6 × origin), side by side: every sum runs
     // in row order, as a pass importer by importer would.
-    let importers = importer.values.len();
+    let importers = importer_values.len();
     let mut totals: Vec<Importer<'_>> = Vec::new();
     let mut keyed = Vec::new();
     rayon::scope(|s| {
@@ -381,39 +234,42 @@ pub fn rank(
             let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); importers];
             let mut kmeans_hs4: Fast<(u32, u32), u32> = Fast::default();
             let mut top: Fast<(u32, &str), u32> = Fast::default();
-            for (i, &id) in owner.iter().enumerate() {
-                if id == u32::MAX {
-                    continue;
-                }
-                let e = &mut t[id as usize];
-                let (expected, mirror, shortfall) = (signals.expected(i), signals.mirror(i), signals.shortfall(i));
-                let (model_flag, kmeans_flag) = (signals.model_flag(i), signals.kmeans_flag(i));
-                e.items += 1;
-                e.recoverable += recoverable(i);
-                if let Some(d) = day[i] {
-                    e.first_day = Some(e.first_day.map_or(d, |f| f.min(d)));
-                    e.last_day = Some(e.last_day.map_or(d, |l| l.max(d)));
-                }
-                e.value += value[i];
-                e.duty += duty[i];
-                e.expected += expected;
-                e.mirror += mirror;
-                e.shortfall += shortfall;
-                e.model_flags += u32::from(model_flag);
-                e.kmeans_flags += u32::from(kmeans_flag);
-                if let Some(p) = signals.prob(i) {
-                    e.max_prob = Some(e.max_prob.map_or(p, |m: f64| m.max(p)));
-                    e.sum_prob += p;
-                    e.scored += 1;
-                }
-                if kmeans_flag {
-                    *kmeans_hs4.entry((id, hs4_of_hs6[hs6_codes[i] as usize])).or_default() += 1;
-                    if let Some(r) = signals.price_ratio(i) {
-                        ratios[id as usize].push(r);
+            for part in rows.parts() {
+                for (k, i) in part.rows.clone().enumerate() {
+                    let id = owner[i];
+                    if id == u32::MAX {
+                        continue;
                     }
-                }
-                if model_flag && let Some(f) = signals.top_feature(i) {
-                    *top.entry((id, f)).or_default() += 1;
+                    let e = &mut t[id as usize];
+                    let (expected, mirror, shortfall) = (part.expected(k), part.mirror(k), part.shortfall(k));
+                    let (model_flag, kmeans_flag) = (part.model_flag(k), part.kmeans_flag(k));
+                    e.items += 1;
+                    e.recoverable += part.recoverable(k);
+                    if let Some(d) = part.day(k) {
+                        e.first_day = Some(e.first_day.map_or(d, |f| f.min(d)));
+                        e.last_day = Some(e.last_day.map_or(d, |l| l.max(d)));
+                    }
+                    e.value += part.value(k);
+                    e.duty += part.duty(k);
+                    e.expected += expected;
+                    e.mirror += mirror;
+                    e.shortfall += shortfall;
+                    e.model_flags += u32::from(model_flag);
+                    e.kmeans_flags += u32::from(kmeans_flag);
+                    if let Some(p) = part.prob(k) {
+                        e.max_prob = Some(e.max_prob.map_or(p, |m: f64| m.max(p)));
+                        e.sum_prob += p;
+                        e.scored += 1;
+                    }
+                    if kmeans_flag {
+                        *kmeans_hs4.entry((id, hs4_of_hs6[hs6_codes.get(i) as usize])).or_default() += 1;
+                        if let Some(r) = part.price_ratio(k) {
+                            ratios[id as usize].push(r);
+                        }
+                    }
+                    if model_flag && let Some(f) = part.top_feature(k) {
+                        *top.entry((id, f)).or_default() += 1;
+                    }
                 }
             }
             let mut imps: Vec<Importer<'_>> = t
@@ -433,8 +289,7 @@ pub fn rank(
             keyed = keyed_tallies(
                 &owner,
                 importers,
-                &risk,
-                &signals,
+                &rows,
                 &hs6_codes,
                 &origin_codes,
                 &hs4_of_hs6,
@@ -450,13 +305,15 @@ pub fn rank(
         e.by_origin = origins.into_iter().map(|(k, v)| (origin_values[k as usize], v)).collect();
         e.mirror_hs6_origin = mirror.into_iter().map(|((h, o), v)| ((hs6_values[h as usize], origin_values[o as usize]), v)).collect();
     }
+    // The rows are done with: only the importers' tallies are kept from here on.
+    drop((rows, owner, hs6_codes, origin_codes));
     let mut rows: Vec<(&str, Importer<'_>)> =
-        totals.into_iter().enumerate().filter(|(_, e)| e.totals.items > 0).map(|(id, e)| (importer.values[id], e)).collect();
+        totals.into_iter().enumerate().filter(|(_, e)| e.totals.items > 0).map(|(id, e)| (importer_values[id], e)).collect();
     // The mean fraud probability over all importers, summed in importer-id order so that a
     // carried window (whose importers are coded in another order) gives the same figure.
     rows.sort_by(|a, b| a.0.cmp(b.0));
     let (sum, scored) = rows.iter().fold((0.0, 0.0), |(s, n), (_, e)| (s + e.totals.sum_prob, n + f64::from(e.totals.scored)));
-    let scoring = Scoring { params, overall: (scored > 0.0).then(|| sum / scored), use_model };
+    let scoring = Scoring { params, overall: (scored > 0.0).then(|| sum / scored), use_model: fraud.is_some() };
     let mut rows: Vec<Ranked<'_>> = rows.into_iter().map(|(id, e)| scoring.score(id, e)).collect();
     rows.sort_by(|a, b| {
         b.score
@@ -475,8 +332,8 @@ pub fn rank(
 /// code, each key once, the sums in row order.
 type Keyed = (Vec<(u32, f64)>, Vec<(u32, f64)>, Vec<((u32, u32), f64)>);
 
-/// The most rows whose keyed tallies are copied at once (4M: 96 MB).
-const KEYED_ROWS_PER_PART: usize = 1 << 22;
+/// The most rows whose keyed tallies are copied at once (2M: 48 MB).
+const KEYED_ROWS_PER_PART: usize = 1 << 21;
 
 /// What a row adds to its importer's keyed tallies.
 #[derive(Clone, Copy, Default)]
@@ -509,12 +366,15 @@ impl Tally {
         }
     }
 
-    /// The importer's sums; the tally is empty again.
+    /// The importer's sums (held in just the room they take: every importer's are kept); the
+    /// tally is empty again.
     fn take(&mut self) -> Vec<(u32, f64)> {
         for &(code, _) in &self.sums {
             self.slot[code as usize] = u32::MAX;
         }
-        std::mem::take(&mut self.sums)
+        let sums = self.sums.clone();
+        self.sums.clear();
+        sums
     }
 }
 
@@ -527,10 +387,9 @@ impl Tally {
 fn keyed_tallies(
     owner: &[u32],
     importers: usize,
-    risk: &(dyn Fn(usize) -> f64 + Sync),
-    signals: &RowSignals<'_>,
-    hs6: &[u32],
-    origin: &[u32],
+    rows: &Rows<'_>,
+    hs6: &Codes,
+    origin: &Codes,
     hs4_of_hs6: &[u32],
     hs4_codes: usize,
     origin_codes: usize,
@@ -563,12 +422,14 @@ fn keyed_tallies(
         let mut next: Vec<usize> = start[lo..hi].iter().map(|s| s - base).collect();
         grouped.clear();
         grouped.resize(start[hi] - base, KeyedRow::default());
-        for (i, &id) in owner.iter().enumerate() {
-            let id = id as usize;
-            if (lo..hi).contains(&id) {
-                let at = &mut next[id - lo];
-                grouped[*at] = KeyedRow { risk: risk(i), mirror: signals.mirror(i), hs6: hs6[i], origin: origin[i] };
-                *at += 1;
+        for part in rows.parts() {
+            for (k, i) in part.rows.clone().enumerate() {
+                let id = owner[i] as usize;
+                if (lo..hi).contains(&id) {
+                    let at = &mut next[id - lo];
+                    grouped[*at] = KeyedRow { risk: part.risk(k), mirror: part.mirror(k), hs6: hs6.get(i), origin: origin.get(i) };
+                    *at += 1;
+                }
             }
         }
         keyed.par_extend((lo..hi).into_par_iter().with_min_len(256).map_init(
@@ -588,110 +449,21 @@ fn keyed_tallies(
     keyed
 }
 
-/// The signals of every declaration row, read in the declarations' order: a stage's column
-/// itself where it lists the declarations in their order (as stages write them), else lined up
-/// once.
-struct RowSignals<'a> {
-    prob: Option<Cow<'a, [Option<f64>]>>,
-    expected: Option<Cow<'a, [f64]>>,
-    model_flag: Option<Cow<'a, [bool]>>,
-    /// The first reason of each flagged row, coded (`u32::MAX`: none).
-    top: Option<(Vec<u32>, Vec<&'a str>)>,
-    kmeans_flag: Option<Cow<'a, [bool]>>,
-    price_ratio: Option<Cow<'a, [Option<f64>]>>,
-    shortfall: Option<Cow<'a, [f64]>>,
-    mirror: Option<Cow<'a, [f64]>>,
-}
-
-/// `values` (by row of a stage's output) in declaration order; `missing` for a declaration the
-/// output lacks.
-fn lined_up<'v, T: Copy>(rows: &Aligned, values: &'v [T], missing: T) -> Cow<'v, [T]> {
-    match &rows.0 {
-        None => Cow::Borrowed(values),
-        Some(at) => Cow::Owned(at.iter().map(|j| j.map_or(missing, |j| values[j])).collect()),
-    }
-}
-
-impl<'a> RowSignals<'a> {
-    fn new(sources: &'a Sources<'a>, n: usize) -> Self {
-        let model = sources.model.as_ref();
-        let kmeans = sources.kmeans.as_ref();
-        let top = model.map(|m| {
-            let mut index: Fast<&str, u32> = Fast::default();
-            let mut values = Vec::new();
-            let mut by_row = vec![u32::MAX; n];
-            for (i, code) in by_row.iter_mut().enumerate() {
-                if let Some(j) = m.rows.at(i)
-                    && m.flag[j]
-                    && let Some(t) = m.top.get(&j)
-                {
-                    *code = *index.entry(t).or_insert_with(|| {
-                        values.push(*t);
-                        (values.len() - 1) as u32
-                    });
-                }
-            }
-            (by_row, values)
-        });
-        RowSignals {
-            prob: model.map(|m| lined_up(&m.rows, &m.prob, None)),
-            expected: model.map(|m| lined_up(&m.rows, &m.expected, 0.0)),
-            model_flag: model.map(|m| lined_up(&m.rows, &m.flag, false)),
-            top,
-            kmeans_flag: kmeans.map(|k| lined_up(&k.rows, &k.flag, false)),
-            price_ratio: kmeans.map(|k| lined_up(&k.rows, &k.ratio, None)),
-            shortfall: kmeans.map(|k| lined_up(&k.rows, &k.shortfall, 0.0)),
-            mirror: sources.mirror.as_ref().map(|m| lined_up(&m.rows, &m.share, 0.0)),
-        }
-    }
-
-    fn prob(&self, i: usize) -> Option<f64> {
-        self.prob.as_ref().and_then(|v| v[i])
-    }
-
-    fn expected(&self, i: usize) -> f64 {
-        self.expected.as_ref().map_or(0.0, |v| v[i])
-    }
-
-    fn model_flag(&self, i: usize) -> bool {
-        self.model_flag.as_ref().is_some_and(|v| v[i])
-    }
-
-    fn top_feature(&self, i: usize) -> Option<&'a str> {
-        let (codes, values) = self.top.as_ref()?;
-        values.get(codes[i] as usize).copied()
-    }
-
-    fn kmeans_flag(&self, i: usize) -> bool {
-        self.kmeans_flag.as_ref().is_some_and(|v| v[i])
-    }
-
-    fn price_ratio(&self, i: usize) -> Option<f64> {
-        self.price_ratio.as_ref().and_then(|v| v[i])
-    }
-
-    /// The k-means shortfall of a flagged row (0 otherwise).
-    fn shortfall(&self, i: usize) -> f64 {
-        if self.kmeans_flag(i) { self.shortfall.as_ref().map_or(0.0, |v| v[i]) } else { 0.0 }
-    }
-
-    fn mirror(&self, i: usize) -> f64 {
-        self.mirror.as_ref().map_or(0.0, |v| v[i])
-    }
-}
-
 /// A coded text column's values and codes, a null read as empty text (the code of the empty
-/// value, if any).
-fn or_empty<'a, 'c>(coded: &'c Coded<'a>) -> (Vec<&'a str>, Cow<'c, [u32]>) {
-    let mut values = coded.values.clone();
-    if !coded.codes.contains(&u32::MAX) {
-        return (values, Cow::Borrowed(&coded.codes));
+/// value, if any); the codes are changed in place.
+fn or_empty(coded: Coded<'_>) -> (Vec<&str>, Vec<u32>) {
+    let Coded { mut codes, mut values } = coded;
+    if !codes.contains(&u32::MAX) {
+        return (values, codes);
     }
     let empty = values.iter().position(|v| v.is_empty()).unwrap_or_else(|| {
         values.push("");
         values.len() - 1
     }) as u32;
-    (values, Cow::Owned(coded.codes.iter().map(|&c| if c == u32::MAX { empty } else { c }).collect()))
+    for c in codes.iter_mut().filter(|c| **c == u32::MAX) {
+        *c = empty;
+    }
+    (values, codes)
 }
 
 /// How an importer's evidence becomes its place in the list.
@@ -1016,27 +788,39 @@ mod tests {
     fn keyed_tallies_are_the_same_whatever_the_part_size() {
         // 5 importers (one without rows), rows without an importer, 4 HS6 codes on 3 headings.
         let owner: Vec<u32> = (0..200u32).map(|i| if i % 7 == 0 { u32::MAX } else { (i * 13) % 5 % 4 + u32::from(i % 5 == 0) }).collect();
-        let hs6: Vec<u32> = (0..200u32).map(|i| (i * 7) % 4).collect();
-        let origin: Vec<u32> = (0..200u32).map(|i| (i * 3) % 6).collect();
+        let hs6 = Codes::new((0..200u32).map(|i| (i * 7) % 4).collect(), 4);
+        let origin = Codes::new((0..200u32).map(|i| (i * 3) % 6).collect(), 6);
         let mirror: Vec<f64> = (0..200).map(|i| if i % 3 == 0 { 0.0 } else { f64::from(i) * 0.37 }).collect();
-        let signals = RowSignals {
-            prob: None,
-            expected: None,
-            model_flag: None,
-            top: None,
-            kmeans_flag: None,
-            price_ratio: None,
-            shortfall: None,
-            mirror: Some(Cow::Owned(mirror)),
-        };
-        let risk = |i: usize| 1.0 / (i as f64 + 1.0) + signals.mirror(i);
+        // Each row's risk is its k-means shortfall (every row flagged, no model) plus its mirror
+        // share, the shares held in two chunks.
+        let declarations = df!(
+            col::DECLARATION_ID => (0..200).map(|i| format!("d{i}")).collect::<Vec<_>>(),
+            col::ITEM_NO => vec![1i64; 200],
+            col::VALUE_USD => vec![1.0; 200],
+            col::DUTY_USD => vec![0.1; 200],
+        )
+        .unwrap();
+        let keys = declarations.select([col::DECLARATION_ID, col::ITEM_NO]).unwrap();
+        let mut kmeans = keys.clone();
+        kmeans.with_column(Column::new(kmeans_scores::UNDERVALUATION_FLAG.into(), vec![true; 200])).unwrap();
+        kmeans.with_column(Column::new(kmeans_scores::PRICE_RATIO.into(), vec![0.5; 200])).unwrap();
+        let shortfall: Vec<f64> = (0..200).map(|i| 1.0 / (f64::from(i) + 1.0)).collect();
+        kmeans.with_column(Column::new(kmeans_scores::UNDERVALUED_DUTY_USD.into(), shortfall)).unwrap();
+        let mut share = Float64Chunked::from_vec(mirror_exposure::MIRROR_DUTY_SHARE_USD.into(), mirror[..70].to_vec());
+        share.append(&Float64Chunked::from_vec(mirror_exposure::MIRROR_DUTY_SHARE_USD.into(), mirror[70..].to_vec())).unwrap();
+        let mut mirror = keys.clone();
+        mirror.with_column(share.into_series().into_column()).unwrap();
+        let sources = Sources::new(&declarations, None, None, Some(&kmeans), Some(&mirror)).unwrap();
+        let rows = Rows::new(&declarations, sources).unwrap();
+        let risk: Vec<f64> = rows.parts().flat_map(|p| (0..p.rows.len()).map(move |k| p.risk(k))).collect();
+        assert_eq!(risk[76].to_bits(), (1.0 / 77.0 + 76.0 * 0.37f64).to_bits());
         let hs4_of_hs6 = [0, 1, 1, 2];
-        let tally = |part| sorted(keyed_tallies(&owner, 5, &risk, &signals, &hs6, &origin, &hs4_of_hs6, 3, 6, part));
+        let tally = |part| sorted(keyed_tallies(&owner, 5, &rows, &hs6, &origin, &hs4_of_hs6, 3, 6, part));
         let whole = tally(usize::MAX);
         assert_eq!(whole.len(), 5);
         assert!(whole[0].0.is_empty() == (owner.iter().all(|&o| o != 0)));
         // Every risk is counted once by heading and once by origin.
-        let total: f64 = (0..200).filter(|&i| owner[i] != u32::MAX).map(risk).sum();
+        let total: f64 = (0..200).filter(|&i| owner[i] != u32::MAX).map(|i| risk[i]).sum();
         let by_hs4: f64 = whole.iter().flat_map(|k| k.0.iter().map(|e| e.1)).sum();
         assert!((by_hs4 - total).abs() < 1e-9 * total);
         for part in [1, 3, 40] {

@@ -23,7 +23,8 @@ use mirador_schema::text::{Text, categorical_type};
 use mirador_schema::{col, day};
 use polars::prelude::*;
 
-use crate::{RankParams, Sources, rank};
+use crate::signals::{Rows, Sources};
+use crate::{RankParams, rank};
 
 /// The declaration columns the window keeps as text.
 const TEXTS: [&str; 6] = [col::DECLARATION_ID, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY, col::OFFICE_ID, col::PERIOD];
@@ -59,6 +60,8 @@ pub fn rows(
 ) -> PolarsResult<DataFrame> {
     let top_features = fraud.map(|f| Text::column(f, fraud_scores::TOP_FEATURES)).transpose()?;
     let sources = Sources::new(declarations, fraud, top_features.as_ref(), kmeans, mirror)?;
+    let (model, km, mi) = sources.ran();
+    let signals = Rows::new(declarations, sources)?.signals();
     let n = declarations.height();
     let mut columns = Vec::new();
     for name in TEXTS {
@@ -70,8 +73,6 @@ pub fn rows(
     for name in [col::VALUE_USD, col::DUTY_USD] {
         columns.push(Column::new(name.into(), amounts(declarations, name)?.into_owned()));
     }
-    let signals: Vec<_> = (0..n).map(|i| sources.signals(i)).collect();
-    let (model, km, mi) = (sources.model.is_some(), sources.kmeans.is_some(), sources.mirror.is_some());
     let f64s =
         |ran: bool, get: &dyn Fn(usize) -> Option<f64>| -> Vec<Option<f64>> { (0..n).map(|i| if ran { get(i) } else { None }).collect() };
     let bools = |ran: bool, get: &dyn Fn(usize) -> bool| -> Vec<Option<bool>> { (0..n).map(|i| ran.then(|| get(i))).collect() };
