@@ -692,7 +692,7 @@ impl Stage for Rank {
         &[datasets::FRAUD_SCORES, datasets::KMEANS_SCORES, datasets::MIRROR_EXPOSURE]
     }
 
-    /// The keys and the signals [`rank`] reads from each stage's scores.
+    /// The keys and what [`rank`] reads of the declarations and of each stage's scores.
     fn input_columns(&self, id: &str) -> Option<Vec<&'static str>> {
         let signals: &[&'static str] = match id {
             datasets::FRAUD_SCORES => &[
@@ -705,6 +705,18 @@ impl Stage for Rank {
                 &[kmeans_scores::UNDERVALUATION_FLAG, kmeans_scores::PRICE_RATIO, kmeans_scores::UNDERVALUED_DUTY_USD]
             }
             datasets::MIRROR_EXPOSURE => &[mirror_exposure::MIRROR_DUTY_SHARE_USD],
+            // The importer, what filters and tallies the rows, their amounts and days (the
+            // carried window keeps the same).
+            datasets::DECLARATIONS => &[
+                col::IMPORTER_ID,
+                col::HS6,
+                col::ORIGIN_COUNTRY,
+                col::OFFICE_ID,
+                col::PERIOD,
+                col::VALUE_USD,
+                col::DUTY_USD,
+                col::DATE,
+            ],
             _ => return None,
         };
         Some([col::DECLARATION_ID, col::ITEM_NO].iter().chain(signals).copied().collect())
