@@ -120,7 +120,11 @@ impl Bootstrap {
                 for _ in 0..n {
                     count[rng.gen_range(0..n)] += 1;
                 }
-                ranked.iter().map(|r| r.as_ref().map(|(order, tie_end)| draw(order, tie_end, &count, labels, revenue, n_pcts))).collect()
+                let totals = Totals::of(&count, labels, revenue);
+                ranked
+                    .iter()
+                    .map(|r| r.as_ref().map(|(order, tie_end)| draw_with(order, tie_end, &count, labels, revenue, n_pcts, &totals)))
+                    .collect()
             })
             .collect();
         let pick = |mut v: Vec<f64>| -> Interval {
@@ -150,34 +154,78 @@ impl Bootstrap {
     }
 }
 
+/// What every ranking's figures of one resample share: the rows drawn, and the positives'
+/// copies and revenue among them.
+struct Totals {
+    rows: u64,
+    positives: f64,
+    revenue: f64,
+}
+
+impl Totals {
+    /// The totals of a resample where row `i` was drawn `count[i]` times.
+    fn of(count: &[u32], labels: &[bool], revenue: &[f64]) -> Totals {
+        let rows: u64 = count.iter().map(|&c| u64::from(c)).sum();
+        let (mut positives, mut total_revenue) = (0.0, 0.0);
+        for (i, &c) in count.iter().enumerate() {
+            if labels[i] {
+                positives += f64::from(c);
+                total_revenue += f64::from(c) * revenue[i].max(0.0);
+            }
+        }
+        Totals { rows, positives, revenue: total_revenue }
+    }
+}
+
 /// The figures of one resample, where row `i` was drawn `count[i]` times.
+#[cfg(test)]
 fn draw(order: &[usize], tie_end: &[usize], count: &[u32], labels: &[bool], revenue: &[f64], n_pcts: &[f64]) -> Draw {
-    let rows: u64 = count.iter().map(|&c| u64::from(c)).sum();
-    let (mut positives, mut total_revenue) = (0.0, 0.0);
-    for (i, &c) in count.iter().enumerate() {
+    draw_with(order, tie_end, count, labels, revenue, n_pcts, &Totals::of(count, labels, revenue))
+}
+
+/// [`draw`] with the resample's [`Totals`] given.
+fn draw_with(order: &[usize], tie_end: &[usize], count: &[u32], labels: &[bool], revenue: &[f64], n_pcts: &[f64], totals: &Totals) -> Draw {
+    let &Totals { rows, positives, revenue: total_revenue } = totals;
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    // Top-n %: walk the ranking once, taking each row's copies; the figures at each n are those
+    // of the rows taken until its `selected` copies (the last row's copies in part), so each is
+    // the sum, in ranking order, that a walk stopping there adds up.
+    let selected: Vec<u64> = n_pcts.iter().map(|&n_pct| ((n_pct / 100.0) * rows as f64).ceil() as u64).collect();
+    let mut by_size: Vec<usize> = (0..n_pcts.len()).collect();
+    by_size.sort_by_key(|&j| selected[j]);
+    let mut figures = vec![[0.0; 3]; n_pcts.len()];
+    let mut put = |j: usize, hits: f64, recovered: f64| {
+        figures[j] = [ratio(hits, selected[j] as f64), ratio(hits, positives), ratio(recovered, total_revenue)];
+    };
+    let mut next = by_size.iter().peekable();
+    let (mut taken, mut hits, mut recovered) = (0u64, 0.0, 0.0);
+    for &i in order {
+        while let Some(&&j) = next.peek().filter(|&&&j| taken >= selected[j]) {
+            put(j, hits, recovered);
+            next.next();
+        }
+        if next.peek().is_none() {
+            break;
+        }
+        let c = u64::from(count[i]);
+        // The sizes this row's copies reach take only what they need of them.
+        while let Some(&&j) = next.peek().filter(|&&&j| taken + c >= selected[j]) {
+            let part = selected[j] - taken;
+            if labels[i] {
+                put(j, hits + part as f64, recovered + part as f64 * revenue[i].max(0.0));
+            } else {
+                put(j, hits, recovered);
+            }
+            next.next();
+        }
+        taken += c;
         if labels[i] {
-            positives += f64::from(c);
-            total_revenue += f64::from(c) * revenue[i].max(0.0);
+            hits += c as f64;
+            recovered += c as f64 * revenue[i].max(0.0);
         }
     }
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-    // Top-n %: walk the ranking, taking each row's copies until `selected` are taken.
-    let mut figures = vec![[0.0; 3]; n_pcts.len()];
-    for (j, &n_pct) in n_pcts.iter().enumerate() {
-        let selected = ((n_pct / 100.0) * rows as f64).ceil() as u64;
-        let (mut taken, mut hits, mut recovered) = (0u64, 0.0, 0.0);
-        for &i in order {
-            if taken >= selected {
-                break;
-            }
-            let c = u64::from(count[i]).min(selected - taken);
-            taken += c;
-            if labels[i] {
-                hits += c as f64;
-                recovered += c as f64 * revenue[i].max(0.0);
-            }
-        }
-        figures[j] = [ratio(hits, selected as f64), ratio(hits, positives), ratio(recovered, total_revenue)];
+    for &j in next {
+        put(j, hits, recovered);
     }
     // AUC: for each positive, the negatives ranked below it, plus half the tied ones.
     let negatives = rows as f64 - positives;
@@ -253,6 +301,49 @@ mod tests {
         let half = full.at[3];
         assert!(half.precision.lo < half.precision.hi && half.recall.lo < half.recall.hi && half.revenue.lo < half.revenue.hi);
         assert!(full.auc.unwrap().contains(auc(&scores, &labels).unwrap()));
+    }
+
+    /// The top-n % figures as a walk per size gives them, stopping at its `selected` copies.
+    fn top_by_walks(order: &[usize], count: &[u32], labels: &[bool], revenue: &[f64], n_pcts: &[f64]) -> Vec<[f64; 3]> {
+        let totals = Totals::of(count, labels, revenue);
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        n_pcts
+            .iter()
+            .map(|&n_pct| {
+                let selected = ((n_pct / 100.0) * totals.rows as f64).ceil() as u64;
+                let (mut taken, mut hits, mut recovered) = (0u64, 0.0, 0.0);
+                for &i in order {
+                    if taken >= selected {
+                        break;
+                    }
+                    let c = u64::from(count[i]).min(selected - taken);
+                    taken += c;
+                    if labels[i] {
+                        hits += c as f64;
+                        recovered += c as f64 * revenue[i].max(0.0);
+                    }
+                }
+                [ratio(hits, selected as f64), ratio(hits, totals.positives), ratio(recovered, totals.revenue)]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_walk_gives_each_size_the_figures_of_a_walk_of_its_own() {
+        let (scores, labels, revenue) = sample(997);
+        let order = ranking(&scores);
+        let tie_end: Vec<usize> = (1..=scores.len()).collect();
+        // Sizes out of order, repeated, nothing and everything, and one past every row.
+        let n_pcts = [20.0, 1.0, 0.0, 5.0, 5.0, 100.0, 0.05, 150.0, 33.3];
+        for seed in 0..20u64 {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+            // Many rows not drawn, some drawn several times.
+            let count: Vec<u32> = (0..scores.len()).map(|_| rng.gen_range(0..4u32).saturating_sub(1) * rng.gen_range(1..3u32)).collect();
+            let (_, figures) = draw(&order, &tie_end, &count, &labels, &revenue, &n_pcts);
+            let want = top_by_walks(&order, &count, &labels, &revenue, &n_pcts);
+            let bits = |f: &[[f64; 3]]| f.iter().flatten().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&figures), bits(&want), "seed {seed}");
+        }
     }
 
     #[test]

@@ -707,16 +707,9 @@ impl Stage for Rank {
             datasets::MIRROR_EXPOSURE => &[mirror_exposure::MIRROR_DUTY_SHARE_USD],
             // The importer, what filters and tallies the rows, their amounts and days (the
             // carried window keeps the same).
-            datasets::DECLARATIONS => &[
-                col::IMPORTER_ID,
-                col::HS6,
-                col::ORIGIN_COUNTRY,
-                col::OFFICE_ID,
-                col::PERIOD,
-                col::VALUE_USD,
-                col::DUTY_USD,
-                col::DATE,
-            ],
+            datasets::DECLARATIONS => {
+                &[col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY, col::OFFICE_ID, col::PERIOD, col::VALUE_USD, col::DUTY_USD, col::DATE]
+            }
             _ => return None,
         };
         Some([col::DECLARATION_ID, col::ITEM_NO].iter().chain(signals).copied().collect())

@@ -666,14 +666,9 @@ impl Stage for Report {
                 kmeans_scores::GROUP_KEY,
             ]),
             // The fraud map's and the price panels' (the declarations' row count is their height).
-            datasets::DECLARATIONS => Some(vec![
-                col::DECLARATION_ID,
-                col::ITEM_NO,
-                col::ORIGIN_COUNTRY,
-                col::FRAUD,
-                col::HS6,
-                col::UNIT_PRICE_USD_KG,
-            ]),
+            datasets::DECLARATIONS => {
+                Some(vec![col::DECLARATION_ID, col::ITEM_NO, col::ORIGIN_COUNTRY, col::FRAUD, col::HS6, col::UNIT_PRICE_USD_KG])
+            }
             // The fraud map's expected duty and scores.
             datasets::FRAUD_SCORES => Some(vec![
                 fraud_scores::DECLARATION_ID,
