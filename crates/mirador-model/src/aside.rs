@@ -120,7 +120,7 @@ impl WalkFeatures {
             offsets.push(write(&mut bytes, &|b, block| put(b, &values, block, f64::to_le_bytes))?);
         }
         file.flush().map_err(failed)?;
-        let lengths = blocks.iter().map(|block| block.len()).collect();
+        let lengths = blocks.iter().map(ExactSizeIterator::len).collect();
         Ok((WalkFeatures { blocks, store: Store::File { file, offsets, lengths, counts, signals: names } }, gathered))
     }
 
