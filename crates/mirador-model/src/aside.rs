@@ -39,8 +39,6 @@ enum Store {
         file: File,
         /// By column (the history columns, then the signals), each block's first byte in the file.
         offsets: Vec<Vec<u64>>,
-        /// Each block's rows.
-        lengths: Vec<usize>,
         /// Whether each history column holds counts (four bytes a value) or floats (eight).
         counts: Vec<bool>,
         /// The signals' names, in the order they are written.
@@ -106,7 +104,7 @@ impl WalkFeatures {
         };
         let mut gathered = Gathered::default();
         for (at, column) in history_columns.iter_mut().enumerate() {
-            gathered.history.push(Values::Floats(gather.iter().map(|&i| column.get(i)).collect()));
+            gathered.history.push(gathered_history(column, gather));
             offsets.push(match &*column {
                 Values::Counts(v) => write(&mut bytes, &|b, block| put(b, v, block, u32::to_le_bytes))?,
                 Values::Floats(v) => write(&mut bytes, &|b, block| put(b, v, block, f64::to_le_bytes))?,
@@ -116,12 +114,11 @@ impl WalkFeatures {
             }
         }
         for (name, values) in std::mem::take(signals) {
-            gathered.signals.insert(name, gather.iter().map(|&i| values.get(i).copied().unwrap_or(f64::NAN)).collect());
+            gathered.signals.insert(name, gathered_signal(&values, gather));
             offsets.push(write(&mut bytes, &|b, block| put(b, &values, block, f64::to_le_bytes))?);
         }
         file.flush().map_err(failed)?;
-        let lengths = blocks.iter().map(ExactSizeIterator::len).collect();
-        Ok((WalkFeatures { blocks, store: Store::File { file, offsets, lengths, counts, signals: names } }, gathered))
+        Ok((WalkFeatures { blocks, store: Store::File { file, offsets, counts, signals: names } }, gathered))
     }
 
     /// The blocks, in order.
@@ -131,13 +128,10 @@ impl WalkFeatures {
 
     /// Block `k`'s features: empty out of range, and for a block held in memory once taken.
     pub(crate) fn take(&mut self, k: usize) -> Result<BlockFeatures, ModelError> {
-        let rows = self.blocks.get(k).map_or(0, ExactSizeIterator::len);
+        let Some(rows) = self.blocks.get(k).map(ExactSizeIterator::len) else { return Ok(BlockFeatures::default()) };
         match &mut self.store {
             Store::Memory(blocks) => Ok(blocks.get_mut(k).map(std::mem::take).unwrap_or_default()),
-            Store::File { file, offsets, lengths, counts, signals } => {
-                if lengths.get(k).is_none() {
-                    return Ok(BlockFeatures::default());
-                }
+            Store::File { file, offsets, counts, signals } => {
                 let failed = |e: std::io::Error| ModelError::Data(format!("reading back the scored rows' features: {e}"));
                 let mut column = |c: usize, width: usize| -> Result<Vec<u8>, ModelError> {
                     let start = offsets.get(c).and_then(|at| at.get(k)).copied().unwrap_or(0);
@@ -176,12 +170,19 @@ pub(crate) struct Gathered {
 /// The history and signal values of rows `idx`, as [`WalkFeatures::set_aside`] gathers them.
 pub(crate) fn gather(history_columns: &[Values], signals: &BTreeMap<String, Vec<f64>>, idx: &[usize]) -> Gathered {
     Gathered {
-        history: history_columns.iter().map(|c| Values::Floats(idx.iter().map(|&i| c.get(i)).collect())).collect(),
-        signals: signals
-            .iter()
-            .map(|(name, v)| (name.clone(), idx.iter().map(|&i| v.get(i).copied().unwrap_or(f64::NAN)).collect()))
-            .collect(),
+        history: history_columns.iter().map(|c| gathered_history(c, idx)).collect(),
+        signals: signals.iter().map(|(name, v)| (name.clone(), gathered_signal(v, idx))).collect(),
     }
+}
+
+/// Rows `idx` of a history column, as floats (NaN past its end).
+fn gathered_history(column: &Values, idx: &[usize]) -> Values {
+    Values::Floats(idx.iter().map(|&i| column.get(i)).collect())
+}
+
+/// Rows `idx` of a signal (NaN past its end).
+fn gathered_signal(values: &[f64], idx: &[usize]) -> Vec<f64> {
+    idx.iter().map(|&i| values.get(i).copied().unwrap_or(f64::NAN)).collect()
 }
 
 /// The walked rows' reasons set aside in an unnamed file, in row order, until their text is
@@ -245,8 +246,8 @@ impl ReasonsAside {
             TopReasons { feature: Vec::with_capacity(slots), contribution: Vec::with_capacity(slots), value: Vec::with_capacity(slots) };
         for slot in bytes.chunks_exact(18) {
             out.feature.push(u16::from_le_bytes([slot[0], slot[1]]));
-            out.contribution.push(floats(&slot[2..10]).first().copied().unwrap_or(0.0));
-            out.value.push(floats(&slot[10..18]).first().copied().unwrap_or(0.0));
+            out.contribution.push(le_f64(&slot[2..10]));
+            out.value.push(le_f64(&slot[10..18]));
         }
         Ok(out)
     }
@@ -265,7 +266,12 @@ fn put<T: Copy, const N: usize>(bytes: &mut Vec<u8>, values: &[T], block: &Range
 }
 
 fn floats(bytes: &[u8]) -> Vec<f64> {
-    bytes.chunks_exact(8).map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])).collect()
+    bytes.chunks_exact(8).map(le_f64).collect()
+}
+
+/// The float of eight little-endian bytes (0 from fewer).
+fn le_f64(b: &[u8]) -> f64 {
+    b.try_into().map_or(0.0, f64::from_le_bytes)
 }
 
 #[cfg(test)]

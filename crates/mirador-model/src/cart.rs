@@ -54,10 +54,8 @@ impl Node {
 /// A fitted forest.
 #[derive(Debug, Clone)]
 pub(crate) struct Forest {
-    /// The trees as grown.
-    trees: Vec<Vec<Node>>,
-    /// The same trees laid out for prediction ([`Step`]).
-    steps: Vec<Vec<Step>>,
+    /// The trees, laid out for prediction ([`Step`]).
+    trees: Vec<Vec<Step>>,
 }
 
 /// A node as prediction reads it, in a third of a grown [`Node`]'s room: a tree of depth twelve
@@ -189,13 +187,12 @@ impl Forest {
             })
             .collect();
         let data = Data { columns: &columns, target, params };
-        let trees: Vec<Vec<Node>> = samples
+        let trees = samples
             .into_par_iter()
             .enumerate()
-            .map(|(t, counts)| grow(&data, &order, &counts, params.seed.wrapping_add(t as u64)))
+            .map(|(t, counts)| Step::of(&grow(&data, &order, &counts, params.seed.wrapping_add(t as u64))))
             .collect();
-        let steps = trees.iter().map(|tree| Step::of(tree)).collect();
-        Ok(Forest { trees, steps })
+        Ok(Forest { trees })
     }
 
     /// The mean of the trees' outputs for each row of `x` (row-major, `width` columns), as
@@ -208,7 +205,7 @@ impl Forest {
         // order, as a row going down every tree would), so that a tree's nodes are read from
         // cache rather than memory.
         for (run, sums) in rows.chunks(PREDICT_ROWS).zip(sums.chunks_mut(PREDICT_ROWS)) {
-            for tree in &self.steps {
+            for tree in &self.trees {
                 for (row, sum) in run.iter().zip(sums.iter_mut()) {
                     let mut at = 0;
                     let output = loop {

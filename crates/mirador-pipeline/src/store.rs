@@ -130,16 +130,10 @@ impl Store {
         match (held, stage.input_columns(id)) {
             (None, _) => Ok(None),
             (Some(Held::Memory(df, _)), None) => Ok(Some(df)),
-            (Some(Held::Memory(df, _)), Some(columns)) => {
-                let present: Vec<&str> =
-                    df.get_column_names().into_iter().map(PlSmallStr::as_str).filter(|c| columns.contains(c)).collect();
-                Ok(Some(Arc::new(df.select(present).map_err(polars)?)))
-            }
+            (Some(Held::Memory(df, _)), Some(columns)) => Ok(Some(Arc::new(present(&df, &columns).map_err(polars)?))),
             (Some(Held::File(_)), Some(columns)) if self.keeps(id) => {
                 let Some(df) = self.whole_frame(id)? else { return Ok(None) };
-                let present: Vec<&str> =
-                    df.get_column_names().into_iter().map(PlSmallStr::as_str).filter(|c| columns.contains(c)).collect();
-                Ok(Some(Arc::new(df.select(present).map_err(polars)?)))
+                Ok(Some(Arc::new(present(&df, &columns).map_err(polars)?)))
             }
             (Some(Held::File(path)), Some(columns)) => Ok(Some(Arc::new(self.read_columns(&path, &columns)?))),
             (Some(Held::File(_)), None) => self.whole_frame(id),
@@ -224,6 +218,11 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The columns of `df` among `columns`, in `df`'s order.
+fn present(df: &DataFrame, columns: &[&str]) -> polars::prelude::PolarsResult<DataFrame> {
+    df.select(df.get_column_names().into_iter().map(PlSmallStr::as_str).filter(|c| columns.contains(c)))
 }
 
 /// Text columns of the declarations read from their file at a time by [`read_declarations`].
