@@ -5,6 +5,7 @@
 //! - `train_trees`: growing 1 and 10 trees of 31 leaves (depth 8); the difference per tree is
 //!   the cost of one tree's histograms, split search and row partitioning, without binning.
 //! - `predict_proba`: scoring 100,000 rows with a 100-tree model.
+//! - `walk_blocks`: the same rows, binned once, walking every tree on one thread.
 //! - `contributions`: exact TreeSHAP for 1,000 rows with the same model.
 //!
 //! Throughput is in rows per second. Training a model on customs-sized tables end to end is
@@ -84,4 +85,30 @@ fn contributions(bencher: Bencher<'_, '_>) {
     let (model, rows) = &*MODEL;
     let explained = synthetic::first_rows(rows, EXPLAINED_ROWS);
     bencher.counter(ItemsCount::new(EXPLAINED_ROWS)).bench(|| model.contributions(&explained).expect("rows match the model"));
+}
+
+/// One thread walking blocks of 256 binned rows down every tree of the 100-tree model: the
+/// kernel under prediction and path attribution, without binning.
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn walk_blocks(bencher: Bencher<'_, '_>) {
+    let (model, rows) = &*MODEL;
+    let forest = mirador_gbdt::Forest::new(model);
+    let blocks: Vec<mirador_gbdt::Block> = (0..rows.n_rows() / 256)
+        .map(|b| {
+            let mut block = mirador_gbdt::Block::default();
+            forest.bin(rows, b * 256, 256, &mut block);
+            block
+        })
+        .collect();
+    let mut out = vec![0u32; 256];
+    bencher.counter(ItemsCount::new(blocks.len() * 256)).bench_local(|| {
+        let mut sum = 0u64;
+        for block in &blocks {
+            for tree in 0..model.n_trees() {
+                forest.leaves(tree, block, &mut out);
+                sum += u64::from(out[0]);
+            }
+        }
+        sum
+    });
 }

@@ -26,8 +26,18 @@ struct Step {
     feature: u32,
     /// First word of the node's bitset in [`Forest::bits`].
     offset: u32,
-    /// Left and right child; a leaf's are itself.
+    /// Left and right child, each marked with [`AT_END`] when it is a leaf (or no node), so that
+    /// a walk knows a row is done without reading the child's step; a leaf's are itself, marked.
     child: [u32; 2],
+}
+
+impl Step {
+    /// Whether this step is a split of the tree whose node `at` it is (a leaf's children are
+    /// itself).
+    #[inline]
+    fn splits(&self, at: u32) -> bool {
+        self.child[0] & !AT_END != at
+    }
 }
 
 /// One tree, flattened; node indices are the saved tree's.
@@ -38,13 +48,13 @@ struct FlatTree {
     values: Vec<f64>,
     /// Longest root-to-leaf path, in splits.
     depth: usize,
-    /// By node, its children as [`Step::child`], each marked with [`AT_END`] when it is a leaf
-    /// (or no node), so that a walk knows a row is done without reading the child's step.
-    marked: Vec<[u32; 2]>,
 }
 
-/// Marks a child that ends a walk ([`FlatTree::marked`]).
+/// Marks a child that ends a walk ([`Step::child`]).
 const AT_END: u32 = 1 << 31;
+
+/// Rows that walk a tree side by side.
+const LANES: usize = 8;
 
 /// How one feature's values become bins.
 #[derive(Clone, Debug)]
@@ -84,8 +94,70 @@ impl Bins {
 /// A block of rows binned for [`Forest::leaves`] (reused from block to block).
 #[derive(Clone, Debug, Default)]
 pub struct Block {
-    /// Row-major: `bins[row * features + feature]`.
-    bins: Vec<u32>,
+    bins: BlockBins,
+}
+
+/// A block's bins, row-major (`bins[row * features + feature]`), in the narrowest integer that
+/// holds every feature's bins: the smaller the block, the more of it stays in the fastest cache
+/// while rows walk the trees.
+#[derive(Clone, Debug)]
+enum BlockBins {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+impl Default for BlockBins {
+    fn default() -> Self {
+        BlockBins::U8(Vec::new())
+    }
+}
+
+impl BlockBins {
+    /// The bin at `index` (0, missing, past the end).
+    #[inline]
+    fn get(&self, index: usize) -> u32 {
+        match self {
+            BlockBins::U8(bins) => bins.get(index).map_or(0, |&bin| bin.into()),
+            BlockBins::U16(bins) => bins.get(index).map_or(0, |&bin| bin.into()),
+            BlockBins::U32(bins) => bins.get(index).copied().unwrap_or(0),
+        }
+    }
+}
+
+/// A bin as a block holds it.
+trait BinInt: Copy + Default + Into<u32> + TryFrom<u32> {
+    /// The block's vector, to reuse, if it holds this integer (else a new one).
+    fn reuse(bins: BlockBins) -> Vec<Self>;
+    /// The vector as a block's bins.
+    fn hold(bins: Vec<Self>) -> BlockBins;
+}
+
+impl BinInt for u8 {
+    fn reuse(bins: BlockBins) -> Vec<Self> {
+        if let BlockBins::U8(bins) = bins { bins } else { Vec::new() }
+    }
+    fn hold(bins: Vec<Self>) -> BlockBins {
+        BlockBins::U8(bins)
+    }
+}
+
+impl BinInt for u16 {
+    fn reuse(bins: BlockBins) -> Vec<Self> {
+        if let BlockBins::U16(bins) = bins { bins } else { Vec::new() }
+    }
+    fn hold(bins: Vec<Self>) -> BlockBins {
+        BlockBins::U16(bins)
+    }
+}
+
+impl BinInt for u32 {
+    fn reuse(bins: BlockBins) -> Vec<Self> {
+        if let BlockBins::U32(bins) = bins { bins } else { Vec::new() }
+    }
+    fn hold(bins: Vec<Self>) -> BlockBins {
+        BlockBins::U32(bins)
+    }
 }
 
 /// The trees of a model, flattened for walking blocks of rows ([`Forest::leaves`]).
@@ -95,6 +167,8 @@ pub struct Forest {
     features: Vec<Bins>,
     /// Every node's bitset, one after another; the first words are all zero (the leaves').
     bits: Vec<u64>,
+    /// The most bins any feature has.
+    most_bins: usize,
 }
 
 impl Forest {
@@ -102,70 +176,94 @@ impl Forest {
     pub fn new(booster: &Booster) -> Self {
         let kinds = booster.feature_kinds();
         let features = feature_bins(booster.trees(), kinds);
-        let words = |bins: &Bins| bins.count().div_ceil(64);
-        let mut bits = vec![0u64; features.iter().map(words).max().unwrap_or(1)];
+        let most_bins = features.iter().map(Bins::count).max().unwrap_or(1);
+        let mut bits = vec![0u64; most_bins.div_ceil(64)];
         let trees = booster.trees().iter().map(|tree| flatten(tree, &features, kinds, &mut bits)).collect();
-        Forest { trees, features, bits }
+        Forest { trees, features, bits, most_bins }
     }
 
     /// Bins rows `first..first + rows` of `data` into `block` (rows past the end are missing).
     pub fn bin(&self, data: &Dataset, first: usize, rows: usize, block: &mut Block) {
+        if self.most_bins <= 1 << 8 {
+            self.bin_as::<u8>(data, first, rows, block);
+        } else if self.most_bins <= 1 << 16 {
+            self.bin_as::<u16>(data, first, rows, block);
+        } else {
+            self.bin_as::<u32>(data, first, rows, block);
+        }
+    }
+
+    /// [`Forest::bin`] into integers that hold every bin ([`Forest::most_bins`]).
+    fn bin_as<B: BinInt>(&self, data: &Dataset, first: usize, rows: usize, block: &mut Block) {
         let width = self.features.len();
-        block.bins.clear();
-        block.bins.resize(rows * width, 0);
+        let mut out = B::reuse(std::mem::take(&mut block.bins));
+        out.clear();
+        out.resize(rows * width, B::default());
         for (feature, (bins, column)) in self.features.iter().zip(&data.columns).enumerate() {
             if matches!(bins, Bins::Unused) {
                 continue;
             }
-            for (offset, row) in block.bins.chunks_mut(width).enumerate() {
-                row[feature] = bins.bin(column, first + offset);
+            for (offset, row) in out.chunks_mut(width).enumerate() {
+                // A bin is below its feature's count, which `B` holds.
+                row[feature] = B::try_from(bins.bin(column, first + offset)).unwrap_or_default();
             }
         }
+        block.bins = B::hold(out);
     }
 
     /// The leaf of tree `tree` that each row of `block` reaches, as a node index of that tree,
     /// into `out` (one per row). A row of a malformed tree that ends on no leaf gets `u32::MAX`;
     /// a loaded [`Booster`]'s trees are checked, so this does not occur.
     pub fn leaves(&self, tree: usize, block: &Block, out: &mut [u32]) {
-        let width = self.features.len();
-        out.fill(0);
         let Some(flat) = self.trees.get(tree) else {
             out.fill(u32::MAX);
             return;
         };
+        match &block.bins {
+            BlockBins::U8(bins) => self.walk(flat, bins, out),
+            BlockBins::U16(bins) => self.walk(flat, bins, out),
+            BlockBins::U32(bins) => self.walk(flat, bins, out),
+        }
+    }
+
+    /// [`Forest::leaves`] of one tree on a block's bins.
+    ///
+    /// [`LANES`] rows walk side by side, each a level further at every turn, until all of them
+    /// are on a leaf: a row on a leaf stays there (a leaf's children are itself, and its bitset
+    /// is all zero), so the turn needs no test of where each row is, and the lanes' reads do
+    /// not wait for one another.
+    fn walk<B: BinInt>(&self, flat: &FlatTree, bins: &[B], out: &mut [u32]) {
+        let width = self.features.len();
         let steps = &flat.steps;
-        let at_split = |at: u32| steps.get(at as usize).is_some_and(|step| step.child[0] != at);
-        // Only the rows still at a split walk on, level by level: most rows reach their leaf
-        // well above the tree's deepest one.
-        let mut active: Vec<u32> = if at_split(0) { (0..out.len() as u32).collect() } else { Vec::new() };
-        for _ in 0..flat.depth {
-            if active.is_empty() {
-                break;
+        for (chunk, out) in out.chunks_mut(LANES).enumerate() {
+            let mut at = [u32::MAX; LANES];
+            at[..out.len()].fill(0);
+            let first = chunk * LANES;
+            for _ in 0..flat.depth {
+                let mut done = AT_END;
+                for (lane, at) in at.iter_mut().enumerate() {
+                    let next = match steps.get((*at & !AT_END) as usize) {
+                        Some(step) => {
+                            let bin: u32 = bins.get((first + lane) * width + step.feature as usize).map_or(0, |&bin| bin.into());
+                            let word = self.bits.get(step.offset as usize + (bin / 64) as usize).copied().unwrap_or(0);
+                            step.child[usize::from(word >> (bin % 64) & 1 == 0)]
+                        }
+                        None => u32::MAX,
+                    };
+                    *at = next;
+                    done &= next;
+                }
+                if done != 0 {
+                    break;
+                }
             }
-            let mut kept = 0;
-            for k in 0..active.len() {
-                let row = active[k] as usize;
-                // An active row is at a split: a node of the tree, unmarked.
-                let at = out[row] as usize;
-                let next = match (steps.get(at), flat.marked.get(at)) {
-                    (Some(&step), Some(marked)) => marked[self.direction(step, block, row * width)],
-                    _ => u32::MAX,
-                };
-                out[row] = next;
-                active[kept] = row as u32;
-                kept += usize::from(next & AT_END == 0);
+            for (out, &at) in out.iter_mut().zip(&at) {
+                let node = at & !AT_END;
+                *out = if at & AT_END != 0 && steps.get(node as usize).is_some_and(|step| !step.splits(node)) { node } else { u32::MAX };
             }
-            active.truncate(kept);
         }
-        // Rows still at a split after the deepest level (a malformed tree) end on no leaf.
-        for &row in &active {
-            out[row as usize] = u32::MAX;
-        }
-        for at in out.iter_mut() {
-            *at &= !AT_END;
-            if flat.steps.get(*at as usize).is_none_or(|step| step.child[0] != *at) {
-                *at = u32::MAX;
-            }
+        if steps.first().is_some_and(|step| !step.splits(0)) {
+            out.fill(0);
         }
     }
 
@@ -181,7 +279,8 @@ impl Forest {
         for _ in 0..depth.min(flat.depth) {
             for (row, at) in at.iter_mut().enumerate() {
                 let Some(step) = flat.steps.get(*at as usize).copied() else { continue };
-                let next = self.child(step, block, row * width);
+                let bin = block.bins.get(row * width + step.feature as usize);
+                let next = step.child[self.direction(step, bin)] & !AT_END;
                 if next != *at {
                     *at = next;
                     visit(row, next);
@@ -190,17 +289,9 @@ impl Forest {
         }
     }
 
-    /// The child `step` sends the row whose bins start at `row_start` in `block` to: the left
-    /// one where the row's bin is set in the step's bit set.
+    /// 0 (left) where `bin` is set in the step's bit set, 1 (right) otherwise.
     #[inline]
-    fn child(&self, step: Step, block: &Block, row_start: usize) -> u32 {
-        step.child[self.direction(step, block, row_start)]
-    }
-
-    /// 0 (left) where the row's bin is set in the step's bit set, 1 (right) otherwise.
-    #[inline]
-    fn direction(&self, step: Step, block: &Block, row_start: usize) -> usize {
-        let bin = block.bins.get(row_start + step.feature as usize).copied().unwrap_or(0);
+    fn direction(&self, step: Step, bin: u32) -> usize {
         let word = self.bits.get(step.offset as usize + (bin / 64) as usize).copied().unwrap_or(0);
         usize::from(word >> (bin % 64) & 1 == 0)
     }
@@ -294,7 +385,7 @@ fn flatten(tree: &Tree, features: &[Bins], kinds: &[FeatureKind], bits: &mut Vec
     let values = tree.nodes.iter().map(|node| if let Node::Leaf { value, .. } = node { *value } else { 0.0 }).collect();
     // A leaf points to itself; a child past the last node (a malformed tree) ends the walk too.
     let ends = |child: u32| steps.get(child as usize).is_none_or(|step: &Step| step.child[0] == child);
-    let marked = steps
+    let marked: Vec<[u32; 2]> = steps
         .iter()
         .map(|step| {
             step.child.map(|child| {
@@ -308,7 +399,8 @@ fn flatten(tree: &Tree, features: &[Bins], kinds: &[FeatureKind], bits: &mut Vec
             })
         })
         .collect();
-    FlatTree { depth: tree.depth(), steps, values, marked }
+    let steps = steps.into_iter().zip(marked).map(|(step, child)| Step { child, ..step }).collect();
+    FlatTree { depth: tree.depth(), steps, values }
 }
 
 #[cfg(test)]
@@ -362,6 +454,55 @@ mod tests {
         assert_eq!(out, expected);
         assert_eq!(out, vec![3, 3, 4, 2, 2, 3, 4, 4]);
         assert_eq!(walk(&forest, &data, 4, 3), vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn blocks_of_wide_bins_walk_as_narrow_ones() {
+        // A split listing code 300 needs 16-bit bins, one listing code 70,000 32-bit bins.
+        for top in [30, 300, 70_000] {
+            let tree = Tree {
+                nodes: vec![
+                    Node::Split {
+                        feature: 0,
+                        rule: SplitRule::Categories(vec![1, top]),
+                        default_left: false,
+                        left: 1,
+                        right: 2,
+                        gain: 1.0,
+                        count: 9.0,
+                    },
+                    Node::Leaf { value: 1.0, count: 4.0 },
+                    Node::Split {
+                        feature: 1,
+                        rule: SplitRule::Threshold(0.5),
+                        default_left: true,
+                        left: 3,
+                        right: 4,
+                        gain: 1.0,
+                        count: 5.0,
+                    },
+                    Node::Leaf { value: 2.0, count: 2.0 },
+                    Node::Leaf { value: 3.0, count: 3.0 },
+                ],
+            };
+            let c = vec![1, top, top + 1, 2, MISSING_CATEGORY, 0, top - 1, 1, 5, top];
+            let x = vec![0.0, 1.0, 0.2, f64::NAN, 0.9, 0.5, 0.6, 0.1, f64::NAN, 0.7];
+            let data = Dataset::new(vec!["c".into(), "x".into()], vec![Column::Categorical(c), Column::Numeric(x)]).unwrap();
+            let booster = Booster {
+                format_version: crate::MODEL_FORMAT_VERSION,
+                feature_names: data.names.clone(),
+                feature_kinds: vec![FeatureKind::Categorical, FeatureKind::Numeric],
+                init_score: 0.0,
+                trees: vec![tree.clone()],
+                best_iteration: 1,
+                valid_history: Vec::new(),
+                params: Params::default(),
+            };
+            let forest = Forest::new(&booster);
+            let expected: Vec<u32> = (0..10).map(|row| tree.leaf_index(&data.columns, row).unwrap() as u32).collect();
+            assert_eq!(walk(&forest, &data, 0, 10), expected, "codes up to {top}");
+            assert_eq!(expected, vec![1, 1, 3, 3, 4, 3, 4, 1, 3, 1]);
+        }
     }
 
     #[test]
