@@ -251,7 +251,7 @@ impl Forest {
                         Some(step) => {
                             let bin: u32 = bins.get((first + lane) * width + step.feature as usize).map_or(0, |&bin| bin.into());
                             // [`Forest::direction`]'s test, written out: calling it with the step
-                            // copied made `walk_blocks` about a quarter slower.
+                            // copied walks slower (`docs/performance.md`, tried and dropped).
                             let word = self.bits.get(step.offset as usize + (bin / 64) as usize).copied().unwrap_or(0);
                             step.child[usize::from(word >> (bin % 64) & 1 == 0)]
                         }

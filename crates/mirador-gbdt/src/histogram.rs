@@ -155,9 +155,9 @@ fn accumulate_each<const N: usize>(histograms: [&mut FeatureHistogram; N], colum
     }
 }
 
-/// [`accumulate_each`] for the rows `0..grads.len()`, read in order without indices. (One
-/// function taking each row through a closure served both and made training 10-15 % slower
-/// on `cargo bench --bench train`, four alternated runs.)
+/// [`accumulate_each`] for the rows `0..grads.len()`, read in order without indices. One
+/// function taking each row through a closure would serve both, but trains slower
+/// (`docs/performance.md`, tried and dropped).
 fn accumulate_all<const N: usize>(histograms: [&mut FeatureHistogram; N], columns: [&[u8]; N], grads: &[GradPair]) {
     let mut even = histograms;
     let mut odd = [[BinStats::default(); BINS_PER_FEATURE]; N];
