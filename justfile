@@ -44,6 +44,10 @@ report-check *pages:
 export-hive run="reports/nightly/latest" out="reports/nightly-export" *args:
     cargo run --release -p mirador-cli -- export {{run}} --layout hive --out {{out}} {{args}}
 
+# A Ballista cluster on this machine: a scheduler (ballista://127.0.0.1:50050) and N executors, until Ctrl-C
+cluster executors="2" *args:
+    cargo run --release -p mirador-cli -- cluster up --executors {{executors}} {{args}}
+
 # Check a pipeline file without running it
 check pipeline="nightly":
     cargo run --release -p mirador-cli -- check pipelines/{{pipeline}}.toml

@@ -89,6 +89,8 @@ enum Command {
     Backtest(commands::backtest::BacktestArgs),
     /// Copy a committed run's row-level datasets, hive-partitioned by period, for other engines.
     Export(commands::export::ExportArgs),
+    /// Run a Ballista cluster of Mirador processes: `up` starts a scheduler and executors here.
+    Cluster(commands::cluster::ClusterArgs),
 }
 
 /// Arguments of `mirador run`.
@@ -168,6 +170,7 @@ fn main() -> ExitCode {
         Command::Score(args) => commands::score::score(&args),
         Command::Backtest(args) => commands::backtest::backtest(&args),
         Command::Export(args) => commands::export::export(&args),
+        Command::Cluster(args) => commands::cluster::cluster(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

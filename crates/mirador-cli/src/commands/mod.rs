@@ -2,6 +2,7 @@
 
 pub(crate) mod backtest;
 pub(crate) mod check;
+pub(crate) mod cluster;
 pub(crate) mod export;
 pub(crate) mod run;
 pub(crate) mod score;

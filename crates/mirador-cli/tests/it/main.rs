@@ -6,6 +6,7 @@ mod backfill;
 mod backtest;
 mod carried;
 mod cli;
+mod cluster;
 mod crash;
 mod export;
 mod ingest_rules;

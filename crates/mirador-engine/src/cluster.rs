@@ -1,0 +1,222 @@
+//! A Ballista cluster of Mirador processes: the scheduler and the executors are the `mirador`
+//! binary (`mirador cluster scheduler`, `mirador cluster executor`), so that every process of the
+//! cluster carries Mirador's functions ([`crate::functions`]).
+//!
+//! [`LocalCluster`] starts one scheduler and N executors on 127.0.0.1 (`mirador cluster up`):
+//! for tests, and for trying a rebuild on one machine. On several machines the same two
+//! subcommands run one per machine (`docs/scale-out.md`).
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::start_server;
+
+use crate::{Engine, EngineError, Result, functions};
+
+/// The address every process of a local cluster binds and announces.
+pub const LOCAL_HOST: &str = "127.0.0.1";
+
+/// How long [`LocalCluster::up`] waits for the cluster to run a first plan.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs a Ballista scheduler on `host:port`, planning with Mirador's functions, until the
+/// process ends.
+pub fn serve_scheduler(host: &str, port: u16) -> Result<()> {
+    let address: SocketAddr =
+        format!("{host}:{port}").parse().map_err(|e| EngineError::Cluster(format!("scheduler address {host}:{port}: {e}")))?;
+    let config = SchedulerConfig {
+        bind_host: host.to_owned(),
+        external_host: host.to_owned(),
+        bind_port: port,
+        override_session_builder: Some(Arc::new(functions::session_state)),
+        ..SchedulerConfig::default()
+    };
+    crate::runtime()?.block_on(async move {
+        let cluster = BallistaCluster::new_from_config(&config).await?;
+        start_server(cluster, address, Arc::new(config)).await
+    })?;
+    Ok(())
+}
+
+/// Where an executor serves and which scheduler it works for.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// The address it binds and announces.
+    pub host: String,
+    /// Its Arrow Flight port (where other executors and the client fetch its results).
+    pub port: u16,
+    /// Its gRPC port (where the scheduler sends it tasks).
+    pub grpc_port: u16,
+    /// The scheduler's address.
+    pub scheduler_host: String,
+    /// The scheduler's port.
+    pub scheduler_port: u16,
+    /// Tasks it runs at once (0: one per core).
+    pub vcores: usize,
+    /// Its scratch directory (shuffle files).
+    pub work_dir: PathBuf,
+}
+
+/// Runs a Ballista executor, with Mirador's functions, until the process ends.
+pub fn serve_executor(options: &ExecutorOptions) -> Result<()> {
+    std::fs::create_dir_all(&options.work_dir)?;
+    let config = ExecutorProcessConfig {
+        bind_host: options.host.clone(),
+        external_host: Some(options.host.clone()),
+        port: options.port,
+        grpc_port: options.grpc_port,
+        scheduler_host: options.scheduler_host.clone(),
+        scheduler_port: options.scheduler_port,
+        vcores: if options.vcores == 0 { std::thread::available_parallelism().map_or(1, usize::from) } else { options.vcores },
+        work_dir: Some(crate::text_of(&options.work_dir)?.to_owned()),
+        override_function_registry: Some(Arc::new(functions::registry())),
+        ..ExecutorProcessConfig::default()
+    };
+    crate::runtime()?.block_on(start_executor_process(Arc::new(config)))?;
+    Ok(())
+}
+
+/// A free TCP port on 127.0.0.1 (the system's pick; free when asked, not reserved).
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind((LOCAL_HOST, 0))?.local_addr()?.port())
+}
+
+/// One scheduler and N executors, each a child process of the `mirador` binary, on 127.0.0.1.
+/// Dropping it kills them all.
+pub struct LocalCluster {
+    scheduler_port: u16,
+    /// The scheduler first, then the executors.
+    processes: Vec<(String, Child)>,
+}
+
+/// What [`LocalCluster::up`] starts.
+#[derive(Debug, Clone)]
+pub struct LocalClusterOptions {
+    /// The `mirador` binary whose `cluster scheduler` and `cluster executor` subcommands serve.
+    pub program: PathBuf,
+    /// Executors to start.
+    pub executors: usize,
+    /// The scheduler's port (0: a free one).
+    pub port: u16,
+    /// Tasks each executor runs at once (0: one per core).
+    pub vcores: usize,
+    /// The executors' scratch directories go under it (`executor-<i>`).
+    pub work_dir: PathBuf,
+}
+
+impl LocalCluster {
+    /// Starts the scheduler and the executors, and waits until the cluster has run a first plan
+    /// on its executors. Fails, stopping what it started, when a process ends early or the
+    /// cluster does not answer within two minutes.
+    pub fn up(options: &LocalClusterOptions) -> Result<LocalCluster> {
+        if options.executors == 0 {
+            return Err(EngineError::Cluster("a cluster needs at least one executor".into()));
+        }
+        let port = if options.port == 0 { free_port()? } else { options.port };
+        let mut cluster = LocalCluster { scheduler_port: port, processes: Vec::new() };
+        let scheduler = Command::new(&options.program)
+            .args(["cluster", "scheduler", "--port", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()?;
+        cluster.processes.push(("scheduler".into(), scheduler));
+        cluster.wait_for_port(port)?;
+        for i in 0..options.executors {
+            let (flight, grpc) = (free_port()?, free_port()?);
+            let work = options.work_dir.join(format!("executor-{i}"));
+            let executor = Command::new(&options.program)
+                .args(["cluster", "executor", "--scheduler-port", &port.to_string(), "--port", &flight.to_string()])
+                .args(["--grpc-port", &grpc.to_string(), "--vcores", &options.vcores.to_string()])
+                .arg("--work-dir")
+                .arg(&work)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()?;
+            cluster.processes.push((format!("executor {i}"), executor));
+            cluster.wait_for_port(flight)?;
+        }
+        cluster.wait_until_it_runs_a_plan()?;
+        Ok(cluster)
+    }
+
+    /// The scheduler's address, `ballista://127.0.0.1:PORT`.
+    pub fn address(&self) -> String {
+        format!("ballista://{LOCAL_HOST}:{}", self.scheduler_port)
+    }
+
+    /// The executors' process ids, in start order.
+    pub fn executor_pids(&self) -> Vec<u32> {
+        self.processes.iter().skip(1).map(|(_, child)| child.id()).collect()
+    }
+
+    /// Blocks until a process of the cluster ends, and says which (an error: a cluster's
+    /// processes serve until they are stopped).
+    pub fn wait(&mut self) -> Result<()> {
+        loop {
+            self.check_running()?;
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Fails when a process has ended.
+    fn check_running(&mut self) -> Result<()> {
+        for (name, child) in &mut self.processes {
+            if let Some(status) = child.try_wait()? {
+                return Err(EngineError::Cluster(format!("the cluster's {name} (pid {}) ended: {status}", child.id())));
+            }
+        }
+        Ok(())
+    }
+
+    fn wait_for_port(&mut self, port: u16) -> Result<()> {
+        let started = Instant::now();
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
+            self.check_running()?;
+            if started.elapsed() > READY_TIMEOUT {
+                return Err(EngineError::Cluster(format!("nothing listens on {address} after {} s", READY_TIMEOUT.as_secs())));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    /// A first plan, run on the executors, is the proof that they have registered.
+    fn wait_until_it_runs_a_plan(&mut self) -> Result<()> {
+        let started = Instant::now();
+        let engine = Engine::connect(&self.address())?;
+        loop {
+            match engine.sql("SELECT count(*) FROM (VALUES (1), (2), (3)) AS t(x)") {
+                Ok(_) => return Ok(()),
+                Err(e) if started.elapsed() > READY_TIMEOUT => {
+                    return Err(EngineError::Cluster(format!("the cluster ran no plan within {} s: {e}", READY_TIMEOUT.as_secs())));
+                }
+                Err(_) => {
+                    self.check_running()?;
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        // Executors first, so that none is left asking a stopped scheduler for work.
+        for (_, child) in self.processes.iter_mut().rev() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The default scratch directory of a local cluster's executors.
+pub fn default_work_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("mirador-cluster-{}", std::process::id()))
+}
