@@ -48,6 +48,10 @@ export-hive run="reports/nightly/latest" out="reports/nightly-export" *args:
 cluster executors="2" *args:
     cargo run --release -p mirador-cli -- cluster up --executors {{executors}} {{args}}
 
+# mirror_exposure on a local cluster against one process, and with an executor killed midway
+bench-cluster *args:
+    scripts/bench-cluster.sh {{args}}
+
 # Check a pipeline file without running it
 check pipeline="nightly":
     cargo run --release -p mirador-cli -- check pipelines/{{pipeline}}.toml

@@ -25,6 +25,13 @@ pub const LOCAL_HOST: &str = "127.0.0.1";
 /// How long [`LocalCluster::up`] waits for the cluster to run a first plan.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// How often an executor tells the scheduler it is alive (Ballista's default is 60 s).
+const HEARTBEAT_SECONDS: u64 = 5;
+
+/// How long the scheduler waits for an executor's heartbeat before it counts the executor as
+/// dead and runs its tasks elsewhere (Ballista's default is 180 s; a few heartbeats here).
+const EXECUTOR_TIMEOUT_SECONDS: u64 = 30;
+
 /// Runs a Ballista scheduler on `host:port`, planning with Mirador's functions, until the
 /// process ends.
 pub fn serve_scheduler(host: &str, port: u16) -> Result<()> {
@@ -34,6 +41,8 @@ pub fn serve_scheduler(host: &str, port: u16) -> Result<()> {
         bind_host: host.to_owned(),
         external_host: host.to_owned(),
         bind_port: port,
+        executor_timeout_seconds: EXECUTOR_TIMEOUT_SECONDS,
+        expire_dead_executor_interval_seconds: HEARTBEAT_SECONDS,
         override_session_builder: Some(Arc::new(functions::session_state)),
         ..SchedulerConfig::default()
     };
@@ -75,6 +84,7 @@ pub fn serve_executor(options: &ExecutorOptions) -> Result<()> {
         scheduler_port: options.scheduler_port,
         vcores: if options.vcores == 0 { std::thread::available_parallelism().map_or(1, usize::from) } else { options.vcores },
         work_dir: Some(crate::text_of(&options.work_dir)?.to_owned()),
+        executor_heartbeat_interval_seconds: HEARTBEAT_SECONDS,
         override_function_registry: Some(Arc::new(functions::registry())),
         ..ExecutorProcessConfig::default()
     };
@@ -85,6 +95,16 @@ pub fn serve_executor(options: &ExecutorOptions) -> Result<()> {
 /// A free TCP port on 127.0.0.1 (the system's pick; free when asked, not reserved).
 pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind((LOCAL_HOST, 0))?.local_addr()?.port())
+}
+
+/// `N` distinct free TCP ports on 127.0.0.1, all held until all are picked.
+fn free_ports<const N: usize>() -> Result<[u16; N]> {
+    let listeners = (0..N).map(|_| TcpListener::bind((LOCAL_HOST, 0))).collect::<std::io::Result<Vec<_>>>()?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener.local_addr()?.port();
+    }
+    Ok(ports)
 }
 
 /// One scheduler and N executors, each a child process of the `mirador` binary, on 127.0.0.1.
@@ -128,21 +148,45 @@ impl LocalCluster {
         cluster.processes.push(("scheduler".into(), scheduler));
         cluster.wait_for_port(port)?;
         for i in 0..options.executors {
-            let (flight, grpc) = (free_port()?, free_port()?);
-            let work = options.work_dir.join(format!("executor-{i}"));
+            cluster.start_executor(options, i, port)?;
+        }
+        cluster.wait_until_it_runs_a_plan()?;
+        Ok(cluster)
+    }
+
+    /// Starts executor `i` on free ports. A port taken between the pick and the bind (another
+    /// process's) ends the executor at once; it is started again on other ports, up to three
+    /// times.
+    fn start_executor(&mut self, options: &LocalClusterOptions, i: usize, scheduler_port: u16) -> Result<()> {
+        let work = options.work_dir.join(format!("executor-{i}"));
+        let mut attempt = 0;
+        loop {
+            let [flight, grpc] = free_ports()?;
             let executor = Command::new(&options.program)
-                .args(["cluster", "executor", "--scheduler-port", &port.to_string(), "--port", &flight.to_string()])
+                .args(["cluster", "executor", "--scheduler-port", &scheduler_port.to_string(), "--port", &flight.to_string()])
                 .args(["--grpc-port", &grpc.to_string(), "--vcores", &options.vcores.to_string()])
                 .arg("--work-dir")
                 .arg(&work)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .spawn()?;
-            cluster.processes.push((format!("executor {i}"), executor));
-            cluster.wait_for_port(flight)?;
+            self.processes.push((format!("executor {i}"), executor));
+            match self.wait_for_port(flight) {
+                Err(EngineError::Cluster(_)) if attempt < 2 && self.last_has_ended()? => {
+                    self.processes.pop();
+                    attempt += 1;
+                }
+                other => return other,
+            }
         }
-        cluster.wait_until_it_runs_a_plan()?;
-        Ok(cluster)
+    }
+
+    /// Whether the last process started has ended.
+    fn last_has_ended(&mut self) -> Result<bool> {
+        match self.processes.last_mut() {
+            Some((_, child)) => Ok(child.try_wait()?.is_some()),
+            None => Ok(false),
+        }
     }
 
     /// The scheduler's address, `ballista://127.0.0.1:PORT`.
@@ -150,16 +194,44 @@ impl LocalCluster {
         format!("ballista://{LOCAL_HOST}:{}", self.scheduler_port)
     }
 
+    /// Kills executor `i` (SIGKILL, no goodbye to the scheduler): what a crashed machine does.
+    pub fn kill_executor(&mut self, i: usize) -> Result<()> {
+        let name = format!("executor {i}");
+        let at = self.processes.iter().position(|(n, _)| *n == name).ok_or_else(|| EngineError::Cluster(format!("no {name} to kill")))?;
+        let (_, mut child) = self.processes.remove(at);
+        child.kill()?;
+        child.wait()?;
+        Ok(())
+    }
+
     /// The executors' process ids, in start order.
     pub fn executor_pids(&self) -> Vec<u32> {
         self.processes.iter().skip(1).map(|(_, child)| child.id()).collect()
     }
 
-    /// Blocks until a process of the cluster ends, and says which (an error: a cluster's
-    /// processes serve until they are stopped).
-    pub fn wait(&mut self) -> Result<()> {
+    /// Serves until the scheduler ends or no executor is left (an error naming it: a cluster's
+    /// processes serve until they are stopped). An executor that ends is reported to `ended`
+    /// and the others go on: the scheduler runs its tasks on them.
+    pub fn wait(&mut self, mut ended: impl FnMut(&str)) -> Result<()> {
         loop {
-            self.check_running()?;
+            let mut i = 0;
+            while i < self.processes.len() {
+                let (name, child) = &mut self.processes[i];
+                match child.try_wait()? {
+                    Some(status) if i == 0 => {
+                        return Err(EngineError::Cluster(format!("the cluster's {name} (pid {}) ended: {status}", child.id())));
+                    }
+                    Some(status) => {
+                        let message = format!("the cluster's {name} (pid {}) ended: {status}", child.id());
+                        self.processes.remove(i);
+                        if self.processes.len() == 1 {
+                            return Err(EngineError::Cluster(format!("{message}; no executor is left")));
+                        }
+                        ended(&format!("{message}; {} executors left", self.processes.len() - 1));
+                    }
+                    None => i += 1,
+                }
+            }
             std::thread::sleep(Duration::from_millis(500));
         }
     }

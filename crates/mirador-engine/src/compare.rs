@@ -34,14 +34,19 @@ pub fn differences(expected: &[RecordBatch], actual: &[RecordBatch], keys: &[&st
     }
     let (e, a) = (sorted(&e, keys)?, sorted(&a, keys)?);
     let mut out = Vec::new();
-    for (i, (name, _)) in columns(&e).iter().enumerate() {
-        let (x, y) = (e.column(i), a.column(i));
+    for (i, (name, t)) in columns(&e).iter().enumerate() {
+        // Floats compare as numbers, everything else as its text.
+        let (x, y) = if *t == DataType::Float64 {
+            (e.column(i).clone(), a.column(i).clone())
+        } else {
+            (cast(e.column(i), &DataType::Utf8)?, cast(a.column(i), &DataType::Utf8)?)
+        };
         for row in 0..e.num_rows() {
             if out.len() == 20 {
                 return Ok(out);
             }
-            if !same_value(x, y, row, relative)? {
-                out.push(format!("{name}, row {row}: expected {}, found {}", shown(x, row)?, shown(y, row)?));
+            if !same_value(&x, &y, row, relative) {
+                out.push(format!("{name}, row {row}: expected {}, found {}", shown(&x, row)?, shown(&y, row)?));
             }
         }
     }
@@ -69,15 +74,16 @@ fn missing(key: &str) -> crate::EngineError {
     crate::EngineError::Cluster(format!("no column {key} to match rows by"))
 }
 
-fn same_value(x: &ArrayRef, y: &ArrayRef, row: usize, relative: f64) -> Result<bool> {
+/// Whether row `row` of `x` and `y` (both `Float64`, or both `Utf8`) hold the same value.
+fn same_value(x: &ArrayRef, y: &ArrayRef, row: usize, relative: f64) -> bool {
     if x.is_null(row) || y.is_null(row) {
-        return Ok(x.is_null(row) && y.is_null(row));
+        return x.is_null(row) && y.is_null(row);
     }
     if x.data_type() == &DataType::Float64 {
         let (p, q) = (x.as_primitive::<Float64Type>().value(row), y.as_primitive::<Float64Type>().value(row));
-        return Ok(p == q || (p.is_nan() && q.is_nan()) || (p - q).abs() <= relative * p.abs().max(q.abs()).max(1.0));
+        return p == q || (p.is_nan() && q.is_nan()) || (p - q).abs() <= relative * p.abs().max(q.abs()).max(1.0);
     }
-    Ok(shown(x, row)? == shown(y, row)?)
+    x.as_string::<i32>().value(row) == y.as_string::<i32>().value(row)
 }
 
 fn shown(x: &ArrayRef, row: usize) -> Result<String> {

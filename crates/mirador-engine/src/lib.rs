@@ -36,6 +36,9 @@ pub enum EngineError {
     /// A plan failed, or could not be sent to the cluster.
     #[error("the engine failed: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
+    /// A result could not be written as parquet.
+    #[error("writing the engine's result: {0}")]
+    Parquet(#[from] datafusion::parquet::errors::ParquetError),
     /// Results could not be compared or converted.
     #[error("the engine's results: {0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
@@ -56,6 +59,16 @@ pub enum EngineError {
 /// A result of this crate.
 pub type Result<T> = std::result::Result<T, EngineError>;
 
+/// How many times [`Engine::write_parquet`] runs a query whose result could not be read.
+pub const ATTEMPTS: u32 = 3;
+
+/// Where [`Engine::stream_to_parquet`] failed: before the plan ran (or in this process's own
+/// writing), or while the cluster ran it and the result streamed in.
+enum Streamed {
+    Planning(EngineError),
+    Running(EngineError),
+}
+
 /// A DataFusion session with Mirador's functions: on a Ballista cluster, whose executors run the
 /// plans, or in this process. Calls block until the plan's result is back.
 pub struct Engine {
@@ -71,7 +84,10 @@ impl Engine {
     pub fn connect(address: &str) -> Result<Engine> {
         let (host, port) = scheduler_of(address)?;
         let runtime = runtime()?;
-        let state = functions::session_state(SessionConfig::new_with_ballista())?;
+        // The static planner: Ballista 55's adaptive one does not recover from a lost executor
+        // (a job whose executor is killed never completes; apache/datafusion-ballista#1601).
+        let config = SessionConfig::new_with_ballista().with_ballista_adaptive_query_planner(false);
+        let state = functions::session_state(config)?;
         let url = format!("df://{host}:{port}");
         let ctx = runtime.block_on(SessionContext::remote_with_state(&url, state))?;
         // Ballista's upgrade of the state replaces its scalar functions with its defaults.
@@ -94,11 +110,15 @@ impl Engine {
         &self.location
     }
 
-    /// Registers the parquet file `path` as table `name` (in place of an earlier one).
+    /// Registers the parquet file `path`, or every `*.parquet` file of directory `path`, as table
+    /// `name` (in place of an earlier one).
     pub fn register_parquet(&self, name: &str, path: &Path) -> Result<()> {
-        let path = text_of(path)?;
+        let mut text = text_of(path)?.to_owned();
+        if path.is_dir() && !text.ends_with('/') {
+            text.push('/');
+        }
         self.ctx.deregister_table(name)?;
-        self.runtime.block_on(self.ctx.register_parquet(name, path, ParquetReadOptions::default()))?;
+        self.runtime.block_on(self.ctx.register_parquet(name, &text, ParquetReadOptions::default()))?;
         Ok(())
     }
 
@@ -113,6 +133,71 @@ impl Engine {
         self.ctx.deregister_table(name)?;
         self.runtime.block_on(self.ctx.register_listing_table(name, path, options, None, None))?;
         Ok(())
+    }
+
+    /// Runs `query` and writes its result as one parquet file, `part-00000.parquet`, into the new
+    /// directory `dir`, batch by batch as the result streams in (a directory beside it until the
+    /// file is complete, then renamed into place). Returns the rows written.
+    ///
+    /// The executors do not write the files themselves: a task re-run after its executor died
+    /// would write its rows a second time beside the first ones (measured: 23.9M rows instead
+    /// of 10M; `docs/scale-out.md`), while the result the client streams is each partition's once.
+    /// On a cluster, a failure once the plan runs (an executor holding a part of the result died
+    /// before the client fetched it: Ballista does not fetch it again) runs the query again, at
+    /// most [`ATTEMPTS`] times in all; the partial file is thrown away each time.
+    pub fn write_parquet(&self, query: &str, dir: &Path) -> Result<u64> {
+        if dir.exists() {
+            return Err(EngineError::Cluster(format!("{}: already exists; the engine writes into a new directory", dir.display())));
+        }
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+        let partial = dir.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+        let mut attempt = 1;
+        loop {
+            if partial.exists() {
+                std::fs::remove_dir_all(&partial)?;
+            }
+            std::fs::create_dir_all(&partial)?;
+            match self.stream_to_parquet(query, &partial.join("part-00000.parquet")) {
+                Ok(rows) => {
+                    std::fs::rename(&partial, dir)?;
+                    return Ok(rows);
+                }
+                Err(Streamed::Running(e)) if self.location != "local" && attempt < ATTEMPTS => {
+                    tracing::warn!(attempt, error = %e, "The cluster's result could not be read; running the query again.");
+                    attempt += 1;
+                }
+                Err(Streamed::Planning(e) | Streamed::Running(e)) => {
+                    let _ = std::fs::remove_dir_all(&partial);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Streams `query`'s result into the parquet file `path` (synced).
+    fn stream_to_parquet(&self, query: &str, path: &Path) -> std::result::Result<u64, Streamed> {
+        use futures::StreamExt as _;
+        let planning = |e: EngineError| Streamed::Planning(e);
+        let running = |e: EngineError| Streamed::Running(e);
+        self.runtime.block_on(async {
+            let df = self.ctx.sql(query).await.map_err(|e| planning(e.into()))?;
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let mut stream = df.execute_stream().await.map_err(|e| running(e.into()))?;
+            let file = std::fs::File::create(path).map_err(|e| planning(e.into()))?;
+            let props = datafusion::parquet::file::properties::WriterProperties::builder()
+                .set_compression(datafusion::parquet::basic::Compression::ZSTD(Default::default()))
+                .build();
+            let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| planning(e.into()))?;
+            let mut rows = 0;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| running(e.into()))?;
+                rows += batch.num_rows() as u64;
+                writer.write(&batch).map_err(|e| planning(e.into()))?;
+            }
+            writer.close().map_err(|e| planning(e.into()))?;
+            std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| planning(e.into()))?;
+            Ok(rows)
+        })
     }
 
     /// Runs `query` and collects its result.

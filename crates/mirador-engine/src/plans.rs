@@ -33,6 +33,14 @@ impl Engine {
         self.register_parquet(cell::ID, gap_by_cell)?;
         self.sql(&mirror_exposure_sql(grain))
     }
+
+    /// [`Engine::mirror_exposure`] written as parquet into the new directory `out`
+    /// ([`Engine::write_parquet`]). Returns the rows written.
+    pub fn write_mirror_exposure(&self, declarations: &Path, gap_by_cell: &Path, grain: PeriodGrain, out: &Path) -> Result<u64> {
+        self.register_parquet("declarations", declarations)?;
+        self.register_parquet(cell::ID, gap_by_cell)?;
+        self.write_parquet(&mirror_exposure_sql(grain), out)
+    }
 }
 
 /// The query of [`Engine::mirror_exposure`], over tables `declarations` and `gap_by_cell`: the

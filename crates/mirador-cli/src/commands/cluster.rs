@@ -81,7 +81,7 @@ pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<()> {
             println!("scheduler: {}", up.address());
             println!("executors: {} (pids {:?}), scratch under {}", executors, up.executor_pids(), options.work_dir.display());
             println!("serving until stopped (Ctrl-C)");
-            up.wait()?;
+            up.wait(|ended| eprintln!("warning: {ended}"))?;
             Ok(())
         }
         ClusterCommand::Scheduler { host, port } => {

@@ -1,6 +1,8 @@
 //! The engine's cluster: a scheduler and two executors, processes of the `mirador` binary, run
 //! Mirador's plans and give what the local stages give.
 
+use std::path::Path;
+
 use mirador_engine::cluster::{LocalCluster, LocalClusterOptions};
 use mirador_engine::{Engine, compare};
 use mirador_gap::PeriodGrain;
@@ -56,5 +58,60 @@ fn a_two_executor_cluster_sums_the_gap_by_chapter_as_the_local_stage_does() {
     let rows: usize = expected.iter().map(|b| b.num_rows()).sum();
     assert!(rows > 10_000, "{rows} declaration items in the sample run");
     let differences = compare::differences(&expected, &on_cluster, &[col::DECLARATION_ID, col::ITEM_NO], 1e-9).unwrap();
+    assert!(differences.is_empty(), "{differences:#?}");
+}
+
+/// Whether `dir` holds a file at any depth.
+fn holds_a_file(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let p = e.path();
+            if p.is_dir() { holds_a_file(&p) } else { true }
+        })
+    })
+}
+
+#[test]
+fn an_executor_killed_midway_leaves_the_output_of_an_undisturbed_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let o = mirador(&["-q", "run", "pipelines/nightly.toml", "--out", runs.to_str().unwrap()], &repo());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = runs.join("latest");
+    // Forty copies of the sample's declarations: a job long enough to be cut in the middle.
+    let declarations = dir.path().join("declarations");
+    std::fs::create_dir(&declarations).unwrap();
+    for i in 0..40 {
+        std::fs::hard_link(run.join("declarations.parquet"), declarations.join(format!("part-{i:02}.parquet"))).unwrap();
+    }
+    let cells = run.join("gap_by_cell.parquet");
+    let expected = dir.path().join("expected");
+    let rows = Engine::local().unwrap().write_mirror_exposure(&declarations, &cells, PeriodGrain::Year, &expected).unwrap();
+
+    let work = dir.path().join("cluster");
+    let options = LocalClusterOptions { program: env!("CARGO_BIN_EXE_mirador").into(), executors: 2, port: 0, vcores: 2, work_dir: work.clone() };
+    let mut cluster = LocalCluster::up(&options).unwrap();
+    let engine = Engine::connect(&cluster.address()).unwrap();
+    let actual = dir.path().join("actual");
+    let job = {
+        let (declarations, cells, actual) = (declarations.clone(), cells.clone(), actual.clone());
+        std::thread::spawn(move || engine.write_mirror_exposure(&declarations, &cells, PeriodGrain::Year, &actual))
+    };
+    // Once executor 0 holds shuffle files (finished map tasks the job still needs), it dies.
+    let started = std::time::Instant::now();
+    while !holds_a_file(&work.join("executor-0")) {
+        assert!(started.elapsed().as_secs() < 120, "executor 0 wrote no shuffle file");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!job.is_finished(), "the job ended before executor 0 could be killed: make it longer");
+    cluster.kill_executor(0).unwrap();
+    assert_eq!(job.join().unwrap().unwrap(), rows);
+
+    let local = Engine::local().unwrap();
+    local.register_parquet("expected", &expected).unwrap();
+    local.register_parquet("actual", &actual).unwrap();
+    let (e, a) = (local.sql("SELECT * FROM expected").unwrap(), local.sql("SELECT * FROM actual").unwrap());
+    // Rows are keyed by their declaration item; the copies' rows are alike.
+    let differences = compare::differences(&e, &a, &[col::DECLARATION_ID, col::ITEM_NO], 1e-9).unwrap();
     assert!(differences.is_empty(), "{differences:#?}");
 }
