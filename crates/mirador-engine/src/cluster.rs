@@ -92,12 +92,8 @@ pub fn serve_executor(options: &ExecutorOptions) -> Result<()> {
     Ok(())
 }
 
-/// A free TCP port on 127.0.0.1 (the system's pick; free when asked, not reserved).
-pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind((LOCAL_HOST, 0))?.local_addr()?.port())
-}
-
-/// `N` distinct free TCP ports on 127.0.0.1, all held until all are picked.
+/// `N` distinct free TCP ports on 127.0.0.1 (the system's picks, all held until all are picked;
+/// free when returned, not reserved).
 fn free_ports<const N: usize>() -> Result<[u16; N]> {
     let listeners = (0..N).map(|_| TcpListener::bind((LOCAL_HOST, 0))).collect::<std::io::Result<Vec<_>>>()?;
     let mut ports = [0; N];
@@ -138,7 +134,7 @@ impl LocalCluster {
         if options.executors == 0 {
             return Err(EngineError::Cluster("a cluster needs at least one executor".into()));
         }
-        let port = if options.port == 0 { free_port()? } else { options.port };
+        let port = if options.port == 0 { free_ports::<1>()?[0] } else { options.port };
         let mut cluster = LocalCluster { scheduler_port: port, processes: Vec::new() };
         let scheduler = Command::new(&options.program)
             .args(["cluster", "scheduler", "--port", &port.to_string()])
@@ -214,36 +210,36 @@ impl LocalCluster {
     /// and the others go on: the scheduler runs its tasks on them.
     pub fn wait(&mut self, mut ended: impl FnMut(&str)) -> Result<()> {
         loop {
-            let mut i = 0;
-            while i < self.processes.len() {
-                let (name, child) = &mut self.processes[i];
-                match child.try_wait()? {
-                    Some(status) if i == 0 => {
-                        return Err(EngineError::Cluster(format!("the cluster's {name} (pid {}) ended: {status}", child.id())));
-                    }
-                    Some(status) => {
-                        let message = format!("the cluster's {name} (pid {}) ended: {status}", child.id());
-                        self.processes.remove(i);
-                        if self.processes.len() == 1 {
-                            return Err(EngineError::Cluster(format!("{message}; no executor is left")));
-                        }
-                        ended(&format!("{message}; {} executors left", self.processes.len() - 1));
-                    }
-                    None => i += 1,
+            while let Some((i, message)) = self.first_ended()? {
+                if i == 0 {
+                    return Err(EngineError::Cluster(message));
                 }
+                self.processes.remove(i);
+                if self.processes.len() == 1 {
+                    return Err(EngineError::Cluster(format!("{message}; no executor is left")));
+                }
+                ended(&format!("{message}; {} executors left", self.processes.len() - 1));
             }
             std::thread::sleep(Duration::from_millis(500));
         }
     }
 
-    /// Fails when a process has ended.
-    fn check_running(&mut self) -> Result<()> {
-        for (name, child) in &mut self.processes {
+    /// The first process that has ended (its index in `processes`) and what to say of it.
+    fn first_ended(&mut self) -> Result<Option<(usize, String)>> {
+        for (i, (name, child)) in self.processes.iter_mut().enumerate() {
             if let Some(status) = child.try_wait()? {
-                return Err(EngineError::Cluster(format!("the cluster's {name} (pid {}) ended: {status}", child.id())));
+                return Ok(Some((i, format!("the cluster's {name} (pid {}) ended: {status}", child.id()))));
             }
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// Fails when a process has ended.
+    fn check_running(&mut self) -> Result<()> {
+        match self.first_ended()? {
+            Some((_, message)) => Err(EngineError::Cluster(message)),
+            None => Ok(()),
+        }
     }
 
     fn wait_for_port(&mut self, port: u16) -> Result<()> {

@@ -62,10 +62,10 @@ pub type Result<T> = std::result::Result<T, EngineError>;
 /// How many times [`Engine::write_parquet`] runs a query whose result could not be read.
 pub const ATTEMPTS: u32 = 3;
 
-/// Where [`Engine::stream_to_parquet`] failed: before the plan ran (or in this process's own
-/// writing), or while the cluster ran it and the result streamed in.
+/// Where [`Engine::stream_to_parquet`] failed: here (planning the query, or writing the file),
+/// which running it again would not mend; or while the plan ran and its result streamed in.
 enum Streamed {
-    Planning(EngineError),
+    Here(EngineError),
     Running(EngineError),
 }
 
@@ -166,7 +166,7 @@ impl Engine {
                     tracing::warn!(attempt, error = %e, "The cluster's result could not be read; running the query again.");
                     attempt += 1;
                 }
-                Err(Streamed::Planning(e) | Streamed::Running(e)) => {
+                Err(Streamed::Here(e) | Streamed::Running(e)) => {
                     let _ = std::fs::remove_dir_all(&partial);
                     return Err(e);
                 }
@@ -177,25 +177,25 @@ impl Engine {
     /// Streams `query`'s result into the parquet file `path` (synced).
     fn stream_to_parquet(&self, query: &str, path: &Path) -> std::result::Result<u64, Streamed> {
         use futures::StreamExt as _;
-        let planning = |e: EngineError| Streamed::Planning(e);
+        let here = |e: EngineError| Streamed::Here(e);
         let running = |e: EngineError| Streamed::Running(e);
         self.runtime.block_on(async {
-            let df = self.ctx.sql(query).await.map_err(|e| planning(e.into()))?;
+            let df = self.ctx.sql(query).await.map_err(|e| here(e.into()))?;
             let schema = Arc::new(df.schema().as_arrow().clone());
             let mut stream = df.execute_stream().await.map_err(|e| running(e.into()))?;
-            let file = std::fs::File::create(path).map_err(|e| planning(e.into()))?;
+            let file = std::fs::File::create(path).map_err(|e| here(e.into()))?;
             let props = datafusion::parquet::file::properties::WriterProperties::builder()
                 .set_compression(datafusion::parquet::basic::Compression::ZSTD(Default::default()))
                 .build();
-            let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| planning(e.into()))?;
+            let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| here(e.into()))?;
             let mut rows = 0;
             while let Some(batch) = stream.next().await {
                 let batch = batch.map_err(|e| running(e.into()))?;
                 rows += batch.num_rows() as u64;
-                writer.write(&batch).map_err(|e| planning(e.into()))?;
+                writer.write(&batch).map_err(|e| here(e.into()))?;
             }
-            writer.close().map_err(|e| planning(e.into()))?;
-            std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| planning(e.into()))?;
+            writer.close().map_err(|e| here(e.into()))?;
+            std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| here(e.into()))?;
             Ok(rows)
         })
     }

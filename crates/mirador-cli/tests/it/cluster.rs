@@ -1,8 +1,9 @@
 //! The engine's cluster: a scheduler and two executors, processes of the `mirador` binary, run
 //! Mirador's plans and give what the local stages give.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use mirador_engine::arrow::record_batch::RecordBatch;
 use mirador_engine::cluster::{LocalCluster, LocalClusterOptions};
 use mirador_engine::{Engine, compare};
 use mirador_gap::PeriodGrain;
@@ -11,30 +12,39 @@ use mirador_schema::col;
 
 use crate::cli::{mirador, repo};
 
+/// The bundled sample's nightly run, committed under `dir`: its run directory.
+fn sample_run(dir: &Path) -> PathBuf {
+    let runs = dir.join("runs");
+    let o = mirador(&["-q", "run", "pipelines/nightly.toml", "--out", runs.to_str().unwrap()], &repo());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    runs.join("latest")
+}
+
+/// A scheduler and two executors of this build's `mirador`, their scratch under `work`.
+fn two_executors(work: &Path) -> LocalCluster {
+    let options =
+        LocalClusterOptions { program: env!("CARGO_BIN_EXE_mirador").into(), executors: 2, port: 0, vcores: 2, work_dir: work.to_owned() };
+    LocalCluster::up(&options).unwrap()
+}
+
+/// Every row of the parquet file, or directory of files, `path`, read in this process.
+fn read(local: &Engine, path: &Path) -> Vec<RecordBatch> {
+    local.register_parquet("read", path).unwrap();
+    local.sql("SELECT * FROM read").unwrap()
+}
+
 #[test]
 fn a_two_executor_cluster_sums_the_gap_by_chapter_as_the_local_stage_does() {
     let dir = tempfile::tempdir().unwrap();
-    let runs = dir.path().join("runs");
-    let o = mirador(&["-q", "run", "pipelines/nightly.toml", "--out", runs.to_str().unwrap()], &repo());
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let run = runs.join("latest");
-
-    let options = LocalClusterOptions {
-        program: env!("CARGO_BIN_EXE_mirador").into(),
-        executors: 2,
-        port: 0,
-        vcores: 2,
-        work_dir: dir.path().join("cluster"),
-    };
-    let cluster = LocalCluster::up(&options).unwrap();
+    let run = sample_run(dir.path());
+    let cluster = two_executors(&dir.path().join("cluster"));
     assert_eq!(cluster.executor_pids().len(), 2);
     let engine = Engine::connect(&cluster.address()).unwrap();
     assert!(engine.location().starts_with("ballista://127.0.0.1:"));
     let on_cluster = engine.gap_by_chapter(&run.join("gap_by_cell.parquet")).unwrap();
 
     let local = Engine::local().unwrap();
-    local.register_parquet("expected", &run.join("gap_by_chapter.parquet")).unwrap();
-    let expected = local.sql("SELECT * FROM expected").unwrap();
+    let expected = read(&local, &run.join("gap_by_chapter.parquet"));
     let rows: usize = expected.iter().map(|b| b.num_rows()).sum();
     assert!(rows > 20, "{rows} chapter x period rows in the sample run");
     let differences = compare::differences(&expected, &on_cluster, &[col::HS2, col::PERIOD], 1e-9).unwrap();
@@ -53,8 +63,7 @@ fn a_two_executor_cluster_sums_the_gap_by_chapter_as_the_local_stage_does() {
     // Every declaration's exposure: the map and the join of the stage, on the executors.
     // (pipelines/params/revenue_gap.toml: yearly cells.)
     let on_cluster = engine.mirror_exposure(&run.join("declarations.parquet"), &run.join("gap_by_cell.parquet"), PeriodGrain::Year).unwrap();
-    local.register_parquet("expected_exposure", &run.join("mirror_exposure.parquet")).unwrap();
-    let expected = local.sql("SELECT * FROM expected_exposure").unwrap();
+    let expected = read(&local, &run.join("mirror_exposure.parquet"));
     let rows: usize = expected.iter().map(|b| b.num_rows()).sum();
     assert!(rows > 10_000, "{rows} declaration items in the sample run");
     let differences = compare::differences(&expected, &on_cluster, &[col::DECLARATION_ID, col::ITEM_NO], 1e-9).unwrap();
@@ -74,10 +83,7 @@ fn holds_a_file(dir: &Path) -> bool {
 #[test]
 fn an_executor_killed_midway_leaves_the_output_of_an_undisturbed_run() {
     let dir = tempfile::tempdir().unwrap();
-    let runs = dir.path().join("runs");
-    let o = mirador(&["-q", "run", "pipelines/nightly.toml", "--out", runs.to_str().unwrap()], &repo());
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let run = runs.join("latest");
+    let run = sample_run(dir.path());
     // Forty copies of the sample's declarations: a job long enough to be cut in the middle.
     let declarations = dir.path().join("declarations");
     std::fs::create_dir(&declarations).unwrap();
@@ -89,8 +95,7 @@ fn an_executor_killed_midway_leaves_the_output_of_an_undisturbed_run() {
     let rows = Engine::local().unwrap().write_mirror_exposure(&declarations, &cells, PeriodGrain::Year, &expected).unwrap();
 
     let work = dir.path().join("cluster");
-    let options = LocalClusterOptions { program: env!("CARGO_BIN_EXE_mirador").into(), executors: 2, port: 0, vcores: 2, work_dir: work.clone() };
-    let mut cluster = LocalCluster::up(&options).unwrap();
+    let mut cluster = two_executors(&work);
     let engine = Engine::connect(&cluster.address()).unwrap();
     let actual = dir.path().join("actual");
     let job = {
@@ -108,9 +113,7 @@ fn an_executor_killed_midway_leaves_the_output_of_an_undisturbed_run() {
     assert_eq!(job.join().unwrap().unwrap(), rows);
 
     let local = Engine::local().unwrap();
-    local.register_parquet("expected", &expected).unwrap();
-    local.register_parquet("actual", &actual).unwrap();
-    let (e, a) = (local.sql("SELECT * FROM expected").unwrap(), local.sql("SELECT * FROM actual").unwrap());
+    let (e, a) = (read(&local, &expected), read(&local, &actual));
     // Rows are keyed by their declaration item; the copies' rows are alike.
     let differences = compare::differences(&e, &a, &[col::DECLARATION_ID, col::ITEM_NO], 1e-9).unwrap();
     assert!(differences.is_empty(), "{differences:#?}");
