@@ -127,6 +127,12 @@ pub(crate) struct RunArgs {
     /// to the working directory.
     #[arg(long = "source", value_name = "ID=PATH")]
     sources: Vec<String>,
+    /// Run the stages that can on the Ballista cluster whose scheduler is at this address
+    /// (`ballista://HOST:PORT`, as `mirador cluster up` prints it) [env: MIRADOR_ENGINE]. The
+    /// others run here, and the log says why. The cluster reads the run's files by their paths:
+    /// its executors must see the output root where this process does.
+    #[arg(long)]
+    engine: Option<String>,
 }
 
 fn init_logging(global: &GlobalArgs) {
@@ -141,7 +147,7 @@ fn init_logging(global: &GlobalArgs) {
         }
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(default.replace("mirador=info", "mirador_cli=info,mirador_pipeline=info,mirador_ingest=info,mirador_model=info"))
+        EnvFilter::new(default.replace("mirador=info", "mirador::=info,mirador_pipeline=info,mirador_ingest=info,mirador_model=info"))
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -16,6 +16,9 @@ pub(crate) const ENV_OUT: &str = "MIRADOR_OUT";
 pub(crate) const ENV_PSEUDONYM_KEY: &str = "MIRADOR_PSEUDONYM_KEY";
 /// Environment variable: worker threads (default: all cores).
 pub(crate) const ENV_THREADS: &str = "MIRADOR_THREADS";
+/// Environment variable: the Ballista cluster the stages that can run on (overridden by
+/// `--engine`).
+pub(crate) const ENV_ENGINE: &str = "MIRADOR_ENGINE";
 
 /// Resolved settings of one `mirador run`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -24,6 +27,8 @@ pub(crate) struct Settings {
     pub(crate) out_root: PathBuf,
     pub(crate) out_root_from: &'static str,
     pub(crate) threads: Option<usize>,
+    /// The cluster's scheduler (`ballista://HOST:PORT`), or none: every stage runs here.
+    pub(crate) engine: Option<String>,
     pub(crate) only: Vec<String>,
     pub(crate) from: Option<String>,
     pub(crate) force: bool,
@@ -44,6 +49,7 @@ pub(crate) struct CliRunFlags {
     pub(crate) force: bool,
     pub(crate) top: Option<i64>,
     pub(crate) threads: Option<usize>,
+    pub(crate) engine: Option<String>,
 }
 
 impl Settings {
@@ -65,6 +71,10 @@ impl Settings {
                 Err(_) => None,
             },
         };
+        let engine = flags.engine.or_else(|| std::env::var(ENV_ENGINE).ok()).filter(|e| !e.is_empty());
+        if let Some(address) = &engine {
+            mirador_engine::scheduler_of(address).map_err(|e| UserError(format!("--engine / {ENV_ENGINE}: {e}")))?;
+        }
         let mut stage_overrides = BTreeMap::new();
         if let Some(top) = flags.top {
             let mut t = toml::Table::new();
@@ -77,6 +87,7 @@ impl Settings {
             out_root,
             out_root_from,
             threads,
+            engine,
             only: flags.only,
             from: flags.from,
             force: flags.force,

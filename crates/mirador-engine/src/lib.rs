@@ -6,6 +6,7 @@
 //!   the scheduler and the executors alike;
 //! - [`Engine`]: a session on a cluster (`df://HOST:PORT`, `ballista://HOST:PORT`) or in this
 //!   process, with the plans that run there ([`plans`]);
+//! - [`stages`]: the stages whose map work runs on the engine (`mirador run --engine`);
 //! - [`compare`]: whether two results hold the same rows (text and integers exactly, floats to a
 //!   relative tolerance), which is how a cluster's outputs are checked against a local run's.
 //!
@@ -15,6 +16,7 @@ pub mod cluster;
 pub mod compare;
 pub mod functions;
 pub mod plans;
+pub mod stages;
 
 /// The arrow-rs the engine's results are in.
 pub use datafusion::arrow;
@@ -209,8 +211,8 @@ impl Engine {
     }
 }
 
-/// The host and port of an engine address.
-fn scheduler_of(address: &str) -> Result<(String, u16)> {
+/// The host and port of an engine address (`ballista://HOST:PORT` or `df://HOST:PORT`).
+pub fn scheduler_of(address: &str) -> Result<(String, u16)> {
     let bad = || EngineError::Address(address.to_owned());
     let rest = address.strip_prefix("ballista://").or_else(|| address.strip_prefix("df://")).ok_or_else(bad)?;
     let (host, port) = rest.trim_end_matches('/').rsplit_once(':').ok_or_else(bad)?;

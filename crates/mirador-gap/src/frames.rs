@@ -344,12 +344,63 @@ fn exposure_block(
         .zip(value.iter())
         .map(|(&k, v)| ratio(v.unwrap_or(0.0).max(0.0), rows.key_value[k as usize]).map_or(0.0, |s| s * key_duty[k as usize]))
         .collect();
+    exposure_frame(block, gap_period, gap_ratio, cell_duty, share)
+}
+
+/// The `mirror_exposure` rows of `block` (declarations) with their computed columns.
+fn exposure_frame(block: &DataFrame, gap_period: Column, gap_ratio: Float64Chunked, cell_duty: Vec<f64>, share: Vec<f64>) -> PolarsResult<DataFrame> {
     let mut df = block.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY])?;
     df.with_column(gap_period)?;
     df.with_column(gap_ratio.with_name(mirror_exposure::MIRROR_GAP_RATIO.into()).into_column())?;
     df.with_column(Column::new(mirror_exposure::CELL_LOST_DUTY_USD.into(), cell_duty))?;
     df.with_column(Column::new(mirror_exposure::MIRROR_DUTY_SHARE_USD.into(), share))?;
     Ok(df)
+}
+
+/// `mirror_exposure`'s computed columns for every declaration item, in the declarations' order,
+/// made elsewhere (the engine's map and join, `mirador_engine`): [`write_exposure_columns`]
+/// makes the dataset of them.
+#[derive(Debug, Default)]
+pub struct ExposureColumns {
+    /// Each row's output period, as a code into `periods` (`u32::MAX`: none).
+    pub period_codes: Vec<u32>,
+    /// The output periods.
+    pub periods: Vec<String>,
+    /// Each row's cell gap ratio, clamped to ±1 (none without a mirror).
+    pub gap_ratio: Vec<Option<f64>>,
+    /// Each row's cell lost duty.
+    pub cell_lost_duty_usd: Vec<f64>,
+    /// Each row's value share of it.
+    pub duty_share_usd: Vec<f64>,
+}
+
+/// `mirror_exposure` of `declarations` with the computed `columns`, handed to `write`
+/// [`EXPOSURE_BLOCK_ROWS`] rows at a time as [`exposure_in_blocks`] hands them: the same key
+/// columns, types and blocks as the local stage's.
+pub fn write_exposure_columns<E: From<PolarsError>>(
+    declarations: &DataFrame,
+    columns: &ExposureColumns,
+    mut write: impl FnMut(DataFrame) -> Result<(), E>,
+) -> Result<(), E> {
+    let n = declarations.height();
+    let c = columns;
+    let lengths = [c.period_codes.len(), c.gap_ratio.len(), c.cell_lost_duty_usd.len(), c.duty_share_usd.len()];
+    if lengths.iter().any(|&l| l != n) {
+        return Err(PolarsError::ShapeMismatch(format!("mirror_exposure: {n} declaration items, computed columns of {lengths:?} rows").into()).into());
+    }
+    if let Some(&code) = c.period_codes.iter().find(|&&code| code != u32::MAX && code as usize >= c.periods.len()) {
+        return Err(PolarsError::OutOfBounds(format!("mirror_exposure: period code {code} of {} periods", c.periods.len()).into()).into());
+    }
+    let period_type = mirador_schema::text::categorical_type(mirror_exposure::GAP_PERIOD);
+    let periods: Vec<&str> = c.periods.iter().map(String::as_str).collect();
+    for start in (0..n.max(1)).step_by(EXPOSURE_BLOCK_ROWS) {
+        let end = n.min(start + EXPOSURE_BLOCK_ROWS);
+        let block = declarations.slice(start as i64, end - start);
+        let gap_period = categorical(&c.period_codes[start..end], &periods, &period_type, mirror_exposure::GAP_PERIOD)?;
+        let gap_ratio: Float64Chunked = c.gap_ratio[start..end].iter().copied().collect();
+        write(exposure_frame(&block, gap_period, gap_ratio, c.cell_lost_duty_usd[start..end].to_vec(), c.duty_share_usd[start..end].to_vec())?)?;
+    }
+    Ok(())
 }
 
 /// Text coded `codes` in `values` as a categorical column of type `dtype` (from
@@ -420,6 +471,31 @@ mod tests {
             df
         };
         assert!(as_text(&joined).equals_missing(&as_text(&whole[0])));
+
+        // The same computed columns, made elsewhere and handed in (as the engine's are), give
+        // the same rows; columns of another length are refused.
+        let w = &whole[0];
+        let f64s = |c: &str| w.column(c).unwrap().f64().unwrap().iter().map(|v| v.unwrap()).collect::<Vec<f64>>();
+        let text = as_text(w);
+        let periods: Vec<Option<&str>> = text.column(mirror_exposure::GAP_PERIOD).unwrap().str().unwrap().iter().collect();
+        let mut columns = ExposureColumns {
+            periods: periods.iter().flatten().map(|p| (*p).to_owned()).collect::<std::collections::BTreeSet<_>>().into_iter().collect(),
+            gap_ratio: w.column(mirror_exposure::MIRROR_GAP_RATIO).unwrap().f64().unwrap().iter().collect(),
+            cell_lost_duty_usd: f64s(mirror_exposure::CELL_LOST_DUTY_USD),
+            duty_share_usd: f64s(mirror_exposure::MIRROR_DUTY_SHARE_USD),
+            ..ExposureColumns::default()
+        };
+        columns.period_codes = periods.iter().map(|p| p.map_or(u32::MAX, |p| columns.periods.iter().position(|q| q == p).unwrap() as u32)).collect();
+        let mut handed = Vec::new();
+        write_exposure_columns(declarations, &columns, |b: DataFrame| -> PolarsResult<()> {
+            handed.push(b);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(handed.len(), 1);
+        assert!(as_text(&handed[0]).equals_missing(&text));
+        columns.duty_share_usd.pop();
+        assert!(write_exposure_columns(declarations, &columns, |_: DataFrame| -> PolarsResult<()> { Ok(()) }).is_err());
     }
 
     /// Rows find the same keys, numbered in the same order, with the same values summed, whether

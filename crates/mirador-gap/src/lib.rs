@@ -31,7 +31,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use factor::{Factor, FactorMethod, FactorParams, Factors, Pair, median_ratio};
-pub use frames::EXPOSURE_BLOCK_ROWS;
+pub use frames::{EXPOSURE_BLOCK_ROWS, ExposureColumns, write_exposure_columns};
 pub use tariff::{Applicable, TariffBook};
 
 /// Where declared imports come from.
@@ -190,21 +190,75 @@ pub fn analyse_in_blocks<E: From<PolarsError>>(
     let ((sides, cells, factors), rows) = (cells?, rows?);
     // The small per-cell frames first, then the row-level exposure (every declaration), a block
     // at a time.
-    let by_cell = frames::by_cell(&cells)?;
-    let by_chapter = frames::by_group(&cells, |c| c.key.0[..2].to_owned(), mirador_schema::col::HS2)?;
-    let by_partner = frames::by_partner(&cells, &factors)?;
-    let summary = frames::summary(&cells, &factors, sides.declared_source)?;
+    let result = cell_frames(&sides, &cells, factors)?;
     frames::exposure_in_blocks(declarations, &rows, &cells, write_exposure)?;
+    Ok(result)
+}
+
+/// [`analyse`] without `mirror_exposure` (the result's `exposure` is empty): the cells and their
+/// sums, for a run whose per-declaration map and join run elsewhere (on the engine,
+/// [`write_exposure_columns`] making the dataset of their columns).
+pub fn analyse_cells(declarations: &DataFrame, mirror_flows: &DataFrame, tariffs: &DataFrame, params: &GapParams) -> PolarsResult<GapResult> {
+    let book = TariffBook::from_frame(tariffs)?;
+    let texts = frames::KeyTexts::of(declarations)?;
+    let sides = cells::sides(&texts, declarations, mirror_flows, params)?;
+    let (cells, factors) = cells::cells(&sides, &book, params);
+    cell_frames(&sides, &cells, factors)
+}
+
+/// The per-cell datasets of a result, its `exposure` empty.
+fn cell_frames(sides: &cells::Sides, cells: &[cells::Cell], factors: Factors) -> PolarsResult<GapResult> {
     Ok(GapResult {
-        by_chapter,
-        by_partner,
-        summary,
+        by_cell: frames::by_cell(cells)?,
+        by_chapter: frames::by_group(cells, |c| c.key.0[..2].to_owned(), mirador_schema::col::HS2)?,
+        by_partner: frames::by_partner(cells, &factors)?,
+        summary: frames::summary(cells, &factors, sides.declared_source)?,
         exposure: DataFrame::empty(),
-        by_cell,
         factors,
         declared_source: sides.declared_source,
         aggregate_rows: sides.aggregate_rows,
     })
+}
+
+/// The stage's parameters, read from `ctx` and checked: the ranges of [`GapParams::validate`],
+/// and a home country that is an ISO alpha-2 code or `*`.
+pub fn stage_params(ctx: &StageContext) -> Result<GapParams, StageError> {
+    let stage = || ctx.stage().to_owned();
+    let params: GapParams = ctx.params()?;
+    params.validate().map_err(|message| StageError::Params { stage: stage(), message })?;
+    let iso2 = params.home_country.len() == 2 && params.home_country.bytes().all(|b| b.is_ascii_uppercase());
+    if !iso2 && params.home_country != "*" {
+        return Err(StageError::Params {
+            stage: stage(),
+            message: format!(
+                "home-country must be an ISO 3166 alpha-2 code such as \"KE\" (or \"*\" to pair every reporter's \
+                 imports with its partners' exports), not `{}`",
+                params.home_country
+            ),
+        });
+    }
+    Ok(params)
+}
+
+/// The stage's output of `r` and the `mirror_exposure` written as it went: the four per-cell
+/// datasets and the run's metrics (cells, the declared side's source, the CIF/FOB factors, the
+/// lost duty and its bounds).
+pub fn stage_output(r: GapResult, exposure: mirador_pipeline::StreamedDataset) -> StageOutput {
+    let total = |name: &str| -> f64 { r.summary.column(name).ok().and_then(|c| c.f64().ok().and_then(|v| v.last())).unwrap_or(0.0) };
+    let out = StageOutput::new()
+        .with_metric("cells", r.by_cell.height())
+        .with_metric("declared_source", r.declared_source)
+        .with_metric("cif_fob_method", serde_json::to_value(r.factors.method).unwrap_or_default())
+        .with_metric("cif_fob_factors", serde_json::to_value(&r.factors).unwrap_or_default())
+        .with_metric("lost_duty_usd", total(gap_summary::LOST_DUTY_USD))
+        .with_metric("lost_duty_low_usd", total(gap_summary::LOST_DUTY_LOW_USD))
+        .with_metric("lost_duty_high_usd", total(gap_summary::LOST_DUTY_HIGH_USD))
+        .with_metric("unpaired_aggregate_rows", r.aggregate_rows);
+    out.with_dataset(datasets::GAP_BY_CELL, r.by_cell)
+        .with_dataset(datasets::GAP_BY_CHAPTER, r.by_chapter)
+        .with_dataset(datasets::GAP_BY_PARTNER, r.by_partner)
+        .with_dataset(datasets::GAP_SUMMARY, r.summary)
+        .with_streamed(exposure)
 }
 
 /// Mirror discrepancy and estimated lost duty.
@@ -234,19 +288,7 @@ impl Stage for RevenueGap {
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        let params: GapParams = ctx.params()?;
-        params.validate().map_err(|message| StageError::Params { stage: self.name().into(), message })?;
-        let iso2 = params.home_country.len() == 2 && params.home_country.bytes().all(|b| b.is_ascii_uppercase());
-        if !iso2 && params.home_country != "*" {
-            return Err(StageError::Params {
-                stage: self.name().into(),
-                message: format!(
-                    "home-country must be an ISO 3166 alpha-2 code such as \"KE\" (or \"*\" to pair every reporter's \
-                     imports with its partners' exports), not `{}`",
-                    params.home_country
-                ),
-            });
-        }
+        let params = stage_params(ctx)?;
         // `mirror_exposure` (a row per declaration) is written block by block as it is computed.
         let mut exposure = ctx.dataset_stream(datasets::MIRROR_EXPOSURE);
         let r = analyse_in_blocks(
@@ -256,21 +298,6 @@ impl Stage for RevenueGap {
             &params,
             |block: DataFrame| exposure.write(&block),
         )?;
-        let total = |name: &str| -> f64 { r.summary.column(name).ok().and_then(|c| c.f64().ok().and_then(|v| v.last())).unwrap_or(0.0) };
-        let out = StageOutput::new()
-            .with_metric("cells", r.by_cell.height())
-            .with_metric("declared_source", r.declared_source)
-            .with_metric("cif_fob_method", serde_json::to_value(r.factors.method).unwrap_or_default())
-            .with_metric("cif_fob_factors", serde_json::to_value(&r.factors).unwrap_or_default())
-            .with_metric("lost_duty_usd", total(gap_summary::LOST_DUTY_USD))
-            .with_metric("lost_duty_low_usd", total(gap_summary::LOST_DUTY_LOW_USD))
-            .with_metric("lost_duty_high_usd", total(gap_summary::LOST_DUTY_HIGH_USD))
-            .with_metric("unpaired_aggregate_rows", r.aggregate_rows);
-        Ok(out
-            .with_dataset(datasets::GAP_BY_CELL, r.by_cell)
-            .with_dataset(datasets::GAP_BY_CHAPTER, r.by_chapter)
-            .with_dataset(datasets::GAP_BY_PARTNER, r.by_partner)
-            .with_dataset(datasets::GAP_SUMMARY, r.summary)
-            .with_streamed(exposure.finish()?))
+        Ok(stage_output(r, exposure.finish()?))
     }
 }

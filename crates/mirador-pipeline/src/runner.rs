@@ -740,6 +740,7 @@ fn run_stage(
         previous_run: previous.map(Path::to_owned),
         warnings: opts.warnings.clone(),
         donor: datasets.declarations_written(),
+        input_files: planned.inputs.iter().filter_map(|id| datasets.file(id).map(|f| (id.clone(), f))).collect(),
     };
     info!("Running stage.");
     let output = planned.stage.run(&ctx).map_err(|cause| RunError::Stage { stage: name.into(), cause })?;

@@ -112,6 +112,8 @@ pub struct StageContext {
     /// The declarations in memory and their file: streamed per-declaration outputs take their
     /// key columns' pages from it ([`mirador_io::Donor`]).
     pub(crate) donor: Option<(Arc<DataFrame>, PathBuf)>,
+    /// The parquet files of the inputs, by id.
+    pub(crate) input_files: BTreeMap<String, PathBuf>,
 }
 
 impl StageContext {
@@ -130,6 +132,7 @@ impl StageContext {
             previous_run: None,
             warnings: Vec::new(),
             donor: None,
+            input_files: BTreeMap::new(),
         }
     }
 
@@ -202,6 +205,13 @@ impl StageContext {
     /// A required input. Errors when the pipeline did not provide it.
     pub fn input(&self, id: DatasetId) -> Result<&DataFrame, StageError> {
         self.inputs.get(id).map(AsRef::as_ref).ok_or_else(|| StageError::MissingInput { stage: self.stage.clone(), dataset: id.to_owned() })
+    }
+
+    /// The parquet file of input `id`, as the run wrote it (or reused it from an earlier run):
+    /// for work done by another process that reads the file itself (the engine's executors).
+    /// `None` outside a pipeline, or when the run has no such dataset.
+    pub fn input_file(&self, id: DatasetId) -> Option<&Path> {
+        self.input_files.get(id).map(PathBuf::as_path)
     }
 
     /// An optional input: `None` when no stage of this pipeline produces it.

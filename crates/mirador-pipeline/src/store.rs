@@ -110,6 +110,14 @@ impl Store {
         }
     }
 
+    /// The parquet file of dataset `id`, written in this run or reused from an earlier one.
+    pub(crate) fn file(&self, id: &str) -> Option<PathBuf> {
+        match self.lock().get(id) {
+            Some(Held::Memory(_, file) | Held::File(file)) => Some(file.clone()),
+            None => None,
+        }
+    }
+
     /// Records dataset `id`, just written to `path`: kept in memory if a stage reads it whole.
     pub(crate) fn insert(&self, id: &str, df: Arc<DataFrame>, path: &Path) {
         let held = if self.keeps(id) { Held::Memory(df, path.to_owned()) } else { Held::File(path.to_owned()) };

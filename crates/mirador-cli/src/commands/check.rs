@@ -14,7 +14,7 @@ pub(crate) fn check(pipeline: &Path) -> anyhow::Result<()> {
     let file = PipelineFile::load(pipeline)?;
     let plan = plan(&file, &stage)?;
     // The pseudonymisation key, as `mirador run` would resolve it.
-    let flags = CliRunFlags { out: None, only: Vec::new(), from: None, force: false, top: None, threads: None };
+    let flags = CliRunFlags { out: None, only: Vec::new(), from: None, force: false, top: None, threads: None, engine: None };
     Settings::resolve(pipeline.to_owned(), &file, flags)?.check_pseudonym_key(&file)?;
     // Every stage's parameters, as the run would parse them, before any data is read.
     for level in &plan.levels {

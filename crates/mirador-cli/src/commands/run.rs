@@ -3,11 +3,12 @@
 use std::io::IsTerminal;
 
 use mirador_pipeline::pipeline::ParamsSpec;
+use mirador_pipeline::check::Registry;
 use mirador_pipeline::{PipelineFile, RunOutcome};
 
 use crate::RunArgs;
 use crate::commands::UserError;
-use crate::registry::stage;
+use crate::registry;
 use crate::settings::{CliRunFlags, Settings};
 
 fn settings(args: &RunArgs) -> anyhow::Result<(PipelineFile, Settings)> {
@@ -20,6 +21,7 @@ fn settings(args: &RunArgs) -> anyhow::Result<(PipelineFile, Settings)> {
         force: args.force,
         top: args.top,
         threads: args.threads,
+        engine: args.engine.clone(),
     };
     let settings = Settings::resolve(args.pipeline.clone(), &file, flags)?;
     Ok((file, settings))
@@ -54,8 +56,12 @@ pub(crate) fn run(args: &RunArgs, progress: bool) -> anyhow::Result<()> {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().ok();
     }
     let progress = progress && std::io::stderr().is_terminal();
+    let registry = registry::on(settings.engine.as_deref());
+    if let Some(engine) = &settings.engine {
+        registry::log_placement(engine, file.stages.iter().map(|s| s.name.as_str()));
+    }
     let Some(range) = &args.period else {
-        return run_once(&file, &settings.run_options(progress));
+        return run_once(&file, &registry, &settings.run_options(progress));
     };
     // A backfill: one independent run per month, in order. Each period's run is exactly the run
     // `--period <that month>` does alone (same options, same output root), so a backfill and
@@ -66,7 +72,7 @@ pub(crate) fn run(args: &RunArgs, progress: bool) -> anyhow::Result<()> {
             println!("period {period} ({}/{})", i + 1, periods.len());
         }
         let opts = settings.period_options(period, progress);
-        run_once(&file, &opts).map_err(|e| e.context(format!("period {period} failed (earlier periods are committed)")))?;
+        run_once(&file, &registry, &opts).map_err(|e| e.context(format!("period {period} failed (earlier periods are committed)")))?;
     }
     Ok(())
 }
@@ -102,8 +108,8 @@ fn months(range: &str) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-fn run_once(file: &PipelineFile, opts: &mirador_pipeline::RunOptions) -> anyhow::Result<()> {
-    let outcome = mirador_pipeline::run(file, &stage, opts)?;
+fn run_once(file: &PipelineFile, registry: &Registry, opts: &mirador_pipeline::RunOptions) -> anyhow::Result<()> {
+    let outcome = mirador_pipeline::run(file, registry, opts)?;
     let (verb, run_id, dir) = match outcome {
         RunOutcome::Committed { run_id, dir } => ("committed", run_id, dir),
         RunOutcome::AlreadyCommitted { run_id, dir } => ("already committed (same inputs, parameters and code)", run_id, dir),

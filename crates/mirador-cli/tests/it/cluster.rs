@@ -70,6 +70,58 @@ fn a_two_executor_cluster_sums_the_gap_by_chapter_as_the_local_stage_does() {
     assert!(differences.is_empty(), "{differences:#?}");
 }
 
+/// The outputs a run's manifest records: dataset, rows, sha256, file.
+fn outputs(run: &Path) -> Vec<(String, u64, String, String)> {
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
+    let field = |o: &serde_json::Value, k: &str| o[k].clone();
+    manifest["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let text = |k: &str| field(o, k).as_str().unwrap().to_owned();
+            (text("dataset"), field(o, "rows").as_u64().unwrap(), text("sha256"), text("path"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_nightly_run_on_the_engine_gives_every_dataset_of_the_local_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let local_run = sample_run(dir.path());
+    let cluster = two_executors(&dir.path().join("cluster"));
+    let out = dir.path().join("on-engine");
+    let o = mirador(&["run", "pipelines/nightly.toml", "--out", out.to_str().unwrap(), "--engine", &cluster.address()], &repo());
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{log}");
+    // The log says where each stage runs, and why the others run here.
+    assert!(log.contains("On the engine ballista://127.0.0.1:") && log.contains("stage=\"revenue_gap\""), "{log}");
+    assert!(log.contains("Runs here, not on the engine: scoring against the fitted peers"), "{log}");
+    let engine_run = out.join("latest");
+
+    // Committed as a local run is: its manifest records the engine revenue_gap ran on.
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(engine_run.join("manifest.json")).unwrap()).unwrap();
+    let gap = manifest["stages"].as_array().unwrap().iter().find(|s| s["name"] == "revenue_gap").unwrap();
+    assert_eq!(gap["metrics"]["engine"].as_str(), Some(cluster.address().as_str()), "{gap:#}");
+
+    // Every dataset of the local run, the same rows in the same order: byte for byte, or else
+    // text and integers exactly and floats to 1e-9 relative (sums in another order).
+    let (expected, actual) = (outputs(&local_run), outputs(&engine_run));
+    let names = |o: &[(String, u64, String, String)]| o.iter().map(|(d, ..)| d.clone()).collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(names(&expected), names(&actual));
+    assert!(expected.len() > 20, "{expected:?}");
+    let local = Engine::local().unwrap();
+    for (dataset, rows, sha256, file) in &expected {
+        let (_, found_rows, found_sha256, found_file) = actual.iter().find(|(d, ..)| d == dataset).unwrap();
+        assert_eq!((rows, file), (found_rows, found_file), "{dataset}");
+        if sha256 != found_sha256 {
+            let differences =
+                compare::differences(&read(&local, &local_run.join(file)), &read(&local, &engine_run.join(file)), &[], 1e-9).unwrap();
+            assert!(differences.is_empty(), "{dataset}: {differences:#?}");
+        }
+    }
+}
+
 /// Whether `dir` holds a file at any depth.
 fn holds_a_file(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|entries| {
