@@ -52,6 +52,10 @@ cluster executors="2" *args:
 bench-cluster *args:
     scripts/bench-cluster.sh {{args}}
 
+# How the engine's cost grows: mirror_exposure on 1, 3 and 10 copies of the 10M bench run (10M, 30M, 100M rows)
+bench-cluster-scale *args:
+    scripts/bench-cluster-scale.sh {{args}}
+
 # Check a pipeline file without running it
 check pipeline="nightly":
     cargo run --release -p mirador-cli -- check pipelines/{{pipeline}}.toml

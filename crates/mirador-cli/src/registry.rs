@@ -35,10 +35,12 @@ pub(crate) fn stage(name: &str) -> Option<Box<dyn Stage>> {
 
 /// The stages of a run given an engine (the address of a cluster's scheduler), or none: the
 /// stages whose map work runs there in place of the local ones ([`on_engine`]).
-pub(crate) fn on(engine: Option<&str>) -> impl Fn(&str) -> Option<Box<dyn Stage>> + Sync + use<> {
+pub(crate) fn on(engine: Option<&str>, stall_limit: Option<std::time::Duration>) -> impl Fn(&str) -> Option<Box<dyn Stage>> + Sync + use<> {
     let engine = engine.map(str::to_owned);
     move |name: &str| match (&engine, name) {
-        (Some(address), "revenue_gap") => Some(Box::new(mirador_engine::stages::RevenueGapOnEngine::new(address)) as Box<dyn Stage>),
+        (Some(address), "revenue_gap") => {
+            Some(Box::new(mirador_engine::stages::RevenueGapOnEngine::new(address, stall_limit)) as Box<dyn Stage>)
+        }
         _ => stage(name),
     }
 }

@@ -19,6 +19,9 @@ pub(crate) const ENV_THREADS: &str = "MIRADOR_THREADS";
 /// Environment variable: the Ballista cluster the stages that can run on (overridden by
 /// `--engine`).
 pub(crate) const ENV_ENGINE: &str = "MIRADOR_ENGINE";
+/// Environment variable: how long (seconds) a query on the engine may go without a part of its
+/// result before it is run again (default `mirador_engine::STALL_LIMIT`).
+pub(crate) const ENV_ENGINE_STALL: &str = "MIRADOR_ENGINE_STALL_SECONDS";
 
 /// Resolved settings of one `mirador run`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -29,6 +32,8 @@ pub(crate) struct Settings {
     pub(crate) threads: Option<usize>,
     /// The cluster's scheduler (`ballista://HOST:PORT`), or none: every stage runs here.
     pub(crate) engine: Option<String>,
+    /// [`ENV_ENGINE_STALL`], when set.
+    pub(crate) engine_stall_seconds: Option<u64>,
     pub(crate) only: Vec<String>,
     pub(crate) from: Option<String>,
     pub(crate) force: bool,
@@ -75,6 +80,10 @@ impl Settings {
         if let Some(address) = &engine {
             mirador_engine::scheduler_of(address).map_err(|e| UserError(format!("--engine / {ENV_ENGINE}: {e}")))?;
         }
+        let engine_stall_seconds = match std::env::var(ENV_ENGINE_STALL) {
+            Ok(v) => Some(v.parse().ok().filter(|&s| s > 0).ok_or_else(|| UserError(format!("{ENV_ENGINE_STALL}=`{v}` is not a number of seconds")))?),
+            Err(_) => None,
+        };
         let mut stage_overrides = BTreeMap::new();
         if let Some(top) = flags.top {
             let mut t = toml::Table::new();
@@ -88,6 +97,7 @@ impl Settings {
             out_root_from,
             threads,
             engine,
+            engine_stall_seconds,
             only: flags.only,
             from: flags.from,
             force: flags.force,

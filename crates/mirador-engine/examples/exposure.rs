@@ -2,12 +2,14 @@
 //! what `scripts/bench-cluster.sh` runs on a local cluster, beside an executor killed midway.
 //!
 //! ```sh
-//! cargo run --release -p mirador-engine --example exposure -- RUN_DIR ENGINE OUT_DIR [EXPECTED_DIR]
+//! cargo run --release -p mirador-engine --example exposure -- RUN_DIR ENGINE OUT_DIR [EXPECTED_DIR | xK]
 //! ```
 //!
 //! `ENGINE` is `ballista://HOST:PORT` or `local`. With `EXPECTED_DIR` (an earlier output), the
 //! rows are compared with it (keys exactly, floats to 1e-9 relative) and the differences printed;
-//! the exit code is 1 when there are any.
+//! the exit code is 1 when there are any. With `xK` (e.g. `x10`), the declarations are K copies of
+//! the run's (hard links beside `OUT_DIR`): a world K times larger, whose output has K times the
+//! rows (checked; the copies' rows are not compared).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,9 +25,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (run, out) = (PathBuf::from(run), PathBuf::from(out));
     let engine = if engine == "local" { Engine::local()? } else { Engine::connect(engine)? };
+    let copies: Option<u64> = rest.first().and_then(|a| a.strip_prefix('x')).map(str::parse).transpose()?;
+    let declarations = match copies {
+        None => run.join("declarations.parquet"),
+        Some(k) => {
+            let dir = out.with_extension("declarations");
+            std::fs::create_dir_all(&dir)?;
+            for i in 0..k {
+                let link = dir.join(format!("part-{i:03}.parquet"));
+                if !link.exists() {
+                    std::fs::hard_link(run.join("declarations.parquet"), link)?;
+                }
+            }
+            dir
+        }
+    };
     let started = Instant::now();
-    let rows = engine.write_mirror_exposure(&run.join("declarations.parquet"), &run.join("gap_by_cell.parquet"), PeriodGrain::Year, &out)?;
+    let rows = engine.write_mirror_exposure(&declarations, &run.join("gap_by_cell.parquet"), PeriodGrain::Year, &out)?;
     println!("{{\"engine\": \"{}\", \"rows\": {rows}, \"seconds\": {:.2}}}", engine.location(), started.elapsed().as_secs_f64());
+    if let Some(k) = copies {
+        let one: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("manifest.json"))?)?;
+        let per_copy = one["outputs"].as_array().into_iter().flatten().find(|o| o["dataset"] == "declarations").and_then(|o| o["rows"].as_u64());
+        if per_copy.map(|r| r * k) != Some(rows) {
+            return Err(format!("{rows} rows written, {k} x {per_copy:?} expected").into());
+        }
+        return Ok(());
+    }
     if let Some(expected) = rest.first() {
         let local = Engine::local()?;
         local.register_parquet("expected", &PathBuf::from(expected))?;

@@ -53,6 +53,9 @@ pub enum EngineError {
     /// The cluster did not come up, or a process of it ended.
     #[error("{0}")]
     Cluster(String),
+    /// A result that is not what the plan promises (a row missing, repeated or unknown).
+    #[error("the engine's result: {0}")]
+    Result(String),
     /// An engine address that is not `df://HOST:PORT` or `ballista://HOST:PORT`.
     #[error("engine address {0:?}: expected ballista://HOST:PORT (or df://HOST:PORT)")]
     Address(String),
@@ -61,10 +64,19 @@ pub enum EngineError {
 /// A result of this crate.
 pub type Result<T> = std::result::Result<T, EngineError>;
 
-/// How many times [`Engine::write_parquet`] runs a query whose result could not be read.
+/// How many times [`Engine::stream`] runs a query whose result could not be read.
 pub const ATTEMPTS: u32 = 3;
 
-/// Where [`Engine::stream_to_parquet`] failed: here (planning the query, or writing the file),
+/// What [`Engine::stream`] hands its consumer: an attempt begins (drop what earlier attempts
+/// handed), or a batch of the result.
+pub enum Part<'a> {
+    /// The query runs (again): what was handed before is not part of the result.
+    Start,
+    /// The next batch of the result.
+    Batch(&'a RecordBatch),
+}
+
+/// Where an attempt of [`Engine::stream`] failed: here (planning the query, or the consumer),
 /// which running it again would not mend; or while the plan ran and its result streamed in.
 enum Streamed {
     Here(EngineError),
@@ -78,7 +90,13 @@ pub struct Engine {
     ctx: SessionContext,
     /// Where plans run: the scheduler's address, or `local`.
     location: String,
+    /// How long an attempt of [`Engine::stream`] may go without a batch of its result.
+    stall_limit: Option<std::time::Duration>,
 }
+
+/// How long, by default, a query on a cluster may go without a batch of its result before the
+/// attempt is abandoned and the query run again ([`Engine::with_stall_limit`]).
+pub const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Engine {
     /// A session on the cluster whose scheduler is at `address` (`ballista://HOST:PORT` or
@@ -96,7 +114,7 @@ impl Engine {
         for f in functions::scalar_functions() {
             ctx.register_udf(f.as_ref().clone());
         }
-        Ok(Engine { runtime, ctx, location: format!("ballista://{host}:{port}") })
+        Ok(Engine { runtime, ctx, location: format!("ballista://{host}:{port}"), stall_limit: Some(STALL_LIMIT) })
     }
 
     /// A session in this process, with the same functions: what a cluster's results are checked
@@ -104,7 +122,18 @@ impl Engine {
     pub fn local() -> Result<Engine> {
         let runtime = runtime()?;
         let state = functions::session_state(SessionConfig::new())?;
-        Ok(Engine { runtime, ctx: SessionContext::new_with_state(state), location: "local".into() })
+        Ok(Engine { runtime, ctx: SessionContext::new_with_state(state), location: "local".into(), stall_limit: None })
+    }
+
+    /// Sets how long a query may go without a batch of its result (on a cluster, [`STALL_LIMIT`]
+    /// by default; in this process, no limit). Longer than the query's quiet part, before its
+    /// last stage sends anything. An attempt that stalls is abandoned and counts as failed, as
+    /// when Ballista 55 leaves a job waiting forever after an executor died during its last stage
+    /// (`docs/scale-out.md`).
+    #[must_use]
+    pub fn with_stall_limit(mut self, limit: std::time::Duration) -> Self {
+        self.stall_limit = Some(limit);
+        self
     }
 
     /// Where plans run: `ballista://HOST:PORT`, or `local`.
@@ -137,69 +166,114 @@ impl Engine {
         Ok(())
     }
 
+    /// Runs `query` and hands its result to `take` batch by batch as it streams in, after a
+    /// [`Part::Start`]. Returns the rows handed.
+    ///
+    /// On a cluster, a failure once the plan runs (an executor holding a part of the result died
+    /// before the client fetched it: Ballista does not fetch it again) runs the query again, at
+    /// most [`ATTEMPTS`] times in all, each attempt beginning with a [`Part::Start`]. An error
+    /// of `take` ends it.
+    pub fn stream(&self, query: &str, mut take: impl FnMut(Part<'_>) -> Result<()>) -> Result<u64> {
+        let mut attempt = 1;
+        loop {
+            match self.stream_once(query, &mut take) {
+                Ok(rows) => return Ok(rows),
+                Err(Streamed::Running(e)) if self.location != "local" && attempt < ATTEMPTS => {
+                    tracing::warn!(attempt, error = %e, "The cluster's result could not be read; running the query again.");
+                    attempt += 1;
+                }
+                Err(Streamed::Here(e) | Streamed::Running(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// One attempt of [`Engine::stream`].
+    fn stream_once(&self, query: &str, take: &mut impl FnMut(Part<'_>) -> Result<()>) -> std::result::Result<u64, Streamed> {
+        use futures::StreamExt as _;
+        self.runtime.block_on(async {
+            let df = self.ctx.sql(query).await.map_err(|e| Streamed::Here(e.into()))?;
+            let mut stream = df.execute_stream().await.map_err(|e| Streamed::Running(e.into()))?;
+            take(Part::Start).map_err(Streamed::Here)?;
+            let mut rows = 0;
+            loop {
+                let next = match self.stall_limit {
+                    Some(limit) => tokio::time::timeout(limit, stream.next()).await.map_err(|_| {
+                        Streamed::Running(EngineError::Cluster(format!(
+                            "no part of the result came in {limit:?}: the job stalled (Ballista 55 can stall every job after an \
+                             executor died during one: restart the cluster)"
+                        )))
+                    })?,
+                    None => stream.next().await,
+                };
+                let Some(batch) = next else { break };
+                let batch = batch.map_err(|e| Streamed::Running(e.into()))?;
+                rows += batch.num_rows() as u64;
+                take(Part::Batch(&batch)).map_err(Streamed::Here)?;
+            }
+            Ok(rows)
+        })
+    }
+
     /// Runs `query` and writes its result as one parquet file, `part-00000.parquet`, into the new
-    /// directory `dir`, batch by batch as the result streams in (a directory beside it until the
-    /// file is complete, then renamed into place). Returns the rows written.
+    /// directory `dir`, batch by batch as the result streams in ([`Engine::stream`]: each attempt
+    /// starts the file again), in a directory beside it until the file is complete and synced,
+    /// then renamed into place. Returns the rows written.
     ///
     /// The executors do not write the files themselves: a task re-run after its executor died
     /// would write its rows a second time beside the first ones (measured: 23.9M rows instead
     /// of 10M; `docs/scale-out.md`), while the result the client streams is each partition's once.
-    /// On a cluster, a failure once the plan runs (an executor holding a part of the result died
-    /// before the client fetched it: Ballista does not fetch it again) runs the query again, at
-    /// most [`ATTEMPTS`] times in all; the partial file is thrown away each time.
     pub fn write_parquet(&self, query: &str, dir: &Path) -> Result<u64> {
+        use datafusion::parquet::arrow::ArrowWriter;
+        use datafusion::parquet::basic::Compression;
+        use datafusion::parquet::file::properties::WriterProperties;
         if dir.exists() {
             return Err(EngineError::Cluster(format!("{}: already exists; the engine writes into a new directory", dir.display())));
         }
         let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("out");
         let partial = dir.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-        let mut attempt = 1;
-        loop {
-            if partial.exists() {
-                std::fs::remove_dir_all(&partial)?;
-            }
-            std::fs::create_dir_all(&partial)?;
-            match self.stream_to_parquet(query, &partial.join("part-00000.parquet")) {
-                Ok(rows) => {
-                    std::fs::rename(&partial, dir)?;
-                    return Ok(rows);
+        let file = partial.join("part-00000.parquet");
+        let mut writer: Option<ArrowWriter<std::fs::File>> = None;
+        let written = self.stream(query, |part| {
+            match part {
+                Part::Start => {
+                    writer = None;
+                    if partial.exists() {
+                        std::fs::remove_dir_all(&partial)?;
+                    }
+                    std::fs::create_dir_all(&partial)?;
                 }
-                Err(Streamed::Running(e)) if self.location != "local" && attempt < ATTEMPTS => {
-                    tracing::warn!(attempt, error = %e, "The cluster's result could not be read; running the query again.");
-                    attempt += 1;
-                }
-                Err(Streamed::Here(e) | Streamed::Running(e)) => {
-                    let _ = std::fs::remove_dir_all(&partial);
-                    return Err(e);
+                Part::Batch(batch) => {
+                    let w = match &mut writer {
+                        Some(w) => w,
+                        None => {
+                            let props = WriterProperties::builder().set_compression(Compression::ZSTD(Default::default())).build();
+                            writer.insert(ArrowWriter::try_new(std::fs::File::create(&file)?, batch.schema(), Some(props))?)
+                        }
+                    };
+                    w.write(batch)?;
                 }
             }
-        }
-    }
-
-    /// Streams `query`'s result into the parquet file `path` (synced).
-    fn stream_to_parquet(&self, query: &str, path: &Path) -> std::result::Result<u64, Streamed> {
-        use futures::StreamExt as _;
-        let here = |e: EngineError| Streamed::Here(e);
-        let running = |e: EngineError| Streamed::Running(e);
-        self.runtime.block_on(async {
-            let df = self.ctx.sql(query).await.map_err(|e| here(e.into()))?;
-            let schema = Arc::new(df.schema().as_arrow().clone());
-            let mut stream = df.execute_stream().await.map_err(|e| running(e.into()))?;
-            let file = std::fs::File::create(path).map_err(|e| here(e.into()))?;
-            let props = datafusion::parquet::file::properties::WriterProperties::builder()
-                .set_compression(datafusion::parquet::basic::Compression::ZSTD(Default::default()))
-                .build();
-            let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| here(e.into()))?;
-            let mut rows = 0;
-            while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(|e| running(e.into()))?;
-                rows += batch.num_rows() as u64;
-                writer.write(&batch).map_err(|e| here(e.into()))?;
+            Ok(())
+        });
+        let finished = written.and_then(|rows| {
+            match writer.take() {
+                Some(w) => {
+                    w.close()?;
+                }
+                // No batch: an empty result still has its file, with the plan's schema.
+                None => {
+                    let schema = self.runtime.block_on(self.ctx.sql(query))?.schema().as_arrow().clone();
+                    ArrowWriter::try_new(std::fs::File::create(&file)?, Arc::new(schema), None)?.close()?;
+                }
             }
-            writer.close().map_err(|e| here(e.into()))?;
-            std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| here(e.into()))?;
+            std::fs::File::open(&file)?.sync_all()?;
+            std::fs::rename(&partial, dir)?;
             Ok(rows)
-        })
+        });
+        if finished.is_err() {
+            let _ = std::fs::remove_dir_all(&partial);
+        }
+        finished
     }
 
     /// Runs `query` and collects its result.
@@ -234,6 +308,18 @@ fn text_of(path: &Path) -> Result<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A query whose result does not come within the stall limit fails, saying so (in this
+    /// process it is not run again).
+    #[test]
+    fn a_query_slower_than_the_stall_limit_fails_as_stalled() {
+        let engine = Engine::local().unwrap().with_stall_limit(std::time::Duration::from_millis(1));
+        let query = "SELECT sum(value * value) AS s FROM generate_series(1, 300000000)";
+        let error = engine.stream(query, |_| Ok(())).unwrap_err().to_string();
+        assert!(error.contains("no part of the result came in 1ms: the job stalled"), "{error}");
+        let engine = engine.with_stall_limit(std::time::Duration::from_secs(600));
+        assert_eq!(engine.stream("SELECT 1 AS one", |_| Ok(())).unwrap(), 1);
+    }
 
     #[test]
     fn engine_addresses_name_a_host_and_a_port() {

@@ -10,7 +10,7 @@ use mirador_schema::catalog::{gap_by_cell as cell, gap_by_chapter as chapter, mi
 use mirador_schema::col;
 
 use crate::functions::{GAP_YEAR, HS_CHAPTER};
-use crate::{Engine, Result};
+use crate::{Engine, Part, Result};
 
 impl Engine {
     /// `gap_by_chapter` from a run's `gap_by_cell` file: the cells summed per HS chapter ×
@@ -29,17 +29,42 @@ impl Engine {
     /// stage's `period`. Rows come in no particular order (their keys are `declaration_id`,
     /// `item_no`); `gap_period` is text. One home country: the cells' reporter is not a key.
     pub fn mirror_exposure(&self, declarations: &Path, gap_by_cell: &Path, grain: PeriodGrain) -> Result<Vec<RecordBatch>> {
-        self.register_parquet("declarations", declarations)?;
-        self.register_parquet(cell::ID, gap_by_cell)?;
+        self.register_exposure_inputs(declarations, gap_by_cell)?;
         self.sql(&mirror_exposure_sql(grain))
     }
 
     /// [`Engine::mirror_exposure`] written as parquet into the new directory `out`
     /// ([`Engine::write_parquet`]). Returns the rows written.
     pub fn write_mirror_exposure(&self, declarations: &Path, gap_by_cell: &Path, grain: PeriodGrain, out: &Path) -> Result<u64> {
-        self.register_parquet("declarations", declarations)?;
-        self.register_parquet(cell::ID, gap_by_cell)?;
+        self.register_exposure_inputs(declarations, gap_by_cell)?;
         self.write_parquet(&mirror_exposure_sql(grain), out)
+    }
+
+    /// [`Engine::mirror_exposure`]'s keys (`declaration_id`, `item_no`) and computed columns
+    /// (`gap_period` and after), without the declarations' other columns, handed to `take` as
+    /// they stream in ([`Engine::stream`]). Returns the rows handed.
+    pub fn stream_mirror_exposure(
+        &self,
+        declarations: &Path,
+        gap_by_cell: &Path,
+        grain: PeriodGrain,
+        take: impl FnMut(Part<'_>) -> Result<()>,
+    ) -> Result<u64> {
+        self.register_exposure_inputs(declarations, gap_by_cell)?;
+        let columns = [
+            col::DECLARATION_ID,
+            col::ITEM_NO,
+            exposure::GAP_PERIOD,
+            exposure::MIRROR_GAP_RATIO,
+            exposure::CELL_LOST_DUTY_USD,
+            exposure::MIRROR_DUTY_SHARE_USD,
+        ];
+        self.stream(&format!("SELECT {} FROM ({})", columns.join(", "), mirror_exposure_sql(grain)), take)
+    }
+
+    fn register_exposure_inputs(&self, declarations: &Path, gap_by_cell: &Path) -> Result<()> {
+        self.register_parquet("declarations", declarations)?;
+        self.register_parquet(cell::ID, gap_by_cell)
     }
 }
 

@@ -3,19 +3,18 @@
 //! local stage does, so the run's lock, checks, manifest and atomic publish are the same.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType as ArrowType, Float64Type, Int32Type};
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use mirador_gap::{ExposureColumns, RevenueGap};
 use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
 use mirador_schema::catalog::mirror_exposure as exposure;
 use mirador_schema::{DatasetId, col, datasets};
+use foldhash::fast::FixedState;
 use polars::prelude::{DataFrame, DataType};
 
-use crate::{Engine, EngineError};
+use crate::{Engine, EngineError, Part};
 
 /// The `revenue_gap` stage with its per-declaration work on the engine: the cells (one per HS6 ×
 /// partner × period, a few thousand) and their sums are computed here, as locally; the map over
@@ -25,12 +24,15 @@ use crate::{Engine, EngineError};
 /// the dataset has the local stage's key columns, types and blocks.
 pub struct RevenueGapOnEngine {
     address: String,
+    stall_limit: std::time::Duration,
 }
 
 impl RevenueGapOnEngine {
-    /// The stage on the cluster whose scheduler is at `address` (`ballista://HOST:PORT`).
-    pub fn new(address: &str) -> Self {
-        RevenueGapOnEngine { address: address.to_owned() }
+    /// The stage on the cluster whose scheduler is at `address` (`ballista://HOST:PORT`), its
+    /// query abandoned and run again when no part of its result comes in `stall_limit`
+    /// ([`Engine::with_stall_limit`]; [`crate::STALL_LIMIT`] by default).
+    pub fn new(address: &str, stall_limit: Option<std::time::Duration>) -> Self {
+        RevenueGapOnEngine { address: address.to_owned(), stall_limit: stall_limit.unwrap_or(crate::STALL_LIMIT) }
     }
 }
 
@@ -52,6 +54,7 @@ impl Stage for RevenueGapOnEngine {
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutput, StageError> {
+        let started = std::time::Instant::now();
         let params = mirador_gap::stage_params(ctx)?;
         let declarations = ctx.input(datasets::DECLARATIONS)?;
         let file = ctx.input_file(datasets::DECLARATIONS).ok_or_else(|| {
@@ -69,52 +72,62 @@ impl Stage for RevenueGapOnEngine {
         mirador_io::write_parquet(&mut r.by_cell.clone(), &cells)?;
         let on_engine = |e: EngineError| {
             StageError::Data(format!(
-                "on the engine at {}: {e} (is the cluster up? `mirador cluster up` starts one; without --engine the stage runs here)",
+                "on the engine at {}: {e} (`mirador cluster up` starts a cluster; without --engine the stage runs here)",
                 self.address
             ))
         };
-        let engine = Engine::connect(&self.address).map_err(on_engine)?;
-        let out = scratch.path().join(exposure::ID);
-        let rows = engine.write_mirror_exposure(file, &cells, params.period, &out).map_err(on_engine)?;
-        let columns = in_declarations_order(declarations, &out.join("part-00000.parquet"), rows)?;
+        let engine = Engine::connect(&self.address).map_err(on_engine)?.with_stall_limit(self.stall_limit);
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), cells = r.by_cell.height(), "Cells computed and written for the engine.");
+        let mut placing = Placing::new(declarations)?;
+        let rows = engine.stream_mirror_exposure(file, &cells, params.period, |part| placing.take(part)).map_err(on_engine)?;
+        let columns = placing.finish(rows).map_err(on_engine)?;
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), rows, "The engine's rows in the declarations' order.");
         mirador_gap::write_exposure_columns(declarations, &columns, |block: DataFrame| stream.write(&block))?;
         Ok(mirador_gap::stage_output(r, stream.finish()?).with_metric("engine", engine.location()))
     }
 }
 
-/// The computed columns of the engine's `mirror_exposure` result (the parquet file `part`, of
-/// `rows` rows), each row put at its declaration item's place in `declarations` (by
-/// `declaration_id` and `item_no`, unique there). Fails unless every item has exactly one row.
-fn in_declarations_order(declarations: &DataFrame, part: &Path, rows: u64) -> Result<ExposureColumns, StageError> {
-    let n = declarations.height();
-    if rows != n as u64 {
-        return Err(StageError::Data(format!("the engine's mirror_exposure has {rows} rows for {n} declaration items")));
-    }
-    let ids = declarations.column(col::DECLARATION_ID)?.cast(&DataType::String)?;
-    let items = declarations.column(col::ITEM_NO)?.cast(&DataType::Int32)?;
-    let mut place: HashMap<(Option<&str>, Option<i32>), u32> = HashMap::with_capacity(n);
-    for (i, key) in ids.str()?.iter().zip(items.i32()?.iter()).enumerate() {
-        if place.insert(key, i as u32).is_some() {
-            return Err(StageError::Data(format!("declarations: item {key:?} appears twice; the engine's rows could not be placed")));
+/// The engine's `mirror_exposure` rows, as they stream in, each put at its declaration item's
+/// place (by `declaration_id` and `item_no`, unique in the declarations).
+struct Placing<'a> {
+    place: HashMap<(Option<&'a str>, Option<i32>), u32, FixedState>,
+    placed: Vec<bool>,
+    period_codes: HashMap<String, u32>,
+    out: ExposureColumns,
+}
+
+impl<'a> Placing<'a> {
+    /// `ids` hold the declarations' `declaration_id` as text.
+    fn new(declarations: &'a DataFrame) -> Result<Self, StageError> {
+        let n = declarations.height();
+        let ids = match declarations.column(col::DECLARATION_ID)?.dtype() {
+            DataType::String => declarations.column(col::DECLARATION_ID)?.str()?,
+            other => return Err(StageError::Data(format!("declarations: `{}` is {other}, not text", col::DECLARATION_ID))),
+        };
+        let items = declarations.column(col::ITEM_NO)?.i32()?;
+        let mut place = HashMap::with_capacity_and_hasher(n, FixedState::default());
+        for (i, key) in ids.iter().zip(items.iter()).enumerate() {
+            if place.insert(key, i as u32).is_some() {
+                return Err(StageError::Data(format!("declarations: item {key:?} appears twice; the engine's rows cannot be placed")));
+            }
         }
+        Ok(Placing { place, placed: vec![false; n], period_codes: HashMap::new(), out: empty_columns(n) })
     }
-    let mut out = ExposureColumns {
-        period_codes: vec![u32::MAX; n],
-        periods: Vec::new(),
-        gap_ratio: vec![None; n],
-        cell_lost_duty_usd: vec![0.0; n],
-        duty_share_usd: vec![0.0; n],
-    };
-    let mut period_codes: HashMap<String, u32> = HashMap::new();
-    let mut placed = vec![false; n];
-    let data = |e: &dyn std::fmt::Display| StageError::Data(format!("reading the engine's mirror_exposure ({}): {e}", part.display()));
-    let file = std::fs::File::open(part).map_err(|e| data(&e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build()).map_err(|e| data(&e))?;
-    for batch in reader {
-        let batch = batch.map_err(|e| data(&e))?;
+
+    /// Takes a part of the result: on [`Part::Start`], forgets the rows of an earlier attempt.
+    fn take(&mut self, part: Part<'_>) -> Result<(), EngineError> {
+        let batch = match part {
+            Part::Start => {
+                let n = self.placed.len();
+                (self.placed, self.out) = (vec![false; n], empty_columns(n));
+                self.period_codes.clear();
+                return Ok(());
+            }
+            Part::Batch(batch) => batch,
+        };
         let column = |name: &str, to: &ArrowType| {
-            let c = batch.column_by_name(name).ok_or_else(|| data(&format!("no column `{name}`")))?;
-            cast(c, to).map_err(|e| data(&e))
+            let c = batch.column_by_name(name).ok_or_else(|| EngineError::Result(format!("mirror_exposure has no column `{name}`")))?;
+            Ok::<_, EngineError>(cast(c, to)?)
         };
         let id = column(col::DECLARATION_ID, &ArrowType::Utf8)?;
         let item = column(col::ITEM_NO, &ArrowType::Int32)?;
@@ -124,24 +137,25 @@ fn in_declarations_order(declarations: &DataFrame, part: &Path, rows: u64) -> Re
         let share = column(exposure::MIRROR_DUTY_SHARE_USD, &ArrowType::Float64)?;
         let (id, item, period) = (id.as_string::<i32>(), item.as_primitive::<Int32Type>(), period.as_string::<i32>());
         let (ratio, lost, share) = (ratio.as_primitive::<Float64Type>(), lost.as_primitive::<Float64Type>(), share.as_primitive::<Float64Type>());
+        let out = &mut self.out;
         for r in 0..batch.num_rows() {
             let key = (id.is_valid(r).then(|| id.value(r)), item.is_valid(r).then(|| item.value(r)));
-            let Some(&i) = place.get(&key) else {
-                return Err(data(&format!("item {key:?} is not among the declarations")));
+            let Some(&i) = self.place.get(&key) else {
+                return Err(EngineError::Result(format!("mirror_exposure: item {key:?} is not among the declarations")));
             };
             let i = i as usize;
-            if std::mem::replace(&mut placed[i], true) {
-                return Err(data(&format!("item {key:?} came back twice")));
+            if std::mem::replace(&mut self.placed[i], true) {
+                return Err(EngineError::Result(format!("mirror_exposure: item {key:?} came back twice")));
             }
             if period.is_valid(r) {
                 let text = period.value(r);
-                let next = period_codes.len() as u32;
-                out.period_codes[i] = match period_codes.get(text) {
+                out.period_codes[i] = match self.period_codes.get(text) {
                     Some(&code) => code,
                     None => {
-                        period_codes.insert(text.to_owned(), next);
+                        let code = out.periods.len() as u32;
+                        self.period_codes.insert(text.to_owned(), code);
                         out.periods.push(text.to_owned());
-                        next
+                        code
                     }
                 };
             }
@@ -149,6 +163,27 @@ fn in_declarations_order(declarations: &DataFrame, part: &Path, rows: u64) -> Re
             out.cell_lost_duty_usd[i] = lost.value(r);
             out.duty_share_usd[i] = share.value(r);
         }
+        Ok(())
     }
-    Ok(out)
+
+    /// The placed columns, once the result's `rows` rows are in: every item placed once.
+    fn finish(self, rows: u64) -> Result<ExposureColumns, EngineError> {
+        let n = self.placed.len();
+        if rows != n as u64 {
+            return Err(EngineError::Result(format!("mirror_exposure has {rows} rows for {n} declaration items")));
+        }
+        // As many rows as items, none unknown or repeated: every item has its row.
+        Ok(self.out)
+    }
+}
+
+/// Columns of `n` rows, none placed yet.
+fn empty_columns(n: usize) -> ExposureColumns {
+    ExposureColumns {
+        period_codes: vec![u32::MAX; n],
+        periods: Vec::new(),
+        gap_ratio: vec![None; n],
+        cell_lost_duty_usd: vec![0.0; n],
+        duty_share_usd: vec![0.0; n],
+    }
 }

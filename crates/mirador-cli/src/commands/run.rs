@@ -56,7 +56,7 @@ pub(crate) fn run(args: &RunArgs, progress: bool) -> anyhow::Result<()> {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().ok();
     }
     let progress = progress && std::io::stderr().is_terminal();
-    let registry = registry::on(settings.engine.as_deref());
+    let registry = registry::on(settings.engine.as_deref(), settings.engine_stall_seconds.map(std::time::Duration::from_secs));
     if let Some(engine) = &settings.engine {
         registry::log_placement(engine, file.stages.iter().map(|s| s.name.as_str()));
     }
