@@ -106,7 +106,7 @@ impl Engine {
         let runtime = runtime()?;
         // The static planner: Ballista 55's adaptive one does not recover from a lost executor
         // (a job whose executor is killed never completes; apache/datafusion-ballista#1601).
-        let config = SessionConfig::new_with_ballista().with_ballista_adaptive_query_planner(false);
+        let config = plan_config(SessionConfig::new_with_ballista().with_ballista_adaptive_query_planner(false));
         let state = functions::session_state(config)?;
         let url = format!("df://{host}:{port}");
         let ctx = runtime.block_on(SessionContext::remote_with_state(&url, state))?;
@@ -121,7 +121,7 @@ impl Engine {
     /// against, and how other engines' view of Mirador's files is tested.
     pub fn local() -> Result<Engine> {
         let runtime = runtime()?;
-        let state = functions::session_state(SessionConfig::new())?;
+        let state = functions::session_state(plan_config(SessionConfig::new()))?;
         Ok(Engine { runtime, ctx: SessionContext::new_with_state(state), location: "local".into(), stall_limit: None })
     }
 
@@ -283,6 +283,14 @@ impl Engine {
             Ok(df.collect().await?)
         })
     }
+}
+
+/// How Mirador's plans are planned, on a cluster and here. Joins are not repartitioned: the
+/// small side of each (the cells, the cell keys' sums: thousands of rows) is built whole and every
+/// declaration streams past it, where a repartitioned join would shuffle every declaration by key
+/// and hold a partition of them (measured in `docs/scale-out.md`).
+fn plan_config(config: SessionConfig) -> SessionConfig {
+    config.with_repartition_joins(false)
 }
 
 /// The host and port of an engine address (`ballista://HOST:PORT` or `df://HOST:PORT`).

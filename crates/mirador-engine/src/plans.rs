@@ -92,8 +92,8 @@ fn mirror_exposure_sql(grain: PeriodGrain) -> String {
         SELECT {id}, {item}, {importer}, {hs6}, {origin}, rows.key_period AS {gap_period},
             cell_ratio AS {gap_ratio}, coalesce(cell_duty, 0.0) AS {cell_lost},
             CASE WHEN key_value > 0.0 THEN positive_value / key_value * coalesce(cell_duty, 0.0) ELSE 0.0 END AS {share}
-        FROM rows
-        JOIN keys USING (key_hs6, key_origin, key_period)
+        FROM keys
+        JOIN rows USING (key_hs6, key_origin, key_period)
         LEFT JOIN cells ON rows.key_hs6 = cell_hs6 AND rows.key_origin = cell_partner AND rows.key_period = cell_period",
         id = col::DECLARATION_ID,
         item = col::ITEM_NO,
