@@ -7,7 +7,7 @@
 //! subcommands run one per machine (`docs/scale-out.md`).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -284,7 +284,47 @@ impl Drop for LocalCluster {
     }
 }
 
-/// The default scratch directory of a local cluster's executors.
+/// The prefix of the default scratch directories, followed by the pid of `cluster up`.
+const WORK_DIR_PREFIX: &str = "mirador-cluster-";
+
+/// The default scratch directory of a local cluster's executors, in the system's temporary
+/// directory. The directories of earlier clusters whose `cluster up` has ended (stopped with
+/// Ctrl-C, or killed: it cannot remove its own then) are removed first.
 pub fn default_work_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("mirador-cluster-{}", std::process::id()))
+    let tmp = std::env::temp_dir();
+    for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let pid = name.to_str().and_then(|n| n.strip_prefix(WORK_DIR_PREFIX)).and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid.filter(|&pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()) {
+            match std::fs::remove_dir_all(entry.path()) {
+                Ok(()) => tracing::info!(pid, dir = %entry.path().display(), "Removed an ended cluster's scratch directory."),
+                Err(e) => tracing::warn!(dir = %entry.path().display(), error = %e, "An ended cluster's scratch directory could not be removed."),
+            }
+        }
+    }
+    tmp.join(format!("{WORK_DIR_PREFIX}{}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scratch directory of a cluster whose `cluster up` has ended goes; a running one's
+    /// stays.
+    #[test]
+    fn the_default_scratch_directory_sweeps_ended_clusters_only() {
+        let tmp = std::env::temp_dir();
+        // Above Linux's largest pid: no process has it.
+        let ended = tmp.join(format!("{WORK_DIR_PREFIX}4294967"));
+        let running = tmp.join(format!("{WORK_DIR_PREFIX}1"));
+        for dir in [&ended, &running] {
+            std::fs::create_dir_all(dir.join("executor-0")).unwrap();
+            std::fs::write(dir.join("executor-0").join("shuffle"), b"x").unwrap();
+        }
+        let own = default_work_dir();
+        assert_eq!(own, tmp.join(format!("{WORK_DIR_PREFIX}{}", std::process::id())));
+        assert!(!ended.exists());
+        assert!(running.join("executor-0").join("shuffle").exists());
+        std::fs::remove_dir_all(&running).unwrap();
+    }
 }

@@ -170,3 +170,26 @@ fn an_executor_killed_midway_leaves_the_output_of_an_undisturbed_run() {
     let differences = compare::differences(&e, &a, &[col::DECLARATION_ID, col::ITEM_NO], 1e-9).unwrap();
     assert!(differences.is_empty(), "{differences:#?}");
 }
+
+#[test]
+fn a_run_whose_engine_cannot_be_reached_fails_naming_it_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let address = format!("ballista://127.0.0.1:{port}");
+    let out = dir.path().join("out");
+    let o = mirador(&["-q", "run", "pipelines/nightly.toml", "--out", out.to_str().unwrap(), "--engine", &address], &repo());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("stage `revenue_gap` failed: on the engine at {address}")), "{stderr}");
+    assert!(!out.join("latest").exists());
+    assert_eq!(std::fs::read_dir(out.join("runs")).unwrap().filter_map(Result::ok).filter(|e| !e.file_name().to_string_lossy().starts_with('.')).count(), 0);
+
+    // An address that is not one is refused before anything runs.
+    let out = dir.path().join("never");
+    let o = mirador(&["-q", "run", "pipelines/nightly.toml", "--out", out.to_str().unwrap(), "--engine", "127.0.0.1:50050"], &repo());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--engine / MIRADOR_ENGINE: engine address \"127.0.0.1:50050\": expected ballista://HOST:PORT"), "{stderr}");
+    assert!(!out.exists());
+}
