@@ -96,7 +96,7 @@ pub struct Engine {
 
 /// How long, by default, a query on a cluster may go without a batch of its result before the
 /// attempt is abandoned and the query run again ([`Engine::with_stall_limit`]).
-pub const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+pub const STALL_LIMIT: std::time::Duration = std::time::Duration::from_mins(10);
 
 impl Engine {
     /// A session on the cluster whose scheduler is at `address` (`ballista://HOST:PORT` or
@@ -246,7 +246,7 @@ impl Engine {
                     let w = match &mut writer {
                         Some(w) => w,
                         None => {
-                            let props = WriterProperties::builder().set_compression(Compression::ZSTD(Default::default())).build();
+                            let props = WriterProperties::builder().set_compression(Compression::ZSTD(datafusion::parquet::basic::ZstdLevel::default())).build();
                             writer.insert(ArrowWriter::try_new(std::fs::File::create(&file)?, batch.schema(), Some(props))?)
                         }
                     };
@@ -325,7 +325,7 @@ mod tests {
         let query = "SELECT sum(value * value) AS s FROM generate_series(1, 300000000)";
         let error = engine.stream(query, |_| Ok(())).unwrap_err().to_string();
         assert!(error.contains("no part of the result came in 1ms: the job stalled"), "{error}");
-        let engine = engine.with_stall_limit(std::time::Duration::from_secs(600));
+        let engine = engine.with_stall_limit(std::time::Duration::from_mins(10));
         assert_eq!(engine.stream("SELECT 1 AS one", |_| Ok(())).unwrap(), 1);
     }
 
