@@ -48,7 +48,7 @@ export-hive run="reports/nightly/latest" out="reports/nightly-export" *args:
 cluster executors="2" *args:
     cargo run --release -p mirador-cli -- cluster up --executors {{executors}} {{args}}
 
-# A pipeline run on a local cluster it starts and stops: just run-on-cluster pipelines/nightly.toml 2 -- --out /tmp/x
+# A pipeline run on a local cluster it starts and stops: just run-on-cluster pipelines/nightly.toml 2 --out /tmp/x
 run-on-cluster pipeline="pipelines/nightly.toml" executors="2" *args:
     scripts/run-on-cluster.sh {{pipeline}} {{executors}} {{args}}
 
