@@ -5,6 +5,7 @@
 #   scripts/run-on-cluster.sh [PIPELINE] [EXECUTORS] [-- MORE RUN FLAGS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/cluster-lib.sh
 PIPELINE=${1:-pipelines/nightly.toml}
 EXECUTORS=${2:-2}
 shift $(( $# < 2 ? $# : 2 ))
@@ -12,11 +13,7 @@ shift $(( $# < 2 ? $# : 2 ))
 cargo build --release -q --workspace
 BIN=target/release/mirador
 LOG=$(mktemp)
-$BIN cluster up --executors "$EXECUTORS" --port 0 > "$LOG" 2>&1 &
-CLUSTER=$!
-trap 'kill "$CLUSTER" 2>/dev/null || true; wait "$CLUSTER" 2>/dev/null || true; rm -f "$LOG"' EXIT
-for _ in $(seq 600); do grep -q "^executors:" "$LOG" 2>/dev/null && break; kill -0 "$CLUSTER" 2>/dev/null || break; sleep 0.1; done
-ADDRESS=$(sed -n 's/^scheduler: //p' "$LOG")
-[ -n "$ADDRESS" ] || { cat "$LOG"; echo "the cluster did not start"; exit 1; }
+trap 'cluster_down; rm -f "$LOG"' EXIT
+cluster_up "$LOG" "$EXECUTORS" 0
 echo "cluster: $ADDRESS, $EXECUTORS executors"
 $BIN run "$PIPELINE" --engine "$ADDRESS" "$@"
