@@ -147,7 +147,10 @@ fn init_logging(global: &GlobalArgs) {
         }
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(default.replace("mirador=info", "mirador::=info,mirador_engine=info,mirador_pipeline=info,mirador_ingest=info,mirador_model=info"))
+        EnvFilter::new(
+            default
+                .replace("mirador=info", "mirador::=info,mirador_engine=info,mirador_pipeline=info,mirador_ingest=info,mirador_model=info"),
+        )
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -81,7 +81,12 @@ impl Settings {
             mirador_engine::scheduler_of(address).map_err(|e| UserError(format!("--engine / {ENV_ENGINE}: {e}")))?;
         }
         let engine_stall_seconds = match std::env::var(ENV_ENGINE_STALL) {
-            Ok(v) => Some(v.parse().ok().filter(|&s| s > 0).ok_or_else(|| UserError(format!("{ENV_ENGINE_STALL}=`{v}` is not a number of seconds")))?),
+            Ok(v) => Some(
+                v.parse()
+                    .ok()
+                    .filter(|&s| s > 0)
+                    .ok_or_else(|| UserError(format!("{ENV_ENGINE_STALL}=`{v}` is not a number of seconds")))?,
+            ),
             Err(_) => None,
         };
         let mut stage_overrides = BTreeMap::new();

@@ -45,7 +45,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{{\"engine\": \"{}\", \"rows\": {rows}, \"seconds\": {:.2}}}", engine.location(), started.elapsed().as_secs_f64());
     if let Some(k) = copies {
         let one: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("manifest.json"))?)?;
-        let per_copy = one["outputs"].as_array().into_iter().flatten().find(|o| o["dataset"] == "declarations").and_then(|o| o["rows"].as_u64());
+        let per_copy =
+            one["outputs"].as_array().into_iter().flatten().find(|o| o["dataset"] == "declarations").and_then(|o| o["rows"].as_u64());
         if per_copy.map(|r| r * k) != Some(rows) {
             return Err(format!("{rows} rows written, {k} x {per_copy:?} expected").into());
         }
@@ -55,7 +56,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let local = Engine::local()?;
         local.register_parquet("expected", &PathBuf::from(expected))?;
         local.register_parquet("actual", &out)?;
-        let d = compare::differences(&local.sql("SELECT * FROM expected")?, &local.sql("SELECT * FROM actual")?, &[col::DECLARATION_ID, col::ITEM_NO], 1e-9)?;
+        let d = compare::differences(
+            &local.sql("SELECT * FROM expected")?,
+            &local.sql("SELECT * FROM actual")?,
+            &[col::DECLARATION_ID, col::ITEM_NO],
+            1e-9,
+        )?;
         println!("differences from {expected}: {}", d.len());
         for line in &d {
             println!("  {line}");

@@ -298,7 +298,9 @@ pub fn default_work_dir() -> PathBuf {
         if let Some(pid) = pid.filter(|&pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()) {
             match std::fs::remove_dir_all(entry.path()) {
                 Ok(()) => tracing::info!(pid, dir = %entry.path().display(), "Removed an ended cluster's scratch directory."),
-                Err(e) => tracing::warn!(dir = %entry.path().display(), error = %e, "An ended cluster's scratch directory could not be removed."),
+                Err(e) => {
+                    tracing::warn!(dir = %entry.path().display(), error = %e, "An ended cluster's scratch directory could not be removed.")
+                }
             }
         }
     }

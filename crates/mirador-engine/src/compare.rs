@@ -10,9 +10,9 @@ use datafusion::arrow::record_batch::RecordBatch;
 use crate::Result;
 
 /// How `actual` differs from `expected`, matching rows by `keys` (both are sorted by them
-/// first; without keys, row by row as they are): columns (names, order, types, with text of any arrow layout as text), row counts, then
-/// every value, floats to `relative` of the larger magnitude (at least of 1, so that values near
-/// zero compare absolutely). Empty when they hold the same rows; at most 20 values are named.
+/// first; without keys, row by row as they are): columns (names, order, types, with text of any
+/// arrow layout as text), row counts, then every value, floats to `relative` of the larger
+/// magnitude (at least of 1, so that values near zero compare absolutely). Empty when they hold the same rows; at most 20 values are named.
 pub fn differences(expected: &[RecordBatch], actual: &[RecordBatch], keys: &[&str], relative: f64) -> Result<Vec<String>> {
     let (Some(e), Some(a)) = (expected.first(), actual.first()) else {
         let rows = |b: &[RecordBatch]| b.iter().map(RecordBatch::num_rows).sum::<usize>();
@@ -67,7 +67,9 @@ fn sorted(b: &RecordBatch, keys: &[&str]) -> Result<RecordBatch> {
     if keys.is_empty() {
         return Ok(b.clone());
     }
-    let columns = keys.iter().map(|k| Ok(SortColumn { values: cast(b.column_by_name(k).ok_or_else(|| missing(k))?, &DataType::Utf8)?, options: None }));
+    let columns = keys
+        .iter()
+        .map(|k| Ok(SortColumn { values: cast(b.column_by_name(k).ok_or_else(|| missing(k))?, &DataType::Utf8)?, options: None }));
     let indices = lexsort_to_indices(&columns.collect::<Result<Vec<_>>>()?, None)?;
     let taken = b.columns().iter().map(|c| take(c, &indices, None)).collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(b.schema(), taken)?)

@@ -29,7 +29,13 @@ pub const GAP_YEAR: &str = "mirador_gap_year";
 /// Mirador's scalar functions.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     let text_to_text = |name: &str, f: fn(&str) -> &str| {
-        Arc::new(create_udf(name, vec![DataType::Utf8], DataType::Utf8, Volatility::Immutable, Arc::new(move |args: &[ColumnarValue]| each_text(args, f))))
+        Arc::new(create_udf(
+            name,
+            vec![DataType::Utf8],
+            DataType::Utf8,
+            Volatility::Immutable,
+            Arc::new(move |args: &[ColumnarValue]| each_text(args, f)),
+        ))
     };
     vec![text_to_text(HS_CHAPTER, mirador_schema::hs::chapter), text_to_text(GAP_YEAR, |p| mirador_gap::PeriodGrain::Year.of(p))]
 }
@@ -77,7 +83,8 @@ mod tests {
     fn the_chapter_is_the_one_the_pipeline_derives() {
         let engine = Engine::local().unwrap();
         let out = engine.sql("SELECT mirador_hs_chapter(x) AS c FROM (VALUES ('870323'), ('0901'), ('7'), (NULL)) AS t(x)").unwrap();
-        let c: Vec<Option<String>> = out.iter().flat_map(|b| b.column(0).as_string::<i32>().iter().map(|v| v.map(str::to_owned)).collect::<Vec<_>>()).collect();
+        let c: Vec<Option<String>> =
+            out.iter().flat_map(|b| b.column(0).as_string::<i32>().iter().map(|v| v.map(str::to_owned)).collect::<Vec<_>>()).collect();
         let expected = ["870323", "0901", "7"].map(|code| Some(mirador_schema::hs::chapter(code).to_owned()));
         assert_eq!(c, [expected[0].clone(), expected[1].clone(), expected[2].clone(), None]);
         assert_eq!(c[0].as_deref(), Some("87"));

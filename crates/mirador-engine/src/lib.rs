@@ -246,7 +246,9 @@ impl Engine {
                     let w = match &mut writer {
                         Some(w) => w,
                         None => {
-                            let props = WriterProperties::builder().set_compression(Compression::ZSTD(datafusion::parquet::basic::ZstdLevel::default())).build();
+                            let props = WriterProperties::builder()
+                                .set_compression(Compression::ZSTD(datafusion::parquet::basic::ZstdLevel::default()))
+                                .build();
                             writer.insert(ArrowWriter::try_new(std::fs::File::create(&file)?, batch.schema(), Some(props))?)
                         }
                     };

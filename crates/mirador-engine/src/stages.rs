@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType as ArrowType, Float64Type, Int32Type};
+use foldhash::fast::FixedState;
 use mirador_gap::{ExposureColumns, RevenueGap};
 use mirador_pipeline::{Stage, StageContext, StageError, StageOutput};
 use mirador_schema::catalog::mirror_exposure as exposure;
 use mirador_schema::{DatasetId, col, datasets};
-use foldhash::fast::FixedState;
 use polars::prelude::{DataFrame, DataType};
 
 use crate::{Engine, EngineError, Part};
@@ -58,7 +58,9 @@ impl Stage for RevenueGapOnEngine {
         let params = mirador_gap::stage_params(ctx)?;
         let declarations = ctx.input(datasets::DECLARATIONS)?;
         let file = ctx.input_file(datasets::DECLARATIONS).ok_or_else(|| {
-            StageError::Data("the engine reads the run's `declarations` file, and this run has none (a stage run outside a pipeline?)".into())
+            StageError::Data(
+                "the engine reads the run's `declarations` file, and this run has none (a stage run outside a pipeline?)".into(),
+            )
         })?;
         let r = mirador_gap::analyse_cells(declarations, ctx.input(datasets::MIRROR_FLOWS)?, ctx.input(datasets::TARIFFS)?, &params)?;
         let mut stream = ctx.dataset_stream(datasets::MIRROR_EXPOSURE);
@@ -77,7 +79,11 @@ impl Stage for RevenueGapOnEngine {
             ))
         };
         let engine = Engine::connect(&self.address).map_err(on_engine)?.with_stall_limit(self.stall_limit);
-        tracing::debug!(seconds = started.elapsed().as_secs_f64(), cells = r.by_cell.height(), "Cells computed and written for the engine.");
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            cells = r.by_cell.height(),
+            "Cells computed and written for the engine."
+        );
         let mut placing = Placing::new(declarations)?;
         let rows = engine.stream_mirror_exposure(file, &cells, params.period, |part| placing.take(part)).map_err(on_engine)?;
         let columns = placing.finish(rows).map_err(on_engine)?;
@@ -97,7 +103,8 @@ struct Placing<'a> {
 }
 
 impl<'a> Placing<'a> {
-    /// `ids` hold the declarations' `declaration_id` as text.
+    /// Every item of `declarations` by its place (their `declaration_id` must be text), none
+    /// placed yet.
     fn new(declarations: &'a DataFrame) -> Result<Self, StageError> {
         let n = declarations.height();
         let ids = match declarations.column(col::DECLARATION_ID)?.dtype() {
@@ -136,7 +143,8 @@ impl<'a> Placing<'a> {
         let lost = column(exposure::CELL_LOST_DUTY_USD, &ArrowType::Float64)?;
         let share = column(exposure::MIRROR_DUTY_SHARE_USD, &ArrowType::Float64)?;
         let (id, item, period) = (id.as_string::<i32>(), item.as_primitive::<Int32Type>(), period.as_string::<i32>());
-        let (ratio, lost, share) = (ratio.as_primitive::<Float64Type>(), lost.as_primitive::<Float64Type>(), share.as_primitive::<Float64Type>());
+        let (ratio, lost, share) =
+            (ratio.as_primitive::<Float64Type>(), lost.as_primitive::<Float64Type>(), share.as_primitive::<Float64Type>());
         let out = &mut self.out;
         for r in 0..batch.num_rows() {
             let key = (id.is_valid(r).then(|| id.value(r)), item.is_valid(r).then(|| item.value(r)));

@@ -344,11 +344,17 @@ fn exposure_block(
         .zip(value.iter())
         .map(|(&k, v)| ratio(v.unwrap_or(0.0).max(0.0), rows.key_value[k as usize]).map_or(0.0, |s| s * key_duty[k as usize]))
         .collect();
-    exposure_frame(block, gap_period, gap_ratio, cell_duty, share)
+    exposure_frame(block, gap_period, gap_ratio, &cell_duty, &share)
 }
 
 /// The `mirror_exposure` rows of `block` (declarations) with their computed columns.
-fn exposure_frame(block: &DataFrame, gap_period: Column, gap_ratio: Float64Chunked, cell_duty: Vec<f64>, share: Vec<f64>) -> PolarsResult<DataFrame> {
+fn exposure_frame(
+    block: &DataFrame,
+    gap_period: Column,
+    gap_ratio: Float64Chunked,
+    cell_duty: &[f64],
+    share: &[f64],
+) -> PolarsResult<DataFrame> {
     let mut df = block.select([col::DECLARATION_ID, col::ITEM_NO, col::IMPORTER_ID, col::HS6, col::ORIGIN_COUNTRY])?;
     df.with_column(gap_period)?;
     df.with_column(gap_ratio.with_name(mirror_exposure::MIRROR_GAP_RATIO.into()).into_column())?;
@@ -386,7 +392,10 @@ pub fn write_exposure_columns<E: From<PolarsError>>(
     let c = columns;
     let lengths = [c.period_codes.len(), c.gap_ratio.len(), c.cell_lost_duty_usd.len(), c.duty_share_usd.len()];
     if lengths.iter().any(|&l| l != n) {
-        return Err(PolarsError::ShapeMismatch(format!("mirror_exposure: {n} declaration items, computed columns of {lengths:?} rows").into()).into());
+        return Err(PolarsError::ShapeMismatch(
+            format!("mirror_exposure: {n} declaration items, computed columns of {lengths:?} rows").into(),
+        )
+        .into());
     }
     if let Some(&code) = c.period_codes.iter().find(|&&code| code != u32::MAX && code as usize >= c.periods.len()) {
         return Err(PolarsError::OutOfBounds(format!("mirror_exposure: period code {code} of {} periods", c.periods.len()).into()).into());
@@ -398,7 +407,7 @@ pub fn write_exposure_columns<E: From<PolarsError>>(
         let block = declarations.slice(start as i64, end - start);
         let gap_period = categorical(&c.period_codes[start..end], &periods, &period_type, mirror_exposure::GAP_PERIOD)?;
         let gap_ratio: Float64Chunked = c.gap_ratio[start..end].iter().copied().collect();
-        write(exposure_frame(&block, gap_period, gap_ratio, c.cell_lost_duty_usd[start..end].to_vec(), c.duty_share_usd[start..end].to_vec())?)?;
+        write(exposure_frame(&block, gap_period, gap_ratio, &c.cell_lost_duty_usd[start..end], &c.duty_share_usd[start..end])?)?;
     }
     Ok(())
 }
@@ -485,7 +494,8 @@ mod tests {
             duty_share_usd: f64s(mirror_exposure::MIRROR_DUTY_SHARE_USD),
             ..ExposureColumns::default()
         };
-        columns.period_codes = periods.iter().map(|p| p.map_or(u32::MAX, |p| columns.periods.iter().position(|q| q == p).unwrap() as u32)).collect();
+        columns.period_codes =
+            periods.iter().map(|p| p.map_or(u32::MAX, |p| columns.periods.iter().position(|q| q == p).unwrap() as u32)).collect();
         let mut handed = Vec::new();
         write_exposure_columns(declarations, &columns, |b: DataFrame| -> PolarsResult<()> {
             handed.push(b);

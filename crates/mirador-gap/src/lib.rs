@@ -198,7 +198,12 @@ pub fn analyse_in_blocks<E: From<PolarsError>>(
 /// [`analyse`] without `mirror_exposure` (the result's `exposure` is empty): the cells and their
 /// sums, for a run whose per-declaration map and join run elsewhere (on the engine,
 /// [`write_exposure_columns`] making the dataset of their columns).
-pub fn analyse_cells(declarations: &DataFrame, mirror_flows: &DataFrame, tariffs: &DataFrame, params: &GapParams) -> PolarsResult<GapResult> {
+pub fn analyse_cells(
+    declarations: &DataFrame,
+    mirror_flows: &DataFrame,
+    tariffs: &DataFrame,
+    params: &GapParams,
+) -> PolarsResult<GapResult> {
     let book = TariffBook::from_frame(tariffs)?;
     let texts = frames::KeyTexts::of(declarations)?;
     let sides = cells::sides(&texts, declarations, mirror_flows, params)?;

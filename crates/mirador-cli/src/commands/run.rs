@@ -2,8 +2,8 @@
 
 use std::io::IsTerminal;
 
-use mirador_pipeline::pipeline::ParamsSpec;
 use mirador_pipeline::check::Registry;
+use mirador_pipeline::pipeline::ParamsSpec;
 use mirador_pipeline::{PipelineFile, RunOutcome};
 
 use crate::RunArgs;

@@ -62,7 +62,8 @@ fn a_two_executor_cluster_sums_the_gap_by_chapter_as_the_local_stage_does() {
 
     // Every declaration's exposure: the map and the join of the stage, on the executors.
     // (pipelines/params/revenue_gap.toml: yearly cells.)
-    let on_cluster = engine.mirror_exposure(&run.join("declarations.parquet"), &run.join("gap_by_cell.parquet"), PeriodGrain::Year).unwrap();
+    let on_cluster =
+        engine.mirror_exposure(&run.join("declarations.parquet"), &run.join("gap_by_cell.parquet"), PeriodGrain::Year).unwrap();
     let expected = read(&local, &run.join("mirror_exposure.parquet"));
     let rows: usize = expected.iter().map(|b| b.num_rows()).sum();
     assert!(rows > 10_000, "{rows} declaration items in the sample run");
@@ -183,7 +184,14 @@ fn a_run_whose_engine_cannot_be_reached_fails_naming_it_and_publishes_nothing() 
     assert_eq!(o.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&format!("stage `revenue_gap` failed: on the engine at {address}")), "{stderr}");
     assert!(!out.join("latest").exists());
-    assert_eq!(std::fs::read_dir(out.join("runs")).unwrap().filter_map(Result::ok).filter(|e| !e.file_name().to_string_lossy().starts_with('.')).count(), 0);
+    assert_eq!(
+        std::fs::read_dir(out.join("runs"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .count(),
+        0
+    );
 
     // An address that is not one is refused before anything runs.
     let out = dir.path().join("never");
